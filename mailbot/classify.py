@@ -1,0 +1,125 @@
+"""Classify (pure): Letter + Rules -> Decision.
+
+Owns: the decision table. In order, first row that applies wins:
+
+  ==============  ==========================================================
+  automatic       bounce / auto-reply / list / no-reply / our own address,
+                  or a reply to our automatic reply with nothing new in it
+  followup        subject carries a known receipt tag, or the threading
+                  headers name our reply or the original request
+  registered      a service's keyword or regex matches the subject
+  wrong_agency    a referral's keyword or regex matches (and no service did)
+  registered      nothing matched: unclassified, needs officer review
+  ==============  ==========================================================
+
+``quarantined`` is decided by the pipeline (unparseable / failed 3 times), not here.
+What the message refers to (a known case) is looked up by the caller and passed in, so
+this module stays free of I/O.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from .config import Referral, Rules, Service
+from .parse import Letter
+from .thai import clean_text, normalise, thai_digits_to_arabic
+
+Outcome = Literal["registered", "wrong_agency", "automatic", "followup", "quarantined"]
+OUTCOMES: tuple[str, ...] = ("registered", "wrong_agency", "automatic", "followup", "quarantined")
+
+# "[เลขรับ 15/2569]", "เลขรับ ๑๕/๒๕๖๙", "เลขที่รับ 15/2569", "receipt 15/2569", "สถานะ 15/2569"
+_TAG = re.compile(
+    r"(?:เลข(?:ที่)?\s*(?:ทะเบียน)?\s*รับ(?:ที่)?|receipt(?:\s*no\.?)?|ref\.?)\s*[:#]?\s*(\d{1,7})\s*/\s*(\d{4})",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class Match:
+    kind: Literal["service", "referral", "none"]
+    service: Service | None = None
+    referral: Referral | None = None
+    rule: str = ""          # e.g. "services[0] BLD"
+    keyword: str = ""       # the keyword or regex that fired
+    normalised: str = ""    # the subject as compared
+
+    @property
+    def label(self) -> str:
+        """The first line of `mailbot rules test`: service code, agency, or 'unclassified'."""
+        if self.service:
+            return self.service.code
+        if self.referral:
+            return self.referral.agency
+        return "unclassified"
+
+
+@dataclass(frozen=True)
+class Decision:
+    outcome: Outcome
+    match: Match
+    reason: str                          # one line, for the officer and the log
+    case_receipt: str | None = None      # followup: the case it belongs to
+
+
+def match_subject(subject: str, rules: Rules) -> Match:
+    """Services first, then referrals; within each, file order; first hit wins."""
+    norm = normalise(subject)
+    readable = thai_digits_to_arabic(clean_text(subject))
+    for kind, items in (("service", rules.services), ("referral", rules.referrals)):
+        for i, item in enumerate(items):
+            label = f"{kind}s[{i}] " + (item.code if kind == "service" else item.agency)  # type: ignore[union-attr]
+            for kw in item.keywords:
+                if normalise(kw) in norm:
+                    return _hit(kind, item, label, kw, norm)
+            for pattern in item.regex:
+                if re.search(pattern, readable, re.IGNORECASE):
+                    return _hit(kind, item, label, f"regex {pattern}", norm)
+    return Match(kind="none", normalised=norm)
+
+
+def _hit(kind: str, item: Service | Referral, label: str, kw: str, norm: str) -> Match:
+    if kind == "service":
+        return Match(kind="service", service=item, rule=label, keyword=kw, normalised=norm)  # type: ignore[arg-type]
+    return Match(kind="referral", referral=item, rule=label, keyword=kw, normalised=norm)  # type: ignore[arg-type]
+
+
+def receipt_tags(text: str) -> list[str]:
+    """Receipt numbers named in a text, as 'N/YYYY' (Thai digits accepted)."""
+    text = thai_digits_to_arabic(clean_text(text or ""))
+    return list(dict.fromkeys(f"{int(n)}/{y}" for n, y in _TAG.findall(text)))
+
+
+def is_own(addr: str | None, own_address: str) -> bool:
+    return bool(addr) and addr.strip().lower() == own_address.strip().lower()
+
+
+def decide(
+    letter: Letter,
+    rules: Rules,
+    *,
+    own_address: str,
+    known_case: str | None = None,
+    replies_to_us: bool = False,
+) -> Decision:
+    """The outcome for one letter.
+
+    known_case: receipt number of the existing case this letter refers to (by tag or by
+    threading headers), as found by the caller; replies_to_us: its threading headers name a
+    reply mailbot sent.
+    """
+    match = match_subject(letter.subject, rules)
+    if letter.auto_signals:
+        return Decision("automatic", match, "; ".join(letter.auto_signals))
+    if is_own(letter.from_addr, own_address):
+        return Decision("automatic", match, "sent from our own address")
+    if replies_to_us and not letter.new_text and not letter.attachments:
+        return Decision("automatic", match, "answer to our automatic reply with no new content")
+    if known_case:
+        return Decision("followup", match, f"refers to case {known_case}", case_receipt=known_case)
+    if match.kind == "service":
+        return Decision("registered", match, f"service {match.service.code} ({match.keyword})")  # type: ignore[union-attr]
+    if match.kind == "referral":
+        return Decision("wrong_agency", match, f"referral to {match.referral.agency} ({match.keyword})")  # type: ignore[union-attr]
+    return Decision("registered", match, "unclassified: needs officer review")

@@ -1,0 +1,256 @@
+"""The ``mailbot`` command: verbs only — parse arguments, call one function, print, exit.
+
+Every failure an officer can cause or meet (bad config, bad rules, server down, wrong
+password) is printed in plain Thai with English below, never as a traceback (unless
+``--debug``).
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from .errors import AlreadyRunning, MailbotError
+
+log = logging.getLogger("mailbot")
+
+EXIT_SMTP_TROUBLE = 3
+
+
+def _utf8_console() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.reconfigure(encoding="utf-8", errors="replace")  # type: ignore[union-attr]
+        except (AttributeError, ValueError):
+            pass
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="mailbot",
+        description="ผู้ช่วยงานสารบรรณสำหรับกล่องอีเมลกลาง (saraban@) / "
+                    "front office for an agency's central mailbox",
+    )
+    p.add_argument("--config", type=Path, default=None,
+                   help="ไฟล์ตั้งค่า / config file (default ./mailbot.yaml or $MAILBOT_CONFIG)")
+    p.add_argument("--debug", action="store_true", help="แสดงรายละเอียดสำหรับผู้พัฒนา / show details and tracebacks")
+    sub = p.add_subparsers(dest="verb", required=True, metavar="VERB")
+    s = sub.add_parser("init", help="สร้างไฟล์ตั้งต้น / write starter mailbot.yaml, rules.yaml, templates/")
+    s.add_argument("dir", nargs="?", type=Path, default=Path("."))
+    sub.add_parser("check", help="ตรวจการตั้งค่าและทดลองเข้าสู่ระบบ / validate settings and log in to IMAP and SMTP")
+    sub.add_parser("poll", help="ทำงานหนึ่งรอบแล้วจบ / run one cycle and exit")
+    s = sub.add_parser("run", help="ทำงานต่อเนื่องทุก N นาที / keep polling every N minutes")
+    s.add_argument("--every", type=int, default=None, metavar="MINUTES")
+    s = sub.add_parser("rules", help="ทดลองกฎการจัดประเภท / try the classification rules")
+    rs = s.add_subparsers(dest="rules_verb", required=True, metavar="test")
+    t = rs.add_parser("test", help='mailbot rules test "หัวเรื่อง"')
+    t.add_argument("subject")
+    t.add_argument("--rules", type=Path, default=None, help="rules.yaml to use (default: from the config)")
+    s = sub.add_parser("demo", help="ทดลองทั้งระบบกับเซิร์ฟเวอร์จำลอง / full cycle on embedded servers")
+    s.add_argument("--dir", type=Path, default=None, help="workspace folder (default: a new temporary one)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    _utf8_console()
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if not args.debug:
+        logging.getLogger("mailbot").setLevel(logging.ERROR)  # warnings reach the officer via reports
+    try:
+        return int(_dispatch(args) or 0)
+    except MailbotError as exc:
+        if args.debug:
+            log.exception("failed")
+        print(exc.plain(), file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("\nหยุดทำงานแล้ว / stopped", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - last line of defence: no traceback for officers
+        if args.debug:
+            raise
+        print(
+            "เกิดข้อผิดพลาดที่ไม่คาดคิด ข้อมูลที่บันทึกแล้วไม่สูญหาย ลองใหม่อีกครั้ง หรือส่งผลของ --debug ให้ผู้ดูแล\n"
+            f"Unexpected error ({type(exc).__name__}); saved data is safe. Retry, or send the output of --debug to support.",
+            file=sys.stderr,
+        )
+        return 1
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    verb = args.verb
+    if verb == "init":
+        return cmd_init(args.dir)
+    if verb == "demo":
+        from .demo import run_demo
+
+        run_demo(args.dir)
+        return 0
+    if verb == "rules":
+        return cmd_rules_test(args)
+    from .config import load_config
+
+    cfg = load_config(args.config)
+    if verb == "check":
+        return cmd_check(cfg)
+    if verb == "poll":
+        return cmd_poll(cfg)
+    if verb == "run":
+        return cmd_run(cfg, args.every)
+    raise AssertionError(verb)
+
+
+def cmd_init(folder: Path) -> int:
+    from .starter import init
+
+    written, kept = init(folder)
+    for path in written:
+        print(f"สร้าง / wrote    {path}")
+    for path in kept:
+        print(f"มีอยู่แล้ว ไม่แก้ไข / kept {path}")
+    print("\nขั้นต่อไป: แก้ไข mailbot.yaml (ส่วน imap และ smtp) แล้วสั่ง mailbot check\n"
+          "Next: fill in imap and smtp in mailbot.yaml, then run: mailbot check")
+    return 0
+
+
+def cmd_rules_test(args: argparse.Namespace) -> int:
+    from .classify import match_subject
+    from .config import default_config_path, load_config, load_rules
+
+    path = args.rules
+    if path is None:
+        cfg_path = args.config or default_config_path()
+        path = load_config(cfg_path).rules_path if Path(cfg_path).exists() else Path("rules.yaml")
+    rules = load_rules(path)
+    m = match_subject(args.subject, rules)
+    print(m.label)
+    if m.kind == "none":
+        print("rule: - (ไม่ตรงกฎใด จะลงทะเบียนเป็น 'รอเจ้าหน้าที่ตรวจสอบ' / no rule matched: registered for officer review)")
+    else:
+        print(f"rule: {m.rule} · keyword: {m.keyword}")
+    print(f"normalised subject: {m.normalised}")
+    return 0
+
+
+def cmd_check(cfg) -> int:  # type: ignore[no-untyped-def]
+    from .config import load_rules
+    from .fetch import Mailbox
+    from .replies import Templates
+    from .send import Smtp
+
+    failures = 0
+
+    def step(label: str, fn) -> None:  # type: ignore[no-untyped-def]
+        nonlocal failures
+        try:
+            detail = fn()
+        except MailbotError as exc:
+            failures += 1
+            print(f"✗ {label}\n  " + exc.plain().replace("\n", "\n  "))
+        else:
+            print(f"✓ {label}" + (f": {detail}" if detail else ""))
+
+    print(f"✓ ไฟล์ตั้งค่า / config: {cfg.base_dir / 'mailbot.yaml'}")
+
+    def rules():  # type: ignore[no-untyped-def]
+        r = load_rules(cfg.rules_path)
+        return f"{len(r.services)} services, {len(r.referrals)} referrals"
+
+    def templates():  # type: ignore[no-untyped-def]
+        Templates(cfg.templates_dir).check(cfg.agency)
+        return str(cfg.templates_dir)
+
+    def imap():  # type: ignore[no-untyped-def]
+        with Mailbox(cfg.imap) as mb:
+            mb.select()
+            return f"{cfg.imap.host}: {len(mb.uids())} ข้อความใน/messages in {cfg.imap.folder}"
+
+    def smtp():  # type: ignore[no-untyped-def]
+        with Smtp(cfg.smtp, cfg.agency.address) as s:
+            s.connect()
+            return f"{cfg.smtp.host}:{cfg.smtp.effective_port()}"
+
+    step("กฎการจัดประเภท / rules", rules)
+    step("แม่แบบข้อความตอบกลับ / templates", templates)
+    step("รับอีเมล / IMAP login", imap)
+    step("ส่งอีเมล / SMTP login", smtp)
+    if failures:
+        print(f"\nพบปัญหา {failures} รายการ / {failures} problem(s) found")
+        return 2 if failures else 0
+    print("\nพร้อมใช้งาน / all good: mailbot poll")
+    return 0
+
+
+def _lock(cfg):  # type: ignore[no-untyped-def]
+    from filelock import FileLock, Timeout
+
+    cfg.data_dir.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(cfg.data_dir / "mailbot.lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise AlreadyRunning(
+            "mailbot อีกตัวกำลังทำงานกับข้อมูลชุดนี้อยู่ ไม่เริ่มซ้ำ",
+            f"another mailbot is already working on {cfg.data_dir}; not starting a second one",
+        ) from None
+    return lock
+
+
+def cmd_poll(cfg) -> int:  # type: ignore[no-untyped-def]
+    from .demo import print_report
+    from .pipeline import run_cycle
+
+    lock = _lock(cfg)
+    try:
+        report = run_cycle(cfg)
+    finally:
+        lock.release()
+    print_report(report)
+    if report.smtp_error is not None:
+        print(f"\nอีเมลตอบกลับ {report.backlog} ฉบับรอส่งในรอบถัดไป / {report.backlog} replies wait for the next cycle",
+              file=sys.stderr)
+        return EXIT_SMTP_TROUBLE
+    return 0
+
+
+def cmd_run(cfg, every: int | None) -> int:  # type: ignore[no-untyped-def]
+    from apscheduler.schedulers.blocking import BlockingScheduler
+
+    from .demo import print_report
+    from .pipeline import run_cycle
+
+    minutes = every or cfg.schedule.every_minutes
+    lock = _lock(cfg)
+
+    def cycle() -> None:
+        try:
+            print_report(run_cycle(cfg))
+        except MailbotError as exc:
+            print(exc.plain(), file=sys.stderr)
+        except Exception as exc:  # noqa: BLE001 - the daemon keeps going; next cycle retries
+            log.exception("cycle failed")
+            print(f"รอบนี้ล้มเหลว จะลองใหม่รอบถัดไป / cycle failed ({type(exc).__name__}); retrying next cycle",
+                  file=sys.stderr)
+
+    from datetime import datetime
+
+    sched = BlockingScheduler(timezone="Asia/Bangkok")
+    sched.add_job(cycle, "interval", minutes=minutes, next_run_time=datetime.now().astimezone(),
+                  max_instances=1, coalesce=True)
+    print(f"mailbot ทำงานทุก {minutes} นาที (Ctrl-C เพื่อหยุด) / polling every {minutes} minutes (Ctrl-C stops)")
+    try:
+        sched.start()
+    except (KeyboardInterrupt, SystemExit):
+        pass
+    finally:
+        lock.release()
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

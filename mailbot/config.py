@@ -1,0 +1,309 @@
+"""Configuration: ``mailbot.yaml`` and ``rules.yaml`` as validated pydantic models.
+
+Owns: the keys and defaults of both files, resolving relative paths against the config
+file's folder, reading passwords (inline or from an environment variable), and turning
+every validation problem into a Thai + English message that names the key.
+"""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import ConfigError, RulesError
+from .thai import normalise
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class AgencyConfig(_Strict):
+    name: str = Field(min_length=1)
+    address: str = Field(min_length=3)
+    domains: list[str] = Field(default_factory=list)  # our own domains; default: address's
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, v: str) -> str:
+        if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", v):
+            raise ValueError("not an email address")
+        return v
+
+    @property
+    def domain(self) -> str:
+        return self.address.rsplit("@", 1)[1].lower()
+
+    @property
+    def own_domains(self) -> list[str]:
+        return [d.lower() for d in self.domains] or [self.domain]
+
+
+Security = Literal["ssl", "starttls", "none"]
+
+
+class _Server(_Strict):
+    host: str = Field(min_length=1)
+    port: int | None = Field(default=None, ge=1, le=65535)
+    security: Security = "ssl"
+    username: str = ""
+    password: str | None = Field(default=None, repr=False)
+    password_env: str | None = None
+    timeout_seconds: float = Field(default=60.0, gt=0)
+    verify_tls: bool = True
+
+    @model_validator(mode="after")
+    def _one_password(self) -> "_Server":
+        if self.password is not None and self.password_env:
+            raise ValueError("give either password or password_env, not both")
+        return self
+
+    def secret(self) -> str | None:
+        """The password, read from the environment at the moment it is needed."""
+        if self.password_env:
+            return os.environ.get(self.password_env)
+        return self.password
+
+
+class ImapConfig(_Server):
+    folder: str = "INBOX"
+    sent_folder: str = "auto"      # auto: the server's \\Sent folder; "" to never copy
+    batch_size: int = Field(default=50, ge=1, le=1000)
+
+    def effective_port(self) -> int:
+        return self.port or {"ssl": 993, "starttls": 143, "none": 143}[self.security]
+
+
+class SmtpConfig(_Server):
+    def effective_port(self) -> int:
+        return self.port or {"ssl": 465, "starttls": 587, "none": 25}[self.security]
+
+
+class PathsConfig(_Strict):
+    data: Path = Path("data")
+    registers: Path = Path("registers")
+
+
+class LimitsConfig(_Strict):
+    replies_per_sender_per_day: int = Field(default=5, ge=0)
+    replies_per_hour: int = Field(default=300, ge=0)
+    max_attempts: int = Field(default=3, ge=1)
+
+
+class FoldersConfig(_Strict):
+    """Server folders a handled message is moved to (created when missing)."""
+
+    registered: str = "ลงทะเบียนแล้ว"
+    wrong_agency: str = "ส่งต่อหน่วยงานอื่น"
+    automatic: str = "อีเมลอัตโนมัติ"
+    followup: str = "ติดตามเรื่อง"
+    quarantined: str = "กักกัน"
+
+
+class ScheduleConfig(_Strict):
+    every_minutes: int = Field(default=10, ge=1, le=1440)
+
+
+class Config(_Strict):
+    agency: AgencyConfig
+    imap: ImapConfig
+    smtp: SmtpConfig
+    paths: PathsConfig = Field(default_factory=PathsConfig)
+    rules: Path = Path("rules.yaml")
+    templates: Path = Path("templates")
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    folders: FoldersConfig = Field(default_factory=FoldersConfig)
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+
+    base_dir: Path = Field(default=Path("."), exclude=True)
+
+    def resolve(self, p: Path) -> Path:
+        p = Path(os.path.expandvars(str(p))).expanduser()
+        return p if p.is_absolute() else (self.base_dir / p)
+
+    @property
+    def data_dir(self) -> Path:
+        return self.resolve(self.paths.data)
+
+    @property
+    def registers_dir(self) -> Path:
+        return self.resolve(self.paths.registers)
+
+    @property
+    def rules_path(self) -> Path:
+        return self.resolve(self.rules)
+
+    @property
+    def templates_dir(self) -> Path:
+        return self.resolve(self.templates)
+
+    @property
+    def account(self) -> str:
+        return f"{self.imap.username or self.agency.address}@{self.imap.host}"
+
+
+# ---------------------------------------------------------------------------- rules
+
+def _check_regexes(patterns: list[str]) -> list[str]:
+    for pattern in patterns:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"bad regular expression {pattern!r}: {exc}") from None
+    return patterns
+
+
+class Service(_Strict):
+    code: str = Field(min_length=1, max_length=20)
+    name: str = Field(min_length=1)
+    keywords: list[str] = Field(default_factory=list)
+    regex: list[str] = Field(default_factory=list)
+    next_steps: str = ""       # what happens next, told in the receipt reply
+    days: int | None = Field(default=None, ge=0)  # service time promised, if any
+
+    @field_validator("regex")
+    @classmethod
+    def _compiles(cls, v: list[str]) -> list[str]:
+        return _check_regexes(v)
+
+
+class Referral(_Strict):
+    agency: str = Field(min_length=1)
+    keywords: list[str] = Field(default_factory=list)
+    regex: list[str] = Field(default_factory=list)
+    contact: str = ""
+
+    @field_validator("regex")
+    @classmethod
+    def _compiles(cls, v: list[str]) -> list[str]:
+        return _check_regexes(v)
+
+
+class Rules(_Strict):
+    services: list[Service] = Field(default_factory=list)
+    referrals: list[Referral] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _checks(self) -> "Rules":
+        seen: set[str] = set()
+        for i, s in enumerate(self.services):
+            if s.code in seen:
+                raise ValueError(f"services[{i}]: code {s.code!r} used twice")
+            seen.add(s.code)
+        for kind, items in (("services", self.services), ("referrals", self.referrals)):
+            for i, item in enumerate(items):
+                if not item.keywords and not item.regex:
+                    raise ValueError(f"{kind}[{i}]: needs at least one keyword or regex")
+                for kw in item.keywords:
+                    if not normalise(kw):
+                        raise ValueError(f"{kind}[{i}]: empty keyword")
+        return self
+
+
+# ---------------------------------------------------------------------------- loading
+
+_THAI_ERRORS = {
+    "extra_forbidden": ("ไม่รู้จักคีย์นี้ (สะกดผิดหรือไม่?)", "unknown key (misspelt?)"),
+    "missing": ("ขาดค่าที่จำเป็น", "required key is missing"),
+    "literal_error": ("ค่าไม่อยู่ในตัวเลือกที่ใช้ได้", "value is not one of the allowed choices"),
+    "int_parsing": ("ต้องเป็นตัวเลขจำนวนเต็ม", "must be a whole number"),
+    "int_type": ("ต้องเป็นตัวเลขจำนวนเต็ม", "must be a whole number"),
+    "float_parsing": ("ต้องเป็นตัวเลข", "must be a number"),
+    "bool_parsing": ("ต้องเป็น true หรือ false", "must be true or false"),
+    "string_type": ("ต้องเป็นข้อความ", "must be text"),
+    "list_type": ("ต้องเป็นรายการ [ ... ]", "must be a list [ ... ]"),
+    "model_type": ("ต้องเป็นกลุ่มคีย์ (key: value)", "must be a mapping (key: value)"),
+    "dict_type": ("ต้องเป็นกลุ่มคีย์ (key: value)", "must be a mapping (key: value)"),
+    "string_too_short": ("ต้องไม่ว่าง", "must not be empty"),
+    "greater_than_equal": ("ค่าน้อยเกินไป", "value too small"),
+    "less_than_equal": ("ค่ามากเกินไป", "value too large"),
+    "greater_than": ("ค่าน้อยเกินไป", "value too small"),
+    "value_error": ("ค่าไม่ถูกต้อง", "invalid value"),
+}
+
+
+def describe_validation(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        thai, eng = _THAI_ERRORS.get(err["type"], ("ค่าไม่ถูกต้อง", "invalid value"))
+        msg = err.get("msg", "")
+        if err["type"] in ("literal_error", "value_error") and msg:
+            eng = f"{eng}: {msg}"
+        lines.append(f"  - {loc}: {thai} / {eng}")
+    return "\n".join(lines)
+
+
+def _read_yaml(path: Path, error: type, what_th: str, what_en: str) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise error(
+            f"ไม่พบไฟล์{what_th}: {path}",
+            f"{what_en} file not found: {path}",
+            "สร้างไฟล์ตั้งต้นได้ด้วยคำสั่ง: mailbot init / create starter files with: mailbot init",
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise error(
+            f"อ่านไฟล์{what_th}ไม่ได้: {path}",
+            f"cannot read {what_en} file: {path} ({type(exc).__name__})",
+        ) from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" บรรทัด/line {mark.line + 1}, คอลัมน์/column {mark.column + 1}" if mark else ""
+        raise error(
+            f"รูปแบบไฟล์{what_th}ผิด (YAML){where}: {path}",
+            f"{what_en} file is not valid YAML{where}: {path}",
+            f"  {getattr(exc, 'problem', '') or exc}",
+        ) from None
+
+
+def default_config_path() -> Path:
+    return Path(os.environ.get("MAILBOT_CONFIG") or "mailbot.yaml")
+
+
+def load_config(path: Path | None = None) -> Config:
+    path = Path(path or default_config_path())
+    data = _read_yaml(path, ConfigError, "ตั้งค่า", "config")
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"ไฟล์ตั้งค่าว่างหรือไม่ใช่กลุ่มคีย์: {path}",
+            f"config file is empty or not a mapping: {path}",
+        )
+    if "base_dir" in data:
+        data.pop("base_dir")
+    try:
+        cfg = Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(
+            f"ไฟล์ตั้งค่ามีข้อผิดพลาด: {path}",
+            f"the config file has errors: {path}",
+            describe_validation(exc),
+        ) from None
+    cfg.base_dir = path.resolve().parent
+    return cfg
+
+
+def load_rules(path: Path) -> Rules:
+    data = _read_yaml(path, RulesError, "กฎการจัดประเภท", "rules")
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise RulesError(
+            f"ไฟล์กฎต้องเป็นกลุ่มคีย์ services/referrals: {path}",
+            f"rules file must be a mapping with services/referrals: {path}",
+        )
+    try:
+        return Rules.model_validate(data)
+    except ValidationError as exc:
+        raise RulesError(
+            f"ไฟล์กฎการจัดประเภทมีข้อผิดพลาด: {path}",
+            f"the rules file has errors: {path}",
+            describe_validation(exc),
+        ) from None

@@ -1,0 +1,29 @@
+"""Fault injection for crash tests: stop the process dead at a named step of the pipeline.
+
+Set ``MAILBOT_FAULT=<step>`` (or ``<step>:<n>`` to stop at its n-th hit) and the process
+exits with status 86 there, without cleanup, as a power cut would. Steps, in order:
+after_fetch, after_archive, after_decide (inside the transaction, before COMMIT),
+after_commit, after_send (SMTP accepted, not yet marked sent), after_mark_sent,
+after_move (moved on the server, not yet marked moved). Unset in normal use: then a call
+costs one dictionary lookup.
+"""
+from __future__ import annotations
+
+import os
+
+STEPS = ("after_fetch", "after_archive", "after_decide", "after_commit",
+         "after_send", "after_mark_sent", "after_move")
+EXIT_CODE = 86
+_hits: dict[str, int] = {}
+
+
+def point(step: str) -> None:
+    spec = os.environ.get("MAILBOT_FAULT")
+    if not spec:
+        return
+    name, _, nth = spec.partition(":")
+    if name != step:
+        return
+    _hits[step] = _hits.get(step, 0) + 1
+    if _hits[step] >= int(nth or 1):
+        os._exit(EXIT_CODE)

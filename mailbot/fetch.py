@@ -1,0 +1,194 @@
+"""Fetch: the IMAP session (the only imapclient user).
+
+Owns: connecting with the configured security, selecting the watched folder and reading its
+UIDVALIDITY, listing UIDs, fetching raw bytes in batches with BODY.PEEK (nothing is marked
+read), creating outcome folders, moving messages by UID set (MOVE, or COPY + \\Deleted +
+EXPUNGE when the server lacks MOVE), and appending copies of replies to the Sent folder.
+Folder names may be Thai: imapclient encodes them in modified UTF-7.
+"""
+from __future__ import annotations
+
+import socket
+import ssl
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from imapclient import IMAPClient
+from imapclient.imapclient import SENT
+from imapclient.exceptions import IMAPClientError, LoginError
+
+from .config import ImapConfig
+from .errors import ConnectionFailure
+from .send import tls_context
+
+SENT_NAMES = ("Sent", "Sent Items", "Sent Messages", "INBOX.Sent", "รายการที่ส่ง", "ส่งแล้ว")
+
+
+@dataclass(frozen=True)
+class Fetched:
+    uid: int
+    raw: bytes
+    internal_date: datetime | None
+
+
+class Mailbox:
+    """One IMAP connection, one selected folder; use as a context manager."""
+
+    def __init__(self, cfg: ImapConfig) -> None:
+        self.cfg = cfg
+        self.client: IMAPClient | None = None
+        self.uidvalidity: int | None = None
+        self._folders: set[str] | None = None
+
+    # ------------------------------------------------------------------ session
+
+    def __enter__(self) -> "Mailbox":
+        self.connect()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def connect(self) -> None:
+        cfg = self.cfg
+        where = f"{cfg.host}:{cfg.effective_port()}"
+        try:
+            client = IMAPClient(
+                cfg.host,
+                port=cfg.effective_port(),
+                ssl=cfg.security == "ssl",
+                ssl_context=tls_context(cfg.verify_tls) if cfg.security == "ssl" else None,
+                timeout=cfg.timeout_seconds,
+            )
+            if cfg.security == "starttls":
+                client.starttls(tls_context(cfg.verify_tls))
+        except (OSError, socket.timeout, ssl.SSLError, IMAPClientError) as exc:
+            raise ConnectionFailure(
+                f"เชื่อมต่อเซิร์ฟเวอร์รับอีเมล (IMAP) ไม่ได้: {where}",
+                f"cannot connect to the IMAP server {where}: {type(exc).__name__}: {str(exc)[:160]}",
+                "ตรวจสอบ imap.host, imap.port และ imap.security / check imap.host, imap.port, imap.security",
+            ) from None
+        client.normalise_times = False
+        password = cfg.secret()
+        if not password:
+            raise ConnectionFailure(
+                "ไม่มีรหัสผ่าน IMAP (imap.password หรือ imap.password_env)",
+                "no IMAP password configured (imap.password or imap.password_env)",
+            )
+        try:
+            client.login(cfg.username, password)
+        except (LoginError, IMAPClientError):
+            raise ConnectionFailure(
+                "เข้าสู่ระบบ IMAP ไม่สำเร็จ: ชื่อผู้ใช้หรือรหัสผ่านไม่ถูกต้อง (รหัสผ่านหมดอายุหรือต้องใช้ app password?)",
+                f"IMAP login failed for {cfg.username}: wrong user name or password (expired? app password needed?)",
+            ) from None
+        except OSError as exc:
+            raise ConnectionFailure(
+                "การเชื่อมต่อ IMAP ขาดระหว่างเข้าสู่ระบบ",
+                f"IMAP connection lost during login: {type(exc).__name__}",
+            ) from None
+        self.client = client
+
+    def close(self) -> None:
+        if self.client is not None:
+            try:
+                self.client.logout()
+            except Exception:
+                pass
+            self.client = None
+
+    @property
+    def c(self) -> IMAPClient:
+        assert self.client is not None, "not connected"
+        return self.client
+
+    # ------------------------------------------------------------------ reading
+
+    def select(self, folder: str | None = None) -> int:
+        folder = folder or self.cfg.folder
+        try:
+            info = self.c.select_folder(folder)
+        except IMAPClientError:
+            raise ConnectionFailure(
+                f"ไม่พบโฟลเดอร์ '{folder}' ในกล่องจดหมาย",
+                f"folder '{folder}' not found in the mailbox (imap.folder)",
+            ) from None
+        self.uidvalidity = int(info[b"UIDVALIDITY"])
+        return self.uidvalidity
+
+    def uids(self) -> list[int]:
+        return sorted(int(u) for u in self.c.search(["NOT", "DELETED"]))
+
+    def fetch(self, uids: list[int]) -> dict[int, Fetched]:
+        """Raw bytes of the given UIDs in one pipelined FETCH; BODY.PEEK leaves \\Seen alone."""
+        if not uids:
+            return {}
+        data = self.c.fetch(uids, ["BODY.PEEK[]", "INTERNALDATE"])
+        out: dict[int, Fetched] = {}
+        for uid, item in data.items():
+            raw = item.get(b"BODY[]")
+            if raw is None:
+                continue
+            when = item.get(b"INTERNALDATE")
+            if isinstance(when, datetime) and when.tzinfo is None:
+                when = when.replace(tzinfo=timezone.utc)
+            out[int(uid)] = Fetched(int(uid), bytes(raw), when)
+        return out
+
+    # ------------------------------------------------------------------ folders
+
+    def folders(self) -> set[str]:
+        if self._folders is None:
+            self._folders = {name for _flags, _delim, name in self.c.list_folders()}
+        return self._folders
+
+    def ensure_folder(self, name: str) -> None:
+        if name in self.folders():
+            return
+        try:
+            self.c.create_folder(name)
+        except IMAPClientError:
+            self._folders = None
+            if name not in self.folders():
+                raise
+        try:
+            self.c.subscribe_folder(name)
+        except IMAPClientError:
+            pass
+        self.folders().add(name)
+
+    def move(self, uids: list[int], folder: str) -> None:
+        """Move by UID set; on servers without MOVE: COPY, flag \\Deleted, expunge."""
+        if not uids:
+            return
+        self.ensure_folder(folder)
+        if self.c.has_capability("MOVE"):
+            self.c.move(uids, folder)
+            return
+        self.c.copy(uids, folder)
+        self.c.add_flags(uids, [b"\\Deleted"], silent=True)
+        if self.c.has_capability("UIDPLUS"):
+            self.c.uid_expunge(uids)
+        else:
+            self.c.expunge()
+
+    def sent_folder(self) -> str | None:
+        """Where copies of replies go: configured, the server's \\Sent, a usual name, or None."""
+        wanted = self.cfg.sent_folder
+        if wanted == "":
+            return None
+        if wanted != "auto":
+            return wanted if wanted in self.folders() else None
+        try:
+            special = self.c.find_special_folder(SENT)
+        except IMAPClientError:
+            special = None
+        if special:
+            return special
+        for name in SENT_NAMES:
+            if name in self.folders():
+                return name
+        return None
+
+    def append_sent(self, folder: str, raw: bytes, when: datetime | None = None) -> None:
+        self.c.append(folder, raw, flags=[b"\\Seen"], msg_time=when)

@@ -1,0 +1,424 @@
+"""Parse (pure): raw message bytes -> ``Letter``.
+
+Owns: decoding headers and bodies in any charset (through ``charsets``), the reply address,
+threading headers, attachment names made safe, the signals that mark automatic mail, and the
+content hash used to recognise the same message delivered twice. Never raises for bad input
+except ``Unparseable`` (the pipeline quarantines on it). No I/O.
+"""
+from __future__ import annotations
+
+import email
+import email.header
+import email.utils
+import hashlib
+import html
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import datetime
+from email import policy
+from email.message import EmailMessage, Message
+
+from . import charsets
+from .thai import clean_text
+
+charsets.register()
+
+MAX_BODY_CHARS = 20_000
+MAX_NAME_CHARS = 120
+
+# Headers added in transit: two deliveries of one message differ only in these.
+TRACE_HEADERS = frozenset(
+    {
+        "received", "return-path", "delivered-to", "x-original-to", "x-received",
+        "authentication-results", "received-spf", "arc-seal", "arc-message-signature",
+        "arc-authentication-results", "x-spam-status", "x-spam-score", "x-spam-flag",
+        "x-spam-level", "x-virus-scanned", "x-envelope-from", "x-envelope-to",
+        "x-delivered-to", "x-rcpt-to",
+    }
+)
+
+_WINDOWS_RESERVED = re.compile(r"^(con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³])(\..*)?$", re.I)
+_NOREPLY = re.compile(r"^(no[-_.]?reply|do[-_.]?not[-_.]?reply|noreply[-_.].*|.*[-_.]noreply|bounces?|bounce[-+].*)$", re.I)
+_AUTOMATIC_LOCALPARTS = {"mailer-daemon", "postmaster", "mailerdaemon"}
+_ADDRESS = re.compile(r"^[^@\s<>()\[\],;:\"]+@[A-Za-z0-9\u00a0-\uffff.-]+\.[A-Za-z\u00a0-\uffff]{2,}$")
+_MSGID = re.compile(r"<[^<>\s]+>")
+
+
+class Unparseable(Exception):
+    """The bytes are not an email message we can work with; the reason says why."""
+
+
+@dataclass(frozen=True)
+class Attachment:
+    name: str           # safe to show and to use as a file name
+    original_name: str  # as decoded from the message, for the officer
+    content_type: str
+    size: int
+
+
+@dataclass(frozen=True)
+class Letter:
+    message_id: str | None
+    in_reply_to: tuple[str, ...]
+    references: tuple[str, ...]
+    subject: str
+    from_addr: str | None
+    from_name: str
+    reply_to: str | None          # where an answer goes: Reply-To, else From (None: unusable)
+    to: tuple[str, ...]
+    date: datetime | None
+    body_text: str
+    new_text: str                 # body without quoted lines: what the sender wrote now
+    attachments: tuple[Attachment, ...]
+    auto_signals: tuple[str, ...]  # non-empty means automatic mail
+    content_hash: str
+    size: int
+    defects: tuple[str, ...] = field(default_factory=tuple)
+
+
+# ---------------------------------------------------------------------------- helpers
+
+def _header(msg: Message, name: str) -> str | None:
+    """A header's decoded value; falls back to a lenient decode when the parser chokes."""
+    try:
+        value = msg.get(name)
+    except Exception:  # malformed header that policy.default cannot model
+        value = None
+        raw = _raw_header(msg, name)
+        if raw is not None:
+            value = _lenient_decode(raw)
+    if value is None:
+        return None
+    try:
+        text = str(value)
+    except Exception:
+        text = _lenient_decode(_raw_header(msg, name) or "")
+    return text
+
+
+def _raw_header(msg: Message, name: str) -> str | None:
+    for key, value in msg.raw_items():
+        if key.lower() == name.lower():
+            return value if isinstance(value, str) else str(value)
+    return None
+
+
+def _lenient_decode(raw: str) -> str:
+    """RFC 2047 decode that survives bad charsets and broken encoded-words."""
+    try:
+        parts = email.header.decode_header(raw)
+    except Exception:
+        return raw
+    out = []
+    for chunk, cs in parts:
+        if isinstance(chunk, bytes):
+            out.append(charsets.decode_bytes(chunk, cs))
+        else:
+            out.append(chunk)
+    return "".join(out)
+
+
+def _fix_surrogates(text: str) -> str:
+    """Undecodable bytes come out of the stdlib as surrogates; re-decode them as Thai."""
+    if not any("\udc80" <= ch <= "\udcff" for ch in text):
+        return text
+    raw = text.encode("utf-8", errors="surrogateescape")
+    return charsets.decode_bytes(raw)
+
+
+def _addresses(msg: Message, name: str) -> list[tuple[str, str]]:
+    values = []
+    try:
+        values = msg.get_all(name) or []
+    except Exception:
+        raw = _raw_header(msg, name)
+        values = [raw] if raw else []
+    pairs: list[tuple[str, str]] = []
+    for value in values:
+        try:
+            addrs = getattr(value, "addresses", None)
+            if addrs is not None:
+                for a in addrs:
+                    pairs.append((str(a.display_name or ""), str(a.addr_spec or "")))
+                continue
+        except Exception:
+            pass
+        raw = _lenient_decode(str(value))
+        for display, addr in email.utils.getaddresses([raw]):
+            pairs.append((display, addr))
+    return pairs
+
+
+def usable_address(addr: str | None) -> str | None:
+    """The address if a reply could be delivered to it, else None."""
+    if not addr:
+        return None
+    addr = addr.strip().strip("<>").strip()
+    if len(addr) > 254 or not _ADDRESS.match(addr):
+        return None
+    return addr
+
+
+def _message_ids(value: str | None) -> tuple[str, ...]:
+    if not value:
+        return ()
+    return tuple(dict.fromkeys(m.lower() for m in _MSGID.findall(value)))
+
+
+def safe_filename(name: str, fallback: str = "attachment") -> str:
+    """A file name that cannot escape a folder or upset Windows: no path parts, no
+    reserved device names, no control or bidi characters, length capped."""
+    name = unicodedata.normalize("NFC", name or "")
+    name = name.replace("\\", "/").split("/")[-1]
+    name = "".join(
+        ch for ch in name
+        if unicodedata.category(ch)[0] != "C" and ch not in '<>:"|?*'
+    )
+    name = clean_text(name).strip().strip(".").strip()
+    if not name or name in {".", ".."}:
+        name = fallback
+    if _WINDOWS_RESERVED.match(name):
+        name = "_" + name
+    if len(name) > MAX_NAME_CHARS:
+        stem, dot, ext = name.rpartition(".")
+        if dot and 0 < len(ext) <= 10:
+            name = stem[: MAX_NAME_CHARS - len(ext) - 1] + "." + ext
+        else:
+            name = name[:MAX_NAME_CHARS]
+    return name
+
+
+def content_hash(raw: bytes) -> str:
+    """SHA-256 over the message without the trace headers added in transit.
+
+    Header names are lower-cased and folding undone; line endings normalised to CRLF.
+    """
+    data = raw.replace(b"\r\n", b"\n")
+    if data.startswith(b"From ") and b"\n" in data:  # mbox separator line
+        data = data.split(b"\n", 1)[1]
+    head, sep, body = data.partition(b"\n\n")
+    if not sep:
+        head, body = data, b""
+    lines: list[bytes] = []
+    for line in head.split(b"\n"):
+        if line[:1] in (b" ", b"\t") and lines:
+            lines[-1] += b" " + line.strip()
+        else:
+            lines.append(line.rstrip())
+    h = hashlib.sha256()
+    for line in lines:
+        name, colon, value = line.partition(b":")
+        if colon and name.strip().lower().decode("latin-1") in TRACE_HEADERS:
+            continue
+        h.update(name.strip().lower() + b":" + b" ".join(value.split()) + b"\r\n")
+    h.update(b"\r\n")
+    h.update(body.rstrip(b"\n").replace(b"\n", b"\r\n"))
+    return h.hexdigest()
+
+
+class _TextExtractor:
+    """HTML to plain text for matching only; the HTML is never rendered or echoed."""
+
+    _TAGS = re.compile(r"<(script|style)[^>]*>.*?</\1\s*>|<[^>]+>", re.S | re.I)
+
+    @classmethod
+    def text(cls, markup: str) -> str:
+        return html.unescape(cls._TAGS.sub(" ", markup))
+
+
+def _part_text(part: Message) -> str:
+    try:
+        payload = part.get_payload(decode=True)
+    except Exception:
+        payload = None
+    if payload is None:
+        raw = part.get_payload()
+        payload = raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else b""
+    try:
+        label = part.get_content_charset()
+    except Exception:
+        label = None
+    return charsets.decode_bytes(payload, label)
+
+
+_QUOTE_HEADER = re.compile(
+    r"^(on .+wrote:|เมื่อ .+เขียนว่า:?|-----\s*original message\s*-----|from:\s.+|จาก:\s.+|"
+    r"_{10,})\s*$",
+    re.I,
+)
+
+
+def strip_quoted(text: str) -> str:
+    """What the sender wrote now: quoted lines ('>') and a quoted original removed."""
+    kept = []
+    for line in text.splitlines():
+        if _QUOTE_HEADER.match(line.strip()):
+            break
+        if line.lstrip().startswith(">"):
+            continue
+        kept.append(line)
+    return "\n".join(kept).strip()
+
+
+# ---------------------------------------------------------------------------- main
+
+def parse(raw: bytes) -> Letter:
+    """Turn raw bytes into a Letter. Raises ``Unparseable`` only for non-messages."""
+    if not raw or not raw.strip():
+        raise Unparseable("empty message / ข้อความว่าง")
+    data = raw[3:] if raw.startswith(b"\xef\xbb\xbf") else raw
+    if data.startswith(b"From ") and b"\n" in data[:2000]:
+        data = data.split(b"\n", 1)[1]
+    try:
+        msg = email.message_from_bytes(data, policy=policy.default)
+    except Exception as exc:  # the feed parser itself failed
+        raise Unparseable(f"MIME parser failed: {type(exc).__name__}") from exc
+    if not msg.keys():
+        raise Unparseable("no headers / ไม่มีส่วนหัวอีเมล")
+
+    defects = [type(d).__name__ for d in getattr(msg, "defects", [])]
+
+    subject = clean_text(_fix_surrogates(_header(msg, "Subject") or ""))
+    subject = " ".join(subject.split())
+
+    from_pairs = _addresses(msg, "From")
+    from_name, from_addr = (from_pairs[0] if from_pairs else ("", ""))
+    from_name = clean_text(_fix_surrogates(from_name))
+    from_addr = usable_address(from_addr) or (from_addr or None)
+    reply_pairs = _addresses(msg, "Reply-To")
+    reply_to = None
+    for _, addr in reply_pairs:
+        reply_to = usable_address(addr)
+        if reply_to:
+            break
+    if reply_to is None:
+        reply_to = usable_address(from_addr)
+    to = tuple(a for _, a in _addresses(msg, "To") + _addresses(msg, "Cc") if a)
+
+    date = None
+    try:
+        date_hdr = msg.get("Date")
+        date = getattr(date_hdr, "datetime", None)
+    except Exception:
+        date = None
+
+    message_id = None
+    mids = _message_ids(_raw_header(msg, "Message-ID"))
+    if mids:
+        message_id = mids[0]
+
+    body_text, attachments = _walk(msg, defects)
+
+    return Letter(
+        message_id=message_id,
+        in_reply_to=_message_ids(_raw_header(msg, "In-Reply-To")),
+        references=_message_ids(_raw_header(msg, "References")),
+        subject=subject,
+        from_addr=from_addr,
+        from_name=from_name,
+        reply_to=reply_to,
+        to=to,
+        date=date,
+        body_text=body_text,
+        new_text=strip_quoted(body_text),
+        attachments=tuple(attachments),
+        auto_signals=tuple(_auto_signals(msg, from_addr)),
+        content_hash=content_hash(raw),
+        size=len(raw),
+        defects=tuple(defects),
+    )
+
+
+def _walk(msg: Message, defects: list[str]) -> tuple[str, list[Attachment]]:
+    plain: list[str] = []
+    htmls: list[str] = []
+    attachments: list[Attachment] = []
+    try:
+        parts = list(msg.walk())
+    except RecursionError:
+        defects.append("NestingTooDeep")
+        parts = [msg]
+    for part in parts:
+        try:
+            if part.is_multipart():
+                continue
+            ctype = part.get_content_type()
+            disposition = (part.get_content_disposition() or "").lower()
+            filename = None
+            try:
+                filename = part.get_filename()
+            except Exception:
+                raw = part.get_param("filename", header="content-disposition") or part.get_param("name")
+                filename = _lenient_decode(str(raw)) if raw else None
+            if filename is not None:
+                filename = _fix_surrogates(str(filename))
+            if disposition == "attachment" or filename or ctype in ("message/rfc822",) or (
+                not ctype.startswith("text/") and not ctype.startswith("multipart/")
+            ):
+                if ctype == "message/delivery-status" or ctype.startswith("message/") and not filename and ctype != "message/rfc822":
+                    continue
+                try:
+                    payload = part.get_payload(decode=True)
+                    size = len(payload) if payload is not None else len(str(part.get_payload()))
+                except Exception:
+                    size = 0
+                original = filename or ""
+                attachments.append(
+                    Attachment(
+                        name=safe_filename(original, fallback=f"attachment-{len(attachments) + 1}"),
+                        original_name=original,
+                        content_type=ctype,
+                        size=size,
+                    )
+                )
+            elif ctype == "text/plain":
+                plain.append(_part_text(part))
+            elif ctype == "text/html":
+                htmls.append(_part_text(part))
+        except Exception as exc:  # one bad part never spoils the message
+            defects.append(f"PartError:{type(exc).__name__}")
+    if plain:
+        text = "\n".join(plain)
+    elif htmls:
+        text = _TextExtractor.text("\n".join(htmls))
+    else:
+        text = ""
+    text = clean_text(text.replace("\x00", ""))[:MAX_BODY_CHARS]
+    return text, attachments
+
+
+def _auto_signals(msg: Message, from_addr: str | None) -> list[str]:
+    """Why this message is automatic mail (RFC 3834 and common practice); empty if not."""
+    signals: list[str] = []
+
+    def raw(name: str) -> str:
+        value = _raw_header(msg, name)
+        return (value or "").strip()
+
+    ctype = ""
+    try:
+        ctype = msg.get_content_type()
+    except Exception:
+        pass
+    if ctype == "multipart/report":
+        signals.append("multipart/report (delivery or read report)")
+    auto = raw("Auto-Submitted").lower()
+    if auto and not auto.startswith("no"):
+        signals.append(f"Auto-Submitted: {auto[:40]}")
+    rp = _raw_header(msg, "Return-Path")
+    if rp is not None and rp.strip().replace(" ", "") in ("<>", ""):
+        signals.append("Return-Path: <> (null sender)")
+    prec = raw("Precedence").lower()
+    if prec in ("bulk", "junk", "list", "auto_reply", "auto-reply"):
+        signals.append(f"Precedence: {prec}")
+    for name in ("X-Autoreply", "X-Autorespond", "X-Auto-Response-Suppress", "List-Id", "List-Unsubscribe"):
+        if _raw_header(msg, name) is not None:
+            signals.append(f"{name} present")
+    if from_addr:
+        local = from_addr.split("@")[0].lower()
+        if local in _AUTOMATIC_LOCALPARTS:
+            signals.append(f"sender {local}")
+        elif _NOREPLY.match(local):
+            signals.append(f"no-reply sender {local}")
+    return signals

@@ -1,0 +1,453 @@
+"""Pipeline: one polling cycle, the only place that knows the order of the steps.
+
+Per message, in this order (isync spirit: record intent before an effect; every effect after
+the commit is idempotent on retry):
+
+  1. fetch      BODY.PEEK in batches; the attempt counter goes up first (poison detection)
+  2. archive    raw bytes to data/archive (content-addressed, atomic)
+  3. decide     parse + classify; duplicates, follow-ups and numbers looked up in the state
+  4. commit     outcome, case with its receipt number, reply queued with a fixed Message-ID:
+                one transaction per batch
+  5. send       the queued replies over one SMTP connection, each marked sent at once
+  6. move       out of the watched folder into the outcome folder, by UID set; then marked
+
+Before new mail is fetched, what a crashed run left behind is finished first: queued replies
+are sent and decided messages are moved. A crash anywhere, followed by a rerun, loses no
+message and gives none a second number; a second reply is possible only between SMTP
+accepting it and step 5's mark.
+"""
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Callable
+
+from . import faults
+from .archive import Archive
+from .classify import Decision, decide, receipt_tags
+from .config import Config, Rules, load_rules
+from .errors import ConnectionFailure, MailbotError
+from .fetch import Fetched, Mailbox
+from .parse import Letter, Unparseable, parse
+from .register import write_registers
+from .replies import Templates, build, context, message_id_for
+from .send import SendRefused, Smtp
+from .state import State, iso
+from .thai import BANGKOK, be_year, one_line, thai_date, to_bangkok
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+STATUS_RECEIVED = "รับเรื่องแล้ว"
+STATUS_REVIEW = "รอเจ้าหน้าที่ตรวจสอบ"
+REMARK_NO_ADDRESS = "ไม่มีที่อยู่สำหรับตอบกลับ"
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass
+class Handled:
+    """One line of the cycle report."""
+
+    uid: int
+    sender: str
+    subject: str
+    outcome: str
+    receipt: str | None = None
+    reason: str = ""
+    reply: str = ""
+
+
+@dataclass
+class CycleReport:
+    handled: list[Handled] = field(default_factory=list)
+    sent: list[tuple[str, str]] = field(default_factory=list)   # (recipient, subject)
+    backlog: int = 0              # replies still queued (global cap or SMTP trouble)
+    registers: list[Path] = field(default_factory=list)
+    register_failures: list[tuple[Path, str]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    smtp_error: MailbotError | None = None
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = defaultdict(int)
+        for h in self.handled:
+            out[h.outcome] += 1
+        return dict(out)
+
+
+@dataclass
+class _Plan:
+    """What step 3 found out about one fetched message, before the commit."""
+
+    fetched: Fetched
+    row_id: int
+    received: datetime
+    archive: str | None = None
+    sha256: str | None = None
+    letter: Letter | None = None
+    error: str | None = None      # parse/processing failure, for the attempt counter
+    attempts: int = 1
+
+
+def day_start(now: datetime) -> datetime:
+    """Midnight of today in Asia/Bangkok."""
+    local = to_bangkok(now)
+    return local.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+class Cycle:
+    def __init__(self, cfg: Config, rules: Rules, templates: Templates, state: State,
+                 mailbox: Mailbox, smtp: Smtp, clock: Clock = utcnow) -> None:
+        self.cfg = cfg
+        self.rules = rules
+        self.templates = templates
+        self.state = state
+        self.mb = mailbox
+        self.smtp = smtp
+        self.clock = clock
+        self.archive = Archive(cfg.data_dir)
+        self.report = CycleReport()
+        self.account = cfg.account
+        self.folder = cfg.imap.folder
+        self.uidvalidity = 0
+        self.smtp_down = False
+
+    # ------------------------------------------------------------------ the cycle
+
+    def run(self) -> CycleReport:
+        self.uidvalidity = self.mb.select(self.folder)
+        old = self.state.check_uidvalidity(self.account, self.folder, self.uidvalidity, self.clock())
+        if old is not None:
+            text = (f"UIDVALIDITY ของโฟลเดอร์ {self.folder} เปลี่ยนจาก {old} เป็น {self.uidvalidity}: "
+                    f"จับคู่ข้อความเดิมด้วย Message-ID/ค่าแฮช ไม่ประมวลผลซ้ำ / UIDVALIDITY of {self.folder} "
+                    f"changed {old} -> {self.uidvalidity}; known messages are matched through the ledger")
+            self.state.event(self.clock(), "warning", "uidvalidity", text)
+            self.report.warnings.append(text)
+        self._ensure_folders()
+        uids = self.mb.uids()
+        ledger = self.state.ledger(self.account, self.folder, self.uidvalidity)
+
+        # finish what an earlier run left: replies owed, messages decided but not moved
+        self._send_queued()
+        self._move_decided(set(uids))
+
+        todo = [u for u in uids if u not in ledger or ledger[u].outcome is None]
+        suspects = [u for u in todo if u in ledger]   # an earlier attempt did not finish
+        fresh = [u for u in todo if u not in ledger]
+        batches = [[u] for u in suspects]
+        size = self.cfg.imap.batch_size
+        batches += [fresh[i:i + size] for i in range(0, len(fresh), size)]
+        for batch in batches:
+            self._process_batch(batch)
+        self.report.backlog = len(self.state.queued())
+        return self.report
+
+    def _ensure_folders(self) -> None:
+        for name in self.cfg.folders.model_dump().values():
+            self.mb.ensure_folder(name)
+
+    # ------------------------------------------------------------------ steps 1-4
+
+    def _process_batch(self, uids: list[int]) -> None:
+        self.state.start_attempts(self.account, self.folder, self.uidvalidity, uids)
+        ledger = self.state.ledger(self.account, self.folder, self.uidvalidity)
+        fetched = self.mb.fetch(uids)
+        faults.point("after_fetch")
+        plans: list[_Plan] = []
+        now = self.clock()
+        for uid in uids:
+            item = fetched.get(uid)
+            if item is None:   # expunged by someone else meanwhile: nothing to do
+                continue
+            entry = ledger[uid]
+            plans.append(_Plan(item, entry.id, item.internal_date or now, attempts=entry.attempts,
+                               error=entry.last_error))
+        for plan in plans:
+            try:
+                plan.archive, plan.sha256 = self.archive.store(plan.fetched.raw, plan.received)
+            except OSError as exc:  # disk full, permissions: leave it in the inbox for later
+                text = f"archive failed for UID {plan.fetched.uid}: {type(exc).__name__}: {exc}"
+                log.error(text)
+                self.report.warnings.append("เก็บต้นฉบับไม่ได้ (ดิสก์เต็ม?) / " + text)
+                self.state.note_error(plan.row_id, text, count_attempt=False)
+        plans = [p for p in plans if p.archive]
+        faults.point("after_archive")
+        for plan in plans:
+            if plan.attempts > self.cfg.limits.max_attempts:
+                continue  # quarantined without trying again
+            try:
+                plan.letter = parse(plan.fetched.raw)
+                plan.error = None
+            except Unparseable as exc:
+                plan.error = f"unparseable: {exc}"
+                plan.attempts = self.cfg.limits.max_attempts + 1  # no point retrying
+            except Exception as exc:  # a bug of ours on odd input: retry, then quarantine
+                plan.error = f"parse failed: {type(exc).__name__}: {exc}"
+                log.exception("parse failed for UID %s", plan.fetched.uid)
+        moves: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        with self.state.tx():
+            for plan in plans:
+                target = self._commit_one(plan, now)
+                if target:
+                    moves[target].append((plan.fetched.uid, plan.row_id))
+            faults.point("after_decide")
+        faults.point("after_commit")
+        self._send_queued()
+        self._move(moves)
+
+    def _commit_one(self, plan: _Plan, now: datetime) -> str | None:
+        """Decide and record one message inside the batch transaction; returns its folder."""
+        st = self.state
+        current = st.db.execute("SELECT outcome FROM messages WHERE id=?", (plan.row_id,)).fetchone()
+        if current is not None and current["outcome"] is not None:
+            return None  # decided by a concurrent run
+        if plan.letter is None:
+            if plan.attempts <= self.cfg.limits.max_attempts:
+                st.record_message(plan.row_id, last_error=plan.error, archive=plan.archive, sha256=plan.sha256)
+                return None  # stays in the inbox, tried again next cycle
+            return self._quarantine(plan, plan.error or "processing crashed repeatedly", now)
+        try:
+            with st.tx():
+                return self._decide_and_record(plan, now)
+        except Exception as exc:  # noqa: BLE001 - a bug must not block the messages behind
+            log.exception("processing failed for UID %s", plan.fetched.uid)
+            error = f"processing failed: {type(exc).__name__}: {exc}"
+            if plan.attempts >= self.cfg.limits.max_attempts:
+                return self._quarantine(plan, error, now)
+            st.record_message(plan.row_id, last_error=error[:500])
+            return None
+
+    def _quarantine(self, plan: _Plan, reason: str, now: datetime) -> str | None:
+        name = f"{to_bangkok(plan.received):%Y%m%d-%H%M%S}-uid{plan.fetched.uid}"
+        try:
+            copy = self.archive.quarantine(plan.fetched.raw, name, reason)
+        except OSError as exc:
+            self.report.warnings.append(f"quarantine copy failed for UID {plan.fetched.uid}: {exc}")
+            return None  # type: ignore[return-value]  # stays in the inbox
+        folder = self.cfg.folders.quarantined
+        self.state.record_message(
+            plan.row_id, outcome="quarantined", reason=f"{reason} (copy: {copy})", target_folder=folder,
+            archive=plan.archive, sha256=plan.sha256, size=len(plan.fetched.raw),
+            received_at=iso(plan.received), decided_at=iso(now), last_error=reason[:500],
+        )
+        self.report.handled.append(Handled(plan.fetched.uid, "", "", "quarantined", reason=reason))
+        return folder
+
+    def _decide_and_record(self, plan: _Plan, now: datetime) -> str:
+        st, letter, f = self.state, plan.letter, self.cfg.folders
+        assert letter is not None
+        base = dict(
+            message_id=letter.message_id, content_hash=letter.content_hash, sha256=plan.sha256,
+            archive=plan.archive, size=letter.size, received_at=iso(plan.received),
+            sender=letter.from_addr, subject=letter.subject[:500], decided_at=iso(now), last_error=None,
+        )
+        handled = Handled(plan.fetched.uid, letter.from_addr or "", letter.subject, "")
+
+        dup = st.find_duplicate(plan.row_id, letter.content_hash, letter.message_id, letter.from_addr)
+        if dup is not None:
+            st.record_message(plan.row_id, **base, outcome=dup["outcome"], duplicate_of=dup["id"],
+                              case_id=dup["case_id"], target_folder=dup["target_folder"],
+                              reason=f"duplicate of message #{dup['id']}")
+            handled.outcome, handled.reason = dup["outcome"], "duplicate: same message already handled"
+            if dup["case_id"]:
+                handled.receipt = st.case_by_id(dup["case_id"])["receipt"]
+            self.report.handled.append(handled)
+            return dup["target_folder"]
+
+        known, replies_to_us = self._known_case(letter)
+        decision = decide(letter, self.rules, own_address=self.cfg.agency.address,
+                          known_case=known["receipt"] if known else None, replies_to_us=replies_to_us)
+        handled.outcome, handled.reason = decision.outcome, decision.reason
+        if decision.outcome == "automatic":
+            st.record_message(plan.row_id, **base, outcome="automatic", reason=decision.reason,
+                              target_folder=f.automatic)
+            self.report.handled.append(handled)
+            return f.automatic
+        if decision.outcome == "followup":
+            assert known is not None
+            handled.receipt = known["receipt"]
+            st.record_message(plan.row_id, **base, outcome="followup", reason=decision.reason,
+                              case_id=known["id"], target_folder=f.followup)
+            note = f"ติดตาม/ส่งเพิ่มเติม {thai_date(plan.received)}"
+            if letter.attachments:
+                note += f" (ไฟล์แนบ {len(letter.attachments)})"
+            st.add_case_event(known["id"], plan.received, "followup", note, plan.row_id)
+            st.update_case(known["id"], remark=_append_remark(known["remark"], note))
+            if not st.followup_ack_since(known["id"], day_start(now)):
+                handled.reply = self._queue(plan, letter, "followup", known, now)
+            else:
+                handled.reply = "acknowledged today already"
+            self.report.handled.append(handled)
+            return f.followup
+        if decision.outcome == "wrong_agency":
+            ref = decision.match.referral
+            assert ref is not None
+            st.record_message(plan.row_id, **base, outcome="wrong_agency", reason=decision.reason,
+                              target_folder=f.wrong_agency)
+            handled.reply = self._queue(plan, letter, "referral", None, now, referral=ref.model_dump())
+            self.report.handled.append(handled)
+            return f.wrong_agency
+        # registered: a service, or unclassified for the officer
+        service = decision.match.service
+        case = st.new_case(
+            be_year(to_bangkok(plan.received)),
+            message_row=plan.row_id, received_at=iso(plan.received),
+            doc_date=iso(letter.date) if letter.date else None,
+            sender_name=one_line(letter.from_name, 120), sender_addr=letter.from_addr,
+            reply_to=letter.reply_to, subject=one_line(letter.subject, 500),
+            service_code=service.code if service else None,
+            service_name=service.name if service else None,
+            status=STATUS_RECEIVED if service else STATUS_REVIEW,
+            action=f"รับเรื่อง: {service.name}" if service else "รอเจ้าหน้าที่คัดแยก (unclassified)",
+            remark="" if letter.reply_to else REMARK_NO_ADDRESS,
+            message_id=letter.message_id, attachments=len(letter.attachments),
+            archive=plan.archive, sha256=plan.sha256,
+        )
+        st.record_message(plan.row_id, **base, outcome="registered", reason=decision.reason,
+                          case_id=case["id"], target_folder=f.registered)
+        handled.receipt = case["receipt"]
+        handled.reply = self._queue(plan, letter, "receipt" if service else "unclassified", case, now,
+                                    service=service.model_dump() if service else None)
+        self.report.handled.append(handled)
+        return f.registered
+
+    def _known_case(self, letter: Letter):  # type: ignore[no-untyped-def]
+        st = self.state
+        for receipt in receipt_tags(letter.subject):
+            row = st.case(receipt)
+            if row is not None:
+                _, ours = st.case_for_thread(list(letter.in_reply_to + letter.references))
+                return row, ours
+        return st.case_for_thread(list(letter.in_reply_to + letter.references))
+
+    def _queue(self, plan: _Plan, letter: Letter, kind: str, case, now: datetime,  # type: ignore[no-untyped-def]
+               service: dict | None = None, referral: dict | None = None) -> str:
+        """Compose the reply and put it in the outbox, applying the per-sender cap."""
+        st = self.state
+        recipient = letter.reply_to
+        if not recipient:
+            if case is not None:
+                st.update_case(case["id"], reply_status="ไม่ได้ตอบกลับ: " + REMARK_NO_ADDRESS)
+            return "no reply: no usable address"
+        receipt = case["receipt"] if case is not None else None
+        domain = self.cfg.agency.domain
+        mid = message_id_for(kind, plan.row_id, letter.content_hash, domain)
+        ctx = context(self.cfg.agency, receipt=receipt, received_at=plan.received, subject=letter.subject,
+                      sender_name=letter.from_name, service=service, referral=referral,
+                      attachments=len(letter.attachments))
+        raw = build(kind=kind, templates=self.templates, agency=self.cfg.agency, to=recipient,
+                    subject=letter.subject, receipt=receipt, in_reply_to=letter.message_id,
+                    references=letter.references, message_id=mid, now=now, ctx=ctx)
+        cap = self.cfg.limits.replies_per_sender_per_day
+        status, hold, label = "queued", None, "queued"
+        if st.replies_to_since(recipient, day_start(now)) >= cap:
+            status, hold = "held", f"per-sender limit {cap}/day"
+            label = f"held: over {cap} replies/day to this address"
+        st.queue_reply(message_id=mid, kind=kind, case_id=case["id"] if case is not None else None,
+                       message_row=plan.row_id, recipient=recipient, subject=letter.subject, raw=raw,
+                       status=status, hold_reason=hold, now=now)
+        if case is not None and kind != "followup":
+            st.update_case(case["id"], reply_status=(
+                "รอส่ง / queued" if status == "queued"
+                else f"ระงับ: เกิน {cap} ฉบับ/วัน ต่อผู้ส่ง (held: per-sender limit)"))
+        return label
+
+    # ------------------------------------------------------------------ step 5
+
+    def _send_queued(self) -> None:
+        if self.smtp_down:
+            return
+        cap = self.cfg.limits.replies_per_hour
+        allowed = cap - self.state.sent_since(self.clock() - timedelta(hours=1))
+        queued = self.state.queued()
+        if not queued:
+            return
+        for row in queued[: max(0, allowed)]:
+            try:
+                self.smtp.send(row["recipient"], row["raw"])
+            except ConnectionFailure as exc:
+                self.smtp_down = True
+                self.report.smtp_error = exc
+                self.report.warnings.append(exc.plain())
+                return
+            except SendRefused as exc:
+                self.state.mark_send_failed(row["id"], str(exc), exc.permanent or row["attempts"] >= 9)
+                self.report.warnings.append(f"reply to {row['recipient']} not sent: {exc}")
+                continue
+            faults.point("after_send")
+            self.state.mark_sent(row["id"], self.clock())
+            self.report.sent.append((row["recipient"], row["subject"] or ""))
+            faults.point("after_mark_sent")
+        if len(queued) > allowed:
+            self.report.warnings.append(
+                f"ตอบกลับครบโควตา {cap} ฉบับ/ชั่วโมง ส่วนที่เหลือจะส่งรอบถัดไป / hourly reply limit "
+                f"{cap} reached; {len(queued) - max(0, allowed)} replies wait for the next cycle")
+        self._copy_to_sent()
+
+    def _copy_to_sent(self) -> None:
+        rows = self.state.uncopied()
+        if not rows:
+            return
+        folder = self.mb.sent_folder()
+        done = []
+        for row in rows:
+            if folder:
+                try:
+                    self.mb.append_sent(folder, bytes(row["raw"]))
+                except Exception as exc:  # noqa: BLE001 - a copy is a convenience, never a blocker
+                    self.report.warnings.append(f"copy to Sent failed: {type(exc).__name__}")
+                    break
+            done.append(row["id"])
+        self.state.mark_copied(done)
+
+    # ------------------------------------------------------------------ step 6
+
+    def _move_decided(self, present: set[int]) -> None:
+        moves: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        gone = []
+        for row in self.state.unmoved(self.account, self.folder, self.uidvalidity):
+            if row["uid"] in present:
+                moves[row["target_folder"]].append((row["uid"], row["id"]))
+            else:
+                gone.append(row["id"])
+        if gone:
+            self.state.mark_moved(gone)
+        self._move(moves)
+
+    def _move(self, moves: dict[str, list[tuple[int, int]]]) -> None:
+        for folder, items in moves.items():
+            self.mb.move([uid for uid, _ in items], folder)
+            faults.point("after_move")
+            self.state.mark_moved([row for _, row in items])
+
+
+def _append_remark(old: str | None, note: str) -> str:
+    parts = [p for p in (old or "").split("; ") if p]
+    parts.append(note)
+    return "; ".join(parts[-6:])
+
+
+def run_cycle(cfg: Config, clock: Clock = utcnow, rules: Rules | None = None) -> CycleReport:
+    """One full cycle against the configured servers; registers rewritten at the end."""
+    rules = rules or load_rules(cfg.rules_path)
+    templates = Templates(cfg.templates_dir)
+    templates.check(cfg.agency)
+    state = State(cfg.data_dir / "state.sqlite3")
+    try:
+        with Mailbox(cfg.imap) as mb, Smtp(cfg.smtp, cfg.agency.address) as smtp:
+            report = Cycle(cfg, rules, templates, state, mb, smtp, clock).run()
+        report.registers, report.register_failures = write_registers(
+            state, cfg.registers_dir, cfg.agency.name)
+        for path, why in report.register_failures:
+            report.warnings.append(
+                f"เขียนทะเบียนไม่ได้ (เปิดค้างใน Excel หรือไม่?) จะลองใหม่รอบถัดไป: {path.name} / "
+                f"register not written ({why}); retried next cycle")
+        return report
+    finally:
+        state.close()

@@ -1,0 +1,153 @@
+"""Register: the Sarabun receive register as Excel workbooks, a view of the state database.
+
+Owns: the columns and their order, the file name per Buddhist-Era year
+(``ทะเบียนรับ-2569.xlsx``), the look (frozen header, auto-filter, Thai-capable font, widths),
+keeping every text cell a text cell (a subject like ``=HYPERLINK(...)`` never becomes a
+formula), and the atomic write (temp file in the same folder, then replace). A workbook that
+cannot be written (open in Excel on Windows, read-only) is left as it is and retried next
+cycle; SQLite stays the source of truth.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.styles import Alignment, Font, PatternFill
+
+from .state import State, from_iso
+from .thai import thai_date_short, thai_datetime
+
+log = logging.getLogger(__name__)
+
+FONT_NAME = "Tahoma"  # on every Windows PC, has Thai glyphs
+
+# (header, width)
+COLUMNS: list[tuple[str, int]] = [
+    ("เลขทะเบียนรับ", 14),
+    ("ที่", 10),
+    ("ลงวันที่", 14),
+    ("จาก", 28),
+    ("ถึง", 24),
+    ("เรื่อง", 50),
+    ("การปฏิบัติ", 30),
+    ("หมายเหตุ", 36),
+    ("วันเวลาที่รับ (received)", 28),
+    ("อีเมลผู้ส่ง (sender address)", 30),
+    ("รหัสบริการ (service code)", 12),
+    ("สถานะ (status)", 24),
+    ("Message-ID", 36),
+    ("ไฟล์แนบ (attachments)", 10),
+    ("ไฟล์ต้นฉบับ (archive file)", 40),
+    ("SHA-256", 20),
+    ("การตอบกลับ (reply)", 24),
+]
+
+
+def register_path(folder: Path, year_be: int) -> Path:
+    return folder / f"ทะเบียนรับ-{year_be}.xlsx"
+
+
+def case_row(case, agency_name: str) -> list[object]:
+    received = from_iso(case["received_at"])
+    doc_date = thai_date_short(from_iso(case["doc_date"])) if case["doc_date"] else ""
+    sender = case["sender_name"] or ""
+    if case["sender_addr"]:
+        sender = f"{sender} <{case['sender_addr']}>" if sender else case["sender_addr"]
+    return [
+        case["receipt"],
+        "-",
+        doc_date,
+        sender,
+        agency_name,
+        case["subject"] or "",
+        case["action"] or "",
+        case["remark"] or "",
+        thai_datetime(received),
+        case["sender_addr"] or "",
+        case["service_code"] or "",
+        case["status"] or "",
+        case["message_id"] or "",
+        int(case["attachments"] or 0),
+        case["archive"] or "",
+        case["sha256"] or "",
+        case["reply_status"] or "",
+    ]
+
+
+def build_workbook(rows: list[list[object]], title: str) -> Workbook:
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet(title)
+    ws.freeze_panes = "A2"
+    for i, (_, width) in enumerate(COLUMNS, start=1):
+        ws.column_dimensions[_col(i)].width = width
+    header_font = Font(name=FONT_NAME, size=10, bold=True)
+    body_font = Font(name=FONT_NAME, size=10)
+    fill = PatternFill("solid", fgColor="DDEBF7")
+    wrap = Alignment(vertical="top", wrap_text=False)
+    header = []
+    for name, _ in COLUMNS:
+        cell = WriteOnlyCell(ws, value=name)
+        cell.font, cell.fill = header_font, fill
+        header.append(cell)
+    ws.append(header)
+    for row in rows:
+        out = []
+        for value in row:
+            cell = WriteOnlyCell(ws, value=value)
+            if isinstance(value, str):
+                cell.data_type = "s"  # never a formula, whatever the text starts with
+            cell.font = body_font
+            cell.alignment = wrap
+            out.append(cell)
+        ws.append(out)
+    last = _col(len(COLUMNS))
+    ws.auto_filter.ref = f"A1:{last}{max(1, len(rows) + 1)}"
+    return wb
+
+
+def _col(n: int) -> str:
+    s = ""
+    while n:
+        n, r = divmod(n - 1, 26)
+        s = chr(65 + r) + s
+    return s
+
+
+def atomic_save(wb: Workbook, target: Path) -> None:
+    """Save next to the target, then replace it in one step."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".~mailbot-", suffix=".xlsx", dir=target.parent)
+    os.close(fd)
+    try:
+        wb.save(tmp)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def write_registers(state: State, folder: Path, agency_name: str) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """Rewrite the workbook of every year whose cases changed. Returns (written, failed)."""
+    written: list[Path] = []
+    failed: list[tuple[Path, str]] = []
+    for year_be, version in sorted(state.dirty_years().items()):
+        target = register_path(folder, year_be)
+        rows = [case_row(c, agency_name) for c in state.cases_of_year(year_be)]
+        try:
+            atomic_save(build_workbook(rows, f"ทะเบียนรับ {year_be}"), target)
+        except OSError as exc:
+            failed.append((target, f"{type(exc).__name__}: {exc.strerror or exc}"))
+            log.warning("register %s not written (%s); will retry next cycle", target, exc)
+            continue
+        state.clear_dirty(year_be, version)
+        written.append(target)
+    return written, failed

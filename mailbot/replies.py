@@ -1,0 +1,147 @@
+"""Replies: decision + case -> the automatic reply as bytes (jinja2 templates in ``templates/``).
+
+Owns: which template each reply kind uses, the headers every automatic reply carries
+(RFC 3834: Auto-Submitted, In-Reply-To/References; X-Auto-Response-Suppress; a Message-ID
+under the agency's domain, fixed before sending so a resend is recognisably the same mail),
+the subject tag, and making sure nothing from the citizen is echoed raw (control and bidi
+characters removed, lengths capped). Pure apart from reading the template files.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime
+from pathlib import Path
+
+import jinja2
+
+from .config import AgencyConfig
+from .errors import TemplateError
+from .thai import one_line, thai_date, thai_datetime, to_bangkok
+
+KINDS = {
+    "receipt": "receipt.txt.j2",          # registered, a service recognised
+    "unclassified": "unclassified.txt.j2",  # registered, needs officer review
+    "referral": "referral.txt.j2",        # wrong agency
+    "followup": "followup.txt.j2",        # acknowledgement of a follow-up
+}
+
+TAG_FORMAT = "[เลขรับ {receipt}]"
+
+
+def tag(receipt: str) -> str:
+    return TAG_FORMAT.format(receipt=receipt)
+
+
+def reply_subject(original: str, receipt: str | None) -> str:
+    subject = one_line(original, 200) or "(ไม่มีชื่อเรื่อง / no subject)"
+    if not subject.lower().startswith(("re:", "ตอบกลับ:")):
+        subject = "Re: " + subject
+    if receipt and tag(receipt) not in subject:
+        subject = f"{subject} {tag(receipt)}"
+    return subject
+
+
+def message_id_for(kind: str, row_id: int, content_hash: str, domain: str) -> str:
+    """Deterministic: the same queued reply always has the same Message-ID."""
+    return f"<mailbot.{kind}.{row_id}.{content_hash[:12]}@{domain}>"
+
+
+@dataclass
+class Templates:
+    """The reply templates of one agency, loaded from its templates folder."""
+
+    folder: Path
+
+    def __post_init__(self) -> None:
+        self.env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(str(self.folder), encoding="utf-8"),
+            undefined=jinja2.StrictUndefined,
+            autoescape=False,          # plain text; values are sanitised before they get here
+            keep_trailing_newline=True,
+        )
+        self.env.filters["thai_date"] = thai_date
+        self.env.filters["thai_datetime"] = thai_datetime
+
+    def render(self, kind: str, context: dict) -> str:
+        name = KINDS[kind]
+        try:
+            return self.env.get_template(name).render(**context)
+        except jinja2.TemplateNotFound:
+            raise TemplateError(
+                f"ไม่พบแม่แบบข้อความตอบกลับ: {self.folder / name}",
+                f"reply template not found: {self.folder / name}",
+                "สร้างใหม่ได้ด้วย mailbot init / recreate with mailbot init",
+            ) from None
+        except jinja2.TemplateSyntaxError as exc:
+            raise TemplateError(
+                f"แม่แบบข้อความตอบกลับเขียนผิดรูปแบบ: {name} บรรทัด {exc.lineno}",
+                f"reply template has a syntax error: {name} line {exc.lineno}: {exc.message}",
+            ) from None
+        except jinja2.UndefinedError as exc:
+            raise TemplateError(
+                f"แม่แบบข้อความตอบกลับใช้ชื่อตัวแปรที่ไม่มี: {name}",
+                f"reply template uses an unknown variable: {name}: {exc.message}",
+            ) from None
+
+    def check(self, agency: AgencyConfig) -> None:
+        """Render every template with sample values; raises TemplateError on the first fault."""
+        now = datetime.now().astimezone()
+        for kind in KINDS:
+            self.render(kind, sample_context(agency, now))
+
+
+def sample_context(agency: AgencyConfig, now: datetime) -> dict:
+    return context(
+        agency,
+        receipt="15/2569",
+        received_at=now,
+        subject="ขออนุญาตก่อสร้างอาคาร บ้านเลขที่ 12",
+        sender_name="นายตัวอย่าง ใจดี",
+        service={"code": "BLD", "name": "ขออนุญาตก่อสร้างอาคาร", "next_steps": "เจ้าหน้าที่จะตรวจสอบเอกสาร", "days": 15},
+        referral={"agency": "สำนักทะเบียนอำเภอเมือง", "contact": "โทร 0 2000 0000"},
+        attachments=2,
+    )
+
+
+def context(agency: AgencyConfig, *, receipt: str | None, received_at: datetime, subject: str,
+            sender_name: str, service: dict | None = None, referral: dict | None = None,
+            attachments: int = 0) -> dict:
+    """Everything a template may use. Text from the citizen is made one safe line."""
+    return {
+        "agency": {"name": agency.name, "address": agency.address},
+        "receipt": receipt,
+        "tag": tag(receipt) if receipt else "",
+        "received": thai_datetime(received_at),
+        "received_date": thai_date(received_at),
+        "received_at": to_bangkok(received_at),
+        "subject": one_line(subject, 200),
+        "sender_name": one_line(sender_name, 80),
+        "service": service,
+        "referral": referral,
+        "attachments": attachments,
+    }
+
+
+def build(*, kind: str, templates: Templates, agency: AgencyConfig, to: str, subject: str,
+          receipt: str | None, in_reply_to: str | None, references: tuple[str, ...],
+          message_id: str, now: datetime, ctx: dict) -> bytes:
+    """The reply as bytes ready for SMTP (CRLF line ends)."""
+    msg = EmailMessage()
+    msg["From"] = Address(display_name=agency.name, addr_spec=agency.address)
+    msg["To"] = to
+    msg["Subject"] = reply_subject(subject, receipt)
+    msg["Date"] = format_datetime(to_bangkok(now))
+    msg["Message-ID"] = message_id
+    if in_reply_to:
+        msg["In-Reply-To"] = in_reply_to
+        refs = [r for r in references if r != in_reply_to][-10:] + [in_reply_to]
+        msg["References"] = " ".join(refs)
+    msg["Auto-Submitted"] = "auto-replied"
+    msg["X-Auto-Response-Suppress"] = "All"
+    msg["Precedence"] = "auto_reply"
+    msg["X-Mailer"] = "mailbot"
+    msg.set_content(templates.render(kind, ctx), charset="utf-8")
+    return msg.as_bytes(policy=msg.policy.clone(linesep="\r\n"))

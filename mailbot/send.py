@@ -1,0 +1,134 @@
+"""Send: the SMTP session (the only aiosmtplib user).
+
+Owns: connecting with the configured security, always authenticating when credentials are
+configured (a server that offers no AUTH is an error, never a silent unauthenticated
+send), and sending stored reply bytes with the agency address as envelope sender. One
+connection per cycle, opened on first use. Synchronous facade over an event loop so the
+pipeline stays simple.
+"""
+from __future__ import annotations
+
+import asyncio
+import ssl
+
+import aiosmtplib
+
+from .config import SmtpConfig
+from .errors import ConnectionFailure
+
+
+class SendRefused(Exception):
+    """The server refused one message; ``permanent`` tells whether retrying is pointless."""
+
+    def __init__(self, text: str, permanent: bool) -> None:
+        super().__init__(text)
+        self.permanent = permanent
+
+
+def tls_context(verify: bool) -> ssl.SSLContext:
+    ctx = ssl.create_default_context()
+    if not verify:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+class Smtp:
+    """A lazily opened SMTP connection; use as a context manager."""
+
+    def __init__(self, cfg: SmtpConfig, envelope_from: str) -> None:
+        self.cfg = cfg
+        self.envelope_from = envelope_from
+        self.loop = asyncio.new_event_loop()
+        self.client: aiosmtplib.SMTP | None = None
+
+    def __enter__(self) -> "Smtp":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _run(self, coro):  # type: ignore[no-untyped-def]
+        return self.loop.run_until_complete(coro)
+
+    def connect(self) -> None:
+        cfg = self.cfg
+        client = aiosmtplib.SMTP(
+            hostname=cfg.host,
+            port=cfg.effective_port(),
+            use_tls=cfg.security == "ssl",
+            start_tls=False,
+            timeout=cfg.timeout_seconds,
+            tls_context=tls_context(cfg.verify_tls) if cfg.security != "none" else None,
+        )
+        where = f"{cfg.host}:{cfg.effective_port()}"
+        try:
+            self._run(client.connect())
+            if cfg.security == "starttls":
+                self._run(client.starttls(tls_context=tls_context(cfg.verify_tls)))
+            if client.last_ehlo_response is None:
+                self._run(client.ehlo())
+        except (OSError, aiosmtplib.SMTPException, asyncio.TimeoutError) as exc:
+            raise ConnectionFailure(
+                f"เชื่อมต่อเซิร์ฟเวอร์ส่งอีเมล (SMTP) ไม่ได้: {where}",
+                f"cannot connect to the SMTP server {where}: {type(exc).__name__}: {_short(exc)}",
+                "ตรวจสอบ smtp.host, smtp.port และ smtp.security / check smtp.host, smtp.port, smtp.security",
+            ) from None
+        password = cfg.secret()
+        if cfg.username:
+            if not password:
+                raise ConnectionFailure(
+                    "ไม่มีรหัสผ่าน SMTP (smtp.password หรือ smtp.password_env)",
+                    "no SMTP password configured (smtp.password or smtp.password_env)",
+                )
+            if not client.supports_extension("auth"):
+                self._run(client.quit())
+                raise ConnectionFailure(
+                    f"เซิร์ฟเวอร์ SMTP {where} ไม่รองรับการยืนยันตัวตน (AUTH) จึงไม่ส่งอีเมลโดยไม่ยืนยันตัวตน",
+                    f"SMTP server {where} offers no AUTH; refusing to send unauthenticated",
+                    "ใช้ smtp.security: starttls หรือ ssl / use starttls or ssl",
+                )
+            try:
+                self._run(client.login(cfg.username, password))
+            except aiosmtplib.SMTPAuthenticationError:
+                raise ConnectionFailure(
+                    "เข้าสู่ระบบ SMTP ไม่สำเร็จ: ชื่อผู้ใช้หรือรหัสผ่านไม่ถูกต้อง",
+                    f"SMTP login failed for {cfg.username}: wrong user name or password (app password?)",
+                ) from None
+            except (OSError, aiosmtplib.SMTPException) as exc:
+                raise ConnectionFailure(
+                    "เข้าสู่ระบบ SMTP ไม่สำเร็จ",
+                    f"SMTP login failed: {type(exc).__name__}: {_short(exc)}",
+                ) from None
+        self.client = client
+
+    def send(self, recipient: str, raw: bytes) -> None:
+        if self.client is None:
+            self.connect()
+        assert self.client is not None
+        try:
+            errors, _ = self._run(self.client.sendmail(self.envelope_from, [recipient], raw))
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            codes = [r.code for r in exc.recipients]
+            raise SendRefused(_short(exc), permanent=all(500 <= c < 600 for c in codes)) from None
+        except aiosmtplib.SMTPResponseException as exc:
+            raise SendRefused(_short(exc), permanent=500 <= exc.code < 600) from None
+        except (OSError, aiosmtplib.SMTPException, asyncio.TimeoutError) as exc:
+            self.client = None  # connection is gone; reconnect on next send
+            raise SendRefused(f"{type(exc).__name__}: {_short(exc)}", permanent=False) from None
+        if errors:
+            raise SendRefused(str(errors)[:200], permanent=True)
+
+    def close(self) -> None:
+        if self.client is not None:
+            try:
+                self._run(self.client.quit())
+            except Exception:
+                pass
+            self.client = None
+        if not self.loop.is_closed():
+            self.loop.close()
+
+
+def _short(exc: BaseException) -> str:
+    return str(exc).replace("\n", " ")[:200]

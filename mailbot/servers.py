@@ -1,0 +1,159 @@
+"""Embedded loopback mail servers for ``mailbot demo`` and the tests.
+
+Owns: a real IMAP server (pymap's in-memory backend, run in a background thread with its
+own event loop) and a real SMTP server (aiosmtpd ``Controller``) that records what it
+receives and requires AUTH. Both bind to 127.0.0.1 only, on free ports.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import threading
+from argparse import Namespace
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+HOST = "127.0.0.1"
+
+logging.getLogger("mail.log").setLevel(logging.ERROR)  # aiosmtpd chatter about AUTH without TLS on loopback
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+class ImapServer:
+    """pymap (dict backend) on 127.0.0.1 with one user; ``start()``/``stop()``."""
+
+    def __init__(self, user: str = "saraban@example.go.th", password: str = "demo-password") -> None:
+        self.user = user
+        self.password = password
+        self.port = 0
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+
+    def start(self) -> "ImapServer":
+        self._thread = threading.Thread(target=self._run, name="pymap", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(20):
+            raise RuntimeError("embedded IMAP server did not start")
+        if self._error:
+            raise RuntimeError(f"embedded IMAP server failed: {self._error!r}")
+        return self
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(self._serve())
+        except BaseException as exc:  # noqa: BLE001 - reported to start()
+            self._error = exc
+            self._ready.set()
+        finally:
+            loop.close()
+
+    async def _serve(self) -> None:
+        from proxyprotocol.reader import ProxyProtocolReader
+        from pymap.backend.dict import DictBackend
+        from pymap.imap import IMAPServer
+
+        args = Namespace(
+            debug=False, host=HOST, port="0", cert=None, key=None, tls=False, passlib_cfg=None,
+            proxy_protocol=None, inherited_sockets=None, demo_data=False,
+            demo_user=self.user, demo_password=self.password,
+        )
+        backend, config = await DictBackend.init(args, invalid_user_sleep=0.0)
+        config.apply_context()
+        self._stop = asyncio.Event()
+        async with AsyncExitStack() as stack:
+            await backend.start(stack)
+            handler = ProxyProtocolReader(config.proxy_protocol).get_callback(
+                IMAPServer(backend.login, config))
+            server = await asyncio.start_server(handler, host=HOST, port=0)
+            self.port = server.sockets[0].getsockname()[1]
+            self._ready.set()
+            async with server:
+                await self._stop.wait()
+
+    def stop(self) -> None:
+        if self._loop and self._stop and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._stop.set)
+        if self._thread:
+            self._thread.join(10)
+
+    def __enter__(self) -> "ImapServer":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+@dataclass
+class Received:
+    mail_from: str
+    rcpt_tos: list[str]
+    data: bytes
+
+
+@dataclass
+class _Sink:
+    messages: list[Received] = field(default_factory=list)
+    refuse: bool = False   # answer every DATA with a temporary failure
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd hook name
+        if self.refuse:
+            return "451 4.3.0 try again later"
+        self.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.content)))
+        return "250 OK"
+
+
+class SmtpServer:
+    """aiosmtpd on 127.0.0.1 recording every message; AUTH required when ``require_auth``."""
+
+    def __init__(self, user: str = "saraban@example.go.th", password: str = "demo-password",
+                 require_auth: bool = True, offer_auth: bool = True) -> None:
+        self.user = user
+        self.password = password
+        self.sink = _Sink()
+        self.logins: list[str] = []
+        self.port = free_port()
+        kwargs: dict = dict(hostname=HOST, port=self.port, auth_require_tls=False)
+        if offer_auth:
+            kwargs.update(authenticator=self._auth, auth_required=require_auth)
+        self.controller = Controller(self.sink, **kwargs)
+
+    def _auth(self, server, session, envelope, mechanism, auth_data):  # type: ignore[no-untyped-def]
+        if isinstance(auth_data, LoginPassword):
+            user = auth_data.login.decode()
+            ok = user == self.user and auth_data.password.decode() == self.password
+            if ok:
+                self.logins.append(user)
+            return AuthResult(success=ok)
+        return AuthResult(success=False)
+
+    @property
+    def messages(self) -> list[Received]:
+        return self.sink.messages
+
+    def start(self) -> "SmtpServer":
+        self.controller.start()
+        return self
+
+    def stop(self) -> None:
+        self.controller.stop()
+
+    def __enter__(self) -> "SmtpServer":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

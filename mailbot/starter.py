@@ -1,0 +1,53 @@
+"""Starter files: the commented mailbot.yaml, rules.yaml and templates/ that ``mailbot init``
+and ``mailbot demo`` copy.
+
+Owns: finding them (inside the installed package as ``mailbot/starter/``, or at the top of
+a source checkout) and copying them without overwriting an officer's edits.
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from .errors import MailbotError
+
+NAMES = ("mailbot.yaml", "rules.yaml", "templates")
+
+
+def starter_dir() -> Path:
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "starter", here.parent):
+        if all((candidate / n).exists() for n in NAMES):
+            return candidate
+    raise MailbotError(
+        "ไม่พบไฟล์ตั้งต้นของ mailbot (ติดตั้งไม่สมบูรณ์)",
+        "mailbot's starter files are missing (incomplete installation)",
+    )
+
+
+def init(target: Path) -> tuple[list[Path], list[Path]]:
+    """Copy the starter files into ``target``; returns (written, kept-as-they-were)."""
+    src = starter_dir()
+    target.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    kept: list[Path] = []
+    for name in NAMES:
+        s, d = src / name, target / name
+        if s.is_dir():
+            d.mkdir(exist_ok=True)
+            for f in sorted(s.iterdir()):
+                if f.is_file():
+                    _copy(f, d / f.name, written, kept)
+        else:
+            _copy(s, d, written, kept)
+    for folder in ("registers", "data"):
+        (target / folder).mkdir(exist_ok=True)
+    return written, kept
+
+
+def _copy(src: Path, dst: Path, written: list[Path], kept: list[Path]) -> None:
+    if dst.exists():
+        kept.append(dst)
+    else:
+        shutil.copyfile(src, dst)
+        written.append(dst)

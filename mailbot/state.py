@@ -1,0 +1,361 @@
+"""State (SQLite): the source of truth. Every write is inside a transaction.
+
+Owns: the ledger of server messages keyed on (account, folder, UIDVALIDITY, UID) with
+their Message-ID and content hash; cases with their receipt numbers (one counter per
+Buddhist-Era year); the outbox of replies with fixed Message-IDs; the events officers may
+need to know about. Excel registers are views rebuilt from here.
+
+Timestamps are stored as ISO-8601 UTC strings so they compare as text.
+"""
+from __future__ import annotations
+
+import sqlite3
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS folders (
+    account TEXT NOT NULL, folder TEXT NOT NULL, uidvalidity INTEGER NOT NULL,
+    seen_at TEXT NOT NULL, PRIMARY KEY (account, folder));
+CREATE TABLE IF NOT EXISTS messages (
+    id INTEGER PRIMARY KEY,
+    account TEXT NOT NULL, folder TEXT NOT NULL, uidvalidity INTEGER NOT NULL, uid INTEGER NOT NULL,
+    message_id TEXT, content_hash TEXT, sha256 TEXT, archive TEXT, size INTEGER,
+    received_at TEXT, sender TEXT, subject TEXT,
+    outcome TEXT, reason TEXT, case_id INTEGER, duplicate_of INTEGER,
+    target_folder TEXT, moved INTEGER NOT NULL DEFAULT 0,
+    attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT, decided_at TEXT,
+    UNIQUE (account, folder, uidvalidity, uid));
+CREATE INDEX IF NOT EXISTS messages_hash ON messages (content_hash);
+CREATE INDEX IF NOT EXISTS messages_mid ON messages (message_id);
+CREATE INDEX IF NOT EXISTS messages_pending ON messages (moved, outcome);
+CREATE TABLE IF NOT EXISTS counters (year_be INTEGER PRIMARY KEY, last INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS cases (
+    id INTEGER PRIMARY KEY,
+    receipt TEXT NOT NULL UNIQUE, year_be INTEGER NOT NULL, seq INTEGER NOT NULL,
+    message_row INTEGER NOT NULL, received_at TEXT NOT NULL, doc_date TEXT,
+    sender_name TEXT, sender_addr TEXT, reply_to TEXT, subject TEXT,
+    service_code TEXT, service_name TEXT, status TEXT NOT NULL, action TEXT, remark TEXT,
+    message_id TEXT, attachments INTEGER NOT NULL DEFAULT 0, archive TEXT, sha256 TEXT,
+    reply_status TEXT, UNIQUE (year_be, seq));
+CREATE INDEX IF NOT EXISTS cases_mid ON cases (message_id);
+CREATE TABLE IF NOT EXISTS case_events (
+    id INTEGER PRIMARY KEY, case_id INTEGER NOT NULL, at TEXT NOT NULL, kind TEXT NOT NULL,
+    note TEXT, message_row INTEGER);
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY, message_id TEXT NOT NULL UNIQUE, kind TEXT NOT NULL,
+    case_id INTEGER, message_row INTEGER, recipient TEXT NOT NULL, subject TEXT,
+    raw BLOB NOT NULL, status TEXT NOT NULL, hold_reason TEXT,
+    created_at TEXT NOT NULL, sent_at TEXT, attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT, copied INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS outbox_status ON outbox (status);
+CREATE INDEX IF NOT EXISTS outbox_recipient ON outbox (recipient, created_at);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY, at TEXT NOT NULL, level TEXT NOT NULL, kind TEXT NOT NULL, text TEXT);
+CREATE TABLE IF NOT EXISTS register_dirty (year_be INTEGER PRIMARY KEY, version INTEGER NOT NULL);
+"""
+
+
+def iso(when: datetime) -> str:
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return when.astimezone(timezone.utc).isoformat(timespec="seconds")
+
+
+def from_iso(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+@dataclass(frozen=True)
+class Ledger:
+    id: int
+    uid: int
+    outcome: str | None
+    target_folder: str | None
+    moved: bool
+    attempts: int
+    last_error: str | None
+
+
+class State:
+    """One SQLite database under the data folder."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.db = sqlite3.connect(path, isolation_level=None, timeout=30)
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")  # durable before any reply leaves
+        self.db.execute("PRAGMA foreign_keys=ON")
+        self.db.executescript(SCHEMA)
+        self._depth = 0
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def tx(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction; a nested call is a savepoint that rolls back on its own."""
+        if self._depth:
+            name = f"sp{self._depth}"
+            self.db.execute(f"SAVEPOINT {name}")
+            self._depth += 1
+            try:
+                yield self.db
+            except BaseException:
+                self.db.execute(f"ROLLBACK TO {name}")
+                self.db.execute(f"RELEASE {name}")
+                raise
+            else:
+                self.db.execute(f"RELEASE {name}")
+            finally:
+                self._depth -= 1
+            return
+        self.db.execute("BEGIN IMMEDIATE")
+        self._depth = 1
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        else:
+            self.db.execute("COMMIT")
+        finally:
+            self._depth = 0
+
+    # ------------------------------------------------------------------ folders
+
+    def check_uidvalidity(self, account: str, folder: str, uidvalidity: int, now: datetime) -> int | None:
+        """Remember the folder's UIDVALIDITY; return the old value if it changed."""
+        with self.tx() as db:
+            row = db.execute(
+                "SELECT uidvalidity FROM folders WHERE account=? AND folder=?", (account, folder)
+            ).fetchone()
+            if row is None:
+                db.execute("INSERT INTO folders VALUES (?,?,?,?)", (account, folder, uidvalidity, iso(now)))
+                return None
+            db.execute(
+                "UPDATE folders SET uidvalidity=?, seen_at=? WHERE account=? AND folder=?",
+                (uidvalidity, iso(now), account, folder),
+            )
+            return row["uidvalidity"] if row["uidvalidity"] != uidvalidity else None
+
+    # ------------------------------------------------------------------ ledger
+
+    def ledger(self, account: str, folder: str, uidvalidity: int) -> dict[int, Ledger]:
+        rows = self.db.execute(
+            "SELECT id, uid, outcome, target_folder, moved, attempts, last_error FROM messages "
+            "WHERE account=? AND folder=? AND uidvalidity=?",
+            (account, folder, uidvalidity),
+        ).fetchall()
+        return {
+            r["uid"]: Ledger(r["id"], r["uid"], r["outcome"], r["target_folder"], bool(r["moved"]),
+                             r["attempts"], r["last_error"])
+            for r in rows
+        }
+
+    def start_attempts(self, account: str, folder: str, uidvalidity: int, uids: list[int]) -> None:
+        """Record intent before work: each UID's attempt counter goes up by one, durably."""
+        with self.tx() as db:
+            db.executemany(
+                "INSERT INTO messages (account, folder, uidvalidity, uid, attempts) VALUES (?,?,?,?,1) "
+                "ON CONFLICT (account, folder, uidvalidity, uid) DO UPDATE SET attempts = attempts + 1",
+                [(account, folder, uidvalidity, u) for u in uids],
+            )
+
+    def note_error(self, row_id: int, error: str, count_attempt: bool = True) -> None:
+        """Remember why a message is still waiting; a failure that is not the message's
+        fault (disk full) does not count towards quarantine."""
+        with self.tx() as db:
+            db.execute(
+                "UPDATE messages SET last_error=?, attempts=attempts-? WHERE id=?",
+                (error[:500], 0 if count_attempt else 1, row_id),
+            )
+
+    def row_id(self, account: str, folder: str, uidvalidity: int, uid: int) -> int:
+        return self.db.execute(
+            "SELECT id FROM messages WHERE account=? AND folder=? AND uidvalidity=? AND uid=?",
+            (account, folder, uidvalidity, uid),
+        ).fetchone()["id"]
+
+    def record_message(self, row_id: int, **fields: object) -> None:
+        cols = ", ".join(f"{k}=?" for k in fields)
+        self.db.execute(f"UPDATE messages SET {cols} WHERE id=?", (*fields.values(), row_id))
+
+    def find_duplicate(self, row_id: int, content_hash: str, message_id: str | None, sender: str | None) -> sqlite3.Row | None:
+        """The first decided message with the same content (or same Message-ID from the same sender)."""
+        row = self.db.execute(
+            "SELECT * FROM messages WHERE content_hash=? AND id<>? AND outcome IS NOT NULL "
+            "AND duplicate_of IS NULL ORDER BY id LIMIT 1",
+            (content_hash, row_id),
+        ).fetchone()
+        if row is None and message_id:
+            row = self.db.execute(
+                "SELECT * FROM messages WHERE message_id=? AND id<>? AND outcome IS NOT NULL "
+                "AND duplicate_of IS NULL AND lower(coalesce(sender,''))=lower(?) ORDER BY id LIMIT 1",
+                (message_id, row_id, sender or ""),
+            ).fetchone()
+        return row
+
+    def unmoved(self, account: str, folder: str, uidvalidity: int) -> list[sqlite3.Row]:
+        return self.db.execute(
+            "SELECT id, uid, target_folder FROM messages WHERE account=? AND folder=? AND uidvalidity=? "
+            "AND outcome IS NOT NULL AND moved=0",
+            (account, folder, uidvalidity),
+        ).fetchall()
+
+    def mark_moved(self, row_ids: list[int]) -> None:
+        with self.tx() as db:
+            db.executemany("UPDATE messages SET moved=1 WHERE id=?", [(i,) for i in row_ids])
+
+    # ------------------------------------------------------------------ cases
+
+    def next_receipt(self, year_be: int) -> int:
+        return self.db.execute(
+            "INSERT INTO counters (year_be, last) VALUES (?, 1) "
+            "ON CONFLICT (year_be) DO UPDATE SET last = last + 1 RETURNING last",
+            (year_be,),
+        ).fetchone()[0]
+
+    def new_case(self, year_be: int, **fields: object) -> sqlite3.Row:
+        seq = self.next_receipt(year_be)
+        receipt = f"{seq}/{year_be}"
+        cols = ["receipt", "year_be", "seq", *fields]
+        self.db.execute(
+            f"INSERT INTO cases ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})",
+            (receipt, year_be, seq, *fields.values()),
+        )
+        self.mark_dirty(year_be)
+        return self.case(receipt)  # type: ignore[return-value]
+
+    def case(self, receipt: str) -> sqlite3.Row | None:
+        return self.db.execute("SELECT * FROM cases WHERE receipt=?", (receipt,)).fetchone()
+
+    def case_by_id(self, case_id: int) -> sqlite3.Row:
+        return self.db.execute("SELECT * FROM cases WHERE id=?", (case_id,)).fetchone()
+
+    def case_for_thread(self, message_ids: list[str]) -> tuple[sqlite3.Row | None, bool]:
+        """The case a reply belongs to, by its threading headers; and whether they name our reply."""
+        for mid in message_ids:
+            row = self.db.execute(
+                "SELECT case_id FROM outbox WHERE message_id=? AND case_id IS NOT NULL", (mid,)
+            ).fetchone()
+            if row:
+                return self.case_by_id(row["case_id"]), True
+        for mid in message_ids:
+            ours = self.db.execute("SELECT 1 FROM outbox WHERE message_id=?", (mid,)).fetchone()
+            row = self.db.execute("SELECT * FROM cases WHERE message_id=? ORDER BY id LIMIT 1", (mid,)).fetchone()
+            if row:
+                return row, bool(ours)
+            if ours:
+                return None, True
+        return None, False
+
+    def update_case(self, case_id: int, **fields: object) -> None:
+        cols = ", ".join(f"{k}=?" for k in fields)
+        self.db.execute(f"UPDATE cases SET {cols} WHERE id=?", (*fields.values(), case_id))
+        year = self.db.execute("SELECT year_be FROM cases WHERE id=?", (case_id,)).fetchone()[0]
+        self.mark_dirty(year)
+
+    def add_case_event(self, case_id: int, at: datetime, kind: str, note: str, message_row: int | None) -> None:
+        self.db.execute(
+            "INSERT INTO case_events (case_id, at, kind, note, message_row) VALUES (?,?,?,?,?)",
+            (case_id, iso(at), kind, note, message_row),
+        )
+
+    def cases_of_year(self, year_be: int) -> list[sqlite3.Row]:
+        return self.db.execute("SELECT * FROM cases WHERE year_be=? ORDER BY seq", (year_be,)).fetchall()
+
+    # ------------------------------------------------------------------ register bookkeeping
+
+    def mark_dirty(self, year_be: int) -> None:
+        self.db.execute(
+            "INSERT INTO register_dirty (year_be, version) VALUES (?, 1) "
+            "ON CONFLICT (year_be) DO UPDATE SET version = version + 1",
+            (year_be,),
+        )
+
+    def dirty_years(self) -> dict[int, int]:
+        return {r[0]: r[1] for r in self.db.execute("SELECT year_be, version FROM register_dirty")}
+
+    def clear_dirty(self, year_be: int, version: int) -> None:
+        with self.tx() as db:
+            db.execute("DELETE FROM register_dirty WHERE year_be=? AND version=?", (year_be, version))
+
+    # ------------------------------------------------------------------ outbox
+
+    def queue_reply(self, *, message_id: str, kind: str, case_id: int | None, message_row: int,
+                    recipient: str, subject: str, raw: bytes, status: str, hold_reason: str | None,
+                    now: datetime) -> None:
+        self.db.execute(
+            "INSERT INTO outbox (message_id, kind, case_id, message_row, recipient, subject, raw, status, "
+            "hold_reason, created_at) VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT (message_id) DO NOTHING",
+            (message_id, kind, case_id, message_row, recipient.lower(), subject, raw, status, hold_reason, iso(now)),
+        )
+
+    def replies_to_since(self, recipient: str, since: datetime) -> int:
+        """Automatic replies owed or sent to one address since a moment (held ones excluded)."""
+        return self.db.execute(
+            "SELECT count(*) FROM outbox WHERE recipient=? AND created_at>=? AND status IN ('queued','sent')",
+            (recipient.lower(), iso(since)),
+        ).fetchone()[0]
+
+    def sent_since(self, since: datetime) -> int:
+        return self.db.execute(
+            "SELECT count(*) FROM outbox WHERE status='sent' AND sent_at>=?", (iso(since),)
+        ).fetchone()[0]
+
+    def followup_ack_since(self, case_id: int, since: datetime) -> bool:
+        return self.db.execute(
+            "SELECT 1 FROM outbox WHERE case_id=? AND kind='followup' AND created_at>=? LIMIT 1",
+            (case_id, iso(since)),
+        ).fetchone() is not None
+
+    def queued(self, limit: int | None = None) -> list[sqlite3.Row]:
+        sql = "SELECT id, message_id, kind, case_id, recipient, subject, raw, attempts FROM outbox WHERE status='queued' ORDER BY id"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return self.db.execute(sql).fetchall()
+
+    def mark_sent(self, outbox_id: int, now: datetime) -> None:
+        with self.tx() as db:
+            db.execute("UPDATE outbox SET status='sent', sent_at=?, last_error=NULL WHERE id=?", (iso(now), outbox_id))
+            row = db.execute("SELECT case_id FROM outbox WHERE id=?", (outbox_id,)).fetchone()
+            if row and row["case_id"] is not None:
+                self.update_case(row["case_id"], reply_status="ส่งแล้ว / sent")
+
+    def mark_send_failed(self, outbox_id: int, error: str, permanent: bool) -> None:
+        with self.tx() as db:
+            db.execute(
+                "UPDATE outbox SET attempts=attempts+1, last_error=?, status=? WHERE id=?",
+                (error[:500], "failed" if permanent else "queued", outbox_id),
+            )
+            if permanent:
+                row = db.execute("SELECT case_id FROM outbox WHERE id=?", (outbox_id,)).fetchone()
+                if row and row["case_id"] is not None:
+                    self.update_case(row["case_id"], reply_status="ส่งไม่สำเร็จ / failed: " + error[:80])
+
+    def uncopied(self) -> list[sqlite3.Row]:
+        return self.db.execute("SELECT id, raw FROM outbox WHERE status='sent' AND copied=0 ORDER BY id").fetchall()
+
+    def mark_copied(self, outbox_ids: list[int]) -> None:
+        with self.tx() as db:
+            db.executemany("UPDATE outbox SET copied=1 WHERE id=?", [(i,) for i in outbox_ids])
+
+    # ------------------------------------------------------------------ events
+
+    def event(self, at: datetime, level: str, kind: str, text: str) -> None:
+        with self.tx() as db:
+            db.execute("INSERT INTO events (at, level, kind, text) VALUES (?,?,?,?)", (iso(at), level, kind, text))
+
+    def outcome_counts(self) -> dict[str, int]:
+        return {
+            r[0]: r[1]
+            for r in self.db.execute(
+                "SELECT outcome, count(*) FROM messages WHERE outcome IS NOT NULL GROUP BY outcome"
+            )
+        }
