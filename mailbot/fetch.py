@@ -39,6 +39,7 @@ class Mailbox:
         self.client: IMAPClient | None = None
         self.uidvalidity: int | None = None
         self._folders: set[str] | None = None
+        self.use_move: bool | None = None  # None: use MOVE when the server offers it
 
     # ------------------------------------------------------------------ session
 
@@ -162,7 +163,7 @@ class Mailbox:
         if not uids:
             return
         self.ensure_folder(folder)
-        if self.c.has_capability("MOVE"):
+        if self.use_move is not False and self.c.has_capability("MOVE"):
             self.c.move(uids, folder)
             return
         self.c.copy(uids, folder)

@@ -128,25 +128,24 @@ def _fix_surrogates(text: str) -> str:
 
 
 def _addresses(msg: Message, name: str) -> list[tuple[str, str]]:
-    values = []
-    try:
-        values = msg.get_all(name) or []
-    except Exception:
-        raw = _raw_header(msg, name)
-        values = [raw] if raw else []
+    """(display name, address) pairs, decoded from the raw header.
+
+    Not through policy.default's address parser: it inserts a space between adjacent
+    encoded-words inside a display name (RFC 2047 says to drop it), which splits Thai names
+    whose encoded-words break mid-syllable ("เทศบาลตำบลบ้านต ัวอย่าง").
+    """
     pairs: list[tuple[str, str]] = []
-    for value in values:
+    for key, value in msg.raw_items():
+        if key.lower() != name.lower():
+            continue
+        raw = _fix_surrogates(str(value))
+        raw = re.sub(r"\r?\n[ \t]", " ", raw)
         try:
-            addrs = getattr(value, "addresses", None)
-            if addrs is not None:
-                for a in addrs:
-                    pairs.append((str(a.display_name or ""), str(a.addr_spec or "")))
-                continue
+            found = email.utils.getaddresses([raw])
         except Exception:
-            pass
-        raw = _lenient_decode(str(value))
-        for display, addr in email.utils.getaddresses([raw]):
-            pairs.append((display, addr))
+            found = []
+        for display, addr in found:
+            pairs.append((_lenient_decode(display).strip(), addr.strip()))
     return pairs
 
 

@@ -117,6 +117,11 @@ def _col(n: int) -> str:
     return s
 
 
+def replace_file(src: str, dst: Path) -> None:
+    """os.replace, named so tests can play Windows refusing to replace a file open in Excel."""
+    os.replace(src, dst)
+
+
 def atomic_save(wb: Workbook, target: Path) -> None:
     """Save next to the target, then replace it in one step."""
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -126,7 +131,7 @@ def atomic_save(wb: Workbook, target: Path) -> None:
         wb.save(tmp)
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
-        os.replace(tmp, target)
+        replace_file(tmp, target)
     except BaseException:
         try:
             os.unlink(tmp)

@@ -1,0 +1,107 @@
+"""Shared fixtures: real IMAP (pymap, in process) and SMTP (aiosmtpd) servers on loopback,
+a workspace made from the starter files, and helpers to deliver mail and run cycles."""
+from __future__ import annotations
+
+import email
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from email import policy
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+from imapclient import IMAPClient
+
+from mailbot.config import Config, load_config
+from mailbot.demo import make_workspace
+from mailbot.pipeline import CycleReport, run_cycle
+from mailbot.servers import HOST, ImapServer, SmtpServer
+
+AGENCY = "saraban@example.go.th"
+PASSWORD = "s3cret-test-pass"
+REPO = Path(__file__).resolve().parents[1]
+CORPUS = REPO.parent / "shared" / "corpus"
+
+
+@dataclass
+class Env:
+    imap: ImapServer
+    smtp: SmtpServer
+    root: Path
+    config_path: Path
+
+    @property
+    def cfg(self) -> Config:
+        return load_config(self.config_path)
+
+    def client(self) -> IMAPClient:
+        c = IMAPClient(HOST, port=self.imap.port, ssl=False)
+        c.login(AGENCY, PASSWORD)
+        return c
+
+    def deliver(self, *messages: bytes | EmailMessage, folder: str = "INBOX") -> None:
+        with self.client() as c:
+            for m in messages:
+                c.append(folder, bytes(m) if isinstance(m, EmailMessage) else m)
+
+    def folder_count(self, folder: str) -> int:
+        with self.client() as c:
+            if folder not in {n for _, _, n in c.list_folders()}:
+                return 0
+            return int(c.select_folder(folder, readonly=True)[b"EXISTS"])
+
+    def folder_messages(self, folder: str) -> list[bytes]:
+        with self.client() as c:
+            c.select_folder(folder, readonly=True)
+            uids = c.search()
+            return [v[b"BODY[]"] for _, v in sorted(c.fetch(uids, ["BODY.PEEK[]"]).items())] if uids else []
+
+    def cycle(self, **kw) -> CycleReport:  # type: ignore[no-untyped-def]
+        return run_cycle(self.cfg, **kw)
+
+    def replies(self) -> list[EmailMessage]:
+        return [email.message_from_bytes(m.data, policy=policy.default) for m in self.smtp.messages]  # type: ignore[misc]
+
+    def cli(self, *args: str, env: dict | None = None, timeout: int = 120) -> subprocess.CompletedProcess:
+        full_env = {**os.environ, "PYTHONIOENCODING": "utf-8", **(env or {})}
+        return subprocess.run(
+            [sys.executable, "-m", "mailbot", "--config", str(self.config_path), *args],
+            capture_output=True, text=True, encoding="utf-8", env=full_env, timeout=timeout,
+        )
+
+    def set_config(self, **sections: dict) -> None:
+        import yaml
+
+        data = yaml.safe_load(self.config_path.read_text(encoding="utf-8"))
+        for key, value in sections.items():
+            if isinstance(value, dict):
+                data.setdefault(key, {}).update(value)
+            else:
+                data[key] = value
+        self.config_path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+
+
+@pytest.fixture
+def env(tmp_path: Path):
+    with ImapServer(AGENCY, PASSWORD) as imap, SmtpServer(AGENCY, PASSWORD) as smtp:
+        root = tmp_path / "office"
+        cfg_path = make_workspace(root, imap.port, smtp.port, PASSWORD)
+        yield Env(imap, smtp, root, cfg_path)
+
+
+def letter(subject: str, body: str = "รายละเอียดตามไฟล์แนบ", sender: str = "สมชาย ใจดี <somchai@example.com>",
+           when: datetime | None = None, **headers: str) -> EmailMessage:
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = AGENCY
+    msg["Subject"] = subject
+    msg["Date"] = format_datetime(when or datetime.now(timezone.utc))
+    msg["Message-ID"] = headers.pop("message_id", None) or make_msgid(domain="example.com")
+    for k, v in headers.items():
+        msg[k.replace("_", "-")] = v
+    msg.set_content(body)
+    return msg

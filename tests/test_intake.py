@@ -1,0 +1,417 @@
+"""End to end over real IMAP (pymap) and SMTP (aiosmtpd): every outcome, replies, register."""
+from __future__ import annotations
+
+import base64
+import sqlite3
+from datetime import datetime, timezone
+
+import openpyxl
+import pytest
+
+from mailbot.register import register_path
+from mailbot.thai import BANGKOK
+
+from .conftest import AGENCY, letter
+
+
+def db(env):  # type: ignore[no-untyped-def]
+    con = sqlite3.connect(env.cfg.data_dir / "state.sqlite3")
+    con.row_factory = sqlite3.Row
+    return con
+
+
+def register_rows(env, year=None):  # type: ignore[no-untyped-def]
+    year = year or datetime.now(BANGKOK).year + 543
+    wb = openpyxl.load_workbook(register_path(env.cfg.registers_dir, year))
+    ws = wb.active
+    return [[c.value for c in row] for row in ws.iter_rows()], ws
+
+
+def test_service_request_is_registered_answered_and_moved(env):
+    env.deliver(letter("ขออนุญาตก่อสร้างอาคาร บ้านเลขที่ 12", message_id="<req1@example.com>"))
+    report = env.cycle()
+    assert [h.outcome for h in report.handled] == ["registered"]
+    year = datetime.now(BANGKOK).year + 543
+    assert report.handled[0].receipt == f"1/{year}"
+
+    # the reply
+    [reply] = env.replies()
+    assert env.smtp.messages[0].mail_from == AGENCY          # envelope sender: bounces come back to us
+    assert env.smtp.messages[0].rcpt_tos == ["somchai@example.com"]
+    assert env.smtp.logins == [AGENCY]                       # authenticated
+    assert reply["From"].addresses[0].addr_spec == AGENCY
+    from mailbot.parse import parse
+
+    ours = parse(env.smtp.messages[0].data)   # (the stdlib splits folded Thai names; ours does not)
+    assert ours.from_name == "เทศบาลตำบลบ้านตัวอย่าง" and ours.from_addr == AGENCY
+    assert "=?utf-8?" in env.smtp.messages[0].data.split(b"\r\n\r\n")[0].decode().lower()  # Thai name encoded
+    assert reply["In-Reply-To"] == "<req1@example.com>"
+    assert "<req1@example.com>" in reply["References"]
+    assert reply["Auto-Submitted"] == "auto-replied"
+    assert reply["X-Auto-Response-Suppress"] == "All"
+    assert reply["Message-ID"].endswith("@example.go.th>")
+    assert reply["Subject"] == f"Re: ขออนุญาตก่อสร้างอาคาร บ้านเลขที่ 12 [เลขรับ 1/{year}]"
+    body = reply.get_content()
+    assert body.index("เลขทะเบียนรับ") < body.index("Receipt number")   # Thai first, English second
+    assert f"1/{year}" in body and "น." in body and "ขออนุญาตก่อสร้าง" in body
+
+    # server folders: out of INBOX into the outcome folder; a copy of the reply in Sent? (no Sent here)
+    assert env.folder_count("INBOX") == 0
+    assert env.folder_count("ลงทะเบียนแล้ว") == 1
+
+    # the register
+    rows, ws = register_rows(env)
+    assert rows[0][:8] == ["เลขทะเบียนรับ", "ที่", "ลงวันที่", "จาก", "ถึง", "เรื่อง", "การปฏิบัติ", "หมายเหตุ"]
+    assert rows[1][0] == f"1/{year}"
+    assert rows[1][5] == "ขออนุญาตก่อสร้างอาคาร บ้านเลขที่ 12"
+    assert "somchai@example.com" in rows[1]
+    assert "BLD" in rows[1]
+    assert ws.freeze_panes == "A2"
+    assert ws.auto_filter.ref.startswith("A1:")
+    assert ws["A1"].font.name == "Tahoma"
+
+
+def test_reply_goes_to_reply_to_and_copy_lands_in_sent(env):
+    with env.client() as c:
+        c.create_folder("Sent")
+    env.deliver(letter("ร้องเรียนเสียงดังรบกวน", sender="Office <office@example.com>",
+                       Reply_To="นางสาวดวงใจ <duangjai@example.org>"))
+    env.cycle()
+    assert env.smtp.messages[0].rcpt_tos == ["duangjai@example.org"]
+    [copy] = env.folder_messages("Sent")
+    assert b"Auto-Submitted: auto-replied" in copy
+
+
+def test_wrong_agency_gets_referral_without_number(env):
+    env.deliver(letter("ขอทำบัตรประชาชนใหม่"))
+    report = env.cycle()
+    [h] = report.handled
+    assert h.outcome == "wrong_agency" and h.receipt is None
+    [reply] = env.replies()
+    body = reply.get_content()
+    assert "สำนักทะเบียนอำเภอเมือง" in body and "1548" in body
+    assert "เลขรับ" not in reply["Subject"]
+    assert env.folder_count("ส่งต่อหน่วยงานอื่น") == 1
+    con = db(env)
+    assert con.execute("SELECT count(*) FROM cases").fetchone()[0] == 0
+    assert con.execute("SELECT outcome FROM messages").fetchone()[0] == "wrong_agency"
+
+
+def test_service_beats_referral(env):
+    env.deliver(letter("ขออนุญาตก่อสร้าง แนบสำเนาทะเบียนบ้าน"))
+    [h] = env.cycle().handled
+    assert h.outcome == "registered" and h.receipt
+
+
+def test_unclassified_is_registered_for_officer_review(env):
+    env.deliver(letter("สอบถามเรื่องทั่วไป"))
+    [h] = env.cycle().handled
+    assert h.outcome == "registered" and h.receipt
+    rows, _ = register_rows(env)
+    assert "รอเจ้าหน้าที่ตรวจสอบ" in rows[1]
+    assert "เจ้าหน้าที่สารบรรณจะพิจารณา" in env.replies()[0].get_content()
+
+
+AUTOMATIC = [
+    {"Auto_Submitted": "auto-replied"},
+    {"Auto_Submitted": "auto-generated"},
+    {"Precedence": "bulk"},
+    {"Precedence": "junk"},
+    {"Precedence": "list"},
+    {"Precedence": "auto_reply"},
+    {"X_Autoreply": "yes"},
+    {"X_Autorespond": "yes"},
+    {"X_Auto_Response_Suppress": "All"},
+    {"List_Id": "<news.example.com>"},
+    {"List_Unsubscribe": "<mailto:unsub@example.com>"},
+    {"Return_Path": "<>"},
+    {"sender": "MAILER-DAEMON@mx.example.com"},
+    {"sender": "postmaster@example.com"},
+    {"sender": "no-reply@bank.example"},
+    {"sender": "noreply@shop.example"},
+    {"sender": AGENCY},
+]
+
+
+@pytest.mark.parametrize("headers", AUTOMATIC, ids=lambda h: "-".join(f"{k}={v}" for k, v in h.items()))
+def test_automatic_mail_is_never_answered(env, headers):
+    env.deliver(letter("ขออนุญาตก่อสร้างอาคาร", **headers))
+    [h] = env.cycle().handled
+    assert h.outcome == "automatic"
+    assert env.smtp.messages == []
+    assert env.folder_count("อีเมลอัตโนมัติ") == 1
+    assert env.folder_count("INBOX") == 0
+
+
+def test_auto_submitted_no_is_a_person(env):
+    env.deliver(letter("ขออนุญาตก่อสร้างอาคาร", Auto_Submitted="no"))
+    [h] = env.cycle().handled
+    assert h.outcome == "registered"
+
+
+def test_bounce_multipart_report_is_automatic(env):
+    raw = (b"From: Mail System <mailer@mx.example.com>\r\nTo: saraban@example.go.th\r\nSubject: failure\r\n"
+           b"Message-ID: <b1@mx>\r\nMIME-Version: 1.0\r\n"
+           b"Content-Type: multipart/report; report-type=delivery-status; boundary=x\r\n\r\n"
+           b"--x\r\nContent-Type: text/plain\r\n\r\nfailed\r\n--x\r\nContent-Type: message/delivery-status\r\n\r\n"
+           b"Action: failed\r\n--x--\r\n")
+    env.deliver(raw)
+    [h] = env.cycle().handled
+    assert h.outcome == "automatic" and "multipart/report" in h.reason
+
+
+def test_followup_by_tag_attaches_to_case_and_acknowledges_once_a_day(env):
+    env.deliver(letter("ขออนุญาตก่อสร้างอาคาร", message_id="<orig@example.com>"))
+    [first] = env.cycle().handled
+    receipt = first.receipt
+    thai_digits = receipt.translate(str.maketrans("0123456789", "๐๑๒๓๔๕๖๗๘๙"))
+    env.deliver(letter(f"Re: ขออนุญาตก่อสร้างอาคาร [เลขรับ {receipt}]", body="ส่งแบบแปลนเพิ่มครับ"),
+                letter(f"ติดตามเรื่อง เลขรับ {thai_digits}", body="ถึงไหนแล้วครับ"))
+    report = env.cycle()
+    assert [h.outcome for h in report.handled] == ["followup", "followup"]
+    assert {h.receipt for h in report.handled} == {receipt}
+    replies = env.replies()
+    assert len(replies) == 2  # receipt + one acknowledgement (not two the same day)
+    assert "ไม่ออกเลขรับใหม่" in replies[1].get_content()
+    con = db(env)
+    assert con.execute("SELECT count(*) FROM cases").fetchone()[0] == 1
+    rows, _ = register_rows(env)
+    assert len(rows) == 2 and "ติดตาม" in rows[1][7]
+    assert env.folder_count("ติดตามเรื่อง") == 2
+
+
+def test_followup_by_threading_headers(env):
+    env.deliver(letter("ขออนุญาตก่อสร้างอาคาร"))
+    env.cycle()
+    our_reply = env.replies()[0]["Message-ID"]
+    env.deliver(letter("Re: something else", body="แนบเอกสารเพิ่มเติม", In_Reply_To=our_reply, References=our_reply))
+    [h] = env.cycle().handled
+    assert h.outcome == "followup"
+
+
+def test_answer_to_our_reply_with_nothing_new_is_automatic(env):
+    env.deliver(letter("ขออนุญาตก่อสร้างอาคาร"))
+    env.cycle()
+    our = env.replies()[0]
+    env.deliver(letter("Re: " + our["Subject"], body="> quoted only\n> more quote\n", In_Reply_To=our["Message-ID"]))
+    [h] = env.cycle().handled
+    assert h.outcome == "automatic"
+
+
+def test_same_message_delivered_twice_is_registered_once(env):
+    msg = letter("ขออนุญาตก่อสร้างอาคาร", message_id="<twice@example.com>")
+    raw = bytes(msg)
+    copy2 = b"Received: from relay2.example by mx; Fri, 27 Nov 2026 10:00:00 +0700\r\nDelivered-To: other@example.go.th\r\n" + raw
+    env.deliver(raw)
+    env.cycle()
+    env.deliver(copy2)
+    report = env.cycle()
+    [h] = report.handled
+    assert h.reason.startswith("duplicate")
+    assert len(env.smtp.messages) == 1
+    assert env.folder_count("ลงทะเบียนแล้ว") == 2
+    assert db(env).execute("SELECT count(*) FROM cases").fetchone()[0] == 1
+
+
+def test_duplicates_inside_one_batch(env):
+    raw = bytes(letter("ขออนุญาตก่อสร้างอาคาร"))
+    env.deliver(raw, raw, raw)
+    report = env.cycle()
+    assert [h.outcome for h in report.handled] == ["registered"] * 3
+    assert len([h for h in report.handled if h.receipt]) == 3   # all name the same case
+    assert len({h.receipt for h in report.handled}) == 1
+    assert len(env.smtp.messages) == 1
+
+
+def test_no_usable_sender_is_registered_without_reply(env):
+    raw = (b"From: somebody\r\nTo: saraban@example.go.th\r\nSubject: =?utf-8?b?"
+           + base64.b64encode("ขออนุญาตก่อสร้างอาคาร".encode()) + b"?=\r\nMessage-ID: <x1@y>\r\n\r\nhello\r\n")
+    env.deliver(raw)
+    [h] = env.cycle().handled
+    assert h.outcome == "registered"
+    assert env.smtp.messages == []
+    rows, _ = register_rows(env)
+    assert "ไม่มีที่อยู่สำหรับตอบกลับ" in rows[1][7]
+
+
+def test_unparseable_is_quarantined_with_raw_bytes(env):
+    env.deliver(b"\r\n\r\n   \r\n")
+    [h] = env.cycle().handled
+    assert h.outcome == "quarantined"
+    assert env.folder_count("กักกัน") == 1
+    kept = list((env.cfg.data_dir / "quarantine").glob("*.eml"))
+    assert kept and kept[0].read_bytes() == b"\r\n\r\n   \r\n"
+    assert kept[0].with_suffix(".txt").read_text(encoding="utf-8").strip()
+    row = db(env).execute("SELECT reason FROM messages").fetchone()
+    assert "unparseable" in row[0]
+
+
+def test_processing_failure_three_times_quarantines_and_does_not_block_others(env, monkeypatch):
+    import mailbot.pipeline as pipeline
+
+    real = pipeline.decide
+
+    def flaky(letter_, *a, **kw):  # a bug that hits one message only
+        if "POISON" in letter_.subject:
+            raise ValueError("boom")
+        return real(letter_, *a, **kw)
+
+    monkeypatch.setattr(pipeline, "decide", flaky)
+    env.deliver(letter("POISON ขออนุญาตก่อสร้าง"), letter("ขออนุญาตก่อสร้างอาคาร หลังที่สอง"))
+    outcomes = []
+    for _ in range(3):
+        outcomes.append([h.outcome for h in env.cycle().handled])
+    assert outcomes[0] == ["registered"]          # the healthy one is not held up
+    assert outcomes[1] == []                      # second failure: still waiting
+    assert outcomes[2] == ["quarantined"]
+    assert env.folder_count("กักกัน") == 1 and env.folder_count("INBOX") == 0
+    assert "boom" in db(env).execute("SELECT reason FROM messages WHERE outcome='quarantined'").fetchone()[0]
+
+
+def test_formula_looking_subjects_stay_text(env):
+    subjects = ['=HYPERLINK("http://evil.example","คลิก")', "+1+2", "-2+3", "@SUM(A1:A2)", "=1+1 ขออนุญาตก่อสร้าง"]
+    env.deliver(*[letter(s) for s in subjects])
+    env.cycle()
+    rows, ws = register_rows(env)
+    for row in ws.iter_rows(min_row=2):
+        for cell in row:
+            assert cell.data_type != "f", (cell.coordinate, cell.value)
+    assert {r[5] for r in rows[1:]} == set(subjects)
+    # and in the raw XML there is no formula element at all
+    import zipfile
+
+    with zipfile.ZipFile(register_path(env.cfg.registers_dir, datetime.now(BANGKOK).year + 543)) as z:
+        sheet = z.read("xl/worksheets/sheet1.xml")
+    assert b"<f>" not in sheet and b"<f " not in sheet
+
+
+def test_locked_register_does_not_stop_the_cycle_and_catches_up(env, monkeypatch):
+    import mailbot.register as register
+
+    env.deliver(letter("ขออนุญาตก่อสร้างอาคาร"))
+    env.cycle()
+    target = register_path(env.cfg.registers_dir, datetime.now(BANGKOK).year + 543)
+    before = target.read_bytes()
+
+    def locked(src, dst):  # what Windows says while Excel has the file open
+        raise PermissionError(13, "The process cannot access the file because it is being used by another process")
+
+    monkeypatch.setattr(register, "replace_file", locked)
+    env.deliver(letter("ร้องเรียนถนนชำรุด"))
+    report = env.cycle()
+    assert [h.outcome for h in report.handled] == ["registered"]
+    assert report.register_failures and any("ทะเบียน" in w for w in report.warnings)
+    assert target.read_bytes() == before
+    assert not [p for p in target.parent.iterdir() if p.name.startswith(".~mailbot-")]  # no temp left behind
+    monkeypatch.undo()
+    report = env.cycle()                      # nothing new arrives: the view still catches up
+    assert report.registers == [target]
+    rows, _ = register_rows(env)
+    assert len(rows) == 3
+
+
+def test_register_path_that_cannot_be_replaced(env):
+    target = register_path(env.cfg.registers_dir, datetime.now(BANGKOK).year + 543)
+    target.mkdir(parents=True)          # a real filesystem refusal, not a simulated one
+    env.deliver(letter("ขออนุญาตก่อสร้างอาคาร"))
+    report = env.cycle()
+    assert [h.outcome for h in report.handled] == ["registered"]
+    assert report.register_failures
+    target.rmdir()
+    assert env.cycle().registers == [target]
+
+
+def test_per_sender_cap_holds_replies_and_says_so(env):
+    env.set_config(limits={"replies_per_sender_per_day": 2})
+    env.deliver(*[letter(f"ขออนุญาตก่อสร้างอาคาร หลังที่ {i}") for i in range(4)])
+    report = env.cycle()
+    assert len([h for h in report.handled if h.receipt]) == 4
+    assert len(env.smtp.messages) == 2
+    con = db(env)
+    assert con.execute("SELECT count(*) FROM outbox WHERE status='held'").fetchone()[0] == 2
+    rows, _ = register_rows(env)
+    assert sum("held" in str(r[-1]) for r in rows[1:]) == 2
+
+
+def test_global_cap_leaves_backlog_that_is_sent_later(env):
+    env.set_config(limits={"replies_per_hour": 2})
+    env.deliver(*[letter(f"ขออนุญาตก่อสร้าง {i}", sender=f"p{i}@example.com") for i in range(5)])
+    report = env.cycle()
+    assert len(env.smtp.messages) == 2 and report.backlog == 3
+    assert db(env).execute("SELECT count(*) FROM outbox WHERE status='queued'").fetchone()[0] == 3
+    env.set_config(limits={"replies_per_hour": 300})
+    report = env.cycle()
+    assert len(env.smtp.messages) == 5 and report.backlog == 0
+    assert len({m.rcpt_tos[0] for m in env.smtp.messages}) == 5
+
+
+def test_receipt_numbers_restart_each_buddhist_year(env):
+    from mailbot.pipeline import run_cycle
+
+    def at(y, m, d, hh, mm):
+        return lambda: datetime(y, m, d, hh, mm, tzinfo=BANGKOK).astimezone(timezone.utc)
+
+    env.deliver(letter("ขออนุญาตก่อสร้าง ก"), letter("ขออนุญาตก่อสร้าง ข"))
+    r1 = run_cycle(env.cfg, clock=at(2026, 12, 31, 23, 50))
+    assert [h.receipt for h in r1.handled][0].endswith("/2569")
+    # arrival times come from the server (INTERNALDATE); stamp new ones in the new year
+    with env.client() as c:
+        for subj in ("ขออนุญาตก่อสร้าง ค", "ขออนุญาตก่อสร้าง ง"):
+            c.append("INBOX", bytes(letter(subj)), msg_time=datetime(2027, 1, 1, 0, 5, tzinfo=BANGKOK))
+    r2 = run_cycle(env.cfg, clock=at(2027, 1, 1, 0, 10))
+    assert [h.receipt for h in r2.handled] == ["1/2570", "2/2570"]
+    assert register_path(env.cfg.registers_dir, 2570).exists()
+
+
+def test_uidvalidity_change_is_detected_and_matched_through_the_ledger(env):
+    import mailbot.state as state_mod
+
+    raw = bytes(letter("ขออนุญาตก่อสร้างอาคาร"))
+    env.deliver(raw)
+    env.cycle()
+    # the mailbox is rebuilt on the server: new UIDVALIDITY, and the old message shows up again
+    con = db(env)
+    con.execute("UPDATE folders SET uidvalidity = uidvalidity - 1")
+    con.commit()
+    env.deliver(raw)
+    report = env.cycle()
+    assert any("UIDVALIDITY" in w for w in report.warnings)
+    [h] = report.handled
+    assert h.reason.startswith("duplicate")
+    assert len(env.smtp.messages) == 1
+    assert db(env).execute("SELECT count(*) FROM events WHERE kind='uidvalidity'").fetchone()[0] == 1
+    assert state_mod  # noqa
+
+
+def test_move_fallback_without_move_capability(env, monkeypatch):
+    from mailbot import fetch
+
+    original = fetch.Mailbox.connect
+
+    def no_move(self):  # type: ignore[no-untyped-def]
+        original(self)
+        self.use_move = False
+
+    monkeypatch.setattr(fetch.Mailbox, "connect", no_move)
+    env.deliver(letter("ขออนุญาตก่อสร้างอาคาร"), letter("ขอทำบัตรประชาชน"))
+    env.cycle()
+    assert env.folder_count("INBOX") == 0
+    assert env.folder_count("ลงทะเบียนแล้ว") == 1 and env.folder_count("ส่งต่อหน่วยงานอื่น") == 1
+
+
+def test_citizen_text_is_not_echoed_raw(env):
+    evil = "ขออนุญาตก่อสร้าง \u202egnp.exe\u202c \x07 <script>alert(1)</script>"
+    env.deliver(letter(evil))
+    env.cycle()
+    [reply] = env.replies()
+    assert "\u202e" not in reply["Subject"] and "\x07" not in reply.get_content()
+    assert "\u202e" not in reply.get_content()
+
+
+def test_read_messages_are_left_unread_until_moved(env):
+    env.deliver(letter("ขออนุญาตก่อสร้างอาคาร"))
+    env.cycle()
+    with env.client() as c:
+        c.select_folder("ลงทะเบียนแล้ว")
+        flags = c.get_flags(c.search())
+    assert all(b"\\Seen" not in f for f in flags.values())   # BODY.PEEK: officers still see it as new
