@@ -97,6 +97,19 @@ def _header(msg: Message, name: str) -> str | None:
     return text
 
 
+def _text_header(msg: Message, name: str) -> str:
+    """An unstructured header (Subject) decoded through our charset map.
+
+    Not through policy.default: it decodes ``=?TIS-620?...?=`` with Python's strict tis-620
+    codec, turning the cp874 quotes Thai clients put there into control characters.
+    """
+    raw = _raw_header(msg, name)
+    if raw is None:
+        return ""
+    raw = re.sub(r"\r?\n[ \t]", " ", _fix_surrogates(raw))
+    return _lenient_decode(raw)
+
+
 def _raw_header(msg: Message, name: str) -> str | None:
     for key, value in msg.raw_items():
         if key.lower() == name.lower():
@@ -278,7 +291,7 @@ def parse(raw: bytes) -> Letter:
 
     defects = [type(d).__name__ for d in getattr(msg, "defects", [])]
 
-    subject = clean_text(_fix_surrogates(_header(msg, "Subject") or ""))
+    subject = clean_text(_text_header(msg, "Subject"))
     subject = " ".join(subject.split())
 
     from_pairs = _addresses(msg, "From")

@@ -1,0 +1,69 @@
+"""Config and rules validation: every problem names its key, in Thai and English."""
+import pytest
+
+from mailbot.config import load_config, load_rules
+from mailbot.errors import ConfigError, RulesError
+
+GOOD = """
+agency: {name: เทศบาลตำบลบ้านตัวอย่าง, address: saraban@example.go.th}
+imap: {host: imap.example.go.th, username: u, password: p}
+smtp: {host: smtp.example.go.th, username: u, password_env: SMTP_PW}
+"""
+
+
+def write(tmp_path, text, name="mailbot.yaml"):
+    p = tmp_path / name
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+def test_minimal_config_and_defaults(tmp_path, monkeypatch):
+    cfg = load_config(write(tmp_path, GOOD))
+    assert cfg.imap.effective_port() == 993 and cfg.smtp.effective_port() == 465
+    assert cfg.limits.replies_per_sender_per_day == 5 and cfg.limits.replies_per_hour == 300
+    assert cfg.data_dir == tmp_path / "data"           # relative to the config's folder
+    assert cfg.rules_path == tmp_path / "rules.yaml"
+    monkeypatch.setenv("SMTP_PW", "from-env")
+    assert cfg.smtp.secret() == "from-env"
+    assert "from-env" not in repr(cfg) and "'p'" not in repr(cfg.imap)
+
+
+@pytest.mark.parametrize("extra,key", [
+    ("\nimpa: {}", "impa"),
+    ("\nlimits: {replies_per_hour: lots}", "limits.replies_per_hour"),
+    ("\nlimits: {replies_per_our: 3}", "limits.replies_per_our"),
+])
+def test_unknown_keys_and_wrong_types_name_the_key(tmp_path, extra, key):
+    with pytest.raises(ConfigError) as exc:
+        load_config(write(tmp_path, GOOD + extra))
+    assert key in exc.value.detail
+    assert "ไฟล์ตั้งค่า" in exc.value.thai
+
+
+def test_bad_security_value(tmp_path):
+    with pytest.raises(ConfigError) as exc:
+        load_config(write(tmp_path, GOOD.replace("host: imap.example.go.th", "host: imap.example.go.th, security: tls")))
+    assert "imap.security" in exc.value.detail
+
+
+def test_yaml_syntax_error_gives_line(tmp_path):
+    with pytest.raises(ConfigError) as exc:
+        load_config(write(tmp_path, "agency: [unclosed\n"))
+    assert "บรรทัด/line" in exc.value.thai
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ConfigError) as exc:
+        load_config(tmp_path / "nope.yaml")
+    assert "mailbot init" in exc.value.detail
+
+
+def test_rules_validation(tmp_path):
+    with pytest.raises(RulesError) as exc:
+        load_rules(write(tmp_path, "services:\n  - code: A\n    name: a\n    keywords: [x]\n  - code: A\n    name: b\n    keywords: [y]\n", "r.yaml"))
+    assert "used twice" in exc.value.detail
+    with pytest.raises(RulesError) as exc:
+        load_rules(write(tmp_path, "services:\n  - code: A\n    name: a\n    regex: ['(']\n", "r.yaml"))
+    assert "services.0.regex" in exc.value.detail
+    with pytest.raises(RulesError):
+        load_rules(write(tmp_path, "services:\n  - code: A\n    name: a\n    keywords: [x]\n    colour: red\n", "r.yaml"))

@@ -1,0 +1,147 @@
+"""Parsing (pure): Thai encodings, sender, attachments, automatic-mail signals, content hash."""
+import base64
+import quopri
+
+import pytest
+
+from mailbot.parse import Unparseable, content_hash, parse, safe_filename
+
+SUBJECT = "ขออนุญาตก่อสร้างอาคาร บ้านเลขที่ 12"
+BODY = "เรียน นายกเทศมนตรี ขออนุญาตก่อสร้าง “บ้าน” …"   # smart quotes and ellipsis: cp874 only
+
+
+def b64word(text, label, codec):
+    return f"=?{label}?B?{base64.b64encode(text.encode(codec)).decode()}?="
+
+
+def qword(text, label, codec):
+    data = text.encode(codec)
+    return f"=?{label}?Q?" + "".join(f"={b:02X}" for b in data) + "?="
+
+
+def message(subject_header: str, body: bytes, charset: str, cte: str) -> bytes:
+    if cte == "base64":
+        payload = base64.encodebytes(body)
+    elif cte == "quoted-printable":
+        payload = quopri.encodestring(body)
+    else:
+        payload = body
+    return (f"From: a@example.com\r\nSubject: {subject_header}\r\nMIME-Version: 1.0\r\n"
+            f"Content-Type: text/plain; charset={charset}\r\nContent-Transfer-Encoding: {cte}\r\n\r\n").encode() + payload
+
+
+@pytest.mark.parametrize("label,codec", [
+    ("windows-874", "cp874"), ("x-windows-874", "cp874"), ("cp874", "cp874"),
+    ("TIS-620", "tis-620"), ("tis620", "tis-620"), ("x-tis-620", "tis-620"), ("ISO-8859-11", "tis-620"),
+    ("utf-8", "utf-8"),
+])
+@pytest.mark.parametrize("cte", ["base64", "quoted-printable", "8bit"])
+@pytest.mark.parametrize("word", [b64word, qword])
+def test_thai_charsets_subjects_and_bodies(label, codec, cte, word):
+    body_text = BODY if codec in ("cp874", "utf-8") else "เรียน นายกเทศมนตรี ขออนุญาตก่อสร้าง"
+    raw = message(word(SUBJECT, label, codec), body_text.encode(codec), label, cte)
+    letter = parse(raw)
+    assert letter.subject == SUBJECT
+    assert letter.body_text.strip() == body_text
+
+
+def test_tis620_label_with_cp874_punctuation():
+    raw = message(b64word("“คำร้อง”", "TIS-620", "cp874"), "ข้อความ “ทดสอบ”".encode("cp874"), "TIS-620", "8bit")
+    letter = parse(raw)
+    assert letter.subject == "“คำร้อง”"
+    assert letter.body_text.strip() == "ข้อความ “ทดสอบ”"
+
+
+def test_encoded_words_mixing_charsets_and_split_across_words():
+    part1 = b64word("ขออนุญาต", "windows-874", "cp874")
+    part2 = qword("ก่อสร้าง", "utf-8", "utf-8")
+    utf = "อาคาร".encode()
+    # a UTF-8 character split across two encoded-words (invalid but common)
+    split = f"=?utf-8?B?{base64.b64encode(utf[:4]).decode()}?= =?utf-8?B?{base64.b64encode(utf[4:]).decode()}?="
+    raw = message(f"{part1} {part2}\r\n {split}", b"x", "us-ascii", "7bit")
+    assert parse(raw).subject == "ขออนุญาตก่อสร้างอาคาร"
+
+
+def test_raw_utf8_headers():
+    raw = f"From: สมชาย <s@example.com>\r\nSubject: {SUBJECT}\r\n\r\nสวัสดี".encode()
+    letter = parse(raw)
+    assert letter.subject == SUBJECT and letter.from_name == "สมชาย" and letter.body_text == "สวัสดี"
+
+
+def test_undeclared_thai_body_falls_back_to_cp874():
+    raw = b"From: a@example.com\r\nSubject: x\r\nContent-Type: text/plain\r\n\r\n" + "ภาษาไทย".encode("cp874")
+    assert parse(raw).body_text == "ภาษาไทย"
+
+
+def test_bogus_charset_does_not_crash():
+    raw = message("=?x-nonsense?B?4LiB?=", b"\xe0\xb8\x81", "x-nonsense", "8bit")
+    letter = parse(raw)
+    assert letter.body_text == "ก"
+
+
+def test_reply_to_preferred_and_unusable_sender():
+    raw = b"From: A <a@example.com>\r\nReply-To: B <b@example.org>\r\nSubject: x\r\n\r\n."
+    assert parse(raw).reply_to == "b@example.org"
+    raw = b"From: somebody\r\nSubject: x\r\n\r\n."
+    assert parse(raw).reply_to is None
+
+
+def test_attachment_names_rfc2231_thai_and_sanitised():
+    raw = (b"From: a@example.com\r\nSubject: x\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+           b"--b\r\nContent-Type: text/plain\r\n\r\nhi\r\n"
+           b"--b\r\nContent-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename*=windows-874''"
+           + "".join(f"%{b:02X}" for b in "แบบคำขอ ข.1.pdf".encode("cp874")).encode() + b"\r\n\r\nJVBERg==\r\n"
+           b"--b\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=\"../../etc/passwd\"\r\n\r\nx\r\n"
+           b"--b--\r\n")
+    letter = parse(raw)
+    assert [a.name for a in letter.attachments] == ["แบบคำขอ ข.1.pdf", "passwd"]
+    assert letter.attachments[0].size == 4
+
+
+@pytest.mark.parametrize("name,expected", [
+    ("../../evil.sh", "evil.sh"),
+    ("C:\\Windows\\system32\\x.dll", "x.dll"),
+    ("/etc/passwd", "passwd"),
+    ("CON", "_CON"),
+    ("nul.txt", "_nul.txt"),
+    ("COM1.pdf", "_COM1.pdf"),
+    ("invoice\u202egnp.exe", "invoicegnp.exe"),
+    ("..", "attachment"),
+    ("", "attachment"),
+    ("a\x00b.pdf", "ab.pdf"),
+])
+def test_safe_filename(name, expected):
+    assert safe_filename(name) == expected
+
+
+def test_safe_filename_caps_length_and_keeps_extension():
+    name = safe_filename("ก" * 300 + ".pdf")
+    assert len(name) <= 120 and name.endswith(".pdf")
+
+
+def test_content_hash_ignores_trace_headers_and_line_endings():
+    raw = b"From: a@example.com\r\nSubject: x\r\nMessage-ID: <1@x>\r\n\r\nbody\r\n"
+    other = (b"Return-Path: <a@example.com>\r\nReceived: from x by y;\r\n  Fri, 27 Nov 2026\r\n"
+             b"Delivered-To: s@example.go.th\r\nX-Original-To: s@example.go.th\r\n") + raw.replace(b"\r\n", b"\n")
+    assert content_hash(raw) == content_hash(other)
+    assert content_hash(raw) != content_hash(raw.replace(b"body", b"bodY"))
+
+
+def test_unparseable():
+    for raw in (b"", b"   \r\n\r\n"):
+        with pytest.raises(Unparseable):
+            parse(raw)
+
+
+def test_quoted_text_is_not_new_content():
+    raw = (b"From: a@example.com\r\nSubject: Re: x\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+           + "ขอบคุณครับ\r\n\r\nOn Fri, 27 Nov 2026 someone wrote:\r\n> old text\r\n".encode())
+    letter = parse(raw)
+    assert letter.new_text == "ขอบคุณครับ"
+
+
+def test_html_only_mail_is_read_as_text_never_rendered():
+    raw = (b"From: a@example.com\r\nSubject: x\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+           + "<script>alert(1)</script><p>ขออนุญาต&amp;ก่อสร้าง</p>".encode())
+    letter = parse(raw)
+    assert "alert" not in letter.body_text and "ขออนุญาต&ก่อสร้าง" in letter.body_text
