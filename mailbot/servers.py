@@ -130,9 +130,9 @@ class SmtpServer:
         self.sink = _Sink()
         self.logins: list[str] = []
         self.port = free_port()
-        kwargs: dict = dict(hostname=HOST, port=self.port, auth_require_tls=False)
-        if offer_auth:
-            kwargs.update(authenticator=self._auth, auth_required=require_auth)
+        kwargs: dict = dict(hostname=HOST, port=self.port)
+        if offer_auth:  # plain loopback: AUTH offered without TLS
+            kwargs.update(authenticator=self._auth, auth_required=require_auth, auth_require_tls=False)
         self.controller = Controller(self.sink, **kwargs)
 
     def _auth(self, server, session, envelope, mechanism, auth_data):  # type: ignore[no-untyped-def]

@@ -24,7 +24,7 @@ from mailbot.servers import HOST, ImapServer, SmtpServer
 AGENCY = "saraban@example.go.th"
 PASSWORD = "s3cret-test-pass"
 REPO = Path(__file__).resolve().parents[1]
-CORPUS = REPO.parent / "shared" / "corpus"
+CORPUS = Path(os.environ.get("MAILBOT_CORPUS") or REPO.parent / "shared" / "corpus")
 
 
 @dataclass

@@ -1,0 +1,126 @@
+"""The `mailbot` command as an officer uses it: init, rules test, check, poll, demo."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+from mailbot.servers import SmtpServer
+
+from .conftest import AGENCY, PASSWORD, letter
+
+
+def mailbot(*args, cwd=None, env=None, timeout=120):  # type: ignore[no-untyped-def]
+    return subprocess.run([sys.executable, "-m", "mailbot", *args], capture_output=True, text=True,
+                          encoding="utf-8", cwd=cwd, timeout=timeout,
+                          env={**os.environ, "PYTHONIOENCODING": "utf-8", **(env or {})})
+
+
+def test_init_writes_commented_starter_files_and_keeps_edits(tmp_path):
+    r = mailbot("init", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    for name in ("mailbot.yaml", "rules.yaml", "templates/receipt.txt.j2", "templates/referral.txt.j2",
+                 "templates/unclassified.txt.j2", "templates/followup.txt.j2"):
+        assert (tmp_path / name).is_file(), name
+    text = (tmp_path / "mailbot.yaml").read_text(encoding="utf-8")
+    assert "# " in text and "ชื่อหน่วยงาน" in text and "agency name" in text
+    rules = (tmp_path / "rules.yaml").read_text(encoding="utf-8")
+    assert "ก่อสร้าง" in rules and "ภาษีที่ดิน" in rules and "ร้องเรียน" in rules and "บัตรประชาชน" in rules
+    (tmp_path / "rules.yaml").write_text("services: []\n", encoding="utf-8")
+    r = mailbot("init", str(tmp_path))
+    assert (tmp_path / "rules.yaml").read_text(encoding="utf-8") == "services: []\n"   # never overwritten
+
+
+def test_init_then_check_reports_each_failing_part_in_thai_and_english(tmp_path):
+    mailbot("init", str(tmp_path))
+    r = mailbot("check", cwd=tmp_path, timeout=200)
+    assert r.returncode != 0
+    assert "✓ กฎการจัดประเภท / rules" in r.stdout
+    assert "✓ แม่แบบข้อความตอบกลับ / templates" in r.stdout
+    assert "✗ รับอีเมล / IMAP login" in r.stdout and "IMAP" in r.stdout
+    assert "Traceback" not in r.stdout + r.stderr
+
+
+def test_rules_test_prints_decision_first(tmp_path):
+    mailbot("init", str(tmp_path))
+    r = mailbot("rules", "test", "ขออนุญาต ก่อ สร้าง บ้านเลขที่ ๑๒", cwd=tmp_path)
+    lines = r.stdout.splitlines()
+    assert lines[0] == "BLD"
+    assert "services[0] BLD" in lines[1] and "ก่อสร้าง" in lines[1]
+    assert "ขออนุญาตก่อสร้างบ้านเลขที่12" in lines[2]
+    r = mailbot("rules", "test", "ขอทำบัตรประชาชน", cwd=tmp_path)
+    assert r.stdout.splitlines()[0] == "สำนักทะเบียนอำเภอเมือง (ที่ว่าการอำเภอ)"
+    r = mailbot("rules", "test", "สวัสดี", cwd=tmp_path)
+    assert r.stdout.splitlines()[0] == "unclassified"
+
+
+def test_config_from_environment_variable(tmp_path):
+    mailbot("init", str(tmp_path / "office"))
+    r = mailbot("rules", "test", "ร้องเรียน", cwd=tmp_path, env={"MAILBOT_CONFIG": str(tmp_path / "office" / "mailbot.yaml")})
+    assert r.stdout.splitlines()[0] == "CMP"
+
+
+@pytest.mark.parametrize("text,key", [("agency: {name: x}\n", "agency.address"), ("imap: [\n", "line")])
+def test_bad_config_is_plain_language_without_traceback(tmp_path, text, key):
+    (tmp_path / "mailbot.yaml").write_text(text, encoding="utf-8")
+    r = mailbot("poll", cwd=tmp_path)
+    assert r.returncode == 2
+    assert key in r.stderr and "ไฟล์ตั้งค่า" in r.stderr and "config" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_bad_rules_is_plain_language(env):
+    (env.root / "rules.yaml").write_text("services:\n  - code: A\n", encoding="utf-8")
+    r = env.cli("poll")
+    assert r.returncode == 2 and "services.0.name" in r.stderr and "กฎ" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_check_and_poll_against_real_servers(env):
+    r = env.cli("check")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "✓ รับอีเมล / IMAP login" in r.stdout and "✓ ส่งอีเมล / SMTP login" in r.stdout
+    env.deliver(letter("ขออนุญาตก่อสร้างอาคาร บ้านเลขที่ 12"))
+    r = env.cli("poll")
+    assert r.returncode == 0, r.stderr
+    assert "ลงทะเบียนรับ" in r.stdout and "1/25" in r.stdout
+
+
+def test_wrong_password_is_a_login_failure(env):
+    env.set_config(imap={"password": "wrong"})
+    r = env.cli("poll")
+    assert r.returncode == 3
+    assert "เข้าสู่ระบบ IMAP ไม่สำเร็จ" in r.stderr and "IMAP login failed" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_unreachable_server(env):
+    env.set_config(imap={"port": 1}, smtp={"port": 1})
+    r = env.cli("poll")
+    assert r.returncode == 3 and "เชื่อมต่อ" in r.stderr and "cannot connect" in r.stderr
+
+
+def test_smtp_without_auth_is_a_clear_error_not_an_unauthenticated_send(env):
+    with SmtpServer(AGENCY, PASSWORD, offer_auth=False) as open_relay:
+        env.set_config(smtp={"port": open_relay.port})
+        env.deliver(letter("ขออนุญาตก่อสร้างอาคาร"))
+        r = env.cli("poll")
+        assert r.returncode == 3
+        assert "AUTH" in r.stderr + r.stdout
+        assert open_relay.messages == []
+    # the case is registered and the reply waits; with a proper server it goes out
+    env.set_config(smtp={"port": env.smtp.port})
+    assert env.cli("poll").returncode == 0
+    assert len(env.smtp.messages) == 1
+
+
+def test_demo_runs_with_no_setup(tmp_path):
+    r = mailbot("demo", "--dir", str(tmp_path / "demo"), timeout=300)
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    for word in ("ลงทะเบียนรับ", "แนะนำหน่วยงานอื่น", "อีเมลอัตโนมัติ", "ติดตามเรื่องเดิม", "ทะเบียนรับ-25"):
+        assert word in out, word
+    assert "ขออนุญาตก่อสร้างอาคาร บ้านเลขที่ 12" in out      # the windows-874 subject, not mojibake
+    assert "[เลขรับ 1/25" in out
+    assert "Traceback" not in r.stderr
+    assert list((tmp_path / "demo" / "registers").glob("ทะเบียนรับ-*.xlsx"))

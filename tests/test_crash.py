@@ -1,0 +1,67 @@
+"""Crash safety: a real `mailbot poll` process is stopped dead at each step, then rerun.
+
+Afterwards no message is lost, none has two outcomes, receipt numbers are unique with no
+gaps, and replies sent equal replies owed (one extra is allowed only when the crash fell
+between SMTP accepting a reply and the commit that marks it sent).
+"""
+import sqlite3
+
+import pytest
+
+from mailbot.faults import EXIT_CODE, STEPS
+
+from .conftest import letter
+
+FOLDERS = ["ลงทะเบียนแล้ว", "ส่งต่อหน่วยงานอื่น", "อีเมลอัตโนมัติ", "ติดตามเรื่อง", "กักกัน"]
+
+
+def seed(env):  # type: ignore[no-untyped-def]
+    dup = bytes(letter("ขออนุญาตก่อสร้างอาคาร หลังที่ 1", sender="a@example.com"))
+    env.deliver(
+        dup,
+        letter("ภาษีที่ดินและสิ่งปลูกสร้าง", sender="b@example.com"),
+        letter("ขอทำบัตรประชาชน", sender="c@example.com"),                 # wrong agency: 1 reply
+        letter("ตอบกลับอัตโนมัติ", sender="d@example.com", Auto_Submitted="auto-replied"),
+        dup,                                                               # same message again
+        letter("สอบถามทั่วไป", sender="e@example.com"),
+        b"\r\n\r\n",                                                       # quarantined
+    )
+    return 7
+
+
+@pytest.mark.parametrize("fault", list(STEPS) + ["after_commit:2", "after_send:3", "after_move:2"])
+def test_crash_then_rerun_loses_nothing_and_numbers_nothing_twice(env, fault):
+    env.set_config(imap={"batch_size": 2})
+    total = seed(env)
+    crashed = env.cli("poll", env={"MAILBOT_FAULT": fault})
+    assert crashed.returncode == EXIT_CODE, crashed.stderr
+    assert "Traceback" not in crashed.stderr
+    done = env.cli("poll")
+    assert done.returncode == 0, done.stderr
+
+    assert env.folder_count("INBOX") == 0
+    assert sum(env.folder_count(f) for f in FOLDERS) == total
+    con = sqlite3.connect(env.cfg.data_dir / "state.sqlite3")
+    outcomes = con.execute("SELECT outcome FROM messages").fetchall()
+    assert len(outcomes) == total and all(o[0] for o in outcomes)
+    seqs = sorted(r[0] for r in con.execute("SELECT seq FROM cases"))
+    assert seqs == [1, 2, 3]                                  # unique, no gaps
+    owed = con.execute("SELECT count(*) FROM outbox").fetchone()[0]
+    assert owed == 4                                          # 3 receipts + 1 referral
+    assert con.execute("SELECT count(*) FROM outbox WHERE status<>'sent'").fetchone()[0] == 0
+    sent = len(env.smtp.messages)
+    ids = [m.data.split(b"Message-ID: ")[1].split(b"\r\n")[0] for m in env.smtp.messages]
+    if fault.startswith("after_send"):
+        assert owed <= sent <= owed + 1                       # the documented window
+        assert len(set(ids)) == owed                          # a resend carries the same Message-ID
+    else:
+        assert sent == owed and len(set(ids)) == owed
+
+
+def test_second_instance_refuses_to_start(env):
+    from filelock import FileLock
+
+    env.cfg.data_dir.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(env.cfg.data_dir / "mailbot.lock")):
+        r = env.cli("poll")
+    assert r.returncode == 4 and "อีกตัว" in r.stderr and "another mailbot" in r.stderr
