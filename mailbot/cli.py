@@ -186,6 +186,23 @@ def cmd_check(cfg) -> int:  # type: ignore[no-untyped-def]
     return 0
 
 
+def _log_to_file(cfg) -> None:  # type: ignore[no-untyped-def]
+    """data/mailbot.log: one line per handled message and every warning, for the officer."""
+    from logging.handlers import RotatingFileHandler
+
+    cfg.data_dir.mkdir(parents=True, exist_ok=True)
+    handler = RotatingFileHandler(cfg.data_dir / "mailbot.log", maxBytes=5_000_000, backupCount=5, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    handler.setLevel(logging.INFO)
+    logger = logging.getLogger("mailbot")
+    logger.addHandler(handler)
+    if logger.getEffectiveLevel() > logging.INFO:
+        logger.setLevel(logging.INFO)
+    for h in logging.getLogger().handlers:  # the console stays quiet: the report is printed
+        if h.level == logging.NOTSET:
+            h.setLevel(logging.ERROR)
+
+
 def _lock(cfg):  # type: ignore[no-untyped-def]
     from filelock import FileLock, Timeout
 
@@ -206,6 +223,7 @@ def cmd_poll(cfg) -> int:  # type: ignore[no-untyped-def]
     from .pipeline import run_cycle
 
     lock = _lock(cfg)
+    _log_to_file(cfg)
     try:
         report = run_cycle(cfg)
     finally:
@@ -226,6 +244,7 @@ def cmd_run(cfg, every: int | None) -> int:  # type: ignore[no-untyped-def]
 
     minutes = every or cfg.schedule.every_minutes
     lock = _lock(cfg)
+    _log_to_file(cfg)
 
     def cycle() -> None:
         try:

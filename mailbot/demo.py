@@ -8,9 +8,9 @@ from __future__ import annotations
 import base64
 import quopri
 import tempfile
+from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import yaml
@@ -189,6 +189,12 @@ def run_demo(workdir: Path | None = None, out=print) -> CycleReport:  # type: ig
 
 
 def print_report(report: CycleReport, out=print) -> None:  # type: ignore[no-untyped-def]
+    if not report.handled:
+        out("ไม่มีอีเมลใหม่ / no new mail" + (f" · ตอบกลับค้างส่งแล้ว / queued replies sent {len(report.sent)}"
+                                           if report.sent else ""))
+        for w in report.warnings:
+            out("คำเตือน / warning: " + w)
+        return
     out(pad("UID", 5) + pad("ผลการจัดการ / outcome", 26) + pad("เลขรับ", 10) + pad("จาก / from", 31) + "เรื่อง / subject")
     out("-" * 110)
     for h in report.handled:

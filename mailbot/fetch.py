@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from imapclient import IMAPClient
-from imapclient.imapclient import SENT
 from imapclient.exceptions import IMAPClientError, LoginError
+from imapclient.imapclient import SENT
 
 from .config import ImapConfig
 from .errors import ConnectionFailure

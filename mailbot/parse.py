@@ -17,7 +17,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime
 from email import policy
-from email.message import EmailMessage, Message
+from email.message import Message
 
 from . import charsets
 from .thai import clean_text

@@ -25,9 +25,11 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable
 
+from imapclient.exceptions import IMAPClientError
+
 from . import faults
 from .archive import Archive
-from .classify import Decision, decide, receipt_tags
+from .classify import decide, receipt_tags
 from .config import Config, Rules, load_rules
 from .errors import ConnectionFailure, MailbotError
 from .fetch import Fetched, Mailbox
@@ -36,7 +38,7 @@ from .register import write_registers
 from .replies import Templates, build, context, message_id_for
 from .send import SendRefused, Smtp
 from .state import State, iso
-from .thai import BANGKOK, be_year, one_line, thai_date, to_bangkok
+from .thai import be_year, one_line, thai_date, to_bangkok
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +133,7 @@ class Cycle:
             self.report.warnings.append(text)
         self._ensure_folders()
         uids = self.mb.uids()
-        ledger = self.state.ledger(self.account, self.folder, self.uidvalidity)
+        ledger = self.state.ledger(self.account, self.folder, self.uidvalidity, uids)
 
         # finish what an earlier run left: replies owed, messages decided but not moved
         self._send_queued()
@@ -155,10 +157,13 @@ class Cycle:
     # ------------------------------------------------------------------ steps 1-4
 
     def _process_batch(self, uids: list[int]) -> None:
-        self.state.start_attempts(self.account, self.folder, self.uidvalidity, uids)
-        ledger = self.state.ledger(self.account, self.folder, self.uidvalidity)
         fetched = self.mb.fetch(uids)
         faults.point("after_fetch")
+        # intent before work: the attempt counter goes up before parsing, so a message that
+        # crashes the process every time is quarantined after max_attempts; a lost
+        # connection before this point costs the messages nothing
+        self.state.start_attempts(self.account, self.folder, self.uidvalidity, sorted(fetched))
+        ledger = self.state.ledger(self.account, self.folder, self.uidvalidity, sorted(fetched))
         plans: list[_Plan] = []
         now = self.clock()
         for uid in uids:
@@ -191,6 +196,7 @@ class Cycle:
                 plan.error = f"parse failed: {type(exc).__name__}: {exc}"
                 log.exception("parse failed for UID %s", plan.fetched.uid)
         moves: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        handled_before = len(self.report.handled)
         with self.state.tx():
             for plan in plans:
                 target = self._commit_one(plan, now)
@@ -198,6 +204,8 @@ class Cycle:
                     moves[target].append((plan.fetched.uid, plan.row_id))
             faults.point("after_decide")
         faults.point("after_commit")
+        for h in self.report.handled[handled_before:]:
+            log.info("UID %s %s %s %s", h.uid, h.outcome, h.receipt or "-", h.reason)
         self._send_queued()
         self._move(moves)
 
@@ -440,14 +448,23 @@ def run_cycle(cfg: Config, clock: Clock = utcnow, rules: Rules | None = None) ->
     templates.check(cfg.agency)
     state = State(cfg.data_dir / "state.sqlite3")
     try:
-        with Mailbox(cfg.imap) as mb, Smtp(cfg.smtp, cfg.agency.address) as smtp:
-            report = Cycle(cfg, rules, templates, state, mb, smtp, clock).run()
+        try:
+            with Mailbox(cfg.imap) as mb, Smtp(cfg.smtp, cfg.agency.address) as smtp:
+                report = Cycle(cfg, rules, templates, state, mb, smtp, clock).run()
+        except (OSError, IMAPClientError) as exc:  # connection lost mid-cycle: state is consistent
+            raise ConnectionFailure(
+                "การเชื่อมต่อกับเซิร์ฟเวอร์อีเมลขาดระหว่างทำงาน งานที่บันทึกแล้วไม่สูญหาย รอบถัดไปจะทำต่อ",
+                f"connection to the mail server lost mid-cycle ({type(exc).__name__}); "
+                "committed work is safe and the next cycle continues",
+            ) from None
         report.registers, report.register_failures = write_registers(
             state, cfg.registers_dir, cfg.agency.name)
         for path, why in report.register_failures:
             report.warnings.append(
                 f"เขียนทะเบียนไม่ได้ (เปิดค้างใน Excel หรือไม่?) จะลองใหม่รอบถัดไป: {path.name} / "
                 f"register not written ({why}); retried next cycle")
+        for w in report.warnings:
+            log.warning(w)
         return report
     finally:
         state.close()

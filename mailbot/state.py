@@ -146,17 +146,20 @@ class State:
 
     # ------------------------------------------------------------------ ledger
 
-    def ledger(self, account: str, folder: str, uidvalidity: int) -> dict[int, Ledger]:
-        rows = self.db.execute(
-            "SELECT id, uid, outcome, target_folder, moved, attempts, last_error FROM messages "
-            "WHERE account=? AND folder=? AND uidvalidity=?",
-            (account, folder, uidvalidity),
-        ).fetchall()
-        return {
-            r["uid"]: Ledger(r["id"], r["uid"], r["outcome"], r["target_folder"], bool(r["moved"]),
-                             r["attempts"], r["last_error"])
-            for r in rows
-        }
+    def ledger(self, account: str, folder: str, uidvalidity: int, uids: list[int]) -> dict[int, Ledger]:
+        """What the ledger knows of these UIDs (looked up in chunks, not the whole history)."""
+        out: dict[int, Ledger] = {}
+        for i in range(0, len(uids), 500):
+            chunk = uids[i:i + 500]
+            rows = self.db.execute(
+                "SELECT id, uid, outcome, target_folder, moved, attempts, last_error FROM messages "
+                f"WHERE account=? AND folder=? AND uidvalidity=? AND uid IN ({','.join('?' * len(chunk))})",
+                (account, folder, uidvalidity, *chunk),
+            ).fetchall()
+            for r in rows:
+                out[r["uid"]] = Ledger(r["id"], r["uid"], r["outcome"], r["target_folder"], bool(r["moved"]),
+                                       r["attempts"], r["last_error"])
+        return out
 
     def start_attempts(self, account: str, folder: str, uidvalidity: int, uids: list[int]) -> None:
         """Record intent before work: each UID's attempt counter goes up by one, durably."""

@@ -124,3 +124,27 @@ def test_demo_runs_with_no_setup(tmp_path):
     assert "[เลขรับ 1/25" in out
     assert "Traceback" not in r.stderr
     assert list((tmp_path / "demo" / "registers").glob("ทะเบียนรับ-*.xlsx"))
+
+
+def test_run_keeps_polling_and_stops_cleanly_on_ctrl_c(env):
+    import signal
+    import time
+
+    env.deliver(letter("ขออนุญาตก่อสร้างอาคาร"))
+    proc = subprocess.Popen([sys.executable, "-m", "mailbot", "--config", str(env.config_path), "run", "--every", "1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8",
+                            env={**os.environ, "PYTHONIOENCODING": "utf-8"})
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline and not env.smtp.messages:
+            time.sleep(0.2)
+        assert len(env.smtp.messages) == 1          # the first cycle runs at start
+        # a second instance on the same data refuses to start while this one runs
+        second = env.cli("poll")
+        assert second.returncode == 4
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    assert "ทุก 1 นาที" in out

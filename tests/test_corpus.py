@@ -4,7 +4,6 @@ A message either parses (and gets a decision) or raises ``Unparseable`` (the pip
 quarantines it with its raw bytes). Nothing else is acceptable.
 """
 import csv
-from pathlib import Path
 
 import pytest
 

@@ -1,8 +1,16 @@
 """Thai conventions: normalisation, Buddhist-Era dates."""
 from datetime import date, datetime, timezone
 
-from mailbot.thai import (BANGKOK, be_year, clean_text, normalise, one_line, thai_date, thai_datetime,
-                          thai_digits_to_arabic)
+from mailbot.thai import (
+    BANGKOK,
+    be_year,
+    clean_text,
+    normalise,
+    one_line,
+    thai_date,
+    thai_datetime,
+    thai_digits_to_arabic,
+)
 
 
 def test_buddhist_era_and_official_date_forms():
