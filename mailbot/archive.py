@@ -8,33 +8,15 @@ Nothing is ever written outside the data folder.
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from datetime import datetime
 from pathlib import Path
 
+from .files import write_atomic
 from .thai import be_year, to_bangkok
 
 
 def sha256(raw: bytes) -> str:
     return hashlib.sha256(raw).hexdigest()
-
-
-def write_atomic(target: Path, data: bytes) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 class Archive:

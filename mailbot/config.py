@@ -80,6 +80,7 @@ class ImapConfig(_Server):
     folder: str = "INBOX"
     sent_folder: str = "auto"      # auto: the server's \\Sent folder; "" to never copy
     batch_size: int = Field(default=50, ge=1, le=1000)
+    batch_megabytes: float = Field(default=20, gt=0)   # a batch holds at most this much raw mail
 
     def effective_port(self) -> int:
         return self.port or {"ssl": 993, "starttls": 143, "none": 143}[self.security]

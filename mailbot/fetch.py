@@ -120,6 +120,14 @@ class Mailbox:
     def uids(self) -> list[int]:
         return sorted(int(u) for u in self.c.search(["NOT", "DELETED"]))
 
+    def sizes(self, uids: list[int]) -> dict[int, int]:
+        """RFC822.SIZE of each UID (cheap: no bodies), to keep fetch batches within a byte budget."""
+        out: dict[int, int] = {}
+        for i in range(0, len(uids), 1000):
+            data = self.c.fetch(uids[i:i + 1000], ["RFC822.SIZE"])
+            out.update({int(u): int(v.get(b"RFC822.SIZE", 0)) for u, v in data.items()})
+        return out
+
     def fetch(self, uids: list[int]) -> dict[int, Fetched]:
         """Raw bytes of the given UIDs in one pipelined FETCH; BODY.PEEK leaves \\Seen alone."""
         if not uids:

@@ -71,6 +71,7 @@ class CycleReport:
     handled: list[Handled] = field(default_factory=list)
     sent: list[tuple[str, str]] = field(default_factory=list)   # (recipient, subject)
     backlog: int = 0              # replies still queued (global cap or SMTP trouble)
+    batches: int = 0              # fetch batches used
     registers: list[Path] = field(default_factory=list)
     register_failures: list[tuple[Path, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -142,13 +143,31 @@ class Cycle:
         todo = [u for u in uids if u not in ledger or ledger[u].outcome is None]
         suspects = [u for u in todo if u in ledger]   # an earlier attempt did not finish
         fresh = [u for u in todo if u not in ledger]
-        batches = [[u] for u in suspects]
-        size = self.cfg.imap.batch_size
-        batches += [fresh[i:i + size] for i in range(0, len(fresh), size)]
+        batches = [[u] for u in suspects] + self._batches(fresh)
+        self.report.batches = len(batches)
         for batch in batches:
             self._process_batch(batch)
         self.report.backlog = len(self.state.queued())
         return self.report
+
+    def _batches(self, uids: list[int]) -> list[list[int]]:
+        """Groups of at most batch_size UIDs and batch_megabytes of raw mail (one big message alone)."""
+        if not uids:
+            return []
+        sizes = self.mb.sizes(uids)
+        budget = self.cfg.imap.batch_megabytes * 1024 * 1024
+        out: list[list[int]] = []
+        current: list[int] = []
+        used = 0
+        for uid in uids:
+            size = sizes.get(uid, 0)
+            if current and (len(current) >= self.cfg.imap.batch_size or used + size > budget):
+                out.append(current)
+                current, used = [], 0
+            current.append(uid)
+            used += size
+        out.append(current)
+        return out
 
     def _ensure_folders(self) -> None:
         for name in self.cfg.folders.model_dump().values():

@@ -9,15 +9,15 @@ cycle; SQLite stays the source of truth.
 """
 from __future__ import annotations
 
+import io
 import logging
-import os
-import tempfile
 from pathlib import Path
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Alignment, Font, PatternFill
 
+from .files import write_atomic
 from .state import State, from_iso
 from .thai import thai_date_short, thai_datetime
 
@@ -117,27 +117,11 @@ def _col(n: int) -> str:
     return s
 
 
-def replace_file(src: str, dst: Path) -> None:
-    """os.replace, named so tests can play Windows refusing to replace a file open in Excel."""
-    os.replace(src, dst)
-
-
 def atomic_save(wb: Workbook, target: Path) -> None:
-    """Save next to the target, then replace it in one step."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".~mailbot-", suffix=".xlsx", dir=target.parent)
-    os.close(fd)
-    try:
-        wb.save(tmp)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        replace_file(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    """Build the file in memory, then write it next to the target and replace in one step."""
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    write_atomic(target, buffer.getvalue())
 
 
 def write_registers(state: State, folder: Path, agency_name: str) -> tuple[list[Path], list[tuple[Path, str]]]:

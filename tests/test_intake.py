@@ -286,17 +286,21 @@ def test_formula_looking_subjects_stay_text(env):
 
 
 def test_locked_register_does_not_stop_the_cycle_and_catches_up(env, monkeypatch):
-    import mailbot.register as register
+    import mailbot.files as files
 
     env.deliver(letter("ขออนุญาตก่อสร้างอาคาร"))
     env.cycle()
     target = register_path(env.cfg.registers_dir, datetime.now(BANGKOK).year + 543)
     before = target.read_bytes()
 
-    def locked(src, dst):  # what Windows says while Excel has the file open
-        raise PermissionError(13, "The process cannot access the file because it is being used by another process")
+    real_replace = files.replace_file
 
-    monkeypatch.setattr(register, "replace_file", locked)
+    def locked(src, dst):  # what Windows says while Excel has the workbook open
+        if str(dst).endswith(".xlsx"):
+            raise PermissionError(13, "The process cannot access the file because it is being used by another process")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(files, "replace_file", locked)
     env.deliver(letter("ร้องเรียนถนนชำรุด"))
     report = env.cycle()
     assert [h.outcome for h in report.handled] == ["registered"]
@@ -421,3 +425,26 @@ def test_read_messages_are_left_unread_until_moved(env):
         c.select_folder("ลงทะเบียนแล้ว")
         flags = c.get_flags(c.search())
     assert all(b"\\Seen" not in f for f in flags.values())   # BODY.PEEK: officers still see it as new
+
+
+def test_thai_outlook_windows_874_end_to_end(env):
+    from mailbot.demo import sample_messages
+
+    outlook = sample_messages()[0]
+    assert b"windows-874" in outlook
+    env.deliver(outlook)
+    [h] = env.cycle().handled
+    assert h.outcome == "registered" and h.subject == "ขออนุญาตก่อสร้างอาคาร บ้านเลขที่ 12"
+    rows, _ = register_rows(env)
+    assert rows[1][3].startswith("สมชาย ใจดี <") and rows[1][5] == "ขออนุญาตก่อสร้างอาคาร บ้านเลขที่ 12"
+    assert env.replies()[0]["Subject"].startswith("Re: ขออนุญาตก่อสร้างอาคาร บ้านเลขที่ 12 [เลขรับ ")
+
+
+def test_batches_respect_a_byte_budget(env):
+    env.set_config(imap={"batch_megabytes": 0.05, "batch_size": 50})
+    big = letter("ขออนุญาตก่อสร้าง แนบแบบแปลน")
+    big.add_attachment(b"x" * 40_000, maintype="application", subtype="pdf", filename="แบบ.pdf")
+    env.deliver(big, letter("ร้องเรียน ก"), letter("ร้องเรียน ข"), big)
+    report = env.cycle()
+    assert [h.outcome for h in report.handled] == ["registered"] * 4
+    assert report.batches == 3          # [big] [small, small] [big]
