@@ -15,7 +15,8 @@ from pathlib import Path
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
-from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.styles import Font, PatternFill
+from openpyxl.utils.indexed_list import IndexedList
 
 from .files import write_atomic
 from .state import State, from_iso
@@ -79,15 +80,16 @@ def case_row(case, agency_name: str) -> list[object]:
 
 
 def build_workbook(rows: list[list[object]], title: str) -> Workbook:
+    """A write-only workbook: header styled, body plain (a per-cell style costs 2.4x the time)."""
     wb = Workbook(write_only=True)
+    # every cell's default font becomes Tahoma (openpyxl has no public setter for it)
+    wb._fonts = IndexedList([Font(name=FONT_NAME, sz=10, family=2)])
     ws = wb.create_sheet(title)
     ws.freeze_panes = "A2"
     for i, (_, width) in enumerate(COLUMNS, start=1):
         ws.column_dimensions[_col(i)].width = width
     header_font = Font(name=FONT_NAME, size=10, bold=True)
-    body_font = Font(name=FONT_NAME, size=10)
     fill = PatternFill("solid", fgColor="DDEBF7")
-    wrap = Alignment(vertical="top", wrap_text=False)
     header = []
     for name, _ in COLUMNS:
         cell = WriteOnlyCell(ws, value=name)
@@ -95,18 +97,17 @@ def build_workbook(rows: list[list[object]], title: str) -> Workbook:
         header.append(cell)
     ws.append(header)
     for row in rows:
-        out = []
-        for value in row:
-            cell = WriteOnlyCell(ws, value=value)
-            if isinstance(value, str):
-                cell.data_type = "s"  # never a formula, whatever the text starts with
-            cell.font = body_font
-            cell.alignment = wrap
-            out.append(cell)
-        ws.append(out)
+        ws.append([_text_cell(ws, v) if isinstance(v, str) and v.startswith("=") else v for v in row])
     last = _col(len(COLUMNS))
     ws.auto_filter.ref = f"A1:{last}{max(1, len(rows) + 1)}"
     return wb
+
+
+def _text_cell(ws, value: str) -> WriteOnlyCell:  # type: ignore[no-untyped-def]
+    """openpyxl makes any string starting with '=' a formula; this one stays text."""
+    cell = WriteOnlyCell(ws, value=value)
+    cell.data_type = "s"
+    return cell
 
 
 def _col(n: int) -> str:
