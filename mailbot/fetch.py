@@ -18,7 +18,7 @@ from imapclient.exceptions import IMAPClientError, LoginError
 from imapclient.imapclient import SENT
 
 from .config import ImapConfig
-from .errors import ConnectionFailure
+from .errors import ConnectionFailure, MailbotError
 from .send import tls_context
 
 SENT_NAMES = ("Sent", "Sent Items", "Sent Messages", "INBOX.Sent", "รายการที่ส่ง", "ส่งแล้ว")
@@ -156,10 +156,13 @@ class Mailbox:
             return
         try:
             self.c.create_folder(name)
-        except IMAPClientError:
+        except IMAPClientError as exc:
             self._folders = None
             if name not in self.folders():
-                raise
+                raise MailbotError(
+                    f"สร้างโฟลเดอร์ '{name}' บนเซิร์ฟเวอร์อีเมลไม่ได้ ตรวจสอบชื่อในส่วน folders ของ mailbot.yaml",
+                    f"cannot create folder '{name}' on the mail server ({str(exc)[:120]}); check folders: in mailbot.yaml",
+                ) from None
         try:
             self.c.subscribe_folder(name)
         except IMAPClientError:

@@ -358,6 +358,8 @@ class Cycle:
         """Compose the reply and put it in the outbox, applying the per-sender cap."""
         st = self.state
         recipient = letter.reply_to
+        if recipient and recipient.lower() == self.cfg.agency.address.lower():
+            recipient = None  # never answer ourselves (a forged Reply-To would loop)
         if not recipient:
             if case is not None:
                 st.update_case(case["id"], reply_status="ไม่ได้ตอบกลับ: " + REMARK_NO_ADDRESS)

@@ -449,3 +449,9 @@ def test_batches_respect_a_byte_budget(env):
     report = env.cycle()
     assert [h.outcome for h in report.handled] == ["registered"] * 4
     assert report.batches == 3          # [big] [small, small] [big]
+
+
+def test_reply_to_our_own_address_is_never_answered(env):
+    env.deliver(letter("ขออนุญาตก่อสร้างอาคาร", Reply_To=AGENCY))
+    [h] = env.cycle().handled
+    assert h.outcome == "registered" and env.smtp.messages == []
