@@ -31,9 +31,12 @@ OUTCOMES: tuple[str, ...] = ("registered", "wrong_agency", "automatic", "followu
 
 # "[เลขรับ 15/2569]", "เลขรับ ๑๕/๒๕๖๙", "เลขที่รับ 15/2569", "receipt 15/2569", "สถานะ 15/2569"
 _TAG = re.compile(
-    r"(?:เลข(?:ที่)?\s*(?:ทะเบียน)?\s*รับ(?:ที่)?|receipt(?:\s*no\.?)?|ref\.?)\s*[:#]?\s*(\d{1,7})\s*/\s*(\d{4})",
+    r"(?:เลข(?:ที่)?\s*(?:ทะเบียน)?\s*รับ(?:ที่)?|receipt(?:\s*no\.?)?|ref\.?|สถานะ(?:เรื่อง)?|status)"
+    r"\s*[:#]?\s*(\d{1,7})\s*/\s*(\d{4})",
     re.IGNORECASE,
 )
+# words that make a message naming a receipt number a status inquiry (ติดตามสถานะ)
+INQUIRY_WORDS = ("สถานะ", "status", "ติดตามเรื่อง", "ติดตามสถานะ", "ความคืบหน้า", "ถึงไหนแล้ว")
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,7 @@ class Decision:
     match: Match
     reason: str                          # one line, for the officer and the log
     case_receipt: str | None = None      # followup: the case it belongs to
+    inquiry: bool = False                # followup that asks for the case's status
 
 
 def match_subject(subject: str, rules: Rules) -> Match:
@@ -91,6 +95,14 @@ def receipt_tags(text: str) -> list[str]:
     return list(dict.fromkeys(f"{int(n)}/{y}" for n, y in _TAG.findall(text)))
 
 
+def is_inquiry(letter: Letter) -> bool:
+    """A short question about a case's progress, not a submission of documents."""
+    if letter.attachments and any(not a.inline for a in letter.attachments):
+        return False
+    subject = normalise(letter.subject)
+    return any(normalise(w) in subject for w in INQUIRY_WORDS)
+
+
 def is_own(addr: str | None, own_address: str) -> bool:
     return bool(addr) and addr.strip().lower() == own_address.strip().lower()
 
@@ -117,6 +129,9 @@ def decide(
     if replies_to_us and not letter.new_text and not letter.attachments:
         return Decision("automatic", match, "answer to our automatic reply with no new content")
     if known_case:
+        if is_inquiry(letter):
+            return Decision("followup", match, f"status inquiry about case {known_case}",
+                            case_receipt=known_case, inquiry=True)
         return Decision("followup", match, f"refers to case {known_case}", case_receipt=known_case)
     if match.kind == "service":
         return Decision("registered", match, f"service {match.service.code} ({match.keyword})")  # type: ignore[union-attr]

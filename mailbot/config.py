@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
@@ -112,8 +113,20 @@ class FoldersConfig(_Strict):
     quarantined: str = "กักกัน"
 
 
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
 class ScheduleConfig(_Strict):
     every_minutes: int = Field(default=10, ge=1, le=1440)
+    workdays: list[Weekday] = Field(default_factory=lambda: ["mon", "tue", "wed", "thu", "fri"])
+    holidays: list[date] = Field(default_factory=list)   # ISO dates, e.g. 2026-12-05
+
+
+class WorkflowConfig(_Strict):
+    """Cases awaiting documents: when to remind the citizen, when to close (working days)."""
+
+    reminder_days: int = Field(default=7, ge=1)
+    close_days: int = Field(default=14, ge=1)     # counted from the reminder
 
 
 class Config(_Strict):
@@ -126,6 +139,8 @@ class Config(_Strict):
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     folders: FoldersConfig = Field(default_factory=FoldersConfig)
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    workflow: WorkflowConfig = Field(default_factory=WorkflowConfig)
+    staff: list[str] = Field(default_factory=list)   # officers who may forward citizens' mail to us
 
     base_dir: Path = Field(default=Path("."), exclude=True)
 
@@ -165,6 +180,11 @@ def _check_regexes(patterns: list[str]) -> list[str]:
     return patterns
 
 
+class Document(_Strict):
+    name: str = Field(min_length=1)
+    match: list[str] = Field(default_factory=list)   # filename hints
+
+
 class Service(_Strict):
     code: str = Field(min_length=1, max_length=20)
     name: str = Field(min_length=1)
@@ -172,6 +192,9 @@ class Service(_Strict):
     regex: list[str] = Field(default_factory=list)
     next_steps: str = ""       # what happens next, told in the receipt reply
     days: int | None = Field(default=None, ge=0)  # service time promised, if any
+    documents: list[Document] = Field(default_factory=list)
+    accept: list[str] = Field(default_factory=list)        # file types, e.g. [pdf, jpg]
+    forward_to: list[str] = Field(default_factory=list)    # internal addresses ("กองช่าง <a@x>")
 
     @field_validator("regex")
     @classmethod

@@ -55,6 +55,7 @@ class Attachment:
     original_name: str  # as decoded from the message, for the officer
     content_type: str
     size: int
+    inline: bool = False  # shown inside the body (signature logos): not a document
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,7 @@ class Letter:
     content_hash: str
     size: int
     defects: tuple[str, ...] = field(default_factory=tuple)
+    embedded: bytes | None = None  # the first attached message (message/rfc822), as bytes
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -320,7 +322,7 @@ def parse(raw: bytes) -> Letter:
     if mids:
         message_id = mids[0]
 
-    body_text, attachments = _walk(msg, defects)
+    body_text, attachments, embedded = _walk(msg, defects)
 
     return Letter(
         message_id=message_id,
@@ -339,11 +341,13 @@ def parse(raw: bytes) -> Letter:
         content_hash=content_hash(raw),
         size=len(raw),
         defects=tuple(defects),
+        embedded=embedded,
     )
 
 
-def _walk(msg: Message, defects: list[str]) -> tuple[str, list[Attachment]]:
+def _walk(msg: Message, defects: list[str]) -> tuple[str, list[Attachment], bytes | None]:
     plain: list[str] = []
+    embedded: bytes | None = None
     htmls: list[str] = []
     attachments: list[Attachment] = []
     try:
@@ -351,8 +355,21 @@ def _walk(msg: Message, defects: list[str]) -> tuple[str, list[Attachment]]:
     except RecursionError:
         defects.append("NestingTooDeep")
         parts = [msg]
+    inside: set[int] = set()   # parts of an attached message belong to it, not to this letter
     for part in parts:
+        if id(part) in inside:
+            continue
         try:
+            if part.get_content_type() == "message/rfc822":
+                inner = part.get_payload()
+                inner = inner[0] if isinstance(inner, list) and inner else inner
+                if isinstance(inner, Message):
+                    inside.update(id(p) for p in inner.walk())
+                    if embedded is None:
+                        try:
+                            embedded = inner.as_bytes(policy=policy.default.clone(linesep="\r\n"))
+                        except Exception:
+                            embedded = None
             if part.is_multipart():
                 continue
             ctype = part.get_content_type()
@@ -382,6 +399,8 @@ def _walk(msg: Message, defects: list[str]) -> tuple[str, list[Attachment]]:
                         original_name=original,
                         content_type=ctype,
                         size=size,
+                        inline=disposition == "inline" or (disposition == "" and part.get("Content-ID") is not None
+                                                          and not filename),
                     )
                 )
             elif ctype == "text/plain":
@@ -397,7 +416,7 @@ def _walk(msg: Message, defects: list[str]) -> tuple[str, list[Attachment]]:
     else:
         text = ""
     text = clean_text(text.replace("\x00", ""))[:MAX_BODY_CHARS]
-    return text, attachments
+    return text, attachments, embedded
 
 
 def _auto_signals(msg: Message, from_addr: str | None) -> list[str]:

@@ -18,34 +18,34 @@ accepting it and step 5's mark.
 """
 from __future__ import annotations
 
+import json
 import logging
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable
 
 from imapclient.exceptions import IMAPClientError
 
-from . import faults
+from . import completeness, faults, forwarded, workflow
 from .archive import Archive
+from .cases import Desk, day_start
 from .classify import decide, receipt_tags
 from .config import Config, Rules, load_rules
 from .errors import ConnectionFailure, MailbotError
 from .fetch import Fetched, Mailbox
 from .parse import Letter, Unparseable, parse
 from .register import write_registers
-from .replies import Templates, build, context, message_id_for
+from .replies import Templates, context
 from .send import SendRefused, Smtp
 from .state import State, iso
-from .thai import be_year, one_line, thai_date, to_bangkok
+from .thai import be_year, one_line, thai_date_short, to_bangkok
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 
-STATUS_RECEIVED = "รับเรื่องแล้ว"
-STATUS_REVIEW = "รอเจ้าหน้าที่ตรวจสอบ"
 REMARK_NO_ADDRESS = "ไม่มีที่อยู่สำหรับตอบกลับ"
 
 
@@ -72,6 +72,7 @@ class CycleReport:
     sent: list[tuple[str, str]] = field(default_factory=list)   # (recipient, subject)
     backlog: int = 0              # replies still queued (global cap or SMTP trouble)
     batches: int = 0              # fetch batches used
+    workflow: list[tuple[str, str]] = field(default_factory=list)  # (receipt, reminder/closing)
     registers: list[Path] = field(default_factory=list)
     register_failures: list[tuple[Path, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -98,12 +99,6 @@ class _Plan:
     attempts: int = 1
 
 
-def day_start(now: datetime) -> datetime:
-    """Midnight of today in Asia/Bangkok."""
-    local = to_bangkok(now)
-    return local.replace(hour=0, minute=0, second=0, microsecond=0)
-
-
 class Cycle:
     def __init__(self, cfg: Config, rules: Rules, templates: Templates, state: State,
                  mailbox: Mailbox, smtp: Smtp, clock: Clock = utcnow) -> None:
@@ -120,6 +115,8 @@ class Cycle:
         self.folder = cfg.imap.folder
         self.uidvalidity = 0
         self.smtp_down = False
+        self.desk = Desk(cfg, rules, state, templates)
+        self.staff = {a.lower() for a in cfg.staff}
 
     # ------------------------------------------------------------------ the cycle
 
@@ -147,6 +144,9 @@ class Cycle:
         self.report.batches = len(batches)
         for batch in batches:
             self._process_batch(batch)
+        for receipt, effect in self.desk.tick(self.clock()):   # reminders and closures due today
+            self.report.workflow.append((receipt, effect or ""))
+        self._send_queued()
         self.report.backlog = len(self.state.queued())
         return self.report
 
@@ -239,10 +239,12 @@ class Cycle:
                 st.record_message(plan.row_id, last_error=plan.error, archive=plan.archive, sha256=plan.sha256)
                 return None  # stays in the inbox, tried again next cycle
             return self._quarantine(plan, plan.error or "processing crashed repeatedly", now)
+        reported = len(self.report.handled)
         try:
             with st.tx():
                 return self._decide_and_record(plan, now)
         except Exception as exc:  # noqa: BLE001 - a bug must not block the messages behind
+            del self.report.handled[reported:]   # its savepoint was rolled back: nothing happened
             log.exception("processing failed for UID %s", plan.fetched.uid)
             error = f"processing failed: {type(exc).__name__}: {exc}"
             if plan.attempts >= self.cfg.limits.max_attempts:
@@ -275,6 +277,7 @@ class Cycle:
             sender=letter.from_addr, subject=letter.subject[:500], decided_at=iso(now), last_error=None,
         )
         handled = Handled(plan.fetched.uid, letter.from_addr or "", letter.subject, "")
+        self.report.handled.append(handled)
 
         dup = st.find_duplicate(plan.row_id, letter.content_hash, letter.message_id, letter.from_addr)
         if dup is not None:
@@ -284,8 +287,19 @@ class Cycle:
             handled.outcome, handled.reason = dup["outcome"], "duplicate: same message already handled"
             if dup["case_id"]:
                 handled.receipt = st.case_by_id(dup["case_id"])["receipt"]
-            self.report.handled.append(handled)
             return dup["target_folder"]
+
+        via = None
+        if letter.from_addr and letter.from_addr.lower() in self.staff:
+            original = forwarded.extract(letter, letter.embedded)
+            if original is not None:   # wrong channel: register under the citizen who wrote
+                via = letter.from_addr
+                letter = replace(letter, subject=original.subject, from_name=original.from_name,
+                                 from_addr=original.from_addr, reply_to=original.from_addr,
+                                 body_text=original.text, new_text=original.text,
+                                 attachments=original.attachments, message_id=None,
+                                 in_reply_to=(), references=())
+                handled.sender, handled.subject = original.from_addr, original.subject
 
         known, replies_to_us = self._known_case(letter)
         decision = decide(letter, self.rules, own_address=self.cfg.agency.address,
@@ -294,34 +308,39 @@ class Cycle:
         if decision.outcome == "automatic":
             st.record_message(plan.row_id, **base, outcome="automatic", reason=decision.reason,
                               target_folder=f.automatic)
-            self.report.handled.append(handled)
             return f.automatic
         if decision.outcome == "followup":
             assert known is not None
             handled.receipt = known["receipt"]
             st.record_message(plan.row_id, **base, outcome="followup", reason=decision.reason,
                               case_id=known["id"], target_folder=f.followup)
-            note = f"ติดตาม/ส่งเพิ่มเติม {thai_date(plan.received)}"
-            if letter.attachments:
-                note += f" (ไฟล์แนบ {len(letter.attachments)})"
-            st.add_case_event(known["id"], plan.received, "followup", note, plan.row_id)
-            st.update_case(known["id"], remark=_append_remark(known["remark"], note))
-            if not st.followup_ack_since(known["id"], day_start(now)):
-                handled.reply = self._queue(plan, letter, "followup", known, now)
+            if decision.inquiry:
+                handled.reply = self._answer_inquiry(known, letter, plan, now)
             else:
-                handled.reply = "acknowledged today already"
-            self.report.handled.append(handled)
+                handled.reply = self._followup(known, letter, plan, now)
             return f.followup
         if decision.outcome == "wrong_agency":
             ref = decision.match.referral
             assert ref is not None
             st.record_message(plan.row_id, **base, outcome="wrong_agency", reason=decision.reason,
                               target_folder=f.wrong_agency)
-            handled.reply = self._queue(plan, letter, "referral", None, now, referral=ref.model_dump())
-            self.report.handled.append(handled)
+            ctx = context(self.cfg.agency, receipt=None, received_at=plan.received, subject=letter.subject,
+                          sender_name=letter.from_name, referral=ref.model_dump())
+            handled.reply = self.desk.queue(
+                kind="referral", recipient=letter.reply_to, subject=letter.subject, receipt=None,
+                in_reply_to=letter.message_id, references=letter.references, key=plan.row_id,
+                key_hash=letter.content_hash, now=now, ctx=ctx, message_row=plan.row_id)
             return f.wrong_agency
         # registered: a service, or unclassified for the officer
         service = decision.match.service
+        checklist = completeness.check(service, [completeness.File(a.name, a.size, a.content_type)
+                                                 for a in letter.attachments if not a.inline])
+        status = workflow.initial(service is not None, checklist.verdict)
+        remarks = []
+        if not letter.reply_to:
+            remarks.append(REMARK_NO_ADDRESS)
+        if via:
+            remarks.append(f"รับผ่านช่องทางอื่น ส่งต่อโดย {via}")
         case = st.new_case(
             be_year(to_bangkok(plan.received)),
             message_row=plan.row_id, received_at=iso(plan.received),
@@ -330,19 +349,68 @@ class Cycle:
             reply_to=letter.reply_to, subject=one_line(letter.subject, 500),
             service_code=service.code if service else None,
             service_name=service.name if service else None,
-            status=STATUS_RECEIVED if service else STATUS_REVIEW,
+            status=status,
             action=f"รับเรื่อง: {service.name}" if service else "รอเจ้าหน้าที่คัดแยก (unclassified)",
-            remark="" if letter.reply_to else REMARK_NO_ADDRESS,
-            message_id=letter.message_id, attachments=len(letter.attachments),
-            archive=plan.archive, sha256=plan.sha256,
+            remark="; ".join(remarks),
+            message_id=letter.message_id, attachments=len([a for a in letter.attachments if not a.inline]),
+            archive=plan.archive, sha256=plan.sha256, via=via,
+            awaiting_since=iso(now) if status == "awaiting_documents" else None,
+            checklist=json.dumps(checklist.as_dict(), ensure_ascii=False),
         )
+        self.desk.add_files(case["id"], plan.row_id, letter.attachments, plan.received)
         st.record_message(plan.row_id, **base, outcome="registered", reason=decision.reason,
                           case_id=case["id"], target_folder=f.registered)
         handled.receipt = case["receipt"]
-        handled.reply = self._queue(plan, letter, "receipt" if service else "unclassified", case, now,
-                                    service=service.model_dump() if service else None)
-        self.report.handled.append(handled)
+        ctx = self.desk.case_context(case, plan.received, checklist=checklist)
+        handled.reply = self.desk.queue(
+            kind="receipt" if service else "unclassified", recipient=letter.reply_to, subject=letter.subject,
+            receipt=case["receipt"], in_reply_to=letter.message_id, references=letter.references,
+            key=plan.row_id, key_hash=letter.content_hash, now=now, ctx=ctx, case_id=case["id"],
+            message_row=plan.row_id)
+        if not letter.reply_to:
+            st.update_case(case["id"], reply_status="ไม่ได้ตอบกลับ: " + REMARK_NO_ADDRESS)
+        if service is not None and service.forward_to:
+            self.report.warnings.extend(self.desk.forward(case, plan.fetched.raw, checklist, now))
         return f.registered
+
+    def _followup(self, case, letter: Letter, plan: _Plan, now: datetime) -> str:  # type: ignore[no-untyped-def]
+        """More from the citizen on an existing case: noted; documents re-checked when awaited."""
+        desk = self.desk
+        files = [a for a in letter.attachments if not a.inline]
+        note = f"ติดตาม/ส่งเพิ่มเติม {thai_date_short(plan.received)}"
+        if files:
+            note += f" (ไฟล์แนบ {len(files)})"
+            desk.add_files(case["id"], plan.row_id, files, plan.received)
+            self.state.update_case(case["id"], attachments=(case["attachments"] or 0) + len(files))
+        desk.event(case, plan.received, "followup", note, message_row=plan.row_id)
+        if files and case["status"] == "awaiting_documents":
+            checklist = desk.checklist(case)
+            desk.store_checklist(case["id"], checklist)
+            event = {"complete": "documents_complete", "unsure": "documents_unsure"}.get(
+                checklist.verdict, "documents_incomplete")
+            effect = desk.apply(self.state.case_by_id(case["id"]), event, now, message_row=plan.row_id,
+                                received_at=plan.received)
+            return f"documents re-checked: {checklist.verdict} ({effect})"
+        if self.state.followup_ack_since(case["id"], day_start(now)):
+            return "acknowledged today already"
+        fresh = self.state.case_by_id(case["id"])
+        return desk.reply_about(fresh, "followup", now, key=plan.row_id, received_at=plan.received,
+                                message_row=plan.row_id)
+
+    def _answer_inquiry(self, case, letter: Letter, plan: _Plan, now: datetime) -> str:  # type: ignore[no-untyped-def]
+        """Status goes only to the requester's address on file; anyone else is told so, nothing more."""
+        desk = self.desk
+        desk.event(case, plan.received, "inquiry", f"สอบถามสถานะ {thai_date_short(plan.received)}"
+                   + ("" if desk.is_requester(case, letter.from_addr) else " (ผู้อื่น)"), message_row=plan.row_id)
+        if desk.is_requester(case, letter.from_addr):
+            fresh = self.state.case_by_id(case["id"])
+            return desk.reply_about(fresh, "status", now, key=plan.row_id, received_at=plan.received,
+                                    message_row=plan.row_id, history=desk.history(fresh))
+        ctx = context(self.cfg.agency, receipt=None, received_at=plan.received, subject=letter.subject,
+                      sender_name=letter.from_name)
+        return desk.queue(kind="status_private", recipient=letter.reply_to, subject=letter.subject, receipt=None,
+                          in_reply_to=letter.message_id, references=letter.references, key=plan.row_id,
+                          key_hash=letter.content_hash, now=now, ctx=ctx, message_row=plan.row_id)
 
     def _known_case(self, letter: Letter):  # type: ignore[no-untyped-def]
         st = self.state
@@ -353,51 +421,20 @@ class Cycle:
                 return row, ours
         return st.case_for_thread(list(letter.in_reply_to + letter.references))
 
-    def _queue(self, plan: _Plan, letter: Letter, kind: str, case, now: datetime,  # type: ignore[no-untyped-def]
-               service: dict | None = None, referral: dict | None = None) -> str:
-        """Compose the reply and put it in the outbox, applying the per-sender cap."""
-        st = self.state
-        recipient = letter.reply_to
-        if recipient and recipient.lower() == self.cfg.agency.address.lower():
-            recipient = None  # never answer ourselves (a forged Reply-To would loop)
-        if not recipient:
-            if case is not None:
-                st.update_case(case["id"], reply_status="ไม่ได้ตอบกลับ: " + REMARK_NO_ADDRESS)
-            return "no reply: no usable address"
-        receipt = case["receipt"] if case is not None else None
-        domain = self.cfg.agency.domain
-        mid = message_id_for(kind, plan.row_id, letter.content_hash, domain)
-        ctx = context(self.cfg.agency, receipt=receipt, received_at=plan.received, subject=letter.subject,
-                      sender_name=letter.from_name, service=service, referral=referral,
-                      attachments=len(letter.attachments))
-        raw = build(kind=kind, templates=self.templates, agency=self.cfg.agency, to=recipient,
-                    subject=letter.subject, receipt=receipt, in_reply_to=letter.message_id,
-                    references=letter.references, message_id=mid, now=now, ctx=ctx)
-        cap = self.cfg.limits.replies_per_sender_per_day
-        status, hold, label = "queued", None, "queued"
-        if st.replies_to_since(recipient, day_start(now)) >= cap:
-            status, hold = "held", f"per-sender limit {cap}/day"
-            label = f"held: over {cap} replies/day to this address"
-        st.queue_reply(message_id=mid, kind=kind, case_id=case["id"] if case is not None else None,
-                       message_row=plan.row_id, recipient=recipient, subject=letter.subject, raw=raw,
-                       status=status, hold_reason=hold, now=now)
-        if case is not None and kind != "followup":
-            st.update_case(case["id"], reply_status=(
-                "รอส่ง / queued" if status == "queued"
-                else f"ระงับ: เกิน {cap} ฉบับ/วัน ต่อผู้ส่ง (held: per-sender limit)"))
-        return label
-
     # ------------------------------------------------------------------ step 5
 
     def _send_queued(self) -> None:
+        """Send what the outbox owes: internal forwards always, citizen replies within the hourly cap."""
         if self.smtp_down:
             return
-        cap = self.cfg.limits.replies_per_hour
-        allowed = cap - self.state.sent_since(self.clock() - timedelta(hours=1))
         queued = self.state.queued()
         if not queued:
             return
-        for row in queued[: max(0, allowed)]:
+        cap = self.cfg.limits.replies_per_hour
+        allowed = max(0, cap - self.state.sent_since(self.clock() - timedelta(hours=1)))
+        forwards = [r for r in queued if r["kind"] == "forward"]
+        replies = [r for r in queued if r["kind"] != "forward"]
+        for row in forwards + replies[:allowed]:
             try:
                 self.smtp.send(row["recipient"], row["raw"])
             except ConnectionFailure as exc:
@@ -413,10 +450,10 @@ class Cycle:
             self.state.mark_sent(row["id"], self.clock())
             self.report.sent.append((row["recipient"], row["subject"] or ""))
             faults.point("after_mark_sent")
-        if len(queued) > allowed:
+        if len(replies) > allowed:
             self.report.warnings.append(
                 f"ตอบกลับครบโควตา {cap} ฉบับ/ชั่วโมง ส่วนที่เหลือจะส่งรอบถัดไป / hourly reply limit "
-                f"{cap} reached; {len(queued) - max(0, allowed)} replies wait for the next cycle")
+                f"{cap} reached; {len(replies) - allowed} replies wait for the next cycle")
         self._copy_to_sent()
 
     def _copy_to_sent(self) -> None:
@@ -454,12 +491,6 @@ class Cycle:
             self.mb.move([uid for uid, _ in items], folder)
             faults.point("after_move")
             self.state.mark_moved([row for _, row in items])
-
-
-def _append_remark(old: str | None, note: str) -> str:
-    parts = [p for p in (old or "").split("; ") if p]
-    parts.append(note)
-    return "; ".join(parts[-6:])
 
 
 def run_cycle(cfg: Config, clock: Clock = utcnow, rules: Rules | None = None) -> CycleReport:

@@ -18,6 +18,7 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font, PatternFill
 from openpyxl.utils.indexed_list import IndexedList
 
+from . import workflow
 from .files import write_atomic
 from .state import State, from_iso
 from .thai import thai_date_short, thai_datetime
@@ -70,7 +71,7 @@ def case_row(case, agency_name: str) -> list[object]:
         thai_datetime(received),
         case["sender_addr"] or "",
         case["service_code"] or "",
-        case["status"] or "",
+        workflow.label(case["status"] or ""),
         case["message_id"] or "",
         int(case["attachments"] or 0),
         case["archive"] or "",

@@ -8,8 +8,10 @@ characters removed, lengths capped). Pure apart from reading the template files.
 """
 from __future__ import annotations
 
+import email
 from dataclasses import dataclass
 from datetime import datetime
+from email import policy
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -21,12 +23,22 @@ from .config import AgencyConfig
 from .errors import TemplateError
 from .thai import one_line, thai_date, thai_datetime, to_bangkok
 
+# kind -> when it is sent; the template is templates/<kind>.txt.j2
 KINDS = {
-    "receipt": "receipt.txt.j2",          # registered, a service recognised
-    "unclassified": "unclassified.txt.j2",  # registered, needs officer review
-    "referral": "referral.txt.j2",        # wrong agency
-    "followup": "followup.txt.j2",        # acknowledgement of a follow-up
+    "receipt": "registered, a service recognised (with the document checklist)",
+    "unclassified": "registered, needs officer review",
+    "referral": "wrong agency",
+    "followup": "acknowledgement of a follow-up (at most once a day per case)",
+    "documents_complete": "a case awaiting documents became complete",
+    "documents_unsure": "a case awaiting documents received files; the officer checks",
+    "documents_still_missing": "files received but documents still missing",
+    "reminder": "no answer to a request for documents after reminder_days",
+    "closing_notice": "no answer after close_days more: the case is closed",
+    "status": "status inquiry from the requester: status and history",
+    "status_private": "status inquiry from anyone else: status goes only to the requester",
+    "forward": "internal forward of a case to a unit (to staff, not to the citizen)",
 }
+# Optional: templates/status_<status>.txt.j2 — if present, `mailbot case set` tells the citizen.
 
 TAG_FORMAT = "[เลขรับ {receipt}]"
 
@@ -65,8 +77,11 @@ class Templates:
         self.env.filters["thai_date"] = thai_date
         self.env.filters["thai_datetime"] = thai_datetime
 
+    def has(self, kind: str) -> bool:
+        return (self.folder / f"{kind}.txt.j2").is_file()
+
     def render(self, kind: str, context: dict) -> str:
-        name = KINDS[kind]
+        name = f"{kind}.txt.j2"
         try:
             return self.env.get_template(name).render(**context)
         except jinja2.TemplateNotFound:
@@ -89,12 +104,13 @@ class Templates:
     def check(self, agency: AgencyConfig) -> None:
         """Render every template with sample values; raises TemplateError on the first fault."""
         now = datetime.now().astimezone()
-        for kind in KINDS:
+        optional = [p.name[: -len(".txt.j2")] for p in self.folder.glob("status_*.txt.j2")]
+        for kind in [*KINDS, *optional]:
             self.render(kind, sample_context(agency, now))
 
 
 def sample_context(agency: AgencyConfig, now: datetime) -> dict:
-    return context(
+    ctx = context(
         agency,
         receipt="15/2569",
         received_at=now,
@@ -104,6 +120,19 @@ def sample_context(agency: AgencyConfig, now: datetime) -> dict:
         referral={"agency": "สำนักทะเบียนอำเภอเมือง", "contact": "โทร 0 2000 0000"},
         attachments=2,
     )
+    ctx.update(
+        checklist={
+            "verdict": "incomplete", "count": 1, "missing_at_least": 1, "accept": ["pdf", "jpg"],
+            "items": [{"document": "แบบคำขออนุญาต (ข.1)", "status": "found", "file": "ข1.pdf"},
+                      {"document": "สำเนาบัตรประจำตัวประชาชน", "status": "missing", "file": ""}],
+            "files": [{"name": "ข1.pdf", "size": 123456}], "rejected": [{"name": "a.zip", "size": 10}],
+            "missing": ["สำเนาบัตรประจำตัวประชาชน"],
+        },
+        status="รอเอกสารเพิ่มเติม", via_staff="officer@example.go.th", deadline=thai_date(now),
+        history=[{"at": thai_datetime(now), "note": "รับเรื่อง", "actor": "mailbot"}],
+        unit="กองช่าง", sender_addr="somchai@example.com", note="ตัวอย่าง",
+    )
+    return ctx
 
 
 def context(agency: AgencyConfig, *, receipt: str | None, received_at: datetime, subject: str,
@@ -122,12 +151,22 @@ def context(agency: AgencyConfig, *, receipt: str | None, received_at: datetime,
         "service": service,
         "referral": referral,
         "attachments": attachments,
+        # filled in for case messages (cases.Desk.case_context); empty defaults elsewhere
+        "checklist": {"verdict": "none", "items": [], "files": [], "rejected": [], "missing": [],
+                      "accept": [], "count": 0, "missing_at_least": 0},
+        "status": "",
+        "via_staff": "",
+        "deadline": "",
+        "history": [],
+        "unit": "",
+        "sender_addr": "",
+        "note": "",
     }
 
 
 def build(*, kind: str, templates: Templates, agency: AgencyConfig, to: str, subject: str,
           receipt: str | None, in_reply_to: str | None, references: tuple[str, ...],
-          message_id: str, now: datetime, ctx: dict) -> bytes:
+          message_id: str, now: datetime, ctx: dict, attach: bytes | None = None) -> bytes:
     """The reply as bytes ready for SMTP (CRLF line ends)."""
     msg = EmailMessage()
     msg["From"] = Address(display_name=agency.name, addr_spec=agency.address)
@@ -144,4 +183,6 @@ def build(*, kind: str, templates: Templates, agency: AgencyConfig, to: str, sub
     msg["Precedence"] = "auto_reply"
     msg["X-Mailer"] = "mailbot"
     msg.set_content(templates.render(kind, ctx), charset="utf-8")
+    if attach is not None:  # the original message, as message/rfc822
+        msg.add_attachment(email.message_from_bytes(attach, policy=policy.default))
     return msg.as_bytes(policy=msg.policy.clone(linesep="\r\n"))

@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
+SCHEMA_VERSION = 1
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS folders (
     account TEXT NOT NULL, folder TEXT NOT NULL, uidvalidity INTEGER NOT NULL,
@@ -40,11 +41,18 @@ CREATE TABLE IF NOT EXISTS cases (
     sender_name TEXT, sender_addr TEXT, reply_to TEXT, subject TEXT,
     service_code TEXT, service_name TEXT, status TEXT NOT NULL, action TEXT, remark TEXT,
     message_id TEXT, attachments INTEGER NOT NULL DEFAULT 0, archive TEXT, sha256 TEXT,
-    reply_status TEXT, UNIQUE (year_be, seq));
+    reply_status TEXT, via TEXT, awaiting_since TEXT, reminded_at TEXT, checklist TEXT,
+    UNIQUE (year_be, seq));
+CREATE INDEX IF NOT EXISTS cases_status ON cases (status);
+CREATE TABLE IF NOT EXISTS case_files (
+    id INTEGER PRIMARY KEY, case_id INTEGER NOT NULL, message_row INTEGER, name TEXT NOT NULL,
+    size INTEGER NOT NULL, content_type TEXT, at TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS case_files_case ON case_files (case_id);
 CREATE INDEX IF NOT EXISTS cases_mid ON cases (message_id);
 CREATE TABLE IF NOT EXISTS case_events (
     id INTEGER PRIMARY KEY, case_id INTEGER NOT NULL, at TEXT NOT NULL, kind TEXT NOT NULL,
-    note TEXT, message_row INTEGER);
+    note TEXT, message_row INTEGER, actor TEXT);
+CREATE INDEX IF NOT EXISTS case_events_case ON case_events (case_id);
 CREATE TABLE IF NOT EXISTS outbox (
     id INTEGER PRIMARY KEY, message_id TEXT NOT NULL UNIQUE, kind TEXT NOT NULL,
     case_id INTEGER, message_row INTEGER, recipient TEXT NOT NULL, subject TEXT,
@@ -91,8 +99,12 @@ class State:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")  # durable before any reply leaves
         self.db.execute("PRAGMA foreign_keys=ON")
-        self.db.executescript(SCHEMA)
         self._depth = 0
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise RuntimeError(f"state database {path} is from a newer mailbot (schema {version})")
+        self.db.executescript(SCHEMA)
+        self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     def close(self) -> None:
         self.db.close()
@@ -264,12 +276,6 @@ class State:
         year = self.db.execute("SELECT year_be FROM cases WHERE id=?", (case_id,)).fetchone()[0]
         self.mark_dirty(year)
 
-    def add_case_event(self, case_id: int, at: datetime, kind: str, note: str, message_row: int | None) -> None:
-        self.db.execute(
-            "INSERT INTO case_events (case_id, at, kind, note, message_row) VALUES (?,?,?,?,?)",
-            (case_id, iso(at), kind, note, message_row),
-        )
-
     def cases_of_year(self, year_be: int) -> list[sqlite3.Row]:
         return self.db.execute("SELECT * FROM cases WHERE year_be=? ORDER BY seq", (year_be,)).fetchall()
 
@@ -309,7 +315,7 @@ class State:
 
     def sent_since(self, since: datetime) -> int:
         return self.db.execute(
-            "SELECT count(*) FROM outbox WHERE status='sent' AND sent_at>=?", (iso(since),)
+            "SELECT count(*) FROM outbox WHERE status='sent' AND kind<>'forward' AND sent_at>=?", (iso(since),)
         ).fetchone()[0]
 
     def followup_ack_since(self, case_id: int, since: datetime) -> bool:
@@ -319,7 +325,8 @@ class State:
         ).fetchone() is not None
 
     def queued(self, limit: int | None = None) -> list[sqlite3.Row]:
-        sql = "SELECT id, message_id, kind, case_id, recipient, subject, raw, attempts FROM outbox WHERE status='queued' ORDER BY id"
+        sql = ("SELECT id, message_id, kind, case_id, recipient, subject, raw, attempts FROM outbox "
+               "WHERE status='queued' ORDER BY id")
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
         return self.db.execute(sql).fetchall()
@@ -327,8 +334,8 @@ class State:
     def mark_sent(self, outbox_id: int, now: datetime) -> None:
         with self.tx() as db:
             db.execute("UPDATE outbox SET status='sent', sent_at=?, last_error=NULL WHERE id=?", (iso(now), outbox_id))
-            row = db.execute("SELECT case_id FROM outbox WHERE id=?", (outbox_id,)).fetchone()
-            if row and row["case_id"] is not None:
+            row = db.execute("SELECT case_id, kind FROM outbox WHERE id=?", (outbox_id,)).fetchone()
+            if row and row["case_id"] is not None and row["kind"] != "forward":
                 self.update_case(row["case_id"], reply_status="ส่งแล้ว / sent")
 
     def mark_send_failed(self, outbox_id: int, error: str, permanent: bool) -> None:

@@ -167,7 +167,7 @@ def test_followup_by_tag_attaches_to_case_and_acknowledges_once_a_day(env):
     receipt = first.receipt
     thai_digits = receipt.translate(str.maketrans("0123456789", "๐๑๒๓๔๕๖๗๘๙"))
     env.deliver(letter(f"Re: ขออนุญาตก่อสร้างอาคาร [เลขรับ {receipt}]", body="ส่งแบบแปลนเพิ่มครับ"),
-                letter(f"ติดตามเรื่อง เลขรับ {thai_digits}", body="ถึงไหนแล้วครับ"))
+                letter(f"ส่งเพิ่มเติม เลขรับ {thai_digits}", body="ลืมแจ้งเบอร์โทรครับ 081"))
     report = env.cycle()
     assert [h.outcome for h in report.handled] == ["followup", "followup"]
     assert {h.receipt for h in report.handled} == {receipt}

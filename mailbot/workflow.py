@@ -1,0 +1,102 @@
+"""Workflow (pure): the case state machine as a table, and working-day arithmetic.
+
+Owns: the statuses a case can have (key -> Thai label), which event moves a case from which
+status to which, and the effect that goes with it (what the citizen is told). The caller
+performs the effects; nothing here touches the database, the clock or the network.
+"""
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Iterable
+
+STATUSES: dict[str, str] = {
+    "received": "รับเรื่องแล้ว",
+    "review": "รอเจ้าหน้าที่ตรวจสอบ",
+    "awaiting_documents": "รอเอกสารเพิ่มเติม",
+    "in_progress": "อยู่ระหว่างดำเนินการ",
+    "completed": "ส่งผลการพิจารณาแล้ว",
+    "closed_incomplete": "ยุติเรื่อง — เอกสารไม่ครบ",
+    "closed": "ยุติเรื่อง",
+}
+OPEN = frozenset({"received", "review", "awaiting_documents", "in_progress"})
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class InvalidTransition(ValueError):
+    pass
+
+
+# (status, event) -> (new status, effect); "*" stands for any open status.
+TABLE: dict[tuple[str, str], tuple[str, str | None]] = {
+    ("awaiting_documents", "documents_complete"): ("received", "documents_complete"),
+    ("awaiting_documents", "documents_unsure"): ("received", "documents_unsure"),
+    ("awaiting_documents", "documents_incomplete"): ("awaiting_documents", "documents_still_missing"),
+    ("awaiting_documents", "reminder_due"): ("awaiting_documents", "reminder"),
+    ("awaiting_documents", "close_due"): ("closed_incomplete", "closing_notice"),
+    ("*", "result_sent"): ("completed", None),
+}
+
+
+def label(status: str) -> str:
+    return STATUSES.get(status, status)
+
+
+def status_key(text: str) -> str | None:
+    """A status given by key or by its Thai label."""
+    text = text.strip()
+    if text in STATUSES:
+        return text
+    for key, thai in STATUSES.items():
+        if thai == text:
+            return key
+    return None
+
+
+def initial(service_known: bool, verdict: str) -> str:
+    """The status of a newly registered case."""
+    if not service_known:
+        return "review"
+    return "awaiting_documents" if verdict == "incomplete" else "received"
+
+
+def transition(status: str, event: str) -> tuple[str, str | None]:
+    """(new status, effect) for an event; InvalidTransition if the table has no row for it."""
+    if (status, event) in TABLE:
+        return TABLE[(status, event)]
+    if status in OPEN and ("*", event) in TABLE:
+        return TABLE[("*", event)]
+    raise InvalidTransition(f"{event} is not possible in status {status}")
+
+
+def officer_set(status: str, new: str) -> tuple[str, str | None]:
+    """An officer may put a case in any status; the effect names the notification template."""
+    if new not in STATUSES:
+        raise InvalidTransition(f"unknown status {new!r}; known: {', '.join(STATUSES)}")
+    return new, f"status_{new}"
+
+
+def working_days_between(start: date, end: date, workdays: Iterable[str], holidays: Iterable[date]) -> int:
+    """Working days after ``start`` up to and including ``end`` (0 when end <= start)."""
+    days = {WEEKDAYS.index(d) for d in workdays}
+    off = set(holidays)
+    count = 0
+    current = start
+    while current < end:
+        current += timedelta(days=1)
+        if current.weekday() in days and current not in off:
+            count += 1
+    return count
+
+
+def add_working_days(start: date, n: int, workdays: Iterable[str], holidays: Iterable[date]) -> date:
+    """The date ``n`` working days after ``start``."""
+    days = {WEEKDAYS.index(d) for d in workdays}
+    if not days:
+        return start + timedelta(days=n)
+    off = set(holidays)
+    current, left = start, n
+    while left > 0:
+        current += timedelta(days=1)
+        if current.weekday() in days and current not in off:
+            left -= 1
+    return current
