@@ -47,6 +47,17 @@ def build_parser() -> argparse.ArgumentParser:
     t = rs.add_parser("test", help='mailbot rules test "หัวเรื่อง"')
     t.add_argument("subject")
     t.add_argument("--rules", type=Path, default=None, help="rules.yaml to use (default: from the config)")
+    s = sub.add_parser("case", help="ดู/แก้สถานะเรื่อง โดยไม่ต้องแก้ Excel / show, list or update cases")
+    cs = s.add_subparsers(dest="case_verb", required=True, metavar="show|list|set")
+    c = cs.add_parser("show", help="mailbot case show 15/2569")
+    c.add_argument("receipt")
+    c = cs.add_parser("list", help="mailbot case list [--status awaiting_documents]")
+    c.add_argument("--status", default=None)
+    c = cs.add_parser("set", help='mailbot case set 15/2569 --status in_progress [--note "..."]')
+    c.add_argument("receipt")
+    c.add_argument("--status", required=True)
+    c.add_argument("--note", default="")
+    c.add_argument("--by", default=None, help="ชื่อเจ้าหน้าที่ / officer name (default: the logged-in user)")
     s = sub.add_parser("demo", help="ทดลองทั้งระบบกับเซิร์ฟเวอร์จำลอง / full cycle on embedded servers")
     s.add_argument("--dir", type=Path, default=None, help="workspace folder (default: a new temporary one)")
     return p
@@ -102,6 +113,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return cmd_poll(cfg)
     if verb == "run":
         return cmd_run(cfg, args.every)
+    if verb == "case":
+        return cmd_case(cfg, args)
     raise AssertionError(verb)
 
 
@@ -184,6 +197,69 @@ def cmd_check(cfg) -> int:  # type: ignore[no-untyped-def]
         return 2 if failures else 0
     print("\nพร้อมใช้งาน / all good: mailbot poll")
     return 0
+
+
+def cmd_case(cfg, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
+    import getpass
+
+    from . import workflow
+    from .cases import Desk
+    from .config import load_rules
+    from .pipeline import utcnow
+    from .register import write_registers
+    from .replies import Templates
+    from .state import State, from_iso
+    from .thai import thai_datetime, thai_digits_to_arabic
+
+    state = State(cfg.data_dir / "state.sqlite3")
+    desk = Desk(cfg, load_rules(cfg.rules_path), state, Templates(cfg.templates_dir))
+    try:
+        if args.case_verb == "list":
+            key = None
+            if args.status:
+                key = workflow.status_key(args.status)
+                if key is None:
+                    raise MailbotError(f"ไม่รู้จักสถานะ '{args.status}'", f"unknown status '{args.status}'",
+                                       "ใช้ได้ / known: " + ", ".join(f"{k} ({v})" for k, v in workflow.STATUSES.items()))
+            sql = "SELECT * FROM cases" + (" WHERE status=?" if key else "") + " ORDER BY year_be, seq"
+            rows = state.db.execute(sql, (key,) if key else ()).fetchall()
+            for c in rows:
+                print(f"{c['receipt']:>10}  {workflow.label(c['status']):<24}  {c['sender_addr'] or '-':<30}  {c['subject']}")
+            print(f"รวม {len(rows)} เรื่อง / {len(rows)} case(s)")
+            return 0
+        receipt = thai_digits_to_arabic(args.receipt).replace(" ", "")
+        case = state.case(receipt)
+        if case is None:
+            raise MailbotError(f"ไม่พบเรื่องเลขทะเบียนรับ {receipt}", f"no case with receipt number {receipt}")
+        if args.case_verb == "show":
+            print(f"เลขทะเบียนรับ / receipt : {case['receipt']}")
+            print(f"เรื่อง / subject        : {case['subject']}")
+            print(f"จาก / from              : {case['sender_name'] or ''} <{case['sender_addr'] or '-'}>")
+            print(f"รับเมื่อ / received       : {thai_datetime(from_iso(case['received_at']))}")
+            print(f"บริการ / service        : {case['service_code'] or '-'} {case['service_name'] or ''}")
+            print(f"สถานะ / status          : {workflow.label(case['status'])} ({case['status']})")
+            print(f"การตอบกลับ / reply      : {case['reply_status'] or '-'}")
+            checklist = desk.checklist(case)
+            if checklist.verdict != "none":
+                print(f"เอกสาร / documents      : {checklist.verdict}")
+                for item in checklist.items:
+                    print(f"   [{ {'found': '/', 'missing': ' ', 'unknown': '?'}[item.status] }] {item.document}")
+            print("ความเป็นมา / history:")
+            for h in desk.history(case):
+                print(f"   {h['at']}  {h['note']}  ({h['actor']})")
+            return 0
+        actor = args.by or getpass.getuser()
+        try:
+            case, told = desk.officer_set(receipt, args.status, args.note, actor, utcnow())
+        except workflow.InvalidTransition:
+            raise MailbotError(f"ไม่รู้จักสถานะ '{args.status}'", f"unknown status '{args.status}'",
+                               "ใช้ได้ / known: " + ", ".join(f"{k} ({v})" for k, v in workflow.STATUSES.items())) from None
+        print(f"{case['receipt']}: {workflow.label(case['status'])} (โดย/by {actor})")
+        print("แจ้งผู้ยื่น / citizen: " + ("จะส่งในรอบถัดไป / sent at the next cycle" if told == "queued" else told))
+        write_registers(state, cfg.registers_dir, cfg.agency.name)
+        return 0
+    finally:
+        state.close()
 
 
 def _log_to_file(cfg) -> None:  # type: ignore[no-untyped-def]

@@ -177,7 +177,8 @@ def run_demo(workdir: Path | None = None, out=print) -> CycleReport:  # type: ig
 
             reply = email.message_from_bytes(m.data, policy=policy.default)
             body = reply.get_body(("plain",)).get_content().strip().splitlines()  # type: ignore[union-attr]
-            out(f"  ถึง/to {m.rcpt_tos[0]}")
+            internal = m.rcpt_tos[0].endswith("@example.go.th")
+            out(f"  ถึง/to {m.rcpt_tos[0]}" + ("  (ส่งต่อภายในหน่วยงาน / internal forward)" if internal else ""))
             out(f"  เรื่อง/subject: {reply['subject']}")
             for line in [ln for ln in body if ln.strip()][:4]:
                 out(f"      {line}")

@@ -171,7 +171,8 @@ def build(*, kind: str, templates: Templates, agency: AgencyConfig, to: str, sub
     msg = EmailMessage()
     msg["From"] = Address(display_name=agency.name, addr_spec=agency.address)
     msg["To"] = to
-    msg["Subject"] = reply_subject(subject, receipt)
+    # a reply keeps the citizen's subject (plus the tag); an internal forward has its own
+    msg["Subject"] = one_line(subject, 250) if kind == "forward" else reply_subject(subject, receipt)
     msg["Date"] = format_datetime(to_bangkok(now))
     msg["Message-ID"] = message_id
     if in_reply_to:
