@@ -234,11 +234,15 @@ def content_hash(raw: bytes) -> str:
 class _TextExtractor:
     """HTML to plain text for matching only; the HTML is never rendered or echoed."""
 
-    _TAGS = re.compile(r"<(script|style)[^>]*>.*?</\1\s*>|<[^>]+>", re.S | re.I)
+    _DROP = re.compile(r"<(script|style|head)[^>]*>.*?</\1\s*>", re.S | re.I)
+    _BREAK = re.compile(r"<(br|/p|/div|/tr|/li|/h[1-6]|hr)[^>]*>", re.I)
+    _TAGS = re.compile(r"<[^>]+>")
 
     @classmethod
     def text(cls, markup: str) -> str:
-        return html.unescape(cls._TAGS.sub(" ", markup))
+        markup = cls._BREAK.sub("\n", cls._DROP.sub(" ", markup))
+        text = html.unescape(cls._TAGS.sub("", markup)).replace("\xa0", " ")
+        return "\n".join(" ".join(line.split()) for line in text.splitlines())
 
 
 def _part_text(part: Message) -> str:

@@ -1,0 +1,221 @@
+"""Case workflow end to end over pymap + aiosmtpd: documents, reminders and closure (injected
+clock), internal forwarding, status inquiries (privacy), staff forwards, officer actions."""
+from __future__ import annotations
+
+import email
+import sqlite3
+from datetime import datetime, timezone
+from email import policy
+from pathlib import Path
+
+import openpyxl
+
+from mailbot.pipeline import run_cycle
+from mailbot.register import register_path
+from mailbot.thai import BANGKOK
+
+from .conftest import AGENCY, letter
+
+FIXTURES = Path(__file__).parent / "fixtures" / "forwards"
+
+
+def bkk(y, m, d, hh=10, mm=0):  # type: ignore[no-untyped-def]
+    return datetime(y, m, d, hh, mm, tzinfo=BANGKOK)
+
+
+def clock(when):  # type: ignore[no-untyped-def]
+    return lambda: when.astimezone(timezone.utc)
+
+
+def with_files(subject, *names, sender="สมชาย ใจดี <somchai@example.com>", **headers):  # type: ignore[no-untyped-def]
+    msg = letter(subject, sender=sender, **headers)
+    for name in names:
+        msg.add_attachment(b"%PDF-1.4\n" + b"x" * 2048, maintype="application", subtype="pdf", filename=name)
+    return msg
+
+
+def to(env, address):  # type: ignore[no-untyped-def]
+    return [email.message_from_bytes(m.data, policy=policy.default) for m in env.smtp.messages if address in m.rcpt_tos]
+
+
+def case_row(env, receipt):  # type: ignore[no-untyped-def]
+    con = sqlite3.connect(env.cfg.data_dir / "state.sqlite3")
+    con.row_factory = sqlite3.Row
+    return con.execute("SELECT * FROM cases WHERE receipt=?", (receipt,)).fetchone()
+
+
+def register(env, year=2569):  # type: ignore[no-untyped-def]
+    ws = openpyxl.load_workbook(register_path(env.cfg.registers_dir, year)).active
+    return [[c.value for c in row] for row in ws.iter_rows()]
+
+
+def body(msg):  # type: ignore[no-untyped-def]
+    return msg.get_body(("plain",)).get_content()
+
+
+def test_receipt_lists_checklist_and_incomplete_request_awaits_documents(env):
+    env.deliver(with_files("ขออนุญาตก่อสร้างอาคาร บ้านเลขที่ 12", "แบบ ข1.pdf"))
+    [h] = env.cycle().handled
+    [reply] = to(env, "somchai@example.com")
+    text = body(reply)
+    assert "[/] แบบคำขออนุญาตก่อสร้างอาคาร (ข.1)" in text
+    assert "[ ] สำเนาบัตรประจำตัวประชาชน" in text and "[ ] แบบแปลนอาคาร" in text
+    assert "แบบ ข1.pdf (2 KB)" in text
+    assert "เอกสารยังไม่ครบ" in text and f"[เลขรับ {h.receipt}]" in text
+    assert case_row(env, h.receipt)["status"] == "awaiting_documents"
+    assert "รอเอกสารเพิ่มเติม" in register(env)[1]
+
+
+def test_unsure_when_names_do_not_tell(env):
+    env.deliver(with_files("ขออนุญาตก่อสร้างอาคาร", "scan1.pdf", "scan2.pdf", "scan3.pdf"))
+    [h] = env.cycle().handled
+    text = body(to(env, "somchai@example.com")[0])
+    assert "ได้รับไฟล์ 3 ไฟล์ เจ้าหน้าที่จะตรวจสอบ" in text
+    assert case_row(env, h.receipt)["status"] == "received"
+
+
+def test_followup_with_documents_completes_the_case(env):
+    env.deliver(with_files("ขออนุญาตก่อสร้างอาคาร", "คำขอ ข1.pdf"))
+    [h] = env.cycle().handled
+    env.deliver(with_files(f"Re: ขออนุญาตก่อสร้างอาคาร [เลขรับ {h.receipt}]", "บัตรประชาชน.pdf"))
+    env.cycle()
+    assert case_row(env, h.receipt)["status"] == "awaiting_documents"
+    assert "[ ] แบบแปลนอาคาร" in body(to(env, "somchai@example.com")[-1])
+    env.deliver(with_files(f"Re: ขออนุญาตก่อสร้างอาคาร [เลขรับ {h.receipt}]", "แบบแปลน.pdf"))
+    env.cycle()
+    row = case_row(env, h.receipt)
+    assert row["status"] == "received" and row["attachments"] == 3
+    last = to(env, "somchai@example.com")[-1]
+    assert "เอกสารครบ" in body(last) and last["In-Reply-To"] == case_row(env, h.receipt)["message_id"]
+    assert "รับเรื่องแล้ว" in register(env)[1]
+
+
+def test_reminder_then_closure_in_working_days_with_holidays(env):
+    env.set_config(schedule={"holidays": ["2026-12-10"]}, workflow={"reminder_days": 7, "close_days": 14})
+    with env.client() as c:   # arrives Friday 4 December 2026 (2569)
+        c.append("INBOX", bytes(letter("ขออนุญาตก่อสร้างอาคาร")), msg_time=bkk(2026, 12, 4, 9))
+    run_cycle(env.cfg, clock=clock(bkk(2026, 12, 4, 9, 5)))
+    receipt = "1/2569"
+    assert len(to(env, "somchai@example.com")) == 1
+    # 6 working days later (Mon 7 .. Tue 15, Thu 10 a holiday): nothing yet
+    run_cycle(env.cfg, clock=clock(bkk(2026, 12, 15)))
+    assert len(to(env, "somchai@example.com")) == 1
+    # the 7th working day: Wednesday 16 December
+    report = run_cycle(env.cfg, clock=clock(bkk(2026, 12, 16)))
+    assert report.workflow == [(receipt, "reminder")]
+    reminder = to(env, "somchai@example.com")[-1]
+    assert "ยังรอเอกสารเพิ่มเติม" in body(reminder)
+    assert "5 มกราคม 2570" in body(reminder)              # the closing date: 14 working days after 16 Dec
+    run_cycle(env.cfg, clock=clock(bkk(2026, 12, 16, 15)))   # same day again: no second reminder
+    assert len(to(env, "somchai@example.com")) == 2
+    run_cycle(env.cfg, clock=clock(bkk(2027, 1, 4)))         # 13 working days: still open
+    assert case_row(env, receipt)["status"] == "awaiting_documents"
+    report = run_cycle(env.cfg, clock=clock(bkk(2027, 1, 5)))
+    assert report.workflow == [(receipt, "closing_notice")]
+    assert case_row(env, receipt)["status"] == "closed_incomplete"
+    closing = to(env, "somchai@example.com")[-1]
+    assert "ยุติแล้ว" in body(closing)
+    rows = register(env)
+    assert "ยุติเรื่อง — เอกสารไม่ครบ" in rows[1] and "แจ้งเตือนส่งเอกสาร" in rows[1][7]
+    run_cycle(env.cfg, clock=clock(bkk(2027, 2, 1)))          # closed cases get nothing more
+    assert len(to(env, "somchai@example.com")) == 3
+
+
+def test_internal_forward_carries_receipt_checklist_and_original_never_leaves_domain(env):
+    env.set_forwarding({"BLD": ["กองช่าง <kongchang@example.go.th>", "Outside <helper@gmail.example>"]})
+    original = with_files("ขออนุญาตก่อสร้างอาคาร", "คำขอ.pdf", message_id="<orig-77@example.com>")
+    env.deliver(original)
+    report = env.cycle()
+    [h] = report.handled
+    [fwd] = to(env, "kongchang@example.go.th")
+    assert not to(env, "helper@gmail.example")
+    assert any("helper@gmail.example" in w for w in report.warnings)
+    assert f"[เลขรับ {h.receipt}]" in fwd["Subject"]
+    text = body(fwd)
+    assert "เรียน กองช่าง" in text and h.receipt in text and "[/] แบบคำขออนุญาตก่อสร้างอาคาร (ข.1)" in text
+    attached = [p for p in fwd.iter_attachments() if p.get_content_type() == "message/rfc822"]
+    assert len(attached) == 1
+    inner = attached[0].get_content()
+    assert inner["Message-ID"] == "<orig-77@example.com>" and inner["Subject"] == "ขออนุญาตก่อสร้างอาคาร"
+    rows = register(env)
+    assert rows[1][6].count("ส่ง กองช่าง") == 1
+
+
+def test_status_inquiry_answers_only_the_requester(env):
+    env.deliver(letter("ขออนุญาตก่อสร้างอาคาร", sender="สมชาย ใจดี <somchai@example.com>"))
+    [h] = env.cycle().handled
+    thai = h.receipt.translate(str.maketrans("0123456789", "๐๑๒๓๔๕๖๗๘๙"))
+    env.deliver(letter(f"สถานะ {h.receipt}", sender="somchai@example.com"))
+    env.cycle()
+    answer = to(env, "somchai@example.com")[-1]
+    assert "รอเอกสารเพิ่มเติม" in body(answer) and "ความเป็นมา" in body(answer)
+    # someone else asks: a polite reply, no personal data
+    env.deliver(letter(f"ติดตามเรื่อง เลขรับ {thai}", sender="Nosy <nosy@example.org>"))
+    env.cycle()
+    [private] = to(env, "nosy@example.org")
+    text = body(private)
+    assert "เฉพาะทางอีเมลของผู้ยื่นเรื่อง" in text
+    for secret in ("สมชาย", "somchai", "ขออนุญาตก่อสร้าง", "รอเอกสาร"):
+        assert secret not in text and secret not in private["Subject"]
+    # forged From with a Reply-To elsewhere: the status still only goes to the address on file
+    before = len(to(env, "somchai@example.com"))
+    env.deliver(letter(f"status {h.receipt}", sender="somchai@example.com", Reply_To="attacker@evil.example"))
+    env.cycle()
+    assert not to(env, "attacker@evil.example")
+    assert len(to(env, "somchai@example.com")) == before + 1
+
+
+def test_staff_forward_is_registered_under_the_citizen(env):
+    env.set_config(staff=["somsak.officer@example.go.th"])
+    env.deliver((FIXTURES / "gmail_en.eml").read_bytes())
+    [h] = env.cycle().handled
+    assert h.outcome == "registered" and h.sender == "somying.r@gmail.com"
+    [receipt] = to(env, "somying.r@gmail.com")
+    assert not to(env, "somsak.officer@example.go.th")
+    assert "ช่องทางทางการ saraban@example.go.th" in body(receipt)
+    assert "[/] แบบคำขออนุญาตก่อสร้างอาคาร (ข.1)" in body(receipt)   # the forwarded attachment counts
+    row = case_row(env, h.receipt)
+    assert row["sender_addr"] == "somying.r@gmail.com" and row["via"] == "somsak.officer@example.go.th"
+    rows = register(env)
+    assert "รับผ่านช่องทางอื่น ส่งต่อโดย somsak.officer@example.go.th" in rows[1][7]
+    assert rows[1][3].startswith("สมหญิง รักดี")
+
+
+def test_staff_forward_as_attachment_and_thai_outlook(env):
+    env.set_config(staff=["Somsak.Officer@example.go.th"])
+    env.deliver((FIXTURES / "thunderbird_attached.eml").read_bytes(), (FIXTURES / "outlook_th.eml").read_bytes())
+    handled = env.cycle().handled
+    assert [h.sender for h in handled] == ["somying.r@gmail.com", "somying.r@hotmail.com"]
+    assert case_row(env, handled[1].receipt)["service_code"] == "WEL"
+
+
+def test_same_forward_from_someone_not_on_the_staff_list_is_ordinary(env):
+    env.deliver((FIXTURES / "gmail_en.eml").read_bytes())
+    [h] = env.cycle().handled
+    assert h.sender == "somsak.officer@example.go.th"
+    assert case_row(env, h.receipt)["via"] is None
+    assert to(env, "somsak.officer@example.go.th") and not to(env, "somying.r@gmail.com")
+
+
+def test_officer_actions_from_the_command_line(env):
+    env.deliver(letter("ร้องเรียนถนนชำรุด"))
+    [h] = env.cycle().handled
+    r = env.cli("case", "set", h.receipt, "--status", "in_progress", "--note", "ส่งช่างออกตรวจ 1 ธ.ค.", "--by", "นายสมศักดิ์")
+    assert r.returncode == 0, r.stderr
+    assert "อยู่ระหว่างดำเนินการ" in r.stdout and "รอบถัดไป" in r.stdout
+    rows = register(env)                      # the register is rewritten at once
+    assert "อยู่ระหว่างดำเนินการ" in rows[1][11] and "นายสมศักดิ์" in rows[1][6]
+    env.cycle()                               # the citizen is told (a template exists for in_progress)
+    told = to(env, "somchai@example.com")[-1]
+    assert "อยู่ระหว่างดำเนินการ" in body(told) and "ส่งช่างออกตรวจ" in body(told)
+    r = env.cli("case", "set", h.receipt, "--status", "ยุติเรื่อง", "--by", "นายสมศักดิ์")
+    assert r.returncode == 0 and "no template" in r.stdout      # no template for closed: nobody told
+    show = env.cli("case", "show", h.receipt)
+    assert "นายสมศักดิ์" in show.stdout and "ยุติเรื่อง" in show.stdout and "ร้องเรียนถนนชำรุด" in show.stdout
+    listed = env.cli("case", "list", "--status", "closed")
+    assert h.receipt in listed.stdout and "1 case" in listed.stdout
+    bad = env.cli("case", "set", h.receipt, "--status", "flying")
+    assert bad.returncode != 0 and "ไม่รู้จักสถานะ" in bad.stderr and "Traceback" not in bad.stderr
+    missing = env.cli("case", "show", "999/2569")
+    assert missing.returncode != 0 and "ไม่พบเรื่อง" in missing.stderr
+    assert AGENCY
