@@ -47,7 +47,8 @@ class Desk:
     def queue(self, *, kind: str, recipient: str | None, subject: str, receipt: str | None,
               in_reply_to: str | None, references: tuple[str, ...], key: int, key_hash: str,
               now: datetime, ctx: dict, case_id: int | None = None, message_row: int | None = None,
-              capped: bool = True, attach: bytes | None = None) -> str:
+              capped: bool = True, attach: bytes | None = None,
+              files: tuple[tuple[str, bytes], ...] = ()) -> str:
         """Compose one message and put it in the outbox; returns a short label for reports."""
         st = self.state
         own = self.cfg.agency.address.lower()
@@ -58,7 +59,7 @@ class Desk:
         mid = message_id_for(kind, key, key_hash, self.cfg.agency.domain)
         raw = build(kind=kind, templates=self.templates, agency=self.cfg.agency, to=recipient,
                     subject=subject, receipt=receipt, in_reply_to=in_reply_to, references=references,
-                    message_id=mid, now=now, ctx=ctx, attach=attach)
+                    message_id=mid, now=now, ctx=ctx, attach=attach, files=files)
         status, hold, label = "queued", None, "queued"
         cap = self.cfg.limits.replies_per_sender_per_day
         if capped and st.replies_to_since(recipient, day_start(now)) >= cap:
@@ -90,14 +91,15 @@ class Desk:
 
     def reply_about(self, case: sqlite3.Row, kind: str, now: datetime, *, key: int,
                     received_at: datetime | None = None, message_row: int | None = None,
-                    recipient: str | None = None, **extra: object) -> str:
+                    recipient: str | None = None, files: tuple[tuple[str, bytes], ...] = (),
+                    capped: bool = True, **extra: object) -> str:
         """A message to the requester about their case, in the thread of their request."""
         ctx = self.case_context(case, received_at or now, **extra)
         return self.queue(kind=kind, recipient=recipient or case["reply_to"], subject=case["subject"] or "",
                           receipt=case["receipt"], in_reply_to=case["message_id"],
                           references=(case["message_id"],) if case["message_id"] else (),
                           key=key, key_hash=case["sha256"] or case["receipt"], now=now, ctx=ctx,
-                          case_id=case["id"], message_row=message_row)
+                          case_id=case["id"], message_row=message_row, files=files, capped=capped)
 
     # ------------------------------------------------------------------ documents
 

@@ -58,6 +58,14 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--status", required=True)
     c.add_argument("--note", default="")
     c.add_argument("--by", default=None, help="ชื่อเจ้าหน้าที่ / officer name (default: the logged-in user)")
+    s = sub.add_parser("results", help="ลงนามและส่งผลการพิจารณาจาก results/outbox / sign and send result PDFs")
+    rs2 = s.add_subparsers(dest="results_verb", required=False, metavar="letter")
+    c = rs2.add_parser("letter", help="mailbot results letter 15/2569 --outcome approved|rejected|incomplete")
+    c.add_argument("receipt")
+    c.add_argument("--outcome", required=True, choices=["approved", "rejected", "incomplete"])
+    c.add_argument("--note", default="")
+    c.add_argument("--location", default="", help="สถานที่ (สำหรับทะเบียนใบอนุญาต) / location, for the licence register")
+    sub.add_parser("publish", help="เผยแพร่ทะเบียนใบอนุญาต (xlsx, csv, CKAN) / write the public licence register")
     s = sub.add_parser("demo", help="ทดลองทั้งระบบกับเซิร์ฟเวอร์จำลอง / full cycle on embedded servers")
     s.add_argument("--dir", type=Path, default=None, help="workspace folder (default: a new temporary one)")
     return p
@@ -115,6 +123,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         return cmd_run(cfg, args.every)
     if verb == "case":
         return cmd_case(cfg, args)
+    if verb == "results":
+        return cmd_results(cfg, args)
+    if verb == "publish":
+        return cmd_publish(cfg)
     raise AssertionError(verb)
 
 
@@ -188,10 +200,27 @@ def cmd_check(cfg) -> int:  # type: ignore[no-untyped-def]
             s.connect()
             return f"{cfg.smtp.host}:{cfg.smtp.effective_port()}"
 
+    def certificate():  # type: ignore[no-untyped-def]
+        from datetime import datetime, timezone
+
+        from .certs import read_pkcs12
+
+        _, info = read_pkcs12(cfg.resolve(cfg.signing.pkcs12), cfg.signing.secret())
+        now = datetime.now(timezone.utc)
+        left = info.days_left(now)
+        if left < 0:
+            raise MailbotError("ใบรับรองอิเล็กทรอนิกส์หมดอายุแล้ว", f"the signing certificate expired: {info.subject}")
+        text = f"{info.subject}; ใช้ได้ถึง/valid until {info.not_after:%Y-%m-%d} ({left} วัน/days)"
+        if left <= 30:
+            text += f"\n  ! ใบรับรองจะหมดอายุใน {left} วัน ต่ออายุด่วน / WARNING: expires in {left} days: renew it"
+        return text
+
     step("กฎการจัดประเภท / rules", rules)
     step("แม่แบบข้อความตอบกลับ / templates", templates)
     step("รับอีเมล / IMAP login", imap)
     step("ส่งอีเมล / SMTP login", smtp)
+    if cfg.signing is not None:
+        step("ใบรับรองอิเล็กทรอนิกส์ / signing certificate", certificate)
     if failures:
         print(f"\nพบปัญหา {failures} รายการ / {failures} problem(s) found")
         return 2 if failures else 0
@@ -260,6 +289,72 @@ def cmd_case(cfg, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-d
         return 0
     finally:
         state.close()
+
+
+def _desk(cfg):  # type: ignore[no-untyped-def]
+    from .cases import Desk
+    from .config import load_rules
+    from .replies import Templates
+    from .state import State
+
+    state = State(cfg.data_dir / "state.sqlite3")
+    return Desk(cfg, load_rules(cfg.rules_path), state, Templates(cfg.templates_dir))
+
+
+def cmd_results(cfg, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
+    """Process results/outbox once and send what is owed (SMTP only; Sent copies next cycle)."""
+    from .pipeline import CycleReport, deliver, utcnow
+    from .register import write_registers
+    from .results import Results
+    from .send import Smtp
+
+    lock = _lock(cfg)
+    _log_to_file(cfg)
+    desk = _desk(cfg)
+    try:
+        results = Results(cfg, desk)
+        if getattr(args, "results_verb", None) == "letter":
+            from .thai import thai_digits_to_arabic
+
+            receipt = thai_digits_to_arabic(args.receipt).replace(" ", "")
+            path = results.letter(receipt, args.outcome, args.note, utcnow(), location=args.location)
+            print(f"สร้างหนังสือแจ้งผลแล้ว / result notice written: {path}")
+        report = results.process(utcnow())
+        sent = CycleReport()
+        with Smtp(cfg.smtp, cfg.agency.address) as smtp:
+            deliver(desk.state, smtp, utcnow, cfg.limits.replies_per_hour, sent)
+        write_registers(desk.state, cfg.registers_dir, cfg.agency.name)
+    finally:
+        desk.state.close()
+        lock.release()
+    for receipt, name in report.sent:
+        print(f"✓ ลงนามและส่งแล้ว / signed and sent: {name} -> {receipt}")
+    for name, reason in report.problems:
+        print(f"✗ {name}: ย้ายไป results/problems / moved to results/problems\n  " + reason.replace("\n", "\n  "))
+    for name in report.waiting:
+        print(f"… {name}: ไฟล์ยังเขียนไม่เสร็จ จะลองรอบถัดไป / still being written; next time")
+    for path in report.published:
+        print(f"เผยแพร่ / published: {path}")
+    if not (report.sent or report.problems or report.waiting):
+        print("ไม่มีไฟล์ใน results/outbox / nothing in results/outbox")
+    if sent.smtp_error is not None:
+        print(sent.smtp_error.plain(), file=sys.stderr)
+        return EXIT_SMTP_TROUBLE
+    return 0
+
+
+def cmd_publish(cfg) -> int:  # type: ignore[no-untyped-def]
+    from . import licences
+    from .pipeline import utcnow
+    from .state import State
+
+    state = State(cfg.data_dir / "state.sqlite3")
+    try:
+        for path in licences.publish(state, cfg.resolve(cfg.publish.folder), cfg.agency.name, utcnow()):
+            print(f"เผยแพร่ / published: {path}")
+    finally:
+        state.close()
+    return 0
 
 
 def _log_to_file(cfg) -> None:  # type: ignore[no-untyped-def]

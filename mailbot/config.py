@@ -129,6 +129,38 @@ class WorkflowConfig(_Strict):
     close_days: int = Field(default=14, ge=1)     # counted from the reminder
 
 
+class SigningConfig(_Strict):
+    """The agency certificate that makes results trustworthy (PAdES)."""
+
+    pkcs12: Path
+    password: str | None = Field(default=None, repr=False)
+    password_env: str | None = None
+    tsa_url: str = ""                 # RFC 3161 timestamp server; empty: sign at B-B
+    signer_name: str = ""             # the name on the stamp (default: the agency's name)
+
+    @model_validator(mode="after")
+    def _one_password(self) -> "SigningConfig":
+        if self.password is not None and self.password_env:
+            raise ValueError("give either password or password_env, not both")
+        return self
+
+    def secret(self) -> str | None:
+        if self.password_env:
+            return os.environ.get(self.password_env)
+        return self.password
+
+
+class ResultsConfig(_Strict):
+    outbox: Path = Path("results/outbox")      # the officer drops result PDFs here
+    sent: Path = Path("results/sent")
+    problems: Path = Path("results/problems")
+    stable_seconds: float = Field(default=2.0, ge=0)   # a file must keep its size this long
+
+
+class PublishConfig(_Strict):
+    folder: Path = Path("registers/public")    # public licence register (xlsx, csv, CKAN metadata)
+
+
 class Config(_Strict):
     agency: AgencyConfig
     imap: ImapConfig
@@ -141,6 +173,9 @@ class Config(_Strict):
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     workflow: WorkflowConfig = Field(default_factory=WorkflowConfig)
     staff: list[str] = Field(default_factory=list)   # officers who may forward citizens' mail to us
+    signing: SigningConfig | None = None
+    results: ResultsConfig = Field(default_factory=ResultsConfig)
+    publish: PublishConfig = Field(default_factory=PublishConfig)
 
     base_dir: Path = Field(default=Path("."), exclude=True)
 
@@ -195,6 +230,8 @@ class Service(_Strict):
     documents: list[Document] = Field(default_factory=list)
     accept: list[str] = Field(default_factory=list)        # file types, e.g. [pdf, jpg]
     forward_to: list[str] = Field(default_factory=list)    # internal addresses ("กองช่าง <a@x>")
+    licence: bool = False          # a result of this service is a licence: kept in the public register
+    licence_years: int = Field(default=1, ge=0)   # validity; 0: no expiry
 
     @field_validator("regex")
     @classmethod

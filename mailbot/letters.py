@@ -15,13 +15,10 @@ from fpdf import FPDF
 from newmm_tokenizer.tokenizer import word_tokenize
 
 from .thai import thai_date
+from .workflow import RESULT_OUTCOMES
 
 FONTS = Path(__file__).resolve().parent / "fonts"
-OUTCOMES = {
-    "approved": "อนุมัติ / อนุญาต",
-    "rejected": "ไม่อนุมัติ / ไม่อนุญาต",
-    "incomplete": "ยุติเรื่อง เนื่องจากเอกสารไม่ครบถ้วน",
-}
+OUTCOMES = RESULT_OUTCOMES
 ZWSP = "\u200b"
 _THAI = re.compile(r"[\u0e00-\u0e7f]")
 

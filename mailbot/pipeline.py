@@ -24,7 +24,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from imapclient.exceptions import IMAPClientError
 
@@ -42,9 +42,13 @@ from .send import SendRefused, Smtp
 from .state import State, iso
 from .thai import be_year, one_line, thai_date_short, to_bangkok
 
+if TYPE_CHECKING:
+    from .results import ResultsReport
+
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
+UNCAPPED = frozenset({"forward", "result"})   # not automatic replies: never held by the reply caps
 
 REMARK_NO_ADDRESS = "ไม่มีที่อยู่สำหรับตอบกลับ"
 
@@ -73,6 +77,7 @@ class CycleReport:
     backlog: int = 0              # replies still queued (global cap or SMTP trouble)
     batches: int = 0              # fetch batches used
     workflow: list[tuple[str, str]] = field(default_factory=list)  # (receipt, reminder/closing)
+    results: "ResultsReport | None" = None
     registers: list[Path] = field(default_factory=list)
     register_failures: list[tuple[Path, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -146,6 +151,7 @@ class Cycle:
             self._process_batch(batch)
         for receipt, effect in self.desk.tick(self.clock()):   # reminders and closures due today
             self.report.workflow.append((receipt, effect or ""))
+        self._results()
         self._send_queued()
         self.report.backlog = len(self.state.queued())
         return self.report
@@ -424,37 +430,27 @@ class Cycle:
     # ------------------------------------------------------------------ step 5
 
     def _send_queued(self) -> None:
-        """Send what the outbox owes: internal forwards always, citizen replies within the hourly cap."""
         if self.smtp_down:
             return
-        queued = self.state.queued()
-        if not queued:
-            return
-        cap = self.cfg.limits.replies_per_hour
-        allowed = max(0, cap - self.state.sent_since(self.clock() - timedelta(hours=1)))
-        forwards = [r for r in queued if r["kind"] == "forward"]
-        replies = [r for r in queued if r["kind"] != "forward"]
-        for row in forwards + replies[:allowed]:
-            try:
-                self.smtp.send(row["recipient"], row["raw"])
-            except ConnectionFailure as exc:
-                self.smtp_down = True
-                self.report.smtp_error = exc
-                self.report.warnings.append(exc.plain())
-                return
-            except SendRefused as exc:
-                self.state.mark_send_failed(row["id"], str(exc), exc.permanent or row["attempts"] >= 9)
-                self.report.warnings.append(f"reply to {row['recipient']} not sent: {exc}")
-                continue
-            faults.point("after_send")
-            self.state.mark_sent(row["id"], self.clock())
-            self.report.sent.append((row["recipient"], row["subject"] or ""))
-            faults.point("after_mark_sent")
-        if len(replies) > allowed:
-            self.report.warnings.append(
-                f"ตอบกลับครบโควตา {cap} ฉบับ/ชั่วโมง ส่วนที่เหลือจะส่งรอบถัดไป / hourly reply limit "
-                f"{cap} reached; {len(replies) - allowed} replies wait for the next cycle")
+        if not deliver(self.state, self.smtp, self.clock, self.cfg.limits.replies_per_hour, self.report):
+            self.smtp_down = True
         self._copy_to_sent()
+
+    def _results(self) -> None:
+        """Signed results from results/outbox (when a certificate is configured)."""
+        if self.cfg.signing is None:
+            return
+        from .results import Results  # pyHanko and fpdf2 load only where signing is configured
+
+        try:
+            report = Results(self.cfg, self.desk).process(self.clock())
+        except MailbotError as exc:
+            self.report.warnings.append(exc.plain())
+            return
+        self.report.results = report
+        for name, reason in report.problems:
+            self.report.warnings.append(f"ไฟล์ผลการพิจารณามีปัญหา / result file problem: {name}: "
+                                        + reason.splitlines()[0])
 
     def _copy_to_sent(self) -> None:
         rows = self.state.uncopied()
@@ -491,6 +487,37 @@ class Cycle:
             self.mb.move([uid for uid, _ in items], folder)
             faults.point("after_move")
             self.state.mark_moved([row for _, row in items])
+
+
+def deliver(state: State, smtp: Smtp, clock: Clock, cap: int, report: CycleReport) -> bool:
+    """Send what the outbox owes: internal forwards and results always, citizen replies within
+    the hourly cap. False when the SMTP server cannot be reached (the rest waits)."""
+    queued = state.queued()
+    if not queued:
+        return True
+    allowed = max(0, cap - state.sent_since(clock() - timedelta(hours=1)))
+    uncapped = [r for r in queued if r["kind"] in UNCAPPED]
+    replies = [r for r in queued if r["kind"] not in UNCAPPED]
+    for row in uncapped + replies[:allowed]:
+        try:
+            smtp.send(row["recipient"], row["raw"])
+        except ConnectionFailure as exc:
+            report.smtp_error = exc
+            report.warnings.append(exc.plain())
+            return False
+        except SendRefused as exc:
+            state.mark_send_failed(row["id"], str(exc), exc.permanent or row["attempts"] >= 9)
+            report.warnings.append(f"reply to {row['recipient']} not sent: {exc}")
+            continue
+        faults.point("after_send")
+        state.mark_sent(row["id"], clock())
+        report.sent.append((row["recipient"], row["subject"] or ""))
+        faults.point("after_mark_sent")
+    if len(replies) > allowed:
+        report.warnings.append(
+            f"ตอบกลับครบโควตา {cap} ฉบับ/ชั่วโมง ส่วนที่เหลือจะส่งรอบถัดไป / hourly reply limit "
+            f"{cap} reached; {len(replies) - allowed} replies wait for the next cycle")
+    return True
 
 
 def run_cycle(cfg: Config, clock: Clock = utcnow, rules: Rules | None = None) -> CycleReport:

@@ -37,6 +37,7 @@ KINDS = {
     "status": "status inquiry from the requester: status and history",
     "status_private": "status inquiry from anyone else: status goes only to the requester",
     "forward": "internal forward of a case to a unit (to staff, not to the citizen)",
+    "result": "the signed result PDF sent back to the requester",
 }
 # Optional: templates/status_<status>.txt.j2 — if present, `mailbot case set` tells the citizen.
 
@@ -131,6 +132,8 @@ def sample_context(agency: AgencyConfig, now: datetime) -> dict:
         status="รอเอกสารเพิ่มเติม", via_staff="officer@example.go.th", deadline=thai_date(now),
         history=[{"at": thai_datetime(now), "note": "รับเรื่อง", "actor": "mailbot"}],
         unit="กองช่าง", sender_addr="somchai@example.com", note="ตัวอย่าง",
+        result={"file": "ผลการพิจารณา เลขรับ 15-2569.pdf", "level": "B-B", "outcome": "approved",
+                "outcome_text": "อนุมัติ / อนุญาต"},
     )
     return ctx
 
@@ -161,12 +164,14 @@ def context(agency: AgencyConfig, *, receipt: str | None, received_at: datetime,
         "unit": "",
         "sender_addr": "",
         "note": "",
+        "result": {"file": "", "level": "", "outcome": "", "outcome_text": ""},
     }
 
 
 def build(*, kind: str, templates: Templates, agency: AgencyConfig, to: str, subject: str,
           receipt: str | None, in_reply_to: str | None, references: tuple[str, ...],
-          message_id: str, now: datetime, ctx: dict, attach: bytes | None = None) -> bytes:
+          message_id: str, now: datetime, ctx: dict, attach: bytes | None = None,
+          files: tuple[tuple[str, bytes], ...] = ()) -> bytes:
     """The reply as bytes ready for SMTP (CRLF line ends)."""
     msg = EmailMessage()
     msg["From"] = Address(display_name=agency.name, addr_spec=agency.address)
@@ -186,4 +191,6 @@ def build(*, kind: str, templates: Templates, agency: AgencyConfig, to: str, sub
     msg.set_content(templates.render(kind, ctx), charset="utf-8")
     if attach is not None:  # the original message, as message/rfc822
         msg.add_attachment(email.message_from_bytes(attach, policy=policy.default))
+    for filename, data in files:   # e.g. the signed result PDF
+        msg.add_attachment(data, maintype="application", subtype="pdf", filename=filename)
     return msg.as_bytes(policy=msg.policy.clone(linesep="\r\n"))

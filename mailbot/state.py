@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS folders (
     account TEXT NOT NULL, folder TEXT NOT NULL, uidvalidity INTEGER NOT NULL,
@@ -41,7 +41,7 @@ CREATE TABLE IF NOT EXISTS cases (
     sender_name TEXT, sender_addr TEXT, reply_to TEXT, subject TEXT,
     service_code TEXT, service_name TEXT, status TEXT NOT NULL, action TEXT, remark TEXT,
     message_id TEXT, attachments INTEGER NOT NULL DEFAULT 0, archive TEXT, sha256 TEXT,
-    reply_status TEXT, via TEXT, awaiting_since TEXT, reminded_at TEXT, checklist TEXT,
+    reply_status TEXT, via TEXT, awaiting_since TEXT, reminded_at TEXT, checklist TEXT, location TEXT,
     UNIQUE (year_be, seq));
 CREATE INDEX IF NOT EXISTS cases_status ON cases (status);
 CREATE TABLE IF NOT EXISTS case_files (
@@ -63,6 +63,14 @@ CREATE INDEX IF NOT EXISTS outbox_status ON outbox (status);
 CREATE INDEX IF NOT EXISTS outbox_recipient ON outbox (recipient, created_at);
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY, at TEXT NOT NULL, level TEXT NOT NULL, kind TEXT NOT NULL, text TEXT);
+CREATE TABLE IF NOT EXISTS results (
+    id INTEGER PRIMARY KEY, case_id INTEGER NOT NULL, sha256 TEXT NOT NULL UNIQUE, file_name TEXT NOT NULL,
+    original TEXT, signed TEXT, level TEXT, outcome TEXT, signed_at TEXT NOT NULL, outbox_message_id TEXT,
+    timestamp_pending INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS licences (
+    id INTEGER PRIMARY KEY, number TEXT NOT NULL UNIQUE, year_be INTEGER NOT NULL, seq INTEGER NOT NULL,
+    holder TEXT, activity TEXT, location TEXT, issued TEXT NOT NULL, expires TEXT, receipt TEXT NOT NULL,
+    case_id INTEGER NOT NULL, UNIQUE (year_be, seq));
 CREATE TABLE IF NOT EXISTS register_dirty (year_be INTEGER PRIMARY KEY, version INTEGER NOT NULL);
 """
 
@@ -315,7 +323,8 @@ class State:
 
     def sent_since(self, since: datetime) -> int:
         return self.db.execute(
-            "SELECT count(*) FROM outbox WHERE status='sent' AND kind<>'forward' AND sent_at>=?", (iso(since),)
+            "SELECT count(*) FROM outbox WHERE status='sent' AND kind NOT IN ('forward','result') AND sent_at>=?",
+            (iso(since),)
         ).fetchone()[0]
 
     def followup_ack_since(self, case_id: int, since: datetime) -> bool:
@@ -335,7 +344,7 @@ class State:
         with self.tx() as db:
             db.execute("UPDATE outbox SET status='sent', sent_at=?, last_error=NULL WHERE id=?", (iso(now), outbox_id))
             row = db.execute("SELECT case_id, kind FROM outbox WHERE id=?", (outbox_id,)).fetchone()
-            if row and row["case_id"] is not None and row["kind"] != "forward":
+            if row and row["case_id"] is not None and row["kind"] not in ("forward", "result"):
                 self.update_case(row["case_id"], reply_status="ส่งแล้ว / sent")
 
     def mark_send_failed(self, outbox_id: int, error: str, permanent: bool) -> None:

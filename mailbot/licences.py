@@ -1,0 +1,92 @@
+"""Licences: the register of licences the law requires to be displayed, and its public version.
+
+Owns: recording a licence when the result of a ``licence: true`` service is sent (number
+``N/<BE year>``, holder, activity, location, issue and expiry dates, receipt number), and
+``mailbot publish``: the public register as XLSX and as CSV (UTF-8 with BOM, so Excel shows
+Thai) with only the fields the law requires shown — never e-mail, phone or ID numbers — plus
+CKAN-style metadata for the open-data portal. Written atomically, refreshed on every change.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import datetime
+from pathlib import Path
+
+from .files import write_atomic
+from .register import atomic_save, build_workbook_columns
+from .state import State, from_iso, iso
+from .thai import be_year, thai_date, to_bangkok
+
+PUBLIC_COLUMNS = [
+    ("เลขที่ใบอนุญาต", 16), ("ผู้ได้รับอนุญาต", 30), ("ประเภทกิจการ/ใบอนุญาต", 40), ("สถานที่", 40),
+    ("วันที่ออก", 20), ("วันหมดอายุ", 20), ("เลขทะเบียนรับ", 14),
+]
+CSV_HEADER = ["licence_no", "holder", "activity", "location", "issued", "expires", "receipt_no"]
+BASENAME = "ทะเบียนใบอนุญาต"
+
+
+def record(state: State, case, service, now: datetime) -> str:  # type: ignore[no-untyped-def]
+    """Add the licence row for a case whose result was sent (inside the caller's transaction)."""
+    local = to_bangkok(now)
+    year = be_year(local)
+    seq = state.db.execute("SELECT coalesce(max(seq), 0) + 1 FROM licences WHERE year_be=?", (year,)).fetchone()[0]
+    number = f"{seq}/{year}"
+    expires = None
+    if service.licence_years:
+        try:
+            expires = local.replace(year=local.year + service.licence_years)
+        except ValueError:  # 29 February
+            expires = local.replace(year=local.year + service.licence_years, day=28)
+    state.db.execute(
+        "INSERT INTO licences (number, year_be, seq, holder, activity, location, issued, expires, receipt, case_id) "
+        "VALUES (?,?,?,?,?,?,?,?,?,?)",
+        (number, year, seq, case["sender_name"] or "", service.name, case["location"] or "", iso(now),
+         iso(expires) if expires else None, case["receipt"], case["id"]),
+    )
+    return number
+
+
+def rows(state: State) -> list[list[str]]:
+    out = []
+    for r in state.db.execute("SELECT * FROM licences ORDER BY year_be, seq"):
+        out.append([
+            r["number"], r["holder"] or "", r["activity"] or "", r["location"] or "",
+            thai_date(from_iso(r["issued"])), thai_date(from_iso(r["expires"])) if r["expires"] else "ไม่มีกำหนด",
+            r["receipt"],
+        ])
+    return out
+
+
+def publish(state: State, folder: Path, agency: str, now: datetime) -> list[Path]:
+    """Write the public register (xlsx, csv, CKAN metadata); returns the files written."""
+    data = rows(state)
+    folder.mkdir(parents=True, exist_ok=True)
+    xlsx = folder / f"{BASENAME}.xlsx"
+    atomic_save(build_workbook_columns(PUBLIC_COLUMNS, data, BASENAME), xlsx)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\r\n")
+    writer.writerow([c for c, _ in PUBLIC_COLUMNS])
+    for row in data:  # a CSV cell starting with = + - @ would be a formula in Excel: quote it as text
+        writer.writerow(["'" + v if v[:1] in ("=", "+", "-", "@") else v for v in row])
+    csv_path = folder / f"{BASENAME}.csv"
+    write_atomic(csv_path, buf.getvalue().encode("utf-8-sig"))
+    meta = {
+        "name": "licence-register",
+        "title": f"{BASENAME} {agency}",
+        "notes": f"ทะเบียนใบอนุญาตที่ออกโดย{agency} ตามที่กฎหมายกำหนดให้เปิดเผย (ไม่มีข้อมูลติดต่อส่วนบุคคล)",
+        "organization": agency,
+        "license_id": "Open-Government-Licence-TH",
+        "language": "th",
+        "metadata_modified": to_bangkok(now).isoformat(timespec="seconds"),
+        "num_rows": len(data),
+        "resources": [
+            {"name": csv_path.name, "format": "CSV", "encoding": "UTF-8 (BOM)", "url": csv_path.name,
+             "fields": [{"id": key, "label": label} for key, (label, _) in zip(CSV_HEADER, PUBLIC_COLUMNS)]},
+            {"name": xlsx.name, "format": "XLSX", "url": xlsx.name},
+        ],
+    }
+    meta_path = folder / f"{BASENAME}.ckan.json"
+    write_atomic(meta_path, json.dumps(meta, ensure_ascii=False, indent=2).encode("utf-8"))
+    return [xlsx, csv_path, meta_path]

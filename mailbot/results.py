@@ -1,0 +1,233 @@
+"""Results: PDFs the officer drops in ``results/outbox/`` signed and sent back to the requester.
+
+Owns: reading a receipt number out of a file name (``15-2569.pdf``, ``15_2569 อนุมัติ.pdf``,
+``๑๕-๒๕๖๙.pdf``), waiting until a file stops growing, signing it in memory (``sign``), writing
+the signed copy atomically, queuing the reply with the signed PDF in the request's thread,
+closing the case (การปฏิบัติ "ส่งผลการพิจารณาแล้ว <date>"), recording a licence for services
+marked ``licence: true``, and moving problem files to ``results/problems/`` with a Thai note.
+A file is recognised by its SHA-256, so a crash never signs or sends the same file twice.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from . import licences, workflow
+from .cases import Desk
+from .certs import read_pkcs12
+from .config import Config
+from .errors import MailbotError
+from .files import write_atomic
+from .sign import BadPdf, add_document_timestamp, load_signer, sign_pdf
+from .state import from_iso, iso
+from .thai import thai_date_short, thai_datetime, thai_digits_to_arabic
+
+_RECEIPT_IN_NAME = re.compile(r"^\D{0,20}?(\d{1,7})\s*[-_./ ]\s*(\d{4})(?!\d)")
+
+
+def receipt_from_filename(name: str) -> str | None:
+    stem = thai_digits_to_arabic(Path(name).stem).strip()
+    m = _RECEIPT_IN_NAME.match(stem)
+    return f"{int(m.group(1))}/{m.group(2)}" if m else None
+
+
+def attachment_name(receipt: str) -> str:
+    return f"ผลการพิจารณา เลขรับ {receipt.replace('/', '-')}.pdf"
+
+
+@dataclass
+class ResultsReport:
+    sent: list[tuple[str, str]] = field(default_factory=list)       # (receipt, file)
+    problems: list[tuple[str, str]] = field(default_factory=list)   # (file, reason)
+    waiting: list[str] = field(default_factory=list)                # still being written
+    licences_changed: bool = False
+    published: list[Path] = field(default_factory=list)
+
+
+class Results:
+    def __init__(self, cfg: Config, desk: Desk) -> None:
+        if cfg.signing is None:
+            raise MailbotError(
+                "ยังไม่ได้ตั้งค่าใบรับรองอิเล็กทรอนิกส์ (ส่วน signing ใน mailbot.yaml)",
+                "no signing certificate configured (signing: in mailbot.yaml)",
+            )
+        self.cfg = cfg
+        self.desk = desk
+        self.state = desk.state
+        p12, self.cert = read_pkcs12(cfg.resolve(cfg.signing.pkcs12), cfg.signing.secret())
+        self.signer = load_signer(p12, cfg.signing.secret())
+        self.outbox = cfg.resolve(cfg.results.outbox)
+        self.sent_dir = cfg.resolve(cfg.results.sent)
+        self.problems_dir = cfg.resolve(cfg.results.problems)
+        for d in (self.outbox, self.sent_dir, self.problems_dir):
+            d.mkdir(parents=True, exist_ok=True)
+
+    # ------------------------------------------------------------------ outbox
+
+    def candidates(self) -> list[Path]:
+        return sorted(p for p in self.outbox.iterdir()
+                      if p.is_file() and not p.name.startswith((".", "~$")) and p.suffix.lower() != ".txt")
+
+    def stable(self, files: list[Path]) -> tuple[list[Path], list[Path]]:
+        """Files whose size did not change over ``stable_seconds`` (one wait for all)."""
+        before = {p: _size(p) for p in files}
+        wait = self.cfg.results.stable_seconds
+        if files and wait:
+            time.sleep(wait)
+        ready, waiting = [], []
+        for p in files:
+            after = _size(p)
+            if after is None:
+                continue
+            fresh = time.time() - p.stat().st_mtime < wait
+            (waiting if after != before[p] or fresh else ready).append(p)
+        return ready, waiting
+
+    def process(self, now: datetime) -> ResultsReport:
+        report = ResultsReport()
+        ready, waiting = self.stable(self.candidates())
+        report.waiting = [p.name for p in waiting]
+        self.retry_timestamps()
+        for path in ready:
+            reason = self._one(path, now, report)
+            if reason:
+                self._problem(path, reason)
+                report.problems.append((path.name, reason))
+        if report.licences_changed:   # the public register follows every change
+            report.published = licences.publish(self.state, self.cfg.resolve(self.cfg.publish.folder),
+                                                self.cfg.agency.name, now)
+        return report
+
+    def _one(self, path: Path, now: datetime, report: ResultsReport) -> str | None:
+        data = path.read_bytes()
+        digest = hashlib.sha256(data).hexdigest()
+        done = self.state.db.execute("SELECT * FROM results WHERE sha256=?", (digest,)).fetchone()
+        if done is not None:       # signed and queued before a crash: only the move is left
+            self._move(path, self.sent_dir / done["file_name"])
+            return None
+        receipt = receipt_from_filename(path.name)
+        if receipt is None:
+            return ("ชื่อไฟล์ไม่มีเลขทะเบียนรับ ตั้งชื่อไฟล์ตามเลขรับ เช่น 15-2569.pdf แล้ววางในโฟลเดอร์ outbox อีกครั้ง\n"
+                    "The file name holds no receipt number; name it like 15-2569.pdf and drop it again.")
+        case = self.state.case(receipt)
+        if case is None:
+            return (f"ไม่พบเรื่องเลขทะเบียนรับ {receipt} ตรวจสอบเลขในชื่อไฟล์\n"
+                    f"No case has receipt number {receipt}; check the number in the file name.")
+        if not case["reply_to"]:
+            return (f"เรื่อง {receipt} ไม่มีอีเมลสำหรับตอบกลับ ส่งผลทางช่องทางอื่น (ไปรษณีย์/รับด้วยตนเอง)\n"
+                    f"Case {receipt} has no address to reply to; deliver the result another way.")
+        try:
+            signed = sign_pdf(data, self.signer, agency=self.cfg.agency.name,
+                              signer_name=self.cfg.signing.signer_name or self.cfg.agency.name,  # type: ignore[union-attr]
+                              when=now, tsa_url=self.cfg.signing.tsa_url)  # type: ignore[union-attr]
+        except BadPdf as exc:
+            return f"{exc}\nแก้ไฟล์ (บันทึกเป็น PDF ที่ไม่ตั้งรหัสผ่าน) แล้ววางใหม่ / fix the file and drop it again."
+        name = f"{path.stem}-signed.pdf"
+        write_atomic(self.sent_dir / name, signed.data)   # signed in memory, written whole
+        outcome = _outcome_from_name(path.name)
+        with self.state.tx():
+            case = self.state.case(receipt)
+            assert case is not None
+            label = workflow.label("completed")
+            cur = self.state.db.execute(
+                "INSERT INTO results (case_id, sha256, file_name, original, signed, level, outcome, signed_at, "
+                "timestamp_pending) VALUES (?,?,?,?,?,?,?,?,?)",
+                (case["id"], digest, path.name, path.name, name, signed.level, outcome, iso(now),
+                 int(bool(self.cfg.signing.tsa_url) and signed.level == "B-B")),  # type: ignore[union-attr]
+            )
+            self.desk.event(case, now, "result_sent", f"{label} {thai_date_short(now)}", action=True)
+            try:
+                new, _ = workflow.transition(case["status"], "result_sent")
+                case = self.desk.set_status(case, new, now)
+            except workflow.InvalidTransition:
+                pass   # already closed: the result still goes out, the status stays
+            self.desk.reply_about(
+                case, "result", now, key=int(cur.lastrowid), received_at=from_iso(case["received_at"]),
+                files=((attachment_name(receipt), signed.data),), capped=False,
+                result={"file": attachment_name(receipt), "level": signed.level, "outcome": outcome,
+                        "outcome_text": workflow.RESULT_OUTCOMES.get(outcome, "")},
+            )
+            service = self.desk.service(case["service_code"])
+            if service is not None and service.licence and outcome != "rejected":
+                licences.record(self.state, case, service, now)
+                report.licences_changed = True
+        self._move(path, self.sent_dir / path.name)
+        report.sent.append((receipt, path.name))
+        return None
+
+    def _move(self, src: Path, dst: Path) -> None:
+        if dst.exists():
+            dst = dst.with_name(f"{dst.stem}-{int(time.time())}{dst.suffix}")
+        shutil.move(str(src), str(dst))
+
+    def _problem(self, path: Path, reason: str) -> None:
+        target = self.problems_dir / path.name
+        self._move(path, target)
+        note = (f"ไฟล์: {path.name}\nเวลา: {thai_datetime(datetime.now().astimezone())}\n\n{reason}\n")
+        write_atomic(self.problems_dir / (path.name + ".txt"), note.encode("utf-8"))
+
+    def retry_timestamps(self) -> None:
+        """Files signed while the timestamp server was away get a document timestamp now."""
+        tsa = self.cfg.signing.tsa_url  # type: ignore[union-attr]
+        if not tsa:
+            return
+        for row in self.state.db.execute("SELECT * FROM results WHERE timestamp_pending=1").fetchall():
+            path = self.sent_dir / row["signed"]
+            try:
+                stamped = add_document_timestamp(path.read_bytes(), tsa)
+            except Exception:  # noqa: BLE001 - still away: try again next cycle
+                return
+            write_atomic(path, stamped)
+            with self.state.tx():
+                self.state.db.execute("UPDATE results SET timestamp_pending=0, level='B-B+DocTimeStamp' "
+                                      "WHERE id=?", (row["id"],))
+
+    # ------------------------------------------------------------------ letters
+
+    def letter(self, receipt: str, outcome: str, note: str, now: datetime, location: str = "") -> Path:
+        """Render the Thai result notice and drop it in the outbox; the next step signs and sends it."""
+        case = self.state.case(receipt)
+        if case is None:
+            raise MailbotError(f"ไม่พบเรื่องเลขทะเบียนรับ {receipt}", f"no case with receipt number {receipt}")
+        from . import letters  # the word segmenter loads its dictionary (~1 s): only when writing letters
+
+        if outcome not in workflow.RESULT_OUTCOMES:
+            raise MailbotError(f"ผลการพิจารณาไม่ถูกต้อง: {outcome}",
+                               f"unknown outcome {outcome!r}; use one of: {', '.join(workflow.RESULT_OUTCOMES)}")
+        service = case["service_name"] or case["subject"] or ""
+        body = self.desk.templates.env.get_template("result_letter.txt.j2").render(
+            agency={"name": self.cfg.agency.name, "address": self.cfg.agency.address}, receipt=receipt,
+            service=service, requester=case["sender_name"] or case["sender_addr"] or "", outcome=outcome,
+            outcome_text=workflow.RESULT_OUTCOMES[outcome], note=note, received=thai_datetime(from_iso(case["received_at"])))
+        pdf = letters.render(agency=self.cfg.agency.name, address=self.cfg.agency.address, receipt=receipt,
+                             service=service, requester=case["sender_name"] or case["sender_addr"] or "",
+                             outcome=outcome, note=note, when=now, body=body)
+        if location:
+            with self.state.tx():
+                self.state.update_case(case["id"], location=location)
+        target = self.outbox / f"{receipt.replace('/', '-')} {outcome}.pdf"
+        write_atomic(target, pdf)
+        return target
+
+
+def _outcome_from_name(name: str) -> str:
+    low = name.lower()
+    if "ไม่อนุมัติ" in name or "ไม่อนุญาต" in name or "reject" in low:
+        return "rejected"
+    if "incomplete" in low or "ไม่ครบ" in name:
+        return "incomplete"
+    if "อนุมัติ" in name or "อนุญาต" in name or "approv" in low:
+        return "approved"
+    return ""
+
+
+def _size(p: Path) -> int | None:
+    try:
+        return p.stat().st_size
+    except OSError:
+        return None
