@@ -6,9 +6,11 @@ workspace made from the starter files, and the printed summary an officer reads.
 from __future__ import annotations
 
 import base64
+import email
 import quopri
 import tempfile
 from datetime import datetime, timedelta, timezone
+from email import policy
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
@@ -16,8 +18,9 @@ from pathlib import Path
 import yaml
 from imapclient import IMAPClient
 
+from .certs import DEMO_LABEL
 from .config import load_config
-from .pipeline import CycleReport, run_cycle
+from .pipeline import CycleReport, run_cycle, utcnow
 from .servers import HOST, ImapServer, SmtpServer
 from .starter import init
 from .thai import pad
@@ -129,10 +132,17 @@ def sample_messages(now: datetime | None = None) -> list[bytes]:
     return out
 
 
-def make_workspace(folder: Path, imap_port: int, smtp_port: int, password: str) -> Path:
+def make_workspace(folder: Path, imap_port: int, smtp_port: int, password: str, signing: bool = False) -> Path:
     init(folder)
     path = folder / "mailbot.yaml"
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if signing:  # a clearly labelled throw-away certificate (ใบรับรองสำหรับทดลองเท่านั้น)
+        from .certs import make_demo_pki
+
+        pki = make_demo_pki(folder / "certs", data["agency"]["name"])
+        data["signing"] = {"pkcs12": "certs/agency-demo.p12", "password": pki.password,
+                           "signer_name": "นายสมศักดิ์ ใจดี (ทดลอง)"}
+        data["results"] = {"stable_seconds": 0}
     for key, port in (("imap", imap_port), ("smtp", smtp_port)):
         section = data[key]
         section.update(host=HOST, port=port, security="none", username=AGENCY, password=password)
@@ -160,7 +170,7 @@ def run_demo(workdir: Path | None = None, out=print) -> CycleReport:  # type: ig
     folder = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="mailbot-demo-"))
     with ImapServer(AGENCY, password) as imap, SmtpServer(AGENCY, password) as smtp:
         out(f"เริ่มเซิร์ฟเวอร์ทดลอง / embedded servers: IMAP {HOST}:{imap.port}, SMTP {HOST}:{smtp.port}")
-        cfg_path = make_workspace(folder, imap.port, smtp.port, password)
+        cfg_path = make_workspace(folder, imap.port, smtp.port, password, signing=True)
         seed(imap.port, AGENCY, password, sample_messages())
         with IMAPClient(HOST, port=imap.port, ssl=False) as c:  # webmail shows a Sent folder
             c.login(AGENCY, password)
@@ -172,9 +182,6 @@ def run_demo(workdir: Path | None = None, out=print) -> CycleReport:  # type: ig
         print_report(report, out)
         out("\nอีเมลตอบกลับที่ส่งออก / replies sent:")
         for m in smtp.messages:
-            import email
-            from email import policy
-
             reply = email.message_from_bytes(m.data, policy=policy.default)
             body = reply.get_body(("plain",)).get_content().strip().splitlines()  # type: ignore[union-attr]
             internal = m.rcpt_tos[0].endswith("@example.go.th")
@@ -183,6 +190,34 @@ def run_demo(workdir: Path | None = None, out=print) -> CycleReport:  # type: ig
             for line in [ln for ln in body if ln.strip()][:4]:
                 out(f"      {line}")
             out("")
+        already = len(smtp.messages)
+        out(f"ขั้นที่ 2: ออกหนังสือแจ้งผล ลงนามด้วยใบรับรองทดลอง ({DEMO_LABEL}) และส่งกลับ / "
+            "step 2: a result letter, signed with the demo certificate, sent back:")
+        from .cases import Desk
+        from .config import load_rules
+        from .replies import Templates
+        from .results import Results
+        from .state import State
+
+        state = State(cfg.data_dir / "state.sqlite3")
+        try:
+            desk = Desk(cfg, load_rules(cfg.rules_path), state, Templates(cfg.templates_dir))
+            letter = Results(cfg, desk).letter("2/" + report.handled[0].receipt.split("/")[1], "approved",
+                                               "ชำระภาษีภายใน 30 วัน", utcnow())
+        finally:
+            state.close()
+        out(f"  หนังสือแจ้งผล / notice: {letter}")
+        second = run_cycle(cfg)
+        for m in smtp.messages[already:]:
+            reply = email.message_from_bytes(m.data, policy=policy.default)
+            files = [p.get_filename() for p in reply.iter_attachments()]
+            out(f"  ถึง/to {m.rcpt_tos[0]} · เรื่อง/subject: {reply['subject']} · แนบ/attached: {', '.join(files)}")
+        signed = sorted((folder / "results" / "sent").glob("*-signed.pdf"))
+        for path in signed:
+            out(f"  ไฟล์ที่ลงนามแล้ว / signed file: {path}")
+        for w in second.warnings:
+            out("คำเตือน / warning: " + w)
+        out("")
         for path in report.registers:
             out(f"ทะเบียนรับ (Excel) / receive register: {path}")
         out(f"ต้นฉบับอีเมลและฐานข้อมูล / raw archive and state: {cfg.data_dir}")

@@ -4,7 +4,8 @@ Set ``MAILBOT_FAULT=<step>`` (or ``<step>:<n>`` to stop at its n-th hit) and the
 exits with status 86 there, without cleanup, as a power cut would. Steps, in order:
 after_fetch, after_archive, after_decide (inside the transaction, before COMMIT),
 after_commit, after_send (SMTP accepted, not yet marked sent), after_mark_sent,
-after_move (moved on the server, not yet marked moved). Unset in normal use: then a call
+after_move (moved on the server, not yet marked moved); and for results:
+after_result_commit (signed, recorded and queued; the PDF not yet moved out of the outbox). Unset in normal use: then a call
 costs one dictionary lookup.
 """
 from __future__ import annotations

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from . import licences, workflow
+from . import faults, licences, workflow
 from .cases import Desk
 from .certs import read_pkcs12
 from .config import Config
@@ -156,6 +156,7 @@ class Results:
             if service is not None and service.licence and outcome != "rejected":
                 licences.record(self.state, case, service, now)
                 report.licences_changed = True
+        faults.point("after_result_commit")
         self._move(path, self.sent_dir / path.name)
         report.sent.append((receipt, path.name))
         return None
