@@ -118,8 +118,42 @@ Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 class ScheduleConfig(_Strict):
     every_minutes: int = Field(default=10, ge=1, le=1440)
+    office_hours: str = "08:30-16:30"
     workdays: list[Weekday] = Field(default_factory=lambda: ["mon", "tue", "wed", "thu", "fri"])
     holidays: list[date] = Field(default_factory=list)   # ISO dates, e.g. 2026-12-05
+    after_hours_every_minutes: int = Field(default=60, ge=1, le=1440)   # nights, weekends, holidays
+    idle: bool = False                                   # IMAP IDLE when the server supports it
+    daily_report: str = "16:30"                          # time the supervisors' daily log is made
+    backup_at: str = "02:00"                             # nightly backup time
+
+    @field_validator("office_hours")
+    @classmethod
+    def _hours(cls, v: str) -> str:
+        m = re.fullmatch(r"(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})", v.strip())
+        if not m or not (0 <= int(m[1]) < 24 and 0 <= int(m[3]) <= 24 and int(m[2]) < 60 and int(m[4]) < 60):
+            raise ValueError("write office hours like 08:30-16:30")
+        if (int(m[1]), int(m[2])) >= (int(m[3]), int(m[4])):
+            raise ValueError("office hours must start before they end")
+        return v.strip()
+
+    @field_validator("daily_report", "backup_at")
+    @classmethod
+    def _clock(cls, v: str) -> str:
+        if not re.fullmatch(r"\d{1,2}:\d{2}", v.strip()) or int(v.split(":")[0]) > 23 or int(v.split(":")[1]) > 59:
+            raise ValueError("write a time like 16:30")
+        return v.strip()
+
+
+class BackupConfig(_Strict):
+    dir: Path | None = None          # a second location (another disk, a network share)
+    keep_days: int = Field(default=3650, ge=1)
+
+
+class AlertsConfig(_Strict):
+    to: list[str] = Field(default_factory=list)          # officers; default: the agency address
+    unreachable_minutes: int = Field(default=60, ge=1)   # alert when the server is away this long
+    disk_free_mb: int = Field(default=1024, ge=0)        # alert below this much free space
+    certificate_days: int = Field(default=30, ge=0)
 
 
 class WorkflowConfig(_Strict):
@@ -173,6 +207,9 @@ class Config(_Strict):
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     workflow: WorkflowConfig = Field(default_factory=WorkflowConfig)
     staff: list[str] = Field(default_factory=list)   # officers who may forward citizens' mail to us
+    supervisors: list[str] = Field(default_factory=list)  # receive the daily log and alerts
+    backup: BackupConfig = Field(default_factory=BackupConfig)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     signing: SigningConfig | None = None
     results: ResultsConfig = Field(default_factory=ResultsConfig)
     publish: PublishConfig = Field(default_factory=PublishConfig)
