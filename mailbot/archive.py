@@ -31,6 +31,9 @@ class Archive:
         target = self.root / rel
         if not (target.exists() and target.stat().st_size == len(raw)):
             write_atomic(target, raw)
+            # the month's manifest, in sha256sum format (the file name is its hash too)
+            with (target.parent / "MANIFEST.sha256").open("a", encoding="utf-8") as fh:
+                fh.write(f"{digest}  {target.name}\n")
         return rel.as_posix(), digest
 
     def quarantine(self, raw: bytes, name: str, reason: str) -> str:

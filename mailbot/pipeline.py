@@ -48,7 +48,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
-UNCAPPED = frozenset({"forward", "result"})   # not automatic replies: never held by the reply caps
+# not automatic replies to citizens: never held by the reply caps
+UNCAPPED = frozenset({"forward", "result", "alert", "daily_report"})
 
 REMARK_NO_ADDRESS = "ไม่มีที่อยู่สำหรับตอบกลับ"
 
@@ -495,7 +496,7 @@ def deliver(state: State, smtp: Smtp, clock: Clock, cap: int, report: CycleRepor
     queued = state.queued()
     if not queued:
         return True
-    allowed = max(0, cap - state.sent_since(clock() - timedelta(hours=1)))
+    allowed = max(0, cap - state.sent_since(clock() - timedelta(hours=1), exclude=UNCAPPED))
     uncapped = [r for r in queued if r["kind"] in UNCAPPED]
     replies = [r for r in queued if r["kind"] not in UNCAPPED]
     for row in uncapped + replies[:allowed]:

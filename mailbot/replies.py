@@ -9,6 +9,7 @@ characters removed, lengths capped). Pure apart from reading the template files.
 from __future__ import annotations
 
 import email
+import mimetypes
 from dataclasses import dataclass
 from datetime import datetime
 from email import policy
@@ -38,10 +39,13 @@ KINDS = {
     "status_private": "status inquiry from anyone else: status goes only to the requester",
     "forward": "internal forward of a case to a unit (to staff, not to the citizen)",
     "result": "the signed result PDF sent back to the requester",
+    "alert": "a problem the officers must fix (to alerts.to and supervisors, at most hourly)",
+    "daily_report": "the supervisors' daily log (xlsx attached)",
 }
 # Optional: templates/status_<status>.txt.j2 — if present, `mailbot case set` tells the citizen.
 
 TAG_FORMAT = "[เลขรับ {receipt}]"
+NOT_REPLIES = frozenset({"forward", "alert", "daily_report"})   # messages mailbot starts itself
 
 
 def tag(receipt: str) -> str:
@@ -176,21 +180,23 @@ def build(*, kind: str, templates: Templates, agency: AgencyConfig, to: str, sub
     msg = EmailMessage()
     msg["From"] = Address(display_name=agency.name, addr_spec=agency.address)
     msg["To"] = to
-    # a reply keeps the citizen's subject (plus the tag); an internal forward has its own
-    msg["Subject"] = one_line(subject, 250) if kind == "forward" else reply_subject(subject, receipt)
+    # a reply keeps the citizen's subject (plus the tag); forwards, alerts and reports have their own
+    msg["Subject"] = one_line(subject, 250) if kind in NOT_REPLIES else reply_subject(subject, receipt)
     msg["Date"] = format_datetime(to_bangkok(now))
     msg["Message-ID"] = message_id
     if in_reply_to:
         msg["In-Reply-To"] = in_reply_to
         refs = [r for r in references if r != in_reply_to][-10:] + [in_reply_to]
         msg["References"] = " ".join(refs)
-    msg["Auto-Submitted"] = "auto-replied"
+    msg["Auto-Submitted"] = "auto-generated" if kind in NOT_REPLIES else "auto-replied"
     msg["X-Auto-Response-Suppress"] = "All"
     msg["Precedence"] = "auto_reply"
     msg["X-Mailer"] = "mailbot"
     msg.set_content(templates.render(kind, ctx), charset="utf-8")
     if attach is not None:  # the original message, as message/rfc822
         msg.add_attachment(email.message_from_bytes(attach, policy=policy.default))
-    for filename, data in files:   # e.g. the signed result PDF
-        msg.add_attachment(data, maintype="application", subtype="pdf", filename=filename)
+    for filename, data in files:   # e.g. the signed result PDF, the daily log
+        mime = mimetypes.guess_type(filename)[0] or "application/octet-stream"
+        maintype, subtype = mime.split("/", 1)
+        msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
     return msg.as_bytes(policy=msg.policy.clone(linesep="\r\n"))

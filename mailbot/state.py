@@ -71,6 +71,8 @@ CREATE TABLE IF NOT EXISTS licences (
     id INTEGER PRIMARY KEY, number TEXT NOT NULL UNIQUE, year_be INTEGER NOT NULL, seq INTEGER NOT NULL,
     holder TEXT, activity TEXT, location TEXT, issued TEXT NOT NULL, expires TEXT, receipt TEXT NOT NULL,
     case_id INTEGER NOT NULL, UNIQUE (year_be, seq));
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS alerts (key TEXT PRIMARY KEY, last_at TEXT NOT NULL, text TEXT);
 CREATE TABLE IF NOT EXISTS register_dirty (year_be INTEGER PRIMARY KEY, version INTEGER NOT NULL);
 """
 
@@ -321,10 +323,13 @@ class State:
             (recipient.lower(), iso(since)),
         ).fetchone()[0]
 
-    def sent_since(self, since: datetime) -> int:
+    def sent_since(self, since: datetime, exclude: frozenset[str] = frozenset()) -> int:
+        """Messages sent since a moment, not counting the given kinds."""
+        kinds = sorted(exclude) or [""]
+        marks = ",".join("?" * len(kinds))
         return self.db.execute(
-            "SELECT count(*) FROM outbox WHERE status='sent' AND kind NOT IN ('forward','result') AND sent_at>=?",
-            (iso(since),)
+            f"SELECT count(*) FROM outbox WHERE status='sent' AND sent_at>=? AND kind NOT IN ({marks})",
+            (iso(since), *kinds),
         ).fetchone()[0]
 
     def followup_ack_since(self, case_id: int, since: datetime) -> bool:
@@ -364,6 +369,20 @@ class State:
     def mark_copied(self, outbox_ids: list[int]) -> None:
         with self.tx() as db:
             db.executemany("UPDATE outbox SET copied=1 WHERE id=?", [(i,) for i in outbox_ids])
+
+    # ------------------------------------------------------------------ meta
+
+    def get(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def put(self, key: str, value: str | None) -> None:
+        with self.tx() as db:
+            if value is None:
+                db.execute("DELETE FROM meta WHERE key=?", (key,))
+            else:
+                db.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value=?",
+                           (key, value, value))
 
     # ------------------------------------------------------------------ events
 

@@ -1,0 +1,97 @@
+"""Alerts: problems that must not stay silent for days, told to people.
+
+Owns: the checks (login failure, server unreachable longer than ``alerts.unreachable_minutes``,
+disk nearly full, backup location missing, certificate near expiry), and telling: always to the
+log and the console, and by email to ``alerts.to`` (default: the agency address) and the
+supervisors while SMTP works — the same alert at most once an hour.
+"""
+from __future__ import annotations
+
+import logging
+import shutil
+import sys
+from datetime import datetime, timedelta
+
+from .config import Config
+from .replies import Templates, build, context
+from .state import State, from_iso, iso
+
+log = logging.getLogger(__name__)
+REPEAT = timedelta(hours=1)
+
+
+class Alerts:
+    def __init__(self, cfg: Config, state: State, templates: Templates) -> None:
+        self.cfg = cfg
+        self.state = state
+        self.templates = templates
+
+    def recipients(self) -> list[str]:
+        return list(dict.fromkeys([*(self.cfg.alerts.to or [self.cfg.agency.address]), *self.cfg.supervisors]))
+
+    def alert(self, key: str, thai: str, english: str, now: datetime) -> bool:
+        """Tell everyone; False when the same alert went out less than an hour ago."""
+        text = f"{thai}\n{english}"
+        log.warning("ALERT %s: %s", key, english)
+        with self.state.tx() as db:
+            row = db.execute("SELECT last_at FROM alerts WHERE key=?", (key,)).fetchone()
+            if row and now - from_iso(row["last_at"]) < REPEAT:
+                return False
+            db.execute("INSERT INTO alerts (key, last_at, text) VALUES (?,?,?) ON CONFLICT (key) "
+                       "DO UPDATE SET last_at=excluded.last_at, text=excluded.text", (key, iso(now), text))
+            print(f"แจ้งเตือน / ALERT: {thai}\n  {english}", file=sys.stderr)
+            ctx = context(self.cfg.agency, receipt=None, received_at=now, subject="", sender_name="")
+            ctx["note"] = text
+            for i, to in enumerate(self.recipients()):
+                mid = f"<mailbot.alert.{key}.{now:%Y%m%d%H%M}.{i}@{self.cfg.agency.domain}>"
+                raw = build(kind="alert", templates=self.templates, agency=self.cfg.agency, to=to,
+                            subject=f"[mailbot แจ้งเตือน] {thai[:80]}", receipt=None, in_reply_to=None,
+                            references=(), message_id=mid, now=now, ctx=ctx)
+                self.state.queue_reply(message_id=mid, kind="alert", case_id=None, message_row=None,
+                                       recipient=to, subject=f"[mailbot] {english[:80]}", raw=raw,
+                                       status="queued", hold_reason=None, now=now)
+        return True
+
+    # ------------------------------------------------------------------ checks
+
+    def connection_failed(self, error, now: datetime) -> None:  # type: ignore[no-untyped-def]
+        """A cycle could not reach or log in to a server."""
+        login = "login" in error.english.lower() or "password" in error.english.lower()
+        since = self.state.get("unreachable_since")
+        if since is None:
+            self.state.put("unreachable_since", iso(now))
+            since = iso(now)
+        if login:
+            self.alert("login", "เข้าสู่ระบบอีเมลไม่ได้: " + error.thai,
+                       "mail login failed (expired password or app password?): " + error.english, now)
+        elif now - from_iso(since) >= timedelta(minutes=self.cfg.alerts.unreachable_minutes):
+            minutes = int((now - from_iso(since)).total_seconds() // 60)
+            self.alert("unreachable", f"ติดต่อเซิร์ฟเวอร์อีเมลไม่ได้มา {minutes} นาทีแล้ว: {error.thai}",
+                       f"mail server unreachable for {minutes} minutes: {error.english}", now)
+
+    def connection_ok(self) -> None:
+        if self.state.get("unreachable_since") is not None:
+            self.state.put("unreachable_since", None)
+
+    def routine(self, now: datetime) -> None:
+        """Disk, backup location, certificate: checked every cycle."""
+        usage = shutil.disk_usage(self.cfg.data_dir if self.cfg.data_dir.exists() else self.cfg.base_dir)
+        free_mb = usage.free // (1024 * 1024)
+        if free_mb < self.cfg.alerts.disk_free_mb:
+            self.alert("disk", f"พื้นที่ดิสก์ใกล้เต็ม เหลือ {free_mb} MB", f"disk nearly full: {free_mb} MB free", now)
+        if self.cfg.backup.dir is not None and not self.cfg.resolve(self.cfg.backup.dir).is_dir():
+            where = self.cfg.resolve(self.cfg.backup.dir)
+            self.alert("backup-location", f"ไม่พบที่เก็บข้อมูลสำรอง {where}", f"backup location missing: {where}", now)
+        if self.cfg.signing is not None:
+            from .certs import read_pkcs12
+            from .errors import MailbotError
+
+            try:
+                _, info = read_pkcs12(self.cfg.resolve(self.cfg.signing.pkcs12), self.cfg.signing.secret())
+            except MailbotError as exc:
+                self.alert("certificate", exc.thai, exc.english, now)
+                return
+            left = info.days_left(now)
+            if left <= self.cfg.alerts.certificate_days:
+                self.alert("certificate", f"ใบรับรองอิเล็กทรอนิกส์จะหมดอายุใน {left} วัน ({info.not_after:%Y-%m-%d})",
+                           f"signing certificate expires in {left} days ({info.not_after:%Y-%m-%d})", now)

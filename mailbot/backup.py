@@ -1,0 +1,171 @@
+"""Backup: a verified copy of everything in a second location, and the way back.
+
+Owns: ``mailbot backup`` — the state database through SQLite's online backup API (a
+consistent copy while mailbot runs, never a raw file copy), the registers, the raw archive
+and the signed results, each file listed with its SHA-256 in ``MANIFEST.json`` and re-hashed
+after copying; pruning backups older than ``keep_days``; and ``mailbot restore --from DIR``,
+which verifies a backup and rebuilds a working data folder from it.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from .config import Config
+from .errors import MailbotError
+from .thai import to_bangkok
+
+PREFIX = "mailbot-backup-"
+DB_NAME = "state.sqlite3"
+
+
+@dataclass(frozen=True)
+class BackupResult:
+    folder: Path
+    files: int
+    bytes: int
+    pruned: list[Path]
+
+
+def _sha(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _parts(cfg: Config) -> dict[str, Path]:
+    """What is copied besides the database: name in the backup -> folder here."""
+    return {
+        "registers": cfg.registers_dir,
+        "archive": cfg.data_dir / "archive",
+        "results-sent": cfg.resolve(cfg.results.sent),
+        "quarantine": cfg.data_dir / "quarantine",
+    }
+
+
+def backup_root(cfg: Config) -> Path:
+    if cfg.backup.dir is None:
+        raise MailbotError("ยังไม่ได้ตั้งค่าที่เก็บสำรอง (backup.dir ใน mailbot.yaml)",
+                           "no backup location configured (backup.dir in mailbot.yaml)")
+    root = cfg.resolve(cfg.backup.dir)
+    if not root.is_dir():
+        raise MailbotError(f"ไม่พบที่เก็บสำรอง {root} (ไดรฟ์ถูกถอดหรือไม่ได้เชื่อมต่อ?)",
+                           f"backup location {root} is missing (drive unplugged or share not connected?)")
+    return root
+
+
+def backup(cfg: Config, now: datetime) -> BackupResult:
+    root = backup_root(cfg)
+    stamp = to_bangkok(now).strftime("%Y%m%d-%H%M%S")
+    work = root / f".{PREFIX}{stamp}.partial"
+    final = root / f"{PREFIX}{stamp}"
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    manifest: dict[str, str] = {}
+    # 1. the database, consistent even while another process writes to it
+    src = sqlite3.connect(cfg.data_dir / DB_NAME)
+    dst = sqlite3.connect(work / DB_NAME)
+    try:
+        with dst:
+            src.backup(dst)
+    finally:
+        dst.close()
+        src.close()
+    manifest[DB_NAME] = _sha(work / DB_NAME)
+    # 2. the folders
+    for name, folder in _parts(cfg).items():
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and not path.name.startswith(".~mailbot-"):
+                rel = Path(name) / path.relative_to(folder)
+                target = work / rel
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(path, target)
+                manifest[rel.as_posix()] = _sha(path)
+    (work / "MANIFEST.json").write_text(json.dumps(
+        {"created": to_bangkok(now).isoformat(timespec="seconds"), "agency": cfg.agency.name, "files": manifest},
+        ensure_ascii=False, indent=1), encoding="utf-8")
+    problems = verify(work)
+    if problems:
+        raise MailbotError("สำรองข้อมูลแล้วแต่ตรวจสอบไม่ผ่าน: " + problems[0],
+                           f"backup written but verification failed ({len(problems)} file(s)): {problems[0]}")
+    work.rename(final)
+    pruned = prune(root, cfg.backup.keep_days, now)
+    total = sum((final / rel).stat().st_size for rel in manifest)
+    return BackupResult(final, len(manifest), total, pruned)
+
+
+def verify(folder: Path) -> list[str]:
+    """Files whose hash does not match the manifest (empty when the backup is sound)."""
+    try:
+        manifest = json.loads((folder / "MANIFEST.json").read_text(encoding="utf-8"))["files"]
+    except (OSError, ValueError, KeyError):
+        return ["MANIFEST.json missing or unreadable"]
+    bad = []
+    for rel, digest in manifest.items():
+        path = folder / rel
+        if not path.is_file() or _sha(path) != digest:
+            bad.append(rel)
+    return bad
+
+
+def prune(root: Path, keep_days: int, now: datetime) -> list[Path]:
+    cutoff = to_bangkok(now) - timedelta(days=keep_days)
+    removed = []
+    for folder in sorted(root.glob(f"{PREFIX}*")):
+        try:
+            when = datetime.strptime(folder.name[len(PREFIX):], "%Y%m%d-%H%M%S").replace(tzinfo=cutoff.tzinfo)
+        except ValueError:
+            continue
+        if when < cutoff:
+            shutil.rmtree(folder)
+            removed.append(folder)
+    return removed
+
+
+def latest(cfg: Config) -> Path | None:
+    if cfg.backup.dir is None:
+        return None
+    root = cfg.resolve(cfg.backup.dir)
+    found = sorted(root.glob(f"{PREFIX}*")) if root.is_dir() else []
+    return found[-1] if found else None
+
+
+def restore(cfg: Config, source: Path, force: bool = False) -> int:
+    """Rebuild the data folder, registers and signed results from a verified backup."""
+    if not (source / "MANIFEST.json").is_file():
+        candidates = sorted(source.glob(f"{PREFIX}*"))
+        if not candidates:
+            raise MailbotError(f"ไม่พบข้อมูลสำรองใน {source}", f"no backup found in {source}")
+        source = candidates[-1]
+    bad = verify(source)
+    if bad:
+        raise MailbotError(f"ข้อมูลสำรองเสียหาย ({len(bad)} ไฟล์) ไม่กู้คืน", f"backup is damaged ({bad[0]}); not restored")
+    db = cfg.data_dir / DB_NAME
+    if db.exists() and not force:
+        raise MailbotError(f"มีข้อมูลอยู่แล้วที่ {db} ใช้ --force เพื่อเขียนทับ",
+                           f"{db} already exists; use --force to overwrite it")
+    cfg.data_dir.mkdir(parents=True, exist_ok=True)
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(db) + suffix).unlink(missing_ok=True)
+    shutil.copy2(source / DB_NAME, db)
+    count = 1
+    for name, folder in _parts(cfg).items():
+        part = source / name
+        if part.is_dir():
+            for path in part.rglob("*"):
+                if path.is_file():
+                    target = folder / path.relative_to(part)
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(path, target)
+                    count += 1
+    return count
