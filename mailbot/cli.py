@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import logging.handlers
 import sys
 from pathlib import Path
 
@@ -65,6 +66,14 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--outcome", required=True, choices=["approved", "rejected", "incomplete"])
     c.add_argument("--note", default="")
     c.add_argument("--location", default="", help="สถานที่ (สำหรับทะเบียนใบอนุญาต) / location, for the licence register")
+    sub.add_parser("status", help="สถานะการทำงาน / last poll, next runs, queues, backup, certificate")
+    s = sub.add_parser("report", help="บันทึกประจำวัน / daily supervisors' log")
+    s.add_argument("--date", default=None, help="2569-11-27 or 2026-11-27 (default: today)")
+    s.add_argument("--email", action="store_true", help="ส่งถึงผู้บังคับบัญชาด้วย / also email it to supervisors")
+    sub.add_parser("backup", help="สำรองข้อมูลไปยัง backup.dir / back up to backup.dir")
+    s = sub.add_parser("restore", help="กู้คืนจากข้อมูลสำรอง / restore from a backup")
+    s.add_argument("--from", dest="source", type=Path, required=True)
+    s.add_argument("--force", action="store_true")
     sub.add_parser("publish", help="เผยแพร่ทะเบียนใบอนุญาต (xlsx, csv, CKAN) / write the public licence register")
     s = sub.add_parser("demo", help="ทดลองทั้งระบบกับเซิร์ฟเวอร์จำลอง / full cycle on embedded servers")
     s.add_argument("--dir", type=Path, default=None, help="workspace folder (default: a new temporary one)")
@@ -127,6 +136,14 @@ def _dispatch(args: argparse.Namespace) -> int:
         return cmd_results(cfg, args)
     if verb == "publish":
         return cmd_publish(cfg)
+    if verb == "status":
+        return cmd_status(cfg)
+    if verb == "report":
+        return cmd_report(cfg, args)
+    if verb == "backup":
+        return cmd_backup(cfg)
+    if verb == "restore":
+        return cmd_restore(cfg, args.source, args.force)
     raise AssertionError(verb)
 
 
@@ -357,12 +374,21 @@ def cmd_publish(cfg) -> int:  # type: ignore[no-untyped-def]
     return 0
 
 
-def _log_to_file(cfg) -> None:  # type: ignore[no-untyped-def]
-    """data/mailbot.log: one line per handled message and every warning, for the officer."""
-    from logging.handlers import RotatingFileHandler
+class _BomRotatingHandler(logging.handlers.RotatingFileHandler):
+    """UTF-8 log files that start with a BOM, so Notepad shows Thai correctly."""
 
-    cfg.data_dir.mkdir(parents=True, exist_ok=True)
-    handler = RotatingFileHandler(cfg.data_dir / "mailbot.log", maxBytes=5_000_000, backupCount=5, encoding="utf-8")
+    def _open(self):  # type: ignore[no-untyped-def]
+        stream = super()._open()
+        if stream.tell() == 0:
+            stream.write("\ufeff")
+        return stream
+
+
+def _log_to_file(cfg) -> None:  # type: ignore[no-untyped-def]
+    """data/logs/mailbot.log: one line per handled message and every warning, for the officer."""
+    folder = cfg.data_dir / "logs"
+    folder.mkdir(parents=True, exist_ok=True)
+    handler = _BomRotatingHandler(folder / "mailbot.log", maxBytes=5_000_000, backupCount=10, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     handler.setLevel(logging.INFO)
     logger = logging.getLogger("mailbot")
@@ -408,37 +434,153 @@ def cmd_poll(cfg) -> int:  # type: ignore[no-untyped-def]
 
 
 def cmd_run(cfg, every: int | None) -> int:  # type: ignore[no-untyped-def]
-    from apscheduler.schedulers.blocking import BlockingScheduler
-
+    from .daemon import Daemon
     from .demo import print_report
-    from .pipeline import run_cycle
 
-    minutes = every or cfg.schedule.every_minutes
+    if every:
+        cfg.schedule.every_minutes = every
     lock = _lock(cfg)
     _log_to_file(cfg)
-
-    def cycle() -> None:
-        try:
-            print_report(run_cycle(cfg))
-        except MailbotError as exc:
-            print(exc.plain(), file=sys.stderr)
-        except Exception as exc:  # noqa: BLE001 - the daemon keeps going; next cycle retries
-            log.exception("cycle failed")
-            print(f"รอบนี้ล้มเหลว จะลองใหม่รอบถัดไป / cycle failed ({type(exc).__name__}); retrying next cycle",
-                  file=sys.stderr)
-
-    from datetime import datetime
-
-    sched = BlockingScheduler(timezone="Asia/Bangkok")
-    sched.add_job(cycle, "interval", minutes=minutes, next_run_time=datetime.now().astimezone(),
-                  max_instances=1, coalesce=True)
-    print(f"mailbot ทำงานทุก {minutes} นาที (Ctrl-C เพื่อหยุด) / polling every {minutes} minutes (Ctrl-C stops)")
+    s = cfg.schedule
+    print(f"mailbot ทำงานทุก {s.every_minutes} นาทีในเวลาราชการ ({s.office_hours}) และทุก "
+          f"{s.after_hours_every_minutes} นาทีนอกเวลา (Ctrl-C เพื่อหยุด)\n"
+          f"polling every {s.every_minutes} min in office hours, every {s.after_hours_every_minutes} min "
+          f"outside{' + IMAP IDLE' if s.idle else ''} (Ctrl-C stops)", flush=True)
     try:
-        sched.start()
-    except (KeyboardInterrupt, SystemExit):
-        pass
+        Daemon(cfg, on_report=print_report).run_forever()
     finally:
         lock.release()
+    print("หยุดทำงานแล้ว / stopped")
+    return 0
+
+
+def open_side(cfg):  # type: ignore[no-untyped-def]
+    """The state database and the alerts desk, for jobs outside the intake cycle."""
+    from .alerts import Alerts
+    from .replies import Templates
+    from .state import State
+
+    state = State(cfg.data_dir / "state.sqlite3")
+    return state, Alerts(cfg, state, Templates(cfg.templates_dir))
+
+
+def send_daily_report(cfg, day, now, email_it: bool = True):  # type: ignore[no-untyped-def]
+    """Write registers/daily/<BE date>.xlsx and queue it to the supervisors; returns the path."""
+    from . import report
+    from .daemon import send_alerts
+    from .replies import Templates, build, context
+    from .thai import thai_date
+
+    state, _ = open_side(cfg)
+    try:
+        path = report.write(state, day, cfg.registers_dir, cfg.agency.name)
+        if email_it and cfg.supervisors:
+            ctx = context(cfg.agency, receipt=None, received_at=now, subject="", sender_name="")
+            ctx["received_date"] = thai_date(day)
+            with state.tx():
+                for i, to in enumerate(cfg.supervisors):
+                    mid = f"<mailbot.daily.{day:%Y%m%d}.{i}@{cfg.agency.domain}>"
+                    raw = build(kind="daily_report", templates=Templates(cfg.templates_dir), agency=cfg.agency,
+                                to=to, subject=f"บันทึกประจำวัน {thai_date(day)} / daily log", receipt=None,
+                                in_reply_to=None, references=(), message_id=mid, now=now, ctx=ctx,
+                                files=((path.name, path.read_bytes()),))
+                    state.queue_reply(message_id=mid, kind="daily_report", case_id=None, message_row=None,
+                                      recipient=to, subject=f"daily log {day}", raw=raw, status="queued",
+                                      hold_reason=None, now=now)
+            send_alerts(cfg, state)
+        return path
+    finally:
+        state.close()
+
+
+def cmd_report(cfg, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
+    from .pipeline import utcnow
+    from .report import parse_day
+    from .thai import BANGKOK
+
+    now = utcnow()
+    try:
+        day = parse_day(args.date) if args.date else now.astimezone(BANGKOK).date()
+    except ValueError:
+        raise MailbotError(f"วันที่ไม่ถูกต้อง: {args.date} (ใช้ 2569-11-27 หรือ 2026-11-27)",
+                           f"bad date {args.date!r}: use 2569-11-27 or 2026-11-27") from None
+    path = send_daily_report(cfg, day, now, email_it=args.email)
+    print(f"บันทึกประจำวัน / daily log: {path}")
+    return 0
+
+
+def cmd_backup(cfg) -> int:  # type: ignore[no-untyped-def]
+    from .backup import backup
+    from .pipeline import utcnow
+
+    result = backup(cfg, utcnow())
+    state, _ = open_side(cfg)
+    try:
+        state.put("last_backup", f"{utcnow().isoformat()} {result.folder}")
+    finally:
+        state.close()
+    print(f"สำรองข้อมูลแล้วและตรวจสอบผ่าน / backup written and verified: {result.folder}")
+    print(f"  {result.files} ไฟล์/files, {result.bytes // 1024} KB" +
+          (f"; ลบชุดเก่า/pruned {len(result.pruned)}" if result.pruned else ""))
+    return 0
+
+
+def cmd_restore(cfg, source: Path, force: bool) -> int:  # type: ignore[no-untyped-def]
+    from .backup import restore
+
+    lock = _lock(cfg)
+    try:
+        count = restore(cfg, source, force=force)
+    finally:
+        lock.release()
+    print(f"กู้คืนแล้ว {count} ไฟล์ / restored {count} files into {cfg.data_dir}")
+    return 0
+
+
+def cmd_status(cfg) -> int:  # type: ignore[no-untyped-def]
+    from datetime import datetime
+
+    from . import schedule
+    from .backup import latest
+    from .pipeline import utcnow
+    from .thai import thai_datetime
+
+    now = utcnow()
+    state, _ = open_side(cfg)
+    try:
+        last = state.get("last_poll_ok")
+        print("ตรวจกล่องอีเมลสำเร็จล่าสุด / last successful poll: "
+              + (thai_datetime(datetime.fromisoformat(last)) if last else "ยังไม่เคย / never"))
+        nxt = schedule.next_poll(now, cfg.schedule)
+        print(f"รอบถัดไป / next poll: {thai_datetime(nxt)}")
+        print(f"บันทึกประจำวันถัดไป / next daily log: "
+              f"{thai_datetime(schedule.next_daily(now, cfg.schedule.daily_report, cfg.schedule))}")
+        queued = state.db.execute("SELECT count(*) FROM outbox WHERE status='queued'").fetchone()[0]
+        held = state.db.execute("SELECT count(*) FROM outbox WHERE status='held'").fetchone()[0]
+        quarantined = state.db.execute("SELECT count(*) FROM messages WHERE outcome='quarantined'").fetchone()[0]
+        print(f"อีเมลรอส่ง / outbox queue: {queued} (ระงับ/held {held})")
+        print(f"กักกัน / quarantined: {quarantined}")
+        backup_info = state.get("last_backup")
+        folder = latest(cfg)
+        print("สำรองข้อมูลล่าสุด / last backup: " + (backup_info or (str(folder) if folder else "ยังไม่เคย / never")))
+        if cfg.signing is not None:
+            from .certs import read_pkcs12
+
+            try:
+                _, info = read_pkcs12(cfg.resolve(cfg.signing.pkcs12), cfg.signing.secret())
+                print(f"ใบรับรองหมดอายุ / certificate expires: {info.not_after:%Y-%m-%d} ({info.days_left(now)} วัน/days)")
+            except MailbotError as exc:
+                print("ใบรับรอง / certificate: " + exc.english)
+    finally:
+        state.close()
+    try:
+        from .fetch import Mailbox
+
+        with Mailbox(cfg.imap) as mb:
+            mb.select()
+            print(f"อีเมลรอในกล่อง / waiting in {cfg.imap.folder}: {len(mb.uids())}")
+    except MailbotError as exc:
+        print("กล่องอีเมล / mailbox: " + exc.english)
     return 0
 
 

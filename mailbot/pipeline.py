@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
@@ -107,7 +108,7 @@ class _Plan:
 
 class Cycle:
     def __init__(self, cfg: Config, rules: Rules, templates: Templates, state: State,
-                 mailbox: Mailbox, smtp: Smtp, clock: Clock = utcnow) -> None:
+                 mailbox: Mailbox, smtp: Smtp, clock: Clock = utcnow, stop: threading.Event | None = None) -> None:
         self.cfg = cfg
         self.rules = rules
         self.templates = templates
@@ -115,6 +116,7 @@ class Cycle:
         self.mb = mailbox
         self.smtp = smtp
         self.clock = clock
+        self.stop = stop   # set by the daemon on Ctrl-C / SIGTERM: finish the batch, then stop
         self.archive = Archive(cfg.data_dir)
         self.report = CycleReport()
         self.account = cfg.account
@@ -149,6 +151,9 @@ class Cycle:
         batches = [[u] for u in suspects] + self._batches(fresh)
         self.report.batches = len(batches)
         for batch in batches:
+            if self.stop is not None and self.stop.is_set():
+                self.report.warnings.append("หยุดตามคำสั่ง งานที่เหลือทำรอบถัดไป / stop requested: the rest waits")
+                break
             self._process_batch(batch)
         for receipt, effect in self.desk.tick(self.clock()):   # reminders and closures due today
             self.report.workflow.append((receipt, effect or ""))
@@ -521,7 +526,8 @@ def deliver(state: State, smtp: Smtp, clock: Clock, cap: int, report: CycleRepor
     return True
 
 
-def run_cycle(cfg: Config, clock: Clock = utcnow, rules: Rules | None = None) -> CycleReport:
+def run_cycle(cfg: Config, clock: Clock = utcnow, rules: Rules | None = None,
+              stop: threading.Event | None = None) -> CycleReport:
     """One full cycle against the configured servers; registers rewritten at the end."""
     rules = rules or load_rules(cfg.rules_path)
     templates = Templates(cfg.templates_dir)
@@ -530,7 +536,7 @@ def run_cycle(cfg: Config, clock: Clock = utcnow, rules: Rules | None = None) ->
     try:
         try:
             with Mailbox(cfg.imap) as mb, Smtp(cfg.smtp, cfg.agency.address) as smtp:
-                report = Cycle(cfg, rules, templates, state, mb, smtp, clock).run()
+                report = Cycle(cfg, rules, templates, state, mb, smtp, clock, stop).run()
         except (OSError, IMAPClientError) as exc:  # connection lost mid-cycle: state is consistent
             raise ConnectionFailure(
                 "การเชื่อมต่อกับเซิร์ฟเวอร์อีเมลขาดระหว่างทำงาน งานที่บันทึกแล้วไม่สูญหาย รอบถัดไปจะทำต่อ",
