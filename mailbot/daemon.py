@@ -149,6 +149,8 @@ class Daemon:
     def stop(self) -> None:
         self.stop_event.set()
         self.sched.shutdown(wait=True)     # the running cycle ends at its next batch boundary
+        if self.idle_thread is not None:
+            self.idle_thread.join(10)      # leaves IDLE and logs out within a second
 
     def run_forever(self) -> None:
         """Block until Ctrl-C or SIGTERM, then stop cleanly."""

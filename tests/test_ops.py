@@ -1,0 +1,221 @@
+"""Running for years on an office PC: the daemon with IMAP IDLE (pymap), the daily log, backup
+and restore, alerts (aiosmtpd), status and logs."""
+from __future__ import annotations
+
+import email
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from email import policy
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from mailbot.daemon import Daemon
+from mailbot.thai import BANGKOK
+
+from .conftest import AGENCY, PASSWORD, letter
+
+
+def wait_for(predicate, seconds=20.0):  # type: ignore[no-untyped-def]
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def mails_to(env, address):  # type: ignore[no-untyped-def]
+    return [email.message_from_bytes(m.data, policy=policy.default) for m in env.smtp.messages if address in m.rcpt_tos]
+
+
+def test_idle_brings_new_mail_in_without_waiting_for_the_next_poll(env):
+    env.set_config(schedule={"idle": True, "every_minutes": 600, "after_hours_every_minutes": 600})
+    env.deliver(letter("ขออนุญาตก่อสร้างอาคาร", sender="first@example.com"))
+    daemon = Daemon(env.cfg)
+    daemon.start()
+    try:
+        assert wait_for(lambda: mails_to(env, "first@example.com"))       # the first poll, at start
+        assert wait_for(lambda: daemon.idle_thread is not None and daemon.cycles >= 1)
+        time.sleep(1.0)                                                    # the IDLE connection is waiting
+        env.deliver(letter("ร้องเรียนถนนชำรุด", sender="second@example.com"))
+        assert wait_for(lambda: mails_to(env, "second@example.com"), 15), "IDLE did not trigger a poll"
+        assert daemon.sched.get_job("poll").next_run_time > datetime.now(BANGKOK) + timedelta(hours=5)
+    finally:
+        daemon.stop()
+    assert daemon.cycles >= 2
+
+
+def test_sigterm_stops_cleanly(env):
+    proc = subprocess.Popen([sys.executable, "-m", "mailbot", "--config", str(env.config_path), "run"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8",
+                            env={**os.environ, "PYTHONIOENCODING": "utf-8"})
+    try:
+        assert wait_for(lambda: (env.cfg.data_dir / "state.sqlite3").exists(), 30)
+        time.sleep(1.5)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0 and "Traceback" not in err and "stopped" in out
+
+
+def test_daily_report_rows_totals_chart_and_email(env):
+    env.set_config(supervisors=["head@example.go.th"])
+    env.deliver(letter("ขออนุญาตก่อสร้างอาคาร"), letter("ขอทำบัตรประชาชน"),
+                letter("ตอบกลับอัตโนมัติ", Auto_Submitted="auto-replied"), letter("=1+2 สอบถาม"), b"\r\n\r\n")
+    env.cycle()
+    today = datetime.now(BANGKOK).date()
+    be = f"{today.year + 543}-{today.month:02d}-{today.day:02d}"
+    r = env.cli("report", "--date", be, "--email")
+    assert r.returncode == 0, r.stderr
+    path = env.root / "registers" / "daily" / f"{be}.xlsx"
+    assert str(path) in r.stdout
+    wb = openpyxl.load_workbook(path)
+    rows = list(wb["รายการ"].iter_rows(values_only=True))
+    assert len(rows) == 6
+    outcomes = [row[3] for row in rows[1:]]
+    assert sorted(outcomes) == sorted(["ลงทะเบียนรับ", "แนะนำหน่วยงานอื่น", "อีเมลอัตโนมัติ", "ลงทะเบียนรับ", "กักกัน"])
+    for row in wb["รายการ"].iter_rows(min_row=2):
+        assert all(c.data_type != "f" for c in row)
+    summary = {row[0]: row[1] for row in wb["สรุป"].iter_rows(values_only=True) if row and row[0]}
+    assert summary["ลงทะเบียนรับ"] == 2 and summary["รวม (total)"] == 5 and summary["BLD"] == 1
+    assert len(wb["สรุป"]._charts) == 1
+    [mail] = mails_to(env, "head@example.go.th")
+    names = [p.get_filename() for p in mail.iter_attachments()]
+    assert names == [f"{be}.xlsx"]
+    # the CE form of the date gives the same file
+    assert env.cli("report", "--date", today.isoformat()).returncode == 0
+    if shutil.which("soffice") or shutil.which("libreoffice"):
+        tool = shutil.which("soffice") or shutil.which("libreoffice")
+        out = env.root / "csv"
+        subprocess.run([tool, "--headless", "--convert-to", "csv", "--outdir", str(out), str(path)],
+                       check=True, capture_output=True, timeout=120)
+        assert "ลงทะเบียนรับ" in (out / f"{be}.csv").read_text(encoding="utf-8", errors="replace")
+
+
+def test_backup_verify_and_restore_round_trip(env, tmp_path):
+    store = tmp_path / "D-drive" / "สำรอง mailbot"          # Thai folder name with a space
+    store.mkdir(parents=True)
+    env.set_config(backup={"dir": str(store), "keep_days": 30})
+    env.deliver(letter("ขออนุญาตก่อสร้างอาคาร"), letter("ร้องเรียนถนนชำรุด"))
+    env.cycle()
+    r = env.cli("backup")
+    assert r.returncode == 0, r.stderr
+    [folder] = sorted(store.glob("mailbot-backup-*"))
+    manifest = json.loads((folder / "MANIFEST.json").read_text(encoding="utf-8"))["files"]
+    assert "state.sqlite3" in manifest and any(k.startswith("archive/") for k in manifest)
+    assert any(k.startswith("registers/") for k in manifest)
+    from mailbot.backup import verify
+
+    assert verify(folder) == []
+    # restore into a new office folder
+    other = tmp_path / "new office"
+    shutil.copytree(env.root, other, ignore=shutil.ignore_patterns("data", "registers"))
+    r = subprocess.run([sys.executable, "-m", "mailbot", "--config", str(other / "mailbot.yaml"), "restore",
+                        "--from", str(store)], capture_output=True, text=True, encoding="utf-8",
+                       env={**os.environ, "PYTHONIOENCODING": "utf-8"})
+    assert r.returncode == 0, r.stderr
+    con = sqlite3.connect(other / "data" / "state.sqlite3")
+    assert [row[0] for row in con.execute("SELECT receipt FROM cases ORDER BY seq")] == ["1/2569", "2/2569"] or \
+        len(con.execute("SELECT receipt FROM cases").fetchall()) == 2
+    assert list((other / "registers").glob("ทะเบียนรับ-*.xlsx"))
+    assert len(list((other / "data" / "archive").rglob("*.eml"))) == 2
+    # a damaged backup is refused
+    victim = next(p for p in folder.rglob("*.eml"))
+    victim.write_bytes(victim.read_bytes() + b"x")
+    assert verify(folder) != []
+    r = subprocess.run([sys.executable, "-m", "mailbot", "--config", str(other / "mailbot.yaml"), "restore",
+                        "--from", str(folder), "--force"], capture_output=True, text=True, encoding="utf-8")
+    assert r.returncode != 0 and "เสียหาย" in r.stderr
+
+
+def test_backup_pruning(env, tmp_path):
+    from mailbot.backup import backup
+
+    store = tmp_path / "store"
+    store.mkdir()
+    env.set_config(backup={"dir": str(store), "keep_days": 7})
+    env.cycle()
+    old = backup(env.cfg, datetime.now(timezone.utc) - timedelta(days=10)).folder
+    new = backup(env.cfg, datetime.now(timezone.utc))
+    assert not old.exists() and new.folder.exists() and new.pruned == [old]
+
+
+def test_alerts_by_email_at_most_hourly(env):
+    from mailbot.cli import open_side
+    from mailbot.daemon import send_alerts
+
+    env.set_config(supervisors=["head@example.go.th"], imap={"password": "expired"})
+    daemon = Daemon(env.cfg)
+    daemon.sched.start()
+    try:
+        daemon.poll()
+        daemon.poll()                      # the same failure again: no second alert within the hour
+    finally:
+        daemon.sched.shutdown(wait=False)
+    for who in (AGENCY, "head@example.go.th"):
+        alerts = mails_to(env, who)
+        assert len(alerts) == 1, who
+        text = alerts[0].get_body(("plain",)).get_content()
+        assert "เข้าสู่ระบบ" in text and "login failed" in text
+        assert alerts[0]["Auto-Submitted"] == "auto-generated"
+    # backup location missing and disk nearly full
+    env.set_config(backup={"dir": str(env.root / "unplugged")}, alerts={"disk_free_mb": 10**9})
+    state, alerts = open_side(env.cfg)
+    try:
+        alerts.routine(datetime.now(timezone.utc))
+        send_alerts(env.cfg, state)
+    finally:
+        state.close()
+    subjects = [m["Subject"] for m in mails_to(env, AGENCY)]
+    assert any("ที่เก็บข้อมูลสำรอง" in s for s in subjects) and any("ดิสก์" in s for s in subjects)
+
+
+def test_unreachable_alert_only_after_the_configured_time(env):
+    from mailbot.cli import open_side
+    from mailbot.errors import ConnectionFailure
+
+    env.set_config(alerts={"unreachable_minutes": 30})
+    state, alerts = open_side(env.cfg)
+    error = ConnectionFailure("เชื่อมต่อไม่ได้", "cannot connect to the IMAP server")
+    t0 = datetime(2026, 11, 27, 3, 0, tzinfo=timezone.utc)
+    try:
+        alerts.connection_failed(error, t0)
+        alerts.connection_failed(error, t0 + timedelta(minutes=20))
+        assert state.db.execute("SELECT count(*) FROM outbox WHERE kind='alert'").fetchone()[0] == 0
+        alerts.connection_failed(error, t0 + timedelta(minutes=31))
+        assert state.db.execute("SELECT count(*) FROM outbox WHERE kind='alert'").fetchone()[0] == 1
+        alerts.connection_ok()
+        assert state.get("unreachable_since") is None
+    finally:
+        state.close()
+
+
+def test_status_and_logs(env):
+    env.deliver(letter("ขออนุญาตก่อสร้างอาคาร"))
+    assert env.cli("poll").returncode == 0
+    r = env.cli("status")
+    assert r.returncode == 0, r.stderr
+    for text in ("รอบถัดไป / next poll", "outbox queue: 0", "quarantined: 0", "waiting in INBOX: 0"):
+        assert text in r.stdout, text
+    log = (env.cfg.data_dir / "logs" / "mailbot.log").read_bytes()
+    assert log.startswith(b"\xef\xbb\xbf")                     # Notepad shows Thai
+    assert b"registered" in log and PASSWORD.encode() not in log
+
+
+def test_windows_style_paths_with_spaces_and_thai(env, tmp_path):
+    env.set_config(paths={"data": str(tmp_path / "ข้อมูล mailbot" / "data"),
+                          "registers": str(tmp_path / "ทะเบียน สารบรรณ")})
+    env.deliver(letter("ขออนุญาตก่อสร้างอาคาร"))
+    assert env.cli("poll").returncode == 0
+    assert list((tmp_path / "ทะเบียน สารบรรณ").glob("*.xlsx"))
+    assert Path(tmp_path / "ข้อมูล mailbot" / "data" / "state.sqlite3").exists()
+    assert pytest
