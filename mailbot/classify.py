@@ -3,8 +3,10 @@
 Owns: the decision table. In order, first row that applies wins:
 
   ==============  ==========================================================
-  automatic       bounce / auto-reply / list / no-reply / our own address,
+  automatic       bounce / auto-reply / list / no-reply sender,
                   or a reply to our automatic reply with nothing new in it
+  registered      claims to be us (our own address, or our domain failing
+   (flagged)      SPF/DKIM/DMARC): registered for the officer, never answered
   followup        subject carries a known receipt tag, or the threading
                   headers name our reply or the original request
   registered      a service's keyword or regex matches the subject
@@ -65,6 +67,7 @@ class Decision:
     reason: str                          # one line, for the officer and the log
     case_receipt: str | None = None      # followup: the case it belongs to
     inquiry: bool = False                # followup that asks for the case's status
+    flag: str = ""                       # registered but never answered automatically: why
 
 
 def match_subject(subject: str, rules: Rules) -> Match:
@@ -107,11 +110,23 @@ def is_own(addr: str | None, own_address: str) -> bool:
     return bool(addr) and addr.strip().lower() == own_address.strip().lower()
 
 
+def claims_to_be_us(letter: Letter, own_address: str, own_domains: tuple[str, ...] = ()) -> str:
+    """Why a letter pretends to come from the agency, or "" (our address; our domain failing SPF/DKIM/DMARC)."""
+    if is_own(letter.from_addr, own_address):
+        return "sent from our own address"
+    domain = (letter.from_addr or "").rsplit("@", 1)[-1].lower()
+    domains = own_domains or (own_address.rsplit("@", 1)[-1].lower(),)
+    if domain in domains and letter.auth_failures:
+        return f"from our own domain but {', '.join(letter.auth_failures)}"
+    return ""
+
+
 def decide(
     letter: Letter,
     rules: Rules,
     *,
     own_address: str,
+    own_domains: tuple[str, ...] = (),
     known_case: str | None = None,
     replies_to_us: bool = False,
 ) -> Decision:
@@ -124,8 +139,9 @@ def decide(
     match = match_subject(letter.subject, rules)
     if letter.auto_signals:
         return Decision("automatic", match, "; ".join(letter.auto_signals))
-    if is_own(letter.from_addr, own_address):
-        return Decision("automatic", match, "sent from our own address")
+    spoof = claims_to_be_us(letter, own_address, own_domains)
+    if spoof:   # registered for the officer, flagged, never answered automatically
+        return Decision("registered", match, f"flagged: {spoof}", flag=spoof)
     if replies_to_us and not letter.new_text and not letter.attachments:
         return Decision("automatic", match, "answer to our automatic reply with no new content")
     if known_case:

@@ -77,6 +77,7 @@ class Letter:
     size: int
     defects: tuple[str, ...] = field(default_factory=tuple)
     embedded: bytes | None = None  # the first attached message (message/rfc822), as bytes
+    auth_failures: tuple[str, ...] = ()   # "spf=fail", "dkim=fail", "dmarc=fail" from Authentication-Results
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -346,6 +347,7 @@ def parse(raw: bytes) -> Letter:
         size=len(raw),
         defects=tuple(defects),
         embedded=embedded,
+        auth_failures=auth_failures(msg),
     )
 
 
@@ -421,6 +423,25 @@ def _walk(msg: Message, defects: list[str]) -> tuple[str, list[Attachment], byte
         text = ""
     text = clean_text(text.replace("\x00", ""))[:MAX_BODY_CHARS]
     return text, attachments, embedded
+
+
+_AUTH_FAIL = re.compile(r"\b(spf|dkim|dmarc)\s*=\s*(fail|softfail|permerror)\b", re.I)
+_OUR_IDS = re.compile(rb"<mailbot\.[a-z_]+\.[0-9]+\.[0-9a-f]+@[^>\s]+>", re.I)
+
+
+def auth_failures(msg: Message) -> tuple[str, ...]:
+    """What the receiving server's Authentication-Results say failed (spf, dkim, dmarc)."""
+    found = []
+    for key, value in msg.raw_items():
+        if key.lower() == "authentication-results":
+            for mech, result in _AUTH_FAIL.findall(str(value)):
+                found.append(f"{mech.lower()}={result.lower()}")
+    return tuple(dict.fromkeys(found))
+
+
+def our_message_ids(raw: bytes) -> list[str]:
+    """Message-IDs of mailbot's own messages quoted anywhere in a message (e.g. a bounce)."""
+    return list(dict.fromkeys(m.decode("ascii", "replace").lower() for m in _OUR_IDS.findall(raw)))
 
 
 def _auto_signals(msg: Message, from_addr: str | None) -> list[str]:

@@ -36,7 +36,7 @@ from .classify import decide, receipt_tags
 from .config import Config, Rules, load_rules
 from .errors import ConnectionFailure, MailbotError
 from .fetch import Fetched, Mailbox
-from .parse import Letter, Unparseable, parse
+from .parse import Letter, Unparseable, our_message_ids, parse
 from .register import write_registers
 from .replies import Templates, context
 from .send import SendRefused, Smtp
@@ -315,11 +315,15 @@ class Cycle:
 
         known, replies_to_us = self._known_case(letter)
         decision = decide(letter, self.rules, own_address=self.cfg.agency.address,
+                          own_domains=tuple(self.cfg.agency.own_domains),
                           known_case=known["receipt"] if known else None, replies_to_us=replies_to_us)
         handled.outcome, handled.reason = decision.outcome, decision.reason
         if decision.outcome == "automatic":
-            st.record_message(plan.row_id, **base, outcome="automatic", reason=decision.reason,
-                              target_folder=f.automatic)
+            bounced = self._bounced_replies(plan, now)
+            if bounced:
+                handled.reason += f"; bounce of our {', '.join(bounced)}"
+            st.record_message(plan.row_id, **base, outcome="automatic", target_folder=f.automatic,
+                              reason=handled.reason)
             return f.automatic
         if decision.outcome == "followup":
             assert known is not None
@@ -349,6 +353,8 @@ class Cycle:
                                                  for a in letter.attachments if not a.inline])
         status = workflow.initial(service is not None, checklist.verdict)
         remarks = []
+        if decision.flag:
+            remarks.append(f"อ้างเป็นอีเมลของหน่วยงาน ไม่ตอบอัตโนมัติ (flagged: {decision.flag})")
         if not letter.reply_to:
             remarks.append(REMARK_NO_ADDRESS)
         if via:
@@ -373,6 +379,10 @@ class Cycle:
         st.record_message(plan.row_id, **base, outcome="registered", reason=decision.reason,
                           case_id=case["id"], target_folder=f.registered)
         handled.receipt = case["receipt"]
+        if decision.flag:   # never answered, never forwarded: the officer looks first
+            st.update_case(case["id"], reply_status="ไม่ตอบอัตโนมัติ (flagged)")
+            handled.reply = "flagged: not answered"
+            return f.registered
         ctx = self.desk.case_context(case, plan.received, checklist=checklist)
         handled.reply = self.desk.queue(
             kind="receipt" if service else "unclassified", recipient=letter.reply_to, subject=letter.subject,
@@ -384,6 +394,23 @@ class Cycle:
         if service is not None and service.forward_to:
             self.report.warnings.extend(self.desk.forward(case, plan.fetched.raw, checklist, now))
         return f.registered
+
+    def _bounced_replies(self, plan: _Plan, now: datetime) -> list[str]:
+        """A delivery report about one of our messages: mark it and its case "ส่งอีเมลไม่สำเร็จ"."""
+        found = []
+        for mid in our_message_ids(plan.fetched.raw):
+            row = self.state.db.execute("SELECT id, case_id, kind FROM outbox WHERE message_id=?", (mid,)).fetchone()
+            if row is None:
+                continue
+            self.state.db.execute("UPDATE outbox SET status='bounced' WHERE id=?", (row["id"],))
+            found.append(row["kind"])
+            if row["case_id"] is not None:
+                case = self.state.case_by_id(row["case_id"])
+                self.desk.event(case, plan.received, "bounce",
+                                f"ส่งอีเมลไม่สำเร็จ {thai_date_short(plan.received)} ({row['kind']})",
+                                message_row=plan.row_id)
+                self.state.update_case(case["id"], reply_status="ส่งอีเมลไม่สำเร็จ — ติดต่อผู้ยื่นทางอื่น (bounced)")
+        return found
 
     def _followup(self, case, letter: Letter, plan: _Plan, now: datetime) -> str:  # type: ignore[no-untyped-def]
         """More from the citizen on an existing case: noted; documents re-checked when awaited."""

@@ -67,8 +67,9 @@ def test_decision_table_order():
     # automatic beats follow-up (an out-of-office answering our receipt)
     d = decide(parse(mk(base + "\nAuto-Submitted: auto-replied")), RULES, own_address=OWN, known_case="1/2569")
     assert d.outcome == "automatic"
-    # our own address
-    assert decide(parse(mk(f"From: {OWN}\nSubject: x")), RULES, own_address=OWN).outcome == "automatic"
+    # our own address: registered for the officer, flagged, never answered
+    d = decide(parse(mk(f"From: {OWN}\nSubject: x")), RULES, own_address=OWN)
+    assert d.outcome == "registered" and d.flag
     # wrong agency
     assert decide(parse(mk("From: a@example.com\nSubject: ทำบัตรประชาชน")), RULES, own_address=OWN).outcome == "wrong_agency"
     # nothing matched: still registered

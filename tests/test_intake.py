@@ -130,7 +130,6 @@ AUTOMATIC = [
     {"sender": "postmaster@example.com"},
     {"sender": "no-reply@bank.example"},
     {"sender": "noreply@shop.example"},
-    {"sender": AGENCY},
 ]
 
 
@@ -142,6 +141,48 @@ def test_automatic_mail_is_never_answered(env, headers):
     assert env.smtp.messages == []
     assert env.folder_count("อีเมลอัตโนมัติ") == 1
     assert env.folder_count("INBOX") == 0
+
+
+@pytest.mark.parametrize("headers", [
+    {"sender": AGENCY},
+    {"sender": "director@example.go.th",
+     "Authentication_Results": "mx.example.go.th; spf=fail smtp.mailfrom=example.go.th; dkim=none; dmarc=fail"},
+])
+def test_mail_claiming_to_be_us_is_registered_flagged_and_not_answered(env, headers):
+    env.set_forwarding({"BLD": ["กองช่าง <kongchang@example.go.th>"]})
+    env.deliver(letter("ขออนุญาตก่อสร้างอาคาร", **headers))
+    [h] = env.cycle().handled
+    assert h.outcome == "registered" and h.receipt and "flagged" in h.reason
+    assert env.smtp.messages == []                     # no reply, no internal forward
+    rows, _ = register_rows(env)
+    assert "อ้างเป็นอีเมลของหน่วยงาน" in rows[1][7] and "flagged" in rows[1][-1]
+
+
+def test_own_domain_passing_authentication_is_an_ordinary_request(env):
+    env.deliver(letter("ร้องเรียนถนนชำรุด", sender="clerk@example.go.th",
+                       Authentication_Results="mx.example.go.th; spf=pass; dkim=pass; dmarc=pass"))
+    [h] = env.cycle().handled
+    assert h.outcome == "registered" and "flagged" not in h.reason and len(env.smtp.messages) == 1
+
+
+def test_bounce_of_our_reply_is_matched_to_its_case(env):
+    env.deliver(letter("ขออนุญาตก่อสร้างอาคาร", sender="typo@gmial.example"))
+    [h] = env.cycle().handled
+    ours = env.replies()[0]["Message-ID"]
+    dsn = (f"From: MAILER-DAEMON@mx.example.go.th\r\nTo: {AGENCY}\r\nSubject: Undelivered Mail\r\n"
+           "Message-ID: <dsn1@mx>\r\nMIME-Version: 1.0\r\n"
+           "Content-Type: multipart/report; report-type=delivery-status; boundary=b\r\n\r\n"
+           "--b\r\nContent-Type: text/plain\r\n\r\nHost not found\r\n"
+           "--b\r\nContent-Type: message/delivery-status\r\n\r\nAction: failed\r\nStatus: 5.1.2\r\n"
+           f"--b\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: {ours}\r\nTo: typo@gmial.example\r\n"
+           "--b--\r\n").encode()
+    env.deliver(dsn)
+    [b] = env.cycle().handled
+    assert b.outcome == "automatic" and "bounce of our receipt" in b.reason
+    rows, _ = register_rows(env)
+    assert "ส่งอีเมลไม่สำเร็จ" in rows[1][7] and "bounced" in rows[1][-1]
+    assert len(env.smtp.messages) == 1                # nobody answers a bounce
+    assert h.receipt == rows[1][0]
 
 
 def test_auto_submitted_no_is_a_person(env):
