@@ -124,6 +124,11 @@ def _dispatch(args: argparse.Namespace) -> int:
     from .config import load_config
 
     cfg = load_config(args.config)
+    for name, server in (("imap", cfg.imap), ("smtp", cfg.smtp)):
+        if not server.verify_tls and server.security != "none":
+            print(f"คำเตือน: ปิดการตรวจใบรับรอง TLS ของ {name} ({name}.verify_tls: false) เสี่ยงต่อการดักรหัสผ่าน\n"
+                  f"WARNING: TLS certificate verification is OFF for {name} ({name}.verify_tls: false)",
+                  file=sys.stderr)
     if verb == "check":
         return cmd_check(cfg)
     if verb == "poll":
