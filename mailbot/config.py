@@ -101,6 +101,7 @@ class LimitsConfig(_Strict):
     replies_per_sender_per_day: int = Field(default=5, ge=0)
     replies_per_hour: int = Field(default=300, ge=0)
     max_attempts: int = Field(default=3, ge=1)
+    max_message_mb: float = Field(default=25, gt=0)   # larger mail is kept but not processed
 
 
 class FoldersConfig(_Strict):

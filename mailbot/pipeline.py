@@ -104,6 +104,7 @@ class _Plan:
     letter: Letter | None = None
     error: str | None = None      # parse/processing failure, for the attempt counter
     attempts: int = 1
+    too_large: bool = False
 
 
 class Cycle:
@@ -218,7 +219,11 @@ class Cycle:
             if plan.attempts > self.cfg.limits.max_attempts:
                 continue  # quarantined without trying again
             try:
-                plan.letter = parse(plan.fetched.raw)
+                if len(plan.fetched.raw) > self.cfg.limits.max_message_mb * 1024 * 1024:
+                    plan.too_large = True     # kept whole in the archive; only its header is read
+                    plan.letter = parse(plan.fetched.raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0])
+                else:
+                    plan.letter = parse(plan.fetched.raw)
                 plan.error = None
             except Unparseable as exc:
                 plan.error = f"unparseable: {exc}"
@@ -290,6 +295,8 @@ class Cycle:
         )
         handled = Handled(plan.fetched.uid, letter.from_addr or "", letter.subject, "")
         self.report.handled.append(handled)
+        if plan.too_large:
+            return self._too_large(plan, letter, base, handled, now)
 
         dup = st.find_duplicate(plan.row_id, letter.content_hash, letter.message_id, letter.from_addr)
         if dup is not None:
@@ -394,6 +401,29 @@ class Cycle:
         if service is not None and service.forward_to:
             self.report.warnings.extend(self.desk.forward(case, plan.fetched.raw, checklist, now))
         return f.registered
+
+    def _too_large(self, plan: _Plan, letter: Letter, base: dict, handled: Handled, now: datetime) -> str:
+        """Over limits.max_message_mb: kept (archive + quarantine), the sender told the limit."""
+        limit = self.cfg.limits.max_message_mb
+        size_mb = len(plan.fetched.raw) / 1024 / 1024
+        reason = f"too large: {size_mb:.1f} MB > limit {limit:g} MB"
+        folder = self._quarantine(plan, reason, now)
+        if folder is None:
+            return None  # type: ignore[return-value]
+        self.state.record_message(plan.row_id, message_id=letter.message_id, content_hash=letter.content_hash,
+                                  sender=letter.from_addr, subject=letter.subject[:500])
+        self.report.handled.pop()          # _quarantine's own line; this message already has one
+        handled.outcome, handled.reason = "quarantined", reason
+        if not letter.auto_signals:
+            ctx = context(self.cfg.agency, receipt=None, received_at=plan.received, subject=letter.subject,
+                          sender_name=letter.from_name)
+            ctx["note"] = f"{limit:g}"
+            ctx["size"] = f"{size_mb:.1f}"
+            handled.reply = self.desk.queue(
+                kind="too_large", recipient=letter.reply_to, subject=letter.subject, receipt=None,
+                in_reply_to=letter.message_id, references=letter.references, key=plan.row_id,
+                key_hash=letter.content_hash, now=now, ctx=ctx, message_row=plan.row_id)
+        return folder
 
     def _bounced_replies(self, plan: _Plan, now: datetime) -> list[str]:
         """A delivery report about one of our messages: mark it and its case "ส่งอีเมลไม่สำเร็จ"."""
@@ -531,7 +561,16 @@ def deliver(state: State, smtp: Smtp, clock: Clock, cap: int, report: CycleRepor
     allowed = max(0, cap - state.sent_since(clock() - timedelta(hours=1), exclude=UNCAPPED))
     uncapped = [r for r in queued if r["kind"] in UNCAPPED]
     replies = [r for r in queued if r["kind"] not in UNCAPPED]
-    for row in uncapped + replies[:allowed]:
+    now = iso(clock())
+    waiting: set[tuple[int, str]] = set()   # (case, recipient) with an earlier message still owed
+    for row in sorted(uncapped + replies[:allowed], key=lambda r: r["id"]):
+        case = (row["case_id"], row["recipient"]) if row["case_id"] is not None else None
+        if case is not None and case in waiting:
+            continue
+        if row["next_attempt_at"] and row["next_attempt_at"] > now:   # backing off after a refusal
+            if case is not None:
+                waiting.add(case)
+            continue
         try:
             smtp.send(row["recipient"], row["raw"])
         except ConnectionFailure as exc:
@@ -539,8 +578,11 @@ def deliver(state: State, smtp: Smtp, clock: Clock, cap: int, report: CycleRepor
             report.warnings.append(exc.plain())
             return False
         except SendRefused as exc:
-            state.mark_send_failed(row["id"], str(exc), exc.permanent or row["attempts"] >= 9)
+            permanent = exc.permanent or row["attempts"] >= 9
+            state.mark_send_failed(row["id"], str(exc), permanent, clock())
             report.warnings.append(f"reply to {row['recipient']} not sent: {exc}")
+            if case is not None and not permanent:
+                waiting.add(case)
             continue
         faults.point("after_send")
         state.mark_sent(row["id"], clock())

@@ -39,6 +39,7 @@ KINDS = {
     "status_private": "status inquiry from anyone else: status goes only to the requester",
     "forward": "internal forward of a case to a unit (to staff, not to the citizen)",
     "result": "the signed result PDF sent back to the requester",
+    "too_large": "a message over limits.max_message_mb: kept, not processed; the sender told the limit",
     "alert": "a problem the officers must fix (to alerts.to and supervisors, at most hourly)",
     "daily_report": "the supervisors' daily log (xlsx attached)",
 }
@@ -169,6 +170,7 @@ def context(agency: AgencyConfig, *, receipt: str | None, received_at: datetime,
         "sender_addr": "",
         "note": "",
         "result": {"file": "", "level": "", "outcome": "", "outcome_text": ""},
+        "size": "",
     }
 
 

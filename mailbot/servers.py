@@ -153,10 +153,13 @@ class SmtpServer:
 
     def start(self) -> "SmtpServer":
         self.controller.start()
+        self.running = True
         return self
 
     def stop(self) -> None:
-        self.controller.stop()
+        if getattr(self, "running", False):
+            self.controller.stop()
+            self.running = False
 
     def __enter__(self) -> "SmtpServer":
         return self.start()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import sqlite3
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterator
 
@@ -58,7 +58,7 @@ CREATE TABLE IF NOT EXISTS outbox (
     case_id INTEGER, message_row INTEGER, recipient TEXT NOT NULL, subject TEXT,
     raw BLOB NOT NULL, status TEXT NOT NULL, hold_reason TEXT,
     created_at TEXT NOT NULL, sent_at TEXT, attempts INTEGER NOT NULL DEFAULT 0,
-    last_error TEXT, copied INTEGER NOT NULL DEFAULT 0);
+    last_error TEXT, copied INTEGER NOT NULL DEFAULT 0, next_attempt_at TEXT);
 CREATE INDEX IF NOT EXISTS outbox_status ON outbox (status);
 CREATE INDEX IF NOT EXISTS outbox_recipient ON outbox (recipient, created_at);
 CREATE TABLE IF NOT EXISTS events (
@@ -339,8 +339,8 @@ class State:
         ).fetchone() is not None
 
     def queued(self, limit: int | None = None) -> list[sqlite3.Row]:
-        sql = ("SELECT id, message_id, kind, case_id, recipient, subject, raw, attempts FROM outbox "
-               "WHERE status='queued' ORDER BY id")
+        sql = ("SELECT id, message_id, kind, case_id, recipient, subject, raw, attempts, next_attempt_at "
+               "FROM outbox WHERE status='queued' ORDER BY id")
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
         return self.db.execute(sql).fetchall()
@@ -352,11 +352,16 @@ class State:
             if row and row["case_id"] is not None and row["kind"] not in ("forward", "result"):
                 self.update_case(row["case_id"], reply_status="ส่งแล้ว / sent")
 
-    def mark_send_failed(self, outbox_id: int, error: str, permanent: bool) -> None:
+    def mark_send_failed(self, outbox_id: int, error: str, permanent: bool, now: datetime | None = None) -> None:
+        """A refused send: permanent ones fail; temporary ones wait 1, 2, 4 ... up to 60 minutes."""
         with self.tx() as db:
+            attempts = db.execute("SELECT attempts FROM outbox WHERE id=?", (outbox_id,)).fetchone()[0] + 1
+            retry = None
+            if not permanent and now is not None:
+                retry = iso(now + timedelta(minutes=min(2 ** (attempts - 1), 60)))
             db.execute(
-                "UPDATE outbox SET attempts=attempts+1, last_error=?, status=? WHERE id=?",
-                (error[:500], "failed" if permanent else "queued", outbox_id),
+                "UPDATE outbox SET attempts=?, last_error=?, status=?, next_attempt_at=? WHERE id=?",
+                (attempts, error[:500], "failed" if permanent else "queued", retry, outbox_id),
             )
             if permanent:
                 row = db.execute("SELECT case_id FROM outbox WHERE id=?", (outbox_id,)).fetchone()

@@ -496,3 +496,18 @@ def test_reply_to_our_own_address_is_never_answered(env):
     env.deliver(letter("ขออนุญาตก่อสร้างอาคาร", Reply_To=AGENCY))
     [h] = env.cycle().handled
     assert h.outcome == "registered" and env.smtp.messages == []
+
+
+def test_too_large_message_is_kept_and_the_sender_told_the_limit(env):
+    env.set_config(limits={"max_message_mb": 1})
+    big = letter("ขออนุญาตก่อสร้างอาคาร แนบแบบแปลน")
+    big.add_attachment(b"\x00" * (2 * 1024 * 1024), maintype="application", subtype="pdf", filename="แบบ.pdf")
+    raw = bytes(big)
+    env.deliver(raw)
+    [h] = env.cycle().handled
+    assert h.outcome == "quarantined" and "too large" in h.reason
+    [reply] = env.replies()
+    assert "1 MB" in reply.get_content() and "เกินขนาด" in reply.get_content()
+    kept = list((env.cfg.data_dir / "quarantine").glob("*.eml"))
+    assert kept and kept[0].read_bytes().replace(b"\r\n", b"\n") == raw.replace(b"\r\n", b"\n")  # as the server holds it
+    assert env.folder_count("กักกัน") == 1
