@@ -25,6 +25,7 @@ from .thai import clean_text
 charsets.register()
 
 MAX_BODY_CHARS = 20_000
+MAX_PARTS = 1000          # a message with more MIME parts is read up to here (10,000 parts take ~15 s)
 MAX_NAME_CHARS = 120
 
 # Headers added in transit: two deliveries of one message differ only in these.
@@ -361,6 +362,9 @@ def _walk(msg: Message, defects: list[str]) -> tuple[str, list[Attachment], byte
     except RecursionError:
         defects.append("NestingTooDeep")
         parts = [msg]
+    if len(parts) > MAX_PARTS:
+        defects.append(f"TooManyParts:{len(parts)}")
+        parts = parts[:MAX_PARTS]
     inside: set[int] = set()   # parts of an attached message belong to it, not to this letter
     for part in parts:
         if id(part) in inside:
