@@ -107,6 +107,29 @@ def env(tmp_path: Path):
         yield e
 
 
+@pytest.fixture(params=["pymap", "dovecot"])
+def server_env(request, tmp_path: Path):
+    """The same acceptance tests against pymap and against a real Dovecot. Without Dovecot the
+    Dovecot half is skipped locally; in CI (CI=true) a missing Dovecot is a failure."""
+    from . import dovecot
+
+    if request.param == "pymap":
+        imap_cm = ImapServer(AGENCY, PASSWORD)
+    else:
+        if not dovecot.available():
+            if os.environ.get("CI") == "true":
+                pytest.fail("Dovecot is not installed: .ci/run must install dovecot-imapd")
+            pytest.skip("Dovecot not installed here (apt-get install dovecot-imapd)")
+        imap_cm = dovecot.Dovecot(tmp_path / "dovecot", AGENCY, PASSWORD)
+    with imap_cm as imap, SmtpServer(AGENCY, PASSWORD) as smtp:
+        root = tmp_path / "office"
+        cfg_path = make_workspace(root, imap.port, smtp.port, PASSWORD)
+        e = Env(imap, smtp, root, cfg_path)
+        e.kind = request.param
+        e.set_forwarding({})
+        yield e
+
+
 def letter(subject: str, body: str = "รายละเอียดตามไฟล์แนบ", sender: str = "สมชาย ใจดี <somchai@example.com>",
            when: datetime | None = None, **headers: str) -> EmailMessage:
     msg = EmailMessage()
