@@ -12,10 +12,14 @@ import email
 import mimetypes
 from dataclasses import dataclass
 from datetime import datetime
-from email import policy
-from email.headerregistry import Address
-from email.message import EmailMessage
-from email.utils import format_datetime
+from email.header import Header
+from email.message import Message
+from email.mime.application import MIMEApplication
+from email.mime.message import MIMEMessage
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.policy import compat32
+from email.utils import format_datetime, formataddr
 from pathlib import Path
 
 import jinja2
@@ -178,12 +182,30 @@ def build(*, kind: str, templates: Templates, agency: AgencyConfig, to: str, sub
           receipt: str | None, in_reply_to: str | None, references: tuple[str, ...],
           message_id: str, now: datetime, ctx: dict, attach: bytes | None = None,
           files: tuple[tuple[str, bytes], ...] = ()) -> bytes:
-    """The reply as bytes ready for SMTP (CRLF line ends)."""
-    msg = EmailMessage()
-    msg["From"] = Address(display_name=agency.name, addr_spec=agency.address)
+    """The reply as bytes ready for SMTP (CRLF line ends).
+
+    Built with the compat32 classes: policy.default refolds every Thai header through its
+    parser, which cost ~13 ms a reply (measured with bench/run.py); Header() encodes the same
+    RFC 2047 words, split on character boundaries, at a fraction of that.
+    """
+    body = MIMEText(templates.render(kind, ctx), "plain", "utf-8")
+    msg: Message = body
+    if attach is not None or files:
+        msg = MIMEMultipart("mixed")
+        msg.attach(body)
+        if attach is not None:  # the original message, as message/rfc822
+            msg.attach(MIMEMessage(email.message_from_bytes(attach, policy=compat32)))
+        for filename, data in files:   # e.g. the signed result PDF, the daily log
+            mime = mimetypes.guess_type(filename)[0] or "application/octet-stream"
+            part = MIMEApplication(data, mime.split("/", 1)[1])
+            part.replace_header("Content-Type", mime)
+            part.add_header("Content-Disposition", "attachment", filename=("utf-8", "", filename))
+            msg.attach(part)
+    msg["From"] = formataddr((agency.name, agency.address), charset="utf-8")
     msg["To"] = to
     # a reply keeps the citizen's subject (plus the tag); forwards, alerts and reports have their own
-    msg["Subject"] = one_line(subject, 250) if kind in NOT_REPLIES else reply_subject(subject, receipt)
+    text = one_line(subject, 250) if kind in NOT_REPLIES else reply_subject(subject, receipt)
+    msg["Subject"] = Header(text, "utf-8") if not text.isascii() else text
     msg["Date"] = format_datetime(to_bangkok(now))
     msg["Message-ID"] = message_id
     if in_reply_to:
@@ -194,11 +216,4 @@ def build(*, kind: str, templates: Templates, agency: AgencyConfig, to: str, sub
     msg["X-Auto-Response-Suppress"] = "All"
     msg["Precedence"] = "auto_reply"
     msg["X-Mailer"] = "mailbot"
-    msg.set_content(templates.render(kind, ctx), charset="utf-8")
-    if attach is not None:  # the original message, as message/rfc822
-        msg.add_attachment(email.message_from_bytes(attach, policy=policy.default))
-    for filename, data in files:   # e.g. the signed result PDF, the daily log
-        mime = mimetypes.guess_type(filename)[0] or "application/octet-stream"
-        maintype, subtype = mime.split("/", 1)
-        msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
-    return msg.as_bytes(policy=msg.policy.clone(linesep="\r\n"))
+    return msg.as_bytes(policy=compat32.clone(linesep="\r\n"))

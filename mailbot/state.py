@@ -120,8 +120,14 @@ class State:
         self.db.close()
 
     @contextmanager
-    def tx(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction; a nested call is a savepoint that rolls back on its own."""
+    def tx(self, durable: bool = True) -> Iterator[sqlite3.Connection]:
+        """A write transaction; a nested call is a savepoint that rolls back on its own.
+
+        ``durable=False`` (bookkeeping after an effect: "sent", "moved", "copied", attempt
+        counters) commits without waiting for the disk: it survives a killed process, and only a
+        power cut could lose it — then a reply may go out once more, as after a crash between
+        SMTP and the commit. Decisions (numbers, outcomes, queued replies) are always durable.
+        """
         if self._depth:
             name = f"sp{self._depth}"
             self.db.execute(f"SAVEPOINT {name}")
@@ -137,6 +143,8 @@ class State:
             finally:
                 self._depth -= 1
             return
+        if not durable:
+            self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("BEGIN IMMEDIATE")
         self._depth = 1
         try:
@@ -148,6 +156,8 @@ class State:
             self.db.execute("COMMIT")
         finally:
             self._depth = 0
+            if not durable:
+                self.db.execute("PRAGMA synchronous=FULL")
 
     # ------------------------------------------------------------------ folders
 
@@ -185,7 +195,7 @@ class State:
 
     def start_attempts(self, account: str, folder: str, uidvalidity: int, uids: list[int]) -> None:
         """Record intent before work: each UID's attempt counter goes up by one, durably."""
-        with self.tx() as db:
+        with self.tx(durable=False) as db:
             db.executemany(
                 "INSERT INTO messages (account, folder, uidvalidity, uid, attempts) VALUES (?,?,?,?,1) "
                 "ON CONFLICT (account, folder, uidvalidity, uid) DO UPDATE SET attempts = attempts + 1",
@@ -234,7 +244,7 @@ class State:
         ).fetchall()
 
     def mark_moved(self, row_ids: list[int]) -> None:
-        with self.tx() as db:
+        with self.tx(durable=False) as db:
             db.executemany("UPDATE messages SET moved=1 WHERE id=?", [(i,) for i in row_ids])
 
     # ------------------------------------------------------------------ cases
@@ -346,7 +356,7 @@ class State:
         return self.db.execute(sql).fetchall()
 
     def mark_sent(self, outbox_id: int, now: datetime) -> None:
-        with self.tx() as db:
+        with self.tx(durable=False) as db:
             db.execute("UPDATE outbox SET status='sent', sent_at=?, last_error=NULL WHERE id=?", (iso(now), outbox_id))
             row = db.execute("SELECT case_id, kind FROM outbox WHERE id=?", (outbox_id,)).fetchone()
             if row and row["case_id"] is not None and row["kind"] not in ("forward", "result"):
@@ -372,7 +382,7 @@ class State:
         return self.db.execute("SELECT id, raw FROM outbox WHERE status='sent' AND copied=0 ORDER BY id").fetchall()
 
     def mark_copied(self, outbox_ids: list[int]) -> None:
-        with self.tx() as db:
+        with self.tx(durable=False) as db:
             db.executemany("UPDATE outbox SET copied=1 WHERE id=?", [(i,) for i in outbox_ids])
 
     # ------------------------------------------------------------------ meta

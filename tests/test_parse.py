@@ -145,3 +145,22 @@ def test_html_only_mail_is_read_as_text_never_rendered():
            + "<script>alert(1)</script><p>ขออนุญาต&amp;ก่อสร้าง</p>".encode())
     letter = parse(raw)
     assert "alert" not in letter.body_text and "ขออนุญาต&ก่อสร้าง" in letter.body_text
+
+
+def test_large_attachments_are_measured_without_feeding_them_to_the_parser():
+    from email.message import EmailMessage
+
+    from mailbot.parse import shrink
+
+    msg = EmailMessage()
+    msg["From"], msg["Subject"] = "a@example.com", "ขออนุญาตก่อสร้าง"
+    msg.set_content("ข้อความ")
+    msg.add_attachment(b"\x01" * 3_000_000, maintype="application", subtype="pdf", filename="แบบ.pdf")
+    msg.add_attachment(b"\x02" * 1000, maintype="image", subtype="png", filename="small.png")
+    raw = bytes(msg)
+    small = shrink(raw)
+    assert len(small) < 20_000 < len(raw)
+    letter = parse(raw)
+    assert [(a.name, a.size) for a in letter.attachments] == [("แบบ.pdf", 3_000_000), ("small.png", 1000)]
+    assert letter.body_text.strip() == "ข้อความ" and letter.subject == "ขออนุญาตก่อสร้าง"
+    assert letter.content_hash == parse(raw).content_hash      # computed on the real bytes
