@@ -204,3 +204,12 @@ class Mailbox:
 
     def append_sent(self, folder: str, raw: bytes, when: datetime | None = None) -> None:
         self.c.append(folder, raw, flags=[b"\\Seen"], msg_time=when)
+
+    def append_sent_many(self, folder: str, messages: list[bytes]) -> None:
+        """Copies of replies in one MULTIAPPEND command where the server offers it (RFC 3502)."""
+        if len(messages) > 1 and self.c.has_capability("MULTIAPPEND"):
+            for i in range(0, len(messages), 200):
+                self.c.multiappend(folder, [{"msg": m, "flags": [b"\\Seen"]} for m in messages[i:i + 200]])
+            return
+        for raw in messages:
+            self.append_sent(folder, raw)

@@ -520,16 +520,13 @@ class Cycle:
         if not rows:
             return
         folder = self.mb.sent_folder()
-        done = []
-        for row in rows:
-            if folder:
-                try:
-                    self.mb.append_sent(folder, bytes(row["raw"]))
-                except Exception as exc:  # noqa: BLE001 - a copy is a convenience, never a blocker
-                    self.report.warnings.append(f"copy to Sent failed: {type(exc).__name__}")
-                    break
-            done.append(row["id"])
-        self.state.mark_copied(done)
+        if folder:
+            try:
+                self.mb.append_sent_many(folder, [bytes(row["raw"]) for row in rows])
+            except Exception as exc:  # noqa: BLE001 - a copy is a convenience, never a blocker
+                self.report.warnings.append(f"copy to Sent failed: {type(exc).__name__}")
+                return
+        self.state.mark_copied([row["id"] for row in rows])
 
     # ------------------------------------------------------------------ step 6
 
