@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import io
 import logging
+import re
+import zipfile
 from pathlib import Path
+from xml.sax.saxutils import escape as xml_escape
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
@@ -130,15 +133,89 @@ def atomic_save(wb: Workbook, target: Path) -> None:
     write_atomic(target, buffer.getvalue())
 
 
+_INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def render_row(values: list[object], r: int) -> str:
+    """One sheet row as SpreadsheetML: text as inline strings (never a formula), numbers as numbers."""
+    cells = []
+    for i, value in enumerate(values, start=1):
+        if value is None or value == "":
+            continue
+        ref = f"{_col(i)}{r}"
+        if isinstance(value, int) and not isinstance(value, bool):
+            cells.append(f'<c r="{ref}"><v>{value}</v></c>')
+        else:
+            text = xml_escape(_INVALID_XML.sub("", str(value)))
+            cells.append(f'<c r="{ref}" t="inlineStr"><is><t xml:space="preserve">{text}</t></is></c>')
+    return f'<row r="{r}">{"".join(cells)}</row>'
+
+
+def _template(title: str, rows: int) -> tuple[dict[str, bytes], bytes, bytes]:
+    """The workbook's fixed parts from openpyxl (styles, header row, frozen pane, widths, filter):
+    members, and the sheet XML before and after the data rows."""
+    buffer = io.BytesIO()
+    build_workbook([], title).save(buffer)
+    with zipfile.ZipFile(buffer) as z:
+        members = {name: z.read(name) for name in z.namelist()}
+    sheet = members.pop(SHEET)
+    head, sep, tail = sheet.partition(b"</sheetData>")
+    last = _col(len(COLUMNS))
+    tail = re.sub(rb'<autoFilter ref="[^"]*"', f'<autoFilter ref="A1:{last}{max(1, rows + 1)}"'.encode(), sep + tail)
+    return members, head, tail
+
+
+SHEET = "xl/worksheets/sheet1.xml"
+
+
+def _refresh_rows(state: State, year_be: int, agency_name: str) -> None:
+    """Render the rows of cases that changed (and any never rendered) into the row cache."""
+    db = state.db
+    stale = db.execute(
+        "SELECT c.* FROM cases c LEFT JOIN register_rows r ON r.case_id = c.id "
+        "WHERE c.year_be = ? AND (r.case_id IS NULL OR c.id IN (SELECT case_id FROM register_dirty_cases))",
+        (year_be,),
+    ).fetchall()
+    with state.tx(durable=False):
+        db.executemany(
+            "INSERT INTO register_rows (case_id, year_be, seq, xml) VALUES (?,?,?,?) "
+            "ON CONFLICT (case_id) DO UPDATE SET xml=excluded.xml, seq=excluded.seq",
+            [(c["id"], year_be, c["seq"], render_row(case_row(c, agency_name), c["seq"] + 1)) for c in stale],
+        )
+        db.executemany("DELETE FROM register_dirty_cases WHERE case_id=?", [(c["id"],) for c in stale])
+
+
+def _assemble(state: State, year_be: int) -> bytes:
+    """The workbook from the cached rows: cost grows with the file, not with Python objects per cell."""
+    count = state.db.execute("SELECT count(*) FROM register_rows WHERE year_be=?", (year_be,)).fetchone()[0]
+    members, head, tail = _template(f"ทะเบียนรับ {year_be}", count)
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+        with z.open(SHEET, "w", force_zip64=True) as sheet:
+            sheet.write(head)
+            batch: list[str] = []
+            for (xml,) in state.db.execute(
+                    "SELECT xml FROM register_rows WHERE year_be=? ORDER BY seq", (year_be,)):
+                batch.append(xml)
+                if len(batch) >= 2000:
+                    sheet.write("".join(batch).encode("utf-8"))
+                    batch.clear()
+            sheet.write("".join(batch).encode("utf-8"))
+            sheet.write(tail)
+    return out.getvalue()
+
+
 def write_registers(state: State, folder: Path, agency_name: str) -> tuple[list[Path], list[tuple[Path, str]]]:
     """Rewrite the workbook of every year whose cases changed. Returns (written, failed)."""
     written: list[Path] = []
     failed: list[tuple[Path, str]] = []
     for year_be, version in sorted(state.dirty_years().items()):
         target = register_path(folder, year_be)
-        rows = [case_row(c, agency_name) for c in state.cases_of_year(year_be)]
+        _refresh_rows(state, year_be, agency_name)
         try:
-            atomic_save(build_workbook(rows, f"ทะเบียนรับ {year_be}"), target)
+            write_atomic(target, _assemble(state, year_be))
         except OSError as exc:
             failed.append((target, f"{type(exc).__name__}: {exc.strerror or exc}"))
             log.warning("register %s not written (%s); will retry next cycle", target, exc)

@@ -74,6 +74,10 @@ CREATE TABLE IF NOT EXISTS licences (
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS alerts (key TEXT PRIMARY KEY, last_at TEXT NOT NULL, text TEXT);
 CREATE TABLE IF NOT EXISTS register_dirty (year_be INTEGER PRIMARY KEY, version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS register_dirty_cases (case_id INTEGER PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS register_rows (
+    case_id INTEGER PRIMARY KEY, year_be INTEGER NOT NULL, seq INTEGER NOT NULL, xml TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS register_rows_year ON register_rows (year_be, seq);
 """
 
 
@@ -260,11 +264,11 @@ class State:
         seq = self.next_receipt(year_be)
         receipt = f"{seq}/{year_be}"
         cols = ["receipt", "year_be", "seq", *fields]
-        self.db.execute(
+        cur = self.db.execute(
             f"INSERT INTO cases ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})",
             (receipt, year_be, seq, *fields.values()),
         )
-        self.mark_dirty(year_be)
+        self.mark_dirty(year_be, cur.lastrowid)
         return self.case(receipt)  # type: ignore[return-value]
 
     def case(self, receipt: str) -> sqlite3.Row | None:
@@ -294,14 +298,17 @@ class State:
         cols = ", ".join(f"{k}=?" for k in fields)
         self.db.execute(f"UPDATE cases SET {cols} WHERE id=?", (*fields.values(), case_id))
         year = self.db.execute("SELECT year_be FROM cases WHERE id=?", (case_id,)).fetchone()[0]
-        self.mark_dirty(year)
+        self.mark_dirty(year, case_id)
 
     def cases_of_year(self, year_be: int) -> list[sqlite3.Row]:
         return self.db.execute("SELECT * FROM cases WHERE year_be=? ORDER BY seq", (year_be,)).fetchall()
 
     # ------------------------------------------------------------------ register bookkeeping
 
-    def mark_dirty(self, year_be: int) -> None:
+    def mark_dirty(self, year_be: int, case_id: int | None = None) -> None:
+        """The year's workbook must be rewritten; the case's row must be rendered again."""
+        if case_id is not None:
+            self.db.execute("INSERT OR IGNORE INTO register_dirty_cases (case_id) VALUES (?)", (case_id,))
         self.db.execute(
             "INSERT INTO register_dirty (year_be, version) VALUES (?, 1) "
             "ON CONFLICT (year_be) DO UPDATE SET version = version + 1",
