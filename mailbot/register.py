@@ -10,8 +10,12 @@ cycle; SQLite stays the source of truth.
 from __future__ import annotations
 
 import io
+import json
 import logging
+import os
 import re
+import shutil
+import tempfile
 import zipfile
 from pathlib import Path
 from xml.sax.saxutils import escape as xml_escape
@@ -21,7 +25,7 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font, PatternFill
 from openpyxl.utils.indexed_list import IndexedList
 
-from . import workflow
+from . import files, workflow, xlsxzip
 from .files import write_atomic
 from .state import State, from_iso
 from .thai import thai_date_short, thai_datetime
@@ -168,14 +172,19 @@ def _template(title: str, rows: int) -> tuple[dict[str, bytes], bytes, bytes]:
 SHEET = "xl/worksheets/sheet1.xml"
 
 
-def _refresh_rows(state: State, year_be: int, agency_name: str) -> None:
-    """Render the rows of cases that changed (and any never rendered) into the row cache."""
+def _refresh_rows(state: State, year_be: int, agency_name: str) -> set[int]:
+    """Render the rows of cases that changed (and any never rendered) into the row cache;
+    returns the receipt sequence numbers rendered."""
     db = state.db
     stale = db.execute(
-        "SELECT c.* FROM cases c LEFT JOIN register_rows r ON r.case_id = c.id "
-        "WHERE c.year_be = ? AND (r.case_id IS NULL OR c.id IN (SELECT case_id FROM register_dirty_cases))",
-        (year_be,),
+        "SELECT c.* FROM register_dirty_cases d JOIN cases c ON c.id = d.case_id WHERE c.year_be = ?", (year_be,)
     ).fetchall()
+    cases = db.execute("SELECT max(seq) FROM cases WHERE year_be=?", (year_be,)).fetchone()[0] or 0
+    rendered = db.execute("SELECT max(seq) FROM register_rows WHERE year_be=?", (year_be,)).fetchone()[0] or 0
+    if rendered + len([c for c in stale if c["seq"] > rendered]) < cases:   # rows never rendered (new cache)
+        stale = db.execute(
+            "SELECT c.* FROM cases c LEFT JOIN register_rows r ON r.case_id = c.id WHERE c.year_be = ? "
+            "AND (r.case_id IS NULL OR c.id IN (SELECT case_id FROM register_dirty_cases))", (year_be,)).fetchall()
     with state.tx(durable=False):
         db.executemany(
             "INSERT INTO register_rows (case_id, year_be, seq, xml) VALUES (?,?,?,?) "
@@ -183,28 +192,51 @@ def _refresh_rows(state: State, year_be: int, agency_name: str) -> None:
             [(c["id"], year_be, c["seq"], render_row(case_row(c, agency_name), c["seq"] + 1)) for c in stale],
         )
         db.executemany("DELETE FROM register_dirty_cases WHERE case_id=?", [(c["id"],) for c in stale])
+    return {c["seq"] for c in stale}
 
 
-def _assemble(state: State, year_be: int) -> bytes:
-    """The workbook from the cached rows: cost grows with the file, not with Python objects per cell."""
-    count = state.db.execute("SELECT count(*) FROM register_rows WHERE year_be=?", (year_be,)).fetchone()[0]
+def _rows(state: State, year_be: int, after: int = 0) -> list[bytes]:
+    return [xml.encode("utf-8") for (xml,) in state.db.execute(
+        "SELECT xml FROM register_rows WHERE year_be=? AND seq>? ORDER BY seq", (year_be, after))]
+
+
+def _write_year(state: State, year_be: int, target: Path, changed: set[int]) -> None:
+    """Append the new rows to last cycle's file when only new cases changed; else write it whole.
+    Either way into a temp file next to the target, then one replace."""
+    # receipt numbers run 1..N without gaps, so the last one is the row count (an index look-up)
+    count = state.db.execute("SELECT max(seq) FROM register_rows WHERE year_be=?", (year_be,)).fetchone()[0] or 0
     members, head, tail = _template(f"ทะเบียนรับ {year_be}", count)
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as z:
-        for name, data in members.items():
-            z.writestr(name, data)
-        with z.open(SHEET, "w", force_zip64=True) as sheet:
-            sheet.write(head)
-            batch: list[str] = []
-            for (xml,) in state.db.execute(
-                    "SELECT xml FROM register_rows WHERE year_be=? ORDER BY seq", (year_be,)):
-                batch.append(xml)
-                if len(batch) >= 2000:
-                    sheet.write("".join(batch).encode("utf-8"))
-                    batch.clear()
-            sheet.write("".join(batch).encode("utf-8"))
-            sheet.write(tail)
-    return out.getvalue()
+    key = f"register_layout:{year_be}"
+    saved = state.get(key)
+    layout = xlsxzip.Layout(**json.loads(saved)) if saved else None
+    appendable = (
+        layout is not None and target.is_file() and target.stat().st_size == layout.file_size
+        and bool(changed) and sorted(changed) == list(range(layout.rows + 1, count + 1))
+    )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".~mailbot-", suffix=".xlsx", dir=target.parent)
+    os.close(fd)
+    try:
+        if appendable:
+            assert layout is not None
+            shutil.copyfile(target, tmp)
+            with open(tmp, "r+b") as out:
+                layout = xlsxzip.append(out, layout, SHEET, _rows(state, year_be, layout.rows), tail, count)
+                out.flush()
+                os.fsync(out.fileno())
+        else:
+            with open(tmp, "w+b") as out:
+                layout = xlsxzip.write_new(out, members, SHEET, head, _rows(state, year_be), tail, count)
+                out.flush()
+                os.fsync(out.fileno())
+        files.replace_file(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    state.put(key, json.dumps(layout.to_json()))
 
 
 def write_registers(state: State, folder: Path, agency_name: str) -> tuple[list[Path], list[tuple[Path, str]]]:
@@ -213,9 +245,9 @@ def write_registers(state: State, folder: Path, agency_name: str) -> tuple[list[
     failed: list[tuple[Path, str]] = []
     for year_be, version in sorted(state.dirty_years().items()):
         target = register_path(folder, year_be)
-        _refresh_rows(state, year_be, agency_name)
+        changed = _refresh_rows(state, year_be, agency_name)
         try:
-            write_atomic(target, _assemble(state, year_be))
+            _write_year(state, year_be, target, changed)
         except OSError as exc:
             failed.append((target, f"{type(exc).__name__}: {exc.strerror or exc}"))
             log.warning("register %s not written (%s); will retry next cycle", target, exc)

@@ -511,3 +511,29 @@ def test_too_large_message_is_kept_and_the_sender_told_the_limit(env):
     kept = list((env.cfg.data_dir / "quarantine").glob("*.eml"))
     assert kept and kept[0].read_bytes().replace(b"\r\n", b"\n") == raw.replace(b"\r\n", b"\n")  # as the server holds it
     assert env.folder_count("กักกัน") == 1
+
+
+def test_register_grows_by_appending_and_stays_a_valid_workbook(env):
+    import zipfile
+
+    env.deliver(*[letter(f"ขออนุญาตก่อสร้าง {i}", sender=f"p{i}@example.com") for i in range(3)])
+    env.cycle()
+    target = register_path(env.cfg.registers_dir, datetime.now(BANGKOK).year + 543)
+    first = target.read_bytes()
+    env.deliver(*[letter(f"ร้องเรียน {i}", sender=f"q{i}@example.com") for i in range(2)])
+    env.cycle()                                            # only new rows: appended
+    grown = target.read_bytes()
+    sheet_start = first.index(b"xl/worksheets/sheet1.xml") - 30     # the sheet's local header
+    assert grown[:sheet_start] == first[:sheet_start]      # the fixed parts were not rewritten
+    with zipfile.ZipFile(target) as z:
+        assert z.testzip() is None                         # every CRC checks
+    rows, ws = register_rows(env)
+    assert [r[0] for r in rows[1:]] == [f"{i}/{datetime.now(BANGKOK).year + 543}" for i in range(1, 6)]
+    assert ws.auto_filter.ref.endswith("6")
+    # a change to an old row (a follow-up) rewrites the file whole, still valid
+    env.deliver(letter(f"Re: x [เลขรับ {rows[1][0]}]", sender="p0@example.com", body="เพิ่มเติม"))
+    env.cycle()
+    with zipfile.ZipFile(target) as z:
+        assert z.testzip() is None
+    rows, _ = register_rows(env)
+    assert len(rows) == 6 and "ติดตาม" in (rows[1][7] or "")
