@@ -38,10 +38,22 @@ class Daemon:
                                                        "misfire_grace_time": 3600})
         self.idle_thread: threading.Thread | None = None
         self.cycles = 0
+        self._running = threading.Lock()
+        self._again = threading.Event()      # new mail announced while a cycle was running
 
     # ------------------------------------------------------------------ jobs
 
     def poll(self) -> None:
+        with self._running:
+            self._poll_once()
+            while self._again.is_set() and not self.stop_event.is_set():
+                self._again.clear()
+                self._poll_once()
+        if not self.stop_event.is_set():   # the regular schedule is never lost
+            self.sched.add_job(self.poll, "date", run_date=schedule.next_poll(self.clock(), self.cfg.schedule),
+                               id="poll", replace_existing=True)
+
+    def _poll_once(self) -> None:
         from .cli import open_side  # state + alerts helpers shared with the CLI
 
         now = self.clock()
@@ -68,13 +80,14 @@ class Daemon:
             alerts.routine(now)
         finally:
             state.close()
-        if not self.stop_event.is_set():
-            self.sched.add_job(self.poll, "date", run_date=schedule.next_poll(self.clock(), self.cfg.schedule),
-                               id="poll", replace_existing=True)
 
     def poll_now(self) -> None:
-        """New mail announced by IDLE: run a cycle at once."""
-        self.sched.add_job(self.poll, "date", run_date=datetime.now(BANGKOK), id="poll", replace_existing=True)
+        """New mail announced by IDLE: run a cycle at once (or right after the one running)."""
+        if self._running.locked():
+            self._again.set()
+        else:
+            self.sched.add_job(self.poll, "date", run_date=datetime.now(BANGKOK), id="poll-now",
+                               replace_existing=True)
 
     def daily_report(self) -> None:
         from .cli import send_daily_report
@@ -118,6 +131,7 @@ class Daemon:
                         print("เซิร์ฟเวอร์ไม่รองรับ IDLE ใช้การตรวจตามรอบเวลา / server has no IDLE: polling")
                         return
                     mb.select()
+                    known = int(mb.c.folder_status(self.cfg.imap.folder, [b"MESSAGES"])[b"MESSAGES"])
                     while not self.stop_event.is_set():
                         mb.c.idle()
                         try:
@@ -127,7 +141,15 @@ class Daemon:
                                 responses = mb.c.idle_check(timeout=1)
                         finally:
                             mb.c.idle_done()
-                        if any(r[1] in (b"EXISTS", b"RECENT") for r in responses if len(r) > 1):
+                        # only a growing mailbox is new mail; our own moves shrink it (EXPUNGE)
+                        grew = False
+                        for r in responses:
+                            if len(r) > 1 and r[1] == b"EXPUNGE":
+                                known = max(0, known - 1)
+                            elif len(r) > 1 and r[1] == b"EXISTS":
+                                grew = grew or int(r[0]) > known
+                                known = int(r[0])
+                        if grew:
                             self.poll_now()
             except Exception as exc:  # noqa: BLE001 - reconnect after a pause; polling continues anyway
                 log.warning("IDLE connection lost (%s); retrying in 60 s", type(exc).__name__)

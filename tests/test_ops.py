@@ -49,6 +49,8 @@ def test_idle_brings_new_mail_in_without_waiting_for_the_next_poll(env):
         time.sleep(1.0)                                                    # the IDLE connection is waiting
         env.deliver(letter("ร้องเรียนถนนชำรุด", sender="second@example.com"))
         assert wait_for(lambda: mails_to(env, "second@example.com"), 15), "IDLE did not trigger a poll"
+        time.sleep(1.0)   # the cycle finishes and puts the regular poll back
+        assert daemon.sched.get_job("poll") is not None, (daemon.sched.get_jobs(), daemon._running.locked(), daemon.cycles)
         assert daemon.sched.get_job("poll").next_run_time > datetime.now(BANGKOK) + timedelta(hours=5)
     finally:
         daemon.stop()
