@@ -54,18 +54,14 @@ class AgencyConfig(_Strict):
 Security = Literal["ssl", "starttls", "none"]
 
 
-class _Server(_Strict):
-    host: str = Field(min_length=1)
-    port: int | None = Field(default=None, ge=1, le=65535)
-    security: Security = "ssl"
-    username: str = ""
+class _WithPassword(_Strict):
+    """A password given inline or (better) as the name of an environment variable."""
+
     password: str | None = Field(default=None, repr=False)
     password_env: str | None = None
-    timeout_seconds: float = Field(default=60.0, gt=0)
-    verify_tls: bool = True
 
     @model_validator(mode="after")
-    def _one_password(self) -> "_Server":
+    def _one_password(self) -> "_WithPassword":
         if self.password is not None and self.password_env:
             raise ValueError("give either password or password_env, not both")
         return self
@@ -75,6 +71,15 @@ class _Server(_Strict):
         if self.password_env:
             return os.environ.get(self.password_env)
         return self.password
+
+
+class _Server(_WithPassword):
+    host: str = Field(min_length=1)
+    port: int | None = Field(default=None, ge=1, le=65535)
+    security: Security = "ssl"
+    username: str = ""
+    timeout_seconds: float = Field(default=60.0, gt=0)
+    verify_tls: bool = True
 
 
 class ImapConfig(_Server):
@@ -164,25 +169,12 @@ class WorkflowConfig(_Strict):
     close_days: int = Field(default=14, ge=1)     # counted from the reminder
 
 
-class SigningConfig(_Strict):
+class SigningConfig(_WithPassword):
     """The agency certificate that makes results trustworthy (PAdES)."""
 
     pkcs12: Path
-    password: str | None = Field(default=None, repr=False)
-    password_env: str | None = None
     tsa_url: str = ""                 # RFC 3161 timestamp server; empty: sign at B-B
     signer_name: str = ""             # the name on the stamp (default: the agency's name)
-
-    @model_validator(mode="after")
-    def _one_password(self) -> "SigningConfig":
-        if self.password is not None and self.password_env:
-            raise ValueError("give either password or password_env, not both")
-        return self
-
-    def secret(self) -> str | None:
-        if self.password_env:
-            return os.environ.get(self.password_env)
-        return self.password
 
 
 class ResultsConfig(_Strict):

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 
 def replace_file(src: str, dst: Path) -> None:
@@ -15,14 +17,15 @@ def replace_file(src: str, dst: Path) -> None:
     os.replace(src, dst)
 
 
-def write_atomic(target: Path, data: bytes) -> None:
+@contextmanager
+def replacing(target: Path, suffix: str = "") -> Iterator[str]:
+    """A temp file next to ``target`` for the caller to fill (and fsync); it replaces the target
+    when the block ends, and is removed if the block fails."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".~mailbot-", dir=target.parent)
+    fd, tmp = tempfile.mkstemp(prefix=".~mailbot-", suffix=suffix, dir=target.parent)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+        yield tmp
         replace_file(tmp, target)
     except BaseException:
         try:
@@ -30,3 +33,10 @@ def write_atomic(target: Path, data: bytes) -> None:
         except OSError:
             pass
         raise
+
+
+def write_atomic(target: Path, data: bytes) -> None:
+    with replacing(target) as tmp, open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())

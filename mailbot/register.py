@@ -15,7 +15,6 @@ import logging
 import os
 import re
 import shutil
-import tempfile
 import zipfile
 from pathlib import Path
 from xml.sax.saxutils import escape as xml_escape
@@ -213,10 +212,7 @@ def _write_year(state: State, year_be: int, target: Path, changed: set[int]) -> 
         layout is not None and target.is_file() and target.stat().st_size == layout.file_size
         and bool(changed) and sorted(changed) == list(range(layout.rows + 1, count + 1))
     )
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".~mailbot-", suffix=".xlsx", dir=target.parent)
-    os.close(fd)
-    try:
+    with files.replacing(target, suffix=".xlsx") as tmp:
         if appendable:
             assert layout is not None
             shutil.copyfile(target, tmp)
@@ -229,13 +225,6 @@ def _write_year(state: State, year_be: int, target: Path, changed: set[int]) -> 
                 layout = xlsxzip.write_new(out, members, SHEET, head, _rows(state, year_be), tail, count)
                 out.flush()
                 os.fsync(out.fileno())
-        files.replace_file(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
     state.put(key, json.dumps(layout.to_json()))
 
 
