@@ -409,32 +409,6 @@ def test_receipt_numbers_restart_each_buddhist_year(env):
     assert register_path(env.cfg.registers_dir, 2570).exists()
 
 
-def test_uidvalidity_change_is_detected_and_matched_through_the_ledger(env):
-    # watch a Thai-named folder, so it can really be deleted and recreated on the server
-    env.set_config(imap={"folder": "คำร้องออนไลน์"})
-    with env.client() as c:
-        c.create_folder("คำร้องออนไลน์")
-        old_validity = c.select_folder("คำร้องออนไลน์")[b"UIDVALIDITY"]
-    raw = bytes(letter("ขออนุญาตก่อสร้างอาคาร"))
-    env.deliver(raw, folder="คำร้องออนไลน์")
-    env.cycle()
-    # the mailbox is rebuilt on the server: new UIDVALIDITY, and the old message shows up again
-    with env.client() as c:
-        c.delete_folder("คำร้องออนไลน์")
-        c.create_folder("คำร้องออนไลน์")
-        new_validity = c.select_folder("คำร้องออนไลน์")[b"UIDVALIDITY"]
-    assert new_validity != old_validity
-    env.deliver(raw, letter("ร้องเรียนถนนชำรุด"), folder="คำร้องออนไลน์")
-    report = env.cycle()
-    assert any("UIDVALIDITY" in w for w in report.warnings)
-    first, second = report.handled
-    assert first.reason.startswith("duplicate") and first.receipt == report.handled[0].receipt
-    assert second.outcome == "registered" and second.receipt.startswith("2/")
-    assert len(env.smtp.messages) == 2                      # no second receipt for the old message
-    assert db(env).execute("SELECT count(*) FROM events WHERE kind='uidvalidity'").fetchone()[0] == 1
-    assert env.folder_count("คำร้องออนไลน์") == 0
-
-
 def test_move_fallback_without_move_capability(env, monkeypatch):
     from mailbot import fetch
 

@@ -74,10 +74,16 @@ def test_uidvalidity_change_by_recreating_the_mailbox(server_env):
         c.create_folder("คำร้องออนไลน์")
         new = c.select_folder("คำร้องออนไลน์")[b"UIDVALIDITY"]
     assert new != old
-    env.deliver(raw, folder="คำร้องออนไลน์")
+    env.deliver(raw, letter("ร้องเรียนถนนชำรุด"), folder="คำร้องออนไลน์")
     report = env.cycle()
     assert any("UIDVALIDITY" in w for w in report.warnings)
-    assert report.handled[0].reason.startswith("duplicate") and len(env.smtp.messages) == 1
+    first, second = report.handled
+    assert first.reason.startswith("duplicate")                 # matched through the ledger
+    assert second.outcome == "registered" and second.receipt.startswith("2/")
+    assert len(env.smtp.messages) == 2                          # no second receipt for the old message
+    con = sqlite3.connect(env.cfg.data_dir / "state.sqlite3")
+    assert con.execute("SELECT count(*) FROM events WHERE kind='uidvalidity'").fetchone()[0] == 1
+    assert env.folder_count("คำร้องออนไลน์") == 0
 
 
 def test_idle(server_env):
