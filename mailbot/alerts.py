@@ -7,31 +7,40 @@ supervisors while SMTP works — the same alert at most once an hour.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import shutil
 import sys
 from datetime import datetime, timedelta
 
 from .config import Config
-from .replies import Templates, build, context
+from .outbox import Outbox
+from .replies import context
 from .state import State, from_iso, iso
+from .thai import one_line, thai_date, thai_datetime, to_bangkok
 
 log = logging.getLogger(__name__)
 REPEAT = timedelta(hours=1)
 
 
 class Alerts:
-    def __init__(self, cfg: Config, state: State, templates: Templates) -> None:
+    def __init__(self, cfg: Config, state: State, outbox: Outbox) -> None:
         self.cfg = cfg
         self.state = state
-        self.templates = templates
+        self.outbox = outbox
 
     def recipients(self) -> list[str]:
         return list(dict.fromkeys([*(self.cfg.alerts.to or [self.cfg.agency.address]), *self.cfg.supervisors]))
 
-    def alert(self, key: str, thai: str, english: str, now: datetime) -> bool:
-        """Tell everyone; False when the same alert went out less than an hour ago."""
-        text = f"{thai}\n{english}"
+    def alert(self, key: str, thai: str, english: str, now: datetime, since: datetime | None = None,
+              title: str = "") -> bool:
+        """Tell everyone; False when the same alert went out less than an hour ago.
+
+        ``since``: when the problem began (default: now); every alert says it, so an alert
+        delivered late after an outage still tells when things went wrong."""
+        began = since or now
+        text = (f"{thai}\nเริ่มเมื่อ {thai_datetime(began)}\n\n"
+                f"{english}\n(since {to_bangkok(began):%Y-%m-%d %H:%M} Bangkok time)")
         log.warning("ALERT %s: %s", key, english)
         with self.state.tx() as db:
             row = db.execute("SELECT last_at FROM alerts WHERE key=?", (key,)).fetchone()
@@ -42,14 +51,12 @@ class Alerts:
             print(f"แจ้งเตือน / ALERT: {thai}\n  {english}", file=sys.stderr)
             ctx = context(self.cfg.agency, receipt=None, received_at=now, subject="", sender_name="")
             ctx["note"] = text
-            for i, to in enumerate(self.recipients()):
-                mid = f"<mailbot.alert.{key}.{now:%Y%m%d%H%M}.{i}@{self.cfg.agency.domain}>"
-                raw = build(kind="alert", templates=self.templates, agency=self.cfg.agency, to=to,
-                            subject=f"[mailbot แจ้งเตือน] {thai[:80]}", receipt=None, in_reply_to=None,
-                            references=(), message_id=mid, now=now, ctx=ctx)
-                self.state.queue_reply(message_id=mid, kind="alert", case_id=None, message_row=None,
-                                       recipient=to, subject=f"[mailbot] {english[:80]}", raw=raw,
-                                       status="queued", hold_reason=None, now=now)
+            subject = "[mailbot แจ้งเตือน] " + one_line(title or thai.split(":")[0], 70)
+            stamp = int(now.timestamp()) // 60
+            for to in self.recipients():
+                digest = hashlib.sha256(f"{key}|{to}".encode()).hexdigest()
+                self.outbox.queue("alert", recipient=to, subject=subject, now=now, ctx=ctx, key=stamp,
+                                  key_hash=digest)
         return True
 
     # ------------------------------------------------------------------ checks
@@ -63,11 +70,13 @@ class Alerts:
             since = iso(now)
         if login:
             self.alert("login", "เข้าสู่ระบบอีเมลไม่ได้: " + error.thai,
-                       "mail login failed (expired password or app password?): " + error.english, now)
+                       "mail login failed (expired password or app password?): " + error.english, now,
+                       since=from_iso(since), title="เข้าสู่ระบบอีเมลไม่ได้")
         elif now - from_iso(since) >= timedelta(minutes=self.cfg.alerts.unreachable_minutes):
             minutes = int((now - from_iso(since)).total_seconds() // 60)
             self.alert("unreachable", f"ติดต่อเซิร์ฟเวอร์อีเมลไม่ได้มา {minutes} นาทีแล้ว: {error.thai}",
-                       f"mail server unreachable for {minutes} minutes: {error.english}", now)
+                       f"mail server unreachable for {minutes} minutes: {error.english}", now,
+                       since=from_iso(since), title="ติดต่อเซิร์ฟเวอร์อีเมลไม่ได้")
 
     def connection_ok(self) -> None:
         if self.state.get("unreachable_since") is not None:
@@ -93,5 +102,6 @@ class Alerts:
                 return
             left = info.days_left(now)
             if left <= self.cfg.alerts.certificate_days:
-                self.alert("certificate", f"ใบรับรองอิเล็กทรอนิกส์จะหมดอายุใน {left} วัน ({info.not_after:%Y-%m-%d})",
-                           f"signing certificate expires in {left} days ({info.not_after:%Y-%m-%d})", now)
+                self.alert("certificate", f"ใบรับรองอิเล็กทรอนิกส์จะหมดอายุใน {left} วัน ({thai_date(info.not_after)})",
+                           f"signing certificate expires in {left} days ({info.not_after:%Y-%m-%d})", now,
+                           title="ใบรับรองอิเล็กทรอนิกส์ใกล้หมดอายุ")

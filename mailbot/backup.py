@@ -63,7 +63,8 @@ def backup_root(cfg: Config) -> Path:
 
 def backup(cfg: Config, now: datetime) -> BackupResult:
     root = backup_root(cfg)
-    stamp = to_bangkok(now).strftime("%Y%m%d-%H%M%S")
+    local = to_bangkok(now)
+    stamp = f"{local.year + 543}{local:%m%d-%H%M%S}"    # Buddhist-Era date in the folder name
     work = root / f".{PREFIX}{stamp}.partial"
     final = root / f"{PREFIX}{stamp}"
     if work.exists():
@@ -126,6 +127,8 @@ def prune(root: Path, keep_days: int, now: datetime) -> list[Path]:
             when = datetime.strptime(folder.name[len(PREFIX):], "%Y%m%d-%H%M%S").replace(tzinfo=cutoff.tzinfo)
         except ValueError:
             continue
+        if when.year > 2400:     # Buddhist-Era names (CE names from earlier versions still prune)
+            when = when.replace(year=when.year - 543)
         if when < cutoff:
             shutil.rmtree(folder)
             removed.append(folder)
@@ -140,7 +143,18 @@ def latest(cfg: Config) -> Path | None:
     return found[-1] if found else None
 
 
-def restore(cfg: Config, source: Path, force: bool = False) -> int:
+@dataclass
+class RestoreResult:
+    source: Path
+    files: int
+    notes: list[str]
+
+    def lines(self) -> list[str]:
+        out = [f"กู้คืนจาก {self.source} แล้ว {self.files} ไฟล์ / restored {self.files} files from {self.source}"]
+        return out + self.notes
+
+
+def restore(cfg: Config, source: Path, force: bool = False, now: datetime | None = None) -> RestoreResult:
     """Rebuild the data folder, registers and signed results from a verified backup."""
     if not (source / "MANIFEST.json").is_file():
         candidates = sorted(source.glob(f"{PREFIX}*"))
@@ -168,4 +182,4 @@ def restore(cfg: Config, source: Path, force: bool = False) -> int:
                     target.parent.mkdir(parents=True, exist_ok=True)
                     shutil.copy2(path, target)
                     count += 1
-    return count
+    return RestoreResult(source, count, [])

@@ -17,16 +17,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from . import completeness, workflow
+from .classify import receipt_tags
 from .completeness import Checklist, File
 from .config import Config, Rules, Service
-from .replies import Templates, build, context, message_id_for, tag
+from .outbox import Outbox, day_start
+from .replies import Templates, context, tag
 from .state import State, from_iso, iso
 from .thai import thai_date, thai_date_short, thai_datetime, to_bangkok
-
-
-def day_start(now: datetime) -> datetime:
-    """Midnight of today in Asia/Bangkok."""
-    return to_bangkok(now).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 def append_note(old: str | None, note: str, keep: int = 8) -> str:
@@ -41,38 +38,9 @@ class Desk:
     rules: Rules
     state: State
     templates: Templates
+    outbox: Outbox
 
     # ------------------------------------------------------------------ replies
-
-    def queue(self, *, kind: str, recipient: str | None, subject: str, receipt: str | None,
-              in_reply_to: str | None, references: tuple[str, ...], key: int, key_hash: str,
-              now: datetime, ctx: dict, case_id: int | None = None, message_row: int | None = None,
-              capped: bool = True, attach: bytes | None = None,
-              files: tuple[tuple[str, bytes], ...] = ()) -> str:
-        """Compose one message and put it in the outbox; returns a short label for reports."""
-        st = self.state
-        own = self.cfg.agency.address.lower()
-        if recipient and recipient.lower() == own:
-            recipient = None  # never answer ourselves (a forged Reply-To would loop)
-        if not recipient:
-            return "no reply: no usable address"
-        mid = message_id_for(kind, key, key_hash, self.cfg.agency.domain)
-        raw = build(kind=kind, templates=self.templates, agency=self.cfg.agency, to=recipient,
-                    subject=subject, receipt=receipt, in_reply_to=in_reply_to, references=references,
-                    message_id=mid, now=now, ctx=ctx, attach=attach, files=files)
-        status, hold, label = "queued", None, "queued"
-        cap = self.cfg.limits.replies_per_sender_per_day
-        if capped and st.replies_to_since(recipient, day_start(now)) >= cap:
-            status, hold = "held", f"per-sender limit {cap}/day"
-            label = f"held: over {cap} replies/day to this address"
-        st.queue_reply(message_id=mid, kind=kind, case_id=case_id, message_row=message_row,
-                       recipient=recipient, subject=subject, raw=raw, status=status,
-                       hold_reason=hold, now=now)
-        if case_id is not None and kind not in ("forward",):
-            st.update_case(case_id, reply_status=(
-                "รอส่ง / queued" if status == "queued"
-                else f"ระงับ: เกิน {cap} ฉบับ/วัน ต่อผู้ส่ง (held: per-sender limit)"))
-        return label
 
     def case_context(self, case: sqlite3.Row, received_at: datetime, *, checklist: Checklist | None = None,
                      **extra: object) -> dict:
@@ -92,14 +60,14 @@ class Desk:
     def reply_about(self, case: sqlite3.Row, kind: str, now: datetime, *, key: int,
                     received_at: datetime | None = None, message_row: int | None = None,
                     recipient: str | None = None, files: tuple[tuple[str, bytes], ...] = (),
-                    capped: bool = True, **extra: object) -> str:
+                    hold: str | None = None, **extra: object) -> str:
         """A message to the requester about their case, in the thread of their request."""
         ctx = self.case_context(case, received_at or now, **extra)
-        return self.queue(kind=kind, recipient=recipient or case["reply_to"], subject=case["subject"] or "",
-                          receipt=case["receipt"], in_reply_to=case["message_id"],
-                          references=(case["message_id"],) if case["message_id"] else (),
-                          key=key, key_hash=case["sha256"] or case["receipt"], now=now, ctx=ctx,
-                          case_id=case["id"], message_row=message_row, files=files, capped=capped)
+        return self.outbox.queue(kind, recipient=recipient or case["reply_to"], subject=case["subject"] or "",
+                                 receipt=case["receipt"], in_reply_to=case["message_id"],
+                                 references=(case["message_id"],) if case["message_id"] else (),
+                                 key=key, key_hash=case["sha256"] or case["receipt"], now=now, ctx=ctx,
+                                 case_id=case["id"], message_row=message_row, files=files, hold=hold)
 
     # ------------------------------------------------------------------ documents
 
@@ -217,21 +185,40 @@ class Desk:
             event_id = self.event(case, now, "forwarded", note, action=True)
             ctx = self.case_context(case, from_iso(case["received_at"]), checklist=checklist, unit=unit,
                                     sender_addr=case["sender_addr"] or "")
-            self.queue(kind="forward", recipient=address, subject=f"ส่งต่อ {tag(case['receipt'])} {case['subject'] or ''}",
-                       receipt=None, in_reply_to=None, references=(), key=event_id,
-                       key_hash=case["sha256"] or case["receipt"], now=now, ctx=ctx, case_id=case["id"],
-                       capped=False, attach=raw)
+            self.outbox.queue("forward", recipient=address,
+                              subject=f"ส่งต่อ {tag(case['receipt'])} {case['subject'] or ''}", key=event_id,
+                              key_hash=case["sha256"] or case["receipt"], now=now, ctx=ctx, case_id=case["id"],
+                              attach=raw)
         return warnings
 
     # ------------------------------------------------------------------ status inquiries
 
-    def history(self, case: sqlite3.Row) -> list[dict]:
+    def history(self, case: sqlite3.Row, citizen: bool = False) -> list[dict]:
+        """The case's events, oldest first. For the citizen (status answers): no internal notes,
+        no officer names, no other people's inquiries — only what happened to the case."""
         out = [{"at": thai_datetime(from_iso(case["received_at"])), "note": f"รับเรื่อง เลขรับ {case['receipt']}",
                 "actor": "mailbot"}]
         for r in self.state.db.execute(
-                "SELECT at, note, actor FROM case_events WHERE case_id=? ORDER BY id", (case["id"],)):
-            out.append({"at": thai_datetime(from_iso(r["at"])), "note": r["note"], "actor": r["actor"] or ""})
+                "SELECT at, kind, note, actor FROM case_events WHERE case_id=? ORDER BY id", (case["id"],)):
+            note = r["note"]
+            if citizen:
+                note = _public_note(r["kind"], r["note"])
+                if note is None:
+                    continue
+            out.append({"at": thai_datetime(from_iso(r["at"])), "note": note,
+                        "actor": "" if citizen else (r["actor"] or "")})
         return out
+
+    def known_case(self, letter) -> tuple[sqlite3.Row | None, bool]:  # type: ignore[no-untyped-def]
+        """The case a letter refers to (by its receipt tag or its threading headers), and whether
+        its threading headers name a reply mailbot sent."""
+        st = self.state
+        for receipt in receipt_tags(letter.subject):
+            row = st.case(receipt)
+            if row is not None:
+                _, ours = st.case_for_thread(list(letter.in_reply_to + letter.references))
+                return row, ours
+        return st.case_for_thread(list(letter.in_reply_to + letter.references))
 
     def is_requester(self, case: sqlite3.Row, address: str | None) -> bool:
         if not address:
@@ -239,29 +226,89 @@ class Desk:
         known = {a.lower() for a in (case["sender_addr"], case["reply_to"]) if a}
         return address.lower() in known
 
+    # ------------------------------------------------------------------ outbox hooks
+
+    def mail_sent(self, row: sqlite3.Row, now: datetime) -> None:
+        """A result e-mail left: only now is the case ส่งผลการพิจารณาแล้ว (inside the outbox's
+        transaction)."""
+        if row["kind"] != "result" or row["case_id"] is None:
+            return
+        case = self.state.case_by_id(row["case_id"])
+        self.state.db.execute("UPDATE results SET status='sent' WHERE outbox_message_id=?", (row["message_id"],))
+        self.event(case, now, "result_sent", f"{workflow.label('completed')} {thai_date_short(now)}", action=True)
+        try:
+            new, _ = workflow.transition(case["status"], "result_sent")
+        except workflow.InvalidTransition:
+            return   # already closed: the result went out, the status stays
+        self.set_status(case, new, now)
+
+    def mail_failed(self, row: sqlite3.Row, error: str, now: datetime) -> None:
+        """A message the server refused for good: the case says so; a result is a problem file."""
+        if row["case_id"] is None:
+            return
+        case = self.state.case_by_id(row["case_id"])
+        if row["kind"] == "result":
+            self.state.db.execute("UPDATE results SET status='failed' WHERE outbox_message_id=?",
+                                  (row["message_id"],))
+            self.event(case, now, "result_failed",
+                       f"ส่งผลการพิจารณาทางอีเมลไม่สำเร็จ {thai_date_short(now)}: {error[:120]}", action=True)
+            result = self.state.db.execute("SELECT file_name FROM results WHERE outbox_message_id=?",
+                                           (row["message_id"],)).fetchone()
+            from .results import refused_note
+
+            refused_note(self.cfg, case, result["file_name"] if result else case["receipt"], error, now)
+
     # ------------------------------------------------------------------ officer actions
 
-    def officer_set(self, receipt: str, status: str, note: str, actor: str, now: datetime) -> tuple[sqlite3.Row, str]:
-        """Set a case's status by hand; the citizen is told if a template for it exists."""
+    def officer_set(self, receipt: str, status: str | None, note: str, tell: str, actor: str,
+                    now: datetime) -> tuple[sqlite3.Row, str]:
+        """An officer's action on a case: a new status and/or an internal note (never sent to
+        anyone) and/or a message to the citizen (``tell``, sent only when given). When the status
+        changes and ``templates/status_<status>.txt.j2`` exists the citizen is told of the new
+        status (with the message, if any). Returns the case and what the citizen was told."""
         case = self.state.case(receipt)
         if case is None:
             raise KeyError(receipt)
-        key = workflow.status_key(status)
-        if key is None:
-            raise workflow.InvalidTransition(status)
+        key = None
+        if status:
+            key = workflow.status_key(status)
+            if key is None:
+                raise workflow.InvalidTransition(status)
         with self.state.tx():
-            new, effect = workflow.officer_set(case["status"], key)
-            fields: dict[str, object] = {}
-            if new == "awaiting_documents":
-                fields.update(awaiting_since=iso(now), reminded_at=None)
-            case = self.set_status(case, new, now, **fields)
-            text = f"{workflow.label(new)} {thai_date_short(now)} ({actor})" + (f": {note}" if note else "")
-            event_id = self.event(case, now, f"officer:{new}", text, actor=actor, action=True)
-            told = "not notified (no template)"
-            if effect and self.templates.has(effect):
-                told = self.reply_about(case, effect, now, key=event_id, note=note,
+            told = "ไม่ได้แจ้งผู้ยื่น"
+            if key is not None and key != case["status"]:
+                new, effect = workflow.officer_set(case["status"], key)
+                fields: dict[str, object] = {}
+                if new == "awaiting_documents":
+                    fields.update(awaiting_since=iso(now), reminded_at=None)
+                case = self.set_status(case, new, now, **fields)
+                text = f"{workflow.label(new)} {thai_date_short(now)} ({actor})" + (f": {note}" if note else "")
+                event_id = self.event(case, now, f"officer:{new}", text, actor=actor, action=True)
+                if effect and self.templates.has(effect):
+                    told = self.reply_about(case, "officer_status", now, key=event_id, message=tell,
+                                            received_at=from_iso(case["received_at"]), status_key=new)
+                    tell = ""
+            elif note:
+                self.event(case, now, "officer:note", f"บันทึก {thai_date_short(now)} ({actor}): {note}",
+                           actor=actor, action=True)
+            if tell:
+                event_id = self.event(case, now, "officer:tell", f"แจ้งผู้ยื่น {thai_date_short(now)} ({actor}): {tell}",
+                                      actor=actor, action=True)
+                told = self.reply_about(case, "officer_message", now, key=event_id, message=tell,
                                         received_at=from_iso(case["received_at"]))
         return self.state.case(receipt), told  # type: ignore[return-value]
+
+
+def _public_note(kind: str, note: str) -> str | None:
+    """What a citizen may read of a case event (None: internal)."""
+    if kind.startswith("officer:"):
+        status = kind.split(":", 1)[1]
+        if status in workflow.STATUSES:
+            return workflow.label(status)
+        return "เจ้าหน้าที่แจ้งข้อความถึงท่านทางอีเมล" if status == "tell" else None
+    if kind in ("inquiry", "bounce") or kind.startswith("reply_"):
+        return None
+    return note
 
 
 def _service_dict(service: Service | None) -> dict | None:

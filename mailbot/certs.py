@@ -44,14 +44,29 @@ def read_pkcs12(path: Path, password: str | None) -> tuple[bytes, CertInfo]:
     try:
         _key, cert, _chain = pkcs12.load_key_and_certificates(data, password.encode() if password else None)
     except ValueError:
+        if not _is_pkcs12(data):
+            raise MailbotError(
+                f"ไฟล์ใบรับรองอิเล็กทรอนิกส์เสียหายหรือไม่ใช่ไฟล์ .p12/.pfx: {path}",
+                f"the signing certificate file is damaged or not a PKCS#12 (.p12/.pfx) file: {path}",
+            ) from None
         raise MailbotError(
-            "เปิดใบรับรองอิเล็กทรอนิกส์ไม่ได้: รหัสผ่านไม่ถูกต้องหรือไฟล์เสีย",
-            "cannot open the signing certificate: wrong password or damaged file "
-            "(signing.password / signing.password_env)",
+            "รหัสผ่านไม่ถูกต้อง: เปิดใบรับรองอิเล็กทรอนิกส์ไม่ได้ (ตรวจ signing.password หรือ signing.password_env)",
+            "wrong password for the signing certificate (signing.password / signing.password_env)",
         ) from None
     if cert is None:
         raise MailbotError("ไฟล์ .p12 ไม่มีใบรับรอง", "the .p12 file holds no certificate")
     return data, describe(cert)
+
+
+def _is_pkcs12(data: bytes) -> bool:
+    """The file is a well-formed PKCS#12 structure (so a failure to open it is the password)."""
+    from asn1crypto import pkcs12 as asn1_pkcs12
+
+    try:
+        pfx = asn1_pkcs12.Pfx.load(data)
+        return pfx["auth_safe"]["content_type"].native in ("data", "signed_data")
+    except Exception:  # noqa: BLE001 - anything unparseable is a damaged file
+        return False
 
 
 def describe(cert: x509.Certificate) -> CertInfo:

@@ -49,6 +49,7 @@ class Match:
     rule: str = ""          # e.g. "services[0] BLD"
     keyword: str = ""       # the keyword or regex that fired
     normalised: str = ""    # the subject as compared
+    number: int = 0         # the rule's place in its list, counted from 1 as people count
 
     @property
     def label(self) -> str:
@@ -87,9 +88,37 @@ def match_subject(subject: str, rules: Rules) -> Match:
 
 
 def _hit(kind: str, item: Service | Referral, label: str, kw: str, norm: str) -> Match:
+    number = int(label.split("[", 1)[1].split("]", 1)[0]) + 1
     if kind == "service":
-        return Match(kind="service", service=item, rule=label, keyword=kw, normalised=norm)  # type: ignore[arg-type]
-    return Match(kind="referral", referral=item, rule=label, keyword=kw, normalised=norm)  # type: ignore[arg-type]
+        return Match(kind="service", service=item, rule=label, keyword=kw, normalised=norm,  # type: ignore[arg-type]
+                     number=number)
+    return Match(kind="referral", referral=item, rule=label, keyword=kw, normalised=norm,  # type: ignore[arg-type]
+                 number=number)
+
+
+def explain(decision: "Decision") -> tuple[str, str]:
+    """The decision as an officer reads it (Thai) and its English line; rules counted from 1."""
+    m = decision.match
+    how_th = f'คำสำคัญ "{m.keyword}"' if not m.keyword.startswith("regex ") else f"รูปแบบ {m.keyword[6:]}"
+    if decision.outcome == "automatic":
+        return (f"อีเมลอัตโนมัติ ไม่ตอบกลับ ({decision.reason})", f"automatic mail, not answered ({decision.reason})")
+    if decision.outcome == "followup" and decision.inquiry:
+        return (f"สอบถามสถานะเรื่องเลขรับ {decision.case_receipt}: ตอบสถานะเฉพาะผู้ยื่นเรื่อง ไม่ออกเลขรับใหม่",
+                f"status inquiry about case {decision.case_receipt}: answered only to its requester, no new number")
+    if decision.outcome == "followup":
+        return (f"ติดตามเรื่องเดิมเลขรับ {decision.case_receipt}: บันทึกในเรื่องเดิม ไม่ออกเลขรับใหม่",
+                f"follow-up on case {decision.case_receipt}: noted on that case, no new number")
+    if decision.flag:
+        return (f"ลงทะเบียนรับและทำเครื่องหมายให้เจ้าหน้าที่ตรวจ ไม่ตอบอัตโนมัติ ({decision.flag})",
+                f"registered and flagged for the officer, no automatic reply ({decision.flag})")
+    if decision.outcome == "registered" and m.service is not None:
+        return (f'ลงทะเบียนรับ: บริการ "{m.service.name}" ({m.service.code}) ตามกฎบริการข้อที่ {m.number} {how_th}',
+                f"registered: service {m.service.code} (services rule {m.number}, {m.keyword})")
+    if decision.outcome == "wrong_agency" and m.referral is not None:
+        return (f"แนะนำหน่วยงานอื่น: {m.referral.agency} ตามกฎหน่วยงานอื่นข้อที่ {m.number} {how_th} ไม่ออกเลขรับ",
+                f"wrong agency: referred to {m.referral.agency} (referrals rule {m.number}, {m.keyword}); no number")
+    return ("ลงทะเบียนรับ รอเจ้าหน้าที่คัดแยก: ไม่ตรงกฎใด (คำขอทางอิเล็กทรอนิกส์ไม่ถูกปฏิเสธ)",
+            "registered for officer review: no rule matched (an electronic request is never refused)")
 
 
 def receipt_tags(text: str) -> list[str]:

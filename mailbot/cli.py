@@ -1,18 +1,23 @@
-"""The ``mailbot`` command: verbs only — parse arguments, call one function, print, exit.
+"""The ``mailbot`` command: a face — parse the arguments, call one method of the application
+core (``app.Office``), print the result, exit.
 
 Every failure an officer can cause or meet (bad config, bad rules, server down, wrong
-password) is printed in plain Thai with English below, never as a traceback (unless
-``--debug``).
+password, a typing mistake on the command line) is printed in plain Thai with English below,
+never as a traceback (unless ``--debug``). Exit codes: 0 done; 1 unexpected; 2 config, rules,
+templates or command line; 3 a mail server cannot be reached or refuses the sign-in; 4 another
+mailbot already works on the same data folder.
 """
 from __future__ import annotations
 
 import argparse
+import getpass
 import logging
 import logging.handlers
+import re
 import sys
 from pathlib import Path
 
-from .errors import AlreadyRunning, MailbotError
+from .errors import ConfigError, MailbotError
 
 log = logging.getLogger("mailbot")
 
@@ -27,8 +32,40 @@ def _utf8_console() -> None:
             pass
 
 
+# argparse's own messages, as an officer should read them
+_ARGPARSE_TH = [
+    (r"the following arguments are required: (.+)", r"ต้องระบุ: \1"),
+    (r"argument (\S+): invalid choice: '?([^' ]*)'? \(choose from (.+)\)", r"\1: ไม่มีตัวเลือก '\2' (ใช้ได้: \3)"),
+    (r"invalid choice: '?([^' ]*)'? \(choose from (.+)\)", r"ไม่มีคำสั่ง '\1' (ใช้ได้: \2)"),
+    (r"unrecognized arguments: (.+)", r"ไม่รู้จัก: \1"),
+    (r"argument (\S+): expected one argument", r"\1: ต้องมีค่าตามหลัง"),
+    (r"argument (\S+): (.+)", r"\1: \2"),
+]
+
+
+class ThaiArgumentParser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        thai = message
+        for pattern, repl in _ARGPARSE_TH:
+            if re.search(pattern, message):
+                thai = re.sub(pattern, repl, message)
+                break
+        self.exit(2, f"คำสั่งไม่ถูกต้อง: {thai}\nusage error: {message}\n"
+                     f"ดูวิธีใช้ / help: {self.prog} --help\n")
+
+
+def minutes(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"ต้องเป็นจำนวนนาที 1–1440 / must be minutes 1–1440: {text!r}") from None
+    if not 1 <= value <= 1440:
+        raise argparse.ArgumentTypeError(f"ต้องเป็นจำนวนนาที 1–1440 / must be minutes 1–1440: {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = ThaiArgumentParser(
         prog="mailbot",
         description="ผู้ช่วยงานสารบรรณสำหรับกล่องอีเมลกลาง (saraban@) / "
                     "front office for an agency's central mailbox",
@@ -36,31 +73,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", type=Path, default=None,
                    help="ไฟล์ตั้งค่า / config file (default ./mailbot.yaml or $MAILBOT_CONFIG)")
     p.add_argument("--debug", action="store_true", help="แสดงรายละเอียดสำหรับผู้พัฒนา / show details and tracebacks")
-    sub = p.add_subparsers(dest="verb", required=True, metavar="VERB")
+    sub = p.add_subparsers(dest="verb", required=True, metavar="VERB", parser_class=ThaiArgumentParser)
     s = sub.add_parser("init", help="สร้างไฟล์ตั้งต้น / write starter mailbot.yaml, rules.yaml, templates/")
     s.add_argument("dir", nargs="?", type=Path, default=Path("."))
     sub.add_parser("check", help="ตรวจการตั้งค่าและทดลองเข้าสู่ระบบ / validate settings and log in to IMAP and SMTP")
     sub.add_parser("poll", help="ทำงานหนึ่งรอบแล้วจบ / run one cycle and exit")
     s = sub.add_parser("run", help="ทำงานต่อเนื่องทุก N นาที / keep polling every N minutes")
-    s.add_argument("--every", type=int, default=None, metavar="MINUTES")
+    s.add_argument("--every", type=minutes, default=None, metavar="MINUTES")
     s = sub.add_parser("rules", help="ทดลองกฎการจัดประเภท / try the classification rules")
-    rs = s.add_subparsers(dest="rules_verb", required=True, metavar="test")
+    rs = s.add_subparsers(dest="rules_verb", required=True, metavar="test", parser_class=ThaiArgumentParser)
     t = rs.add_parser("test", help='mailbot rules test "หัวเรื่อง"')
     t.add_argument("subject")
     t.add_argument("--rules", type=Path, default=None, help="rules.yaml to use (default: from the config)")
     s = sub.add_parser("case", help="ดู/แก้สถานะเรื่อง โดยไม่ต้องแก้ Excel / show, list or update cases")
-    cs = s.add_subparsers(dest="case_verb", required=True, metavar="show|list|set")
+    cs = s.add_subparsers(dest="case_verb", required=True, metavar="show|list|set", parser_class=ThaiArgumentParser)
     c = cs.add_parser("show", help="mailbot case show 15/2569")
     c.add_argument("receipt")
     c = cs.add_parser("list", help="mailbot case list [--status awaiting_documents]")
     c.add_argument("--status", default=None)
-    c = cs.add_parser("set", help='mailbot case set 15/2569 --status in_progress [--note "..."]')
+    c = cs.add_parser("set", help='mailbot case set 15/2569 --status in_progress [--note "..."] [--tell "..."]')
     c.add_argument("receipt")
-    c.add_argument("--status", required=True)
-    c.add_argument("--note", default="")
+    c.add_argument("--status", default=None)
+    c.add_argument("--note", default="", help="บันทึกภายใน ไม่ส่งถึงผู้ยื่น / internal note, never sent")
+    c.add_argument("--tell", default="", help="ข้อความถึงผู้ยื่น ส่งทางอีเมล / a message e-mailed to the citizen")
     c.add_argument("--by", default=None, help="ชื่อเจ้าหน้าที่ / officer name (default: the logged-in user)")
+    s = sub.add_parser("reply", help="อีเมลที่ระงับไว้ / held replies: list, release, discard")
+    ps = s.add_subparsers(dest="reply_verb", required=True, metavar="list|release|discard",
+                          parser_class=ThaiArgumentParser)
+    ps.add_parser("list", help="mailbot reply list")
+    for verb in ("release", "discard"):
+        c = ps.add_parser(verb, help=f"mailbot reply {verb} NUMBER")
+        c.add_argument("number", type=int)
+        c.add_argument("--by", default=None)
     s = sub.add_parser("results", help="ลงนามและส่งผลการพิจารณาจาก results/outbox / sign and send result PDFs")
-    rs2 = s.add_subparsers(dest="results_verb", required=False, metavar="letter")
+    rs2 = s.add_subparsers(dest="results_verb", required=False, metavar="letter", parser_class=ThaiArgumentParser)
     c = rs2.add_parser("letter", help="mailbot results letter 15/2569 --outcome approved|rejected|incomplete")
     c.add_argument("receipt")
     c.add_argument("--outcome", required=True, choices=["approved", "rejected", "incomplete"])
@@ -68,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--location", default="", help="สถานที่ (สำหรับทะเบียนใบอนุญาต) / location, for the licence register")
     sub.add_parser("status", help="สถานะการทำงาน / last poll, next runs, queues, backup, certificate")
     s = sub.add_parser("report", help="บันทึกประจำวัน / daily supervisors' log")
-    s.add_argument("--date", default=None, help="2569-11-27 or 2026-11-27 (default: today)")
+    s.add_argument("--date", default=None, help="29/11/2569, 2569-11-29 or 2026-11-29 (default: today)")
     s.add_argument("--email", action="store_true", help="ส่งถึงผู้บังคับบัญชาด้วย / also email it to supervisors")
     sub.add_parser("backup", help="สำรองข้อมูลไปยัง backup.dir / back up to backup.dir")
     s = sub.add_parser("restore", help="กู้คืนจากข้อมูลสำรอง / restore from a backup")
@@ -76,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--force", action="store_true")
     sub.add_parser("publish", help="เผยแพร่ทะเบียนใบอนุญาต (xlsx, csv, CKAN) / write the public licence register")
     s = sub.add_parser("demo", help="ทดลองทั้งระบบกับเซิร์ฟเวอร์จำลอง / full cycle on embedded servers")
-    s.add_argument("--dir", type=Path, default=None, help="workspace folder (default: a new temporary one)")
+    s.add_argument("--dir", type=Path, default=None, help="เก็บพื้นที่ทดลองไว้ที่นี่ / keep the workspace in this folder")
     return p
 
 
@@ -102,12 +148,22 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - last line of defence: no traceback for officers
         if args.debug:
             raise
+        from .errors import explain_environment
+
+        known = explain_environment(exc)
+        if known is not None:
+            print(known.plain(), file=sys.stderr)
+            return known.exit_code
         print(
             "เกิดข้อผิดพลาดที่ไม่คาดคิด ข้อมูลที่บันทึกแล้วไม่สูญหาย ลองใหม่อีกครั้ง หรือส่งผลของ --debug ให้ผู้ดูแล\n"
             f"Unexpected error ({type(exc).__name__}); saved data is safe. Retry, or send the output of --debug to support.",
             file=sys.stderr,
         )
         return 1
+
+
+def _notify(thai: str, english: str) -> None:
+    print(f"{thai}\n{english}", file=sys.stderr, flush=True)
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -119,36 +175,48 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         run_demo(args.dir)
         return 0
-    if verb == "rules":
-        return cmd_rules_test(args)
-    from .config import load_config
+    from .clock import from_environment
+    from .config import default_config_path, load_config
 
-    cfg = load_config(args.config)
+    clock, notice = from_environment()
+    if notice:
+        print(notice, file=sys.stderr)
+    if verb == "rules":
+        return cmd_rules_test(args, clock)
+    cfg = load_config(args.config or default_config_path())
     for name, server in (("imap", cfg.imap), ("smtp", cfg.smtp)):
         if not server.verify_tls and server.security != "none":
             print(f"คำเตือน: ปิดการตรวจใบรับรอง TLS ของ {name} ({name}.verify_tls: false) เสี่ยงต่อการดักรหัสผ่าน\n"
                   f"WARNING: TLS certificate verification is OFF for {name} ({name}.verify_tls: false)",
                   file=sys.stderr)
     if verb == "check":
-        return cmd_check(cfg)
-    if verb == "poll":
-        return cmd_poll(cfg)
-    if verb == "run":
-        return cmd_run(cfg, args.every)
-    if verb == "case":
-        return cmd_case(cfg, args)
-    if verb == "results":
-        return cmd_results(cfg, args)
-    if verb == "publish":
-        return cmd_publish(cfg)
-    if verb == "status":
-        return cmd_status(cfg)
-    if verb == "report":
-        return cmd_report(cfg, args)
-    if verb == "backup":
-        return cmd_backup(cfg)
+        return cmd_check(cfg, clock)
     if verb == "restore":
-        return cmd_restore(cfg, args.source, args.force)
+        return cmd_restore(cfg, args.source, args.force, clock)
+    if verb in ("poll", "run"):
+        _log_to_file(cfg)
+        return cmd_poll(cfg, clock) if verb == "poll" else cmd_run(cfg, clock, args.every)
+    from .app import Office
+
+    if verb in ("results", "case", "reply", "report", "backup", "publish"):
+        _log_to_file(cfg)
+    with Office.open(cfg, clock=clock, notify=_notify) as office:
+        if verb == "case":
+            return cmd_case(office, args)
+        if verb == "reply":
+            return cmd_reply(office, args)
+        if verb == "results":
+            return cmd_results(office, args)
+        if verb == "publish":
+            for path in office.publish():
+                print(f"เผยแพร่ / published: {path}")
+            return 0
+        if verb == "status":
+            return cmd_status(office)
+        if verb == "report":
+            return cmd_report(office, args)
+        if verb == "backup":
+            return cmd_backup(office)
     raise AssertionError(verb)
 
 
@@ -160,223 +228,167 @@ def cmd_init(folder: Path) -> int:
         print(f"สร้าง / wrote    {path}")
     for path in kept:
         print(f"มีอยู่แล้ว ไม่แก้ไข / kept {path}")
-    print("\nขั้นต่อไป: แก้ไข mailbot.yaml (ส่วน imap และ smtp) แล้วสั่ง mailbot check\n"
-          "Next: fill in imap and smtp in mailbot.yaml, then run: mailbot check")
+    where = folder.resolve()
+    cd = f'cd /d "{where}"' if sys.platform == "win32" else f'cd "{where}"'
+    print("\nขั้นต่อไป / next:\n"
+          f"  1. {cd}\n"
+          "  2. แก้ไข mailbot.yaml (ส่วน agency, imap และ smtp) / fill in agency, imap and smtp in mailbot.yaml\n"
+          "  3. mailbot check")
     return 0
 
 
-def cmd_rules_test(args: argparse.Namespace) -> int:
-    from .classify import match_subject
+def cmd_rules_test(args: argparse.Namespace, clock) -> int:  # type: ignore[no-untyped-def]
+    from .app import Office, rules_test
     from .config import default_config_path, load_config, load_rules
 
-    path = args.rules
-    if path is None:
-        cfg_path = args.config or default_config_path()
-        path = load_config(cfg_path).rules_path if Path(cfg_path).exists() else Path("rules.yaml")
-    rules = load_rules(path)
-    m = match_subject(args.subject, rules)
-    print(m.label)
-    if m.kind == "none":
-        print("rule: - (ไม่ตรงกฎใด จะลงทะเบียนเป็น 'รอเจ้าหน้าที่ตรวจสอบ' / no rule matched: registered for officer review)")
+    cfg_path = Path(args.config or default_config_path())
+    if args.rules is None and cfg_path.exists():
+        with Office.open(load_config(cfg_path), clock=clock) as office:
+            result = office.rules_test(args.subject)
     else:
-        print(f"rule: {m.rule} · keyword: {m.keyword}")
-    print(f"normalised subject: {m.normalised}")
+        rules = load_rules(args.rules or Path("rules.yaml"))
+        result = rules_test(None, rules, args.subject)
+    print(result.thai)
+    print(result.english)
+    print(f"หัวเรื่องหลังปรับรูปแบบ / normalised subject: {result.normalised}")
     return 0
 
 
-def cmd_check(cfg) -> int:  # type: ignore[no-untyped-def]
-    from .config import load_rules
-    from .fetch import Mailbox
-    from .replies import Templates
-    from .send import Smtp
+def cmd_check(cfg, clock) -> int:  # type: ignore[no-untyped-def]
+    from .checks import exit_code, run_checks
 
-    failures = 0
-
-    def step(label: str, fn) -> None:  # type: ignore[no-untyped-def]
-        nonlocal failures
-        try:
-            detail = fn()
-        except MailbotError as exc:
-            failures += 1
-            print(f"✗ {label}\n  " + exc.plain().replace("\n", "\n  "))
+    checks = run_checks(cfg, clock())
+    for c in checks:
+        if c.ok:
+            print(f"✓ {c.label}" + (f": {c.detail}" if c.detail else ""))
+            if c.warning:
+                print(f"  ! {c.warning}")
         else:
-            print(f"✓ {label}" + (f": {detail}" if detail else ""))
+            print(f"✗ {c.label}\n  " + c.detail.replace("\n", "\n  "))
+    code = exit_code(checks)
+    failed = sum(1 for c in checks if not c.ok)
+    if failed:
+        print(f"\nพบปัญหา {failed} รายการ / {failed} problem(s) found")
+    else:
+        print("\nพร้อมใช้งาน / all good: mailbot poll")
+    return code
 
-    print(f"✓ ไฟล์ตั้งค่า / config: {cfg.base_dir / 'mailbot.yaml'}")
 
-    def rules():  # type: ignore[no-untyped-def]
-        r = load_rules(cfg.rules_path)
-        return f"{len(r.services)} services, {len(r.referrals)} referrals"
+def cmd_poll(cfg, clock) -> int:  # type: ignore[no-untyped-def]
+    from .app import Office
+    from .locks import instance_lock
+    from .present import ProgressLine, print_report
 
-    def templates():  # type: ignore[no-untyped-def]
-        Templates(cfg.templates_dir).check(cfg.agency)
-        return str(cfg.templates_dir)
-
-    def imap():  # type: ignore[no-untyped-def]
-        with Mailbox(cfg.imap) as mb:
-            mb.select()
-            return f"{cfg.imap.host}: {len(mb.uids())} ข้อความใน/messages in {cfg.imap.folder}"
-
-    def smtp():  # type: ignore[no-untyped-def]
-        with Smtp(cfg.smtp, cfg.agency.address) as s:
-            s.connect()
-            return f"{cfg.smtp.host}:{cfg.smtp.effective_port()}"
-
-    def certificate():  # type: ignore[no-untyped-def]
-        from datetime import datetime, timezone
-
-        from .certs import read_pkcs12
-
-        _, info = read_pkcs12(cfg.resolve(cfg.signing.pkcs12), cfg.signing.secret())
-        now = datetime.now(timezone.utc)
-        left = info.days_left(now)
-        if left < 0:
-            raise MailbotError("ใบรับรองอิเล็กทรอนิกส์หมดอายุแล้ว", f"the signing certificate expired: {info.subject}")
-        text = f"{info.subject}; ใช้ได้ถึง/valid until {info.not_after:%Y-%m-%d} ({left} วัน/days)"
-        if left <= 30:
-            text += f"\n  ! ใบรับรองจะหมดอายุใน {left} วัน ต่ออายุด่วน / WARNING: expires in {left} days: renew it"
-        return text
-
-    step("กฎการจัดประเภท / rules", rules)
-    step("แม่แบบข้อความตอบกลับ / templates", templates)
-    step("รับอีเมล / IMAP login", imap)
-    step("ส่งอีเมล / SMTP login", smtp)
-    if cfg.signing is not None:
-        step("ใบรับรองอิเล็กทรอนิกส์ / signing certificate", certificate)
-    if failures:
-        print(f"\nพบปัญหา {failures} รายการ / {failures} problem(s) found")
-        return 2 if failures else 0
-    print("\nพร้อมใช้งาน / all good: mailbot poll")
+    lock = instance_lock(cfg.data_dir)
+    try:
+        with Office.open(cfg, clock=clock, notify=_notify) as office:
+            report = office.poll(progress=ProgressLine())
+    finally:
+        lock.release()
+    print_report(report)
+    if report.smtp_error is not None:
+        print(f"\nอีเมลตอบกลับ {report.backlog} ฉบับรอส่งในรอบถัดไป / {report.backlog} replies wait for the next cycle",
+              file=sys.stderr)
+        return EXIT_SMTP_TROUBLE
     return 0
 
 
-def cmd_case(cfg, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
-    import getpass
+def cmd_run(cfg, clock, every: int | None) -> int:  # type: ignore[no-untyped-def]
+    from .daemon import Daemon
+    from .locks import instance_lock
+    from .present import print_report
 
-    from . import workflow
-    from .cases import Desk
-    from .config import load_rules
-    from .pipeline import utcnow
-    from .register import write_registers
-    from .replies import Templates
-    from .state import State, from_iso
-    from .thai import thai_datetime, thai_digits_to_arabic
-
-    state = State(cfg.data_dir / "state.sqlite3")
-    desk = Desk(cfg, load_rules(cfg.rules_path), state, Templates(cfg.templates_dir))
+    if every:
+        cfg.schedule.every_minutes = every
+    lock = instance_lock(cfg.data_dir)
+    s = cfg.schedule
+    print(f"mailbot ทำงานทุก {s.every_minutes} นาทีในเวลาราชการ ({s.office_hours}) และทุก "
+          f"{s.after_hours_every_minutes} นาทีนอกเวลา{' พร้อมรับอีเมลใหม่ทันที (IMAP IDLE)' if s.idle else ''} "
+          "(กด Ctrl-C เพื่อหยุด)\n"
+          f"polling every {s.every_minutes} min in office hours, every {s.after_hours_every_minutes} min "
+          f"outside{' + IMAP IDLE' if s.idle else ''} (Ctrl-C stops)", flush=True)
     try:
-        if args.case_verb == "list":
-            key = None
-            if args.status:
-                key = workflow.status_key(args.status)
-                if key is None:
-                    raise MailbotError(f"ไม่รู้จักสถานะ '{args.status}'", f"unknown status '{args.status}'",
-                                       "ใช้ได้ / known: " + ", ".join(f"{k} ({v})" for k, v in workflow.STATUSES.items()))
-            sql = "SELECT * FROM cases" + (" WHERE status=?" if key else "") + " ORDER BY year_be, seq"
-            rows = state.db.execute(sql, (key,) if key else ()).fetchall()
-            for c in rows:
-                print(f"{c['receipt']:>10}  {workflow.label(c['status']):<24}  {c['sender_addr'] or '-':<30}  {c['subject']}")
-            print(f"รวม {len(rows)} เรื่อง / {len(rows)} case(s)")
-            return 0
-        receipt = thai_digits_to_arabic(args.receipt).replace(" ", "")
-        case = state.case(receipt)
-        if case is None:
-            raise MailbotError(f"ไม่พบเรื่องเลขทะเบียนรับ {receipt}", f"no case with receipt number {receipt}")
-        if args.case_verb == "show":
-            print(f"เลขทะเบียนรับ / receipt : {case['receipt']}")
-            print(f"เรื่อง / subject        : {case['subject']}")
-            print(f"จาก / from              : {case['sender_name'] or ''} <{case['sender_addr'] or '-'}>")
-            print(f"รับเมื่อ / received       : {thai_datetime(from_iso(case['received_at']))}")
-            print(f"บริการ / service        : {case['service_code'] or '-'} {case['service_name'] or ''}")
-            print(f"สถานะ / status          : {workflow.label(case['status'])} ({case['status']})")
-            print(f"การตอบกลับ / reply      : {case['reply_status'] or '-'}")
-            checklist = desk.checklist(case)
-            if checklist.verdict != "none":
-                print(f"เอกสาร / documents      : {checklist.verdict}")
-                for item in checklist.items:
-                    print(f"   [{ {'found': '/', 'missing': ' ', 'unknown': '?'}[item.status] }] {item.document}")
-            print("ความเป็นมา / history:")
-            for h in desk.history(case):
-                print(f"   {h['at']}  {h['note']}  ({h['actor']})")
-            return 0
-        actor = args.by or getpass.getuser()
-        try:
-            case, told = desk.officer_set(receipt, args.status, args.note, actor, utcnow())
-        except workflow.InvalidTransition:
-            raise MailbotError(f"ไม่รู้จักสถานะ '{args.status}'", f"unknown status '{args.status}'",
-                               "ใช้ได้ / known: " + ", ".join(f"{k} ({v})" for k, v in workflow.STATUSES.items())) from None
-        print(f"{case['receipt']}: {workflow.label(case['status'])} (โดย/by {actor})")
-        print("แจ้งผู้ยื่น / citizen: " + ("จะส่งในรอบถัดไป / sent at the next cycle" if told == "queued" else told))
-        write_registers(state, cfg.registers_dir, cfg.agency.name)
-        return 0
+        Daemon(cfg, clock=clock, on_report=print_report, notify=_notify).run_forever()
     finally:
-        state.close()
-
-
-def _desk(cfg):  # type: ignore[no-untyped-def]
-    from .cases import Desk
-    from .config import load_rules
-    from .replies import Templates
-    from .state import State
-
-    state = State(cfg.data_dir / "state.sqlite3")
-    return Desk(cfg, load_rules(cfg.rules_path), state, Templates(cfg.templates_dir))
-
-
-def cmd_results(cfg, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
-    """Process results/outbox once and send what is owed (SMTP only; Sent copies next cycle)."""
-    from .pipeline import CycleReport, deliver, utcnow
-    from .register import write_registers
-    from .results import Results
-    from .send import Smtp
-
-    lock = _lock(cfg)
-    _log_to_file(cfg)
-    desk = _desk(cfg)
-    try:
-        results = Results(cfg, desk)
-        if getattr(args, "results_verb", None) == "letter":
-            from .thai import thai_digits_to_arabic
-
-            receipt = thai_digits_to_arabic(args.receipt).replace(" ", "")
-            path = results.letter(receipt, args.outcome, args.note, utcnow(), location=args.location)
-            print(f"สร้างหนังสือแจ้งผลแล้ว / result notice written: {path}")
-        report = results.process(utcnow())
-        sent = CycleReport()
-        with Smtp(cfg.smtp, cfg.agency.address) as smtp:
-            deliver(desk.state, smtp, utcnow, cfg.limits.replies_per_hour, sent)
-        write_registers(desk.state, cfg.registers_dir, cfg.agency.name)
-    finally:
-        desk.state.close()
         lock.release()
+    print("หยุดทำงานแล้ว / stopped")
+    return 0
+
+
+def _actor(by: str | None) -> str:
+    return by or getpass.getuser()
+
+
+def cmd_case(office, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
+    from . import workflow
+    from .present import case_lines
+
+    if args.case_verb == "list":
+        rows = office.cases(args.status)
+        for c in rows:
+            print(f"{c['receipt']:>10}  {workflow.label(c['status']):<24}  {c['sender_addr'] or '-':<30}  {c['subject']}")
+        print(f"รวม {len(rows)} เรื่อง / {len(rows)} case(s)")
+        return 0
+    if args.case_verb == "show":
+        for line in case_lines(office.case(args.receipt)):
+            print(line)
+        return 0
+    if not (args.status or args.note or args.tell):
+        raise ConfigError("ระบุอย่างน้อยหนึ่งอย่าง: --status, --note หรือ --tell",
+                          "give at least one of --status, --note, --tell")
+    actor = _actor(args.by)
+    case, told = office.set_case(args.receipt, status=args.status, note=args.note, tell=args.tell, actor=actor)
+    print(f"{case['receipt']}: {workflow.label(case['status'])} (โดย/by {actor})")
+    print("แจ้งผู้ยื่น / citizen: " + told + (" — ส่งในรอบถัดไป / sent at the next cycle" if told == "รอส่ง" else ""))
+    return 0
+
+
+def cmd_reply(office, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
+    if args.reply_verb == "list":
+        rows = office.held()
+        for r in rows:
+            print(f"#{r['id']:<6} {r['receipt'] or '-':>10}  {r['kind']:<14} ถึง/to {r['recipient']}  "
+                  f"เหตุผล/why: {r['hold_reason'] or '-'}")
+        print(f"ระงับไว้ {len(rows)} ฉบับ / {len(rows)} held")
+        return 0
+    if args.reply_verb == "release":
+        office.release(args.number, _actor(args.by))
+        print(f"ปล่อยอีเมล #{args.number} แล้ว จะส่งในรอบถัดไป / released #{args.number}: sent at the next cycle")
+    else:
+        office.discard(args.number, _actor(args.by))
+        print(f"ยกเลิกอีเมล #{args.number} แล้ว / discarded #{args.number}")
+    return 0
+
+
+def cmd_results(office, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
+    letter = None
+    if getattr(args, "results_verb", None) == "letter":
+        letter = (args.receipt, args.outcome, args.note, args.location)
+    run = office.results(letter=letter)
+    report = run.report
+    if run.letter is not None:
+        print(f"สร้างหนังสือแจ้งผลแล้ว / result notice written: {run.letter}")
     for receipt, name in report.sent:
         print(f"✓ ลงนามและส่งแล้ว / signed and sent: {name} -> {receipt}")
+    for receipt, name, why in report.refused:
+        print(f"✗ {name} -> {receipt}: ลงนามแล้วแต่เซิร์ฟเวอร์อีเมลไม่ยอมส่ง / signed but refused by the mail server: {why}\n"
+              "  ดูคำอธิบายใน results/problems / see results/problems")
+    sent = {(r, n) for r, n in report.sent} | {(r, n) for r, n, _ in report.refused}
+    for receipt, name, _ in report.queued:
+        if (receipt, name) not in sent:
+            print(f"… {name} -> {receipt}: ลงนามแล้ว รอส่งรอบถัดไป / signed; waits for the next cycle")
     for name, reason in report.problems:
         print(f"✗ {name}: ย้ายไป results/problems / moved to results/problems\n  " + reason.replace("\n", "\n  "))
     for name in report.waiting:
         print(f"… {name}: ไฟล์ยังเขียนไม่เสร็จ จะลองรอบถัดไป / still being written; next time")
     for path in report.published:
         print(f"เผยแพร่ / published: {path}")
-    if not (report.sent or report.problems or report.waiting):
+    if not (report.queued or report.problems or report.waiting):
         print("ไม่มีไฟล์ใน results/outbox / nothing in results/outbox")
-    if sent.smtp_error is not None:
-        print(sent.smtp_error.plain(), file=sys.stderr)
+    if run.delivery.smtp_error is not None:
+        print(run.delivery.smtp_error.plain(), file=sys.stderr)
         return EXIT_SMTP_TROUBLE
-    return 0
-
-
-def cmd_publish(cfg) -> int:  # type: ignore[no-untyped-def]
-    from . import licences
-    from .pipeline import utcnow
-    from .state import State
-
-    state = State(cfg.data_dir / "state.sqlite3")
-    try:
-        for path in licences.publish(state, cfg.resolve(cfg.publish.folder), cfg.agency.name, utcnow()):
-            print(f"เผยแพร่ / published: {path}")
-    finally:
-        state.close()
-    return 0
+    return 1 if report.refused else 0
 
 
 class _BomRotatingHandler(logging.handlers.RotatingFileHandler):
@@ -405,187 +417,51 @@ def _log_to_file(cfg) -> None:  # type: ignore[no-untyped-def]
             h.setLevel(logging.ERROR)
 
 
-def _lock(cfg):  # type: ignore[no-untyped-def]
-    from filelock import FileLock, Timeout
-
-    cfg.data_dir.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(cfg.data_dir / "mailbot.lock"))
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        raise AlreadyRunning(
-            "mailbot อีกตัวกำลังทำงานกับข้อมูลชุดนี้อยู่ ไม่เริ่มซ้ำ",
-            f"another mailbot is already working on {cfg.data_dir}; not starting a second one",
-        ) from None
-    return lock
-
-
-def cmd_poll(cfg) -> int:  # type: ignore[no-untyped-def]
-    from .demo import print_report
-    from .pipeline import run_cycle
-
-    lock = _lock(cfg)
-    _log_to_file(cfg)
-    try:
-        report = run_cycle(cfg)
-    finally:
-        lock.release()
-    print_report(report)
-    if report.smtp_error is not None:
-        print(f"\nอีเมลตอบกลับ {report.backlog} ฉบับรอส่งในรอบถัดไป / {report.backlog} replies wait for the next cycle",
-              file=sys.stderr)
-        return EXIT_SMTP_TROUBLE
-    return 0
-
-
-def cmd_run(cfg, every: int | None) -> int:  # type: ignore[no-untyped-def]
-    from .daemon import Daemon
-    from .demo import print_report
-
-    if every:
-        cfg.schedule.every_minutes = every
-    lock = _lock(cfg)
-    _log_to_file(cfg)
-    s = cfg.schedule
-    print(f"mailbot ทำงานทุก {s.every_minutes} นาทีในเวลาราชการ ({s.office_hours}) และทุก "
-          f"{s.after_hours_every_minutes} นาทีนอกเวลา (Ctrl-C เพื่อหยุด)\n"
-          f"polling every {s.every_minutes} min in office hours, every {s.after_hours_every_minutes} min "
-          f"outside{' + IMAP IDLE' if s.idle else ''} (Ctrl-C stops)", flush=True)
-    try:
-        Daemon(cfg, on_report=print_report).run_forever()
-    finally:
-        lock.release()
-    print("หยุดทำงานแล้ว / stopped")
-    return 0
-
-
-def open_side(cfg):  # type: ignore[no-untyped-def]
-    """The state database and the alerts desk, for jobs outside the intake cycle."""
-    from .alerts import Alerts
-    from .replies import Templates
-    from .state import State
-
-    state = State(cfg.data_dir / "state.sqlite3")
-    return state, Alerts(cfg, state, Templates(cfg.templates_dir))
-
-
-def send_daily_report(cfg, day, now, email_it: bool = True):  # type: ignore[no-untyped-def]
-    """Write registers/daily/<BE date>.xlsx and queue it to the supervisors; returns the path."""
-    from . import report
-    from .daemon import send_alerts
-    from .replies import Templates, build, context
-    from .thai import thai_date
-
-    state, _ = open_side(cfg)
-    try:
-        path = report.write(state, day, cfg.registers_dir, cfg.agency.name)
-        if email_it and cfg.supervisors:
-            ctx = context(cfg.agency, receipt=None, received_at=now, subject="", sender_name="")
-            ctx["received_date"] = thai_date(day)
-            with state.tx():
-                for i, to in enumerate(cfg.supervisors):
-                    mid = f"<mailbot.daily.{day:%Y%m%d}.{i}@{cfg.agency.domain}>"
-                    raw = build(kind="daily_report", templates=Templates(cfg.templates_dir), agency=cfg.agency,
-                                to=to, subject=f"บันทึกประจำวัน {thai_date(day)} / daily log", receipt=None,
-                                in_reply_to=None, references=(), message_id=mid, now=now, ctx=ctx,
-                                files=((path.name, path.read_bytes()),))
-                    state.queue_reply(message_id=mid, kind="daily_report", case_id=None, message_row=None,
-                                      recipient=to, subject=f"daily log {day}", raw=raw, status="queued",
-                                      hold_reason=None, now=now)
-            send_alerts(cfg, state)
-        return path
-    finally:
-        state.close()
-
-
-def cmd_report(cfg, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
-    from .pipeline import utcnow
+def cmd_report(office, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
     from .report import parse_day
     from .thai import BANGKOK
 
-    now = utcnow()
     try:
-        day = parse_day(args.date) if args.date else now.astimezone(BANGKOK).date()
+        day = parse_day(args.date) if args.date else office.clock().astimezone(BANGKOK).date()
     except ValueError:
-        raise MailbotError(f"วันที่ไม่ถูกต้อง: {args.date} (ใช้ 2569-11-27 หรือ 2026-11-27)",
-                           f"bad date {args.date!r}: use 2569-11-27 or 2026-11-27") from None
-    path = send_daily_report(cfg, day, now, email_it=args.email)
+        raise ConfigError(f"วันที่ไม่ถูกต้อง: {args.date} (เขียนเช่น 29/11/2569 หรือ 2569-11-29)",
+                          f"bad date {args.date!r}: write e.g. 29/11/2569, 2569-11-29 or 2026-11-29") from None
+    path = office.daily_log(day, email=args.email)
     print(f"บันทึกประจำวัน / daily log: {path}")
     return 0
 
 
-def cmd_backup(cfg) -> int:  # type: ignore[no-untyped-def]
-    from .backup import backup
-    from .pipeline import utcnow
-
-    result = backup(cfg, utcnow())
-    state, _ = open_side(cfg)
-    try:
-        state.put("last_backup", f"{utcnow().isoformat()} {result.folder}")
-    finally:
-        state.close()
+def cmd_backup(office) -> int:  # type: ignore[no-untyped-def]
+    result = office.backup()
     print(f"สำรองข้อมูลแล้วและตรวจสอบผ่าน / backup written and verified: {result.folder}")
     print(f"  {result.files} ไฟล์/files, {result.bytes // 1024} KB" +
           (f"; ลบชุดเก่า/pruned {len(result.pruned)}" if result.pruned else ""))
     return 0
 
 
-def cmd_restore(cfg, source: Path, force: bool) -> int:  # type: ignore[no-untyped-def]
+def cmd_restore(cfg, source: Path, force: bool, clock) -> int:  # type: ignore[no-untyped-def]
     from .backup import restore
+    from .locks import instance_lock
 
-    lock = _lock(cfg)
+    lock = instance_lock(cfg.data_dir)
     try:
-        count = restore(cfg, source, force=force)
+        result = restore(cfg, source, force=force, now=clock())
     finally:
         lock.release()
-    print(f"กู้คืนแล้ว {count} ไฟล์ / restored {count} files into {cfg.data_dir}")
+    for line in result.lines():
+        print(line)
     return 0
 
 
-def cmd_status(cfg) -> int:  # type: ignore[no-untyped-def]
-    from datetime import datetime
+def cmd_status(office) -> int:  # type: ignore[no-untyped-def]
+    from .present import status_lines
 
-    from . import schedule
-    from .backup import latest
-    from .pipeline import utcnow
-    from .thai import thai_datetime
-
-    now = utcnow()
-    state, _ = open_side(cfg)
+    for line in status_lines(office.status()):
+        print(line)
     try:
-        last = state.get("last_poll_ok")
-        print("ตรวจกล่องอีเมลสำเร็จล่าสุด / last successful poll: "
-              + (thai_datetime(datetime.fromisoformat(last)) if last else "ยังไม่เคย / never"))
-        nxt = schedule.next_poll(now, cfg.schedule)
-        print(f"รอบถัดไป / next poll: {thai_datetime(nxt)}")
-        print(f"บันทึกประจำวันถัดไป / next daily log: "
-              f"{thai_datetime(schedule.next_daily(now, cfg.schedule.daily_report, cfg.schedule))}")
-        queued = state.db.execute("SELECT count(*) FROM outbox WHERE status='queued'").fetchone()[0]
-        held = state.db.execute("SELECT count(*) FROM outbox WHERE status='held'").fetchone()[0]
-        quarantined = state.db.execute("SELECT count(*) FROM messages WHERE outcome='quarantined'").fetchone()[0]
-        print(f"อีเมลรอส่ง / outbox queue: {queued} (ระงับ/held {held})")
-        print(f"กักกัน / quarantined: {quarantined}")
-        backup_info = state.get("last_backup")
-        folder = latest(cfg)
-        print("สำรองข้อมูลล่าสุด / last backup: " + (backup_info or (str(folder) if folder else "ยังไม่เคย / never")))
-        if cfg.signing is not None:
-            from .certs import read_pkcs12
-
-            try:
-                _, info = read_pkcs12(cfg.resolve(cfg.signing.pkcs12), cfg.signing.secret())
-                print(f"ใบรับรองหมดอายุ / certificate expires: {info.not_after:%Y-%m-%d} ({info.days_left(now)} วัน/days)")
-            except MailbotError as exc:
-                print("ใบรับรอง / certificate: " + exc.english)
-    finally:
-        state.close()
-    try:
-        from .fetch import Mailbox
-
-        with Mailbox(cfg.imap) as mb:
-            mb.select()
-            print(f"อีเมลรอในกล่อง / waiting in {cfg.imap.folder}: {len(mb.uids())}")
+        print(f"อีเมลรอในกล่อง {office.cfg.imap.folder} / waiting in the mailbox: {office.mailbox_waiting()}")
     except MailbotError as exc:
-        print("กล่องอีเมล / mailbox: " + exc.english)
+        print(f"กล่องอีเมล: {exc.thai} / mailbox: {exc.english}")
     return 0
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,7 +23,7 @@ from pydantic import (
 )
 
 from .errors import ConfigError, RulesError
-from .thai import normalise
+from .thai import normalise, thai_digits_to_arabic
 
 
 class _Strict(BaseModel):
@@ -72,6 +72,24 @@ class _WithPassword(_Strict):
             return os.environ.get(self.password_env)
         return self.password
 
+    def require_secret(self, section: str) -> str:
+        """The password, or a ConfigError that says exactly what to set (and how, on Windows)."""
+        value = self.secret()
+        if value:
+            return value
+        if self.password_env:
+            raise ConfigError(
+                f"ยังไม่ได้ตั้งรหัสผ่านของ {section}: ไม่มีตัวแปรสภาพแวดล้อม {self.password_env}",
+                f"the {section} password is not set: the environment variable {self.password_env} is missing",
+                f"บน Windows สั่ง: setx {self.password_env} \"รหัสผ่าน\" แล้วปิดและเปิดหน้าต่างคำสั่งใหม่ / "
+                f"on Windows run: setx {self.password_env} \"password\" then open a new command window "
+                f"(Linux/macOS: export {self.password_env}=...)",
+            )
+        raise ConfigError(
+            f"ยังไม่ได้ตั้งรหัสผ่านของ {section} ({section}.password_env หรือ {section}.password ใน mailbot.yaml)",
+            f"no {section} password configured ({section}.password_env or {section}.password in mailbot.yaml)",
+        )
+
 
 class _Server(_WithPassword):
     host: str = Field(min_length=1)
@@ -84,6 +102,14 @@ class _Server(_WithPassword):
 
 class ImapConfig(_Server):
     folder: str = "INBOX"
+    # the day mailbot started: older mail in the watched folder is left alone (mailbot init writes today)
+    since: date | None = None
+
+    @field_validator("since", mode="before")
+    @classmethod
+    def _since(cls, v: Any) -> Any:
+        return None if v in (None, "") else person_date(v)
+
     sent_folder: str = "auto"      # auto: the server's \\Sent folder; "" to never copy
     batch_size: int = Field(default=50, ge=1, le=1000)
     batch_megabytes: float = Field(default=20, gt=0)   # a batch holds at most this much raw mail
@@ -122,15 +148,44 @@ class FoldersConfig(_Strict):
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 
+def person_date(value: Any) -> date:
+    """A date as a person types it: 2026-12-05, Buddhist-Era 2569-12-05, 5/12/2569 or 5/12/2026
+    (day first), Thai digits too. Impossible dates are refused."""
+    if isinstance(value, datetime):
+        value = value.date()
+    if isinstance(value, date):
+        return value.replace(year=value.year - 543) if value.year > 2400 else value
+    text = thai_digits_to_arabic(str(value)).strip()
+    m = re.fullmatch(r"(\d{4})-(\d{1,2})-(\d{1,2})", text) or None
+    if m:
+        y, mo, d = int(m[1]), int(m[2]), int(m[3])
+    else:
+        m = re.fullmatch(r"(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})", text)
+        if not m:
+            raise ValueError(f"not a date: {value!r} (write 2569-12-05 or 5/12/2569)")
+        d, mo, y = int(m[1]), int(m[2]), int(m[3])
+    if y > 2400:
+        y -= 543
+    try:
+        return date(y, mo, d)
+    except ValueError:
+        raise ValueError(f"no such date: {value!r}") from None
+
+
 class ScheduleConfig(_Strict):
     every_minutes: int = Field(default=10, ge=1, le=1440)
     office_hours: str = "08:30-16:30"
     workdays: list[Weekday] = Field(default_factory=lambda: ["mon", "tue", "wed", "thu", "fri"])
-    holidays: list[date] = Field(default_factory=list)   # ISO dates, e.g. 2026-12-05
+    holidays: list[date] = Field(default_factory=list)   # 2569-12-05 (BE) or 2026-12-05
     after_hours_every_minutes: int = Field(default=60, ge=1, le=1440)   # nights, weekends, holidays
     idle: bool = False                                   # IMAP IDLE when the server supports it
     daily_report: str = "16:30"                          # time the supervisors' daily log is made
     backup_at: str = "02:00"                             # nightly backup time
+
+    @field_validator("holidays", mode="before")
+    @classmethod
+    def _holidays(cls, v: Any) -> Any:
+        return [person_date(x) for x in v] if isinstance(v, list) else v
 
     @field_validator("office_hours")
     @classmethod
@@ -208,6 +263,7 @@ class Config(_Strict):
     publish: PublishConfig = Field(default_factory=PublishConfig)
 
     base_dir: Path = Field(default=Path("."), exclude=True)
+    source: Path = Field(default=Path("mailbot.yaml"), exclude=True)   # the file this was read from
 
     def resolve(self, p: Path) -> Path:
         p = Path(os.path.expandvars(str(p))).expanduser()
@@ -290,15 +346,16 @@ class Rules(_Strict):
         seen: set[str] = set()
         for i, s in enumerate(self.services):
             if s.code in seen:
-                raise ValueError(f"services[{i}]: code {s.code!r} used twice")
+                raise ValueError(f"services ข้อที่ {i + 1}: code {s.code!r} used twice / รหัสบริการซ้ำ")
             seen.add(s.code)
         for kind, items in (("services", self.services), ("referrals", self.referrals)):
             for i, item in enumerate(items):
                 if not item.keywords and not item.regex:
-                    raise ValueError(f"{kind}[{i}]: needs at least one keyword or regex")
+                    raise ValueError(f"{kind} ข้อที่ {i + 1}: needs at least one keyword or regex / "
+                                     "ต้องมีคำสำคัญ (keywords) หรือ regex อย่างน้อยหนึ่งรายการ")
                 for kw in item.keywords:
                     if not normalise(kw):
-                        raise ValueError(f"{kind}[{i}]: empty keyword")
+                        raise ValueError(f"{kind} ข้อที่ {i + 1}: empty keyword / คำสำคัญว่าง")
         return self
 
 
@@ -324,10 +381,42 @@ _THAI_ERRORS = {
 }
 
 
-def describe_validation(exc: ValidationError) -> str:
+def _line_of(text: str, loc: tuple) -> int | None:
+    """The line (from 1) where a key or list item of a YAML text is, following a pydantic location."""
+    try:
+        node = yaml.compose(text)
+    except yaml.YAMLError:
+        return None
+    line = None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            found = next(((k, v) for k, v in node.value if getattr(k, "value", None) == str(part)), None)
+            if found is None:
+                break
+            line = found[0].start_mark.line + 1
+            node = found[1]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            break
+    return line
+
+
+def describe_validation(exc: ValidationError, text: str = "") -> str:
+    """Each problem on one line: where (list items counted from 1, with the file's line), what."""
     lines = []
     for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        loc, after_index = "", False
+        for p in err["loc"]:
+            if isinstance(p, int):
+                loc, after_index = f"{loc} ข้อที่ {p + 1}", True
+            else:
+                loc, after_index = (f"{loc} → {p}" if after_index else f"{loc}.{p}" if loc else str(p)), False
+        loc = loc or "(ระดับบนสุด / top level)"
+        line = _line_of(text, err["loc"]) if text else None
+        if line:
+            loc += f" (บรรทัด/line {line})"
         thai, eng = _THAI_ERRORS.get(err["type"], ("ค่าไม่ถูกต้อง", "invalid value"))
         msg = err.get("msg", "")
         if err["type"] in ("literal_error", "value_error") and msg:
@@ -336,29 +425,56 @@ def describe_validation(exc: ValidationError) -> str:
     return "\n".join(lines)
 
 
+def _yaml_hint(problem: str, line: str) -> str:
+    """A Thai hint for the YAML mistakes people make most, besides the parser's words."""
+    if "\t" in problem or "\t" in line:
+        return ("ใช้ปุ่ม Tab ย่อหน้าไม่ได้ ให้เว้นวรรคด้วยปุ่ม Space แทน / "
+                "a Tab is used for indentation: indent with spaces")
+    if "mapping values are not allowed" in problem:
+        return ("ค่าที่มีเครื่องหมาย : อยู่ข้างในต้องใส่เครื่องหมายคำพูดครอบ เช่น name: \"เทศบาล: ตำบล\" / "
+                "a value containing a colon must be quoted, e.g. name: \"a: b\"")
+    if "block sequence start" in problem or "found '-'" in problem:
+        return ("เมื่อเขียนรายการทีละบรรทัดด้วย - ให้ลบ [] ที่ท้ายบรรทัดก่อนหน้าออก / "
+                "when listing items on their own lines with -, remove the [] on the line above")
+    return ""
+
+
 def _read_yaml(path: Path, error: type, what_th: str, what_en: str) -> Any:
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        data = path.read_bytes()
     except FileNotFoundError:
         raise error(
             f"ไม่พบไฟล์{what_th}: {path}",
             f"{what_en} file not found: {path}",
             "สร้างไฟล์ตั้งต้นได้ด้วยคำสั่ง: mailbot init / create starter files with: mailbot init",
         ) from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
         raise error(
             f"อ่านไฟล์{what_th}ไม่ได้: {path}",
             f"cannot read {what_en} file: {path} ({type(exc).__name__})",
         ) from None
+    save_utf8 = ("เปิดไฟล์ด้วย Notepad แล้วเลือก บันทึกเป็น (Save As) → การเข้ารหัส (Encoding) UTF-8 / "
+                 "open it in Notepad, Save As, Encoding: UTF-8")
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff") or data[:200].count(b"\x00") > 10:
+        raise error(f"ไฟล์{what_th}บันทึกเป็น UTF-16 ต้องบันทึกใหม่เป็น UTF-8: {path}",
+                    f"the {what_en} file is saved as UTF-16; save it as UTF-8: {path}", save_utf8)
     try:
-        return yaml.safe_load(text)
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise error(f"ไฟล์{what_th}บันทึกเป็น ANSI (cp874) ต้องบันทึกใหม่เป็น UTF-8: {path}",
+                    f"the {what_en} file is saved as ANSI/cp874, not UTF-8: {path}", save_utf8) from None
+    try:
+        return yaml.safe_load(text), text
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" บรรทัด/line {mark.line + 1}, คอลัมน์/column {mark.column + 1}" if mark else ""
+        problem = str(getattr(exc, "problem", "") or exc)
+        line = text.splitlines()[mark.line] if mark and mark.line < len(text.splitlines()) else ""
+        hint = _yaml_hint(problem, line)
         raise error(
             f"รูปแบบไฟล์{what_th}ผิด (YAML){where}: {path}",
             f"{what_en} file is not valid YAML{where}: {path}",
-            f"  {getattr(exc, 'problem', '') or exc}",
+            f"  {problem}" + (f"\n  {line.strip()}" if line.strip() else "") + (f"\n  คำแนะนำ / hint: {hint}" if hint else ""),
         ) from None
 
 
@@ -368,28 +484,29 @@ def default_config_path() -> Path:
 
 def load_config(path: Path | None = None) -> Config:
     path = Path(path or default_config_path())
-    data = _read_yaml(path, ConfigError, "ตั้งค่า", "config")
+    data, text = _read_yaml(path, ConfigError, "ตั้งค่า", "config")
     if not isinstance(data, dict):
         raise ConfigError(
             f"ไฟล์ตั้งค่าว่างหรือไม่ใช่กลุ่มคีย์: {path}",
             f"config file is empty or not a mapping: {path}",
         )
-    if "base_dir" in data:
-        data.pop("base_dir")
+    for internal in ("base_dir", "source"):
+        data.pop(internal, None)
     try:
         cfg = Config.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(
             f"ไฟล์ตั้งค่ามีข้อผิดพลาด: {path}",
             f"the config file has errors: {path}",
-            describe_validation(exc),
+            describe_validation(exc, text),
         ) from None
     cfg.base_dir = path.resolve().parent
+    cfg.source = path.resolve()
     return cfg
 
 
 def load_rules(path: Path) -> Rules:
-    data = _read_yaml(path, RulesError, "กฎการจัดประเภท", "rules")
+    data, text = _read_yaml(path, RulesError, "กฎการจัดประเภท", "rules")
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -403,5 +520,5 @@ def load_rules(path: Path) -> Rules:
         raise RulesError(
             f"ไฟล์กฎการจัดประเภทมีข้อผิดพลาด: {path}",
             f"the rules file has errors: {path}",
-            describe_validation(exc),
+            describe_validation(exc, text),
         ) from None

@@ -16,25 +16,17 @@ from email.utils import format_datetime, make_msgid
 from pathlib import Path
 
 import yaml
-from imapclient import IMAPClient
 
+from .app import Office
 from .certs import DEMO_LABEL
 from .config import load_config
-from .pipeline import CycleReport, run_cycle, utcnow
+from .pipeline import CycleReport
+from .present import print_report
 from .servers import HOST, ImapServer, SmtpServer
 from .starter import init
-from .thai import pad
+from .thai import to_bangkok
 
 AGENCY = "saraban@example.go.th"
-OUTCOME_TH = {
-    "registered": "ลงทะเบียนรับ",
-    "wrong_agency": "แนะนำหน่วยงานอื่น",
-    "automatic": "อีเมลอัตโนมัติ (ไม่ตอบ)",
-    "followup": "ติดตามเรื่องเดิม",
-    "quarantined": "กักกัน",
-}
-
-
 def _b64word(text: str, charset: str, codec: str) -> str:
     return f"=?{charset}?B?{base64.b64encode(text.encode(codec)).decode()}?="
 
@@ -157,89 +149,68 @@ def make_workspace(folder: Path, imap_port: int, smtp_port: int, password: str, 
 
 
 def seed(port: int, user: str, password: str, messages: list[bytes], folder: str = "INBOX") -> None:
-    with IMAPClient(HOST, port=port, ssl=False) as c:
-        c.login(user, password)
-        if folder not in {name for _, _, name in c.list_folders()}:
-            c.create_folder(folder)
+    """Deliver sample mail into the embedded server (through mailbot's own IMAP module)."""
+    from .config import ImapConfig
+    from .fetch import Mailbox
+
+    with Mailbox(ImapConfig(host=HOST, port=port, security="none", username=user, password=password)) as mb:
+        mb.ensure_folder(folder)
         for raw in messages:
-            c.append(folder, raw)
+            mb.append(folder, raw)
 
 
 def run_demo(workdir: Path | None = None, out=print) -> CycleReport:  # type: ignore[no-untyped-def]
     password = "demo-password"
+    keep = workdir is not None
     folder = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="mailbot-demo-"))
     with ImapServer(AGENCY, password) as imap, SmtpServer(AGENCY, password) as smtp:
         out(f"เริ่มเซิร์ฟเวอร์ทดลอง / embedded servers: IMAP {HOST}:{imap.port}, SMTP {HOST}:{smtp.port}")
         cfg_path = make_workspace(folder, imap.port, smtp.port, password, signing=True)
         seed(imap.port, AGENCY, password, sample_messages())
-        with IMAPClient(HOST, port=imap.port, ssl=False) as c:  # webmail shows a Sent folder
-            c.login(AGENCY, password)
-            c.create_folder("Sent")
-        out(f"พื้นที่ทำงาน / workspace: {folder}")
+        seed(imap.port, AGENCY, password, [], folder="Sent")   # webmail shows a Sent folder
+        out(f"พื้นที่ทดลอง / demo workspace: {folder}")
         out("ส่งอีเมลตัวอย่างเข้ากล่อง saraban@ แล้ว 8 ฉบับ / 8 sample emails delivered; running one cycle ...\n")
         cfg = load_config(cfg_path)
-        report = run_cycle(cfg)
-        print_report(report, out)
-        out("\nอีเมลตอบกลับที่ส่งออก / replies sent:")
-        for m in smtp.messages:
-            reply = email.message_from_bytes(m.data, policy=policy.default)
-            body = reply.get_body(("plain",)).get_content().strip().splitlines()  # type: ignore[union-attr]
-            internal = m.rcpt_tos[0].endswith("@example.go.th")
-            out(f"  ถึง/to {m.rcpt_tos[0]}" + ("  (ส่งต่อภายในหน่วยงาน / internal forward)" if internal else ""))
-            out(f"  เรื่อง/subject: {reply['subject']}")
-            for line in [ln for ln in body if ln.strip()][:4]:
-                out(f"      {line}")
-            out("")
-        already = len(smtp.messages)
-        out(f"ขั้นที่ 2: ออกหนังสือแจ้งผล ลงนามด้วยใบรับรองทดลอง ({DEMO_LABEL}) และส่งกลับ / "
-            "step 2: a result letter, signed with the demo certificate, sent back:")
-        from .cases import Desk
-        from .config import load_rules
-        from .replies import Templates
-        from .results import Results
-        from .state import State
-
-        state = State(cfg.data_dir / "state.sqlite3")
-        try:
-            desk = Desk(cfg, load_rules(cfg.rules_path), state, Templates(cfg.templates_dir))
-            letter = Results(cfg, desk).letter("2/" + report.handled[0].receipt.split("/")[1], "approved",
-                                               "ชำระภาษีภายใน 30 วัน", utcnow())
-        finally:
-            state.close()
-        out(f"  หนังสือแจ้งผล / notice: {letter}")
-        second = run_cycle(cfg)
-        for m in smtp.messages[already:]:
-            reply = email.message_from_bytes(m.data, policy=policy.default)
-            files = [p.get_filename() for p in reply.iter_attachments()]
-            out(f"  ถึง/to {m.rcpt_tos[0]} · เรื่อง/subject: {reply['subject']} · แนบ/attached: {', '.join(files)}")
-        signed = sorted((folder / "results" / "sent").glob("*-signed.pdf"))
-        for path in signed:
-            out(f"  ไฟล์ที่ลงนามแล้ว / signed file: {path}")
-        for w in second.warnings:
-            out("คำเตือน / warning: " + w)
+        with Office.open(cfg) as office:
+            report = office.poll()
+            print_report(report, out)
+            out("\nอีเมลตอบกลับที่ส่งออก / replies sent:")
+            for m in smtp.messages:
+                reply = email.message_from_bytes(m.data, policy=policy.default)
+                body = reply.get_body(("plain",)).get_content().strip().splitlines()  # type: ignore[union-attr]
+                internal = m.rcpt_tos[0].endswith("@example.go.th")
+                out(f"  ถึง/to {m.rcpt_tos[0]}" + ("  (ส่งต่อภายในหน่วยงาน / internal forward)" if internal else ""))
+                out(f"  เรื่อง/subject: {reply['subject']}")
+                for line in [ln for ln in body if ln.strip()][:4]:
+                    out(f"      {line}")
+                out("")
+            already = len(smtp.messages)
+            out(f"ขั้นที่ 2: ออกหนังสือแจ้งผล ลงนามด้วยใบรับรองทดลอง ({DEMO_LABEL}) และส่งกลับ / "
+                "step 2: a result letter, signed with the demo certificate, sent back:")
+            land_tax = next(h.receipt for h in report.handled if h.receipt and "ภาษี" in h.subject)
+            run = office.results(letter=(land_tax, "approved", "ชำระภาษีภายใน 30 วัน", "แปลงโฉนดเลขที่ 4567"))
+            out(f"  หนังสือแจ้งผล / notice: {run.letter}")
+            for m in smtp.messages[already:]:
+                reply = email.message_from_bytes(m.data, policy=policy.default)
+                files = [p.get_filename() for p in reply.iter_attachments()]
+                out(f"  ถึง/to {m.rcpt_tos[0]} · เรื่อง/subject: {reply['subject']} · แนบ/attached: {', '.join(files)}")
+            for path in sorted((folder / "results" / "sent").glob("*-signed.pdf")):
+                out(f"  ไฟล์ที่ลงนามแล้ว / signed file: {path}")
+            daily = office.daily_log(to_bangkok(office.clock()).date())
+            licences = office.publish()
         out("")
+        out("ผลลัพธ์ที่เจ้าหน้าที่เปิดดูได้ / what the officer opens:")
         for path in report.registers:
-            out(f"ทะเบียนรับ (Excel) / receive register: {path}")
-        out(f"ต้นฉบับอีเมลและฐานข้อมูล / raw archive and state: {cfg.data_dir}")
+            out(f"  ทะเบียนรับ (Excel) / receive register: {path}")
+        out(f"  บันทึกประจำวันสำหรับผู้บังคับบัญชา / supervisors' daily log: {daily}")
+        for path in licences:
+            if path.suffix == ".xlsx":
+                out(f"  ทะเบียนใบอนุญาต (เผยแพร่) / public licence register: {path}")
+        out(f"  ต้นฉบับอีเมลและฐานข้อมูล / raw archive and state: {cfg.data_dir}")
+        out("")
+        if keep:
+            out(f"พื้นที่ทดลองเก็บไว้ที่ {folder} / the demo workspace is kept in {folder}")
+        else:
+            out(f"พื้นที่ทดลองอยู่ในโฟลเดอร์ชั่วคราว {folder} ถ้าต้องการเก็บไว้ที่อื่น สั่ง: mailbot demo --dir <โฟลเดอร์>\n"
+                f"the demo workspace is a temporary folder ({folder}); to keep one elsewhere: mailbot demo --dir <folder>")
     return report
-
-
-def print_report(report: CycleReport, out=print) -> None:  # type: ignore[no-untyped-def]
-    if not report.handled:
-        out("ไม่มีอีเมลใหม่ / no new mail" + (f" · ตอบกลับค้างส่งแล้ว / queued replies sent {len(report.sent)}"
-                                           if report.sent else ""))
-        for w in report.warnings:
-            out("คำเตือน / warning: " + w)
-        return
-    out(pad("UID", 5) + pad("ผลการจัดการ / outcome", 26) + pad("เลขรับ", 10) + pad("จาก / from", 31) + "เรื่อง / subject")
-    out("-" * 110)
-    for h in report.handled:
-        line = (pad(str(h.uid), 5) + pad(OUTCOME_TH.get(h.outcome, h.outcome), 26) + pad(h.receipt or "-", 10)
-                + pad(h.sender or "-", 30) + " " + pad(h.subject or h.reason, 45))
-        out(line.rstrip())
-    counts = report.counts()
-    out("-" * 110)
-    out("รวม / totals: " + ", ".join(f"{OUTCOME_TH.get(k, k)} {v}" for k, v in counts.items())
-        + f" · ตอบกลับแล้ว / replies sent {len(report.sent)}")
-    for w in report.warnings:
-        out("คำเตือน / warning: " + w)

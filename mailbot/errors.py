@@ -52,3 +52,45 @@ class AlreadyRunning(MailbotError):
     """Another mailbot is working on the same data folder."""
 
     exit_code = 4
+
+
+class EnvironmentFailure(MailbotError):
+    """The computer, not the mail: disk full, no permission, database locked or damaged.
+    Never counted against a message; the cycle stops cleanly and the next one resumes."""
+
+    exit_code = 5
+
+
+def explain_environment(exc: BaseException) -> EnvironmentFailure | None:
+    """A plain message for a failure of the machine (naming the path), or None if it is not one."""
+    import errno
+    import sqlite3
+
+    if isinstance(exc, EnvironmentFailure):
+        return exc
+    if isinstance(exc, sqlite3.DatabaseError):
+        text = str(exc).lower()
+        if "locked" in text or "busy" in text:
+            return EnvironmentFailure(
+                "ฐานข้อมูลถูกโปรแกรมอื่นล็อกไว้ (เช่น เปิดค้างในโปรแกรมอื่นหรือสำรองข้อมูลอยู่) จะลองใหม่รอบถัดไป",
+                f"the state database is locked by another program ({exc}); retried next cycle")
+        if "full" in text:
+            return EnvironmentFailure("ดิสก์เต็ม บันทึกฐานข้อมูลไม่ได้ ลบไฟล์ที่ไม่ใช้หรือย้ายข้อมูล แล้วระบบจะทำต่อเอง",
+                                      f"disk full: the state database cannot be written ({exc})")
+        if "malformed" in text or "not a database" in text or "corrupt" in text or "disk i/o" in text:
+            return EnvironmentFailure(
+                "ฐานข้อมูลของ mailbot เสียหาย ให้กู้คืนจากข้อมูลสำรองด้วยคำสั่ง mailbot restore --from <โฟลเดอร์สำรอง>",
+                f"mailbot's state database is damaged ({exc}); restore it with: mailbot restore --from <backup folder>")
+        if "readonly" in text or "read-only" in text:
+            return EnvironmentFailure("เขียนฐานข้อมูลไม่ได้ (โฟลเดอร์หรือไฟล์เป็นแบบอ่านอย่างเดียว) ตรวจสิทธิ์ของโฟลเดอร์ data",
+                                      f"the state database is read-only ({exc}); check the data folder's permissions")
+        return None
+    if isinstance(exc, OSError):
+        where = exc.filename or ""
+        if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)):
+            return EnvironmentFailure(f"ดิสก์เต็ม เขียนไฟล์ไม่ได้: {where} ลบไฟล์ที่ไม่ใช้แล้วระบบจะทำต่อเอง ไม่มีอีเมลสูญหาย",
+                                      f"disk full at {where}; free some space and mailbot resumes, nothing is lost")
+        if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            return EnvironmentFailure(f"ไม่มีสิทธิ์เขียนไฟล์: {where} ตรวจสิทธิ์ของโฟลเดอร์ ไม่มีอีเมลสูญหาย",
+                                      f"permission denied writing {where}; check the folder's permissions; nothing is lost")
+    return None

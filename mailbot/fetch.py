@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import socket
 import ssl
+import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -21,6 +23,9 @@ from .config import ImapConfig
 from .errors import ConnectionFailure, MailbotError
 from .send import tls_context
 
+# what a lost or broken IMAP connection raises, for callers that must tell it apart
+CONNECTION_ERRORS: tuple[type[BaseException], ...] = (OSError, IMAPClientError)
+
 SENT_NAMES = ("Sent", "Sent Items", "Sent Messages", "INBOX.Sent", "รายการที่ส่ง", "ส่งแล้ว")
 
 
@@ -29,6 +34,10 @@ class Fetched:
     uid: int
     raw: bytes
     internal_date: datetime | None
+
+
+class NoIdle(Exception):
+    """The IMAP server does not offer IDLE."""
 
 
 class Mailbox:
@@ -40,6 +49,7 @@ class Mailbox:
         self.uidvalidity: int | None = None
         self._folders: set[str] | None = None
         self.use_move: bool | None = None  # None: use MOVE when the server offers it
+        self._next_uid: int | None = None    # wait_for_new_mail: the first UID not yet seen
 
     # ------------------------------------------------------------------ session
 
@@ -53,6 +63,7 @@ class Mailbox:
     def connect(self) -> None:
         cfg = self.cfg
         where = f"{cfg.host}:{cfg.effective_port()}"
+        password = cfg.require_secret("imap")
         try:
             client = IMAPClient(
                 cfg.host,
@@ -70,12 +81,6 @@ class Mailbox:
                 "ตรวจสอบ imap.host, imap.port และ imap.security / check imap.host, imap.port, imap.security",
             ) from None
         client.normalise_times = False
-        password = cfg.secret()
-        if not password:
-            raise ConnectionFailure(
-                "ไม่มีรหัสผ่าน IMAP (imap.password หรือ imap.password_env)",
-                "no IMAP password configured (imap.password or imap.password_env)",
-            )
         try:
             client.login(cfg.username, password)
         except (LoginError, IMAPClientError):
@@ -144,6 +149,36 @@ class Mailbox:
             out[int(uid)] = Fetched(int(uid), bytes(raw), when)
         return out
 
+    # ------------------------------------------------------------------ waiting
+
+    def wait_for_new_mail(self, stop: threading.Event, rearm_seconds: float = 540) -> bool:
+        """Wait in IMAP IDLE until the watched folder holds a message with a UID not seen before,
+        ``stop`` is set, or ``rearm_seconds`` pass (IDLE is renewed well before servers drop it).
+        True when there is new mail.
+
+        New mail is decided by UIDs, never by counting EXISTS against EXPUNGE: our own moves
+        shrink the folder while mail arrives, and responses that come with DONE are not lost."""
+        if not self.c.has_capability("IDLE"):
+            raise NoIdle()
+        if self._next_uid is None:
+            info = self.c.select_folder(self.cfg.folder)
+            self.uidvalidity = int(info[b"UIDVALIDITY"])
+            self._next_uid = int(info.get(b"UIDNEXT") or 0) or (max(self.uids(), default=0) + 1)
+        self.c.idle()
+        try:
+            deadline = time.monotonic() + rearm_seconds
+            while not stop.is_set() and time.monotonic() < deadline:
+                responses = self.c.idle_check(timeout=1)
+                if any(len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in responses):
+                    break
+        finally:
+            self.c.idle_done()
+        fresh = [int(u) for u in self.c.search(["UID", f"{self._next_uid}:*"]) if int(u) >= self._next_uid]
+        if fresh:
+            self._next_uid = max(fresh) + 1
+            return True
+        return False
+
     # ------------------------------------------------------------------ folders
 
     def folders(self) -> set[str]:
@@ -201,6 +236,11 @@ class Mailbox:
             if name in self.folders():
                 return name
         return None
+
+    def append(self, folder: str, raw: bytes, flags: tuple[bytes, ...] = ()) -> None:
+        """Put a message into a folder (created when missing), e.g. the demo's sample mail."""
+        self.ensure_folder(folder)
+        self.c.append(folder, raw, flags=list(flags))
 
     def append_sent(self, folder: str, raw: bytes, when: datetime | None = None) -> None:
         self.c.append(folder, raw, flags=[b"\\Seen"], msg_time=when)

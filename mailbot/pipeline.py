@@ -27,30 +27,28 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from imapclient.exceptions import IMAPClientError
-
 from . import completeness, faults, forwarded, workflow
 from .archive import Archive
-from .cases import Desk, day_start
-from .classify import decide, receipt_tags
-from .config import Config, Rules, load_rules
-from .errors import ConnectionFailure, MailbotError
+from .classify import decide
+from .config import Config
+from .errors import MailbotError
 from .fetch import Fetched, Mailbox
 from .parse import Letter, Unparseable, our_message_ids, parse
-from .register import write_registers
-from .replies import Templates, context
-from .send import SendRefused, Smtp
-from .state import State, iso
+from .outbox import day_start
+from .replies import context
+from .outbox import Delivery
+from .send import Smtp
+from .state import iso
 from .thai import be_year, one_line, thai_date_short, to_bangkok
 
 if TYPE_CHECKING:
+    from .app import Office
     from .results import ResultsReport
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
-# not automatic replies to citizens: never held by the reply caps
-UNCAPPED = frozenset({"forward", "result", "alert", "daily_report"})
+Progress = Callable[[int, int], None]     # (messages done, messages to do)
 
 REMARK_NO_ADDRESS = "ไม่มีที่อยู่สำหรับตอบกลับ"
 
@@ -75,7 +73,7 @@ class Handled:
 @dataclass
 class CycleReport:
     handled: list[Handled] = field(default_factory=list)
-    sent: list[tuple[str, str]] = field(default_factory=list)   # (recipient, subject)
+    delivery: Delivery = field(default_factory=Delivery)   # what the outbox sent in this cycle
     backlog: int = 0              # replies still queued (global cap or SMTP trouble)
     batches: int = 0              # fetch batches used
     workflow: list[tuple[str, str]] = field(default_factory=list)  # (receipt, reminder/closing)
@@ -83,7 +81,16 @@ class CycleReport:
     registers: list[Path] = field(default_factory=list)
     register_failures: list[tuple[Path, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-    smtp_error: MailbotError | None = None
+    left_before_since: int = 0    # messages older than imap.since, left where they are
+
+    @property
+    def smtp_error(self) -> MailbotError | None:
+        return self.delivery.smtp_error
+
+    @property
+    def replies_sent(self) -> int:
+        """Mail sent to citizens in this cycle (internal forwards, alerts and daily logs not counted)."""
+        return self.delivery.replies_sent
 
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = defaultdict(int)
@@ -108,24 +115,29 @@ class _Plan:
 
 
 class Cycle:
-    def __init__(self, cfg: Config, rules: Rules, templates: Templates, state: State,
-                 mailbox: Mailbox, smtp: Smtp, clock: Clock = utcnow, stop: threading.Event | None = None) -> None:
-        self.cfg = cfg
-        self.rules = rules
-        self.templates = templates
-        self.state = state
+    """One cycle over one IMAP and one SMTP session, with the office's state and rules."""
+
+    def __init__(self, office: "Office", mailbox: Mailbox, smtp: Smtp, stop: threading.Event | None = None,
+                 progress: Progress | None = None) -> None:
+        self.office = office
+        self.cfg = office.cfg
+        self.rules = office.rules
+        self.templates = office.templates
+        self.state = office.state
+        self.desk = office.desk
+        self.outbox = office.outbox
+        self.clock = office.clock
         self.mb = mailbox
         self.smtp = smtp
-        self.clock = clock
         self.stop = stop   # set by the daemon on Ctrl-C / SIGTERM: finish the batch, then stop
-        self.archive = Archive(cfg.data_dir)
+        self.progress = progress
+        self.archive = Archive(self.cfg.data_dir)
         self.report = CycleReport()
-        self.account = cfg.account
-        self.folder = cfg.imap.folder
+        self.account = self.cfg.account
+        self.folder = self.cfg.imap.folder
         self.uidvalidity = 0
         self.smtp_down = False
-        self.desk = Desk(cfg, rules, state, templates)
-        self.staff = {a.lower() for a in cfg.staff}
+        self.staff = {a.lower() for a in self.cfg.staff}
 
     # ------------------------------------------------------------------ the cycle
 
@@ -158,8 +170,10 @@ class Cycle:
             self._process_batch(batch)
         for receipt, effect in self.desk.tick(self.clock()):   # reminders and closures due today
             self.report.workflow.append((receipt, effect or ""))
-        self._results()
+        results = self._results()
         self._send_queued()
+        if results is not None and self.report.results is not None:
+            results.settle(self.report.results)
         self.report.backlog = len(self.state.queued())
         return self.report
 
@@ -320,7 +334,7 @@ class Cycle:
                                  in_reply_to=(), references=())
                 handled.sender, handled.subject = original.from_addr, original.subject
 
-        known, replies_to_us = self._known_case(letter)
+        known, replies_to_us = self.desk.known_case(letter)
         decision = decide(letter, self.rules, own_address=self.cfg.agency.address,
                           own_domains=tuple(self.cfg.agency.own_domains),
                           known_case=known["receipt"] if known else None, replies_to_us=replies_to_us)
@@ -349,8 +363,8 @@ class Cycle:
                               target_folder=f.wrong_agency)
             ctx = context(self.cfg.agency, receipt=None, received_at=plan.received, subject=letter.subject,
                           sender_name=letter.from_name, referral=ref.model_dump())
-            handled.reply = self.desk.queue(
-                kind="referral", recipient=letter.reply_to, subject=letter.subject, receipt=None,
+            handled.reply = self.outbox.queue(
+                "referral", recipient=letter.reply_to, subject=letter.subject,
                 in_reply_to=letter.message_id, references=letter.references, key=plan.row_id,
                 key_hash=letter.content_hash, now=now, ctx=ctx, message_row=plan.row_id)
             return f.wrong_agency
@@ -391,13 +405,11 @@ class Cycle:
             handled.reply = "flagged: not answered"
             return f.registered
         ctx = self.desk.case_context(case, plan.received, checklist=checklist)
-        handled.reply = self.desk.queue(
-            kind="receipt" if service else "unclassified", recipient=letter.reply_to, subject=letter.subject,
+        handled.reply = self.outbox.queue(
+            "receipt" if service else "unclassified", recipient=letter.reply_to, subject=letter.subject,
             receipt=case["receipt"], in_reply_to=letter.message_id, references=letter.references,
             key=plan.row_id, key_hash=letter.content_hash, now=now, ctx=ctx, case_id=case["id"],
             message_row=plan.row_id)
-        if not letter.reply_to:
-            st.update_case(case["id"], reply_status="ไม่ได้ตอบกลับ: " + REMARK_NO_ADDRESS)
         if service is not None and service.forward_to:
             self.report.warnings.extend(self.desk.forward(case, plan.fetched.raw, checklist, now))
         return f.registered
@@ -419,8 +431,8 @@ class Cycle:
                           sender_name=letter.from_name)
             ctx["note"] = f"{limit:g}"
             ctx["size"] = f"{size_mb:.1f}"
-            handled.reply = self.desk.queue(
-                kind="too_large", recipient=letter.reply_to, subject=letter.subject, receipt=None,
+            handled.reply = self.outbox.queue(
+                "too_large", recipient=letter.reply_to, subject=letter.subject,
                 in_reply_to=letter.message_id, references=letter.references, key=plan.row_id,
                 key_hash=letter.content_hash, now=now, ctx=ctx, message_row=plan.row_id)
         return folder
@@ -474,46 +486,40 @@ class Cycle:
         if desk.is_requester(case, letter.from_addr):
             fresh = self.state.case_by_id(case["id"])
             return desk.reply_about(fresh, "status", now, key=plan.row_id, received_at=plan.received,
-                                    message_row=plan.row_id, history=desk.history(fresh))
+                                    message_row=plan.row_id, history=desk.history(fresh, citizen=True))
         ctx = context(self.cfg.agency, receipt=None, received_at=plan.received, subject=letter.subject,
                       sender_name=letter.from_name)
-        return desk.queue(kind="status_private", recipient=letter.reply_to, subject=letter.subject, receipt=None,
-                          in_reply_to=letter.message_id, references=letter.references, key=plan.row_id,
-                          key_hash=letter.content_hash, now=now, ctx=ctx, message_row=plan.row_id)
-
-    def _known_case(self, letter: Letter):  # type: ignore[no-untyped-def]
-        st = self.state
-        for receipt in receipt_tags(letter.subject):
-            row = st.case(receipt)
-            if row is not None:
-                _, ours = st.case_for_thread(list(letter.in_reply_to + letter.references))
-                return row, ours
-        return st.case_for_thread(list(letter.in_reply_to + letter.references))
+        return self.outbox.queue("status_private", recipient=letter.reply_to, subject=letter.subject,
+                                 in_reply_to=letter.message_id, references=letter.references, key=plan.row_id,
+                                 key_hash=letter.content_hash, now=now, ctx=ctx, message_row=plan.row_id)
 
     # ------------------------------------------------------------------ step 5
 
     def _send_queued(self) -> None:
         if self.smtp_down:
             return
-        if not deliver(self.state, self.smtp, self.clock, self.cfg.limits.replies_per_hour, self.report):
+        self.outbox.deliver(self.smtp, self.clock, self.report.delivery)
+        if self.report.delivery.smtp_error is not None:
             self.smtp_down = True
         self._copy_to_sent()
 
-    def _results(self) -> None:
+    def _results(self):  # type: ignore[no-untyped-def]
         """Signed results from results/outbox (when a certificate is configured)."""
         if self.cfg.signing is None:
-            return
+            return None
         from .results import Results  # pyHanko and fpdf2 load only where signing is configured
 
         try:
-            report = Results(self.cfg, self.desk).process(self.clock())
+            results = Results(self.cfg, self.desk, self.clock)
+            report = results.process(self.clock())
         except MailbotError as exc:
             self.report.warnings.append(exc.plain())
-            return
+            return None
         self.report.results = report
         for name, reason in report.problems:
             self.report.warnings.append(f"ไฟล์ผลการพิจารณามีปัญหา / result file problem: {name}: "
                                         + reason.splitlines()[0])
+        return results
 
     def _copy_to_sent(self) -> None:
         rows = self.state.uncopied()
@@ -549,74 +555,9 @@ class Cycle:
             self.state.mark_moved([row for _, row in items])
 
 
-def deliver(state: State, smtp: Smtp, clock: Clock, cap: int, report: CycleReport) -> bool:
-    """Send what the outbox owes: internal forwards and results always, citizen replies within
-    the hourly cap. False when the SMTP server cannot be reached (the rest waits)."""
-    queued = state.queued()
-    if not queued:
-        return True
-    allowed = max(0, cap - state.sent_since(clock() - timedelta(hours=1), exclude=UNCAPPED))
-    uncapped = [r for r in queued if r["kind"] in UNCAPPED]
-    replies = [r for r in queued if r["kind"] not in UNCAPPED]
-    now = iso(clock())
-    waiting: set[tuple[int, str]] = set()   # (case, recipient) with an earlier message still owed
-    for row in sorted(uncapped + replies[:allowed], key=lambda r: r["id"]):
-        case = (row["case_id"], row["recipient"]) if row["case_id"] is not None else None
-        if case is not None and case in waiting:
-            continue
-        if row["next_attempt_at"] and row["next_attempt_at"] > now:   # backing off after a refusal
-            if case is not None:
-                waiting.add(case)
-            continue
-        try:
-            smtp.send(row["recipient"], row["raw"])
-        except ConnectionFailure as exc:
-            report.smtp_error = exc
-            report.warnings.append(exc.plain())
-            return False
-        except SendRefused as exc:
-            permanent = exc.permanent or row["attempts"] >= 9
-            state.mark_send_failed(row["id"], str(exc), permanent, clock())
-            report.warnings.append(f"reply to {row['recipient']} not sent: {exc}")
-            if case is not None and not permanent:
-                waiting.add(case)
-            continue
-        faults.point("after_send")
-        state.mark_sent(row["id"], clock())
-        report.sent.append((row["recipient"], row["subject"] or ""))
-        faults.point("after_mark_sent")
-    if len(replies) > allowed:
-        report.warnings.append(
-            f"ตอบกลับครบโควตา {cap} ฉบับ/ชั่วโมง ส่วนที่เหลือจะส่งรอบถัดไป / hourly reply limit "
-            f"{cap} reached; {len(replies) - allowed} replies wait for the next cycle")
-    return True
+def run_cycle(cfg: Config, clock: Clock = utcnow, stop: threading.Event | None = None) -> CycleReport:
+    """One full cycle against the configured servers (opens the office, polls, closes)."""
+    from .app import Office
 
-
-def run_cycle(cfg: Config, clock: Clock = utcnow, rules: Rules | None = None,
-              stop: threading.Event | None = None) -> CycleReport:
-    """One full cycle against the configured servers; registers rewritten at the end."""
-    rules = rules or load_rules(cfg.rules_path)
-    templates = Templates(cfg.templates_dir)
-    templates.check(cfg.agency)
-    state = State(cfg.data_dir / "state.sqlite3")
-    try:
-        try:
-            with Mailbox(cfg.imap) as mb, Smtp(cfg.smtp, cfg.agency.address) as smtp:
-                report = Cycle(cfg, rules, templates, state, mb, smtp, clock, stop).run()
-        except (OSError, IMAPClientError) as exc:  # connection lost mid-cycle: state is consistent
-            raise ConnectionFailure(
-                "การเชื่อมต่อกับเซิร์ฟเวอร์อีเมลขาดระหว่างทำงาน งานที่บันทึกแล้วไม่สูญหาย รอบถัดไปจะทำต่อ",
-                f"connection to the mail server lost mid-cycle ({type(exc).__name__}); "
-                "committed work is safe and the next cycle continues",
-            ) from None
-        report.registers, report.register_failures = write_registers(
-            state, cfg.registers_dir, cfg.agency.name)
-        for path, why in report.register_failures:
-            report.warnings.append(
-                f"เขียนทะเบียนไม่ได้ (เปิดค้างใน Excel หรือไม่?) จะลองใหม่รอบถัดไป: {path.name} / "
-                f"register not written ({why}); retried next cycle")
-        for w in report.warnings:
-            log.warning(w)
-        return report
-    finally:
-        state.close()
+    with Office.open(cfg, clock=clock) as office:
+        return office.poll(stop=stop)

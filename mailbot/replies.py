@@ -24,33 +24,13 @@ from pathlib import Path
 
 import jinja2
 
+from . import addresses
 from .config import AgencyConfig
 from .errors import TemplateError
+from .kinds import MAIL_KINDS
 from .thai import one_line, thai_date, thai_datetime, to_bangkok
 
-# kind -> when it is sent; the template is templates/<kind>.txt.j2
-KINDS = {
-    "receipt": "registered, a service recognised (with the document checklist)",
-    "unclassified": "registered, needs officer review",
-    "referral": "wrong agency",
-    "followup": "acknowledgement of a follow-up (at most once a day per case)",
-    "documents_complete": "a case awaiting documents became complete",
-    "documents_unsure": "a case awaiting documents received files; the officer checks",
-    "documents_still_missing": "files received but documents still missing",
-    "reminder": "no answer to a request for documents after reminder_days",
-    "closing_notice": "no answer after close_days more: the case is closed",
-    "status": "status inquiry from the requester: status and history",
-    "status_private": "status inquiry from anyone else: status goes only to the requester",
-    "forward": "internal forward of a case to a unit (to staff, not to the citizen)",
-    "result": "the signed result PDF sent back to the requester",
-    "too_large": "a message over limits.max_message_mb: kept, not processed; the sender told the limit",
-    "alert": "a problem the officers must fix (to alerts.to and supervisors, at most hourly)",
-    "daily_report": "the supervisors' daily log (xlsx attached)",
-}
-# Optional: templates/status_<status>.txt.j2 — if present, `mailbot case set` tells the citizen.
-
 TAG_FORMAT = "[เลขรับ {receipt}]"
-NOT_REPLIES = frozenset({"forward", "alert", "daily_report"})   # messages mailbot starts itself
 
 
 def tag(receipt: str) -> str:
@@ -111,12 +91,14 @@ class Templates:
                 f"reply template uses an unknown variable: {name}: {exc.message}",
             ) from None
 
-    def check(self, agency: AgencyConfig) -> None:
-        """Render every template with sample values; raises TemplateError on the first fault."""
-        now = datetime.now().astimezone()
+    def check(self, agency: AgencyConfig, now: datetime) -> int:
+        """Render every template with sample values; raises TemplateError on the first fault.
+        Returns how many were checked."""
         optional = [p.name[: -len(".txt.j2")] for p in self.folder.glob("status_*.txt.j2")]
-        for kind in [*KINDS, *optional]:
-            self.render(kind, sample_context(agency, now))
+        names = [k.template_name for k in MAIL_KINDS.values() if not k.optional] + optional
+        for name in names:
+            self.render(name, sample_context(agency, now))
+        return len(names)
 
 
 def sample_context(agency: AgencyConfig, now: datetime) -> dict:
@@ -140,7 +122,7 @@ def sample_context(agency: AgencyConfig, now: datetime) -> dict:
         },
         status="รอเอกสารเพิ่มเติม", via_staff="officer@example.go.th", deadline=thai_date(now),
         history=[{"at": thai_datetime(now), "note": "รับเรื่อง", "actor": "mailbot"}],
-        unit="กองช่าง", sender_addr="somchai@example.com", note="ตัวอย่าง",
+        unit="กองช่าง", sender_addr="somchai@example.com", note="ตัวอย่าง", message="ตัวอย่างข้อความ",
         result={"file": "ผลการพิจารณา เลขรับ 15-2569.pdf", "level": "B-B", "outcome": "approved",
                 "outcome_text": "อนุมัติ / อนุญาต"},
     )
@@ -173,6 +155,8 @@ def context(agency: AgencyConfig, *, receipt: str | None, received_at: datetime,
         "unit": "",
         "sender_addr": "",
         "note": "",
+        "message": "",
+        "status_key": "",
         "result": {"file": "", "level": "", "outcome": "", "outcome_text": ""},
         "size": "",
     }
@@ -181,14 +165,15 @@ def context(agency: AgencyConfig, *, receipt: str | None, received_at: datetime,
 def build(*, kind: str, templates: Templates, agency: AgencyConfig, to: str, subject: str,
           receipt: str | None, in_reply_to: str | None, references: tuple[str, ...],
           message_id: str, now: datetime, ctx: dict, attach: bytes | None = None,
-          files: tuple[tuple[str, bytes], ...] = ()) -> bytes:
+          files: tuple[tuple[str, bytes], ...] = (), template: str | None = None) -> bytes:
     """The reply as bytes ready for SMTP (CRLF line ends).
 
     Built with the compat32 classes: policy.default refolds every Thai header through its
     parser, which cost ~13 ms a reply (measured with bench/run.py); Header() encodes the same
     RFC 2047 words, split on character boundaries, at a fraction of that.
     """
-    body = MIMEText(templates.render(kind, ctx), "plain", "utf-8")
+    spec = MAIL_KINDS[kind]
+    body = MIMEText(templates.render(template or spec.template_name, ctx), "plain", "utf-8")
     msg: Message = body
     if attach is not None or files:
         msg = MIMEMultipart("mixed")
@@ -202,9 +187,10 @@ def build(*, kind: str, templates: Templates, agency: AgencyConfig, to: str, sub
             part.add_header("Content-Disposition", "attachment", filename=("utf-8", "", filename))
             msg.attach(part)
     msg["From"] = formataddr((agency.name, agency.address), charset="utf-8")
-    msg["To"] = to
+    to_header = addresses.header_form(to)
+    msg["To"] = to_header if to_header.isascii() else "undisclosed-recipients:;"
     # a reply keeps the citizen's subject (plus the tag); forwards, alerts and reports have their own
-    text = one_line(subject, 250) if kind in NOT_REPLIES else reply_subject(subject, receipt)
+    text = reply_subject(subject, receipt) if spec.threaded else one_line(subject, 250)
     msg["Subject"] = Header(text, "utf-8") if not text.isascii() else text
     msg["Date"] = format_datetime(to_bangkok(now))
     msg["Message-ID"] = message_id
@@ -212,8 +198,11 @@ def build(*, kind: str, templates: Templates, agency: AgencyConfig, to: str, sub
         msg["In-Reply-To"] = in_reply_to
         refs = [r for r in references if r != in_reply_to][-10:] + [in_reply_to]
         msg["References"] = " ".join(refs)
-    msg["Auto-Submitted"] = "auto-generated" if kind in NOT_REPLIES else "auto-replied"
+    msg["Auto-Submitted"] = spec.auto_submitted
     msg["X-Auto-Response-Suppress"] = "All"
     msg["Precedence"] = "auto_reply"
     msg["X-Mailer"] = "mailbot"
-    return msg.as_bytes(policy=compat32.clone(linesep="\r\n"))
+    raw = msg.as_bytes(policy=compat32.clone(linesep="\r\n"))
+    if not to_header.isascii():   # a non-ASCII local part: RFC 6532 UTF-8 header, sent only with SMTPUTF8
+        raw = raw.replace(b"\r\nTo: undisclosed-recipients:;\r\n", b"\r\nTo: " + to_header.encode("utf-8") + b"\r\n", 1)
+    return raw

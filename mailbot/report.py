@@ -31,11 +31,10 @@ COLUMNS = [("เวลา (time)", 10), ("ผู้ส่ง (sender)", 32), ("�
 
 
 def parse_day(text: str) -> date:
-    """'2026-11-27' or Buddhist-Era '2569-11-27'."""
-    y, m, d = (int(x) for x in text.strip().split("-"))
-    if y > 2400:
-        y -= 543
-    return date(y, m, d)
+    """A day as supervisors type it: '29/11/2569', '2569-11-29', '2026-11-29' (Thai digits too)."""
+    from .config import person_date
+
+    return person_date(text)
 
 
 def file_name(day: date) -> str:

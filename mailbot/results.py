@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Callable
 
 from . import faults, licences, workflow
 from .cases import Desk
@@ -24,8 +25,10 @@ from .config import Config
 from .errors import MailbotError
 from .files import write_atomic
 from .sign import BadPdf, add_document_timestamp, load_signer, sign_pdf
+from .clock import utcnow
+from .replies import message_id_for
 from .state import from_iso, iso
-from .thai import thai_date_short, thai_datetime, thai_digits_to_arabic
+from .thai import thai_date_short, thai_datetime, thai_digits_to_arabic, to_bangkok
 
 _RECEIPT_IN_NAME = re.compile(r"^\D{0,20}?(\d{1,7})\s*[-_./ ]\s*(\d{4})(?!\d)")
 
@@ -42,7 +45,9 @@ def attachment_name(receipt: str) -> str:
 
 @dataclass
 class ResultsReport:
-    sent: list[tuple[str, str]] = field(default_factory=list)       # (receipt, file)
+    queued: list[tuple[str, str, str]] = field(default_factory=list)  # (receipt, file, Message-ID): signed, owed
+    sent: list[tuple[str, str]] = field(default_factory=list)       # (receipt, file): the server took it
+    refused: list[tuple[str, str, str]] = field(default_factory=list)  # (receipt, file, the server's answer)
     problems: list[tuple[str, str]] = field(default_factory=list)   # (file, reason)
     waiting: list[str] = field(default_factory=list)                # still being written
     licences_changed: bool = False
@@ -50,7 +55,7 @@ class ResultsReport:
 
 
 class Results:
-    def __init__(self, cfg: Config, desk: Desk) -> None:
+    def __init__(self, cfg: Config, desk: Desk, clock: Callable[[], datetime] = utcnow) -> None:
         if cfg.signing is None:
             raise MailbotError(
                 "ยังไม่ได้ตั้งค่าใบรับรองอิเล็กทรอนิกส์ (ส่วน signing ใน mailbot.yaml)",
@@ -58,6 +63,7 @@ class Results:
             )
         self.cfg = cfg
         self.desk = desk
+        self.clock = clock
         self.state = desk.state
         p12, self.cert = read_pkcs12(cfg.resolve(cfg.signing.pkcs12), cfg.signing.secret())
         self.signer = load_signer(p12, cfg.signing.secret())
@@ -106,10 +112,6 @@ class Results:
     def _one(self, path: Path, now: datetime, report: ResultsReport) -> str | None:
         data = path.read_bytes()
         digest = hashlib.sha256(data).hexdigest()
-        done = self.state.db.execute("SELECT * FROM results WHERE sha256=?", (digest,)).fetchone()
-        if done is not None:       # signed and queued before a crash: only the move is left
-            self._move(path, self.sent_dir / done["file_name"])
-            return None
         receipt = receipt_from_filename(path.name)
         if receipt is None:
             return ("ชื่อไฟล์ไม่มีเลขทะเบียนรับ ตั้งชื่อไฟล์ตามเลขรับ เช่น 15-2569.pdf แล้ววางในโฟลเดอร์ outbox อีกครั้ง\n"
@@ -118,6 +120,12 @@ class Results:
         if case is None:
             return (f"ไม่พบเรื่องเลขทะเบียนรับ {receipt} ตรวจสอบเลขในชื่อไฟล์\n"
                     f"No case has receipt number {receipt}; check the number in the file name.")
+        # a result is this file for this case: the same bytes named for another case are another result
+        done = self.state.db.execute("SELECT * FROM results WHERE sha256=? AND case_id=?",
+                                     (digest, case["id"])).fetchone()
+        if done is not None:       # signed and queued before a crash: only the move is left
+            self._move(path, self.sent_dir / done["file_name"])
+            return None
         if not case["reply_to"]:
             return (f"เรื่อง {receipt} ไม่มีอีเมลสำหรับตอบกลับ ส่งผลทางช่องทางอื่น (ไปรษณีย์/รับด้วยตนเอง)\n"
                     f"Case {receipt} has no address to reply to; deliver the result another way.")
@@ -131,24 +139,19 @@ class Results:
         write_atomic(self.sent_dir / name, signed.data)   # signed in memory, written whole
         outcome = _outcome_from_name(path.name)
         with self.state.tx():
-            case = self.state.case(receipt)
-            assert case is not None
-            label = workflow.label("completed")
             cur = self.state.db.execute(
                 "INSERT INTO results (case_id, sha256, file_name, original, signed, level, outcome, signed_at, "
-                "timestamp_pending) VALUES (?,?,?,?,?,?,?,?,?)",
+                "timestamp_pending, status) VALUES (?,?,?,?,?,?,?,?,?, 'queued')",
                 (case["id"], digest, path.name, path.name, name, signed.level, outcome, iso(now),
                  int(bool(self.cfg.signing.tsa_url) and signed.level == "B-B")),  # type: ignore[union-attr]
             )
-            self.desk.event(case, now, "result_sent", f"{label} {thai_date_short(now)}", action=True)
-            try:
-                new, _ = workflow.transition(case["status"], "result_sent")
-                case = self.desk.set_status(case, new, now)
-            except workflow.InvalidTransition:
-                pass   # already closed: the result still goes out, the status stays
+            result_id = int(cur.lastrowid)  # type: ignore[arg-type]
+            mid = message_id_for("result", result_id, case["sha256"] or case["receipt"], self.cfg.agency.domain)
+            self.state.db.execute("UPDATE results SET outbox_message_id=? WHERE id=?", (mid, result_id))
+            self.desk.event(case, now, "result_signed", f"ลงนามผลการพิจารณา {thai_date_short(now)}", action=True)
             self.desk.reply_about(
-                case, "result", now, key=int(cur.lastrowid), received_at=from_iso(case["received_at"]),
-                files=((attachment_name(receipt), signed.data),), capped=False,
+                case, "result", now, key=result_id, received_at=from_iso(case["received_at"]),
+                files=((attachment_name(receipt), signed.data),),
                 result={"file": attachment_name(receipt), "level": signed.level, "outcome": outcome,
                         "outcome_text": workflow.RESULT_OUTCOMES.get(outcome, "")},
             )
@@ -158,18 +161,29 @@ class Results:
                 report.licences_changed = True
         faults.point("after_result_commit")
         self._move(path, self.sent_dir / path.name)
-        report.sent.append((receipt, path.name))
+        report.queued.append((receipt, path.name, mid))
         return None
+
+    def settle(self, report: ResultsReport) -> None:
+        """After delivery: which queued results the server took, and which it refused."""
+        for receipt, name, mid in report.queued:
+            row = self.state.db.execute("SELECT status, last_error FROM outbox WHERE message_id=?", (mid,)).fetchone()
+            if row is None:
+                continue
+            if row["status"] == "sent":
+                report.sent.append((receipt, name))
+            elif row["status"] == "failed":
+                report.refused.append((receipt, name, row["last_error"] or ""))
 
     def _move(self, src: Path, dst: Path) -> None:
         if dst.exists():
-            dst = dst.with_name(f"{dst.stem}-{int(time.time())}{dst.suffix}")
+            dst = dst.with_name(f"{dst.stem}-{to_bangkok(self.clock()):%Y%m%d-%H%M%S}{dst.suffix}")
         shutil.move(str(src), str(dst))
 
     def _problem(self, path: Path, reason: str) -> None:
         target = self.problems_dir / path.name
         self._move(path, target)
-        note = (f"ไฟล์: {path.name}\nเวลา: {thai_datetime(datetime.now().astimezone())}\n\n{reason}\n")
+        note = (f"ไฟล์: {path.name}\nเวลา: {thai_datetime(self.clock())}\n\n{reason}\n")
         write_atomic(self.problems_dir / (path.name + ".txt"), note.encode("utf-8"))
 
     def retry_timestamps(self) -> None:
@@ -214,6 +228,20 @@ class Results:
         target = self.outbox / f"{receipt.replace('/', '-')} {outcome}.pdf"
         write_atomic(target, pdf)
         return target
+
+
+def refused_note(cfg: Config, case, file_name: str, error: str, now: datetime) -> Path:  # type: ignore[no-untyped-def]
+    """results/problems/<file>.ส่งไม่สำเร็จ.txt: the signed result could not be e-mailed."""
+    folder = cfg.resolve(cfg.results.problems)
+    target = folder / f"{Path(file_name).stem}.ส่งไม่สำเร็จ.txt"
+    text = (f"เรื่องเลขทะเบียนรับ {case['receipt']}\nไฟล์: {file_name}\nเวลา: {thai_datetime(now)}\n\n"
+            f"ลงนามแล้ว แต่เซิร์ฟเวอร์อีเมลไม่ยอมส่งผลการพิจารณาถึง {case['reply_to']}\n"
+            f"คำตอบของเซิร์ฟเวอร์: {error}\n"
+            "ไฟล์ที่ลงนามแล้วอยู่ใน results/sent ให้ส่งผลทางช่องทางอื่น (เช่น ลดขนาดไฟล์ ไปรษณีย์ หรือรับด้วยตนเอง)\n\n"
+            f"The signed result for case {case['receipt']} was refused by the mail server: {error}\n"
+            "The signed file is in results/sent; deliver it another way.\n")
+    write_atomic(target, text.encode("utf-8"))
+    return target
 
 
 def _outcome_from_name(name: str) -> str:

@@ -13,6 +13,7 @@ import ssl
 
 import aiosmtplib
 
+from . import addresses
 from .config import SmtpConfig
 from .errors import ConnectionFailure
 
@@ -53,6 +54,7 @@ class Smtp:
 
     def connect(self) -> None:
         cfg = self.cfg
+        password = cfg.require_secret("smtp") if cfg.username else ""
         client = aiosmtplib.SMTP(
             hostname=cfg.host,
             port=cfg.effective_port(),
@@ -74,13 +76,7 @@ class Smtp:
                 f"cannot connect to the SMTP server {where}: {type(exc).__name__}: {_short(exc)}",
                 "ตรวจสอบ smtp.host, smtp.port และ smtp.security / check smtp.host, smtp.port, smtp.security",
             ) from None
-        password = cfg.secret()
         if cfg.username:
-            if not password:
-                raise ConnectionFailure(
-                    "ไม่มีรหัสผ่าน SMTP (smtp.password หรือ smtp.password_env)",
-                    "no SMTP password configured (smtp.password or smtp.password_env)",
-                )
             if not client.supports_extension("auth"):
                 self._run(client.quit())
                 raise ConnectionFailure(
@@ -103,19 +99,34 @@ class Smtp:
         self.client = client
 
     def send(self, recipient: str, raw: bytes) -> None:
+        """Send one message; SendRefused when this message (not the server) is the problem."""
+        bad = addresses.problem(recipient)
+        if bad is not None:
+            raise SendRefused(f"{bad[0]} / {bad[1]}", permanent=True)
         if self.client is None:
             self.connect()
         assert self.client is not None
+        form = addresses.envelope_form(recipient, self.client.supports_extension("smtputf8"))
+        if form is None:
+            raise SendRefused("ชื่อผู้รับไม่ใช่อักษรอังกฤษ และเซิร์ฟเวอร์ส่งอีเมลไม่รองรับ SMTPUTF8 จึงส่งไม่ได้ / "
+                              "undeliverable: non-ASCII local part and the SMTP server offers no SMTPUTF8",
+                              permanent=True)
+        address, utf8 = form
         try:
-            errors, _ = self._run(self.client.sendmail(self.envelope_from, [recipient], raw))
+            errors, _ = self._run(self.client.sendmail(self.envelope_from, [address], raw,
+                                                       mail_options=["SMTPUTF8"] if utf8 else None))
         except aiosmtplib.SMTPRecipientsRefused as exc:
             codes = [r.code for r in exc.recipients]
             raise SendRefused(_short(exc), permanent=all(500 <= c < 600 for c in codes)) from None
         except aiosmtplib.SMTPResponseException as exc:
             raise SendRefused(_short(exc), permanent=500 <= exc.code < 600) from None
+        except aiosmtplib.SMTPNotSupported as exc:
+            raise SendRefused(f"{type(exc).__name__}: {_short(exc)}", permanent=True) from None
         except (OSError, aiosmtplib.SMTPException, asyncio.TimeoutError) as exc:
             self.client = None  # connection is gone; reconnect on next send
             raise SendRefused(f"{type(exc).__name__}: {_short(exc)}", permanent=False) from None
+        except ValueError as exc:   # an address aiosmtplib will not put on the wire
+            raise SendRefused(f"ที่อยู่อีเมลส่งไม่ได้ / unsendable address: {_short(exc)}", permanent=True) from None
         if errors:
             raise SendRefused(str(errors)[:200], permanent=True)
 

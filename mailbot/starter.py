@@ -28,6 +28,11 @@ def starter_dir() -> Path:
 def init(target: Path) -> tuple[list[Path], list[Path]]:
     """Copy the starter files into ``target``; returns (written, kept-as-they-were)."""
     src = starter_dir()
+    if target.exists() and not target.is_dir():
+        raise MailbotError(
+            f"{target} เป็นไฟล์ ไม่ใช่โฟลเดอร์ ให้ระบุโฟลเดอร์ที่จะสร้างไฟล์ตั้งต้น เช่น mailbot init C:\\mailbot",
+            f"{target} is a file, not a folder; give the folder to write the starter files into",
+        )
     target.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     kept: list[Path] = []

@@ -14,10 +14,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
-SCHEMA_VERSION = 2
-SCHEMA = """
+from .errors import MailbotError
+
+# The round-1 schema (user_version 2), kept as it was: every later change is a migration below.
+BASE_VERSION = 2
+BASE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS folders (
     account TEXT NOT NULL, folder TEXT NOT NULL, uidvalidity INTEGER NOT NULL,
     seen_at TEXT NOT NULL, PRIMARY KEY (account, folder));
@@ -81,6 +84,71 @@ CREATE INDEX IF NOT EXISTS register_rows_year ON register_rows (year_be, seq);
 """
 
 
+def run_script(db: sqlite3.Connection, script: str) -> None:
+    """Each statement of a script, inside the caller's transaction (executescript would commit)."""
+    buffer = ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            db.execute(buffer)
+            buffer = ""
+    if buffer.strip():
+        db.execute(buffer)
+
+
+def _v3(db: sqlite3.Connection) -> None:
+    """Results are keyed by (file content, case); their delivery has a status. Thai-only
+    reply-column texts (round 1 wrote "ส่งแล้ว / sent"); result e-mails that went out no longer
+    read "queued"."""
+    run_script(db, """
+        CREATE TABLE results_v3 (
+            id INTEGER PRIMARY KEY, case_id INTEGER NOT NULL, sha256 TEXT NOT NULL, file_name TEXT NOT NULL,
+            original TEXT, signed TEXT, level TEXT, outcome TEXT, signed_at TEXT NOT NULL, outbox_message_id TEXT,
+            timestamp_pending INTEGER NOT NULL DEFAULT 0, status TEXT NOT NULL DEFAULT 'queued',
+            UNIQUE (sha256, case_id));
+        INSERT INTO results_v3 (id, case_id, sha256, file_name, original, signed, level, outcome, signed_at,
+                                outbox_message_id, timestamp_pending, status)
+            SELECT r.id, r.case_id, r.sha256, r.file_name, r.original, r.signed, r.level, r.outcome, r.signed_at,
+                   r.outbox_message_id, r.timestamp_pending,
+                   coalesce((SELECT o.status FROM outbox o WHERE o.kind='result' AND o.case_id=r.case_id
+                             ORDER BY o.id DESC LIMIT 1), 'queued')
+            FROM results r;
+        DROP TABLE results;
+        ALTER TABLE results_v3 RENAME TO results;
+        CREATE INDEX results_mid ON results (outbox_message_id);
+        ALTER TABLE messages ADD COLUMN environment_errors INTEGER NOT NULL DEFAULT 0;
+        CREATE INDEX IF NOT EXISTS messages_outcome ON messages (outcome);
+    """)
+    for case_id, in db.execute("SELECT id FROM cases").fetchall():
+        last = db.execute("SELECT status, sent_at FROM outbox WHERE case_id=? AND kind NOT IN ('forward') "
+                          "ORDER BY id DESC LIMIT 1", (case_id,)).fetchone()
+        if last is None:
+            continue
+        status, sent_at = last
+        text = {"sent": "ส่งแล้ว", "queued": "รอส่ง", "held": "ระงับไว้ รอเจ้าหน้าที่", "failed": "ส่งไม่สำเร็จ",
+                "bounced": "ส่งอีเมลไม่สำเร็จ (ตีกลับ)"}.get(status)
+        if text is None:
+            continue
+        if status == "sent" and sent_at:
+            from .thai import thai_date_short
+
+            text += " " + thai_date_short(from_iso(sent_at))
+        db.execute("UPDATE cases SET reply_status=? WHERE id=? AND reply_status IS NOT NULL "
+                   "AND reply_status NOT LIKE 'ไม่%'", (text, case_id))
+        db.execute("INSERT OR IGNORE INTO register_dirty_cases (case_id) VALUES (?)", (case_id,))
+    for (year,) in db.execute("SELECT DISTINCT year_be FROM cases").fetchall():
+        db.execute("INSERT INTO register_dirty (year_be, version) VALUES (?, 1) "
+                   "ON CONFLICT (year_be) DO UPDATE SET version = version + 1", (year,))
+
+
+# Versioned migrations: version -> change (SQL or a function), run in order in one transaction,
+# after a copy of the file is kept. Never edit one that has shipped; add the next.
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None] | str] = {
+    3: _v3,
+}
+SCHEMA_VERSION = max(MIGRATIONS)
+
+
 def iso(when: datetime) -> str:
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
@@ -114,11 +182,63 @@ class State:
         self.db.execute("PRAGMA synchronous=FULL")  # durable before any reply leaves
         self.db.execute("PRAGMA foreign_keys=ON")
         self._depth = 0
+        self.created = False        # made just now (a lost or new database)
+        self.migrated_from: int | None = None
+        try:
+            self._open()
+        except BaseException:
+            self.db.close()
+            raise
+
+    def _open(self) -> None:
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
-            raise RuntimeError(f"state database {path} is from a newer mailbot (schema {version})")
-        self.db.executescript(SCHEMA)
-        self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            raise MailbotError(
+                f"ฐานข้อมูล {self.path} มาจาก mailbot รุ่นใหม่กว่า (แบบที่ {version}) ใช้กับรุ่นนี้ไม่ได้ "
+                "ให้ติดตั้ง mailbot รุ่นเดียวกับที่สร้างข้อมูล",
+                f"the state database {self.path} comes from a newer mailbot (schema {version}, this one knows "
+                f"{SCHEMA_VERSION}); install that version again",
+            )
+        if version == SCHEMA_VERSION:
+            return
+        tables = self.db.execute("SELECT count(*) FROM sqlite_master WHERE type='table'").fetchone()[0]
+        if version == 0 and tables == 0:
+            self.created = True
+        elif version < BASE_VERSION:
+            raise MailbotError(
+                f"ฐานข้อมูล {self.path} มาจาก mailbot รุ่นทดลองก่อนรุ่นแรก ย้ายข้อมูลอัตโนมัติไม่ได้",
+                f"the state database {self.path} predates the first release (schema {version}); it cannot be upgraded",
+            )
+        else:
+            self.migrated_from = version
+            self._keep_copy(version)
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            if self.created:
+                run_script(self.db, BASE_SCHEMA)
+                version = BASE_VERSION
+            for target in range(version + 1, SCHEMA_VERSION + 1):
+                step = MIGRATIONS[target]
+                if callable(step):
+                    step(self.db)
+                else:
+                    run_script(self.db, step)
+            self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    def _keep_copy(self, version: int) -> Path:
+        """A copy of the database as it was, before a migration touches it."""
+        target = self.path.with_name(f"{self.path.name}.schema{version}.bak")
+        copy = sqlite3.connect(target)
+        try:
+            with copy:
+                self.db.backup(copy)
+        finally:
+            copy.close()
+        return target
 
     def close(self) -> None:
         self.db.close()
@@ -324,20 +444,25 @@ class State:
 
     # ------------------------------------------------------------------ outbox
 
-    def queue_reply(self, *, message_id: str, kind: str, case_id: int | None, message_row: int,
+    def queue_reply(self, *, message_id: str, kind: str, case_id: int | None, message_row: int | None,
                     recipient: str, subject: str, raw: bytes, status: str, hold_reason: str | None,
-                    now: datetime) -> None:
-        self.db.execute(
+                    now: datetime) -> bool:
+        """Put one composed message in the outbox; False when that Message-ID is there already."""
+        cur = self.db.execute(
             "INSERT INTO outbox (message_id, kind, case_id, message_row, recipient, subject, raw, status, "
             "hold_reason, created_at) VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT (message_id) DO NOTHING",
             (message_id, kind, case_id, message_row, recipient.lower(), subject, raw, status, hold_reason, iso(now)),
         )
+        return cur.rowcount > 0
 
-    def replies_to_since(self, recipient: str, since: datetime) -> int:
-        """Automatic replies owed or sent to one address since a moment (held ones excluded)."""
+    def replies_to_since(self, recipient: str, since: datetime, exclude: frozenset[str] = frozenset()) -> int:
+        """Automatic replies owed or sent to one address since a moment (held ones and the
+        given kinds excluded)."""
+        kinds = sorted(exclude) or [""]
         return self.db.execute(
-            "SELECT count(*) FROM outbox WHERE recipient=? AND created_at>=? AND status IN ('queued','sent')",
-            (recipient.lower(), iso(since)),
+            "SELECT count(*) FROM outbox WHERE recipient=? AND created_at>=? AND status IN ('queued','sent') "
+            f"AND kind NOT IN ({','.join('?' * len(kinds))})",
+            (recipient.lower(), iso(since), *kinds),
         ).fetchone()[0]
 
     def sent_since(self, since: datetime, exclude: frozenset[str] = frozenset()) -> int:
@@ -356,34 +481,10 @@ class State:
         ).fetchone() is not None
 
     def queued(self, limit: int | None = None) -> list[sqlite3.Row]:
-        sql = ("SELECT id, message_id, kind, case_id, recipient, subject, raw, attempts, next_attempt_at "
-               "FROM outbox WHERE status='queued' ORDER BY id")
+        sql = "SELECT * FROM outbox WHERE status='queued' ORDER BY id"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
         return self.db.execute(sql).fetchall()
-
-    def mark_sent(self, outbox_id: int, now: datetime) -> None:
-        with self.tx(durable=False) as db:
-            db.execute("UPDATE outbox SET status='sent', sent_at=?, last_error=NULL WHERE id=?", (iso(now), outbox_id))
-            row = db.execute("SELECT case_id, kind FROM outbox WHERE id=?", (outbox_id,)).fetchone()
-            if row and row["case_id"] is not None and row["kind"] not in ("forward", "result"):
-                self.update_case(row["case_id"], reply_status="ส่งแล้ว / sent")
-
-    def mark_send_failed(self, outbox_id: int, error: str, permanent: bool, now: datetime | None = None) -> None:
-        """A refused send: permanent ones fail; temporary ones wait 1, 2, 4 ... up to 60 minutes."""
-        with self.tx() as db:
-            attempts = db.execute("SELECT attempts FROM outbox WHERE id=?", (outbox_id,)).fetchone()[0] + 1
-            retry = None
-            if not permanent and now is not None:
-                retry = iso(now + timedelta(minutes=min(2 ** (attempts - 1), 60)))
-            db.execute(
-                "UPDATE outbox SET attempts=?, last_error=?, status=?, next_attempt_at=? WHERE id=?",
-                (attempts, error[:500], "failed" if permanent else "queued", retry, outbox_id),
-            )
-            if permanent:
-                row = db.execute("SELECT case_id FROM outbox WHERE id=?", (outbox_id,)).fetchone()
-                if row and row["case_id"] is not None:
-                    self.update_case(row["case_id"], reply_status="ส่งไม่สำเร็จ / failed: " + error[:80])
 
     def uncopied(self) -> list[sqlite3.Row]:
         return self.db.execute("SELECT id, raw FROM outbox WHERE status='sent' AND copied=0 ORDER BY id").fetchall()

@@ -207,13 +207,26 @@ def test_officer_actions_from_the_command_line(env):
     assert "อยู่ระหว่างดำเนินการ" in rows[1][11] and "นายสมศักดิ์" in rows[1][6]
     env.cycle()                               # the citizen is told (a template exists for in_progress)
     told = to(env, "somchai@example.com")[-1]
-    assert "อยู่ระหว่างดำเนินการ" in body(told) and "ส่งช่างออกตรวจ" in body(told)
+    # the officer's note is internal: never mailed to the citizen
+    assert "อยู่ระหว่างดำเนินการ" in body(told) and "ส่งช่างออกตรวจ" not in body(told)
+    assert "ส่งช่างออกตรวจ" in rows[1][6]     # ... but it is in the register's การปฏิบัติ
+    # a message to the citizen goes only when asked, with --tell
+    r = env.cli("case", "set", h.receipt, "--tell", "ช่างจะเข้าตรวจวันที่ 1 ธ.ค. 2569", "--by", "นายสมศักดิ์")
+    assert r.returncode == 0, r.stderr
+    env.cycle()
+    told = to(env, "somchai@example.com")[-1]
+    assert "ช่างจะเข้าตรวจวันที่ 1 ธ.ค. 2569" in body(told) and "นายสมศักดิ์" not in body(told)
+    # a status inquiry shows neither the internal note nor the officer's name
+    env.deliver(letter(f"สถานะ {h.receipt}", sender="somchai@example.com"))
+    env.cycle()
+    status = body(to(env, "somchai@example.com")[-1])
+    assert "อยู่ระหว่างดำเนินการ" in status and "ส่งช่างออกตรวจ" not in status and "นายสมศักดิ์" not in status
     r = env.cli("case", "set", h.receipt, "--status", "ยุติเรื่อง", "--by", "นายสมศักดิ์")
-    assert r.returncode == 0 and "no template" in r.stdout      # no template for closed: nobody told
+    assert r.returncode == 0 and "ไม่ได้แจ้งผู้ยื่น" in r.stdout   # no template for closed: nobody told
     show = env.cli("case", "show", h.receipt)
     assert "นายสมศักดิ์" in show.stdout and "ยุติเรื่อง" in show.stdout and "ร้องเรียนถนนชำรุด" in show.stdout
     listed = env.cli("case", "list", "--status", "closed")
-    assert h.receipt in listed.stdout and "1 case" in listed.stdout
+    assert h.receipt in listed.stdout and "รวม 1 เรื่อง" in listed.stdout
     bad = env.cli("case", "set", h.receipt, "--status", "flying")
     assert bad.returncode != 0 and "ไม่รู้จักสถานะ" in bad.stderr and "Traceback" not in bad.stderr
     missing = env.cli("case", "show", "999/2569")

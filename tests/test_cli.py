@@ -41,23 +41,36 @@ def test_init_then_check_reports_each_failing_part_in_thai_and_english(tmp_path)
     assert "Traceback" not in r.stdout + r.stderr
 
 
-def test_rules_test_prints_decision_first(tmp_path):
+def test_rules_test_explains_the_decision_in_thai_with_rules_counted_from_one(tmp_path):
     mailbot("init", str(tmp_path))
     r = mailbot("rules", "test", "ขออนุญาต ก่อ สร้าง บ้านเลขที่ ๑๒", cwd=tmp_path)
     lines = r.stdout.splitlines()
-    assert lines[0] == "BLD"
-    assert "services[0] BLD" in lines[1] and "ก่อสร้าง" in lines[1]
+    assert lines[0].startswith("ลงทะเบียนรับ: บริการ") and "(BLD)" in lines[0] and "กฎบริการข้อที่ 1" in lines[0]
+    assert "ก่อสร้าง" in lines[0] and lines[1].startswith("registered: service BLD (services rule 1")
     assert "ขออนุญาตก่อสร้างบ้านเลขที่12" in lines[2]
     r = mailbot("rules", "test", "ขอทำบัตรประชาชน", cwd=tmp_path)
-    assert r.stdout.splitlines()[0] == "สำนักทะเบียนอำเภอเมือง (ที่ว่าการอำเภอ)"
+    assert r.stdout.splitlines()[0].startswith("แนะนำหน่วยงานอื่น: สำนักทะเบียนอำเภอเมือง (ที่ว่าการอำเภอ)")
     r = mailbot("rules", "test", "สวัสดี", cwd=tmp_path)
-    assert r.stdout.splitlines()[0] == "unclassified"
+    assert r.stdout.splitlines()[0].startswith("ลงทะเบียนรับ รอเจ้าหน้าที่คัดแยก")
+
+
+def test_rules_test_gives_the_pipelines_decision_for_follow_ups_and_inquiries(env):
+    env.deliver(letter("ขออนุญาตก่อสร้างอาคาร"))
+    [h] = env.cycle().handled
+    r = env.cli("rules", "test", f"Re: ขออนุญาตก่อสร้างอาคาร [เลขรับ {h.receipt}]")
+    assert r.stdout.splitlines()[0].startswith(f"ติดตามเรื่องเดิมเลขรับ {h.receipt}"), r.stdout
+    r = env.cli("rules", "test", f"สถานะ {h.receipt}")
+    assert r.stdout.splitlines()[0].startswith(f"สอบถามสถานะเรื่องเลขรับ {h.receipt}"), r.stdout
+    # the pipeline agrees: the same subject becomes a follow-up on that case
+    env.deliver(letter(f"Re: ขออนุญาตก่อสร้างอาคาร [เลขรับ {h.receipt}]"))
+    [f] = env.cycle().handled
+    assert f.outcome == "followup" and f.receipt == h.receipt
 
 
 def test_config_from_environment_variable(tmp_path):
     mailbot("init", str(tmp_path / "office"))
     r = mailbot("rules", "test", "ร้องเรียน", cwd=tmp_path, env={"MAILBOT_CONFIG": str(tmp_path / "office" / "mailbot.yaml")})
-    assert r.stdout.splitlines()[0] == "CMP"
+    assert "(CMP)" in r.stdout.splitlines()[0]
 
 
 @pytest.mark.parametrize("text,key", [("agency: {name: x}\n", "agency.address"), ("imap: [\n", "line")])
@@ -72,7 +85,7 @@ def test_bad_config_is_plain_language_without_traceback(tmp_path, text, key):
 def test_bad_rules_is_plain_language(env):
     (env.root / "rules.yaml").write_text("services:\n  - code: A\n", encoding="utf-8")
     r = env.cli("poll")
-    assert r.returncode == 2 and "services.0.name" in r.stderr and "กฎ" in r.stderr
+    assert r.returncode == 2 and "services ข้อที่ 1 → name (บรรทัด/line 2)" in r.stderr and "กฎ" in r.stderr
     assert "Traceback" not in r.stderr
 
 

@@ -64,6 +64,6 @@ def test_rules_validation(tmp_path):
     assert "used twice" in exc.value.detail
     with pytest.raises(RulesError) as exc:
         load_rules(write(tmp_path, "services:\n  - code: A\n    name: a\n    regex: ['(']\n", "r.yaml"))
-    assert "services.0.regex" in exc.value.detail
+    assert "services ข้อที่ 1 → regex" in exc.value.detail
     with pytest.raises(RulesError):
         load_rules(write(tmp_path, "services:\n  - code: A\n    name: a\n    keywords: [x]\n    colour: red\n", "r.yaml"))

@@ -153,8 +153,7 @@ def test_backup_pruning(env, tmp_path):
 
 
 def test_alerts_by_email_at_most_hourly(env):
-    from mailbot.cli import open_side
-    from mailbot.daemon import send_alerts
+    from mailbot.app import Office
 
     env.set_config(supervisors=["head@example.go.th"], imap={"password": "expired"})
     daemon = Daemon(env.cfg)
@@ -172,22 +171,20 @@ def test_alerts_by_email_at_most_hourly(env):
         assert alerts[0]["Auto-Submitted"] == "auto-generated"
     # backup location missing and disk nearly full
     env.set_config(backup={"dir": str(env.root / "unplugged")}, alerts={"disk_free_mb": 10**9})
-    state, alerts = open_side(env.cfg)
-    try:
-        alerts.routine(datetime.now(timezone.utc))
-        send_alerts(env.cfg, state)
-    finally:
-        state.close()
+    with Office.open(env.cfg) as office:
+        office.alerts.routine(datetime.now(timezone.utc))
+        office.send_alerts()
     subjects = [m["Subject"] for m in mails_to(env, AGENCY)]
     assert any("ที่เก็บข้อมูลสำรอง" in s for s in subjects) and any("ดิสก์" in s for s in subjects)
 
 
 def test_unreachable_alert_only_after_the_configured_time(env):
-    from mailbot.cli import open_side
+    from mailbot.app import Office
     from mailbot.errors import ConnectionFailure
 
     env.set_config(alerts={"unreachable_minutes": 30})
-    state, alerts = open_side(env.cfg)
+    office = Office.open(env.cfg)
+    state, alerts = office.state, office.alerts
     error = ConnectionFailure("เชื่อมต่อไม่ได้", "cannot connect to the IMAP server")
     t0 = datetime(2026, 11, 27, 3, 0, tzinfo=timezone.utc)
     try:
@@ -199,7 +196,7 @@ def test_unreachable_alert_only_after_the_configured_time(env):
         alerts.connection_ok()
         assert state.get("unreachable_since") is None
     finally:
-        state.close()
+        office.close()
 
 
 def test_status_and_logs(env):
@@ -207,8 +204,12 @@ def test_status_and_logs(env):
     assert env.cli("poll").returncode == 0
     r = env.cli("status")
     assert r.returncode == 0, r.stderr
-    for text in ("รอบถัดไป / next poll", "outbox queue: 0", "quarantined: 0", "waiting in INBOX: 0"):
+    for text in ("รอบถัดไปตามกำหนด / next scheduled poll", "outbox queue: 0", "quarantined: 0",
+                 "อีเมลรอในกล่อง INBOX / waiting in the mailbox: 0"):
         assert text in r.stdout, text
+    # a poll run by hand or by Task Scheduler counts as the last poll
+    assert "last successful poll: ยังไม่เคย" not in r.stdout
+    assert "2026" not in r.stdout and "25" in r.stdout               # Buddhist-Era dates only
     log = (env.cfg.data_dir / "logs" / "mailbot.log").read_bytes()
     assert log.startswith(b"\xef\xbb\xbf")                     # Notepad shows Thai
     assert b"registered" in log and PASSWORD.encode() not in log

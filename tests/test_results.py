@@ -292,7 +292,7 @@ def test_check_reports_the_certificate_and_warns_before_expiry(signed_env):
     soon = make_demo_pki(env.root / "certs-soon", "เทศบาล", days=10)
     env.set_config(signing={"pkcs12": str(soon.p12)})
     r = env.cli("check")
-    assert "หมดอายุใน" in r.stdout and "WARNING: expires in" in r.stdout
+    assert "หมดอายุในอีก" in r.stdout and "expires in" in r.stdout
     env.set_config(signing={"password": "wrong"})
     r = env.cli("check")
     assert "รหัสผ่านไม่ถูกต้อง" in r.stdout and "Traceback" not in r.stdout + r.stderr

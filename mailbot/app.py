@@ -1,0 +1,375 @@
+"""App: the one application core that every face (command line, service, demo, console) calls.
+
+Owns: wiring an office from its config — state database, rules, templates, outbox, case desk,
+alerts, registers — and offering the officer's actions as plain methods: poll, process
+results, write a result letter, show/list/set a case, release or discard a held reply, the
+daily log, backup, restore, status, publish, check and the rules test. Every action that
+changes data runs under the work lock (``locks.WorkLock``): never at the same moment as a
+cycle on the same data folder; a person who must wait is told so. Faces only parse their
+input, call one method and show the result.
+"""
+from __future__ import annotations
+
+import logging
+import sqlite3
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Callable
+
+from . import workflow
+from .alerts import Alerts
+from .cases import Desk
+from .clock import Clock, utcnow
+from .config import Config, load_rules
+from .errors import ConnectionFailure, MailbotError
+from .fetch import CONNECTION_ERRORS, Mailbox
+from .locks import WorkLock
+from .outbox import Delivery, Outbox
+from .pipeline import Cycle, CycleReport, Progress
+from .register import write_registers
+from .replies import Templates, context
+from .send import Smtp
+from .state import State, from_iso, iso
+from .thai import thai_date, thai_digits_to_arabic
+
+log = logging.getLogger(__name__)
+
+Notify = Callable[[str, str], None]     # (thai, english): something a person should know now
+
+
+def _quiet(thai: str, english: str) -> None:
+    log.info("%s / %s", thai, english)
+
+
+def normalise_receipt(text: str) -> str:
+    return thai_digits_to_arabic(text).replace(" ", "").strip()
+
+
+@dataclass
+class CaseView:
+    case: sqlite3.Row
+    checklist: object
+    history: list[dict]
+    mail: list[sqlite3.Row]          # everything mailbot sent about the case, oldest first
+
+
+@dataclass
+class ResultsRun:
+    report: object                   # results.ResultsReport
+    delivery: Delivery = field(default_factory=Delivery)
+    letter: Path | None = None
+
+
+class Office:
+    """One agency's data folder, opened from its config."""
+
+    def __init__(self, cfg: Config, clock: Clock = utcnow, notify: Notify = _quiet) -> None:
+        self.cfg = cfg
+        self.clock = clock
+        self.notify = notify
+        self.work_lock = WorkLock(cfg.data_dir)
+        self.state = State(cfg.data_dir / "state.sqlite3")
+        try:
+            self.rules = load_rules(cfg.rules_path)
+            self.templates = Templates(cfg.templates_dir)
+        except BaseException:
+            self.state.close()
+            raise
+        self.outbox = Outbox(cfg, self.state, self.templates)
+        self.desk = Desk(cfg, self.rules, self.state, self.templates, self.outbox)
+        self.alerts = Alerts(cfg, self.state, self.outbox)
+        self.outbox.on_sent.append(self.desk.mail_sent)
+        self.outbox.on_failed.append(self.desk.mail_failed)
+
+    @classmethod
+    def open(cls, cfg: Config, clock: Clock = utcnow, notify: Notify = _quiet) -> "Office":
+        return cls(cfg, clock, notify)
+
+    def close(self) -> None:
+        self.state.close()
+
+    def __enter__(self) -> "Office":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def work(self, officer: bool = True):  # type: ignore[no-untyped-def]
+        """The work lock for one action (see locks.WorkLock)."""
+        return self.work_lock.hold(self.notify, officer=officer)
+
+    # ------------------------------------------------------------------ intake
+
+    def poll(self, stop=None, progress: Progress | None = None) -> CycleReport:  # type: ignore[no-untyped-def]
+        """One cycle: fetch, decide, reply, move; results, reminders; registers; alerts."""
+        with self.work(officer=False):
+            now = self.clock()
+            self.templates.check(self.cfg.agency, now)
+            try:
+                try:
+                    with Mailbox(self.cfg.imap) as mb, Smtp(self.cfg.smtp, self.cfg.agency.address) as smtp:
+                        report = Cycle(self, mb, smtp, stop, progress).run()
+                except CONNECTION_ERRORS as exc:  # connection lost mid-cycle: state is consistent
+                    raise ConnectionFailure(
+                        "การเชื่อมต่อกับเซิร์ฟเวอร์อีเมลขาดระหว่างทำงาน งานที่บันทึกแล้วไม่สูญหาย รอบถัดไปจะทำต่อ",
+                        f"connection to the mail server lost mid-cycle ({type(exc).__name__}); "
+                        "committed work is safe and the next cycle continues",
+                    ) from None
+            except ConnectionFailure as exc:
+                self.alerts.connection_failed(exc, now)
+                self.send_alerts()
+                raise
+            self.state.put("last_poll_ok", iso(now))
+            self.alerts.connection_ok()
+            if report.smtp_error is not None:
+                self.alerts.connection_failed(report.smtp_error, now)
+            self._registers(report)
+            self.alerts.routine(now)
+            report.warnings.extend(report.delivery.warnings)
+            for w in report.warnings:
+                log.warning(w)
+            return report
+
+    def _registers(self, report: CycleReport | None = None) -> list[str]:
+        written, failed = write_registers(self.state, self.cfg.registers_dir, self.cfg.agency.name)
+        warnings = [f"เขียนทะเบียนไม่ได้ (เปิดค้างใน Excel หรือไม่?) จะลองใหม่รอบถัดไป: {path.name} / "
+                    f"register not written ({why}); retried next cycle" for path, why in failed]
+        if report is not None:
+            report.registers, report.register_failures = written, failed
+            report.warnings.extend(warnings)
+        return warnings
+
+    def deliver(self) -> Delivery:
+        """Send what the outbox owes (SMTP only: no mailbox needed)."""
+        with Smtp(self.cfg.smtp, self.cfg.agency.address) as smtp:
+            return self.outbox.deliver(smtp, self.clock)
+
+    def send_alerts(self) -> None:
+        """Deliver queued alerts over SMTP even when IMAP is down; never raises."""
+        try:
+            self.deliver()
+        except Exception:  # noqa: BLE001 - SMTP down too: the log and the console have it
+            log.warning("alerts could not be emailed (SMTP unavailable)")
+
+    # ------------------------------------------------------------------ results
+
+    def results(self, letter: tuple | None = None) -> ResultsRun:
+        """Sign and send what is in results/outbox (after writing a result letter, if asked)."""
+        from .results import Results
+
+        with self.work():
+            results = Results(self.cfg, self.desk, self.clock)
+            path = None
+            if letter is not None:
+                receipt, outcome, note, location = letter
+                path = results.letter(normalise_receipt(receipt), outcome, note, self.clock(), location=location)
+            report = results.process(self.clock())
+            run = ResultsRun(report, letter=path)
+            try:
+                run.delivery = self.deliver()
+            except ConnectionFailure as exc:
+                run.delivery.smtp_error = exc
+            results.settle(report)
+            self._registers()
+            return run
+
+    # ------------------------------------------------------------------ cases
+
+    def case(self, receipt: str) -> CaseView:
+        receipt = normalise_receipt(receipt)
+        case = self.state.case(receipt)
+        if case is None:
+            raise MailbotError(f"ไม่พบเรื่องเลขทะเบียนรับ {receipt}", f"no case with receipt number {receipt}")
+        mail = self.state.db.execute("SELECT * FROM outbox WHERE case_id=? ORDER BY id", (case["id"],)).fetchall()
+        return CaseView(case, self.desk.checklist(case), self.desk.history(case), mail)
+
+    def cases(self, status: str | None = None) -> list[sqlite3.Row]:
+        key = None
+        if status:
+            key = workflow.status_key(status)
+            if key is None:
+                raise unknown_status(status)
+        sql = "SELECT * FROM cases" + (" WHERE status=?" if key else "") + " ORDER BY year_be, seq"
+        return self.state.db.execute(sql, (key,) if key else ()).fetchall()
+
+    def set_case(self, receipt: str, *, status: str | None, note: str = "", tell: str = "",
+                 actor: str) -> tuple[sqlite3.Row, str]:
+        """An officer's change; the citizen is mailed only what ``tell`` says (or the status
+        template, when one exists for the new status). Returns the case and what was sent."""
+        receipt = normalise_receipt(receipt)
+        with self.work():
+            try:
+                case, told = self.desk.officer_set(receipt, status, note, tell, actor, self.clock())
+            except KeyError:
+                raise MailbotError(f"ไม่พบเรื่องเลขทะเบียนรับ {receipt}", f"no case with receipt number {receipt}") from None
+            except workflow.InvalidTransition:
+                raise unknown_status(status or "") from None
+            self._registers()
+            return case, told
+
+    def held(self) -> list[sqlite3.Row]:
+        return self.outbox.held()
+
+    def release(self, outbox_id: int, actor: str) -> sqlite3.Row:
+        with self.work():
+            row = self.outbox.release(outbox_id, actor, self.clock())
+            self._registers()
+            return row
+
+    def discard(self, outbox_id: int, actor: str) -> sqlite3.Row:
+        with self.work():
+            row = self.outbox.discard(outbox_id, actor, self.clock())
+            self._registers()
+            return row
+
+    # ------------------------------------------------------------------ reports
+
+    def daily_log(self, day: date, email: bool = False) -> Path:
+        """registers/daily/<BE date>.xlsx; queued to the supervisors when ``email``."""
+        from . import report
+
+        with self.work():
+            now = self.clock()
+            path = report.write(self.state, day, self.cfg.registers_dir, self.cfg.agency.name)
+            if email and self.cfg.supervisors:
+                ctx = context(self.cfg.agency, receipt=None, received_at=now, subject="", sender_name="")
+                ctx["received_date"] = thai_date(day)
+                with self.state.tx():
+                    for i, to in enumerate(self.cfg.supervisors):
+                        self.outbox.queue("daily_report", recipient=to, subject=f"บันทึกประจำวัน {thai_date(day)}",
+                                          now=now, ctx=ctx, key=int(f"{day:%Y%m%d}"),
+                                          key_hash=_digest(f"{to}|{i}"), files=((path.name, path.read_bytes()),))
+                self.send_alerts()
+            return path
+
+    def publish(self) -> list[Path]:
+        from . import licences
+
+        with self.work():
+            return licences.publish(self.state, self.cfg.resolve(self.cfg.publish.folder), self.cfg.agency.name,
+                                    self.clock())
+
+    def backup(self):  # type: ignore[no-untyped-def]
+        from .backup import backup
+
+        with self.work():
+            result = backup(self.cfg, self.clock())
+            self.state.put("last_backup", f"{iso(self.clock())} {result.folder}")
+            return result
+
+    # ------------------------------------------------------------------ what the office sees
+
+    def status(self) -> "Status":
+        from . import schedule
+        from .backup import latest
+
+        now = self.clock()
+        db = self.state.db
+        last = self.state.get("last_poll_ok")
+        count = lambda sql: db.execute(sql).fetchone()[0]  # noqa: E731
+        st = Status(
+            last_poll=from_iso(last) if last else None,
+            next_poll=schedule.next_poll(now, self.cfg.schedule),
+            next_daily=schedule.next_daily(now, self.cfg.schedule.daily_report, self.cfg.schedule),
+            queued=count("SELECT count(*) FROM outbox WHERE status='queued'"),
+            held=count("SELECT count(*) FROM outbox WHERE status='held'"),
+            failed=count("SELECT count(*) FROM outbox WHERE status='failed'"),
+            quarantined=count("SELECT count(*) FROM messages WHERE outcome='quarantined'"),
+            before_since=count("SELECT count(*) FROM messages WHERE outcome='before_since'"),
+        )
+        backup_info = self.state.get("last_backup")
+        if backup_info:
+            when, _, folder = backup_info.partition(" ")
+            try:
+                st.last_backup = (from_iso(when), folder)
+            except ValueError:
+                st.last_backup = None
+        elif (folder := latest(self.cfg)) is not None:
+            st.last_backup = (None, str(folder))
+        st.failed_replies = db.execute(
+            "SELECT o.recipient, o.kind, o.last_error, c.receipt FROM outbox o LEFT JOIN cases c ON c.id=o.case_id "
+            "WHERE o.status='failed' ORDER BY o.id DESC LIMIT 10").fetchall()
+        if self.cfg.signing is not None:
+            from .certs import read_pkcs12
+
+            try:
+                _, info = read_pkcs12(self.cfg.resolve(self.cfg.signing.pkcs12), self.cfg.signing.secret())
+                st.certificate = (info.not_after, info.days_left(now), "")
+            except MailbotError as exc:
+                st.certificate = (None, 0, exc.thai)
+        return st
+
+    def rules_test(self, subject: str) -> "RulesTest":
+        """The decision the pipeline would make for a mail with this subject, explained."""
+        return rules_test(self.cfg, self.rules, subject, self.desk)
+
+    def mailbox_waiting(self) -> int:
+        with Mailbox(self.cfg.imap) as mb:
+            mb.select()
+            return len(mb.uids())
+
+
+@dataclass
+class Status:
+    last_poll: datetime | None
+    next_poll: datetime
+    next_daily: datetime
+    queued: int
+    held: int
+    failed: int
+    quarantined: int
+    before_since: int
+    last_backup: tuple[datetime | None, str] | None = None
+    failed_replies: list = field(default_factory=list)
+    certificate: tuple[datetime | None, int, str] | None = None
+
+
+@dataclass
+class RulesTest:
+    thai: str
+    english: str
+    normalised: str
+    decision: object
+
+
+def rules_test(cfg: Config | None, rules, subject: str, desk: Desk | None = None) -> RulesTest:  # type: ignore[no-untyped-def]
+    """`mailbot rules test`: the same decision as the pipeline (automatic-mail signals of the
+    subject, receipt tags and known cases when the office's data is at hand), explained."""
+    from email.message import EmailMessage
+
+    from .classify import decide, explain, receipt_tags
+    from .parse import parse
+
+    msg = EmailMessage()
+    msg["From"] = "ผู้ทดสอบ <tester@example.com>"
+    msg["To"] = cfg.agency.address if cfg else "saraban@example.go.th"
+    msg["Subject"] = subject
+    msg["Message-ID"] = "<rules-test@example.com>"
+    msg.set_content("ทดสอบ")
+    letter = parse(bytes(msg))
+    known, ours = (None, False)
+    if desk is not None:
+        known, ours = desk.known_case(letter)
+    decision = decide(letter, rules, own_address=msg["To"],
+                      own_domains=tuple(cfg.agency.own_domains) if cfg else (),
+                      known_case=known["receipt"] if known else None, replies_to_us=ours)
+    thai, english = explain(decision)
+    tags = receipt_tags(subject)
+    if desk is None and tags and decision.outcome != "automatic":
+        thai += f" (ถ้ามีเรื่องเลขรับ {tags[0]} ในระบบ จะเป็นการติดตามเรื่องเดิมแทน)"
+        english += f" (if case {tags[0]} exists, it is a follow-up on it instead)"
+    return RulesTest(thai, english, decision.match.normalised, decision)
+
+
+def unknown_status(text: str) -> MailbotError:
+    return MailbotError(f"ไม่รู้จักสถานะ '{text}'", f"unknown status '{text}'",
+                        "ใช้ได้ / known: " + ", ".join(f"{k} ({v})" for k, v in workflow.STATUSES.items()))
+
+
+def _digest(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode()).hexdigest()
+
+

@@ -1,0 +1,106 @@
+"""Kinds (pure): what each outcome of a message is, and what each kind of outgoing mail is.
+
+Owns: the two policy tables every other module reads instead of keeping its own sets —
+
+* ``OUTCOMES``: for each outcome a message can get, the server folder it goes to (a key of
+  ``folders:`` in mailbot.yaml), its Thai and English labels (poll summary, daily log, console),
+  and whether the sender may get an automatic answer.
+* ``MAIL_KINDS``: for each kind of mail mailbot sends, its template, its ``Auto-Submitted``
+  value, whether the per-sender and hourly caps apply, whether it updates the case's
+  การตอบกลับ (reply) column, whether it is internal (to staff, not a citizen: never counted as
+  a reply to a citizen), and whether it answers in the citizen's thread (``Re:`` + receipt tag).
+
+No I/O here.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Outcome:
+    key: str
+    folder: str           # attribute of config.FoldersConfig
+    thai: str
+    english: str
+    answered: bool        # the sender may get an automatic answer
+
+
+OUTCOMES: dict[str, Outcome] = {o.key: o for o in (
+    Outcome("registered", "registered", "ลงทะเบียนรับ", "registered", True),
+    Outcome("wrong_agency", "wrong_agency", "แนะนำหน่วยงานอื่น", "wrong agency", True),
+    Outcome("followup", "followup", "ติดตามเรื่องเดิม", "follow-up", True),
+    Outcome("automatic", "automatic", "อีเมลอัตโนมัติ (ไม่ตอบ)", "automatic (not answered)", False),
+    Outcome("quarantined", "quarantined", "กักกัน", "quarantined", False),
+    # the same message delivered again: filed with the first copy, no number, no reply
+    Outcome("duplicate", "", "ฉบับซ้ำ (รับแล้ว)", "duplicate (already handled)", False),
+    # left in the watched folder: arrived before imap.since (mailbot's start date)
+    Outcome("before_since", "", "ก่อนวันเริ่มใช้ (ไม่แตะต้อง)", "older than imap.since (left alone)", False),
+)}
+
+
+def outcome_label(key: str | None) -> str:
+    """The Thai label of an outcome (the key itself when unknown)."""
+    o = OUTCOMES.get(key or "")
+    return o.thai if o else (key or "")
+
+
+@dataclass(frozen=True)
+class MailKind:
+    key: str
+    when: str                  # when it is sent (documentation, `mailbot check`)
+    template: str = ""         # templates/<template>.txt.j2; default: the key
+    auto_submitted: str = "auto-replied"   # RFC 3834: auto-replied (an answer) | auto-generated
+    capped: bool = True        # per-sender daily cap and hourly cap apply
+    reply_column: bool = True  # its state shows in the case's การตอบกลับ column
+    internal: bool = False     # to staff or officers, not to a citizen
+    threaded: bool = True      # in the citizen's thread: "Re: <subject> [เลขรับ N/YYYY]"
+    optional: bool = False     # its template may be absent (then nothing is sent)
+
+    @property
+    def template_name(self) -> str:
+        return self.template or self.key
+
+
+MAIL_KINDS: dict[str, MailKind] = {k.key: k for k in (
+    MailKind("receipt", "registered, a service recognised (with the document checklist)"),
+    MailKind("unclassified", "registered, needs officer review"),
+    MailKind("referral", "wrong agency: where to go instead"),
+    MailKind("followup", "acknowledgement of a follow-up (at most once a day per case)"),
+    MailKind("documents_complete", "a case awaiting documents became complete"),
+    MailKind("documents_unsure", "a case awaiting documents received files; the officer checks"),
+    MailKind("documents_still_missing", "files received but documents still missing"),
+    MailKind("reminder", "no answer to a request for documents after reminder_days"),
+    MailKind("closing_notice", "no answer after close_days more: the case is closed"),
+    MailKind("status", "status inquiry from the requester: status and history"),
+    MailKind("status_private", "status inquiry from anyone else: status goes only to the requester"),
+    MailKind("too_large", "a message over limits.max_message_mb: kept, not processed; the sender told the limit"),
+    MailKind("result", "the signed result PDF sent back to the requester", capped=False),
+    MailKind("officer_status", "an officer changed the case's status (templates/status_<status>.txt.j2)",
+             template="status_{status_key}", capped=False, optional=True),
+    MailKind("officer_message", "a message an officer chose to send the citizen (case set --tell)",
+             capped=False),
+    MailKind("forward", "internal forward of a case to a unit", auto_submitted="auto-generated",
+             capped=False, reply_column=False, internal=True, threaded=False),
+    MailKind("alert", "a problem the officers must fix (to alerts.to and supervisors, at most hourly)",
+             auto_submitted="auto-generated", capped=False, reply_column=False, internal=True, threaded=False),
+    MailKind("daily_report", "the supervisors' daily log (xlsx attached)", auto_submitted="auto-generated",
+             capped=False, reply_column=False, internal=True, threaded=False),
+)}
+
+INTERNAL = frozenset(k for k, v in MAIL_KINDS.items() if v.internal)
+UNCAPPED = frozenset(k for k, v in MAIL_KINDS.items() if not v.capped)
+
+# the state of an outgoing message as the officer reads it (register column, case show, daily log)
+SEND_STATES: dict[str, str] = {
+    "queued": "รอส่ง",
+    "sent": "ส่งแล้ว",
+    "held": "ระงับไว้ รอเจ้าหน้าที่",
+    "failed": "ส่งไม่สำเร็จ",
+    "bounced": "ส่งอีเมลไม่สำเร็จ (ตีกลับ)",
+    "discarded": "ยกเลิกโดยเจ้าหน้าที่",
+}
+
+
+def send_state(status: str | None) -> str:
+    return SEND_STATES.get(status or "", status or "")

@@ -1,0 +1,136 @@
+"""Present: what the terminal faces (command line, service, demo) print — Thai first, English
+second, Buddhist-Era dates.
+
+Owns: the plain-text views of a cycle report, a case, the service's status and a progress
+line for long polls. Takes results from ``app`` and returns or prints text; decides nothing.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from typing import Callable, TextIO
+
+from . import workflow
+from .kinds import OUTCOMES, outcome_label, send_state
+from .pipeline import CycleReport
+from .thai import pad, thai_date, thai_datetime
+
+Out = Callable[[str], None]
+
+
+def print_report(report: CycleReport, out: Out = print) -> None:
+    if not report.handled:
+        line = "ไม่มีอีเมลใหม่ / no new mail"
+        if report.replies_sent:
+            line += f" · ส่งอีเมลตอบกลับที่ค้างไว้ {report.replies_sent} ฉบับ / queued replies sent {report.replies_sent}"
+        out(line)
+        if report.left_before_since:
+            out(f"อีเมลเก่าก่อนวันเริ่มใช้ (imap.since) คงไว้ในกล่อง {report.left_before_since} ฉบับ / "
+                f"{report.left_before_since} older messages left in the mailbox (imap.since)")
+        for w in report.warnings:
+            out("คำเตือน / warning: " + w)
+        return
+    out(pad("UID", 5) + pad("ผลการจัดการ / outcome", 26) + pad("เลขรับ", 10) + pad("จาก / from", 31) + "เรื่อง / subject")
+    out("-" * 110)
+    for h in report.handled:
+        line = (pad(str(h.uid), 5) + pad(outcome_label(h.outcome), 26) + pad(h.receipt or "-", 10)
+                + pad(h.sender or "-", 30) + " " + pad(h.subject or h.reason, 45))
+        out(line.rstrip())
+    out("-" * 110)
+    counts = report.counts()
+    order = [k for k in OUTCOMES if k in counts] + [k for k in counts if k not in OUTCOMES]
+    out("รวม / totals: " + ", ".join(f"{outcome_label(k)} {counts[k]}" for k in order)
+        + f" · ตอบกลับผู้ยื่นแล้ว / replies sent {report.replies_sent}")
+    if report.left_before_since:
+        out(f"อีเมลเก่าก่อนวันเริ่มใช้ (imap.since) คงไว้ในกล่อง {report.left_before_since} ฉบับ / "
+            f"{report.left_before_since} older messages left in the mailbox (imap.since)")
+    for w in report.warnings:
+        out("คำเตือน / warning: " + w)
+
+
+def case_lines(view) -> list[str]:  # type: ignore[no-untyped-def]
+    case = view.case
+    from .state import from_iso
+
+    lines = [
+        f"เลขทะเบียนรับ / receipt : {case['receipt']}",
+        f"เรื่อง / subject        : {case['subject']}",
+        f"จาก / from              : {case['sender_name'] or ''} <{case['sender_addr'] or '-'}>",
+        f"รับเมื่อ / received       : {thai_datetime(from_iso(case['received_at']))}",
+        f"บริการ / service        : {case['service_name'] or 'ยังไม่ได้คัดแยก / unclassified'}"
+        + (f" ({case['service_code']})" if case["service_code"] else ""),
+        f"สถานะ / status          : {workflow.label(case['status'])} ({case['status']})",
+        f"การตอบกลับ / reply      : {case['reply_status'] or '-'}",
+    ]
+    checklist = view.checklist
+    if checklist.verdict != "none":
+        verdict = {"complete": "ครบตามรายการ", "incomplete": "ยังไม่ครบ", "unsure": "รอเจ้าหน้าที่ตรวจ"}.get(
+            checklist.verdict, checklist.verdict)
+        lines.append(f"เอกสาร / documents      : {verdict} ({checklist.verdict})")
+        for item in checklist.items:
+            mark = {"found": "/", "missing": " ", "unknown": "?"}[item.status]
+            lines.append(f"   [{mark}] {item.document}")
+    lines.append("ความเป็นมา / history:")
+    for h in view.history:
+        lines.append(f"   {h['at']}  {h['note']}  ({h['actor']})")
+    if view.mail:
+        lines.append("อีเมลที่ส่ง / mail sent:")
+        for m in view.mail:
+            when = thai_datetime(from_iso(m["sent_at"] or m["created_at"]))
+            lines.append(f"   {when}  {m['kind']}  ถึง/to {m['recipient']}  {send_state(m['status'])}"
+                         + (f": {m['last_error'] or m['hold_reason']}" if m["status"] in ("failed", "held") else ""))
+    return lines
+
+
+def status_lines(st, console_url: str | None = None) -> list[str]:  # type: ignore[no-untyped-def]
+    lines = [
+        "ตรวจกล่องอีเมลสำเร็จล่าสุด / last successful poll: "
+        + (thai_datetime(st.last_poll) if st.last_poll else "ยังไม่เคย / never"),
+        f"รอบถัดไปตามกำหนด / next scheduled poll: {thai_datetime(st.next_poll)}",
+        f"บันทึกประจำวันถัดไป / next daily log: {thai_datetime(st.next_daily)}",
+        f"อีเมลรอส่ง / outbox queue: {st.queued} · ระงับรอเจ้าหน้าที่ / held: {st.held} · ส่งไม่สำเร็จ / failed: {st.failed}",
+        f"กักกัน / quarantined: {st.quarantined}",
+    ]
+    if st.before_since:
+        lines.append(f"อีเมลเก่าก่อนวันเริ่มใช้ที่คงไว้ในกล่อง / left before imap.since: {st.before_since}")
+    for r in st.failed_replies:
+        lines.append(f"   ✗ {r['receipt'] or '-'} ถึง/to {r['recipient']} ({r['kind']}): {r['last_error'] or ''}")
+    if st.last_backup is None:
+        lines.append("สำรองข้อมูลล่าสุด / last backup: ยังไม่เคย / never")
+    else:
+        when, folder = st.last_backup
+        lines.append("สำรองข้อมูลล่าสุด / last backup: " + (thai_datetime(when) + " " if when else "") + folder)
+    if st.certificate is not None:
+        expires, days, problem = st.certificate
+        if expires is None:
+            lines.append(f"ใบรับรองอิเล็กทรอนิกส์ / certificate: {problem}")
+        else:
+            lines.append(f"ใบรับรองหมดอายุ / certificate expires: {thai_date(expires)} (อีก {days} วัน / {days} days)")
+    if console_url:
+        lines.append(f"หน้าจอเจ้าหน้าที่ / officer console: {console_url}")
+    return lines
+
+
+class ProgressLine:
+    """Count and rate while a backlog is read: a bar on a terminal, a line every 10% elsewhere."""
+
+    def __init__(self, stream: TextIO = sys.stderr) -> None:
+        self.stream = stream
+        self.tty = stream.isatty()
+        self.start = time.monotonic()
+        self.last_tenth = -1
+
+    def __call__(self, done: int, total: int) -> None:
+        if total < 20:
+            return
+        rate = done / max(0.001, time.monotonic() - self.start)
+        text = f"{done}/{total} ฉบับ ({rate:.1f} ฉบับ/วินาที / msgs/s)"
+        if self.tty:
+            filled = int(30 * done / total)
+            self.stream.write("\r[" + "#" * filled + "." * (30 - filled) + "] " + text)
+            if done >= total:
+                self.stream.write("\n")
+            self.stream.flush()
+        elif done * 10 // total != self.last_tenth:
+            self.last_tenth = done * 10 // total
+            print("กำลังอ่านอีเมล / reading mail: " + text, file=self.stream, flush=True)
