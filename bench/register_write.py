@@ -33,7 +33,8 @@ def main() -> None:
                             remark="", message_id=f"<{i}@example.com>", attachments=1,
                             archive="archive/2569/11/x.eml", sha256="0" * 64)
         t = time.perf_counter()
-        written, failed = write_registers(st, folder / "registers", "เทศบาลตำบลบ้านตัวอย่าง")
+        out = write_registers(st, folder / "registers", "เทศบาลตำบลบ้านตัวอย่าง", datetime.now(timezone.utc))
+        written, failed = out.written, out.failed
         secs = time.perf_counter() - t
         size = written[0].stat().st_size // 1024
         print(f"rows={n} rewrite_s={secs:.2f} per_row_ms={secs / n * 1000:.3f} file_kb={size}")

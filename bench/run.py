@@ -188,10 +188,10 @@ def register_cost(rows: int, new: int = 50) -> float:
                             message_id=f"<{i}@example.com>", attachments=1, archive="archive/x.eml", sha256="0" * 64)
 
     add(rows, 0)
-    write_registers(st, folder / "registers", "เทศบาล")       # the existing register
+    write_registers(st, folder / "registers", "เทศบาล", datetime.now(timezone.utc))       # the existing register
     t = time.perf_counter()
     add(new, rows)
-    write_registers(st, folder / "registers", "เทศบาล")       # one cycle's worth of new cases
+    write_registers(st, folder / "registers", "เทศบาล", datetime.now(timezone.utc))       # one cycle's worth of new cases
     return (time.perf_counter() - t) / new
 
 

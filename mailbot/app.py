@@ -22,7 +22,7 @@ from .alerts import Alerts
 from .cases import Desk
 from .clock import Clock, utcnow
 from .config import Config, load_rules
-from .errors import ConnectionFailure, MailbotError
+from .errors import ConnectionFailure, MailbotError, explain_environment
 from .fetch import CONNECTION_ERRORS, Mailbox
 from .locks import WorkLock
 from .outbox import Delivery, Outbox
@@ -120,8 +120,18 @@ class Office:
                 self.alerts.connection_failed(exc, now)
                 self.send_alerts()
                 raise
+            except Exception as exc:
+                failure = explain_environment(exc)
+                if failure is None:
+                    raise
+                self.environment_failed(failure)
+                raise failure from None
             self.state.put("last_poll_ok", iso(now))
             self.alerts.connection_ok()
+            if report.recovery:
+                lines = report.recovery.lines()  # type: ignore[attr-defined]
+                self.alerts.alert("recovery", "\n".join(lines[:1] + lines[1:21]), lines[0].split(" / ")[-1], now,
+                                  title="พบเลขรับที่ออกไปแล้วแต่ไม่มีในฐานข้อมูล")
             if report.smtp_error is not None:
                 self.alerts.connection_failed(report.smtp_error, now)
             self._registers(report)
@@ -132,13 +142,31 @@ class Office:
             return report
 
     def _registers(self, report: CycleReport | None = None) -> list[str]:
-        written, failed = write_registers(self.state, self.cfg.registers_dir, self.cfg.agency.name)
+        result = write_registers(self.state, self.cfg.registers_dir, self.cfg.agency.name, self.clock())
         warnings = [f"เขียนทะเบียนไม่ได้ (เปิดค้างใน Excel หรือไม่?) จะลองใหม่รอบถัดไป: {path.name} / "
-                    f"register not written ({why}); retried next cycle" for path, why in failed]
+                    f"register not written ({why}); retried next cycle" for path, why in result.failed]
+        for target, kept in result.kept:
+            text = (f"ทะเบียน {target.name} ถูกแก้ไขหรือแทนที่โดยผู้อื่น จึงเก็บฉบับนั้นไว้เป็น {kept.name} "
+                    f"และเขียนทะเบียนใหม่จากฐานข้อมูล (อย่าแก้ทะเบียนใน Excel ให้ใช้คำสั่ง mailbot case set) / "
+                    f"{target.name} was changed by someone else: kept as {kept.name}, a fresh one written")
+            warnings.append(text)
+            self.state.event(self.clock(), "warning", "register_kept", text)
+            self.notify(text.split(" / ")[0], text.split(" / ")[-1])
         if report is not None:
-            report.registers, report.register_failures = written, failed
+            report.registers, report.register_failures = result.written, result.failed
             report.warnings.extend(warnings)
         return warnings
+
+    def environment_failed(self, failure: MailbotError) -> None:
+        """Disk full, no permission, database locked or damaged: alert, best effort (the disk
+        may be what failed); the log always has it."""
+        log.error("%s / %s", failure.thai, failure.english)
+        try:
+            self.alerts.alert("environment", failure.thai, failure.english, self.clock(),
+                              title="เครื่องคอมพิวเตอร์มีปัญหา mailbot หยุดรอ")
+            self.send_alerts()
+        except Exception:  # noqa: BLE001
+            log.warning("the alert could not be recorded either")
 
     def deliver(self) -> Delivery:
         """Send what the outbox owes (SMTP only: no mailbox needed)."""

@@ -154,8 +154,21 @@ class RestoreResult:
         return out + self.notes
 
 
+APPEND_ONLY = ("MANIFEST.sha256", "receipts.tsv")   # logs that only grow: merged, never replaced
+
+
 def restore(cfg: Config, source: Path, force: bool = False, now: datetime | None = None) -> RestoreResult:
-    """Rebuild the data folder, registers and signed results from a verified backup."""
+    """Rebuild the data folder, registers and signed results from a verified backup.
+
+    Nothing newer is destroyed: the database being replaced is kept as
+    ``state.sqlite3.before-restore-<date>``, a file that differs from the backup's copy is set
+    aside under a dated name, the append-only indexes are merged; then every receipt number
+    issued after the backup is found again (recovery.py) so none is issued twice."""
+    from .config import load_rules
+    from .recovery import local_evidence, recover
+    from .state import State
+
+    now = now or datetime.now().astimezone()
     if not (source / "MANIFEST.json").is_file():
         candidates = sorted(source.glob(f"{PREFIX}*"))
         if not candidates:
@@ -166,20 +179,80 @@ def restore(cfg: Config, source: Path, force: bool = False, now: datetime | None
         raise MailbotError(f"ข้อมูลสำรองเสียหาย ({len(bad)} ไฟล์) ไม่กู้คืน", f"backup is damaged ({bad[0]}); not restored")
     db = cfg.data_dir / DB_NAME
     if db.exists() and not force:
-        raise MailbotError(f"มีข้อมูลอยู่แล้วที่ {db} ใช้ --force เพื่อเขียนทับ",
-                           f"{db} already exists; use --force to overwrite it")
+        raise MailbotError(f"มีข้อมูลอยู่แล้วที่ {db} ใช้ --force เพื่อเขียนทับ (ข้อมูลเดิมจะถูกเก็บไว้ ไม่ลบทิ้ง)",
+                           f"{db} already exists; use --force to replace it (the current data is kept aside)")
     cfg.data_dir.mkdir(parents=True, exist_ok=True)
+    local = to_bangkok(now)
+    stamp = f"{local.year + 543}{local:%m%d-%H%M%S}"
+    notes: list[str] = []
+    if db.exists():
+        kept = db.with_name(f"{DB_NAME}.before-restore-{stamp}")
+        _keep_database(db, kept)
+        notes.append(f"เก็บฐานข้อมูลเดิมไว้ที่ {kept} / the replaced database is kept as {kept}")
     for suffix in ("", "-wal", "-shm"):
         Path(str(db) + suffix).unlink(missing_ok=True)
     shutil.copy2(source / DB_NAME, db)
-    count = 1
+    count, set_aside = 1, 0
     for name, folder in _parts(cfg).items():
         part = source / name
-        if part.is_dir():
-            for path in part.rglob("*"):
-                if path.is_file():
-                    target = folder / path.relative_to(part)
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copy2(path, target)
+        if not part.is_dir():
+            continue
+        for path in part.rglob("*"):
+            if not path.is_file():
+                continue
+            target = folder / path.relative_to(part)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if target.exists() and _sha(target) != _sha(path):
+                if target.name in APPEND_ONLY:
+                    _merge_lines(target, path)
                     count += 1
-    return RestoreResult(source, count, [])
+                    continue
+                target.rename(target.with_name(f"{target.stem} (ฉบับเดิม {stamp}){target.suffix}"))
+                set_aside += 1
+            shutil.copy2(path, target)
+            count += 1
+    if set_aside:
+        notes.append(f"ไฟล์ที่ใหม่กว่าข้อมูลสำรอง {set_aside} ไฟล์ถูกเก็บไว้ในชื่อ \"(ฉบับเดิม {stamp})\" ไม่ได้เขียนทับ / "
+                     f"{set_aside} newer files were kept under \"(ฉบับเดิม {stamp})\" names, not overwritten")
+    state = State(db)
+    try:
+        state.put("recovery_pending", "restore")     # the next cycle also reads the Sent folder
+        result = recover(state, local_evidence(cfg), cfg, load_rules(cfg.rules_path), now)
+    finally:
+        state.close()
+    if result:
+        notes.append("เลขรับที่ออกหลังจากวันที่สำรองข้อมูล / numbers issued after this backup:")
+        notes.extend(result.lines())
+    else:
+        notes.append("ไม่พบเลขรับที่ออกหลังจากวันที่สำรองข้อมูล / no receipt number was issued after this backup")
+    notes.append("รอบถัดไปจะตรวจสำเนาอีเมลตอบกลับในโฟลเดอร์ Sent อีกครั้ง / "
+                 "the next cycle also checks the copies in the Sent folder")
+    return RestoreResult(source, count, notes)
+
+
+def _keep_database(db: Path, kept: Path) -> None:
+    """A consistent copy of the database being replaced; raw files when it is too damaged to read."""
+    try:
+        src = sqlite3.connect(db)
+        dst = sqlite3.connect(kept)
+        try:
+            with dst:
+                src.backup(dst)
+        finally:
+            dst.close()
+            src.close()
+    except sqlite3.DatabaseError:
+        kept.unlink(missing_ok=True)
+        for suffix in ("", "-wal"):
+            if Path(str(db) + suffix).exists():
+                shutil.copy2(Path(str(db) + suffix), Path(str(kept) + suffix))
+
+
+def _merge_lines(target: Path, backup_copy: Path) -> None:
+    """Append to an index the lines only the backup has (the index here is usually the longer)."""
+    have = target.read_text(encoding="utf-8", errors="replace").splitlines()
+    known = set(have)
+    extra = [ln for ln in backup_copy.read_text(encoding="utf-8", errors="replace").splitlines() if ln not in known]
+    if extra:
+        with target.open("a", encoding="utf-8") as fh:
+            fh.write("".join(ln + "\n" for ln in extra))

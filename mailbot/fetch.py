@@ -125,12 +125,17 @@ class Mailbox:
     def uids(self) -> list[int]:
         return sorted(int(u) for u in self.c.search(["NOT", "DELETED"]))
 
-    def sizes(self, uids: list[int]) -> dict[int, int]:
-        """RFC822.SIZE of each UID (cheap: no bodies), to keep fetch batches within a byte budget."""
-        out: dict[int, int] = {}
+    def arrivals(self, uids: list[int]) -> dict[int, tuple[int, datetime | None]]:
+        """RFC822.SIZE and INTERNALDATE of each UID (cheap: no bodies): batches are kept within a
+        byte budget, and mail older than imap.since is told apart."""
+        out: dict[int, tuple[int, datetime | None]] = {}
         for i in range(0, len(uids), 1000):
-            data = self.c.fetch(uids[i:i + 1000], ["RFC822.SIZE"])
-            out.update({int(u): int(v.get(b"RFC822.SIZE", 0)) for u, v in data.items()})
+            data = self.c.fetch(uids[i:i + 1000], ["RFC822.SIZE", "INTERNALDATE"])
+            for u, v in data.items():
+                when = v.get(b"INTERNALDATE")
+                if isinstance(when, datetime) and when.tzinfo is None:
+                    when = when.replace(tzinfo=timezone.utc)
+                out[int(u)] = (int(v.get(b"RFC822.SIZE", 0)), when if isinstance(when, datetime) else None)
         return out
 
     def fetch(self, uids: list[int]) -> dict[int, Fetched]:
@@ -236,6 +241,26 @@ class Mailbox:
             if name in self.folders():
                 return name
         return None
+
+    def sent_headers(self, limit: int = 20000) -> list[bytes]:
+        """The headers (Subject, To, Date) of the newest copies in the Sent folder, read-only;
+        the watched folder is selected again afterwards."""
+        folder = self.sent_folder()
+        if not folder:
+            return []
+        try:
+            self.c.select_folder(folder, readonly=True)
+            uids = sorted(int(u) for u in self.c.search(["ALL"]))[-limit:]
+            out = []
+            for i in range(0, len(uids), 500):
+                data = self.c.fetch(uids[i:i + 500], ["BODY.PEEK[HEADER.FIELDS (SUBJECT TO DATE)]"])
+                for item in data.values():
+                    raw = next((v for k, v in item.items() if k.startswith(b"BODY[HEADER")), None)
+                    if raw:
+                        out.append(bytes(raw))
+            return out
+        finally:
+            self.select(self.cfg.folder)
 
     def append(self, folder: str, raw: bytes, flags: tuple[bytes, ...] = ()) -> None:
         """Put a message into a folder (created when missing), e.g. the demo's sample mail."""

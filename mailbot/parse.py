@@ -177,8 +177,11 @@ def usable_address(addr: str | None) -> str | None:
 
 
 def _message_ids(value: str | None) -> tuple[str, ...]:
+    """Message-IDs, lower-cased; 8-bit bytes in them (surrogates from the parser) decoded, so
+    every ID is plain text that can be stored and compared."""
     if not value:
         return ()
+    value = _fix_surrogates(value)
     return tuple(dict.fromkeys(m.lower() for m in _MSGID.findall(value)))
 
 

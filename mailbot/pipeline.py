@@ -23,15 +23,16 @@ import logging
 import threading
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, time
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from . import completeness, faults, forwarded, workflow
+from . import completeness, faults, forwarded, recovery, workflow
 from .archive import Archive
+from .clock import utcnow
 from .classify import decide
 from .config import Config
-from .errors import MailbotError
+from .errors import EnvironmentFailure, MailbotError, explain_environment
 from .fetch import Fetched, Mailbox
 from .parse import Letter, Unparseable, our_message_ids, parse
 from .outbox import day_start
@@ -39,7 +40,7 @@ from .replies import context
 from .outbox import Delivery
 from .send import Smtp
 from .state import iso
-from .thai import be_year, one_line, thai_date_short, to_bangkok
+from .thai import BANGKOK, be_year, one_line, thai_date_short, to_bangkok
 
 if TYPE_CHECKING:
     from .app import Office
@@ -53,8 +54,6 @@ Progress = Callable[[int, int], None]     # (messages done, messages to do)
 REMARK_NO_ADDRESS = "ไม่มีที่อยู่สำหรับตอบกลับ"
 
 
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 @dataclass
@@ -82,6 +81,7 @@ class CycleReport:
     register_failures: list[tuple[Path, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     left_before_since: int = 0    # messages older than imap.since, left where they are
+    recovery: object = None       # recovery.Recovery when numbers issued earlier had to be found
 
     @property
     def smtp_error(self) -> MailbotError | None:
@@ -138,11 +138,13 @@ class Cycle:
         self.uidvalidity = 0
         self.smtp_down = False
         self.staff = {a.lower() for a in self.cfg.staff}
+        self._new_cases: list = []   # type: ignore[type-arg]  # numbered in this batch, for the receipt index
 
     # ------------------------------------------------------------------ the cycle
 
     def run(self) -> CycleReport:
         self.uidvalidity = self.mb.select(self.folder)
+        self._recover()
         old = self.state.check_uidvalidity(self.account, self.folder, self.uidvalidity, self.clock())
         if old is not None:
             text = (f"UIDVALIDITY ของโฟลเดอร์ {self.folder} เปลี่ยนจาก {old} เป็น {self.uidvalidity}: "
@@ -161,13 +163,22 @@ class Cycle:
         todo = [u for u in uids if u not in ledger or ledger[u].outcome is None]
         suspects = [u for u in todo if u in ledger]   # an earlier attempt did not finish
         fresh = [u for u in todo if u not in ledger]
-        batches = [[u] for u in suspects] + self._batches(fresh)
+        arrivals = self.mb.arrivals(fresh) if fresh else {}
+        fresh = self._leave_old_mail(fresh, arrivals)
+        self.report.left_before_since = self.state.db.execute(
+            "SELECT count(*) FROM messages WHERE account=? AND folder=? AND uidvalidity=? AND outcome='before_since'",
+            (self.account, self.folder, self.uidvalidity)).fetchone()[0]
+        batches = [[u] for u in suspects] + self._batches(fresh, arrivals)
         self.report.batches = len(batches)
+        total, done = sum(len(b) for b in batches), 0
         for batch in batches:
             if self.stop is not None and self.stop.is_set():
                 self.report.warnings.append("หยุดตามคำสั่ง งานที่เหลือทำรอบถัดไป / stop requested: the rest waits")
                 break
             self._process_batch(batch)
+            done += len(batch)
+            if self.progress is not None:
+                self.progress(done, total)
         for receipt, effect in self.desk.tick(self.clock()):   # reminders and closures due today
             self.report.workflow.append((receipt, effect or ""))
         results = self._results()
@@ -177,11 +188,55 @@ class Cycle:
         self.report.backlog = len(self.state.queued())
         return self.report
 
-    def _batches(self, uids: list[int]) -> list[list[int]]:
+    def _recover(self) -> None:
+        """Before any number is issued: the counters stand above every number ever issued (see
+        recovery.py). Cheap when nothing was lost: only the receipt index is read."""
+        st = self.state
+        pending = st.get("recovery_pending")
+        issued = st.issued()
+        behind = any(top > issued.get(year, 0) for year, top in recovery.journal_top(self.cfg.data_dir).items())
+        if not pending and not behind:
+            return
+        evidence = list(recovery.local_evidence(self.cfg).values())
+        if pending:
+            headers = []
+            for raw in self.mb.sent_headers():
+                try:
+                    letter = parse(raw + b"\r\n\r\n")
+                except Unparseable:
+                    continue
+                headers.append((letter.subject, letter.to[0] if letter.to else "",
+                                iso(letter.date) if letter.date else None))
+            evidence += recovery.sent_evidence(headers)
+        result = recovery.recover(st, evidence, self.cfg, self.rules, self.clock())
+        st.put("recovery_pending", None)
+        if result:
+            text = "\n".join(result.lines())
+            st.event(self.clock(), "warning", "recovery", text)
+            self.report.warnings.append(text)
+            self.report.recovery = result
+
+    def since(self) -> datetime | None:
+        """The start of imap.since (midnight in Bangkok), if configured."""
+        day = self.cfg.imap.since
+        return datetime.combine(day, time(0), BANGKOK) if day else None
+
+    def _leave_old_mail(self, uids: list[int], arrivals: dict[int, tuple[int, datetime | None]]) -> list[int]:
+        """Mail that reached the mailbox before imap.since is left where it is, unanswered; the
+        ledger remembers it so it is not looked at again."""
+        start = self.since()
+        if start is None:
+            return uids
+        old = [u for u in uids if (arrivals.get(u, (0, None))[1] or start) < start]
+        if old:
+            self.state.leave_alone(self.account, self.folder, self.uidvalidity, old, iso(self.clock()))
+        return [u for u in uids if u not in set(old)]
+
+    def _batches(self, uids: list[int], arrivals: dict[int, tuple[int, datetime | None]]) -> list[list[int]]:
         """Groups of at most batch_size UIDs and batch_megabytes of raw mail (one big message alone)."""
         if not uids:
             return []
-        sizes = self.mb.sizes(uids)
+        sizes = {u: arrivals.get(u, (0, None))[0] for u in uids}
         budget = self.cfg.imap.batch_megabytes * 1024 * 1024
         out: list[list[int]] = []
         current: list[int] = []
@@ -210,6 +265,22 @@ class Cycle:
         # connection before this point costs the messages nothing
         self.state.start_attempts(self.account, self.folder, self.uidvalidity, sorted(fetched))
         ledger = self.state.ledger(self.account, self.folder, self.uidvalidity, sorted(fetched))
+        try:
+            self._work_batch(uids, fetched, ledger)
+        except Exception as exc:
+            self._new_cases = []     # the batch's transaction was rolled back: no number was issued
+            failure = explain_environment(exc)
+            if failure is None:
+                raise
+            # the machine failed, not these messages: their attempts do not count (best effort:
+            # with the disk still full this write may fail too, and the next cycle tries again)
+            try:
+                self.state.release_attempts([entry.id for entry in ledger.values()])
+            except Exception:  # noqa: BLE001
+                log.warning("could not release the attempt counters after: %s", failure.english)
+            raise failure from None
+
+    def _work_batch(self, uids: list[int], fetched: dict, ledger: dict) -> None:  # type: ignore[type-arg]
         plans: list[_Plan] = []
         now = self.clock()
         for uid in uids:
@@ -217,17 +288,13 @@ class Cycle:
             if item is None:   # expunged by someone else meanwhile: nothing to do
                 continue
             entry = ledger[uid]
-            plans.append(_Plan(item, entry.id, item.internal_date or now, attempts=entry.attempts,
-                               error=entry.last_error))
-        for plan in plans:
-            try:
-                plan.archive, plan.sha256 = self.archive.store(plan.fetched.raw, plan.received)
-            except OSError as exc:  # disk full, permissions: leave it in the inbox for later
-                text = f"archive failed for UID {plan.fetched.uid}: {type(exc).__name__}: {exc}"
-                log.error(text)
-                self.report.warnings.append("เก็บต้นฉบับไม่ได้ (ดิสก์เต็ม?) / " + text)
-                self.state.note_error(plan.row_id, text, count_attempt=False)
-        plans = [p for p in plans if p.archive]
+            received = item.internal_date or now
+            start = self.since()
+            if start is not None and received < start:   # never a register year before imap.since
+                received = start
+            plans.append(_Plan(item, entry.id, received, attempts=entry.attempts, error=entry.last_error))
+        for plan in plans:   # disk full, no permission: the cycle stops (see _process_batch)
+            plan.archive, plan.sha256 = self.archive.store(plan.fetched.raw, plan.received)
         faults.point("after_archive")
         for plan in plans:
             if plan.attempts > self.cfg.limits.max_attempts:
@@ -254,6 +321,12 @@ class Cycle:
                     moves[target].append((plan.fetched.uid, plan.row_id))
             faults.point("after_decide")
         faults.point("after_commit")
+        if self._new_cases:
+            try:
+                self.archive.record_receipts(self._new_cases)
+            except OSError as exc:   # the database has them; the index is the second copy
+                log.warning("receipt index not written: %s", exc)
+            self._new_cases = []
         for h in self.report.handled[handled_before:]:
             log.info("UID %s %s %s %s", h.uid, h.outcome, h.receipt or "-", h.reason)
         self._send_queued()
@@ -270,12 +343,15 @@ class Cycle:
                 st.record_message(plan.row_id, last_error=plan.error, archive=plan.archive, sha256=plan.sha256)
                 return None  # stays in the inbox, tried again next cycle
             return self._quarantine(plan, plan.error or "processing crashed repeatedly", now)
-        reported = len(self.report.handled)
+        reported, numbered = len(self.report.handled), len(self._new_cases)
         try:
             with st.tx():
                 return self._decide_and_record(plan, now)
         except Exception as exc:  # noqa: BLE001 - a bug must not block the messages behind
             del self.report.handled[reported:]   # its savepoint was rolled back: nothing happened
+            del self._new_cases[numbered:]
+            if explain_environment(exc) is not None:
+                raise                            # the machine's fault, not the message's
             log.exception("processing failed for UID %s", plan.fetched.uid)
             error = f"processing failed: {type(exc).__name__}: {exc}"
             if plan.attempts >= self.cfg.limits.max_attempts:
@@ -396,6 +472,7 @@ class Cycle:
             awaiting_since=iso(now) if status == "awaiting_documents" else None,
             checklist=json.dumps(checklist.as_dict(), ensure_ascii=False),
         )
+        self._new_cases.append(case)
         self.desk.add_files(case["id"], plan.row_id, letter.attachments, plan.received)
         st.record_message(plan.row_id, **base, outcome="registered", reason=decision.reason,
                           case_id=case["id"], target_folder=f.registered)
@@ -512,6 +589,8 @@ class Cycle:
         try:
             results = Results(self.cfg, self.desk, self.clock)
             report = results.process(self.clock())
+        except EnvironmentFailure:
+            raise
         except MailbotError as exc:
             self.report.warnings.append(exc.plain())
             return None

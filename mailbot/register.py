@@ -9,6 +9,7 @@ cycle; SQLite stays the source of truth.
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import logging
@@ -16,6 +17,8 @@ import os
 import re
 import shutil
 import zipfile
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from xml.sax.saxutils import escape as xml_escape
 
@@ -27,7 +30,7 @@ from openpyxl.utils.indexed_list import IndexedList
 from . import files, workflow, xlsxzip
 from .files import write_atomic
 from .state import State, from_iso
-from .thai import thai_date_short, thai_datetime
+from .thai import thai_date_short, thai_datetime, to_bangkok
 
 log = logging.getLogger(__name__)
 
@@ -199,17 +202,45 @@ def _rows(state: State, year_be: int, after: int = 0) -> list[bytes]:
         "SELECT xml FROM register_rows WHERE year_be=? AND seq>? ORDER BY seq", (year_be, after))]
 
 
-def _write_year(state: State, year_be: int, target: Path, changed: set[int]) -> None:
+def file_sha256(path: Path) -> str | None:
+    try:
+        h = hashlib.sha256()
+        with path.open("rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+        return h.hexdigest()
+    except FileNotFoundError:
+        return None
+
+
+def set_aside(target: Path, when: datetime) -> Path:
+    """A register that mailbot did not write as it is (edited by hand, replaced, or from another
+    database) is kept beside the new one under a dated name, never overwritten."""
+    local = to_bangkok(when)
+    stamp = f"{local.day:02d}-{local.month:02d}-{local.year + 543} {local:%H%M%S}"
+    kept = target.with_name(f"{target.stem} (ฉบับเดิม {stamp}){target.suffix}")
+    os.replace(target, kept)
+    return kept
+
+
+def _write_year(state: State, year_be: int, target: Path, changed: set[int], now: datetime) -> Path | None:
     """Append the new rows to last cycle's file when only new cases changed; else write it whole.
-    Either way into a temp file next to the target, then one replace."""
+    Either way into a temp file next to the target, then one replace. mailbot knows its own file
+    by the hash of what it wrote: a file changed by anyone else is set aside first (returned)."""
     # receipt numbers run 1..N without gaps, so the last one is the row count (an index look-up)
     count = state.db.execute("SELECT max(seq) FROM register_rows WHERE year_be=?", (year_be,)).fetchone()[0] or 0
     members, head, tail = _template(f"ทะเบียนรับ {year_be}", count)
     key = f"register_layout:{year_be}"
-    saved = state.get(key)
-    layout = xlsxzip.Layout(**json.loads(saved)) if saved else None
+    saved = json.loads(state.get(key) or "null")
+    written_hash = saved.pop("sha256", None) if saved else None
+    layout = xlsxzip.Layout(**saved) if saved else None
+    current = file_sha256(target)
+    kept = None
+    if current is not None and current != written_hash:
+        kept = set_aside(target, now)
+        layout = None
     appendable = (
-        layout is not None and target.is_file() and target.stat().st_size == layout.file_size
+        layout is not None and current is not None
         and bool(changed) and sorted(changed) == list(range(layout.rows + 1, count + 1))
     )
     with files.replacing(target, suffix=".xlsx") as tmp:
@@ -225,22 +256,32 @@ def _write_year(state: State, year_be: int, target: Path, changed: set[int]) -> 
                 layout = xlsxzip.write_new(out, members, SHEET, head, _rows(state, year_be), tail, count)
                 out.flush()
                 os.fsync(out.fileno())
-    state.put(key, json.dumps(layout.to_json()))
+    state.put(key, json.dumps({**layout.to_json(), "sha256": file_sha256(target)}))
+    return kept
 
 
-def write_registers(state: State, folder: Path, agency_name: str) -> tuple[list[Path], list[tuple[Path, str]]]:
-    """Rewrite the workbook of every year whose cases changed. Returns (written, failed)."""
-    written: list[Path] = []
-    failed: list[tuple[Path, str]] = []
+@dataclass
+class RegisterWrite:
+    written: list[Path] = field(default_factory=list)
+    failed: list[tuple[Path, str]] = field(default_factory=list)
+    kept: list[tuple[Path, Path]] = field(default_factory=list)     # (register, the changed file set aside)
+
+
+def write_registers(state: State, folder: Path, agency_name: str, now: datetime) -> RegisterWrite:
+    """Rewrite the workbook of every year whose cases changed."""
+    out = RegisterWrite()
+    written, failed = out.written, out.failed
     for year_be, version in sorted(state.dirty_years().items()):
         target = register_path(folder, year_be)
         changed = _refresh_rows(state, year_be, agency_name)
         try:
-            _write_year(state, year_be, target, changed)
+            kept = _write_year(state, year_be, target, changed, now)
+            if kept is not None:
+                out.kept.append((target, kept))
         except OSError as exc:
             failed.append((target, f"{type(exc).__name__}: {exc.strerror or exc}"))
             log.warning("register %s not written (%s); will retry next cycle", target, exc)
             continue
         state.clear_dirty(year_be, version)
         written.append(target)
-    return written, failed
+    return out

@@ -10,6 +10,7 @@ A file is recognised by its SHA-256, so a crash never signs or sends the same fi
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import shutil
 import time
@@ -22,13 +23,15 @@ from . import faults, licences, workflow
 from .cases import Desk
 from .certs import read_pkcs12
 from .config import Config
-from .errors import MailbotError
+from .errors import MailbotError, explain_environment
 from .files import write_atomic
 from .sign import BadPdf, add_document_timestamp, load_signer, sign_pdf
 from .clock import utcnow
 from .replies import message_id_for
 from .state import from_iso, iso
 from .thai import thai_date_short, thai_datetime, thai_digits_to_arabic, to_bangkok
+
+log = logging.getLogger(__name__)
 
 _RECEIPT_IN_NAME = re.compile(r"^\D{0,20}?(\d{1,7})\s*[-_./ ]\s*(\d{4})(?!\d)")
 
@@ -100,7 +103,16 @@ class Results:
         report.waiting = [p.name for p in waiting]
         self.retry_timestamps()
         for path in ready:
-            reason = self._one(path, now, report)
+            try:
+                reason = self._one(path, now, report)
+            except Exception as exc:  # noqa: BLE001 - one file never stops the others
+                failure = explain_environment(exc)
+                if failure is not None:
+                    raise failure from None
+                log.exception("result file %s failed", path.name)
+                reason = (f"ประมวลผลไฟล์นี้ไม่ได้ ({type(exc).__name__}) ตรวจว่าเป็น PDF ที่เปิดได้ แล้ววางใหม่\n"
+                          f"This file could not be processed ({type(exc).__name__}: {str(exc)[:160]}); "
+                          "check that it opens as a PDF and drop it again.")
             if reason:
                 self._problem(path, reason)
                 report.problems.append((path.name, reason))

@@ -7,9 +7,11 @@ a source checkout) and copying them without overwriting an officer's edits.
 from __future__ import annotations
 
 import shutil
+from datetime import datetime
 from pathlib import Path
 
 from .errors import MailbotError
+from .thai import BANGKOK
 
 NAMES = ("mailbot.yaml", "rules.yaml", "templates")
 
@@ -53,6 +55,12 @@ def init(target: Path) -> tuple[list[Path], list[Path]]:
 def _copy(src: Path, dst: Path, written: list[Path], kept: list[Path]) -> None:
     if dst.exists():
         kept.append(dst)
+    elif src.name == "mailbot.yaml":    # imap.since: the day this office starts, in Buddhist-Era form
+        today = datetime.now(BANGKOK).date()
+        text = src.read_text(encoding="utf-8").replace(
+            '  since: ""', f"  since: {today.year + 543}-{today.month:02d}-{today.day:02d}", 1)
+        dst.write_text(text, encoding="utf-8")
+        written.append(dst)
     else:
         shutil.copyfile(src, dst)
         written.append(dst)

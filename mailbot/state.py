@@ -224,6 +224,8 @@ class State:
                 else:
                     run_script(self.db, step)
             self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            if self.created:   # a new or lost database: numbers issued before must be looked for
+                self.db.execute("INSERT INTO meta (key, value) VALUES ('recovery_pending', 'created')")
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
@@ -326,14 +328,22 @@ class State:
                 [(account, folder, uidvalidity, u) for u in uids],
             )
 
-    def note_error(self, row_id: int, error: str, count_attempt: bool = True) -> None:
-        """Remember why a message is still waiting; a failure that is not the message's
-        fault (disk full) does not count towards quarantine."""
+    def leave_alone(self, account: str, folder: str, uidvalidity: int, uids: list[int], now: str) -> None:
+        """Messages older than imap.since: in the ledger as 'before_since', never fetched or moved."""
         with self.tx() as db:
-            db.execute(
-                "UPDATE messages SET last_error=?, attempts=attempts-? WHERE id=?",
-                (error[:500], 0 if count_attempt else 1, row_id),
-            )
+            db.executemany(
+                "INSERT INTO messages (account, folder, uidvalidity, uid, outcome, moved, reason) "
+                "VALUES (?,?,?,?, 'before_since', 1, ?) "
+                "ON CONFLICT (account, folder, uidvalidity, uid) DO NOTHING",
+                [(account, folder, uidvalidity, u, f"older than imap.since (seen {now})") for u in uids])
+
+    def release_attempts(self, row_ids: list[int]) -> None:
+        """A failure of the machine (disk full, no permission, database locked) is not the
+        messages' fault: their attempt counters go back down."""
+        with self.tx(durable=False) as db:
+            db.executemany("UPDATE messages SET attempts=max(0, attempts-1), "
+                           "environment_errors=environment_errors+1 WHERE id=? AND outcome IS NULL",
+                           [(i,) for i in row_ids])
 
     def row_id(self, account: str, folder: str, uidvalidity: int, uid: int) -> int:
         return self.db.execute(
@@ -390,6 +400,30 @@ class State:
         )
         self.mark_dirty(year_be, cur.lastrowid)
         return self.case(receipt)  # type: ignore[return-value]
+
+    def insert_case(self, year_be: int, seq: int, **fields: object) -> sqlite3.Row:
+        """A case whose number was issued already (rebuilt after a lost or restored database)."""
+        receipt = f"{seq}/{year_be}"
+        cols = ["receipt", "year_be", "seq", *fields]
+        cur = self.db.execute(
+            f"INSERT INTO cases ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})",
+            (receipt, year_be, seq, *fields.values()),
+        )
+        self.raise_floor(year_be, seq)
+        self.mark_dirty(year_be, cur.lastrowid)
+        return self.case(receipt)  # type: ignore[return-value]
+
+    def raise_floor(self, year_be: int, seq: int) -> None:
+        """The year's counter never goes below a number known to be issued."""
+        self.db.execute("INSERT INTO counters (year_be, last) VALUES (?, ?) "
+                        "ON CONFLICT (year_be) DO UPDATE SET last = max(last, excluded.last)", (year_be, seq))
+
+    def issued(self) -> dict[int, int]:
+        """The highest number issued in each year, as this database knows it."""
+        out = {r[0]: r[1] for r in self.db.execute("SELECT year_be, last FROM counters")}
+        for year, top in self.db.execute("SELECT year_be, max(seq) FROM cases GROUP BY year_be"):
+            out[year] = max(out.get(year, 0), top)
+        return out
 
     def case(self, receipt: str) -> sqlite3.Row | None:
         return self.db.execute("SELECT * FROM cases WHERE receipt=?", (receipt,)).fetchone()

@@ -78,6 +78,25 @@ def thai_datetime(when: datetime) -> str:
     return f"{thai_date(local)} เวลา {local:%H:%M} น."
 
 
+def parse_thai_datetime(text: str) -> datetime | None:
+    """'29 พฤศจิกายน 2569 เวลา 02:08 น.' (or '29 พ.ย. 2569') back to an aware datetime; None if
+    it is not one."""
+    m = re.match(r"\s*(\d{1,2})\s+(\S+)\s+(\d{4})(?:\s+เวลา\s+(\d{1,2}):(\d{2}))?",
+                 thai_digits_to_arabic(text or ""))
+    if not m:
+        return None
+    name = m[2]
+    month = THAI_MONTHS.index(name) + 1 if name in THAI_MONTHS else (
+        THAI_MONTHS_SHORT.index(name) + 1 if name in THAI_MONTHS_SHORT else 0)
+    if not month:
+        return None
+    year = int(m[3]) - 543 if int(m[3]) > 2400 else int(m[3])
+    try:
+        return datetime(year, month, int(m[1]), int(m[4] or 0), int(m[5] or 0), tzinfo=BANGKOK)
+    except ValueError:
+        return None
+
+
 def thai_digits_to_arabic(text: str) -> str:
     return text.translate(_THAI_DIGITS)
 

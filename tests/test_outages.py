@@ -9,9 +9,12 @@ import threading
 from datetime import datetime, timedelta, timezone
 from email import policy
 
+import pytest
+
+from mailbot.errors import EnvironmentFailure
 from mailbot.pipeline import run_cycle
 
-from .conftest import letter
+from .conftest import AGENCY, letter
 
 
 def at(minutes: float):  # type: ignore[no-untyped-def]
@@ -144,12 +147,15 @@ def test_disk_full_while_archiving_keeps_the_message_in_the_inbox(env, monkeypat
 
     monkeypatch.setattr(archive, "write_atomic", full)
     env.deliver(letter("ขออนุญาตก่อสร้างอาคาร"))
-    report = env.cycle()
-    assert report.handled == [] and any("ดิสก์เต็ม" in w for w in report.warnings)
-    assert env.folder_count("INBOX") == 1 and env.smtp.messages == []
+    with pytest.raises(EnvironmentFailure) as stopped:     # the cycle stops cleanly, naming the folder
+        env.cycle()
+    assert "ดิสก์เต็ม" in stopped.value.thai and "archive" in stopped.value.thai
+    assert env.folder_count("INBOX") == 1
+    assert [m.rcpt_tos for m in env.smtp.messages] == [[AGENCY]]    # only the alert to the officers
     assert not list((env.cfg.data_dir / "archive").rglob("*.eml")) if (env.cfg.data_dir / "archive").exists() else True
     for _ in range(4):                                   # disk still full: never quarantined for it
-        env.cycle()
+        with pytest.raises(EnvironmentFailure):
+            env.cycle()
     monkeypatch.setattr(archive, "write_atomic", real)
     [h] = env.cycle().handled
     assert h.outcome == "registered" and h.receipt.startswith("1/")
