@@ -121,7 +121,7 @@ class Office:
                 self.send_alerts()
                 raise
             except Exception as exc:
-                failure = explain_environment(exc)
+                failure = explain_environment(exc, self.cfg.data_dir)
                 if failure is None:
                     raise
                 self.environment_failed(failure)

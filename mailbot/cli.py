@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
             raise
         from .errors import explain_environment
 
-        known = explain_environment(exc)
+        known = explain_environment(exc, getattr(args, "data_dir", None))
         if known is not None:
             print(known.plain(), file=sys.stderr)
             return known.exit_code
@@ -184,6 +184,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if verb == "rules":
         return cmd_rules_test(args, clock)
     cfg = load_config(args.config or default_config_path())
+    args.data_dir = cfg.data_dir
     for name, server in (("imap", cfg.imap), ("smtp", cfg.smtp)):
         if not server.verify_tls and server.security != "none":
             print(f"คำเตือน: ปิดการตรวจใบรับรอง TLS ของ {name} ({name}.verify_tls: false) เสี่ยงต่อการดักรหัสผ่าน\n"

@@ -74,7 +74,7 @@ class Daemon:
         except MailbotError as exc:
             self.notify(exc.thai, exc.english)
         except Exception as exc:  # noqa: BLE001 - the service keeps going; next cycle retries
-            known = explain_environment(exc)
+            known = explain_environment(exc, self.cfg.data_dir)
             if known is not None:
                 self.notify(known.thai, known.english)
                 self._alert_environment(known)

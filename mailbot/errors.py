@@ -61,8 +61,19 @@ class EnvironmentFailure(MailbotError):
     exit_code = 5
 
 
-def explain_environment(exc: BaseException) -> EnvironmentFailure | None:
-    """A plain message for a failure of the machine (naming the path), or None if it is not one."""
+def _disk_full(where) -> bool:  # type: ignore[no-untyped-def]
+    import shutil
+
+    try:
+        return where is not None and shutil.disk_usage(where).free < 2 * 1024 * 1024
+    except OSError:
+        return False
+
+
+def explain_environment(exc: BaseException, where=None) -> EnvironmentFailure | None:  # type: ignore[no-untyped-def]
+    """A plain message for a failure of the machine (naming the path), or None if it is not one.
+    ``where``: the data folder, to tell a full disk from a damaged database (SQLite reports
+    both as an I/O error)."""
     import errno
     import sqlite3
 
@@ -74,9 +85,11 @@ def explain_environment(exc: BaseException) -> EnvironmentFailure | None:
             return EnvironmentFailure(
                 "ฐานข้อมูลถูกโปรแกรมอื่นล็อกไว้ (เช่น เปิดค้างในโปรแกรมอื่นหรือสำรองข้อมูลอยู่) จะลองใหม่รอบถัดไป",
                 f"the state database is locked by another program ({exc}); retried next cycle")
-        if "full" in text:
-            return EnvironmentFailure("ดิสก์เต็ม บันทึกฐานข้อมูลไม่ได้ ลบไฟล์ที่ไม่ใช้หรือย้ายข้อมูล แล้วระบบจะทำต่อเอง",
-                                      f"disk full: the state database cannot be written ({exc})")
+        if "full" in text or ("disk i/o" in text and _disk_full(where)):
+            return EnvironmentFailure(f"ดิสก์เต็ม บันทึกฐานข้อมูลไม่ได้: {where or 'โฟลเดอร์ data'} "
+                                      "ลบไฟล์ที่ไม่ใช้หรือย้ายข้อมูล แล้วระบบจะทำต่อเอง ไม่มีอีเมลสูญหาย",
+                                      f"disk full: the state database in {where or 'the data folder'} cannot be "
+                                      f"written ({exc}); free some space and mailbot resumes")
         if "malformed" in text or "not a database" in text or "corrupt" in text or "disk i/o" in text:
             return EnvironmentFailure(
                 "ฐานข้อมูลของ mailbot เสียหาย ให้กู้คืนจากข้อมูลสำรองด้วยคำสั่ง mailbot restore --from <โฟลเดอร์สำรอง>",

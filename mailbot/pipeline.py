@@ -269,7 +269,7 @@ class Cycle:
             self._work_batch(uids, fetched, ledger)
         except Exception as exc:
             self._new_cases = []     # the batch's transaction was rolled back: no number was issued
-            failure = explain_environment(exc)
+            failure = explain_environment(exc, self.cfg.data_dir)
             if failure is None:
                 raise
             # the machine failed, not these messages: their attempts do not count (best effort:
@@ -350,7 +350,7 @@ class Cycle:
         except Exception as exc:  # noqa: BLE001 - a bug must not block the messages behind
             del self.report.handled[reported:]   # its savepoint was rolled back: nothing happened
             del self._new_cases[numbered:]
-            if explain_environment(exc) is not None:
+            if explain_environment(exc, self.cfg.data_dir) is not None:
                 raise                            # the machine's fault, not the message's
             log.exception("processing failed for UID %s", plan.fetched.uid)
             error = f"processing failed: {type(exc).__name__}: {exc}"

@@ -106,7 +106,7 @@ class Results:
             try:
                 reason = self._one(path, now, report)
             except Exception as exc:  # noqa: BLE001 - one file never stops the others
-                failure = explain_environment(exc)
+                failure = explain_environment(exc, self.cfg.data_dir)
                 if failure is not None:
                     raise failure from None
                 log.exception("result file %s failed", path.name)

@@ -127,13 +127,16 @@ class SmtpServer:
     """aiosmtpd on 127.0.0.1 recording every message; AUTH required when ``require_auth``."""
 
     def __init__(self, user: str = "saraban@example.go.th", password: str = "demo-password",
-                 require_auth: bool = True, offer_auth: bool = True) -> None:
+                 require_auth: bool = True, offer_auth: bool = True, smtputf8: bool = False,
+                 max_bytes: int | None = None) -> None:
         self.user = user
         self.password = password
         self.sink = _Sink()
         self.logins: list[str] = []
         self.port = free_port()
-        kwargs: dict = dict(hostname=HOST, port=self.port)
+        kwargs: dict = dict(hostname=HOST, port=self.port, enable_SMTPUTF8=smtputf8)
+        if max_bytes is not None:      # larger messages are refused for good: 552
+            kwargs["data_size_limit"] = max_bytes
         if offer_auth:  # plain loopback: AUTH offered without TLS
             kwargs.update(authenticator=self._auth, auth_required=require_auth, auth_require_tls=False)
         self.controller = Controller(self.sink, **kwargs)
