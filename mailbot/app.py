@@ -338,6 +338,30 @@ class Office:
             return len(mb.uids())
 
 
+def restore(cfg: Config, source: Path, force: bool, now: datetime):  # type: ignore[no-untyped-def]
+    """`mailbot restore`: the files back from a verified backup, then every receipt number issued
+    after that backup found again (recovery.py), so none is ever issued twice. The Sent folder
+    is searched too, at the next cycle."""
+    from .backup import restore as restore_files
+    from .recovery import local_evidence, recover
+
+    result = restore_files(cfg, source, force=force, now=now)
+    state = State(cfg.data_dir / "state.sqlite3")
+    try:
+        state.put("recovery_pending", "restore")     # the next cycle also reads the Sent folder
+        found = recover(state, local_evidence(cfg), cfg, load_rules(cfg.rules_path), now)
+    finally:
+        state.close()
+    if found:
+        result.notes.append("เลขรับที่ออกหลังจากวันที่สำรองข้อมูล / numbers issued after this backup:")
+        result.notes.extend(found.lines())
+    else:
+        result.notes.append("ไม่พบเลขรับที่ออกหลังจากวันที่สำรองข้อมูล / no receipt number was issued after this backup")
+    result.notes.append("รอบถัดไปจะตรวจสำเนาอีเมลตอบกลับในโฟลเดอร์ Sent อีกครั้ง / "
+                        "the next cycle also checks the copies in the Sent folder")
+    return result
+
+
 @dataclass
 class Status:
     last_poll: datetime | None

@@ -162,12 +162,8 @@ def restore(cfg: Config, source: Path, force: bool = False, now: datetime | None
 
     Nothing newer is destroyed: the database being replaced is kept as
     ``state.sqlite3.before-restore-<date>``, a file that differs from the backup's copy is set
-    aside under a dated name, the append-only indexes are merged; then every receipt number
-    issued after the backup is found again (recovery.py) so none is issued twice."""
-    from .config import load_rules
-    from .recovery import local_evidence, recover
-    from .state import State
-
+    aside under a dated name, the append-only indexes are merged. Finding the numbers issued
+    after the backup is the caller's next step (app.restore)."""
     now = now or datetime.now().astimezone()
     if not (source / "MANIFEST.json").is_file():
         candidates = sorted(source.glob(f"{PREFIX}*"))
@@ -214,19 +210,6 @@ def restore(cfg: Config, source: Path, force: bool = False, now: datetime | None
     if set_aside:
         notes.append(f"ไฟล์ที่ใหม่กว่าข้อมูลสำรอง {set_aside} ไฟล์ถูกเก็บไว้ในชื่อ \"(ฉบับเดิม {stamp})\" ไม่ได้เขียนทับ / "
                      f"{set_aside} newer files were kept under \"(ฉบับเดิม {stamp})\" names, not overwritten")
-    state = State(db)
-    try:
-        state.put("recovery_pending", "restore")     # the next cycle also reads the Sent folder
-        result = recover(state, local_evidence(cfg), cfg, load_rules(cfg.rules_path), now)
-    finally:
-        state.close()
-    if result:
-        notes.append("เลขรับที่ออกหลังจากวันที่สำรองข้อมูล / numbers issued after this backup:")
-        notes.extend(result.lines())
-    else:
-        notes.append("ไม่พบเลขรับที่ออกหลังจากวันที่สำรองข้อมูล / no receipt number was issued after this backup")
-    notes.append("รอบถัดไปจะตรวจสำเนาอีเมลตอบกลับในโฟลเดอร์ Sent อีกครั้ง / "
-                 "the next cycle also checks the copies in the Sent folder")
     return RestoreResult(source, count, notes)
 
 

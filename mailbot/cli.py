@@ -441,12 +441,12 @@ def cmd_backup(office) -> int:  # type: ignore[no-untyped-def]
 
 
 def cmd_restore(cfg, source: Path, force: bool, clock) -> int:  # type: ignore[no-untyped-def]
-    from .backup import restore
+    from .app import restore
     from .locks import instance_lock
 
     lock = instance_lock(cfg.data_dir)
     try:
-        result = restore(cfg, source, force=force, now=clock())
+        result = restore(cfg, source, force, clock())
     finally:
         lock.release()
     for line in result.lines():

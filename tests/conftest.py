@@ -142,3 +142,15 @@ def letter(subject: str, body: str = "รายละเอียดตามไ
         msg[k.replace("_", "-")] = v
     msg.set_content(body)
     return msg
+
+
+# The fast tier (`python -m pytest -m "not slow"`) leaves these out: long end-to-end runs.
+SLOW_MODULES = {"test_soak", "test_secrets", "test_corpus_poll", "test_libreoffice", "test_crash", "test_interop",
+                "test_hostile"}
+
+
+def pytest_collection_modifyitems(config, items):  # type: ignore[no-untyped-def]
+    for item in items:
+        module = item.module.__name__.rsplit(".", 1)[-1] if item.module else ""
+        if module in SLOW_MODULES or "server_env" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)

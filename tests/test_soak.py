@@ -30,6 +30,7 @@ def test_sigkill_soak(env):
     cmd = [sys.executable, "-m", "mailbot", "--config", str(env.config_path), "poll"]
     killed = 0
     finished_early = 0
+    refills = 0          # every refill gets senders of its own: the per-sender cap never holds a reply
     while killed < KILLS:
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                 env={**os.environ, "PYTHONIOENCODING": "utf-8"})
@@ -41,9 +42,11 @@ def test_sigkill_soak(env):
         else:
             finished_early += 1
             if env.folder_count("INBOX") == 0:   # everything done before we could kill again:
-                with env.client() as c:           # feed more work so the kills keep landing mid-cycle
+                refills += 1                      # feed more work so the kills keep landing mid-cycle
+                with env.client() as c:
                     for j in range(20):
-                        c.append("INBOX", bytes(letter(f"ร้องเรียน เพิ่ม {killed}-{j}", sender=f"q{killed}-{j}@example.com")))
+                        c.append("INBOX", bytes(letter(f"ร้องเรียน เพิ่ม {refills}-{j}",
+                                                       sender=f"q{refills}-{j}@example.com")))
     final = subprocess.run(cmd, capture_output=True, text=True, encoding="utf-8")
     assert final.returncode == 0, final.stderr
 
