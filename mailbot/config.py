@@ -230,6 +230,7 @@ class SigningConfig(_WithPassword):
     pkcs12: Path
     tsa_url: str = ""                 # RFC 3161 timestamp server; empty: sign at B-B
     signer_name: str = ""             # the name on the stamp (default: the agency's name)
+    timeout_seconds: float = Field(default=120.0, gt=0, le=3600)   # one file's signing, at most
 
 
 class ResultsConfig(_Strict):

@@ -25,7 +25,7 @@ from .certs import read_pkcs12
 from .config import Config
 from .errors import MailbotError, explain_environment
 from .files import write_atomic
-from .sign import BadPdf, add_document_timestamp, load_signer, sign_pdf
+from .sign import BadPdf, SigningHelper, add_document_timestamp, load_signer
 from .clock import utcnow
 from .replies import message_id_for
 from .state import from_iso, iso
@@ -69,7 +69,9 @@ class Results:
         self.clock = clock
         self.state = desk.state
         p12, self.cert = read_pkcs12(cfg.resolve(cfg.signing.pkcs12), cfg.signing.secret())
-        self.signer = load_signer(p12, cfg.signing.secret())
+        self.signer = load_signer(p12, cfg.signing.secret())   # fails here, early, on a wrong password
+        self._p12 = p12
+        self._helper: SigningHelper | None = None
         self.outbox = cfg.resolve(cfg.results.outbox)
         self.sent_dir = cfg.resolve(cfg.results.sent)
         self.problems_dir = cfg.resolve(cfg.results.problems)
@@ -102,20 +104,25 @@ class Results:
         ready, waiting = self.stable(self.candidates())
         report.waiting = [p.name for p in waiting]
         self.retry_timestamps()
-        for path in ready:
-            try:
-                reason = self._one(path, now, report)
-            except Exception as exc:  # noqa: BLE001 - one file never stops the others
-                failure = explain_environment(exc, self.cfg.data_dir)
-                if failure is not None:
-                    raise failure from None
-                log.exception("result file %s failed", path.name)
-                reason = (f"ประมวลผลไฟล์นี้ไม่ได้ ({type(exc).__name__}) ตรวจว่าเป็น PDF ที่เปิดได้ แล้ววางใหม่\n"
-                          f"This file could not be processed ({type(exc).__name__}: {str(exc)[:160]}); "
-                          "check that it opens as a PDF and drop it again.")
-            if reason:
-                self._problem(path, reason)
-                report.problems.append((path.name, reason))
+        try:
+            for path in ready:
+                try:
+                    reason = self._one(path, now, report)
+                except Exception as exc:  # noqa: BLE001 - one file never stops the others
+                    failure = explain_environment(exc, self.cfg.data_dir)
+                    if failure is not None:
+                        raise failure from None
+                    log.exception("result file %s failed", path.name)
+                    reason = (f"ประมวลผลไฟล์นี้ไม่ได้ ({type(exc).__name__}) ตรวจว่าเป็น PDF ที่เปิดได้ แล้ววางใหม่\n"
+                              f"This file could not be processed ({type(exc).__name__}: {str(exc)[:160]}); "
+                              "check that it opens as a PDF and drop it again.")
+                if reason:
+                    self._problem(path, reason)
+                    report.problems.append((path.name, reason))
+        finally:
+            if self._helper is not None:
+                self._helper.close()
+                self._helper = None
         if report.licences_changed:   # the public register follows every change
             report.published = licences.publish(self.state, self.cfg.resolve(self.cfg.publish.folder),
                                                 self.cfg.agency.name, now)
@@ -142,9 +149,9 @@ class Results:
             return (f"เรื่อง {receipt} ไม่มีอีเมลสำหรับตอบกลับ ส่งผลทางช่องทางอื่น (ไปรษณีย์/รับด้วยตนเอง)\n"
                     f"Case {receipt} has no address to reply to; deliver the result another way.")
         try:
-            signed = sign_pdf(data, self.signer, agency=self.cfg.agency.name,
-                              signer_name=self.cfg.signing.signer_name or self.cfg.agency.name,  # type: ignore[union-attr]
-                              when=now, tsa_url=self.cfg.signing.tsa_url)  # type: ignore[union-attr]
+            signed = self.helper().sign(data, agency=self.cfg.agency.name,
+                                        signer_name=self.cfg.signing.signer_name,  # type: ignore[union-attr]
+                                        when=now, tsa_url=self.cfg.signing.tsa_url)  # type: ignore[union-attr]
         except BadPdf as exc:
             return f"{exc}\nแก้ไฟล์ (บันทึกเป็น PDF ที่ไม่ตั้งรหัสผ่าน) แล้ววางใหม่ / fix the file and drop it again."
         name = f"{path.stem}-signed.pdf"
@@ -186,6 +193,15 @@ class Results:
                 report.sent.append((receipt, name))
             elif row["status"] == "failed":
                 report.refused.append((receipt, name, row["last_error"] or ""))
+
+    def helper(self) -> SigningHelper:
+        """The signing helper process (started at the first file of a cycle, closed at its end):
+        a file that makes the PDF library loop is stopped after ``signing.timeout_seconds``."""
+        if self._helper is None:
+            sc = self.cfg.signing
+            assert sc is not None
+            self._helper = SigningHelper(self._p12, sc.secret(), timeout=sc.timeout_seconds)
+        return self._helper
 
     def _move(self, src: Path, dst: Path) -> None:
         if dst.exists():

@@ -151,6 +151,39 @@ def display_width(text: str) -> int:
     return width
 
 
+# Characters that never start a user-perceived character (grapheme): combining marks, the
+# spacing vowel sara am (Grapheme_Cluster_Break=SpacingMark), joiners and variation selectors.
+_EXTEND = frozenset("\u0e33\u0eb3\u200c\u200d")
+
+
+def graphemes(text: str) -> list[str]:
+    """The text cut into user-perceived characters: a Thai consonant keeps its vowel and tone marks."""
+    out: list[str] = []
+    for ch in text:
+        if out and (ch in _EXTEND or unicodedata.category(ch) in ("Mn", "Mc", "Me")
+                    or 0xFE00 <= ord(ch) <= 0xFE0F):
+            out[-1] += ch
+        else:
+            out.append(ch)
+    return out
+
+
+def cut(text: str, fits, ellipsis: str = "…") -> str:  # type: ignore[no-untyped-def]
+    """The longest start of ``text`` (whole graphemes) for which ``fits(candidate)`` holds,
+    with ``ellipsis`` added when something was cut. ``fits`` measures (e.g. a width in points)."""
+    if fits(text):
+        return text
+    parts = graphemes(text)
+    lo, hi = 0, len(parts)
+    while lo < hi:                      # binary search on the number of graphemes kept
+        mid = (lo + hi + 1) // 2
+        if fits("".join(parts[:mid]).rstrip() + ellipsis):
+            lo = mid
+        else:
+            hi = mid - 1
+    return "".join(parts[:lo]).rstrip() + ellipsis
+
+
 def pad(text: str, width: int) -> str:
     """Cut or pad to a display width (for plain-text tables)."""
     out, used = [], 0
