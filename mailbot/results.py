@@ -29,7 +29,7 @@ from .sign import BadPdf, SigningHelper, add_document_timestamp, load_signer
 from .clock import utcnow
 from .replies import message_id_for
 from .state import from_iso, iso
-from .thai import thai_date_short, thai_datetime, thai_digits_to_arabic, to_bangkok
+from .thai import thai_date, thai_date_short, thai_datetime, thai_digits_to_arabic, to_bangkok
 
 log = logging.getLogger(__name__)
 
@@ -232,30 +232,137 @@ class Results:
 
     # ------------------------------------------------------------------ letters
 
-    def letter(self, receipt: str, outcome: str, note: str, now: datetime, location: str = "") -> Path:
-        """Render the Thai result notice and drop it in the outbox; the next step signs and sends it."""
+    def letter(self, receipt: str, outcome: str, note: str, now: datetime, location: str = "", *,
+               dispatch_no: str = "", holder: str = "", preview: bool = False) -> Path:
+        """Write the official result letter (หนังสือภายนอก) for a case.
+
+        Normally it goes to the outbox, where the next step signs it (in the letter's signature
+        space) and sends it. With ``preview`` it goes to ``results/preview/`` instead: not signed,
+        not sent, nothing recorded. ``dispatch_no`` is the letter's "ที่" from the dispatch
+        register (e.g. "มท 0808.2/15"). ``holder`` names the licence holder for the licence
+        register when it is not the requester.
+        """
         case = self.state.case(receipt)
         if case is None:
             raise MailbotError(f"ไม่พบเรื่องเลขทะเบียนรับ {receipt}", f"no case with receipt number {receipt}")
-        from . import letters  # the word segmenter loads its dictionary (~1 s): only when writing letters
-
         if outcome not in workflow.RESULT_OUTCOMES:
             raise MailbotError(f"ผลการพิจารณาไม่ถูกต้อง: {outcome}",
                                f"unknown outcome {outcome!r}; use one of: {', '.join(workflow.RESULT_OUTCOMES)}")
-        service = case["service_name"] or case["subject"] or ""
-        body = self.desk.templates.env.get_template("result_letter.txt.j2").render(
-            agency={"name": self.cfg.agency.name, "address": self.cfg.agency.address}, receipt=receipt,
-            service=service, requester=case["sender_name"] or case["sender_addr"] or "", outcome=outcome,
-            outcome_text=workflow.RESULT_OUTCOMES[outcome], note=note, received=thai_datetime(from_iso(case["received_at"])))
-        pdf = letters.render(agency=self.cfg.agency.name, address=self.cfg.agency.address, receipt=receipt,
-                             service=service, requester=case["sender_name"] or case["sender_addr"] or "",
-                             outcome=outcome, note=note, when=now, body=body)
+        if outcome == "rejected" and not note.strip():
+            raise MailbotError("หนังสือแจ้งไม่อนุมัติต้องระบุเหตุผล (--note \"เหตุผล\")",
+                               "a rejection must state the reason (--note \"reason\")")
+        pdf = self.render_letter(case, outcome, note, now, dispatch_no=dispatch_no, signature_field=not preview)
+        stem = f"{receipt.replace('/', '-')} {outcome}"
+        if preview:
+            folder = self.outbox.parent / "preview"
+            folder.mkdir(parents=True, exist_ok=True)
+            target = folder / f"{stem} (ตัวอย่าง).pdf"
+            write_atomic(target, pdf)
+            return target
+        fields: dict[str, object] = {}
         if location:
+            fields["location"] = location
+        if holder.strip():
+            ensure_holder_column(self.state)
+            fields["holder"] = holder.strip()
+        if fields:
             with self.state.tx():
-                self.state.update_case(case["id"], location=location)
-        target = self.outbox / f"{receipt.replace('/', '-')} {outcome}.pdf"
+                self.state.update_case(case["id"], **fields)
+        target = self.outbox / f"{stem}.pdf"
         write_atomic(target, pdf)
         return target
+
+    def render_letter(self, case, outcome: str, note: str, now: datetime, *, dispatch_no: str = "",  # type: ignore[no-untyped-def]
+                      signature_field: bool = True) -> bytes:
+        """The letter's PDF bytes for a case (no files written, nothing recorded)."""
+        from . import letters  # the word segmenter loads its dictionary (~1 s): only when writing letters
+
+        cfg, lc = self.cfg, self.cfg.letters
+        service_rule = self.desk.service(case["service_code"])
+        service = case["service_name"] or case["subject"] or ""
+        requester = case["sender_name"] or case["sender_addr"] or ""
+        receipt = case["receipt"]
+        fee = fee_qr(service_rule, receipt) if outcome == "approved" else None
+        context = {
+            "agency": {"name": cfg.agency.name, "address": cfg.agency.address}, "receipt": receipt,
+            "service": service, "requester": requester, "outcome": outcome,
+            "outcome_text": workflow.RESULT_OUTCOMES[outcome], "note": note.strip(),
+            "received": thai_datetime(from_iso(case["received_at"])),
+            "received_date": thai_date(from_iso(case["received_at"])),
+            "licence": bool(service_rule and service_rule.licence),
+            "fee": fee.context if fee else None,
+            "appeal": {"to": lc.appeal_to or cfg.agency.name, "days": lc.appeal_days},
+        }
+        module = self.desk.templates.env.get_template("result_letter.txt.j2").make_module(context)
+        body = str(module)
+        subject = str(getattr(module, "subject", "") or f"แจ้งผลการพิจารณาคำขอ{service}").strip()
+        reference = str(getattr(module, "reference", "") or "").strip()
+        enclosures = [ln.strip() for ln in str(getattr(module, "enclosures", "") or "").splitlines() if ln.strip()]
+        emblem = None
+        if lc.emblem is not None:
+            path = cfg.resolve(lc.emblem)
+            try:
+                emblem = path.read_bytes()
+            except OSError:
+                raise MailbotError(f"ไม่พบไฟล์ตราสัญลักษณ์: {path} (letters.emblem)",
+                                   f"emblem image not found: {path} (letters.emblem)") from None
+        signer = lc.signer_name or (cfg.signing.signer_name if cfg.signing else "")
+        parts = letters.LetterParts(
+            agency=cfg.agency.name, address=list(lc.address), dispatch_no=dispatch_no, date=thai_date(now),
+            subject=subject, to=requester, reference=reference, enclosures=enclosures,
+            paragraphs=[p.strip() for p in body.split("\n\n") if p.strip()],
+            signer_name=signer, signer_position=[ln for ln in lc.signer_position.split("\n") if ln.strip()],
+            unit=lc.unit, phone=lc.phone, fax=lc.fax, email=lc.email or cfg.agency.address, emblem=emblem,
+            qr_png=fee.png if fee else None, qr_caption=fee.caption if fee else [],
+            title=f"{subject} (เลขรับ {receipt})",
+        )
+        return letters.render(parts, signature_field=signature_field).pdf
+
+
+# A column the lead turns into a migration (state.py's SCHEMA is not edited here): the licence
+# holder named with `results letter --holder`, used by licences.record instead of the requester.
+HOLDER_MIGRATION = "ALTER TABLE cases ADD COLUMN holder TEXT"
+
+
+def ensure_holder_column(state) -> None:  # type: ignore[no-untyped-def]
+    cols = {r[1] for r in state.db.execute("PRAGMA table_info(cases)")}
+    if "holder" not in cols:
+        with state.tx():
+            state.db.execute(HOLDER_MIGRATION)
+
+
+@dataclass(frozen=True)
+class FeeQr:
+    """A fee's Thai QR code for one case: the image, its file name, and what templates show."""
+
+    payload: str
+    png: bytes
+    filename: str
+    context: dict
+    caption: list[str]
+
+    @property
+    def attachment(self) -> tuple[str, bytes]:
+        return self.filename, self.png
+
+
+def fee_qr(service, receipt: str) -> FeeQr | None:  # type: ignore[no-untyped-def]
+    """The Thai QR payment code for a service with ``fee:`` (None without one). The receipt
+    email attaches ``.attachment`` and its template shows ``.context`` (``_fee.txt.j2``); the
+    result letter prints it at the foot."""
+    if service is None or getattr(service, "fee", None) is None:
+        return None
+    from . import promptpay
+
+    fee = service.fee
+    ref1 = promptpay.receipt_reference(receipt)
+    payload = promptpay.bill_payment(fee.biller_id, ref1, amount=fee.amount, ref2=fee.reference2)
+    amount = f"{fee.amount:,.2f}"
+    context = {"name": fee.name, "amount": amount, "ref1": ref1, "ref2": fee.reference2,
+               "biller_id": fee.biller_id, "payload": payload, "receipt": receipt,
+               "file": f"ชำระ{fee.name} เลขรับ {receipt.replace('/', '-')}.png"}
+    caption = [f"สแกนเพื่อชำระ{fee.name}", f"{amount} บาท", f"เลขอ้างอิง {ref1}"]
+    return FeeQr(payload, promptpay.qr_png(payload), context["file"], context, caption)
 
 
 def refused_note(cfg: Config, case, file_name: str, error: str, now: datetime) -> Path:  # type: ignore[no-untyped-def]
