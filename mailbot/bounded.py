@@ -14,6 +14,8 @@ import multiprocessing
 import time
 from typing import Any, Callable
 
+from .errors import MailbotError
+
 _STATE: Any = None          # in the helper: what the set-up function returned
 
 
@@ -23,6 +25,14 @@ class TimedOut(Exception):
 
 class HelperDied(Exception):
     """The helper process ended without an answer (crash, out of memory, killed)."""
+
+
+class HelperUnavailable(MailbotError):
+    """The helper process could not be started at all: a fault of the machine, not of a file."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__("เริ่มโปรแกรมช่วยประมวลผลไฟล์ PDF ไม่ได้ (ตรวจสอบหน่วยความจำและสิทธิ์ของเครื่อง)",
+                         f"cannot start the PDF helper process ({why})")
 
 
 def state() -> Any:
@@ -90,18 +100,24 @@ class Helper:
         parent, child = ctx.Pipe()
         proc = ctx.Process(target=_helper, args=(child, self.setup, self.setup_args), daemon=True,
                            name="mailbot-helper")
-        proc.start()
+        try:
+            proc.start()
+        except Exception as exc:  # noqa: BLE001 - out of processes, memory, a bad __main__
+            parent.close()
+            child.close()
+            raise HelperUnavailable(f"{type(exc).__name__}: {exc}") from None
         child.close()
         self._proc, self._conn = proc, parent
         self.started += 1
         if not parent.poll(self.start_timeout):
             self._kill()
-            raise TimedOut(f"helper did not start within {self.start_timeout:g} s")
+            raise HelperUnavailable(f"not ready within {self.start_timeout:g} s")
         try:
             kind, value = parent.recv()
         except (EOFError, OSError):
+            code = proc.exitcode
             self._kill()
-            raise HelperDied("helper ended while starting") from None
+            raise HelperUnavailable(f"it ended while starting, exit code {code}") from None
         if kind != "ready":
             self._kill()
             raise value
@@ -161,4 +177,4 @@ class Helper:
         self._kill()
 
 
-__all__ = ["Helper", "HelperDied", "TimedOut", "state"]
+__all__ = ["Helper", "HelperDied", "HelperUnavailable", "TimedOut", "state"]

@@ -35,7 +35,7 @@ PAGE_W, PAGE_H = 210.0, 297.0
 EMBLEM_H = 30.0              # mm
 INDENT = 25.0                # mm: first line of a body paragraph
 CENTRE = PAGE_W / 2          # the date and the closing start here
-SIGNATURE_SPACE = 27.0       # mm between the closing and the signer's name
+SIGNATURE_SPACE = 28.0       # mm between the closing and the signer's name
 QR_SIZE = 30.0               # mm
 
 _MONTHS = "|".join(re.escape(m) for m in (*THAI_MONTHS, *THAI_MONTHS_SHORT))
@@ -45,7 +45,7 @@ _KEEP = re.compile(
     r"|เวลา \d{1,2}[:.]\d{2}(?: น\.)?"                       # เวลา 10:42 น.
     r"|\d[\d,]*(?:\.\d+)? (?:บาท|วัน(?:ทำการ)?|ปี|เดือน)"     # 500.00 บาท, 15 วัน
     r"|[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+"                    # e-mail addresses
-    r"|[\u0e01-\u0e2e]{1,3} \d[\d.]*/\d+"                   # มท 0808.2/15
+    r"|(?<![\u0e00-\u0e7f])[\u0e01-\u0e2e]{1,3} \d[\d.]*/\d+"     # มท 0808.2/15 (a code, not a word's end)
     r"|\d[\d.]*/\d+"                                        # 15/2569
 )
 _THAI = re.compile(r"[\u0e00-\u0e7f]")
@@ -269,7 +269,7 @@ def render(parts: LetterParts, *, signature_field: bool = True) -> Letter:
             _line(pdf, centre - half, 2 * half, ln, "C")
     # the signature field: the space between the closing and the name, centred on the name
     box_w = min(2 * half, 78.0)
-    box_mm = (centre - box_w / 2, sig_top + 0.5, centre + box_w / 2, sig_top + SIGNATURE_SPACE - 0.5)
+    box_mm = (centre - box_w / 2, sig_top + 1.0, centre + box_w / 2, sig_top + SIGNATURE_SPACE - 2.0)
     sig_page = pdf.page_no()
     # foot: the responsible unit and how to reach it (left), the fee's QR code (right)
     foot = [t for t in (parts.unit, f"โทร. {parts.phone}" if parts.phone else "",
