@@ -1,7 +1,8 @@
 """Thai conventions (pure): Buddhist-Era dates, Thai digits, text normalisation for matching.
 
 Owns: how a subject is normalised before keywords are compared, how dates are written in
-official Thai form ("27 พฤศจิกายน 2569 เวลา 10:42 น."), and the Asia/Bangkok clock zone.
+official Thai form ("27 พฤศจิกายน 2569 เวลา 10:42 น."), the Asia/Bangkok clock zone, and
+cutting text between whole characters (a consonant keeps its vowel and tone marks).
 No I/O here.
 """
 from __future__ import annotations
