@@ -1,7 +1,8 @@
 """Licences: the register of licences the law requires to be displayed, and its public version.
 
 Owns: recording a licence when the result of a ``licence: true`` service is sent (number
-``N/<BE year>``, holder (the name given with ``--holder``, else the requester), activity, location, issue and expiry dates, receipt number), and
+``N/<BE year>``, holder (the name given with ``--holder``, else the requester), activity, location,
+issue and expiry dates, receipt number), and
 ``mailbot publish``: the public register as XLSX and as CSV (UTF-8 with BOM, so Excel shows
 Thai) with only the fields the law requires shown — never e-mail, phone or ID numbers — plus
 CKAN-style metadata for the open-data portal. Written atomically, refreshed on every change.

@@ -102,7 +102,8 @@ def _check_box(value: object) -> tuple[float, float, float, float]:
                      "is not numbers)") from None
     x0, x1 = min(x0, x1), max(x0, x1)
     y0, y1 = min(y0, y1), max(y0, y1)
-    if not all(math.isfinite(v) for v in (x0, y0, x1, y1)) or not (3 <= x1 - x0 <= MAX_SIDE and 3 <= y1 - y0 <= MAX_SIDE):
+    finite = all(math.isfinite(v) for v in (x0, y0, x1, y1))
+    if not finite or not (3 <= x1 - x0 <= MAX_SIDE and 3 <= y1 - y0 <= MAX_SIDE):
         raise BadPdf("ไฟล์ PDF เสียหาย ขนาดหน้ากระดาษ (MediaBox) เป็นไปไม่ได้ / damaged PDF (impossible page size)")
     return x0, y0, x1, y1
 
@@ -276,7 +277,7 @@ def sign_pdf(data: bytes, signer: signers.SimpleSigner, *, agency: str, signer_n
     """
     reader = open_pdf(data)
     tree = walk_pages(reader)
-    letter_rect = _empty_field(reader, field_name)
+    letter_rect = _empty_field(reader, field_name)   # a letter's own signature space, if it has one
     try:
         writer = IncrementalPdfFileWriter(io.BytesIO(data), strict=False)
         if letter_rect is not None:

@@ -123,7 +123,6 @@ def test_letter_reads_as_an_official_letter_with_a_clean_text_layer(signed_env):
     assert path.parent == env.outbox
     data = path.read_bytes()
     text = pdftotext(data)
-    flat = " ".join(text.split())
     for phrase in ("ที่ มท 0808.2/15", "เทศบาลตำบลบ้านตัวอย่าง", "99 หมู่ 1 ตำบลบ้านตัวอย่าง", "27 พฤศจิกายน 2569",
                    "เรื่อง", "เรียน สมชาย ใจดี", "อ้างถึง", f"เลขทะเบียนรับ {env.receipt}", "ขอแสดงความนับถือ",
                    "(นายสมศักดิ์ ใจดี)", "นายกเทศมนตรีตำบลบ้านตัวอย่าง", "สำนักปลัดเทศบาล งานธุรการ",
