@@ -21,7 +21,7 @@ from .thai import cut, thai_date_short, to_bangkok
 FONT = Path(__file__).resolve().parent / "fonts" / "Sarabun-Regular.ttf"
 FONT_SIZE = 9
 LEADING = 14
-WIDTH, HEIGHT = 142.0, 66.0      # points: about 5 x 2.3 cm
+WIDTH, HEIGHT = 142.0, 80.0      # points: about 5 x 2.8 cm
 PADDING = 6
 MARGIN = 10.0                    # from the page's top and right edges
 
@@ -57,6 +57,10 @@ def stamp_pdf(data: bytes, *, agency: str, receipt: str, when: datetime) -> byte
         border_width=1,
         background=white,
         background_opacity=0.85,       # readable over a scan, the page still faintly shows
+        inner_content_layout=layout.SimpleBoxLayoutRule(
+            x_align=layout.AxisAlignment.ALIGN_MIN, y_align=layout.AxisAlignment.ALIGN_MID,
+            margins=layout.Margins(left=PADDING + 2, right=PADDING, top=2, bottom=2),
+            inner_content_scaling=layout.InnerScaling.NO_SCALING),
         background_layout=layout.SimpleBoxLayoutRule(x_align=layout.AxisAlignment.ALIGN_MIN,
                                                      y_align=layout.AxisAlignment.ALIGN_MIN,
                                                      margins=layout.Margins(0, 0, 0, 0)),
@@ -91,10 +95,36 @@ def stamp_bounded(data: bytes, *, agency: str, receipt: str, when: datetime, tim
             h.close()
 
 
+def stamped_copies(files: list[tuple[str, bytes]], *, agency: str, receipt: str, when: datetime,
+                   timeout: float = DEFAULT_TIMEOUT) -> tuple[list[tuple[str, bytes]], list[tuple[str, str]]]:
+    """For the forward to a unit: each PDF replaced by its stamped copy (named ``... (ตรารับ).pdf``),
+    other files as they are. A PDF that cannot be stamped goes as it came. Returns (files,
+    problems as (name, reason)). One helper process serves all the files."""
+    out: list[tuple[str, bytes]] = []
+    problems: list[tuple[str, str]] = []
+    helper: bounded.Helper | None = None
+    try:
+        for name, data in files:
+            if not (name.lower().endswith(".pdf") or data.lstrip()[:5] == b"%PDF-"):
+                out.append((name, data))
+                continue
+            helper = helper or bounded.Helper()
+            try:
+                out.append((stamped_name(name), stamp_bounded(data, agency=agency, receipt=receipt, when=when,
+                                                              timeout=timeout, helper=helper)))
+            except BadPdf as exc:
+                out.append((name, data))
+                problems.append((name, str(exc)))
+    finally:
+        if helper is not None:
+            helper.close()
+    return out, problems
+
+
 def stamped_name(name: str) -> str:
     """The stamped copy's file name: 'แบบแปลน.pdf' -> 'แบบแปลน (ตรารับ).pdf'."""
     p = Path(name)
     return f"{p.stem} (ตรารับ){p.suffix or '.pdf'}"
 
 
-__all__ = ["stamp_bounded", "stamp_lines", "stamp_pdf", "stamped_name"]
+__all__ = ["stamp_bounded", "stamp_lines", "stamp_pdf", "stamped_copies", "stamped_name"]

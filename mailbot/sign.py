@@ -22,7 +22,7 @@ from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 
-from pyhanko.pdf_utils import generic
+from pyhanko.pdf_utils import generic, layout
 from pyhanko.pdf_utils.font.opentype import GlyphAccumulatorFactory
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
@@ -288,7 +288,7 @@ def sign_pdf(data: bytes, signer: signers.SimpleSigner, *, agency: str, signer_n
         lines = stamp_lines(agency=agency, signer_name=signer_name, certificate=_certificate_name(signer),
                             when=thai_datetime(when), width=width, letter=letter_rect is not None)
         if letter_rect is None:
-            height = len(lines) * LEADING + 2 * STAMP_PADDING
+            height = len(lines) * LEADING + 2 * STAMP_PADDING + 8
             margin = min(36, (x1 - x0 - width) / 2)
             box = (x1 - width - margin, y0 + margin, x1 - margin, y0 + margin + height)
             fields.append_signature_field(writer, fields.SigFieldSpec(field_name, on_page=-1, box=box))
@@ -302,7 +302,9 @@ def sign_pdf(data: bytes, signer: signers.SimpleSigner, *, agency: str, signer_n
                                     font_size=FONT_SIZE, leading=LEADING, box_layout_rule=None),
         border_width=1,
         background=None,           # transparent: the page shows through
-        inner_content_layout=None,
+        inner_content_layout=layout.SimpleBoxLayoutRule(
+            x_align=layout.AxisAlignment.ALIGN_MID, y_align=layout.AxisAlignment.ALIGN_MID,
+            margins=layout.Margins(left=2, right=2, top=2, bottom=2), inner_content_scaling=layout.InnerScaling.SHRINK_TO_FIT),
     )
     timestamper = timestamps.HTTPTimeStamper(tsa_url, timeout=10) if tsa_url else None
     meta = signers.PdfSignatureMetadata(

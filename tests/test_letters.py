@@ -20,7 +20,7 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from mailbot import promptpay
 from mailbot.cases import Desk
 from mailbot.config import load_rules
-from mailbot.docstamp import stamp_bounded, stamp_pdf, stamped_name
+from mailbot.docstamp import stamp_bounded, stamp_pdf, stamped_copies, stamped_name
 from mailbot.errors import MailbotError
 from mailbot.letters import ZERO_WIDTH, tokens, wrap
 from mailbot.replies import Templates
@@ -369,3 +369,14 @@ def test_receipt_stamp_refuses_malformed_files_quickly(name):
     assert "damaged" in str(err.value) and "เสียหาย" in str(err.value)
     with pytest.raises(BadPdf, match="เกิน"):
         stamp_bounded(make_pdf(), agency="เทศบาล", receipt="1/2569", when=NOW, timeout=0.001)
+
+
+def test_stamped_copies_for_the_forward_keep_other_files_and_unstampable_pdfs():
+    good, broken = make_pdf("plan"), build(MALFORMED["self-referencing tree"][0])
+    files = [("แบบแปลน.pdf", good), ("รูปถ่าย.jpg", b"\xff\xd8\xff photo"), ("เสีย.pdf", broken)]
+    out, problems = stamped_copies(files, agency="เทศบาล", receipt="15/2569", when=NOW)
+    names = [n for n, _ in out]
+    assert names == ["แบบแปลน (ตรารับ).pdf", "รูปถ่าย.jpg", "เสีย.pdf"]
+    assert out[0][1].startswith(good) and "เลขรับ 15/2569" in pdftotext(out[0][1])
+    assert out[1][1] == files[1][1] and out[2][1] == broken
+    assert [n for n, _ in problems] == ["เสีย.pdf"] and "วนกลับ" in problems[0][1]
