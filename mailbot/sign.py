@@ -304,7 +304,8 @@ def sign_pdf(data: bytes, signer: signers.SimpleSigner, *, agency: str, signer_n
         background=None,           # transparent: the page shows through
         inner_content_layout=layout.SimpleBoxLayoutRule(
             x_align=layout.AxisAlignment.ALIGN_MID, y_align=layout.AxisAlignment.ALIGN_MID,
-            margins=layout.Margins(left=2, right=2, top=2, bottom=2), inner_content_scaling=layout.InnerScaling.SHRINK_TO_FIT),
+            margins=layout.Margins(left=2, right=2, top=2, bottom=2),
+            inner_content_scaling=layout.InnerScaling.SHRINK_TO_FIT),
     )
     timestamper = timestamps.HTTPTimeStamper(tsa_url, timeout=10) if tsa_url else None
     meta = signers.PdfSignatureMetadata(

@@ -18,7 +18,7 @@ import yaml
 from pyhanko.pdf_utils.reader import PdfFileReader
 
 from mailbot import promptpay
-from mailbot.cases import Desk
+from mailbot.app import Office
 from mailbot.config import load_rules
 from mailbot.docstamp import stamp_bounded, stamp_pdf, stamped_copies, stamped_name
 from mailbot.errors import MailbotError
@@ -26,7 +26,6 @@ from mailbot.letters import ZERO_WIDTH, tokens, wrap
 from mailbot.replies import Templates
 from mailbot.results import Results, fee_qr
 from mailbot.sign import FIELD_NAME, BadPdf
-from mailbot.state import State
 from mailbot.thai import THAI_MONTHS
 
 from .test_pdf_limits import MALFORMED, build
@@ -44,9 +43,9 @@ def pdftotext(data: bytes, *args: str) -> str:
 
 
 def results_of(env):  # type: ignore[no-untyped-def]
-    cfg = env.cfg
-    state = State(cfg.data_dir / "state.sqlite3")
-    return Results(cfg, Desk(cfg, load_rules(cfg.rules_path), state, Templates(cfg.templates_dir))), state
+    """Results over the workspace, as the application core opens it; close the second value."""
+    office = Office.open(env.cfg)
+    return Results(office.cfg, office.desk, office.clock), office
 
 
 def set_letters(env, **extra):  # type: ignore[no-untyped-def]
