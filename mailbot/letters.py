@@ -193,7 +193,17 @@ def _labelled(pdf: FPDF, label: str, text: str) -> None:
 
 def render(parts: LetterParts, *, signature_field: bool = True) -> Letter:
     """The letter as PDF bytes; with ``signature_field`` an empty signature field is placed in
-    the signature space, for ``sign`` to fill."""
+    the signature space, for ``sign`` to fill.
+
+    The closing and the signature never stand alone on a page: when they do not fit after the
+    body, the last two lines of the body go over with them (Thai typing practice)."""
+    letter, alone = _render(parts, signature_field, carry=False)
+    if alone:
+        letter, _ = _render(parts, signature_field, carry=True)
+    return letter
+
+
+def _render(parts: LetterParts, signature_field: bool, carry: bool) -> tuple[Letter, bool]:
     pdf = _new_pdf()
     pdf.set_title(parts.title or parts.subject)
     pdf.set_author(parts.agency)
@@ -245,19 +255,27 @@ def render(parts: LetterParts, *, signature_field: bool = True) -> Letter:
             for ln in wrap(pdf.get_string_width, item, PAGE_W - RIGHT - text_x):
                 _line(pdf, text_x, PAGE_W - RIGHT - text_x, ln)
     pdf.ln(LINE * 0.4)
+    body: list[tuple[float, float, str, float]] = []      # (x, width, text, space after)
     for paragraph in parts.paragraphs:
         text = " ".join(paragraph.split())
         lines = wrap(pdf.get_string_width, text, usable - INDENT)
         first, rest = lines[0], text[len(lines[0]):].strip() if text.startswith(lines[0]) else " ".join(lines[1:])
-        _line(pdf, LEFT + INDENT, usable - INDENT, first)
+        body.append((LEFT + INDENT, usable - INDENT, first, 0.0))
         if rest:
-            for ln in wrap(pdf.get_string_width, rest, usable):
-                _line(pdf, LEFT, usable, ln)
-        pdf.ln(LINE * 0.25)
+            body.extend((LEFT, usable, ln, 0.0) for ln in wrap(pdf.get_string_width, rest, usable))
+        x, w, t, _ = body[-1]
+        body[-1] = (x, w, t, LINE * 0.25)
+    for i, (x, w, t, after) in enumerate(body):
+        if carry and i == max(len(body) - 2, 0):
+            pdf.add_page()
+        _line(pdf, x, w, t)
+        pdf.ln(after)
     # closing, signature space, name and position: kept together on one page
     block = LINE * (2 + len(parts.signer_position)) + SIGNATURE_SPACE + LINE * 0.5
+    alone = False
     if pdf.get_y() + block > PAGE_H - BOTTOM:
         pdf.add_page()
+        alone = True
     pdf.ln(LINE * 0.3)
     _line(pdf, CENTRE, PAGE_W - RIGHT - CENTRE, parts.closing)
     centre = CENTRE + pdf.get_string_width(parts.closing) / 2
@@ -288,7 +306,7 @@ def render(parts: LetterParts, *, signature_field: bool = True) -> Letter:
             qr_x = PAGE_W - RIGHT - QR_SIZE
             pdf.image(io.BytesIO(parts.qr_png), x=qr_x, y=y, w=QR_SIZE, h=QR_SIZE)
             pdf.set_y(y + QR_SIZE)
-            cap_w = 60.0
+            cap_w = 45.0
             for ln in parts.qr_caption:
                 _line(pdf, PAGE_W - RIGHT - cap_w, cap_w, ln, "R")
         pdf.set_y(y + foot_h - LINE * len(foot))
@@ -301,7 +319,7 @@ def render(parts: LetterParts, *, signature_field: bool = True) -> Letter:
     box = (box_mm[0] * k, (PAGE_H - box_mm[3]) * k, box_mm[2] * k, (PAGE_H - box_mm[1]) * k)
     if signature_field:
         data = _with_signature_field(data, box, sig_page - 1)
-    return Letter(data, pages, box)
+    return Letter(data, pages, box), alone
 
 
 def _with_signature_field(data: bytes, box: tuple[float, float, float, float], page: int) -> bytes:
