@@ -265,17 +265,19 @@ def _render(parts: LetterParts, signature_field: bool, carry: bool) -> tuple[Let
             body.extend((LEFT, usable, ln, 0.0) for ln in wrap(pdf.get_string_width, rest, usable))
         x, w, t, _ = body[-1]
         body[-1] = (x, w, t, LINE * 0.25)
+    body_pages = []
     for i, (x, w, t, after) in enumerate(body):
-        if carry and i == max(len(body) - 2, 0):
+        if carry and i == max(len(body) - 2, 0) and pdf.get_y() > TOP + 2 * LINE:
             pdf.add_page()
         _line(pdf, x, w, t)
+        body_pages.append(pdf.page_no())
         pdf.ln(after)
     # closing, signature space, name and position: kept together on one page
     block = LINE * (2 + len(parts.signer_position)) + SIGNATURE_SPACE + LINE * 0.5
-    alone = False
     if pdf.get_y() + block > PAGE_H - BOTTOM:
         pdf.add_page()
-        alone = True
+    # fewer than two body lines on the closing's page (none, or one that spilled over)
+    alone = pdf.page_no() > 1 and body_pages.count(pdf.page_no()) < min(2, len(body))
     pdf.ln(LINE * 0.3)
     _line(pdf, CENTRE, PAGE_W - RIGHT - CENTRE, parts.closing)
     centre = CENTRE + pdf.get_string_width(parts.closing) / 2

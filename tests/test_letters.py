@@ -379,3 +379,21 @@ def test_stamped_copies_for_the_forward_keep_other_files_and_unstampable_pdfs():
     assert out[0][1].startswith(good) and "เลขรับ 15/2569" in pdftotext(out[0][1])
     assert out[1][1] == files[1][1] and out[2][1] == broken
     assert [n for n, _ in problems] == ["เสีย.pdf"] and "วนกลับ" in problems[0][1]
+
+
+def test_a_long_letter_never_leaves_the_closing_alone_on_its_page(signed_env):
+    env = signed_env
+    set_letters(env)
+    results, state = results_of(env)
+    try:
+        for words in range(20, 140, 6):      # notes of growing length: the page break moves through the body
+            note = " ".join(["ให้ติดป้ายใบอนุญาตไว้ในที่เปิดเผยเห็นได้ง่าย"] * (words // 6))
+            path = results.letter(env.receipt, "approved", note, NOW, preview=True)
+            data = path.read_bytes()
+            pages = PdfFileReader(io.BytesIO(data)).root["/Pages"]["/Count"]
+            last = pdftotext(data, "-f", str(pages), "-l", str(pages))
+            before = last.split("ขอแสดงความนับถือ")[0]
+            body_lines = [ln for ln in before.splitlines() if ln.strip() and not re.fullmatch(r"\s*- \S+ -\s*", ln)]
+            assert pages == 1 or len(body_lines) >= 2, (words, before)
+    finally:
+        state.close()
