@@ -14,7 +14,7 @@ import multiprocessing
 import time
 from typing import Any, Callable
 
-from .errors import MailbotError
+from .errors import EnvironmentFailure
 
 _STATE: Any = None          # in the helper: what the set-up function returned
 
@@ -27,7 +27,7 @@ class HelperDied(Exception):
     """The helper process ended without an answer (crash, out of memory, killed)."""
 
 
-class HelperUnavailable(MailbotError):
+class HelperUnavailable(EnvironmentFailure):
     """The helper process could not be started at all: a fault of the machine, not of a file."""
 
     def __init__(self, why: str) -> None:

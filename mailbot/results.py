@@ -25,6 +25,7 @@ from .certs import read_pkcs12
 from .config import Config
 from .errors import MailbotError, explain_environment
 from .files import write_atomic
+from .bounded import HelperUnavailable
 from .sign import BadPdf, SigningHelper, add_document_timestamp, load_signer
 from .clock import utcnow
 from .replies import message_id_for
@@ -108,6 +109,8 @@ class Results:
             for path in ready:
                 try:
                     reason = self._one(path, now, report)
+                except HelperUnavailable:
+                    raise                 # the machine's fault, not the file's: the cycle stops cleanly
                 except Exception as exc:  # noqa: BLE001 - one file never stops the others
                     failure = explain_environment(exc, self.cfg.data_dir)
                     if failure is not None:
