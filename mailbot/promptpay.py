@@ -4,12 +4,15 @@ Owns: the payload text a banking app reads — EMVCo merchant-presented TLV fiel
 PromptPay bill-payment application ID, the biller ID (tax ID + 2-digit suffix), reference 1
 (the receipt number, letters and digits only), an optional reference 2, the amount in baht,
 and the CRC-16/CCITT-FALSE checksum over everything before it (tag 63) — plus parsing a
-payload back and checking its checksum. The QR image is drawn by segno (``qr_png``);
-nothing here touches disk or network.
+payload back and checking its checksum; and, for a service with ``fee:``, the code for one
+case (``fee_qr``: the PNG to attach to the receipt email, the values its template shows, the
+caption the letter prints). The QR image is drawn by segno (``qr_png``); nothing here touches
+disk or network.
 """
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 BILL_PAYMENT_AID = "A000000677010112"   # PromptPay, bill payment (domestic)
@@ -100,4 +103,37 @@ def qr_png(payload: str, scale: int = 6) -> bytes:
     return buf.getvalue()
 
 
-__all__ = ["PromptPayError", "amount_text", "bill_payment", "crc16", "parse", "qr_png", "receipt_reference"]
+@dataclass(frozen=True)
+class FeeQr:
+    """A fee's Thai QR code for one case: the image, its file name, and what templates show."""
+
+    payload: str
+    png: bytes
+    filename: str
+    context: dict
+    caption: list[str]
+
+    @property
+    def attachment(self) -> tuple[str, bytes]:
+        return self.filename, self.png
+
+
+def fee_qr(service, receipt: str) -> FeeQr | None:  # type: ignore[no-untyped-def]
+    """The Thai QR payment code for a service with ``fee:`` (None without one). The receipt
+    email attaches ``.attachment`` and its template shows ``.context`` (``_fee.txt.j2``); the
+    result letter prints it at the foot."""
+    if service is None or getattr(service, "fee", None) is None:
+        return None
+    fee = service.fee
+    ref1 = receipt_reference(receipt)
+    payload = bill_payment(fee.biller_id, ref1, amount=fee.amount, ref2=fee.reference2)
+    amount = f"{fee.amount:,.2f}"
+    context = {"name": fee.name, "amount": amount, "ref1": ref1, "ref2": fee.reference2,
+               "biller_id": fee.biller_id, "payload": payload, "receipt": receipt,
+               "file": f"ชำระ{fee.name} เลขรับ {receipt.replace('/', '-')}.png"}
+    caption = [f"สแกนเพื่อชำระ{fee.name}", f"{amount} บาท", f"เลขอ้างอิง {ref1}"]
+    return FeeQr(payload, qr_png(payload), context["file"], context, caption)
+
+
+__all__ = ["FeeQr", "PromptPayError", "amount_text", "bill_payment", "crc16", "fee_qr", "parse", "qr_png",
+           "receipt_reference"]

@@ -29,6 +29,7 @@ from .bounded import HelperUnavailable
 from .sign import BadPdf, SigningHelper, add_document_timestamp, load_signer
 from .clock import utcnow
 from .replies import message_id_for
+from .promptpay import FeeQr, fee_qr  # noqa: F401 - re-exported for callers of results
 from .state import from_iso, iso
 from .thai import thai_date, thai_date_short, thai_datetime, thai_digits_to_arabic, to_bangkok
 
@@ -332,40 +333,6 @@ def ensure_holder_column(state) -> None:  # type: ignore[no-untyped-def]
     if "holder" not in cols:
         with state.tx():
             state.db.execute(HOLDER_MIGRATION)
-
-
-@dataclass(frozen=True)
-class FeeQr:
-    """A fee's Thai QR code for one case: the image, its file name, and what templates show."""
-
-    payload: str
-    png: bytes
-    filename: str
-    context: dict
-    caption: list[str]
-
-    @property
-    def attachment(self) -> tuple[str, bytes]:
-        return self.filename, self.png
-
-
-def fee_qr(service, receipt: str) -> FeeQr | None:  # type: ignore[no-untyped-def]
-    """The Thai QR payment code for a service with ``fee:`` (None without one). The receipt
-    email attaches ``.attachment`` and its template shows ``.context`` (``_fee.txt.j2``); the
-    result letter prints it at the foot."""
-    if service is None or getattr(service, "fee", None) is None:
-        return None
-    from . import promptpay
-
-    fee = service.fee
-    ref1 = promptpay.receipt_reference(receipt)
-    payload = promptpay.bill_payment(fee.biller_id, ref1, amount=fee.amount, ref2=fee.reference2)
-    amount = f"{fee.amount:,.2f}"
-    context = {"name": fee.name, "amount": amount, "ref1": ref1, "ref2": fee.reference2,
-               "biller_id": fee.biller_id, "payload": payload, "receipt": receipt,
-               "file": f"ชำระ{fee.name} เลขรับ {receipt.replace('/', '-')}.png"}
-    caption = [f"สแกนเพื่อชำระ{fee.name}", f"{amount} บาท", f"เลขอ้างอิง {ref1}"]
-    return FeeQr(payload, promptpay.qr_png(payload), context["file"], context, caption)
 
 
 def refused_note(cfg: Config, case, file_name: str, error: str, now: datetime) -> Path:  # type: ignore[no-untyped-def]

@@ -23,8 +23,9 @@ from mailbot.config import load_rules
 from mailbot.docstamp import stamp_bounded, stamp_pdf, stamped_copies, stamped_name
 from mailbot.errors import MailbotError
 from mailbot.letters import ZERO_WIDTH, tokens, wrap
+from mailbot.promptpay import fee_qr
 from mailbot.replies import Templates
-from mailbot.results import Results, fee_qr
+from mailbot.results import Results
 from mailbot.sign import FIELD_NAME, BadPdf
 from mailbot.thai import THAI_MONTHS
 
