@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from .errors import MailbotError
+from .thai import cut
 
 DEMO_LABEL = "ใบรับรองสำหรับทดลองเท่านั้น"
 
@@ -82,10 +83,9 @@ DESCRIPTION = x509.ObjectIdentifier("2.5.4.13")
 
 
 def _fit(text: str, limit: int = 64) -> str:
-    """X.520 names are capped at 64 (UTF-8 bytes here); Thai takes 3 bytes a letter."""
-    while len(text.encode()) > limit:
-        text = text[:-1]
-    return text
+    """X.520 names are capped at 64 (UTF-8 bytes here); Thai takes 3 bytes a letter. The cut
+    falls between whole Thai characters (a consonant keeps its vowel and tone marks)."""
+    return cut(text, lambda t: len(t.encode()) <= limit, ellipsis="")
 
 
 def _name(common: str, org: str) -> x509.Name:

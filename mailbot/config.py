@@ -230,6 +230,7 @@ class SigningConfig(_WithPassword):
     pkcs12: Path
     tsa_url: str = ""                 # RFC 3161 timestamp server; empty: sign at B-B
     signer_name: str = ""             # the name on the stamp (default: the agency's name)
+    timeout_seconds: float = Field(default=120.0, gt=0, le=3600)   # one file's signing, at most
 
 
 class ResultsConfig(_Strict):
@@ -237,6 +238,26 @@ class ResultsConfig(_Strict):
     sent: Path = Path("results/sent")
     problems: Path = Path("results/problems")
     stable_seconds: float = Field(default=2.0, ge=0)   # a file must keep its size this long
+
+
+class LettersConfig(_Strict):
+    """Official result letters (หนังสือภายนอก): who signs, whom to contact, where to appeal."""
+
+    emblem: Path | None = None      # the agency's emblem (ตราครุฑ) image, PNG or JPG; none is bundled
+    signer_name: str = ""           # e.g. นายสมศักดิ์ ใจดี (default: signing.signer_name)
+    signer_position: str = ""       # e.g. นายกเทศมนตรีตำบลบ้านตัวอย่าง
+    address: list[str] = Field(default_factory=list)   # the agency's postal address, line by line
+    unit: str = ""                  # the responsible unit at the foot, e.g. สำนักปลัด งานธุรการ
+    phone: str = ""
+    fax: str = ""
+    email: str = ""                 # default: agency.address
+    appeal_to: str = ""             # where a rejection may be appealed (default: the agency itself)
+    appeal_days: int = Field(default=15, ge=1, le=365)   # Administrative Procedure Act s. 44: 15 days
+
+    @field_validator("emblem", mode="before")
+    @classmethod
+    def _empty_emblem(cls, v: object) -> object:
+        return None if v in ("", None) else v
 
 
 class PublishConfig(_Strict):
@@ -261,6 +282,7 @@ class Config(_Strict):
     signing: SigningConfig | None = None
     results: ResultsConfig = Field(default_factory=ResultsConfig)
     publish: PublishConfig = Field(default_factory=PublishConfig)
+    letters: LettersConfig = Field(default_factory=LettersConfig)
 
     base_dir: Path = Field(default=Path("."), exclude=True)
     source: Path = Field(default=Path("mailbot.yaml"), exclude=True)   # the file this was read from
@@ -306,6 +328,31 @@ class Document(_Strict):
     match: list[str] = Field(default_factory=list)   # filename hints
 
 
+class Fee(_Strict):
+    """A service's fee, paid by Thai QR (PromptPay bill payment; reference 1 = the receipt number)."""
+
+    amount: float = Field(gt=0, lt=10_000_000)          # baht
+    biller_id: str                                       # 13-digit tax ID + 2-digit suffix
+    reference2: str = ""                                 # optional, A-Z 0-9 (e.g. an account code)
+    name: str = "ค่าธรรมเนียม"                           # what the fee is called in the letter and email
+
+    @field_validator("biller_id", mode="before")
+    @classmethod
+    def _biller(cls, v: object) -> str:
+        # written without quotes, YAML reads 099400016550100 as a number and drops the leading 0
+        v = str(v).zfill(15) if isinstance(v, int) else re.sub(r"[\s-]", "", str(v))
+        if not re.fullmatch(r"\d{15}", v):
+            raise ValueError("biller_id must be 15 digits: the 13-digit tax ID and a 2-digit suffix")
+        return v
+
+    @field_validator("reference2")
+    @classmethod
+    def _ref2(cls, v: str) -> str:
+        if v and not re.fullmatch(r"[A-Z0-9]{1,20}", v):
+            raise ValueError("reference2: up to 20 characters A-Z and 0-9")
+        return v
+
+
 class Service(_Strict):
     code: str = Field(min_length=1, max_length=20)
     name: str = Field(min_length=1)
@@ -318,6 +365,7 @@ class Service(_Strict):
     forward_to: list[str] = Field(default_factory=list)    # internal addresses ("กองช่าง <a@x>")
     licence: bool = False          # a result of this service is a licence: kept in the public register
     licence_years: int = Field(default=1, ge=0)   # validity; 0: no expiry
+    fee: Fee | None = None         # a fee paid by Thai QR code (receipt email and result letter)
 
     @field_validator("regex")
     @classmethod

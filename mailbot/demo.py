@@ -135,6 +135,15 @@ def make_workspace(folder: Path, imap_port: int, smtp_port: int, password: str, 
         data["signing"] = {"pkcs12": "certs/agency-demo.p12", "password": pki.password,
                            "signer_name": "นายสมศักดิ์ ใจดี (ทดลอง)"}
         data["results"] = {"stable_seconds": 0}
+        from .letters import placeholder_emblem   # a plain stand-in: no emblem is bundled
+
+        (folder / "emblem-placeholder.png").write_bytes(placeholder_emblem())
+        data["letters"] = {
+            "emblem": "emblem-placeholder.png", "signer_name": "นายสมศักดิ์ ใจดี (ทดลอง)",
+            "signer_position": "นายกเทศมนตรีตำบลบ้านตัวอย่าง",
+            "address": ["99 หมู่ 1 ตำบลบ้านตัวอย่าง", "อำเภอเมือง จังหวัดตัวอย่าง 10000"],
+            "unit": "สำนักปลัดเทศบาล งานธุรการ", "phone": "0 2000 0000 ต่อ 101",
+        }
     for key, port in (("imap", imap_port), ("smtp", smtp_port)):
         section = data[key]
         section.update(host=HOST, port=port, security="none", username=AGENCY, password=password)

@@ -1,7 +1,8 @@
 """Licences: the register of licences the law requires to be displayed, and its public version.
 
 Owns: recording a licence when the result of a ``licence: true`` service is sent (number
-``N/<BE year>``, holder, activity, location, issue and expiry dates, receipt number), and
+``N/<BE year>``, holder (the name given with ``--holder``, else the requester), activity, location,
+issue and expiry dates, receipt number), and
 ``mailbot publish``: the public register as XLSX and as CSV (UTF-8 with BOM, so Excel shows
 Thai) with only the fields the law requires shown — never e-mail, phone or ID numbers — plus
 CKAN-style metadata for the open-data portal. Written atomically, refreshed on every change.
@@ -42,10 +43,16 @@ def record(state: State, case, service, now: datetime) -> str:  # type: ignore[n
     state.db.execute(
         "INSERT INTO licences (number, year_be, seq, holder, activity, location, issued, expires, receipt, case_id) "
         "VALUES (?,?,?,?,?,?,?,?,?,?)",
-        (number, year, seq, case["sender_name"] or "", service.name, case["location"] or "", iso(now),
+        (number, year, seq, _holder(case), service.name, case["location"] or "", iso(now),
          iso(expires) if expires else None, case["receipt"], case["id"]),
     )
     return number
+
+
+def _holder(case) -> str:  # type: ignore[no-untyped-def]
+    """The holder named with ``results letter --holder`` (cases.holder), else the requester."""
+    named = case["holder"] if "holder" in case.keys() else None
+    return named or case["sender_name"] or ""
 
 
 def rows(state: State) -> list[list[str]]:

@@ -124,7 +124,7 @@ def sample_context(agency: AgencyConfig, now: datetime) -> dict:
         history=[{"at": thai_datetime(now), "note": "รับเรื่อง", "actor": "mailbot"}],
         unit="กองช่าง", sender_addr="somchai@example.com", note="ตัวอย่าง", message="ตัวอย่างข้อความ",
         result={"file": "ผลการพิจารณา เลขรับ 15-2569.pdf", "level": "B-B", "outcome": "approved",
-                "outcome_text": "อนุมัติ / อนุญาต"},
+                "outcome_text": "อนุมัติตามคำขอ"},
     )
     return ctx
 

@@ -25,11 +25,13 @@ from .certs import read_pkcs12
 from .config import Config
 from .errors import MailbotError, explain_environment
 from .files import write_atomic
-from .sign import BadPdf, add_document_timestamp, load_signer, sign_pdf
+from .bounded import HelperUnavailable
+from .sign import BadPdf, SigningHelper, add_document_timestamp, load_signer
 from .clock import utcnow
 from .replies import message_id_for
+from .promptpay import FeeQr, fee_qr  # noqa: F401 - re-exported for callers of results
 from .state import from_iso, iso
-from .thai import thai_date_short, thai_datetime, thai_digits_to_arabic, to_bangkok
+from .thai import thai_date, thai_date_short, thai_datetime, thai_digits_to_arabic, to_bangkok
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +71,9 @@ class Results:
         self.clock = clock
         self.state = desk.state
         p12, self.cert = read_pkcs12(cfg.resolve(cfg.signing.pkcs12), cfg.signing.secret())
-        self.signer = load_signer(p12, cfg.signing.secret())
+        self.signer = load_signer(p12, cfg.signing.secret())   # fails here, early, on a wrong password
+        self._p12 = p12
+        self._helper: SigningHelper | None = None
         self.outbox = cfg.resolve(cfg.results.outbox)
         self.sent_dir = cfg.resolve(cfg.results.sent)
         self.problems_dir = cfg.resolve(cfg.results.problems)
@@ -102,20 +106,27 @@ class Results:
         ready, waiting = self.stable(self.candidates())
         report.waiting = [p.name for p in waiting]
         self.retry_timestamps()
-        for path in ready:
-            try:
-                reason = self._one(path, now, report)
-            except Exception as exc:  # noqa: BLE001 - one file never stops the others
-                failure = explain_environment(exc, self.cfg.data_dir)
-                if failure is not None:
-                    raise failure from None
-                log.exception("result file %s failed", path.name)
-                reason = (f"ประมวลผลไฟล์นี้ไม่ได้ ({type(exc).__name__}) ตรวจว่าเป็น PDF ที่เปิดได้ แล้ววางใหม่\n"
-                          f"This file could not be processed ({type(exc).__name__}: {str(exc)[:160]}); "
-                          "check that it opens as a PDF and drop it again.")
-            if reason:
-                self._problem(path, reason)
-                report.problems.append((path.name, reason))
+        try:
+            for path in ready:
+                try:
+                    reason = self._one(path, now, report)
+                except HelperUnavailable:
+                    raise                 # the machine's fault, not the file's: the cycle stops cleanly
+                except Exception as exc:  # noqa: BLE001 - one file never stops the others
+                    failure = explain_environment(exc, self.cfg.data_dir)
+                    if failure is not None:
+                        raise failure from None
+                    log.exception("result file %s failed", path.name)
+                    reason = (f"ประมวลผลไฟล์นี้ไม่ได้ ({type(exc).__name__}) ตรวจว่าเป็น PDF ที่เปิดได้ แล้ววางใหม่\n"
+                              f"This file could not be processed ({type(exc).__name__}: {str(exc)[:160]}); "
+                              "check that it opens as a PDF and drop it again.")
+                if reason:
+                    self._problem(path, reason)
+                    report.problems.append((path.name, reason))
+        finally:
+            if self._helper is not None:
+                self._helper.close()
+                self._helper = None
         if report.licences_changed:   # the public register follows every change
             report.published = licences.publish(self.state, self.cfg.resolve(self.cfg.publish.folder),
                                                 self.cfg.agency.name, now)
@@ -142,9 +153,9 @@ class Results:
             return (f"เรื่อง {receipt} ไม่มีอีเมลสำหรับตอบกลับ ส่งผลทางช่องทางอื่น (ไปรษณีย์/รับด้วยตนเอง)\n"
                     f"Case {receipt} has no address to reply to; deliver the result another way.")
         try:
-            signed = sign_pdf(data, self.signer, agency=self.cfg.agency.name,
-                              signer_name=self.cfg.signing.signer_name or self.cfg.agency.name,  # type: ignore[union-attr]
-                              when=now, tsa_url=self.cfg.signing.tsa_url)  # type: ignore[union-attr]
+            signed = self.helper().sign(data, agency=self.cfg.agency.name,
+                                        signer_name=self.cfg.signing.signer_name,  # type: ignore[union-attr]
+                                        when=now, tsa_url=self.cfg.signing.tsa_url)  # type: ignore[union-attr]
         except BadPdf as exc:
             return f"{exc}\nแก้ไฟล์ (บันทึกเป็น PDF ที่ไม่ตั้งรหัสผ่าน) แล้ววางใหม่ / fix the file and drop it again."
         name = f"{path.stem}-signed.pdf"
@@ -187,6 +198,15 @@ class Results:
             elif row["status"] == "failed":
                 report.refused.append((receipt, name, row["last_error"] or ""))
 
+    def helper(self) -> SigningHelper:
+        """The signing helper process (started at the first file of a cycle, closed at its end):
+        a file that makes the PDF library loop is stopped after ``signing.timeout_seconds``."""
+        if self._helper is None:
+            sc = self.cfg.signing
+            assert sc is not None
+            self._helper = SigningHelper(self._p12, sc.secret(), timeout=sc.timeout_seconds)
+        return self._helper
+
     def _move(self, src: Path, dst: Path) -> None:
         if dst.exists():
             dst = dst.with_name(f"{dst.stem}-{to_bangkok(self.clock()):%Y%m%d-%H%M%S}{dst.suffix}")
@@ -216,30 +236,103 @@ class Results:
 
     # ------------------------------------------------------------------ letters
 
-    def letter(self, receipt: str, outcome: str, note: str, now: datetime, location: str = "") -> Path:
-        """Render the Thai result notice and drop it in the outbox; the next step signs and sends it."""
+    def letter(self, receipt: str, outcome: str, note: str, now: datetime, location: str = "", *,
+               dispatch_no: str = "", holder: str = "", preview: bool = False) -> Path:
+        """Write the official result letter (หนังสือภายนอก) for a case.
+
+        Normally it goes to the outbox, where the next step signs it (in the letter's signature
+        space) and sends it. With ``preview`` it goes to ``results/preview/`` instead: not signed,
+        not sent, nothing recorded. ``dispatch_no`` is the letter's "ที่" from the dispatch
+        register (e.g. "มท 0808.2/15"). ``holder`` names the licence holder for the licence
+        register when it is not the requester.
+        """
         case = self.state.case(receipt)
         if case is None:
             raise MailbotError(f"ไม่พบเรื่องเลขทะเบียนรับ {receipt}", f"no case with receipt number {receipt}")
-        from . import letters  # the word segmenter loads its dictionary (~1 s): only when writing letters
-
         if outcome not in workflow.RESULT_OUTCOMES:
             raise MailbotError(f"ผลการพิจารณาไม่ถูกต้อง: {outcome}",
                                f"unknown outcome {outcome!r}; use one of: {', '.join(workflow.RESULT_OUTCOMES)}")
-        service = case["service_name"] or case["subject"] or ""
-        body = self.desk.templates.env.get_template("result_letter.txt.j2").render(
-            agency={"name": self.cfg.agency.name, "address": self.cfg.agency.address}, receipt=receipt,
-            service=service, requester=case["sender_name"] or case["sender_addr"] or "", outcome=outcome,
-            outcome_text=workflow.RESULT_OUTCOMES[outcome], note=note, received=thai_datetime(from_iso(case["received_at"])))
-        pdf = letters.render(agency=self.cfg.agency.name, address=self.cfg.agency.address, receipt=receipt,
-                             service=service, requester=case["sender_name"] or case["sender_addr"] or "",
-                             outcome=outcome, note=note, when=now, body=body)
+        if outcome == "rejected" and not note.strip():
+            raise MailbotError("หนังสือแจ้งไม่อนุมัติต้องระบุเหตุผล (--note \"เหตุผล\")",
+                               "a rejection must state the reason (--note \"reason\")")
+        pdf = self.render_letter(case, outcome, note, now, dispatch_no=dispatch_no, signature_field=not preview)
+        stem = f"{receipt.replace('/', '-')} {outcome}"
+        if preview:
+            folder = self.outbox.parent / "preview"
+            folder.mkdir(parents=True, exist_ok=True)
+            target = folder / f"{stem} (ตัวอย่าง).pdf"
+            write_atomic(target, pdf)
+            return target
+        fields: dict[str, object] = {}
         if location:
+            fields["location"] = location
+        if holder.strip():
+            ensure_holder_column(self.state)
+            fields["holder"] = holder.strip()
+        if fields:
             with self.state.tx():
-                self.state.update_case(case["id"], location=location)
-        target = self.outbox / f"{receipt.replace('/', '-')} {outcome}.pdf"
+                self.state.update_case(case["id"], **fields)
+        target = self.outbox / f"{stem}.pdf"
         write_atomic(target, pdf)
         return target
+
+    def render_letter(self, case, outcome: str, note: str, now: datetime, *, dispatch_no: str = "",  # type: ignore[no-untyped-def]
+                      signature_field: bool = True) -> bytes:
+        """The letter's PDF bytes for a case (no files written, nothing recorded)."""
+        from . import letters  # the word segmenter loads its dictionary (~1 s): only when writing letters
+
+        cfg, lc = self.cfg, self.cfg.letters
+        service_rule = self.desk.service(case["service_code"])
+        service = case["service_name"] or case["subject"] or ""
+        requester = case["sender_name"] or case["sender_addr"] or ""
+        receipt = case["receipt"]
+        fee = fee_qr(service_rule, receipt) if outcome == "approved" else None
+        context = {
+            "agency": {"name": cfg.agency.name, "address": cfg.agency.address}, "receipt": receipt,
+            "service": service, "requester": requester, "outcome": outcome,
+            "outcome_text": workflow.RESULT_OUTCOMES[outcome], "note": note.strip(),
+            "received": thai_datetime(from_iso(case["received_at"])),
+            "received_date": thai_date(from_iso(case["received_at"])),
+            "licence": bool(service_rule and service_rule.licence),
+            "fee": fee.context if fee else None,
+            "appeal": {"to": lc.appeal_to or cfg.agency.name, "days": lc.appeal_days},
+        }
+        module = self.desk.templates.env.get_template("result_letter.txt.j2").make_module(context)
+        body = str(module)
+        subject = str(getattr(module, "subject", "") or f"แจ้งผลการพิจารณาคำขอ{service}").strip()
+        reference = str(getattr(module, "reference", "") or "").strip()
+        enclosures = [ln.strip() for ln in str(getattr(module, "enclosures", "") or "").splitlines() if ln.strip()]
+        emblem = None
+        if lc.emblem is not None:
+            path = cfg.resolve(lc.emblem)
+            try:
+                emblem = path.read_bytes()
+            except OSError:
+                raise MailbotError(f"ไม่พบไฟล์ตราสัญลักษณ์: {path} (letters.emblem)",
+                                   f"emblem image not found: {path} (letters.emblem)") from None
+        signer = lc.signer_name or (cfg.signing.signer_name if cfg.signing else "")
+        parts = letters.LetterParts(
+            agency=cfg.agency.name, address=list(lc.address), dispatch_no=dispatch_no, date=thai_date(now),
+            subject=subject, to=requester, reference=reference, enclosures=enclosures,
+            paragraphs=[p.strip() for p in body.split("\n\n") if p.strip()],
+            signer_name=signer, signer_position=[ln for ln in lc.signer_position.split("\n") if ln.strip()],
+            unit=lc.unit, phone=lc.phone, fax=lc.fax, email=lc.email or cfg.agency.address, emblem=emblem,
+            qr_png=fee.png if fee else None, qr_caption=fee.caption if fee else [],
+            title=f"{subject} (เลขรับ {receipt})",
+        )
+        return letters.render(parts, signature_field=signature_field).pdf
+
+
+# A column the lead turns into a migration (state.py's SCHEMA is not edited here): the licence
+# holder named with `results letter --holder`, used by licences.record instead of the requester.
+HOLDER_MIGRATION = "ALTER TABLE cases ADD COLUMN holder TEXT"
+
+
+def ensure_holder_column(state) -> None:  # type: ignore[no-untyped-def]
+    cols = {r[1] for r in state.db.execute("PRAGMA table_info(cases)")}
+    if "holder" not in cols:
+        with state.tx():
+            state.db.execute(HOLDER_MIGRATION)
 
 
 def refused_note(cfg: Config, case, file_name: str, error: str, now: datetime) -> Path:  # type: ignore[no-untyped-def]

@@ -20,9 +20,9 @@ STATUSES: dict[str, str] = {
 }
 # outcomes of a result notice (mailbot results letter --outcome ...)
 RESULT_OUTCOMES: dict[str, str] = {
-    "approved": "อนุมัติ / อนุญาต",
-    "rejected": "ไม่อนุมัติ / ไม่อนุญาต",
-    "incomplete": "ยุติเรื่อง เนื่องจากเอกสารไม่ครบถ้วน",
+    "approved": "อนุมัติตามคำขอ",
+    "rejected": "ไม่อนุมัติตามคำขอ",
+    "incomplete": "ยุติเรื่องเนื่องจากเอกสารไม่ครบถ้วน",
 }
 OPEN = frozenset({"received", "review", "awaiting_documents", "in_progress"})
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

@@ -228,7 +228,7 @@ def test_result_letter_is_rendered_in_thai_signed_and_sent(signed_env):
         assert not IN_CI, "CI must install poppler-utils"
         return
     text = subprocess.run(["pdftotext", "-", "-"], input=data, capture_output=True).stdout.decode()
-    for phrase in ("หนังสือแจ้งผลการพิจารณา", "เทศบาลตำบลบ้านตัวอย่าง", env.receipt, "อนุมัติ", "ให้ติดป้ายใบอนุญาต"):
+    for phrase in ("ขอแสดงความนับถือ", "เทศบาลตำบลบ้านตัวอย่าง", env.receipt, "อนุมัติ", "ให้ติดป้ายใบอนุญาต"):
         assert phrase in text.replace("\u200b", ""), phrase
 
 
