@@ -190,8 +190,9 @@ class Office:
             results = Results(self.cfg, self.desk, self.clock)
             path = None
             if letter is not None:
-                receipt, outcome, note, location = letter
-                path = results.letter(normalise_receipt(receipt), outcome, note, self.clock(), location=location)
+                receipt, outcome, note, location, holder = (*letter, "")[:5]
+                path = results.letter(normalise_receipt(receipt), outcome, note, self.clock(), location=location,
+                                      holder=holder)
             report = results.process(self.clock())
             run = ResultsRun(report, letter=path)
             try:
@@ -201,6 +202,14 @@ class Office:
             results.settle(report)
             self._registers()
             return run
+
+    def preview_letter(self, receipt: str, outcome: str, note: str) -> Path:
+        """The result letter exactly as it would be signed and sent, written to results/preview/
+        only: nothing signed, sent or recorded."""
+        from .results import Results
+
+        return Results(self.cfg, self.desk, self.clock).letter(normalise_receipt(receipt), outcome, note,
+                                                               self.clock(), preview=True)
 
     # ------------------------------------------------------------------ cases
 

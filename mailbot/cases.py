@@ -18,6 +18,7 @@ from datetime import datetime
 
 from . import completeness, workflow
 from .classify import receipt_tags
+from .parse import pdf_attachments
 from .completeness import Checklist, File
 from .config import Config, Rules, Service
 from .outbox import Outbox, day_start
@@ -168,11 +169,22 @@ class Desk:
         return domain in self.cfg.agency.own_domains
 
     def forward(self, case: sqlite3.Row, raw: bytes, checklist: Checklist, now: datetime) -> list[str]:
-        """Send the case to its service's units; returns warnings for refused addresses."""
+        """Send the case to its service's units, with the original e-mail and a copy of each PDF
+        it brought stamped ตรารับ (the original bytes stay in the archive); returns warnings."""
         service = self.service(case["service_code"])
         warnings: list[str] = []
-        if service is None:
+        if service is None or not service.forward_to:
             return warnings
+        stamped: list[tuple[str, bytes]] = []
+        pdfs = pdf_attachments(raw)
+        if pdfs:
+            from .docstamp import stamped_copies   # pyHanko in a helper process: only when there are PDFs
+
+            copies, problems = stamped_copies(pdfs, agency=self.cfg.agency.name, receipt=case["receipt"], when=now)
+            stamped = [c for c in copies if c not in pdfs]
+            for name, why in problems:
+                warnings.append(f"ประทับตรารับไฟล์ {name} ของเรื่อง {case['receipt']} ไม่ได้ ส่งต่อฉบับเดิม / "
+                                f"could not stamp {name}: {why.splitlines()[0]}")
         for entry in service.forward_to:
             unit, address = email.utils.parseaddr(entry)
             if not address or not self.allowed(address):
@@ -185,10 +197,11 @@ class Desk:
             event_id = self.event(case, now, "forwarded", note, action=True)
             ctx = self.case_context(case, from_iso(case["received_at"]), checklist=checklist, unit=unit,
                                     sender_addr=case["sender_addr"] or "")
+            ctx["stamped"] = [name for name, _ in stamped]
             self.outbox.queue("forward", recipient=address,
                               subject=f"ส่งต่อ {tag(case['receipt'])} {case['subject'] or ''}", key=event_id,
                               key_hash=case["sha256"] or case["receipt"], now=now, ctx=ctx, case_id=case["id"],
-                              attach=raw)
+                              attach=raw, files=tuple(stamped))
         return warnings
 
     # ------------------------------------------------------------------ status inquiries

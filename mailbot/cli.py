@@ -112,6 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--outcome", required=True, choices=["approved", "rejected", "incomplete"])
     c.add_argument("--note", default="")
     c.add_argument("--location", default="", help="สถานที่ (สำหรับทะเบียนใบอนุญาต) / location, for the licence register")
+    c.add_argument("--holder", default="", help="ชื่อผู้ได้รับอนุญาต (ถ้าไม่ใช่ผู้ยื่น) / licence holder, if not the requester")
+    c.add_argument("--preview", action="store_true",
+                   help="เขียนหนังสือให้ดูก่อน ไม่ลงนาม ไม่ส่ง / write the letter only: not signed, not sent")
     sub.add_parser("status", help="สถานะการทำงาน / last poll, next runs, queues, backup, certificate")
     s = sub.add_parser("report", help="บันทึกประจำวัน / daily supervisors' log")
     s.add_argument("--date", default=None, help="29/11/2569, 2569-11-29 or 2026-11-29 (default: today)")
@@ -127,6 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import multiprocessing
+
+    multiprocessing.freeze_support()     # signing runs in a helper process (also in a frozen .exe)
     _utf8_console()
     args = build_parser().parse_args(argv)
     logging.basicConfig(
@@ -364,7 +370,11 @@ def cmd_reply(office, args: argparse.Namespace) -> int:  # type: ignore[no-untyp
 def cmd_results(office, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
     letter = None
     if getattr(args, "results_verb", None) == "letter":
-        letter = (args.receipt, args.outcome, args.note, args.location)
+        if args.preview:
+            path = office.preview_letter(args.receipt, args.outcome, args.note)
+            print(f"ตัวอย่างหนังสือแจ้งผล (ยังไม่ลงนาม ยังไม่ส่ง) / preview, not signed, not sent:\n  {path}")
+            return 0
+        letter = (args.receipt, args.outcome, args.note, args.location, args.holder)
     run = office.results(letter=letter)
     report = run.report
     if run.letter is not None:

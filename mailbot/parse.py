@@ -488,6 +488,39 @@ def _walk(msg: Message, defects: list[str]) -> tuple[str, list[Attachment], byte
     return text, attachments, embedded
 
 
+def pdf_attachments(raw: bytes, limit: int = 20) -> list[tuple[str, bytes]]:
+    """The PDF files attached to a message, decoded (safe names), for the stamped copies that
+    go to an internal unit; at most ``limit``. Attached messages are not opened."""
+    try:
+        msg = email.message_from_bytes(raw, policy=policy.default)
+        parts = list(msg.walk())[:MAX_PARTS]
+    except Exception:  # noqa: BLE001 - an unreadable message has no files to stamp
+        return []
+    out: list[tuple[str, bytes]] = []
+    inside: set[int] = set()
+    for part in parts:
+        if id(part) in inside or len(out) >= limit:
+            continue
+        try:
+            if part.get_content_type() == "message/rfc822":
+                inner = part.get_payload()
+                for m in inner if isinstance(inner, list) else [inner]:
+                    if isinstance(m, Message):
+                        inside.update(id(p) for p in m.walk())
+                continue
+            if part.is_multipart():
+                continue
+            name = _fix_surrogates(str(part.get_filename() or ""))
+            if part.get_content_type() != "application/pdf" and not name.lower().endswith(".pdf"):
+                continue
+            data = part.get_payload(decode=True)
+            if data:
+                out.append((safe_filename(name, fallback=f"document-{len(out) + 1}.pdf"), data))
+        except Exception:  # noqa: BLE001 - one bad part never spoils the others
+            continue
+    return out
+
+
 _AUTH_FAIL = re.compile(r"\b(spf|dkim|dmarc)\s*=\s*(fail|softfail|permerror)\b", re.I)
 _OUR_IDS = re.compile(rb"<mailbot\.[a-z_]+\.[0-9]+\.[0-9a-f]+@[^>\s]+>", re.I)
 

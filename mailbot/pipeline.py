@@ -27,7 +27,7 @@ from datetime import datetime, time
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from . import completeness, faults, forwarded, recovery, workflow
+from . import completeness, faults, forwarded, promptpay, recovery, workflow
 from .archive import Archive
 from .clock import utcnow
 from .classify import decide
@@ -482,11 +482,14 @@ class Cycle:
             handled.reply = "flagged: not answered"
             return f.registered
         ctx = self.desk.case_context(case, plan.received, checklist=checklist)
+        fee = promptpay.fee_qr(service, case["receipt"])       # a service with a fee: the Thai QR code
+        if fee is not None:
+            ctx["fee"] = fee.context
         handled.reply = self.outbox.queue(
             "receipt" if service else "unclassified", recipient=letter.reply_to, subject=letter.subject,
             receipt=case["receipt"], in_reply_to=letter.message_id, references=letter.references,
             key=plan.row_id, key_hash=letter.content_hash, now=now, ctx=ctx, case_id=case["id"],
-            message_row=plan.row_id)
+            message_row=plan.row_id, files=(fee.attachment,) if fee else ())
         if service is not None and service.forward_to:
             self.report.warnings.extend(self.desk.forward(case, plan.fetched.raw, checklist, now))
         return f.registered

@@ -98,6 +98,15 @@ class Templates:
         names = [k.template_name for k in MAIL_KINDS.values() if not k.optional] + optional
         for name in names:
             self.render(name, sample_context(agency, now))
+        if (self.folder / "result_letter.txt.j2").is_file():   # the result letter, with each outcome
+            for outcome in ("approved", "rejected", "incomplete"):
+                self.render("result_letter", {
+                    "agency": {"name": agency.name, "address": agency.address}, "receipt": "15/2569",
+                    "service": "ขออนุญาตก่อสร้างอาคาร", "requester": "นายตัวอย่าง ใจดี", "outcome": outcome,
+                    "outcome_text": "", "note": "ตัวอย่าง", "received": thai_datetime(now),
+                    "received_date": thai_date(now), "licence": True, "fee": None,
+                    "appeal": {"to": agency.name, "days": 15}})
+            names.append("result_letter")
         return len(names)
 
 
@@ -159,6 +168,8 @@ def context(agency: AgencyConfig, *, receipt: str | None, received_at: datetime,
         "status_key": "",
         "result": {"file": "", "level": "", "outcome": "", "outcome_text": ""},
         "size": "",
+        "fee": None,
+        "stamped": [],
     }
 
 

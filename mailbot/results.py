@@ -267,7 +267,6 @@ class Results:
         if location:
             fields["location"] = location
         if holder.strip():
-            ensure_holder_column(self.state)
             fields["holder"] = holder.strip()
         if fields:
             with self.state.tx():
@@ -321,18 +320,6 @@ class Results:
             title=f"{subject} (เลขรับ {receipt})",
         )
         return letters.render(parts, signature_field=signature_field).pdf
-
-
-# A column the lead turns into a migration (state.py's SCHEMA is not edited here): the licence
-# holder named with `results letter --holder`, used by licences.record instead of the requester.
-HOLDER_MIGRATION = "ALTER TABLE cases ADD COLUMN holder TEXT"
-
-
-def ensure_holder_column(state) -> None:  # type: ignore[no-untyped-def]
-    cols = {r[1] for r in state.db.execute("PRAGMA table_info(cases)")}
-    if "holder" not in cols:
-        with state.tx():
-            state.db.execute(HOLDER_MIGRATION)
 
 
 def refused_note(cfg: Config, case, file_name: str, error: str, now: datetime) -> Path:  # type: ignore[no-untyped-def]

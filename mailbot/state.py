@@ -145,6 +145,8 @@ def _v3(db: sqlite3.Connection) -> None:
 # after a copy of the file is kept. Never edit one that has shipped; add the next.
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None] | str] = {
     3: _v3,
+    # the licence holder named with `results letter --holder` (else the requester's name)
+    4: "ALTER TABLE cases ADD COLUMN holder TEXT;",
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 

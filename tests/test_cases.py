@@ -232,3 +232,28 @@ def test_officer_actions_from_the_command_line(env):
     missing = env.cli("case", "show", "999/2569")
     assert missing.returncode != 0 and "ไม่พบเรื่อง" in missing.stderr
     assert AGENCY
+
+
+def test_forward_to_a_unit_carries_a_stamped_copy_of_each_pdf(env):
+    import subprocess
+
+    from .test_results import make_pdf
+
+    env.set_forwarding({"BLD": ["กองช่าง <kongchang@example.go.th>"]})
+    msg = letter("ขออนุญาตก่อสร้างอาคาร", sender="somchai@example.com")
+    original = make_pdf("Application form")
+    msg.add_attachment(original, maintype="application", subtype="pdf", filename="คำขอ ข1.pdf")
+    env.deliver(msg)
+    [h] = env.cycle().handled
+    [fwd] = to(env, "kongchang@example.go.th")
+    files = {p.get_filename(): p for p in fwd.iter_attachments() if p.get_content_type() == "application/pdf"}
+    assert list(files) == ["คำขอ ข1 (ตรารับ).pdf"]
+    stamped = files["คำขอ ข1 (ตรารับ).pdf"].get_content()
+    assert stamped.startswith(original)               # an incremental update: the original bytes first
+    text = subprocess.run(["pdftotext", "-", "-"], input=stamped, capture_output=True).stdout.decode()
+    assert h.receipt in text and "เลขรับ" in text
+    assert "คำขอ ข1 (ตรารับ).pdf" in body(fwd)
+    # the archived raw mail still holds the unstamped original
+    inner = [p for p in fwd.iter_attachments() if p.get_content_type() == "message/rfc822"][0].get_content()
+    [orig] = [p for p in inner.iter_attachments()]
+    assert orig.get_content() == original

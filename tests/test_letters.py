@@ -5,12 +5,14 @@ The letters are also rendered to PNG and looked at by hand while developing (see
 these tests check what text extraction and the validator can see."""
 from __future__ import annotations
 
+import email
 import io
 import re
 import shutil
 import sqlite3
 import subprocess
 from datetime import datetime, timezone
+from email import policy
 from pathlib import Path
 
 import pytest
@@ -30,6 +32,7 @@ from mailbot.sign import FIELD_NAME, BadPdf
 from mailbot.thai import THAI_MONTHS
 
 from .test_pdf_limits import MALFORMED, build
+from .conftest import letter
 from .test_results import IN_CI, make_pdf, sent_pdf, signed_env, trust, validate  # noqa: F401 - fixtures
 
 NOW = datetime(2026, 11, 27, 3, 42, tzinfo=timezone.utc)        # 27 พฤศจิกายน 2569, 10:42 Bangkok
@@ -398,3 +401,26 @@ def test_a_long_letter_never_leaves_the_closing_alone_on_its_page(signed_env):
             assert pages == 1 or len(body_lines) >= 2, (words, before)
     finally:
         state.close()
+
+
+def test_fee_qr_is_attached_to_the_receipt_email_end_to_end(env):
+    set_service(env, fee={"amount": 1500, "biller_id": BILLER, "name": "ค่าธรรมเนียมใบอนุญาต"})
+    env.deliver(letter("ขออนุญาตก่อสร้างอาคาร", sender="payer@example.com"))
+    [h] = env.cycle().handled
+    [mail] = [email.message_from_bytes(m.data, policy=policy.default) for m in env.smtp.messages
+              if m.rcpt_tos == ["payer@example.com"]]
+    [png] = [p for p in mail.iter_attachments() if p.get_content_type() == "image/png"]
+    assert png.get_filename().endswith(".png") and png.get_content().startswith(b"\x89PNG")
+    body = mail.get_body(("plain",)).get_content()
+    ref1 = h.receipt.replace("/", "")
+    assert "1,500.00 บาท" in body and ref1 in body
+
+
+def test_results_letter_preview_from_the_command_line(signed_env):
+    env = signed_env
+    r = env.cli("results", "letter", env.receipt, "--outcome", "approved", "--preview")
+    assert r.returncode == 0, r.stderr
+    assert "ยังไม่ลงนาม" in r.stdout and "preview" in r.stdout
+    path = Path(r.stdout.strip().splitlines()[-1].strip())
+    assert path.exists() and "ขอแสดงความนับถือ" in pdftotext(path.read_bytes())
+    assert list(env.outbox.iterdir()) == [] and len(env.smtp.messages) == 1     # only the first receipt
