@@ -224,6 +224,11 @@ class Mailbox:
         else:
             self.c.expunge()
 
+    def flag(self, uids: list[int]) -> None:
+        """Mark messages \\Flagged (webmail shows them starred), leaving them where they are."""
+        if uids:
+            self.c.add_flags(uids, [b"\\Flagged"], silent=True)
+
     def sent_folder(self) -> str | None:
         """Where copies of replies go: configured, the server's \\Sent, a usual name, or None."""
         wanted = self.cfg.sent_folder

@@ -34,6 +34,9 @@ OUTCOMES: dict[str, Outcome] = {o.key: o for o in (
     Outcome("quarantined", "quarantined", "กักกัน", "quarantined", False),
     # the same message delivered again: filed with the first copy, no number, no reply
     Outcome("duplicate", "", "ฉบับซ้ำ (รับแล้ว)", "duplicate (already handled)", False),
+    # an alert mailbot sent to the agency's own mailbox: left in the INBOX, flagged, for a person
+    Outcome("own_alert", "", "แจ้งเตือนของ mailbot (คงไว้ในกล่อง ติดดาว)", "mailbot's alert (kept in the inbox, flagged)",
+            False),
     # left in the watched folder: arrived before imap.since (mailbot's start date)
     Outcome("before_since", "", "ก่อนวันเริ่มใช้ (ไม่แตะต้อง)", "older than imap.since (left alone)", False),
 )}

@@ -139,6 +139,7 @@ class Cycle:
         self.smtp_down = False
         self.staff = {a.lower() for a in self.cfg.staff}
         self._new_cases: list = []   # type: ignore[type-arg]  # numbered in this batch, for the receipt index
+        self._flag: list[int] = []   # our own alerts in this batch: flagged, left in the inbox
 
     # ------------------------------------------------------------------ the cycle
 
@@ -331,6 +332,9 @@ class Cycle:
             log.info("UID %s %s %s %s", h.uid, h.outcome, h.receipt or "-", h.reason)
         self._send_queued()
         self._move(moves)
+        if self._flag:
+            self.mb.flag(self._flag)
+            self._flag = []
 
     def _commit_one(self, plan: _Plan, now: datetime) -> str | None:
         """Decide and record one message inside the batch transaction; returns its folder."""
@@ -388,12 +392,18 @@ class Cycle:
         if plan.too_large:
             return self._too_large(plan, letter, base, handled, now)
 
+        if self._own_alert(letter):   # an alert to our own mailbox is for a person: kept there, flagged
+            st.record_message(plan.row_id, **base, outcome="own_alert", moved=1, reason="mailbot alert kept in the inbox")
+            handled.outcome, handled.reason = "own_alert", "mailbot alert: kept in the inbox, flagged"
+            self._flag.append(plan.fetched.uid)
+            return None  # type: ignore[return-value]
+
         dup = st.find_duplicate(plan.row_id, letter.content_hash, letter.message_id, letter.from_addr)
-        if dup is not None:
-            st.record_message(plan.row_id, **base, outcome=dup["outcome"], duplicate_of=dup["id"],
+        if dup is not None:   # filed with the first copy: no number, no reply, not counted as a registration
+            st.record_message(plan.row_id, **base, outcome="duplicate", duplicate_of=dup["id"],
                               case_id=dup["case_id"], target_folder=dup["target_folder"],
-                              reason=f"duplicate of message #{dup['id']}")
-            handled.outcome, handled.reason = dup["outcome"], "duplicate: same message already handled"
+                              reason=f"duplicate of message #{dup['id']} ({dup['outcome']})")
+            handled.outcome, handled.reason = "duplicate", "duplicate: same message already handled"
             if dup["case_id"]:
                 handled.receipt = st.case_by_id(dup["case_id"])["receipt"]
             return dup["target_folder"]
@@ -494,6 +504,13 @@ class Cycle:
             self.report.warnings.extend(self.desk.forward(case, plan.fetched.raw, checklist, now))
         return f.registered
 
+    def _own_alert(self, letter: Letter) -> bool:
+        """Our own alert (its Message-ID is one mailbot queued as an alert, from our address)."""
+        if not letter.message_id or (letter.from_addr or "").lower() != self.cfg.agency.address.lower():
+            return False
+        return self.state.db.execute("SELECT 1 FROM outbox WHERE message_id=? AND kind='alert'",
+                                     (letter.message_id,)).fetchone() is not None
+
     def _too_large(self, plan: _Plan, letter: Letter, base: dict, handled: Handled, now: datetime) -> str:
         """Over limits.max_message_mb: kept (archive + quarantine), the sender told the limit."""
         limit = self.cfg.limits.max_message_mb
@@ -556,7 +573,7 @@ class Cycle:
             return "acknowledged today already"
         fresh = self.state.case_by_id(case["id"])
         return desk.reply_about(fresh, "followup", now, key=plan.row_id, received_at=plan.received,
-                                message_row=plan.row_id)
+                                message_row=plan.row_id, attachments=len(files))   # this message's files only
 
     def _answer_inquiry(self, case, letter: Letter, plan: _Plan, now: datetime) -> str:  # type: ignore[no-untyped-def]
         """Status goes only to the requester's address on file; anyone else is told so, nothing more."""

@@ -235,6 +235,9 @@ def _write_year(state: State, year_be: int, target: Path, changed: set[int], now
     written_hash = saved.pop("sha256", None) if saved else None
     layout = xlsxzip.Layout(**saved) if saved else None
     current = file_sha256(target)
+    if written_hash is None and layout is not None and current is not None \
+            and target.stat().st_size == layout.file_size:
+        written_hash = current      # recorded by round 1 (size only): trusted once, hashed from now on
     kept = None
     if current is not None and current != written_hash:
         kept = set_aside(target, now)

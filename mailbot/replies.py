@@ -58,8 +58,19 @@ class Templates:
     folder: Path
 
     def __post_init__(self) -> None:
+        # the agency's own templates first; a template a newer mailbot added and an older
+        # workspace lacks comes from the starter set shipped with mailbot
+        from .starter import starter_dir
+
+        loaders = [jinja2.FileSystemLoader(str(self.folder), encoding="utf-8")]
+        try:
+            shipped = starter_dir() / "templates"
+            if shipped.resolve() != self.folder.resolve():
+                loaders.append(jinja2.FileSystemLoader(str(shipped), encoding="utf-8"))
+        except Exception:  # noqa: BLE001 - an incomplete install: the agency's templates only
+            pass
         self.env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(str(self.folder), encoding="utf-8"),
+            loader=jinja2.ChoiceLoader(loaders),
             undefined=jinja2.StrictUndefined,
             autoescape=False,          # plain text; values are sanitised before they get here
             keep_trailing_newline=True,
@@ -68,6 +79,7 @@ class Templates:
         self.env.filters["thai_datetime"] = thai_datetime
 
     def has(self, kind: str) -> bool:
+        """The agency's own folder holds this template (optional ones: only then is mail sent)."""
         return (self.folder / f"{kind}.txt.j2").is_file()
 
     def render(self, kind: str, context: dict) -> str:

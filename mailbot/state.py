@@ -361,13 +361,14 @@ class State:
         """The first decided message with the same content (or same Message-ID from the same sender)."""
         row = self.db.execute(
             "SELECT * FROM messages WHERE content_hash=? AND id<>? AND outcome IS NOT NULL "
-            "AND duplicate_of IS NULL ORDER BY id LIMIT 1",
+            "AND outcome <> 'before_since' AND duplicate_of IS NULL ORDER BY id LIMIT 1",
             (content_hash, row_id),
         ).fetchone()
         if row is None and message_id:
             row = self.db.execute(
                 "SELECT * FROM messages WHERE message_id=? AND id<>? AND outcome IS NOT NULL "
-                "AND duplicate_of IS NULL AND lower(coalesce(sender,''))=lower(?) ORDER BY id LIMIT 1",
+                "AND outcome <> 'before_since' AND duplicate_of IS NULL AND lower(coalesce(sender,''))=lower(?) "
+                "ORDER BY id LIMIT 1",
                 (message_id, row_id, sender or ""),
             ).fetchone()
         return row

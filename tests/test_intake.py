@@ -259,7 +259,8 @@ def test_duplicates_inside_one_batch(env):
     raw = bytes(letter("ขออนุญาตก่อสร้างอาคาร"))
     env.deliver(raw, raw, raw)
     report = env.cycle()
-    assert [h.outcome for h in report.handled] == ["registered"] * 3
+    assert [h.outcome for h in report.handled] == ["registered", "duplicate", "duplicate"]
+    assert report.counts() == {"registered": 1, "duplicate": 2}  # a duplicate is no registration
     assert len([h for h in report.handled if h.receipt]) == 3   # all name the same case
     assert len({h.receipt for h in report.handled}) == 1
     assert len(env.smtp.messages) == 1
