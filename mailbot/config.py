@@ -513,6 +513,12 @@ def _read_yaml(path: Path, error: type, what_th: str, what_en: str) -> Any:
                     f"the {what_en} file is saved as ANSI/cp874, not UTF-8: {path}", save_utf8) from None
     try:
         return yaml.safe_load(text), text
+    except ValueError as exc:   # YAML reads 2569-02-30 as a date that does not exist
+        raise error(
+            f"ไฟล์{what_th}มีวันที่ที่ไม่มีจริง: {path}",
+            f"the {what_en} file holds a date that does not exist: {path}",
+            f"  {exc} — ตรวจวันที่ เช่น schedule.holidays / check the dates, e.g. schedule.holidays",
+        ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" บรรทัด/line {mark.line + 1}, คอลัมน์/column {mark.column + 1}" if mark else ""

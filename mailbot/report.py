@@ -16,16 +16,13 @@ from openpyxl.chart import BarChart, Reference
 from openpyxl.styles import Font, PatternFill
 
 from .files import write_atomic
+from .kinds import OUTCOMES, outcome_label
 from .state import State, from_iso, iso
 from .thai import BANGKOK, thai_date, to_bangkok
 
-OUTCOME_TH = {
-    "registered": "ลงทะเบียนรับ",
-    "wrong_agency": "แนะนำหน่วยงานอื่น",
-    "automatic": "อีเมลอัตโนมัติ",
-    "followup": "ติดตามเรื่อง",
-    "quarantined": "กักกัน",
-}
+# the daily log's outcomes, in this order, with the labels of the one outcome table (kinds.py)
+SHOWN = ("registered", "wrong_agency", "followup", "automatic", "quarantined", "duplicate", "own_alert")
+OUTCOME_TH = {key: OUTCOMES[key].thai for key in SHOWN}
 COLUMNS = [("เวลา (time)", 10), ("ผู้ส่ง (sender)", 32), ("เรื่อง (subject)", 50), ("ผลการจัดการ (outcome)", 20),
            ("เลขรับ (receipt)", 12), ("การตอบกลับ (reply)", 20), ("ข้อผิดพลาด/หมายเหตุ (error)", 40)]
 
@@ -58,7 +55,7 @@ def rows_for(state: State, day: date) -> list[list[object]]:
             error = f"ซ้ำ (duplicate) {error}".strip()
         out.append([
             to_bangkok(from_iso(r["decided_at"])).strftime("%H:%M"), r["sender"] or "", r["subject"] or "",
-            OUTCOME_TH.get(r["outcome"], r["outcome"]), r["receipt"] or "", reply, error,
+            outcome_label(r["outcome"]), r["receipt"] or "", reply, error,
             r["service_code"] or "",
         ])
     return out

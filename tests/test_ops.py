@@ -85,7 +85,7 @@ def test_daily_report_rows_totals_chart_and_email(env):
     rows = list(wb["รายการ"].iter_rows(values_only=True))
     assert len(rows) == 6
     outcomes = [row[3] for row in rows[1:]]
-    assert sorted(outcomes) == sorted(["ลงทะเบียนรับ", "แนะนำหน่วยงานอื่น", "อีเมลอัตโนมัติ", "ลงทะเบียนรับ", "กักกัน"])
+    assert sorted(outcomes) == sorted(["ลงทะเบียนรับ", "แนะนำหน่วยงานอื่น", "อีเมลอัตโนมัติ (ไม่ตอบ)", "ลงทะเบียนรับ", "กักกัน"])
     for row in wb["รายการ"].iter_rows(min_row=2):
         assert all(c.data_type != "f" for c in row)
     summary = {row[0]: row[1] for row in wb["สรุป"].iter_rows(values_only=True) if row and row[0]}
