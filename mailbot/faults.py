@@ -5,12 +5,14 @@ exits with status 86 there, without cleanup, as a power cut would. Steps, in ord
 after_fetch, after_archive, after_decide (inside the transaction, before COMMIT),
 after_commit, after_send (SMTP accepted, not yet marked sent), after_mark_sent,
 after_move (moved on the server, not yet marked moved); and for results:
-after_result_commit (signed, recorded and queued; the PDF not yet moved out of the outbox). Unset in normal use: then a call
-costs one dictionary lookup.
+after_result_commit (signed, recorded and queued; the PDF not yet moved out of the outbox).
+``MAILBOT_PAUSE=<step>:<seconds>`` holds the process at a step instead (a slow cycle, for the
+tests of officers waiting for it). Unset in normal use: then a call costs two dictionary lookups.
 """
 from __future__ import annotations
 
 import os
+import time
 
 STEPS = ("after_fetch", "after_archive", "after_decide", "after_commit",
          "after_send", "after_mark_sent", "after_move")
@@ -19,6 +21,9 @@ _hits: dict[str, int] = {}
 
 
 def point(step: str) -> None:
+    pause = os.environ.get("MAILBOT_PAUSE")   # "<step>:<seconds>": hold there (tests of waiting officers)
+    if pause and pause.partition(":")[0] == step:
+        time.sleep(float(pause.partition(":")[2] or 1))
     spec = os.environ.get("MAILBOT_FAULT")
     if not spec:
         return
