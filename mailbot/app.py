@@ -263,12 +263,14 @@ class Office:
     # ------------------------------------------------------------------ reports
 
     def daily_log(self, day: date, email: bool = False) -> Path:
-        """registers/daily/<BE date>.xlsx; queued to the supervisors when ``email``."""
-        from . import report
+        """registers/daily/<BE date>.xlsx and .pdf, and the year's receive register as PDF
+        (registers/ทะเบียนรับ-<BE year>.pdf); the log queued to the supervisors when ``email``."""
+        from . import register, report
 
         with self.work():
             now = self.clock()
-            path = report.write(self.state, day, self.cfg.registers_dir, self.cfg.agency.name)
+            path, pdf = report.write(self.state, day, self.cfg.registers_dir, self.cfg.agency.name, now)
+            register.write_pdf(self.state, self.cfg.registers_dir, day.year + 543, self.cfg.agency.name, now)
             if email and self.cfg.supervisors:
                 ctx = context(self.cfg.agency, receipt=None, received_at=now, subject="", sender_name="")
                 ctx["received_date"] = thai_date(day)
@@ -276,7 +278,8 @@ class Office:
                     for i, to in enumerate(self.cfg.supervisors):
                         self.outbox.queue("daily_report", recipient=to, subject=f"บันทึกประจำวัน {thai_date(day)}",
                                           now=now, ctx=ctx, key=int(f"{day:%Y%m%d}"),
-                                          key_hash=_digest(f"{to}|{i}"), files=((path.name, path.read_bytes()),))
+                                          key_hash=_digest(f"{to}|{i}"),
+                                          files=((path.name, path.read_bytes()), (pdf.name, pdf.read_bytes())))
                 self.send_alerts()
             return path
 

@@ -437,8 +437,12 @@ def cmd_report(office, args: argparse.Namespace) -> int:  # type: ignore[no-unty
     except ValueError:
         raise ConfigError(f"วันที่ไม่ถูกต้อง: {args.date} (เขียนเช่น 29/11/2569 หรือ 2569-11-29)",
                           f"bad date {args.date!r}: write e.g. 29/11/2569, 2569-11-29 or 2026-11-29") from None
+    from .register import pdf_path
+
     path = office.daily_log(day, email=args.email)
     print(f"บันทึกประจำวัน / daily log: {path}")
+    print(f"ฉบับพิมพ์ / printable: {path.with_suffix('.pdf')}")
+    print(f"ทะเบียนรับ ฉบับพิมพ์ / receive register, printable: {pdf_path(office.cfg.registers_dir, day.year + 543)}")
     return 0
 
 

@@ -3,7 +3,7 @@
 Owns: recording a licence when the result of a ``licence: true`` service is sent (number
 ``N/<BE year>``, holder (the name given with ``--holder``, else the requester), activity, location,
 issue and expiry dates, receipt number), and
-``mailbot publish``: the public register as XLSX and as CSV (UTF-8 with BOM, so Excel shows
+``mailbot publish``: the public register as XLSX, as a printable PDF and as CSV (UTF-8 with BOM, so Excel shows
 Thai) with only the fields the law requires shown — never e-mail, phone or ID numbers — plus
 CKAN-style metadata for the open-data portal. Written atomically, refreshed on every change.
 """
@@ -16,14 +16,17 @@ from datetime import datetime
 from pathlib import Path
 
 from .files import write_atomic
-from .register import atomic_save, build_workbook_columns
+from .printable import Column, Table
+from .register import write_table
 from .state import State, from_iso, iso
 from .thai import be_year, thai_date, to_bangkok
 
 PUBLIC_COLUMNS = [
-    ("เลขที่ใบอนุญาต", 16), ("ผู้ได้รับอนุญาต", 30), ("ประเภทกิจการ/ใบอนุญาต", 40), ("สถานที่", 40),
-    ("วันที่ออก", 20), ("วันหมดอายุ", 20), ("เลขทะเบียนรับ", 14),
+    Column("เลขที่ใบอนุญาต", 16, align="C"), Column("ผู้ได้รับอนุญาต", 30, wrap=True),
+    Column("ประเภทกิจการ/ใบอนุญาต", 40, wrap=True), Column("สถานที่", 40, wrap=True),
+    Column("วันที่ออก", 20, align="C"), Column("วันหมดอายุ", 20, align="C"), Column("เลขทะเบียนรับ", 14, align="C"),
 ]
+TITLE = "ทะเบียนใบอนุญาต"
 CSV_HEADER = ["licence_no", "holder", "activity", "location", "issued", "expires", "receipt_no"]
 BASENAME = "ทะเบียนใบอนุญาต"
 
@@ -67,14 +70,14 @@ def rows(state: State) -> list[list[str]]:
 
 
 def publish(state: State, folder: Path, agency: str, now: datetime) -> list[Path]:
-    """Write the public register (xlsx, csv, CKAN metadata); returns the files written."""
+    """Write the public register (xlsx, its printable PDF, csv, CKAN metadata); returns the files written."""
     data = rows(state)
     folder.mkdir(parents=True, exist_ok=True)
-    xlsx = folder / f"{BASENAME}.xlsx"
-    atomic_save(build_workbook_columns(PUBLIC_COLUMNS, data, BASENAME), xlsx)
+    table = Table(TITLE, agency, f"ข้อมูล ณ วันที่ {thai_date(now)}", PUBLIC_COLUMNS, data)
+    xlsx, pdf = write_table(folder, BASENAME, table)
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerow([c for c, _ in PUBLIC_COLUMNS])
+    writer.writerow([c.header for c in PUBLIC_COLUMNS])
     for row in data:  # a CSV cell starting with = + - @ would be a formula in Excel: quote it as text
         writer.writerow(["'" + v if v[:1] in ("=", "+", "-", "@") else v for v in row])
     csv_path = folder / f"{BASENAME}.csv"
@@ -90,10 +93,11 @@ def publish(state: State, folder: Path, agency: str, now: datetime) -> list[Path
         "num_rows": len(data),
         "resources": [
             {"name": csv_path.name, "format": "CSV", "encoding": "UTF-8 (BOM)", "url": csv_path.name,
-             "fields": [{"id": key, "label": label} for key, (label, _) in zip(CSV_HEADER, PUBLIC_COLUMNS)]},
+             "fields": [{"id": key, "label": col.header} for key, col in zip(CSV_HEADER, PUBLIC_COLUMNS)]},
             {"name": xlsx.name, "format": "XLSX", "url": xlsx.name},
+            {"name": pdf.name, "format": "PDF", "url": pdf.name},
         ],
     }
     meta_path = folder / f"{BASENAME}.ckan.json"
     write_atomic(meta_path, json.dumps(meta, ensure_ascii=False, indent=2).encode("utf-8"))
-    return [xlsx, csv_path, meta_path]
+    return [xlsx, pdf, csv_path, meta_path]

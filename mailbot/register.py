@@ -1,11 +1,15 @@
 """Register: the Sarabun receive register as Excel workbooks, a view of the state database.
 
 Owns: the columns and their order, the file name per Buddhist-Era year
-(``ทะเบียนรับ-2569.xlsx``), the look (frozen header, auto-filter, Thai-capable font, widths),
-keeping every text cell a text cell (a subject like ``=HYPERLINK(...)`` never becomes a
-formula), and the atomic write (temp file in the same folder, then replace). A workbook that
-cannot be written (open in Excel on Windows, read-only) is left as it is and retried next
-cycle; SQLite stays the source of truth.
+(``ทะเบียนรับ-2569.xlsx``), the look (frozen header, auto-filter, Thai-capable font, widths,
+top-aligned cells, long text wrapped, rows as tall as their text), the print set-up (from
+printable: the regulation's eight columns on A4 landscape, header row on every page, title,
+page numbers) carried through the streamed append path, keeping every text cell a text cell (a
+subject like ``=HYPERLINK(...)`` never becomes a formula), and the atomic write (temp file in
+the same folder, then replace). A workbook that cannot be written (open in Excel on Windows,
+read-only) is left as it is and retried next cycle; SQLite stays the source of truth. Also the
+year's printable PDF (``ทะเบียนรับ-2569.pdf``, written on demand: ``write_pdf``) and
+``write_table``, one call for any other register as xlsx + PDF.
 """
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ import os
 import re
 import shutil
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -24,11 +29,12 @@ from xml.sax.saxutils import escape as xml_escape
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
-from openpyxl.styles import Font, PatternFill
+from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils.indexed_list import IndexedList
 
-from . import files, workflow, xlsxzip
+from . import files, printable, workflow, xlsxzip
 from .files import write_atomic
+from .printable import Column, Table
 from .state import State, from_iso
 from .thai import thai_date_short, thai_datetime, to_bangkok
 
@@ -36,26 +42,45 @@ log = logging.getLogger(__name__)
 
 FONT_NAME = "Tahoma"  # on every Windows PC, has Thai glyphs
 
-# (header, width)
-COLUMNS: list[tuple[str, int]] = [
-    ("เลขทะเบียนรับ", 14),
-    ("ที่", 10),
-    ("ลงวันที่", 14),
-    ("จาก", 28),
-    ("ถึง", 24),
-    ("เรื่อง", 50),
-    ("การปฏิบัติ", 30),
-    ("หมายเหตุ", 36),
-    ("วันเวลาที่รับ (received)", 28),
-    ("อีเมลผู้ส่ง (sender address)", 30),
-    ("รหัสบริการ (service code)", 12),
-    ("สถานะ (status)", 24),
-    ("Message-ID", 36),
-    ("ไฟล์แนบ (attachments)", 10),
-    ("ไฟล์ต้นฉบับ (archive file)", 40),
-    ("SHA-256", 20),
-    ("การตอบกลับ (reply)", 24),
+# the regulation's eight columns first (they are the print area), then the technical ones
+COLUMNS: list[Column] = [
+    Column("เลขทะเบียนรับ", 15),
+    Column("ที่", 9, wrap=True),
+    Column("ลงวันที่", 12),
+    Column("จาก", 28, wrap=True),
+    Column("ถึง", 18, wrap=True),
+    Column("เรื่อง", 44, wrap=True),
+    Column("การปฏิบัติ", 32, wrap=True),
+    Column("หมายเหตุ", 28, wrap=True),
+    Column("วันเวลาที่รับ (received)", 28, printed=False),
+    Column("อีเมลผู้ส่ง (sender address)", 30, printed=False),
+    Column("รหัสบริการ (service code)", 14, printed=False),
+    Column("สถานะ (status)", 24, printed=False),
+    Column("Message-ID", 36, printed=False),
+    Column("ไฟล์แนบ (attachments)", 12, printed=False),
+    Column("ไฟล์ต้นฉบับ (archive file)", 40, printed=False),
+    Column("SHA-256", 20, printed=False),
+    Column("การตอบกลับ (reply)", 24, printed=False),
 ]
+TITLE = "ทะเบียนหนังสือรับ"
+
+# The PDF: the regulation's columns, then when it came in and where it stands.
+PDF_COLUMNS: list[Column] = [
+    Column("เลขทะเบียนรับ", 20, align="C"),
+    Column("ที่", 8, align="C"),
+    Column("ลงวันที่", 16, align="C"),
+    Column("จาก", 42),
+    Column("ถึง", 24),
+    Column("เรื่อง", 62),
+    Column("การปฏิบัติ", 50),
+    Column("หมายเหตุ", 38),
+    Column("วันเวลาที่รับ", 17, align="C"),
+]
+
+# Cell styles of the streamed rows (see _template: openpyxl gives them these numbers).
+STYLE_TOP, STYLE_WRAP = 1, 2
+# Bump when render_row's output changes: cached rows are rendered again and the file rewritten.
+ROW_FORMAT = "2"
 
 
 def register_path(folder: Path, year_be: int) -> Path:
@@ -89,29 +114,59 @@ def case_row(case, agency_name: str) -> list[object]:
     ]
 
 
-def build_workbook(rows: list[list[object]], title: str) -> Workbook:
-    return build_workbook_columns(COLUMNS, rows, title)
+def period_label(year_be: int) -> str:
+    """The period a year's register covers, as its printed title says it."""
+    return f"ประจำปี พ.ศ. {year_be}"
 
 
-def build_workbook_columns(columns: list[tuple[str, int]], rows: list[list[object]], title: str) -> Workbook:
-    """A write-only workbook: header styled, body plain (a per-cell style costs 2.4x the time)."""
+def build_workbook(rows: list[list[object]], title: str, agency: str = "", period: str = "") -> Workbook:
+    return build_workbook_columns(COLUMNS, rows, title, heading=TITLE, agency=agency, period=period, growing=True)
+
+
+def build_workbook_columns(columns: list[Column], rows: list[list[object]], title: str, *, heading: str = "",
+                           agency: str = "", period: str = "", growing: bool = False) -> Workbook:
+    """A write-only workbook: header styled, body cells top-aligned, long-text columns wrapped,
+    and the print set-up (printable.sheet_setup) with ``heading`` (the register's name), the
+    agency and the period as the printed title. ``title`` is the sheet's name."""
     wb = Workbook(write_only=True)
     # every cell's default font becomes Tahoma (openpyxl has no public setter for it)
     wb._fonts = IndexedList([Font(name=FONT_NAME, sz=10, family=2)])
     ws = wb.create_sheet(title)
+    # the body styles first, so they get the numbers render_row writes (STYLE_TOP, STYLE_WRAP)
+    align_top, align_wrap = Alignment(vertical="top"), Alignment(vertical="top", wrap_text=True)
+    top, wrapped = WriteOnlyCell(ws), WriteOnlyCell(ws)
+    top.alignment, wrapped.alignment = align_top, align_wrap
+    if (top.style_id, wrapped.style_id) != (STYLE_TOP, STYLE_WRAP):
+        raise RuntimeError(f"openpyxl numbered the cell styles {top.style_id}, {wrapped.style_id}")
     ws.freeze_panes = "A2"
-    for i, (_, width) in enumerate(columns, start=1):
-        ws.column_dimensions[_col(i)].width = width
+    for i, col in enumerate(columns, start=1):
+        ws.column_dimensions[_col(i)].width = col.width
+    printable.sheet_setup(ws, columns, title=heading or title, agency=agency, period=period,
+                          last_row=None if growing else len(rows) + 1)
     header_font = Font(name=FONT_NAME, size=10, bold=True)
     fill = PatternFill("solid", fgColor="DDEBF7")
+    centred = Alignment(horizontal="center", vertical="top", wrap_text=True)   # first lines level
+    height = printable.header_height(columns)
+    if height:
+        ws.row_dimensions[1].height = height
     header = []
-    for name, _ in columns:
-        cell = WriteOnlyCell(ws, value=name)
-        cell.font, cell.fill = header_font, fill
+    for col in columns:
+        cell = WriteOnlyCell(ws, value=col.header)
+        cell.font, cell.fill, cell.alignment = header_font, fill, centred
         header.append(cell)
     ws.append(header)
-    for row in rows:
-        ws.append([_text_cell(ws, v) if isinstance(v, str) and v.startswith("=") else v for v in row])
+    styles = [align_wrap if col.wrap else align_top for col in columns]
+    for r, row in enumerate(rows, start=2):
+        height = printable.row_height(row, columns)
+        if height:
+            ws.row_dimensions[r].height = height
+        out = []
+        for value, alignment in zip(row, styles):
+            formula_like = isinstance(value, str) and value.startswith("=")
+            cell = _text_cell(ws, value) if formula_like else WriteOnlyCell(ws, value)
+            cell.alignment = alignment
+            out.append(cell)
+        ws.append(out)
     last = _col(len(columns))
     ws.auto_filter.ref = f"A1:{last}{max(1, len(rows) + 1)}"
     return wb
@@ -142,26 +197,43 @@ def atomic_save(wb: Workbook, target: Path) -> None:
 _INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
-def render_row(values: list[object], r: int) -> str:
-    """One sheet row as SpreadsheetML: text as inline strings (never a formula), numbers as numbers."""
+def row_styles(columns: list[Column]) -> list[int]:
+    return [STYLE_WRAP if col.wrap else STYLE_TOP for col in columns]
+
+
+_STYLES = row_styles(COLUMNS)
+
+
+def render_row(values: list[object], r: int, styles: list[int] | None = None,
+               columns: list[Column] | None = None) -> str:
+    """One sheet row as SpreadsheetML: text as inline strings (never a formula), numbers as numbers;
+    each cell top-aligned, wrapped in the long-text columns (``styles``: the cell style per column),
+    and the row as tall as its wrapped text (LibreOffice does not work that out itself)."""
+    styles = styles or _STYLES
+    height = printable.row_height(values, columns or COLUMNS)
     cells = []
     for i, value in enumerate(values, start=1):
         if value is None or value == "":
             continue
         ref = f"{_col(i)}{r}"
+        s = styles[i - 1] if i <= len(styles) else STYLE_TOP
         if isinstance(value, int) and not isinstance(value, bool):
-            cells.append(f'<c r="{ref}"><v>{value}</v></c>')
+            cells.append(f'<c r="{ref}" s="{s}"><v>{value}</v></c>')
         else:
             text = xml_escape(_INVALID_XML.sub("", str(value)))
-            cells.append(f'<c r="{ref}" t="inlineStr"><is><t xml:space="preserve">{text}</t></is></c>')
-    return f'<row r="{r}">{"".join(cells)}</row>'
+            cells.append(f'<c r="{ref}" s="{s}" t="inlineStr"><is><t xml:space="preserve">{text}</t></is></c>')
+    ht = f' ht="{height:g}"' if height else ""
+    return f'<row r="{r}"{ht}>{"".join(cells)}</row>'
 
 
-def _template(title: str, rows: int) -> tuple[dict[str, bytes], bytes, bytes]:
-    """The workbook's fixed parts from openpyxl (styles, header row, frozen pane, widths, filter):
-    members, and the sheet XML before and after the data rows."""
+def _template(title: str, rows: int, agency: str = "", period: str = "") -> tuple[dict[str, bytes], bytes, bytes]:
+    """The workbook's fixed parts from openpyxl (styles, header row, frozen pane, widths, filter,
+    print set-up and print titles): members, and the sheet XML before and after the data rows.
+    The print set-up (pageSetup, printOptions, headerFooter) is in the part after the rows, which
+    every append writes again; print titles and print area are defined names in workbook.xml that
+    run to the sheet's last row, so they hold for rows appended later."""
     buffer = io.BytesIO()
-    build_workbook([], title).save(buffer)
+    build_workbook([], title, agency, period).save(buffer)
     with zipfile.ZipFile(buffer) as z:
         members = {name: z.read(name) for name in z.namelist()}
     sheet = members.pop(SHEET)
@@ -178,6 +250,11 @@ def _refresh_rows(state: State, year_be: int, agency_name: str) -> set[int]:
     """Render the rows of cases that changed (and any never rendered) into the row cache;
     returns the receipt sequence numbers rendered."""
     db = state.db
+    if state.get("register_row_format") != ROW_FORMAT:     # rows cached by an older version: all again
+        with state.tx():
+            db.execute("DELETE FROM register_rows")
+            db.execute("INSERT INTO meta (key, value) VALUES ('register_row_format', ?) "
+                       "ON CONFLICT (key) DO UPDATE SET value=excluded.value", (ROW_FORMAT,))
     stale = db.execute(
         "SELECT c.* FROM register_dirty_cases d JOIN cases c ON c.id = d.case_id WHERE c.year_be = ?", (year_be,)
     ).fetchall()
@@ -223,13 +300,14 @@ def set_aside(target: Path, when: datetime) -> Path:
     return kept
 
 
-def _write_year(state: State, year_be: int, target: Path, changed: set[int], now: datetime) -> Path | None:
+def _write_year(state: State, year_be: int, target: Path, changed: set[int], now: datetime,
+                agency: str = "") -> Path | None:
     """Append the new rows to last cycle's file when only new cases changed; else write it whole.
     Either way into a temp file next to the target, then one replace. mailbot knows its own file
     by the hash of what it wrote: a file changed by anyone else is set aside first (returned)."""
     # receipt numbers run 1..N without gaps, so the last one is the row count (an index look-up)
     count = state.db.execute("SELECT max(seq) FROM register_rows WHERE year_be=?", (year_be,)).fetchone()[0] or 0
-    members, head, tail = _template(f"ทะเบียนรับ {year_be}", count)
+    members, head, tail = _template(f"ทะเบียนรับ {year_be}", count, agency, period_label(year_be))
     key = f"register_layout:{year_be}"
     saved = json.loads(state.get(key) or "null")
     written_hash = saved.pop("sha256", None) if saved else None
@@ -245,6 +323,7 @@ def _write_year(state: State, year_be: int, target: Path, changed: set[int], now
     appendable = (
         layout is not None and current is not None
         and bool(changed) and sorted(changed) == list(range(layout.rows + 1, count + 1))
+        and _same_fixed_parts(layout, members)
     )
     with files.replacing(target, suffix=".xlsx") as tmp:
         if appendable:
@@ -263,6 +342,13 @@ def _write_year(state: State, year_be: int, target: Path, changed: set[int], now
     return kept
 
 
+def _same_fixed_parts(layout: xlsxzip.Layout, members: dict[str, bytes]) -> bool:
+    """Whether the file's styles, workbook and header part are the ones this version writes
+    (the document properties carry the time, so they do not count)."""
+    old = {name: crc for name, _offset, crc, _packed, _size in layout.members}
+    return all(old.get(name) == zlib.crc32(data) for name, data in members.items() if not name.startswith("docProps/"))
+
+
 @dataclass
 class RegisterWrite:
     written: list[Path] = field(default_factory=list)
@@ -278,7 +364,7 @@ def write_registers(state: State, folder: Path, agency_name: str, now: datetime)
         target = register_path(folder, year_be)
         changed = _refresh_rows(state, year_be, agency_name)
         try:
-            kept = _write_year(state, year_be, target, changed, now)
+            kept = _write_year(state, year_be, target, changed, now, agency_name)
             if kept is not None:
                 out.kept.append((target, kept))
         except OSError as exc:
@@ -288,3 +374,53 @@ def write_registers(state: State, folder: Path, agency_name: str, now: datetime)
         state.clear_dirty(year_be, version)
         written.append(target)
     return out
+
+
+# ------------------------------------------------------------------------------- printable
+
+def pdf_path(folder: Path, year_be: int) -> Path:
+    return folder / f"ทะเบียนรับ-{year_be}.pdf"
+
+
+def pdf_row(case, agency_name: str) -> list[object]:  # type: ignore[no-untyped-def]
+    """A case as the printed register shows it (PDF_COLUMNS): the sender's address on its own
+    line, the time of receipt short."""
+    received = to_bangkok(from_iso(case["received_at"]))
+    doc_date = thai_date_short(from_iso(case["doc_date"])) if case["doc_date"] else ""
+    sender = "\n".join(x for x in (case["sender_name"], case["sender_addr"]) if x)
+    return [
+        case["receipt"], "-", doc_date, sender, agency_name, case["subject"] or "", case["action"] or "",
+        case["remark"] or "", f"{thai_date_short(received)} {received:%H:%M} น.",
+    ]
+
+
+def register_table(state: State, year_be: int, agency: str, now: datetime | None = None) -> Table:
+    rows = [pdf_row(c, agency) for c in state.cases_of_year(year_be)]
+    note = f"ข้อมูล ณ {thai_datetime(now)}" if now else ""
+    return Table(TITLE, agency, period_label(year_be), PDF_COLUMNS, rows, note=note)
+
+
+def write_pdf(state: State, folder: Path, year_be: int, agency: str, now: datetime | None = None) -> Path:
+    """The year's receive register as a printable PDF beside its workbook (ทะเบียนรับ-2569.pdf)."""
+    target = pdf_path(folder, year_be)
+    write_atomic(target, printable.render(register_table(state, year_be, agency, now)))
+    return target
+
+
+def write_table(folder: Path, stem: str, table: Table, sheet: str | None = None) -> tuple[Path, Path]:
+    """Any register in one call: ``<stem>.xlsx`` (print set-up included) and ``<stem>.pdf``.
+
+    ``table.columns`` lists the workbook's columns, the printed ones first; the PDF shows the
+    printed ones. For the dispatch register, e.g.::
+
+        write_table(folder, "ทะเบียนส่ง-2569", Table("ทะเบียนหนังสือส่ง", agency, "ประจำปี พ.ศ. 2569",
+                    [Column("เลขทะเบียนส่ง", 13), Column("ที่", 14, wrap=True), ..., Column("หมายเหตุ", 28, wrap=True),
+                     Column("เลขรับที่ตอบ", 13)], rows))
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    xlsx, pdf = folder / f"{stem}.xlsx", folder / f"{stem}.pdf"
+    wb = build_workbook_columns(list(table.columns), [list(r) for r in table.rows], sheet or stem[:31],
+                                heading=table.title, agency=table.agency, period=table.period)
+    atomic_save(wb, xlsx)
+    write_atomic(pdf, printable.render(table))
+    return xlsx, pdf

@@ -1,8 +1,10 @@
-"""Report: the supervisors' daily log as an Excel workbook (``registers/daily/<BE date>.xlsx``).
+"""Report: the supervisors' daily log as an Excel workbook and a PDF (``registers/daily/<BE date>.xlsx``
+and ``.pdf`` beside it).
 
 Owns: one row per message handled that day (time, sender, subject, outcome, receipt number,
-reply, error), a summary sheet with counts by outcome and by service and a bar chart, and the
-date forms supervisors type (``2026-11-27`` or Buddhist-Era ``2569-11-27``).
+reply in Thai words, error), a summary with counts by outcome and by service (the service's
+name, not its code) and a bar chart that prints whole on one page, the print set-up of both
+sheets, and the date forms supervisors type (``29/11/2569``, ``2569-11-29``, ``2026-11-29``).
 """
 from __future__ import annotations
 
@@ -13,18 +15,38 @@ from pathlib import Path
 
 from openpyxl import Workbook
 from openpyxl.chart import BarChart, Reference
-from openpyxl.styles import Font, PatternFill
+from openpyxl.chart.label import DataLabelList
+from openpyxl.styles import Alignment, Font, PatternFill
 
+from . import printable
 from .files import write_atomic
-from .kinds import OUTCOMES, outcome_label
+from .kinds import OUTCOMES, outcome_label, send_state
+from .printable import Column, Table
 from .state import State, from_iso, iso
 from .thai import BANGKOK, thai_date, to_bangkok
 
+TITLE = "บันทึกประจำวัน"
 # the daily log's outcomes, in this order, with the labels of the one outcome table (kinds.py)
 SHOWN = ("registered", "wrong_agency", "followup", "automatic", "quarantined", "duplicate", "own_alert")
 OUTCOME_TH = {key: OUTCOMES[key].thai for key in SHOWN}
-COLUMNS = [("เวลา (time)", 10), ("ผู้ส่ง (sender)", 32), ("เรื่อง (subject)", 50), ("ผลการจัดการ (outcome)", 20),
-           ("เลขรับ (receipt)", 12), ("การตอบกลับ (reply)", 20), ("ข้อผิดพลาด/หมายเหตุ (error)", 40)]
+NO_REPLY = "ไม่ได้ตอบ"
+COLUMNS = [
+    Column("เวลา (time)", 9, weight=7, align="C", pdf_header="เวลา\n(time)"),
+    Column("ผู้ส่ง (sender)", 30, wrap=True, pdf_header="ผู้ส่ง\n(sender)"),
+    Column("เรื่อง (subject)", 46, wrap=True, pdf_header="เรื่อง\n(subject)"),
+    Column("ผลการจัดการ (outcome)", 16, wrap=True, pdf_header="ผลการจัดการ\n(outcome)"),
+    Column("เลขรับ (receipt)", 11, align="C", pdf_header="เลขรับ\n(receipt)"),
+    Column("การตอบกลับ (reply)", 20, wrap=True, pdf_header="การตอบกลับ\n(reply)"),
+    Column("ข้อผิดพลาด/หมายเหตุ (error)", 30, wrap=True, pdf_header="ข้อผิดพลาด/หมายเหตุ\n(error)"),
+]
+
+
+def reply_text(statuses: str | None, outcome: str | None) -> str:
+    """'sent,queued' from the outbox as Thai words (kinds.SEND_STATES): 'ส่งแล้ว, รอส่ง'."""
+    if not statuses:
+        return "-" if outcome in ("automatic", "quarantined") else NO_REPLY
+    labels = [send_state(x) for x in statuses.split(",") if x]
+    return ", ".join(dict.fromkeys(labels))
 
 
 def parse_day(text: str) -> date:
@@ -39,80 +61,181 @@ def file_name(day: date) -> str:
 
 
 def rows_for(state: State, day: date) -> list[list[object]]:
+    """The day's rows: the seven columns, then the service's name (for the summary)."""
     start = datetime.combine(day, time(0), BANGKOK)
     end = start + timedelta(days=1)
     out = []
     query = (
-        "SELECT m.*, c.receipt, c.service_code, "
+        "SELECT m.*, c.receipt, c.service_code, c.service_name, "
         " (SELECT group_concat(o.status) FROM outbox o WHERE o.message_row = m.id AND o.kind <> 'forward') AS reply "
         "FROM messages m LEFT JOIN cases c ON c.id = m.case_id "
         "WHERE m.decided_at >= ? AND m.decided_at < ? ORDER BY m.decided_at, m.id"
     )
     for r in state.db.execute(query, (iso(start), iso(end))):
-        reply = r["reply"] or ("-" if r["outcome"] in ("automatic", "quarantined") else "ไม่ได้ตอบ / none")
         error = r["reason"] if r["outcome"] == "quarantined" else (r["last_error"] or "")
         if r["duplicate_of"]:
             error = f"ซ้ำ (duplicate) {error}".strip()
         out.append([
             to_bangkok(from_iso(r["decided_at"])).strftime("%H:%M"), r["sender"] or "", r["subject"] or "",
-            outcome_label(r["outcome"]), r["receipt"] or "", reply, error,
-            r["service_code"] or "",
+            outcome_label(r["outcome"]), r["receipt"] or "", reply_text(r["reply"], r["outcome"]),
+            error, r["service_name"] or r["service_code"] or "",
         ])
     return out
 
 
-def build(state: State, day: date, agency: str) -> bytes:
-    rows = rows_for(state, day)
+def summary(rows: list[list[object]]) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
+    """Counts by outcome (every outcome, zero included) and by service (registered rows)."""
+    by_outcome = Counter(r[3] for r in rows)
+    outcomes = [(label, by_outcome.get(label, 0)) for label in OUTCOME_TH.values()]
+    services = sorted(Counter(str(r[7] or "ไม่ระบุบริการ") for r in rows if r[4]).items(), key=lambda x: (-x[1], x[0]))
+    return outcomes, services
+
+
+def build(state: State, day: date, agency: str, rows: list[list[object]] | None = None) -> bytes:
+    rows = rows_for(state, day) if rows is None else rows
+    period = f"วันที่ {thai_date(day)}"
     wb = Workbook()
     ws = wb.active
     ws.title = "รายการ"
     bold, fill = Font(name="Tahoma", bold=True), PatternFill("solid", fgColor="DDEBF7")
-    ws.append([name for name, _ in COLUMNS])
-    for i, (_, width) in enumerate(COLUMNS, start=1):
-        ws.cell(1, i).font, ws.cell(1, i).fill = bold, fill
-        ws.column_dimensions[ws.cell(1, i).column_letter].width = width
+    plain = Font(name="Tahoma")
+    ws.append([c.header for c in COLUMNS])
+    for i, col in enumerate(COLUMNS, start=1):
+        cell = ws.cell(1, i)
+        cell.font, cell.fill = bold, fill
+        cell.alignment = Alignment(horizontal="center", vertical="top", wrap_text=True)
+        ws.column_dimensions[cell.column_letter].width = col.width
+    ws.row_dimensions[1].height = printable.header_height(COLUMNS)
+    aligns = [Alignment(vertical="top", wrap_text=c.wrap) for c in COLUMNS]
     for row in rows:
         ws.append(row[:7])
-        for cell in ws[ws.max_row]:
+        for cell, align in zip(ws[ws.max_row], aligns):
             if isinstance(cell.value, str):
                 cell.data_type = "s"          # never a formula
-            cell.font = Font(name="Tahoma")
+            cell.font, cell.alignment = plain, align
+        height = printable.row_height(row[:7], COLUMNS)
+        if height:
+            ws.row_dimensions[ws.max_row].height = height
     ws.freeze_panes = "A2"
     ws.auto_filter.ref = f"A1:G{max(1, len(rows) + 1)}"
+    printable.sheet_setup(ws, COLUMNS, title=TITLE, agency=agency, period=period, last_row=len(rows) + 1)
 
-    summary = wb.create_sheet("สรุป")
-    summary.append([f"บันทึกประจำวัน {agency}", thai_date(day)])
-    summary.append([])
-    summary.append(["ผลการจัดการ (outcome)", "จำนวน (count)"])
-    by_outcome = Counter(r[3] for r in rows)
-    first = summary.max_row + 1
-    for key, label in OUTCOME_TH.items():
-        summary.append([label, by_outcome.get(label, 0)])
-    last = summary.max_row
-    summary.append(["รวม (total)", len(rows)])
-    summary.append([])
-    summary.append(["บริการ (service)", "จำนวน (count)"])
-    for code, n in sorted(Counter(r[7] or "ไม่ระบุ" for r in rows if r[4]).items()):
-        summary.append([code, n])
-    for row in summary.iter_rows():
+    outcomes, services = summary(rows)
+    sheet = wb.create_sheet("สรุป")
+    sheet.append([f"{TITLE} {agency}", thai_date(day)])
+    sheet.append([])
+    sheet.append(["ผลการจัดการ (outcome)", "จำนวน (count)"])
+    first = sheet.max_row + 1
+    for label, n in outcomes:
+        sheet.append([label, n])
+    last = sheet.max_row
+    sheet.append(["รวม (total)", len(rows)])
+    sheet.append([])
+    sheet.append(["บริการ (service)", "จำนวน (count)"])
+    for name, n in services:
+        sheet.append([name, n])
+    for row in sheet.iter_rows():
         for cell in row:
-            cell.font = Font(name="Tahoma", bold=cell.row in (1, 3) or cell.value in ("บริการ (service)",))
-    summary.column_dimensions["A"].width = 30
-    summary.column_dimensions["B"].width = 16
+            cell.font = Font(name="Tahoma", bold=cell.row in (1, 3) or cell.value == "บริการ (service)")
+            cell.alignment = Alignment(vertical="top", wrap_text=cell.column == 1)
+    sheet.column_dimensions["A"].width = 48
+    sheet.column_dimensions["B"].width = 16
+    for r in range(1, sheet.max_row + 1):
+        height = printable.row_height([sheet.cell(r, 1).value], [Column("", 48, wrap=True)])
+        if height:
+            sheet.row_dimensions[r].height = height
     chart = BarChart()
     chart.type = "bar"
-    chart.title = "จำนวนตามผลการจัดการ"
-    chart.y_axis.title = "จำนวน"
-    chart.add_data(Reference(summary, min_col=2, min_row=first - 1, max_row=last), titles_from_data=True)
-    chart.set_categories(Reference(summary, min_col=1, min_row=first, max_row=last))
+    chart.style = 10
+    chart.title = "จำนวนข้อความตามผลการจัดการ"
+    chart.y_axis.title = "จำนวน (ฉบับ)"
+    chart.add_data(Reference(sheet, min_col=2, min_row=first - 1, max_row=last), titles_from_data=True)
+    chart.set_categories(Reference(sheet, min_col=1, min_row=first, max_row=last))
     chart.legend = None
-    summary.add_chart(chart, "D3")
+    chart.x_axis.delete = False          # openpyxl 3.1 leaves the axes out unless told
+    chart.y_axis.delete = False
+    chart.x_axis.scaling.orientation = "maxMin"   # the first outcome on top, as in the table
+    chart.y_axis.majorGridlines = None
+    chart.dataLabels = DataLabelList(showVal=True, showSerName=False, showCatName=False, showLegendKey=False,
+                                     showPercent=False)
+    chart.width, chart.height = 17.0, 8.5          # cm: room for the longest Thai label
+    # below the tables, in the two columns' width (A+B is about 17 cm), so it prints with them
+    sheet.add_chart(chart, f"A{sheet.max_row + 2}")
+    printable.sheet_setup(sheet, [Column("", 48), Column("", 16)], title=TITLE, agency=agency, period=period,
+                          header_rows=0, fit_height=True)
+    sheet.page_setup.orientation = "portrait"
+    sheet.print_options.gridLines = False
+    del sheet.defined_names["_xlnm.Print_Area"]    # the chart is outside A:B's cells: print the used area
     buffer = io.BytesIO()
     wb.save(buffer)
     return buffer.getvalue()
 
 
-def write(state: State, day: date, folder: Path, agency: str) -> Path:
+def table(rows: list[list[object]], day: date, agency: str, now: datetime | None = None) -> Table:
+    """The log as a printable table, with the summary and the chart on a last page."""
+    outcomes, services = summary(rows)
+    note = f"พิมพ์เมื่อ {to_bangkok(now):%H:%M} น." if now else ""
+    return Table(TITLE, agency, f"วันที่ {thai_date(day)}", COLUMNS, [r[:7] for r in rows], note=note,
+                 extra=[lambda pdf: _summary_page(pdf, outcomes, services, len(rows))])
+
+
+def _summary_page(pdf: printable.Pdf, outcomes: list[tuple[str, int]], services: list[tuple[str, int]],
+                  total: int) -> None:
+    """Counts by outcome with a bar chart beside them, and counts by service, on one page."""
+    font = printable.FONT
+    x0, y = pdf.l_margin, pdf.get_y() + 2
+    pdf.set_font(font, "B", 12)
+    pdf.set_xy(x0, y)
+    pdf.text_line(0, 8, "สรุปผลการจัดการ (outcome)")
+    y += 9
+    pdf.set_font(font, "", 11)
+    label_w = max(pdf.get_string_width(x) for x, _ in [*outcomes, ("รวม (total)", 0)]) + 6
+    peak = max([n for _, n in outcomes] + [1])
+    bar_max = 120.0
+    for label, n in [*outcomes, ("รวม (total)", total)]:
+        pdf.set_xy(x0, y)
+        pdf.set_font(font, "B" if label == "รวม (total)" else "", 11)
+        pdf.text_line(label_w, 7, label)
+        pdf.text_line(14, 7, str(n), align="R")
+        if label != "รวม (total)":
+            w = bar_max * n / peak
+            pdf.set_fill_color(91, 155, 213)
+            if w > 0:
+                pdf.rect(x0 + label_w + 20, y + 1.2, w, 4.6, style="F")
+            pdf.set_xy(x0 + label_w + 22 + w, y)
+            pdf.set_font(font, "", 10)
+            pdf.text_line(12, 7, str(n))
+        y += 7.5
+    pdf.set_draw_color(120, 120, 120)
+    pdf.line(x0 + label_w + 20, y - 7.5 * (len(outcomes) + 1), x0 + label_w + 20, y - 7.5)
+    y += 5
+    pdf.set_xy(x0, y)
+    pdf.set_font(font, "B", 12)
+    pdf.text_line(0, 8, "เรื่องที่ลงทะเบียน แยกตามบริการ (service)")
+    y += 9
+    pdf.set_font(font, "", 11)
+    width = 150.0
+    bottom = pdf.h - 16
+    for i, (name, n) in enumerate(services or [("ไม่มีเรื่องที่ลงทะเบียน", 0)]):
+        lines = printable.wrap(name, width - 6, pdf.get_string_width)
+        if y + 6.5 * (len(lines) + 1) > bottom and i < len(services) - 1:   # keep to one page
+            rest = services[i:]
+            lines, name, n = [f"บริการอื่นอีก {len(rest)} บริการ"], "", sum(x for _, x in rest)
+        for k, line in enumerate(lines):
+            pdf.set_xy(x0, y)
+            pdf.text_line(width, 6.5, line)
+            if k == 0 and services:
+                pdf.text_line(20, 6.5, str(n), align="R")
+            y += 6.5
+        if not name:
+            break
+
+
+def write(state: State, day: date, folder: Path, agency: str, now: datetime | None = None) -> tuple[Path, Path]:
+    """registers/daily/<BE date>.xlsx and the PDF beside it; returns both paths."""
     target = folder / "daily" / file_name(day)
-    write_atomic(target, build(state, day, agency))
-    return target
+    rows = rows_for(state, day)
+    write_atomic(target, build(state, day, agency, rows))
+    pdf = target.with_suffix(".pdf")
+    write_atomic(pdf, printable.render(table(rows, day, agency, now)))
+    return target, pdf

@@ -89,11 +89,18 @@ def test_daily_report_rows_totals_chart_and_email(env):
     for row in wb["รายการ"].iter_rows(min_row=2):
         assert all(c.data_type != "f" for c in row)
     summary = {row[0]: row[1] for row in wb["สรุป"].iter_rows(values_only=True) if row and row[0]}
-    assert summary["ลงทะเบียนรับ"] == 2 and summary["รวม (total)"] == 5 and summary["BLD"] == 1
+    assert summary["ลงทะเบียนรับ"] == 2 and summary["รวม (total)"] == 5
+    assert summary["ขออนุญาตก่อสร้าง ดัดแปลง รื้อถอน หรือต่อเติมอาคาร"] == 1 and "BLD" not in summary  # names, not codes
+    replies = {row[5] for row in rows[1:]}
+    from mailbot.kinds import SEND_STATES
+
+    assert replies <= {*SEND_STATES.values(), "ไม่ได้ตอบ", "-"}, replies          # Thai words, not outbox codes
+    assert "ส่งแล้ว" in replies
     assert len(wb["สรุป"]._charts) == 1
     [mail] = mails_to(env, "head@example.go.th")
     names = [p.get_filename() for p in mail.iter_attachments()]
-    assert names == [f"{be}.xlsx"]
+    assert names == [f"{be}.xlsx", f"{be}.pdf"]
+    assert path.with_suffix(".pdf").is_file() and str(path.with_suffix(".pdf")) in r.stdout
     # the CE form of the date gives the same file
     assert env.cli("report", "--date", today.isoformat()).returncode == 0
     if shutil.which("soffice") or shutil.which("libreoffice"):

@@ -251,7 +251,7 @@ def test_licence_register_is_published_without_contact_data(signed_env):
     everything = raw.decode("utf-8-sig") + json.dumps(json.loads((public / "ทะเบียนใบอนุญาต.ckan.json").read_text("utf-8")))
     assert "@" not in everything and "somchai" not in everything
     meta = json.loads((public / "ทะเบียนใบอนุญาต.ckan.json").read_text(encoding="utf-8"))
-    assert meta["num_rows"] == 1 and {r["format"] for r in meta["resources"]} == {"CSV", "XLSX"}
+    assert meta["num_rows"] == 1 and {r["format"] for r in meta["resources"]} == {"CSV", "XLSX", "PDF"}
     ws = openpyxl.load_workbook(public / "ทะเบียนใบอนุญาต.xlsx").active
     assert ws["A2"].value == rows[1][0]
     assert env.cli("publish").returncode == 0
