@@ -54,11 +54,12 @@ _EXPLICIT = re.compile(
 )
 # a status inquiry naming a number the way our replies teach: "สถานะ 15/2569", "status 15/2569"
 _STATUS = re.compile(r"(?:สถานะ\s*(?:เรื่อง)?|status)\s*[:#]?\s*" + _N, re.IGNORECASE)
-# after a number: it belongs to someone else ("เลขรับ 1/2569 ของอำเภอ", "... ที่ว่าการอำเภอ", "(สนง.ที่ดิน)")
+# after a number: it belongs to someone else ("เลขรับ 1/2569 ของอำเภอ", "... ที่ว่าการอำเภอ", "(สนง.ที่ดิน)").
+# Not the agency's own units (กอง..., สำนักปลัด): a citizen may name the unit that has the case.
 _FOREIGN_AFTER = re.compile(
     r"^\s*[(\[,]?\s*(?:ของ|จาก|ที่|ณ|of|from|at)?\s*(?P<who>"
-    r"ที่ว่าการ|อำเภอ|อ\.|จังหวัด|จ\.|ศาลากลาง|สำนักงาน|สนง\.?|สำนัก|กรม|กระทรวง|กอง(?!ช่าง)|ศาล|เทศบาล|ทต\.|ทม\.|ทน\.|"
-    r"อบต\.?|อบจ\.?|องค์การ|สถานี|สภ\.|สน\.|โรงพยาบาล|รพ\.|ศูนย์|การไฟฟ้า|การประปา|ธนาคาร|บริษัท|มหาวิทยาลัย|"
+    r"ที่ว่าการ|อำเภอ|อ\.|จังหวัด|จ\.|ศาลากลาง|สำนักงาน|สนง\.?|กรม|กระทรวง|ศาล|เทศบาล|ทต\.|ทม\.|ทน\.|"
+    r"อบต\.?|อบจ\.?|องค์การ|สถานี|สภ\.|สน\.|โรงพยาบาล|รพ\.|การไฟฟ้า|การประปา|ธนาคาร|บริษัท|มหาวิทยาลัย|"
     r"โรงเรียน|ตำรวจ|เขต|หน่วยงานอื่น|district|province|office|court|ministry|department|police|bank|company)",
     re.IGNORECASE,
 )
@@ -178,12 +179,10 @@ def receipt_refs(text: str, own_names: tuple[str, ...] = ()) -> list[ReceiptRef]
     """
     text = " ".join(thai_digits_to_arabic(clean_text(text or "")).split())
     found: dict[int, ReceiptRef] = {}
-    taken: list[tuple[int, int]] = []
     for form, pattern in (("tag", _OWN_TAG), ("explicit", _EXPLICIT), ("status", _STATUS)):
         for m in pattern.finditer(text):
-            if any(a <= m.start(1) < b for a, b in taken):   # the number was read already (a tag)
+            if m.start(1) in found:   # this number was read already (inside our tag)
                 continue
-            taken.append((m.start(), m.end()))
             receipt = f"{int(m.group(1))}/{m.group(2)}"
             why = ""
             if int(m.group(2)) not in OUR_YEARS:
@@ -192,7 +191,7 @@ def receipt_refs(text: str, own_names: tuple[str, ...] = ()) -> list[ReceiptRef]
                 after = text[m.end(): m.end() + 80]
                 if _FOREIGN_AFTER.match(after) and not _names_us(after, own_names):
                     why = f"another agency's number ({' '.join(after.split()[:3])})"
-            found[m.start()] = ReceiptRef(receipt, form, not why, why)  # type: ignore[arg-type]
+            found[m.start(1)] = ReceiptRef(receipt, form, not why, why)  # type: ignore[arg-type]
     return [found[k] for k in sorted(found)]
 
 
@@ -200,8 +199,16 @@ _CONNECTOR = re.compile(r"^\s*[(\[,]?\s*(?:ของ|จาก|ที่|ณ|of|
 
 
 def _names_us(after: str, own_names: tuple[str, ...]) -> bool:
-    rest = normalise(after[_CONNECTOR.match(after).end():])  # type: ignore[union-attr]
-    return any(normalise(n) and rest.startswith(normalise(n)) for n in own_names)
+    """What follows a number names this agency: its full name, or a first word its name starts with
+    ("ของเทศบาล" for เทศบาลตำบลบ้านตัวอย่าง; not "ของเทศบาลนครขอนแก่น")."""
+    tail = after[_CONNECTOR.match(after).end():]  # type: ignore[union-attr]
+    rest = normalise(tail)
+    word = normalise((re.match(r"[^\s,;:()\[\]]+", tail) or [""])[0])
+    for name in own_names:
+        own = normalise(name)
+        if own and (rest.startswith(own) or (word and own.startswith(word))):
+            return True
+    return False
 
 
 def receipt_tags(text: str, own_names: tuple[str, ...] = ()) -> list[str]:

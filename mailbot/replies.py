@@ -41,7 +41,7 @@ def tag(receipt: str) -> str:
 
 
 def reply_subject(original: str, receipt: str | None) -> str:
-    subject = one_line(defang(original), 200) or "(ไม่มีชื่อเรื่อง / no subject)"
+    subject = defang(one_line(original, 200)) or "(ไม่มีชื่อเรื่อง / no subject)"
     if not subject.lower().startswith(("re:", "ตอบกลับ:")):
         subject = "Re: " + subject
     if receipt and tag(receipt) not in subject:
@@ -181,8 +181,8 @@ def context(agency: AgencyConfig, *, receipt: str | None, received_at: datetime,
         "received": thai_datetime(received_at),
         "received_date": thai_date(received_at),
         "received_at": to_bangkok(received_at),
-        "subject": one_line(defang(subject), 200),
-        "sender_name": one_line(defang(sender_name), 80),
+        "subject": defang(one_line(subject, 200)),
+        "sender_name": defang(one_line(sender_name, 80)),
         "service": service,
         "referral": referral,
         "attachments": attachments,

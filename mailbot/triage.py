@@ -20,6 +20,13 @@ from datetime import date, datetime, time
 from .thai import BANGKOK, clean_text, parse_thai_date, thai_date_short, thai_digits_to_arabic, to_bangkok
 
 SECRET_MASK = "(เรื่องลับ)"
+# For the lead's migration (NOT applied here): the register columns urgency and secrecy are kept in.
+SCHEMA_ADDITIONS = """
+ALTER TABLE cases ADD COLUMN urgency TEXT;                          -- Triage.urgency_label ("ด่วนที่สุด", "ด่วนภายใน 5 ธ.ค. 2569")
+ALTER TABLE cases ADD COLUMN urgency_rank INTEGER NOT NULL DEFAULT 0;   -- Triage.urgency_rank: lists sort on it
+ALTER TABLE cases ADD COLUMN deadline TEXT;                         -- Triage.deadline, ISO (ด่วนภายใน)
+ALTER TABLE cases ADD COLUMN secrecy TEXT;                          -- Triage.secrecy ("ลับ", "ลับมาก", "ลับที่สุด")
+"""
 URGENCY_RANKS = {"": 0, "ด่วน": 1, "ด่วนมาก": 2, "ด่วนที่สุด": 3, "ด่วนภายใน": 3}
 SECRECY_RANKS = {"": 0, "ลับ": 1, "ลับมาก": 2, "ลับที่สุด": 3}
 
@@ -76,7 +83,7 @@ class Triage:
 
 def _glued_after(text: str, end: int) -> bool:
     """A Thai letter right after the mark (not a particle): part of another word."""
-    rest = text[end:]
+    rest = text[end: end + 8]
     if not rest or not re.match(f"[{_THAI_LETTER}]", rest[0]):
         return False
     return not _PARTICLE.match(rest)
@@ -90,7 +97,7 @@ def urgency_of(subject: str, today: date) -> tuple[str, datetime | None, bool]:
         level_word = re.sub(r"\s", "", m["level"] or "")
         if level_word != "ภายใน" and _glued_after(text, m.end()):
             continue
-        before = text[: m.start()]
+        before = text[max(0, m.start() - 20): m.start()]
         if before.endswith(" ") and _URGENCY_NOT.search(before):
             continue
         level = "ด่วน" + level_word
@@ -115,9 +122,9 @@ def secrecy_of(subject: str) -> str:
     for m in _SECRECY.finditer(text):
         if _glued_after(text, m.end()):
             continue
-        if re.match(r"\s*ๆ", text[m.end():]) and not m["level"]:   # ลับ ๆ ล่อ ๆ: furtively
+        if re.match(r"\s*ๆ", text[m.end(): m.end() + 8]) and not m["level"]:   # ลับ ๆ ล่อ ๆ: furtively
             continue
-        before = text[: m.start()]
+        before = text[max(0, m.start() - 20): m.start()]
         if _SECRECY_NOT.search(before):
             continue
         level = "ลับ" + re.sub(r"\s", "", m["level"] or "")

@@ -13,7 +13,9 @@ Owns:
   - the "automatic-looking sender" heuristic and the daily cap on new cases from such senders
     (``looks_automatic`` / ``new_case_cap``; the caller counts, this decides);
   - making echoed text inert (``defang``): no working link or address from a sender in a reply;
-  - register notes that never push out a warning; routine notes folded (``add_note``).
+  - register notes that never push out a warning; routine notes folded (``add_note``), and the
+    warning texts for held and linked requests (``hold_remark``, ``linked_notes``);
+  - which server folders are Junk (``is_junk_folder``): never read.
 
 No I/O: headers come from ``parse.Letter.trust_headers``; counts and case rows from the caller.
 """
@@ -38,6 +40,14 @@ except ImportError:  # pragma: no cover - declared in pyproject.toml
     authres = None  # type: ignore[assignment]
 
 Headers = Iterable[tuple[str, str]]
+
+# For the lead's migration (NOT applied by this module; state.py's SCHEMA is not edited here):
+# what the pipeline records from this module's decisions on a case.
+SCHEMA_ADDITIONS = """
+ALTER TABLE cases ADD COLUMN linked_to TEXT;   -- receipt of the case this request named (Decision.linked_case)
+ALTER TABLE cases ADD COLUMN held TEXT;        -- Decision.flag / Screening.hold: no automatic reply until released
+CREATE INDEX IF NOT EXISTS cases_sender_day ON cases (sender_addr, received_at);   -- new_case_cap counts
+"""
 
 # ---------------------------------------------------------------------------- authentication
 
@@ -115,7 +125,8 @@ def auth_results(headers: Headers | Letter, servers: tuple[str, ...]) -> list[Au
         parsed = None
         if authres is not None:
             try:
-                parsed = authres.AuthenticationResultsHeader.parse_value(value)
+                # Exchange ends the value with a stray ";" that the grammar refuses
+                parsed = authres.AuthenticationResultsHeader.parse_value(value.strip().rstrip(";").rstrip())
             except Exception:  # noqa: BLE001 - malformed: scan it instead
                 parsed = None
         if parsed is not None:
@@ -243,6 +254,11 @@ class Screening:
         return "; ".join(self.reasons)
 
 
+def hold_remark(reason: str) -> str:
+    """The register note for a held request (a warning: never folded, never pushed out)."""
+    return f"ระงับการตอบกลับอัตโนมัติ รอเจ้าหน้าที่ตรวจสอบ (flagged: {reason})"
+
+
 def screen(letter: Letter, settings: TrustConfig) -> Screening:
     """The verdict for one message (call it on the outer message, before a staff forward is unpacked).
 
@@ -265,6 +281,18 @@ def screen(letter: Letter, settings: TrustConfig) -> Screening:
         authenticated=bool(servers) and not failures and authenticated(results, letter.from_addr),
         servers=tuple(authserv_ids(letter)), configured=bool(servers),
     )
+
+
+JUNK_NAMES = frozenset({"junk", "junk e-mail", "junk email", "spam", "bulk mail", "[gmail]/spam", "อีเมลขยะ",
+                        "จดหมายขยะ", "เมลขยะ", "สแปม"})
+
+
+def is_junk_folder(name: str, flags: Iterable[str | bytes] = ()) -> bool:
+    """A folder the server files spam in (RFC 6154 \\Junk, or a usual name): mailbot never touches it."""
+    if any((f.decode() if isinstance(f, bytes) else f).lower() == "\\junk" for f in flags):
+        return True
+    leaf = name.strip().lower()
+    return leaf in JUNK_NAMES or leaf.rsplit("/", 1)[-1] in JUNK_NAMES or leaf.rsplit(".", 1)[-1] in JUNK_NAMES
 
 
 # ---------------------------------------------------------------------------- who may act
@@ -389,7 +417,9 @@ _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _HOST = rf"{_LABEL}(?:{_DOT}{_LABEL})+"
 _SCHEME = re.compile(r"\b([A-Za-z][A-Za-z0-9+.-]{1,15})\s*:\s*//([^\s/?#\\]*)", re.I)
 _BARE_SCHEME = re.compile(r"\b(mailto|javascript|data|tel|sms|callto|file|vbscript)\s*:", re.I)
-_EMAIL = re.compile(rf"([A-Za-z0-9!#$%&'*+/=?^_`{{|}}~.-]+)\s*[@\uff20]\s*({_HOST})")
+_LOCAL_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!#$%&'*+/=?^_`{|}~.-")
+_AT = re.compile("[@\uff20]")
+_HOST_AFTER_AT = re.compile(rf"[ \t]*({_HOST})")
 _HOSTLIKE = re.compile(rf"(?<![A-Za-z0-9-])({_HOST})(?![A-Za-z0-9-])")
 _INERT_SCHEMES = {"http": "hxxp", "https": "hxxps", "ftp": "fxp", "ftps": "fxps", "sftp": "sfxp"}
 # last labels of file names people write in subjects: not domains, left as they are
@@ -405,6 +435,30 @@ _TITLES = frozenset({"mr", "mrs", "ms", "miss", "dr", "prof", "st", "sr", "jr", 
 
 def _dots(host: str) -> str:
     return re.sub(rf"(?<!\[){_DOT}(?!\])", "[.]", host)
+
+
+def _addresses(text: str) -> str:
+    """Every "local@host" as "local[at]host[.]..."; found from each "@" (linear in the text length)."""
+    out: list[str] = []
+    done = 0
+    for at in _AT.finditer(text):
+        i = at.start()
+        if i < done:
+            continue
+        j = i
+        while j > done and text[j - 1] in " \t":
+            j -= 1
+        k = j
+        while k > done and j - k < 64 and text[k - 1] in _LOCAL_CHARS:
+            k -= 1
+        host = _HOST_AFTER_AT.match(text, i + 1, min(len(text), i + 1 + 300))
+        if k == j or host is None:
+            continue
+        out.append(text[done:j])
+        out.append("[at]" + _dots(host.group(1)))
+        done = host.end()
+    out.append(text[done:])
+    return "".join(out)
 
 
 def defang(text: str) -> str:
@@ -431,7 +485,7 @@ def defang(text: str) -> str:
 
     text = _SCHEME.sub(scheme, text)
     text = _BARE_SCHEME.sub(lambda m: f"{m.group(1)}[:]", text)
-    text = _EMAIL.sub(lambda m: f"{m.group(1)}[at]{_dots(m.group(2))}", text)
+    text = _addresses(text)
 
     def host(m: re.Match[str]) -> str:
         name = m.group(1)

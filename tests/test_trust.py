@@ -159,7 +159,7 @@ def test_headerless_auto_responders_look_automatic(kw):
 
 
 def test_people_do_not_look_automatic():
-    for kw in ({}, {"sender": "somchai.notify.me@example.com"[:0] + "somsri@example.com"},
+    for kw in ({}, {"sender": "somsri@example.com"},
                {"body": "ขอรับใบอนุญาตครับ ขอบคุณครับ"}, {"subject": "ร้องเรียนถนนชำรุด"}):
         assert trust.looks_automatic(mail(**kw)) == "", kw
 
@@ -215,10 +215,15 @@ def test_receipt_references(text, expected):
     assert receipt_tags(text) == [r for r, _, ours in expected if ours]
 
 
-def test_a_number_followed_by_our_own_name_is_ours():
+def test_a_number_followed_by_our_own_name_or_unit_is_ours():
+    own = (AGENCY.name,)
     text = "เลขรับ 3/2569 ของเทศบาลตำบลบ้านตัวอย่าง"
     assert receipt_tags(text) == []                                 # an agency word follows ...
-    assert receipt_tags(text, own_names=(AGENCY.name,)) == ["3/2569"]   # ... but it is ours
+    assert receipt_tags(text, own_names=own) == ["3/2569"]          # ... but it is ours
+    assert receipt_tags("เลขรับ 3/2569 ของเทศบาล ครับ", own_names=own) == ["3/2569"]
+    assert receipt_tags("เลขรับ 3/2569 ของเทศบาลนครขอนแก่น", own_names=own) == []
+    assert receipt_tags("เลขรับ 3/2569 กองคลัง") == ["3/2569"]       # our own unit
+    assert receipt_tags("เลขรับ 3/2569 ที่ส่งไปเมื่อวาน") == ["3/2569"]
 
 
 @pytest.mark.parametrize("subject,attachments,receipt,tag,inquiry", [
@@ -321,6 +326,10 @@ def test_authserv_ids_are_listed_for_check():
     ("dkim=pass header.d=other.example", False, False),                 # not aligned with From
     ("spf=pass smtp.mailfrom=bounce.example.com", False, True),        # aligned (relaxed)
     ("this is ; not parseable dkim=fail", True, False),                 # malformed: failures still count
+    ("spf=pass (sender IP is 203.0.113.5) smtp.mailfrom=example.com; dkim=pass (signature was verified) "
+     "header.d=example.com;dmarc=pass action=none header.from=example.com;compauth=pass reason=100;", False, True),
+    ("spf=fail (sender IP is 203.0.113.5) smtp.mailfrom=example.com; dkim=none (message not signed) "
+     "header.d=none;dmarc=fail action=oreject header.from=example.com;", True, False),   # Microsoft 365 style
 ])
 def test_authentication_results_of_our_server(auth, held, authenticated):
     s = trust.screen(mail(headers=[ar(MX, auth)]), CONFIGURED)
@@ -382,6 +391,10 @@ def test_held_request_is_registered_flagged_and_not_answered():
     s = trust.screen(letter, CONFIGURED)
     d = outcome(letter, hold=s.hold)
     assert d.outcome == "registered" and d.flag.startswith("authentication failed") and "dkim=fail" in d.flag
+    remark = trust.hold_remark(d.flag)
+    for day in range(1, 20):
+        remark = trust.add_note(remark, f"สอบถามสถานะ {day} ธ.ค. 2569 (ผู้อื่น)")
+    assert remark.startswith("ระงับการตอบกลับอัตโนมัติ") and "dkim=fail" in remark
 
 
 def test_spoofed_staff_forward_is_judged_on_the_outer_sender():
@@ -609,3 +622,10 @@ def test_classify_x_loop_needs_our_address():
     letter = mail(headers=[("X-Loop", OWN)])
     assert letter.loops == (OWN,)
     assert classify.loop_signal(letter, OWN) and not classify.loop_signal(letter, "other@example.go.th")
+
+
+def test_junk_folders_are_recognised():
+    for name in ("Junk", "INBOX.Junk", "[Gmail]/Spam", "อีเมลขยะ", "Junk E-mail"):
+        assert trust.is_junk_folder(name), name
+    assert trust.is_junk_folder("Bulk", flags=(b"\\Junk",))
+    assert not trust.is_junk_folder("INBOX") and not trust.is_junk_folder("ลงทะเบียนแล้ว")
