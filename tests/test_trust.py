@@ -13,11 +13,15 @@ from mailbot import cases, classify, trust
 from mailbot.classify import decide, receipt_refs, receipt_tags, reference
 from mailbot.config import AgencyConfig, Config, TrustConfig, load_config, load_rules
 from mailbot.parse import parse
-from mailbot.replies import KINDS, NOT_REPLIES, Templates, build, context, reply_subject, sample_context
+from mailbot.kinds import MAIL_KINDS
+from mailbot.replies import Templates, build, context, reply_subject, sample_context
 from mailbot.thai import BANGKOK, parse_thai_date
 from mailbot.triage import SECRET_MASK, mask_subject, sort_key, triage
 
 from .conftest import CORPUS
+
+# every kind of mail that goes to a citizen (not internal, template always present)
+CITIZEN_KINDS = [k for k, v in MAIL_KINDS.items() if not v.internal and not v.optional]
 
 REPO = Path(__file__).resolve().parents[1]
 RULES = load_rules(REPO / "rules.yaml")
@@ -458,7 +462,7 @@ def test_no_reply_carries_a_working_link_or_address_from_the_sender():
     now = datetime(2026, 11, 27, 3, 0, tzinfo=timezone.utc)
     subject = "คืนภาษี https://refund-rd-go-th.example/login หรือ refund-rd-go-th.example/login"
     name = "กรมสรรพากร www.refund-rd-go-th.example support@refund-rd-go-th.example"
-    for kind in [k for k in KINDS if k not in NOT_REPLIES]:
+    for kind in CITIZEN_KINDS:
         ctx = sample_context(AGENCY, now)
         ctx.update({k: v for k, v in context(AGENCY, receipt="15/2569", received_at=now, subject=subject,
                                              sender_name=name).items() if k in ("subject", "sender_name")})
@@ -477,8 +481,8 @@ def test_no_reply_carries_a_working_link_or_address_from_the_sender():
 def test_replies_say_the_agency_never_asks_for_passwords_and_receipts_carry_the_privacy_notice():
     templates = Templates(REPO / "templates", {"privacy": {"years": 7, "contact": "dpo@example.go.th"}})
     ctx = sample_context(AGENCY, datetime(2026, 11, 27, tzinfo=timezone.utc))
-    for kind in [k for k in KINDS if k not in NOT_REPLIES]:
-        text = templates.render(kind, ctx)
+    for kind in CITIZEN_KINDS:
+        text = templates.render(MAIL_KINDS[kind].template_name, ctx)
         assert "ไม่เคยขอรหัสผ่าน" in text and "never asks for passwords" in text, kind
     for kind in ("receipt", "unclassified"):
         text = templates.render(kind, ctx)
