@@ -54,7 +54,7 @@ def message_id_for(kind: str, row_id: int, content_hash: str, domain: str) -> st
     return f"<mailbot.{kind}.{row_id}.{content_hash[:12]}@{domain}>"
 
 
-# values every template may use; Templates(folder, template_globals(cfg)) fills them from the config
+# values every template may use; the core passes template_globals(cfg) to Templates to fill them
 DEFAULT_GLOBALS = {"privacy": {"years": 10, "contact": ""}}
 
 
