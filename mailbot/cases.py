@@ -25,12 +25,12 @@ from .outbox import Outbox, day_start
 from .replies import Templates, context, tag
 from .state import State, from_iso, iso
 from .thai import thai_date, thai_date_short, thai_datetime, to_bangkok
+from .trust import add_note
 
 
 def append_note(old: str | None, note: str, keep: int = 8) -> str:
-    parts = [p for p in (old or "").split("; ") if p]
-    parts.append(note)
-    return "; ".join(parts[-keep:])
+    """One more register note; warnings are never pushed out, routine notes fold (trust.add_note)."""
+    return add_note(old, note)
 
 
 @dataclass

@@ -34,6 +34,7 @@ class AgencyConfig(_Strict):
     name: str = Field(min_length=1)
     address: str = Field(min_length=3)
     domains: list[str] = Field(default_factory=list)  # our own domains; default: address's
+    privacy_contact: str = ""    # whom data subjects contact (PDPA notice on receipts); default: the address
 
     @field_validator("address")
     @classmethod
@@ -224,6 +225,29 @@ class WorkflowConfig(_Strict):
     close_days: int = Field(default=14, ge=1)     # counted from the reminder
 
 
+class TrustConfig(_Strict):
+    """Whose word mailbot takes: the receiving server's verdicts, spam scores, blocked senders."""
+
+    # the authserv-id of our own receiving server (first token of its Authentication-Results, RFC 8601);
+    # only those headers are read. `mailbot check` prints the values seen on recent mail. Empty: failures
+    # in any Authentication-Results still hold the reply, but nothing counts as authenticated.
+    authserv_id: str | list[str] = ""
+    spam_score: float = 5.0          # SpamAssassin / rspamd score above this: registered, reply held
+    blocklist: list[str] = Field(default_factory=list)   # "a@b.example", "b.example", "@b.example", "*.xyz"
+    automatic_new_cases_per_day: int = Field(default=3, ge=0)   # per automatic-looking sender
+
+    @property
+    def authserv_ids(self) -> tuple[str, ...]:
+        items = [self.authserv_id] if isinstance(self.authserv_id, str) else self.authserv_id
+        return tuple(i.strip().lower() for item in items for i in item.split(",") if i.strip())
+
+
+class RetentionConfig(_Strict):
+    """How long what mailbot holds is kept (named in the privacy notice of every receipt)."""
+
+    years: int = Field(default=10, ge=1)
+
+
 class SigningConfig(_WithPassword):
     """The agency certificate that makes results trustworthy (PAdES)."""
 
@@ -283,6 +307,8 @@ class Config(_Strict):
     results: ResultsConfig = Field(default_factory=ResultsConfig)
     publish: PublishConfig = Field(default_factory=PublishConfig)
     letters: LettersConfig = Field(default_factory=LettersConfig)
+    trust: TrustConfig = Field(default_factory=TrustConfig)
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
 
     base_dir: Path = Field(default=Path("."), exclude=True)
     source: Path = Field(default=Path("mailbot.yaml"), exclude=True)   # the file this was read from

@@ -40,8 +40,31 @@ TRACE_HEADERS = frozenset(
 )
 
 _WINDOWS_RESERVED = re.compile(r"^(con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³])(\..*)?$", re.I)
-_NOREPLY = re.compile(r"^(no[-_.]?reply|do[-_.]?not[-_.]?reply|noreply[-_.].*|.*[-_.]noreply|bounces?|bounce[-+].*)$", re.I)
-_AUTOMATIC_LOCALPARTS = {"mailer-daemon", "postmaster", "mailerdaemon"}
+# local parts that never belong to a person; checked after "+tag" and trailing digits are cut off
+# ("noreply+abc", "noreply123", "bounces+123", "no-reply-2")
+_NOREPLY_WORD = r"(?:no[-_.]?reply|do[-_.]?not[-_.]?reply|dont[-_.]?reply|no[-_.]?response|bounces?)"
+_NOREPLY = re.compile(rf"^(?:{_NOREPLY_WORD}|{_NOREPLY_WORD}[-_.].*|.*[-_.]{_NOREPLY_WORD})$", re.I)
+_AUTOMATIC_LOCALPARTS = {"mailer-daemon", "postmaster", "mailerdaemon", "mailer_daemon"}
+# subjects that only automatic mail starts with (auto-replies in the languages Thai offices meet, bounces);
+# the colon is optional only for phrases no person starts a request with
+_AUTO_SUBJECT = re.compile(
+    r"^\s*(?:"
+    r"(?:automatic\s+reply|auto(?:matic)?[-_ ]?(?:reply|response)|autoreply|auto|out\s+of\s+(?:the\s+)?office"
+    r"(?:\s+(?:reply|autoreply|notice))?|(?:การ|ข้อความ)?ตอบกลับอัตโนมัติ|ข้อความอัตโนมัติ|ไม่อยู่ที่สำนักงาน"
+    r"|r[ée]ponse\s+automatique|automatische\s+antwort|respuesta\s+autom[áa]tica|自动回复|自動応答"
+    r"|undeliverable|undelivered\s+mail|delivery\s+status\s+notification|mail\s+delivery\s+(?:failed|failure)"
+    r"|returned\s+mail|failure\s+notice|delivery\s+failure)\s*[:：]"
+    r"|(?:automatic\s+reply|out\s+of\s+(?:the\s+)?office|(?:การ)?ตอบกลับอัตโนมัติ|undelivered\s+mail\s+returned\s+to\s+sender"
+    r"|delivery\s+status\s+notification\s*\(failure\))(?![\w\u0e00-\u0e7f])"
+    r")",
+    re.I,
+)
+_COMMENT = re.compile(r"\([^()]*\)")
+# headers the receiving servers add with their verdicts; kept on the Letter for trust.screen
+TRUST_HEADERS = frozenset({
+    "authentication-results", "x-spam-flag", "x-spam-status", "x-spam-score", "x-rspamd-score",
+    "x-spamd-result", "x-ms-exchange-organization-scl", "x-forefront-antispam-report",
+})
 _ADDRESS = re.compile(r"^[^@\s<>()\[\],;:\"]+@[A-Za-z0-9\u00a0-\uffff.-]+\.[A-Za-z\u00a0-\uffff]{2,}$")
 _MSGID = re.compile(r"<[^<>\s]+>")
 
@@ -79,6 +102,10 @@ class Letter:
     defects: tuple[str, ...] = field(default_factory=tuple)
     embedded: bytes | None = None  # the first attached message (message/rfc822), as bytes
     auth_failures: tuple[str, ...] = ()   # "spf=fail", "dkim=fail", "dmarc=fail" from Authentication-Results
+    loops: tuple[str, ...] = ()           # X-Loop values: automatic when one names our own address (trust.py)
+    # the receiving side's verdict headers (Authentication-Results, X-Spam-*, rspamd, Microsoft SCL) as
+    # (lower-case name, unfolded value), in header order; read by trust.screen with the configured authserv-id
+    trust_headers: tuple[tuple[str, str], ...] = ()
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -398,12 +425,14 @@ def parse(raw: bytes) -> Letter:
         body_text=body_text,
         new_text=strip_quoted(body_text),
         attachments=tuple(attachments),
-        auto_signals=tuple(_auto_signals(msg, from_addr)),
+        auto_signals=tuple(_auto_signals(msg, from_addr, subject, tuple(a for _, a in reply_pairs))),
         content_hash=content_hash(raw),
         size=len(raw),
         defects=tuple(defects),
         embedded=embedded,
         auth_failures=auth_failures(msg),
+        loops=tuple(v for v in (_unfold(v) for k, v in msg.raw_items() if k.lower() == "x-loop") if v),
+        trust_headers=tuple((k.lower(), _unfold(v)) for k, v in msg.raw_items() if k.lower() in TRUST_HEADERS),
     )
 
 
@@ -540,13 +569,35 @@ def our_message_ids(raw: bytes) -> list[str]:
     return list(dict.fromkeys(m.decode("ascii", "replace").lower() for m in _OUR_IDS.findall(raw)))
 
 
-def _auto_signals(msg: Message, from_addr: str | None) -> list[str]:
-    """Why this message is automatic mail (RFC 3834 and common practice); empty if not."""
+def _unfold(value: object) -> str:
+    return " ".join(_fix_surrogates(str(value)).split())
+
+
+def no_reply_address(addr: str | None) -> str:
+    """The normalised local part when an address is a no-reply or bounce mailbox, else ""."""
+    if not addr or "@" not in addr:
+        return ""
+    local = addr.strip().strip("<>").rsplit("@", 1)[0].lower()
+    base = local.split("+", 1)[0]            # sub-address: noreply+abc, bounces+123
+    base = re.sub(r"[-_.]?\d+$", "", base)    # noreply123, no-reply-2
+    if base in _AUTOMATIC_LOCALPARTS or local in _AUTOMATIC_LOCALPARTS:
+        return base if base in _AUTOMATIC_LOCALPARTS else local
+    if _NOREPLY.match(base) or _NOREPLY.match(local):
+        return local
+    return ""
+
+
+def _auto_signals(msg: Message, from_addr: str | None, subject: str = "",
+                  reply_to: tuple[str, ...] = ()) -> list[str]:
+    """Why this message is automatic mail (RFC 3834 and common practice); empty if not.
+
+    X-Loop is not judged here (it needs our own address): see ``Letter.loops`` and trust.py.
+    """
     signals: list[str] = []
 
     def raw(name: str) -> str:
         value = _raw_header(msg, name)
-        return (value or "").strip()
+        return _unfold(value or "")
 
     ctype = ""
     try:
@@ -555,22 +606,34 @@ def _auto_signals(msg: Message, from_addr: str | None) -> list[str]:
         pass
     if ctype == "multipart/report":
         signals.append("multipart/report (delivery or read report)")
-    auto = raw("Auto-Submitted").lower()
+    auto = _COMMENT.sub(" ", raw("Auto-Submitted")).strip().lower()
     if auto and not auto.startswith("no"):
         signals.append(f"Auto-Submitted: {auto[:40]}")
     rp = _raw_header(msg, "Return-Path")
     if rp is not None and rp.strip().replace(" ", "") in ("<>", ""):
         signals.append("Return-Path: <> (null sender)")
-    prec = raw("Precedence").lower()
+    prec = (_COMMENT.sub(" ", raw("Precedence")).split() or [""])[0].lower()   # "bulk (list)" -> bulk
     if prec in ("bulk", "junk", "list", "auto_reply", "auto-reply"):
         signals.append(f"Precedence: {prec}")
-    for name in ("X-Autoreply", "X-Autorespond", "X-Auto-Response-Suppress", "List-Id", "List-Unsubscribe"):
+    for name in ("X-Autoreply", "X-Autorespond", "X-Auto-Response-Suppress", "List-Id", "List-Unsubscribe",
+                 "X-MS-Exchange-Inbox-Rules-Loop", "X-Failed-Recipients"):
         if _raw_header(msg, name) is not None:
             signals.append(f"{name} present")
+    generated = raw("X-Autogenerated")
+    if generated:
+        signals.append(f"X-Autogenerated: {generated[:20]}")
     if from_addr:
         local = from_addr.split("@")[0].lower()
-        if local in _AUTOMATIC_LOCALPARTS:
-            signals.append(f"sender {local}")
-        elif _NOREPLY.match(local):
+        why = no_reply_address(from_addr)
+        if why in _AUTOMATIC_LOCALPARTS:
+            signals.append(f"sender {why}")
+        elif why:
             signals.append(f"no-reply sender {local}")
+    for addr in reply_to:
+        if no_reply_address(addr):
+            signals.append(f"Reply-To: no-reply address {addr.split('@')[0].lower()}")
+            break
+    m = _AUTO_SUBJECT.match(subject or "")
+    if m:
+        signals.append(f"subject starts {m.group(0).strip()[:40]!r}")
     return signals

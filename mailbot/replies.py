@@ -4,13 +4,15 @@ Owns: which template each reply kind uses, the headers every automatic reply car
 (RFC 3834: Auto-Submitted, In-Reply-To/References; X-Auto-Response-Suppress; a Message-ID
 under the agency's domain, fixed before sending so a resend is recognisably the same mail),
 the subject tag, and making sure nothing from the citizen is echoed raw (control and bidi
-characters removed, lengths capped). Pure apart from reading the template files.
+characters removed, lengths capped, links and addresses made inert by ``trust.defang``), and
+the values every template may use (``template_globals``: the privacy notice's retention and
+contact). Pure apart from reading the template files.
 """
 from __future__ import annotations
 
 import email
 import mimetypes
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from email.header import Header
 from email.message import Message
@@ -29,6 +31,7 @@ from .config import AgencyConfig
 from .errors import TemplateError
 from .kinds import MAIL_KINDS
 from .thai import one_line, thai_date, thai_datetime, to_bangkok
+from .trust import defang
 
 TAG_FORMAT = "[เลขรับ {receipt}]"
 
@@ -38,7 +41,7 @@ def tag(receipt: str) -> str:
 
 
 def reply_subject(original: str, receipt: str | None) -> str:
-    subject = one_line(original, 200) or "(ไม่มีชื่อเรื่อง / no subject)"
+    subject = defang(one_line(original, 200)) or "(ไม่มีชื่อเรื่อง / no subject)"
     if not subject.lower().startswith(("re:", "ตอบกลับ:")):
         subject = "Re: " + subject
     if receipt and tag(receipt) not in subject:
@@ -51,11 +54,21 @@ def message_id_for(kind: str, row_id: int, content_hash: str, domain: str) -> st
     return f"<mailbot.{kind}.{row_id}.{content_hash[:12]}@{domain}>"
 
 
+# values every template may use; the core passes template_globals(cfg) to Templates to fill them
+DEFAULT_GLOBALS = {"privacy": {"years": 10, "contact": ""}}
+
+
+def template_globals(cfg) -> dict:  # type: ignore[no-untyped-def]
+    """The template globals of one configuration: retention.years and whom data subjects contact."""
+    return {"privacy": {"years": cfg.retention.years, "contact": cfg.agency.privacy_contact}}
+
+
 @dataclass
 class Templates:
     """The reply templates of one agency, loaded from its templates folder."""
 
     folder: Path
+    settings: dict = field(default_factory=dict)   # template globals (template_globals(cfg))
 
     def __post_init__(self) -> None:
         # the agency's own templates first; a template a newer mailbot added and an older
@@ -77,6 +90,12 @@ class Templates:
         )
         self.env.filters["thai_date"] = thai_date
         self.env.filters["thai_datetime"] = thai_datetime
+        self.env.globals.update({k: dict(v) for k, v in DEFAULT_GLOBALS.items()})
+        for key, value in self.settings.items():
+            if isinstance(value, dict) and isinstance(self.env.globals.get(key), dict):
+                self.env.globals[key].update(value)   # type: ignore[union-attr]
+            else:
+                self.env.globals[key] = value
 
     def has(self, kind: str) -> bool:
         """The agency's own folder holds this template (optional ones: only then is mail sent)."""
@@ -153,7 +172,8 @@ def sample_context(agency: AgencyConfig, now: datetime) -> dict:
 def context(agency: AgencyConfig, *, receipt: str | None, received_at: datetime, subject: str,
             sender_name: str, service: dict | None = None, referral: dict | None = None,
             attachments: int = 0) -> dict:
-    """Everything a template may use. Text from the citizen is made one safe line."""
+    """Everything a template may use. Text from the citizen is made one safe, inert line (no working
+    link or address: ``trust.defang``). A secret request's subject arrives here masked already."""
     return {
         "agency": {"name": agency.name, "address": agency.address},
         "receipt": receipt,
@@ -161,8 +181,8 @@ def context(agency: AgencyConfig, *, receipt: str | None, received_at: datetime,
         "received": thai_datetime(received_at),
         "received_date": thai_date(received_at),
         "received_at": to_bangkok(received_at),
-        "subject": one_line(subject, 200),
-        "sender_name": one_line(sender_name, 80),
+        "subject": defang(one_line(subject, 200)),
+        "sender_name": defang(one_line(sender_name, 80)),
         "service": service,
         "referral": referral,
         "attachments": attachments,
@@ -214,6 +234,8 @@ def build(*, kind: str, templates: Templates, agency: AgencyConfig, to: str, sub
     msg["To"] = to_header if to_header.isascii() else "undisclosed-recipients:;"
     # a reply keeps the citizen's subject (plus the tag); forwards, alerts and reports have their own
     text = reply_subject(subject, receipt) if spec.threaded else one_line(subject, 250)
+    if kind == "forward":   # carries the citizen's subject
+        text = defang(one_line(subject, 250))
     msg["Subject"] = Header(text, "utf-8") if not text.isascii() else text
     msg["Date"] = format_datetime(to_bangkok(now))
     msg["Message-ID"] = message_id

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from datetime import date, datetime
+from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
 try:
@@ -195,3 +195,92 @@ def pad(text: str, width: int) -> str:
         out.append(ch)
         used += w
     return "".join(out) + " " * (width - used)
+
+
+# ---------------------------------------------------------------------------- reading dates
+
+def _spaced(word: str) -> str:
+    """A regex for a Thai word with any spacing (and the dots of abbreviations optional)."""
+    out = []
+    for ch in word:
+        out.append(r"\.?" if ch == "." else re.escape(ch))
+    return r"\s*".join(out)
+
+
+_MONTH_WORDS: list[tuple[str, int]] = sorted(
+    [(name, i + 1) for i, name in enumerate(THAI_MONTHS)]
+    + [(short, i + 1) for i, short in enumerate(THAI_MONTHS_SHORT)],
+    key=lambda x: -len(x[0]),
+)
+_MONTH = "|".join(f"(?P<m{i}>{_spaced(w)})" for i, (w, _) in enumerate(_MONTH_WORDS))
+_YEAR = r"(?:\s*(?:พ\s*\.?\s*ศ\s*\.?|ค\s*\.?\s*ศ\s*\.?)?\s*(?P<year>\d{4}|\d{2})(?!\d))?"
+_DATE_WORDS = re.compile(r"(?:วันที่|วัน)?\s*(?<!\d)(?P<day>\d{1,2})\s*(?:" + _MONTH + r")\s*" + _YEAR)
+_DATE_NUMERIC = re.compile(r"(?:วันที่)?\s*(?<!\d)(?P<day>\d{1,2})\s*[/.-]\s*(?P<month>\d{1,2})\s*[/.-]\s*(?P<year>\d{4}|\d{2})(?!\d)")
+_TIME = re.compile(r"(?:เวลา\s*(?P<h1>\d{1,2})(?:\s*[.:]\s*(?P<m1>\d{2}))?\s*(?:น\.?|นาฬิกา)?"
+                   r"|(?P<h2>\d{1,2})\s*[.:]\s*(?P<m2>\d{2})\s*(?:น\.?|นาฬิกา)|(?P<h3>\d{1,2})\s*(?:น\.|นาฬิกา))")
+_RELATIVE = (("มะรืนนี้", 2), ("มะรืน", 2), ("พรุ่งนี้", 1), ("วันนี้", 0))
+
+
+def _year_of(text: str | None, month: int, day: int, today: date) -> int | None:
+    """CE year for a written year: BE 4 digits, BE 2 digits ("69"), or CE; missing: the nearest one."""
+    if not text:
+        best = None
+        for year in (today.year - 1, today.year, today.year + 1):
+            try:
+                candidate = date(year, month, day)
+            except ValueError:
+                continue
+            if best is None or abs((candidate - today).days) < abs((best - today).days):
+                best = candidate
+        return best.year if best else None
+    value = int(text)
+    if len(text) == 2:
+        return value + 2500 - 543
+    return value - 543 if value >= 2400 else value
+
+
+def parse_thai_date(text: str, today: date) -> tuple[date, time | None] | None:
+    """The first date (and time) written in a text the way Thai officials write them.
+
+    "5 ธ.ค. 2569", "๕ ธันวาคม ๒๕๖๙ เวลา ๑๔.๐๐ น.", "วันที่ 5 ธค 69", "5/12/2569", "5 ธ.ค." (the
+    nearest such day), "วันนี้", "พรุ่งนี้ 10.00 น."; a time alone means today. None if there is none.
+    """
+    text = thai_digits_to_arabic(clean_text(text or ""))
+    found: date | None = None
+    rest = text
+    m = _DATE_WORDS.search(text)
+    n = _DATE_NUMERIC.search(text)
+    if n and (m is None or n.start() < m.start()):
+        month, day = int(n["month"]), int(n["day"])
+        year = _year_of(n["year"], month, day, today)
+        try:
+            found = date(year, month, day) if year else None  # type: ignore[arg-type]
+        except ValueError:
+            found = None
+        rest = text[n.end():]
+    elif m:
+        month = next(_MONTH_WORDS[i][1] for i in range(len(_MONTH_WORDS)) if m[f"m{i}"])
+        day = int(m["day"])
+        year = _year_of(m["year"], month, day, today)
+        try:
+            found = date(year, month, day) if year else None  # type: ignore[arg-type]
+        except ValueError:
+            found = None
+        rest = text[m.end():]
+    else:
+        for word, days in _RELATIVE:
+            at = text.find(word)
+            if at >= 0:
+                found = date.fromordinal(today.toordinal() + days)
+                rest = text[at + len(word):]
+                break
+    t = _TIME.search(rest if found else text)
+    clock = None
+    if t:
+        hour = int(t["h1"] or t["h2"] or t["h3"])
+        minute = int(t["m1"] or t["m2"] or 0)
+        if hour <= 24 and minute < 60:
+            clock = time(hour % 24, minute)
+    if found is None:
+        return (today, clock) if clock else None
+    return found, clock

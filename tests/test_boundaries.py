@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "mailbot"
 
 # take data, return decisions: no network, no disk, no clock of their own
 PURE = ["thai", "charsets", "parse", "classify", "completeness", "workflow", "schedule", "forwarded",
-        "kinds", "addresses", "promptpay"]
+        "kinds", "addresses", "promptpay", "trust", "triage"]
 IO_MODULES = {"socket", "ssl", "sqlite3", "imapclient", "aiosmtplib", "smtplib", "imaplib", "urllib",
               "http", "requests", "subprocess", "shutil", "tempfile", "filelock", "apscheduler", "openpyxl",
               "pyhanko", "fpdf", "asyncio", "threading", "os"}
