@@ -28,7 +28,7 @@ from .locks import WorkLock
 from .outbox import Delivery, Outbox
 from .pipeline import Cycle, CycleReport, Progress
 from .register import write_registers
-from .replies import Templates, context
+from .replies import Templates, template_globals, context
 from .send import Smtp
 from .state import State, from_iso, iso
 from .thai import thai_date, thai_digits_to_arabic
@@ -72,7 +72,7 @@ class Office:
         self.state = State(cfg.data_dir / "state.sqlite3")
         try:
             self.rules = load_rules(cfg.rules_path)
-            self.templates = Templates(cfg.templates_dir)
+            self.templates = Templates(cfg.templates_dir, template_globals(cfg))
         except BaseException:
             self.state.close()
             raise

@@ -222,11 +222,11 @@ class Desk:
                         "actor": "" if citizen else (r["actor"] or "")})
         return out
 
-    def known_case(self, letter) -> tuple[sqlite3.Row | None, bool]:  # type: ignore[no-untyped-def]
-        """The case a letter refers to (by its receipt tag or its threading headers), and whether
-        its threading headers name a reply mailbot sent."""
+    def known_case(self, letter, ref=None) -> tuple[sqlite3.Row | None, bool]:  # type: ignore[no-untyped-def]
+        """The case a letter refers to (by its receipt reference or its threading headers), and whether
+        its threading headers name a reply mailbot sent. ``ref``: classify.reference(letter)."""
         st = self.state
-        for receipt in receipt_tags(letter.subject):
+        for receipt in ([ref.receipt] if ref is not None else receipt_tags(letter.subject)):
             row = st.case(receipt)
             if row is not None:
                 _, ours = st.case_for_thread(list(letter.in_reply_to + letter.references))

@@ -27,10 +27,10 @@ from datetime import datetime, time
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from . import completeness, faults, forwarded, promptpay, recovery, workflow
+from . import completeness, faults, forwarded, promptpay, recovery, triage, trust, workflow
 from .archive import Archive
 from .clock import utcnow
-from .classify import decide
+from .classify import decide, reference
 from .config import Config
 from .errors import EnvironmentFailure, MailbotError, explain_environment
 from .fetch import Fetched, Mailbox
@@ -408,8 +408,15 @@ class Cycle:
                 handled.receipt = st.case_by_id(dup["case_id"])["receipt"]
             return dup["target_folder"]
 
+        # trust: the receiving server's verdict, judged on the OUTER message (before a staff forward is unpacked)
+        screening = trust.screen(letter, self.cfg.trust)
+        hold = screening.hold
         via = None
-        if letter.from_addr and letter.from_addr.lower() in self.staff:
+        fwd = trust.staff_forward(letter, screening, staff=self.cfg.staff, own_address=self.cfg.agency.address,
+                                  own_domains=tuple(self.cfg.agency.own_domains))
+        if fwd.flag:
+            hold = fwd.flag
+        if fwd.take:
             original = forwarded.extract(letter, letter.embedded)
             if original is not None:   # wrong channel: register under the citizen who wrote
                 via = letter.from_addr
@@ -420,10 +427,26 @@ class Cycle:
                                  in_reply_to=(), references=())
                 handled.sender, handled.subject = original.from_addr, original.subject
 
-        known, replies_to_us = self.desk.known_case(letter)
+        ref = reference(letter, own_names=(self.cfg.agency.name,))
+        known, replies_to_us = self.desk.known_case(letter, ref)
+        may_act = True
+        if known is not None:
+            may_act = trust.who_may_act(
+                case_addresses=(known["sender_addr"], known["reply_to"]), sender=letter.from_addr,
+                sender_is_staff=(letter.from_addr or "").lower() in self.staff,
+                authenticated=screening.authenticated, held=bool(hold)) == "may_act"
+        over_cap = ""
+        looks = trust.looks_automatic(letter)
+        if looks and known is None and letter.from_addr:
+            today = st.db.execute("SELECT count(*) FROM cases WHERE lower(sender_addr)=lower(?) AND received_at>=?",
+                                  (letter.from_addr, iso(day_start(now)))).fetchone()[0]
+            over_cap = trust.new_case_cap(looks, today, self.cfg.trust.automatic_new_cases_per_day)
         decision = decide(letter, self.rules, own_address=self.cfg.agency.address,
                           own_domains=tuple(self.cfg.agency.own_domains),
-                          known_case=known["receipt"] if known else None, replies_to_us=replies_to_us)
+                          known_case=known["receipt"] if known else None, replies_to_us=replies_to_us,
+                          ref=ref, may_act=may_act, hold=hold, over_cap=over_cap)
+        tri = triage.triage(letter.subject, plan.received)
+        public_subject = triage.mask_subject(letter.subject, tri)
         handled.outcome, handled.reason = decision.outcome, decision.reason
         if decision.outcome == "automatic":
             bounced = self._bounced_replies(plan, now)
@@ -432,13 +455,26 @@ class Cycle:
             st.record_message(plan.row_id, **base, outcome="automatic", target_folder=f.automatic,
                               reason=handled.reason)
             return f.automatic
+        if decision.outcome == "followup" and known is None:   # an inquiry about a number we never issued
+            st.record_message(plan.row_id, **base, outcome="followup", reason=decision.reason,
+                              target_folder=f.followup)
+            if decision.flag:
+                handled.reply = "held: " + decision.flag
+                return f.followup
+            ctx = context(self.cfg.agency, receipt=None, received_at=plan.received, subject=public_subject,
+                          sender_name=letter.from_name)
+            handled.reply = self.outbox.queue("status_private", recipient=letter.reply_to, subject=public_subject,
+                                              in_reply_to=letter.message_id, references=letter.references,
+                                              key=plan.row_id, key_hash=letter.content_hash, now=now, ctx=ctx,
+                                              message_row=plan.row_id)
+            return f.followup
         if decision.outcome == "followup":
             assert known is not None
             handled.receipt = known["receipt"]
             st.record_message(plan.row_id, **base, outcome="followup", reason=decision.reason,
                               case_id=known["id"], target_folder=f.followup)
             if decision.inquiry:
-                handled.reply = self._answer_inquiry(known, letter, plan, now)
+                handled.reply = self._answer_inquiry(known, letter, plan, now, held=decision.flag)
             else:
                 handled.reply = self._followup(known, letter, plan, now)
             return f.followup
@@ -460,8 +496,14 @@ class Cycle:
                                                  for a in letter.attachments if not a.inline])
         status = workflow.initial(service is not None, checklist.verdict)
         remarks = []
-        if decision.flag:
+        if decision.flag and decision.flag == hold:
+            remarks.append(trust.hold_remark(decision.flag))
+        elif decision.flag:
             remarks.append(f"อ้างเป็นอีเมลของหน่วยงาน ไม่ตอบอัตโนมัติ (flagged: {decision.flag})")
+        if tri.urgent:
+            remarks.append(tri.urgency_label)
+        if tri.secret:
+            remarks.append(f"ชั้นความลับ: {tri.secrecy}")
         if not letter.reply_to:
             remarks.append(REMARK_NO_ADDRESS)
         if via:
@@ -487,7 +529,11 @@ class Cycle:
         st.record_message(plan.row_id, **base, outcome="registered", reason=decision.reason,
                           case_id=case["id"], target_folder=f.registered)
         handled.receipt = case["receipt"]
-        if decision.flag:   # never answered, never forwarded: the officer looks first
+        if decision.linked_case and known is not None:   # someone else's case named: linked, its owner not mailed
+            mine, theirs = trust.linked_notes(case["receipt"], known["receipt"])
+            self.desk.event(case, plan.received, "linked", mine, message_row=plan.row_id)
+            self.desk.event(known, plan.received, "linked", theirs, message_row=plan.row_id)
+        if decision.flag and decision.flag != hold:   # claims to be us: never answered, never forwarded
             st.update_case(case["id"], reply_status="ไม่ตอบอัตโนมัติ (flagged)")
             handled.reply = "flagged: not answered"
             return f.registered
@@ -495,12 +541,18 @@ class Cycle:
         fee = promptpay.fee_qr(service, case["receipt"])       # a service with a fee: the Thai QR code
         if fee is not None:
             ctx["fee"] = fee.context
+        if tri.secret:
+            ctx["subject"] = triage.SECRET_MASK
+        # flagged: the receipt is composed but held for the officer (`release` sends it), never forwarded
         handled.reply = self.outbox.queue(
-            "receipt" if service else "unclassified", recipient=letter.reply_to, subject=letter.subject,
+            "receipt" if service else "unclassified", recipient=letter.reply_to, subject=public_subject,
             receipt=case["receipt"], in_reply_to=letter.message_id, references=letter.references,
             key=plan.row_id, key_hash=letter.content_hash, now=now, ctx=ctx, case_id=case["id"],
-            message_row=plan.row_id, files=(fee.attachment,) if fee else ())
-        if service is not None and service.forward_to:
+            message_row=plan.row_id, files=(fee.attachment,) if fee else (),
+            hold=f"flagged: {decision.flag}" if decision.flag else None)
+        if decision.flag:
+            return f.registered
+        if service is not None and service.forward_to and not tri.secret:   # secret: never forwarded automatically
             self.report.warnings.extend(self.desk.forward(case, plan.fetched.raw, checklist, now))
         return f.registered
 
@@ -523,7 +575,7 @@ class Cycle:
                                   sender=letter.from_addr, subject=letter.subject[:500])
         self.report.handled.pop()          # _quarantine's own line; this message already has one
         handled.outcome, handled.reason = "quarantined", reason
-        if not letter.auto_signals:
+        if not letter.auto_signals and not trust.screen(letter, self.cfg.trust).hold:
             ctx = context(self.cfg.agency, receipt=None, received_at=plan.received, subject=letter.subject,
                           sender_name=letter.from_name)
             ctx["note"] = f"{limit:g}"
@@ -575,11 +627,14 @@ class Cycle:
         return desk.reply_about(fresh, "followup", now, key=plan.row_id, received_at=plan.received,
                                 message_row=plan.row_id, attachments=len(files))   # this message's files only
 
-    def _answer_inquiry(self, case, letter: Letter, plan: _Plan, now: datetime) -> str:  # type: ignore[no-untyped-def]
+    def _answer_inquiry(self, case, letter: Letter, plan: _Plan, now: datetime,  # type: ignore[no-untyped-def]
+                        held: str = "") -> str:
         """Status goes only to the requester's address on file; anyone else is told so, nothing more."""
         desk = self.desk
         desk.event(case, plan.received, "inquiry", f"สอบถามสถานะ {thai_date_short(plan.received)}"
                    + ("" if desk.is_requester(case, letter.from_addr) else " (ผู้อื่น)"), message_row=plan.row_id)
+        if held:
+            return "held: " + held
         if desk.is_requester(case, letter.from_addr):
             fresh = self.state.case_by_id(case["id"])
             return desk.reply_about(fresh, "status", now, key=plan.row_id, received_at=plan.received,
