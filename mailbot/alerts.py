@@ -33,8 +33,9 @@ class Alerts:
         return list(dict.fromkeys([*(self.cfg.alerts.to or [self.cfg.agency.address]), *self.cfg.supervisors]))
 
     def alert(self, key: str, thai: str, english: str, now: datetime, since: datetime | None = None,
-              title: str = "") -> bool:
-        """Tell everyone; False when the same alert went out less than an hour ago.
+              title: str = "", also: tuple[str, ...] = ()) -> bool:
+        """Tell everyone (and ``also``: e.g. the unit responsible for an urgent request); False when
+        the same alert went out less than an hour ago.
 
         ``since``: when the problem began (default: now); every alert says it, so an alert
         delivered late after an outage still tells when things went wrong."""
@@ -53,7 +54,7 @@ class Alerts:
             ctx["note"] = text
             subject = "[mailbot แจ้งเตือน] " + one_line(title or thai.split(":")[0], 70)
             stamp = int(now.timestamp()) // 60
-            for to in self.recipients():
+            for to in dict.fromkeys([*self.recipients(), *also]):
                 digest = hashlib.sha256(f"{key}|{to}".encode()).hexdigest()
                 self.outbox.queue("alert", recipient=to, subject=subject, now=now, ctx=ctx, key=stamp,
                                   key_hash=digest)

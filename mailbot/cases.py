@@ -19,6 +19,7 @@ from datetime import datetime
 from . import completeness, workflow
 from .classify import receipt_tags
 from .parse import pdf_attachments
+from .triage import SECRET_MASK
 from .completeness import Checklist, File
 from .config import Config, Rules, Service
 from .outbox import Outbox, day_start
@@ -52,6 +53,8 @@ class Desk:
             attachments=case["attachments"] or 0,
         )
         ctx["checklist"] = (checklist or self.checklist(case)).as_dict()
+        if case["secrecy"]:          # a secret request is never echoed: its replies carry the number only
+            ctx["subject"] = SECRET_MASK
         ctx["status"] = workflow.label(case["status"])
         ctx["via_staff"] = case["via"] or ""
         ctx["deadline"] = ""
@@ -64,7 +67,8 @@ class Desk:
                     hold: str | None = None, **extra: object) -> str:
         """A message to the requester about their case, in the thread of their request."""
         ctx = self.case_context(case, received_at or now, **extra)
-        return self.outbox.queue(kind, recipient=recipient or case["reply_to"], subject=case["subject"] or "",
+        subject = SECRET_MASK if case["secrecy"] else (case["subject"] or "")
+        return self.outbox.queue(kind, recipient=recipient or case["reply_to"], subject=subject,
                                  receipt=case["receipt"], in_reply_to=case["message_id"],
                                  references=(case["message_id"],) if case["message_id"] else (),
                                  key=key, key_hash=case["sha256"] or case["receipt"], now=now, ctx=ctx,

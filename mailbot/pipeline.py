@@ -18,6 +18,7 @@ accepting it and step 5's mark.
 """
 from __future__ import annotations
 
+import email.utils
 import json
 import logging
 import threading
@@ -140,6 +141,7 @@ class Cycle:
         self.staff = {a.lower() for a in self.cfg.staff}
         self._new_cases: list = []   # type: ignore[type-arg]  # numbered in this batch, for the receipt index
         self._flag: list[int] = []   # our own alerts in this batch: flagged, left in the inbox
+        self._marked: list = []      # type: ignore[type-arg]  # urgent or secret cases: officers alerted
 
     # ------------------------------------------------------------------ the cycle
 
@@ -270,6 +272,7 @@ class Cycle:
             self._work_batch(uids, fetched, ledger)
         except Exception as exc:
             self._new_cases = []     # the batch's transaction was rolled back: no number was issued
+            self._marked = []
             failure = explain_environment(exc, self.cfg.data_dir)
             if failure is None:
                 raise
@@ -328,6 +331,7 @@ class Cycle:
             except OSError as exc:   # the database has them; the index is the second copy
                 log.warning("receipt index not written: %s", exc)
             self._new_cases = []
+        self._alert_marked(now)
         for h in self.report.handled[handled_before:]:
             log.info("UID %s %s %s %s", h.uid, h.outcome, h.receipt or "-", h.reason)
         self._send_queued()
@@ -354,6 +358,7 @@ class Cycle:
         except Exception as exc:  # noqa: BLE001 - a bug must not block the messages behind
             del self.report.handled[reported:]   # its savepoint was rolled back: nothing happened
             del self._new_cases[numbered:]
+            self._marked = [m for m in self._marked if m[0]["id"] in {c["id"] for c in self._new_cases}]
             if explain_environment(exc, self.cfg.data_dir) is not None:
                 raise                            # the machine's fault, not the message's
             log.exception("processing failed for UID %s", plan.fetched.uid)
@@ -523,8 +528,14 @@ class Cycle:
             archive=plan.archive, sha256=plan.sha256, via=via,
             awaiting_since=iso(now) if status == "awaiting_documents" else None,
             checklist=json.dumps(checklist.as_dict(), ensure_ascii=False),
+            urgency=tri.urgency_label or None, urgency_rank=tri.urgency_rank,
+            deadline=iso(tri.deadline) if tri.deadline else None, secrecy=tri.secrecy or None,
+            linked_to=known["receipt"] if decision.linked_case and known is not None else None,
+            held=decision.flag or None,
         )
         self._new_cases.append(case)
+        if tri.urgent or tri.secret:
+            self._marked.append((case, tri))
         self.desk.add_files(case["id"], plan.row_id, letter.attachments, plan.received)
         st.record_message(plan.row_id, **base, outcome="registered", reason=decision.reason,
                           case_id=case["id"], target_folder=f.registered)
@@ -555,6 +566,24 @@ class Cycle:
         if service is not None and service.forward_to and not tri.secret:   # secret: never forwarded automatically
             self.report.warnings.extend(self.desk.forward(case, plan.fetched.raw, checklist, now))
         return f.registered
+
+    def _alert_marked(self, now: datetime) -> None:
+        """Urgent requests: an immediate alert to the officers and the responsible unit. Secret
+        ones: the officers are told (the subject never leaves in an alert)."""
+        for case, tri in self._marked:
+            service = self.desk.service(case["service_code"])
+            units = tuple(email.utils.parseaddr(e)[1] for e in (service.forward_to if service else ())
+                          if self.desk.allowed(email.utils.parseaddr(e)[1]))
+            subject = triage.mask_subject(case["subject"] or "", tri)
+            marks = " ".join(m for m in (tri.urgency_label, f"ชั้นความลับ: {tri.secrecy}" if tri.secret else "") if m)
+            thai = (f"เรื่องเลขรับ {case['receipt']} {marks}: {subject} จาก {case['sender_addr'] or '-'} "
+                    f"ดำเนินการก่อนเรื่องอื่น" + (" (เรื่องลับ ไม่ส่งต่ออัตโนมัติ เจ้าหน้าที่ต้องดำเนินการเอง)" if tri.secret else ""))
+            english = (f"case {case['receipt']} is marked {'urgent' if tri.urgent else ''}"
+                       f"{' and ' if tri.urgent and tri.secret else ''}{'secret' if tri.secret else ''}: handle it first")
+            self.office.alerts.alert(f"marked-{case['receipt']}", thai, english, now,
+                                     title=f"{marks} เลขรับ {case['receipt']}",
+                                     also=units if tri.urgent and not tri.secret else ())
+        self._marked = []
 
     def _own_alert(self, letter: Letter) -> bool:
         """Our own alert (its Message-ID is one mailbot queued as an alert, from our address)."""

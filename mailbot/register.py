@@ -61,6 +61,7 @@ COLUMNS: list[Column] = [
     Column("ไฟล์ต้นฉบับ (archive file)", 40, printed=False),
     Column("SHA-256", 20, printed=False),
     Column("การตอบกลับ (reply)", 24, printed=False),
+    Column("ชั้นความเร็ว/ชั้นความลับ (urgency/secrecy)", 22, printed=False),
 ]
 TITLE = "ทะเบียนหนังสือรับ"
 
@@ -93,13 +94,14 @@ def case_row(case, agency_name: str) -> list[object]:
     sender = case["sender_name"] or ""
     if case["sender_addr"]:
         sender = f"{sender} <{case['sender_addr']}>" if sender else case["sender_addr"]
+    marks = " ".join(m for m in (case["urgency"], case["secrecy"]) if m)
     return [
         case["receipt"],
         "-",
         doc_date,
         sender,
         agency_name,
-        case["subject"] or "",
+        (f"[{marks}] " if marks else "") + (case["subject"] or ""),
         case["action"] or "",
         case["remark"] or "",
         thai_datetime(received),
@@ -111,6 +113,7 @@ def case_row(case, agency_name: str) -> list[object]:
         case["archive"] or "",
         case["sha256"] or "",
         case["reply_status"] or "",
+        marks,
     ]
 
 

@@ -21,6 +21,7 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from . import printable
 from .files import write_atomic
 from .kinds import OUTCOMES, outcome_label, send_state
+from .triage import SECRET_MASK
 from .printable import Column, Table
 from .state import State, from_iso, iso
 from .thai import BANGKOK, thai_date, to_bangkok
@@ -66,17 +67,21 @@ def rows_for(state: State, day: date) -> list[list[object]]:
     end = start + timedelta(days=1)
     out = []
     query = (
-        "SELECT m.*, c.receipt, c.service_code, c.service_name, "
+        "SELECT m.*, c.receipt, c.service_code, c.service_name, c.urgency, c.urgency_rank, c.secrecy, "
         " (SELECT group_concat(o.status) FROM outbox o WHERE o.message_row = m.id AND o.kind <> 'forward') AS reply "
         "FROM messages m LEFT JOIN cases c ON c.id = m.case_id "
-        "WHERE m.decided_at >= ? AND m.decided_at < ? ORDER BY m.decided_at, m.id"
+        "WHERE m.decided_at >= ? AND m.decided_at < ? "
+        "ORDER BY coalesce(c.urgency_rank, 0) DESC, m.decided_at, m.id"      # urgent requests first
     )
     for r in state.db.execute(query, (iso(start), iso(end))):
         error = r["reason"] if r["outcome"] == "quarantined" else (r["last_error"] or "")
         if r["duplicate_of"]:
             error = f"ซ้ำ (duplicate) {error}".strip()
+        subject = SECRET_MASK if r["secrecy"] else (r["subject"] or "")       # a secret subject never shows
+        if r["urgency"]:
+            subject = f"[{r['urgency']}] {subject}"
         out.append([
-            to_bangkok(from_iso(r["decided_at"])).strftime("%H:%M"), r["sender"] or "", r["subject"] or "",
+            to_bangkok(from_iso(r["decided_at"])).strftime("%H:%M"), r["sender"] or "", subject,
             outcome_label(r["outcome"]), r["receipt"] or "", reply_text(r["reply"], r["outcome"]),
             error, r["service_name"] or r["service_code"] or "",
         ])

@@ -147,6 +147,17 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None] | str] = {
     3: _v3,
     # the licence holder named with `results letter --holder` (else the requester's name)
     4: "ALTER TABLE cases ADD COLUMN holder TEXT;",
+    # trust and triage: the case a request named, why its reply is held, urgency and secrecy
+    5: """
+        ALTER TABLE cases ADD COLUMN linked_to TEXT;
+        ALTER TABLE cases ADD COLUMN held TEXT;
+        ALTER TABLE cases ADD COLUMN urgency TEXT;
+        ALTER TABLE cases ADD COLUMN urgency_rank INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE cases ADD COLUMN deadline TEXT;
+        ALTER TABLE cases ADD COLUMN secrecy TEXT;
+        CREATE INDEX IF NOT EXISTS cases_sender_day ON cases (sender_addr, received_at);
+        CREATE INDEX IF NOT EXISTS cases_urgency ON cases (urgency_rank, received_at);
+    """,
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
