@@ -227,7 +227,9 @@ class Office:
             key = workflow.status_key(status)
             if key is None:
                 raise unknown_status(status)
-        sql = "SELECT * FROM cases" + (" WHERE status=?" if key else "") + " ORDER BY year_be, seq"
+        # urgent requests first, then in order of their numbers
+        sql = ("SELECT * FROM cases" + (" WHERE status=?" if key else "")
+               + " ORDER BY urgency_rank DESC, year_be, seq")
         return self.state.db.execute(sql, (key,) if key else ()).fetchall()
 
     def set_case(self, receipt: str, *, status: str | None, note: str = "", tell: str = "",
@@ -340,6 +342,25 @@ class Office:
                 st.certificate = (None, 0, exc.thai)
         return st
 
+    # ------------------------------------------------------------------ privacy (PDPA)
+
+    def privacy_export(self, address: str, target: Path):  # type: ignore[no-untyped-def]
+        from . import privacy
+
+        with self.work():
+            return privacy.export(self.state, self.cfg, address, target, self.clock())
+
+    def privacy_due(self):  # type: ignore[no-untyped-def]
+        from . import privacy
+
+        return privacy.due(self.state, self.cfg, self.clock())
+
+    def privacy_prune(self, plan) -> int:  # type: ignore[no-untyped-def]
+        from . import privacy
+
+        with self.work():
+            return privacy.prune(self.state, self.cfg, plan, self.clock())
+
     def rules_test(self, subject: str) -> "RulesTest":
         """The decision the pipeline would make for a mail with this subject, explained."""
         return rules_test(self.cfg, self.rules, subject, self.desk)
@@ -402,7 +423,7 @@ def rules_test(cfg: Config | None, rules, subject: str, desk: Desk | None = None
     subject, receipt tags and known cases when the office's data is at hand), explained."""
     from email.message import EmailMessage
 
-    from .classify import decide, explain, receipt_tags
+    from .classify import decide, explain, receipt_tags, reference
     from .parse import parse
 
     msg = EmailMessage()
@@ -412,12 +433,13 @@ def rules_test(cfg: Config | None, rules, subject: str, desk: Desk | None = None
     msg["Message-ID"] = "<rules-test@example.com>"
     msg.set_content("ทดสอบ")
     letter = parse(bytes(msg))
+    ref = reference(letter, own_names=(cfg.agency.name,) if cfg else ())
     known, ours = (None, False)
     if desk is not None:
-        known, ours = desk.known_case(letter)
+        known, ours = desk.known_case(letter, ref)
     decision = decide(letter, rules, own_address=msg["To"],
                       own_domains=tuple(cfg.agency.own_domains) if cfg else (),
-                      known_case=known["receipt"] if known else None, replies_to_us=ours)
+                      known_case=known["receipt"] if known else None, replies_to_us=ours, ref=ref)
     thai, english = explain(decision)
     tags = receipt_tags(subject)
     if desk is None and tags and decision.outcome != "automatic":

@@ -68,12 +68,29 @@ def run_checks(cfg: Config, now: datetime) -> list[Check]:
         n = Templates(cfg.templates_dir).check(cfg.agency, now)
         return f"{cfg.templates_dir} ({n} แม่แบบ / templates)"
 
-    def imap() -> str:
+    def imap() -> tuple[str, str]:
         from .fetch import Mailbox
+        from .trust import summarise_authserv_ids
 
         with Mailbox(cfg.imap) as mb:
+            if mb.is_junk(cfg.imap.folder):
+                raise MailbotError(
+                    f"โฟลเดอร์ {cfg.imap.folder} เป็นโฟลเดอร์อีเมลขยะ (Junk) mailbot ไม่แตะต้องโฟลเดอร์นี้",
+                    f"imap.folder {cfg.imap.folder} is the Junk folder; mailbot never touches it",
+                    "ตั้ง imap.folder เป็น INBOX / set imap.folder to INBOX")
             mb.select()
-            return f"{cfg.imap.host}: {len(mb.uids())} ข้อความในโฟลเดอร์ {cfg.imap.folder} / messages waiting"
+            text = f"{cfg.imap.host}: {len(mb.uids())} ข้อความในโฟลเดอร์ {cfg.imap.folder} / messages waiting"
+            seen = summarise_authserv_ids(mb.recent_headers())
+        configured = cfg.trust.authserv_ids
+        if seen:
+            text += ("\n  Authentication-Results บนอีเมลล่าสุดมาจาก / seen on recent mail: "
+                     + ", ".join(f"{name} ({n})" for name, n in seen))
+        warning = ""
+        if not configured:
+            warning = ("ยังไม่ได้ตั้ง trust.authserv_id: ผลการตรวจ SPF/DKIM/DMARC จะใช้ยืนยันตัวตนผู้ส่งไม่ได้ "
+                       "(ตั้งเป็นชื่อเซิร์ฟเวอร์รับอีเมลของหน่วยงานจากรายการข้างบน) / trust.authserv_id is not set"
+                       + (f"; likely: {seen[0][0]}" if seen else ""))
+        return text, warning
 
     def smtp() -> str:
         from .send import Smtp

@@ -150,6 +150,9 @@ def explain(decision: "Decision") -> tuple[str, str]:
     how_th = f'คำสำคัญ "{m.keyword}"' if not m.keyword.startswith("regex ") else f"รูปแบบ {m.keyword[6:]}"
     if decision.outcome == "automatic":
         return (f"อีเมลอัตโนมัติ ไม่ตอบกลับ ({decision.reason})", f"automatic mail, not answered ({decision.reason})")
+    if decision.outcome == "followup" and decision.neutral:
+        return ("สอบถามสถานะเลขรับที่ไม่มีในระบบ: ตอบข้อความกลาง ไม่สร้างเรื่องใหม่ ไม่เปิดเผยเลขรับล่าสุด",
+                "inquiry about a number never issued: the neutral note, no case, the counter never shown")
     if decision.outcome == "followup" and decision.inquiry:
         return (f"สอบถามสถานะเรื่องเลขรับ {decision.case_receipt}: ตอบสถานะเฉพาะผู้ยื่นเรื่อง ไม่ออกเลขรับใหม่",
                 f"status inquiry about case {decision.case_receipt}: answered only to its requester, no new number")

@@ -124,6 +124,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--from", dest="source", type=Path, required=True)
     s.add_argument("--force", action="store_true")
     sub.add_parser("publish", help="เผยแพร่ทะเบียนใบอนุญาต (xlsx, csv, CKAN) / write the public licence register")
+    s = sub.add_parser("privacy", help="ข้อมูลส่วนบุคคล (PDPA): ส่งออกหรือลบตามระยะเวลาเก็บ / data-subject export, retention")
+    ps2 = s.add_subparsers(dest="privacy_verb", required=True, metavar="export|prune", parser_class=ThaiArgumentParser)
+    c = ps2.add_parser("export", help="mailbot privacy export ADDRESS [--to FOLDER]")
+    c.add_argument("address")
+    c.add_argument("--to", type=Path, default=Path("."), help="โฟลเดอร์ที่จะเขียน / folder to write into")
+    c = ps2.add_parser("prune", help="mailbot privacy prune [--yes]")
+    c.add_argument("--yes", action="store_true", help="ลบโดยไม่ถามยืนยัน / delete without asking")
     s = sub.add_parser("demo", help="ทดลองทั้งระบบกับเซิร์ฟเวอร์จำลอง / full cycle on embedded servers")
     s.add_argument("--dir", type=Path, default=None, help="เก็บพื้นที่ทดลองไว้ที่นี่ / keep the workspace in this folder")
     return p
@@ -205,7 +212,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         return cmd_poll(cfg, clock) if verb == "poll" else cmd_run(cfg, clock, args.every)
     from .app import Office
 
-    if verb in ("results", "case", "reply", "report", "backup", "publish"):
+    if verb in ("results", "case", "reply", "report", "backup", "publish", "privacy"):
         _log_to_file(cfg)
     with Office.open(cfg, clock=clock, notify=_notify) as office:
         if verb == "case":
@@ -214,6 +221,8 @@ def _dispatch(args: argparse.Namespace) -> int:
             return cmd_reply(office, args)
         if verb == "results":
             return cmd_results(office, args)
+        if verb == "privacy":
+            return cmd_privacy(office, args)
         if verb == "publish":
             for path in office.publish():
                 print(f"เผยแพร่ / published: {path}")
@@ -347,6 +356,39 @@ def cmd_case(office, args: argparse.Namespace) -> int:  # type: ignore[no-untype
     case, told = office.set_case(args.receipt, status=args.status, note=args.note, tell=args.tell, actor=actor)
     print(f"{case['receipt']}: {workflow.label(case['status'])} (โดย/by {actor})")
     print("แจ้งผู้ยื่น / citizen: " + told + (" — ส่งในรอบถัดไป / sent at the next cycle" if told == "รอส่ง" else ""))
+    return 0
+
+
+def cmd_privacy(office, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
+    from .thai import thai_date
+
+    if args.privacy_verb == "export":
+        out = office.privacy_export(args.address, args.to)
+        print(f"ส่งออกข้อมูลของ {args.address} แล้ว / exported: {out.folder}")
+        print(f"  เรื่อง/cases {out.cases} · อีเมลที่ส่งมา/messages {out.messages} · อีเมลตอบกลับ/replies {out.replies}")
+        return 0
+    plan = office.privacy_due()
+    years = office.cfg.retention.years
+    print(f"ต้นฉบับอีเมลที่เก็บเกิน {years} ปี (ได้รับก่อน {thai_date(plan.before)}): {len(plan.files)} ไฟล์ "
+          f"{plan.bytes // 1024} KB / raw messages older than {years} years")
+    for path in plan.files[:50]:
+        print(f"  {path}")
+    if len(plan.files) > 50:
+        print(f"  … และอีก {len(plan.files) - 50} ไฟล์ / and {len(plan.files) - 50} more")
+    if plan.kept_open:
+        print(f"คงไว้ {plan.kept_open} ฉบับ เพราะเรื่องยังไม่ยุติ / {plan.kept_open} kept: their case is still open")
+    if not plan.files:
+        return 0
+    if not args.yes:
+        try:
+            answer = input("ลบไฟล์เหล่านี้ พิมพ์ ลบ แล้วกด Enter / type ลบ (or yes) to delete: ").strip().lower()
+        except EOFError:
+            answer = ""
+        if answer not in ("ลบ", "yes", "y"):
+            print("ไม่ได้ลบ / nothing deleted")
+            return 0
+    n = office.privacy_prune(plan)
+    print(f"ลบแล้ว {n} ไฟล์ (ทะเบียนยังคงเดิม) / deleted {n} files (the registers keep their rows)")
     return 0
 
 

@@ -247,6 +247,23 @@ class Mailbox:
                 return name
         return None
 
+    def recent_headers(self, count: int = 20) -> list[bytes]:
+        """The headers of the newest messages in the watched folder (read-only: \\Seen untouched)."""
+        uids = self.uids()[-count:]
+        if not uids:
+            return []
+        data = self.c.fetch(uids, ["BODY.PEEK[HEADER]"])
+        return [bytes(v[b"BODY[HEADER]"]) for v in data.values() if v.get(b"BODY[HEADER]")]
+
+    def is_junk(self, folder: str) -> bool:
+        """The folder is the server's Junk (spam) folder, by its special-use flag or its name."""
+        from .trust import is_junk_folder
+
+        for flags, _delim, name in self.c.list_folders():
+            if name == folder:
+                return is_junk_folder(name, [f.decode() if isinstance(f, bytes) else f for f in flags])
+        return is_junk_folder(folder)
+
     def sent_headers(self, limit: int = 20000) -> list[bytes]:
         """The headers (Subject, To, Date) of the newest copies in the Sent folder, read-only;
         the watched folder is selected again afterwards."""

@@ -176,3 +176,64 @@ def test_flood_of_spoofed_requests_gets_no_reply_and_all_are_registered(env):
     con = db(env)
     assert con.execute("SELECT count(*) FROM outbox WHERE status='held'").fetchone()[0] == 200
     assert con.execute("SELECT count(*) FROM cases WHERE held IS NOT NULL").fetchone()[0] == 200
+
+
+def test_check_shows_the_authserv_id_seen_on_recent_mail(env):
+    env.deliver(letter("ขออนุญาตก่อสร้างอาคาร", Authentication_Results=f"{MX}; spf=pass smtp.mailfrom=example.com"))
+    r = env.cli("check")
+    assert f"{MX} (1)" in r.stdout and "trust.authserv_id" in r.stdout
+    env.set_config(trust={"authserv_id": MX})
+    assert "ยังไม่ได้ตั้ง trust.authserv_id" not in env.cli("check").stdout
+
+
+def test_junk_folder_is_never_the_watched_folder(env):
+    with env.client() as c:
+        c.create_folder("Junk")
+    env.set_config(imap={"folder": "Junk"})
+    r = env.cli("check")
+    assert r.returncode == 2 and "Junk" in r.stdout and "ไม่แตะต้อง" in r.stdout
+
+
+def test_privacy_export_and_prune(env, tmp_path):
+    from datetime import datetime, timedelta, timezone
+
+    env.deliver(letter("ขออนุญาตก่อสร้างอาคาร", sender="somchai@example.com"),
+                letter("ร้องเรียนถนนชำรุด", sender="other@example.com"))
+    env.cycle()
+    exports = tmp_path / "exports"
+    r = env.cli("privacy", "export", "somchai@example.com", "--to", str(exports))
+    assert r.returncode == 0, r.stderr
+    [folder] = [p for p in exports.iterdir() if p.is_dir()]
+    cases = (folder / "เรื่องที่ยื่น (cases).csv").read_text(encoding="utf-8-sig")
+    assert "ขออนุญาตก่อสร้างอาคาร" in cases and "ร้องเรียนถนนชำรุด" not in cases
+    assert len(list((folder / "อีเมลที่ส่งมา (messages)").glob("*.eml"))) == 1
+    assert len(list((folder / "อีเมลที่ตอบกลับ (replies)").glob("*.eml"))) == 1
+    # nothing has passed ten years yet
+    r = env.cli("privacy", "prune", "--yes")
+    assert r.returncode == 0 and ": 0 ไฟล์" in r.stdout
+    # eleven years on (test clock): the closed case's raw mail goes, the open one's stays
+    con = db(env)
+    con.execute("UPDATE cases SET status='closed' WHERE sender_addr='other@example.com'")
+    con.commit()
+    later = (datetime.now(timezone.utc) + timedelta(days=365 * 11)).strftime("%Y-%m-%dT%H:%M")
+    clock = {"MAILBOT_NOW": later, "MAILBOT_TEST_CLOCK": "1"}
+    r = env.cli("privacy", "prune", env=clock, timeout=60)
+    assert "1 ไฟล์" in r.stdout and "คงไว้ 1 ฉบับ" in r.stdout and "ไม่ได้ลบ" in r.stdout
+    archived = list((env.cfg.data_dir / "archive").rglob("*.eml"))
+    assert len(archived) == 2
+    r = env.cli("privacy", "prune", "--yes", env=clock)
+    assert r.returncode == 0 and "ลบแล้ว 1 ไฟล์" in r.stdout
+    assert len(list((env.cfg.data_dir / "archive").rglob("*.eml"))) == 1
+    assert len(list(openpyxl_rows(env))) == 2                      # the register keeps both rows
+
+
+def openpyxl_rows(env):  # type: ignore[no-untyped-def]
+    import openpyxl
+
+    reg = next(env.cfg.registers_dir.glob("ทะเบียนรับ-*.xlsx"))
+    return list(openpyxl.load_workbook(reg).active.iter_rows(min_row=2, values_only=True))
+
+
+def test_rules_test_on_an_unknown_number_explains_the_neutral_note(env):
+    r = env.cli("rules", "test", "สถานะ 57/2569")
+    assert "ไม่มีในระบบ" in r.stdout.splitlines()[0] and "57" not in r.stdout.splitlines()[0].split(":")[1]
