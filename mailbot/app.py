@@ -27,11 +27,13 @@ from .fetch import CONNECTION_ERRORS, Mailbox
 from .locks import WorkLock
 from .outbox import Delivery, Outbox
 from .pipeline import Cycle, CycleReport, Progress
-from .register import write_registers
+from . import audit, dispatch
+from .numbering import numbering_year
+from .register import Numbering, write_registers
 from .replies import Templates, template_globals, context
 from .send import Smtp
 from .state import State, from_iso, iso
-from .thai import thai_date, thai_digits_to_arabic
+from .thai import thai_date, thai_digits_to_arabic, to_bangkok
 
 log = logging.getLogger(__name__)
 
@@ -136,13 +138,25 @@ class Office:
                 self.alerts.connection_failed(report.smtp_error, now)
             self._registers(report)
             self.alerts.routine(now)
+            today = to_bangkok(now).date()
+            for case in self.desk.results_not_sent(today):   # the Act: the result within 7 days of the decision
+                self.alerts.alert(f"result-not-sent-{case['receipt']}-{today}",
+                                  f"เรื่องเลขรับ {case['receipt']} พิจารณาแล้วแต่ยังไม่ได้ส่งผลถึงผู้ยื่นเกิน 7 วัน",
+                                  f"case {case['receipt']} was decided more than 7 days ago and its result has not "
+                                  "been sent", now, since=from_iso(case["decided_at"]),
+                                  title=f"ยังไม่ได้ส่งผลการพิจารณา เลขรับ {case['receipt']}")
             report.warnings.extend(report.delivery.warnings)
             for w in report.warnings:
                 log.warning(w)
             return report
 
     def _registers(self, report: CycleReport | None = None) -> list[str]:
-        result = write_registers(self.state, self.cfg.registers_dir, self.cfg.agency.name, self.clock())
+        result = write_registers(self.state, self.cfg.registers_dir, self.cfg.agency.name, self.clock(),
+                                 Numbering.of(self.cfg.registers))
+        try:
+            dispatch.write(self.state, self.cfg)
+        except OSError as exc:
+            result.failed.append((self.cfg.registers_dir / "ทะเบียนส่ง", f"{type(exc).__name__}: {exc}"))
         warnings = [f"เขียนทะเบียนไม่ได้ (เปิดค้างใน Excel หรือไม่?) จะลองใหม่รอบถัดไป: {path.name} / "
                     f"register not written ({why}); retried next cycle" for path, why in result.failed]
         for target, kept in result.kept:
@@ -247,6 +261,56 @@ class Office:
             self._registers()
             return case, told
 
+    def cancel_case(self, receipt: str, reason: str, actor: str) -> sqlite3.Row:
+        """A registration cancelled: the row stays, marked ยกเลิก with the reason, who and when; its
+        number is never given again."""
+        receipt = normalise_receipt(receipt)
+        if not reason.strip():
+            raise MailbotError("ต้องระบุเหตุผลการยกเลิก (--reason \"...\")", "a cancellation needs a reason (--reason)")
+        with self.work():
+            now = self.clock()
+            with self.state.tx():
+                case = self.state.case(receipt)
+                if case is None:
+                    raise MailbotError(f"ไม่พบเรื่องเลขทะเบียนรับ {receipt}", f"no case with receipt number {receipt}")
+                if case["cancelled_at"]:
+                    raise MailbotError(f"เรื่อง {receipt} ถูกยกเลิกไปแล้ว", f"case {receipt} is already cancelled")
+                self.state.update_case(case["id"], cancelled_at=iso(now), cancelled_by=actor,
+                                       cancel_reason=reason.strip())
+                case = self.desk.set_status(case, "cancelled", now, actor=actor)
+                audit.append(self.state.db, now, actor, "cancelled", receipt, {"reason": reason.strip()})
+                self.state.db.execute("UPDATE outbox SET status='discarded', hold_reason='case cancelled' "
+                                      "WHERE case_id=? AND status IN ('queued','held')", (case["id"],))
+            self._registers()
+            return self.state.case(receipt)  # type: ignore[return-value]
+
+    def set_delay(self, receipt: str, reason: str, expected: str, actor: str) -> sqlite3.Row:
+        """Why a case is late and when it should be done: what the Act's 7-day notice tells the citizen."""
+        from .config import person_date
+
+        receipt = normalise_receipt(receipt)
+        fields: dict[str, object] = {}
+        if reason:
+            fields["delay_reason"] = reason.strip()
+        if expected:
+            try:
+                fields["expected_date"] = person_date(expected).isoformat()
+            except ValueError:
+                raise MailbotError(f"วันที่ไม่ถูกต้อง: {expected} (เขียนเช่น 15/1/2570)",
+                                   f"bad date {expected!r}: write e.g. 15/1/2570") from None
+        with self.work(), self.state.tx():
+            case = self.state.case(receipt)
+            if case is None:
+                raise MailbotError(f"ไม่พบเรื่องเลขทะเบียนรับ {receipt}", f"no case with receipt number {receipt}")
+            self.state.update_case(case["id"], **fields)
+            self.desk.event(case, self.clock(), "officer:delay", f"เหตุที่ล่าช้า ({actor}): {reason} {expected}".strip(),
+                            actor=actor, action=True)
+            return self.state.case(receipt)  # type: ignore[return-value]
+
+    def audit_verify(self) -> "audit.Verification":
+        """The audit chain checked end to end, and against the heads kept in backups and daily logs."""
+        return audit.verify(self.state.db, recorded_heads(self.cfg))
+
     def held(self) -> list[sqlite3.Row]:
         return self.outbox.held()
 
@@ -271,8 +335,13 @@ class Office:
 
         with self.work():
             now = self.clock()
-            path, pdf = report.write(self.state, day, self.cfg.registers_dir, self.cfg.agency.name, now)
-            register.write_pdf(self.state, self.cfg.registers_dir, day.year + 543, self.cfg.agency.name, now)
+            late = [[c["receipt"], "(เรื่องลับ)" if c["secrecy"] else (c["subject"] or ""),
+                     c["service_name"] or "", thai_date(date.fromisoformat(c["due_date"])), workflow.label(c["status"]),
+                     max(0, (day - date.fromisoformat(c["due_date"])).days)] for c in self.desk.due_soon(day)]
+            path, pdf = report.write(self.state, day, self.cfg.registers_dir, self.cfg.agency.name, now,
+                                     audit_head=audit.head_text(self.state.db), late=late)
+            register.write_pdf(self.state, self.cfg.registers_dir, numbering_year(day, self.cfg.registers.year_reset),
+                               self.cfg.agency.name, now, Numbering.of(self.cfg.registers))
             if email and self.cfg.supervisors:
                 ctx = context(self.cfg.agency, receipt=None, received_at=now, subject="", sender_name="")
                 ctx["received_date"] = thai_date(day)
@@ -446,6 +515,29 @@ def rules_test(cfg: Config | None, rules, subject: str, desk: Desk | None = None
         thai += f" (ถ้ามีเรื่องเลขรับ {tags[0]} ในระบบ จะเป็นการติดตามเรื่องเดิมแทน)"
         english += f" (if case {tags[0]} exists, it is a follow-up on it instead)"
     return RulesTest(thai, english, decision.match.normalised, decision)
+
+
+def recorded_heads(cfg: Config) -> list[tuple[str, int, str]]:
+    """The audit chain heads written into backups (MANIFEST.json) and daily logs (.audit files)."""
+    import json
+    import re
+
+    out: list[tuple[str, int, str]] = []
+    folders = []
+    if cfg.backup.dir is not None and cfg.resolve(cfg.backup.dir).is_dir():
+        folders = sorted(cfg.resolve(cfg.backup.dir).glob("mailbot-backup-*"))
+    for folder in folders:
+        try:
+            head = json.loads((folder / "MANIFEST.json").read_text(encoding="utf-8")).get("audit_head")
+        except (OSError, ValueError):
+            continue
+        if head:
+            out.append((folder.name, int(head[0]), head[1]))
+    for path in sorted((cfg.registers_dir / "daily").glob("*.audit")):
+        m = re.match(r"#(\d+) ([0-9a-f]{64})", path.read_text(encoding="utf-8").strip())
+        if m:
+            out.append((path.name, int(m[1]), m[2]))
+    return out
 
 
 def unknown_status(text: str) -> MailbotError:

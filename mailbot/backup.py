@@ -81,6 +81,15 @@ def backup(cfg: Config, now: datetime) -> BackupResult:
         dst.close()
         src.close()
     manifest[DB_NAME] = _sha(work / DB_NAME)
+    copy = sqlite3.connect(work / DB_NAME)
+    try:
+        from .audit import head
+
+        audit_head = list(head(copy))
+    except sqlite3.DatabaseError:
+        audit_head = None
+    finally:
+        copy.close()
     # 2. the folders
     for name, folder in _parts(cfg).items():
         if not folder.is_dir():
@@ -93,7 +102,8 @@ def backup(cfg: Config, now: datetime) -> BackupResult:
                 shutil.copy2(path, target)
                 manifest[rel.as_posix()] = _sha(path)
     (work / "MANIFEST.json").write_text(json.dumps(
-        {"created": to_bangkok(now).isoformat(timespec="seconds"), "agency": cfg.agency.name, "files": manifest},
+        {"created": to_bangkok(now).isoformat(timespec="seconds"), "agency": cfg.agency.name,
+         "audit_head": audit_head, "files": manifest},
         ensure_ascii=False, indent=1), encoding="utf-8")
     problems = verify(work)
     if problems:

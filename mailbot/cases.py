@@ -14,9 +14,9 @@ import email.utils
 import json
 import sqlite3
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
-from . import completeness, workflow
+from . import audit, completeness, workflow
 from .classify import receipt_tags
 from .parse import pdf_attachments
 from .triage import SECRET_MASK
@@ -105,13 +105,17 @@ class Desk:
             "INSERT INTO case_events (case_id, at, kind, note, message_row, actor) VALUES (?,?,?,?,?,?)",
             (case["id"], iso(at), kind, note, message_row, actor),
         )
+        audit.append(self.state.db, at, actor, f"event:{kind}", case["receipt"], {"note": note})
         fresh = self.state.case_by_id(case["id"])
         column = "action" if action else "remark"
         self.state.update_case(case["id"], **{column: append_note(fresh[column], note)})
         return int(cur.lastrowid)
 
-    def set_status(self, case: sqlite3.Row, status: str, at: datetime, **fields: object) -> sqlite3.Row:
+    def set_status(self, case: sqlite3.Row, status: str, at: datetime, actor: str = "mailbot",
+                   **fields: object) -> sqlite3.Row:
         self.state.update_case(case["id"], status=status, **fields)
+        if status != case["status"]:
+            audit.append(self.state.db, at, actor, "status", case["receipt"], {"from": case["status"], "to": status})
         return self.state.case_by_id(case["id"])
 
     def apply(self, case: sqlite3.Row, event: str, now: datetime, *, actor: str = "mailbot",
@@ -123,6 +127,12 @@ class Desk:
             fields.update(awaiting_since=iso(now), reminded_at=None)   # the citizen answered: clock restarts
         if event == "reminder_due":
             fields["reminded_at"] = iso(now)
+        if case["status"] == "awaiting_documents" and new in workflow.AGENCY_CLOCK:   # the service time starts
+            service = self.service(case["service_code"])
+            due = workflow.due_date(to_bangkok(now).date(), service.days if service else None,
+                                    self.cfg.schedule.workdays, self.cfg.schedule.holidays)
+            if due:
+                fields["due_date"] = due.isoformat()
         case = self.set_status(case, new, now, **fields)
         note = {
             "documents_complete": f"เอกสารครบ {thai_date_short(now)}",
@@ -164,7 +174,48 @@ class Desk:
                     since = to_bangkok(from_iso(case["awaiting_since"] or case["received_at"])).date()
                     if workflow.working_days_between(since, today, s.workdays, s.holidays) >= w.reminder_days:
                         done.append((case["receipt"], self.apply(case, "reminder_due", now)))
+        done += self._late(now, today)
         return done  # type: ignore[return-value]
+
+    def _late(self, now: datetime, today) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
+        """Cases past their service time: the Act's notice (reason, expected date) every 7 days;
+        results decided but not sent within 7 days: an alert to the officers (once a day)."""
+        done: list[tuple[str, str]] = []
+        rows = self.state.db.execute(
+            "SELECT * FROM cases WHERE due_date IS NOT NULL AND due_date < ? AND status IN ('received','review',"
+            "'in_progress') ORDER BY urgency_rank DESC, due_date", (today.isoformat(),)).fetchall()
+        for case in rows:
+            last = to_bangkok(from_iso(case["late_notified_at"])).date() if case["late_notified_at"] else None
+            if not workflow.late_notice_due(case["status"], date.fromisoformat(case["due_date"]), today, last):
+                continue
+            with self.state.tx():
+                reason = case["delay_reason"] or "อยู่ระหว่างการพิจารณาของเจ้าหน้าที่"
+                expected = (thai_date(date.fromisoformat(case["expected_date"])) if case["expected_date"]
+                            else thai_date(workflow.add_working_days(today, workflow.NOTICE_EVERY_DAYS,
+                                                                     self.cfg.schedule.workdays,
+                                                                     self.cfg.schedule.holidays)))
+                event_id = self.event(case, now, "late_notice", f"แจ้งเหตุล่าช้า {thai_date_short(now)}: {reason}",
+                                      action=True)
+                self.state.update_case(case["id"], late_notified_at=iso(now))
+                self.reply_about(case, "late_notice", now, key=event_id, received_at=from_iso(case["received_at"]),
+                                 note=reason, message=expected,
+                                 deadline=thai_date(date.fromisoformat(case["due_date"])))
+            done.append((case["receipt"], "late_notice"))
+        return done
+
+    def results_not_sent(self, today) -> list[sqlite3.Row]:  # type: ignore[no-untyped-def]
+        """Cases decided (result letter written) whose result has not gone out within 7 days."""
+        rows = self.state.db.execute("SELECT * FROM cases WHERE decided_at IS NOT NULL AND status IN "
+                                     "('received','review','awaiting_documents','in_progress')").fetchall()
+        return [c for c in rows if workflow.result_overdue(to_bangkok(from_iso(c["decided_at"])).date(),
+                                                            c["status"], today)]
+
+    def due_soon(self, today, days: int = 7) -> list[sqlite3.Row]:  # type: ignore[no-untyped-def]
+        """Open cases overdue or due within ``days`` (for the daily log and the console)."""
+        until = (today + timedelta(days=days)).isoformat()
+        return self.state.db.execute(
+            "SELECT * FROM cases WHERE due_date IS NOT NULL AND due_date <= ? AND status IN ('received','review',"
+            "'awaiting_documents','in_progress') ORDER BY urgency_rank DESC, due_date", (until,)).fetchall()
 
     # ------------------------------------------------------------------ forwarding
 
@@ -250,6 +301,9 @@ class Desk:
         transaction)."""
         if row["kind"] != "result" or row["case_id"] is None:
             return
+        from . import dispatch
+
+        dispatch.mail_done(self.state, row["message_id"], now, sent=True)
         case = self.state.case_by_id(row["case_id"])
         self.state.db.execute("UPDATE results SET status='sent' WHERE outbox_message_id=?", (row["message_id"],))
         self.event(case, now, "result_sent", f"{workflow.label('completed')} {thai_date_short(now)}", action=True)
@@ -265,6 +319,9 @@ class Desk:
             return
         case = self.state.case_by_id(row["case_id"])
         if row["kind"] == "result":
+            from . import dispatch
+
+            dispatch.mail_done(self.state, row["message_id"], now, sent=False, error=error)
             self.state.db.execute("UPDATE results SET status='failed' WHERE outbox_message_id=?",
                                   (row["message_id"],))
             self.event(case, now, "result_failed",
@@ -298,7 +355,7 @@ class Desk:
                 fields: dict[str, object] = {}
                 if new == "awaiting_documents":
                     fields.update(awaiting_since=iso(now), reminded_at=None)
-                case = self.set_status(case, new, now, **fields)
+                case = self.set_status(case, new, now, actor=actor, **fields)
                 text = f"{workflow.label(new)} {thai_date_short(now)} ({actor})" + (f": {note}" if note else "")
                 event_id = self.event(case, now, f"officer:{new}", text, actor=actor, action=True)
                 if effect and self.templates.has(effect):

@@ -86,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("subject")
     t.add_argument("--rules", type=Path, default=None, help="rules.yaml to use (default: from the config)")
     s = sub.add_parser("case", help="ดู/แก้สถานะเรื่อง โดยไม่ต้องแก้ Excel / show, list or update cases")
-    cs = s.add_subparsers(dest="case_verb", required=True, metavar="show|list|set", parser_class=ThaiArgumentParser)
+    cs = s.add_subparsers(dest="case_verb", required=True, metavar="show|list|set|cancel", parser_class=ThaiArgumentParser)
     c = cs.add_parser("show", help="mailbot case show 15/2569")
     c.add_argument("receipt")
     c = cs.add_parser("list", help="mailbot case list [--status awaiting_documents]")
@@ -97,6 +97,15 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--note", default="", help="บันทึกภายใน ไม่ส่งถึงผู้ยื่น / internal note, never sent")
     c.add_argument("--tell", default="", help="ข้อความถึงผู้ยื่น ส่งทางอีเมล / a message e-mailed to the citizen")
     c.add_argument("--by", default=None, help="ชื่อเจ้าหน้าที่ / officer name (default: the logged-in user)")
+    c.add_argument("--late-reason", default="", help="เหตุที่ล่าช้า (แจ้งผู้ยื่นทุก 7 วันเมื่อเกินกำหนด) / why it is late")
+    c.add_argument("--expected", default="", help="คาดว่าจะแล้วเสร็จ เช่น 15/1/2570 / expected date")
+    c = cs.add_parser("cancel", help='mailbot case cancel 15/2569 --reason "ลงทะเบียนซ้ำ"')
+    c.add_argument("receipt")
+    c.add_argument("--reason", required=True)
+    c.add_argument("--by", default=None)
+    s = sub.add_parser("audit", help="ตรวจบันทึกตรวจสอบ (hash chain) / verify the audit log")
+    s.add_subparsers(dest="audit_verb", required=True, metavar="verify",
+                     parser_class=ThaiArgumentParser).add_parser("verify", help="mailbot audit verify")
     s = sub.add_parser("reply", help="อีเมลที่ระงับไว้ / held replies: list, release, discard")
     ps = s.add_subparsers(dest="reply_verb", required=True, metavar="list|release|discard",
                           parser_class=ThaiArgumentParser)
@@ -212,7 +221,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         return cmd_poll(cfg, clock) if verb == "poll" else cmd_run(cfg, clock, args.every)
     from .app import Office
 
-    if verb in ("results", "case", "reply", "report", "backup", "publish", "privacy"):
+    if verb in ("results", "case", "reply", "report", "backup", "publish", "privacy", "audit"):
         _log_to_file(cfg)
     with Office.open(cfg, clock=clock, notify=_notify) as office:
         if verb == "case":
@@ -223,6 +232,11 @@ def _dispatch(args: argparse.Namespace) -> int:
             return cmd_results(office, args)
         if verb == "privacy":
             return cmd_privacy(office, args)
+        if verb == "audit":
+            result = office.audit_verify()
+            for line in result.lines():
+                print(line)
+            return 0 if result.ok else 6
         if verb == "publish":
             for path in office.publish():
                 print(f"เผยแพร่ / published: {path}")
@@ -349,10 +363,19 @@ def cmd_case(office, args: argparse.Namespace) -> int:  # type: ignore[no-untype
         for line in case_lines(office.case(args.receipt)):
             print(line)
         return 0
-    if not (args.status or args.note or args.tell):
-        raise ConfigError("ระบุอย่างน้อยหนึ่งอย่าง: --status, --note หรือ --tell",
-                          "give at least one of --status, --note, --tell")
+    if args.case_verb == "cancel":
+        case = office.cancel_case(args.receipt, args.reason, _actor(args.by))
+        print(f"{case['receipt']}: ยกเลิกแล้ว เลขนี้จะไม่ถูกใช้อีก / cancelled; the number is never reused")
+        return 0
+    if not (args.status or args.note or args.tell or args.late_reason or args.expected):
+        raise ConfigError("ระบุอย่างน้อยหนึ่งอย่าง: --status, --note, --tell, --late-reason หรือ --expected",
+                          "give at least one of --status, --note, --tell, --late-reason, --expected")
     actor = _actor(args.by)
+    if args.late_reason or args.expected:
+        office.set_delay(args.receipt, args.late_reason, args.expected, actor)
+    if not (args.status or args.note or args.tell):
+        print(f"{args.receipt}: บันทึกเหตุที่ล่าช้าแล้ว / delay noted")
+        return 0
     case, told = office.set_case(args.receipt, status=args.status, note=args.note, tell=args.tell, actor=actor)
     print(f"{case['receipt']}: {workflow.label(case['status'])} (โดย/by {actor})")
     print("แจ้งผู้ยื่น / citizen: " + told + (" — ส่งในรอบถัดไป / sent at the next cycle" if told == "รอส่ง" else ""))

@@ -129,6 +129,22 @@ class PathsConfig(_Strict):
     registers: Path = Path("registers")
 
 
+class RegistersConfig(_Strict):
+    """How numbers are written and when they start again (the Sarabun regulation: calendar years)."""
+
+    receipt_pattern: str = "{seq}/{year}"          # or "รับ {seq}/{year}"
+    dispatch_pattern: str = "{seq}/{year}"         # the agency's letter code, e.g. "มท 0808.2/{seq}"
+    licence_pattern: str = "ใบอนุญาต {seq}/{year}"  # licence numbers, never mistaken for receipt numbers
+    year_reset: Literal["calendar", "fiscal"] = "calendar"   # fiscal years start on 1 October
+
+    @field_validator("receipt_pattern", "dispatch_pattern", "licence_pattern")
+    @classmethod
+    def _pattern(cls, v: str) -> str:
+        from .numbering import check_pattern
+
+        return check_pattern(v)
+
+
 class LimitsConfig(_Strict):
     replies_per_sender_per_day: int = Field(default=5, ge=0)
     replies_per_hour: int = Field(default=300, ge=0)
@@ -293,6 +309,7 @@ class Config(_Strict):
     imap: ImapConfig
     smtp: SmtpConfig
     paths: PathsConfig = Field(default_factory=PathsConfig)
+    registers: RegistersConfig = Field(default_factory=RegistersConfig)
     rules: Path = Path("rules.yaml")
     templates: Path = Path("templates")
     limits: LimitsConfig = Field(default_factory=LimitsConfig)

@@ -77,6 +77,8 @@ MAIL_KINDS: dict[str, MailKind] = {k.key: k for k in (
     MailKind("closing_notice", "no answer after close_days more: the case is closed"),
     MailKind("status", "status inquiry from the requester: status and history"),
     MailKind("status_private", "status inquiry from anyone else: status goes only to the requester"),
+    MailKind("late_notice", "a case past its service time: the reason and the expected date, every 7 days",
+             capped=False),
     MailKind("too_large", "a message over limits.max_message_mb: kept, not processed; the sender told the limit"),
     MailKind("result", "the signed result PDF sent back to the requester", capped=False),
     MailKind("officer_status", "an officer changed the case's status (templates/status_<status>.txt.j2)",

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Callable
 
-from . import addresses, faults
+from . import addresses, audit, faults
 from .config import Config
 from .errors import ConnectionFailure, MailbotError
 from .kinds import MAIL_KINDS, UNCAPPED, send_state
@@ -125,12 +125,16 @@ class Outbox:
                                    f"no held message with number {outbox_id}")
             db.execute("UPDATE outbox SET status=?, hold_reason=?, next_attempt_at=NULL WHERE id=?",
                        (status, f"{english} by {actor} {iso(now)}", outbox_id))
+            receipt = None
             if row["case_id"] is not None:
                 db.execute("INSERT INTO case_events (case_id, at, kind, note, actor) VALUES (?,?,?,?,?)",
                            (row["case_id"], iso(now), f"reply_{english}",
                             f"{thai} ({row['kind']}) {thai_date_short(now)} ({actor})", actor))
+                receipt = db.execute("SELECT receipt FROM cases WHERE id=?", (row["case_id"],)).fetchone()[0]
                 if MAIL_KINDS[row["kind"]].reply_column:
                     st.update_case(row["case_id"], reply_status=column_text(status, now, None))
+            audit.append(db, now, actor, f"reply_{english}", receipt or "", {"outbox": outbox_id, "kind": row["kind"],
+                                                                              "to": row["recipient"]})
             return db.execute("SELECT * FROM outbox WHERE id=?", (outbox_id,)).fetchone()
 
     # ------------------------------------------------------------------ deliver

@@ -36,6 +36,7 @@ from .config import Config
 from .errors import EnvironmentFailure, MailbotError, explain_environment
 from .fetch import Fetched, Mailbox
 from .parse import Letter, Unparseable, our_message_ids, parse
+from .numbering import numbering_year
 from .outbox import day_start
 from .replies import context
 from .outbox import Delivery
@@ -514,7 +515,7 @@ class Cycle:
         if via:
             remarks.append(f"รับผ่านช่องทางอื่น ส่งต่อโดย {via}")
         case = st.new_case(
-            be_year(to_bangkok(plan.received)),
+            numbering_year(plan.received, self.cfg.registers.year_reset),
             message_row=plan.row_id, received_at=iso(plan.received),
             doc_date=iso(letter.date) if letter.date else None,
             sender_name=one_line(letter.from_name, 120), sender_addr=letter.from_addr,
@@ -532,6 +533,7 @@ class Cycle:
             deadline=iso(tri.deadline) if tri.deadline else None, secrecy=tri.secrecy or None,
             linked_to=known["receipt"] if decision.linked_case and known is not None else None,
             held=decision.flag or None,
+            due_date=self._due(service, plan.received) if status != "awaiting_documents" else None,
         )
         self._new_cases.append(case)
         if tri.urgent or tri.secret:
@@ -566,6 +568,11 @@ class Cycle:
         if service is not None and service.forward_to and not tri.secret:   # secret: never forwarded automatically
             self.report.warnings.extend(self.desk.forward(case, plan.fetched.raw, checklist, now))
         return f.registered
+
+    def _due(self, service, received: datetime) -> str | None:  # type: ignore[no-untyped-def]
+        s = self.cfg.schedule
+        due = workflow.due_date(to_bangkok(received).date(), service.days if service else None, s.workdays, s.holidays)
+        return due.isoformat() if due else None
 
     def _alert_marked(self, now: datetime) -> None:
         """Urgent requests: an immediate alert to the officers and the responsible unit. Secret

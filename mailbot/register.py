@@ -23,7 +23,7 @@ import shutil
 import zipfile
 import zlib
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from xml.sax.saxutils import escape as xml_escape
 
@@ -36,6 +36,8 @@ from . import files, printable, workflow, xlsxzip
 from .files import write_atomic
 from .printable import Column, Table
 from .state import State, from_iso
+from .numbering import period_label as numbering_period
+from .numbering import written
 from .thai import thai_date_short, thai_datetime, to_bangkok
 
 log = logging.getLogger(__name__)
@@ -62,6 +64,7 @@ COLUMNS: list[Column] = [
     Column("SHA-256", 20, printed=False),
     Column("การตอบกลับ (reply)", 24, printed=False),
     Column("ชั้นความเร็ว/ชั้นความลับ (urgency/secrecy)", 22, printed=False),
+    Column("กำหนดแล้วเสร็จ (due date)", 16, printed=False),
 ]
 TITLE = "ทะเบียนหนังสือรับ"
 
@@ -84,25 +87,54 @@ STYLE_TOP, STYLE_WRAP = 1, 2
 ROW_FORMAT = "2"
 
 
+@dataclass(frozen=True)
+class Numbering:
+    """How the register writes numbers and names its period (config.RegistersConfig)."""
+
+    receipt_pattern: str = "{seq}/{year}"
+    year_reset: str = "calendar"
+
+    @classmethod
+    def of(cls, settings) -> "Numbering":  # type: ignore[no-untyped-def]
+        return cls(settings.receipt_pattern, settings.year_reset) if settings is not None else cls()
+
+    def key(self) -> str:
+        return f"{self.receipt_pattern}|{self.year_reset}"
+
+
+DEFAULT = Numbering()
+
+
 def register_path(folder: Path, year_be: int) -> Path:
     return folder / f"ทะเบียนรับ-{year_be}.xlsx"
 
 
-def case_row(case, agency_name: str) -> list[object]:
+def action_text(case) -> str:  # type: ignore[no-untyped-def]
+    """การปฏิบัติ, with a cancellation stated first (the row stays; the number stays burned)."""
+    action = case["action"] or ""
+    if case["cancelled_at"]:
+        cancelled = (f"ยกเลิก {thai_date_short(from_iso(case['cancelled_at']))} โดย {case['cancelled_by'] or '-'}: "
+                     f"{case['cancel_reason'] or ''}")
+        action = f"{cancelled}; {action}" if action else cancelled
+    return action
+
+
+def case_row(case, agency_name: str, numbering: Numbering = DEFAULT) -> list[object]:  # type: ignore[no-untyped-def]
     received = from_iso(case["received_at"])
     doc_date = thai_date_short(from_iso(case["doc_date"])) if case["doc_date"] else ""
     sender = case["sender_name"] or ""
     if case["sender_addr"]:
         sender = f"{sender} <{case['sender_addr']}>" if sender else case["sender_addr"]
     marks = " ".join(m for m in (case["urgency"], case["secrecy"]) if m)
+    due = case["due_date"]
     return [
-        case["receipt"],
+        written(numbering.receipt_pattern, case["seq"], case["year_be"]),
         "-",
         doc_date,
         sender,
         agency_name,
         (f"[{marks}] " if marks else "") + (case["subject"] or ""),
-        case["action"] or "",
+        action_text(case),
         case["remark"] or "",
         thai_datetime(received),
         case["sender_addr"] or "",
@@ -114,12 +146,13 @@ def case_row(case, agency_name: str) -> list[object]:
         case["sha256"] or "",
         case["reply_status"] or "",
         marks,
+        thai_date_short(date.fromisoformat(due)) if due else "",
     ]
 
 
-def period_label(year_be: int) -> str:
+def period_label(year_be: int, reset: str = "calendar") -> str:
     """The period a year's register covers, as its printed title says it."""
-    return f"ประจำปี พ.ศ. {year_be}"
+    return numbering_period(year_be, reset)  # type: ignore[arg-type]
 
 
 def build_workbook(rows: list[list[object]], title: str, agency: str = "", period: str = "") -> Workbook:
@@ -249,15 +282,16 @@ def _template(title: str, rows: int, agency: str = "", period: str = "") -> tupl
 SHEET = "xl/worksheets/sheet1.xml"
 
 
-def _refresh_rows(state: State, year_be: int, agency_name: str) -> set[int]:
+def _refresh_rows(state: State, year_be: int, agency_name: str, numbering: Numbering = DEFAULT) -> set[int]:
     """Render the rows of cases that changed (and any never rendered) into the row cache;
     returns the receipt sequence numbers rendered."""
     db = state.db
-    if state.get("register_row_format") != ROW_FORMAT:     # rows cached by an older version: all again
+    row_format = f"{ROW_FORMAT}|{numbering.key()}"
+    if state.get("register_row_format") != row_format:     # rows cached by an older version: all again
         with state.tx():
             db.execute("DELETE FROM register_rows")
             db.execute("INSERT INTO meta (key, value) VALUES ('register_row_format', ?) "
-                       "ON CONFLICT (key) DO UPDATE SET value=excluded.value", (ROW_FORMAT,))
+                       "ON CONFLICT (key) DO UPDATE SET value=excluded.value", (row_format,))
     stale = db.execute(
         "SELECT c.* FROM register_dirty_cases d JOIN cases c ON c.id = d.case_id WHERE c.year_be = ?", (year_be,)
     ).fetchall()
@@ -271,7 +305,7 @@ def _refresh_rows(state: State, year_be: int, agency_name: str) -> set[int]:
         db.executemany(
             "INSERT INTO register_rows (case_id, year_be, seq, xml) VALUES (?,?,?,?) "
             "ON CONFLICT (case_id) DO UPDATE SET xml=excluded.xml, seq=excluded.seq",
-            [(c["id"], year_be, c["seq"], render_row(case_row(c, agency_name), c["seq"] + 1)) for c in stale],
+            [(c["id"], year_be, c["seq"], render_row(case_row(c, agency_name, numbering), c["seq"] + 1)) for c in stale],
         )
         db.executemany("DELETE FROM register_dirty_cases WHERE case_id=?", [(c["id"],) for c in stale])
     return {c["seq"] for c in stale}
@@ -304,13 +338,14 @@ def set_aside(target: Path, when: datetime) -> Path:
 
 
 def _write_year(state: State, year_be: int, target: Path, changed: set[int], now: datetime,
-                agency: str = "") -> Path | None:
+                agency: str = "", numbering: Numbering = DEFAULT) -> Path | None:
     """Append the new rows to last cycle's file when only new cases changed; else write it whole.
     Either way into a temp file next to the target, then one replace. mailbot knows its own file
     by the hash of what it wrote: a file changed by anyone else is set aside first (returned)."""
     # receipt numbers run 1..N without gaps, so the last one is the row count (an index look-up)
     count = state.db.execute("SELECT max(seq) FROM register_rows WHERE year_be=?", (year_be,)).fetchone()[0] or 0
-    members, head, tail = _template(f"ทะเบียนรับ {year_be}", count, agency, period_label(year_be))
+    members, head, tail = _template(f"ทะเบียนรับ {year_be}", count, agency,
+                                    period_label(year_be, numbering.year_reset))
     key = f"register_layout:{year_be}"
     saved = json.loads(state.get(key) or "null")
     written_hash = saved.pop("sha256", None) if saved else None
@@ -359,15 +394,18 @@ class RegisterWrite:
     kept: list[tuple[Path, Path]] = field(default_factory=list)     # (register, the changed file set aside)
 
 
-def write_registers(state: State, folder: Path, agency_name: str, now: datetime) -> RegisterWrite:
+def write_registers(state: State, folder: Path, agency_name: str, now: datetime,
+                    numbering: Numbering = DEFAULT) -> RegisterWrite:
     """Rewrite the workbook of every year whose cases changed."""
     out = RegisterWrite()
     written, failed = out.written, out.failed
     for year_be, version in sorted(state.dirty_years().items()):
+        if year_be < 0:        # the dispatch register's years (dispatch.py)
+            continue
         target = register_path(folder, year_be)
-        changed = _refresh_rows(state, year_be, agency_name)
+        changed = _refresh_rows(state, year_be, agency_name, numbering)
         try:
-            kept = _write_year(state, year_be, target, changed, now, agency_name)
+            kept = _write_year(state, year_be, target, changed, now, agency_name, numbering)
             if kept is not None:
                 out.kept.append((target, kept))
         except OSError as exc:
@@ -385,28 +423,31 @@ def pdf_path(folder: Path, year_be: int) -> Path:
     return folder / f"ทะเบียนรับ-{year_be}.pdf"
 
 
-def pdf_row(case, agency_name: str) -> list[object]:  # type: ignore[no-untyped-def]
+def pdf_row(case, agency_name: str, numbering: Numbering = DEFAULT) -> list[object]:  # type: ignore[no-untyped-def]
     """A case as the printed register shows it (PDF_COLUMNS): the sender's address on its own
     line, the time of receipt short."""
     received = to_bangkok(from_iso(case["received_at"]))
     doc_date = thai_date_short(from_iso(case["doc_date"])) if case["doc_date"] else ""
     sender = "\n".join(x for x in (case["sender_name"], case["sender_addr"]) if x)
     return [
-        case["receipt"], "-", doc_date, sender, agency_name, case["subject"] or "", case["action"] or "",
+        written(numbering.receipt_pattern, case["seq"], case["year_be"]), "-", doc_date, sender, agency_name,
+        case["subject"] or "", action_text(case),
         case["remark"] or "", f"{thai_date_short(received)} {received:%H:%M} น.",
     ]
 
 
-def register_table(state: State, year_be: int, agency: str, now: datetime | None = None) -> Table:
-    rows = [pdf_row(c, agency) for c in state.cases_of_year(year_be)]
+def register_table(state: State, year_be: int, agency: str, now: datetime | None = None,
+                   numbering: Numbering = DEFAULT) -> Table:
+    rows = [pdf_row(c, agency, numbering) for c in state.cases_of_year(year_be)]
     note = f"ข้อมูล ณ {thai_datetime(now)}" if now else ""
-    return Table(TITLE, agency, period_label(year_be), PDF_COLUMNS, rows, note=note)
+    return Table(TITLE, agency, period_label(year_be, numbering.year_reset), PDF_COLUMNS, rows, note=note)
 
 
-def write_pdf(state: State, folder: Path, year_be: int, agency: str, now: datetime | None = None) -> Path:
+def write_pdf(state: State, folder: Path, year_be: int, agency: str, now: datetime | None = None,
+              numbering: Numbering = DEFAULT) -> Path:
     """The year's receive register as a printable PDF beside its workbook (ทะเบียนรับ-2569.pdf)."""
     target = pdf_path(folder, year_be)
-    write_atomic(target, printable.render(register_table(state, year_be, agency, now)))
+    write_atomic(target, printable.render(register_table(state, year_be, agency, now, numbering)))
     return target
 
 

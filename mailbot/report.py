@@ -236,11 +236,52 @@ def _summary_page(pdf: printable.Pdf, outcomes: list[tuple[str, int]], services:
             break
 
 
-def write(state: State, day: date, folder: Path, agency: str, now: datetime | None = None) -> tuple[Path, Path]:
-    """registers/daily/<BE date>.xlsx and the PDF beside it; returns both paths."""
+def write(state: State, day: date, folder: Path, agency: str, now: datetime | None = None,
+          audit_head: str = "", late: list[list[object]] | None = None) -> tuple[Path, Path]:
+    """registers/daily/<BE date>.xlsx and the PDF beside it; returns both paths. ``audit_head``
+    (the audit chain's last entry) is written in the log and in a ``.audit`` file beside it, so
+    a later rewrite of history shows; ``late``: the overdue and due-this-week cases (a sheet)."""
     target = folder / "daily" / file_name(day)
     rows = rows_for(state, day)
-    write_atomic(target, build(state, day, agency, rows))
+    data = build(state, day, agency, rows)
+    if audit_head or late:
+        data = _add_sheets(data, audit_head, late or [])
+    write_atomic(target, data)
     pdf = target.with_suffix(".pdf")
-    write_atomic(pdf, printable.render(table(rows, day, agency, now)))
+    table_ = table(rows, day, agency, now)
+    if audit_head:
+        table_.note = (table_.note + " · " if table_.note else "") + f"บันทึกตรวจสอบ {audit_head[:24]}…"
+    write_atomic(pdf, printable.render(table_))
+    if audit_head:
+        write_atomic(target.with_suffix(".audit"), (audit_head + "\n").encode("ascii"))
     return target, pdf
+
+
+LATE_COLUMNS = [("เลขรับ (receipt)", 12), ("เรื่อง (subject)", 50), ("บริการ (service)", 30),
+                ("กำหนดแล้วเสร็จ (due)", 16), ("สถานะ (status)", 24), ("เกินกำหนด (days late)", 14)]
+
+
+def _add_sheets(data: bytes, audit_head: str, late: list[list[object]]) -> bytes:
+    from openpyxl import load_workbook
+
+    wb = load_workbook(io.BytesIO(data))
+    if late:
+        ws = wb.create_sheet("เกินกำหนดและครบกำหนดสัปดาห์นี้")
+        ws.append([c for c, _ in LATE_COLUMNS])
+        for i, (_, width) in enumerate(LATE_COLUMNS, start=1):
+            ws.cell(1, i).font = Font(name="Tahoma", bold=True)
+            ws.column_dimensions[ws.cell(1, i).column_letter].width = width
+        for row in late:
+            ws.append(row)
+            for cell in ws[ws.max_row]:
+                if isinstance(cell.value, str):
+                    cell.data_type = "s"
+                cell.font = Font(name="Tahoma")
+    if audit_head:
+        summary = wb["สรุป"]
+        summary.append([])
+        summary.append(["บันทึกตรวจสอบ ณ สิ้นวัน (audit chain head)", audit_head])
+        summary.cell(summary.max_row, 2).data_type = "s"
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    return buffer.getvalue()

@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable
 
-from . import faults, licences, workflow
+from . import dispatch, faults, licences, workflow
 from .cases import Desk
 from .certs import read_pkcs12
 from .config import Config
@@ -162,6 +162,11 @@ class Results:
         write_atomic(self.sent_dir / name, signed.data)   # signed in memory, written whole
         outcome = _outcome_from_name(path.name)
         with self.state.tx():
+            # its outgoing number: the one the letter was written with, or a new one for this e-mail
+            issued = dispatch.find(self.state, case["id"], digest) or dispatch.issue(
+                self.state, self.cfg, when=now, case=case, kind="result_email", subject=self.letter_subject(case),
+                recipient=case["reply_to"], recipient_name=case["sender_name"] or "", sha256=digest,
+                file_name=path.name)
             cur = self.state.db.execute(
                 "INSERT INTO results (case_id, sha256, file_name, original, signed, level, outcome, signed_at, "
                 "timestamp_pending, status) VALUES (?,?,?,?,?,?,?,?,?, 'queued')",
@@ -171,6 +176,7 @@ class Results:
             result_id = int(cur.lastrowid)  # type: ignore[arg-type]
             mid = message_id_for("result", result_id, case["sha256"] or case["receipt"], self.cfg.agency.domain)
             self.state.db.execute("UPDATE results SET outbox_message_id=? WHERE id=?", (mid, result_id))
+            dispatch.settle(self.state, issued["id"], outbox_message_id=mid, action="ส่งทางอีเมล (รอส่ง)")
             self.desk.event(case, now, "result_signed", f"ลงนามผลการพิจารณา {thai_date_short(now)}", action=True)
             self.desk.reply_about(
                 case, "result", now, key=result_id, received_at=from_iso(case["received_at"]),
@@ -255,8 +261,19 @@ class Results:
         if outcome == "rejected" and not note.strip():
             raise MailbotError("หนังสือแจ้งไม่อนุมัติต้องระบุเหตุผล (--note \"เหตุผล\")",
                                "a rejection must state the reason (--note \"reason\")")
+        issued = None
+        if not dispatch_no:     # the letter's "ที่": the next number of the dispatch register
+            if preview:
+                dispatch_no = dispatch.peek(self.state, self.cfg, now)
+            else:
+                issued = dispatch.issue(self.state, self.cfg, when=now, case=case, kind="result_letter",
+                                        subject=self.letter_subject(case), recipient=case["reply_to"],
+                                        recipient_name=case["sender_name"] or "")
+                dispatch_no = issued["number"]
         pdf = self.render_letter(case, outcome, note, now, dispatch_no=dispatch_no, signature_field=not preview)
         stem = f"{receipt.replace('/', '-')} {outcome}"
+        if issued is not None:   # the outbox step knows this letter by its bytes and keeps its number
+            dispatch.settle(self.state, issued["id"], sha256=hashlib.sha256(pdf).hexdigest())
         if preview:
             folder = self.outbox.parent / "preview"
             folder.mkdir(parents=True, exist_ok=True)
@@ -268,12 +285,15 @@ class Results:
             fields["location"] = location
         if holder.strip():
             fields["holder"] = holder.strip()
-        if fields:
-            with self.state.tx():
-                self.state.update_case(case["id"], **fields)
+        fields["decided_at"] = iso(now)      # the 7-day clock for sending the result starts
+        with self.state.tx():
+            self.state.update_case(case["id"], **fields)
         target = self.outbox / f"{stem}.pdf"
         write_atomic(target, pdf)
         return target
+
+    def letter_subject(self, case) -> str:  # type: ignore[no-untyped-def]
+        return f"แจ้งผลการพิจารณา{case['service_name'] or 'คำขอ'} (เลขรับ {case['receipt']})"
 
     def render_letter(self, case, outcome: str, note: str, now: datetime, *, dispatch_no: str = "",  # type: ignore[no-untyped-def]
                       signature_field: bool = True) -> bytes:

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable, Iterator
 
+from . import audit
 from .errors import MailbotError
 
 # The round-1 schema (user_version 2), kept as it was: every later change is a migration below.
@@ -141,6 +142,44 @@ def _v3(db: sqlite3.Connection) -> None:
                    "ON CONFLICT (year_be) DO UPDATE SET version = version + 1", (year,))
 
 
+def _v6(db: sqlite3.Connection) -> None:
+    """Registers as the regulation writes them: cancellation, the dispatch register, service
+    times, and an append-only audit log whose hash chain starts from what is already there."""
+    run_script(db, """
+        ALTER TABLE cases ADD COLUMN cancelled_at TEXT;
+        ALTER TABLE cases ADD COLUMN cancelled_by TEXT;
+        ALTER TABLE cases ADD COLUMN cancel_reason TEXT;
+        ALTER TABLE cases ADD COLUMN due_date TEXT;
+        ALTER TABLE cases ADD COLUMN late_notified_at TEXT;
+        ALTER TABLE cases ADD COLUMN delay_reason TEXT;
+        ALTER TABLE cases ADD COLUMN expected_date TEXT;
+        ALTER TABLE cases ADD COLUMN decided_at TEXT;
+        CREATE INDEX cases_due ON cases (due_date);
+        CREATE TABLE dispatches (
+            id INTEGER PRIMARY KEY, year_be INTEGER NOT NULL, seq INTEGER NOT NULL, number TEXT NOT NULL,
+            dated TEXT NOT NULL, recipient TEXT, recipient_name TEXT, subject TEXT NOT NULL, action TEXT,
+            remark TEXT, case_id INTEGER, receipt TEXT, kind TEXT NOT NULL, sha256 TEXT, file_name TEXT,
+            outbox_message_id TEXT, cancelled_at TEXT, cancel_reason TEXT, UNIQUE (year_be, seq));
+        CREATE INDEX dispatches_case ON dispatches (case_id, sha256);
+        CREATE TABLE dispatch_counters (year_be INTEGER PRIMARY KEY, last INTEGER NOT NULL);
+        CREATE TABLE audit (
+            id INTEGER PRIMARY KEY, at TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL, ref TEXT,
+            detail TEXT NOT NULL, prev TEXT NOT NULL, hash TEXT NOT NULL);
+        CREATE TRIGGER audit_append_only_update BEFORE UPDATE ON audit
+            BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+        CREATE TRIGGER audit_append_only_delete BEFORE DELETE ON audit
+            BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+        CREATE TRIGGER cases_number_date_subject_fixed BEFORE UPDATE OF receipt, year_be, seq, received_at, subject
+            ON cases
+            WHEN OLD.receipt IS NOT NEW.receipt OR OLD.year_be IS NOT NEW.year_be OR OLD.seq IS NOT NEW.seq
+                 OR OLD.received_at IS NOT NEW.received_at OR OLD.subject IS NOT NEW.subject
+            BEGIN SELECT RAISE(ABORT, 'a registered number, date of receipt and subject never change'); END;
+    """)
+    from .audit import start_chain
+
+    start_chain(db)
+
+
 # Versioned migrations: version -> change (SQL or a function), run in order in one transaction,
 # after a copy of the file is kept. Never edit one that has shipped; add the next.
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None] | str] = {
@@ -158,6 +197,7 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None] | str] = {
         CREATE INDEX IF NOT EXISTS cases_sender_day ON cases (sender_addr, received_at);
         CREATE INDEX IF NOT EXISTS cases_urgency ON cases (urgency_rank, received_at);
     """,
+    6: _v6,
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
@@ -413,7 +453,9 @@ class State:
             (receipt, year_be, seq, *fields.values()),
         )
         self.mark_dirty(year_be, cur.lastrowid)
-        return self.case(receipt)  # type: ignore[return-value]
+        case = self.case(receipt)
+        audit.append(self.db, case["received_at"], "mailbot", "registered", receipt, audit.registration(case))
+        return case  # type: ignore[return-value]
 
     def insert_case(self, year_be: int, seq: int, **fields: object) -> sqlite3.Row:
         """A case whose number was issued already (rebuilt after a lost or restored database)."""
@@ -425,7 +467,9 @@ class State:
         )
         self.raise_floor(year_be, seq)
         self.mark_dirty(year_be, cur.lastrowid)
-        return self.case(receipt)  # type: ignore[return-value]
+        case = self.case(receipt)
+        audit.append(self.db, case["received_at"], "mailbot", "recovered", receipt, audit.registration(case))
+        return case  # type: ignore[return-value]
 
     def raise_floor(self, year_be: int, seq: int) -> None:
         """The year's counter never goes below a number known to be issued."""

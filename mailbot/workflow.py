@@ -17,6 +17,7 @@ STATUSES: dict[str, str] = {
     "completed": "ส่งผลการพิจารณาแล้ว",
     "closed_incomplete": "ยุติเรื่อง — เอกสารไม่ครบ",
     "closed": "ยุติเรื่อง",
+    "cancelled": "ยกเลิก",
 }
 # outcomes of a result notice (mailbot results letter --outcome ...)
 RESULT_OUTCOMES: dict[str, str] = {
@@ -79,6 +80,32 @@ def officer_set(status: str, new: str) -> tuple[str, str | None]:
     if new not in STATUSES:
         raise InvalidTransition(f"unknown status {new!r}; known: {', '.join(STATUSES)}")
     return new, f"status_{new}"
+
+
+# the agency's own clock runs in these statuses (waiting for the citizen's documents stops it)
+AGENCY_CLOCK = frozenset({"received", "review", "in_progress"})
+NOTICE_EVERY_DAYS = 7        # Licensing Facilitation Act B.E. 2558: the reason, every 7 days while late
+RESULT_WITHIN_DAYS = 7       # ... and the result within 7 days of the decision
+
+
+def due_date(start: date, days: int | None, workdays: Iterable[str], holidays: Iterable[date]) -> date | None:
+    """A service's time limit (working days) from the day a case was received (or completed)."""
+    if not days:
+        return None
+    return add_working_days(start, days, workdays, holidays)
+
+
+def late_notice_due(status: str, due: date | None, today: date, last_notice: date | None) -> bool:
+    """A case past its due date gets the Act's notice when it first runs late, then every 7 days,
+    for as long as the agency's clock runs."""
+    if due is None or status not in AGENCY_CLOCK or today <= due:
+        return False
+    return last_notice is None or (today - last_notice).days >= NOTICE_EVERY_DAYS
+
+
+def result_overdue(decided: date | None, status: str, today: date) -> bool:
+    """Decided (the result letter written) but the result not sent within 7 days."""
+    return decided is not None and status in OPEN and (today - decided).days >= RESULT_WITHIN_DAYS
 
 
 def working_days_between(start: date, end: date, workdays: Iterable[str], holidays: Iterable[date]) -> int:

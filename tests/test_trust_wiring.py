@@ -137,7 +137,7 @@ def test_secret_request_reply_carries_only_the_number(env):
     assert "(เรื่องลับ)" in subjects and not any("นายสมชาย" in str(x) for x in subjects)
     reg = next(env.cfg.registers_dir.glob("ทะเบียนรับ-*.xlsx"))
     row = next(openpyxl.load_workbook(reg).active.iter_rows(min_row=2, values_only=True))
-    assert row[-1] == "ลับ" and row[5].startswith("[ลับ]")
+    assert row[17] == "ลับ" and row[5].startswith("[ลับ]")
 
 
 def test_urgent_request_alerts_the_unit_and_comes_first(env):
@@ -161,7 +161,7 @@ def test_urgent_request_alerts_the_unit_and_comes_first(env):
     assert rows[0][2].startswith("[ด่วนที่สุด]")                 # urgent first in the daily log
     reg = next(env.cfg.registers_dir.glob("ทะเบียนรับ-*.xlsx"))
     last = list(openpyxl.load_workbook(reg).active.iter_rows(min_row=2, values_only=True))[-1]
-    assert last[-1] == "ด่วนที่สุด"
+    assert last[17] == "ด่วนที่สุด"
 
 
 def test_flood_of_spoofed_requests_gets_no_reply_and_all_are_registered(env):
