@@ -558,6 +558,7 @@ class TokenSource:
         self._refresh_token: str | None = None
         self._rt_used_at: datetime | None = None
         self._trial_secret: str | None = None
+        self._force_next = False
         self.impl: _Provider = {"microsoft": _Microsoft, "google": _Google, "generic": _Generic}[s.provider](self)
 
     # ------------------------------------------------------------------ names in the store
@@ -629,6 +630,7 @@ class TokenSource:
         """A token good for a while: the cached one, else a new or refreshed one."""
         with self._lock:
             self._load()
+            force = force or self._force_next
             if not force and self._token is not None and self._token.fresh():
                 return self._token
             try:
@@ -637,6 +639,7 @@ class TokenSource:
                 note_failure(self, exc)
                 raise
             self._token = token
+            self._force_next = False
             self._save()
             note_ok(self)
             log.info("OAuth2 token for %s obtained (valid %d s)", self.mailbox,
@@ -665,6 +668,7 @@ class TokenSource:
     def rejected(self, token: Token) -> None:
         """The server refused this token: never hand it out again."""
         with self._lock:
+            self._force_next = True          # and no library cache may hand it out either (msal)
             if self._token is not None and self._token.access_token == token.access_token:
                 self._token = None
                 self._save()

@@ -166,7 +166,7 @@ class _OAuthSink(_Sink):
             return AuthResult(success=True, auth_data=LoginPassword(user.encode(), b""))
         error = json.dumps({"status": "401", "schemes": "bearer", "scope": "https://mail.google.com/"})
         await server.challenge_auth(error)      # the client answers with an empty line
-        return AuthResult(success=False, message="535 5.7.3 Authentication unsuccessful")
+        return AuthResult(success=False, handled=False, message="535 5.7.3 Authentication unsuccessful")
 
 
 class _LongAuthSMTP(SMTP):

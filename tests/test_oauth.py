@@ -472,6 +472,12 @@ def test_microsoft_app_without_consent_or_mailbox_access(oenv):
     r = e.cli("poll")
     assert r.returncode == 3 and "Traceback" not in r.stderr
     assert "ให้ผู้ดูแล Microsoft 365 อนุญาตแอป" in r.stderr and "admin consent" in r.stderr
+    from mailbot.send import Smtp
+
+    with pytest.raises(oauth.OAuthError) as info, Smtp(e.cfg.smtp, AGENCY) as smtp:
+        smtp.connect()                                       # SMTP refuses it too, at once (535), plainly
+    assert info.value.kind == "consent" and "SMTP.SendAsApp" in info.value.thai
+    assert info.value.english.startswith("SMTP login refused")
     a.clients[CLIENT_ID]["consented"] = True
     a.clients[CLIENT_ID]["mailboxes"] = set()                # consented, but no Add-MailboxPermission
     r = e.cli("poll")
