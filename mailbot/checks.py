@@ -2,8 +2,9 @@
 
 Owns: the list of checks and what each says when it fails (Thai, then English, then what to
 do): the config file, the rules (and that they make sense for this agency: at least one
-service, forwards only inside the agency's own domains), the reply templates, a real IMAP and
-SMTP sign-in, and the signing certificate. Each check stands alone, so one broken part never
+service, forwards only inside the agency's own domains), the reply templates, the OAuth2
+sign-in (provider, flow, token expiry, granted scopes), a real IMAP and SMTP sign-in, and the
+signing certificate. Each check stands alone, so one broken part never
 hides the others.
 """
 from __future__ import annotations
@@ -79,7 +80,8 @@ def run_checks(cfg: Config, now: datetime) -> list[Check]:
                     f"imap.folder {cfg.imap.folder} is the Junk folder; mailbot never touches it",
                     "ตั้ง imap.folder เป็น INBOX / set imap.folder to INBOX")
             mb.select()
-            text = f"{cfg.imap.host}: {len(mb.uids())} ข้อความในโฟลเดอร์ {cfg.imap.folder} / messages waiting"
+            text = (f"{cfg.imap.host}: {len(mb.uids())} ข้อความในโฟลเดอร์ {cfg.imap.folder} / messages waiting"
+                    f" ({mb.mechanism})")
             seen = summarise_authserv_ids(mb.recent_headers())
         configured = cfg.trust.authserv_ids
         if seen:
@@ -97,7 +99,12 @@ def run_checks(cfg: Config, now: datetime) -> list[Check]:
 
         with Smtp(cfg.smtp, cfg.agency.address) as s:
             s.connect()
-            return f"{cfg.smtp.host}:{cfg.smtp.effective_port()}"
+            return f"{cfg.smtp.host}:{cfg.smtp.effective_port()} ({s.mechanism or 'no AUTH'})"
+
+    def oauth2() -> str:
+        from .oauth import check_lines
+
+        return "\n  " + "\n  ".join(check_lines(cfg))
 
     def certificate() -> tuple[str, str]:
         from .certs import read_pkcs12
@@ -116,6 +123,8 @@ def run_checks(cfg: Config, now: datetime) -> list[Check]:
 
     step("กฎการจัดประเภท / rules", rules)
     step("แม่แบบข้อความตอบกลับ / templates", templates)
+    if cfg.imap.auth == "oauth2" or cfg.smtp.auth == "oauth2":
+        step("ลงชื่อเข้าใช้ OAuth2 / OAuth2 sign-in", oauth2)
     step("รับอีเมล / IMAP login", imap)
     step("ส่งอีเมล / SMTP login", smtp)
     if cfg.signing is not None:

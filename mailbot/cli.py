@@ -77,6 +77,13 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("init", help="สร้างไฟล์ตั้งต้น / write starter mailbot.yaml, rules.yaml, templates/")
     s.add_argument("dir", nargs="?", type=Path, default=Path("."))
     sub.add_parser("check", help="ตรวจการตั้งค่าและทดลองเข้าสู่ระบบ / validate settings and log in to IMAP and SMTP")
+    s = sub.add_parser("login", help="เข้าสู่ระบบกล่องอีเมลด้วย OAuth2 / sign in with OAuth2 (device code, client secret)")
+    s.add_argument("--new-secret", action="store_true",
+                   help="ใส่รหัสลับของแอปใหม่ / enter a new client secret (client_credentials)")
+    s.add_argument("--secret-stdin", action="store_true",
+                   help="อ่านรหัสลับของแอปจาก standard input / read the client secret from standard input")
+    s.add_argument("--forget", action="store_true",
+                   help="ลบโทเค็นและรหัสลับที่เก็บไว้ / delete the stored tokens and client secret")
     sub.add_parser("poll", help="ทำงานหนึ่งรอบแล้วจบ / run one cycle and exit")
     s = sub.add_parser("run", help="ทำงานต่อเนื่องทุก N นาที / keep polling every N minutes")
     s.add_argument("--every", type=minutes, default=None, metavar="MINUTES")
@@ -214,6 +221,8 @@ def _dispatch(args: argparse.Namespace) -> int:
                   file=sys.stderr)
     if verb == "check":
         return cmd_check(cfg, clock)
+    if verb == "login":
+        return cmd_login(cfg, args)
     if verb == "restore":
         return cmd_restore(cfg, args.source, args.force, clock)
     if verb in ("poll", "run"):
@@ -533,10 +542,29 @@ def cmd_restore(cfg, source: Path, force: bool, clock) -> int:  # type: ignore[n
     return 0
 
 
+def cmd_login(cfg, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
+    """``mailbot login``: device code (address and code to type, then wait) or the client secret."""
+    import getpass
+
+    from .oauth import login
+
+    def read_secret(prompt: str) -> str:
+        if args.secret_stdin:
+            return sys.stdin.readline()
+        return getpass.getpass(prompt)
+
+    _log_to_file(cfg)
+    return login(cfg, out=lambda line: print(line, flush=True), read_secret=read_secret,
+                 new_secret=args.new_secret or args.secret_stdin, forget=args.forget)
+
+
 def cmd_status(office) -> int:  # type: ignore[no-untyped-def]
+    from . import oauth
     from .present import status_lines
 
     for line in status_lines(office.status()):
+        print(line)
+    for line in oauth.status_lines(office.cfg, office.clock()):   # when an OAuth2 sign-in lapses
         print(line)
     try:
         print(f"อีเมลรอในกล่อง {office.cfg.imap.folder} / waiting in the mailbox: {office.mailbox_waiting()}")

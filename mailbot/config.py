@@ -1,8 +1,9 @@
 """Configuration: ``mailbot.yaml`` and ``rules.yaml`` as validated pydantic models.
 
 Owns: the keys and defaults of both files, resolving relative paths against the config
-file's folder, reading passwords (inline or from an environment variable), and turning
-every validation problem into a Thai + English message that names the key.
+file's folder, reading passwords (inline or from an environment variable), the ``oauth2``
+sign-in section (which provider, which flow, which defaults), and turning every validation
+problem into a Thai + English message that names the key.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
@@ -92,6 +94,85 @@ class _WithPassword(_Strict):
         )
 
 
+Provider = Literal["microsoft", "google", "generic"]
+Flow = Literal["client_credentials", "device_code"]
+
+MICROSOFT_AUTHORITY = "https://login.microsoftonline.com"
+DEFAULT_SCOPES: dict[tuple[str, str], str] = {
+    ("microsoft", "client_credentials"): "https://outlook.office365.com/.default",
+    ("microsoft", "device_code"): "https://outlook.office365.com/IMAP.AccessAsUser.All "
+                                  "https://outlook.office365.com/SMTP.Send offline_access",
+    ("google", "client_credentials"): "https://mail.google.com/",
+}
+
+
+class OAuth2Config(_Strict):
+    """OAuth2 sign-in for IMAP and SMTP (``imap.auth: oauth2`` / ``smtp.auth: oauth2``).
+
+    microsoft: Microsoft 365 / Exchange Online / workD through msal (``tenant``, ``client_id``);
+    google: a Google Workspace service account with domain-wide delegation
+    (``service_account_file``); generic: any OAuth2 token endpoint (``token_url``)."""
+
+    provider: Provider = "microsoft"
+    flow: Flow = "client_credentials"
+    tenant: str = ""                              # microsoft: tenant id or domain
+    client_id: str = ""
+    client_secret: str | None = Field(default=None, repr=False)
+    client_secret_env: str | None = None
+    client_secret_expires: date | None = None     # alert before this date
+    service_account_file: Path | None = None      # google: the service account's JSON key
+    token_url: str = ""                           # generic (google: overrides the key file's token_uri)
+    device_code_url: str = ""                     # generic, device_code flow
+    scope: str = ""                               # default: per provider and flow
+    authority: str = MICROSOFT_AUTHORITY          # microsoft: sign-in host (national clouds, tests)
+    ca_file: Path | None = None                   # extra CA bundle for the sign-in service
+    store: Literal["auto", "keyring", "file"] = "auto"   # where tokens and secrets are kept
+    warn_days: int = Field(default=30, ge=0)      # alert this many days before a lapse
+    refresh_token_days: int = Field(default=90, ge=1)    # refresh token lapses after this long unused
+
+    @model_validator(mode="after")
+    def _complete(self) -> "OAuth2Config":
+        if self.client_secret is not None and self.client_secret_env:
+            raise ValueError("give either client_secret or client_secret_env, not both")
+        if self.provider == "microsoft":
+            if not self.tenant or not self.client_id:
+                raise ValueError("provider microsoft needs tenant and client_id")
+            if not self.authority.startswith("https://"):
+                raise ValueError("authority must be an https:// address")
+        elif self.provider == "google":
+            if self.flow != "client_credentials":
+                raise ValueError("Google allows no device-code sign-in for mail: use flow client_credentials "
+                                 "with a service account (or an app password with auth: password)")
+            if self.service_account_file is None:
+                raise ValueError("provider google needs service_account_file")
+        else:
+            if not self.token_url or not self.client_id:
+                raise ValueError("provider generic needs token_url and client_id")
+            if self.flow == "device_code" and not self.device_code_url:
+                raise ValueError("flow device_code needs device_code_url")
+        for url in (self.token_url, self.device_code_url):
+            if url and not _safe_url(url):
+                raise ValueError(f"{url} must be https:// (plain http only to this computer)")
+        return self
+
+    def secret(self) -> str | None:
+        """The client secret from the environment or the file (the credential store comes after)."""
+        if self.client_secret_env:
+            return os.environ.get(self.client_secret_env) or None
+        return self.client_secret
+
+    def scopes(self) -> list[str]:
+        text = self.scope or DEFAULT_SCOPES.get((self.provider, self.flow), "")
+        return text.split()
+
+
+def _safe_url(url: str) -> bool:
+    from urllib.parse import urlparse
+
+    u = urlparse(url)
+    return u.scheme == "https" or (u.scheme == "http" and u.hostname in ("127.0.0.1", "localhost", "::1"))
+
+
 class _Server(_WithPassword):
     host: str = Field(min_length=1)
     port: int | None = Field(default=None, ge=1, le=65535)
@@ -99,6 +180,26 @@ class _Server(_WithPassword):
     username: str = ""
     timeout_seconds: float = Field(default=60.0, gt=0)
     verify_tls: bool = True
+    auth: Literal["password", "oauth2"] = "password"
+    oauth2: OAuth2Config | None = None     # its own sign-in; default: the top-level oauth2 section
+
+    _root: Any = PrivateAttr(default=None)   # the Config this section belongs to
+
+    def oauth2_settings(self) -> OAuth2Config | None:
+        """The oauth2 section this server signs in with (its own, else the shared one)."""
+        if self.oauth2 is not None:
+            return self.oauth2
+        return getattr(self._root, "oauth2", None)
+
+    @property
+    def root(self) -> "Config | None":
+        return self._root
+
+    def login_name(self) -> str:
+        """The mailbox named in SASL XOAUTH2 / OAUTHBEARER: username, else the agency address."""
+        if self.username:
+            return self.username
+        return self._root.agency.address if self._root is not None else ""
 
 
 class ImapConfig(_Server):
@@ -326,9 +427,18 @@ class Config(_Strict):
     letters: LettersConfig = Field(default_factory=LettersConfig)
     trust: TrustConfig = Field(default_factory=TrustConfig)
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
+    oauth2: OAuth2Config | None = None     # sign-in for imap/smtp with auth: oauth2
 
     base_dir: Path = Field(default=Path("."), exclude=True)
     source: Path = Field(default=Path("mailbot.yaml"), exclude=True)   # the file this was read from
+
+    @model_validator(mode="after")
+    def _link_servers(self) -> "Config":
+        for name, server in (("imap", self.imap), ("smtp", self.smtp)):
+            server._root = self
+            if server.auth == "oauth2" and server.oauth2_settings() is None:
+                raise ValueError(f"{name}.auth is oauth2 but there is no oauth2 section")
+        return self
 
     def resolve(self, p: Path) -> Path:
         p = Path(os.path.expandvars(str(p))).expanduser()

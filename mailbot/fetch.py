@@ -1,13 +1,17 @@
 """Fetch: the IMAP session (the only imapclient user).
 
-Owns: connecting with the configured security, selecting the watched folder and reading its
-UIDVALIDITY, listing UIDs, fetching raw bytes in batches with BODY.PEEK (nothing is marked
+Owns: connecting with the configured security, signing in (a password, or with ``auth: oauth2``
+SASL OAUTHBEARER where the server offers it, else XOAUTH2, whatever ``security`` says), signing
+in again when an OAuth2 token is about to expire or the server drops the session over an expired
+token (the selected folder is selected again, its UIDVALIDITY checked), selecting the watched
+folder and reading its UIDVALIDITY, listing UIDs, fetching raw bytes in batches with BODY.PEEK (nothing is marked
 read), creating outcome folders, moving messages by UID set (MOVE, or COPY + \\Deleted +
 EXPUNGE when the server lacks MOVE), and appending copies of replies to the Sent folder.
 Folder names may be Thai: imapclient encodes them in modified UTF-7.
 """
 from __future__ import annotations
 
+import logging
 import socket
 import ssl
 import threading
@@ -16,12 +20,14 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from imapclient import IMAPClient
-from imapclient.exceptions import IMAPClientError, LoginError
+from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginError
 from imapclient.imapclient import SENT
 
 from .config import ImapConfig
 from .errors import ConnectionFailure, MailbotError
 from .send import tls_context
+
+log = logging.getLogger(__name__)
 
 # what a lost or broken IMAP connection raises, for callers that must tell it apart
 CONNECTION_ERRORS: tuple[type[BaseException], ...] = (OSError, IMAPClientError)
@@ -50,6 +56,10 @@ class Mailbox:
         self._folders: set[str] | None = None
         self.use_move: bool | None = None  # None: use MOVE when the server offers it
         self._next_uid: int | None = None    # wait_for_new_mail: the first UID not yet seen
+        self.mechanism = ""                # how we signed in: LOGIN, OAUTHBEARER or XOAUTH2
+        self.token = None                  # the OAuth2 token of this session (oauth.Token)
+        self.selected: str | None = None
+        self.reconnects = 0                # OAuth2 sessions renewed mid-cycle
 
     # ------------------------------------------------------------------ session
 
@@ -60,10 +70,9 @@ class Mailbox:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def connect(self) -> None:
+    def _open(self) -> IMAPClient:
         cfg = self.cfg
         where = f"{cfg.host}:{cfg.effective_port()}"
-        password = cfg.require_secret("imap")
         try:
             client = IMAPClient(
                 cfg.host,
@@ -81,6 +90,15 @@ class Mailbox:
                 "ตรวจสอบ imap.host, imap.port และ imap.security / check imap.host, imap.port, imap.security",
             ) from None
         client.normalise_times = False
+        return client
+
+    def connect(self) -> None:
+        cfg = self.cfg
+        if cfg.auth == "oauth2":
+            self.client = self._oauth_login()
+            return
+        password = cfg.require_secret("imap")
+        client = self._open()
         try:
             client.login(cfg.username, password)
         except (LoginError, IMAPClientError):
@@ -93,15 +111,98 @@ class Mailbox:
                 "การเชื่อมต่อ IMAP ขาดระหว่างเข้าสู่ระบบ",
                 f"IMAP connection lost during login: {type(exc).__name__}",
             ) from None
+        self.mechanism = "LOGIN"
         self.client = client
+
+    def _oauth_login(self) -> IMAPClient:
+        """SASL OAUTHBEARER (RFC 7628) where offered, else XOAUTH2; a refused token is replaced by a
+        fresh one once, on a new connection, before giving up."""
+        from . import oauth
+
+        src = oauth.source(self.cfg)
+        user = self.cfg.login_name()
+        where = f"{self.cfg.host}:{self.cfg.effective_port()}"
+        token = None
+        for attempt in (0, 1):
+            token = src.token(force=attempt == 1)
+            client = self._open()
+            try:
+                caps = set(client.capabilities())
+            except (IMAPClientError, OSError) as exc:
+                raise ConnectionFailure(f"เซิร์ฟเวอร์ IMAP {where} ตัดการเชื่อมต่อ",
+                                        f"IMAP server {where} dropped the connection: {type(exc).__name__}") from None
+            mechanism = next((m for m in ("OAUTHBEARER", "XOAUTH2") if f"AUTH={m}".encode() in caps), None)
+            if mechanism is None:
+                _logout(client)
+                raise ConnectionFailure(
+                    f"เซิร์ฟเวอร์ IMAP {where} ไม่รองรับการลงชื่อเข้าใช้แบบ OAuth2",
+                    f"IMAP server {where} offers no OAuth2 login (AUTH=XOAUTH2 or AUTH=OAUTHBEARER)",
+                    "ตรวจ imap.host และ imap.security / check imap.host and imap.security",
+                )
+            try:
+                if mechanism == "OAUTHBEARER":
+                    client.oauthbearer_login(user, token.access_token)
+                else:
+                    client.oauth2_login(user, token.access_token)
+            except (LoginError, IMAPClientError):
+                log.info("IMAP %s refused the OAuth2 token for %s (attempt %d)", mechanism, user, attempt + 1)
+                src.rejected(token)
+                _logout(client)
+                continue
+            except OSError as exc:
+                raise ConnectionFailure("การเชื่อมต่อ IMAP ขาดระหว่างเข้าสู่ระบบ",
+                                        f"IMAP connection lost during login: {type(exc).__name__}") from None
+            self.mechanism = mechanism
+            self.token = token
+            return client
+        error = oauth.refused("imap", src.settings, user, token)
+        oauth.note_failure(src, error)
+        raise error
 
     def close(self) -> None:
         if self.client is not None:
-            try:
-                self.client.logout()
-            except Exception:
-                pass
+            _logout(self.client)
             self.client = None
+
+    # ------------------------------------------------------------------ OAuth2 token lifetime
+
+    def renew_if_stale(self) -> None:
+        """For long-held sessions (IDLE): sign in again when the OAuth2 token is about to expire."""
+        self._fresh()
+
+    def _fresh(self) -> None:
+        """Sign in again before the session's OAuth2 token expires (Exchange Online ends the
+        session when it does: "BYE Session invalidated - AccessTokenExpired")."""
+        if self.token is not None and self.client is not None and not self.token.fresh():
+            log.info("IMAP: OAuth2 token about to expire; signing in again")
+            self._reconnect()
+
+    def _reconnect(self) -> None:
+        folder, validity = self.selected, self.uidvalidity
+        self.close()
+        self.connect()
+        self.reconnects += 1
+        self._folders = None
+        if folder is not None:
+            self.select(folder)
+            if validity is not None and self.uidvalidity != validity:
+                raise ConnectionFailure(
+                    f"UIDVALIDITY ของโฟลเดอร์ {folder} เปลี่ยนระหว่างทำงาน รอบถัดไปจะทำต่อ",
+                    f"UIDVALIDITY of {folder} changed while signing in again; the next cycle continues",
+                )
+
+    def _again(self, what, *args):  # type: ignore[no-untyped-def]
+        """Run an idempotent command; with OAuth2, a session the server dropped (an expired token)
+        is signed in again and the command repeated once."""
+        self._fresh()
+        try:
+            return what(*args)
+        except (IMAPClientAbortError, OSError) as exc:
+            if self.cfg.auth != "oauth2":
+                raise
+            log.info("IMAP session dropped (%s); signing in again", type(exc).__name__)
+            self._reconnect()
+            return what(*args)
 
     @property
     def c(self) -> IMAPClient:
@@ -112,6 +213,7 @@ class Mailbox:
 
     def select(self, folder: str | None = None) -> int:
         folder = folder or self.cfg.folder
+        self._fresh()
         try:
             info = self.c.select_folder(folder)
         except IMAPClientError:
@@ -120,17 +222,18 @@ class Mailbox:
                 f"folder '{folder}' not found in the mailbox (imap.folder)",
             ) from None
         self.uidvalidity = int(info[b"UIDVALIDITY"])
+        self.selected = folder
         return self.uidvalidity
 
     def uids(self) -> list[int]:
-        return sorted(int(u) for u in self.c.search(["NOT", "DELETED"]))
+        return sorted(int(u) for u in self._again(lambda: self.c.search(["NOT", "DELETED"])))
 
     def arrivals(self, uids: list[int]) -> dict[int, tuple[int, datetime | None]]:
         """RFC822.SIZE and INTERNALDATE of each UID (cheap: no bodies): batches are kept within a
         byte budget, and mail older than imap.since is told apart."""
         out: dict[int, tuple[int, datetime | None]] = {}
         for i in range(0, len(uids), 1000):
-            data = self.c.fetch(uids[i:i + 1000], ["RFC822.SIZE", "INTERNALDATE"])
+            data = self._again(lambda chunk: self.c.fetch(chunk, ["RFC822.SIZE", "INTERNALDATE"]), uids[i:i + 1000])
             for u, v in data.items():
                 when = v.get(b"INTERNALDATE")
                 if isinstance(when, datetime) and when.tzinfo is None:
@@ -142,7 +245,7 @@ class Mailbox:
         """Raw bytes of the given UIDs in one pipelined FETCH; BODY.PEEK leaves \\Seen alone."""
         if not uids:
             return {}
-        data = self.c.fetch(uids, ["BODY.PEEK[]", "INTERNALDATE"])
+        data = self._again(lambda: self.c.fetch(uids, ["BODY.PEEK[]", "INTERNALDATE"]))
         out: dict[int, Fetched] = {}
         for uid, item in data.items():
             raw = item.get(b"BODY[]")
@@ -165,9 +268,11 @@ class Mailbox:
         shrink the folder while mail arrives, and responses that come with DONE are not lost."""
         if not self.c.has_capability("IDLE"):
             raise NoIdle()
+        self._fresh()                    # an OAuth2 token must outlive this IDLE
         if self._next_uid is None:
             info = self.c.select_folder(self.cfg.folder)
             self.uidvalidity = int(info[b"UIDVALIDITY"])
+            self.selected = self.cfg.folder
             self._next_uid = int(info.get(b"UIDNEXT") or 0) or (max(self.uids(), default=0) + 1)
         self.c.idle()
         try:
@@ -188,7 +293,7 @@ class Mailbox:
 
     def folders(self) -> set[str]:
         if self._folders is None:
-            self._folders = {name for _flags, _delim, name in self.c.list_folders()}
+            self._folders = {name for _flags, _delim, name in self._again(lambda: self.c.list_folders())}
         return self._folders
 
     def ensure_folder(self, name: str) -> None:
@@ -214,8 +319,9 @@ class Mailbox:
         if not uids:
             return
         self.ensure_folder(folder)
+        self._fresh()
         if self.use_move is not False and self.c.has_capability("MOVE"):
-            self.c.move(uids, folder)
+            self._again(lambda: self.c.move(uids, folder))   # repeating a MOVE is harmless
             return
         self.c.copy(uids, folder)
         self.c.add_flags(uids, [b"\\Deleted"], silent=True)
@@ -270,6 +376,7 @@ class Mailbox:
         folder = self.sent_folder()
         if not folder:
             return []
+        self._fresh()
         try:
             self.c.select_folder(folder, readonly=True)
             uids = sorted(int(u) for u in self.c.search(["ALL"]))[-limit:]
@@ -287,16 +394,26 @@ class Mailbox:
     def append(self, folder: str, raw: bytes, flags: tuple[bytes, ...] = ()) -> None:
         """Put a message into a folder (created when missing), e.g. the demo's sample mail."""
         self.ensure_folder(folder)
+        self._fresh()
         self.c.append(folder, raw, flags=list(flags))
 
     def append_sent(self, folder: str, raw: bytes, when: datetime | None = None) -> None:
+        self._fresh()
         self.c.append(folder, raw, flags=[b"\\Seen"], msg_time=when)
 
     def append_sent_many(self, folder: str, messages: list[bytes]) -> None:
         """Copies of replies in one MULTIAPPEND command where the server offers it (RFC 3502)."""
+        self._fresh()
         if len(messages) > 1 and self.c.has_capability("MULTIAPPEND"):
             for i in range(0, len(messages), 200):
                 self.c.multiappend(folder, [{"msg": m, "flags": [b"\\Seen"]} for m in messages[i:i + 200]])
             return
         for raw in messages:
             self.append_sent(folder, raw)
+
+
+def _logout(client: IMAPClient) -> None:
+    try:
+        client.logout()
+    except Exception:  # noqa: BLE001 - the connection may already be gone
+        pass

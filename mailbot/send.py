@@ -2,13 +2,15 @@
 
 Owns: connecting with the configured security, always authenticating when credentials are
 configured (a server that offers no AUTH is an error, never a silent unauthenticated
-send), and sending stored reply bytes with the agency address as envelope sender. One
+send) — with ``auth: oauth2`` through SASL XOAUTH2, reconnecting with a fresh token before
+the session's token expires — and sending stored reply bytes with the agency address as envelope sender. One
 connection per cycle, opened on first use. Synchronous facade over an event loop so the
 pipeline stays simple.
 """
 from __future__ import annotations
 
 import asyncio
+import logging
 import ssl
 
 import aiosmtplib
@@ -17,6 +19,7 @@ from . import addresses
 from .config import SmtpConfig
 from .errors import ConnectionFailure
 
+log = logging.getLogger(__name__)
 
 class SendRefused(Exception):
     """The server refused one message; ``permanent`` tells whether retrying is pointless."""
@@ -42,6 +45,8 @@ class Smtp:
         self.envelope_from = envelope_from
         self.loop = asyncio.new_event_loop()
         self.client: aiosmtplib.SMTP | None = None
+        self.token = None            # the OAuth2 token of this session (oauth.Token)
+        self.mechanism = ""
 
     def __enter__(self) -> "Smtp":
         return self
@@ -54,7 +59,7 @@ class Smtp:
 
     def connect(self) -> None:
         cfg = self.cfg
-        password = cfg.require_secret("smtp") if cfg.username else ""
+        password = cfg.require_secret("smtp") if cfg.username and cfg.auth == "password" else ""
         client = aiosmtplib.SMTP(
             hostname=cfg.host,
             port=cfg.effective_port(),
@@ -76,6 +81,10 @@ class Smtp:
                 f"cannot connect to the SMTP server {where}: {type(exc).__name__}: {_short(exc)}",
                 "ตรวจสอบ smtp.host, smtp.port และ smtp.security / check smtp.host, smtp.port, smtp.security",
             ) from None
+        if cfg.auth == "oauth2":
+            self._oauth_login(client, where)
+            self.client = client
+            return
         if cfg.username:
             if not client.supports_extension("auth"):
                 self._run(client.quit())
@@ -96,13 +105,63 @@ class Smtp:
                     "เข้าสู่ระบบ SMTP ไม่สำเร็จ",
                     f"SMTP login failed: {type(exc).__name__}: {_short(exc)}",
                 ) from None
+            self.mechanism = "LOGIN"
         self.client = client
+
+    def _oauth_login(self, client: aiosmtplib.SMTP, where: str) -> None:
+        """SASL XOAUTH2; a refused token is replaced by a fresh one once before giving up."""
+        from . import oauth
+
+        src = oauth.source(self.cfg)
+        user = self.cfg.login_name()
+        if "xoauth2" not in client.server_auth_methods:
+            self._run(client.quit())
+            raise ConnectionFailure(
+                f"เซิร์ฟเวอร์ SMTP {where} ไม่รองรับการลงชื่อเข้าใช้แบบ OAuth2",
+                f"SMTP server {where} offers no OAuth2 login (AUTH XOAUTH2)",
+                "ตรวจ smtp.host, smtp.port และ smtp.security / check smtp.host, smtp.port, smtp.security",
+            )
+        token = None
+        for attempt in (0, 1):
+            token = src.token(force=attempt == 1)
+            try:
+                self._run(client.auth_xoauth2(user, token.access_token))
+            except aiosmtplib.SMTPAuthenticationError:
+                log.info("SMTP XOAUTH2 refused the OAuth2 token for %s (attempt %d)", user, attempt + 1)
+                src.rejected(token)
+                continue
+            except (OSError, aiosmtplib.SMTPException, asyncio.TimeoutError) as exc:
+                raise ConnectionFailure(
+                    "เข้าสู่ระบบ SMTP ไม่สำเร็จ",
+                    f"SMTP login failed: {type(exc).__name__}: {_short(exc)}",
+                ) from None
+            self.token = token
+            self.mechanism = "XOAUTH2"
+            return
+        try:
+            self._run(client.quit())
+        except Exception:  # noqa: BLE001
+            pass
+        error = oauth.refused("smtp", src.settings, user, token)
+        oauth.note_failure(src, error)
+        raise error
+
+    def _drop(self) -> None:
+        if self.client is not None:
+            try:
+                self._run(self.client.quit())
+            except Exception:  # noqa: BLE001 - already gone
+                pass
+            self.client = None
 
     def send(self, recipient: str, raw: bytes) -> None:
         """Send one message; SendRefused when this message (not the server) is the problem."""
         bad = addresses.problem(recipient)
         if bad is not None:
             raise SendRefused(f"{bad[0]} / {bad[1]}", permanent=True)
+        if self.client is not None and self.token is not None and not self.token.fresh():
+            log.info("SMTP: OAuth2 token about to expire; signing in again")
+            self._drop()
         if self.client is None:
             self.connect()
         assert self.client is not None

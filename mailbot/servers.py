@@ -2,11 +2,17 @@
 
 Owns: a real IMAP server (pymap's in-memory backend, run in a background thread with its
 own event loop) and a real SMTP server (aiosmtpd ``Controller``) that records what it
-receives and requires AUTH. Both bind to 127.0.0.1 only, on free ports.
+receives and requires AUTH — with a password, or (option ``xoauth2``) SASL XOAUTH2 whose bearer
+token is checked by a callable, e.g. against an OAuth2 authority. Both bind to 127.0.0.1 only,
+on free ports.
 """
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
+import collections
+import json
 import logging
 import socket
 import threading
@@ -14,9 +20,10 @@ import warnings
 from argparse import Namespace
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
+from typing import Callable
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
+from aiosmtpd.smtp import MISSING, SMTP, AuthResult, LoginPassword
 
 HOST = "127.0.0.1"
 
@@ -116,11 +123,66 @@ class _Sink:
     messages: list[Received] = field(default_factory=list)
     refuse: bool = False   # answer every DATA with a temporary failure
 
+    delay: float = 0.0     # seconds each DATA takes (a slow server)
+
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd hook name
+        if self.delay:
+            await asyncio.sleep(self.delay)
         if self.refuse:
             return "451 4.3.0 try again later"
         self.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.content)))
         return "250 OK"
+
+
+@dataclass
+class _OAuthSink(_Sink):
+    """Adds SASL XOAUTH2: ``check(user, token)`` decides; failures answer the way Gmail and
+    Exchange do (a 334 JSON error challenge, then 535 after the client's empty reply)."""
+
+    check: Callable[[str, str], bool] | None = None
+    logins: list[str] = field(default_factory=list)
+
+    async def auth_XOAUTH2(self, server, args):  # noqa: N802 - aiosmtpd mechanism hook
+        if len(args) == 1:
+            blob = await server.challenge_auth("")
+            if blob is MISSING:
+                return AuthResult(success=False, handled=True)
+        else:
+            try:
+                blob = base64.b64decode(args[1], validate=True)
+            except (binascii.Error, ValueError):
+                await server.push("501 5.5.2 Can't decode base64")
+                return AuthResult(success=False, handled=True)
+        fields = dict(part.split("=", 1) for part in blob.decode("utf-8", "replace").split("\x01") if "=" in part)
+        user, auth = fields.get("user", ""), fields.get("auth", "")
+        token = auth[7:] if auth.startswith("Bearer ") else ""
+        loop = asyncio.get_running_loop()
+        try:
+            ok = bool(token) and self.check is not None and await loop.run_in_executor(None, self.check, user, token)
+        except Exception:  # noqa: BLE001 - the authority is down: refuse, as a real server would
+            ok = False
+        if ok:
+            self.logins.append(user)
+            return AuthResult(success=True, auth_data=LoginPassword(user.encode(), b""))
+        error = json.dumps({"status": "401", "schemes": "bearer", "scope": "https://mail.google.com/"})
+        await server.challenge_auth(error)      # the client answers with an empty line
+        return AuthResult(success=False, handled=False, message="535 5.7.3 Authentication unsuccessful")
+
+
+class _LongAuthSMTP(SMTP):
+    """An AUTH line carrying an OAuth2 token is long: RFC 4954 allows 12,288 octets."""
+
+    command_size_limit = 12288
+    line_length_limit = 12288
+
+    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        self.command_size_limits = collections.defaultdict(lambda: _LongAuthSMTP.command_size_limit)
+
+
+class _LongAuthController(Controller):
+    def factory(self):  # type: ignore[no-untyped-def]
+        return _LongAuthSMTP(self.handler, **self.SMTP_kwargs)
 
 
 class SmtpServer:
@@ -128,18 +190,23 @@ class SmtpServer:
 
     def __init__(self, user: str = "saraban@example.go.th", password: str = "demo-password",
                  require_auth: bool = True, offer_auth: bool = True, smtputf8: bool = False,
-                 max_bytes: int | None = None) -> None:
+                 max_bytes: int | None = None,
+                 xoauth2: Callable[[str, str], bool] | None = None, oauth_only: bool = False) -> None:
+        """``xoauth2``: check(user, token) -> bool offers SASL XOAUTH2; ``oauth_only`` withdraws
+        PLAIN and LOGIN (Microsoft 365 with basic SMTP AUTH switched off)."""
         self.user = user
         self.password = password
-        self.sink = _Sink()
         self.logins: list[str] = []
+        self.sink = _OAuthSink(check=xoauth2, logins=self.logins) if xoauth2 else _Sink()
         self.port = free_port()
         kwargs: dict = dict(hostname=HOST, port=self.port, enable_SMTPUTF8=smtputf8)
         if max_bytes is not None:      # larger messages are refused for good: 552
             kwargs["data_size_limit"] = max_bytes
         if offer_auth:  # plain loopback: AUTH offered without TLS
             kwargs.update(authenticator=self._auth, auth_required=require_auth, auth_require_tls=False)
-        self.controller = Controller(self.sink, **kwargs)
+            if xoauth2 and oauth_only:
+                kwargs["auth_exclude_mechanism"] = ["PLAIN", "LOGIN"]
+        self.controller = (_LongAuthController if xoauth2 else Controller)(self.sink, **kwargs)
 
     def _auth(self, server, session, envelope, mechanism, auth_data):  # type: ignore[no-untyped-def]
         if isinstance(auth_data, LoginPassword):

@@ -1,6 +1,10 @@
 """A throw-away Dovecot (Debian's dovecot-imapd) on 127.0.0.1 for interoperability tests:
 users in a passwd-file, Maildir under a temp dir, a self-signed certificate for the ssl and
-starttls paths. Started and stopped by the test fixture; nothing outside its folder is touched."""
+starttls paths. With ``oauth_introspect`` it also takes SASL XOAUTH2 and OAUTHBEARER through its
+``oauth2`` passdb, which validates every token by RFC 7662 introspection (POST) at that URL
+(``oauth_ca``: the CA of an https authority; ``oauth_mechanisms="xoauth2"`` offers only XOAUTH2,
+as Exchange Online does); passwords keep working for the test's own client.
+Started and stopped by the test fixture; nothing outside its folder is touched."""
 from __future__ import annotations
 
 import datetime as dt
@@ -48,7 +52,8 @@ def _self_signed(folder: Path) -> None:
 
 
 class Dovecot:
-    def __init__(self, folder: Path, user: str, password: str) -> None:
+    def __init__(self, folder: Path, user: str, password: str, oauth_introspect: str | None = None,
+                 oauth_ca: Path | None = None, oauth_mechanisms: str = "xoauth2 oauthbearer") -> None:
         self.folder = folder
         self.user = user
         self.password = password
@@ -72,6 +77,34 @@ class Dovecot:
         users = self.run_dir / "users"          # read by the auth process (user dovecot)
         users.write_text(f"{user}:{{PLAIN}}{password}::::::\n", encoding="utf-8")
         users.chmod(0o644)
+        mechanisms, oauth_passdb, extra_auth = "plain login", "", ""
+        if oauth_introspect:
+            ca_line = ""
+            if oauth_ca is not None:       # the auth process runs as "dovecot": a copy it can read
+                shutil.copy(oauth_ca, self.run_dir / "oauth-ca.pem")
+                (self.run_dir / "oauth-ca.pem").chmod(0o644)
+                ca_line = f"tls_ca_cert_file = {self.run_dir}/oauth-ca.pem\n"
+            oauth_conf = self.run_dir / "dovecot-oauth2.conf.ext"
+            oauth_conf.write_text(
+                f"introspection_url = {oauth_introspect}\n"
+                "introspection_mode = post\n"
+                "force_introspection = yes\n"
+                "username_attribute = username\n"
+                "active_attribute = active\n"
+                "active_value = true\n"
+                "timeout_msecs = 10000\n"
+                + ca_line, encoding="utf-8")
+            oauth_conf.chmod(0o644)
+            mechanisms = f"plain login {oauth_mechanisms}"
+            # refused tokens are tested on purpose: no failure delay, no per-IP auth penalty
+            extra_auth = ("auth_failure_delay = 0\n"
+                          "service anvil {\n  unix_listener anvil-auth-penalty {\n    mode = 0\n  }\n}")
+            oauth_passdb = f"""passdb {{
+  driver = oauth2
+  mechanisms = {oauth_mechanisms}
+  args = {oauth_conf}
+}}
+"""
         self.conf = folder / "dovecot.conf"
         self.conf.write_text(f"""
 base_dir = {self.run_dir}
@@ -84,7 +117,8 @@ ssl = yes
 ssl_cert = <{folder}/cert.pem
 ssl_key = <{folder}/key.pem
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = {mechanisms}
+{extra_auth}
 first_valid_uid = 1
 mail_location = maildir:{self.mail_dir}/%u
 default_internal_user = dovecot
@@ -100,8 +134,10 @@ namespace inbox {{
 }}
 passdb {{
   driver = passwd-file
+  mechanisms = plain login
   args = scheme=PLAIN username_format=%u {self.run_dir}/users
 }}
+{oauth_passdb}
 userdb {{
   driver = static
   args = uid=mail gid=mail home={self.mail_dir}/%u
