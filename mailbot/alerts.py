@@ -69,7 +69,11 @@ class Alerts:
         if since is None:
             self.state.put("unreachable_since", iso(now))
             since = iso(now)
-        if login:
+        kind = getattr(error, "kind", "")      # an OAuth2 sign-in says what went wrong itself
+        if kind and kind != "unreachable":
+            self.alert("login", "เข้าสู่ระบบอีเมลไม่ได้: " + error.thai, "mail sign-in failed: " + error.english, now,
+                       since=from_iso(since), title="เข้าสู่ระบบอีเมลไม่ได้")
+        elif login:
             self.alert("login", "เข้าสู่ระบบอีเมลไม่ได้: " + error.thai,
                        "mail login failed (expired password or app password?): " + error.english, now,
                        since=from_iso(since), title="เข้าสู่ระบบอีเมลไม่ได้")
@@ -84,7 +88,15 @@ class Alerts:
             self.state.put("unreachable_since", None)
 
     def routine(self, now: datetime) -> None:
-        """Disk, backup location, certificate: checked every cycle."""
+        """Disk, backup location, certificate, OAuth2 secrets and refresh tokens: checked every cycle
+        (the OAuth2 warnings at most once a day each)."""
+        from .oauth import expiry_warnings, in_use
+        from .thai import to_bangkok
+
+        if in_use(self.cfg):
+            today = to_bangkok(now).date()
+            for key, thai, english in expiry_warnings(self.cfg, now):
+                self.alert(f"{key}-{today}", thai, english, now, title=thai.split(":")[0][:60])
         usage = shutil.disk_usage(self.cfg.data_dir if self.cfg.data_dir.exists() else self.cfg.base_dir)
         free_mb = usage.free // (1024 * 1024)
         if free_mb < self.cfg.alerts.disk_free_mb:

@@ -54,7 +54,7 @@ def test_duplicate_and_move_fallback(server_env, monkeypatch):
     raw = bytes(letter("ขออนุญาตก่อสร้างอาคาร"))
     env.deliver(raw, raw)
     report = env.cycle()
-    assert [h.outcome for h in report.handled] == ["registered", "registered"]
+    assert [h.outcome for h in report.handled] == ["registered", "duplicate"]
     assert len(env.smtp.messages) == 1
     assert env.folder_count("INBOX") == 0 and env.folder_count("ลงทะเบียนแล้ว") == 2
 
