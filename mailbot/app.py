@@ -145,6 +145,8 @@ class Office:
                                   f"case {case['receipt']} was decided more than 7 days ago and its result has not "
                                   "been sent", now, since=from_iso(case["decided_at"]),
                                   title=f"ยังไม่ได้ส่งผลการพิจารณา เลขรับ {case['receipt']}")
+            if self.state.queued(limit=1):     # alerts raised at the end of the cycle go out now
+                self.send_alerts()
             report.warnings.extend(report.delivery.warnings)
             for w in report.warnings:
                 log.warning(w)
@@ -388,6 +390,8 @@ class Office:
             failed=count("SELECT count(*) FROM outbox WHERE status='failed'"),
             quarantined=count("SELECT count(*) FROM messages WHERE outcome='quarantined'"),
             before_since=count("SELECT count(*) FROM messages WHERE outcome='before_since'"),
+            overdue=db.execute("SELECT count(*) FROM cases WHERE due_date < ? AND status IN ('received','review',"
+                               "'in_progress')", (to_bangkok(now).date().isoformat(),)).fetchone()[0],
         )
         backup_info = self.state.get("last_backup")
         if backup_info:
@@ -474,6 +478,7 @@ class Status:
     failed: int
     quarantined: int
     before_since: int
+    overdue: int = 0
     last_backup: tuple[datetime | None, str] | None = None
     failed_replies: list = field(default_factory=list)
     certificate: tuple[datetime | None, int, str] | None = None

@@ -19,6 +19,7 @@ from .files import write_atomic
 from .printable import Column, Table
 from .register import write_table
 from .state import State, from_iso, iso
+from .numbering import written
 from .thai import be_year, thai_date, to_bangkok
 
 PUBLIC_COLUMNS = [
@@ -31,12 +32,14 @@ CSV_HEADER = ["licence_no", "holder", "activity", "location", "issued", "expires
 BASENAME = "ทะเบียนใบอนุญาต"
 
 
-def record(state: State, case, service, now: datetime) -> str:  # type: ignore[no-untyped-def]
-    """Add the licence row for a case whose result was sent (inside the caller's transaction)."""
+def record(state: State, case, service, now: datetime,  # type: ignore[no-untyped-def]
+           pattern: str = "ใบอนุญาต {seq}/{year}") -> str:
+    """Add the licence row for a case whose result was sent (inside the caller's transaction).
+    Its number follows ``registers.licence_pattern``, so it is never mistaken for a receipt number."""
     local = to_bangkok(now)
     year = be_year(local)
     seq = state.db.execute("SELECT coalesce(max(seq), 0) + 1 FROM licences WHERE year_be=?", (year,)).fetchone()[0]
-    number = f"{seq}/{year}"
+    number = written(pattern, seq, year)
     expires = None
     if service.licence_years:
         try:
@@ -58,14 +61,19 @@ def _holder(case) -> str:  # type: ignore[no-untyped-def]
     return named or case["sender_name"] or ""
 
 
-def rows(state: State) -> list[list[str]]:
+def rows(state: State, iso_dates: bool = False) -> list[list[str]]:
+    """The public rows; ``iso_dates``: the issue and expiry dates again as ISO dates (open data)."""
     out = []
     for r in state.db.execute("SELECT * FROM licences ORDER BY year_be, seq"):
-        out.append([
+        issued = to_bangkok(from_iso(r["issued"])).date()
+        expires = to_bangkok(from_iso(r["expires"])).date() if r["expires"] else None
+        row = [
             r["number"], r["holder"] or "", r["activity"] or "", r["location"] or "",
-            thai_date(from_iso(r["issued"])), thai_date(from_iso(r["expires"])) if r["expires"] else "ไม่มีกำหนด",
-            r["receipt"],
-        ])
+            thai_date(issued), thai_date(expires) if expires else "ไม่มีกำหนด", r["receipt"],
+        ]
+        if iso_dates:
+            row += [issued.isoformat(), expires.isoformat() if expires else ""]
+        out.append(row)
     return out
 
 
@@ -77,8 +85,8 @@ def publish(state: State, folder: Path, agency: str, now: datetime) -> list[Path
     xlsx, pdf = write_table(folder, BASENAME, table)
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerow([c.header for c in PUBLIC_COLUMNS])
-    for row in data:  # a CSV cell starting with = + - @ would be a formula in Excel: quote it as text
+    writer.writerow([c.header for c in PUBLIC_COLUMNS] + ["วันที่ออก (ISO 8601)", "วันหมดอายุ (ISO 8601)"])
+    for row in rows(state, iso_dates=True):  # a cell starting with = + - @ would be a formula in Excel: quoted
         writer.writerow(["'" + v if v[:1] in ("=", "+", "-", "@") else v for v in row])
     csv_path = folder / f"{BASENAME}.csv"
     write_atomic(csv_path, buf.getvalue().encode("utf-8-sig"))
@@ -93,7 +101,9 @@ def publish(state: State, folder: Path, agency: str, now: datetime) -> list[Path
         "num_rows": len(data),
         "resources": [
             {"name": csv_path.name, "format": "CSV", "encoding": "UTF-8 (BOM)", "url": csv_path.name,
-             "fields": [{"id": key, "label": col.header} for key, col in zip(CSV_HEADER, PUBLIC_COLUMNS)]},
+             "fields": [{"id": key, "label": col.header} for key, col in zip(CSV_HEADER, PUBLIC_COLUMNS)]
+             + [{"id": "issued_iso", "label": "วันที่ออก (ISO 8601)", "type": "date"},
+                {"id": "expires_iso", "label": "วันหมดอายุ (ISO 8601)", "type": "date"}]},
             {"name": xlsx.name, "format": "XLSX", "url": xlsx.name},
             {"name": pdf.name, "format": "PDF", "url": pdf.name},
         ],

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 import time
+from datetime import date
 from typing import Callable, TextIO
 
 from . import workflow
@@ -62,6 +63,10 @@ def case_lines(view) -> list[str]:  # type: ignore[no-untyped-def]
         f"สถานะ / status          : {workflow.label(case['status'])} ({case['status']})",
         f"การตอบกลับ / reply      : {case['reply_status'] or '-'}",
     ]
+    if case["due_date"]:
+        lines.append(f"กำหนดแล้วเสร็จ / due     : {thai_date(date.fromisoformat(case['due_date']))}")
+    if case["cancelled_at"]:
+        lines.append(f"ยกเลิก / cancelled       : {case['cancel_reason'] or ''} ({case['cancelled_by'] or '-'})")
     checklist = view.checklist
     if checklist.verdict != "none":
         verdict = {"complete": "ครบตามรายการ", "incomplete": "ยังไม่ครบ", "unsure": "รอเจ้าหน้าที่ตรวจ"}.get(
@@ -90,6 +95,7 @@ def status_lines(st, console_url: str | None = None) -> list[str]:  # type: igno
         f"บันทึกประจำวันถัดไป / next daily log: {thai_datetime(st.next_daily)}",
         f"อีเมลรอส่ง / outbox queue: {st.queued} · ระงับรอเจ้าหน้าที่ / held: {st.held} · ส่งไม่สำเร็จ / failed: {st.failed}",
         f"กักกัน / quarantined: {st.quarantined}",
+        f"เรื่องเกินกำหนดเวลา / overdue cases: {st.overdue}",
     ]
     if st.before_since:
         lines.append(f"อีเมลเก่าก่อนวันเริ่มใช้ที่คงไว้ในกล่อง / left before imap.since: {st.before_since}")

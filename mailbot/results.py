@@ -186,7 +186,7 @@ class Results:
             )
             service = self.desk.service(case["service_code"])
             if service is not None and service.licence and outcome != "rejected":
-                licences.record(self.state, case, service, now)
+                licences.record(self.state, case, service, now, self.cfg.registers.licence_pattern)
                 report.licences_changed = True
         faults.point("after_result_commit")
         self._move(path, self.sent_dir / path.name)
