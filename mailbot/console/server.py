@@ -56,6 +56,7 @@ class ConsoleServer:
         self.port = port if port is not None else cfg.console.port
         self.notify = notify
         self.server = None
+        self.app = None
         self.thread: threading.Thread | None = None
 
     @property
@@ -81,7 +82,7 @@ class ConsoleServer:
                 f"cannot serve the console on port {self.port} ({exc.strerror or exc}); is another program using "
                 "it? change console.port or use --port") from None
         self.port = self.server.socket.getsockname()[1]      # port 0: the one the system chose
-        deferred.app = create_app(self.cfg, self.clock, port=self.port, **kwargs)
+        self.app = deferred.app = create_app(self.cfg, self.clock, port=self.port, **kwargs)
         self.thread = threading.Thread(target=self.server.run, name="console", daemon=True)
         self.thread.start()
         return self
