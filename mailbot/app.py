@@ -469,43 +469,37 @@ class Office:
         queue: list[WorkItem] = []
         limit = QUEUE_LIMIT
         counts: dict[str, int] = {}
+        open_ = "('received','review','awaiting_documents','in_progress')"
 
-        def add(kind: str, rows, make) -> None:  # type: ignore[no-untyped-def]
-            rows = list(rows)
-            counts[kind] = len(rows)
-            queue.extend(make(r) for r in rows[:limit])
+        def add(kind: str, source: str, columns: str, order: str, make) -> None:  # type: ignore[no-untyped-def]
+            """Count the kind's items, then list the oldest ``limit`` of them."""
+            counts[kind] = db.execute(f"SELECT count(*) {source}").fetchone()[0]
+            if counts[kind]:
+                queue.extend(make(r) for r in db.execute(f"SELECT {columns} {source} ORDER BY {order} LIMIT ?",
+                                                         (limit,)))
 
-        add("unclassified", db.execute(
-            "SELECT id, receipt, received_at, sender_name, sender_addr, subject FROM cases INDEXED BY cases_unclassified "
-            "WHERE service_code IS NULL AND status IN ('received','review','awaiting_documents','in_progress') "
-            "ORDER BY received_at LIMIT ?", (limit + 1,)),
-            lambda r: WorkItem("unclassified", False, from_iso(r["received_at"]), r["subject"] or "",
-                               _who(r), receipt=r["receipt"], ref=r["id"]))
-        add("held", db.execute(
-            "SELECT o.id, o.kind, o.recipient, o.subject, o.hold_reason, o.created_at, c.receipt FROM outbox o "
-            "LEFT JOIN cases c ON c.id=o.case_id WHERE o.status='held' ORDER BY o.id LIMIT ?", (limit + 1,)),
+        case_cols = "c.id, c.receipt, c.received_at, c.sender_name, c.sender_addr, c.subject, c.remark"
+        add("unclassified", f"FROM cases c WHERE c.service_code IS NULL AND c.status IN {open_}", case_cols,
+            "c.received_at", lambda r: WorkItem("unclassified", False, from_iso(r["received_at"]), r["subject"] or "",
+                                                _who(r), receipt=r["receipt"], ref=r["id"]))
+        add("held", "FROM outbox o LEFT JOIN cases c ON c.id=o.case_id WHERE o.status='held'",
+            "o.id, o.kind, o.recipient, o.subject, o.hold_reason, o.created_at, c.receipt", "o.id",
             lambda r: WorkItem("held", False, from_iso(r["created_at"]), r["subject"] or "", r["recipient"],
                                receipt=r["receipt"], ref=r["id"], detail=r["hold_reason"] or ""))
-        add("flagged", db.execute(
-            "SELECT c.id, c.receipt, c.received_at, c.sender_name, c.sender_addr, c.subject, c.remark "
-            "FROM cases c INDEXED BY cases_flagged WHERE c.remark LIKE '%(flagged:%' "
-            "AND c.status IN ('received','review','awaiting_documents','in_progress') "
-            "AND NOT EXISTS (SELECT 1 FROM case_events e WHERE e.case_id=c.id AND e.kind LIKE 'officer:%') "
-            "ORDER BY c.received_at LIMIT ?", (limit + 1,)),
+        add("flagged", f"FROM cases c WHERE c.remark LIKE '%(flagged:%' AND c.status IN {open_} "
+            "AND NOT EXISTS (SELECT 1 FROM case_events e WHERE e.case_id=c.id AND e.kind LIKE 'officer:%')",
+            case_cols, "c.received_at",
             lambda r: WorkItem("flagged", True, from_iso(r["received_at"]), r["subject"] or "", _who(r),
                                receipt=r["receipt"], ref=r["id"], detail=r["remark"] or ""))
-        add("quarantined", db.execute(
-            "SELECT m.id, m.received_at, m.decided_at, m.sender, m.subject, m.reason FROM messages m "
-            "WHERE m.outcome='quarantined' AND NOT EXISTS (SELECT 1 FROM acknowledged a WHERE a.kind='quarantine' "
-            "AND a.ref=m.id) ORDER BY m.id LIMIT ?", (limit + 1,)),
+        add("quarantined", "FROM messages m WHERE m.outcome='quarantined' AND NOT EXISTS (SELECT 1 FROM acknowledged "
+            "a WHERE a.kind='quarantine' AND a.ref=m.id)", "m.id, m.received_at, m.decided_at, m.sender, m.subject, "
+            "m.reason", "m.id",
             lambda r: WorkItem("quarantined", True, from_iso(r["received_at"] or r["decided_at"] or iso(now)),
                                r["subject"] or "", r["sender"] or "", ref=r["id"],
                                detail=_quarantine_reason(r["reason"])))
-        add("bounced", db.execute(
-            "SELECT o.id, o.kind, o.recipient, o.subject, o.status, o.last_error, o.created_at, c.receipt FROM outbox o "
-            "LEFT JOIN cases c ON c.id=o.case_id WHERE o.status IN ('bounced','failed') "
-            "AND NOT EXISTS (SELECT 1 FROM acknowledged a WHERE a.kind='mail' AND a.ref=o.id) "
-            "ORDER BY o.id LIMIT ?", (limit + 1,)),
+        add("bounced", "FROM outbox o LEFT JOIN cases c ON c.id=o.case_id WHERE o.status IN ('bounced','failed') "
+            "AND NOT EXISTS (SELECT 1 FROM acknowledged a WHERE a.kind='mail' AND a.ref=o.id)",
+            "o.id, o.kind, o.recipient, o.subject, o.status, o.last_error, o.created_at, c.receipt", "o.id",
             lambda r: WorkItem("bounced", True, from_iso(r["created_at"]), r["subject"] or "", r["recipient"],
                                receipt=r["receipt"], ref=r["id"],
                                detail=f"{send_state(r['status'])}: {r['last_error'] or ''}".rstrip(": ")))
@@ -514,15 +508,10 @@ class Office:
         queue.extend(WorkItem("result_problem", True, p.at, p.name, "", receipt=p.receipt or None, ref=0,
                               detail=p.explanation.splitlines()[0] if p.explanation else "", name=p.name)
                      for p in problems[:limit])
-        due = self.due_cases(limit)
-        counts["overdue"] = sum(1 for d in due if d.urgent)
-        counts["due_soon"] = sum(1 for d in due if not d.urgent)
+        due, counts["overdue"], counts["due_soon"] = self.due_cases(limit)
         queue.extend(due)
-        add("documents", db.execute(
-            "SELECT id, receipt, received_at, sender_name, sender_addr, subject FROM cases INDEXED BY cases_unsure "
-            "WHERE checklist LIKE '{\"verdict\": \"unsure\"%' "
-            "AND status IN ('received','review','awaiting_documents','in_progress') ORDER BY received_at LIMIT ?",
-            (limit + 1,)),
+        add("documents", f"FROM cases c WHERE c.checklist LIKE '{{\"verdict\": \"unsure\"%' AND c.status IN {open_}",
+            case_cols, "c.received_at",
             lambda r: WorkItem("documents", False, from_iso(r["received_at"]), r["subject"] or "", _who(r),
                                receipt=r["receipt"], ref=r["id"]))
         queue.sort(key=lambda w: (not w.urgent, w.at))
@@ -532,35 +521,51 @@ class Office:
                      counts=counts, status=self.status(), events=events, alerts=alerts,
                      now=now.astimezone(BANGKOK))
 
-    def due_cases(self, limit: int = 100, warn_days: int = 3) -> list["WorkItem"]:
+    def due_cases(self, limit: int = 50, warn_days: int = 3) -> tuple[list["WorkItem"], int, int]:
         """Open cases of services with a promised time (``days`` in rules.yaml, working days from
-        the day received) that are past it or due within ``warn_days`` working days. Cases
-        awaiting the citizen's documents are not counted: the clock is with the citizen."""
+        the day received) that are past it or due within ``warn_days`` working days: the oldest
+        ``limit`` of them, and how many are late and how many nearly due. Cases awaiting the
+        citizen's documents are not counted: the clock is with the citizen."""
         s = self.cfg.schedule
         today = to_bangkok(self.clock()).date()
         horizon = workflow.add_working_days(today, warn_days, s.workdays, s.holidays)
         out: list[WorkItem] = []
+        late_count = soon_count = 0
+        where = ("FROM cases INDEXED BY cases_open_due WHERE status IN ('received','review','in_progress') "
+                 "AND service_code=? AND received_at<?")
         for service in self.rules.services:
             if not service.days:
                 continue
-            due = lambda d: workflow.add_working_days(d, service.days, s.workdays, s.holidays)  # noqa: E731
-            latest = horizon        # the last day received that can be due by the horizon
-            while due(latest) > horizon:
-                latest -= timedelta(days=1)
-            before = iso(datetime.combine(latest + timedelta(days=1), datetime.min.time(), BANGKOK_TZ))
+            days = service.days
+            cache: dict[date, date] = {}
+
+            def due(d: date) -> date:
+                if d not in cache:
+                    cache[d] = workflow.add_working_days(d, days, s.workdays, s.holidays)
+                return cache[d]
+
+            def last_received(before: date, strictly: bool) -> str:
+                """The start of the day after the last day received whose due day is before
+                (or on) ``before``: a bound for received_at."""
+                d = before
+                while due(d) > before or (strictly and due(d) == before):
+                    d -= timedelta(days=1)
+                return iso(datetime.combine(d + timedelta(days=1), datetime.min.time(), BANGKOK_TZ))
+
+            soon_bound, late_bound = last_received(horizon, False), last_received(today, True)
+            late = self.state.db.execute(f"SELECT count(*) {where}", (service.code, late_bound)).fetchone()[0]
+            late_count += late
+            soon_count += self.state.db.execute(f"SELECT count(*) {where}", (service.code, soon_bound)).fetchone()[0] \
+                - late
             for r in self.state.db.execute(
-                    "SELECT id, receipt, received_at, sender_name, sender_addr, subject, status FROM cases "
-                    "INDEXED BY cases_open_due WHERE status IN ('received','review','in_progress') "
-                    "AND service_code=? AND received_at<? ORDER BY received_at LIMIT ?",
-                    (service.code, before, limit)):
-                when = workflow.add_working_days(to_bangkok(from_iso(r["received_at"])).date(), service.days,
-                                                 s.workdays, s.holidays)
-                late = when < today
-                out.append(WorkItem("overdue" if late else "due_soon", late, from_iso(r["received_at"]),
-                                    r["subject"] or "", _who(r), receipt=r["receipt"], ref=r["id"],
-                                    detail=f"{service.name}: กำหนด {service.days} วันทำการ ครบ {thai_date(when)}",
+                    f"SELECT id, receipt, received_at, sender_name, sender_addr, subject, status {where} "
+                    "ORDER BY received_at LIMIT ?", (service.code, soon_bound, limit)):
+                when = due(to_bangkok(from_iso(r["received_at"])).date())
+                out.append(WorkItem("overdue" if when < today else "due_soon", when < today,
+                                    from_iso(r["received_at"]), r["subject"] or "", _who(r), receipt=r["receipt"],
+                                    ref=r["id"], detail=f"{service.name}: กำหนด {days} วันทำการ ครบ {thai_date(when)}",
                                     due=when))
-        return sorted(out, key=lambda w: (w.due, w.at))[:limit]
+        return sorted(out, key=lambda w: (w.due, w.at))[:limit], late_count, soon_count
 
     def find_cases(self, text: str = "", status: str = "", service: str = "", since: date | None = None,
                    until: date | None = None, page: int = 1, per_page: int = 50) -> "CasePage":
@@ -1140,7 +1145,7 @@ def _digest(text: str) -> str:
 
 # --- for the console's actions (see the section at the end of Office) ----------------------
 
-QUEUE_LIMIT = 200        # items of one kind shown in the work queue (the count says if there are more)
+QUEUE_LIMIT = 50         # items of one kind listed in the work queue (the count says how many there are)
 BANGKOK_TZ = _BANGKOK
 
 
