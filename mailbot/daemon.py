@@ -175,6 +175,10 @@ class Daemon:
             self.console = ConsoleServer(self.cfg, self.clock, notify=self.notify).start()
         except MailbotError as exc:
             self.notify("หน้าจอเจ้าหน้าที่ไม่ได้เปิด: " + exc.thai, "the console is not served: " + exc.english)
+        except Exception as exc:  # noqa: BLE001 - the service never stops for its console
+            log.exception("console failed to start")
+            self.notify("หน้าจอเจ้าหน้าที่ไม่ได้เปิด (ดูรายละเอียดใน log)",
+                        f"the console is not served ({type(exc).__name__}); see the log")
         else:
             self.notify(f"หน้าจอเจ้าหน้าที่ / officer console: {self.console.url}",
                         f"officer console at {self.console.url}")

@@ -758,3 +758,140 @@ def test_mailbot_console_command_serves_and_stops(env):
         assert r.returncode != 0 and "พอร์ต" in r.stderr and "Traceback" not in r.stderr
     finally:
         busy.close()
+
+
+def test_forward_by_hand_documents_complete_and_flagged_mail(env, start_console, page):
+    env.set_forwarding({"BLD": ["กองช่าง <kongchang@example.go.th>"]})
+    complaint = letter("ร้องเรียนน้ำท่วมขังหน้าบ้าน", sender="flood@example.com")
+    complaint.add_attachment(b"%PDF-1.4\nphoto\n", maintype="application", subtype="pdf", filename="รูปถ่าย.pdf")
+    scans = letter("ขออนุญาตก่อสร้างอาคาร", sender="scan@example.com")
+    for i in range(3):
+        scans.add_attachment(b"%PDF-1.4\n" + b"x" * 2048, maintype="application", subtype="pdf", filename=f"scan{i}.pdf")
+    spoof = letter("ขอข้อมูลข่าวสาร", sender="ผู้อำนวยการ <director@example.go.th>",
+                   Authentication_Results="mx.example.go.th; spf=fail smtp.mailfrom=example.go.th; dmarc=fail")
+    env.deliver(complaint, scans, spoof)
+    handled = {h.sender: h for h in cycle(env).handled}
+    srv = start_console()
+    page.goto(srv.url)
+    chips = page.locator("table.queue .chip").all_inner_texts()
+    assert "รอตรวจเอกสาร" in chips and "อ้างเป็นของหน่วยงาน" in chips
+    # forward a complaint to the building unit by hand
+    seq, year = handled["flood@example.com"].receipt.split("/")
+    page.goto(f"{srv.url}cases/{year}/{seq}")
+    page.select_option("#forward select[name=unit]", "กองช่าง <kongchang@example.go.th>")
+    page.fill("#forward input[name=note]", "น้ำท่วมจากท่อระบายน้ำ")
+    page.locator("#forward button[type=submit]").click()
+    page.wait_for_load_state()
+    assert "ส่งต่อเรื่อง" in page.locator(".flash").first.inner_text()
+    page.fill("#forward input[name=unit_other]", "someone@gmail.com")
+    page.locator("#forward button[type=submit]").click()
+    page.wait_for_load_state()
+    assert "โดเมนของหน่วยงาน" in page.locator("main").inner_text()      # never outside the agency
+    cycle(env)
+    [fwd] = [m for m in mails_to(env, "kongchang@example.go.th")
+             if f"[เลขรับ {handled['flood@example.com'].receipt}]" in m["Subject"]]
+    assert any(p.get_content_type() == "message/rfc822" for p in fwd.iter_attachments())
+    event = db(env).execute("SELECT e.* FROM case_events e JOIN cases c ON c.id=e.case_id "
+                            "WHERE e.kind='forwarded' AND c.receipt=?", (handled["flood@example.com"].receipt,)).fetchone()
+    assert event["actor"] != "mailbot" and "กองช่าง" in event["note"]
+    # documents checked by the officer
+    seq, year = handled["scan@example.com"].receipt.split("/")
+    page.goto(f"{srv.url}cases/{year}/{seq}")
+    page.get_by_role("button", name="ตรวจแล้ว เอกสารครบ").click()
+    page.wait_for_load_state()
+    assert "เจ้าหน้าที่ตรวจแล้ว: ครบ" in page.locator("#documents").inner_text()
+    # flagged mail looked at
+    page.goto(srv.url)
+    row = page.locator("table.queue tr", has=page.locator(".chip", has_text="อ้างเป็นของหน่วยงาน"))
+    row.get_by_role("button", name="ตรวจแล้ว").click()
+    page.wait_for_load_state()
+    chips = page.locator("table.queue .chip").all_inner_texts()
+    assert "รอตรวจเอกสาร" not in chips and "อ้างเป็นของหน่วยงาน" not in chips
+    assert not mails_to(env, "director@example.go.th"), "flagged mail is never answered automatically"
+    shot(page, "22-today-cleared")
+
+
+# ---------------------------------------------------------------------------- without a browser
+
+def test_passwords_are_scrypt_hashes_with_their_own_salt(env):
+    from datetime import datetime, timezone
+
+    from mailbot.app import Office
+    from mailbot.console import auth
+
+    now = datetime.now(timezone.utc)
+    with Office.open(env.cfg) as office:
+        auth.set_password(office.state, "สมชาย", "same password", now, new=True)
+        auth.set_password(office.state, "สมหญิง", "same password", now, new=True)
+        rows = office.state.db.execute("SELECT * FROM officers ORDER BY name").fetchall()
+        assert rows[0]["salt"] != rows[1]["salt"] and rows[0]["hash"] != rows[1]["hash"]
+        assert auth.verify(office.state, "สมชาย", "same password") == "สมชาย"
+        assert auth.verify(office.state, "สมชาย", "same passwore") is None
+        assert auth.verify(office.state, "nobody", "same password") is None
+        with pytest.raises(ConfigError):
+            auth.set_password(office.state, "สมชาย", "another one", now, new=True)
+        with pytest.raises(ConfigError):
+            auth.set_password(office.state, "x", "short", now, new=True)
+        auth.set_password(office.state, "สมชาย", "a new password", now, new=False)
+        assert auth.verify(office.state, "สมชาย", "a new password") == "สมชาย"
+    throttle = auth.Throttle(tries=3, pause=60)
+    for _ in range(3):
+        throttle.failed("สมชาย")
+    assert throttle.wait("สมชาย") > 0 and throttle.wait("สมหญิง") == 0
+
+
+def test_download_names_and_hosts():
+    from mailbot.console import security
+
+    header = security.content_disposition('../../"><img src=x onerror=alert(1)>\u202efdp.exe')
+    assert header.startswith('attachment; filename="') and "filename*=UTF-8''" in header
+    assert "/" not in header.split("filename*=")[0] and "\u202e" not in header and '"><' not in header
+    assert security.content_disposition("ทะเบียนรับ-2569.xlsx").startswith('attachment; filename="2569.xlsx"')
+    assert security.content_disposition("ทะเบียน.xlsx").startswith('attachment; filename="file.xlsx"')
+    hosts = security.allowed_hosts("127.0.0.1", 8470)
+    assert security.host_ok("127.0.0.1:8470", hosts) and security.host_ok("LOCALHOST:8470", hosts)
+    assert not security.host_ok("evil.example:8470", hosts) and not security.host_ok("127.0.0.1:8471", hosts)
+    assert not security.host_ok(None, hosts)
+    assert security.origin_ok("http://127.0.0.1:8470", None, "127.0.0.1:8470")
+    assert not security.origin_ok("http://127.0.0.1:8470.evil.example", None, "127.0.0.1:8470")
+    assert not security.origin_ok("null", None, "127.0.0.1:8470")
+    assert security.origin_ok(None, "http://127.0.0.1:8470/cases", "127.0.0.1:8470")
+    assert not security.origin_ok(None, None, "127.0.0.1:8470")
+    assert security.citizen("a\u202eb\u2066c\x07d\ne") == "abcd\ne"
+
+
+def test_finding_cases_and_service_time(env):
+    from datetime import datetime, timedelta, timezone
+
+    from mailbot.app import Office
+
+    env.deliver(letter("ร้องเรียนถนนชำรุด 100%_ซอย", sender="สมปอง ดีใจ <sompong@example.com>"),
+                letter("สอบถามภาษีที่ดิน", sender="tax@example.com"),
+                letter("เรื่องไม่มีหมวด", sender="misc@example.com"))
+    env.cycle()
+    cfg = env.cfg
+    with Office.open(cfg) as office:
+        assert office.find_cases("สมปอง").total == 1
+        assert office.find_cases("100%_").total == 1 and office.find_cases("ร้องเรียนถนนชำรุด").total == 1
+        assert office.find_cases("ร้องเรียนถนนชำร_ด").total == 0          # LIKE wildcards are plain text
+        assert office.find_cases("1/2569").rows[0]["receipt"] == "1/2569"
+        assert office.find_cases("๑/๒๕๖๙").total == 1
+        assert office.find_cases(service="-").total == 1 and office.find_cases(service="TAX").total == 1
+        assert office.find_cases(status="review").total == 1
+        from mailbot.thai import to_bangkok
+
+        today = to_bangkok(datetime.now(timezone.utc)).date()
+        assert office.find_cases(since=today + timedelta(days=1)).total == 0
+        assert office.find_cases(until=today + timedelta(days=1)).total == 3
+        assert office.find_cases(page=99, per_page=2).page == 2
+    # 40 days later: the complaint (15 working days) is late, the tax question (15) too
+    later = datetime.now(timezone.utc) + timedelta(days=40)
+    with Office.open(cfg, clock=lambda: later) as office:
+        items, late, soon = office.due_cases()
+        assert late == 2 and soon == 0 and {w.kind for w in items} == {"overdue"}
+        t = office.today()
+        assert t.counts["overdue"] == 2 and t.queue[0].urgent
+    soon_clock = datetime.now(timezone.utc) + timedelta(days=19)
+    with Office.open(cfg, clock=lambda: soon_clock) as office:
+        items, late, soon = office.due_cases()
+        assert late + soon == 2 and all(w.due is not None for w in items)

@@ -95,10 +95,13 @@ def content_disposition(name: str, fallback: str = "file") -> str:
     """``attachment`` with an ASCII fallback name and the real one as RFC 6266 / RFC 5987
     ``filename*=UTF-8''...``."""
     name = safe_download_name(name, fallback)
-    ext = name.rsplit(".", 1)[-1] if "." in name else ""
-    ascii_name = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_.") or fallback
-    if not re.search(r"[A-Za-z0-9]", ascii_name.rsplit(".", 1)[0]):
-        ascii_name = f"{fallback}.{ext}" if ext.isascii() and ext.isalnum() else fallback
+    stem, dot, ext = name.rpartition(".")
+    if not dot or not (ext.isascii() and ext.isalnum() and len(ext) <= 10):
+        stem, ext = name, ""
+    ascii_stem = re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("_.-")
+    if not re.search(r"[A-Za-z0-9]", ascii_stem):
+        ascii_stem = fallback
+    ascii_name = f"{ascii_stem}.{ext}" if ext else ascii_stem
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
