@@ -868,7 +868,7 @@ def test_finding_cases_and_service_time(env):
     env.deliver(letter("ร้องเรียนถนนชำรุด 100%_ซอย", sender="สมปอง ดีใจ <sompong@example.com>"),
                 letter("สอบถามภาษีที่ดิน", sender="tax@example.com"),
                 letter("เรื่องไม่มีหมวด", sender="misc@example.com"))
-    env.cycle()
+    cycle(env)
     cfg = env.cfg
     with Office.open(cfg) as office:
         assert office.find_cases("สมปอง").total == 1
