@@ -478,19 +478,21 @@ class Office:
                 queue.extend(make(r) for r in db.execute(f"SELECT {columns} {source} ORDER BY {order} LIMIT ?",
                                                          (limit,)))
 
-        case_cols = "c.id, c.receipt, c.received_at, c.sender_name, c.sender_addr, c.subject, c.remark"
+        case_cols = ("c.id, c.receipt, c.received_at, c.sender_name, c.sender_addr, c.subject, c.remark, c.held, "
+                     "c.urgency, c.urgency_rank")
         add("unclassified", f"FROM cases c WHERE c.service_code IS NULL AND c.status IN {open_}", case_cols,
-            "c.received_at", lambda r: WorkItem("unclassified", False, from_iso(r["received_at"]), r["subject"] or "",
-                                                _who(r), receipt=r["receipt"], ref=r["id"]))
+            "c.received_at", lambda r: WorkItem("unclassified", bool(r["urgency_rank"]), from_iso(r["received_at"]),
+                                                r["subject"] or "", _who(r), receipt=r["receipt"], ref=r["id"],
+                                                detail=r["urgency"] or ""))
         add("held", "FROM outbox o LEFT JOIN cases c ON c.id=o.case_id WHERE o.status='held'",
             "o.id, o.kind, o.recipient, o.subject, o.hold_reason, o.created_at, c.receipt", "o.id",
             lambda r: WorkItem("held", False, from_iso(r["created_at"]), r["subject"] or "", r["recipient"],
                                receipt=r["receipt"], ref=r["id"], detail=r["hold_reason"] or ""))
-        add("flagged", f"FROM cases c WHERE c.remark LIKE '%(flagged:%' AND c.status IN {open_} "
+        add("flagged", f"FROM cases c WHERE c.held IS NOT NULL AND c.status IN {open_} "
             "AND NOT EXISTS (SELECT 1 FROM case_events e WHERE e.case_id=c.id AND e.kind LIKE 'officer:%')",
             case_cols, "c.received_at",
             lambda r: WorkItem("flagged", True, from_iso(r["received_at"]), r["subject"] or "", _who(r),
-                               receipt=r["receipt"], ref=r["id"], detail=r["remark"] or ""))
+                               receipt=r["receipt"], ref=r["id"], detail=f"ไม่ผ่านการตรวจสอบ: {r['held']}"))
         add("quarantined", "FROM messages m WHERE m.outcome='quarantined' AND NOT EXISTS (SELECT 1 FROM acknowledged "
             "a WHERE a.kind='quarantine' AND a.ref=m.id)", "m.id, m.received_at, m.decided_at, m.sender, m.subject, "
             "m.reason", "m.id",
@@ -512,8 +514,8 @@ class Office:
         queue.extend(due)
         add("documents", f"FROM cases c WHERE c.checklist LIKE '{{\"verdict\": \"unsure\"%' AND c.status IN {open_}",
             case_cols, "c.received_at",
-            lambda r: WorkItem("documents", False, from_iso(r["received_at"]), r["subject"] or "", _who(r),
-                               receipt=r["receipt"], ref=r["id"]))
+            lambda r: WorkItem("documents", bool(r["urgency_rank"]), from_iso(r["received_at"]), r["subject"] or "",
+                               _who(r), receipt=r["receipt"], ref=r["id"], detail=r["urgency"] or ""))
         queue.sort(key=lambda w: (not w.urgent, w.at))
         events = db.execute("SELECT * FROM events ORDER BY id DESC LIMIT 8").fetchall()
         alerts = db.execute("SELECT * FROM alerts ORDER BY last_at DESC LIMIT 5").fetchall()
@@ -612,7 +614,7 @@ class Office:
         page = max(1, min(page, pages))
         rows = self.state.db.execute(
             "SELECT id, receipt, year_be, seq, received_at, sender_name, sender_addr, subject, service_code, "
-            f"service_name, status, reply_status FROM cases{sql_where} ORDER BY year_be DESC, seq DESC "
+            f"service_name, status, reply_status, urgency, secrecy FROM cases{sql_where} ORDER BY year_be DESC, seq DESC "
             "LIMIT ? OFFSET ?", (*args, per_page, (page - 1) * per_page)).fetchall()
         return CasePage(rows, total, page, pages, per_page)
 
@@ -666,8 +668,8 @@ class Office:
     def classify(self, receipt: str, code: str, actor: str, note: str = "") -> tuple[sqlite3.Row, str, list[str]]:
         """An unclassified request gets its service: the status, checklist and register follow, the
         citizen gets the service's receipt (its wording, checklist and fee), and the case goes to the
-        service's units as the pipeline would have sent it. Mail claiming to be the agency's own
-        (flagged) gets its receipt held for the officer to release."""
+        service's units as the pipeline would have sent it (never a secret one). Held (flagged) mail
+        gets its receipt held too, for the officer to release once sure of the sender."""
         from . import completeness, promptpay
         from .completeness import File
 
@@ -681,7 +683,7 @@ class Office:
             if case["service_code"]:
                 raise MailbotError(f"เรื่อง {receipt} คัดแยกแล้ว ({case['service_name']})",
                                    f"case {receipt} is classified already ({case['service_code']})")
-            flagged = "(flagged:" in (case["remark"] or "")
+            flagged = bool(case["held"]) or "(flagged:" in (case["remark"] or "")
             with self.state.tx():
                 files = [File(r["name"], r["size"], r["content_type"]) for r in self.state.db.execute(
                     "SELECT name, size, content_type FROM case_files WHERE case_id=? ORDER BY id", (case["id"],))]
@@ -701,10 +703,9 @@ class Office:
                 told = self.desk.reply_about(
                     case, "receipt", now, key=event_id, received_at=from_iso(case["received_at"]),
                     checklist=checklist, files=(fee.attachment,) if fee is not None else (),
-                    hold="อ้างเป็นอีเมลของหน่วยงาน (flagged) เจ้าหน้าที่ตรวจก่อนส่ง / flagged: the officer checks first"
-                    if flagged else None, **extra)
+                    hold=f"flagged: {case['held'] or 'claims to be the agency'}" if flagged else None, **extra)
             warnings: list[str] = []
-            if service.forward_to and not flagged:
+            if service.forward_to and not flagged and not case["secrecy"]:   # as the pipeline: never automatically
                 raw = self._case_raw(case)
                 if raw is not None:
                     with self.state.tx():

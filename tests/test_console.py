@@ -774,7 +774,7 @@ def test_forward_by_hand_documents_complete_and_flagged_mail(env, start_console,
     srv = start_console()
     page.goto(srv.url)
     chips = page.locator("table.queue .chip").all_inner_texts()
-    assert "รอตรวจเอกสาร" in chips and "อ้างเป็นของหน่วยงาน" in chips
+    assert "รอตรวจเอกสาร" in chips and "ตรวจสอบผู้ส่งไม่ผ่าน" in chips
     # forward a complaint to the building unit by hand
     seq, year = handled["flood@example.com"].receipt.split("/")
     page.goto(f"{srv.url}cases/{year}/{seq}")
@@ -802,11 +802,11 @@ def test_forward_by_hand_documents_complete_and_flagged_mail(env, start_console,
     assert "เจ้าหน้าที่ตรวจแล้ว: ครบ" in page.locator("#documents").inner_text()
     # flagged mail looked at
     page.goto(srv.url)
-    row = page.locator("table.queue tr", has=page.locator(".chip", has_text="อ้างเป็นของหน่วยงาน"))
+    row = page.locator("table.queue tr", has=page.locator(".chip", has_text="ตรวจสอบผู้ส่งไม่ผ่าน"))
     row.get_by_role("button", name="ตรวจแล้ว").click()
     page.wait_for_load_state()
     chips = page.locator("table.queue .chip").all_inner_texts()
-    assert "รอตรวจเอกสาร" not in chips and "อ้างเป็นของหน่วยงาน" not in chips
+    assert "รอตรวจเอกสาร" not in chips and "ตรวจสอบผู้ส่งไม่ผ่าน" not in chips
     assert not mails_to(env, "director@example.go.th"), "flagged mail is never answered automatically"
     shot(page, "22-today-cleared")
 

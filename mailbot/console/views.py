@@ -185,7 +185,7 @@ def case(year: int, seq: int):  # type: ignore[no-untyped-def]
     mails = [_mail_text(m) for m in view.mail]
     return render_template("case.html", v=view, c=view.case, messages=o.case_messages(receipt), mails=mails,
                            confirmed=stored.get("confirmed_by"), services=o.rules.services, units=o.units(),
-                           flagged="(flagged:" in (view.case["remark"] or ""), page="cases",
+                           flagged=bool(view.case["held"]) or "(flagged:" in (view.case["remark"] or ""), page="cases",
                            open_status=view.case["status"] in workflow.OPEN)
 
 
