@@ -51,6 +51,7 @@ SUBJECTS = {
     "PUB": ["แจ้งซ่อมไฟฟ้าสาธารณะ ซอย {m}", "แจ้งเก็บขยะ หมู่ {m}", "ประปาหมู่บ้านไม่ไหล หมู่ {m}"],
     None: ["สอบถามการรับสมัครพนักงานจ้าง", "ขอความอนุเคราะห์ใช้สถานที่", "เรื่องทั่วไป {n}"],
 }
+DAYS = {"BLD": 45, "TAX": 15, "CMP": 15, "WEL": 30, "BIZ": 30, "INF": 15, "PUB": 7}
 NAMES = {"BLD": "ขออนุญาตก่อสร้าง ดัดแปลง รื้อถอน หรือต่อเติมอาคาร", "TAX": "ภาษีที่ดินและสิ่งปลูกสร้าง และภาษีป้าย",
          "CMP": "เรื่องร้องเรียน ร้องทุกข์", "WEL": "เบี้ยยังชีพผู้สูงอายุ ผู้พิการ และผู้ป่วยเอดส์",
          "BIZ": "ใบอนุญาตประกอบกิจการ สถานที่จำหน่ายหรือสะสมอาหาร", "INF": "ขอข้อมูลข่าวสารของราชการ",
@@ -88,7 +89,9 @@ def fill(office: Office, n: int, now: datetime, rng: random.Random) -> str:
         cases.append((i, f"{seqs[year]}/{year}", year, seqs[year], i, iso, name, addr, addr, subject, code,
                       NAMES.get(code or ""), status, "รับเรื่อง", remark, f"<m{i}@example.com>",
                       json.dumps({"verdict": verdict, "items": []}, ensure_ascii=False), "ส่งแล้ว", held,
-                      "ด่วนที่สุด" if rng.random() < 0.01 else None))
+                      "ด่วนที่สุด" if rng.random() < 0.01 else None,
+                      # working days, roughly: the service's days x 7/5 calendar days
+                      (to_bangkok(when).date() + timedelta(days=DAYS[code] * 7 // 5)).isoformat() if code else None))
         messages.append((i, "saraban@example.go.th@imap", "INBOX", 1, i, f"<m{i}@example.com>", f"h{i}", f"s{i}",
                          f"archive/{year}/01/s{i}.eml", 4000, iso, addr, subject, "registered", i, iso))
         events.append((i, iso, "officer:in_progress", f"อยู่ระหว่างดำเนินการ ({name})", "เจ้าหน้าที่"))
@@ -96,7 +99,7 @@ def fill(office: Office, n: int, now: datetime, rng: random.Random) -> str:
     db.execute("BEGIN")
     db.executemany("INSERT INTO cases (id, receipt, year_be, seq, message_row, received_at, sender_name, sender_addr, "
                    "reply_to, subject, service_code, service_name, status, action, remark, message_id, checklist, "
-                   "reply_status, held, urgency) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", cases)
+                   "reply_status, held, urgency, due_date) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", cases)
     db.execute("UPDATE cases SET urgency_rank=3 WHERE urgency IS NOT NULL")
     db.executemany("INSERT INTO messages (id, account, folder, uidvalidity, uid, message_id, content_hash, sha256, "
                    "archive, size, received_at, sender, subject, outcome, case_id, decided_at) "

@@ -524,50 +524,29 @@ class Office:
                      now=now.astimezone(BANGKOK))
 
     def due_cases(self, limit: int = 50, warn_days: int = 3) -> tuple[list["WorkItem"], int, int]:
-        """Open cases of services with a promised time (``days`` in rules.yaml, working days from
-        the day received) that are past it or due within ``warn_days`` working days: the oldest
-        ``limit`` of them, and how many are late and how many nearly due. Cases awaiting the
-        citizen's documents are not counted: the clock is with the citizen."""
+        """Open cases past their service time (``cases.due_date``: the service's ``days`` in working
+        days, see workflow.due_date) or due within ``warn_days`` working days: the most urgent
+        and oldest ``limit`` of them, how many are late and how many nearly due. Only while the
+        agency's clock runs (workflow.AGENCY_CLOCK): a case awaiting documents waits for the citizen."""
         s = self.cfg.schedule
         today = to_bangkok(self.clock()).date()
         horizon = workflow.add_working_days(today, warn_days, s.workdays, s.holidays)
-        out: list[WorkItem] = []
-        late_count = soon_count = 0
-        where = ("FROM cases INDEXED BY cases_open_due WHERE status IN ('received','review','in_progress') "
-                 "AND service_code=? AND received_at<?")
-        for service in self.rules.services:
-            if not service.days:
-                continue
-            days = service.days
-            cache: dict[date, date] = {}
-
-            def due(d: date) -> date:
-                if d not in cache:
-                    cache[d] = workflow.add_working_days(d, days, s.workdays, s.holidays)
-                return cache[d]
-
-            def last_received(before: date, strictly: bool) -> str:
-                """The start of the day after the last day received whose due day is before
-                (or on) ``before``: a bound for received_at."""
-                d = before
-                while due(d) > before or (strictly and due(d) == before):
-                    d -= timedelta(days=1)
-                return iso(datetime.combine(d + timedelta(days=1), datetime.min.time(), BANGKOK_TZ))
-
-            soon_bound, late_bound = last_received(horizon, False), last_received(today, True)
-            late = self.state.db.execute(f"SELECT count(*) {where}", (service.code, late_bound)).fetchone()[0]
-            late_count += late
-            soon_count += self.state.db.execute(f"SELECT count(*) {where}", (service.code, soon_bound)).fetchone()[0] \
-                - late
-            for r in self.state.db.execute(
-                    f"SELECT id, receipt, received_at, sender_name, sender_addr, subject, status {where} "
-                    "ORDER BY received_at LIMIT ?", (service.code, soon_bound, limit)):
-                when = due(to_bangkok(from_iso(r["received_at"])).date())
-                out.append(WorkItem("overdue" if when < today else "due_soon", when < today,
-                                    from_iso(r["received_at"]), r["subject"] or "", _who(r), receipt=r["receipt"],
-                                    ref=r["id"], detail=f"{service.name}: กำหนด {days} วันทำการ ครบ {thai_date(when)}",
-                                    due=when))
-        return sorted(out, key=lambda w: (w.due, w.at))[:limit], late_count, soon_count
+        statuses = ",".join(f"'{k}'" for k in sorted(workflow.AGENCY_CLOCK))
+        where = f"FROM cases WHERE status IN ({statuses}) AND due_date IS NOT NULL AND due_date <= ?"
+        db = self.state.db
+        late = db.execute(f"SELECT count(*) FROM cases WHERE status IN ({statuses}) AND due_date IS NOT NULL "
+                          "AND due_date < ?", (today.isoformat(),)).fetchone()[0]
+        soon = db.execute(f"SELECT count(*) {where}", (horizon.isoformat(),)).fetchone()[0] - late
+        out = []
+        for r in db.execute(f"SELECT id, receipt, received_at, sender_name, sender_addr, subject, service_name, "
+                            f"due_date, urgency_rank {where} ORDER BY due_date, received_at LIMIT ?",
+                            (horizon.isoformat(), limit)):
+            when = date.fromisoformat(r["due_date"])
+            out.append(WorkItem("overdue" if when < today else "due_soon", when < today or bool(r["urgency_rank"]),
+                                from_iso(r["received_at"]), r["subject"] or "", _who(r), receipt=r["receipt"],
+                                ref=r["id"], detail=f"{r['service_name'] or ''}: ครบกำหนด {thai_date(when)}",
+                                due=when))
+        return out, late, soon
 
     def find_cases(self, text: str = "", status: str = "", service: str = "", since: date | None = None,
                    until: date | None = None, page: int = 1, per_page: int = 50) -> "CasePage":
@@ -690,12 +669,14 @@ class Office:
                 checklist = completeness.check(service, files)
                 fields: dict[str, object] = dict(service_code=service.code, service_name=service.name,
                                                  checklist=json.dumps(checklist.as_dict(), ensure_ascii=False))
-                if case["status"] == "review":
-                    fields["status"] = workflow.initial(True, checklist.verdict)
-                    if fields["status"] == "awaiting_documents":
-                        fields.update(awaiting_since=iso(now), reminded_at=None)
-                self.state.update_case(case["id"], **fields)
-                case = self.state.case_by_id(case["id"])
+                status = workflow.initial(True, checklist.verdict) if case["status"] == "review" else case["status"]
+                if status == "awaiting_documents" and case["status"] != status:
+                    fields.update(awaiting_since=iso(now), reminded_at=None)
+                elif status in workflow.AGENCY_CLOCK:     # the service's time, from the day received
+                    due = workflow.due_date(to_bangkok(from_iso(case["received_at"])).date(), service.days,
+                                            self.cfg.schedule.workdays, self.cfg.schedule.holidays)
+                    fields["due_date"] = due.isoformat() if due else None
+                case = self.desk.set_status(case, status, now, actor=actor, **fields)
                 text = f"คัดแยกเป็น {service.name} {thai_date_short(now)} ({actor})" + (f": {note}" if note else "")
                 event_id = self.desk.event(case, now, "officer:classify", text, actor=actor, action=True)
                 fee = promptpay.fee_qr(service, case["receipt"])

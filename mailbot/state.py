@@ -213,7 +213,7 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None] | str] = {
         CREATE INDEX cases_received ON cases (received_at);
         CREATE INDEX cases_status_seq ON cases (status, year_be, seq);
         CREATE INDEX cases_service_seq ON cases (service_code, year_be, seq);
-        CREATE INDEX cases_open_due ON cases (status, service_code, received_at);
+        CREATE INDEX cases_status_due ON cases (status, due_date);
         CREATE INDEX cases_unclassified ON cases (status, received_at) WHERE service_code IS NULL;
         CREATE INDEX cases_held ON cases (status, received_at) WHERE held IS NOT NULL;
         CREATE INDEX cases_unsure ON cases (status, received_at) WHERE checklist LIKE '{"verdict": "unsure"%';
