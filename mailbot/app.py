@@ -10,10 +10,13 @@ input, call one method and show the result.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import re
 import sqlite3
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable
 
@@ -33,7 +36,10 @@ from .register import Numbering, write_registers
 from .replies import Templates, template_globals, context
 from .send import Smtp
 from .state import State, from_iso, iso
-from .thai import thai_date, thai_digits_to_arabic, to_bangkok
+from .thai import BANGKOK as _BANGKOK
+from .thai import thai_date, thai_date_short, thai_digits_to_arabic, to_bangkok
+from .kinds import send_state
+from .outbox import day_start
 
 log = logging.getLogger(__name__)
 
@@ -443,6 +449,572 @@ class Office:
             mb.select()
             return len(mb.uids())
 
+    # --- actions added for the console -------------------------------------------------------
+    # What the officer's desk (mailbot/console/) shows and does that the command line did not
+    # have yet: today's summary and work queue, searching cases, a message of a case as text,
+    # classifying, forwarding by hand, documents complete, quarantine (reprocess, register by
+    # hand), result files (stage, send, retry a problem), marking an item dealt with. Each change
+    # runs under the work lock like the others and records who did it (``actor``).
+
+    def today(self) -> "Today":
+        """Arrivals today by outcome, what needs an officer (urgent first, then oldest first) and
+        the service's health."""
+        from .thai import BANGKOK
+
+        now = self.clock()
+        db = self.state.db
+        start = day_start(now)
+        end = start + timedelta(days=1)
+        arrivals = {r[0]: r[1] for r in db.execute(
+            "SELECT outcome, count(*) FROM messages WHERE received_at>=? AND received_at<? AND outcome IS NOT NULL "
+            "GROUP BY outcome", (iso(start), iso(end)))}
+        registered = db.execute("SELECT count(*) FROM cases WHERE received_at>=? AND received_at<?",
+                                (iso(start), iso(end))).fetchone()[0]
+        queue: list[WorkItem] = []
+        limit = QUEUE_LIMIT
+        counts: dict[str, int] = {}
+        open_ = "('received','review','awaiting_documents','in_progress')"
+
+        def add(kind: str, source: str, columns: str, order: str, make) -> None:  # type: ignore[no-untyped-def]
+            """Count the kind's items, then list the oldest ``limit`` of them."""
+            counts[kind] = db.execute(f"SELECT count(*) {source}").fetchone()[0]
+            if counts[kind]:
+                queue.extend(make(r) for r in db.execute(f"SELECT {columns} {source} ORDER BY {order} LIMIT ?",
+                                                         (limit,)))
+
+        case_cols = ("c.id, c.receipt, c.received_at, c.sender_name, c.sender_addr, c.subject, c.remark, c.held, "
+                     "c.urgency, c.urgency_rank")
+        add("unclassified", f"FROM cases c WHERE c.service_code IS NULL AND c.status IN {open_}", case_cols,
+            "c.received_at", lambda r: WorkItem("unclassified", bool(r["urgency_rank"]), from_iso(r["received_at"]),
+                                                r["subject"] or "", _who(r), receipt=r["receipt"], ref=r["id"],
+                                                detail=r["urgency"] or ""))
+        add("held", "FROM outbox o LEFT JOIN cases c ON c.id=o.case_id WHERE o.status='held'",
+            "o.id, o.kind, o.recipient, o.subject, o.hold_reason, o.created_at, c.receipt", "o.id",
+            lambda r: WorkItem("held", False, from_iso(r["created_at"]), r["subject"] or "", r["recipient"],
+                               receipt=r["receipt"], ref=r["id"], detail=r["hold_reason"] or ""))
+        add("flagged", f"FROM cases c WHERE c.held IS NOT NULL AND c.status IN {open_} "
+            "AND NOT EXISTS (SELECT 1 FROM case_events e WHERE e.case_id=c.id AND e.kind LIKE 'officer:%')",
+            case_cols, "c.received_at",
+            lambda r: WorkItem("flagged", True, from_iso(r["received_at"]), r["subject"] or "", _who(r),
+                               receipt=r["receipt"], ref=r["id"], detail=f"ไม่ผ่านการตรวจสอบ: {r['held']}"))
+        add("quarantined", "FROM messages m WHERE m.outcome='quarantined' AND NOT EXISTS (SELECT 1 FROM acknowledged "
+            "a WHERE a.kind='quarantine' AND a.ref=m.id)", "m.id, m.received_at, m.decided_at, m.sender, m.subject, "
+            "m.reason", "m.id",
+            lambda r: WorkItem("quarantined", True, from_iso(r["received_at"] or r["decided_at"] or iso(now)),
+                               r["subject"] or "", r["sender"] or "", ref=r["id"],
+                               detail=_quarantine_reason(r["reason"])))
+        add("bounced", "FROM outbox o LEFT JOIN cases c ON c.id=o.case_id WHERE o.status IN ('bounced','failed') "
+            "AND NOT EXISTS (SELECT 1 FROM acknowledged a WHERE a.kind='mail' AND a.ref=o.id)",
+            "o.id, o.kind, o.recipient, o.subject, o.status, o.last_error, o.created_at, c.receipt", "o.id",
+            lambda r: WorkItem("bounced", True, from_iso(r["created_at"]), r["subject"] or "", r["recipient"],
+                               receipt=r["receipt"], ref=r["id"],
+                               detail=f"{send_state(r['status'])}: {r['last_error'] or ''}".rstrip(": ")))
+        problems = self.result_problems()
+        counts["result_problem"] = len(problems)
+        queue.extend(WorkItem("result_problem", True, p.at, p.name, "", receipt=p.receipt or None, ref=0,
+                              detail=p.explanation.splitlines()[0] if p.explanation else "", name=p.name)
+                     for p in problems[:limit])
+        due, counts["overdue"], counts["due_soon"] = self.due_cases(limit)
+        queue.extend(due)
+        add("documents", f"FROM cases c WHERE c.checklist LIKE '{{\"verdict\": \"unsure\"%' AND c.status IN {open_}",
+            case_cols, "c.received_at",
+            lambda r: WorkItem("documents", bool(r["urgency_rank"]), from_iso(r["received_at"]), r["subject"] or "",
+                               _who(r), receipt=r["receipt"], ref=r["id"], detail=r["urgency"] or ""))
+        queue.sort(key=lambda w: (not w.urgent, w.at))
+        events = db.execute("SELECT * FROM events ORDER BY id DESC LIMIT 8").fetchall()
+        alerts = db.execute("SELECT * FROM alerts ORDER BY last_at DESC LIMIT 5").fetchall()
+        return Today(day=to_bangkok(now).date(), arrivals=arrivals, registered=registered, queue=queue,
+                     counts=counts, status=self.status(), events=events, alerts=alerts,
+                     now=now.astimezone(BANGKOK))
+
+    def due_cases(self, limit: int = 50, warn_days: int = 3) -> tuple[list["WorkItem"], int, int]:
+        """Open cases past their service time (``cases.due_date``: the service's ``days`` in working
+        days, see workflow.due_date) or due within ``warn_days`` working days: the most urgent
+        and oldest ``limit`` of them, how many are late and how many nearly due. Only while the
+        agency's clock runs (workflow.AGENCY_CLOCK): a case awaiting documents waits for the citizen."""
+        s = self.cfg.schedule
+        today = to_bangkok(self.clock()).date()
+        horizon = workflow.add_working_days(today, warn_days, s.workdays, s.holidays)
+        statuses = ",".join(f"'{k}'" for k in sorted(workflow.AGENCY_CLOCK))
+        where = f"FROM cases WHERE status IN ({statuses}) AND due_date IS NOT NULL AND due_date <= ?"
+        db = self.state.db
+        late = db.execute(f"SELECT count(*) FROM cases WHERE status IN ({statuses}) AND due_date IS NOT NULL "
+                          "AND due_date < ?", (today.isoformat(),)).fetchone()[0]
+        soon = db.execute(f"SELECT count(*) {where}", (horizon.isoformat(),)).fetchone()[0] - late
+        out = []
+        for r in db.execute(f"SELECT id, receipt, received_at, sender_name, sender_addr, subject, service_name, "
+                            f"due_date, urgency_rank {where} ORDER BY due_date, received_at LIMIT ?",
+                            (horizon.isoformat(), limit)):
+            when = date.fromisoformat(r["due_date"])
+            out.append(WorkItem("overdue" if when < today else "due_soon", when < today or bool(r["urgency_rank"]),
+                                from_iso(r["received_at"]), r["subject"] or "", _who(r), receipt=r["receipt"],
+                                ref=r["id"], detail=f"{r['service_name'] or ''}: ครบกำหนด {thai_date(when)}",
+                                due=when))
+        return out, late, soon
+
+    def find_cases(self, text: str = "", status: str = "", service: str = "", since: date | None = None,
+                   until: date | None = None, page: int = 1, per_page: int = 50) -> "CasePage":
+        """Cases by receipt number, name, address or subject, status, service and the day received
+        (Bangkok days), newest first, one page at a time."""
+        where: list[str] = []
+        args: list[object] = []
+        text = " ".join((text or "").split())
+        if text:
+            plain = normalise_receipt(text)
+            if re.fullmatch(r"\d{1,7}/\d{4}", plain):
+                seq, year = plain.split("/")
+                where.append("year_be=? AND seq=?")
+                args += [int(year), int(seq)]
+            elif re.fullmatch(r"\d{1,7}", plain):
+                where.append("seq=?")
+                args.append(int(plain))
+            else:
+                like = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+                where.append("(sender_name LIKE ? ESCAPE '\\' OR sender_addr LIKE ? ESCAPE '\\' "
+                             "OR subject LIKE ? ESCAPE '\\')")
+                args += [like, like, like]
+        if status:
+            key = workflow.status_key(status)
+            if key is None:
+                raise unknown_status(status)
+            where.append("status=?")
+            args.append(key)
+        if service == "-":
+            where.append("service_code IS NULL")
+        elif service:
+            where.append("service_code=?")
+            args.append(service)
+        if since is not None:
+            where.append("received_at>=?")
+            args.append(iso(datetime.combine(since, datetime.min.time(), BANGKOK_TZ)))
+        if until is not None:
+            where.append("received_at<?")
+            args.append(iso(datetime.combine(until + timedelta(days=1), datetime.min.time(), BANGKOK_TZ)))
+        sql_where = (" WHERE " + " AND ".join(where)) if where else ""
+        total = self.state.db.execute(f"SELECT count(*) FROM cases{sql_where}", args).fetchone()[0]
+        per_page = max(1, min(per_page, 500))
+        pages = max(1, -(-total // per_page))
+        page = max(1, min(page, pages))
+        rows = self.state.db.execute(
+            "SELECT id, receipt, year_be, seq, received_at, sender_name, sender_addr, subject, service_code, "
+            f"service_name, status, reply_status, urgency, secrecy FROM cases{sql_where} ORDER BY year_be DESC, seq DESC "
+            "LIMIT ? OFFSET ?", (*args, per_page, (page - 1) * per_page)).fetchall()
+        return CasePage(rows, total, page, pages, per_page)
+
+    def case_messages(self, receipt: str) -> list["MessageView"]:
+        """Every message of a case (the request and what followed), read from the archive as text."""
+        case = self.state.case(normalise_receipt(receipt))
+        if case is None:
+            raise MailbotError(f"ไม่พบเรื่องเลขทะเบียนรับ {receipt}", f"no case with receipt number {receipt}")
+        rows = self.state.db.execute(
+            "SELECT * FROM messages WHERE case_id=? OR id=? ORDER BY id", (case["id"], case["message_row"])).fetchall()
+        return [self.message_view(r["id"]) for r in rows]
+
+    def message_view(self, row_id: int) -> "MessageView":
+        """One stored message as the officer may read it: headers and body as plain text (HTML mail
+        reduced to its text), and its attached files (numbered for download)."""
+        from .parse import Unparseable, parse
+
+        row = self._message_row(row_id)
+        raw = self.raw_message(row_id)
+        letter, problem = None, ""
+        if raw is None:
+            problem = "ไม่พบต้นฉบับอีเมลในคลัง / the raw message is not in the archive"
+        else:
+            try:
+                letter = parse(raw)
+            except Unparseable as exc:
+                problem = f"อ่านอีเมลฉบับนี้ไม่ได้ / cannot be read: {exc}"
+        files = [(i, name, ctype, size) for i, name, ctype, size, _ in _parts(raw)] if raw is not None else []
+        return MessageView(row, letter, files, problem)
+
+    def raw_message(self, row_id: int) -> bytes | None:
+        """The raw bytes of a stored message: the archive copy, else its quarantine copy."""
+        row = self._message_row(row_id)
+        root = self.cfg.data_dir.resolve()
+        for rel in (row["archive"], _quarantine_copy(row["reason"])):
+            if not rel:
+                continue
+            path = (root / rel).resolve()
+            if root in path.parents and path.is_file():
+                return path.read_bytes()
+        return None
+
+    def attachment(self, row_id: int, index: int) -> tuple[str, str, bytes]:
+        """(safe file name, content type, bytes) of one attached file of a stored message."""
+        raw = self.raw_message(row_id)
+        for i, name, ctype, _size, data in _parts(raw or b""):
+            if i == index:
+                return name, ctype, data
+        raise MailbotError("ไม่พบไฟล์แนบนี้", "no such attachment")
+
+    def classify(self, receipt: str, code: str, actor: str, note: str = "") -> tuple[sqlite3.Row, str, list[str]]:
+        """An unclassified request gets its service: the status, checklist and register follow, the
+        citizen gets the service's receipt (its wording, checklist and fee), and the case goes to the
+        service's units as the pipeline would have sent it (never a secret one). Held (flagged) mail
+        gets its receipt held too, for the officer to release once sure of the sender."""
+        from . import completeness, promptpay
+        from .completeness import File
+
+        receipt = normalise_receipt(receipt)
+        with self.work():
+            now = self.clock()
+            case = self._case_or_fail(receipt)
+            service = self.desk.service(code)
+            if service is None:
+                raise MailbotError(f"ไม่รู้จักบริการรหัส {code}", f"no service with code {code} in rules.yaml")
+            if case["service_code"]:
+                raise MailbotError(f"เรื่อง {receipt} คัดแยกแล้ว ({case['service_name']})",
+                                   f"case {receipt} is classified already ({case['service_code']})")
+            flagged = bool(case["held"]) or "(flagged:" in (case["remark"] or "")
+            with self.state.tx():
+                files = [File(r["name"], r["size"], r["content_type"]) for r in self.state.db.execute(
+                    "SELECT name, size, content_type FROM case_files WHERE case_id=? ORDER BY id", (case["id"],))]
+                checklist = completeness.check(service, files)
+                fields: dict[str, object] = dict(service_code=service.code, service_name=service.name,
+                                                 checklist=json.dumps(checklist.as_dict(), ensure_ascii=False))
+                status = workflow.initial(True, checklist.verdict) if case["status"] == "review" else case["status"]
+                if status == "awaiting_documents" and case["status"] != status:
+                    fields.update(awaiting_since=iso(now), reminded_at=None)
+                elif status in workflow.AGENCY_CLOCK:     # the service's time, from the day received
+                    due = workflow.due_date(to_bangkok(from_iso(case["received_at"])).date(), service.days,
+                                            self.cfg.schedule.workdays, self.cfg.schedule.holidays)
+                    fields["due_date"] = due.isoformat() if due else None
+                case = self.desk.set_status(case, status, now, actor=actor, **fields)
+                text = f"คัดแยกเป็น {service.name} {thai_date_short(now)} ({actor})" + (f": {note}" if note else "")
+                event_id = self.desk.event(case, now, "officer:classify", text, actor=actor, action=True)
+                fee = promptpay.fee_qr(service, case["receipt"])
+                extra = {"fee": fee.context} if fee is not None else {}
+                told = self.desk.reply_about(
+                    case, "receipt", now, key=event_id, received_at=from_iso(case["received_at"]),
+                    checklist=checklist, files=(fee.attachment,) if fee is not None else (),
+                    hold=f"flagged: {case['held'] or 'claims to be the agency'}" if flagged else None, **extra)
+            warnings: list[str] = []
+            if service.forward_to and not flagged and not case["secrecy"]:   # as the pipeline: never automatically
+                raw = self._case_raw(case)
+                if raw is not None:
+                    with self.state.tx():
+                        warnings = self.desk.forward(self.state.case_by_id(case["id"]), raw, checklist, now,
+                                                     actor=actor)
+            self._registers()
+            return self.state.case_by_id(case["id"]), told, warnings
+
+    def units(self) -> list[str]:
+        """The internal units named in rules.yaml (``forward_to``), for forwarding by hand."""
+        return list(dict.fromkeys(u for s in self.rules.services for u in s.forward_to if self._inside(u)))
+
+    def forward_case(self, receipt: str, unit: str, actor: str, note: str = "") -> list[str]:
+        """Send a case to an internal unit by hand (an address of the agency's own domains), with
+        the original e-mail and stamped copies of its PDFs; returns warnings."""
+        receipt = normalise_receipt(receipt)
+        unit = " ".join((unit or "").split())
+        if not self._inside(unit):
+            raise MailbotError(f"ส่งต่อได้เฉพาะที่อยู่อีเมลในโดเมนของหน่วยงาน ({', '.join(self.cfg.agency.own_domains)}): {unit}",
+                               f"forwarding goes only to the agency's own domains: {unit!r}")
+        with self.work():
+            now = self.clock()
+            case = self._case_or_fail(receipt)
+            raw = self._case_raw(case)
+            if raw is None:
+                raise MailbotError("ไม่พบต้นฉบับอีเมลของเรื่องนี้ในคลัง ส่งต่อไม่ได้",
+                                   "the case's original message is not in the archive; cannot forward")
+            with self.state.tx():
+                if note:
+                    self.desk.event(case, now, "officer:note", f"บันทึก {thai_date_short(now)} ({actor}): {note}",
+                                    actor=actor, action=True)
+                warnings = self.desk.forward(self.state.case_by_id(case["id"]), raw, self.desk.checklist(case), now,
+                                             units=[unit], actor=actor)
+            self._registers()
+            return warnings
+
+    def documents_complete(self, receipt: str, actor: str) -> tuple[sqlite3.Row, str]:
+        """The officer checked the files: the documents are complete. A case awaiting documents
+        returns to รับเรื่องแล้ว and the citizen is told; otherwise it is noted."""
+        receipt = normalise_receipt(receipt)
+        with self.work():
+            now = self.clock()
+            case = self._case_or_fail(receipt)
+            told = "ไม่ได้แจ้งผู้ยื่น"
+            with self.state.tx():
+                data = self.desk.checklist(case).as_dict()
+                data.update(verdict="complete", confirmed_by=actor, confirmed_at=iso(now))
+                self.state.update_case(case["id"], checklist=json.dumps(data, ensure_ascii=False))
+                if case["status"] == "awaiting_documents":
+                    effect = self.desk.apply(self.state.case_by_id(case["id"]), "documents_complete", now, actor=actor)
+                    told = "รอส่ง" if effect else told
+                self.desk.event(self.state.case_by_id(case["id"]), now, "officer:documents_complete",
+                                f"ตรวจเอกสารแล้ว ครบ {thai_date_short(now)} ({actor})", actor=actor, action=True)
+            self._registers()
+            return self.state.case(receipt), told  # type: ignore[return-value]
+
+    def acknowledge(self, kind: str, ref: int, actor: str) -> None:
+        """The officer has dealt with an item of the work queue another way: a bounced or failed
+        mail (``mail``), a quarantined message that needs nothing (``quarantine``), or flagged mail
+        looked at (``flagged``, a case id)."""
+        if kind not in ("mail", "quarantine", "flagged"):
+            raise MailbotError("ไม่รู้จักรายการนี้", f"unknown item kind {kind!r}")
+        with self.work():
+            now = self.clock()
+            with self.state.tx() as db:
+                if kind == "flagged":
+                    case = db.execute("SELECT * FROM cases WHERE id=?", (ref,)).fetchone()
+                    if case is None:
+                        raise MailbotError("ไม่พบเรื่องนี้", "no such case")
+                    self.desk.event(case, now, "officer:reviewed",
+                                    f"ตรวจอีเมลที่อ้างเป็นของหน่วยงานแล้ว {thai_date_short(now)} ({actor})",
+                                    actor=actor, action=True)
+                else:
+                    db.execute("INSERT OR IGNORE INTO acknowledged (kind, ref, actor, at) VALUES (?,?,?,?)",
+                               (kind, ref, actor, iso(now)))
+                    if kind == "mail":
+                        row = db.execute("SELECT case_id, kind FROM outbox WHERE id=?", (ref,)).fetchone()
+                        if row is not None and row["case_id"] is not None:
+                            self.desk.event(self.state.case_by_id(row["case_id"]), now, "officer:mail_seen",
+                                            f"รับทราบว่าส่งอีเมลไม่สำเร็จ ({row['kind']}) {thai_date_short(now)} ({actor})",
+                                            actor=actor)
+                    else:
+                        self.state.event(now, "info", "quarantine_dismissed", f"message #{ref} dismissed by {actor}")
+            self._registers()
+
+    # quarantine
+
+    def quarantined(self, limit: int = 500) -> list[sqlite3.Row]:
+        return self.state.db.execute(
+            "SELECT m.*, a.actor AS dismissed_by FROM messages m LEFT JOIN acknowledged a ON a.kind='quarantine' "
+            "AND a.ref=m.id WHERE m.outcome='quarantined' ORDER BY m.id DESC LIMIT ?", (limit,)).fetchall()
+
+    def reprocess(self, row_id: int, actor: str) -> str:
+        """A quarantined message goes through the pipeline again (after a fix: a higher size limit,
+        a new mailbot version). Its server copy is moved from the quarantine folder back to the
+        watched folder (or, when it is no longer there, the stored raw bytes are put back), and only
+        then its ledger row stops being 'quarantined' — so a crash in between leaves a copy that the
+        next cycle files as a duplicate of the quarantined one, never a lost message. The next cycle
+        decides it afresh, with fresh attempts. Returns what was done, in Thai."""
+        with self.work():
+            now = self.clock()
+            row = self._quarantined_row(row_id)
+            raw = self.raw_message(row_id)
+            if raw is None:
+                raise MailbotError("ไม่พบต้นฉบับของอีเมลนี้ (คลังหรือโฟลเดอร์กักกัน) ประมวลผลใหม่ไม่ได้",
+                                   "the raw message is in neither the archive nor data/quarantine; cannot reprocess")
+            digest = hashlib.sha256(raw).hexdigest()
+            with Mailbox(self.cfg.imap) as mb:
+                uid = mb.find_raw(self.cfg.folders.quarantined, digest, len(raw))
+                if uid is not None:
+                    mb.move([uid], self.cfg.imap.folder)
+                    how = f"ย้ายจากโฟลเดอร์ {self.cfg.folders.quarantined} กลับไปที่ {self.cfg.imap.folder}"
+                else:
+                    when = from_iso(row["received_at"]) if row["received_at"] else None
+                    mb.append(self.cfg.imap.folder, raw, when=when)
+                    how = f"นำต้นฉบับที่เก็บไว้ใส่กลับใน {self.cfg.imap.folder}"
+            with self.state.tx() as db:
+                db.execute("UPDATE messages SET outcome=NULL, target_folder=NULL, duplicate_of=NULL, moved=1, "
+                           "last_error=NULL, reason=? WHERE id=? AND outcome='quarantined'",
+                           (f"reprocessed by {actor} {iso(now)} (was: {row['reason']})"[:2000], row_id))
+                db.execute("DELETE FROM acknowledged WHERE kind='quarantine' AND ref=?", (row_id,))
+            self.state.event(now, "info", "reprocessed", f"message #{row_id} reprocessed by {actor}: {how}")
+            return how + " รอบตรวจถัดไปจะประมวลผลใหม่ / it is processed again at the next cycle"
+
+    def register_by_hand(self, row_id: int, *, sender_name: str, sender_addr: str, subject: str,
+                         service_code: str = "", actor: str, reply: bool = True) -> tuple[sqlite3.Row, str, list[str]]:
+        """Register a quarantined message as a case by hand: the next receipt number, the sender and
+        subject the officer read, optionally a service; the receipt goes to the address given. The
+        server copy moves from the quarantine folder to the registered folder (best effort)."""
+        from . import completeness
+        from .addresses import problem
+        from .archive import Archive
+        from .thai import be_year, one_line
+
+        sender_addr = (sender_addr or "").strip()
+        if sender_addr and problem(sender_addr) is not None:
+            bad = problem(sender_addr)
+            raise MailbotError(f"ที่อยู่อีเมลผู้ยื่นใช้ไม่ได้: {bad[0]}", f"unusable sender address: {bad[1]}")  # type: ignore[index]
+        if not subject.strip():
+            raise MailbotError("ต้องระบุเรื่อง", "a subject is needed")
+        with self.work():
+            now = self.clock()
+            row = self._quarantined_row(row_id)
+            service = self.desk.service(service_code) if service_code else None
+            if service_code and service is None:
+                raise MailbotError(f"ไม่รู้จักบริการรหัส {service_code}", f"no service with code {service_code}")
+            received = from_iso(row["received_at"]) if row["received_at"] else now
+            checklist = completeness.check(service, [])
+            with self.state.tx():
+                case = self.state.new_case(
+                    be_year(to_bangkok(received)), message_row=row_id, received_at=iso(received),
+                    sender_name=one_line(sender_name, 120), sender_addr=sender_addr or None,
+                    reply_to=sender_addr or None, subject=one_line(subject, 500),
+                    service_code=service.code if service else None, service_name=service.name if service else None,
+                    status=workflow.initial(service is not None, "none"),
+                    action=(f"รับเรื่อง: {service.name}" if service else "รอเจ้าหน้าที่คัดแยก (unclassified)"),
+                    remark=f"ลงทะเบียนโดยเจ้าหน้าที่จากอีเมลที่กักกัน ({actor})", message_id=row["message_id"],
+                    attachments=0, archive=row["archive"], sha256=row["sha256"],
+                    checklist=json.dumps(checklist.as_dict(), ensure_ascii=False))
+                self.state.record_message(row_id, outcome="registered", case_id=case["id"],
+                                          target_folder=self.cfg.folders.registered,
+                                          reason=f"registered by hand by {actor} (was: {row['reason']})"[:2000])
+                event_id = self.desk.event(case, now, "officer:register",
+                                           f"ลงทะเบียนด้วยมือ {thai_date_short(now)} ({actor})", actor=actor,
+                                           action=True)
+                told = "ไม่ได้แจ้งผู้ยื่น"
+                if reply and sender_addr:
+                    told = self.desk.reply_about(case, "receipt" if service else "unclassified", now, key=event_id,
+                                                 received_at=received, checklist=checklist)
+            try:
+                Archive(self.cfg.data_dir).record_receipts([case])
+            except OSError as exc:
+                log.warning("receipt index not written: %s", exc)
+            warnings: list[str] = []
+            raw = self.raw_message(row_id)
+            if raw is not None:
+                try:
+                    with Mailbox(self.cfg.imap) as mb:
+                        uid = mb.find_raw(self.cfg.folders.quarantined, hashlib.sha256(raw).hexdigest(), len(raw))
+                        if uid is not None:
+                            mb.move([uid], self.cfg.folders.registered)
+                except MailbotError as exc:
+                    warnings.append(f"ย้ายอีเมลในกล่องไปโฟลเดอร์ {self.cfg.folders.registered} ไม่ได้: {exc.thai} / "
+                                    f"could not move the server copy: {exc.english}")
+            self._registers()
+            return self.state.case_by_id(case["id"]), told, warnings
+
+    # results
+
+    def result_problems(self) -> list["ResultProblem"]:
+        """Files in results/problems with their Thai explanation (.txt), oldest first; notes of
+        signed results the mail server refused (``.ส่งไม่สำเร็จ.txt``) too."""
+        from .results import receipt_from_filename
+
+        folder = self.cfg.resolve(self.cfg.results.problems)
+        if not folder.is_dir():
+            return []
+        out = []
+        for path in folder.iterdir():
+            if not path.is_file() or path.name.startswith("."):
+                continue
+            refused = path.name.endswith(".ส่งไม่สำเร็จ.txt")
+            if path.suffix.lower() == ".txt" and not refused:
+                continue
+            note = path if refused else path.with_name(path.name + ".txt")
+            try:
+                text = note.read_text(encoding="utf-8", errors="replace")
+            except OSError:
+                text = ""
+            at = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc)
+            receipt = (re.search(r"เรื่องเลขทะเบียนรับ (\S+)", text) or [None, None])[1] if refused \
+                else receipt_from_filename(path.name)
+            out.append(ResultProblem(path.name, text.strip(), at, receipt or "", refused))
+        return sorted(out, key=lambda p: p.at)
+
+    def retry_result(self, name: str, actor: str, receipt: str = "") -> ResultsRun:
+        """A problem file back to results/outbox (renamed for ``receipt`` when given), then signed
+        and sent at once like ``mailbot results``."""
+        from .files import write_atomic
+        from .parse import safe_filename
+        from .results import receipt_from_filename
+
+        folder = self.cfg.resolve(self.cfg.results.problems)
+        path = folder / safe_filename(name)
+        if path.name != name or not path.is_file() or path.suffix.lower() == ".txt":
+            raise MailbotError(f"ไม่พบไฟล์ {name} ใน results/problems", f"no file {name!r} in results/problems")
+        target_name = path.name
+        if receipt.strip():
+            receipt = normalise_receipt(receipt)
+            if self.state.case(receipt) is None:
+                raise MailbotError(f"ไม่พบเรื่องเลขทะเบียนรับ {receipt}", f"no case with receipt number {receipt}")
+            if receipt_from_filename(target_name) != receipt:
+                target_name = f"{receipt.replace('/', '-')} {target_name}"
+        with self.work():
+            outbox = self.cfg.resolve(self.cfg.results.outbox)
+            outbox.mkdir(parents=True, exist_ok=True)
+            write_atomic(outbox / target_name, path.read_bytes())
+            path.unlink()
+            path.with_name(path.name + ".txt").unlink(missing_ok=True)
+            self.state.event(self.clock(), "info", "result_retry", f"{name} retried by {actor} as {target_name}")
+        return self.results()
+
+    def stage_result(self, receipt: str, data: bytes, outcome: str, actor: str) -> Path:
+        """An uploaded result PDF for a case, kept in results/preview/ until the officer signs and
+        sends it (``send_staged``): nothing is signed, sent or recorded yet."""
+        from .files import write_atomic
+
+        receipt = normalise_receipt(receipt)
+        self._case_or_fail(receipt)
+        if not data.startswith(b"%PDF-"):
+            raise MailbotError("ไฟล์นี้ไม่ใช่ PDF เลือกไฟล์ PDF ของผลการพิจารณา", "the file is not a PDF")
+        if len(data) > 50 * 1024 * 1024:
+            raise MailbotError("ไฟล์ใหญ่เกิน 50 MB", "the file is larger than 50 MB")
+        word = {"approved": " อนุมัติ", "rejected": " ไม่อนุมัติ", "incomplete": " ไม่ครบ"}.get(outcome, "")
+        folder = self.cfg.resolve(self.cfg.results.outbox).parent / "preview"
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / f"{receipt.replace('/', '-')}{word} (อัปโหลด).pdf"
+        write_atomic(target, data)
+        log.info("result for %s uploaded by %s", receipt, actor)
+        return target
+
+    def send_staged(self, name: str, actor: str) -> ResultsRun:
+        """An uploaded result (``stage_result``) into results/outbox, then signed and sent at once."""
+        from .parse import safe_filename
+
+        folder = self.cfg.resolve(self.cfg.results.outbox).parent / "preview"
+        path = folder / safe_filename(name)
+        if path.name != name or not name.endswith(" (อัปโหลด).pdf") or not path.is_file():
+            raise MailbotError("ไม่พบไฟล์ที่อัปโหลดไว้ อัปโหลดใหม่อีกครั้ง", f"no uploaded file {name!r}")
+        with self.work():
+            outbox = self.cfg.resolve(self.cfg.results.outbox)
+            outbox.mkdir(parents=True, exist_ok=True)
+            path.replace(outbox / name.replace(" (อัปโหลด)", ""))
+            self.state.event(self.clock(), "info", "result_upload", f"{name} sent for signing by {actor}")
+        return self.results()
+
+    def preview_file(self, name: str) -> Path:
+        """A file of results/preview/ (a letter preview or an uploaded result), by its name."""
+        from .parse import safe_filename
+
+        folder = self.cfg.resolve(self.cfg.results.outbox).parent / "preview"
+        path = folder / safe_filename(name)
+        if path.name != name or not path.is_file():
+            raise MailbotError("ไม่พบไฟล์ตัวอย่าง", f"no preview file {name!r}")
+        return path
+
+    def recent_results(self, limit: int = 20) -> list[sqlite3.Row]:
+        return self.state.db.execute(
+            "SELECT r.*, c.receipt FROM results r JOIN cases c ON c.id=r.case_id ORDER BY r.id DESC LIMIT ?",
+            (limit,)).fetchall()
+
+    # helpers of this section
+
+    def _case_or_fail(self, receipt: str) -> sqlite3.Row:
+        case = self.state.case(receipt)
+        if case is None:
+            raise MailbotError(f"ไม่พบเรื่องเลขทะเบียนรับ {receipt}", f"no case with receipt number {receipt}")
+        return case
+
+    def _case_raw(self, case: sqlite3.Row) -> bytes | None:
+        root = self.cfg.data_dir.resolve()
+        if not case["archive"]:
+            return None
+        path = (root / case["archive"]).resolve()
+        return path.read_bytes() if root in path.parents and path.is_file() else None
+
+    def _message_row(self, row_id: int) -> sqlite3.Row:
+        row = self.state.db.execute("SELECT * FROM messages WHERE id=?", (row_id,)).fetchone()
+        if row is None:
+            raise MailbotError(f"ไม่พบอีเมลหมายเลข {row_id}", f"no message #{row_id}")
+        return row
+
+    def _quarantined_row(self, row_id: int) -> sqlite3.Row:
+        row = self._message_row(row_id)
+        if row["outcome"] != "quarantined":
+            raise MailbotError(f"อีเมลหมายเลข {row_id} ไม่ได้อยู่ในกักกันแล้ว", f"message #{row_id} is not quarantined")
+        return row
+
+    def _inside(self, entry: str) -> bool:
+        import email.utils
+
+        _, address = email.utils.parseaddr(entry)
+        return bool(address) and "@" in address and self.desk.allowed(address)
+
 
 def restore(cfg: Config, source: Path, force: bool, now: datetime):  # type: ignore[no-untyped-def]
     """`mailbot restore`: the files back from a verified backup, then every receipt number issued
@@ -556,3 +1128,124 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+
+
+# --- for the console's actions (see the section at the end of Office) ----------------------
+
+QUEUE_LIMIT = 50         # items of one kind listed in the work queue (the count says how many there are)
+BANGKOK_TZ = _BANGKOK
+
+
+@dataclass
+class WorkItem:
+    """One thing that needs an officer (Today page)."""
+
+    kind: str          # unclassified | held | flagged | quarantined | bounced | result_problem | overdue | due_soon | documents
+    urgent: bool
+    at: datetime       # since when it waits
+    title: str
+    who: str
+    receipt: str | None = None
+    ref: int = 0       # case id, outbox id or message row id, by kind
+    detail: str = ""
+    name: str = ""     # result_problem: the file name
+    due: date | None = None
+
+
+@dataclass
+class Today:
+    day: date
+    arrivals: dict[str, int]
+    registered: int
+    queue: list[WorkItem]
+    counts: dict[str, int]
+    status: Status
+    events: list
+    alerts: list
+    now: datetime
+
+
+@dataclass
+class CasePage:
+    rows: list
+    total: int
+    page: int
+    pages: int
+    per_page: int
+
+
+@dataclass
+class MessageView:
+    row: sqlite3.Row
+    letter: object | None                     # parse.Letter, or None when it cannot be read
+    files: list[tuple[int, str, str, int]]    # (number, safe name, content type, size)
+    problem: str = ""
+
+
+@dataclass
+class ResultProblem:
+    name: str
+    explanation: str
+    at: datetime
+    receipt: str
+    refused: bool       # a signed result the mail server refused (a note only, nothing to retry)
+
+
+def _who(row) -> str:  # type: ignore[no-untyped-def]
+    name, addr = row["sender_name"] or "", row["sender_addr"] or ""
+    return f"{name} <{addr}>" if name and addr else (name or addr)
+
+
+def _quarantine_copy(reason: str | None) -> str | None:
+    m = re.search(r"\(copy: (quarantine/[^)\s]+)\)", reason or "")
+    return m.group(1) if m else None
+
+
+def _quarantine_reason(reason: str | None) -> str:
+    return re.sub(r"\s*\(copy: [^)]*\)", "", reason or "").strip()
+
+
+def _parts(raw: bytes) -> list[tuple[int, str, str, int, bytes]]:
+    """The attached files of a raw message, numbered in MIME walk order: (number, safe name,
+    content type, size, bytes). Attached messages count as one file (.eml)."""
+    import email as _email
+    from email import policy as _policy
+
+    from .parse import safe_filename
+
+    if not raw:
+        return []
+    try:
+        msg = _email.message_from_bytes(raw, policy=_policy.default)
+        parts = list(msg.walk())[:500]
+    except Exception:  # noqa: BLE001 - an unreadable message has no files to offer
+        return []
+    out: list[tuple[int, str, str, int, bytes]] = []
+    inside: set[int] = set()
+    for i, part in enumerate(parts):
+        if id(part) in inside:
+            continue
+        try:
+            ctype = part.get_content_type()
+            if ctype == "message/rfc822":
+                inner = part.get_payload()
+                inner = inner[0] if isinstance(inner, list) and inner else inner
+                if hasattr(inner, "walk"):
+                    inside.update(id(p) for p in inner.walk())
+                data = inner.as_bytes() if hasattr(inner, "as_bytes") else b""
+                name = safe_filename(part.get_filename() or "", fallback=f"message-{i}") 
+                out.append((i, name if name.lower().endswith(".eml") else name + ".eml", ctype, len(data), data))
+                continue
+            if part.is_multipart():
+                continue
+            disposition = (part.get_content_disposition() or "").lower()
+            filename = part.get_filename()
+            if not (disposition == "attachment" or filename or not ctype.startswith("text/")):
+                continue
+            if ctype.startswith("message/"):
+                continue
+            data = part.get_payload(decode=True) or b""
+            out.append((i, safe_filename(str(filename or ""), fallback=f"attachment-{i}"), ctype, len(data), data))
+        except Exception:  # noqa: BLE001 - one bad part never hides the others
+            continue
+    return out

@@ -223,12 +223,15 @@ class Desk:
         domain = address.rsplit("@", 1)[-1].lower()
         return domain in self.cfg.agency.own_domains
 
-    def forward(self, case: sqlite3.Row, raw: bytes, checklist: Checklist, now: datetime) -> list[str]:
-        """Send the case to its service's units, with the original e-mail and a copy of each PDF
-        it brought stamped ตรารับ (the original bytes stay in the archive); returns warnings."""
+    def forward(self, case: sqlite3.Row, raw: bytes, checklist: Checklist, now: datetime,
+                units: list[str] | None = None, actor: str = "mailbot") -> list[str]:
+        """Send the case to its service's units (or to ``units``, an officer's choice), with the
+        original e-mail and a copy of each PDF it brought stamped ตรารับ (the original bytes stay
+        in the archive); returns warnings."""
         service = self.service(case["service_code"])
         warnings: list[str] = []
-        if service is None or not service.forward_to:
+        targets = list(units) if units is not None else (list(service.forward_to) if service else [])
+        if not targets:
             return warnings
         stamped: list[tuple[str, bytes]] = []
         pdfs = pdf_attachments(raw)
@@ -240,7 +243,7 @@ class Desk:
             for name, why in problems:
                 warnings.append(f"ประทับตรารับไฟล์ {name} ของเรื่อง {case['receipt']} ไม่ได้ ส่งต่อฉบับเดิม / "
                                 f"could not stamp {name}: {why.splitlines()[0]}")
-        for entry in service.forward_to:
+        for entry in targets:
             unit, address = email.utils.parseaddr(entry)
             if not address or not self.allowed(address):
                 warnings.append(
@@ -249,7 +252,7 @@ class Desk:
                 continue
             unit = unit or address.split("@")[0]
             note = f"ส่ง {unit} {thai_date_short(now)}"
-            event_id = self.event(case, now, "forwarded", note, action=True)
+            event_id = self.event(case, now, "forwarded", note, action=True, actor=actor)
             ctx = self.case_context(case, from_iso(case["received_at"]), checklist=checklist, unit=unit,
                                     sender_addr=case["sender_addr"] or "")
             ctx["stamped"] = [name for name, _ in stamped]

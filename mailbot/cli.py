@@ -147,6 +147,16 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--to", type=Path, default=Path("."), help="โฟลเดอร์ที่จะเขียน / folder to write into")
     c = ps2.add_parser("prune", help="mailbot privacy prune [--yes]")
     c.add_argument("--yes", action="store_true", help="ลบโดยไม่ถามยืนยัน / delete without asking")
+    s = sub.add_parser("console", help="หน้าจอเจ้าหน้าที่ (เว็บในเครื่อง) / the officer's web console")
+    s.add_argument("--port", type=int, default=None, help="พอร์ต / port (default console.port, 8470)")
+    s.add_argument("--no-browser", action="store_true", help="ไม่ต้องเปิดเบราว์เซอร์ / do not open a browser")
+    cs2 = s.add_subparsers(dest="console_verb", required=False, metavar="user", parser_class=ThaiArgumentParser)
+    u = cs2.add_parser("user", help="บัญชีเจ้าหน้าที่ / officer accounts: add, passwd, remove, list")
+    us = u.add_subparsers(dest="user_verb", required=True, metavar="add|passwd|remove|list",
+                          parser_class=ThaiArgumentParser)
+    for verb in ("add", "passwd", "remove"):
+        us.add_parser(verb, help=f"mailbot console user {verb} NAME").add_argument("name")
+    us.add_parser("list", help="mailbot console user list")
     s = sub.add_parser("demo", help="ทดลองทั้งระบบกับเซิร์ฟเวอร์จำลอง / full cycle on embedded servers")
     s.add_argument("--dir", type=Path, default=None, help="เก็บพื้นที่ทดลองไว้ที่นี่ / keep the workspace in this folder")
     return p
@@ -225,6 +235,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return cmd_login(cfg, args)
     if verb == "restore":
         return cmd_restore(cfg, args.source, args.force, clock)
+    if verb == "console":
+        return cmd_console(cfg, clock, args)
     if verb in ("poll", "run"):
         _log_to_file(cfg)
         return cmd_poll(cfg, clock) if verb == "poll" else cmd_run(cfg, clock, args.every)
@@ -562,7 +574,13 @@ def cmd_status(office) -> int:  # type: ignore[no-untyped-def]
     from . import oauth
     from .present import status_lines
 
-    for line in status_lines(office.status()):
+    url = None
+    if office.cfg.console.enabled:
+        from .console.server import console_url, running
+
+        url = console_url(office.cfg) + ("" if running(office.cfg) else
+                                         " (ยังไม่เปิด: mailbot run หรือ mailbot console / not running now)")
+    for line in status_lines(office.status(), console_url=url):
         print(line)
     for line in oauth.status_lines(office.cfg, office.clock()):   # when an OAuth2 sign-in lapses
         print(line)
@@ -570,6 +588,68 @@ def cmd_status(office) -> int:  # type: ignore[no-untyped-def]
         print(f"อีเมลรอในกล่อง {office.cfg.imap.folder} / waiting in the mailbox: {office.mailbox_waiting()}")
     except MailbotError as exc:
         print(f"กล่องอีเมล: {exc.thai} / mailbox: {exc.english}")
+    return 0
+
+
+def cmd_console(cfg, clock, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
+    """`mailbot console`: serve the officer's desk until Ctrl-C; `mailbot console user ...`: accounts."""
+    if args.console_verb == "user":
+        return cmd_console_user(cfg, clock, args)
+    import threading
+    import webbrowser
+
+    from .console.server import ConsoleServer
+
+    _log_to_file(cfg)
+    server = ConsoleServer(cfg, clock, port=args.port, notify=_notify).start()
+    print(f"หน้าจอเจ้าหน้าที่ / officer console: {server.url}  (กด Ctrl-C เพื่อหยุด / Ctrl-C stops)", flush=True)
+    if not cfg.console.loopback:
+        print(f"เครื่องอื่นในสำนักงานเปิดได้ที่พอร์ต {server.port} ของเครื่องนี้ (ต้องเข้าสู่ระบบ) / other computers: "
+              f"port {server.port} of this computer (sign-in required)", flush=True)
+    if not args.no_browser:
+        try:
+            webbrowser.open(server.url)
+        except Exception:  # noqa: BLE001 - no browser: the address is printed
+            pass
+    stop = threading.Event()
+    try:
+        import signal
+
+        if hasattr(signal, "SIGTERM"):
+            signal.signal(signal.SIGTERM, lambda *a: stop.set())
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+    print("หยุดหน้าจอเจ้าหน้าที่แล้ว / console stopped")
+    return 0
+
+
+def cmd_console_user(cfg, clock, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
+    from .app import Office
+    from .console import auth
+
+    with Office.open(cfg, clock=clock) as office:
+        if args.user_verb == "list":
+            names = auth.officers(office.state)
+            for name in names:
+                print(name)
+            print(f"บัญชีเจ้าหน้าที่ {len(names)} บัญชี / {len(names)} officer account(s)")
+            return 0
+        if args.user_verb == "remove":
+            auth.remove(office.state, args.name)
+            print(f"ลบบัญชี {args.name} แล้ว / removed {args.name}")
+            return 0
+        name = auth.check_name(args.name)
+        password = getpass.getpass(f"รหัสผ่านของ {name} / password: ")
+        auth.check_password(password)
+        if getpass.getpass("พิมพ์รหัสผ่านอีกครั้ง / again: ") != password:
+            raise ConfigError("รหัสผ่านสองครั้งไม่ตรงกัน ไม่ได้บันทึก", "the two passwords differ; nothing saved")
+        auth.set_password(office.state, name, password, clock(), new=args.user_verb == "add")
+    print(f"{'สร้างบัญชี' if args.user_verb == 'add' else 'เปลี่ยนรหัสผ่านของ'} {name} แล้ว / "
+          f"{'added' if args.user_verb == 'add' else 'password changed for'} {name}")
     return 0
 
 

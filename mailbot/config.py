@@ -405,6 +405,20 @@ class PublishConfig(_Strict):
     folder: Path = Path("registers/public")    # public licence register (xlsx, csv, CKAN metadata)
 
 
+class ConsoleConfig(_Strict):
+    """The officer's desk: a local web page (``mailbot console``; also served by ``mailbot run``)."""
+
+    enabled: bool = True              # served by `mailbot run` too
+    port: int = Field(default=8470, ge=1, le=65535)
+    listen: str = "127.0.0.1"         # 0.0.0.0: other PCs too, only with officer accounts
+    session_minutes: int = Field(default=480, ge=1, le=10080)   # a sign-in lasts this long
+    hosts: list[str] = Field(default_factory=list)   # extra names the page may be opened by
+
+    @property
+    def loopback(self) -> bool:
+        return self.listen in ("127.0.0.1", "localhost", "::1") or self.listen.startswith("127.")
+
+
 class Config(_Strict):
     agency: AgencyConfig
     imap: ImapConfig
@@ -428,6 +442,7 @@ class Config(_Strict):
     trust: TrustConfig = Field(default_factory=TrustConfig)
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
     oauth2: OAuth2Config | None = None     # sign-in for imap/smtp with auth: oauth2
+    console: ConsoleConfig = Field(default_factory=ConsoleConfig)
 
     base_dir: Path = Field(default=Path("."), exclude=True)
     source: Path = Field(default=Path("mailbot.yaml"), exclude=True)   # the file this was read from

@@ -161,8 +161,31 @@ class Daemon:
         if self.cfg.schedule.idle:
             self.idle_thread = threading.Thread(target=self.watch_idle, name="imap-idle", daemon=True)
             self.idle_thread.start()
+        self.start_console()
+
+    def start_console(self) -> None:
+        """The officer's console on its own thread while ``console.enabled``; when it cannot start
+        (port taken, listening beyond this computer without accounts) the service runs without it."""
+        self.console = None
+        if not self.cfg.console.enabled:
+            return
+        try:
+            from .console.server import ConsoleServer
+
+            self.console = ConsoleServer(self.cfg, self.clock, notify=self.notify).start()
+        except MailbotError as exc:
+            self.notify("หน้าจอเจ้าหน้าที่ไม่ได้เปิด: " + exc.thai, "the console is not served: " + exc.english)
+        except Exception as exc:  # noqa: BLE001 - the service never stops for its console
+            log.exception("console failed to start")
+            self.notify("หน้าจอเจ้าหน้าที่ไม่ได้เปิด (ดูรายละเอียดใน log)",
+                        f"the console is not served ({type(exc).__name__}); see the log")
+        else:
+            self.notify(f"หน้าจอเจ้าหน้าที่ / officer console: {self.console.url}",
+                        f"officer console at {self.console.url}")
 
     def stop(self) -> None:
+        if getattr(self, "console", None) is not None:
+            self.console.stop()
         self.stop_event.set()
         self.sched.shutdown(wait=True)     # the running cycle ends at its next batch boundary
         if self.idle_thread is not None:

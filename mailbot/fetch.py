@@ -391,11 +391,30 @@ class Mailbox:
         finally:
             self.select(self.cfg.folder)
 
-    def append(self, folder: str, raw: bytes, flags: tuple[bytes, ...] = ()) -> None:
+    def append(self, folder: str, raw: bytes, flags: tuple[bytes, ...] = (), when: datetime | None = None) -> None:
         """Put a message into a folder (created when missing), e.g. the demo's sample mail."""
         self.ensure_folder(folder)
         self._fresh()
-        self.c.append(folder, raw, flags=list(flags))
+        self.c.append(folder, raw, flags=list(flags), msg_time=when)
+
+    def find_raw(self, folder: str, sha256: str, size: int) -> int | None:
+        """The UID of the message in ``folder`` whose raw bytes have this SHA-256 (candidates
+        picked by size first, so only they are fetched); None when it is not there. Leaves
+        ``folder`` selected."""
+        import hashlib
+
+        self._fresh()
+        if folder not in self.folders():
+            return None
+        self.c.select_folder(folder)
+        uids = sorted(int(u) for u in self.c.search(["NOT", "DELETED", "LARGER", str(max(0, size - 1)),
+                                                     "SMALLER", str(size + 1)]))
+        for i in range(0, len(uids), 20):
+            for uid, item in self.c.fetch(uids[i:i + 20], ["BODY.PEEK[]"]).items():
+                raw = item.get(b"BODY[]")
+                if raw is not None and hashlib.sha256(bytes(raw)).hexdigest() == sha256:
+                    return int(uid)
+        return None
 
     def append_sent(self, folder: str, raw: bytes, when: datetime | None = None) -> None:
         self._fresh()

@@ -198,6 +198,26 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None] | str] = {
         CREATE INDEX IF NOT EXISTS cases_urgency ON cases (urgency_rank, received_at);
     """,
     6: _v6,
+    # the officer's console: officer accounts (scrypt), items an officer marked as dealt with,
+    # and the indexes its pages need to stay fast with 100,000 cases
+    7: """
+        CREATE TABLE officers (
+            name TEXT PRIMARY KEY, salt BLOB NOT NULL, hash BLOB NOT NULL,
+            n INTEGER NOT NULL, r INTEGER NOT NULL, p INTEGER NOT NULL,
+            created_at TEXT NOT NULL, changed_at TEXT NOT NULL);
+        CREATE TABLE acknowledged (
+            kind TEXT NOT NULL, ref INTEGER NOT NULL, actor TEXT NOT NULL, at TEXT NOT NULL,
+            PRIMARY KEY (kind, ref));
+        CREATE INDEX messages_case ON messages (case_id);
+        CREATE INDEX messages_received ON messages (received_at);
+        CREATE INDEX cases_received ON cases (received_at);
+        CREATE INDEX cases_status_seq ON cases (status, year_be, seq);
+        CREATE INDEX cases_service_seq ON cases (service_code, year_be, seq);
+        CREATE INDEX cases_status_due ON cases (status, due_date);
+        CREATE INDEX cases_unclassified ON cases (status, received_at) WHERE service_code IS NULL;
+        CREATE INDEX cases_held ON cases (status, received_at) WHERE held IS NOT NULL;
+        CREATE INDEX cases_unsure ON cases (status, received_at) WHERE checklist LIKE '{"verdict": "unsure"%';
+    """,
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 

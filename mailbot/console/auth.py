@@ -1,0 +1,170 @@
+"""Console accounts and sign-in sessions.
+
+Owns: officer accounts in the state database (table ``officers``, migration 5): the password
+hashed with scrypt (memory-hard, Python's standard library) and a salt of its own per officer,
+compared in constant time; the sign-in sessions (kept in memory: a restart signs everyone
+out), each with its own CSRF token and an expiry; and a brake on repeated wrong passwords.
+No Flask here: the command line (``mailbot console user add``) uses it too.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import threading
+import time
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from ..errors import ConfigError, MailbotError
+from ..state import State, iso
+
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2 ** 15, 8, 1      # 32 MiB per hash, about 0.1 s
+MIN_PASSWORD = 8
+
+
+def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
+    return hashlib.scrypt(unicodedata.normalize("NFC", password).encode("utf-8"), salt=salt, n=n, r=r, p=p,
+                          maxmem=2 * 128 * r * n + 1024 * 1024, dklen=32)
+
+
+def check_name(name: str) -> str:
+    name = unicodedata.normalize("NFC", " ".join((name or "").split()))
+    if not 1 <= len(name) <= 64 or any(unicodedata.category(ch)[0] == "C" for ch in name):
+        raise ConfigError("ชื่อเจ้าหน้าที่ต้องมี 1–64 ตัวอักษร ไม่มีอักขระควบคุม",
+                          "an officer's name must be 1-64 characters, no control characters")
+    return name
+
+
+def check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise ConfigError(f"รหัสผ่านต้องยาวอย่างน้อย {MIN_PASSWORD} ตัวอักษร",
+                          f"the password must be at least {MIN_PASSWORD} characters")
+
+
+def officers(state: State) -> list[str]:
+    return [r[0] for r in state.db.execute("SELECT name FROM officers ORDER BY name")]
+
+
+def has_officers(state: State) -> bool:
+    return state.db.execute("SELECT 1 FROM officers LIMIT 1").fetchone() is not None
+
+
+def set_password(state: State, name: str, password: str, now: datetime, *, new: bool) -> None:
+    """Add an officer (``new``) or change an officer's password."""
+    name = check_name(name)
+    check_password(password)
+    salt = secrets.token_bytes(16)
+    digest = _scrypt(password, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P)
+    with state.tx() as db:
+        exists = db.execute("SELECT 1 FROM officers WHERE name=?", (name,)).fetchone() is not None
+        if new and exists:
+            raise ConfigError(f"มีเจ้าหน้าที่ชื่อ {name} แล้ว (เปลี่ยนรหัสผ่านด้วย: mailbot console user passwd)",
+                              f"officer {name!r} exists already (change the password with: mailbot console user passwd)")
+        if not new and not exists:
+            raise ConfigError(f"ไม่พบเจ้าหน้าที่ชื่อ {name}", f"no officer named {name!r}")
+        db.execute("INSERT INTO officers (name, salt, hash, n, r, p, created_at, changed_at) VALUES (?,?,?,?,?,?,?,?) "
+                   "ON CONFLICT (name) DO UPDATE SET salt=excluded.salt, hash=excluded.hash, n=excluded.n, "
+                   "r=excluded.r, p=excluded.p, changed_at=excluded.changed_at",
+                   (name, salt, digest, SCRYPT_N, SCRYPT_R, SCRYPT_P, iso(now), iso(now)))
+
+
+def remove(state: State, name: str) -> None:
+    with state.tx() as db:
+        if db.execute("DELETE FROM officers WHERE name=?", (check_name(name),)).rowcount == 0:
+            raise ConfigError(f"ไม่พบเจ้าหน้าที่ชื่อ {name}", f"no officer named {name!r}")
+
+
+_DUMMY_SALT = secrets.token_bytes(16)
+
+
+def verify(state: State, name: str, password: str) -> str | None:
+    """The officer's stored name when the password is right, else None (the same work is done
+    for an unknown name, so timing tells nothing)."""
+    try:
+        name = check_name(name)
+    except MailbotError:
+        return None
+    row = state.db.execute("SELECT name, salt, hash, n, r, p FROM officers WHERE name=?", (name,)).fetchone()
+    if row is None:
+        _scrypt(password, _DUMMY_SALT, SCRYPT_N, SCRYPT_R, SCRYPT_P)
+        return None
+    digest = _scrypt(password, bytes(row["salt"]), row["n"], row["r"], row["p"])
+    return row["name"] if hmac.compare_digest(digest, bytes(row["hash"])) else None
+
+
+@dataclass
+class Session:
+    token: str
+    csrf: str
+    officer: str | None          # None: no accounts, loopback only (the OS user acts)
+    expires: float               # time.time()
+    flashes: list[tuple[str, str]] = field(default_factory=list)   # (level, text) shown once
+
+
+class Sessions:
+    """Sign-in sessions in memory, each with its CSRF token; expired ones are forgotten."""
+
+    def __init__(self, minutes: int) -> None:
+        self.seconds = minutes * 60
+        self._items: dict[str, Session] = {}
+        self._lock = threading.Lock()
+
+    def new(self, officer: str | None) -> Session:
+        s = Session(secrets.token_urlsafe(32), secrets.token_urlsafe(32), officer, time.time() + self.seconds)
+        with self._lock:
+            now = time.time()
+            for token in [t for t, v in self._items.items() if v.expires < now]:
+                del self._items[token]
+            self._items[s.token] = s
+        return s
+
+    def get(self, token: str | None) -> Session | None:
+        if not token:
+            return None
+        with self._lock:
+            s = self._items.get(token)
+            if s is None:
+                return None
+            if s.expires < time.time():
+                del self._items[token]
+                return None
+            if s.officer is not None:            # sliding: an active officer stays signed in
+                s.expires = max(s.expires, time.time() + self.seconds / 2)
+            return s
+
+    def drop(self, token: str | None) -> None:
+        with self._lock:
+            self._items.pop(token or "", None)
+
+    def expire_all(self) -> None:
+        """Every session ends now (tests; an officer removed)."""
+        with self._lock:
+            for s in self._items.values():
+                s.expires = 0
+
+
+class Throttle:
+    """After 5 wrong passwords for a name within 15 minutes, that name waits 5 minutes."""
+
+    def __init__(self, tries: int = 5, window: float = 900, pause: float = 300) -> None:
+        self.tries, self.window, self.pause = tries, window, pause
+        self._fails: dict[str, list[float]] = {}
+        self._lock = threading.Lock()
+
+    def wait(self, name: str) -> int:
+        with self._lock:
+            now = time.time()
+            fails = [t for t in self._fails.get(name.lower(), []) if now - t < self.window]
+            self._fails[name.lower()] = fails
+            left = fails[-1] + self.pause - now if len(fails) >= self.tries else 0
+            return int(left) + 1 if left > 0 else 0
+
+    def failed(self, name: str) -> None:
+        with self._lock:
+            self._fails.setdefault(name.lower(), []).append(time.time())
+
+    def ok(self, name: str) -> None:
+        with self._lock:
+            self._fails.pop(name.lower(), None)

@@ -1,0 +1,478 @@
+"""The console's pages and forms: each reads or acts through one ``app.Office`` method.
+
+Owns: the routes — วันนี้ (today and the work queue), ทะเบียนรับ (cases: search, a case, its
+actions), ส่งผล (result letters and uploaded results: preview, then sign and send; problems),
+กักกัน (quarantine), ทะเบียน/รายงาน (registers, daily log, licence register, backup),
+ตรวจการตั้งค่า (checks and the rules test), sign-in and sign-out — and turning form fields into
+method arguments. What a citizen wrote reaches the templates only as text.
+"""
+from __future__ import annotations
+
+import email
+import json
+import re
+from datetime import date
+from email import policy
+from pathlib import Path
+
+from flask import (Blueprint, Response, current_app, g, redirect, render_template, request, send_file,
+                   url_for)
+
+from .. import workflow
+from ..errors import MailbotError
+from ..thai import to_bangkok
+from . import auth, security
+
+bp = Blueprint("views", __name__)
+
+
+# ---------------------------------------------------------------------------- helpers
+
+def office():  # type: ignore[no-untyped-def]
+    return g.office
+
+
+def ext(key: str):  # type: ignore[no-untyped-def]
+    return current_app.extensions["mailbot"][key]
+
+
+def flash(text: str, level: str = "ok") -> None:
+    g.session.flashes.append((level, text))
+
+
+def receipt_of(year: int, seq: int) -> str:
+    return f"{seq}/{year}"
+
+
+def case_url(receipt: str | None, anchor: str = "") -> str:
+    if not receipt or "/" not in receipt:
+        return url_for("views.cases")
+    seq, year = receipt.split("/")
+    return url_for("views.case", year=int(year), seq=int(seq)) + (f"#{anchor}" if anchor else "")
+
+
+def download(data: bytes, name: str, mimetype: str = "application/octet-stream") -> Response:
+    resp = Response(data, mimetype=mimetype)
+    resp.headers["Content-Disposition"] = security.content_disposition(name)
+    return resp
+
+
+def download_file(path: Path, mimetype: str) -> Response:
+    resp = send_file(path, mimetype=mimetype, conditional=False, etag=False, max_age=0)
+    resp.headers["Content-Disposition"] = security.content_disposition(path.name)
+    return resp
+
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def form(name: str, limit: int = 4000) -> str:
+    return (request.form.get(name) or "").strip()[:limit]
+
+
+def parse_day(text: str) -> date | None:
+    from ..report import parse_day as parse
+
+    if not text.strip():
+        return None
+    try:
+        return parse(text.strip())
+    except ValueError:
+        raise MailbotError(f"วันที่ไม่ถูกต้อง: {text} (เขียนเช่น 29/11/2569 หรือ 2569-11-29)",
+                           f"bad date {text!r}: write e.g. 29/11/2569 or 2569-11-29") from None
+
+
+@bp.app_context_processor
+def common():  # type: ignore[no-untyped-def]
+    cfg = ext("cfg")
+    flashes = []
+    if getattr(g, "session", None) is not None:
+        flashes, g.session.flashes = g.session.flashes, []
+    return {"agency": cfg.agency.name, "actor": getattr(g, "actor", ""), "signed_in": bool(
+        getattr(g, "session", None) and g.session.officer), "accounts": getattr(g, "accounts", False),
+        "flashes": flashes, "case_url": case_url}
+
+
+# ---------------------------------------------------------------------------- sign-in
+
+@bp.route("/signin", methods=["GET", "POST"])
+def signin():  # type: ignore[no-untyped-def]
+    nxt = request.values.get("next") or "/"
+    if not nxt.startswith("/") or nxt.startswith("//") or "\\" in nxt:
+        nxt = "/"
+    if not g.accounts:
+        return redirect(nxt)
+    error = ""
+    if request.method == "POST":
+        name, password = form("name", 64), request.form.get("password") or ""
+        throttle = ext("throttle")
+        wait = throttle.wait(name)
+        if wait:
+            error = f"ใส่รหัสผ่านผิดหลายครั้ง รอ {wait} วินาทีแล้วลองใหม่ / too many wrong passwords: wait {wait} s"
+        elif (officer := auth.verify(office().state, name, password)) is not None:
+            throttle.ok(name)
+            sessions = ext("sessions")
+            sessions.drop(g.session.token)           # a fresh session on sign-in (no fixation)
+            g.session = sessions.new(officer)
+            g.new_cookie = True
+            return redirect(nxt)
+        else:
+            throttle.failed(name)
+            error = "ชื่อหรือรหัสผ่านไม่ถูกต้อง / wrong name or password"
+    return render_template("signin.html", error=error, next=nxt), (401 if error else 200)
+
+
+@bp.route("/signout", methods=["POST"])
+def signout():  # type: ignore[no-untyped-def]
+    ext("sessions").drop(g.session.token)
+    resp = redirect(url_for("views.signin") if g.accounts else url_for("views.today"))
+    resp.delete_cookie(ext("cookie"), path="/")
+    g.new_cookie = False
+    return resp
+
+
+@bp.route("/fonts/<name>")
+def font(name: str):  # type: ignore[no-untyped-def]
+    from .web import FONTS
+
+    if name not in ("Sarabun-Regular.ttf", "Sarabun-Bold.ttf"):
+        return Response("not found", 404)
+    resp = send_file(FONTS / name, mimetype="font/ttf", max_age=86400)
+    return resp
+
+
+# ---------------------------------------------------------------------------- today
+
+@bp.route("/")
+def today():  # type: ignore[no-untyped-def]
+    return render_template("today.html", t=office().today(), page="today")
+
+
+# ---------------------------------------------------------------------------- cases
+
+@bp.route("/cases")
+def cases():  # type: ignore[no-untyped-def]
+    a = request.args
+    q = (a.get("q") or "").strip()[:200]
+    status = a.get("status") or ""
+    service = a.get("service") or ""
+    since_text, until_text = (a.get("since") or "").strip(), (a.get("until") or "").strip()
+    error = ""
+    try:
+        since, until = parse_day(since_text), parse_day(until_text)
+    except MailbotError as exc:
+        since = until = None
+        error = exc.thai
+    try:
+        page_no = int(a.get("page") or 1)
+    except ValueError:
+        page_no = 1
+    if status and status not in workflow.STATUSES:
+        status = ""
+    result = office().find_cases(q, status, service, since, until, page=page_no, per_page=50)
+    args = {k: v for k, v in (("q", q), ("status", status), ("service", service), ("since", since_text),
+                              ("until", until_text)) if v}
+    return render_template("cases.html", r=result, q=q, status=status, service=service, since=since_text,
+                           until=until_text, args=args, services=office().rules.services, error=error, page="cases")
+
+
+@bp.route("/cases/<int:year>/<int:seq>")
+def case(year: int, seq: int):  # type: ignore[no-untyped-def]
+    o = office()
+    receipt = receipt_of(year, seq)
+    view = o.case(receipt)
+    stored = json.loads(view.case["checklist"] or "{}") if view.case["checklist"] else {}
+    mails = [_mail_text(m) for m in view.mail]
+    return render_template("case.html", v=view, c=view.case, messages=o.case_messages(receipt), mails=mails,
+                           confirmed=stored.get("confirmed_by"), services=o.rules.services, units=o.units(),
+                           flagged=bool(view.case["held"]) or "(flagged:" in (view.case["remark"] or ""), page="cases",
+                           open_status=view.case["status"] in workflow.OPEN)
+
+
+def _mail_text(row) -> dict:  # type: ignore[no-untyped-def]
+    try:
+        msg = email.message_from_bytes(bytes(row["raw"]), policy=policy.default)
+        body = msg.get_body(("plain",))
+        text = body.get_content() if body is not None else ""
+        files = [p.get_filename() or "" for p in msg.iter_attachments()]
+        subject = str(msg["Subject"] or "")
+    except Exception:  # noqa: BLE001
+        text, files, subject = "", [], row["subject"] or ""
+    return {"row": row, "text": text, "files": files, "subject": subject}
+
+
+@bp.route("/cases/<int:year>/<int:seq>/set", methods=["POST"])
+def case_set(year: int, seq: int):  # type: ignore[no-untyped-def]
+    receipt = receipt_of(year, seq)
+    status, note = form("status", 40), form("note")
+    if not status and not note:
+        raise MailbotError("เลือกสถานะใหม่หรือเขียนบันทึก", "choose a new status or write a note")
+    case, told = office().set_case(receipt, status=status or None, note=note, actor=g.actor)
+    flash(f"บันทึกแล้ว: {receipt} {workflow.label(case['status'])} · แจ้งผู้ยื่น: {told}")
+    return redirect(case_url(receipt))
+
+
+@bp.route("/cases/<int:year>/<int:seq>/tell", methods=["POST"])
+def case_tell(year: int, seq: int):  # type: ignore[no-untyped-def]
+    receipt = receipt_of(year, seq)
+    text = form("message")
+    if not text:
+        raise MailbotError("เขียนข้อความถึงผู้ยื่นก่อน", "write the message to the citizen first")
+    _, told = office().set_case(receipt, status=None, tell=text, actor=g.actor)
+    flash(f"ข้อความถึงผู้ยื่น: {told} (ส่งในรอบถัดไป / sent at the next cycle)")
+    return redirect(case_url(receipt))
+
+
+@bp.route("/cases/<int:year>/<int:seq>/close", methods=["POST"])
+def case_close(year: int, seq: int):  # type: ignore[no-untyped-def]
+    receipt = receipt_of(year, seq)
+    case, told = office().set_case(receipt, status="closed", note=form("note"), actor=g.actor)
+    flash(f"ยุติเรื่อง {receipt} แล้ว · แจ้งผู้ยื่น: {told}")
+    return redirect(case_url(receipt))
+
+
+@bp.route("/cases/<int:year>/<int:seq>/classify", methods=["POST"])
+def case_classify(year: int, seq: int):  # type: ignore[no-untyped-def]
+    receipt = receipt_of(year, seq)
+    case, told, warnings = office().classify(receipt, form("service", 20), g.actor, note=form("note"))
+    flash(f"คัดแยกเรื่อง {receipt} เป็น {case['service_name']} แล้ว · อีเมลตอบรับถึงผู้ยื่น: {told}")
+    for w in warnings:
+        flash(w, "warn")
+    return redirect(case_url(receipt))
+
+
+@bp.route("/cases/<int:year>/<int:seq>/forward", methods=["POST"])
+def case_forward(year: int, seq: int):  # type: ignore[no-untyped-def]
+    receipt = receipt_of(year, seq)
+    unit = form("unit_other", 300) or form("unit", 300)
+    warnings = office().forward_case(receipt, unit, g.actor, note=form("note"))
+    flash(f"ส่งต่อเรื่อง {receipt} ถึง {unit} แล้ว (ส่งในรอบถัดไป / sent at the next cycle)")
+    for w in warnings:
+        flash(w, "warn")
+    return redirect(case_url(receipt))
+
+
+@bp.route("/cases/<int:year>/<int:seq>/documents", methods=["POST"])
+def case_documents(year: int, seq: int):  # type: ignore[no-untyped-def]
+    receipt = receipt_of(year, seq)
+    case, told = office().documents_complete(receipt, g.actor)
+    flash(f"บันทึกว่าเอกสารครบแล้ว: {receipt} ({workflow.label(case['status'])}) · แจ้งผู้ยื่น: {told}")
+    return redirect(case_url(receipt))
+
+
+@bp.route("/messages/<int:row>/raw")
+def message_raw(row: int):  # type: ignore[no-untyped-def]
+    raw = office().raw_message(row)
+    if raw is None:
+        raise MailbotError("ไม่พบต้นฉบับอีเมลนี้", "the raw message is not stored")
+    return download(raw, f"message-{row}.eml")
+
+
+@bp.route("/messages/<int:row>/files/<int:index>")
+def message_file(row: int, index: int):  # type: ignore[no-untyped-def]
+    name, _ctype, data = office().attachment(row, index)
+    return download(data, name)
+
+
+# ---------------------------------------------------------------------------- held mail, acknowledgements
+
+@bp.route("/held/<int:outbox_id>/<any(release, discard):verb>", methods=["POST"])
+def held(outbox_id: int, verb: str):  # type: ignore[no-untyped-def]
+    o = office()
+    row = o.release(outbox_id, g.actor) if verb == "release" else o.discard(outbox_id, g.actor)
+    flash(f"ปล่อยอีเมล #{outbox_id} แล้ว จะส่งในรอบถัดไป / released" if verb == "release"
+          else f"ยกเลิกอีเมล #{outbox_id} แล้ว / discarded")
+    return redirect(_back(row["case_id"]))
+
+
+@bp.route("/ack/<any(mail, quarantine, flagged):kind>/<int:ref>", methods=["POST"])
+def acknowledge(kind: str, ref: int):  # type: ignore[no-untyped-def]
+    office().acknowledge(kind, ref, g.actor)
+    flash("บันทึกว่าดำเนินการแล้ว / marked as dealt with")
+    return redirect(_back(None))
+
+
+def _back(case_id: int | None) -> str:
+    nxt = request.form.get("back") or ""
+    if nxt.startswith("/") and not nxt.startswith("//") and "\\" not in nxt:
+        return nxt
+    if case_id is not None:
+        row = office().state.case_by_id(case_id)
+        if row is not None:
+            return case_url(row["receipt"])
+    return url_for("views.today")
+
+
+# ---------------------------------------------------------------------------- results
+
+@bp.route("/results")
+def results():  # type: ignore[no-untyped-def]
+    o = office()
+    return render_template("results.html", problems=o.result_problems(), recent=o.recent_results(),
+                           signing=o.cfg.signing is not None, receipt=request.args.get("receipt", "")[:20],
+                           page="results")
+
+
+@bp.route("/results/letter", methods=["POST"])
+def results_letter_preview():  # type: ignore[no-untyped-def]
+    fields = {k: form(k, 2000) for k in ("receipt", "outcome", "note", "location", "holder")}
+    path = office().preview_letter(fields["receipt"], fields["outcome"], fields["note"])
+    return render_template("preview.html", kind="letter", name=path.name, fields=fields,
+                           case=office().case(fields["receipt"]).case, page="results")
+
+
+@bp.route("/results/upload", methods=["POST"])
+def results_upload():  # type: ignore[no-untyped-def]
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        raise MailbotError("เลือกไฟล์ PDF ก่อน", "choose a PDF file first")
+    fields = {"receipt": form("receipt", 20), "outcome": form("outcome", 20)}
+    path = office().stage_result(fields["receipt"], upload.read(), fields["outcome"], g.actor)
+    return render_template("preview.html", kind="upload", name=path.name, fields=fields,
+                           case=office().case(fields["receipt"]).case, page="results")
+
+
+@bp.route("/results/preview/<path:name>")
+def results_preview_file(name: str):  # type: ignore[no-untyped-def]
+    path = office().preview_file(name)
+    resp = send_file(path, mimetype="application/pdf", conditional=False, etag=False, max_age=0)
+    resp.headers["Content-Disposition"] = "inline; filename*=UTF-8''" + security.quote(path.name, safe="")
+    resp.headers["X-Mailbot-Frameable"] = "1"
+    return resp
+
+
+@bp.route("/results/sign", methods=["POST"])
+def results_sign():  # type: ignore[no-untyped-def]
+    o = office()
+    if form("kind") == "upload":
+        run = o.send_staged(form("name", 300), g.actor)
+    else:
+        run = o.results(letter=(form("receipt", 20), form("outcome", 20), form("note", 2000),
+                                form("location", 300), form("holder", 300)))
+    return render_template("results_done.html", run=run, page="results")
+
+
+@bp.route("/results/retry", methods=["POST"])
+def results_retry():  # type: ignore[no-untyped-def]
+    run = office().retry_result(form("name", 300), g.actor, receipt=form("receipt", 20))
+    return render_template("results_done.html", run=run, page="results")
+
+
+@bp.route("/results/problems/<path:name>")
+def results_problem_file(name: str):  # type: ignore[no-untyped-def]
+    for p in office().result_problems():
+        if p.name == name:
+            folder = office().cfg.resolve(office().cfg.results.problems)
+            return download_file(folder / p.name, "application/octet-stream")
+    raise MailbotError("ไม่พบไฟล์นี้", "no such file")
+
+
+# ---------------------------------------------------------------------------- quarantine
+
+@bp.route("/quarantine")
+def quarantine():  # type: ignore[no-untyped-def]
+    return render_template("quarantine.html", rows=office().quarantined(), page="quarantine",
+                           reason=_reason)
+
+
+def _reason(text: str | None) -> str:
+    return re.sub(r"\s*\(copy: [^)]*\)", "", text or "").strip()
+
+
+@bp.route("/quarantine/<int:row>")
+def quarantine_item(row: int):  # type: ignore[no-untyped-def]
+    o = office()
+    view = o.message_view(row)
+    return render_template("quarantine_item.html", m=view, row=view.row, reason=_reason(view.row["reason"]),
+                           services=o.rules.services, page="quarantine")
+
+
+@bp.route("/quarantine/<int:row>/reprocess", methods=["POST"])
+def quarantine_reprocess(row: int):  # type: ignore[no-untyped-def]
+    flash(office().reprocess(row, g.actor))
+    return redirect(url_for("views.quarantine"))
+
+
+@bp.route("/quarantine/<int:row>/register", methods=["POST"])
+def quarantine_register(row: int):  # type: ignore[no-untyped-def]
+    case, told, warnings = office().register_by_hand(
+        row, sender_name=form("sender_name", 200), sender_addr=form("sender_addr", 320), subject=form("subject", 500),
+        service_code=form("service", 20), actor=g.actor, reply=request.form.get("reply") == "1")
+    flash(f"ลงทะเบียนรับแล้ว เลขรับ {case['receipt']} · อีเมลตอบรับ: {told}")
+    for w in warnings:
+        flash(w, "warn")
+    return redirect(case_url(case["receipt"]))
+
+
+# ---------------------------------------------------------------------------- registers
+
+@bp.route("/registers")
+def registers():  # type: ignore[no-untyped-def]
+    o = office()
+    folder = o.cfg.registers_dir
+    years = sorted(folder.glob("ทะเบียนรับ-*.xlsx"), reverse=True) if folder.is_dir() else []
+    daily_dir = folder / "daily"
+    daily = sorted(daily_dir.glob("*.xlsx"), reverse=True)[:31] if daily_dir.is_dir() else []
+    public_dir = o.cfg.resolve(o.cfg.publish.folder)
+    public = sorted(p for p in public_dir.iterdir() if p.is_file()) if public_dir.is_dir() else []
+    return render_template("registers.html", years=years, daily=daily, public=public, page="registers",
+                           today=to_bangkok(o.clock()).date(), backup_dir=o.cfg.backup.dir,
+                           status=o.status())
+
+
+def _listed(kind: str, name: str) -> Path:
+    o = office()
+    folder = {"year": o.cfg.registers_dir, "daily": o.cfg.registers_dir / "daily",
+              "public": o.cfg.resolve(o.cfg.publish.folder)}[kind]
+    if folder.is_dir():
+        for p in folder.iterdir():
+            if p.is_file() and p.name == name:
+                return p
+    raise MailbotError(f"ไม่พบไฟล์ {name}", f"no file {name!r}")
+
+
+@bp.route("/registers/<any(year, daily, public):kind>/<path:name>")
+def register_file(kind: str, name: str):  # type: ignore[no-untyped-def]
+    path = _listed(kind, name)
+    mimetype = {".xlsx": XLSX, ".csv": "text/csv", ".json": "application/json"}.get(path.suffix.lower(),
+                                                                                   "application/octet-stream")
+    return download_file(path, mimetype)
+
+
+@bp.route("/registers/daily", methods=["POST"])
+def register_daily():  # type: ignore[no-untyped-def]
+    o = office()
+    day = parse_day(form("day", 20)) or to_bangkok(o.clock()).date()
+    path = o.daily_log(day)
+    return download_file(path, XLSX)
+
+
+@bp.route("/registers/backup", methods=["POST"])
+def register_backup():  # type: ignore[no-untyped-def]
+    o = office()
+    if o.cfg.backup.dir is None:
+        raise MailbotError("ยังไม่ได้ตั้งที่เก็บข้อมูลสำรอง (backup.dir ใน mailbot.yaml)",
+                           "no backup location configured (backup.dir in mailbot.yaml)")
+    result = o.backup()
+    flash(f"สำรองข้อมูลแล้วและตรวจสอบผ่าน: {result.folder} ({result.files} ไฟล์) / backup written and verified")
+    return redirect(url_for("views.registers"))
+
+
+@bp.route("/registers/publish", methods=["POST"])
+def register_publish():  # type: ignore[no-untyped-def]
+    paths = office().publish()
+    flash(f"เผยแพร่ทะเบียนใบอนุญาตแล้ว {len(paths)} ไฟล์ / licence register published")
+    return redirect(url_for("views.registers"))
+
+
+# ---------------------------------------------------------------------------- settings check
+
+@bp.route("/settings")
+def settings():  # type: ignore[no-untyped-def]
+    from ..checks import run_checks
+
+    o = office()
+    subject = (request.args.get("subject") or "").strip()[:500]
+    test = o.rules_test(subject) if subject else None
+    checks = run_checks(o.cfg, o.clock())
+    return render_template("settings.html", checks=checks, subject=subject, test=test, page="settings")

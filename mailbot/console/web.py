@@ -1,0 +1,186 @@
+"""The console's Flask application: one request, one ``app.Office``.
+
+Owns: building the app for one office (``create_app``) and the life of a request — the Host
+check, the session (cookie → ``auth.Sessions``), sign-in when officer accounts exist (always
+when listening beyond this computer), the same-origin and CSRF checks on every POST, an
+``Office`` opened for the request and closed after it, who is acting, the security headers,
+and Thai error pages (never a traceback). The pages themselves are in ``views.py``.
+"""
+from __future__ import annotations
+
+import getpass
+import logging
+from datetime import datetime
+from pathlib import Path
+from typing import Callable
+
+from flask import Flask, g, redirect, render_template, request, url_for
+from markupsafe import Markup
+
+from .. import workflow
+from ..app import Office
+from ..clock import Clock, utcnow
+from ..config import Config
+from ..errors import MailbotError
+from ..kinds import outcome_label, send_state
+from ..state import from_iso
+from ..thai import thai_date, thai_date_short, thai_datetime
+from . import auth, security
+
+log = logging.getLogger(__name__)
+HERE = Path(__file__).resolve().parent
+FONTS = HERE.parent / "fonts"
+
+
+def _quiet(thai: str, english: str) -> None:
+    log.info("%s / %s", thai, english)
+
+
+def create_app(cfg: Config, clock: Clock = utcnow, *, port: int | None = None,
+               notify: Callable[[str, str], None] = _quiet) -> Flask:
+    port = port or cfg.console.port
+    app = Flask(__name__, static_folder=str(HERE / "static"), template_folder=str(HERE / "templates"))
+    app.config.update(MAX_CONTENT_LENGTH=60 * 1024 * 1024, TEMPLATES_AUTO_RELOAD=False, PROPAGATE_EXCEPTIONS=False)
+    app.jinja_env.autoescape = True
+    app.jinja_env.trim_blocks = True
+    app.jinja_env.lstrip_blocks = True
+    sessions = auth.Sessions(cfg.console.session_minutes)
+    hosts = security.allowed_hosts(cfg.console.listen, port, cfg.console.hosts)
+    cookie = f"mailbot_console_{port}"        # cookies are shared between ports of one host
+    app.extensions["mailbot"] = {"cfg": cfg, "clock": clock, "sessions": sessions, "throttle": auth.Throttle(),
+                                 "port": port, "hosts": hosts, "cookie": cookie, "notify": notify}
+    _filters(app)
+
+    @app.before_request
+    def guard():  # type: ignore[no-untyped-def]
+        if not security.host_ok(request.host, hosts):
+            return _plain("ที่อยู่ของหน้านี้ไม่ถูกต้อง เปิดหน้าจอเจ้าหน้าที่จากที่อยู่ที่ mailbot แสดงเท่านั้น\n"
+                          "Wrong host: open the console at the address mailbot prints.", 421)
+        if request.endpoint in ("static", "views.font"):
+            return None
+        g.session = sessions.get(request.cookies.get(cookie))
+        g.new_cookie = False
+        if request.method == "POST" and not (
+                security.origin_ok(request.headers.get("Origin"), request.headers.get("Referer"), request.host)
+                and g.session is not None and security.token_ok(request.form.get("csrf"), g.session.csrf)):
+            return _plain("คำสั่งนี้ไม่ได้มาจากหน้าจอเจ้าหน้าที่ของ mailbot จึงไม่ทำ (เปิดหน้าใหม่แล้วลองอีกครั้ง)\n"
+                          "Refused: this request did not come from the console's own page (reload and try again).",
+                          403)
+        g.office = Office.open(cfg, clock=clock, notify=notify)
+        g.accounts = auth.has_officers(g.office.state)
+        if not g.accounts and not cfg.console.loopback:
+            return _plain("หน้าจอเจ้าหน้าที่เปิดให้เครื่องอื่นใช้ได้เฉพาะเมื่อมีบัญชีเจ้าหน้าที่ "
+                          "(mailbot console user add ชื่อ)\nThe console serves other computers only with officer "
+                          "accounts (mailbot console user add NAME).", 403)
+        signing_in = request.endpoint == "views.signin"
+        if g.accounts and (g.session is None or g.session.officer is None) and not signing_in:
+            return redirect(url_for("views.signin", next=request.full_path if request.method == "GET" else "/"))
+        if g.session is None:
+            g.session = sessions.new(None)
+            g.new_cookie = True
+        g.actor = g.session.officer or _os_user()
+        return None
+
+    @app.after_request
+    def headers(response):  # type: ignore[no-untyped-def]
+        framed = response.headers.pop("X-Mailbot-Frameable", None)
+        for k, v in (security.HEADERS | (security.FRAMEABLE if framed else {})).items():
+            response.headers[k] = v
+        if getattr(g, "new_cookie", False):
+            response.set_cookie(cookie, g.session.token, httponly=True, samesite="Strict", path="/",
+                                max_age=cfg.console.session_minutes * 60)
+        return response
+
+    @app.teardown_request
+    def close_office(exc):  # type: ignore[no-untyped-def]
+        office = g.pop("office", None)
+        if office is not None:
+            office.close()
+
+    @app.errorhandler(MailbotError)
+    def mailbot_error(exc: MailbotError):  # type: ignore[no-untyped-def]
+        return render_template("error.html", error=exc), 400
+
+    @app.errorhandler(404)
+    def not_found(exc):  # type: ignore[no-untyped-def]
+        return render_template("error.html", error=MailbotError("ไม่พบหน้านี้", "page not found")), 404
+
+    @app.errorhandler(413)
+    def too_large(exc):  # type: ignore[no-untyped-def]
+        return render_template("error.html", error=MailbotError("ไฟล์ใหญ่เกินไป (ไม่เกิน 50 MB)",
+                                                                "the file is too large (50 MB at most)")), 413
+
+    @app.errorhandler(Exception)
+    def unexpected(exc):  # type: ignore[no-untyped-def]
+        from werkzeug.exceptions import HTTPException
+
+        if isinstance(exc, HTTPException):
+            return render_template("error.html", error=MailbotError(
+                "คำขอไม่ถูกต้อง", f"{exc.code} {exc.name}")), exc.code or 400
+        from ..errors import explain_environment
+
+        known = explain_environment(exc, cfg.data_dir)
+        if known is not None:
+            return render_template("error.html", error=known), 503
+        log.exception("console request failed")
+        return render_template("error.html", error=MailbotError(
+            "เกิดข้อผิดพลาดที่ไม่คาดคิด ข้อมูลที่บันทึกแล้วไม่สูญหาย ลองใหม่อีกครั้ง (รายละเอียดอยู่ใน data/logs/mailbot.log)",
+            f"unexpected error ({type(exc).__name__}); saved data is safe; details are in the log")), 500
+
+    from .views import bp
+
+    app.register_blueprint(bp)
+    return app
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001
+        return "เจ้าหน้าที่"
+
+
+def _plain(text: str, code: int):  # type: ignore[no-untyped-def]
+    from flask import Response
+
+    return Response(text + "\n", status=code, mimetype="text/plain")
+
+
+def _when(value: object) -> datetime | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value
+    try:
+        return from_iso(str(value))
+    except ValueError:
+        return None
+
+
+MAIL_KINDS_THAI = {
+    "receipt": "อีเมลตอบรับ", "unclassified": "ตอบรับ (รอคัดแยก)", "referral": "แนะนำหน่วยงานอื่น",
+    "followup": "ตอบรับการติดตาม", "documents_complete": "แจ้งเอกสารครบ", "documents_unsure": "แจ้งรอตรวจเอกสาร",
+    "documents_still_missing": "แจ้งเอกสารยังไม่ครบ", "reminder": "เตือนส่งเอกสาร", "closing_notice": "แจ้งยุติเรื่อง",
+    "status": "แจ้งสถานะ", "status_private": "แจ้งว่าสถานะส่งเฉพาะผู้ยื่น", "too_large": "แจ้งอีเมลใหญ่เกินกำหนด",
+    "result": "ผลการพิจารณา", "officer_status": "แจ้งสถานะใหม่", "officer_message": "ข้อความจากเจ้าหน้าที่",
+    "forward": "ส่งต่อส่วนงาน", "alert": "แจ้งเตือน", "daily_report": "บันทึกประจำวัน",
+}
+
+
+def _filters(app: Flask) -> None:
+    env = app.jinja_env
+    env.filters["citizen"] = security.citizen
+    env.filters["thai_dt"] = lambda v: thai_datetime(w) if (w := _when(v)) else "-"
+    env.filters["thai_d"] = lambda v: (thai_date(v) if not isinstance(v, (str, datetime)) else
+                                       (thai_date(w) if (w := _when(v)) else "-"))
+    env.filters["thai_ds"] = lambda v: thai_date_short(w) if (w := _when(v)) else "-"
+    env.filters["status_label"] = workflow.label
+    env.filters["outcome_label"] = outcome_label
+    env.filters["send_state"] = send_state
+    env.filters["mail_kind"] = lambda k: MAIL_KINDS_THAI.get(k, k)
+    env.filters["kb"] = lambda n: f"{max(1, round((n or 0) / 1024))} KB" if (n or 0) < 1024 * 1024 \
+        else f"{(n or 0) / 1024 / 1024:.1f} MB"
+    env.filters["nl2br"] = lambda s: Markup("<br>").join(security.citizen(s).split("\n"))
+    env.globals["STATUSES"] = workflow.STATUSES
+    env.globals["OUTCOMES"] = workflow.RESULT_OUTCOMES
+    env.globals["csrf_token"] = lambda: g.session.csrf if getattr(g, "session", None) else ""
