@@ -24,18 +24,21 @@ FACES = ["cli", "daemon", "demo"]
 
 
 def imports(module: str) -> set[str]:
-    tree = ast.parse((PACKAGE / f"{module}.py").read_text(encoding="utf-8"))
+    path = PACKAGE / f"{module}.py"
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    package = module.split("/")[:-1]
     found: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
-            if node.level:        # from .x import y / from . import x
-                base = node.module or ""
-                if base:
-                    found.add("mailbot." + base)
+            if node.level:        # from .x import y / from . import x (relative to the module's package)
+                parts = ["mailbot", *package][: len(package) + 2 - node.level]
+                base = ".".join(parts + ([node.module] if node.module else []))
+                if node.module:
+                    found.add(base)
                 else:
-                    found.update("mailbot." + alias.name for alias in node.names)
+                    found.update(f"{base}.{alias.name}" for alias in node.names)
             elif node.module:
                 found.add(node.module)
     return found
@@ -50,13 +53,18 @@ def test_pure_modules_do_no_io(module):
     assert ours <= PURE_MAY_IMPORT, f"{module} imports {sorted(ours - PURE_MAY_IMPORT)}"
 
 
+def all_modules() -> list[str]:
+    return sorted(str(p.relative_to(PACKAGE).with_suffix("")) for p in PACKAGE.rglob("*.py"))
+
+
 def test_only_the_mailbox_and_sender_modules_talk_imap_or_smtp():
-    for path in sorted(PACKAGE.glob("*.py")):
-        names = {n.split(".")[0] for n in imports(path.stem)}
+    for module in all_modules():
+        path = PACKAGE / f"{module}.py"
+        names = {n.split(".")[0] for n in imports(module)}
         if "imapclient" in names:
-            assert path.stem in ("fetch", "servers"), f"{path.stem} imports imapclient"
+            assert module in ("fetch", "servers"), f"{module} imports imapclient"
         if "aiosmtplib" in names:
-            assert path.stem == "send", f"{path.stem} imports aiosmtplib"
+            assert module == "send", f"{module} imports aiosmtplib"
 
 
 def test_faces_call_the_core_not_each_other():
@@ -67,6 +75,11 @@ def test_faces_call_the_core_not_each_other():
         assert not ours & (set(FACES) - {face}), f"{face} imports {ours & set(FACES)}"
         assert "app" in ours, f"{face} does not use the application core"
     assert "mailbot.cli" not in imports("daemon")
+    console = [m for m in all_modules() if m.startswith("console/")]
+    assert console, "the console package is missing"
+    used = set().union(*(imports(m) for m in console))
+    assert "mailbot.app" in used, "the console does not use the application core"
+    assert not {"mailbot.cli", "mailbot.daemon", "mailbot.demo", "mailbot.pipeline"} & used
 
 
 def test_only_the_core_wires_the_office():
