@@ -103,13 +103,13 @@ class Office:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def work(self, officer: bool = True):  # type: ignore[no-untyped-def]
+    def work(self, officer: bool = True):
         """The work lock for one action (see locks.WorkLock)."""
         return self.work_lock.hold(self.notify, officer=officer)
 
     # ------------------------------------------------------------------ intake
 
-    def poll(self, stop=None, progress: Progress | None = None) -> CycleReport:  # type: ignore[no-untyped-def]
+    def poll(self, stop=None, progress: Progress | None = None) -> CycleReport:
         """One cycle: fetch, decide, reply, move; results, reminders; registers; alerts."""
         with self.work(officer=False):
             now = self.clock()
@@ -369,7 +369,7 @@ class Office:
             return licences.publish(self.state, self.cfg.resolve(self.cfg.publish.folder), self.cfg.agency.name,
                                     self.clock())
 
-    def backup(self):  # type: ignore[no-untyped-def]
+    def backup(self):
         from .backup import backup
 
         with self.work():
@@ -423,18 +423,18 @@ class Office:
 
     # ------------------------------------------------------------------ privacy (PDPA)
 
-    def privacy_export(self, address: str, target: Path):  # type: ignore[no-untyped-def]
+    def privacy_export(self, address: str, target: Path):
         from . import privacy
 
         with self.work():
             return privacy.export(self.state, self.cfg, address, target, self.clock())
 
-    def privacy_due(self):  # type: ignore[no-untyped-def]
+    def privacy_due(self):
         from . import privacy
 
         return privacy.due(self.state, self.cfg, self.clock())
 
-    def privacy_prune(self, plan) -> int:  # type: ignore[no-untyped-def]
+    def privacy_prune(self, plan) -> int:
         from . import privacy
 
         with self.work():
@@ -475,7 +475,7 @@ class Office:
         counts: dict[str, int] = {}
         open_ = "('received','review','awaiting_documents','in_progress')"
 
-        def add(kind: str, source: str, columns: str, order: str, make) -> None:  # type: ignore[no-untyped-def]
+        def add(kind: str, source: str, columns: str, order: str, make) -> None:
             """Count the kind's items, then list the oldest ``limit`` of them."""
             counts[kind] = db.execute(f"SELECT count(*) {source}").fetchone()[0]
             if counts[kind]:
@@ -1016,7 +1016,7 @@ class Office:
         return bool(address) and "@" in address and self.desk.allowed(address)
 
 
-def restore(cfg: Config, source: Path, force: bool, now: datetime):  # type: ignore[no-untyped-def]
+def restore(cfg: Config, source: Path, force: bool, now: datetime):
     """`mailbot restore`: the files back from a verified backup, then every receipt number issued
     after that backup found again (recovery.py), so none is ever issued twice. The Sent folder
     is searched too, at the next cycle."""
@@ -1064,7 +1064,7 @@ class RulesTest:
     decision: object
 
 
-def rules_test(cfg: Config | None, rules, subject: str, desk: Desk | None = None) -> RulesTest:  # type: ignore[no-untyped-def]
+def rules_test(cfg: Config | None, rules, subject: str, desk: Desk | None = None) -> RulesTest:
     """`mailbot rules test`: the same decision as the pipeline (automatic-mail signals of the
     subject, receipt tags and known cases when the office's data is at hand), explained."""
     from email.message import EmailMessage
@@ -1191,7 +1191,7 @@ class ResultProblem:
     refused: bool       # a signed result the mail server refused (a note only, nothing to retry)
 
 
-def _who(row) -> str:  # type: ignore[no-untyped-def]
+def _who(row) -> str:
     name, addr = row["sender_name"] or "", row["sender_addr"] or ""
     return f"{name} <{addr}>" if name and addr else (name or addr)
 

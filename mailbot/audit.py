@@ -50,7 +50,7 @@ def append(db: sqlite3.Connection, at: datetime | str, actor: str, action: str, 
     return digest
 
 
-def registration(case) -> dict:  # type: ignore[no-untyped-def]
+def registration(case) -> dict:
     """What a registration entry fixes: the number, the date of receipt, the subject."""
     return {"receipt": case["receipt"], "received_at": case["received_at"], "subject": subject_sha(case["subject"])}
 

@@ -82,7 +82,7 @@ class Desk:
                 return s
         return None
 
-    def add_files(self, case_id: int, message_row: int | None, attachments, at: datetime) -> None:  # type: ignore[no-untyped-def]
+    def add_files(self, case_id: int, message_row: int | None, attachments, at: datetime) -> None:
         self.state.db.executemany(
             "INSERT INTO case_files (case_id, message_row, name, size, content_type, at) VALUES (?,?,?,?,?,?)",
             [(case_id, message_row, a.name, a.size, a.content_type, iso(at)) for a in attachments if not a.inline],
@@ -177,7 +177,7 @@ class Desk:
         done += self._late(now, today)
         return done  # type: ignore[return-value]
 
-    def _late(self, now: datetime, today) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
+    def _late(self, now: datetime, today) -> list[tuple[str, str]]:
         """Cases past their service time: the Act's notice (reason, expected date) every 7 days;
         results decided but not sent within 7 days: an alert to the officers (once a day)."""
         done: list[tuple[str, str]] = []
@@ -203,14 +203,14 @@ class Desk:
             done.append((case["receipt"], "late_notice"))
         return done
 
-    def results_not_sent(self, today) -> list[sqlite3.Row]:  # type: ignore[no-untyped-def]
+    def results_not_sent(self, today) -> list[sqlite3.Row]:
         """Cases decided (result letter written) whose result has not gone out within 7 days."""
         rows = self.state.db.execute("SELECT * FROM cases WHERE decided_at IS NOT NULL AND status IN "
                                      "('received','review','awaiting_documents','in_progress')").fetchall()
         return [c for c in rows if workflow.result_overdue(to_bangkok(from_iso(c["decided_at"])).date(),
                                                             c["status"], today)]
 
-    def due_soon(self, today, days: int = 7) -> list[sqlite3.Row]:  # type: ignore[no-untyped-def]
+    def due_soon(self, today, days: int = 7) -> list[sqlite3.Row]:
         """Open cases overdue or due within ``days`` (for the daily log and the console)."""
         until = (today + timedelta(days=days)).isoformat()
         return self.state.db.execute(
@@ -280,7 +280,7 @@ class Desk:
                         "actor": "" if citizen else (r["actor"] or "")})
         return out
 
-    def known_case(self, letter, ref=None) -> tuple[sqlite3.Row | None, bool]:  # type: ignore[no-untyped-def]
+    def known_case(self, letter, ref=None) -> tuple[sqlite3.Row | None, bool]:
         """The case a letter refers to (by its receipt reference or its threading headers), and whether
         its threading headers name a reply mailbot sent. ``ref``: classify.reference(letter)."""
         st = self.state

@@ -125,7 +125,7 @@ def match_subject(subject: str, rules: Rules) -> Match:
     readable = thai_digits_to_arabic(clean_text(subject))
     for kind, items in (("service", rules.services), ("referral", rules.referrals)):
         for i, item in enumerate(items):
-            label = f"{kind}s[{i}] " + (item.code if kind == "service" else item.agency)  # type: ignore[union-attr]
+            label = f"{kind}s[{i}] " + (item.code if kind == "service" else item.agency)
             for kw in item.keywords:
                 if normalise(kw) in norm:
                     return _hit(kind, item, label, kw, norm)

@@ -26,7 +26,7 @@ CHUNK = 1000              # characters per Credential Manager entry (2,560 bytes
 _HEADER = "mailbot-chunks:"
 
 
-def keyring_backend():  # type: ignore[no-untyped-def]
+def keyring_backend():
     """The operating system's credential store through keyring, or None where there is none."""
     try:
         import keyring
@@ -110,7 +110,7 @@ class Store:
             raise self._failed(exc) from None
         if any(p is None for p in parts):
             return None
-        return "".join(parts)  # type: ignore[arg-type]
+        return "".join(parts)
 
     def _kr_set(self, name: str, value: str) -> None:
         try:

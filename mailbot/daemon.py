@@ -193,7 +193,7 @@ class Daemon:
 
     def run_forever(self) -> None:
         """Block until Ctrl-C or SIGTERM, then stop cleanly."""
-        def request_stop(signum, frame):  # type: ignore[no-untyped-def]
+        def request_stop(signum, frame):
             self.stop_event.set()
 
         signal.signal(signal.SIGINT, request_stop)

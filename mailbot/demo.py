@@ -168,7 +168,7 @@ def seed(port: int, user: str, password: str, messages: list[bytes], folder: str
             mb.append(folder, raw)
 
 
-def run_demo(workdir: Path | None = None, out=print) -> CycleReport:  # type: ignore[no-untyped-def]
+def run_demo(workdir: Path | None = None, out=print) -> CycleReport:
     password = "demo-password"
     keep = workdir is not None
     folder = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="mailbot-demo-"))

@@ -191,7 +191,7 @@ class Mailbox:
                     f"UIDVALIDITY of {folder} changed while signing in again; the next cycle continues",
                 )
 
-    def _again(self, what, *args):  # type: ignore[no-untyped-def]
+    def _again(self, what, *args):
         """Run an idempotent command; with OAuth2, a session the server dropped (an expired token)
         is signed in again and the command repeated once."""
         self._fresh()

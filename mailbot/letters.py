@@ -76,7 +76,7 @@ def _words(text: str) -> list[str]:
     return out
 
 
-def wrap(measure, text: str, width: float) -> list[str]:  # type: ignore[no-untyped-def]
+def wrap(measure, text: str, width: float) -> list[str]:
     """Lines of at most ``width`` (as ``measure`` counts), broken between words only; a single
     word longer than a line is cut between whole characters."""
     lines: list[str] = []

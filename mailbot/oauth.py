@@ -257,18 +257,18 @@ def _token_from(response: dict[str, Any], requested: list[str], now: datetime) -
 
 # ---------------------------------------------------------------------------- providers
 
-def http_session(ca_file: Path | None):  # type: ignore[no-untyped-def]
+def http_session(ca_file: Path | None):
     """A requests session for msal and google-auth: a timeout on every request, and
     ``oauth2.ca_file`` honoured even where REQUESTS_CA_BUNDLE is set (requests would let the
     environment win). Proxies from the environment still apply."""
     import requests
 
     class Session(requests.Session):
-        def request(self, method, url, **kwargs):  # type: ignore[no-untyped-def]
+        def request(self, method, url, **kwargs):
             kwargs.setdefault("timeout", HTTP_TIMEOUT)
             return super().request(method, url, **kwargs)
 
-        def merge_environment_settings(self, url, proxies, stream, verify, cert):  # type: ignore[no-untyped-def]
+        def merge_environment_settings(self, url, proxies, stream, verify, cert):
             settings = super().merge_environment_settings(url, proxies, stream, verify, cert)
             if ca_file is not None:
                 settings["verify"] = str(ca_file)

@@ -140,9 +140,9 @@ class Cycle:
         self.uidvalidity = 0
         self.smtp_down = False
         self.staff = {a.lower() for a in self.cfg.staff}
-        self._new_cases: list = []   # type: ignore[type-arg]  # numbered in this batch, for the receipt index
+        self._new_cases: list = []  # numbered in this batch, for the receipt index
         self._flag: list[int] = []   # our own alerts in this batch: flagged, left in the inbox
-        self._marked: list = []      # type: ignore[type-arg]  # urgent or secret cases: officers alerted
+        self._marked: list = []  # urgent or secret cases: officers alerted
 
     # ------------------------------------------------------------------ the cycle
 
@@ -285,7 +285,7 @@ class Cycle:
                 log.warning("could not release the attempt counters after: %s", failure.english)
             raise failure from None
 
-    def _work_batch(self, uids: list[int], fetched: dict, ledger: dict) -> None:  # type: ignore[type-arg]
+    def _work_batch(self, uids: list[int], fetched: dict, ledger: dict) -> None:
         plans: list[_Plan] = []
         now = self.clock()
         for uid in uids:
@@ -375,7 +375,7 @@ class Cycle:
             copy = self.archive.quarantine(plan.fetched.raw, name, reason)
         except OSError as exc:
             self.report.warnings.append(f"quarantine copy failed for UID {plan.fetched.uid}: {exc}")
-            return None  # type: ignore[return-value]  # stays in the inbox
+            return None  # stays in the inbox
         folder = self.cfg.folders.quarantined
         self.state.record_message(
             plan.row_id, outcome="quarantined", reason=f"{reason} (copy: {copy})", target_folder=folder,
@@ -569,7 +569,7 @@ class Cycle:
             self.report.warnings.extend(self.desk.forward(case, plan.fetched.raw, checklist, now))
         return f.registered
 
-    def _due(self, service, received: datetime) -> str | None:  # type: ignore[no-untyped-def]
+    def _due(self, service, received: datetime) -> str | None:
         s = self.cfg.schedule
         due = workflow.due_date(to_bangkok(received).date(), service.days if service else None, s.workdays, s.holidays)
         return due.isoformat() if due else None
@@ -639,7 +639,7 @@ class Cycle:
                 self.state.update_case(case["id"], reply_status="ส่งอีเมลไม่สำเร็จ — ติดต่อผู้ยื่นทางอื่น (bounced)")
         return found
 
-    def _followup(self, case, letter: Letter, plan: _Plan, now: datetime) -> str:  # type: ignore[no-untyped-def]
+    def _followup(self, case, letter: Letter, plan: _Plan, now: datetime) -> str:
         """More from the citizen on an existing case: noted; documents re-checked when awaited."""
         desk = self.desk
         files = [a for a in letter.attachments if not a.inline]
@@ -663,7 +663,7 @@ class Cycle:
         return desk.reply_about(fresh, "followup", now, key=plan.row_id, received_at=plan.received,
                                 message_row=plan.row_id, attachments=len(files))   # this message's files only
 
-    def _answer_inquiry(self, case, letter: Letter, plan: _Plan, now: datetime,  # type: ignore[no-untyped-def]
+    def _answer_inquiry(self, case, letter: Letter, plan: _Plan, now: datetime,
                         held: str = "") -> str:
         """Status goes only to the requester's address on file; anyone else is told so, nothing more."""
         desk = self.desk
@@ -691,7 +691,7 @@ class Cycle:
             self.smtp_down = True
         self._copy_to_sent()
 
-    def _results(self):  # type: ignore[no-untyped-def]
+    def _results(self):
         """Signed results from results/outbox (when a certificate is configured)."""
         if self.cfg.signing is None:
             return None

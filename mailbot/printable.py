@@ -183,7 +183,7 @@ class _Glyph:
 class _Position:
     __slots__ = ("x_advance", "y_advance", "x_offset", "y_offset")
 
-    def __init__(self, p, nudge: int = 0) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, p, nudge: int = 0) -> None:
         self.x_advance, self.y_advance = p.x_advance, p.y_advance
         self.x_offset, self.y_offset = p.x_offset - nudge, p.y_offset
 
@@ -205,7 +205,7 @@ class _ThaiFont(TTFFont):
 
     __slots__ = ()
 
-    def perform_harfbuzz_shaping(self, text, font_size_pt, text_shaping_params):  # type: ignore[no-untyped-def]
+    def perform_harfbuzz_shaping(self, text, font_size_pt, text_shaping_params):
         infos, positions = super().perform_harfbuzz_shaping(text, font_size_pt, text_shaping_params)
         positions = [_Position(p, MARK_NUDGE if p.x_advance == 0 and k else 0) for k, p in enumerate(positions)]
         clusters = [int(g.cluster) for g in infos]
@@ -507,7 +507,7 @@ def _hf(text: str) -> str:
     return text.replace("&", "&&")
 
 
-def sheet_setup(ws, columns: Sequence[Column], *, title: str, agency: str, period: str,  # type: ignore[no-untyped-def]
+def sheet_setup(ws, columns: Sequence[Column], *, title: str, agency: str, period: str,
                 header_rows: int = 1, fit_height: bool = False, last_row: int | None = None) -> None:
     """Landscape A4, the printed columns fit the page width (pages run down as long as needed),
     the header rows repeat on every page, the title and "หน้า &P/&N" in the page header/footer,

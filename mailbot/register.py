@@ -95,7 +95,7 @@ class Numbering:
     year_reset: str = "calendar"
 
     @classmethod
-    def of(cls, settings) -> "Numbering":  # type: ignore[no-untyped-def]
+    def of(cls, settings) -> "Numbering":
         return cls(settings.receipt_pattern, settings.year_reset) if settings is not None else cls()
 
     def key(self) -> str:
@@ -109,7 +109,7 @@ def register_path(folder: Path, year_be: int) -> Path:
     return folder / f"ทะเบียนรับ-{year_be}.xlsx"
 
 
-def action_text(case) -> str:  # type: ignore[no-untyped-def]
+def action_text(case) -> str:
     """การปฏิบัติ, with a cancellation stated first (the row stays; the number stays burned)."""
     action = case["action"] or ""
     if case["cancelled_at"]:
@@ -119,7 +119,7 @@ def action_text(case) -> str:  # type: ignore[no-untyped-def]
     return action
 
 
-def case_row(case, agency_name: str, numbering: Numbering = DEFAULT) -> list[object]:  # type: ignore[no-untyped-def]
+def case_row(case, agency_name: str, numbering: Numbering = DEFAULT) -> list[object]:
     received = from_iso(case["received_at"])
     doc_date = thai_date_short(from_iso(case["doc_date"])) if case["doc_date"] else ""
     sender = case["sender_name"] or ""
@@ -208,7 +208,7 @@ def build_workbook_columns(columns: list[Column], rows: list[list[object]], titl
     return wb
 
 
-def _text_cell(ws, value: str) -> WriteOnlyCell:  # type: ignore[no-untyped-def]
+def _text_cell(ws, value: str) -> WriteOnlyCell:
     """openpyxl makes any string starting with '=' a formula; this one stays text."""
     cell = WriteOnlyCell(ws, value=value)
     cell.data_type = "s"
@@ -423,7 +423,7 @@ def pdf_path(folder: Path, year_be: int) -> Path:
     return folder / f"ทะเบียนรับ-{year_be}.pdf"
 
 
-def pdf_row(case, agency_name: str, numbering: Numbering = DEFAULT) -> list[object]:  # type: ignore[no-untyped-def]
+def pdf_row(case, agency_name: str, numbering: Numbering = DEFAULT) -> list[object]:
     """A case as the printed register shows it (PDF_COLUMNS): the sender's address on its own
     line, the time of receipt short."""
     received = to_bangkok(from_iso(case["received_at"]))

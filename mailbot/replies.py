@@ -58,7 +58,7 @@ def message_id_for(kind: str, row_id: int, content_hash: str, domain: str) -> st
 DEFAULT_GLOBALS = {"privacy": {"years": 10, "contact": ""}}
 
 
-def template_globals(cfg) -> dict:  # type: ignore[no-untyped-def]
+def template_globals(cfg) -> dict:
     """The template globals of one configuration: retention.years and whom data subjects contact."""
     return {"privacy": {"years": cfg.retention.years, "contact": cfg.agency.privacy_contact}}
 
@@ -93,7 +93,7 @@ class Templates:
         self.env.globals.update({k: dict(v) for k, v in DEFAULT_GLOBALS.items()})
         for key, value in self.settings.items():
             if isinstance(value, dict) and isinstance(self.env.globals.get(key), dict):
-                self.env.globals[key].update(value)   # type: ignore[union-attr]
+                self.env.globals[key].update(value)
             else:
                 self.env.globals[key] = value
 

@@ -292,10 +292,10 @@ class Results:
         write_atomic(target, pdf)
         return target
 
-    def letter_subject(self, case) -> str:  # type: ignore[no-untyped-def]
+    def letter_subject(self, case) -> str:
         return f"แจ้งผลการพิจารณา{case['service_name'] or 'คำขอ'} (เลขรับ {case['receipt']})"
 
-    def render_letter(self, case, outcome: str, note: str, now: datetime, *, dispatch_no: str = "",  # type: ignore[no-untyped-def]
+    def render_letter(self, case, outcome: str, note: str, now: datetime, *, dispatch_no: str = "",
                       signature_field: bool = True) -> bytes:
         """The letter's PDF bytes for a case (no files written, nothing recorded)."""
         from . import letters  # the word segmenter loads its dictionary (~1 s): only when writing letters
@@ -342,7 +342,7 @@ class Results:
         return letters.render(parts, signature_field=signature_field).pdf
 
 
-def refused_note(cfg: Config, case, file_name: str, error: str, now: datetime) -> Path:  # type: ignore[no-untyped-def]
+def refused_note(cfg: Config, case, file_name: str, error: str, now: datetime) -> Path:
     """results/problems/<file>.ส่งไม่สำเร็จ.txt: the signed result could not be e-mailed."""
     folder = cfg.resolve(cfg.results.problems)
     target = folder / f"{Path(file_name).stem}.ส่งไม่สำเร็จ.txt"

@@ -54,7 +54,7 @@ class Smtp:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _run(self, coro):  # type: ignore[no-untyped-def]
+    def _run(self, coro):
         return self.loop.run_until_complete(coro)
 
     def connect(self) -> None:

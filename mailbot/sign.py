@@ -256,7 +256,7 @@ def stamp_lines(*, agency: str, signer_name: str, certificate: str, when: str, w
     return [fit(line) for line in lines]
 
 
-def _empty_field(reader: PdfFileReader, name: str):  # type: ignore[no-untyped-def]
+def _empty_field(reader: PdfFileReader, name: str):
     """The rectangle of an unsigned signature field called ``name`` (a letter's signature space)."""
     try:
         for fq_name, value, ref in fields.enumerate_sig_fields(reader, filled_status=False):
@@ -332,7 +332,7 @@ def _helper_setup(p12: bytes, password: str | None) -> signers.SimpleSigner:
     return load_signer(p12, password)
 
 
-def _sign_job(data: bytes, **kwargs) -> Signed:  # type: ignore[no-untyped-def]
+def _sign_job(data: bytes, **kwargs) -> Signed:
     return sign_pdf(data, bounded.state(), **kwargs)
 
 

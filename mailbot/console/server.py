@@ -113,5 +113,5 @@ class _Deferred:
 
     app = None
 
-    def __call__(self, environ, start_response):  # type: ignore[no-untyped-def]
-        return self.app(environ, start_response)  # type: ignore[misc]
+    def __call__(self, environ, start_response):
+        return self.app(environ, start_response)
