@@ -15,6 +15,7 @@ import json
 import sqlite3
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from . import audit, completeness, workflow
 from .classify import receipt_tags
@@ -66,7 +67,7 @@ class Desk:
                     recipient: str | None = None, files: tuple[tuple[str, bytes], ...] = (),
                     hold: str | None = None, **extra: object) -> str:
         """A message to the requester about their case, in the thread of their request."""
-        ctx = self.case_context(case, received_at or now, **extra)
+        ctx = self.case_context(case, received_at or now, checklist=None, **extra)
         subject = SECRET_MASK if case["secrecy"] else (case["subject"] or "")
         return self.outbox.queue(kind, recipient=recipient or case["reply_to"], subject=subject,
                                  receipt=case["receipt"], in_reply_to=case["message_id"],
@@ -109,7 +110,8 @@ class Desk:
         fresh = self.state.case_by_id(case["id"])
         column = "action" if action else "remark"
         self.state.update_case(case["id"], **{column: append_note(fresh[column], note)})
-        return int(cur.lastrowid)
+        assert cur.lastrowid is not None    # set by the INSERT above
+        return cur.lastrowid
 
     def set_status(self, case: sqlite3.Row, status: str, at: datetime, actor: str = "mailbot",
                    **fields: object) -> sqlite3.Row:
@@ -133,7 +135,7 @@ class Desk:
                                     self.cfg.schedule.workdays, self.cfg.schedule.holidays)
             if due:
                 fields["due_date"] = due.isoformat()
-        case = self.set_status(case, new, now, **fields)
+        case = self.set_status(case, new, now, actor=actor, **fields)
         note = {
             "documents_complete": f"เอกสารครบ {thai_date_short(now)}",
             "documents_unsure": f"ได้รับเอกสารเพิ่ม รอเจ้าหน้าที่ตรวจ {thai_date_short(now)}",
@@ -144,7 +146,7 @@ class Desk:
         event_id = self.event(case, now, event, note, actor=actor, message_row=message_row,
                               action=event in ("close_due",))
         if effect:
-            extra: dict[str, object] = {}
+            extra: dict[str, Any] = {}      # template context
             if effect == "reminder":
                 extra["deadline"] = thai_date(self.close_date(now))
             self.reply_about(case, effect, now, key=event_id, received_at=received_at or now,
@@ -157,11 +159,11 @@ class Desk:
                                         s.workdays, s.holidays)
         return to_bangkok(reminded).replace(year=day.year, month=day.month, day=day.day)
 
-    def tick(self, now: datetime) -> list[tuple[str, str]]:
+    def tick(self, now: datetime) -> list[tuple[str, str | None]]:
         """Reminders and closures that are due; returns (receipt, effect) pairs."""
         s, w = self.cfg.schedule, self.cfg.workflow
         today = to_bangkok(now).date()
-        done = []
+        done: list[tuple[str, str | None]] = []
         rows = self.state.db.execute(
             "SELECT * FROM cases WHERE status='awaiting_documents' ORDER BY id").fetchall()
         for case in rows:
@@ -175,7 +177,7 @@ class Desk:
                     if workflow.working_days_between(since, today, s.workdays, s.holidays) >= w.reminder_days:
                         done.append((case["receipt"], self.apply(case, "reminder_due", now)))
         done += self._late(now, today)
-        return done  # type: ignore[return-value]
+        return done
 
     def _late(self, now: datetime, today) -> list[tuple[str, str]]:
         """Cases past their service time: the Act's notice (reason, expected date) every 7 days;
@@ -373,7 +375,7 @@ class Desk:
                                       actor=actor, action=True)
                 told = self.reply_about(case, "officer_message", now, key=event_id, message=tell,
                                         received_at=from_iso(case["received_at"]))
-        return self.state.case(receipt), told  # type: ignore[return-value]
+        return self.state.case_by_id(case["id"]), told
 
 
 def _public_note(kind: str, note: str) -> str | None:

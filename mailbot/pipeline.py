@@ -36,6 +36,7 @@ from .config import Config
 from .errors import EnvironmentFailure, MailbotError, explain_environment
 from .fetch import Fetched, Mailbox
 from .parse import Letter, Unparseable, our_message_ids, parse
+from .recovery import Recovery
 from .numbering import numbering_year
 from .outbox import day_start
 from .replies import context
@@ -83,7 +84,7 @@ class CycleReport:
     register_failures: list[tuple[Path, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     left_before_since: int = 0    # messages older than imap.since, left where they are
-    recovery: object = None       # recovery.Recovery when numbers issued earlier had to be found
+    recovery: Recovery | None = None   # when numbers issued earlier had to be found
 
     @property
     def smtp_error(self) -> MailbotError | None:
@@ -385,7 +386,7 @@ class Cycle:
         self.report.handled.append(Handled(plan.fetched.uid, "", "", "quarantined", reason=reason))
         return folder
 
-    def _decide_and_record(self, plan: _Plan, now: datetime) -> str:
+    def _decide_and_record(self, plan: _Plan, now: datetime) -> str | None:
         st, letter, f = self.state, plan.letter, self.cfg.folders
         assert letter is not None
         base = dict(
@@ -402,7 +403,7 @@ class Cycle:
             st.record_message(plan.row_id, **base, outcome="own_alert", moved=1, reason="mailbot alert kept in the inbox")
             handled.outcome, handled.reason = "own_alert", "mailbot alert: kept in the inbox, flagged"
             self._flag.append(plan.fetched.uid)
-            return None  # type: ignore[return-value]
+            return None
 
         dup = st.find_duplicate(plan.row_id, letter.content_hash, letter.message_id, letter.from_addr)
         if dup is not None:   # filed with the first copy: no number, no reply, not counted as a registration
@@ -485,12 +486,12 @@ class Cycle:
                 handled.reply = self._followup(known, letter, plan, now)
             return f.followup
         if decision.outcome == "wrong_agency":
-            ref = decision.match.referral
-            assert ref is not None
+            referral = decision.match.referral
+            assert referral is not None     # classify decides wrong_agency only on a referral's match
             st.record_message(plan.row_id, **base, outcome="wrong_agency", reason=decision.reason,
                               target_folder=f.wrong_agency)
             ctx = context(self.cfg.agency, receipt=None, received_at=plan.received, subject=letter.subject,
-                          sender_name=letter.from_name, referral=ref.model_dump())
+                          sender_name=letter.from_name, referral=referral.model_dump())
             handled.reply = self.outbox.queue(
                 "referral", recipient=letter.reply_to, subject=letter.subject,
                 in_reply_to=letter.message_id, references=letter.references, key=plan.row_id,
@@ -599,14 +600,14 @@ class Cycle:
         return self.state.db.execute("SELECT 1 FROM outbox WHERE message_id=? AND kind='alert'",
                                      (letter.message_id,)).fetchone() is not None
 
-    def _too_large(self, plan: _Plan, letter: Letter, base: dict, handled: Handled, now: datetime) -> str:
+    def _too_large(self, plan: _Plan, letter: Letter, base: dict, handled: Handled, now: datetime) -> str | None:
         """Over limits.max_message_mb: kept (archive + quarantine), the sender told the limit."""
         limit = self.cfg.limits.max_message_mb
         size_mb = len(plan.fetched.raw) / 1024 / 1024
         reason = f"too large: {size_mb:.1f} MB > limit {limit:g} MB"
         folder = self._quarantine(plan, reason, now)
         if folder is None:
-            return None  # type: ignore[return-value]
+            return None
         self.state.record_message(plan.row_id, message_id=letter.message_id, content_hash=letter.content_hash,
                                   sender=letter.from_addr, subject=letter.subject[:500])
         self.report.handled.pop()          # _quarantine's own line; this message already has one
