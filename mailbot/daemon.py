@@ -184,8 +184,9 @@ class Daemon:
                         f"officer console at {self.console.url}")
 
     def stop(self) -> None:
-        if getattr(self, "console", None) is not None:
-            self.console.stop()
+        console = getattr(self, "console", None)     # not set when stopped before start_console
+        if console is not None:
+            console.stop()
         self.stop_event.set()
         self.sched.shutdown(wait=True)     # the running cycle ends at its next batch boundary
         if self.idle_thread is not None:

@@ -199,8 +199,7 @@ def recover(state: State, evidence: dict[tuple[int, int], Evidence] | list[Evide
         for key in sorted(set(missing)):
             ev = evidence[key]
             fields = _case_fields(ev, cfg, rules, now)
-            state.insert_case(ev.year, ev.seq, **fields)
-            case = state.case(ev.receipt)
+            case = state.insert_case(ev.year, ev.seq, **fields)
             note = (f"กู้คืนเลขรับหลังฐานข้อมูลสูญหาย/กู้คืนข้อมูล {thai_date_short(now)} "
                     f"(ที่มา: {SOURCE_TH.get(ev.source, 'ไม่มีข้อมูล')})")
             state.db.execute("INSERT INTO case_events (case_id, at, kind, note, actor) VALUES (?,?,?,?,?)",
