@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -92,7 +93,7 @@ class Verification:
         return out
 
 
-def verify(db: sqlite3.Connection, recorded_heads: list[tuple[str, int, str]] = ()) -> Verification:  # type: ignore[assignment]
+def verify(db: sqlite3.Connection, recorded_heads: Sequence[tuple[str, int, str]] = ()) -> Verification:
     """Walk the chain; compare registrations with the cases; look for the heads recorded in
     backups and daily logs (``(where, id, hash)``)."""
     result = Verification()

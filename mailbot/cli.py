@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import io
 import logging
 import logging.handlers
 import re
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from .errors import ConfigError, MailbotError
 
@@ -26,9 +28,11 @@ EXIT_SMTP_TROUBLE = 3
 
 def _utf8_console() -> None:
     for stream in (sys.stdout, sys.stderr):
+        if not isinstance(stream, io.TextIOWrapper):   # replaced (a test's capture, a pipe wrapper)
+            continue
         try:
-            stream.reconfigure(encoding="utf-8", errors="replace")  # type: ignore[union-attr]
-        except (AttributeError, ValueError):
+            stream.reconfigure(encoding="utf-8", errors="replace")
+        except ValueError:
             pass
 
 
@@ -44,7 +48,7 @@ _ARGPARSE_TH = [
 
 
 class ThaiArgumentParser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         thai = message
         for pattern, repl in _ARGPARSE_TH:
             if re.search(pattern, message):

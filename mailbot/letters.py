@@ -331,7 +331,9 @@ def _with_signature_field(data: bytes, box: tuple[float, float, float, float], p
     from .sign import FIELD_NAME
 
     writer = IncrementalPdfFileWriter(io.BytesIO(data))
-    fields.append_signature_field(writer, fields.SigFieldSpec(FIELD_NAME, on_page=page, box=box))
+    # pyHanko annotates box as ints but writes each as a PDF real: the box stays in exact points
+    spec = fields.SigFieldSpec(FIELD_NAME, on_page=page, box=box)  # type: ignore[arg-type]
+    fields.append_signature_field(writer, spec)
     out = io.BytesIO()
     writer.write(out)
     return out.getvalue()

@@ -226,6 +226,8 @@ def text_width(text: str, size: float = FONT_SIZE) -> float:
 
 
 def _certificate_name(signer: signers.SimpleSigner) -> str:
+    if signer.signing_cert is None:
+        return ""
     try:
         name = signer.signing_cert.subject.native
         return str(name.get("common_name") or name.get("organization_name") or "")

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from datetime import date, datetime, time
+from datetime import date, datetime, time, tzinfo
 from zoneinfo import ZoneInfo
 
+BANGKOK: tzinfo
 try:
     BANGKOK = ZoneInfo("Asia/Bangkok")
 except Exception:  # pragma: no cover - Windows without the tzdata package
     from datetime import timedelta, timezone
 
-    BANGKOK = timezone(timedelta(hours=7), "Asia/Bangkok")  # type: ignore[assignment]
+    BANGKOK = timezone(timedelta(hours=7), "Asia/Bangkok")
 
 THAI_MONTHS = (
     "มกราคม", "กุมภาพันธ์", "มีนาคม", "เมษายน", "พฤษภาคม", "มิถุนายน",
