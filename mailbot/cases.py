@@ -65,9 +65,9 @@ class Desk:
     def reply_about(self, case: sqlite3.Row, kind: str, now: datetime, *, key: int,
                     received_at: datetime | None = None, message_row: int | None = None,
                     recipient: str | None = None, files: tuple[tuple[str, bytes], ...] = (),
-                    hold: str | None = None, **extra: object) -> str:
+                    hold: str | None = None, checklist: Checklist | None = None, **extra: object) -> str:
         """A message to the requester about their case, in the thread of their request."""
-        ctx = self.case_context(case, received_at or now, checklist=None, **extra)
+        ctx = self.case_context(case, received_at or now, checklist=checklist, **extra)
         subject = SECRET_MASK if case["secrecy"] else (case["subject"] or "")
         return self.outbox.queue(kind, recipient=recipient or case["reply_to"], subject=subject,
                                  receipt=case["receipt"], in_reply_to=case["message_id"],
