@@ -62,7 +62,7 @@ class Alerts:
 
     # ------------------------------------------------------------------ checks
 
-    def connection_failed(self, error, now: datetime) -> None:  # type: ignore[no-untyped-def]
+    def connection_failed(self, error, now: datetime) -> None:
         """A cycle could not reach or log in to a server."""
         login = "login" in error.english.lower() or "password" in error.english.lower()
         since = self.state.get("unreachable_since")

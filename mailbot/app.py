@@ -18,7 +18,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from . import workflow
 from .alerts import Alerts
@@ -103,13 +103,13 @@ class Office:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def work(self, officer: bool = True):  # type: ignore[no-untyped-def]
+    def work(self, officer: bool = True):
         """The work lock for one action (see locks.WorkLock)."""
         return self.work_lock.hold(self.notify, officer=officer)
 
     # ------------------------------------------------------------------ intake
 
-    def poll(self, stop=None, progress: Progress | None = None) -> CycleReport:  # type: ignore[no-untyped-def]
+    def poll(self, stop=None, progress: Progress | None = None) -> CycleReport:
         """One cycle: fetch, decide, reply, move; results, reminders; registers; alerts."""
         with self.work(officer=False):
             now = self.clock()
@@ -137,7 +137,7 @@ class Office:
             self.state.put("last_poll_ok", iso(now))
             self.alerts.connection_ok()
             if report.recovery:
-                lines = report.recovery.lines()  # type: ignore[attr-defined]
+                lines = report.recovery.lines()
                 self.alerts.alert("recovery", "\n".join(lines[:1] + lines[1:21]), lines[0].split(" / ")[-1], now,
                                   title="พบเลขรับที่ออกไปแล้วแต่ไม่มีในฐานข้อมูล")
             if report.smtp_error is not None:
@@ -290,7 +290,7 @@ class Office:
                 self.state.db.execute("UPDATE outbox SET status='discarded', hold_reason='case cancelled' "
                                       "WHERE case_id=? AND status IN ('queued','held')", (case["id"],))
             self._registers()
-            return self.state.case(receipt)  # type: ignore[return-value]
+            return self.state.case_by_id(case["id"])
 
     def set_delay(self, receipt: str, reason: str, expected: str, actor: str) -> sqlite3.Row:
         """Why a case is late and when it should be done: what the Act's 7-day notice tells the citizen."""
@@ -313,7 +313,7 @@ class Office:
             self.state.update_case(case["id"], **fields)
             self.desk.event(case, self.clock(), "officer:delay", f"เหตุที่ล่าช้า ({actor}): {reason} {expected}".strip(),
                             actor=actor, action=True)
-            return self.state.case(receipt)  # type: ignore[return-value]
+            return self.state.case_by_id(case["id"])
 
     def audit_verify(self) -> "audit.Verification":
         """The audit chain checked end to end, and against the heads kept in backups and daily logs."""
@@ -369,7 +369,7 @@ class Office:
             return licences.publish(self.state, self.cfg.resolve(self.cfg.publish.folder), self.cfg.agency.name,
                                     self.clock())
 
-    def backup(self):  # type: ignore[no-untyped-def]
+    def backup(self):
         from .backup import backup
 
         with self.work():
@@ -406,8 +406,8 @@ class Office:
                 st.last_backup = (from_iso(when), folder)
             except ValueError:
                 st.last_backup = None
-        elif (folder := latest(self.cfg)) is not None:
-            st.last_backup = (None, str(folder))
+        elif (newest := latest(self.cfg)) is not None:
+            st.last_backup = (None, str(newest))
         st.failed_replies = db.execute(
             "SELECT o.recipient, o.kind, o.last_error, c.receipt FROM outbox o LEFT JOIN cases c ON c.id=o.case_id "
             "WHERE o.status='failed' ORDER BY o.id DESC LIMIT 10").fetchall()
@@ -423,18 +423,18 @@ class Office:
 
     # ------------------------------------------------------------------ privacy (PDPA)
 
-    def privacy_export(self, address: str, target: Path):  # type: ignore[no-untyped-def]
+    def privacy_export(self, address: str, target: Path):
         from . import privacy
 
         with self.work():
             return privacy.export(self.state, self.cfg, address, target, self.clock())
 
-    def privacy_due(self):  # type: ignore[no-untyped-def]
+    def privacy_due(self):
         from . import privacy
 
         return privacy.due(self.state, self.cfg, self.clock())
 
-    def privacy_prune(self, plan) -> int:  # type: ignore[no-untyped-def]
+    def privacy_prune(self, plan) -> int:
         from . import privacy
 
         with self.work():
@@ -475,7 +475,7 @@ class Office:
         counts: dict[str, int] = {}
         open_ = "('received','review','awaiting_documents','in_progress')"
 
-        def add(kind: str, source: str, columns: str, order: str, make) -> None:  # type: ignore[no-untyped-def]
+        def add(kind: str, source: str, columns: str, order: str, make) -> None:
             """Count the kind's items, then list the oldest ``limit`` of them."""
             counts[kind] = db.execute(f"SELECT count(*) {source}").fetchone()[0]
             if counts[kind]:
@@ -684,7 +684,7 @@ class Office:
                 text = f"คัดแยกเป็น {service.name} {thai_date_short(now)} ({actor})" + (f": {note}" if note else "")
                 event_id = self.desk.event(case, now, "officer:classify", text, actor=actor, action=True)
                 fee = promptpay.fee_qr(service, case["receipt"])
-                extra = {"fee": fee.context} if fee is not None else {}
+                extra: dict[str, Any] = {"fee": fee.context} if fee is not None else {}   # template context
                 told = self.desk.reply_about(
                     case, "receipt", now, key=event_id, received_at=from_iso(case["received_at"]),
                     checklist=checklist, files=(fee.attachment,) if fee is not None else (),
@@ -745,7 +745,7 @@ class Office:
                 self.desk.event(self.state.case_by_id(case["id"]), now, "officer:documents_complete",
                                 f"ตรวจเอกสารแล้ว ครบ {thai_date_short(now)} ({actor})", actor=actor, action=True)
             self._registers()
-            return self.state.case(receipt), told  # type: ignore[return-value]
+            return self.state.case_by_id(case["id"]), told
 
     def acknowledge(self, kind: str, ref: int, actor: str) -> None:
         """The officer has dealt with an item of the work queue another way: a bounced or failed
@@ -826,9 +826,8 @@ class Office:
         from .thai import be_year, one_line
 
         sender_addr = (sender_addr or "").strip()
-        if sender_addr and problem(sender_addr) is not None:
-            bad = problem(sender_addr)
-            raise MailbotError(f"ที่อยู่อีเมลผู้ยื่นใช้ไม่ได้: {bad[0]}", f"unusable sender address: {bad[1]}")  # type: ignore[index]
+        if sender_addr and (bad := problem(sender_addr)) is not None:
+            raise MailbotError(f"ที่อยู่อีเมลผู้ยื่นใช้ไม่ได้: {bad[0]}", f"unusable sender address: {bad[1]}")
         if not subject.strip():
             raise MailbotError("ต้องระบุเรื่อง", "a subject is needed")
         with self.work():
@@ -1016,7 +1015,7 @@ class Office:
         return bool(address) and "@" in address and self.desk.allowed(address)
 
 
-def restore(cfg: Config, source: Path, force: bool, now: datetime):  # type: ignore[no-untyped-def]
+def restore(cfg: Config, source: Path, force: bool, now: datetime):
     """`mailbot restore`: the files back from a verified backup, then every receipt number issued
     after that backup found again (recovery.py), so none is ever issued twice. The Sent folder
     is searched too, at the next cycle."""
@@ -1064,7 +1063,7 @@ class RulesTest:
     decision: object
 
 
-def rules_test(cfg: Config | None, rules, subject: str, desk: Desk | None = None) -> RulesTest:  # type: ignore[no-untyped-def]
+def rules_test(cfg: Config | None, rules, subject: str, desk: Desk | None = None) -> RulesTest:
     """`mailbot rules test`: the same decision as the pipeline (automatic-mail signals of the
     subject, receipt tags and known cases when the office's data is at hand), explained."""
     from email.message import EmailMessage
@@ -1191,7 +1190,7 @@ class ResultProblem:
     refused: bool       # a signed result the mail server refused (a note only, nothing to retry)
 
 
-def _who(row) -> str:  # type: ignore[no-untyped-def]
+def _who(row) -> str:
     name, addr = row["sender_name"] or "", row["sender_addr"] or ""
     return f"{name} <{addr}>" if name and addr else (name or addr)
 
@@ -1244,7 +1243,8 @@ def _parts(raw: bytes) -> list[tuple[int, str, str, int, bytes]]:
                 continue
             if ctype.startswith("message/"):
                 continue
-            data = part.get_payload(decode=True) or b""
+            payload = part.get_payload(decode=True)    # bytes (None only for a multipart, skipped above)
+            data = payload if isinstance(payload, bytes) else b""
             out.append((i, safe_filename(str(filename or ""), fallback=f"attachment-{i}"), ctype, len(data), data))
         except Exception:  # noqa: BLE001 - one bad part never hides the others
             continue

@@ -47,7 +47,7 @@ class Archive:
                 fh.write(f"{digest}  {target.name}\n")
         return rel.as_posix(), digest
 
-    def record_receipts(self, cases: list) -> None:  # type: ignore[type-arg]
+    def record_receipts(self, cases: list) -> None:
         """Append the numbers just issued to ``archive/<BE year>/receipts.tsv``: an index beside the
         raw mail that outlives the database, so a restore or a lost database can never hand a
         number out twice (recovery.py reads it back)."""

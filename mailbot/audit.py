@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -50,7 +51,7 @@ def append(db: sqlite3.Connection, at: datetime | str, actor: str, action: str, 
     return digest
 
 
-def registration(case) -> dict:  # type: ignore[no-untyped-def]
+def registration(case) -> dict:
     """What a registration entry fixes: the number, the date of receipt, the subject."""
     return {"receipt": case["receipt"], "received_at": case["received_at"], "subject": subject_sha(case["subject"])}
 
@@ -92,7 +93,7 @@ class Verification:
         return out
 
 
-def verify(db: sqlite3.Connection, recorded_heads: list[tuple[str, int, str]] = ()) -> Verification:  # type: ignore[assignment]
+def verify(db: sqlite3.Connection, recorded_heads: Sequence[tuple[str, int, str]] = ()) -> Verification:
     """Walk the chain; compare registrations with the cases; look for the heads recorded in
     backups and daily logs (``(where, id, hash)``)."""
     result = Verification()

@@ -40,7 +40,7 @@ def state() -> Any:
     return _STATE
 
 
-def _helper(conn, setup: Callable[..., Any] | None, setup_args: tuple) -> None:  # type: ignore[no-untyped-def]
+def _helper(conn, setup: Callable[..., Any] | None, setup_args: tuple) -> None:
     global _STATE
     try:
         _STATE = setup(*setup_args) if setup is not None else None

@@ -15,6 +15,7 @@ import json
 import sqlite3
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from . import audit, completeness, workflow
 from .classify import receipt_tags
@@ -64,9 +65,9 @@ class Desk:
     def reply_about(self, case: sqlite3.Row, kind: str, now: datetime, *, key: int,
                     received_at: datetime | None = None, message_row: int | None = None,
                     recipient: str | None = None, files: tuple[tuple[str, bytes], ...] = (),
-                    hold: str | None = None, **extra: object) -> str:
+                    hold: str | None = None, checklist: Checklist | None = None, **extra: object) -> str:
         """A message to the requester about their case, in the thread of their request."""
-        ctx = self.case_context(case, received_at or now, **extra)
+        ctx = self.case_context(case, received_at or now, checklist=checklist, **extra)
         subject = SECRET_MASK if case["secrecy"] else (case["subject"] or "")
         return self.outbox.queue(kind, recipient=recipient or case["reply_to"], subject=subject,
                                  receipt=case["receipt"], in_reply_to=case["message_id"],
@@ -82,7 +83,7 @@ class Desk:
                 return s
         return None
 
-    def add_files(self, case_id: int, message_row: int | None, attachments, at: datetime) -> None:  # type: ignore[no-untyped-def]
+    def add_files(self, case_id: int, message_row: int | None, attachments, at: datetime) -> None:
         self.state.db.executemany(
             "INSERT INTO case_files (case_id, message_row, name, size, content_type, at) VALUES (?,?,?,?,?,?)",
             [(case_id, message_row, a.name, a.size, a.content_type, iso(at)) for a in attachments if not a.inline],
@@ -109,7 +110,8 @@ class Desk:
         fresh = self.state.case_by_id(case["id"])
         column = "action" if action else "remark"
         self.state.update_case(case["id"], **{column: append_note(fresh[column], note)})
-        return int(cur.lastrowid)
+        assert cur.lastrowid is not None    # set by the INSERT above
+        return cur.lastrowid
 
     def set_status(self, case: sqlite3.Row, status: str, at: datetime, actor: str = "mailbot",
                    **fields: object) -> sqlite3.Row:
@@ -133,7 +135,7 @@ class Desk:
                                     self.cfg.schedule.workdays, self.cfg.schedule.holidays)
             if due:
                 fields["due_date"] = due.isoformat()
-        case = self.set_status(case, new, now, **fields)
+        case = self.set_status(case, new, now, actor=actor, **fields)
         note = {
             "documents_complete": f"เอกสารครบ {thai_date_short(now)}",
             "documents_unsure": f"ได้รับเอกสารเพิ่ม รอเจ้าหน้าที่ตรวจ {thai_date_short(now)}",
@@ -144,7 +146,7 @@ class Desk:
         event_id = self.event(case, now, event, note, actor=actor, message_row=message_row,
                               action=event in ("close_due",))
         if effect:
-            extra: dict[str, object] = {}
+            extra: dict[str, Any] = {}      # template context
             if effect == "reminder":
                 extra["deadline"] = thai_date(self.close_date(now))
             self.reply_about(case, effect, now, key=event_id, received_at=received_at or now,
@@ -157,11 +159,11 @@ class Desk:
                                         s.workdays, s.holidays)
         return to_bangkok(reminded).replace(year=day.year, month=day.month, day=day.day)
 
-    def tick(self, now: datetime) -> list[tuple[str, str]]:
+    def tick(self, now: datetime) -> list[tuple[str, str | None]]:
         """Reminders and closures that are due; returns (receipt, effect) pairs."""
         s, w = self.cfg.schedule, self.cfg.workflow
         today = to_bangkok(now).date()
-        done = []
+        done: list[tuple[str, str | None]] = []
         rows = self.state.db.execute(
             "SELECT * FROM cases WHERE status='awaiting_documents' ORDER BY id").fetchall()
         for case in rows:
@@ -175,9 +177,9 @@ class Desk:
                     if workflow.working_days_between(since, today, s.workdays, s.holidays) >= w.reminder_days:
                         done.append((case["receipt"], self.apply(case, "reminder_due", now)))
         done += self._late(now, today)
-        return done  # type: ignore[return-value]
+        return done
 
-    def _late(self, now: datetime, today) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
+    def _late(self, now: datetime, today) -> list[tuple[str, str]]:
         """Cases past their service time: the Act's notice (reason, expected date) every 7 days;
         results decided but not sent within 7 days: an alert to the officers (once a day)."""
         done: list[tuple[str, str]] = []
@@ -203,14 +205,14 @@ class Desk:
             done.append((case["receipt"], "late_notice"))
         return done
 
-    def results_not_sent(self, today) -> list[sqlite3.Row]:  # type: ignore[no-untyped-def]
+    def results_not_sent(self, today) -> list[sqlite3.Row]:
         """Cases decided (result letter written) whose result has not gone out within 7 days."""
         rows = self.state.db.execute("SELECT * FROM cases WHERE decided_at IS NOT NULL AND status IN "
                                      "('received','review','awaiting_documents','in_progress')").fetchall()
         return [c for c in rows if workflow.result_overdue(to_bangkok(from_iso(c["decided_at"])).date(),
                                                             c["status"], today)]
 
-    def due_soon(self, today, days: int = 7) -> list[sqlite3.Row]:  # type: ignore[no-untyped-def]
+    def due_soon(self, today, days: int = 7) -> list[sqlite3.Row]:
         """Open cases overdue or due within ``days`` (for the daily log and the console)."""
         until = (today + timedelta(days=days)).isoformat()
         return self.state.db.execute(
@@ -280,7 +282,7 @@ class Desk:
                         "actor": "" if citizen else (r["actor"] or "")})
         return out
 
-    def known_case(self, letter, ref=None) -> tuple[sqlite3.Row | None, bool]:  # type: ignore[no-untyped-def]
+    def known_case(self, letter, ref=None) -> tuple[sqlite3.Row | None, bool]:
         """The case a letter refers to (by its receipt reference or its threading headers), and whether
         its threading headers name a reply mailbot sent. ``ref``: classify.reference(letter)."""
         st = self.state
@@ -373,7 +375,7 @@ class Desk:
                                       actor=actor, action=True)
                 told = self.reply_about(case, "officer_message", now, key=event_id, message=tell,
                                         received_at=from_iso(case["received_at"]))
-        return self.state.case(receipt), told  # type: ignore[return-value]
+        return self.state.case_by_id(case["id"]), told
 
 
 def _public_note(kind: str, note: str) -> str | None:

@@ -123,25 +123,27 @@ def match_subject(subject: str, rules: Rules) -> Match:
     """Services first, then referrals; within each, file order; first hit wins."""
     norm = normalise(subject)
     readable = thai_digits_to_arabic(clean_text(subject))
-    for kind, items in (("service", rules.services), ("referral", rules.referrals)):
-        for i, item in enumerate(items):
-            label = f"{kind}s[{i}] " + (item.code if kind == "service" else item.agency)  # type: ignore[union-attr]
-            for kw in item.keywords:
-                if normalise(kw) in norm:
-                    return _hit(kind, item, label, kw, norm)
-            for pattern in item.regex:
-                if re.search(pattern, readable, re.IGNORECASE):
-                    return _hit(kind, item, label, f"regex {pattern}", norm)
+    for i, service in enumerate(rules.services):
+        if (kw := _fires(service, norm, readable)) is not None:
+            return Match(kind="service", service=service, rule=f"services[{i}] {service.code}", keyword=kw,
+                         normalised=norm, number=i + 1)
+    for i, referral in enumerate(rules.referrals):
+        if (kw := _fires(referral, norm, readable)) is not None:
+            return Match(kind="referral", referral=referral, rule=f"referrals[{i}] {referral.agency}", keyword=kw,
+                         normalised=norm, number=i + 1)
     return Match(kind="none", normalised=norm)
 
 
-def _hit(kind: str, item: Service | Referral, label: str, kw: str, norm: str) -> Match:
-    number = int(label.split("[", 1)[1].split("]", 1)[0]) + 1
-    if kind == "service":
-        return Match(kind="service", service=item, rule=label, keyword=kw, normalised=norm,  # type: ignore[arg-type]
-                     number=number)
-    return Match(kind="referral", referral=item, rule=label, keyword=kw, normalised=norm,  # type: ignore[arg-type]
-                 number=number)
+def _fires(item: Service | Referral, norm: str, readable: str) -> str | None:
+    """The rule's first keyword found in the normalised subject, else its first regex found in the
+    readable subject ("regex <pattern>"), else None."""
+    for kw in item.keywords:
+        if normalise(kw) in norm:
+            return kw
+    for pattern in item.regex:
+        if re.search(pattern, readable, re.IGNORECASE):
+            return f"regex {pattern}"
+    return None
 
 
 def explain(decision: "Decision") -> tuple[str, str]:
@@ -182,7 +184,9 @@ def receipt_refs(text: str, own_names: tuple[str, ...] = ()) -> list[ReceiptRef]
     """
     text = " ".join(thai_digits_to_arabic(clean_text(text or "")).split())
     found: dict[int, ReceiptRef] = {}
-    for form, pattern in (("tag", _OWN_TAG), ("explicit", _EXPLICIT), ("status", _STATUS)):
+    forms: tuple[tuple[Literal["tag", "explicit", "status"], re.Pattern[str]], ...] = (
+        ("tag", _OWN_TAG), ("explicit", _EXPLICIT), ("status", _STATUS))
+    for form, pattern in forms:
         for m in pattern.finditer(text):
             if m.start(1) in found:   # this number was read already (inside our tag)
                 continue
@@ -194,7 +198,7 @@ def receipt_refs(text: str, own_names: tuple[str, ...] = ()) -> list[ReceiptRef]
                 after = text[m.end(): m.end() + 80]
                 if _FOREIGN_AFTER.match(after) and not _names_us(after, own_names):
                     why = f"another agency's number ({' '.join(after.split()[:3])})"
-            found[m.start(1)] = ReceiptRef(receipt, form, not why, why)  # type: ignore[arg-type]
+            found[m.start(1)] = ReceiptRef(receipt, form, not why, why)
     return [found[k] for k in sorted(found)]
 
 
@@ -204,7 +208,7 @@ _CONNECTOR = re.compile(r"^\s*[(\[,]?\s*(?:ของ|จาก|ที่|ณ|of|
 def _names_us(after: str, own_names: tuple[str, ...]) -> bool:
     """What follows a number names this agency: its full name, or a first word its name starts with
     ("ของเทศบาล" for เทศบาลตำบลบ้านตัวอย่าง; not "ของเทศบาลนครขอนแก่น")."""
-    tail = after[_CONNECTOR.match(after).end():]  # type: ignore[union-attr]
+    tail = _CONNECTOR.sub("", after, count=1)     # the pattern matches at 0 always (all of it optional)
     rest = normalise(tail)
     word = normalise((re.match(r"[^\s,;:()\[\]]+", tail) or [""])[0])
     for name in own_names:
@@ -236,7 +240,7 @@ def reference(letter: Letter, own_names: tuple[str, ...] = ()) -> Reference | No
 
 
 def is_own(addr: str | None, own_address: str) -> bool:
-    return bool(addr) and addr.strip().lower() == own_address.strip().lower()
+    return bool(addr and addr.strip().lower() == own_address.strip().lower())
 
 
 def loop_signal(letter: Letter, own_address: str) -> str:
@@ -317,9 +321,9 @@ def decide(
     if over_cap:
         return Decision("automatic", match, over_cap)
     tail = f"; {linked}" if linked else ""
-    if match.kind == "service":
-        return Decision("registered", match, f"service {match.service.code} ({match.keyword}){tail}",  # type: ignore[union-attr]
+    if match.service is not None:
+        return Decision("registered", match, f"service {match.service.code} ({match.keyword}){tail}",
                         linked_case=known_case)
-    if match.kind == "referral" and not known_case:
-        return Decision("wrong_agency", match, f"referral to {match.referral.agency} ({match.keyword})")  # type: ignore[union-attr]
+    if match.referral is not None and not known_case:
+        return Decision("wrong_agency", match, f"referral to {match.referral.agency} ({match.keyword})")
     return Decision("registered", match, f"unclassified: needs officer review{tail}", linked_case=known_case)

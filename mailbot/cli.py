@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import io
 import logging
 import logging.handlers
 import re
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from .errors import ConfigError, MailbotError
 
@@ -26,9 +28,11 @@ EXIT_SMTP_TROUBLE = 3
 
 def _utf8_console() -> None:
     for stream in (sys.stdout, sys.stderr):
+        if not isinstance(stream, io.TextIOWrapper):   # replaced (a test's capture, a pipe wrapper)
+            continue
         try:
-            stream.reconfigure(encoding="utf-8", errors="replace")  # type: ignore[union-attr]
-        except (AttributeError, ValueError):
+            stream.reconfigure(encoding="utf-8", errors="replace")
+        except ValueError:
             pass
 
 
@@ -44,7 +48,7 @@ _ARGPARSE_TH = [
 
 
 class ThaiArgumentParser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         thai = message
         for pattern, repl in _ARGPARSE_TH:
             if re.search(pattern, message):
@@ -288,7 +292,7 @@ def cmd_init(folder: Path) -> int:
     return 0
 
 
-def cmd_rules_test(args: argparse.Namespace, clock) -> int:  # type: ignore[no-untyped-def]
+def cmd_rules_test(args: argparse.Namespace, clock) -> int:
     from .app import Office, rules_test
     from .config import default_config_path, load_config, load_rules
 
@@ -305,7 +309,7 @@ def cmd_rules_test(args: argparse.Namespace, clock) -> int:  # type: ignore[no-u
     return 0
 
 
-def cmd_check(cfg, clock) -> int:  # type: ignore[no-untyped-def]
+def cmd_check(cfg, clock) -> int:
     from .checks import exit_code, run_checks
 
     checks = run_checks(cfg, clock())
@@ -325,7 +329,7 @@ def cmd_check(cfg, clock) -> int:  # type: ignore[no-untyped-def]
     return code
 
 
-def cmd_poll(cfg, clock) -> int:  # type: ignore[no-untyped-def]
+def cmd_poll(cfg, clock) -> int:
     from .app import Office
     from .locks import instance_lock
     from .present import ProgressLine, print_report
@@ -344,7 +348,7 @@ def cmd_poll(cfg, clock) -> int:  # type: ignore[no-untyped-def]
     return 0
 
 
-def cmd_run(cfg, clock, every: int | None) -> int:  # type: ignore[no-untyped-def]
+def cmd_run(cfg, clock, every: int | None) -> int:
     from .daemon import Daemon
     from .locks import instance_lock
     from .present import print_report
@@ -370,7 +374,7 @@ def _actor(by: str | None) -> str:
     return by or getpass.getuser()
 
 
-def cmd_case(office, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
+def cmd_case(office, args: argparse.Namespace) -> int:
     from . import workflow
     from .present import case_lines
 
@@ -403,7 +407,7 @@ def cmd_case(office, args: argparse.Namespace) -> int:  # type: ignore[no-untype
     return 0
 
 
-def cmd_privacy(office, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
+def cmd_privacy(office, args: argparse.Namespace) -> int:
     from .thai import thai_date
 
     if args.privacy_verb == "export":
@@ -436,7 +440,7 @@ def cmd_privacy(office, args: argparse.Namespace) -> int:  # type: ignore[no-unt
     return 0
 
 
-def cmd_reply(office, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
+def cmd_reply(office, args: argparse.Namespace) -> int:
     if args.reply_verb == "list":
         rows = office.held()
         for r in rows:
@@ -453,7 +457,7 @@ def cmd_reply(office, args: argparse.Namespace) -> int:  # type: ignore[no-untyp
     return 0
 
 
-def cmd_results(office, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
+def cmd_results(office, args: argparse.Namespace) -> int:
     letter = None
     if getattr(args, "results_verb", None) == "letter":
         if args.preview:
@@ -491,14 +495,14 @@ def cmd_results(office, args: argparse.Namespace) -> int:  # type: ignore[no-unt
 class _BomRotatingHandler(logging.handlers.RotatingFileHandler):
     """UTF-8 log files that start with a BOM, so Notepad shows Thai correctly."""
 
-    def _open(self):  # type: ignore[no-untyped-def]
+    def _open(self):
         stream = super()._open()
         if stream.tell() == 0:
             stream.write("\ufeff")
         return stream
 
 
-def _log_to_file(cfg) -> None:  # type: ignore[no-untyped-def]
+def _log_to_file(cfg) -> None:
     """data/logs/mailbot.log: one line per handled message and every warning, for the officer."""
     folder = cfg.data_dir / "logs"
     folder.mkdir(parents=True, exist_ok=True)
@@ -514,7 +518,7 @@ def _log_to_file(cfg) -> None:  # type: ignore[no-untyped-def]
             h.setLevel(logging.ERROR)
 
 
-def cmd_report(office, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
+def cmd_report(office, args: argparse.Namespace) -> int:
     from .report import parse_day
     from .thai import BANGKOK
 
@@ -532,7 +536,7 @@ def cmd_report(office, args: argparse.Namespace) -> int:  # type: ignore[no-unty
     return 0
 
 
-def cmd_backup(office) -> int:  # type: ignore[no-untyped-def]
+def cmd_backup(office) -> int:
     result = office.backup()
     print(f"สำรองข้อมูลแล้วและตรวจสอบผ่าน / backup written and verified: {result.folder}")
     print(f"  {result.files} ไฟล์/files, {result.bytes // 1024} KB" +
@@ -540,7 +544,7 @@ def cmd_backup(office) -> int:  # type: ignore[no-untyped-def]
     return 0
 
 
-def cmd_restore(cfg, source: Path, force: bool, clock) -> int:  # type: ignore[no-untyped-def]
+def cmd_restore(cfg, source: Path, force: bool, clock) -> int:
     from .app import restore
     from .locks import instance_lock
 
@@ -554,7 +558,7 @@ def cmd_restore(cfg, source: Path, force: bool, clock) -> int:  # type: ignore[n
     return 0
 
 
-def cmd_login(cfg, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
+def cmd_login(cfg, args: argparse.Namespace) -> int:
     """``mailbot login``: device code (address and code to type, then wait) or the client secret."""
     import getpass
 
@@ -570,7 +574,7 @@ def cmd_login(cfg, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-
                  new_secret=args.new_secret or args.secret_stdin, forget=args.forget)
 
 
-def cmd_status(office) -> int:  # type: ignore[no-untyped-def]
+def cmd_status(office) -> int:
     from . import oauth
     from .present import status_lines
 
@@ -591,7 +595,7 @@ def cmd_status(office) -> int:  # type: ignore[no-untyped-def]
     return 0
 
 
-def cmd_console(cfg, clock, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
+def cmd_console(cfg, clock, args: argparse.Namespace) -> int:
     """`mailbot console`: serve the officer's desk until Ctrl-C; `mailbot console user ...`: accounts."""
     if args.console_verb == "user":
         return cmd_console_user(cfg, clock, args)
@@ -627,7 +631,7 @@ def cmd_console(cfg, clock, args: argparse.Namespace) -> int:  # type: ignore[no
     return 0
 
 
-def cmd_console_user(cfg, clock, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
+def cmd_console_user(cfg, clock, args: argparse.Namespace) -> int:
     from .app import Office
     from .console import auth
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -290,10 +291,13 @@ def person_date(value: Any) -> date:
         raise ValueError(f"no such date: {value!r}") from None
 
 
+_WORKWEEK: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri")
+
+
 class ScheduleConfig(_Strict):
     every_minutes: int = Field(default=10, ge=1, le=1440)
     office_hours: str = "08:30-16:30"
-    workdays: list[Weekday] = Field(default_factory=lambda: ["mon", "tue", "wed", "thu", "fri"])
+    workdays: list[Weekday] = Field(default_factory=lambda: list(_WORKWEEK))
     holidays: list[date] = Field(default_factory=list)   # 2569-12-05 (BE) or 2026-12-05
     after_hours_every_minutes: int = Field(default=60, ge=1, le=1440)   # nights, weekends, holidays
     idle: bool = False                                   # IMAP IDLE when the server supports it
@@ -564,7 +568,9 @@ class Rules(_Strict):
             if s.code in seen:
                 raise ValueError(f"services ข้อที่ {i + 1}: code {s.code!r} used twice / รหัสบริการซ้ำ")
             seen.add(s.code)
-        for kind, items in (("services", self.services), ("referrals", self.referrals)):
+        lists: tuple[tuple[str, Sequence[Service | Referral]], ...] = (
+            ("services", self.services), ("referrals", self.referrals))
+        for kind, items in lists:
             for i, item in enumerate(items):
                 if not item.keywords and not item.regex:
                     raise ValueError(f"{kind} ข้อที่ {i + 1}: needs at least one keyword or regex / "

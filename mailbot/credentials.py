@@ -16,17 +16,21 @@ import os
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from filelock import FileLock
 
 from .errors import MailbotError
+
+if TYPE_CHECKING:
+    from keyring.backend import KeyringBackend
 
 SERVICE = "mailbot"
 CHUNK = 1000              # characters per Credential Manager entry (2,560 bytes as UTF-16)
 _HEADER = "mailbot-chunks:"
 
 
-def keyring_backend():  # type: ignore[no-untyped-def]
+def keyring_backend() -> KeyringBackend | None:
     """The operating system's credential store through keyring, or None where there is none."""
     try:
         import keyring
@@ -56,7 +60,7 @@ class Store:
         self.data_dir = Path(data_dir)
         self.folder = self.data_dir / "secrets"
         self.path = self.folder / "credentials.json"
-        self.backend = None
+        self.backend: KeyringBackend | None = None
         if prefer in ("auto", "keyring"):
             self.backend = keyring_backend()
             if self.backend is None and prefer == "keyring":
@@ -99,30 +103,39 @@ class Store:
 
     # ------------------------------------------------------------------ keyring (chunked)
 
+    def _keyring(self) -> KeyringBackend:
+        """The operating system's store; the _kr_ methods are reached only when it is in use."""
+        if self.backend is None:
+            raise RuntimeError("the credential store is the file, not the keyring")
+        return self.backend
+
     def _kr_get(self, name: str) -> str | None:
+        kr = self._keyring()
         try:
-            head = self.backend.get_password(SERVICE, name)
+            head = kr.get_password(SERVICE, name)
             if head is None or not head.startswith(_HEADER):
                 return head
             count = int(head[len(_HEADER):])
-            parts = [self.backend.get_password(SERVICE, f"{name}#{i}") for i in range(count)]
+            parts = [kr.get_password(SERVICE, f"{name}#{i}") for i in range(count)]
         except Exception as exc:  # noqa: BLE001 - a locked or broken store: say so plainly
             raise self._failed(exc) from None
-        if any(p is None for p in parts):
+        found = [p for p in parts if p is not None]
+        if len(found) < count:       # a chunk is missing
             return None
-        return "".join(parts)  # type: ignore[arg-type]
+        return "".join(found)
 
     def _kr_set(self, name: str, value: str) -> None:
+        kr = self._keyring()
         try:
-            old = self.backend.get_password(SERVICE, name)
+            old = kr.get_password(SERVICE, name)
             if len(value) <= CHUNK and not value.startswith(_HEADER):
-                self.backend.set_password(SERVICE, name, value)
+                kr.set_password(SERVICE, name, value)
                 new_count = 0
             else:
                 parts = [value[i:i + CHUNK] for i in range(0, len(value), CHUNK)]
                 for i, part in enumerate(parts):
-                    self.backend.set_password(SERVICE, f"{name}#{i}", part)
-                self.backend.set_password(SERVICE, name, f"{_HEADER}{len(parts)}")
+                    kr.set_password(SERVICE, f"{name}#{i}", part)
+                kr.set_password(SERVICE, name, f"{_HEADER}{len(parts)}")
                 new_count = len(parts)
             if old and old.startswith(_HEADER):
                 for i in range(new_count, int(old[len(_HEADER):])):
@@ -133,8 +146,9 @@ class Store:
             raise self._failed(exc) from None
 
     def _kr_delete(self, name: str) -> None:
+        kr = self._keyring()
         try:
-            old = self.backend.get_password(SERVICE, name)
+            old = kr.get_password(SERVICE, name)
         except Exception as exc:  # noqa: BLE001
             raise self._failed(exc) from None
         if old is None:
@@ -145,8 +159,9 @@ class Store:
         self._kr_remove(name)
 
     def _kr_remove(self, name: str) -> None:
+        kr = self._keyring()
         try:
-            self.backend.delete_password(SERVICE, name)
+            kr.delete_password(SERVICE, name)
         except Exception:  # noqa: BLE001 - already gone
             pass
 

@@ -184,8 +184,9 @@ class Daemon:
                         f"officer console at {self.console.url}")
 
     def stop(self) -> None:
-        if getattr(self, "console", None) is not None:
-            self.console.stop()
+        console = getattr(self, "console", None)     # not set when stopped before start_console
+        if console is not None:
+            console.stop()
         self.stop_event.set()
         self.sched.shutdown(wait=True)     # the running cycle ends at its next batch boundary
         if self.idle_thread is not None:
@@ -193,7 +194,7 @@ class Daemon:
 
     def run_forever(self) -> None:
         """Block until Ctrl-C or SIGTERM, then stop cleanly."""
-        def request_stop(signum, frame):  # type: ignore[no-untyped-def]
+        def request_stop(signum, frame):
             self.stop_event.set()
 
         signal.signal(signal.SIGINT, request_stop)

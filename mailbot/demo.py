@@ -168,7 +168,7 @@ def seed(port: int, user: str, password: str, messages: list[bytes], folder: str
             mb.append(folder, raw)
 
 
-def run_demo(workdir: Path | None = None, out=print) -> CycleReport:  # type: ignore[no-untyped-def]
+def run_demo(workdir: Path | None = None, out=print) -> CycleReport:
     password = "demo-password"
     keep = workdir is not None
     folder = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="mailbot-demo-"))
@@ -186,7 +186,8 @@ def run_demo(workdir: Path | None = None, out=print) -> CycleReport:  # type: ig
             out("\nอีเมลตอบกลับที่ส่งออก / replies sent:")
             for m in smtp.messages:
                 reply = email.message_from_bytes(m.data, policy=policy.default)
-                body = reply.get_body(("plain",)).get_content().strip().splitlines()  # type: ignore[union-attr]
+                plain = reply.get_body(("plain",))
+                body = plain.get_content().strip().splitlines() if plain is not None else []
                 internal = m.rcpt_tos[0].endswith("@example.go.th")
                 out(f"  ถึง/to {m.rcpt_tos[0]}" + ("  (ส่งต่อภายในหน่วยงาน / internal forward)" if internal else ""))
                 out(f"  เรื่อง/subject: {reply['subject']}")
@@ -201,7 +202,7 @@ def run_demo(workdir: Path | None = None, out=print) -> CycleReport:  # type: ig
             out(f"  หนังสือแจ้งผล / notice: {run.letter}")
             for m in smtp.messages[already:]:
                 reply = email.message_from_bytes(m.data, policy=policy.default)
-                files = [p.get_filename() for p in reply.iter_attachments()]
+                files = [p.get_filename() or "" for p in reply.iter_attachments()]
                 out(f"  ถึง/to {m.rcpt_tos[0]} · เรื่อง/subject: {reply['subject']} · แนบ/attached: {', '.join(files)}")
             for path in sorted((folder / "results" / "sent").glob("*-signed.pdf")):
                 out(f"  ไฟล์ที่ลงนามแล้ว / signed file: {path}")

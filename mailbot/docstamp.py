@@ -68,7 +68,8 @@ def stamp_pdf(data: bytes, *, agency: str, receipt: str, when: datetime) -> byte
     try:
         writer = IncrementalPdfFileWriter(io.BytesIO(data), strict=False)
         stamp = TextStamp(writer, style, box=layout.BoxConstraints(width=width, height=height))
-        stamp.apply(0, x1 - width - margin_x, y1 - height - margin_y)
+        # pyHanko annotates x and y as ints but writes them as PDF reals: the stamp stays where measured
+        stamp.apply(0, x1 - width - margin_x, y1 - height - margin_y)  # type: ignore[arg-type]
         out = io.BytesIO()
         writer.write(out)
     except BadPdf:

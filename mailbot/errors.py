@@ -61,7 +61,7 @@ class EnvironmentFailure(MailbotError):
     exit_code = 5
 
 
-def _disk_full(where) -> bool:  # type: ignore[no-untyped-def]
+def _disk_full(where) -> bool:
     import shutil
 
     try:
@@ -70,7 +70,7 @@ def _disk_full(where) -> bool:  # type: ignore[no-untyped-def]
         return False
 
 
-def explain_environment(exc: BaseException, where=None) -> EnvironmentFailure | None:  # type: ignore[no-untyped-def]
+def explain_environment(exc: BaseException, where=None) -> EnvironmentFailure | None:
     """A plain message for a failure of the machine (naming the path), or None if it is not one.
     ``where``: the data folder, to tell a full disk from a damaged database (SQLite reports
     both as an I/O error)."""

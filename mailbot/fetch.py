@@ -18,6 +18,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginError
@@ -26,6 +27,9 @@ from imapclient.imapclient import SENT
 from .config import ImapConfig
 from .errors import ConnectionFailure, MailbotError
 from .send import tls_context
+
+if TYPE_CHECKING:
+    from .oauth import Token
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +61,7 @@ class Mailbox:
         self.use_move: bool | None = None  # None: use MOVE when the server offers it
         self._next_uid: int | None = None    # wait_for_new_mail: the first UID not yet seen
         self.mechanism = ""                # how we signed in: LOGIN, OAUTHBEARER or XOAUTH2
-        self.token = None                  # the OAuth2 token of this session (oauth.Token)
+        self.token: Token | None = None    # the OAuth2 token of this session
         self.selected: str | None = None
         self.reconnects = 0                # OAuth2 sessions renewed mid-cycle
 
@@ -191,7 +195,7 @@ class Mailbox:
                     f"UIDVALIDITY of {folder} changed while signing in again; the next cycle continues",
                 )
 
-    def _again(self, what, *args):  # type: ignore[no-untyped-def]
+    def _again(self, what, *args):
         """Run an idempotent command; with OAuth2, a session the server dropped (an expired token)
         is signed in again and the command repeated once."""
         self._fresh()

@@ -50,8 +50,8 @@ def _sender(value: str) -> tuple[str, str | None]:
     if m:
         name = _MAILTO.sub("", value).strip().strip('"')
         return name, usable_address(m.group(1))
-    name, addr = email.utils.parseaddr(value)
-    addr = usable_address(addr)
+    name, parsed = email.utils.parseaddr(value)
+    addr = usable_address(parsed)
     if addr is None:  # "Name" with the address somewhere else on the line
         found = re.search(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+", value)
         addr = usable_address(found.group(0)) if found else None
@@ -104,4 +104,4 @@ def _inline(letter: Letter) -> Original | None:
 
 def _is_from_line(line: str) -> bool:
     m = _HEADER_LINE.match(line)
-    return bool(m) and _KEYS.get(m.group(1).strip().lower()) == "from"
+    return m is not None and _KEYS.get(m.group(1).strip().lower()) == "from"

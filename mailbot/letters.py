@@ -76,7 +76,7 @@ def _words(text: str) -> list[str]:
     return out
 
 
-def wrap(measure, text: str, width: float) -> list[str]:  # type: ignore[no-untyped-def]
+def wrap(measure, text: str, width: float) -> list[str]:
     """Lines of at most ``width`` (as ``measure`` counts), broken between words only; a single
     word longer than a line is cut between whole characters."""
     lines: list[str] = []
@@ -331,7 +331,9 @@ def _with_signature_field(data: bytes, box: tuple[float, float, float, float], p
     from .sign import FIELD_NAME
 
     writer = IncrementalPdfFileWriter(io.BytesIO(data))
-    fields.append_signature_field(writer, fields.SigFieldSpec(FIELD_NAME, on_page=page, box=box))
+    # pyHanko annotates box as ints but writes each as a PDF real: the box stays in exact points
+    spec = fields.SigFieldSpec(FIELD_NAME, on_page=page, box=box)  # type: ignore[arg-type]
+    fields.append_signature_field(writer, spec)
     out = io.BytesIO()
     writer.write(out)
     return out.getvalue()

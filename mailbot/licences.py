@@ -32,7 +32,7 @@ CSV_HEADER = ["licence_no", "holder", "activity", "location", "issued", "expires
 BASENAME = "ทะเบียนใบอนุญาต"
 
 
-def record(state: State, case, service, now: datetime,  # type: ignore[no-untyped-def]
+def record(state: State, case, service, now: datetime,
            pattern: str = "ใบอนุญาต {seq}/{year}") -> str:
     """Add the licence row for a case whose result was sent (inside the caller's transaction).
     Its number follows ``registers.licence_pattern``, so it is never mistaken for a receipt number."""
@@ -55,7 +55,7 @@ def record(state: State, case, service, now: datetime,  # type: ignore[no-untype
     return number
 
 
-def _holder(case) -> str:  # type: ignore[no-untyped-def]
+def _holder(case) -> str:
     """The holder named with ``results letter --holder`` (cases.holder), else the requester."""
     named = case["holder"] if "holder" in case.keys() else None
     return named or case["sender_name"] or ""

@@ -257,18 +257,19 @@ def _token_from(response: dict[str, Any], requested: list[str], now: datetime) -
 
 # ---------------------------------------------------------------------------- providers
 
-def http_session(ca_file: Path | None):  # type: ignore[no-untyped-def]
+def http_session(ca_file: Path | None):
     """A requests session for msal and google-auth: a timeout on every request, and
     ``oauth2.ca_file`` honoured even where REQUESTS_CA_BUNDLE is set (requests would let the
     environment win). Proxies from the environment still apply."""
     import requests
 
     class Session(requests.Session):
-        def request(self, method, url, **kwargs):  # type: ignore[no-untyped-def]
-            kwargs.setdefault("timeout", HTTP_TIMEOUT)
-            return super().request(method, url, **kwargs)
+        def request(self, method, url, *args, **kwargs):
+            if len(args) < 7:      # not given in its place (params, data, headers, cookies, files, auth, timeout)
+                kwargs.setdefault("timeout", HTTP_TIMEOUT)
+            return super().request(method, url, *args, **kwargs)
 
-        def merge_environment_settings(self, url, proxies, stream, verify, cert):  # type: ignore[no-untyped-def]
+        def merge_environment_settings(self, url, proxies, stream, verify, cert):
             settings = super().merge_environment_settings(url, proxies, stream, verify, cert)
             if ca_file is not None:
                 settings["verify"] = str(ca_file)
@@ -488,8 +489,9 @@ class _Google(_Provider):
         from google.oauth2 import service_account
 
         path = self.src.key_file
+        assert path is not None       # config: provider google needs service_account_file
         try:
-            info = json.loads(Path(path).read_text(encoding="utf-8"))  # type: ignore[arg-type]
+            info = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise _config_error(f"ไม่พบแฟ้มกุญแจบัญชีบริการ {path}", f"service account key file not found: {path}") from None
         except (OSError, ValueError) as exc:
@@ -830,12 +832,13 @@ def _day(d: date) -> str:
     return thai_date(d)
 
 
-def _secret_days(s: OAuth2Config, now: datetime) -> int | None:
+def _secret_expiry(s: OAuth2Config, now: datetime) -> tuple[date, int] | None:
+    """The client secret's expiry date and the days left until it, when oauth2.client_secret_expires is set."""
     if s.client_secret_expires is None:
         return None
     from .thai import to_bangkok
 
-    return (s.client_secret_expires - to_bangkok(now).date()).days
+    return s.client_secret_expires, (s.client_secret_expires - to_bangkok(now).date()).days
 
 
 def check_lines(cfg: Config) -> list[str]:
@@ -854,9 +857,10 @@ def check_lines(cfg: Config) -> list[str]:
         lines.append(f"โทเค็นใช้ได้ถึง / token valid until: {_when(token.expires_at)} (อีก {minutes} นาที / {minutes} min)")
         lines.append("สิทธิ์ที่ได้รับ / granted scopes: " + (" ".join(token.scopes) or "-"))
         lines.append(f"ที่เก็บโทเค็นและรหัสลับ / tokens and secrets kept in: {src.store.where()}")
-        days = _secret_days(s, now)
-        if days is not None:
-            lines.append(f"รหัสลับของแอปหมดอายุ / client secret expires: {_day(s.client_secret_expires)} "
+        expiry = _secret_expiry(s, now)
+        if expiry is not None:
+            expires, days = expiry
+            lines.append(f"รหัสลับของแอปหมดอายุ / client secret expires: {_day(expires)} "
                          f"({days} วัน / days)")
         if s.flow == "device_code" and src._rt_used_at is not None:
             lapse = src._rt_used_at + timedelta(days=s.refresh_token_days)
@@ -883,15 +887,16 @@ def status_lines(cfg: Config, now: datetime) -> list[str]:
                 lines.append(head + f"ใช้ได้ต่อเนื่องขณะ mailbot ทำงาน ถ้าหยุดเกิน {s.refresh_token_days} วัน "
                              f"ต้องเข้าสู่ระบบใหม่ หลัง {_when(lapse)} / lapses if unused after {lapse:%Y-%m-%d %H:%M} UTC")
         else:
-            days = _secret_days(s, now)
-            if days is None:
+            expiry = _secret_expiry(s, now)
+            if expiry is None:
                 lines.append(head + "ใช้ได้จนกว่ารหัสลับของแอปจะหมดอายุ (ไม่ได้ระบุวันหมดอายุใน "
                              "oauth2.client_secret_expires) / lasts until the client secret expires "
                              "(date unknown: set oauth2.client_secret_expires)")
             else:
-                lines.append(head + f"ใช้ได้ถึง {_day(s.client_secret_expires)} เมื่อรหัสลับของแอปหมดอายุ "
+                expires, days = expiry
+                lines.append(head + f"ใช้ได้ถึง {_day(expires)} เมื่อรหัสลับของแอปหมดอายุ "
                              f"(อีก {days} วัน) / lapses when the client secret expires on "
-                             f"{s.client_secret_expires:%Y-%m-%d} ({days} days)")
+                             f"{expires:%Y-%m-%d} ({days} days)")
         if entry.get("expires_at"):
             last = datetime.fromisoformat(entry["expires_at"])
             lines.append(f"  โทเค็นล่าสุดหมดอายุ / last token expires: {_when(last)}")
@@ -911,9 +916,10 @@ def expiry_warnings(cfg: Config, now: datetime) -> list[tuple[str, str, str]]:
     status = read_status(cfg.data_dir)
     for _protos, src in sources(cfg):
         s = src.settings
-        days = _secret_days(s, now)
-        if days is not None and days <= s.warn_days:
-            when_th, when_en = _day(s.client_secret_expires), f"{s.client_secret_expires:%Y-%m-%d}"
+        expiry = _secret_expiry(s, now)
+        if expiry is not None and expiry[1] <= s.warn_days:
+            expires, days = expiry
+            when_th, when_en = _day(expires), f"{expires:%Y-%m-%d}"
             who = "ผู้ดูแล Microsoft 365" if s.provider == "microsoft" else "ผู้ดูแลระบบ"
             if days < 0:
                 out.append(("oauth2-secret",

@@ -139,7 +139,7 @@ class Outbox:
 
     # ------------------------------------------------------------------ deliver
 
-    def deliver(self, smtp, clock: Clock, result: Delivery | None = None) -> Delivery:  # type: ignore[no-untyped-def]
+    def deliver(self, smtp, clock: Clock, result: Delivery | None = None) -> Delivery:
         """Send what the outbox owes: internal mail and results always, citizen replies within
         the hourly cap. Stops (``smtp_error`` set) only when the server cannot be reached."""
         result = result if result is not None else Delivery()

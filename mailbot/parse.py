@@ -331,10 +331,12 @@ class _TextExtractor:
 
 def _part_text(part: Message) -> str:
     try:
-        payload = part.get_payload(decode=True)
+        decoded = part.get_payload(decode=True)   # bytes, or None for a multipart
     except Exception:
-        payload = None
-    if payload is None:
+        decoded = None
+    if isinstance(decoded, bytes):
+        payload = decoded
+    else:
         raw = part.get_payload()
         payload = raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else b""
     try:
@@ -385,9 +387,9 @@ def parse(raw: bytes) -> Letter:
     subject = " ".join(subject.split())
 
     from_pairs = _addresses(msg, "From")
-    from_name, from_addr = (from_pairs[0] if from_pairs else ("", ""))
+    from_name, raw_from = (from_pairs[0] if from_pairs else ("", ""))
     from_name = clean_text(_fix_surrogates(from_name))
-    from_addr = usable_address(from_addr) or (from_addr or None)
+    from_addr = usable_address(raw_from) or (raw_from or None)
     reply_pairs = _addresses(msg, "Reply-To")
     reply_to = None
     for _, addr in reply_pairs:
@@ -543,7 +545,7 @@ def pdf_attachments(raw: bytes, limit: int = 20) -> list[tuple[str, bytes]]:
             if part.get_content_type() != "application/pdf" and not name.lower().endswith(".pdf"):
                 continue
             data = part.get_payload(decode=True)
-            if data:
+            if isinstance(data, bytes) and data:
                 out.append((safe_filename(name, fallback=f"document-{len(out) + 1}.pdf"), data))
         except Exception:  # noqa: BLE001 - one bad part never spoils the others
             continue

@@ -36,6 +36,7 @@ from .config import Config
 from .errors import EnvironmentFailure, MailbotError, explain_environment
 from .fetch import Fetched, Mailbox
 from .parse import Letter, Unparseable, our_message_ids, parse
+from .recovery import Recovery
 from .numbering import numbering_year
 from .outbox import day_start
 from .replies import context
@@ -83,7 +84,7 @@ class CycleReport:
     register_failures: list[tuple[Path, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     left_before_since: int = 0    # messages older than imap.since, left where they are
-    recovery: object = None       # recovery.Recovery when numbers issued earlier had to be found
+    recovery: Recovery | None = None   # when numbers issued earlier had to be found
 
     @property
     def smtp_error(self) -> MailbotError | None:
@@ -140,9 +141,9 @@ class Cycle:
         self.uidvalidity = 0
         self.smtp_down = False
         self.staff = {a.lower() for a in self.cfg.staff}
-        self._new_cases: list = []   # type: ignore[type-arg]  # numbered in this batch, for the receipt index
+        self._new_cases: list = []  # numbered in this batch, for the receipt index
         self._flag: list[int] = []   # our own alerts in this batch: flagged, left in the inbox
-        self._marked: list = []      # type: ignore[type-arg]  # urgent or secret cases: officers alerted
+        self._marked: list = []  # urgent or secret cases: officers alerted
 
     # ------------------------------------------------------------------ the cycle
 
@@ -285,7 +286,7 @@ class Cycle:
                 log.warning("could not release the attempt counters after: %s", failure.english)
             raise failure from None
 
-    def _work_batch(self, uids: list[int], fetched: dict, ledger: dict) -> None:  # type: ignore[type-arg]
+    def _work_batch(self, uids: list[int], fetched: dict, ledger: dict) -> None:
         plans: list[_Plan] = []
         now = self.clock()
         for uid in uids:
@@ -375,7 +376,7 @@ class Cycle:
             copy = self.archive.quarantine(plan.fetched.raw, name, reason)
         except OSError as exc:
             self.report.warnings.append(f"quarantine copy failed for UID {plan.fetched.uid}: {exc}")
-            return None  # type: ignore[return-value]  # stays in the inbox
+            return None  # stays in the inbox
         folder = self.cfg.folders.quarantined
         self.state.record_message(
             plan.row_id, outcome="quarantined", reason=f"{reason} (copy: {copy})", target_folder=folder,
@@ -385,7 +386,7 @@ class Cycle:
         self.report.handled.append(Handled(plan.fetched.uid, "", "", "quarantined", reason=reason))
         return folder
 
-    def _decide_and_record(self, plan: _Plan, now: datetime) -> str:
+    def _decide_and_record(self, plan: _Plan, now: datetime) -> str | None:
         st, letter, f = self.state, plan.letter, self.cfg.folders
         assert letter is not None
         base = dict(
@@ -402,7 +403,7 @@ class Cycle:
             st.record_message(plan.row_id, **base, outcome="own_alert", moved=1, reason="mailbot alert kept in the inbox")
             handled.outcome, handled.reason = "own_alert", "mailbot alert: kept in the inbox, flagged"
             self._flag.append(plan.fetched.uid)
-            return None  # type: ignore[return-value]
+            return None
 
         dup = st.find_duplicate(plan.row_id, letter.content_hash, letter.message_id, letter.from_addr)
         if dup is not None:   # filed with the first copy: no number, no reply, not counted as a registration
@@ -485,12 +486,12 @@ class Cycle:
                 handled.reply = self._followup(known, letter, plan, now)
             return f.followup
         if decision.outcome == "wrong_agency":
-            ref = decision.match.referral
-            assert ref is not None
+            referral = decision.match.referral
+            assert referral is not None     # classify decides wrong_agency only on a referral's match
             st.record_message(plan.row_id, **base, outcome="wrong_agency", reason=decision.reason,
                               target_folder=f.wrong_agency)
             ctx = context(self.cfg.agency, receipt=None, received_at=plan.received, subject=letter.subject,
-                          sender_name=letter.from_name, referral=ref.model_dump())
+                          sender_name=letter.from_name, referral=referral.model_dump())
             handled.reply = self.outbox.queue(
                 "referral", recipient=letter.reply_to, subject=letter.subject,
                 in_reply_to=letter.message_id, references=letter.references, key=plan.row_id,
@@ -569,7 +570,7 @@ class Cycle:
             self.report.warnings.extend(self.desk.forward(case, plan.fetched.raw, checklist, now))
         return f.registered
 
-    def _due(self, service, received: datetime) -> str | None:  # type: ignore[no-untyped-def]
+    def _due(self, service, received: datetime) -> str | None:
         s = self.cfg.schedule
         due = workflow.due_date(to_bangkok(received).date(), service.days if service else None, s.workdays, s.holidays)
         return due.isoformat() if due else None
@@ -599,14 +600,14 @@ class Cycle:
         return self.state.db.execute("SELECT 1 FROM outbox WHERE message_id=? AND kind='alert'",
                                      (letter.message_id,)).fetchone() is not None
 
-    def _too_large(self, plan: _Plan, letter: Letter, base: dict, handled: Handled, now: datetime) -> str:
+    def _too_large(self, plan: _Plan, letter: Letter, base: dict, handled: Handled, now: datetime) -> str | None:
         """Over limits.max_message_mb: kept (archive + quarantine), the sender told the limit."""
         limit = self.cfg.limits.max_message_mb
         size_mb = len(plan.fetched.raw) / 1024 / 1024
         reason = f"too large: {size_mb:.1f} MB > limit {limit:g} MB"
         folder = self._quarantine(plan, reason, now)
         if folder is None:
-            return None  # type: ignore[return-value]
+            return None
         self.state.record_message(plan.row_id, message_id=letter.message_id, content_hash=letter.content_hash,
                                   sender=letter.from_addr, subject=letter.subject[:500])
         self.report.handled.pop()          # _quarantine's own line; this message already has one
@@ -639,7 +640,7 @@ class Cycle:
                 self.state.update_case(case["id"], reply_status="ส่งอีเมลไม่สำเร็จ — ติดต่อผู้ยื่นทางอื่น (bounced)")
         return found
 
-    def _followup(self, case, letter: Letter, plan: _Plan, now: datetime) -> str:  # type: ignore[no-untyped-def]
+    def _followup(self, case, letter: Letter, plan: _Plan, now: datetime) -> str:
         """More from the citizen on an existing case: noted; documents re-checked when awaited."""
         desk = self.desk
         files = [a for a in letter.attachments if not a.inline]
@@ -663,7 +664,7 @@ class Cycle:
         return desk.reply_about(fresh, "followup", now, key=plan.row_id, received_at=plan.received,
                                 message_row=plan.row_id, attachments=len(files))   # this message's files only
 
-    def _answer_inquiry(self, case, letter: Letter, plan: _Plan, now: datetime,  # type: ignore[no-untyped-def]
+    def _answer_inquiry(self, case, letter: Letter, plan: _Plan, now: datetime,
                         held: str = "") -> str:
         """Status goes only to the requester's address on file; anyone else is told so, nothing more."""
         desk = self.desk
@@ -691,7 +692,7 @@ class Cycle:
             self.smtp_down = True
         self._copy_to_sent()
 
-    def _results(self):  # type: ignore[no-untyped-def]
+    def _results(self):
         """Signed results from results/outbox (when a certificate is configured)."""
         if self.cfg.signing is None:
             return None

@@ -49,7 +49,7 @@ def print_report(report: CycleReport, out: Out = print) -> None:
         out("คำเตือน / warning: " + w)
 
 
-def case_lines(view) -> list[str]:  # type: ignore[no-untyped-def]
+def case_lines(view) -> list[str]:
     case = view.case
     from .state import from_iso
 
@@ -87,7 +87,7 @@ def case_lines(view) -> list[str]:  # type: ignore[no-untyped-def]
     return lines
 
 
-def status_lines(st, console_url: str | None = None) -> list[str]:  # type: ignore[no-untyped-def]
+def status_lines(st, console_url: str | None = None) -> list[str]:
     lines = [
         "ตรวจกล่องอีเมลสำเร็จล่าสุด / last successful poll: "
         + (thai_datetime(st.last_poll) if st.last_poll else "ยังไม่เคย / never"),

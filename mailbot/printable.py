@@ -60,7 +60,7 @@ class Table:
     note: str = ""                  # small print under the title, e.g. when the data was taken
     font_size: float = 9.5
     fit: bool = True                # move width to the columns whose text makes rows tall
-    extra: list[Callable[[FPDF], None]] = field(default_factory=list)   # pages drawn after the table
+    extra: list[Callable[[Pdf], None]] = field(default_factory=list)    # pages drawn after the table
 
 
 # ---------------------------------------------------------------------------------------------
@@ -181,11 +181,12 @@ class _Glyph:
 
 
 class _Position:
-    __slots__ = ("x_advance", "y_advance", "x_offset", "y_offset")
+    __slots__ = ("x_advance", "y_advance", "x_offset", "y_offset", "position")
 
-    def __init__(self, p, nudge: int = 0) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, p, nudge: int = 0) -> None:
         self.x_advance, self.y_advance = p.x_advance, p.y_advance
         self.x_offset, self.y_offset = p.x_offset - nudge, p.y_offset
+        self.position = (self.x_advance, self.y_advance, self.x_offset, self.y_offset)   # as HarfBuzz's has it
 
 
 MARK_NUDGE = 5   # font units (1/1000 em): invisible, and more than the 0.01 pt fpdf2 rounds positions to
@@ -205,7 +206,7 @@ class _ThaiFont(TTFFont):
 
     __slots__ = ()
 
-    def perform_harfbuzz_shaping(self, text, font_size_pt, text_shaping_params):  # type: ignore[no-untyped-def]
+    def perform_harfbuzz_shaping(self, text, font_size_pt, text_shaping_params):
         infos, positions = super().perform_harfbuzz_shaping(text, font_size_pt, text_shaping_params)
         positions = [_Position(p, MARK_NUDGE if p.x_advance == 0 and k else 0) for k, p in enumerate(positions)]
         clusters = [int(g.cluster) for g in infos]
@@ -250,7 +251,7 @@ class Pdf(FPDF):
                 font.__class__ = _ThaiFont
         self.set_text_shaping(True)
         self.set_auto_page_break(False)
-        self.alias_nb_pages(None)            # we know the page count before we draw
+        self.alias_nb_pages("")              # we know the page count before we draw ("" or None: off)
         self.set_margins(MARGIN_X, MARGIN_Y, MARGIN_X)
         self._widths: dict[tuple[str, float, str], float] = {}
 
@@ -507,7 +508,7 @@ def _hf(text: str) -> str:
     return text.replace("&", "&&")
 
 
-def sheet_setup(ws, columns: Sequence[Column], *, title: str, agency: str, period: str,  # type: ignore[no-untyped-def]
+def sheet_setup(ws, columns: Sequence[Column], *, title: str, agency: str, period: str,
                 header_rows: int = 1, fit_height: bool = False, last_row: int | None = None) -> None:
     """Landscape A4, the printed columns fit the page width (pages run down as long as needed),
     the header rows repeat on every page, the title and "หน้า &P/&N" in the page header/footer,

@@ -118,7 +118,7 @@ class FeeQr:
         return self.filename, self.png
 
 
-def fee_qr(service, receipt: str) -> FeeQr | None:  # type: ignore[no-untyped-def]
+def fee_qr(service, receipt: str) -> FeeQr | None:
     """The Thai QR payment code for a service with ``fee:`` (None without one). The receipt
     email attaches ``.attachment`` and its template shows ``.context`` (``_fee.txt.j2``); the
     result letter prints it at the foot."""

@@ -100,7 +100,7 @@ def journal_top(data_dir: Path) -> dict[int, int]:
     return out
 
 
-def _journal(data_dir: Path):  # type: ignore[no-untyped-def]
+def _journal(data_dir: Path):
     for path in sorted((data_dir / "archive").glob(f"*/{JOURNAL}")):
         try:
             lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
@@ -117,7 +117,7 @@ def _journal(data_dir: Path):  # type: ignore[no-untyped-def]
                 "sender_addr": parts[5] or None, "message_id": parts[6] or None, "subject": parts[7]})
 
 
-def _old_databases(data_dir: Path):  # type: ignore[no-untyped-def]
+def _old_databases(data_dir: Path):
     for path in sorted(data_dir.glob("state.sqlite3.before-restore-*")):
         try:
             con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
@@ -132,7 +132,7 @@ def _old_databases(data_dir: Path):  # type: ignore[no-untyped-def]
         con.close()
 
 
-def _registers(folder: Path):  # type: ignore[no-untyped-def]
+def _registers(folder: Path):
     from openpyxl import load_workbook
 
     for path in sorted(folder.glob("ทะเบียนรับ-*.xlsx")):
@@ -199,8 +199,7 @@ def recover(state: State, evidence: dict[tuple[int, int], Evidence] | list[Evide
         for key in sorted(set(missing)):
             ev = evidence[key]
             fields = _case_fields(ev, cfg, rules, now)
-            state.insert_case(ev.year, ev.seq, **fields)
-            case = state.case(ev.receipt)
+            case = state.insert_case(ev.year, ev.seq, **fields)
             note = (f"กู้คืนเลขรับหลังฐานข้อมูลสูญหาย/กู้คืนข้อมูล {thai_date_short(now)} "
                     f"(ที่มา: {SOURCE_TH.get(ev.source, 'ไม่มีข้อมูล')})")
             state.db.execute("INSERT INTO case_events (case_id, at, kind, note, actor) VALUES (?,?,?,?,?)",

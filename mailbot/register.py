@@ -28,7 +28,7 @@ from pathlib import Path
 from xml.sax.saxutils import escape as xml_escape
 
 from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell import Cell, WriteOnlyCell
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils.indexed_list import IndexedList
 
@@ -36,6 +36,7 @@ from . import files, printable, workflow, xlsxzip
 from .files import write_atomic
 from .printable import Column, Table
 from .state import State, from_iso
+from .numbering import YearReset
 from .numbering import period_label as numbering_period
 from .numbering import written
 from .thai import thai_date_short, thai_datetime, to_bangkok
@@ -92,10 +93,10 @@ class Numbering:
     """How the register writes numbers and names its period (config.RegistersConfig)."""
 
     receipt_pattern: str = "{seq}/{year}"
-    year_reset: str = "calendar"
+    year_reset: YearReset = "calendar"
 
     @classmethod
-    def of(cls, settings) -> "Numbering":  # type: ignore[no-untyped-def]
+    def of(cls, settings) -> "Numbering":
         return cls(settings.receipt_pattern, settings.year_reset) if settings is not None else cls()
 
     def key(self) -> str:
@@ -109,7 +110,7 @@ def register_path(folder: Path, year_be: int) -> Path:
     return folder / f"ทะเบียนรับ-{year_be}.xlsx"
 
 
-def action_text(case) -> str:  # type: ignore[no-untyped-def]
+def action_text(case) -> str:
     """การปฏิบัติ, with a cancellation stated first (the row stays; the number stays burned)."""
     action = case["action"] or ""
     if case["cancelled_at"]:
@@ -119,7 +120,7 @@ def action_text(case) -> str:  # type: ignore[no-untyped-def]
     return action
 
 
-def case_row(case, agency_name: str, numbering: Numbering = DEFAULT) -> list[object]:  # type: ignore[no-untyped-def]
+def case_row(case, agency_name: str, numbering: Numbering = DEFAULT) -> list[object]:
     received = from_iso(case["received_at"])
     doc_date = thai_date_short(from_iso(case["doc_date"])) if case["doc_date"] else ""
     sender = case["sender_name"] or ""
@@ -150,9 +151,9 @@ def case_row(case, agency_name: str, numbering: Numbering = DEFAULT) -> list[obj
     ]
 
 
-def period_label(year_be: int, reset: str = "calendar") -> str:
+def period_label(year_be: int, reset: YearReset = "calendar") -> str:
     """The period a year's register covers, as its printed title says it."""
-    return numbering_period(year_be, reset)  # type: ignore[arg-type]
+    return numbering_period(year_be, reset)
 
 
 def build_workbook(rows: list[list[object]], title: str, agency: str = "", period: str = "") -> Workbook:
@@ -166,7 +167,7 @@ def build_workbook_columns(columns: list[Column], rows: list[list[object]], titl
     agency and the period as the printed title. ``title`` is the sheet's name."""
     wb = Workbook(write_only=True)
     # every cell's default font becomes Tahoma (openpyxl has no public setter for it)
-    wb._fonts = IndexedList([Font(name=FONT_NAME, sz=10, family=2)])
+    wb._fonts = IndexedList([Font(name=FONT_NAME, sz=10, family=2)])  # type: ignore[attr-defined]
     ws = wb.create_sheet(title)
     # the body styles first, so they get the numbers render_row writes (STYLE_TOP, STYLE_WRAP)
     align_top, align_wrap = Alignment(vertical="top"), Alignment(vertical="top", wrap_text=True)
@@ -198,8 +199,10 @@ def build_workbook_columns(columns: list[Column], rows: list[list[object]], titl
             ws.row_dimensions[r].height = height
         out = []
         for value, alignment in zip(row, styles):
-            formula_like = isinstance(value, str) and value.startswith("=")
-            cell = _text_cell(ws, value) if formula_like else WriteOnlyCell(ws, value)
+            if isinstance(value, str) and value.startswith("="):    # formula-like text stays text
+                cell = _text_cell(ws, value)
+            else:   # rows are typed object throughout the registers; their values are text, numbers, dates
+                cell = WriteOnlyCell(ws, value)  # type: ignore[arg-type]
             cell.alignment = alignment
             out.append(cell)
         ws.append(out)
@@ -208,7 +211,7 @@ def build_workbook_columns(columns: list[Column], rows: list[list[object]], titl
     return wb
 
 
-def _text_cell(ws, value: str) -> WriteOnlyCell:  # type: ignore[no-untyped-def]
+def _text_cell(ws, value: str) -> Cell:
     """openpyxl makes any string starting with '=' a formula; this one stays text."""
     cell = WriteOnlyCell(ws, value=value)
     cell.data_type = "s"
@@ -423,7 +426,7 @@ def pdf_path(folder: Path, year_be: int) -> Path:
     return folder / f"ทะเบียนรับ-{year_be}.pdf"
 
 
-def pdf_row(case, agency_name: str, numbering: Numbering = DEFAULT) -> list[object]:  # type: ignore[no-untyped-def]
+def pdf_row(case, agency_name: str, numbering: Numbering = DEFAULT) -> list[object]:
     """A case as the printed register shows it (PDF_COLUMNS): the sender's address on its own
     line, the time of receipt short."""
     received = to_bangkok(from_iso(case["received_at"]))

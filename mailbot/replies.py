@@ -58,7 +58,7 @@ def message_id_for(kind: str, row_id: int, content_hash: str, domain: str) -> st
 DEFAULT_GLOBALS = {"privacy": {"years": 10, "contact": ""}}
 
 
-def template_globals(cfg) -> dict:  # type: ignore[no-untyped-def]
+def template_globals(cfg) -> dict:
     """The template globals of one configuration: retention.years and whom data subjects contact."""
     return {"privacy": {"years": cfg.retention.years, "contact": cfg.agency.privacy_contact}}
 
@@ -92,8 +92,9 @@ class Templates:
         self.env.filters["thai_datetime"] = thai_datetime
         self.env.globals.update({k: dict(v) for k, v in DEFAULT_GLOBALS.items()})
         for key, value in self.settings.items():
-            if isinstance(value, dict) and isinstance(self.env.globals.get(key), dict):
-                self.env.globals[key].update(value)   # type: ignore[union-attr]
+            current = self.env.globals.get(key)
+            if isinstance(value, dict) and isinstance(current, dict):
+                current.update(value)
             else:
                 self.env.globals[key] = value
 
@@ -236,7 +237,8 @@ def build(*, kind: str, templates: Templates, agency: AgencyConfig, to: str, sub
     text = reply_subject(subject, receipt) if spec.threaded else one_line(subject, 250)
     if kind == "forward":   # carries the citizen's subject
         text = defang(one_line(subject, 250))
-    msg["Subject"] = Header(text, "utf-8") if not text.isascii() else text
+    # compat32 takes a Header object here; typeshed's Message.__setitem__ says str only
+    msg["Subject"] = Header(text, "utf-8") if not text.isascii() else text  # type: ignore[assignment]
     msg["Date"] = format_datetime(to_bangkok(now))
     msg["Message-ID"] = message_id
     if in_reply_to:

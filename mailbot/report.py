@@ -17,6 +17,7 @@ from openpyxl import Workbook
 from openpyxl.chart import BarChart, Reference
 from openpyxl.chart.label import DataLabelList
 from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter
 
 from . import printable
 from .files import write_atomic
@@ -100,7 +101,7 @@ def build(state: State, day: date, agency: str, rows: list[list[object]] | None 
     rows = rows_for(state, day) if rows is None else rows
     period = f"วันที่ {thai_date(day)}"
     wb = Workbook()
-    ws = wb.active
+    ws = wb.worksheets[0]                # a new workbook's one (and active) sheet
     ws.title = "รายการ"
     bold, fill = Font(name="Tahoma", bold=True), PatternFill("solid", fgColor="DDEBF7")
     plain = Font(name="Tahoma")
@@ -109,7 +110,7 @@ def build(state: State, day: date, agency: str, rows: list[list[object]] | None 
         cell = ws.cell(1, i)
         cell.font, cell.fill = bold, fill
         cell.alignment = Alignment(horizontal="center", vertical="top", wrap_text=True)
-        ws.column_dimensions[cell.column_letter].width = col.width
+        ws.column_dimensions[get_column_letter(i)].width = col.width
     ws.row_dimensions[1].height = printable.header_height(COLUMNS)
     aligns = [Alignment(vertical="top", wrap_text=c.wrap) for c in COLUMNS]
     for row in rows:
@@ -163,7 +164,8 @@ def build(state: State, day: date, agency: str, rows: list[list[object]] | None 
     chart.y_axis.majorGridlines = None
     chart.dataLabels = DataLabelList(showVal=True, showSerName=False, showCatName=False, showLegendKey=False,
                                      showPercent=False)
-    chart.width, chart.height = 17.0, 8.5          # cm: room for the longest Thai label
+    # cm: room for the longest Thai label (types-openpyxl says int; openpyxl takes any number of cm)
+    chart.width, chart.height = 17.0, 8.5  # type: ignore[assignment]
     # below the tables, in the two columns' width (A+B is about 17 cm), so it prints with them
     sheet.add_chart(chart, f"A{sheet.max_row + 2}")
     printable.sheet_setup(sheet, [Column("", 48), Column("", 16)], title=TITLE, agency=agency, period=period,

@@ -67,6 +67,7 @@ class Results:
                 "no signing certificate configured (signing: in mailbot.yaml)",
             )
         self.cfg = cfg
+        self.signing = cfg.signing
         self.desk = desk
         self.clock = clock
         self.state = desk.state
@@ -92,7 +93,8 @@ class Results:
         wait = self.cfg.results.stable_seconds
         if files and wait:
             time.sleep(wait)
-        ready, waiting = [], []
+        ready: list[Path] = []
+        waiting: list[Path] = []
         for p in files:
             after = _size(p)
             if after is None:
@@ -154,8 +156,8 @@ class Results:
                     f"Case {receipt} has no address to reply to; deliver the result another way.")
         try:
             signed = self.helper().sign(data, agency=self.cfg.agency.name,
-                                        signer_name=self.cfg.signing.signer_name,  # type: ignore[union-attr]
-                                        when=now, tsa_url=self.cfg.signing.tsa_url)  # type: ignore[union-attr]
+                                        signer_name=self.signing.signer_name,
+                                        when=now, tsa_url=self.signing.tsa_url)
         except BadPdf as exc:
             return f"{exc}\nแก้ไฟล์ (บันทึกเป็น PDF ที่ไม่ตั้งรหัสผ่าน) แล้ววางใหม่ / fix the file and drop it again."
         name = f"{path.stem}-signed.pdf"
@@ -171,9 +173,10 @@ class Results:
                 "INSERT INTO results (case_id, sha256, file_name, original, signed, level, outcome, signed_at, "
                 "timestamp_pending, status) VALUES (?,?,?,?,?,?,?,?,?, 'queued')",
                 (case["id"], digest, path.name, path.name, name, signed.level, outcome, iso(now),
-                 int(bool(self.cfg.signing.tsa_url) and signed.level == "B-B")),  # type: ignore[union-attr]
+                 int(bool(self.signing.tsa_url) and signed.level == "B-B")),
             )
-            result_id = int(cur.lastrowid)  # type: ignore[arg-type]
+            assert cur.lastrowid is not None    # set by the INSERT above
+            result_id = cur.lastrowid
             mid = message_id_for("result", result_id, case["sha256"] or case["receipt"], self.cfg.agency.domain)
             self.state.db.execute("UPDATE results SET outbox_message_id=? WHERE id=?", (mid, result_id))
             dispatch.settle(self.state, issued["id"], outbox_message_id=mid, action="ส่งทางอีเมล (รอส่ง)")
@@ -208,8 +211,7 @@ class Results:
         """The signing helper process (started at the first file of a cycle, closed at its end):
         a file that makes the PDF library loop is stopped after ``signing.timeout_seconds``."""
         if self._helper is None:
-            sc = self.cfg.signing
-            assert sc is not None
+            sc = self.signing
             self._helper = SigningHelper(self._p12, sc.secret(), timeout=sc.timeout_seconds)
         return self._helper
 
@@ -226,7 +228,7 @@ class Results:
 
     def retry_timestamps(self) -> None:
         """Files signed while the timestamp server was away get a document timestamp now."""
-        tsa = self.cfg.signing.tsa_url  # type: ignore[union-attr]
+        tsa = self.signing.tsa_url
         if not tsa:
             return
         for row in self.state.db.execute("SELECT * FROM results WHERE timestamp_pending=1").fetchall():
@@ -292,10 +294,10 @@ class Results:
         write_atomic(target, pdf)
         return target
 
-    def letter_subject(self, case) -> str:  # type: ignore[no-untyped-def]
+    def letter_subject(self, case) -> str:
         return f"แจ้งผลการพิจารณา{case['service_name'] or 'คำขอ'} (เลขรับ {case['receipt']})"
 
-    def render_letter(self, case, outcome: str, note: str, now: datetime, *, dispatch_no: str = "",  # type: ignore[no-untyped-def]
+    def render_letter(self, case, outcome: str, note: str, now: datetime, *, dispatch_no: str = "",
                       signature_field: bool = True) -> bytes:
         """The letter's PDF bytes for a case (no files written, nothing recorded)."""
         from . import letters  # the word segmenter loads its dictionary (~1 s): only when writing letters
@@ -342,7 +344,7 @@ class Results:
         return letters.render(parts, signature_field=signature_field).pdf
 
 
-def refused_note(cfg: Config, case, file_name: str, error: str, now: datetime) -> Path:  # type: ignore[no-untyped-def]
+def refused_note(cfg: Config, case, file_name: str, error: str, now: datetime) -> Path:
     """results/problems/<file>.ส่งไม่สำเร็จ.txt: the signed result could not be e-mailed."""
     folder = cfg.resolve(cfg.results.problems)
     target = folder / f"{Path(file_name).stem}.ส่งไม่สำเร็จ.txt"

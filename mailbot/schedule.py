@@ -79,7 +79,7 @@ def next_poll(now: datetime, cfg: ScheduleConfig) -> datetime:
 
 def polls_between(start: datetime, end: datetime, cfg: ScheduleConfig) -> list[datetime]:
     """All polls the schedule makes from ``start`` (a poll) to ``end`` — for tests and `status`."""
-    out = []
+    out: list[datetime] = []
     current = to_bangkok(start)
     while True:
         current = next_poll(current, cfg)

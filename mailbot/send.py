@@ -12,12 +12,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+from typing import TYPE_CHECKING
 
 import aiosmtplib
 
 from . import addresses
 from .config import SmtpConfig
 from .errors import ConnectionFailure
+
+if TYPE_CHECKING:
+    from .oauth import Token
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +49,7 @@ class Smtp:
         self.envelope_from = envelope_from
         self.loop = asyncio.new_event_loop()
         self.client: aiosmtplib.SMTP | None = None
-        self.token = None            # the OAuth2 token of this session (oauth.Token)
+        self.token: Token | None = None   # the OAuth2 token of this session
         self.mechanism = ""
 
     def __enter__(self) -> "Smtp":
@@ -54,7 +58,7 @@ class Smtp:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _run(self, coro):  # type: ignore[no-untyped-def]
+    def _run(self, coro):
         return self.loop.run_until_complete(coro)
 
     def connect(self) -> None:

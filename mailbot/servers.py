@@ -175,13 +175,13 @@ class _LongAuthSMTP(SMTP):
     command_size_limit = 12288
     line_length_limit = 12288
 
-    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.command_size_limits = collections.defaultdict(lambda: _LongAuthSMTP.command_size_limit)
 
 
 class _LongAuthController(Controller):
-    def factory(self):  # type: ignore[no-untyped-def]
+    def factory(self):
         return _LongAuthSMTP(self.handler, **self.SMTP_kwargs)
 
 
@@ -208,7 +208,7 @@ class SmtpServer:
                 kwargs["auth_exclude_mechanism"] = ["PLAIN", "LOGIN"]
         self.controller = (_LongAuthController if xoauth2 else Controller)(self.sink, **kwargs)
 
-    def _auth(self, server, session, envelope, mechanism, auth_data):  # type: ignore[no-untyped-def]
+    def _auth(self, server, session, envelope, mechanism, auth_data):
         if isinstance(auth_data, LoginPassword):
             user = auth_data.login.decode()
             ok = user == self.user and auth_data.password.decode() == self.password

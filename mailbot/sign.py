@@ -226,6 +226,8 @@ def text_width(text: str, size: float = FONT_SIZE) -> float:
 
 
 def _certificate_name(signer: signers.SimpleSigner) -> str:
+    if signer.signing_cert is None:
+        return ""
     try:
         name = signer.signing_cert.subject.native
         return str(name.get("common_name") or name.get("organization_name") or "")
@@ -256,7 +258,7 @@ def stamp_lines(*, agency: str, signer_name: str, certificate: str, when: str, w
     return [fit(line) for line in lines]
 
 
-def _empty_field(reader: PdfFileReader, name: str):  # type: ignore[no-untyped-def]
+def _empty_field(reader: PdfFileReader, name: str):
     """The rectangle of an unsigned signature field called ``name`` (a letter's signature space)."""
     try:
         for fq_name, value, ref in fields.enumerate_sig_fields(reader, filled_status=False):
@@ -332,7 +334,7 @@ def _helper_setup(p12: bytes, password: str | None) -> signers.SimpleSigner:
     return load_signer(p12, password)
 
 
-def _sign_job(data: bytes, **kwargs) -> Signed:  # type: ignore[no-untyped-def]
+def _sign_job(data: bytes, **kwargs) -> Signed:
     return sign_pdf(data, bounded.state(), **kwargs)
 
 

@@ -474,8 +474,9 @@ class State:
         )
         self.mark_dirty(year_be, cur.lastrowid)
         case = self.case(receipt)
+        assert case is not None         # inserted just above, in this transaction
         audit.append(self.db, case["received_at"], "mailbot", "registered", receipt, audit.registration(case))
-        return case  # type: ignore[return-value]
+        return case
 
     def insert_case(self, year_be: int, seq: int, **fields: object) -> sqlite3.Row:
         """A case whose number was issued already (rebuilt after a lost or restored database)."""
@@ -488,8 +489,9 @@ class State:
         self.raise_floor(year_be, seq)
         self.mark_dirty(year_be, cur.lastrowid)
         case = self.case(receipt)
+        assert case is not None         # inserted just above, in this transaction
         audit.append(self.db, case["received_at"], "mailbot", "recovered", receipt, audit.registration(case))
-        return case  # type: ignore[return-value]
+        return case
 
     def raise_floor(self, year_be: int, seq: int) -> None:
         """The year's counter never goes below a number known to be issued."""

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from datetime import date, datetime, time
+from datetime import date, datetime, time, tzinfo
 from zoneinfo import ZoneInfo
 
+BANGKOK: tzinfo
 try:
     BANGKOK = ZoneInfo("Asia/Bangkok")
 except Exception:  # pragma: no cover - Windows without the tzdata package
     from datetime import timedelta, timezone
 
-    BANGKOK = timezone(timedelta(hours=7), "Asia/Bangkok")  # type: ignore[assignment]
+    BANGKOK = timezone(timedelta(hours=7), "Asia/Bangkok")
 
 THAI_MONTHS = (
     "มกราคม", "กุมภาพันธ์", "มีนาคม", "เมษายน", "พฤษภาคม", "มิถุนายน",
@@ -169,7 +170,7 @@ def graphemes(text: str) -> list[str]:
     return out
 
 
-def cut(text: str, fits, ellipsis: str = "…") -> str:  # type: ignore[no-untyped-def]
+def cut(text: str, fits, ellipsis: str = "…") -> str:
     """The longest start of ``text`` (whole graphemes) for which ``fits(candidate)`` holds,
     with ``ellipsis`` added when something was cut. ``fits`` measures (e.g. a width in points)."""
     if fits(text):
@@ -254,7 +255,7 @@ def parse_thai_date(text: str, today: date) -> tuple[date, time | None] | None:
         month, day = int(n["month"]), int(n["day"])
         year = _year_of(n["year"], month, day, today)
         try:
-            found = date(year, month, day) if year else None  # type: ignore[arg-type]
+            found = date(year, month, day) if year else None
         except ValueError:
             found = None
         rest = text[n.end():]
@@ -263,7 +264,7 @@ def parse_thai_date(text: str, today: date) -> tuple[date, time | None] | None:
         day = int(m["day"])
         year = _year_of(m["year"], month, day, today)
         try:
-            found = date(year, month, day) if year else None  # type: ignore[arg-type]
+            found = date(year, month, day) if year else None
         except ValueError:
             found = None
         rest = text[m.end():]

@@ -37,7 +37,7 @@ from .thai import THAI_MONTHS_SHORT
 try:  # RFC 8601 parser (pure Python); a header it cannot read falls back to a plain scan
     import authres
 except ImportError:  # pragma: no cover - declared in pyproject.toml
-    authres = None  # type: ignore[assignment]
+    authres = None
 
 Headers = Iterable[tuple[str, str]]
 

@@ -90,6 +90,24 @@ def test_followup_with_documents_completes_the_case(env):
     assert "รับเรื่องแล้ว" in register(env)[1]
 
 
+def test_officer_confirming_documents_is_the_actor_of_the_status_change(env):
+    """The audit log names who moved a case: the officer who confirmed the documents, not mailbot."""
+    import json
+
+    from mailbot.app import Office
+
+    env.deliver(with_files("ขออนุญาตก่อสร้างอาคาร", "คำขอ ข1.pdf"))
+    [h] = env.cycle().handled
+    assert case_row(env, h.receipt)["status"] == "awaiting_documents"
+    with Office.open(env.cfg) as office:
+        office.documents_complete(h.receipt, "somying")
+    assert case_row(env, h.receipt)["status"] == "received"
+    con = sqlite3.connect(env.cfg.data_dir / "state.sqlite3")
+    changes = [(actor, json.loads(detail)) for actor, detail in con.execute(
+        "SELECT actor, detail FROM audit WHERE action='status' AND ref=? ORDER BY id", (h.receipt,))]
+    assert changes[-1] == ("somying", {"from": "awaiting_documents", "to": "received"}), changes
+
+
 def test_reminder_then_closure_in_working_days_with_holidays(env):
     env.set_config(schedule={"holidays": ["2026-12-10"]}, workflow={"reminder_days": 7, "close_days": 14})
     with env.client() as c:   # arrives Friday 4 December 2026 (2569)

@@ -813,6 +813,29 @@ def test_forward_by_hand_documents_complete_and_flagged_mail(env, start_console,
 
 # ---------------------------------------------------------------------------- without a browser
 
+def test_a_listen_name_with_several_addresses_serves_and_stops(env):
+    """console.listen may stand for several addresses ("localhost" is ::1 and 127.0.0.1 on
+    Windows; "*" is every IPv4 and IPv6 address anywhere): waitress then listens on each and
+    hands back a server without a socket of its own. The console starts, answers, and stops."""
+    from datetime import datetime, timezone
+
+    from mailbot.app import Office
+    from mailbot.console import auth
+
+    with Office.open(env.cfg) as office:      # beyond this computer: officer accounts first
+        auth.set_password(office.state, "สมชาย", "correct horse 1", datetime.now(timezone.utc), new=True)
+    env.set_config(console={"listen": "*"})
+    port = _free_port()
+    srv = ConsoleServer(env.cfg, port=port).start()
+    try:
+        assert srv.port == port
+        status, _, headers = _no_redirect(srv.url)
+        assert status == 302 and "/signin" in headers["Location"]
+    finally:
+        srv.stop()
+    assert not _listening(port)
+
+
 def test_passwords_are_scrypt_hashes_with_their_own_salt(env):
     from datetime import datetime, timezone
 

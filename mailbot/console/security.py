@@ -46,7 +46,7 @@ def allowed_hosts(listen: str, port: int, extra: list[str] | tuple[str, ...] = (
             host = socket.gethostname()
             names.update({host, socket.getfqdn()})
             for info in socket.getaddrinfo(host, None):
-                addr = info[4][0]
+                addr = str(info[4][0])          # an IPv4 or IPv6 address (typeshed allows an int)
                 names.add(f"[{addr}]" if ":" in addr else addr)
         except OSError:
             pass
@@ -55,7 +55,7 @@ def allowed_hosts(listen: str, port: int, extra: list[str] | tuple[str, ...] = (
 
 
 def host_ok(host: str | None, allowed: set[str]) -> bool:
-    return bool(host) and host.lower() in allowed  # type: ignore[union-attr]
+    return bool(host and host.lower() in allowed)
 
 
 def origin_ok(origin: str | None, referer: str | None, host: str) -> bool:
@@ -71,7 +71,7 @@ def origin_ok(origin: str | None, referer: str | None, host: str) -> bool:
 
 
 def token_ok(sent: str | None, expected: str) -> bool:
-    return bool(sent) and hmac.compare_digest(sent.encode(), expected.encode())  # type: ignore[union-attr]
+    return bool(sent and hmac.compare_digest(sent.encode(), expected.encode()))
 
 
 def citizen(text: object) -> str:

@@ -9,11 +9,16 @@ from __future__ import annotations
 import logging
 import socket
 import threading
-from typing import Callable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..clock import Clock, utcnow
 from ..config import Config
 from ..errors import ConfigError, MailbotError
+
+if TYPE_CHECKING:
+    from flask import Flask
+    from waitress.server import BaseWSGIServer, MultiSocketServer
 
 log = logging.getLogger(__name__)
 
@@ -55,9 +60,11 @@ class ConsoleServer:
         self.clock = clock
         self.port = port if port is not None else cfg.console.port
         self.notify = notify
-        self.server = None
-        self.app = None
+        self.server: BaseWSGIServer | MultiSocketServer | None = None
+        self.app: Flask | None = None
         self.thread: threading.Thread | None = None
+        self._map: dict[int, Any] = {}   # waitress's socket map: listening sockets, connections, its trigger
+        self._wake: Any = None           # a trigger in that map: runs a function in the serving thread
 
     @property
     def url(self) -> str:
@@ -65,15 +72,17 @@ class ConsoleServer:
 
     def start(self) -> "ConsoleServer":
         import waitress
+        from waitress.server import BaseWSGIServer
 
         from .web import create_app
 
         check_listen(self.cfg)
         kwargs = {"notify": self.notify} if self.notify else {}
         deferred = _Deferred()
+        loop_map: dict[int, Any] = {}
         try:
-            self.server = waitress.create_server(
-                deferred, host=self.cfg.console.listen, port=self.port, threads=4, ident="mailbot",
+            server = waitress.create_server(
+                deferred, map=loop_map, host=self.cfg.console.listen, port=self.port, threads=4, ident="mailbot",
                 clear_untrusted_proxy_headers=True, channel_timeout=300)
         except OSError as exc:
             raise MailbotError(
@@ -81,9 +90,13 @@ class ConsoleServer:
                 "เปลี่ยนได้ที่ console.port หรือ --port)",
                 f"cannot serve the console on port {self.port} ({exc.strerror or exc}); is another program using "
                 "it? change console.port or use --port") from None
-        self.port = self.server.socket.getsockname()[1]      # port 0: the one the system chose
+        # one listening socket per address the name stands for: "localhost" is ::1 and 127.0.0.1 on
+        # Windows, and then waitress returns a MultiSocketServer, which has no socket of its own
+        listening = [s for s in loop_map.values() if isinstance(s, BaseWSGIServer)]
+        self.port = listening[0].socket.getsockname()[1]     # port 0: the one the system chose
+        self.server, self._map, self._wake = server, loop_map, listening[0].trigger
         self.app = deferred.app = create_app(self.cfg, self.clock, port=self.port, **kwargs)
-        self.thread = threading.Thread(target=self.server.run, name="console", daemon=True)
+        self.thread = threading.Thread(target=server.run, name="console", daemon=True)
         self.thread.start()
         return self
 
@@ -94,8 +107,8 @@ class ConsoleServer:
             return
         from waitress import wasyncore
 
-        server = self.server
-        server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))  # noqa: SLF001
+        server, loop_map = self.server, self._map
+        self._wake.pull_trigger(lambda: wasyncore.close_all(loop_map))
         if self.thread is not None:
             self.thread.join(5)
         server.task_dispatcher.shutdown()
@@ -111,7 +124,8 @@ class ConsoleServer:
 class _Deferred:
     """The WSGI app, set once the port is known (the Host check needs the real port)."""
 
-    app = None
+    app: Flask | None = None
 
-    def __call__(self, environ, start_response):  # type: ignore[no-untyped-def]
-        return self.app(environ, start_response)  # type: ignore[misc]
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        assert self.app is not None     # set before the serving thread starts
+        return self.app(environ, start_response)

@@ -28,11 +28,11 @@ bp = Blueprint("views", __name__)
 
 # ---------------------------------------------------------------------------- helpers
 
-def office():  # type: ignore[no-untyped-def]
+def office():
     return g.office
 
 
-def ext(key: str):  # type: ignore[no-untyped-def]
+def ext(key: str):
     return current_app.extensions["mailbot"][key]
 
 
@@ -83,7 +83,7 @@ def parse_day(text: str) -> date | None:
 
 
 @bp.app_context_processor
-def common():  # type: ignore[no-untyped-def]
+def common():
     cfg = ext("cfg")
     flashes = []
     if getattr(g, "session", None) is not None:
@@ -96,7 +96,7 @@ def common():  # type: ignore[no-untyped-def]
 # ---------------------------------------------------------------------------- sign-in
 
 @bp.route("/signin", methods=["GET", "POST"])
-def signin():  # type: ignore[no-untyped-def]
+def signin():
     nxt = request.values.get("next") or "/"
     if not nxt.startswith("/") or nxt.startswith("//") or "\\" in nxt:
         nxt = "/"
@@ -123,7 +123,7 @@ def signin():  # type: ignore[no-untyped-def]
 
 
 @bp.route("/signout", methods=["POST"])
-def signout():  # type: ignore[no-untyped-def]
+def signout():
     ext("sessions").drop(g.session.token)
     resp = redirect(url_for("views.signin") if g.accounts else url_for("views.today"))
     resp.delete_cookie(ext("cookie"), path="/")
@@ -132,7 +132,7 @@ def signout():  # type: ignore[no-untyped-def]
 
 
 @bp.route("/fonts/<name>")
-def font(name: str):  # type: ignore[no-untyped-def]
+def font(name: str):
     from .web import FONTS
 
     if name not in ("Sarabun-Regular.ttf", "Sarabun-Bold.ttf"):
@@ -144,14 +144,14 @@ def font(name: str):  # type: ignore[no-untyped-def]
 # ---------------------------------------------------------------------------- today
 
 @bp.route("/")
-def today():  # type: ignore[no-untyped-def]
+def today():
     return render_template("today.html", t=office().today(), page="today")
 
 
 # ---------------------------------------------------------------------------- cases
 
 @bp.route("/cases")
-def cases():  # type: ignore[no-untyped-def]
+def cases():
     a = request.args
     q = (a.get("q") or "").strip()[:200]
     status = a.get("status") or ""
@@ -177,7 +177,7 @@ def cases():  # type: ignore[no-untyped-def]
 
 
 @bp.route("/cases/<int:year>/<int:seq>")
-def case(year: int, seq: int):  # type: ignore[no-untyped-def]
+def case(year: int, seq: int):
     o = office()
     receipt = receipt_of(year, seq)
     view = o.case(receipt)
@@ -189,7 +189,7 @@ def case(year: int, seq: int):  # type: ignore[no-untyped-def]
                            open_status=view.case["status"] in workflow.OPEN)
 
 
-def _mail_text(row) -> dict:  # type: ignore[no-untyped-def]
+def _mail_text(row) -> dict:
     try:
         msg = email.message_from_bytes(bytes(row["raw"]), policy=policy.default)
         body = msg.get_body(("plain",))
@@ -202,7 +202,7 @@ def _mail_text(row) -> dict:  # type: ignore[no-untyped-def]
 
 
 @bp.route("/cases/<int:year>/<int:seq>/set", methods=["POST"])
-def case_set(year: int, seq: int):  # type: ignore[no-untyped-def]
+def case_set(year: int, seq: int):
     receipt = receipt_of(year, seq)
     status, note = form("status", 40), form("note")
     if not status and not note:
@@ -213,7 +213,7 @@ def case_set(year: int, seq: int):  # type: ignore[no-untyped-def]
 
 
 @bp.route("/cases/<int:year>/<int:seq>/tell", methods=["POST"])
-def case_tell(year: int, seq: int):  # type: ignore[no-untyped-def]
+def case_tell(year: int, seq: int):
     receipt = receipt_of(year, seq)
     text = form("message")
     if not text:
@@ -224,7 +224,7 @@ def case_tell(year: int, seq: int):  # type: ignore[no-untyped-def]
 
 
 @bp.route("/cases/<int:year>/<int:seq>/close", methods=["POST"])
-def case_close(year: int, seq: int):  # type: ignore[no-untyped-def]
+def case_close(year: int, seq: int):
     receipt = receipt_of(year, seq)
     case, told = office().set_case(receipt, status="closed", note=form("note"), actor=g.actor)
     flash(f"ยุติเรื่อง {receipt} แล้ว · แจ้งผู้ยื่น: {told}")
@@ -232,7 +232,7 @@ def case_close(year: int, seq: int):  # type: ignore[no-untyped-def]
 
 
 @bp.route("/cases/<int:year>/<int:seq>/classify", methods=["POST"])
-def case_classify(year: int, seq: int):  # type: ignore[no-untyped-def]
+def case_classify(year: int, seq: int):
     receipt = receipt_of(year, seq)
     case, told, warnings = office().classify(receipt, form("service", 20), g.actor, note=form("note"))
     flash(f"คัดแยกเรื่อง {receipt} เป็น {case['service_name']} แล้ว · อีเมลตอบรับถึงผู้ยื่น: {told}")
@@ -242,7 +242,7 @@ def case_classify(year: int, seq: int):  # type: ignore[no-untyped-def]
 
 
 @bp.route("/cases/<int:year>/<int:seq>/forward", methods=["POST"])
-def case_forward(year: int, seq: int):  # type: ignore[no-untyped-def]
+def case_forward(year: int, seq: int):
     receipt = receipt_of(year, seq)
     unit = form("unit_other", 300) or form("unit", 300)
     warnings = office().forward_case(receipt, unit, g.actor, note=form("note"))
@@ -253,7 +253,7 @@ def case_forward(year: int, seq: int):  # type: ignore[no-untyped-def]
 
 
 @bp.route("/cases/<int:year>/<int:seq>/documents", methods=["POST"])
-def case_documents(year: int, seq: int):  # type: ignore[no-untyped-def]
+def case_documents(year: int, seq: int):
     receipt = receipt_of(year, seq)
     case, told = office().documents_complete(receipt, g.actor)
     flash(f"บันทึกว่าเอกสารครบแล้ว: {receipt} ({workflow.label(case['status'])}) · แจ้งผู้ยื่น: {told}")
@@ -261,7 +261,7 @@ def case_documents(year: int, seq: int):  # type: ignore[no-untyped-def]
 
 
 @bp.route("/messages/<int:row>/raw")
-def message_raw(row: int):  # type: ignore[no-untyped-def]
+def message_raw(row: int):
     raw = office().raw_message(row)
     if raw is None:
         raise MailbotError("ไม่พบต้นฉบับอีเมลนี้", "the raw message is not stored")
@@ -269,7 +269,7 @@ def message_raw(row: int):  # type: ignore[no-untyped-def]
 
 
 @bp.route("/messages/<int:row>/files/<int:index>")
-def message_file(row: int, index: int):  # type: ignore[no-untyped-def]
+def message_file(row: int, index: int):
     name, _ctype, data = office().attachment(row, index)
     return download(data, name)
 
@@ -277,7 +277,7 @@ def message_file(row: int, index: int):  # type: ignore[no-untyped-def]
 # ---------------------------------------------------------------------------- held mail, acknowledgements
 
 @bp.route("/held/<int:outbox_id>/<any(release, discard):verb>", methods=["POST"])
-def held(outbox_id: int, verb: str):  # type: ignore[no-untyped-def]
+def held(outbox_id: int, verb: str):
     o = office()
     row = o.release(outbox_id, g.actor) if verb == "release" else o.discard(outbox_id, g.actor)
     flash(f"ปล่อยอีเมล #{outbox_id} แล้ว จะส่งในรอบถัดไป / released" if verb == "release"
@@ -286,7 +286,7 @@ def held(outbox_id: int, verb: str):  # type: ignore[no-untyped-def]
 
 
 @bp.route("/ack/<any(mail, quarantine, flagged):kind>/<int:ref>", methods=["POST"])
-def acknowledge(kind: str, ref: int):  # type: ignore[no-untyped-def]
+def acknowledge(kind: str, ref: int):
     office().acknowledge(kind, ref, g.actor)
     flash("บันทึกว่าดำเนินการแล้ว / marked as dealt with")
     return redirect(_back(None))
@@ -306,7 +306,7 @@ def _back(case_id: int | None) -> str:
 # ---------------------------------------------------------------------------- results
 
 @bp.route("/results")
-def results():  # type: ignore[no-untyped-def]
+def results():
     o = office()
     return render_template("results.html", problems=o.result_problems(), recent=o.recent_results(),
                            signing=o.cfg.signing is not None, receipt=request.args.get("receipt", "")[:20],
@@ -314,7 +314,7 @@ def results():  # type: ignore[no-untyped-def]
 
 
 @bp.route("/results/letter", methods=["POST"])
-def results_letter_preview():  # type: ignore[no-untyped-def]
+def results_letter_preview():
     fields = {k: form(k, 2000) for k in ("receipt", "outcome", "note", "location", "holder")}
     path = office().preview_letter(fields["receipt"], fields["outcome"], fields["note"])
     return render_template("preview.html", kind="letter", name=path.name, fields=fields,
@@ -322,7 +322,7 @@ def results_letter_preview():  # type: ignore[no-untyped-def]
 
 
 @bp.route("/results/upload", methods=["POST"])
-def results_upload():  # type: ignore[no-untyped-def]
+def results_upload():
     upload = request.files.get("file")
     if upload is None or not upload.filename:
         raise MailbotError("เลือกไฟล์ PDF ก่อน", "choose a PDF file first")
@@ -333,7 +333,7 @@ def results_upload():  # type: ignore[no-untyped-def]
 
 
 @bp.route("/results/preview/<path:name>")
-def results_preview_file(name: str):  # type: ignore[no-untyped-def]
+def results_preview_file(name: str):
     path = office().preview_file(name)
     resp = send_file(path, mimetype="application/pdf", conditional=False, etag=False, max_age=0)
     resp.headers["Content-Disposition"] = "inline; filename*=UTF-8''" + security.quote(path.name, safe="")
@@ -342,7 +342,7 @@ def results_preview_file(name: str):  # type: ignore[no-untyped-def]
 
 
 @bp.route("/results/sign", methods=["POST"])
-def results_sign():  # type: ignore[no-untyped-def]
+def results_sign():
     o = office()
     if form("kind") == "upload":
         run = o.send_staged(form("name", 300), g.actor)
@@ -353,13 +353,13 @@ def results_sign():  # type: ignore[no-untyped-def]
 
 
 @bp.route("/results/retry", methods=["POST"])
-def results_retry():  # type: ignore[no-untyped-def]
+def results_retry():
     run = office().retry_result(form("name", 300), g.actor, receipt=form("receipt", 20))
     return render_template("results_done.html", run=run, page="results")
 
 
 @bp.route("/results/problems/<path:name>")
-def results_problem_file(name: str):  # type: ignore[no-untyped-def]
+def results_problem_file(name: str):
     for p in office().result_problems():
         if p.name == name:
             folder = office().cfg.resolve(office().cfg.results.problems)
@@ -370,7 +370,7 @@ def results_problem_file(name: str):  # type: ignore[no-untyped-def]
 # ---------------------------------------------------------------------------- quarantine
 
 @bp.route("/quarantine")
-def quarantine():  # type: ignore[no-untyped-def]
+def quarantine():
     return render_template("quarantine.html", rows=office().quarantined(), page="quarantine",
                            reason=_reason)
 
@@ -380,7 +380,7 @@ def _reason(text: str | None) -> str:
 
 
 @bp.route("/quarantine/<int:row>")
-def quarantine_item(row: int):  # type: ignore[no-untyped-def]
+def quarantine_item(row: int):
     o = office()
     view = o.message_view(row)
     return render_template("quarantine_item.html", m=view, row=view.row, reason=_reason(view.row["reason"]),
@@ -388,13 +388,13 @@ def quarantine_item(row: int):  # type: ignore[no-untyped-def]
 
 
 @bp.route("/quarantine/<int:row>/reprocess", methods=["POST"])
-def quarantine_reprocess(row: int):  # type: ignore[no-untyped-def]
+def quarantine_reprocess(row: int):
     flash(office().reprocess(row, g.actor))
     return redirect(url_for("views.quarantine"))
 
 
 @bp.route("/quarantine/<int:row>/register", methods=["POST"])
-def quarantine_register(row: int):  # type: ignore[no-untyped-def]
+def quarantine_register(row: int):
     case, told, warnings = office().register_by_hand(
         row, sender_name=form("sender_name", 200), sender_addr=form("sender_addr", 320), subject=form("subject", 500),
         service_code=form("service", 20), actor=g.actor, reply=request.form.get("reply") == "1")
@@ -407,7 +407,7 @@ def quarantine_register(row: int):  # type: ignore[no-untyped-def]
 # ---------------------------------------------------------------------------- registers
 
 @bp.route("/registers")
-def registers():  # type: ignore[no-untyped-def]
+def registers():
     o = office()
     folder = o.cfg.registers_dir
     years = sorted(folder.glob("ทะเบียนรับ-*.xlsx"), reverse=True) if folder.is_dir() else []
@@ -432,7 +432,7 @@ def _listed(kind: str, name: str) -> Path:
 
 
 @bp.route("/registers/<any(year, daily, public):kind>/<path:name>")
-def register_file(kind: str, name: str):  # type: ignore[no-untyped-def]
+def register_file(kind: str, name: str):
     path = _listed(kind, name)
     mimetype = {".xlsx": XLSX, ".csv": "text/csv", ".json": "application/json"}.get(path.suffix.lower(),
                                                                                    "application/octet-stream")
@@ -440,7 +440,7 @@ def register_file(kind: str, name: str):  # type: ignore[no-untyped-def]
 
 
 @bp.route("/registers/daily", methods=["POST"])
-def register_daily():  # type: ignore[no-untyped-def]
+def register_daily():
     o = office()
     day = parse_day(form("day", 20)) or to_bangkok(o.clock()).date()
     path = o.daily_log(day)
@@ -448,7 +448,7 @@ def register_daily():  # type: ignore[no-untyped-def]
 
 
 @bp.route("/registers/backup", methods=["POST"])
-def register_backup():  # type: ignore[no-untyped-def]
+def register_backup():
     o = office()
     if o.cfg.backup.dir is None:
         raise MailbotError("ยังไม่ได้ตั้งที่เก็บข้อมูลสำรอง (backup.dir ใน mailbot.yaml)",
@@ -459,7 +459,7 @@ def register_backup():  # type: ignore[no-untyped-def]
 
 
 @bp.route("/registers/publish", methods=["POST"])
-def register_publish():  # type: ignore[no-untyped-def]
+def register_publish():
     paths = office().publish()
     flash(f"เผยแพร่ทะเบียนใบอนุญาตแล้ว {len(paths)} ไฟล์ / licence register published")
     return redirect(url_for("views.registers"))
@@ -468,7 +468,7 @@ def register_publish():  # type: ignore[no-untyped-def]
 # ---------------------------------------------------------------------------- settings check
 
 @bp.route("/settings")
-def settings():  # type: ignore[no-untyped-def]
+def settings():
     from ..checks import run_checks
 
     o = office()

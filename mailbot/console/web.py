@@ -52,7 +52,7 @@ def create_app(cfg: Config, clock: Clock = utcnow, *, port: int | None = None,
     _filters(app)
 
     @app.before_request
-    def guard():  # type: ignore[no-untyped-def]
+    def guard():
         if not security.host_ok(request.host, hosts):
             return _plain("ที่อยู่ของหน้านี้ไม่ถูกต้อง เปิดหน้าจอเจ้าหน้าที่จากที่อยู่ที่ mailbot แสดงเท่านั้น\n"
                           "Wrong host: open the console at the address mailbot prints.", 421)
@@ -82,7 +82,7 @@ def create_app(cfg: Config, clock: Clock = utcnow, *, port: int | None = None,
         return None
 
     @app.after_request
-    def headers(response):  # type: ignore[no-untyped-def]
+    def headers(response):
         framed = response.headers.pop("X-Mailbot-Frameable", None)
         for k, v in (security.HEADERS | (security.FRAMEABLE if framed else {})).items():
             response.headers[k] = v
@@ -92,26 +92,26 @@ def create_app(cfg: Config, clock: Clock = utcnow, *, port: int | None = None,
         return response
 
     @app.teardown_request
-    def close_office(exc):  # type: ignore[no-untyped-def]
+    def close_office(exc):
         office = g.pop("office", None)
         if office is not None:
             office.close()
 
     @app.errorhandler(MailbotError)
-    def mailbot_error(exc: MailbotError):  # type: ignore[no-untyped-def]
+    def mailbot_error(exc: MailbotError):
         return render_template("error.html", error=exc), 400
 
     @app.errorhandler(404)
-    def not_found(exc):  # type: ignore[no-untyped-def]
+    def not_found(exc):
         return render_template("error.html", error=MailbotError("ไม่พบหน้านี้", "page not found")), 404
 
     @app.errorhandler(413)
-    def too_large(exc):  # type: ignore[no-untyped-def]
+    def too_large(exc):
         return render_template("error.html", error=MailbotError("ไฟล์ใหญ่เกินไป (ไม่เกิน 50 MB)",
                                                                 "the file is too large (50 MB at most)")), 413
 
     @app.errorhandler(Exception)
-    def unexpected(exc):  # type: ignore[no-untyped-def]
+    def unexpected(exc):
         from werkzeug.exceptions import HTTPException
 
         if isinstance(exc, HTTPException):
@@ -140,7 +140,7 @@ def _os_user() -> str:
         return "เจ้าหน้าที่"
 
 
-def _plain(text: str, code: int):  # type: ignore[no-untyped-def]
+def _plain(text: str, code: int):
     from flask import Response
 
     return Response(text + "\n", status=code, mimetype="text/plain")
