@@ -100,11 +100,13 @@ def run(kind: str, n: int, rng: random.Random) -> tuple[int, list[float]]:
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--n", type=int, default=100)
+    p.add_argument("--servers", default="pymap,dovecot", help="which IMAP servers (comma-separated)")
     args = p.parse_args()
     rng = random.Random(20261128)
     import shutil
 
-    kinds = ["pymap"] + (["dovecot"] if shutil.which("dovecot") or Path("/usr/sbin/dovecot").exists() else [])
+    have_dovecot = shutil.which("dovecot") or Path("/usr/sbin/dovecot").exists()
+    kinds = [k for k in args.servers.split(",") if k == "pymap" or (k == "dovecot" and have_dovecot)]
     for kind in kinds:
         started = time.monotonic()
         missed, delays = run(kind, args.n, rng)

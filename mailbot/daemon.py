@@ -131,7 +131,7 @@ class Daemon:
         """Wait on the mailbox for new mail (IMAP IDLE); each arrival triggers a cycle."""
         from .fetch import Mailbox, NoIdle
 
-        first = True
+        first, pause = True, 1.0
         while not self.stop_event.is_set():
             try:
                 with Mailbox(self.cfg.imap) as mb:
@@ -141,13 +141,16 @@ class Daemon:
                     while not self.stop_event.is_set():
                         if mb.wait_for_new_mail(self.stop_event):
                             self.poll_now()
+                        pause = 1.0
             except NoIdle:
                 log.warning("IMAP server has no IDLE; polling every %s minutes", self.cfg.schedule.every_minutes)
                 self.notify("เซิร์ฟเวอร์ไม่รองรับ IDLE ใช้การตรวจตามรอบเวลา", "server has no IDLE: polling")
                 return
-            except Exception as exc:  # noqa: BLE001 - reconnect after a pause; polling continues anyway
-                log.warning("IDLE connection lost (%s); retrying in 60 s", type(exc).__name__)
-                self.stop_event.wait(60)
+            except Exception as exc:  # noqa: BLE001 - reconnect soon (1, 2, 4 ... 60 s); polling goes on anyway
+                log.warning("IDLE connection lost (%s: %s); reconnecting in %.0f s", type(exc).__name__,
+                            str(exc)[:200], pause)
+                self.stop_event.wait(pause)
+                pause = min(pause * 2, 60.0)
 
     # ------------------------------------------------------------------ life
 
