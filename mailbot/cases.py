@@ -23,7 +23,7 @@ from .parse import pdf_attachments
 from .triage import SECRET_MASK
 from .completeness import Checklist, File
 from .config import Config, Rules, Service
-from .outbox import Outbox, day_start
+from .outbox import Outbox
 from .replies import Templates, context, tag
 from .state import State, from_iso, iso
 from .thai import thai_date, thai_date_short, thai_datetime, to_bangkok

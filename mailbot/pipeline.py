@@ -1,20 +1,25 @@
 """Pipeline: one polling cycle, the only place that knows the order of the steps.
 
-Per message, in this order (isync spirit: record intent before an effect; every effect after
-the commit is idempotent on retry):
+Before anything is fetched: the receipt counters stand above every number ever issued (a lost
+or restored database is caught up from the archive's index, the registers and the Sent folder:
+recovery.py), queued mail is sent and decided messages are moved. Then, per message, in this
+order (isync spirit: record intent before an effect; every effect after the commit is
+idempotent on retry):
 
-  1. fetch      BODY.PEEK in batches; the attempt counter goes up first (poison detection)
+  1. fetch      BODY.PEEK in batches; the attempt counter goes up first (poison detection);
+                mail older than imap.since is left alone
   2. archive    raw bytes to data/archive (content-addressed, atomic)
-  3. decide     parse + classify; duplicates, follow-ups and numbers looked up in the state
+  3. decide     parse + classify; trust, duplicates, follow-ups and numbers looked up in the state
   4. commit     outcome, case with its receipt number, reply queued with a fixed Message-ID:
-                one transaction per batch
-  5. send       the queued replies over one SMTP connection, each marked sent at once
+                one transaction per batch; the numbers then go into the archive's receipt index
+  5. send       the queued mail over one SMTP connection (outbox.py), each marked at once
   6. move       out of the watched folder into the outcome folder, by UID set; then marked
 
-Before new mail is fetched, what a crashed run left behind is finished first: queued replies
-are sent and decided messages are moved. A crash anywhere, followed by a rerun, loses no
-message and gives none a second number; a second reply is possible only between SMTP
-accepting it and step 5's mark.
+A crash anywhere, followed by a rerun, loses no message and gives none a second number; a
+second reply is possible only between SMTP accepting it and step 5's mark. A failure belongs
+to what caused it: a message that cannot be processed is quarantined after max_attempts, a
+mail that cannot be sent fails on its own; a failure of the machine (disk full, no permission,
+database locked) stops the cycle cleanly without counting against any message.
 """
 from __future__ import annotations
 
@@ -43,7 +48,7 @@ from .replies import context
 from .outbox import Delivery
 from .send import Smtp
 from .state import iso
-from .thai import BANGKOK, be_year, one_line, thai_date_short, to_bangkok
+from .thai import BANGKOK, one_line, thai_date_short, to_bangkok
 
 if TYPE_CHECKING:
     from .app import Office

@@ -5,7 +5,9 @@ Owns: reading a receipt number out of a file name (``15-2569.pdf``, ``15_2569 �
 the signed copy atomically, queuing the reply with the signed PDF in the request's thread,
 closing the case (การปฏิบัติ "ส่งผลการพิจารณาแล้ว <date>"), recording a licence for services
 marked ``licence: true``, and moving problem files to ``results/problems/`` with a Thai note.
-A file is recognised by its SHA-256, so a crash never signs or sends the same file twice.
+A result is the file's SHA-256 for one case (the same bytes named for two cases are two
+results), so a crash never signs or sends it twice; it is called sent only when the mail
+server took it, and every result gets its outgoing number in the dispatch register.
 """
 from __future__ import annotations
 

@@ -128,6 +128,9 @@ def test_new_automatic_rules_change_no_outcome_in_the_shared_corpus():
     """Measured false positives: every corpus message a new rule marks automatic was automatic already."""
     from mailbot.parse import Unparseable
 
+    from .test_corpus import need_corpus
+
+    need_corpus()          # skipped with a reason in a clone without ../shared; a failure in CI
     files = _corpus_files()
     assert len(files) == 412
     flagged_new, changed = 0, []
