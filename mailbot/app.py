@@ -845,7 +845,7 @@ class Office:
                     reply_to=sender_addr or None, subject=one_line(subject, 500),
                     service_code=service.code if service else None, service_name=service.name if service else None,
                     status=workflow.initial(service is not None, "none"),
-                    action=(f"รับเรื่อง: {service.name}" if service else "รอเจ้าหน้าที่คัดแยก (unclassified)"),
+                    action=(f"รับเรื่อง: {service.name}" if service else "รอเจ้าหน้าที่คัดแยก"),
                     remark=f"ลงทะเบียนโดยเจ้าหน้าที่จากอีเมลที่กักกัน ({actor})", message_id=row["message_id"],
                     attachments=0, archive=row["archive"], sha256=row["sha256"],
                     checklist=json.dumps(checklist.as_dict(), ensure_ascii=False))

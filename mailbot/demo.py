@@ -135,6 +135,8 @@ def make_workspace(folder: Path, imap_port: int, smtp_port: int, password: str, 
         data["signing"] = {"pkcs12": "certs/agency-demo.p12", "password": pki.password,
                            "signer_name": "นายสมศักดิ์ ใจดี (ทดลอง)"}
         data["results"] = {"stable_seconds": 0}
+        # a letter code like an agency's own (the ที่ of its letters); a real office sets its own
+        data.setdefault("registers", {})["dispatch_pattern"] = "ทดลอง 0000.1/{seq}"
         from .letters import placeholder_emblem   # a plain stand-in: no emblem is bundled
 
         (folder / "emblem-placeholder.png").write_bytes(placeholder_emblem())
@@ -204,7 +206,7 @@ def run_demo(workdir: Path | None = None, out=print) -> CycleReport:
                 reply = email.message_from_bytes(m.data, policy=policy.default)
                 files = [p.get_filename() or "" for p in reply.iter_attachments()]
                 out(f"  ถึง/to {m.rcpt_tos[0]} · เรื่อง/subject: {reply['subject']} · แนบ/attached: {', '.join(files)}")
-            for path in sorted((folder / "results" / "sent").glob("*-signed.pdf")):
+            for path in sorted((folder / "results" / "sent").glob("* (ลงนามแล้ว).pdf")):
                 out(f"  ไฟล์ที่ลงนามแล้ว / signed file: {path}")
             daily = office.daily_log(to_bangkok(office.clock()).date())
             licences = office.publish()
@@ -212,6 +214,7 @@ def run_demo(workdir: Path | None = None, out=print) -> CycleReport:
         out("ผลลัพธ์ที่เจ้าหน้าที่เปิดดูได้ / what the officer opens:")
         for path in report.registers:
             out(f"  ทะเบียนรับ (Excel) / receive register: {path}")
+        out(f"  ทะเบียนหนังสือส่ง / dispatch register: {cfg.registers_dir / ('ทะเบียนส่ง-' + report.registers[0].stem.split('-')[-1] + '.xlsx') if report.registers else '-'}")
         out(f"  บันทึกประจำวันสำหรับผู้บังคับบัญชา / supervisors' daily log: {daily}")
         for path in licences:
             if path.suffix == ".xlsx":

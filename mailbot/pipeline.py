@@ -529,7 +529,7 @@ class Cycle:
             service_code=service.code if service else None,
             service_name=service.name if service else None,
             status=status,
-            action=f"รับเรื่อง: {service.name}" if service else "รอเจ้าหน้าที่คัดแยก (unclassified)",
+            action=f"รับเรื่อง: {service.name}" if service else "รอเจ้าหน้าที่คัดแยก",
             remark="; ".join(remarks),
             message_id=letter.message_id, attachments=len([a for a in letter.attachments if not a.inline]),
             archive=plan.archive, sha256=plan.sha256, via=via,

@@ -162,7 +162,7 @@ class Results:
                                         when=now, tsa_url=self.signing.tsa_url)
         except BadPdf as exc:
             return f"{exc}\nแก้ไฟล์ (บันทึกเป็น PDF ที่ไม่ตั้งรหัสผ่าน) แล้ววางใหม่ / fix the file and drop it again."
-        name = f"{path.stem}-signed.pdf"
+        name = f"{path.stem} (ลงนามแล้ว).pdf"     # the signed copy, named in Thai
         write_atomic(self.sent_dir / name, signed.data)   # signed in memory, written whole
         outcome = _outcome_from_name(path.name)
         with self.state.tx():
@@ -275,7 +275,7 @@ class Results:
                                         recipient_name=case["sender_name"] or "")
                 dispatch_no = issued["number"]
         pdf = self.render_letter(case, outcome, note, now, dispatch_no=dispatch_no, signature_field=not preview)
-        stem = f"{receipt.replace('/', '-')} {outcome}"
+        stem = f"{receipt.replace('/', '-')} {FILE_WORDS[outcome]}"   # Thai words the officer reads
         if issued is not None:   # the outbox step knows this letter by its bytes and keeps its number
             dispatch.settle(self.state, issued["id"], sha256=hashlib.sha256(pdf).hexdigest())
         if preview:
@@ -358,6 +358,10 @@ def refused_note(cfg: Config, case, file_name: str, error: str, now: datetime) -
             "The signed file is in results/sent; deliver it another way.\n")
     write_atomic(target, text.encode("utf-8"))
     return target
+
+
+# the outcome in a letter's file name: Thai, and read back by _outcome_from_name
+FILE_WORDS = {"approved": "อนุมัติ", "rejected": "ไม่อนุมัติ", "incomplete": "เอกสารไม่ครบ"}
 
 
 def _outcome_from_name(name: str) -> str:

@@ -158,7 +158,7 @@ def test_result_email_and_letter_get_dispatch_numbers(env):
     rows = con.execute("SELECT * FROM dispatches ORDER BY seq").fetchall()
     assert [(d["number"], d["receipt"], d["kind"]) for d in rows] == [
         ("มท 0808.2/1", first.receipt, "result_email"), ("มท 0808.2/2", second.receipt, "result_letter")]
-    signed = next((env.root / "results" / "sent").glob(f"{second.receipt.replace('/', '-')}*-signed.pdf"))
+    signed = next((env.root / "results" / "sent").glob(f"{second.receipt.replace('/', '-')}* (ลงนามแล้ว).pdf"))
     text = subprocess.run(["pdftotext", str(signed), "-"], capture_output=True, text=True).stdout
     assert "มท 0808.2/2" in text                                    # the letter's ที่
     assert all(d["action"].startswith("ส่งทางอีเมลแล้ว") for d in con.execute("SELECT * FROM dispatches"))

@@ -127,7 +127,7 @@ def test_dropped_pdf_is_signed_sent_in_thread_and_closes_the_case(signed_env):
     assert case["status"] == "completed" and "ส่งผลการพิจารณาแล้ว" in case["action"]
     sent = env.root / "results" / "sent"
     assert (sent / f"{n}_2569 อนุมัติ.pdf").read_bytes() == original            # unsigned original kept
-    assert (sent / f"{n}_2569 อนุมัติ-signed.pdf").read_bytes() == data
+    assert (sent / f"{n}_2569 อนุมัติ (ลงนามแล้ว).pdf").read_bytes() == data
     assert list(env.outbox.iterdir()) == []
     row = db(env).execute("SELECT level, outcome FROM results").fetchone()
     assert tuple(row) == ("B-B", "approved")
