@@ -30,14 +30,6 @@ def period_label(year_be: int, reset: YearReset = "calendar") -> str:
     return f"ปีงบประมาณ พ.ศ. {year_be}" if reset == "fiscal" else f"ประจำปี พ.ศ. {year_be}"
 
 
-def period_bounds(year_be: int, reset: YearReset = "calendar") -> tuple[date, date]:
-    """The first and last day of a numbering year (CE dates)."""
-    ce = year_be - 543
-    if reset == "fiscal":
-        return date(ce - 1, 10, 1), date(ce, 9, 30)
-    return date(ce, 1, 1), date(ce, 12, 31)
-
-
 def written(pattern: str, seq: int, year_be: int) -> str:
     """A number as its pattern writes it: "{seq}/{year}" -> "15/2569"; "มท 0808.2/{seq}" -> "มท 0808.2/15"."""
     return pattern.replace("{seq}", str(seq)).replace("{year}", str(year_be))

@@ -110,24 +110,6 @@ class Letter:
 
 # ---------------------------------------------------------------------------- helpers
 
-def _header(msg: Message, name: str) -> str | None:
-    """A header's decoded value; falls back to a lenient decode when the parser chokes."""
-    try:
-        value = msg.get(name)
-    except Exception:  # malformed header that policy.default cannot model
-        value = None
-        raw = _raw_header(msg, name)
-        if raw is not None:
-            value = _lenient_decode(raw)
-    if value is None:
-        return None
-    try:
-        text = str(value)
-    except Exception:
-        text = _lenient_decode(_raw_header(msg, name) or "")
-    return text
-
-
 def _text_header(msg: Message, name: str) -> str:
     """An unstructured header (Subject) decoded through our charset map.
 

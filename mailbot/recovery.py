@@ -25,7 +25,7 @@ from .classify import match_subject
 from .config import Config, Rules
 from .parse import Unparseable, parse
 from .state import State, iso
-from .thai import be_year, one_line, parse_thai_datetime, thai_date_short, thai_digits_to_arabic, to_bangkok
+from .thai import one_line, parse_thai_datetime, thai_date_short, thai_digits_to_arabic
 
 log = logging.getLogger(__name__)
 
@@ -261,7 +261,3 @@ def _from_raw(path: Path, rules: Rules) -> dict:
         "doc_date": iso(letter.date) if letter.date else None,
         "attachments": len([a for a in letter.attachments if not a.inline]),
     }
-
-
-def year_of(when: datetime) -> int:
-    return be_year(to_bangkok(when))

@@ -626,11 +626,3 @@ class State:
     def event(self, at: datetime, level: str, kind: str, text: str) -> None:
         with self.tx() as db:
             db.execute("INSERT INTO events (at, level, kind, text) VALUES (?,?,?,?)", (iso(at), level, kind, text))
-
-    def outcome_counts(self) -> dict[str, int]:
-        return {
-            r[0]: r[1]
-            for r in self.db.execute(
-                "SELECT outcome, count(*) FROM messages WHERE outcome IS NOT NULL GROUP BY outcome"
-            )
-        }
