@@ -170,10 +170,6 @@ class Mailbox:
 
     # ------------------------------------------------------------------ OAuth2 token lifetime
 
-    def renew_if_stale(self) -> None:
-        """For long-held sessions (IDLE): sign in again when the OAuth2 token is about to expire."""
-        self._fresh()
-
     def _fresh(self) -> None:
         """Sign in again before the session's OAuth2 token expires (Exchange Online ends the
         session when it does: "BYE Session invalidated - AccessTokenExpired")."""
