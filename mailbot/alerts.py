@@ -62,12 +62,14 @@ class Alerts:
 
     # ------------------------------------------------------------------ checks
 
-    def connection_failed(self, error, now: datetime) -> None:
-        """A cycle could not reach or log in to a server."""
+    def connection_failed(self, error, now: datetime, server: str = "imap") -> None:
+        """A cycle could not reach or sign in to a server (``server``: imap or smtp, each with its
+        own clock, so an SMTP-only outage is counted too)."""
         login = "login" in error.english.lower() or "password" in error.english.lower()
-        since = self.state.get("unreachable_since")
+        key = "unreachable_since" if server == "imap" else f"unreachable_since:{server}"
+        since = self.state.get(key)
         if since is None:
-            self.state.put("unreachable_since", iso(now))
+            self.state.put(key, iso(now))
             since = iso(now)
         kind = getattr(error, "kind", "")      # an OAuth2 sign-in says what went wrong itself
         if kind and kind != "unreachable":
@@ -79,13 +81,14 @@ class Alerts:
                        since=from_iso(since), title="เข้าสู่ระบบอีเมลไม่ได้")
         elif now - from_iso(since) >= timedelta(minutes=self.cfg.alerts.unreachable_minutes):
             minutes = int((now - from_iso(since)).total_seconds() // 60)
-            self.alert("unreachable", f"ติดต่อเซิร์ฟเวอร์อีเมลไม่ได้มา {minutes} นาทีแล้ว: {error.thai}",
+            self.alert(f"unreachable-{server}", f"ติดต่อเซิร์ฟเวอร์อีเมลไม่ได้มา {minutes} นาทีแล้ว: {error.thai}",
                        f"mail server unreachable for {minutes} minutes: {error.english}", now,
                        since=from_iso(since), title="ติดต่อเซิร์ฟเวอร์อีเมลไม่ได้")
 
-    def connection_ok(self) -> None:
-        if self.state.get("unreachable_since") is not None:
-            self.state.put("unreachable_since", None)
+    def connection_ok(self, server: str = "imap") -> None:
+        key = "unreachable_since" if server == "imap" else f"unreachable_since:{server}"
+        if self.state.get(key) is not None:
+            self.state.put(key, None)
 
     def routine(self, now: datetime) -> None:
         """Disk, backup location, certificate, OAuth2 secrets and refresh tokens: checked every cycle

@@ -113,12 +113,21 @@ class Office:
         """One cycle: fetch, decide, reply, move; results, reminders; registers; alerts."""
         with self.work(officer=False):
             now = self.clock()
-            self.templates.check(self.cfg.agency, now)
+            template_problems: list[str] = []
+            self.templates.check(self.cfg.agency, now, template_problems)
             try:
                 try:
                     with Mailbox(self.cfg.imap) as mb, Smtp(self.cfg.smtp, self.cfg.agency.address) as smtp:
                         report = Cycle(self, mb, smtp, stop, progress).run()
                 except CONNECTION_ERRORS as exc:  # connection lost mid-cycle: state is consistent
+                    if explain_environment(exc, self.cfg.data_dir) is not None:
+                        raise                       # the disk, not the connection: handled below
+                    if not isinstance(exc, OSError):    # the server answered NO or BAD to a command
+                        raise ConnectionFailure(
+                            "เซิร์ฟเวอร์อีเมลไม่ยอมทำตามคำสั่ง (เช่น กล่องเต็ม) งานที่บันทึกแล้วไม่สูญหาย รอบถัดไปจะทำต่อ",
+                            f"the mail server refused a command ({str(exc)[:160]}); "
+                            "committed work is safe and the next cycle continues",
+                        ) from None
                     raise ConnectionFailure(
                         "การเชื่อมต่อกับเซิร์ฟเวอร์อีเมลขาดระหว่างทำงาน งานที่บันทึกแล้วไม่สูญหาย รอบถัดไปจะทำต่อ",
                         f"connection to the mail server lost mid-cycle ({type(exc).__name__}); "
@@ -138,10 +147,12 @@ class Office:
             self.alerts.connection_ok()
             if report.recovery:
                 lines = report.recovery.lines()
-                self.alerts.alert("recovery", "\n".join(lines[:1] + lines[1:21]), lines[0].split(" / ")[-1], now,
+                self.alerts.alert("recovery", "\n".join(lines[:21]), lines[0].split(" / ")[-1], now,
                                   title="พบเลขรับที่ออกไปแล้วแต่ไม่มีในฐานข้อมูล")
             if report.smtp_error is not None:
-                self.alerts.connection_failed(report.smtp_error, now)
+                self.alerts.connection_failed(report.smtp_error, now, server="smtp")
+            elif report.delivery.sent:
+                self.alerts.connection_ok(server="smtp")
             self._registers(report)
             self.alerts.routine(now)
             today = to_bangkok(now).date()
@@ -151,6 +162,10 @@ class Office:
                                   f"case {case['receipt']} was decided more than 7 days ago and its result has not "
                                   "been sent", now, since=from_iso(case["decided_at"]),
                                   title=f"ยังไม่ได้ส่งผลการพิจารณา เลขรับ {case['receipt']}")
+            for problem in template_problems:
+                report.warnings.append("แม่แบบข้อความมีข้อผิดพลาด จึงไม่ส่งข้อความนี้ / template not used: " + problem)
+                self.alerts.alert("template", "แม่แบบข้อความมีข้อผิดพลาด: " + problem, "a template does not render",
+                                  now, title="แม่แบบข้อความมีข้อผิดพลาด")
             if self.state.queued(limit=1):     # alerts raised at the end of the cycle go out now
                 self.send_alerts()
             report.warnings.extend(report.delivery.warnings)
@@ -264,6 +279,11 @@ class Office:
                 case, told = self.desk.officer_set(receipt, status, note, tell, actor, self.clock())
             except KeyError:
                 raise MailbotError(f"ไม่พบเรื่องเลขทะเบียนรับ {receipt}", f"no case with receipt number {receipt}") from None
+            except workflow.Cancelled:
+                raise MailbotError(
+                    "ยกเลิกเรื่องได้ด้วยคำสั่ง mailbot case cancel เลขรับ --reason \"เหตุผล\" เท่านั้น "
+                    "และเรื่องที่ยกเลิกแล้วเปลี่ยนสถานะไม่ได้",
+                    "cancel with `mailbot case cancel N --reason ...`; a cancelled case changes no more") from None
             except workflow.InvalidTransition:
                 raise unknown_status(status or "") from None
             self._registers()
@@ -287,8 +307,11 @@ class Office:
                                        cancel_reason=reason.strip())
                 case = self.desk.set_status(case, "cancelled", now, actor=actor)
                 audit.append(self.state.db, now, actor, "cancelled", receipt, {"reason": reason.strip()})
-                self.state.db.execute("UPDATE outbox SET status='discarded', hold_reason='case cancelled' "
-                                      "WHERE case_id=? AND status IN ('queued','held')", (case["id"],))
+                discarded = self.state.db.execute(
+                    "UPDATE outbox SET status='discarded', hold_reason='case cancelled' "
+                    "WHERE case_id=? AND status IN ('queued','held')", (case["id"],)).rowcount
+                if discarded:
+                    self.state.update_case(case["id"], reply_status="ยกเลิก ไม่ส่งอีเมลที่ค้างอยู่")
             self._registers()
             return self.state.case_by_id(case["id"])
 
@@ -311,7 +334,9 @@ class Office:
             if case is None:
                 raise MailbotError(f"ไม่พบเรื่องเลขทะเบียนรับ {receipt}", f"no case with receipt number {receipt}")
             self.state.update_case(case["id"], **fields)
-            self.desk.event(case, self.clock(), "officer:delay", f"เหตุที่ล่าช้า ({actor}): {reason} {expected}".strip(),
+            when = (f" คาดว่าแล้วเสร็จ {thai_date(date.fromisoformat(str(fields['expected_date'])))}"
+                    if "expected_date" in fields else "")
+            self.desk.event(case, self.clock(), "officer:delay", f"เหตุที่ล่าช้า ({actor}): {reason}{when}".strip(),
                             actor=actor, action=True)
             return self.state.case_by_id(case["id"])
 
@@ -319,8 +344,8 @@ class Office:
         """The audit chain checked end to end, and against the heads kept in backups and daily logs."""
         return audit.verify(self.state.db, recorded_heads(self.cfg))
 
-    def held(self) -> list[sqlite3.Row]:
-        return self.outbox.held()
+    def held(self, failed: bool = False) -> list[sqlite3.Row]:
+        return self.outbox.held(failed)
 
     def release(self, outbox_id: int, actor: str) -> sqlite3.Row:
         with self.work():
@@ -666,6 +691,9 @@ class Office:
             if case["service_code"]:
                 raise MailbotError(f"เรื่อง {receipt} คัดแยกแล้ว ({case['service_name']})",
                                    f"case {receipt} is classified already ({case['service_code']})")
+            if case["cancelled_at"] or case["status"] in ("closed", "closed_incomplete", "completed"):
+                raise MailbotError(f"เรื่อง {receipt} ยุติหรือยกเลิกแล้ว คัดแยกไม่ได้",
+                                   f"case {receipt} is closed or cancelled; it cannot be classified")
             flagged = bool(case["held"]) or "(flagged:" in (case["remark"] or "")
             with self.state.tx():
                 files = [File(r["name"], r["size"], r["content_type"]) for r in self.state.db.execute(
@@ -773,7 +801,7 @@ class Office:
                                             f"รับทราบว่าส่งอีเมลไม่สำเร็จ ({row['kind']}) {thai_date_short(now)} ({actor})",
                                             actor=actor)
                     else:
-                        self.state.event(now, "info", "quarantine_dismissed", f"message #{ref} dismissed by {actor}")
+                        self.state.event(now, "info", "quarantine_dismissed", f"ข้อความกักกัน #{ref} ไม่ต้องดำเนินการ โดย {actor} / message #{ref} dismissed by {actor}")
             self._registers()
 
     # quarantine
@@ -812,7 +840,7 @@ class Office:
                            "last_error=NULL, reason=? WHERE id=? AND outcome='quarantined'",
                            (f"reprocessed by {actor} {iso(now)} (was: {row['reason']})"[:2000], row_id))
                 db.execute("DELETE FROM acknowledged WHERE kind='quarantine' AND ref=?", (row_id,))
-            self.state.event(now, "info", "reprocessed", f"message #{row_id} reprocessed by {actor}: {how}")
+            self.state.event(now, "info", "reprocessed", f"ประมวลผลข้อความกักกัน #{row_id} ใหม่ โดย {actor} / message #{row_id} reprocessed by {actor}: {how}")
             return how + " รอบตรวจถัดไปจะประมวลผลใหม่ / it is processed again at the next cycle"
 
     def register_by_hand(self, row_id: int, *, sender_name: str, sender_addr: str, subject: str,
@@ -823,7 +851,7 @@ class Office:
         from . import completeness
         from .addresses import problem
         from .archive import Archive
-        from .thai import be_year, one_line
+        from .thai import one_line
 
         sender_addr = (sender_addr or "").strip()
         if sender_addr and (bad := problem(sender_addr)) is not None:
@@ -837,10 +865,17 @@ class Office:
             if service_code and service is None:
                 raise MailbotError(f"ไม่รู้จักบริการรหัส {service_code}", f"no service with code {service_code}")
             received = from_iso(row["received_at"]) if row["received_at"] else now
+            if self.cfg.imap.since is not None:        # as the pipeline: never a year before imap.since
+                start = datetime.combine(self.cfg.imap.since, datetime.min.time(), to_bangkok(now).tzinfo)
+                received = max(received, start)
             checklist = completeness.check(service, [])
+            sched = self.cfg.schedule
+            due = workflow.due_date(to_bangkok(received).date(), service.days if service else None,
+                                    sched.workdays, sched.holidays)
             with self.state.tx():
                 case = self.state.new_case(
-                    be_year(to_bangkok(received)), message_row=row_id, received_at=iso(received),
+                    numbering_year(received, self.cfg.registers.year_reset), message_row=row_id,
+                    received_at=iso(received), due_date=due.isoformat() if due else None,
                     sender_name=one_line(sender_name, 120), sender_addr=sender_addr or None,
                     reply_to=sender_addr or None, subject=one_line(subject, 500),
                     service_code=service.code if service else None, service_name=service.name if service else None,
@@ -929,7 +964,7 @@ class Office:
             write_atomic(outbox / target_name, path.read_bytes())
             path.unlink()
             path.with_name(path.name + ".txt").unlink(missing_ok=True)
-            self.state.event(self.clock(), "info", "result_retry", f"{name} retried by {actor} as {target_name}")
+            self.state.event(self.clock(), "info", "result_retry", f"ลองไฟล์ผลการพิจารณา {name} ใหม่เป็น {target_name} โดย {actor} / {name} retried by {actor}")
         return self.results()
 
     def stage_result(self, receipt: str, data: bytes, outcome: str, actor: str) -> Path:
@@ -963,7 +998,7 @@ class Office:
             outbox = self.cfg.resolve(self.cfg.results.outbox)
             outbox.mkdir(parents=True, exist_ok=True)
             path.replace(outbox / name.replace(" (อัปโหลด)", ""))
-            self.state.event(self.clock(), "info", "result_upload", f"{name} sent for signing by {actor}")
+            self.state.event(self.clock(), "info", "result_upload", f"ส่งไฟล์ {name} ไปลงนาม โดย {actor} / {name} sent for signing by {actor}")
         return self.results()
 
     def preview_file(self, name: str) -> Path:
@@ -1022,13 +1057,19 @@ def restore(cfg: Config, source: Path, force: bool, now: datetime):
     from .backup import restore as restore_files
     from .recovery import local_evidence, recover
 
-    result = restore_files(cfg, source, force=force, now=now)
-    state = State(cfg.data_dir / "state.sqlite3")
-    try:
-        state.put("recovery_pending", "restore")     # the next cycle also reads the Sent folder
-        found = recover(state, local_evidence(cfg), cfg, load_rules(cfg.rules_path), now)
-    finally:
-        state.close()
+    with WorkLock(cfg.data_dir).hold(officer=True):   # no console action while the files are replaced
+        result = restore_files(cfg, source, force=force, now=now)
+        state = State(cfg.data_dir / "state.sqlite3")
+        try:
+            state.put("recovery_pending", "restore")     # the next cycle also reads the Sent folder
+            with state.tx() as db:   # heads recorded after this backup are superseded, on the record
+                chain = {row[0]: row[1] for row in db.execute("SELECT id, hash FROM audit")}
+                superseded = [[where, n, h] for where, n, h in recorded_heads(cfg) if chain.get(n) != h]
+                audit.append(db, now, "mailbot restore", "restored", result.source.name,
+                             {"backup": result.source.name, "superseded": superseded})
+            found = recover(state, local_evidence(cfg), cfg, load_rules(cfg.rules_path), now)
+        finally:
+            state.close()
     if found:
         result.notes.append("เลขรับที่ออกหลังจากวันที่สำรองข้อมูล / numbers issued after this backup:")
         result.notes.extend(found.lines())
@@ -1093,6 +1134,33 @@ def rules_test(cfg: Config | None, rules, subject: str, desk: Desk | None = None
     return RulesTest(thai, english, decision.match.normalised, decision)
 
 
+def alert_anyhow(cfg: Config, key: str, thai: str, english: str, now: datetime, title: str = "") -> None:
+    """An alert when the office cannot even be opened (broken rules, a template that does not
+    render, a bug): through the office if it opens, else with the starter templates. Never raises;
+    the log has it whatever happens."""
+    log.error("%s / %s", thai, english)
+    try:
+        with Office.open(cfg, clock=lambda: now) as office:
+            office.alerts.alert(key, thai, english, now, title=title)
+            office.send_alerts()
+        return
+    except Exception:  # noqa: BLE001 - fall back to the starter templates below
+        pass
+    try:
+        from .starter import starter_dir
+
+        state = State(cfg.data_dir / "state.sqlite3")
+        try:
+            outbox = Outbox(cfg, state, Templates(starter_dir() / "templates"))
+            Alerts(cfg, state, outbox).alert(key, thai, english, now, title=title)
+            with Smtp(cfg.smtp, cfg.agency.address) as smtp:
+                outbox.deliver(smtp, lambda: now)
+        finally:
+            state.close()
+    except Exception:  # noqa: BLE001 - SMTP or the disk may be the problem: the log has it
+        log.warning("the alert could not be sent either: %s", english)
+
+
 def recorded_heads(cfg: Config) -> list[tuple[str, int, str]]:
     """The audit chain heads written into backups (MANIFEST.json) and daily logs (.audit files)."""
     import json
@@ -1110,9 +1178,10 @@ def recorded_heads(cfg: Config) -> list[tuple[str, int, str]]:
         if head:
             out.append((folder.name, int(head[0]), head[1]))
     for path in sorted((cfg.registers_dir / "daily").glob("*.audit")):
-        m = re.match(r"#(\d+) ([0-9a-f]{64})", path.read_text(encoding="utf-8").strip())
-        if m:
-            out.append((path.name, int(m[1]), m[2]))
+        for line in path.read_text(encoding="utf-8").splitlines():
+            m = re.match(r"#(\d+) ([0-9a-f]{64})", line.strip())
+            if m:
+                out.append((path.name, int(m[1]), m[2]))
     return out
 
 

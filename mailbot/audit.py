@@ -100,6 +100,7 @@ def verify(db: sqlite3.Connection, recorded_heads: Sequence[tuple[str, int, str]
     prev, expected_id = GENESIS, None
     hashes: dict[int, str] = {}
     registered: dict[str, dict] = {}
+    superseded: set[tuple[int, str]] = set()
     for row in db.execute("SELECT id, at, actor, action, ref, detail, prev, hash FROM audit ORDER BY id"):
         rid, at, actor, action, ref, detail, row_prev, digest = row
         if expected_id is not None and rid != expected_id:
@@ -111,6 +112,11 @@ def verify(db: sqlite3.Connection, recorded_heads: Sequence[tuple[str, int, str]
         if _digest(row_prev, at, actor, action, ref or "", detail) != digest:
             result.problems.append((rid, f"รายการที่ {rid} ถูกแก้ไข ({action} {ref or ''})",
                                     f"entry {rid} was edited ({action} {ref or ''})"))
+        if action == "restored":       # heads recorded after the backup that was restored: on the record
+            try:
+                superseded.update((int(n), h) for _, n, h in json.loads(detail).get("superseded", []))
+            except (ValueError, TypeError):
+                pass
         if action in ("registered", "recovered"):
             try:
                 registered[ref] = json.loads(detail)
@@ -131,7 +137,7 @@ def verify(db: sqlite3.Connection, recorded_heads: Sequence[tuple[str, int, str]
     for receipt in registered:
         result.problems.append((0, f"เรื่อง {receipt} ถูกลบออกจากทะเบียน", f"case {receipt} was deleted from the register"))
     for where, n, digest in recorded_heads:
-        if hashes.get(n) != digest:
+        if hashes.get(n) != digest and (n, digest) not in superseded:
             result.problems.append((n, f"จุดอ้างอิงที่บันทึกไว้ใน {where} (#{n}) ไม่อยู่ในบันทึกตรวจสอบแล้ว",
                                     f"the chain head recorded in {where} (#{n}) is no longer in the log"))
     return result

@@ -12,25 +12,30 @@ from __future__ import annotations
 
 import email.utils
 import json
+import logging
 import sqlite3
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, Iterable, Iterator
 
 from . import audit, completeness, workflow
 from .classify import receipt_tags
-from .parse import pdf_attachments
-from .triage import SECRET_MASK
 from .completeness import Checklist, File
 from .config import Config, Rules, Service
+from .errors import explain_environment
 from .outbox import Outbox
+from .parse import pdf_attachments
 from .replies import Templates, context, tag
 from .state import State, from_iso, iso
 from .thai import thai_date, thai_date_short, thai_datetime, to_bangkok
+from .triage import SECRET_MASK
 from .trust import add_note
 
+log = logging.getLogger(__name__)
 
-def append_note(old: str | None, note: str, keep: int = 8) -> str:
+
+def append_note(old: str | None, note: str) -> str:
     """One more register note; warnings are never pushed out, routine notes fold (trust.add_note)."""
     return add_note(old, note)
 
@@ -164,18 +169,20 @@ class Desk:
         s, w = self.cfg.schedule, self.cfg.workflow
         today = to_bangkok(now).date()
         done: list[tuple[str, str | None]] = []
+        # a case whose receipt is held (unauthenticated sender) gets nothing automatic: no backscatter
         rows = self.state.db.execute(
-            "SELECT * FROM cases WHERE status='awaiting_documents' ORDER BY id").fetchall()
+            "SELECT * FROM cases WHERE status='awaiting_documents' AND held IS NULL ORDER BY id").fetchall()
         for case in rows:
-            with self.state.tx():
-                if case["reminded_at"]:
-                    since = to_bangkok(from_iso(case["reminded_at"])).date()
-                    if workflow.working_days_between(since, today, s.workdays, s.holidays) >= w.close_days:
-                        done.append((case["receipt"], self.apply(case, "close_due", now)))
-                else:
-                    since = to_bangkok(from_iso(case["awaiting_since"] or case["received_at"])).date()
-                    if workflow.working_days_between(since, today, s.workdays, s.holidays) >= w.reminder_days:
-                        done.append((case["receipt"], self.apply(case, "reminder_due", now)))
+            with self._one_case(case):
+                with self.state.tx():
+                    if case["reminded_at"]:
+                        since = to_bangkok(from_iso(case["reminded_at"])).date()
+                        if workflow.working_days_between(since, today, s.workdays, s.holidays) >= w.close_days:
+                            done.append((case["receipt"], self.apply(case, "close_due", now)))
+                    else:
+                        since = to_bangkok(from_iso(case["awaiting_since"] or case["received_at"])).date()
+                        if workflow.working_days_between(since, today, s.workdays, s.holidays) >= w.reminder_days:
+                            done.append((case["receipt"], self.apply(case, "reminder_due", now)))
         done += self._late(now, today)
         return done
 
@@ -184,13 +191,14 @@ class Desk:
         results decided but not sent within 7 days: an alert to the officers (once a day)."""
         done: list[tuple[str, str]] = []
         rows = self.state.db.execute(
-            "SELECT * FROM cases WHERE due_date IS NOT NULL AND due_date < ? AND status IN ('received','review',"
-            "'in_progress') ORDER BY urgency_rank DESC, due_date", (today.isoformat(),)).fetchall()
+            "SELECT * FROM cases WHERE due_date IS NOT NULL AND due_date < ? AND held IS NULL AND status IN "
+            f"({_sql_list(workflow.AGENCY_CLOCK)}) ORDER BY urgency_rank DESC, due_date",
+            (today.isoformat(),)).fetchall()
         for case in rows:
             last = to_bangkok(from_iso(case["late_notified_at"])).date() if case["late_notified_at"] else None
             if not workflow.late_notice_due(case["status"], date.fromisoformat(case["due_date"]), today, last):
                 continue
-            with self.state.tx():
+            with self._one_case(case), self.state.tx():
                 reason = case["delay_reason"] or "อยู่ระหว่างการพิจารณาของเจ้าหน้าที่"
                 expected = (thai_date(date.fromisoformat(case["expected_date"])) if case["expected_date"]
                             else thai_date(workflow.add_working_days(today, workflow.NOTICE_EVERY_DAYS,
@@ -205,6 +213,17 @@ class Desk:
             done.append((case["receipt"], "late_notice"))
         return done
 
+    @contextmanager
+    def _one_case(self, case: sqlite3.Row) -> Iterator[None]:
+        """One case's scheduled work: a bug on one case is logged and the others go on; a failure
+        of the machine stops the cycle (errors.explain_environment)."""
+        try:
+            yield
+        except Exception as exc:  # noqa: BLE001
+            if explain_environment(exc, self.cfg.data_dir) is not None:
+                raise
+            log.exception("scheduled work on case %s failed", case["receipt"])
+
     def results_not_sent(self, today) -> list[sqlite3.Row]:
         """Cases decided (result letter written) whose result has not gone out within 7 days."""
         rows = self.state.db.execute("SELECT * FROM cases WHERE decided_at IS NOT NULL AND status IN "
@@ -216,8 +235,8 @@ class Desk:
         """Open cases overdue or due within ``days`` (for the daily log and the console)."""
         until = (today + timedelta(days=days)).isoformat()
         return self.state.db.execute(
-            "SELECT * FROM cases WHERE due_date IS NOT NULL AND due_date <= ? AND status IN ('received','review',"
-            "'awaiting_documents','in_progress') ORDER BY urgency_rank DESC, due_date", (until,)).fetchall()
+            f"SELECT * FROM cases WHERE due_date IS NOT NULL AND due_date <= ? AND status IN "
+            f"({_sql_list(workflow.AGENCY_CLOCK)}) ORDER BY urgency_rank DESC, due_date", (until,)).fetchall()
 
     # ------------------------------------------------------------------ forwarding
 
@@ -238,7 +257,7 @@ class Desk:
         stamped: list[tuple[str, bytes]] = []
         pdfs = pdf_attachments(raw)
         if pdfs:
-            from .docstamp import stamped_copies   # pyHanko in a helper process: only when there are PDFs
+            from .docstamp import stamped_copies  # pyHanko in a helper process: only when there are PDFs
 
             copies, problems = stamped_copies(pdfs, agency=self.cfg.agency.name, receipt=case["receipt"], when=now)
             stamped = [c for c in copies if c not in pdfs]
@@ -376,6 +395,11 @@ class Desk:
                 told = self.reply_about(case, "officer_message", now, key=event_id, message=tell,
                                         received_at=from_iso(case["received_at"]))
         return self.state.case_by_id(case["id"]), told
+
+
+def _sql_list(keys: "Iterable[str]") -> str:
+    """Status keys from workflow's tables as an SQL list (they are fixed identifiers, never input)."""
+    return ",".join(f"'{k}'" for k in sorted(keys))
 
 
 def _public_note(kind: str, note: str) -> str | None:

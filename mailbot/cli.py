@@ -442,11 +442,15 @@ def cmd_privacy(office, args: argparse.Namespace) -> int:
 
 def cmd_reply(office, args: argparse.Namespace) -> int:
     if args.reply_verb == "list":
-        rows = office.held()
+        from .kinds import send_state
+
+        rows = office.held(failed=True)
         for r in rows:
-            print(f"#{r['id']:<6} {r['receipt'] or '-':>10}  {r['kind']:<14} ถึง/to {r['recipient']}  "
-                  f"เหตุผล/why: {r['hold_reason'] or '-'}")
-        print(f"ระงับไว้ {len(rows)} ฉบับ / {len(rows)} held")
+            why = r["hold_reason"] if r["status"] == "held" else r["last_error"]
+            print(f"#{r['id']:<6} {r['receipt'] or '-':>10}  {send_state(r['status'])}  ถึง/to {r['recipient']}  "
+                  f"เหตุผล/why: {why or '-'}")
+        print(f"ระงับไว้หรือส่งไม่สำเร็จ {len(rows)} ฉบับ / {len(rows)} held or failed "
+              "(mailbot reply release N: ส่ง/ส่งใหม่ในรอบถัดไป / send or send again)")
         return 0
     if args.reply_verb == "release":
         office.release(args.number, _actor(args.by))
@@ -482,9 +486,13 @@ def cmd_results(office, args: argparse.Namespace) -> int:
         print(f"✗ {name}: ย้ายไป results/problems / moved to results/problems\n  " + reason.replace("\n", "\n  "))
     for name in report.waiting:
         print(f"… {name}: ไฟล์ยังเขียนไม่เสร็จ จะลองรอบถัดไป / still being written; next time")
+    for name, why in report.stuck:
+        print(f"… {name}: {why}")
+    for receipt, name, when in report.already:
+        print(f"= {name} -> {receipt}: ไฟล์นี้ลงนามและส่งไปแล้วเมื่อ {when} ไม่ส่งซ้ำ / already signed and sent")
     for path in report.published:
         print(f"เผยแพร่ / published: {path}")
-    if not (report.queued or report.problems or report.waiting):
+    if not (report.queued or report.problems or report.waiting or report.already or report.stuck):
         print("ไม่มีไฟล์ใน results/outbox / nothing in results/outbox")
     if run.delivery.smtp_error is not None:
         print(run.delivery.smtp_error.plain(), file=sys.stderr)
@@ -527,12 +535,14 @@ def cmd_report(office, args: argparse.Namespace) -> int:
     except ValueError:
         raise ConfigError(f"วันที่ไม่ถูกต้อง: {args.date} (เขียนเช่น 29/11/2569 หรือ 2569-11-29)",
                           f"bad date {args.date!r}: write e.g. 29/11/2569, 2569-11-29 or 2026-11-29") from None
+    from .numbering import numbering_year
     from .register import pdf_path
 
     path = office.daily_log(day, email=args.email)
     print(f"บันทึกประจำวัน / daily log: {path}")
     print(f"ฉบับพิมพ์ / printable: {path.with_suffix('.pdf')}")
-    print(f"ทะเบียนรับ ฉบับพิมพ์ / receive register, printable: {pdf_path(office.cfg.registers_dir, day.year + 543)}")
+    year = numbering_year(day, office.cfg.registers.year_reset)
+    print(f"ทะเบียนรับ ฉบับพิมพ์ / receive register, printable: {pdf_path(office.cfg.registers_dir, year)}")
     return 0
 
 

@@ -20,7 +20,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from . import schedule
-from .app import Notify, Office
+from .app import Notify, Office, alert_anyhow
 from .clock import Clock, utcnow
 from .config import Config
 from .errors import ConnectionFailure, MailbotError, explain_environment
@@ -47,6 +47,7 @@ class Daemon:
                                                        "misfire_grace_time": 3600})
         self.idle_thread: threading.Thread | None = None
         self.cycles = 0
+        self.failures = 0      # cycles failed in a row
         self._running = threading.Lock()
         self._again = threading.Event()      # new mail announced while a cycle was running
 
@@ -61,6 +62,9 @@ class Daemon:
             while self._again.is_set() and not self.stop_event.is_set():
                 self._again.clear()
                 self._poll_once()
+        if self._again.is_set() and not self.stop_event.is_set():   # announced just as the lock was let go
+            self._again.clear()
+            self.poll_now()
         if not self.stop_event.is_set():   # the regular schedule is never lost
             self.sched.add_job(self.poll, "date", run_date=schedule.next_poll(self.clock(), self.cfg.schedule),
                                id="poll", replace_existing=True)
@@ -71,8 +75,9 @@ class Daemon:
                 report = office.poll(stop=self.stop_event)
         except ConnectionFailure as exc:   # alerted by the core; the next cycle retries
             self.notify(exc.thai, exc.english)
-        except MailbotError as exc:
+        except MailbotError as exc:        # broken rules or templates, a missing password ...
             self.notify(exc.thai, exc.english)
+            self._failed(exc.thai, exc.english)
         except Exception as exc:  # noqa: BLE001 - the service keeps going; next cycle retries
             known = explain_environment(exc, self.cfg.data_dir)
             if known is not None:
@@ -81,9 +86,20 @@ class Daemon:
             else:
                 log.exception("cycle failed")
                 self.notify("รอบนี้ล้มเหลว จะลองใหม่รอบถัดไป", "cycle failed; retrying next cycle")
+                self._failed("รอบการทำงานล้มเหลว (ข้อผิดพลาดภายใน ดูรายละเอียดใน data/logs/mailbot.log)",
+                             f"the cycle failed: {type(exc).__name__}: {str(exc)[:160]}")
         else:
             self.cycles += 1
+            self.failures = 0
             self.on_report(report)
+
+    def _failed(self, thai: str, english: str) -> None:
+        """A cycle that fails for a reason no one will see (a setting, a template, a bug): the
+        second time in a row, the officers are alerted (at most hourly)."""
+        self.failures += 1
+        if self.failures >= 2:
+            alert_anyhow(self.cfg, "cycle-failed", f"mailbot หยุดรับอีเมล ({self.failures} รอบติดกัน): {thai}",
+                         english, self.clock(), title="mailbot หยุดรับอีเมล")
 
     def _alert_environment(self, failure: MailbotError) -> None:
         try:

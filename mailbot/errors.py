@@ -90,7 +90,13 @@ def explain_environment(exc: BaseException, where=None) -> EnvironmentFailure | 
                                       "ลบไฟล์ที่ไม่ใช้หรือย้ายข้อมูล แล้วระบบจะทำต่อเอง ไม่มีอีเมลสูญหาย",
                                       f"disk full: the state database in {where or 'the data folder'} cannot be "
                                       f"written ({exc}); free some space and mailbot resumes")
-        if "malformed" in text or "not a database" in text or "corrupt" in text or "disk i/o" in text:
+        if "disk i/o" in text:
+            return EnvironmentFailure(
+                "อ่านหรือเขียนฐานข้อมูลไม่ได้ (disk I/O error) อาจเป็นชั่วคราว เช่น โปรแกรมป้องกันไวรัสหรือไดรฟ์เครือข่าย "
+                "จะลองใหม่รอบถัดไป ถ้าเกิดซ้ำทุกรอบ ให้ตรวจดิสก์ หรือกู้คืนด้วย mailbot restore --from <โฟลเดอร์สำรอง>",
+                f"the state database could not be read or written ({exc}); retried next cycle. If it happens "
+                "every cycle, check the disk or restore with: mailbot restore --from <backup folder>")
+        if "malformed" in text or "not a database" in text or "corrupt" in text:
             return EnvironmentFailure(
                 "ฐานข้อมูลของ mailbot เสียหาย ให้กู้คืนจากข้อมูลสำรองด้วยคำสั่ง mailbot restore --from <โฟลเดอร์สำรอง>",
                 f"mailbot's state database is damaged ({exc}); restore it with: mailbot restore --from <backup folder>")

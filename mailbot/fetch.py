@@ -371,7 +371,7 @@ class Mailbox:
         return is_junk_folder(folder)
 
     def sent_headers(self, limit: int = 20000) -> list[bytes]:
-        """The headers (Subject, To, Date) of the newest copies in the Sent folder, read-only;
+        """The headers (Subject, To, Date, Message-ID) of the newest copies in the Sent folder, read-only;
         the watched folder is selected again afterwards."""
         folder = self.sent_folder()
         if not folder:
@@ -382,7 +382,7 @@ class Mailbox:
             uids = sorted(int(u) for u in self.c.search(["ALL"]))[-limit:]
             out = []
             for i in range(0, len(uids), 500):
-                data = self.c.fetch(uids[i:i + 500], ["BODY.PEEK[HEADER.FIELDS (SUBJECT TO DATE)]"])
+                data = self.c.fetch(uids[i:i + 500], ["BODY.PEEK[HEADER.FIELDS (SUBJECT TO DATE MESSAGE-ID)]"])
                 for item in data.values():
                     raw = next((v for k, v in item.items() if k.startswith(b"BODY[HEADER")), None)
                     if raw:

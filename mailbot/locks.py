@@ -63,15 +63,21 @@ class WorkLock:
         in before its next cycle); the service itself passes False and yields to waiting officers."""
         if not officer:
             self._let_officers_in()
-        told = False
+        told = wanted = False
         deadline = time.monotonic() + timeout
-        if not self.thread.acquire(blocking=False):
+        got = self.thread.acquire(blocking=False)
+        if not got:
             if on_wait:
                 on_wait(*WAITING)
                 told = True
             if officer:
-                self._want()
-            if not self.thread.acquire(timeout=max(0.0, deadline - time.monotonic())):
+                wanted = self._want()
+            try:
+                got = self.thread.acquire(timeout=max(0.0, deadline - time.monotonic()))
+            finally:
+                if not got and wanted:       # gave up (timeout, Ctrl-C): the service must not wait for us
+                    self.wanted.unlink(missing_ok=True)
+            if not got:
                 raise self._busy()
         try:
             try:
@@ -80,10 +86,12 @@ class WorkLock:
                 if on_wait and not told:
                     on_wait(*WAITING)
                 if officer:
-                    self._want()
+                    wanted = self._want()
                 try:
                     self.file.acquire(timeout=max(0.0, deadline - time.monotonic()), poll_interval=0.05)
-                except Timeout:
+                except BaseException:     # gave up (timeout, Ctrl-C): the service must not wait for us
+                    if wanted:
+                        self.wanted.unlink(missing_ok=True)
                     raise self._busy() from None
             if officer:
                 self.wanted.unlink(missing_ok=True)
@@ -94,11 +102,12 @@ class WorkLock:
         finally:
             self.thread.release()
 
-    def _want(self) -> None:
+    def _want(self) -> bool:
         try:
             self.wanted.touch()
+            return True
         except OSError:
-            pass
+            return False
 
     def _let_officers_in(self, patience: float = 120.0) -> None:
         """Before a cycle: give an officer who is waiting (a fresh work.wanted) the first turn."""

@@ -19,7 +19,7 @@ from typing import Callable
 
 from . import addresses, audit, faults
 from .config import Config
-from .errors import ConnectionFailure, MailbotError
+from .errors import ConnectionFailure, MailbotError, explain_environment
 from .kinds import MAIL_KINDS, UNCAPPED, send_state
 from .replies import Templates, build, message_id_for
 from .state import State, iso
@@ -104,14 +104,16 @@ class Outbox:
 
     # ------------------------------------------------------------------ officer
 
-    def held(self) -> list[sqlite3.Row]:
+    def held(self, failed: bool = False) -> list[sqlite3.Row]:
+        """Messages held for the officer (and with ``failed``, those the server refused for good)."""
         return self.state.db.execute(
-            "SELECT o.*, c.receipt FROM outbox o LEFT JOIN cases c ON c.id = o.case_id "
-            "WHERE o.status='held' ORDER BY o.id").fetchall()
+            "SELECT o.*, c.receipt FROM outbox o LEFT JOIN cases c ON c.id = o.case_id WHERE o.status IN "
+            + ("('held','failed')" if failed else "('held')") + " ORDER BY o.id").fetchall()
 
     def release(self, outbox_id: int, actor: str, now: datetime) -> sqlite3.Row:
-        """A held message goes out at the next delivery (caps no longer apply to it)."""
-        return self._decide(outbox_id, "queued", actor, now, "ปล่อยอีเมลที่ระงับไว้", "released")
+        """A held message goes out at the next delivery (caps no longer apply to it); a failed one
+        is tried again (after the officer fixed the cause, e.g. the address or the password)."""
+        return self._decide(outbox_id, "queued", actor, now, "ปล่อยอีเมลที่ระงับไว้หรือส่งใหม่", "released")
 
     def discard(self, outbox_id: int, actor: str, now: datetime) -> sqlite3.Row:
         return self._decide(outbox_id, "discarded", actor, now, "ยกเลิกอีเมลที่ระงับไว้", "discarded")
@@ -120,11 +122,13 @@ class Outbox:
         st = self.state
         with st.tx() as db:
             row = db.execute("SELECT * FROM outbox WHERE id=?", (outbox_id,)).fetchone()
-            if row is None or row["status"] != "held":
-                raise MailbotError(f"ไม่พบอีเมลที่ระงับไว้หมายเลข {outbox_id}",
-                                   f"no held message with number {outbox_id}")
-            db.execute("UPDATE outbox SET status=?, hold_reason=?, next_attempt_at=NULL WHERE id=?",
+            if row is None or row["status"] not in ("held", "failed"):
+                raise MailbotError(f"ไม่พบอีเมลที่ระงับไว้หรือส่งไม่สำเร็จหมายเลข {outbox_id}",
+                                   f"no held or failed message with number {outbox_id}")
+            db.execute("UPDATE outbox SET status=?, hold_reason=?, next_attempt_at=NULL, attempts=0 WHERE id=?",
                        (status, f"{english} by {actor} {iso(now)}", outbox_id))
+            if status == "queued" and row["case_id"] is not None and row["kind"] in ("receipt", "unclassified"):
+                db.execute("UPDATE cases SET held=NULL WHERE id=?", (row["case_id"],))   # the officer vouched
             receipt = None
             if row["case_id"] is not None:
                 db.execute("INSERT INTO case_events (case_id, at, kind, note, actor) VALUES (?,?,?,?,?)",
@@ -165,8 +169,11 @@ class Outbox:
                 continue
             try:
                 smtp.send(row["recipient"], row["raw"])
-            except ConnectionFailure as exc:
-                result.smtp_error = exc
+            except MailbotError as exc:   # unreachable, refused sign-in, no password: the round stops
+                if explain_environment(exc) is not None:
+                    raise
+                result.smtp_error = exc if isinstance(exc, ConnectionFailure) else ConnectionFailure(
+                    exc.thai, exc.english, exc.detail)
                 result.warnings.append(exc.plain())
                 return result
             except SendRefused as exc:
@@ -181,11 +188,17 @@ class Outbox:
                     waiting.add(case)
                 continue
             except Exception as exc:  # noqa: BLE001 - one message must never stop the others
+                if explain_environment(exc) is not None:
+                    raise
                 log.exception("sending outbox #%s failed", row["id"])
                 reason = f"internal error: {type(exc).__name__}: {str(exc)[:160]}"
-                self.mark_failed(row, reason, True, clock())
-                result.failed.append((row["recipient"], row["kind"], reason))
+                permanent = row["attempts"] >= 9        # unknown: retried with the back-off, then given up
+                self.mark_failed(row, reason, permanent, clock())
+                if permanent:
+                    result.failed.append((row["recipient"], row["kind"], reason))
                 result.warnings.append(f"ส่งอีเมลถึง {row['recipient']} ไม่สำเร็จ / mail to {row['recipient']} failed: {reason}")
+                if case is not None and not permanent:
+                    waiting.add(case)
                 continue
             faults.point("after_send")
             self.mark_sent(row, clock())

@@ -43,9 +43,8 @@ from .fetch import Fetched, Mailbox
 from .parse import Letter, Unparseable, our_message_ids, parse
 from .recovery import Recovery
 from .numbering import numbering_year
-from .outbox import day_start
+from .outbox import Delivery, day_start
 from .replies import context
-from .outbox import Delivery
 from .send import Smtp
 from .state import iso
 from .thai import BANGKOK, one_line, thai_date_short, to_bangkok
@@ -210,11 +209,15 @@ class Cycle:
         evidence = list(recovery.local_evidence(self.cfg).values())
         if pending:
             headers = []
+            ours = f"@{self.cfg.agency.domain}>"
             for raw in self.mb.sent_headers():
                 try:
                     letter = parse(raw + b"\r\n\r\n")
                 except Unparseable:
                     continue
+                mid = letter.message_id or ""
+                if not (mid.startswith("<mailbot.") and mid.endswith(ours)):
+                    continue          # only mailbot's own copies vouch for a number it issued
                 headers.append((letter.subject, letter.to[0] if letter.to else "",
                                 iso(letter.date) if letter.date else None))
             evidence += recovery.sent_evidence(headers)
@@ -240,7 +243,8 @@ class Cycle:
         old = [u for u in uids if (arrivals.get(u, (0, None))[1] or start) < start]
         if old:
             self.state.leave_alone(self.account, self.folder, self.uidvalidity, old, iso(self.clock()))
-        return [u for u in uids if u not in set(old)]
+        left = set(old)
+        return [u for u in uids if u not in left]
 
     def _batches(self, uids: list[int], arrivals: dict[int, tuple[int, datetime | None]]) -> list[list[int]]:
         """Groups of at most batch_size UIDs and batch_megabytes of raw mail (one big message alone)."""
@@ -376,7 +380,8 @@ class Cycle:
             return None
 
     def _quarantine(self, plan: _Plan, reason: str, now: datetime) -> str | None:
-        name = f"{to_bangkok(plan.received):%Y%m%d-%H%M%S}-uid{plan.fetched.uid}"
+        local = to_bangkok(plan.received)      # the file name carries the Buddhist-Era date, like the rest
+        name = f"{local.year + 543}{local:%m%d-%H%M%S}-uid{plan.fetched.uid}"
         try:
             copy = self.archive.quarantine(plan.fetched.raw, name, reason)
         except OSError as exc:
@@ -715,6 +720,8 @@ class Cycle:
         for name, reason in report.problems:
             self.report.warnings.append(f"ไฟล์ผลการพิจารณามีปัญหา / result file problem: {name}: "
                                         + reason.splitlines()[0])
+        for name, why in report.stuck:
+            self.report.warnings.append(f"ไฟล์ผลการพิจารณา {name}: {why}")
         return results
 
     def _copy_to_sent(self) -> None:

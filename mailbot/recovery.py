@@ -146,13 +146,15 @@ def _registers(folder: Path):
         for row in rows:
             if not row or not row[0]:
                 continue
-            m = re.fullmatch(r"(\d+)/(\d{4})", thai_digits_to_arabic(str(row[0])).strip())
+            # the number as the register wrote it, with or without receipt_pattern's words ("รับ 15/2569")
+            m = re.search(r"(\d+)\s*/\s*(\d{4})\s*$", thai_digits_to_arabic(str(row[0])).strip())
             if not m:
                 continue
             cell = lambda i: (str(row[i]) if len(row) > i and row[i] not in (None, "") else None)  # noqa: E731
             received = parse_thai_datetime(cell(8) or "")
+            subject = re.sub(r"^\[[^\]]*\]\s*", "", cell(5) or "")     # without the [ด่วน]/[ลับ] marks
             yield Evidence(int(m[2]), int(m[1]), "register", {
-                "subject": cell(5), "action": cell(6), "remark": cell(7),
+                "subject": subject or None, "action": cell(6), "remark": cell(7),
                 "received_at": iso(received) if received else None, "sender_addr": cell(9),
                 "service_code": cell(10), "status": workflow.status_key(cell(11) or "") or "review",
                 "message_id": cell(12), "archive": cell(14), "sha256": cell(15),

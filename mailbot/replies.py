@@ -88,6 +88,7 @@ class Templates:
             autoescape=False,          # plain text; values are sanitised before they get here
             keep_trailing_newline=True,
         )
+        self.broken: set[str] = set()      # optional templates that failed check(): not used
         self.env.filters["thai_date"] = thai_date
         self.env.filters["thai_datetime"] = thai_datetime
         self.env.globals.update({k: dict(v) for k, v in DEFAULT_GLOBALS.items()})
@@ -99,8 +100,9 @@ class Templates:
                 self.env.globals[key] = value
 
     def has(self, kind: str) -> bool:
-        """The agency's own folder holds this template (optional ones: only then is mail sent)."""
-        return (self.folder / f"{kind}.txt.j2").is_file()
+        """The agency's own folder holds this template (optional ones: only then is mail sent) and
+        it renders."""
+        return kind not in self.broken and (self.folder / f"{kind}.txt.j2").is_file()
 
     def render(self, kind: str, context: dict) -> str:
         name = f"{kind}.txt.j2"
@@ -123,13 +125,24 @@ class Templates:
                 f"reply template uses an unknown variable: {name}: {exc.message}",
             ) from None
 
-    def check(self, agency: AgencyConfig, now: datetime) -> int:
-        """Render every template with sample values; raises TemplateError on the first fault.
-        Returns how many were checked."""
+    def check(self, agency: AgencyConfig, now: datetime, problems: list[str] | None = None) -> int:
+        """Render every template with sample values; raises TemplateError on the first fault of a
+        template mail cannot go without. An optional one (``status_<status>``) that fails is
+        reported in ``problems`` when given (intake goes on; that notice is not sent). Returns
+        how many were checked."""
         optional = [p.name[: -len(".txt.j2")] for p in self.folder.glob("status_*.txt.j2")]
-        names = [k.template_name for k in MAIL_KINDS.values() if not k.optional] + optional
+        names = [k.template_name for k in MAIL_KINDS.values() if not k.optional]
         for name in names:
             self.render(name, sample_context(agency, now))
+        for name in optional:
+            try:
+                self.render(name, sample_context(agency, now))
+            except TemplateError as exc:
+                if problems is None:
+                    raise
+                problems.append(exc.plain().replace("\n", " / "))
+                self.broken.add(name)
+        names += optional
         if (self.folder / "result_letter.txt.j2").is_file():   # the result letter, with each outcome
             for outcome in ("approved", "rejected", "incomplete"):
                 self.render("result_letter", {

@@ -93,7 +93,9 @@ def summary(rows: list[list[object]]) -> tuple[list[tuple[str, int]], list[tuple
     """Counts by outcome (every outcome, zero included) and by service (registered rows)."""
     by_outcome = Counter(r[3] for r in rows)
     outcomes = [(label, by_outcome.get(label, 0)) for label in OUTCOME_TH.values()]
-    services = sorted(Counter(str(r[7] or "ไม่ระบุบริการ") for r in rows if r[4]).items(), key=lambda x: (-x[1], x[0]))
+    registered = OUTCOMES["registered"].thai      # new registrations only: no follow-ups, no duplicates
+    services = sorted(Counter(str(r[7] or "ไม่ระบุบริการ") for r in rows if r[3] == registered).items(),
+                      key=lambda x: (-x[1], x[0]))
     return outcomes, services
 
 
@@ -254,8 +256,11 @@ def write(state: State, day: date, folder: Path, agency: str, now: datetime | No
     if audit_head:
         table_.note = (table_.note + " · " if table_.note else "") + f"บันทึกตรวจสอบ {audit_head[:24]}…"
     write_atomic(pdf, printable.render(table_))
-    if audit_head:
-        write_atomic(target.with_suffix(".audit"), (audit_head + "\n").encode("ascii"))
+    if audit_head:   # appended, never rewritten: every head a day's log ever showed stays on record
+        anchor = target.with_suffix(".audit")
+        seen = anchor.read_text(encoding="ascii").splitlines() if anchor.exists() else []
+        if audit_head not in seen:
+            write_atomic(anchor, "".join(f"{line}\n" for line in [*seen, audit_head]).encode("ascii"))
     return target, pdf
 
 

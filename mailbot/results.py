@@ -33,7 +33,7 @@ from .clock import utcnow
 from .replies import message_id_for
 from .promptpay import FeeQr, fee_qr  # noqa: F401 - re-exported for callers of results
 from .state import from_iso, iso
-from .thai import thai_date, thai_date_short, thai_datetime, thai_digits_to_arabic, to_bangkok
+from .thai import thai_date, thai_date_short, thai_datetime, thai_digits_to_arabic
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,8 @@ class ResultsReport:
     refused: list[tuple[str, str, str]] = field(default_factory=list)  # (receipt, file, the server's answer)
     problems: list[tuple[str, str]] = field(default_factory=list)   # (file, reason)
     waiting: list[str] = field(default_factory=list)                # still being written
+    stuck: list[tuple[str, str]] = field(default_factory=list)      # (file, why): could not be moved yet
+    already: list[tuple[str, str, str]] = field(default_factory=list)  # (receipt, file, when): signed before
     licences_changed: bool = False
     published: list[Path] = field(default_factory=list)
 
@@ -150,9 +152,13 @@ class Results:
         # a result is this file for this case: the same bytes named for another case are another result
         done = self.state.db.execute("SELECT * FROM results WHERE sha256=? AND case_id=?",
                                      (digest, case["id"])).fetchone()
-        if done is not None:       # signed and queued before a crash: only the move is left
-            self._move(path, self.sent_dir / done["file_name"])
+        if done is not None:       # signed and queued before (a crash, or dropped again): only the move is left
+            report.already.append((receipt, path.name, thai_datetime(from_iso(done["signed_at"]))))
+            self._move_out(path, self.sent_dir / done["file_name"], report)
             return None
+        if case["cancelled_at"]:
+            return (f"เรื่อง {receipt} ถูกยกเลิกแล้ว ({case['cancel_reason'] or ''}) จึงไม่ลงนามและไม่ส่งผล\n"
+                    f"Case {receipt} was cancelled; the result is neither signed nor sent.")
         if not case["reply_to"]:
             return (f"เรื่อง {receipt} ไม่มีอีเมลสำหรับตอบกลับ ส่งผลทางช่องทางอื่น (ไปรษณีย์/รับด้วยตนเอง)\n"
                     f"Case {receipt} has no address to reply to; deliver the result another way.")
@@ -162,7 +168,7 @@ class Results:
                                         when=now, tsa_url=self.signing.tsa_url)
         except BadPdf as exc:
             return f"{exc}\nแก้ไฟล์ (บันทึกเป็น PDF ที่ไม่ตั้งรหัสผ่าน) แล้ววางใหม่ / fix the file and drop it again."
-        name = f"{path.stem} (ลงนามแล้ว).pdf"     # the signed copy, named in Thai
+        name = _free(self.sent_dir, f"{path.stem} (ลงนามแล้ว).pdf")   # the signed copy, in Thai; never overwritten
         write_atomic(self.sent_dir / name, signed.data)   # signed in memory, written whole
         outcome = _outcome_from_name(path.name)
         with self.state.tx():
@@ -190,13 +196,22 @@ class Results:
                         "outcome_text": workflow.RESULT_OUTCOMES.get(outcome, "")},
             )
             service = self.desk.service(case["service_code"])
-            if service is not None and service.licence and outcome != "rejected":
+            if service is not None and service.licence and outcome == "approved":   # an approval is a licence
                 licences.record(self.state, case, service, now, self.cfg.registers.licence_pattern)
                 report.licences_changed = True
         faults.point("after_result_commit")
-        self._move(path, self.sent_dir / path.name)
         report.queued.append((receipt, path.name, mid))
+        self._move_out(path, self.sent_dir / path.name, report)
         return None
+
+    def _move_out(self, src: Path, dst: Path, report: ResultsReport) -> None:
+        """Out of the outbox once recorded. A file that cannot be moved (open in another program on
+        Windows) is that file's matter: said, and moved on a later cycle — never the cycle's."""
+        try:
+            self._move(src, dst)
+        except OSError as exc:
+            report.stuck.append((src.name, f"ย้ายไฟล์ไม่ได้ (เปิดค้างอยู่ในโปรแกรมอื่นหรือไม่?) จะลองใหม่รอบถัดไป / "
+                                           f"cannot move it yet ({exc.strerror or exc}); retried next cycle"))
 
     def settle(self, report: ResultsReport) -> None:
         """After delivery: which queued results the server took, and which it refused."""
@@ -218,9 +233,7 @@ class Results:
         return self._helper
 
     def _move(self, src: Path, dst: Path) -> None:
-        if dst.exists():
-            dst = dst.with_name(f"{dst.stem}-{to_bangkok(self.clock()):%Y%m%d-%H%M%S}{dst.suffix}")
-        shutil.move(str(src), str(dst))
+        shutil.move(str(src), str(dst.parent / _free(dst.parent, dst.name)))
 
     def _problem(self, path: Path, reason: str) -> None:
         target = self.problems_dir / path.name
@@ -265,19 +278,24 @@ class Results:
         if outcome == "rejected" and not note.strip():
             raise MailbotError("หนังสือแจ้งไม่อนุมัติต้องระบุเหตุผล (--note \"เหตุผล\")",
                                "a rejection must state the reason (--note \"reason\")")
-        issued = None
-        if not dispatch_no:     # the letter's "ที่": the next number of the dispatch register
-            if preview:
-                dispatch_no = dispatch.peek(self.state, self.cfg, now)
-            else:
+        if case["cancelled_at"]:
+            raise MailbotError(f"เรื่อง {receipt} ถูกยกเลิกแล้ว ออกหนังสือแจ้งผลไม่ได้",
+                               f"case {receipt} was cancelled; no result letter")
+        stem = f"{receipt.replace('/', '-')} {FILE_WORDS[outcome]}"   # Thai words the officer reads
+        if dispatch_no or preview:
+            pdf = self.render_letter(case, outcome, note, now, signature_field=not preview,
+                                     dispatch_no=dispatch_no or dispatch.peek(self.state, self.cfg, now))
+        else:
+            # the letter's "ที่" is the dispatch register's next number: issued, written into the letter
+            # and recorded with the letter's bytes in one transaction (a letter that fails to render
+            # burns no number); the outbox step knows the letter by its bytes and keeps the number
+            with self.state.tx():
                 issued = dispatch.issue(self.state, self.cfg, when=now, case=case, kind="result_letter",
                                         subject=self.letter_subject(case), recipient=case["reply_to"],
                                         recipient_name=case["sender_name"] or "")
-                dispatch_no = issued["number"]
-        pdf = self.render_letter(case, outcome, note, now, dispatch_no=dispatch_no, signature_field=not preview)
-        stem = f"{receipt.replace('/', '-')} {FILE_WORDS[outcome]}"   # Thai words the officer reads
-        if issued is not None:   # the outbox step knows this letter by its bytes and keeps its number
-            dispatch.settle(self.state, issued["id"], sha256=hashlib.sha256(pdf).hexdigest())
+                pdf = self.render_letter(case, outcome, note, now, dispatch_no=issued["number"],
+                                         signature_field=True)
+                dispatch.settle(self.state, issued["id"], sha256=hashlib.sha256(pdf).hexdigest())
         if preview:
             folder = self.outbox.parent / "preview"
             folder.mkdir(parents=True, exist_ok=True)
@@ -358,6 +376,16 @@ def refused_note(cfg: Config, case, file_name: str, error: str, now: datetime) -
             "The signed file is in results/sent; deliver it another way.\n")
     write_atomic(target, text.encode("utf-8"))
     return target
+
+
+def _free(folder: Path, name: str) -> str:
+    """``name``, or "name (2)", "name (3)" ... : a file in ``folder`` is never overwritten."""
+    stem, suffix = Path(name).stem, Path(name).suffix
+    candidate, n = name, 1
+    while (folder / candidate).exists():
+        n += 1
+        candidate = f"{stem} ({n}){suffix}"
+    return candidate
 
 
 # the outcome in a letter's file name: Thai, and read back by _outcome_from_name

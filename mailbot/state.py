@@ -9,6 +9,7 @@ Timestamps are stored as ISO-8601 UTC strings so they compare as text.
 """
 from __future__ import annotations
 
+import os
 import sqlite3
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -287,6 +288,14 @@ class State:
             self._keep_copy(version)
         self.db.execute("BEGIN IMMEDIATE")
         try:
+            # another process (the service and a console request at the first start after an
+            # upgrade) may have migrated while this one waited for the write lock
+            version = self.db.execute("PRAGMA user_version").fetchone()[0]
+            if version == SCHEMA_VERSION:
+                self.db.execute("COMMIT")
+                return
+            if version == 0:
+                self.created = self.db.execute("SELECT count(*) FROM sqlite_master WHERE type='table'").fetchone()[0] == 0
             if self.created:
                 run_script(self.db, BASE_SCHEMA)
                 version = BASE_VERSION
@@ -307,12 +316,14 @@ class State:
     def _keep_copy(self, version: int) -> Path:
         """A copy of the database as it was, before a migration touches it."""
         target = self.path.with_name(f"{self.path.name}.schema{version}.bak")
-        copy = sqlite3.connect(target)
+        partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
+        copy = sqlite3.connect(partial)
         try:
             with copy:
                 self.db.backup(copy)
         finally:
             copy.close()
+        os.replace(partial, target)
         return target
 
     def close(self) -> None:

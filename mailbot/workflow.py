@@ -33,6 +33,10 @@ class InvalidTransition(ValueError):
     pass
 
 
+class Cancelled(InvalidTransition):
+    """Cancelling is `case cancel` (with a reason); a cancelled case changes no more."""
+
+
 # (status, event) -> (new status, effect); "*" stands for any open status.
 TABLE: dict[tuple[str, str], tuple[str, str | None]] = {
     ("awaiting_documents", "documents_complete"): ("received", "documents_complete"),
@@ -76,9 +80,12 @@ def transition(status: str, event: str) -> tuple[str, str | None]:
 
 
 def officer_set(status: str, new: str) -> tuple[str, str | None]:
-    """An officer may put a case in any status; the effect names the notification template."""
+    """An officer may put a case in any status but ยกเลิก (that is `case cancel`, with a reason) and
+    none once it is cancelled; the effect names the notification template."""
     if new not in STATUSES:
         raise InvalidTransition(f"unknown status {new!r}; known: {', '.join(STATUSES)}")
+    if "cancelled" in (new, status):
+        raise Cancelled(status)
     return new, f"status_{new}"
 
 
