@@ -23,7 +23,7 @@ from . import audit, completeness, workflow
 from .classify import receipt_tags
 from .completeness import Checklist, File
 from .config import Config, Rules, Service
-from .errors import explain_environment
+from .errors import TemplateError, explain_environment
 from .outbox import Outbox
 from .parse import pdf_attachments
 from .replies import Templates, context, tag
@@ -383,9 +383,12 @@ class Desk:
                 text = f"{workflow.label(new)} {thai_date_short(now)} ({actor})" + (f": {note}" if note else "")
                 event_id = self.event(case, now, f"officer:{new}", text, actor=actor, action=True)
                 if effect and self.templates.has(effect):
-                    told = self.reply_about(case, "officer_status", now, key=event_id, message=tell,
-                                            received_at=from_iso(case["received_at"]), status_key=new)
-                    tell = ""
+                    try:
+                        told = self.reply_about(case, "officer_status", now, key=event_id, message=tell,
+                                                received_at=from_iso(case["received_at"]), status_key=new)
+                        tell = ""
+                    except TemplateError as exc:      # a broken optional template: the change stands
+                        told = f"ไม่ได้แจ้งผู้ยื่น: แม่แบบ {effect} มีข้อผิดพลาด / not told: {exc.english}"
             elif note:
                 self.event(case, now, "officer:note", f"บันทึก {thai_date_short(now)} ({actor}): {note}",
                            actor=actor, action=True)

@@ -500,10 +500,10 @@ class Cycle:
             assert referral is not None     # classify decides wrong_agency only on a referral's match
             st.record_message(plan.row_id, **base, outcome="wrong_agency", reason=decision.reason,
                               target_folder=f.wrong_agency)
-            ctx = context(self.cfg.agency, receipt=None, received_at=plan.received, subject=letter.subject,
+            ctx = context(self.cfg.agency, receipt=None, received_at=plan.received, subject=public_subject,
                           sender_name=letter.from_name, referral=referral.model_dump())
             handled.reply = self.outbox.queue(
-                "referral", recipient=letter.reply_to, subject=letter.subject,
+                "referral", recipient=letter.reply_to, subject=public_subject,
                 in_reply_to=letter.message_id, references=letter.references, key=plan.row_id,
                 key_hash=letter.content_hash, now=now, ctx=ctx, message_row=plan.row_id)
             return f.wrong_agency
@@ -623,12 +623,14 @@ class Cycle:
         self.report.handled.pop()          # _quarantine's own line; this message already has one
         handled.outcome, handled.reason = "quarantined", reason
         if not letter.auto_signals and not trust.screen(letter, self.cfg.trust).hold:
-            ctx = context(self.cfg.agency, receipt=None, received_at=plan.received, subject=letter.subject,
+            # a secret subject is never echoed
+            shown = triage.mask_subject(letter.subject, triage.triage(letter.subject, plan.received))
+            ctx = context(self.cfg.agency, receipt=None, received_at=plan.received, subject=shown,
                           sender_name=letter.from_name)
             ctx["note"] = f"{limit:g}"
             ctx["size"] = f"{size_mb:.1f}"
             handled.reply = self.outbox.queue(
-                "too_large", recipient=letter.reply_to, subject=letter.subject,
+                "too_large", recipient=letter.reply_to, subject=shown,
                 in_reply_to=letter.message_id, references=letter.references, key=plan.row_id,
                 key_hash=letter.content_hash, now=now, ctx=ctx, message_row=plan.row_id)
         return folder
@@ -686,9 +688,10 @@ class Cycle:
             fresh = self.state.case_by_id(case["id"])
             return desk.reply_about(fresh, "status", now, key=plan.row_id, received_at=plan.received,
                                     message_row=plan.row_id, history=desk.history(fresh, citizen=True))
-        ctx = context(self.cfg.agency, receipt=None, received_at=plan.received, subject=letter.subject,
+        shown = triage.mask_subject(letter.subject, triage.triage(letter.subject, plan.received))   # never if secret
+        ctx = context(self.cfg.agency, receipt=None, received_at=plan.received, subject=shown,
                       sender_name=letter.from_name)
-        return self.outbox.queue("status_private", recipient=letter.reply_to, subject=letter.subject,
+        return self.outbox.queue("status_private", recipient=letter.reply_to, subject=shown,
                                  in_reply_to=letter.message_id, references=letter.references, key=plan.row_id,
                                  key_hash=letter.content_hash, now=now, ctx=ctx, message_row=plan.row_id)
 

@@ -22,7 +22,7 @@ from openpyxl.utils import get_column_letter
 from . import printable
 from .files import write_atomic
 from .kinds import OUTCOMES, outcome_label, send_state
-from .triage import SECRET_MASK
+from .triage import SECRET_MASK, secrecy_of
 from .printable import Column, Table
 from .state import State, from_iso, iso
 from .thai import BANGKOK, thai_date, to_bangkok
@@ -78,7 +78,8 @@ def rows_for(state: State, day: date) -> list[list[object]]:
         error = r["reason"] if r["outcome"] == "quarantined" else (r["last_error"] or "")
         if r["duplicate_of"]:
             error = f"ซ้ำ (duplicate) {error}".strip()
-        subject = SECRET_MASK if r["secrecy"] else (r["subject"] or "")       # a secret subject never shows
+        secret = r["secrecy"] or secrecy_of(r["subject"] or "")      # also mail that made no case
+        subject = SECRET_MASK if secret else (r["subject"] or "")       # a secret subject never shows
         if r["urgency"]:
             subject = f"[{r['urgency']}] {subject}"
         out.append([
