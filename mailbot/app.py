@@ -26,7 +26,7 @@ from .cases import Desk
 from .clock import Clock, utcnow
 from .config import Config, load_rules
 from .errors import ConnectionFailure, MailbotError, explain_environment
-from .fetch import CONNECTION_ERRORS, Mailbox
+from .fetch import CONNECTION_ERRORS, Mailbox, refused_by_server
 from .locks import WorkLock
 from .outbox import Delivery, Outbox
 from .pipeline import Cycle, CycleReport, Progress
@@ -122,7 +122,7 @@ class Office:
                 except CONNECTION_ERRORS as exc:  # connection lost mid-cycle: state is consistent
                     if explain_environment(exc, self.cfg.data_dir) is not None:
                         raise                       # the disk, not the connection: handled below
-                    if not isinstance(exc, OSError):    # the server answered NO or BAD to a command
+                    if refused_by_server(exc):          # the server answered NO or BAD to a command
                         raise ConnectionFailure(
                             "เซิร์ฟเวอร์อีเมลไม่ยอมทำตามคำสั่ง (เช่น กล่องเต็ม) งานที่บันทึกแล้วไม่สูญหาย รอบถัดไปจะทำต่อ",
                             f"the mail server refused a command ({str(exc)[:160]}); "

@@ -36,6 +36,11 @@ log = logging.getLogger(__name__)
 # what a lost or broken IMAP connection raises, for callers that must tell it apart
 CONNECTION_ERRORS: tuple[type[BaseException], ...] = (OSError, IMAPClientError)
 
+
+def refused_by_server(exc: BaseException) -> bool:
+    """The server answered NO or BAD to a command (e.g. over quota), as opposed to a lost connection."""
+    return isinstance(exc, IMAPClientError) and not isinstance(exc, IMAPClientAbortError)
+
 SENT_NAMES = ("Sent", "Sent Items", "Sent Messages", "INBOX.Sent", "รายการที่ส่ง", "ส่งแล้ว")
 
 
