@@ -41,8 +41,10 @@ def test_corpus_is_present():
     assert len(FILES) == 412, f"expected 412 fixtures in {CORPUS}"
 
 
-@pytest.mark.parametrize("name", FILES)
+@pytest.mark.parametrize("name", FILES or [None])
 def test_corpus_message_gets_an_outcome(name):
+    if name is None:
+        need_corpus()
     raw = (CORPUS / name).read_bytes()
     try:
         letter = parse(raw)
