@@ -515,6 +515,7 @@ def sheet_setup(ws, columns: Sequence[Column], *, title: str, agency: str, perio
     grid lines printed. The printed columns must come first: the print area is columns A..last,
     rows 1..``last_row``, or every row when that is not known (a register that grows by
     appending: Excel and LibreOffice print such an area only as far as the data goes)."""
+    from openpyxl.utils import get_column_letter
     from openpyxl.workbook.defined_name import DefinedName
     from openpyxl.worksheet.page import PageMargins
 
@@ -532,7 +533,7 @@ def sheet_setup(ws, columns: Sequence[Column], *, title: str, agency: str, perio
     ws.print_options.horizontalCentered = True
     if header_rows:
         ws.print_title_rows = f"1:{header_rows}"
-    last = _col(count)
+    last = get_column_letter(count)
     quoted = "'" + ws.title.replace("'", "''") + "'"
     area = f"{quoted}!$A$1:${last}${last_row or 1048576}"
     ws.defined_names["_xlnm.Print_Area"] = DefinedName("_xlnm.Print_Area", attr_text=area)
@@ -544,11 +545,3 @@ def sheet_setup(ws, columns: Sequence[Column], *, title: str, agency: str, perio
     ws.oddFooter.left.font = WORKBOOK_FONT
     ws.oddFooter.right.text = "หน้า &P/&N"
     ws.oddFooter.right.font = WORKBOOK_FONT
-
-
-def _col(n: int) -> str:
-    s = ""
-    while n:
-        n, r = divmod(n - 1, 26)
-        s = chr(65 + r) + s
-    return s

@@ -30,6 +30,7 @@ from xml.sax.saxutils import escape as xml_escape
 from openpyxl import Workbook
 from openpyxl.cell import Cell, WriteOnlyCell
 from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter
 from openpyxl.utils.indexed_list import IndexedList
 
 from . import files, printable, workflow, xlsxzip
@@ -177,7 +178,7 @@ def build_workbook_columns(columns: list[Column], rows: list[list[object]], titl
         raise RuntimeError(f"openpyxl numbered the cell styles {top.style_id}, {wrapped.style_id}")
     ws.freeze_panes = "A2"
     for i, col in enumerate(columns, start=1):
-        ws.column_dimensions[_col(i)].width = col.width
+        ws.column_dimensions[get_column_letter(i)].width = col.width
     printable.sheet_setup(ws, columns, title=heading or title, agency=agency, period=period,
                           last_row=None if growing else len(rows) + 1)
     header_font = Font(name=FONT_NAME, size=10, bold=True)
@@ -206,7 +207,7 @@ def build_workbook_columns(columns: list[Column], rows: list[list[object]], titl
             cell.alignment = alignment
             out.append(cell)
         ws.append(out)
-    last = _col(len(columns))
+    last = get_column_letter(len(columns))
     ws.auto_filter.ref = f"A1:{last}{max(1, len(rows) + 1)}"
     return wb
 
@@ -216,14 +217,6 @@ def _text_cell(ws, value: str) -> Cell:
     cell = WriteOnlyCell(ws, value=value)
     cell.data_type = "s"
     return cell
-
-
-def _col(n: int) -> str:
-    s = ""
-    while n:
-        n, r = divmod(n - 1, 26)
-        s = chr(65 + r) + s
-    return s
 
 
 def atomic_save(wb: Workbook, target: Path) -> None:
@@ -254,7 +247,7 @@ def render_row(values: list[object], r: int, styles: list[int] | None = None,
     for i, value in enumerate(values, start=1):
         if value is None or value == "":
             continue
-        ref = f"{_col(i)}{r}"
+        ref = f"{get_column_letter(i)}{r}"
         s = styles[i - 1] if i <= len(styles) else STYLE_TOP
         if isinstance(value, int) and not isinstance(value, bool):
             cells.append(f'<c r="{ref}" s="{s}"><v>{value}</v></c>')
@@ -277,7 +270,7 @@ def _template(title: str, rows: int, agency: str = "", period: str = "") -> tupl
         members = {name: z.read(name) for name in z.namelist()}
     sheet = members.pop(SHEET)
     head, sep, tail = sheet.partition(b"</sheetData>")
-    last = _col(len(COLUMNS))
+    last = get_column_letter(len(COLUMNS))
     tail = re.sub(rb'<autoFilter ref="[^"]*"', f'<autoFilter ref="A1:{last}{max(1, rows + 1)}"'.encode(), sep + tail)
     return members, head, tail
 
