@@ -657,7 +657,7 @@ class Office:
         """The raw bytes of a stored message: the archive copy, else its quarantine copy."""
         row = self._message_row(row_id)
         root = self.cfg.data_dir.resolve()
-        for rel in (row["archive"], _quarantine_copy(row["reason"])):
+        for rel in (row["archive"], row["quarantine_copy"]):
             if not rel:
                 continue
             path = (root / rel).resolve()
@@ -1262,11 +1262,6 @@ class ResultProblem:
 def _who(row) -> str:
     name, addr = row["sender_name"] or "", row["sender_addr"] or ""
     return f"{name} <{addr}>" if name and addr else (name or addr)
-
-
-def _quarantine_copy(reason: str | None) -> str | None:
-    m = re.search(r"\(copy: (quarantine/[^)\s]+)\)", reason or "")
-    return m.group(1) if m else None
 
 
 def _quarantine_reason(reason: str | None) -> str:

@@ -17,9 +17,12 @@ import logging.handlers
 import re
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from .errors import ConfigError, MailbotError
+
+if TYPE_CHECKING:
+    from .clock import Clock
 
 log = logging.getLogger("mailbot")
 
@@ -210,20 +213,21 @@ def _notify(thai: str, english: str) -> None:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
+    from .clock import from_environment
+
     verb = args.verb
+    clock, notice = from_environment()
+    if notice:
+        print(notice, file=sys.stderr)
     if verb == "init":
-        return cmd_init(args.dir)
+        return cmd_init(args.dir, clock)
     if verb == "demo":
         from .demo import run_demo
 
         run_demo(args.dir)
         return 0
-    from .clock import from_environment
     from .config import default_config_path, load_config
 
-    clock, notice = from_environment()
-    if notice:
-        print(notice, file=sys.stderr)
     if verb == "rules":
         return cmd_rules_test(args, clock)
     cfg = load_config(args.config or default_config_path())
@@ -275,10 +279,11 @@ def _dispatch(args: argparse.Namespace) -> int:
     raise AssertionError(verb)
 
 
-def cmd_init(folder: Path) -> int:
+def cmd_init(folder: Path, clock: "Clock") -> int:
     from .starter import init
+    from .thai import to_bangkok
 
-    written, kept = init(folder)
+    written, kept = init(folder, today=to_bangkok(clock()).date())
     for path in written:
         print(f"สร้าง / wrote    {path}")
     for path in kept:
@@ -425,6 +430,9 @@ def cmd_privacy(office, args: argparse.Namespace) -> int:
         print(f"  … และอีก {len(plan.files) - 50} ไฟล์ / and {len(plan.files) - 50} more")
     if plan.kept_open:
         print(f"คงไว้ {plan.kept_open} ฉบับ เพราะเรื่องยังไม่ยุติ / {plan.kept_open} kept: their case is still open")
+    if plan.refused:
+        print(f"ไม่ลบ {len(plan.refused)} รายการ เพราะที่อยู่ไฟล์ไม่อยู่ในโฟลเดอร์ archive หรือ quarantine "
+              f"/ {len(plan.refused)} recorded paths refused: outside data/archive and data/quarantine")
     if not plan.files:
         return 0
     if not args.yes:

@@ -267,6 +267,23 @@ class FoldersConfig(_Strict):
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 
+class TextDateLoader(yaml.SafeLoader):
+    """YAML's safe loader, except that dates stay text. YAML 1.1 turns an unquoted 2571-02-29 into
+    a Gregorian date that does not exist (and 2569-12-05 into the year 2569) before mailbot sees
+    it; as text, person_date reads it as the Buddhist-Era date a person meant."""
+
+
+TextDateLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def yaml_load(text: str) -> Any:
+    """Read YAML text the way every mailbot file is read: safe, with dates left as text."""
+    return yaml.load(text, Loader=TextDateLoader)  # noqa: S506 - a SafeLoader subclass
+
+
 def person_date(value: Any) -> date:
     """A date as a person types it: 2026-12-05, Buddhist-Era 2569-12-05, 5/12/2569 or 5/12/2026
     (day first), Thai digits too. Impossible dates are refused."""
@@ -686,13 +703,7 @@ def _read_yaml(path: Path, error: type, what_th: str, what_en: str) -> Any:
         raise error(f"ไฟล์{what_th}บันทึกเป็น ANSI (cp874) ต้องบันทึกใหม่เป็น UTF-8: {path}",
                     f"the {what_en} file is saved as ANSI/cp874, not UTF-8: {path}", save_utf8) from None
     try:
-        return yaml.safe_load(text), text
-    except ValueError as exc:   # YAML reads 2569-02-30 as a date that does not exist
-        raise error(
-            f"ไฟล์{what_th}มีวันที่ที่ไม่มีจริง: {path}",
-            f"the {what_en} file holds a date that does not exist: {path}",
-            f"  {exc} — ตรวจวันที่ เช่น schedule.holidays / check the dates, e.g. schedule.holidays",
-        ) from None
+        return yaml_load(text), text
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" บรรทัด/line {mark.line + 1}, คอลัมน์/column {mark.column + 1}" if mark else ""

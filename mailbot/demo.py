@@ -9,7 +9,7 @@ import base64
 import email
 import quopri
 import tempfile
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from email import policy
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
@@ -19,7 +19,7 @@ import yaml
 
 from .app import Office
 from .certs import DEMO_LABEL
-from .config import load_config
+from .config import load_config, yaml_load
 from .pipeline import CycleReport
 from .present import print_report
 from .servers import HOST, ImapServer, SmtpServer
@@ -124,10 +124,13 @@ def sample_messages(now: datetime | None = None) -> list[bytes]:
     return out
 
 
-def make_workspace(folder: Path, imap_port: int, smtp_port: int, password: str, signing: bool = False) -> Path:
-    init(folder)
+def make_workspace(folder: Path, imap_port: int, smtp_port: int, password: str, signing: bool = False,
+                   since: date | None = None) -> Path:
+    """A workspace over the embedded servers; ``since`` is the day written as ``imap.since``
+    (default today: the demo's mail arrives now)."""
+    init(folder, today=since)
     path = folder / "mailbot.yaml"
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data = yaml_load(path.read_text(encoding="utf-8"))
     if signing:  # a clearly labelled throw-away certificate (ใบรับรองสำหรับทดลองเท่านั้น)
         from .certs import make_demo_pki
 

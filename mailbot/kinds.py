@@ -93,6 +93,22 @@ MAIL_KINDS: dict[str, MailKind] = {k.key: k for k in (
              capped=False, reply_column=False, internal=True, threaded=False),
 )}
 
+
+
+def mail_kind(key: str | None) -> MailKind:
+    """The kind of a stored outbox row. A key an earlier release wrote that this one no longer
+    knows is never a crash: round 1 stored an officer's status mail as ``status_<status>``, which
+    is ``officer_status`` now; anything else becomes a plain message to a citizen (uncapped: it
+    was already allowed once), shown under the key it was stored with."""
+    key = key or ""
+    known = MAIL_KINDS.get(key)
+    if known is not None:
+        return known
+    if key.startswith("status_"):
+        return MailKind(key, MAIL_KINDS["officer_status"].when, template=key, capped=False, optional=True)
+    return MailKind(key, "stored by an earlier release", capped=False)
+
+
 INTERNAL = frozenset(k for k, v in MAIL_KINDS.items() if v.internal)
 UNCAPPED = frozenset(k for k, v in MAIL_KINDS.items() if not v.capped)
 

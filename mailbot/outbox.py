@@ -20,7 +20,7 @@ from typing import Callable
 from . import addresses, audit, faults
 from .config import Config
 from .errors import ConnectionFailure, MailbotError, explain_environment
-from .kinds import MAIL_KINDS, UNCAPPED, send_state
+from .kinds import MAIL_KINDS, UNCAPPED, mail_kind, send_state
 from .replies import Templates, build, message_id_for
 from .state import State, iso
 from .thai import thai_date_short, to_bangkok
@@ -47,7 +47,7 @@ class Delivery:
     @property
     def replies_sent(self) -> int:
         """Mail sent to citizens (internal forwards, alerts and daily logs not counted)."""
-        return sum(1 for _, _, kind in self.sent if not MAIL_KINDS[kind].internal)
+        return sum(1 for _, _, kind in self.sent if not mail_kind(kind).internal)
 
 
 class Outbox:
@@ -125,7 +125,8 @@ class Outbox:
             if row is None or row["status"] not in ("held", "failed"):
                 raise MailbotError(f"ไม่พบอีเมลที่ระงับไว้หรือส่งไม่สำเร็จหมายเลข {outbox_id}",
                                    f"no held or failed message with number {outbox_id}")
-            db.execute("UPDATE outbox SET status=?, hold_reason=?, next_attempt_at=NULL, attempts=0 WHERE id=?",
+            db.execute("UPDATE outbox SET status=?, hold_reason=?, next_attempt_at=NULL, attempts=0, "
+                       "send_started_at=NULL, interrupted=0 WHERE id=?",
                        (status, f"{english} by {actor} {iso(now)}", outbox_id))
             if status == "queued" and row["case_id"] is not None and row["kind"] in ("receipt", "unclassified"):
                 db.execute("UPDATE cases SET held=NULL WHERE id=?", (row["case_id"],))   # the officer vouched
@@ -135,7 +136,7 @@ class Outbox:
                            (row["case_id"], iso(now), f"reply_{english}",
                             f"{thai} ({row['kind']}) {thai_date_short(now)} ({actor})", actor))
                 receipt = db.execute("SELECT receipt FROM cases WHERE id=?", (row["case_id"],)).fetchone()[0]
-                if MAIL_KINDS[row["kind"]].reply_column:
+                if mail_kind(row["kind"]).reply_column:
                     st.update_case(row["case_id"], reply_status=column_text(status, now, None))
             audit.append(db, now, actor, f"reply_{english}", receipt or "", {"outbox": outbox_id, "kind": row["kind"],
                                                                               "to": row["recipient"]})
@@ -153,8 +154,8 @@ class Outbox:
             return result
         cap = self.cfg.limits.replies_per_hour
         allowed = max(0, cap - st.sent_since(clock() - timedelta(hours=1), exclude=UNCAPPED))
-        uncapped = [r for r in queued if r["kind"] in UNCAPPED]
-        replies = [r for r in queued if r["kind"] not in UNCAPPED]
+        uncapped = [r for r in queued if not mail_kind(r["kind"]).capped]
+        replies = [r for r in queued if mail_kind(r["kind"]).capped]
         now = iso(clock())
         waiting: set[tuple[int, str]] = set()   # (case, recipient) with an earlier message still owed
         from .send import SendRefused
@@ -167,9 +168,22 @@ class Outbox:
                 if case is not None:
                     waiting.add(case)
                 continue
+            interrupted = row["interrupted"] + (1 if row["send_started_at"] else 0)
+            if interrupted >= 2:
+                # handed to the server twice and cut off both times before the answer was
+                # recorded: the citizen may have it twice already; a person decides
+                self._hold_interrupted(row, clock())
+                result.warnings.append(
+                    f"อีเมลถึง {row['recipient']} ส่งค้างกลางคันสองครั้ง ระงับไว้ให้เจ้าหน้าที่ตรวจ (อาจส่งถึงแล้ว) / "
+                    f"mail to {row['recipient']} was cut off twice while sending: held for the officer")
+                if case is not None:
+                    waiting.add(case)
+                continue
+            self.state.mark_sending(row["id"], clock(), interrupted)
             try:
                 smtp.send(row["recipient"], row["raw"])
             except MailbotError as exc:   # unreachable, refused sign-in, no password: the round stops
+                self.state.clear_sending(row["id"], interrupted)   # seen to fail: not an interruption
                 if explain_environment(exc) is not None:
                     raise
                 result.smtp_error = exc if isinstance(exc, ConnectionFailure) else ConnectionFailure(
@@ -189,6 +203,7 @@ class Outbox:
                 continue
             except Exception as exc:  # noqa: BLE001 - one message must never stop the others
                 if explain_environment(exc) is not None:
+                    self.state.clear_sending(row["id"], interrupted)
                     raise
                 log.exception("sending outbox #%s failed", row["id"])
                 reason = f"internal error: {type(exc).__name__}: {str(exc)[:160]}"
@@ -211,13 +226,43 @@ class Outbox:
         return result
 
     def mark_sent(self, row: sqlite3.Row, now: datetime) -> None:
+        """The server accepted the message: it is sent, and it is never sent again, whatever
+        goes wrong in what follows from it (the case's column, a result's status). Those go in
+        the same transaction when they can; when one fails, the message is still recorded as
+        sent, alone, and the failure is an event for the officer, not a reason to send again."""
         st = self.state
-        with st.tx(durable=False) as db:
-            db.execute("UPDATE outbox SET status='sent', sent_at=?, last_error=NULL WHERE id=?", (iso(now), row["id"]))
-            if row["case_id"] is not None and MAIL_KINDS[row["kind"]].reply_column:
-                st.update_case(row["case_id"], reply_status=column_text("sent", now, None))
-            for hook in self.on_sent:
-                hook(row, now)
+        try:
+            with st.tx(durable=False) as db:
+                self._set_sent(db, row, now)
+                if row["case_id"] is not None and mail_kind(row["kind"]).reply_column:
+                    st.update_case(row["case_id"], reply_status=column_text("sent", now, None))
+                for hook in self.on_sent:
+                    hook(row, now)
+        except Exception as exc:
+            if explain_environment(exc) is not None:
+                raise        # the machine (disk, database): the marker set before sending holds
+            log.exception("recording what follows from sent outbox #%s failed", row["id"])
+            with st.tx(durable=False) as db:
+                self._set_sent(db, row, now)
+            st.event(now, "error", "after_send",
+                     f"ส่งอีเมลถึง {row['recipient']} แล้ว แต่บันทึกผลต่อเนื่องไม่สำเร็จ ({type(exc).__name__}) "
+                     f"จะไม่ส่งซ้ำ / mail to {row['recipient']} was sent; recording what follows failed: "
+                     f"{type(exc).__name__}: {str(exc)[:160]} (it is not sent again)")
+
+    @staticmethod
+    def _set_sent(db: sqlite3.Connection, row: sqlite3.Row, now: datetime) -> None:
+        db.execute("UPDATE outbox SET status='sent', sent_at=?, last_error=NULL, send_started_at=NULL WHERE id=?",
+                   (iso(now), row["id"]))
+
+    def _hold_interrupted(self, row: sqlite3.Row, now: datetime) -> None:
+        st = self.state
+        reason = ("การส่งถูกขัดจังหวะสองครั้งหลังส่งให้เซิร์ฟเวอร์แล้ว ผู้รับอาจได้รับแล้ว ตรวจในกล่องส่งแล้วก่อนส่งใหม่ / "
+                  "sending was cut off twice after the server had it; check the Sent folder before releasing")
+        with st.tx() as db:
+            db.execute("UPDATE outbox SET status='held', hold_reason=?, send_started_at=NULL WHERE id=?",
+                       (reason, row["id"]))
+            if row["case_id"] is not None and mail_kind(row["kind"]).reply_column:
+                st.update_case(row["case_id"], reply_status=column_text("held", now, reason))
 
     def mark_failed(self, row: sqlite3.Row, error: str, permanent: bool, now: datetime) -> None:
         """Permanent refusals fail; temporary ones wait 1, 2, 4 ... up to 60 minutes."""
@@ -225,10 +270,11 @@ class Outbox:
         with st.tx() as db:
             attempts = row["attempts"] + 1
             retry = None if permanent else iso(now + timedelta(minutes=min(2 ** (attempts - 1), 60)))
-            db.execute("UPDATE outbox SET attempts=?, last_error=?, status=?, next_attempt_at=? WHERE id=?",
+            db.execute("UPDATE outbox SET attempts=?, last_error=?, status=?, next_attempt_at=?, send_started_at=NULL, "
+                       "interrupted=0 WHERE id=?",
                        (attempts, error[:500], "failed" if permanent else "queued", retry, row["id"]))
             if permanent:
-                if row["case_id"] is not None and MAIL_KINDS[row["kind"]].reply_column:
+                if row["case_id"] is not None and mail_kind(row["kind"]).reply_column:
                     st.update_case(row["case_id"], reply_status=column_text("failed", now, error))
                 for hook in self.on_failed:
                     hook(row, error, now)

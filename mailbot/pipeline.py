@@ -389,7 +389,7 @@ class Cycle:
             return None  # stays in the inbox
         folder = self.cfg.folders.quarantined
         self.state.record_message(
-            plan.row_id, outcome="quarantined", reason=f"{reason} (copy: {copy})", target_folder=folder,
+            plan.row_id, outcome="quarantined", reason=reason, quarantine_copy=copy, target_folder=folder,
             archive=plan.archive, sha256=plan.sha256, size=len(plan.fetched.raw),
             received_at=iso(plan.received), decided_at=iso(now), last_error=reason[:500],
         )

@@ -76,10 +76,33 @@ class Prune:
     files: list[Path] = field(default_factory=list)        # raw messages past their time
     kept_open: int = 0                                      # past their time, but their case is open
     bytes: int = 0
+    refused: list[str] = field(default_factory=list)       # recorded paths outside archive/ and quarantine/
+
+
+# the only folders prune may delete from (inside data/)
+PRUNABLE = ("archive", "quarantine")
+
+
+def inside_prunable(data_dir: Path, rel: str) -> Path | None:
+    """The file a recorded relative path names, resolved, if it lies inside ``data/archive`` or
+    ``data/quarantine``; None for anything else (``..``, an absolute path, a link out)."""
+    root = data_dir.resolve()
+    try:
+        path = (root / rel).resolve()
+    except (OSError, ValueError):
+        return None
+    for folder in PRUNABLE:
+        if (root / folder) in path.parents:
+            return path
+    return None
 
 
 def due(state: State, cfg: Config, now: datetime) -> Prune:
-    """What has passed ``retention.years``: raw messages (archive and quarantine copies)."""
+    """What has passed ``retention.years``: raw messages (archive and quarantine copies).
+
+    Only paths mailbot recorded itself, in their own columns (``archive``, ``quarantine_copy``),
+    are considered; never text from a message's reason. Each must resolve inside
+    ``data/archive`` or ``data/quarantine``, or it is refused and named."""
     years = cfg.retention.years
     local = to_bangkok(now)
     try:
@@ -88,16 +111,21 @@ def due(state: State, cfg: Config, now: datetime) -> Prune:
         before = (local - timedelta(days=1)).replace(year=local.year - years)
     result = Prune(before)
     rows = state.db.execute(
-        "SELECT m.archive, m.reason, c.status FROM messages m LEFT JOIN cases c ON c.id = m.case_id "
-        "WHERE m.received_at IS NOT NULL AND m.received_at < ? AND m.archive IS NOT NULL", (iso(before),)).fetchall()
+        "SELECT m.archive, m.quarantine_copy, c.status FROM messages m LEFT JOIN cases c ON c.id = m.case_id "
+        "WHERE m.received_at IS NOT NULL AND m.received_at < ? "
+        "AND (m.archive IS NOT NULL OR m.quarantine_copy IS NOT NULL)", (iso(before),)).fetchall()
     seen: set[Path] = set()
     for r in rows:
         if r["status"] in workflow.OPEN:
             result.kept_open += 1
             continue
-        for rel in [r["archive"]] + ([r["reason"].split("(copy: ", 1)[1].rstrip(")")]
-                                     if r["reason"] and "(copy: " in r["reason"] else []):
-            path = cfg.data_dir / rel
+        for rel in (r["archive"], r["quarantine_copy"]):
+            if not rel:
+                continue
+            path = inside_prunable(cfg.data_dir, rel)
+            if path is None:
+                result.refused.append(rel)
+                continue
             if path.is_file() and path not in seen:
                 seen.add(path)
                 result.files.append(path)
@@ -106,13 +134,18 @@ def due(state: State, cfg: Config, now: datetime) -> Prune:
 
 
 def prune(state: State, cfg: Config, plan: Prune, now: datetime) -> int:
-    """Delete what ``due`` listed; an event records it. Returns how many files went."""
-    for path in plan.files:
+    """Delete what ``due`` listed (each path checked again); an event records it. Returns how
+    many files went."""
+    gone = 0
+    for listed in plan.files:
+        path = inside_prunable(cfg.data_dir, str(listed))
+        if path is None or path.suffix != ".eml":
+            continue
         path.unlink(missing_ok=True)
-        txt = path.with_suffix(".txt")
-        if txt.parent.name == "quarantine":
-            txt.unlink(missing_ok=True)
+        gone += 1
+        if path.parent.name == "quarantine":
+            path.with_suffix(".txt").unlink(missing_ok=True)
     state.event(now, "info", "privacy_prune",
                 f"ลบต้นฉบับอีเมลที่เก็บเกิน {cfg.retention.years} ปี (ก่อน {thai_date(plan.before)}) "
-                f"{len(plan.files)} ไฟล์ / pruned {len(plan.files)} raw messages older than {cfg.retention.years} years")
-    return len(plan.files)
+                f"{gone} ไฟล์ / pruned {gone} raw messages older than {cfg.retention.years} years")
+    return gone

@@ -7,7 +7,7 @@ a source checkout) and copying them without overwriting an officer's edits.
 from __future__ import annotations
 
 import shutil
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 from .errors import MailbotError
@@ -27,8 +27,11 @@ def starter_dir() -> Path:
     )
 
 
-def init(target: Path) -> tuple[list[Path], list[Path]]:
-    """Copy the starter files into ``target``; returns (written, kept-as-they-were)."""
+def init(target: Path, today: date | None = None) -> tuple[list[Path], list[Path]]:
+    """Copy the starter files into ``target``; returns (written, kept-as-they-were).
+
+    ``today`` is the day written as ``imap.since`` (default: today in Bangkok); tests pass their
+    own so that nothing depends on the calendar."""
     src = starter_dir()
     if target.exists() and not target.is_dir():
         raise MailbotError(
@@ -44,21 +47,22 @@ def init(target: Path) -> tuple[list[Path], list[Path]]:
             d.mkdir(exist_ok=True)
             for f in sorted(s.iterdir()):
                 if f.is_file():
-                    _copy(f, d / f.name, written, kept)
+                    _copy(f, d / f.name, written, kept, today)
         else:
-            _copy(s, d, written, kept)
+            _copy(s, d, written, kept, today)
     for folder in ("registers", "data"):
         (target / folder).mkdir(exist_ok=True)
     return written, kept
 
 
-def _copy(src: Path, dst: Path, written: list[Path], kept: list[Path]) -> None:
+def _copy(src: Path, dst: Path, written: list[Path], kept: list[Path], today: date | None) -> None:
     if dst.exists():
         kept.append(dst)
     elif src.name == "mailbot.yaml":    # imap.since: the day this office starts, in Buddhist-Era form
-        today = datetime.now(BANGKOK).date()
+        day = today or datetime.now(BANGKOK).date()
+        # quoted: unquoted, YAML would read 2571-02-29 as a Gregorian date that does not exist
         text = src.read_text(encoding="utf-8").replace(
-            '  since: ""', f"  since: {today.year + 543}-{today.month:02d}-{today.day:02d}", 1)
+            '  since: ""', f'  since: "{day.year + 543}-{day.month:02d}-{day.day:02d}"', 1)
         dst.write_text(text, encoding="utf-8")
         written.append(dst)
     else:

@@ -10,6 +10,7 @@ Timestamps are stored as ISO-8601 UTC strings so they compare as text.
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -181,6 +182,27 @@ def _v6(db: sqlite3.Connection) -> None:
     start_chain(db)
 
 
+# the name archive.Archive.quarantine gives a copy: quarantine/<BE date>-<time>-uid<uid>.eml
+_OWN_QUARANTINE_COPY = re.compile(r"\(copy: (quarantine/[0-9]{8}-[0-9]{6}-uid[0-9]+\.eml)\)$")
+
+
+def _v8(db: sqlite3.Connection) -> None:
+    """The quarantine copy's path in a column of its own: prune and the console never read a path
+    out of a reason's text (an automatic mail's reason holds the sender's own header value).
+    Rows written before: only a quarantined message's reason ends with mailbot's own suffix, and
+    only a name in mailbot's own pattern is taken; anything else stays unknown."""
+    db.execute("ALTER TABLE messages ADD COLUMN quarantine_copy TEXT")
+    # intent before effect for sending: set when a message is handed to the SMTP server, cleared
+    # when its answer is recorded; found set, the attempt was interrupted (see Outbox.deliver)
+    db.execute("ALTER TABLE outbox ADD COLUMN send_started_at TEXT")
+    db.execute("ALTER TABLE outbox ADD COLUMN interrupted INTEGER NOT NULL DEFAULT 0")
+    rows = db.execute("SELECT id, reason FROM messages WHERE outcome='quarantined' AND reason LIKE '%(copy: %'")
+    for row_id, reason in rows.fetchall():
+        m = _OWN_QUARANTINE_COPY.search(reason or "")
+        if m:
+            db.execute("UPDATE messages SET quarantine_copy=? WHERE id=?", (m.group(1), row_id))
+
+
 # Versioned migrations: version -> change (SQL or a function), run in order in one transaction,
 # after a copy of the file is kept. Never edit one that has shipped; add the next.
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None] | str] = {
@@ -219,6 +241,7 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None] | str] = {
         CREATE INDEX cases_held ON cases (status, received_at) WHERE held IS NOT NULL;
         CREATE INDEX cases_unsure ON cases (status, received_at) WHERE checklist LIKE '{"verdict": "unsure"%';
     """,
+    8: _v8,
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
@@ -610,6 +633,16 @@ class State:
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
         return self.db.execute(sql).fetchall()
+
+    def mark_sending(self, outbox_id: int, now: datetime, interrupted: int) -> None:
+        """About to hand a message to the server (``interrupted``: earlier attempts cut off)."""
+        with self.tx(durable=False) as db:
+            db.execute("UPDATE outbox SET send_started_at=?, interrupted=? WHERE id=?", (iso(now), interrupted, outbox_id))
+
+    def clear_sending(self, outbox_id: int, interrupted: int) -> None:
+        """The attempt was seen to fail before the server took the message: not an interruption."""
+        with self.tx(durable=False) as db:
+            db.execute("UPDATE outbox SET send_started_at=NULL, interrupted=? WHERE id=?", (interrupted, outbox_id))
 
     def uncopied(self) -> list[sqlite3.Row]:
         return self.db.execute("SELECT id, raw FROM outbox WHERE status='sent' AND copied=0 ORDER BY id").fetchall()

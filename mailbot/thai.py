@@ -39,10 +39,24 @@ _INVISIBLE = dict.fromkeys(
 # Bidirectional controls: never meaningful in a Thai subject, dangerous when echoed.
 _BIDI = dict.fromkeys(map(ord, "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f"), None)
 
-_TONES = "\u0e48\u0e49\u0e4a\u0e4b"
+_TONES = "\u0e48\u0e49\u0e4a\u0e4b"                      # mai ek, mai tho, mai tri, mai chattawa
 _UPPER_LOWER_VOWELS = "\u0e31\u0e34\u0e35\u0e36\u0e37\u0e38\u0e39\u0e47"
-_TONE_BEFORE_VOWEL = re.compile(f"([{_TONES}])([{_UPPER_LOWER_VOWELS}])")
-_REPEATED_MARK = re.compile(f"([{_TONES}{_UPPER_LOWER_VOWELS}\u0e4c\u0e4d])\\1+")
+_FOLLOW_VOWELS = "\u0e30\u0e32\u0e33\u0e45"                # sara a, sara aa, sara am, lakkhangyao
+_LEAD_VOWELS = "\u0e40\u0e41\u0e42\u0e43\u0e44"          # sara e, ae, o, ai maimuan, ai maimalai
+# Typing slips, repaired in this order (as PyThaiNLP's normalize does; see tests/test_thai.py):
+# a tone mark or thanthakhat typed before the upper/lower vowel it belongs after
+_TONE_BEFORE_VOWEL = re.compile(f"([{_TONES}\u0e4c]+)([{_UPPER_LOWER_VOWELS}]+)")
+# a following vowel typed before the tone mark ("กา่" for "ก่า")
+_FOLLOW_BEFORE_TONE = re.compile(f"([{_FOLLOW_VOWELS}])([{_TONES}]+)")
+# the same mark or vowel typed twice or more ("ก่่อ", "เเ" is handled first: it is sara ae)
+_REPEATED_MARK = re.compile(f"([{_TONES}{_UPPER_LOWER_VOWELS}{_FOLLOW_VOWELS}{_LEAD_VOWELS}\u0e4c\u0e4d])\\1+")
+# two different tone marks on one consonant ("สร้่าง"): one consonant carries one tone; the first
+# typed is kept (the second is the neighbouring key, hit on the way)
+_SEVERAL_TONES = re.compile(f"([{_TONES}])[{_TONES}]+")
+# a mark with no consonant before it: at the start, or after a space
+_DANGLING = re.compile(f"(^|\\s)[{_TONES}{_UPPER_LOWER_VOWELS}\u0e4c\u0e4d]+")
+_NIKHAHIT_AA = re.compile(f"\u0e4d([{_TONES}]?)\u0e32")
+_ANY_THAI = re.compile("[\u0e00-\u0e7f]")
 _WHITESPACE = re.compile(r"\s+")
 
 
@@ -114,12 +128,17 @@ def clean_text(text: str) -> str:
     """
     text = unicodedata.normalize("NFC", text)
     text = text.translate(_INVISIBLE).translate(_BIDI)
-    # "ํา" (nikhahit + sara aa) typed instead of sara am "ำ"
-    text = text.replace("\u0e4d\u0e32", "\u0e33")
-    # tone mark typed before the upper/lower vowel it belongs after
+    if not _ANY_THAI.search(text):
+        return text
+    # "เเ" (sara e twice) typed for sara ae "แ"
+    text = text.replace("\u0e40\u0e40", "\u0e41")
+    # "ํา" (nikhahit + sara aa, a tone mark between them or not) typed instead of sara am "ำ"
+    text = _NIKHAHIT_AA.sub("\\1\u0e33", text)
     text = _TONE_BEFORE_VOWEL.sub(r"\2\1", text)
-    # the same mark typed twice ("ก่่อสร้าง")
+    text = _FOLLOW_BEFORE_TONE.sub(r"\2\1", text)
     text = _REPEATED_MARK.sub(r"\1", text)
+    text = _SEVERAL_TONES.sub(r"\1", text)
+    text = _DANGLING.sub(r"\1", text)
     return text
 
 

@@ -99,7 +99,7 @@ def test_officer_confirming_documents_is_the_actor_of_the_status_change(env):
     env.deliver(with_files("ขออนุญาตก่อสร้างอาคาร", "คำขอ ข1.pdf"))
     [h] = env.cycle().handled
     assert case_row(env, h.receipt)["status"] == "awaiting_documents"
-    with Office.open(env.cfg) as office:
+    with Office.open(env.cfg, clock=env.clock) as office:
         office.documents_complete(h.receipt, "somying")
     assert case_row(env, h.receipt)["status"] == "received"
     con = sqlite3.connect(env.cfg.data_dir / "state.sqlite3")

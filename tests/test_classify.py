@@ -17,6 +17,9 @@ OWN = "saraban@example.go.th"
     ("ขออนุญาต ก่อ สร้าง บ้าน", "BLD"),                      # spaces anywhere
     ("ขออนุญาต\u200bก่อสร้าง", "BLD"),                        # zero-width space
     ("ขออนุญาตก่่อสร้าง", "BLD"),                              # doubled tone mark
+    ("ขออนุญาตก่อสร้่าง", "BLD"),                              # two tone marks on one consonant
+    ("ขออนุญาตก่อสรา้ง", "BLD"),                               # tone mark typed after the vowel
+    ("ชําระภาษีีที่ดิน", "TAX"),                                 # nikhahit + sara aa, doubled sara ii
     ("Building Permit request", "BLD"),                        # Latin, any case
     ("ชำระภาษีที่ดินและสิ่งปลูกสร้าง", "TAX"),
     ("ร้องเรียน เสียงดังจากโรงงาน", "CMP"),

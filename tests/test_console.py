@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import email
 import http.server
-import json
 import os
 import shutil
 import signal
@@ -121,7 +120,7 @@ def start_console(env):  # type: ignore[no-untyped-def]
     def start(**console) -> ConsoleServer:  # type: ignore[no-untyped-def]
         if console:
             env.set_config(console=console)
-        srv = ConsoleServer(env.cfg, port=0).start()
+        srv = ConsoleServer(env.cfg, clock=env.clock, port=0).start()
         servers.append(srv)
         return srv
 
@@ -622,7 +621,7 @@ def test_listening_for_other_computers_needs_accounts_and_sign_in(env, start_con
     [h] = cycle(env).handled
     env.set_config(console={"listen": "0.0.0.0"})
     with pytest.raises(ConfigError) as err:
-        ConsoleServer(env.cfg, port=0).start()
+        ConsoleServer(env.cfg, clock=env.clock, port=0).start()
     assert "บัญชีเจ้าหน้าที่" in err.value.thai and "mailbot console user add" in err.value.english
     r = env.cli("console", "--no-browser", "--port", str(_free_port()))
     assert r.returncode == 2 and "บัญชีเจ้าหน้าที่" in r.stderr and "Traceback" not in r.stderr
@@ -817,16 +816,15 @@ def test_a_listen_name_with_several_addresses_serves_and_stops(env):
     """console.listen may stand for several addresses ("localhost" is ::1 and 127.0.0.1 on
     Windows; "*" is every IPv4 and IPv6 address anywhere): waitress then listens on each and
     hands back a server without a socket of its own. The console starts, answers, and stops."""
-    from datetime import datetime, timezone
 
     from mailbot.app import Office
     from mailbot.console import auth
 
-    with Office.open(env.cfg) as office:      # beyond this computer: officer accounts first
-        auth.set_password(office.state, "สมชาย", "correct horse 1", datetime.now(timezone.utc), new=True)
+    with Office.open(env.cfg, clock=env.clock) as office:      # beyond this computer: officer accounts first
+        auth.set_password(office.state, "สมชาย", "correct horse 1", env.clock(), new=True)
     env.set_config(console={"listen": "*"})
     port = _free_port()
-    srv = ConsoleServer(env.cfg, port=port).start()
+    srv = ConsoleServer(env.cfg, clock=env.clock, port=port).start()
     try:
         assert srv.port == port
         status, _, headers = _no_redirect(srv.url)
@@ -837,13 +835,12 @@ def test_a_listen_name_with_several_addresses_serves_and_stops(env):
 
 
 def test_passwords_are_scrypt_hashes_with_their_own_salt(env):
-    from datetime import datetime, timezone
 
     from mailbot.app import Office
     from mailbot.console import auth
 
-    now = datetime.now(timezone.utc)
-    with Office.open(env.cfg) as office:
+    now = env.clock()
+    with Office.open(env.cfg, clock=env.clock) as office:
         auth.set_password(office.state, "สมชาย", "same password", now, new=True)
         auth.set_password(office.state, "สมหญิง", "same password", now, new=True)
         rows = office.state.db.execute("SELECT * FROM officers ORDER BY name").fetchall()
@@ -884,7 +881,7 @@ def test_download_names_and_hosts():
 
 
 def test_finding_cases_and_service_time(env):
-    from datetime import datetime, timedelta, timezone
+    from datetime import timedelta
 
     from mailbot.app import Office
 
@@ -893,7 +890,7 @@ def test_finding_cases_and_service_time(env):
                 letter("เรื่องไม่มีหมวด", sender="misc@example.com"))
     cycle(env)
     cfg = env.cfg
-    with Office.open(cfg) as office:
+    with Office.open(cfg, clock=env.clock) as office:
         assert office.find_cases("สมปอง").total == 1
         assert office.find_cases("100%_").total == 1 and office.find_cases("ร้องเรียนถนนชำรุด").total == 1
         assert office.find_cases("ร้องเรียนถนนชำร_ด").total == 0          # LIKE wildcards are plain text
@@ -903,18 +900,18 @@ def test_finding_cases_and_service_time(env):
         assert office.find_cases(status="review").total == 1
         from mailbot.thai import to_bangkok
 
-        today = to_bangkok(datetime.now(timezone.utc)).date()
+        today = to_bangkok(env.clock()).date()
         assert office.find_cases(since=today + timedelta(days=1)).total == 0
         assert office.find_cases(until=today + timedelta(days=1)).total == 3
         assert office.find_cases(page=99, per_page=2).page == 2
     # 40 days later: the complaint (15 working days) is late, the tax question (15) too
-    later = datetime.now(timezone.utc) + timedelta(days=40)
+    later = env.clock() + timedelta(days=40)
     with Office.open(cfg, clock=lambda: later) as office:
         items, late, soon = office.due_cases()
         assert late == 2 and soon == 0 and {w.kind for w in items} == {"overdue"}
         t = office.today()
         assert t.counts["overdue"] == 2 and t.queue[0].urgent
-    soon_clock = datetime.now(timezone.utc) + timedelta(days=19)
+    soon_clock = env.clock() + timedelta(days=19)
     with Office.open(cfg, clock=lambda: soon_clock) as office:
         items, late, soon = office.due_cases()
         assert late + soon == 2 and all(w.due is not None for w in items)

@@ -11,7 +11,7 @@ import pytest
 from mailbot.register import register_path
 from mailbot.thai import BANGKOK
 
-from .conftest import AGENCY, letter
+from .conftest import AGENCY, YEAR, letter
 
 
 def db(env):  # type: ignore[no-untyped-def]
@@ -21,7 +21,7 @@ def db(env):  # type: ignore[no-untyped-def]
 
 
 def register_rows(env, year=None):  # type: ignore[no-untyped-def]
-    year = year or datetime.now(BANGKOK).year + 543
+    year = year or YEAR
     wb = openpyxl.load_workbook(register_path(env.cfg.registers_dir, year))
     ws = wb.active
     return [[c.value for c in row] for row in ws.iter_rows()], ws
@@ -31,7 +31,7 @@ def test_service_request_is_registered_answered_and_moved(env):
     env.deliver(letter("ขออนุญาตก่อสร้างอาคาร บ้านเลขที่ 12", message_id="<req1@example.com>"))
     report = env.cycle()
     assert [h.outcome for h in report.handled] == ["registered"]
-    year = datetime.now(BANGKOK).year + 543
+    year = YEAR
     assert report.handled[0].receipt == f"1/{year}"
 
     # the reply
@@ -323,7 +323,7 @@ def test_formula_looking_subjects_stay_text(env):
     # and in the raw XML there is no formula element at all
     import zipfile
 
-    with zipfile.ZipFile(register_path(env.cfg.registers_dir, datetime.now(BANGKOK).year + 543)) as z:
+    with zipfile.ZipFile(register_path(env.cfg.registers_dir, YEAR)) as z:
         sheet = z.read("xl/worksheets/sheet1.xml")
     assert b"<f>" not in sheet and b"<f " not in sheet
 
@@ -333,7 +333,7 @@ def test_locked_register_does_not_stop_the_cycle_and_catches_up(env, monkeypatch
 
     env.deliver(letter("ขออนุญาตก่อสร้างอาคาร"))
     env.cycle()
-    target = register_path(env.cfg.registers_dir, datetime.now(BANGKOK).year + 543)
+    target = register_path(env.cfg.registers_dir, YEAR)
     before = target.read_bytes()
 
     real_replace = files.replace_file
@@ -358,7 +358,7 @@ def test_locked_register_does_not_stop_the_cycle_and_catches_up(env, monkeypatch
 
 
 def test_register_path_that_cannot_be_replaced(env):
-    target = register_path(env.cfg.registers_dir, datetime.now(BANGKOK).year + 543)
+    target = register_path(env.cfg.registers_dir, YEAR)
     target.mkdir(parents=True)          # a real filesystem refusal, not a simulated one
     env.deliver(letter("ขออนุญาตก่อสร้างอาคาร"))
     report = env.cycle()
@@ -493,7 +493,7 @@ def test_register_grows_by_appending_and_stays_a_valid_workbook(env):
 
     env.deliver(*[letter(f"ขออนุญาตก่อสร้าง {i}", sender=f"p{i}@example.com") for i in range(3)])
     env.cycle()
-    target = register_path(env.cfg.registers_dir, datetime.now(BANGKOK).year + 543)
+    target = register_path(env.cfg.registers_dir, YEAR)
     first = target.read_bytes()
     env.deliver(*[letter(f"ร้องเรียน {i}", sender=f"q{i}@example.com") for i in range(2)])
     env.cycle()                                            # only new rows: appended
@@ -503,7 +503,7 @@ def test_register_grows_by_appending_and_stays_a_valid_workbook(env):
     with zipfile.ZipFile(target) as z:
         assert z.testzip() is None                         # every CRC checks
     rows, ws = register_rows(env)
-    assert [r[0] for r in rows[1:]] == [f"{i}/{datetime.now(BANGKOK).year + 543}" for i in range(1, 6)]
+    assert [r[0] for r in rows[1:]] == [f"{i}/{YEAR}" for i in range(1, 6)]
     assert ws.auto_filter.ref.endswith("6")
     # a change to an old row (a follow-up) rewrites the file whole, still valid
     env.deliver(letter(f"Re: x [เลขรับ {rows[1][0]}]", sender="p0@example.com", body="เพิ่มเติม"))

@@ -21,7 +21,7 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 
 from mailbot import promptpay
 from mailbot.app import Office
-from mailbot.config import load_rules
+from mailbot.config import load_rules, yaml_load
 from mailbot.docstamp import stamp_bounded, stamp_pdf, stamped_copies, stamped_name
 from mailbot.errors import MailbotError
 from mailbot.letters import ZERO_WIDTH, tokens, wrap
@@ -48,7 +48,7 @@ def pdftotext(data: bytes, *args: str) -> str:
 
 def results_of(env):  # type: ignore[no-untyped-def]
     """Results over the workspace, as the application core opens it; close the second value."""
-    office = Office.open(env.cfg)
+    office = Office.open(env.cfg, clock=env.clock)
     return Results(office.cfg, office.desk, office.clock), office
 
 
@@ -61,7 +61,7 @@ def set_letters(env, **extra):  # type: ignore[no-untyped-def]
 
 def set_service(env, **fields):  # type: ignore[no-untyped-def]
     path = env.root / "rules.yaml"
-    rules = yaml.safe_load(path.read_text(encoding="utf-8"))
+    rules = yaml_load(path.read_text(encoding="utf-8"))
     rules["services"][0].update(fields)
     path.write_text(yaml.safe_dump(rules, allow_unicode=True, sort_keys=False), encoding="utf-8")
 

@@ -8,12 +8,12 @@ import io
 import os
 import shutil
 import subprocess
-from datetime import datetime
 from pathlib import Path
 
 import pytest
 import yaml
 
+from mailbot.config import yaml_load
 from mailbot.thai import BANGKOK
 
 from .conftest import letter
@@ -40,7 +40,7 @@ def test_all_workbooks_convert_with_thai_intact_and_no_formulas(env, tmp_path):
     tricky = ["=1+2", "+3+4", "-5+6", "@SUM(1)", '=HYPERLINK("http://evil.example","คลิก")']
     env.deliver(letter("ขออนุญาตก่อสร้างอาคาร บ้านเลขที่ ๑๒"), *[letter(s) for s in tricky])
     env.cycle()
-    day = datetime.now(BANGKOK).date()
+    day = env.clock().astimezone(BANGKOK).date()
     assert env.cli("report").returncode == 0
     # a licence in the public register
     from mailbot.certs import make_demo_pki
@@ -48,7 +48,7 @@ def test_all_workbooks_convert_with_thai_intact_and_no_formulas(env, tmp_path):
 
     pki = make_demo_pki(env.root / "certs", "เทศบาลตำบลบ้านตัวอย่าง")
     env.set_config(signing={"pkcs12": "certs/agency-demo.p12", "password": pki.password}, results={"stable_seconds": 0})
-    rules = yaml.safe_load((env.root / "rules.yaml").read_text(encoding="utf-8"))
+    rules = yaml_load((env.root / "rules.yaml").read_text(encoding="utf-8"))
     rules["services"][0]["licence"] = True
     (env.root / "rules.yaml").write_text(yaml.safe_dump(rules, allow_unicode=True), encoding="utf-8")
     year = day.year + 543

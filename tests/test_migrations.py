@@ -11,7 +11,7 @@ import openpyxl
 import pytest
 import yaml
 
-from mailbot.config import load_config
+from mailbot.config import load_config, yaml_load
 from mailbot.servers import ImapServer, SmtpServer
 from mailbot.state import SCHEMA_VERSION, State
 
@@ -27,7 +27,7 @@ def old_office(tmp_path):
     shutil.copytree(ROUND1, root)
     with ImapServer(USER, PASSWORD) as imap, SmtpServer(USER, PASSWORD) as smtp:
         path = root / "mailbot.yaml"
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml_load(path.read_text(encoding="utf-8"))
         data["imap"]["port"], data["smtp"]["port"] = imap.port, smtp.port
         data["imap"]["password"] = data["smtp"]["password"] = PASSWORD
         path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")

@@ -17,13 +17,14 @@ from pathlib import Path
 
 import pytest
 
+from mailbot.config import yaml_load
 from mailbot import oauth
 from mailbot.demo import make_workspace
 from mailbot.pipeline import run_cycle
 from mailbot.servers import SmtpServer
 
 from . import dovecot
-from .conftest import AGENCY, PASSWORD, Env, letter
+from .conftest import AGENCY, PASSWORD, SINCE, Env, letter
 from .oauth_authority import TENANT, Authority, introspector, service_account_key
 
 CLIENT_ID = "11111111-2222-3333-4444-555555555555"
@@ -80,7 +81,7 @@ def oenv(tmp_path: Path, authority: Authority, monkeypatch, request):
                          oauth_ca=authority.ca_path, oauth_mechanisms=mechanisms) as imap, \
             SmtpServer(AGENCY, PASSWORD, xoauth2=check, oauth_only=True) as smtp:
         root = tmp_path / "office"
-        e = Env(imap, smtp, root, make_workspace(root, imap.port, smtp.port, PASSWORD))
+        e = Env(imap, smtp, root, make_workspace(root, imap.port, smtp.port, PASSWORD, since=SINCE))
         e.kind = "dovecot"
         e.authority = authority
         e.set_forwarding({})
@@ -94,7 +95,7 @@ def oenv(tmp_path: Path, authority: Authority, monkeypatch, request):
 def test_whole_intake_cycle_on_oauth2(oenv):
     e, a = oenv, oenv.authority
     e.deliver(letter("ขออนุญาตก่อสร้างอาคาร"), letter("ร้องเรียนถนนชำรุด", sender="b@example.com"))
-    report = run_cycle(e.cfg)
+    report = run_cycle(e.cfg, clock=e.clock)
     assert [h.outcome for h in report.handled] == ["registered", "registered"]
     assert report.smtp_error is None and len(e.smtp.messages) == 2
     assert e.smtp.logins == [AGENCY]                          # SMTP: XOAUTH2, checked at the authority
@@ -106,7 +107,7 @@ def test_whole_intake_cycle_on_oauth2(oenv):
     assert agents == {"dovecot-oauth2-passdb", "aiosmtpd"}    # both servers really validated it
     # the next cycle in this process, and one in a new process, reuse the cached token
     e.deliver(letter("ขอทำบัตรประชาชน", sender="c@example.com"))
-    assert [h.outcome for h in run_cycle(e.cfg).handled] == ["wrong_agency"]
+    assert [h.outcome for h in run_cycle(e.cfg, clock=e.clock).handled] == ["wrong_agency"]
     e.deliver(letter("ขออนุญาตก่อสร้างอาคาร", sender="d@example.com"))
     r = e.cli("poll")
     assert r.returncode == 0, r.stderr
@@ -120,7 +121,7 @@ def set_oauth2(e: Env, section: dict) -> None:
     """Replace the whole oauth2 section (Env.set_config merges)."""
     import yaml
 
-    data = yaml.safe_load(e.config_path.read_text(encoding="utf-8"))
+    data = yaml_load(e.config_path.read_text(encoding="utf-8"))
     data["oauth2"] = section
     e.config_path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
 
@@ -198,7 +199,7 @@ def test_device_code_login_end_to_end(oenv, provider):
     # the token lapses before the next cycle: the refresh token gets a new one, no login needed
     time.sleep(3.2)
     e.deliver(letter("ขออนุญาตก่อสร้างอาคาร"))
-    report = run_cycle(e.cfg)
+    report = run_cycle(e.cfg, clock=e.clock)
     assert [h.outcome for h in report.handled] == ["registered"] and report.smtp_error is None
     assert len(a.grants("refresh_token")) == 1
     assert "auth failed" not in e.imap.log()                 # refreshed before use, never refused
@@ -320,10 +321,10 @@ def test_token_expiring_between_two_cycles_is_renewed_before_use(oenv):
     e, a = oenv, oenv.authority
     a.lifetime = 2
     e.deliver(letter("ขออนุญาตก่อสร้างอาคาร"))
-    assert [h.outcome for h in run_cycle(e.cfg).handled] == ["registered"]
+    assert [h.outcome for h in run_cycle(e.cfg, clock=e.clock).handled] == ["registered"]
     time.sleep(2.1)
     e.deliver(letter("ร้องเรียนถนนชำรุด", sender="b@example.com"))
-    report = run_cycle(e.cfg)
+    report = run_cycle(e.cfg, clock=e.clock)
     assert [h.outcome for h in report.handled] == ["registered"] and report.smtp_error is None
     assert len(a.grants("client_credentials")) == 2
     assert "auth failed" not in e.imap.log()       # the stale token was never offered to the server
@@ -338,7 +339,7 @@ def test_token_expiring_within_a_cycle_is_renewed_and_the_cycle_goes_on(oenv):
     e.smtp.sink.delay = 0.8                      # each reply takes a while: the cycle outlives two tokens
     e.deliver(*[letter(f"ขออนุญาตก่อสร้างอาคาร หลังที่ {i}", sender=f"p{i}@example.com") for i in range(6)])
     started = time.time()
-    report = run_cycle(e.cfg)
+    report = run_cycle(e.cfg, clock=e.clock)
     took = time.time() - started
     try:
         assert took > 2 * a.lifetime                                  # the cycle really outlived two tokens
@@ -362,7 +363,7 @@ def test_session_dropped_by_the_server_over_its_token_is_resumed(oenv):
     e.set_config(imap={"port": proxy.port})
     e.deliver(letter("ขออนุญาตก่อสร้างอาคาร"), letter("ร้องเรียนถนนชำรุด", sender="b@example.com"))
     try:
-        report = run_cycle(e.cfg)
+        report = run_cycle(e.cfg, clock=e.clock)
         assert proxy.invalidated == 1 and proxy.logins == 2
         assert [h.outcome for h in report.handled] == ["registered", "registered"]
         assert e.folder_count("INBOX") == 0 and len(e.smtp.messages) == 2
@@ -390,7 +391,7 @@ def test_revoked_sign_in_alerts_loses_nothing_and_recovers_after_login(oenv, cap
     assert "แจ้งเตือน / ALERT" in r.stderr
     # the service's next cycle says it again on its console (the alert itself repeats hourly at most)
     capsys.readouterr()
-    Daemon(e.cfg)._poll_once()
+    Daemon(e.cfg, clock=e.clock)._poll_once()
     captured = capsys.readouterr()
     assert "mailbot login" in captured.out + captured.err and "Traceback" not in captured.out + captured.err
     con = sqlite3.connect(e.cfg.data_dir / "state.sqlite3")
@@ -450,7 +451,7 @@ def test_microsoft_client_credentials_through_msal(oenv):
     e, a = oenv, oenv.authority
     set_oauth2(e, microsoft(a, client_secret_expires="2027-06-30"))
     e.deliver(letter("ขออนุญาตก่อสร้างอาคาร"))
-    report = run_cycle(e.cfg)
+    report = run_cycle(e.cfg, clock=e.clock)
     assert [h.outcome for h in report.handled] == ["registered"] and report.smtp_error is None
     grants = a.grants("client_credentials")
     assert len(grants) == 1 and grants[0]["style"] == "microsoft"      # msal, at the tenant's token endpoint
@@ -503,7 +504,7 @@ def test_google_service_account_through_google_auth(oenv):
     assert "ให้ผู้ดูแล Google Workspace มอบสิทธิ์ทั้งโดเมน" in r.stderr and "104857600000000000001" in r.stderr
     assert "https://mail.google.com/" in r.stderr
     a.service_accounts[info["client_email"]]["delegated"] = {"https://mail.google.com/"}
-    report = run_cycle(e.cfg)
+    report = run_cycle(e.cfg, clock=e.clock)
     assert [h.outcome for h in report.handled] == ["registered"] and report.smtp_error is None
     jwt = [g for g in a.grants() if g["style"] == "google"]
     assert jwt and jwt[-1]["grant"] == "urn:ietf:params:oauth:grant-type:jwt-bearer"   # a signed assertion
@@ -633,7 +634,7 @@ def test_expiry_warnings_and_status_say_when_sign_in_lapses(tmp_path, authority,
     import yaml
 
     path = tmp_path / "mailbot.yaml"
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data = yaml_load(path.read_text(encoding="utf-8"))
     data["imap"]["auth"] = data["smtp"]["auth"] = "oauth2"
     data["oauth2"] = generic(authority, client_secret_expires="2027-06-30")
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")

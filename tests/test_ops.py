@@ -41,7 +41,7 @@ def test_idle_brings_new_mail_in_without_waiting_for_the_next_poll(env):
     # no working days: no guaranteed checks, so only IDLE can bring the second message in quickly
     env.set_config(schedule={"idle": True, "every_minutes": 600, "after_hours_every_minutes": 600, "workdays": []})
     env.deliver(letter("ขออนุญาตก่อสร้างอาคาร", sender="first@example.com"))
-    daemon = Daemon(env.cfg)
+    daemon = Daemon(env.cfg, clock=env.clock)
     daemon.start()
     try:
         assert wait_for(lambda: mails_to(env, "first@example.com"))       # the first poll, at start
@@ -51,7 +51,7 @@ def test_idle_brings_new_mail_in_without_waiting_for_the_next_poll(env):
         assert wait_for(lambda: mails_to(env, "second@example.com"), 15), "IDLE did not trigger a poll"
         time.sleep(1.0)   # the cycle finishes and puts the regular poll back
         assert daemon.sched.get_job("poll") is not None, (daemon.sched.get_jobs(), daemon._running.locked(), daemon.cycles)
-        assert daemon.sched.get_job("poll").next_run_time > datetime.now(BANGKOK) + timedelta(hours=5)
+        assert daemon.sched.get_job("poll").next_run_time > env.clock().astimezone(BANGKOK) + timedelta(hours=5)
     finally:
         daemon.stop()
     assert daemon.cycles >= 2
@@ -75,7 +75,7 @@ def test_daily_report_rows_totals_chart_and_email(env):
     env.deliver(letter("ขออนุญาตก่อสร้างอาคาร"), letter("ขอทำบัตรประชาชน"),
                 letter("ตอบกลับอัตโนมัติ", Auto_Submitted="auto-replied"), letter("=1+2 สอบถาม"), b"\r\n\r\n")
     env.cycle()
-    today = datetime.now(BANGKOK).date()
+    today = env.clock().astimezone(BANGKOK).date()
     be = f"{today.year + 543}-{today.month:02d}-{today.day:02d}"
     r = env.cli("report", "--date", be, "--email")
     assert r.returncode == 0, r.stderr
@@ -154,8 +154,8 @@ def test_backup_pruning(env, tmp_path):
     store.mkdir()
     env.set_config(backup={"dir": str(store), "keep_days": 7})
     env.cycle()
-    old = backup(env.cfg, datetime.now(timezone.utc) - timedelta(days=10)).folder
-    new = backup(env.cfg, datetime.now(timezone.utc))
+    old = backup(env.cfg, env.clock() - timedelta(days=10)).folder
+    new = backup(env.cfg, env.clock())
     assert not old.exists() and new.folder.exists() and new.pruned == [old]
 
 
@@ -163,7 +163,7 @@ def test_alerts_by_email_at_most_hourly(env):
     from mailbot.app import Office
 
     env.set_config(supervisors=["head@example.go.th"], imap={"password": "expired"})
-    daemon = Daemon(env.cfg)
+    daemon = Daemon(env.cfg, clock=env.clock)
     daemon.sched.start()
     try:
         daemon.poll()
@@ -178,8 +178,8 @@ def test_alerts_by_email_at_most_hourly(env):
         assert alerts[0]["Auto-Submitted"] == "auto-generated"
     # backup location missing and disk nearly full
     env.set_config(backup={"dir": str(env.root / "unplugged")}, alerts={"disk_free_mb": 10**9})
-    with Office.open(env.cfg) as office:
-        office.alerts.routine(datetime.now(timezone.utc))
+    with Office.open(env.cfg, clock=env.clock) as office:
+        office.alerts.routine(env.clock())
         office.send_alerts()
     subjects = [m["Subject"] for m in mails_to(env, AGENCY)]
     assert any("ที่เก็บข้อมูลสำรอง" in s for s in subjects) and any("ดิสก์" in s for s in subjects)
@@ -190,7 +190,7 @@ def test_unreachable_alert_only_after_the_configured_time(env):
     from mailbot.errors import ConnectionFailure
 
     env.set_config(alerts={"unreachable_minutes": 30})
-    office = Office.open(env.cfg)
+    office = Office.open(env.cfg, clock=env.clock)
     state, alerts = office.state, office.alerts
     error = ConnectionFailure("เชื่อมต่อไม่ได้", "cannot connect to the IMAP server")
     t0 = datetime(2026, 11, 27, 3, 0, tzinfo=timezone.utc)

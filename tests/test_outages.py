@@ -6,7 +6,7 @@ import email
 import socket
 import sqlite3
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from email import policy
 
 import pytest
@@ -14,11 +14,11 @@ import pytest
 from mailbot.errors import EnvironmentFailure
 from mailbot.pipeline import run_cycle
 
-from .conftest import AGENCY, letter
+from .conftest import AGENCY, NOW, letter
 
 
 def at(minutes: float):  # type: ignore[no-untyped-def]
-    base = datetime.now(timezone.utc)
+    base = NOW + timedelta(seconds=30)     # just after the test clock's mail arrives
     return lambda: base + timedelta(minutes=minutes)
 
 
@@ -53,7 +53,7 @@ def test_smtp_down_for_a_while(env):
     port = env.smtp.port
     env.smtp.stop()
     env.deliver(letter("ขออนุญาตก่อสร้างอาคาร"), letter("ร้องเรียนถนนชำรุด", sender="x@example.com"))
-    report = run_cycle(env.cfg)
+    report = run_cycle(env.cfg, clock=env.clock)
     assert report.smtp_error is not None and report.backlog == 2
     assert [h.outcome for h in report.handled] == ["registered", "registered"]
     assert env.folder_count("INBOX") == 0             # committed outcomes move on regardless
@@ -65,7 +65,7 @@ def test_smtp_down_for_a_while(env):
     revived.port = port
     revived.controller.port = port
     with revived:
-        report = run_cycle(env.cfg)
+        report = run_cycle(env.cfg, clock=env.clock)
         assert report.backlog == 0 and len(revived.messages) == 2
 
 

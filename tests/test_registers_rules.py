@@ -14,6 +14,7 @@ from email import policy
 import openpyxl
 import pytest
 
+from mailbot.config import yaml_load
 from mailbot.numbering import numbering_year, period_label
 from mailbot.thai import BANGKOK
 
@@ -182,7 +183,7 @@ def test_licence_register_holder_iso_dates_and_own_numbers(env):
     pki = make_demo_pki(env.root / "certs", "เทศบาลตำบลบ้านตัวอย่าง")
     env.set_config(signing={"pkcs12": "certs/agency-demo.p12", "password": pki.password},
                    results={"stable_seconds": 0}, registers={"licence_pattern": "อ. {seq}/{year}"})
-    rules = yaml.safe_load((env.root / "rules.yaml").read_text(encoding="utf-8"))
+    rules = yaml_load((env.root / "rules.yaml").read_text(encoding="utf-8"))
     rules["services"][0].update(licence=True, licence_years=1)
     (env.root / "rules.yaml").write_text(yaml.safe_dump(rules, allow_unicode=True, sort_keys=False), encoding="utf-8")
     env.deliver(letter("ขออนุญาตก่อสร้างอาคาร", sender="สมชาย ใจดี <a@example.com>"))
@@ -208,7 +209,7 @@ def test_late_notices_every_seven_days_over_a_month_with_holidays(env):
     from mailbot.pipeline import run_cycle
 
     # BLD takes 5 working days; 7 and 8 December 2569 (CE 2026) are holidays in this office
-    rules = yaml.safe_load((env.root / "rules.yaml").read_text(encoding="utf-8"))
+    rules = yaml_load((env.root / "rules.yaml").read_text(encoding="utf-8"))
     rules["services"][0].update(days=5, documents=[])
     (env.root / "rules.yaml").write_text(yaml.safe_dump(rules, allow_unicode=True, sort_keys=False), encoding="utf-8")
     env.set_config(schedule={"holidays": ["2569-12-07", "2569-12-08"]})
@@ -247,7 +248,7 @@ def test_late_notices_every_seven_days_over_a_month_with_holidays(env):
 def test_due_date_in_register_case_show_and_daily_log(env):
     import yaml
 
-    rules = yaml.safe_load((env.root / "rules.yaml").read_text(encoding="utf-8"))
+    rules = yaml_load((env.root / "rules.yaml").read_text(encoding="utf-8"))
     rules["services"][0].update(days=15, documents=[])
     (env.root / "rules.yaml").write_text(yaml.safe_dump(rules, allow_unicode=True, sort_keys=False), encoding="utf-8")
     env.deliver(letter("ขออนุญาตก่อสร้างอาคาร"))
@@ -269,9 +270,9 @@ def test_result_not_sent_within_seven_days_raises_an_alert(env):
     env.deliver(letter("ขออนุญาตก่อสร้างอาคาร", sender="a@example.com"))
     [h] = env.cycle().handled
     con = db(env)
-    decided = (datetime.now(timezone.utc) - timedelta(days=8)).isoformat(timespec="seconds")
+    decided = (env.clock() - timedelta(days=8)).isoformat(timespec="seconds")
     con.execute("UPDATE cases SET decided_at=? WHERE receipt=?", (decided, h.receipt))
     con.commit()
-    run_cycle(env.cfg)
+    run_cycle(env.cfg, clock=env.clock)
     subjects = [str(email.message_from_bytes(m.data, policy=policy.default)["Subject"]) for m in env.smtp.messages]
     assert any("ยังไม่ได้ส่งผลการพิจารณา" in s and h.receipt in s for s in subjects)

@@ -8,14 +8,16 @@ import os
 import shutil
 import sqlite3
 import subprocess
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timezone
 from email import policy
 from pathlib import Path
 
 import openpyxl
 import pytest
 
+from mailbot.config import load_config
 from mailbot.register import register_path
+from mailbot.thai import BANGKOK
 from mailbot.servers import SmtpServer
 
 from .conftest import AGENCY, PASSWORD, letter
@@ -77,7 +79,6 @@ def test_odd_addresses_never_block_the_cycle(env, smtputf8):
 
 
 def test_a_result_refused_for_good_is_not_called_sent(env, tmp_path):
-    from .test_results import make_pdf
     from mailbot.certs import make_demo_pki
 
     pki = make_demo_pki(env.root / "certs", "เทศบาลตำบลบ้านตัวอย่าง")
@@ -149,7 +150,7 @@ def test_old_mail_before_since_is_left_alone(env):
         c.append("INBOX", bytes(letter("ขออนุญาตก่อสร้างอาคาร ปี 2562", sender="old@example.com", when=old)),
                  msg_time=old)
     env.deliver(letter("ขออนุญาตก่อสร้างอาคาร", sender="new@example.com"))
-    today = datetime.now(timezone.utc).date()
+    today = env.clock().astimezone(BANGKOK).date()
     env.set_config(imap={"since": f"{today.year + 543}-{today.month:02d}-{today.day:02d}"})
     report = env.cycle()
     assert [h.sender for h in report.handled] == ["new@example.com"]
@@ -165,10 +166,14 @@ def test_old_mail_before_since_is_left_alone(env):
 def test_init_writes_since_today(tmp_path):
     from .test_cli import mailbot
 
-    mailbot("init", str(tmp_path))
+    # the day comes from the (test) clock; on a leap day the Buddhist-Era date is written quoted,
+    # or YAML would read 2571-02-29 as a Gregorian date that does not exist
+    r = mailbot("init", str(tmp_path), env={"MAILBOT_NOW": "2028-02-29T09:00", "MAILBOT_TEST_CLOCK": "1"})
+    assert r.returncode == 0, r.stderr
     text = (tmp_path / "mailbot.yaml").read_text(encoding="utf-8")
-    today = datetime.now(timezone.utc).astimezone().date()
-    assert any(f"since: {today.year + 543}-{today.month:02d}-{d:02d}" in text for d in (today.day, today.day - 1, today.day + 1))
+    assert 'since: "2571-02-29"' in text
+    assert load_config(tmp_path / "mailbot.yaml").imap.since == date(2028, 2, 29)
+    assert mailbot("rules", "test", "ขออนุญาตก่อสร้าง", "--config", str(tmp_path / "mailbot.yaml")).returncode == 0
 
 
 def test_a_register_changed_by_hand_is_kept_and_the_officer_told(env):

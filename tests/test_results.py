@@ -26,6 +26,7 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko_certvalidator import ValidationContext
 
+from mailbot.config import yaml_load
 from mailbot.certs import make_demo_pki
 from mailbot.results import receipt_from_filename
 
@@ -237,7 +238,7 @@ def test_licence_register_is_published_without_contact_data(signed_env):
     import yaml
 
     rules_path = env.root / "rules.yaml"
-    rules = yaml.safe_load(rules_path.read_text(encoding="utf-8"))
+    rules = yaml_load(rules_path.read_text(encoding="utf-8"))
     rules["services"][0]["licence"] = True
     rules_path.write_text(yaml.safe_dump(rules, allow_unicode=True, sort_keys=False), encoding="utf-8")
     r = env.cli("results", "letter", env.receipt, "--outcome", "approved", "--location", "บ้านเลขที่ 12 หมู่ 3")

@@ -9,6 +9,7 @@ import sqlite3
 from datetime import datetime, timedelta, timezone
 from email import policy
 
+from mailbot.config import yaml_load
 from mailbot.certs import make_demo_pki
 
 from .conftest import AGENCY, letter
@@ -60,7 +61,7 @@ def test_a_held_case_gets_no_reminder_or_late_notice(env):
     from mailbot.pipeline import run_cycle
 
     mx = "mx.example.go.th"
-    rules = yaml.safe_load((env.root / "rules.yaml").read_text(encoding="utf-8"))
+    rules = yaml_load((env.root / "rules.yaml").read_text(encoding="utf-8"))
     rules["services"][0].update(days=2)
     (env.root / "rules.yaml").write_text(yaml.safe_dump(rules, allow_unicode=True, sort_keys=False), encoding="utf-8")
     env.set_config(trust={"authserv_id": mx})
@@ -78,7 +79,7 @@ def test_two_failed_cycles_alert_the_officers_even_when_the_rules_are_broken(env
 
     env.set_config(supervisors=["head@example.go.th"])
     (env.root / "rules.yaml").write_text("services:\n  - code: A\n", encoding="utf-8")   # broken
-    daemon = Daemon(env.cfg, notify=lambda th, en: None)
+    daemon = Daemon(env.cfg, clock=env.clock, notify=lambda th, en: None)
     daemon._poll_once()
     assert env.smtp.messages == []
     daemon._poll_once()
@@ -127,7 +128,7 @@ def test_licences_only_for_approvals_and_signed_copies_never_overwritten(env):
     import yaml
 
     signed(env)
-    rules = yaml.safe_load((env.root / "rules.yaml").read_text(encoding="utf-8"))
+    rules = yaml_load((env.root / "rules.yaml").read_text(encoding="utf-8"))
     rules["services"][0].update(licence=True)
     (env.root / "rules.yaml").write_text(yaml.safe_dump(rules, allow_unicode=True, sort_keys=False), encoding="utf-8")
     env.deliver(letter("ขออนุญาตก่อสร้างอาคาร", sender="a@example.com"))

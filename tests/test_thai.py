@@ -1,6 +1,8 @@
 """Thai conventions: normalisation, Buddhist-Era dates."""
 from datetime import date, datetime, timezone
 
+import pytest
+
 from mailbot.thai import (
     BANGKOK,
     be_year,
@@ -39,6 +41,26 @@ def test_common_thai_typing_slips():
     assert clean_text("ทํางาน") == "ทำงาน"          # nikhahit + sara aa typed for sara am
     assert clean_text("ก่่อสร้าง") == "ก่อสร้าง"      # doubled tone mark
     assert clean_text("ที่") == clean_text("ท่ี")      # tone typed before the vowel
+
+
+@pytest.mark.parametrize("typed,meant", [
+    ("ขออนุญาตก่อสร้่าง", "ขออนุญาตก่อสร้าง"),     # two tone marks on one consonant: the first is kept
+    ("ก่่อสร้าง", "ก่อสร้าง"),                       # the same tone mark twice
+    ("ไม่่", "ไม่"),
+    ("ข้อมููล", "ข้อมูล"),                            # a lower vowel twice
+    ("ภาษีีที่ดิน", "ภาษีที่ดิน"),                      # an upper vowel twice
+    ("สำำนัก", "สำนัก"), ("โโรง", "โรง"),             # following and leading vowels twice
+    ("เเจ้ง", "แจ้ง"),                                # sara e twice is sara ae
+    ("ทํางาน", "ทำงาน"), ("นํ้า", "น้ำ"),              # nikhahit + (tone) + sara aa is sara am
+    ("ท่ี", "ที่"), ("ก์ุ", "กุ์"),                      # tone or thanthakhat before the upper/lower vowel
+    ("กา่", "ก่า"),                                  # following vowel before the tone mark
+    ("คำ ่ที่สอง", "คำ ที่สอง"), ("่ก", "ก"),          # a mark with no consonant
+    ("การร", "การร"), ("ขอ  อนุญาต", "ขอ  อนุญาต"),  # left alone: consonants, spaces
+    ("Re: ABC", "Re: ABC"),
+])
+def test_thai_typing_normalised(typed, meant):
+    assert clean_text(typed) == meant
+    assert clean_text(meant) == meant                 # idempotent on what it produced
 
 
 def test_one_line_strips_controls_and_bidi():

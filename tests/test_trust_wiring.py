@@ -215,7 +215,7 @@ def test_privacy_export_and_prune(env, tmp_path):
     con = db(env)
     con.execute("UPDATE cases SET status='closed' WHERE sender_addr='other@example.com'")
     con.commit()
-    later = (datetime.now(timezone.utc) + timedelta(days=365 * 11)).strftime("%Y-%m-%dT%H:%M")
+    later = (env.clock() + timedelta(days=365 * 11)).strftime("%Y-%m-%dT%H:%M")
     clock = {"MAILBOT_NOW": later, "MAILBOT_TEST_CLOCK": "1"}
     r = env.cli("privacy", "prune", env=clock, timeout=60)
     assert "1 ไฟล์" in r.stdout and "คงไว้ 1 ฉบับ" in r.stdout and "ไม่ได้ลบ" in r.stdout

@@ -195,7 +195,7 @@ def test_alerts_reach_a_person_and_say_when_the_problem_began(env):
     from mailbot.app import Office
 
     env.set_config(supervisors=["head@example.go.th"])
-    with Office.open(env.cfg) as office:
+    with Office.open(env.cfg, clock=env.clock) as office:
         began = datetime(2026, 11, 27, 3, 0, tzinfo=timezone.utc)
         office.alerts.alert("unreachable", "ติดต่อเซิร์ฟเวอร์อีเมลไม่ได้มา 90 นาทีแล้ว: [imap.example] เชื่อมต่อไม่ได้ " * 3,
                             "unreachable", datetime.now(timezone.utc), since=began, title="ติดต่อเซิร์ฟเวอร์อีเมลไม่ได้")
