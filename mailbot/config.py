@@ -284,6 +284,9 @@ def yaml_load(text: str) -> Any:
     return yaml.load(text, Loader=TextDateLoader)  # noqa: S506 - a SafeLoader subclass
 
 
+NO_SUCH_DATE = "วันที่นี้ไม่มีจริง (no such date)"
+
+
 def person_date(value: Any) -> date:
     """A date as a person types it: 2026-12-05, Buddhist-Era 2569-12-05, 5/12/2569 or 5/12/2026
     (day first), Thai digits too. Impossible dates are refused."""
@@ -298,14 +301,14 @@ def person_date(value: Any) -> date:
     else:
         m = re.fullmatch(r"(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})", text)
         if not m:
-            raise ValueError(f"not a date: {value!r} (write 2569-12-05 or 5/12/2569)")
+            raise ValueError(f"ไม่ใช่วันที่ (not a date): {value} — เขียนแบบ 2569-12-05 หรือ 5/12/2569")
         d, mo, y = int(m[1]), int(m[2]), int(m[3])
     if y > 2400:
         y -= 543
     try:
         return date(y, mo, d)
     except ValueError:
-        raise ValueError(f"no such date: {value!r}") from None
+        raise ValueError(f"{NO_SUCH_DATE}: {value}") from None
 
 
 _WORKWEEK: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri")
@@ -734,6 +737,10 @@ def load_config(path: Path | None = None) -> Config:
     try:
         cfg = Config.model_validate(data)
     except ValidationError as exc:
+        if any(NO_SUCH_DATE in str(e.get("msg", "")) for e in exc.errors()):
+            raise ConfigError(f"ไฟล์ตั้งค่ามีวันที่ที่ไม่มีจริง: {path}",
+                              f"the config file holds a date that does not exist: {path}",
+                              describe_validation(exc, text)) from None
         raise ConfigError(
             f"ไฟล์ตั้งค่ามีข้อผิดพลาด: {path}",
             f"the config file has errors: {path}",

@@ -89,7 +89,7 @@ def test_uidvalidity_change_by_recreating_the_mailbox(server_env):
 def test_idle(server_env):
     env = server_env
     env.set_config(schedule={"idle": True, "every_minutes": 600, "after_hours_every_minutes": 600, "workdays": []})
-    daemon = Daemon(env.cfg, clock=env.clock)
+    daemon = Daemon(env.cfg)   # the scheduler's own time: the daemon runs on it
     daemon.start()
     try:
         deadline = time.time() + 20

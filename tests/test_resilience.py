@@ -173,7 +173,7 @@ def test_init_writes_since_today(tmp_path):
     text = (tmp_path / "mailbot.yaml").read_text(encoding="utf-8")
     assert 'since: "2571-02-29"' in text
     assert load_config(tmp_path / "mailbot.yaml").imap.since == date(2028, 2, 29)
-    assert mailbot("rules", "test", "ขออนุญาตก่อสร้าง", "--config", str(tmp_path / "mailbot.yaml")).returncode == 0
+    assert mailbot("--config", str(tmp_path / "mailbot.yaml"), "rules", "test", "ขออนุญาตก่อสร้าง").returncode == 0
 
 
 def test_a_register_changed_by_hand_is_kept_and_the_officer_told(env):

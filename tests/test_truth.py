@@ -59,7 +59,7 @@ def test_duplicate_delivery_is_not_a_registration_anywhere(env):
     assert "ฉบับซ้ำ" in r.stdout and "ลงทะเบียนรับ 1" not in r.stdout.split("รวม / totals:")[1]
     from mailbot.thai import BANGKOK
 
-    today = datetime.now(BANGKOK).date()
+    today = env.clock().astimezone(BANGKOK).date()
     r = env.cli("report", "--date", f"{today.day}/{today.month}/{today.year + 543}")
     assert r.returncode == 0, r.stderr
     path = env.cfg.registers_dir / "daily" / f"{today.year + 543}-{today.month:02d}-{today.day:02d}.xlsx"
