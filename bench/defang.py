@@ -6,9 +6,9 @@ growing adversarial strings (each should grow linearly).
 import time
 from datetime import datetime, timezone
 
-from mailbot.classify import receipt_refs
-from mailbot.triage import triage
-from mailbot.trust import defang
+from mailbot.casework.triage import triage
+from mailbot.casework.trust import defang
+from mailbot.intake.classify import receipt_refs
 
 NOW = datetime(2026, 11, 27, tzinfo=timezone.utc)
 

@@ -26,9 +26,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from mailbot.config import load_config  # noqa: E402
-from mailbot.daemon import Daemon  # noqa: E402
 from mailbot.demo import make_workspace, seed  # noqa: E402
-from mailbot.servers import ImapServer, SmtpServer  # noqa: E402
+from mailbot.mail.servers import ImapServer, SmtpServer  # noqa: E402
+from mailbot.ops.daemon import Daemon  # noqa: E402
 
 USER, PASSWORD = "saraban@example.go.th", "bench-pass"
 

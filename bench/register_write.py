@@ -12,8 +12,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from mailbot.register import write_registers
-from mailbot.state import State, iso
+from mailbot.registers.receive import write_registers
+from mailbot.store.db import State, iso
 
 
 def main() -> None:

@@ -171,8 +171,8 @@ message_log_syslog = false
 
 def register_cost(rows: int, new: int = 50) -> float:
     """Seconds per message for registering `new` cases and rewriting the register, with `rows` existing."""
-    from mailbot.register import write_registers
-    from mailbot.state import State, iso
+    from mailbot.registers.receive import write_registers
+    from mailbot.store.db import State, iso
 
     folder = Path(tempfile.mkdtemp(prefix="mailbot-bench-reg-"))
     st = State(folder / "state.sqlite3")
@@ -226,7 +226,7 @@ def main() -> None:
         phase_wrapper(args.phase, args.rest)
         return
 
-    from mailbot.servers import SmtpServer
+    from mailbot.mail.servers import SmtpServer
     from tests.dovecot import Dovecot, available
 
     if not available():

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from fpdf import FPDF
 
-from mailbot.certs import make_demo_pki
-from mailbot.sign import SigningHelper, load_signer, sign_pdf
+from mailbot.documents.certs import make_demo_pki
+from mailbot.documents.sign import SigningHelper, load_signer, sign_pdf
 
 
 def pdf(pages: int) -> bytes:

@@ -15,31 +15,31 @@ import json
 import logging
 import re
 import sqlite3
+import threading
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from . import workflow
-from .alerts import Alerts
-from .cases import Desk
+from .casework import workflow
+from .casework.cases import Desk
+from .casework.replies import Templates, context, template_globals
 from .clock import Clock, utcnow
 from .config import Config, load_rules
 from .errors import ConnectionFailure, MailbotError, explain_environment
-from .fetch import CONNECTION_ERRORS, Mailbox, refused_by_server
-from .locks import WorkLock
-from .outbox import Delivery, Outbox
-from .pipeline import Cycle, CycleReport, Progress
-from . import audit, dispatch
-from .numbering import numbering_year
-from .register import Numbering, write_registers
-from .replies import Templates, template_globals, context
-from .send import Smtp
-from .state import State, from_iso, iso
+from .intake.cycle import Cycle, CycleReport, Progress
+from .kinds import send_state
+from .mail.mailbox import CONNECTION_ERRORS, Mailbox, refused_by_server
+from .mail.outbox import Delivery, Outbox, day_start
+from .mail.smtp import Smtp
+from .ops.alerts import Alerts
+from .ops.locks import WorkLock
+from .registers import audit, dispatch
+from .registers.numbering import numbering_year
+from .registers.receive import Numbering, write_registers
+from .store.db import State, from_iso, iso
 from .thai import BANGKOK as _BANGKOK
 from .thai import thai_date, thai_date_short, thai_digits_to_arabic, to_bangkok
-from .kinds import send_state
-from .outbox import day_start
 
 log = logging.getLogger(__name__)
 
@@ -221,7 +221,7 @@ class Office:
 
     def results(self, letter: tuple | None = None) -> ResultsRun:
         """Sign and send what is in results/outbox (after writing a result letter, if asked)."""
-        from .results import Results
+        from .casework.results import Results
 
         with self.work():
             results = Results(self.cfg, self.desk, self.clock)
@@ -243,7 +243,7 @@ class Office:
     def preview_letter(self, receipt: str, outcome: str, note: str) -> Path:
         """The result letter exactly as it would be signed and sent, written to results/preview/
         only: nothing signed, sent or recorded."""
-        from .results import Results
+        from .casework.results import Results
 
         return Results(self.cfg, self.desk, self.clock).letter(normalise_receipt(receipt), outcome, note,
                                                                self.clock(), preview=True)
@@ -364,7 +364,8 @@ class Office:
     def daily_log(self, day: date, email: bool = False) -> Path:
         """registers/daily/<BE date>.xlsx and .pdf, and the year's receive register as PDF
         (registers/ทะเบียนรับ-<BE year>.pdf); the log queued to the supervisors when ``email``."""
-        from . import register, report
+        from .registers import daily as report
+        from .registers import receive as register
 
         with self.work():
             now = self.clock()
@@ -388,14 +389,14 @@ class Office:
             return path
 
     def publish(self) -> list[Path]:
-        from . import licences
+        from .registers import licences
 
         with self.work():
             return licences.publish(self.state, self.cfg.resolve(self.cfg.publish.folder), self.cfg.agency.name,
                                     self.clock())
 
     def backup(self):
-        from .backup import backup
+        from .ops.backup import backup
 
         with self.work():
             result = backup(self.cfg, self.clock())
@@ -405,8 +406,8 @@ class Office:
     # ------------------------------------------------------------------ what the office sees
 
     def status(self) -> "Status":
-        from . import schedule
-        from .backup import latest
+        from .ops import schedule
+        from .ops.backup import latest
 
         now = self.clock()
         db = self.state.db
@@ -437,7 +438,7 @@ class Office:
             "SELECT o.recipient, o.kind, o.last_error, c.receipt FROM outbox o LEFT JOIN cases c ON c.id=o.case_id "
             "WHERE o.status='failed' ORDER BY o.id DESC LIMIT 10").fetchall()
         if self.cfg.signing is not None:
-            from .certs import read_pkcs12
+            from .documents.certs import read_pkcs12
 
             try:
                 _, info = read_pkcs12(self.cfg.resolve(self.cfg.signing.pkcs12), self.cfg.signing.secret())
@@ -449,18 +450,18 @@ class Office:
     # ------------------------------------------------------------------ privacy (PDPA)
 
     def privacy_export(self, address: str, target: Path):
-        from . import privacy
+        from .ops import privacy
 
         with self.work():
             return privacy.export(self.state, self.cfg, address, target, self.clock())
 
     def privacy_due(self):
-        from . import privacy
+        from .ops import privacy
 
         return privacy.due(self.state, self.cfg, self.clock())
 
     def privacy_prune(self, plan) -> int:
-        from . import privacy
+        from .ops import privacy
 
         with self.work():
             return privacy.prune(self.state, self.cfg, plan, self.clock())
@@ -638,7 +639,7 @@ class Office:
     def message_view(self, row_id: int) -> "MessageView":
         """One stored message as the officer may read it: headers and body as plain text (HTML mail
         reduced to its text), and its attached files (numbered for download)."""
-        from .parse import Unparseable, parse
+        from .mail.parse import Unparseable, parse
 
         row = self._message_row(row_id)
         raw = self.raw_message(row_id)
@@ -678,8 +679,9 @@ class Office:
         citizen gets the service's receipt (its wording, checklist and fee), and the case goes to the
         service's units as the pipeline would have sent it (never a secret one). Held (flagged) mail
         gets its receipt held too, for the officer to release once sure of the sender."""
-        from . import completeness, promptpay
-        from .completeness import File
+        from .casework import completeness
+        from .casework.completeness import File
+        from .documents import promptpay
 
         receipt = normalise_receipt(receipt)
         with self.work():
@@ -848,9 +850,9 @@ class Office:
         """Register a quarantined message as a case by hand: the next receipt number, the sender and
         subject the officer read, optionally a service; the receipt goes to the address given. The
         server copy moves from the quarantine folder to the registered folder (best effort)."""
-        from . import completeness
-        from .addresses import problem
-        from .archive import Archive
+        from .casework import completeness
+        from .mail.addresses import problem
+        from .ops.archive import Archive
         from .thai import one_line
 
         sender_addr = (sender_addr or "").strip()
@@ -917,7 +919,7 @@ class Office:
     def result_problems(self) -> list["ResultProblem"]:
         """Files in results/problems with their Thai explanation (.txt), oldest first; notes of
         signed results the mail server refused (``.ส่งไม่สำเร็จ.txt``) too."""
-        from .results import receipt_from_filename
+        from .casework.results import receipt_from_filename
 
         folder = self.cfg.resolve(self.cfg.results.problems)
         if not folder.is_dir():
@@ -943,9 +945,9 @@ class Office:
     def retry_result(self, name: str, actor: str, receipt: str = "") -> ResultsRun:
         """A problem file back to results/outbox (renamed for ``receipt`` when given), then signed
         and sent at once like ``mailbot results``."""
+        from .casework.results import receipt_from_filename
         from .files import write_atomic
-        from .parse import safe_filename
-        from .results import receipt_from_filename
+        from .mail.parse import safe_filename
 
         folder = self.cfg.resolve(self.cfg.results.problems)
         path = folder / safe_filename(name)
@@ -988,7 +990,7 @@ class Office:
 
     def send_staged(self, name: str, actor: str) -> ResultsRun:
         """An uploaded result (``stage_result``) into results/outbox, then signed and sent at once."""
-        from .parse import safe_filename
+        from .mail.parse import safe_filename
 
         folder = self.cfg.resolve(self.cfg.results.outbox).parent / "preview"
         path = folder / safe_filename(name)
@@ -1003,7 +1005,7 @@ class Office:
 
     def preview_file(self, name: str) -> Path:
         """A file of results/preview/ (a letter preview or an uploaded result), by its name."""
-        from .parse import safe_filename
+        from .mail.parse import safe_filename
 
         folder = self.cfg.resolve(self.cfg.results.outbox).parent / "preview"
         path = folder / safe_filename(name)
@@ -1050,12 +1052,18 @@ class Office:
         return bool(address) and "@" in address and self.desk.allowed(address)
 
 
+def run_cycle(cfg: Config, clock: Clock = utcnow, stop: threading.Event | None = None) -> CycleReport:
+    """One full cycle against the configured servers (opens the office, polls, closes)."""
+    with Office.open(cfg, clock=clock) as office:
+        return office.poll(stop=stop)
+
+
 def restore(cfg: Config, source: Path, force: bool, now: datetime):
     """`mailbot restore`: the files back from a verified backup, then every receipt number issued
     after that backup found again (recovery.py), so none is ever issued twice. The Sent folder
     is searched too, at the next cycle."""
-    from .backup import restore as restore_files
-    from .recovery import local_evidence, recover
+    from .ops.backup import restore as restore_files
+    from .ops.recovery import local_evidence, recover
 
     with WorkLock(cfg.data_dir).hold(officer=True):   # no console action while the files are replaced
         result = restore_files(cfg, source, force=force, now=now)
@@ -1109,8 +1117,8 @@ def rules_test(cfg: Config | None, rules, subject: str, desk: Desk | None = None
     subject, receipt tags and known cases when the office's data is at hand), explained."""
     from email.message import EmailMessage
 
-    from .classify import decide, explain, receipt_tags, reference
-    from .parse import parse
+    from .intake.classify import decide, explain, receipt_tags, reference
+    from .mail.parse import parse
 
     msg = EmailMessage()
     msg["From"] = "ผู้ทดสอบ <tester@example.com>"
@@ -1274,7 +1282,7 @@ def _parts(raw: bytes) -> list[tuple[int, str, str, int, bytes]]:
     import email as _email
     from email import policy as _policy
 
-    from .parse import safe_filename
+    from .mail.parse import safe_filename
 
     if not raw:
         return []

@@ -315,7 +315,7 @@ def cmd_rules_test(args: argparse.Namespace, clock) -> int:
 
 
 def cmd_check(cfg, clock) -> int:
-    from .checks import exit_code, run_checks
+    from .ops.checks import exit_code, run_checks
 
     checks = run_checks(cfg, clock())
     for c in checks:
@@ -336,7 +336,7 @@ def cmd_check(cfg, clock) -> int:
 
 def cmd_poll(cfg, clock) -> int:
     from .app import Office
-    from .locks import instance_lock
+    from .ops.locks import instance_lock
     from .present import ProgressLine, print_report
 
     lock = instance_lock(cfg.data_dir)
@@ -354,8 +354,8 @@ def cmd_poll(cfg, clock) -> int:
 
 
 def cmd_run(cfg, clock, every: int | None) -> int:
-    from .daemon import Daemon
-    from .locks import instance_lock
+    from .ops.daemon import Daemon
+    from .ops.locks import instance_lock
     from .present import print_report
 
     if every:
@@ -380,7 +380,7 @@ def _actor(by: str | None) -> str:
 
 
 def cmd_case(office, args: argparse.Namespace) -> int:
-    from . import workflow
+    from .casework import workflow
     from .present import case_lines
 
     if args.case_verb == "list":
@@ -535,7 +535,7 @@ def _log_to_file(cfg) -> None:
 
 
 def cmd_report(office, args: argparse.Namespace) -> int:
-    from .report import parse_day
+    from .registers.daily import parse_day
     from .thai import BANGKOK
 
     try:
@@ -543,8 +543,8 @@ def cmd_report(office, args: argparse.Namespace) -> int:
     except ValueError:
         raise ConfigError(f"วันที่ไม่ถูกต้อง: {args.date} (เขียนเช่น 29/11/2569 หรือ 2569-11-29)",
                           f"bad date {args.date!r}: write e.g. 29/11/2569, 2569-11-29 or 2026-11-29") from None
-    from .numbering import numbering_year
-    from .register import pdf_path
+    from .registers.numbering import numbering_year
+    from .registers.receive import pdf_path
 
     path = office.daily_log(day, email=args.email)
     print(f"บันทึกประจำวัน / daily log: {path}")
@@ -564,7 +564,7 @@ def cmd_backup(office) -> int:
 
 def cmd_restore(cfg, source: Path, force: bool, clock) -> int:
     from .app import restore
-    from .locks import instance_lock
+    from .ops.locks import instance_lock
 
     lock = instance_lock(cfg.data_dir)
     try:
@@ -580,7 +580,7 @@ def cmd_login(cfg, args: argparse.Namespace) -> int:
     """``mailbot login``: device code (address and code to type, then wait) or the client secret."""
     import getpass
 
-    from .oauth import login
+    from .mail.oauth import login
 
     def read_secret(prompt: str) -> str:
         if args.secret_stdin:
@@ -593,7 +593,7 @@ def cmd_login(cfg, args: argparse.Namespace) -> int:
 
 
 def cmd_status(office) -> int:
-    from . import oauth
+    from .mail import oauth
     from .present import status_lines
 
     url = None

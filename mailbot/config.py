@@ -242,7 +242,7 @@ class RegistersConfig(_Strict):
     @field_validator("receipt_pattern", "dispatch_pattern", "licence_pattern")
     @classmethod
     def _pattern(cls, v: str) -> str:
-        from .numbering import check_pattern
+        from .registers.numbering import check_pattern
 
         return check_pattern(v)
 

@@ -18,11 +18,11 @@ from pathlib import Path
 import yaml
 
 from .app import Office
-from .certs import DEMO_LABEL
 from .config import load_config, yaml_load
-from .pipeline import CycleReport
+from .documents.certs import DEMO_LABEL
+from .intake.cycle import CycleReport
+from .mail.servers import HOST, ImapServer, SmtpServer
 from .present import print_report
-from .servers import HOST, ImapServer, SmtpServer
 from .starter import init
 from .thai import to_bangkok
 
@@ -132,7 +132,7 @@ def make_workspace(folder: Path, imap_port: int, smtp_port: int, password: str, 
     path = folder / "mailbot.yaml"
     data = yaml_load(path.read_text(encoding="utf-8"))
     if signing:  # a clearly labelled throw-away certificate (ใบรับรองสำหรับทดลองเท่านั้น)
-        from .certs import make_demo_pki
+        from .documents.certs import make_demo_pki
 
         pki = make_demo_pki(folder / "certs", data["agency"]["name"])
         data["signing"] = {"pkcs12": "certs/agency-demo.p12", "password": pki.password,
@@ -140,7 +140,7 @@ def make_workspace(folder: Path, imap_port: int, smtp_port: int, password: str, 
         data["results"] = {"stable_seconds": 0}
         # a letter code like an agency's own (the ที่ of its letters); a real office sets its own
         data.setdefault("registers", {})["dispatch_pattern"] = "ทดลอง 0000.1/{seq}"
-        from .letters import placeholder_emblem   # a plain stand-in: no emblem is bundled
+        from .documents.letters import placeholder_emblem  # a plain stand-in: no emblem is bundled
 
         (folder / "emblem-placeholder.png").write_bytes(placeholder_emblem())
         data["letters"] = {
@@ -165,7 +165,7 @@ def make_workspace(folder: Path, imap_port: int, smtp_port: int, password: str, 
 def seed(port: int, user: str, password: str, messages: list[bytes], folder: str = "INBOX") -> None:
     """Deliver sample mail into the embedded server (through mailbot's own IMAP module)."""
     from .config import ImapConfig
-    from .fetch import Mailbox
+    from .mail.mailbox import Mailbox
 
     with Mailbox(ImapConfig(host=HOST, port=port, security="none", username=user, password=password)) as mb:
         mb.ensure_folder(folder)

@@ -11,9 +11,9 @@ import time
 from datetime import date
 from typing import Callable, TextIO
 
-from . import workflow
+from .casework import workflow
+from .intake.cycle import CycleReport
 from .kinds import OUTCOMES, outcome_label, send_state
-from .pipeline import CycleReport
 from .thai import pad, thai_date, thai_datetime
 
 Out = Callable[[str], None]
@@ -51,7 +51,7 @@ def print_report(report: CycleReport, out: Out = print) -> None:
 
 def case_lines(view) -> list[str]:
     case = view.case
-    from .state import from_iso
+    from .store.db import from_iso
 
     lines = [
         f"เลขทะเบียนรับ / receipt : {case['receipt']}",

@@ -17,10 +17,11 @@ from pathlib import Path
 import pytest
 from imapclient import IMAPClient
 
+from mailbot.app import run_cycle
 from mailbot.config import Config, load_config, yaml_load
 from mailbot.demo import make_workspace
-from mailbot.pipeline import CycleReport, run_cycle
-from mailbot.servers import HOST, ImapServer, SmtpServer
+from mailbot.intake.cycle import CycleReport
+from mailbot.mail.servers import HOST, ImapServer, SmtpServer
 
 AGENCY = "saraban@example.go.th"
 # imap.since of every test workspace: a fixed day before any clock a test injects, so that no test

@@ -1,101 +1,199 @@
-"""The shape of the package, held by a test: pure modules do no I/O, only the mailbox and sender
-modules talk IMAP or SMTP, and the faces call the application core instead of each other.
+"""The shape of the package, held by a test: the rooms a message passes through, what each may
+import, and that nothing imports in a circle.
 
-Imports are read from the source with ``ast`` (including imports inside functions), so a
-late import cannot slip past."""
+Imports are read from the source with ``ast`` (including imports inside functions and under
+``TYPE_CHECKING``), walking every file with ``rglob`` so that sub-packages such as
+``console/`` are covered, so a late import cannot slip past."""
 from __future__ import annotations
 
 import ast
+from functools import cache
 from pathlib import Path
 
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "mailbot"
 
+# the rooms, in the order a message passes through them, and the ground they stand on
+ROOMS = ("mail", "intake", "casework", "documents", "registers", "ops", "store", "console")
+GROUND = {"config", "errors", "clock", "thai", "kinds", "files", "faults", "starter"}
+FACES = {"cli", "demo", "console", "present"}
+RUNNERS = {"ops.daemon"}     # the service: drives the core on a schedule and serves the console
+
 # take data, return decisions: no network, no disk, no clock of their own
-PURE = ["thai", "charsets", "parse", "classify", "completeness", "workflow", "schedule", "forwarded",
-        "kinds", "addresses", "promptpay", "trust", "triage"]
+PURE = ["thai", "kinds", "mail.charsets", "mail.parse", "mail.addresses", "mail.forwarded", "intake.classify",
+        "casework.completeness", "casework.workflow", "casework.triage", "casework.trust",
+        "documents.promptpay", "ops.schedule"]
 IO_MODULES = {"socket", "ssl", "sqlite3", "imapclient", "aiosmtplib", "smtplib", "imaplib", "urllib",
               "http", "requests", "subprocess", "shutil", "tempfile", "filelock", "apscheduler", "openpyxl",
               "pyhanko", "fpdf", "asyncio", "threading", "os"}
-# mailbot modules a pure module may import (the others are at the edges)
+# mailbot modules a pure module may import: other pure ones and the settings it is given
 PURE_MAY_IMPORT = set(PURE) | {"config", "errors"}
-FACES = ["cli", "daemon", "demo"]
 
 
-def imports(module: str) -> set[str]:
-    path = PACKAGE / f"{module}.py"
+def name_of(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(parts)
+
+
+@cache
+def modules() -> dict[str, Path]:
+    return {name_of(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+@cache
+def imports(module: str) -> frozenset[str]:
+    """Every module a mailbot module imports (``mailbot.``-less for our own, full for others)."""
+    path = modules()[module]
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    package = module.split("/")[:-1]
+    package = module.split(".") if path.name == "__init__.py" else module.split(".")[:-1]
+    if module == "":
+        package = []
     found: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
+            for alias in node.names:
+                found.add(alias.name[len("mailbot."):] if alias.name.startswith("mailbot.") else alias.name)
         elif isinstance(node, ast.ImportFrom):
-            if node.level:        # from .x import y / from . import x (relative to the module's package)
-                parts = ["mailbot", *package][: len(package) + 2 - node.level]
-                base = ".".join(parts + ([node.module] if node.module else []))
-                if node.module:
-                    found.add(base)
-                else:
-                    found.update(f"{base}.{alias.name}" for alias in node.names)
-            elif node.module:
-                found.add(node.module)
-    return found
+            if node.level:
+                base = package[: len(package) - (node.level - 1)]
+                mod = ".".join(base + ([node.module] if node.module else []))
+            elif node.module and (node.module == "mailbot" or node.module.startswith("mailbot.")):
+                mod = node.module[len("mailbot."):] if node.module != "mailbot" else ""
+            else:
+                found.add(node.module or "")
+                continue
+            for alias in node.names:
+                sub = f"{mod}.{alias.name}" if mod else alias.name
+                found.add(sub if sub in modules() else mod)
+    return frozenset(found)
+
+
+def ours(module: str) -> set[str]:
+    return {m for m in imports(module) if m in modules() and m != module}
+
+
+def room(module: str) -> str:
+    return module.split(".")[0]
+
+
+def test_the_rooms_exist_and_nothing_else_sits_at_the_top():
+    top = {m for m in modules() if "." not in m and m}
+    rooms = {m for m in top if (PACKAGE / m).is_dir()}
+    assert rooms == set(ROOMS), rooms
+    assert top - rooms <= GROUND | FACES | {"app", "__main__"}, sorted(top - rooms - GROUND - FACES)
+
+
+def test_no_import_cycles():
+    """Tarjan's strongly connected components over every import, late ones included."""
+    graph = {m: ours(m) for m in modules()}
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    cycles: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                cycles.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    assert cycles == [], cycles
 
 
 @pytest.mark.parametrize("module", PURE)
 def test_pure_modules_do_no_io(module):
     names = imports(module)
-    top = {n.split(".")[0] for n in names if not n.startswith("mailbot.")}
+    top = {n.split(".")[0] for n in names if n not in modules()}
     assert not (top & IO_MODULES), f"{module} imports {sorted(top & IO_MODULES)}"
-    ours = {n.split(".")[1] for n in names if n.startswith("mailbot.")}
-    assert ours <= PURE_MAY_IMPORT, f"{module} imports {sorted(ours - PURE_MAY_IMPORT)}"
+    mine = ours(module) - {room(module)}
+    assert mine <= PURE_MAY_IMPORT, f"{module} imports {sorted(mine - PURE_MAY_IMPORT)}"
 
 
-def all_modules() -> list[str]:
-    return sorted(str(p.relative_to(PACKAGE).with_suffix("")) for p in PACKAGE.rglob("*.py"))
+def test_the_ground_stands_on_nothing_above_it():
+    """config, errors, clock, thai, kinds ...: no room, no face, no core (registers.numbering is
+    the one room module config reads, to check a number pattern)."""
+    for module in GROUND:
+        above = {m for m in ours(module) if room(m) not in GROUND}
+        assert above <= {"registers.numbering", "registers"}, f"{module} imports {sorted(above)}"
 
 
-def test_only_the_mailbox_and_sender_modules_talk_imap_or_smtp():
-    for module in all_modules():
-        path = PACKAGE / f"{module}.py"
+def test_only_the_mailbox_and_smtp_modules_talk_imap_or_smtp():
+    for module in modules():
         names = {n.split(".")[0] for n in imports(module)}
         if "imapclient" in names:
-            assert module in ("fetch", "servers"), f"{module} imports imapclient"
+            assert module in ("mail.mailbox", "mail.servers"), f"{module} imports imapclient"
         if "aiosmtplib" in names:
-            assert module == "send", f"{module} imports aiosmtplib"
+            assert module == "mail.smtp", f"{module} imports aiosmtplib"
+
+
+@pytest.mark.xfail(strict=True, reason="SQL still leaves store/ in 14 modules: moving it is the next step")
+def test_only_the_store_opens_sqlite():
+    """Every SQL statement lives in store/; ops.backup uses SQLite's backup API (a copy of the
+    file, no SQL) and ops.restore-time checks open the copy it made."""
+    for module, path in modules().items():
+        if room(module) == "store" or module == "ops.backup":
+            continue
+        assert "sqlite3" not in imports(module), f"{module} imports sqlite3"
+        text = path.read_text(encoding="utf-8")
+        for call in (".execute(", ".executemany(", ".executescript("):
+            assert call not in text, f"{module} runs SQL ({call})"
+
+
+def test_rooms_do_not_reach_into_the_faces_or_the_core():
+    for module in modules():
+        if room(module) in ("console",) or module in FACES | RUNNERS | {"app", "__main__"}:
+            continue
+        reached = {m for m in ours(module) if m in FACES or room(m) == "console" or m == "app"}
+        assert not reached, f"{module} imports {sorted(reached)}"
 
 
 def test_faces_call_the_core_not_each_other():
-    """The command line is the entry point that starts the service and the demo; neither of
-    them reaches back into it or into each other."""
-    for face in ("daemon", "demo"):
-        ours = {n.split(".")[1] for n in imports(face) if n.startswith("mailbot.")}
-        assert not ours & (set(FACES) - {face}), f"{face} imports {ours & set(FACES)}"
-        assert "app" in ours, f"{face} does not use the application core"
-    assert "mailbot.cli" not in imports("daemon")
-    console = [m for m in all_modules() if m.startswith("console/")]
-    assert console, "the console package is missing"
-    used = set().union(*(imports(m) for m in console))
-    assert "mailbot.app" in used, "the console does not use the application core"
-    assert not {"mailbot.cli", "mailbot.daemon", "mailbot.demo", "mailbot.pipeline"} & used
+    """The command line starts the service, the console and the demo; none of them reaches back
+    into it or into each other; each goes through app.Office."""
+    console = {m for m in modules() if room(m) == "console"}
+    used = set().union(*(ours(m) for m in console))
+    assert "app" in used, "the console does not use the application core"
+    assert not {"cli", "demo", "ops.daemon", "intake.cycle"} & used
+    assert "app" in ours("demo") and "cli" not in ours("demo")
+    assert "cli" not in ours("ops.daemon")
 
 
 def test_only_the_core_wires_the_office():
     """State, rules, templates, desk, outbox and alerts are put together in app.py alone."""
     wiring = {"State(", "Desk(", "Outbox(", "Alerts(", "Templates("}
-    for path in sorted(PACKAGE.glob("*.py")):
-        if path.stem in ("app", "checks"):
+    for module, path in modules().items():
+        if module in ("app", "ops.checks"):
             continue
         text = path.read_text(encoding="utf-8")
         for needle in wiring:
-            assert f" {needle}" not in text and f"={needle}" not in text, f"{path.stem} builds {needle[:-1]} itself"
+            assert f" {needle}" not in text and f"={needle}" not in text, f"{module} builds {needle[:-1]} itself"
 
 
 def test_every_module_says_what_it_owns():
-    for path in sorted(PACKAGE.glob("*.py")):
-        if path.stem in ("__init__", "__main__"):
+    for module, path in modules().items():
+        if path.name == "__main__.py":
             continue
         doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8")))
-        assert doc and len(doc) > 40, f"{path.stem} has no module docstring"
+        assert doc and len(doc) > 40, f"{module or 'mailbot'} has no module docstring"

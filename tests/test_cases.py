@@ -10,8 +10,8 @@ from pathlib import Path
 
 import openpyxl
 
-from mailbot.pipeline import run_cycle
-from mailbot.register import register_path
+from mailbot.app import run_cycle
+from mailbot.registers.receive import register_path
 from mailbot.thai import BANGKOK
 
 from .conftest import AGENCY, letter

@@ -3,9 +3,9 @@ from pathlib import Path
 
 import pytest
 
-from mailbot.classify import decide, match_subject, receipt_tags
 from mailbot.config import Rules, load_rules
-from mailbot.parse import parse
+from mailbot.intake.classify import decide, match_subject, receipt_tags
+from mailbot.mail.parse import parse
 
 REPO = Path(__file__).resolve().parents[1]
 RULES = load_rules(REPO / "rules.yaml")

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from mailbot.servers import SmtpServer
+from mailbot.mail.servers import SmtpServer
 
 from .conftest import AGENCY, PASSWORD, letter
 

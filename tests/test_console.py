@@ -336,8 +336,8 @@ def test_quarantined_message_registered_by_hand(env, start_console, page):
 
 
 def signing(env):  # type: ignore[no-untyped-def]
-    from mailbot.certs import make_demo_pki
-    from mailbot.letters import placeholder_emblem
+    from mailbot.documents.certs import make_demo_pki
+    from mailbot.documents.letters import placeholder_emblem
 
     pki = make_demo_pki(env.root / "certs", "เทศบาลตำบลบ้านตัวอย่าง")
     (env.root / "emblem.png").write_bytes(placeholder_emblem())
@@ -711,9 +711,9 @@ def test_registers_settings_and_the_work_queue(env, start_console, page, tmp_pat
     with page.expect_download() as dl:
         page.locator("a.dl", has_text="ทะเบียนรับ-").first.click()
     assert dl.value.suggested_filename.startswith("ทะเบียนรับ-") and dl.value.suggested_filename.endswith(".xlsx")
-    import openpyxl
-
     import io
+
+    import openpyxl
 
     wb = openpyxl.load_workbook(io.BytesIO(Path(dl.value.path()).read_bytes()))
     assert wb.active.max_row == 3

@@ -8,9 +8,9 @@ import os
 
 import pytest
 
-from mailbot.classify import OUTCOMES, decide
 from mailbot.config import load_rules
-from mailbot.parse import Unparseable, parse
+from mailbot.intake.classify import OUTCOMES, decide
+from mailbot.mail.parse import Unparseable, parse
 
 from .conftest import CORPUS, REPO
 

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from mailbot.forwarded import extract, strip_prefixes
-from mailbot.parse import parse
+from mailbot.mail.forwarded import extract, strip_prefixes
+from mailbot.mail.parse import parse
 
 FIXTURES = Path(__file__).parent / "fixtures" / "forwards"
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from mailbot.classify import decide
 from mailbot.config import load_rules
-from mailbot.parse import Unparseable, parse
+from mailbot.intake.classify import decide
+from mailbot.mail.parse import Unparseable, parse
 
 from .conftest import AGENCY, REPO, letter
 

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 import openpyxl
 import pytest
 
-from mailbot.register import register_path
+from mailbot.registers.receive import register_path
 from mailbot.thai import BANGKOK
 
 from .conftest import AGENCY, YEAR, letter
@@ -40,7 +40,7 @@ def test_service_request_is_registered_answered_and_moved(env):
     assert env.smtp.messages[0].rcpt_tos == ["somchai@example.com"]
     assert env.smtp.logins == [AGENCY]                       # authenticated
     assert reply["From"].addresses[0].addr_spec == AGENCY
-    from mailbot.parse import parse
+    from mailbot.mail.parse import parse
 
     ours = parse(env.smtp.messages[0].data)   # (the stdlib splits folded Thai names; ours does not)
     assert ours.from_name == "เทศบาลตำบลบ้านตัวอย่าง" and ours.from_addr == AGENCY
@@ -290,7 +290,7 @@ def test_unparseable_is_quarantined_with_raw_bytes(env):
 
 
 def test_processing_failure_three_times_quarantines_and_does_not_block_others(env, monkeypatch):
-    import mailbot.pipeline as pipeline
+    import mailbot.intake.cycle as pipeline
 
     real = pipeline.decide
 
@@ -393,7 +393,7 @@ def test_global_cap_leaves_backlog_that_is_sent_later(env):
 
 
 def test_receipt_numbers_restart_each_buddhist_year(env):
-    from mailbot.pipeline import run_cycle
+    from mailbot.app import run_cycle
 
     def at(y, m, d, hh, mm):
         return lambda: datetime(y, m, d, hh, mm, tzinfo=BANGKOK).astimezone(timezone.utc)
@@ -411,7 +411,7 @@ def test_receipt_numbers_restart_each_buddhist_year(env):
 
 
 def test_move_fallback_without_move_capability(env, monkeypatch):
-    from mailbot import fetch
+    from mailbot.mail import mailbox as fetch
 
     original = fetch.Mailbox.connect
 

@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from mailbot.daemon import Daemon
 from mailbot.faults import EXIT_CODE
+from mailbot.ops.daemon import Daemon
 
 from .conftest import letter
 
@@ -42,7 +42,7 @@ def test_every_outcome_and_sent_copies(server_env):
 
 def test_duplicate_and_move_fallback(server_env, monkeypatch):
     env = server_env
-    from mailbot import fetch
+    from mailbot.mail import mailbox as fetch
 
     original = fetch.Mailbox.connect
 

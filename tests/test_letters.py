@@ -19,20 +19,20 @@ import pytest
 import yaml
 from pyhanko.pdf_utils.reader import PdfFileReader
 
-from mailbot import promptpay
 from mailbot.app import Office
+from mailbot.casework.replies import Templates
+from mailbot.casework.results import Results
 from mailbot.config import load_rules, yaml_load
-from mailbot.docstamp import stamp_bounded, stamp_pdf, stamped_copies, stamped_name
+from mailbot.documents import promptpay
+from mailbot.documents.letters import ZERO_WIDTH, tokens, wrap
+from mailbot.documents.promptpay import fee_qr
+from mailbot.documents.sign import FIELD_NAME, BadPdf
+from mailbot.documents.stamp import stamp_bounded, stamp_pdf, stamped_copies, stamped_name
 from mailbot.errors import MailbotError
-from mailbot.letters import ZERO_WIDTH, tokens, wrap
-from mailbot.promptpay import fee_qr
-from mailbot.replies import Templates
-from mailbot.results import Results
-from mailbot.sign import FIELD_NAME, BadPdf
 from mailbot.thai import THAI_MONTHS
 
-from .test_pdf_limits import MALFORMED, build
 from .conftest import letter
+from .test_pdf_limits import MALFORMED, build
 from .test_results import IN_CI, make_pdf, sent_pdf, signed_env, trust, validate  # noqa: F401 - fixtures
 
 NOW = datetime(2026, 11, 27, 3, 42, tzinfo=timezone.utc)        # 27 พฤศจิกายน 2569, 10:42 Bangkok
@@ -273,7 +273,7 @@ def test_old_config_without_letters_section_loads(signed_env):
 
 def test_emblem_from_config_is_drawn_and_a_missing_one_is_a_plain_error(signed_env):
     env = signed_env
-    from mailbot.letters import placeholder_emblem
+    from mailbot.documents.letters import placeholder_emblem
 
     (env.root / "emblem.png").write_bytes(placeholder_emblem())
     set_letters(env, emblem="emblem.png")

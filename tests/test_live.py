@@ -12,8 +12,8 @@ import time
 import openpyxl
 import pytest
 
-from mailbot.certs import make_demo_pki
-from mailbot.register import register_path
+from mailbot.documents.certs import make_demo_pki
+from mailbot.registers.receive import register_path
 
 from .conftest import letter
 from .test_results import make_pdf

@@ -12,13 +12,14 @@ import pytest
 import yaml
 
 from mailbot.config import load_config, yaml_load
-from mailbot.servers import ImapServer, SmtpServer
-from mailbot.state import SCHEMA_VERSION, State
+from mailbot.mail.servers import ImapServer, SmtpServer
+from mailbot.store.db import SCHEMA_VERSION, State
 
 from .conftest import Env, letter
 
 ROUND1 = Path(__file__).parent / "fixtures" / "round1"
-from .conftest import AGENCY as USER, PASSWORD  # noqa: E402
+from .conftest import AGENCY as USER  # noqa: E402
+from .conftest import PASSWORD
 
 
 @pytest.fixture

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
+from mailbot.app import run_cycle
 from mailbot.config import yaml_load
-from mailbot import oauth
 from mailbot.demo import make_workspace
-from mailbot.pipeline import run_cycle
-from mailbot.servers import SmtpServer
+from mailbot.mail import oauth
+from mailbot.mail.servers import SmtpServer
 
 from . import dovecot
 from .conftest import AGENCY, PASSWORD, SINCE, Env, letter
@@ -374,7 +374,7 @@ def test_session_dropped_by_the_server_over_its_token_is_resumed(oenv):
 # ---------------------------------------------------------------------------- failures told plainly
 
 def test_revoked_sign_in_alerts_loses_nothing_and_recovers_after_login(oenv, capsys):
-    from mailbot.daemon import Daemon
+    from mailbot.ops.daemon import Daemon
 
     e, a = oenv, oenv.authority
     set_oauth2(e, generic(a, "device_code"))
@@ -473,7 +473,7 @@ def test_microsoft_app_without_consent_or_mailbox_access(oenv):
     r = e.cli("poll")
     assert r.returncode == 3 and "Traceback" not in r.stderr
     assert "ให้ผู้ดูแล Microsoft 365 อนุญาตแอป" in r.stderr and "admin consent" in r.stderr
-    from mailbot.send import Smtp
+    from mailbot.mail.smtp import Smtp
 
     with pytest.raises(oauth.OAuthError) as info, Smtp(e.cfg.smtp, AGENCY) as smtp:
         smtp.connect()                                       # SMTP refuses it too, at once (535), plainly
@@ -575,7 +575,7 @@ def test_credential_store_keyring_chunks_and_file_fallback(tmp_path):
     import keyring
     from keyring.backend import KeyringBackend
 
-    from mailbot import credentials
+    from mailbot.mail import credentials
 
     class Vault(KeyringBackend):
         """An in-memory OS store with Windows Credential Manager's size limit (2,560 bytes UTF-16)."""

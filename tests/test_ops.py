@@ -18,7 +18,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from mailbot.daemon import Daemon
+from mailbot.ops.daemon import Daemon
 from mailbot.thai import BANGKOK
 
 from .conftest import AGENCY, PASSWORD, letter
@@ -122,7 +122,7 @@ def test_backup_verify_and_restore_round_trip(env, tmp_path):
     manifest = json.loads((folder / "MANIFEST.json").read_text(encoding="utf-8"))["files"]
     assert "state.sqlite3" in manifest and any(k.startswith("archive/") for k in manifest)
     assert any(k.startswith("registers/") for k in manifest)
-    from mailbot.backup import verify
+    from mailbot.ops.backup import verify
 
     assert verify(folder) == []
     # restore into a new office folder
@@ -148,7 +148,7 @@ def test_backup_verify_and_restore_round_trip(env, tmp_path):
 
 
 def test_backup_pruning(env, tmp_path):
-    from mailbot.backup import backup
+    from mailbot.ops.backup import backup
 
     store = tmp_path / "store"
     store.mkdir()

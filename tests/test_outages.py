@@ -11,8 +11,8 @@ from email import policy
 
 import pytest
 
+from mailbot.app import run_cycle
 from mailbot.errors import EnvironmentFailure
-from mailbot.pipeline import run_cycle
 
 from .conftest import AGENCY, NOW, letter
 
@@ -57,7 +57,7 @@ def test_smtp_down_for_a_while(env):
     assert report.smtp_error is not None and report.backlog == 2
     assert [h.outcome for h in report.handled] == ["registered", "registered"]
     assert env.folder_count("INBOX") == 0             # committed outcomes move on regardless
-    from mailbot.servers import SmtpServer
+    from mailbot.mail.servers import SmtpServer
 
     from .conftest import AGENCY, PASSWORD
 
@@ -138,7 +138,7 @@ def test_imap_dropping_mid_batch_loses_nothing(env):
 def test_disk_full_while_archiving_keeps_the_message_in_the_inbox(env, monkeypatch):
     import errno
 
-    import mailbot.archive as archive
+    import mailbot.ops.archive as archive
 
     real = archive.write_atomic
 

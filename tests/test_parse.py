@@ -4,7 +4,7 @@ import quopri
 
 import pytest
 
-from mailbot.parse import Unparseable, content_hash, parse, safe_filename
+from mailbot.mail.parse import Unparseable, content_hash, parse, safe_filename
 
 SUBJECT = "ขออนุญาตก่อสร้างอาคาร บ้านเลขที่ 12"
 BODY = "เรียน นายกเทศมนตรี ขออนุญาตก่อสร้าง “บ้าน” …"   # smart quotes and ellipsis: cp874 only
@@ -150,7 +150,7 @@ def test_html_only_mail_is_read_as_text_never_rendered():
 def test_large_attachments_are_measured_without_feeding_them_to_the_parser():
     from email.message import EmailMessage
 
-    from mailbot.parse import shrink
+    from mailbot.mail.parse import shrink
 
     msg = EmailMessage()
     msg["From"], msg["Subject"] = "a@example.com", "ขออนุญาตก่อสร้าง"

@@ -14,9 +14,9 @@ from datetime import datetime, timezone
 import pytest
 from pyhanko.pdf_utils.reader import PdfFileReader
 
-from mailbot import bounded
-from mailbot.certs import make_demo_pki
-from mailbot.sign import BadPdf, SigningHelper, check_pdf, load_signer, sign_pdf, stamp_lines, text_width
+from mailbot.documents import limits as bounded
+from mailbot.documents.certs import make_demo_pki
+from mailbot.documents.sign import BadPdf, SigningHelper, check_pdf, load_signer, sign_pdf, stamp_lines, text_width
 from mailbot.thai import graphemes
 
 from .test_results import make_pdf, sent_pdf, signed_env, trust, validate  # noqa: F401 - fixtures
@@ -199,7 +199,7 @@ MARKS = "\u0e31\u0e33\u0e34\u0e35\u0e36\u0e37\u0e38\u0e39\u0e3a\u0e47\u0e48\u0e4
 
 
 def test_cuts_by_count_and_bytes_keep_whole_thai_characters():
-    from mailbot.certs import _fit
+    from mailbot.documents.certs import _fit
     from mailbot.thai import cut
 
     name = "เทศบาลตำบลบ้านตัวอย่าง ผู้ใหญ่บ้านที่ดิน"

@@ -16,12 +16,26 @@ import openpyxl
 import pytest
 from newmm_tokenizer.tokenizer import word_tokenize
 
-from mailbot import licences, printable, register, report
-from mailbot.state import State, iso
+from mailbot.documents import printable
+from mailbot.registers import daily as report
+from mailbot.registers import licences
+from mailbot.registers import receive as register
+from mailbot.store.db import State, iso
 
 from .conftest import letter
-from .printcheck import (RECEIVE_HEADERS, bare, check_pages, fill_cases, header_row_y, is_ci, landscape_a4,
-                         missing_tools, page_count, to_pdf, words_by_page)
+from .printcheck import (
+    RECEIVE_HEADERS,
+    bare,
+    check_pages,
+    fill_cases,
+    header_row_y,
+    is_ci,
+    landscape_a4,
+    missing_tools,
+    page_count,
+    to_pdf,
+    words_by_page,
+)
 
 AGENCY = "เทศบาลตำบลบ้านตัวอย่าง"
 RECEIPT = re.compile(r"(\d+)/2569")

@@ -15,7 +15,7 @@ import openpyxl
 import pytest
 
 from mailbot.config import yaml_load
-from mailbot.numbering import numbering_year, period_label
+from mailbot.registers.numbering import numbering_year, period_label
 from mailbot.thai import BANGKOK
 
 from .conftest import letter
@@ -125,7 +125,7 @@ def test_audit_verify_untouched_edited_and_deleted(env, tmp_path):
 
 
 def test_audit_rewrite_of_the_whole_chain_shows_against_recorded_heads(env, tmp_path):
-    from mailbot import audit
+    from mailbot.registers import audit
 
     env.deliver(letter("ขออนุญาตก่อสร้างอาคาร"))
     env.cycle()
@@ -141,7 +141,7 @@ def test_audit_rewrite_of_the_whole_chain_shows_against_recorded_heads(env, tmp_
 
 
 def test_result_email_and_letter_get_dispatch_numbers(env):
-    from mailbot.certs import make_demo_pki
+    from mailbot.documents.certs import make_demo_pki
 
     from .test_results import make_pdf
 
@@ -178,7 +178,8 @@ def test_result_email_and_letter_get_dispatch_numbers(env):
 
 def test_licence_register_holder_iso_dates_and_own_numbers(env):
     import yaml
-    from mailbot.certs import make_demo_pki
+
+    from mailbot.documents.certs import make_demo_pki
 
     pki = make_demo_pki(env.root / "certs", "เทศบาลตำบลบ้านตัวอย่าง")
     env.set_config(signing={"pkcs12": "certs/agency-demo.p12", "password": pki.password},
@@ -206,7 +207,7 @@ def clock(at: datetime):  # type: ignore[no-untyped-def]
 def test_late_notices_every_seven_days_over_a_month_with_holidays(env):
     import yaml
 
-    from mailbot.pipeline import run_cycle
+    from mailbot.app import run_cycle
 
     # BLD takes 5 working days; 7 and 8 December 2569 (CE 2026) are holidays in this office
     rules = yaml_load((env.root / "rules.yaml").read_text(encoding="utf-8"))
@@ -261,8 +262,8 @@ def test_due_date_in_register_case_show_and_daily_log(env):
 
 
 def test_result_not_sent_within_seven_days_raises_an_alert(env):
-    from mailbot.certs import make_demo_pki
-    from mailbot.pipeline import run_cycle
+    from mailbot.app import run_cycle
+    from mailbot.documents.certs import make_demo_pki
 
     pki = make_demo_pki(env.root / "certs", "เทศบาลตำบลบ้านตัวอย่าง")
     env.set_config(signing={"pkcs12": "certs/agency-demo.p12", "password": pki.password},

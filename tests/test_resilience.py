@@ -16,9 +16,9 @@ import openpyxl
 import pytest
 
 from mailbot.config import load_config
-from mailbot.register import register_path
+from mailbot.mail.servers import SmtpServer
+from mailbot.registers.receive import register_path
 from mailbot.thai import BANGKOK
-from mailbot.servers import SmtpServer
 
 from .conftest import AGENCY, PASSWORD, letter
 
@@ -79,7 +79,7 @@ def test_odd_addresses_never_block_the_cycle(env, smtputf8):
 
 
 def test_a_result_refused_for_good_is_not_called_sent(env, tmp_path):
-    from mailbot.certs import make_demo_pki
+    from mailbot.documents.certs import make_demo_pki
 
     pki = make_demo_pki(env.root / "certs", "เทศบาลตำบลบ้านตัวอย่าง")
     env.set_config(signing={"pkcs12": "certs/agency-demo.p12", "password": pki.password},
@@ -113,8 +113,9 @@ def noisy_pdf() -> bytes:
 
 
 def test_the_same_pdf_for_two_cases_is_two_results(env):
+    from mailbot.documents.certs import make_demo_pki
+
     from .test_results import make_pdf
-    from mailbot.certs import make_demo_pki
 
     pki = make_demo_pki(env.root / "certs", "เทศบาลตำบลบ้านตัวอย่าง")
     env.set_config(signing={"pkcs12": "certs/agency-demo.p12", "password": pki.password},

@@ -26,9 +26,9 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko_certvalidator import ValidationContext
 
+from mailbot.casework.results import receipt_from_filename
 from mailbot.config import yaml_load
-from mailbot.certs import make_demo_pki
-from mailbot.results import receipt_from_filename
+from mailbot.documents.certs import make_demo_pki
 
 from .conftest import letter
 from .tsa import LoopbackTSA

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 from email import policy
 
 from mailbot.config import yaml_load
-from mailbot.certs import make_demo_pki
+from mailbot.documents.certs import make_demo_pki
 
 from .conftest import AGENCY, letter
 from .test_results import make_pdf
@@ -58,7 +58,7 @@ def test_a_missing_smtp_password_keeps_the_mail_queued_and_failed_mail_can_be_se
 def test_a_held_case_gets_no_reminder_or_late_notice(env):
     import yaml
 
-    from mailbot.pipeline import run_cycle
+    from mailbot.app import run_cycle
 
     mx = "mx.example.go.th"
     rules = yaml_load((env.root / "rules.yaml").read_text(encoding="utf-8"))
@@ -75,7 +75,7 @@ def test_a_held_case_gets_no_reminder_or_late_notice(env):
 
 
 def test_two_failed_cycles_alert_the_officers_even_when_the_rules_are_broken(env):
-    from mailbot.daemon import Daemon
+    from mailbot.ops.daemon import Daemon
 
     env.set_config(supervisors=["head@example.go.th"])
     (env.root / "rules.yaml").write_text("services:\n  - code: A\n", encoding="utf-8")   # broken
@@ -100,7 +100,7 @@ def test_a_broken_optional_template_disables_only_itself(env):
 
 
 def test_a_result_file_that_cannot_be_moved_never_stops_the_cycle(env, monkeypatch):
-    import mailbot.results as results
+    import mailbot.casework.results as results
 
     signed(env)
     env.deliver(letter("ขออนุญาตก่อสร้างอาคาร", sender="a@example.com"))

@@ -3,7 +3,7 @@ guarantee, after-hours polling."""
 from datetime import datetime, timedelta
 
 from mailbot.config import ScheduleConfig
-from mailbot.schedule import guaranteed_checks, in_office_hours, next_daily, next_poll, polls_between
+from mailbot.ops.schedule import guaranteed_checks, in_office_hours, next_daily, next_poll, polls_between
 from mailbot.thai import BANGKOK
 
 

@@ -26,7 +26,7 @@ def test_sentinel_password_appears_nowhere(env):
     env.set_config(imap={"password": None, "password_env": "SENTINEL_PW"},
                    smtp={"password": None, "password_env": "SENTINEL_PW"})
     env.imap.stop()
-    from mailbot.servers import ImapServer, SmtpServer
+    from mailbot.mail.servers import ImapServer, SmtpServer
 
     from .conftest import AGENCY
 

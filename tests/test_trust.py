@@ -1,6 +1,6 @@
 """Trust and triage (pure): automatic mail, receipt references, who may act, authentication and
 spam verdicts, inert echoes, urgency and secrecy, register notes. Mail is generated with
-email.message.EmailMessage and read with mailbot.parse.parse, as the pipeline reads it."""
+email.message.EmailMessage and read with mailbot.mail.parse.parse, as the pipeline reads it."""
 import csv
 import re
 from datetime import date, datetime, time, timezone
@@ -9,14 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from mailbot import cases, classify, trust
-from mailbot.classify import decide, receipt_refs, receipt_tags, reference
+from mailbot.casework import cases, trust
+from mailbot.casework.replies import Templates, build, context, reply_subject, sample_context
+from mailbot.casework.triage import SECRET_MASK, mask_subject, sort_key, triage
 from mailbot.config import AgencyConfig, Config, TrustConfig, load_config, load_rules
-from mailbot.parse import parse
+from mailbot.intake import classify
+from mailbot.intake.classify import decide, receipt_refs, receipt_tags, reference
 from mailbot.kinds import MAIL_KINDS
-from mailbot.replies import Templates, build, context, reply_subject, sample_context
+from mailbot.mail.parse import parse
 from mailbot.thai import BANGKOK, parse_thai_date
-from mailbot.triage import SECRET_MASK, mask_subject, sort_key, triage
 
 from .conftest import CORPUS
 
@@ -126,7 +127,7 @@ CLASSIC = ("multipart/report", "Auto-Submitted", "Return-Path", "Precedence", "X
 
 def test_new_automatic_rules_change_no_outcome_in_the_shared_corpus():
     """Measured false positives: every corpus message a new rule marks automatic was automatic already."""
-    from mailbot.parse import Unparseable
+    from mailbot.mail.parse import Unparseable
 
     from .test_corpus import need_corpus
 

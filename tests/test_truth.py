@@ -12,7 +12,7 @@ from email import policy
 import openpyxl
 import pytest
 
-from mailbot.register import register_path
+from mailbot.registers.receive import register_path
 
 from .conftest import AGENCY, letter
 from .test_cli import mailbot
@@ -32,7 +32,7 @@ def register_rows(env):  # type: ignore[no-untyped-def]
 
 
 def test_result_email_is_sent_in_the_register_and_case_show(env):
-    from mailbot.certs import make_demo_pki
+    from mailbot.documents.certs import make_demo_pki
 
     from .test_results import make_pdf
 

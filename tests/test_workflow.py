@@ -3,9 +3,8 @@ from datetime import date
 
 import pytest
 
-from mailbot.completeness import File, check
-from mailbot.config import Service
-from mailbot.workflow import (
+from mailbot.casework.completeness import File, check
+from mailbot.casework.workflow import (
     STATUSES,
     InvalidTransition,
     add_working_days,
@@ -16,6 +15,7 @@ from mailbot.workflow import (
     transition,
     working_days_between,
 )
+from mailbot.config import Service
 
 WEEK = ["mon", "tue", "wed", "thu", "fri"]
 

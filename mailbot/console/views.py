@@ -15,10 +15,9 @@ from datetime import date
 from email import policy
 from pathlib import Path
 
-from flask import (Blueprint, Response, current_app, g, redirect, render_template, request, send_file,
-                   url_for)
+from flask import Blueprint, Response, current_app, g, redirect, render_template, request, send_file, url_for
 
-from .. import workflow
+from ..casework import workflow
 from ..errors import MailbotError
 from ..thai import to_bangkok
 from . import auth, security
@@ -71,7 +70,7 @@ def form(name: str, limit: int = 4000) -> str:
 
 
 def parse_day(text: str) -> date | None:
-    from ..report import parse_day as parse
+    from ..registers.daily import parse_day as parse
 
     if not text.strip():
         return None
@@ -133,7 +132,7 @@ def signout():
 
 @bp.route("/fonts/<name>")
 def font(name: str):
-    from .web import FONTS
+    from ..documents import FONTS
 
     if name not in ("Sarabun-Regular.ttf", "Sarabun-Bold.ttf"):
         return Response("not found", 404)
@@ -469,7 +468,7 @@ def register_publish():
 
 @bp.route("/settings")
 def settings():
-    from ..checks import run_checks
+    from ..ops.checks import run_checks
 
     o = office()
     subject = (request.args.get("subject") or "").strip()[:500]

@@ -17,19 +17,18 @@ from typing import Callable
 from flask import Flask, g, redirect, render_template, request, url_for
 from markupsafe import Markup
 
-from .. import workflow
 from ..app import Office
+from ..casework import workflow
 from ..clock import Clock, utcnow
 from ..config import Config
 from ..errors import MailbotError
 from ..kinds import outcome_label, send_state
-from ..state import from_iso
+from ..store.db import from_iso
 from ..thai import thai_date, thai_date_short, thai_datetime
 from . import auth, security
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
-FONTS = HERE.parent / "fonts"
 
 
 def _quiet(thai: str, english: str) -> None:

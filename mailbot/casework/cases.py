@@ -1,0 +1,438 @@
+"""Cases: what happens to a registered case after intake — the glue between the pure
+workflow table and the state, templates and outbox.
+
+Owns: queuing replies about a case (with the per-sender cap), recording the files a case
+received and re-running the completeness check over all of them, forwarding a case to the
+agency's own units (never outside its domains), the reminder / closing clock for cases
+awaiting documents (working days, holidays), status-inquiry answers (status only ever goes
+to the requester's own address), and officer actions (`mailbot case set`). Every change is
+a case event with who and when; the register shows them.
+"""
+from __future__ import annotations
+
+import email.utils
+import json
+import logging
+import sqlite3
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from ..config import Config, Rules, Service
+from ..errors import TemplateError, explain_environment
+from ..files import write_atomic
+from ..intake.classify import receipt_tags
+from ..mail.outbox import Outbox
+from ..mail.parse import pdf_attachments
+from ..registers import audit
+from ..store.db import State, from_iso, iso
+from ..thai import thai_date, thai_date_short, thai_datetime, to_bangkok
+from . import completeness, workflow
+from .completeness import Checklist, File
+from .replies import Templates, context, tag
+from .triage import SECRET_MASK
+from .trust import add_note
+
+log = logging.getLogger(__name__)
+
+
+def append_note(old: str | None, note: str) -> str:
+    """One more register note; warnings are never pushed out, routine notes fold (trust.add_note)."""
+    return add_note(old, note)
+
+
+@dataclass
+class Desk:
+    cfg: Config
+    rules: Rules
+    state: State
+    templates: Templates
+    outbox: Outbox
+
+    # ------------------------------------------------------------------ replies
+
+    def case_context(self, case: sqlite3.Row, received_at: datetime, *, checklist: Checklist | None = None,
+                     **extra: object) -> dict:
+        service = self.service(case["service_code"])
+        ctx = context(
+            self.cfg.agency, receipt=case["receipt"], received_at=received_at, subject=case["subject"] or "",
+            sender_name=case["sender_name"] or "", service=_service_dict(service),
+            attachments=case["attachments"] or 0,
+        )
+        ctx["checklist"] = (checklist or self.checklist(case)).as_dict()
+        if case["secrecy"]:          # a secret request is never echoed: its replies carry the number only
+            ctx["subject"] = SECRET_MASK
+        ctx["status"] = workflow.label(case["status"])
+        ctx["via_staff"] = case["via"] or ""
+        ctx["deadline"] = ""
+        ctx.update(extra)
+        return ctx
+
+    def reply_about(self, case: sqlite3.Row, kind: str, now: datetime, *, key: int,
+                    received_at: datetime | None = None, message_row: int | None = None,
+                    recipient: str | None = None, files: tuple[tuple[str, bytes], ...] = (),
+                    hold: str | None = None, checklist: Checklist | None = None, **extra: object) -> str:
+        """A message to the requester about their case, in the thread of their request."""
+        ctx = self.case_context(case, received_at or now, checklist=checklist, **extra)
+        subject = SECRET_MASK if case["secrecy"] else (case["subject"] or "")
+        return self.outbox.queue(kind, recipient=recipient or case["reply_to"], subject=subject,
+                                 receipt=case["receipt"], in_reply_to=case["message_id"],
+                                 references=(case["message_id"],) if case["message_id"] else (),
+                                 key=key, key_hash=case["sha256"] or case["receipt"], now=now, ctx=ctx,
+                                 case_id=case["id"], message_row=message_row, files=files, hold=hold)
+
+    # ------------------------------------------------------------------ documents
+
+    def service(self, code: str | None) -> Service | None:
+        for s in self.rules.services:
+            if s.code == code:
+                return s
+        return None
+
+    def add_files(self, case_id: int, message_row: int | None, attachments, at: datetime) -> None:
+        self.state.db.executemany(
+            "INSERT INTO case_files (case_id, message_row, name, size, content_type, at) VALUES (?,?,?,?,?,?)",
+            [(case_id, message_row, a.name, a.size, a.content_type, iso(at)) for a in attachments if not a.inline],
+        )
+
+    def checklist(self, case: sqlite3.Row) -> Checklist:
+        files = [File(r["name"], r["size"], r["content_type"]) for r in self.state.db.execute(
+            "SELECT name, size, content_type FROM case_files WHERE case_id=? ORDER BY id", (case["id"],))]
+        return completeness.check(self.service(case["service_code"]), files)
+
+    def store_checklist(self, case_id: int, checklist: Checklist) -> None:
+        self.state.update_case(case_id, checklist=json.dumps(checklist.as_dict(), ensure_ascii=False))
+
+    # ------------------------------------------------------------------ events
+
+    def event(self, case: sqlite3.Row, at: datetime, kind: str, note: str, *, actor: str = "mailbot",
+              message_row: int | None = None, action: bool = False) -> int:
+        """Record a case event; it shows in the register (การปฏิบัติ if action, else หมายเหตุ)."""
+        cur = self.state.db.execute(
+            "INSERT INTO case_events (case_id, at, kind, note, message_row, actor) VALUES (?,?,?,?,?,?)",
+            (case["id"], iso(at), kind, note, message_row, actor),
+        )
+        audit.append(self.state.db, at, actor, f"event:{kind}", case["receipt"], {"note": note})
+        fresh = self.state.case_by_id(case["id"])
+        column = "action" if action else "remark"
+        self.state.update_case(case["id"], **{column: append_note(fresh[column], note)})
+        assert cur.lastrowid is not None    # set by the INSERT above
+        return cur.lastrowid
+
+    def set_status(self, case: sqlite3.Row, status: str, at: datetime, actor: str = "mailbot",
+                   **fields: object) -> sqlite3.Row:
+        self.state.update_case(case["id"], status=status, **fields)
+        if status != case["status"]:
+            audit.append(self.state.db, at, actor, "status", case["receipt"], {"from": case["status"], "to": status})
+        return self.state.case_by_id(case["id"])
+
+    def apply(self, case: sqlite3.Row, event: str, now: datetime, *, actor: str = "mailbot",
+              message_row: int | None = None, received_at: datetime | None = None) -> str | None:
+        """Run one workflow event on a case: new status, event row, and the citizen told."""
+        new, effect = workflow.transition(case["status"], event)
+        fields: dict[str, object] = {}
+        if new == "awaiting_documents" and event == "documents_incomplete":
+            fields.update(awaiting_since=iso(now), reminded_at=None)   # the citizen answered: clock restarts
+        if event == "reminder_due":
+            fields["reminded_at"] = iso(now)
+        if case["status"] == "awaiting_documents" and new in workflow.AGENCY_CLOCK:   # the service time starts
+            service = self.service(case["service_code"])
+            due = workflow.due_date(to_bangkok(now).date(), service.days if service else None,
+                                    self.cfg.schedule.workdays, self.cfg.schedule.holidays)
+            if due:
+                fields["due_date"] = due.isoformat()
+        case = self.set_status(case, new, now, actor=actor, **fields)
+        note = {
+            "documents_complete": f"เอกสารครบ {thai_date_short(now)}",
+            "documents_unsure": f"ได้รับเอกสารเพิ่ม รอเจ้าหน้าที่ตรวจ {thai_date_short(now)}",
+            "documents_still_missing": f"เอกสารยังไม่ครบ {thai_date_short(now)}",
+            "reminder": f"แจ้งเตือนส่งเอกสาร {thai_date_short(now)}",
+            "closing_notice": f"ยุติเรื่อง เอกสารไม่ครบ {thai_date_short(now)}",
+        }.get(effect or "", f"{workflow.label(new)} {thai_date_short(now)}")
+        event_id = self.event(case, now, event, note, actor=actor, message_row=message_row,
+                              action=event in ("close_due",))
+        if effect:
+            extra: dict[str, Any] = {}      # template context
+            if effect == "reminder":
+                extra["deadline"] = thai_date(self.close_date(now))
+            self.reply_about(case, effect, now, key=event_id, received_at=received_at or now,
+                             message_row=message_row, **extra)
+        return effect
+
+    def close_date(self, reminded: datetime) -> datetime:
+        s = self.cfg.schedule
+        day = workflow.add_working_days(to_bangkok(reminded).date(), self.cfg.workflow.close_days,
+                                        s.workdays, s.holidays)
+        return to_bangkok(reminded).replace(year=day.year, month=day.month, day=day.day)
+
+    def tick(self, now: datetime) -> list[tuple[str, str | None]]:
+        """Reminders and closures that are due; returns (receipt, effect) pairs."""
+        s, w = self.cfg.schedule, self.cfg.workflow
+        today = to_bangkok(now).date()
+        done: list[tuple[str, str | None]] = []
+        # a case whose receipt is held (unauthenticated sender) gets nothing automatic: no backscatter
+        rows = self.state.db.execute(
+            "SELECT * FROM cases WHERE status='awaiting_documents' AND held IS NULL ORDER BY id").fetchall()
+        for case in rows:
+            with self._one_case(case):
+                with self.state.tx():
+                    if case["reminded_at"]:
+                        since = to_bangkok(from_iso(case["reminded_at"])).date()
+                        if workflow.working_days_between(since, today, s.workdays, s.holidays) >= w.close_days:
+                            done.append((case["receipt"], self.apply(case, "close_due", now)))
+                    else:
+                        since = to_bangkok(from_iso(case["awaiting_since"] or case["received_at"])).date()
+                        if workflow.working_days_between(since, today, s.workdays, s.holidays) >= w.reminder_days:
+                            done.append((case["receipt"], self.apply(case, "reminder_due", now)))
+        done += self._late(now, today)
+        return done
+
+    def _late(self, now: datetime, today) -> list[tuple[str, str]]:
+        """Cases past their service time: the Act's notice (reason, expected date) every 7 days;
+        results decided but not sent within 7 days: an alert to the officers (once a day)."""
+        done: list[tuple[str, str]] = []
+        rows = self.state.db.execute(
+            "SELECT * FROM cases WHERE due_date IS NOT NULL AND due_date < ? AND held IS NULL AND status IN "
+            f"({_sql_list(workflow.AGENCY_CLOCK)}) ORDER BY urgency_rank DESC, due_date",
+            (today.isoformat(),)).fetchall()
+        for case in rows:
+            last = to_bangkok(from_iso(case["late_notified_at"])).date() if case["late_notified_at"] else None
+            if not workflow.late_notice_due(case["status"], date.fromisoformat(case["due_date"]), today, last):
+                continue
+            with self._one_case(case), self.state.tx():
+                reason = case["delay_reason"] or "อยู่ระหว่างการพิจารณาของเจ้าหน้าที่"
+                expected = (thai_date(date.fromisoformat(case["expected_date"])) if case["expected_date"]
+                            else thai_date(workflow.add_working_days(today, workflow.NOTICE_EVERY_DAYS,
+                                                                     self.cfg.schedule.workdays,
+                                                                     self.cfg.schedule.holidays)))
+                event_id = self.event(case, now, "late_notice", f"แจ้งเหตุล่าช้า {thai_date_short(now)}: {reason}",
+                                      action=True)
+                self.state.update_case(case["id"], late_notified_at=iso(now))
+                self.reply_about(case, "late_notice", now, key=event_id, received_at=from_iso(case["received_at"]),
+                                 note=reason, message=expected,
+                                 deadline=thai_date(date.fromisoformat(case["due_date"])))
+            done.append((case["receipt"], "late_notice"))
+        return done
+
+    @contextmanager
+    def _one_case(self, case: sqlite3.Row) -> Iterator[None]:
+        """One case's scheduled work: a bug on one case is logged and the others go on; a failure
+        of the machine stops the cycle (errors.explain_environment)."""
+        try:
+            yield
+        except Exception as exc:  # noqa: BLE001
+            if explain_environment(exc, self.cfg.data_dir) is not None:
+                raise
+            log.exception("scheduled work on case %s failed", case["receipt"])
+
+    def results_not_sent(self, today) -> list[sqlite3.Row]:
+        """Cases decided (result letter written) whose result has not gone out within 7 days."""
+        rows = self.state.db.execute("SELECT * FROM cases WHERE decided_at IS NOT NULL AND status IN "
+                                     "('received','review','awaiting_documents','in_progress')").fetchall()
+        return [c for c in rows if workflow.result_overdue(to_bangkok(from_iso(c["decided_at"])).date(),
+                                                            c["status"], today)]
+
+    def due_soon(self, today, days: int = 7) -> list[sqlite3.Row]:
+        """Open cases overdue or due within ``days`` (for the daily log and the console)."""
+        until = (today + timedelta(days=days)).isoformat()
+        return self.state.db.execute(
+            f"SELECT * FROM cases WHERE due_date IS NOT NULL AND due_date <= ? AND status IN "
+            f"({_sql_list(workflow.AGENCY_CLOCK)}) ORDER BY urgency_rank DESC, due_date", (until,)).fetchall()
+
+    # ------------------------------------------------------------------ forwarding
+
+    def allowed(self, address: str) -> bool:
+        domain = address.rsplit("@", 1)[-1].lower()
+        return domain in self.cfg.agency.own_domains
+
+    def forward(self, case: sqlite3.Row, raw: bytes, checklist: Checklist, now: datetime,
+                units: list[str] | None = None, actor: str = "mailbot") -> list[str]:
+        """Send the case to its service's units (or to ``units``, an officer's choice), with the
+        original e-mail and a copy of each PDF it brought stamped ตรารับ (the original bytes stay
+        in the archive); returns warnings."""
+        service = self.service(case["service_code"])
+        warnings: list[str] = []
+        targets = list(units) if units is not None else (list(service.forward_to) if service else [])
+        if not targets:
+            return warnings
+        stamped: list[tuple[str, bytes]] = []
+        pdfs = pdf_attachments(raw)
+        if pdfs:
+            from ..documents.stamp import stamped_copies  # pyHanko in a helper process: only when there are PDFs
+
+            copies, problems = stamped_copies(pdfs, agency=self.cfg.agency.name, receipt=case["receipt"], when=now)
+            stamped = [c for c in copies if c not in pdfs]
+            for name, why in problems:
+                warnings.append(f"ประทับตรารับไฟล์ {name} ของเรื่อง {case['receipt']} ไม่ได้ ส่งต่อฉบับเดิม / "
+                                f"could not stamp {name}: {why.splitlines()[0]}")
+        for entry in targets:
+            unit, address = email.utils.parseaddr(entry)
+            if not address or not self.allowed(address):
+                warnings.append(
+                    f"ไม่ส่งต่อเรื่อง {case['receipt']} ไปยัง {entry}: อยู่นอกโดเมนของหน่วยงาน / "
+                    f"not forwarded to {entry}: outside the agency's own domains")
+                continue
+            unit = unit or address.split("@")[0]
+            note = f"ส่ง {unit} {thai_date_short(now)}"
+            event_id = self.event(case, now, "forwarded", note, action=True, actor=actor)
+            ctx = self.case_context(case, from_iso(case["received_at"]), checklist=checklist, unit=unit,
+                                    sender_addr=case["sender_addr"] or "")
+            ctx["stamped"] = [name for name, _ in stamped]
+            self.outbox.queue("forward", recipient=address,
+                              subject=f"ส่งต่อ {tag(case['receipt'])} {case['subject'] or ''}", key=event_id,
+                              key_hash=case["sha256"] or case["receipt"], now=now, ctx=ctx, case_id=case["id"],
+                              attach=raw, files=tuple(stamped))
+        return warnings
+
+    # ------------------------------------------------------------------ status inquiries
+
+    def history(self, case: sqlite3.Row, citizen: bool = False) -> list[dict]:
+        """The case's events, oldest first. For the citizen (status answers): no internal notes,
+        no officer names, no other people's inquiries — only what happened to the case."""
+        out = [{"at": thai_datetime(from_iso(case["received_at"])), "note": f"รับเรื่อง เลขรับ {case['receipt']}",
+                "actor": "mailbot"}]
+        for r in self.state.db.execute(
+                "SELECT at, kind, note, actor FROM case_events WHERE case_id=? ORDER BY id", (case["id"],)):
+            note = r["note"]
+            if citizen:
+                note = _public_note(r["kind"], r["note"])
+                if note is None:
+                    continue
+            out.append({"at": thai_datetime(from_iso(r["at"])), "note": note,
+                        "actor": "" if citizen else (r["actor"] or "")})
+        return out
+
+    def known_case(self, letter, ref=None) -> tuple[sqlite3.Row | None, bool]:
+        """The case a letter refers to (by its receipt reference or its threading headers), and whether
+        its threading headers name a reply mailbot sent. ``ref``: classify.reference(letter)."""
+        st = self.state
+        for receipt in ([ref.receipt] if ref is not None else receipt_tags(letter.subject)):
+            row = st.case(receipt)
+            if row is not None:
+                _, ours = st.case_for_thread(list(letter.in_reply_to + letter.references))
+                return row, ours
+        return st.case_for_thread(list(letter.in_reply_to + letter.references))
+
+    def is_requester(self, case: sqlite3.Row, address: str | None) -> bool:
+        if not address:
+            return False
+        known = {a.lower() for a in (case["sender_addr"], case["reply_to"]) if a}
+        return address.lower() in known
+
+    # ------------------------------------------------------------------ outbox hooks
+
+    def mail_sent(self, row: sqlite3.Row, now: datetime) -> None:
+        """A result e-mail left: only now is the case ส่งผลการพิจารณาแล้ว (inside the outbox's
+        transaction)."""
+        if row["kind"] != "result" or row["case_id"] is None:
+            return
+        from ..registers import dispatch
+
+        dispatch.mail_done(self.state, row["message_id"], now, sent=True)
+        case = self.state.case_by_id(row["case_id"])
+        self.state.db.execute("UPDATE results SET status='sent' WHERE outbox_message_id=?", (row["message_id"],))
+        self.event(case, now, "result_sent", f"{workflow.label('completed')} {thai_date_short(now)}", action=True)
+        try:
+            new, _ = workflow.transition(case["status"], "result_sent")
+        except workflow.InvalidTransition:
+            return   # already closed: the result went out, the status stays
+        self.set_status(case, new, now)
+
+    def mail_failed(self, row: sqlite3.Row, error: str, now: datetime) -> None:
+        """A message the server refused for good: the case says so; a result is a problem file."""
+        if row["case_id"] is None:
+            return
+        case = self.state.case_by_id(row["case_id"])
+        if row["kind"] == "result":
+            from ..registers import dispatch
+
+            dispatch.mail_done(self.state, row["message_id"], now, sent=False, error=error)
+            self.state.db.execute("UPDATE results SET status='failed' WHERE outbox_message_id=?",
+                                  (row["message_id"],))
+            self.event(case, now, "result_failed",
+                       f"ส่งผลการพิจารณาทางอีเมลไม่สำเร็จ {thai_date_short(now)}: {error[:120]}", action=True)
+            result = self.state.db.execute("SELECT file_name FROM results WHERE outbox_message_id=?",
+                                           (row["message_id"],)).fetchone()
+            refused_note(self.cfg, case, result["file_name"] if result else case["receipt"], error, now)
+
+    # ------------------------------------------------------------------ officer actions
+
+    def officer_set(self, receipt: str, status: str | None, note: str, tell: str, actor: str,
+                    now: datetime) -> tuple[sqlite3.Row, str]:
+        """An officer's action on a case: a new status and/or an internal note (never sent to
+        anyone) and/or a message to the citizen (``tell``, sent only when given). When the status
+        changes and ``templates/status_<status>.txt.j2`` exists the citizen is told of the new
+        status (with the message, if any). Returns the case and what the citizen was told."""
+        case = self.state.case(receipt)
+        if case is None:
+            raise KeyError(receipt)
+        key = None
+        if status:
+            key = workflow.status_key(status)
+            if key is None:
+                raise workflow.InvalidTransition(status)
+        with self.state.tx():
+            told = "ไม่ได้แจ้งผู้ยื่น"
+            if key is not None and key != case["status"]:
+                new, effect = workflow.officer_set(case["status"], key)
+                fields: dict[str, object] = {}
+                if new == "awaiting_documents":
+                    fields.update(awaiting_since=iso(now), reminded_at=None)
+                case = self.set_status(case, new, now, actor=actor, **fields)
+                text = f"{workflow.label(new)} {thai_date_short(now)} ({actor})" + (f": {note}" if note else "")
+                event_id = self.event(case, now, f"officer:{new}", text, actor=actor, action=True)
+                if effect and self.templates.has(effect):
+                    try:
+                        told = self.reply_about(case, "officer_status", now, key=event_id, message=tell,
+                                                received_at=from_iso(case["received_at"]), status_key=new)
+                        tell = ""
+                    except TemplateError as exc:      # a broken optional template: the change stands
+                        told = f"ไม่ได้แจ้งผู้ยื่น: แม่แบบ {effect} มีข้อผิดพลาด / not told: {exc.english}"
+            elif note:
+                self.event(case, now, "officer:note", f"บันทึก {thai_date_short(now)} ({actor}): {note}",
+                           actor=actor, action=True)
+            if tell:
+                event_id = self.event(case, now, "officer:tell", f"แจ้งผู้ยื่น {thai_date_short(now)} ({actor}): {tell}",
+                                      actor=actor, action=True)
+                told = self.reply_about(case, "officer_message", now, key=event_id, message=tell,
+                                        received_at=from_iso(case["received_at"]))
+        return self.state.case_by_id(case["id"]), told
+
+
+def _sql_list(keys: "Iterable[str]") -> str:
+    """Status keys from workflow's tables as an SQL list (they are fixed identifiers, never input)."""
+    return ",".join(f"'{k}'" for k in sorted(keys))
+
+
+def _public_note(kind: str, note: str) -> str | None:
+    """What a citizen may read of a case event (None: internal)."""
+    if kind.startswith("officer:"):
+        status = kind.split(":", 1)[1]
+        if status in workflow.STATUSES:
+            return workflow.label(status)
+        return "เจ้าหน้าที่แจ้งข้อความถึงท่านทางอีเมล" if status == "tell" else None
+    if kind in ("inquiry", "bounce") or kind.startswith("reply_"):
+        return None
+    return note
+
+
+def _service_dict(service: Service | None) -> dict | None:
+    if service is None:
+        return None
+    return {"code": service.code, "name": service.name, "next_steps": service.next_steps, "days": service.days}
+
+
+def refused_note(cfg: Config, case, file_name: str, error: str, now: datetime) -> Path:
+    """results/problems/<file>.ส่งไม่สำเร็จ.txt: the signed result could not be e-mailed."""
+    folder = cfg.resolve(cfg.results.problems)
+    target = folder / f"{Path(file_name).stem}.ส่งไม่สำเร็จ.txt"
+    text = (f"เรื่องเลขทะเบียนรับ {case['receipt']}\nไฟล์: {file_name}\nเวลา: {thai_datetime(now)}\n\n"
+            f"ลงนามแล้ว แต่เซิร์ฟเวอร์อีเมลไม่ยอมส่งผลการพิจารณาถึง {case['reply_to']}\n"
+            f"คำตอบของเซิร์ฟเวอร์: {error}\n"
+            "ไฟล์ที่ลงนามแล้วอยู่ใน results/sent ให้ส่งผลทางช่องทางอื่น (เช่น ลดขนาดไฟล์ ไปรษณีย์ หรือรับด้วยตนเอง)\n\n"
+            f"The signed result for case {case['receipt']} was refused by the mail server: {error}\n"
+            "The signed file is in results/sent; deliver it another way.\n")
+    write_atomic(target, text.encode("utf-8"))
+    return target

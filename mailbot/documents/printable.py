@@ -1,0 +1,546 @@
+"""Printable: registers and logs as paper, in a PDF and in a workbook's print set-up.
+
+Owns: a table's printed form — A4 landscape, the register's name, the agency and the period as
+the title, the header row repeated on every page, page numbers ("หน้า 3/12"), wrapped cells and
+rows never split across pages — rendered with fpdf2 and the bundled Sarabun; Thai line
+breaking by word (newmm dictionary segmenter, widths measured with the shaped font; no
+zero-width spaces are put into the text, so text copied or searched in the PDF is the
+register's own); and the same set-up for an openpyxl worksheet (landscape A4, fit to the page
+width, print titles, print area on the printed columns, header and footer, grid lines).
+
+Pure apart from fpdf2: a :class:`Table` in, PDF bytes out; callers write the files.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from fpdf import FPDF
+from fpdf.fonts import TTFFont
+from newmm_tokenizer.tokenizer import word_tokenize
+
+from ..thai import graphemes
+from . import FONTS
+
+FONT = "Sarabun"
+WORKBOOK_FONT = "Tahoma"
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a register: its header, its width in the workbook (Excel character units),
+    whether long text wraps there, and how it prints."""
+
+    header: str
+    width: float
+    wrap: bool = False
+    printed: bool = True            # in the workbook's print area and in the PDF
+    weight: float | None = None     # relative width in the PDF (default: ``width``)
+    align: str = "L"                # L, C or R in the PDF
+    pdf_header: str | None = None   # a shorter header for the PDF (default: ``header``)
+
+    @property
+    def pdf_weight(self) -> float:
+        return self.weight if self.weight is not None else self.width
+
+
+@dataclass
+class Table:
+    """What is printed: ``title`` (the register's name), ``agency`` and ``period`` head every page."""
+
+    title: str
+    agency: str
+    period: str
+    columns: Sequence[Column]
+    rows: Sequence[Sequence[object]]
+    note: str = ""                  # small print under the title, e.g. when the data was taken
+    font_size: float = 9.5
+    fit: bool = True                # move width to the columns whose text makes rows tall
+    extra: list[Callable[[Pdf], None]] = field(default_factory=list)    # pages drawn after the table
+
+
+# ---------------------------------------------------------------------------------------------
+# Thai line breaking (pure)
+
+_THAI = re.compile(r"[\u0e00-\u0e7f]")
+_SPACE = re.compile(r"(\s+)")
+_LEADING_VOWELS = "\u0e40\u0e41\u0e42\u0e43\u0e44"
+_OPENING = set("([{<\"'“‘«")
+_CLOSING = set(")]}>\"'”’»,.:;!?%ๆฯ")
+_BREAK_AFTER = set("@./-_:;,")
+
+
+def clusters(text: str) -> list[str]:
+    """Units a word too long for its line may be cut between: graphemes (a Thai consonant keeps
+    its marks and sara am), and a leading vowel (เ แ โ ใ ไ) stays with the consonant after it."""
+    out: list[str] = []
+    for g in graphemes(text):
+        if out and out[-1][-1] in _LEADING_VOWELS:
+            out[-1] += g
+        else:
+            out.append(g)
+    return out
+
+
+@lru_cache(maxsize=65536)
+def _pieces(chunk: str) -> tuple[str, ...]:
+    """Unbreakable pieces of a run without spaces: Thai words, Latin/number runs whole,
+    punctuation glued to the word it belongs to."""
+    if not _THAI.search(chunk):
+        return (chunk,)
+    tokens: list[str] = []
+    for tok in word_tokenize(chunk):
+        if not tok:
+            continue
+        if tokens and not _THAI.search(tok) and not _THAI.search(tokens[-1]) and tokens[-1][-1] not in _CLOSING:
+            tokens[-1] += tok                      # "person" + "12" + "@" ... stay one run
+        elif tokens and tok[0] in _CLOSING:
+            tokens[-1] += tok                      # no line starts with ")" or "ๆ"
+        elif tokens and tokens[-1][-1] in _OPENING:
+            tokens[-1] += tok                      # no line ends with "("
+        else:
+            tokens.append(tok)
+    return tuple(tokens)
+
+
+def _split_long(piece: str, width: float, measure: Callable[[str], float]) -> list[str]:
+    """A piece wider than the line: cut between clusters, preferably after @ . / - _ ."""
+    parts: list[str] = []
+    line = ""
+    last_break = -1
+    for cl in clusters(piece):
+        if line and measure(line + cl) > width:
+            if last_break > 0:
+                parts.append(line[:last_break])
+                line = line[last_break:]
+            else:
+                parts.append(line)
+                line = ""
+            last_break = -1
+        line += cl
+        if cl[-1] in _BREAK_AFTER:
+            last_break = len(line)
+    if line:
+        parts.append(line)
+    return parts
+
+
+def wrap(text: str, width: float, measure: Callable[[str], float]) -> list[str]:
+    """Lines of ``text`` no wider than ``width`` (``measure`` gives a string's width), broken
+    between words; explicit newlines are kept. An empty text is one empty line."""
+    lines: list[str] = []
+    for para in str(text).split("\n"):
+        line, line_w = "", 0.0
+        for chunk in _SPACE.split(para):
+            if not chunk:
+                continue
+            if chunk.isspace():
+                if line:
+                    line, line_w = line + " ", line_w + measure(" ")
+                continue
+            for piece in _pieces(chunk):
+                w = measure(piece)
+                if line_w + w <= width or not line.strip():
+                    if not line.strip() and w > width:       # too wide even alone: cut it
+                        parts = _split_long(piece, width, measure)
+                        lines.extend(parts[:-1])
+                        line, line_w = parts[-1], measure(parts[-1])
+                    else:
+                        line, line_w = line + piece, line_w + w
+                else:
+                    lines.append(line.rstrip())
+                    if w > width:
+                        parts = _split_long(piece, width, measure)
+                        lines.extend(parts[:-1])
+                        line, line_w = parts[-1], measure(parts[-1])
+                    else:
+                        line, line_w = piece, w
+        lines.append(line.rstrip())
+    return lines
+
+
+# ---------------------------------------------------------------------------------------------
+# PDF
+
+MM_PER_PT = 25.4 / 72
+MARGIN_X, MARGIN_Y = 10.0, 8.0   # mm
+PAD_X, PAD_Y = 1.2, 0.7          # mm inside a cell
+LINE = 1.3                       # line height in em: Sarabun's marks reach 1.07 em up, 0.23 em down
+TITLE_H, FOOTER_H = 9.0, 6.0     # mm
+
+
+class _Glyph:
+    __slots__ = ("codepoint", "cluster")
+
+    def __init__(self, codepoint: int, cluster: int) -> None:
+        self.codepoint, self.cluster = codepoint, cluster
+
+
+class _Position:
+    __slots__ = ("x_advance", "y_advance", "x_offset", "y_offset", "position")
+
+    def __init__(self, p, nudge: int = 0) -> None:
+        self.x_advance, self.y_advance = p.x_advance, p.y_advance
+        self.x_offset, self.y_offset = p.x_offset - nudge, p.y_offset
+        self.position = (self.x_advance, self.y_advance, self.x_offset, self.y_offset)   # as HarfBuzz's has it
+
+
+MARK_NUDGE = 5   # font units (1/1000 em): invisible, and more than the 0.01 pt fpdf2 rounds positions to
+
+
+class _ThaiFont(TTFFont):
+    """fpdf2's font, drawing the same, with text that copies and searches as it was written.
+
+    - HarfBuzz draws sara am (ำ) as nikhahit + sara aa, one cluster; fpdf2 gives the cluster's
+      text to its first glyph (the zero-width nikhahit) and none to sara aa, so text extraction
+      reads a gap: "ตำ บล", "ดำ เนินการ". Here each spacing glyph of such a cluster carries the
+      spacing character it draws and the marks carry the rest.
+    - A zero-width mark sits where the next letter starts; after fpdf2 rounds positions it may
+      sit a hair after it, and extraction puts the mark behind the next letter ("การปฏิบตัิ").
+      Marks are moved left by MARK_NUDGE font units.
+    """
+
+    __slots__ = ()
+
+    def perform_harfbuzz_shaping(self, text, font_size_pt, text_shaping_params):
+        infos, positions = super().perform_harfbuzz_shaping(text, font_size_pt, text_shaping_params)
+        positions = [_Position(p, MARK_NUDGE if p.x_advance == 0 and k else 0) for k, p in enumerate(positions)]
+        clusters = [int(g.cluster) for g in infos]
+        if len(set(clusters)) == len(clusters) or clusters != sorted(clusters):
+            return infos, positions          # nothing to do, or not simple left-to-right
+        starts = sorted(set(clusters)) + [len(text)]
+        new = clusters[:]
+        i = 0
+        while i < len(infos):
+            j = i
+            while j + 1 < len(infos) and clusters[j + 1] == clusters[i]:
+                j += 1
+            if j > i:
+                c = clusters[i]
+                end = starts[starts.index(c) + 1]
+                chars = [k for k in range(c, end) if unicodedata.category(text[k]) not in ("Mn", "Me")]
+                spacing = [k for k in range(i, j + 1) if positions[k].x_advance > 0]
+                if chars and len(chars) == len(spacing):
+                    for k, ch in zip(spacing, chars):
+                        new[k] = ch
+                    rest = c if c not in chars else -1       # the marks before the first spacing character
+                    for k in range(i, j + 1):
+                        if k not in spacing:
+                            new[k], rest = rest, -1
+            i = j + 1
+        if new == clusters:
+            return infos, positions
+        return [_Glyph(g.codepoint, c) for g, c in zip(infos, new)], positions
+
+
+class Pdf(FPDF):
+    """A4 landscape with Sarabun; text drawn by ``text_line`` carries its own words for copying
+    and searching (an ActualText span): a viewer that orders letters by where they are drawn
+    otherwise reads Sarabun's shifted marks out of order ("ต้ัง" for "ตั้ง", "ฝั่ ง")."""
+
+    def __init__(self) -> None:
+        super().__init__(orientation="L", unit="mm", format="A4")
+        self.add_font(FONT, "", str(FONTS / "Sarabun-Regular.ttf"))
+        self.add_font(FONT, "B", str(FONTS / "Sarabun-Bold.ttf"))
+        for font in self.fonts.values():
+            if type(font) is TTFFont and hasattr(TTFFont, "perform_harfbuzz_shaping"):
+                font.__class__ = _ThaiFont
+        self.set_text_shaping(True)
+        self.set_auto_page_break(False)
+        self.alias_nb_pages("")              # we know the page count before we draw ("" or None: off)
+        self.set_margins(MARGIN_X, MARGIN_Y, MARGIN_X)
+        self._widths: dict[tuple[str, float, str], float] = {}
+
+    def text_line(self, w: float, h: float, text: str, align: str = "L") -> None:
+        """One line of text in a cell of ``w`` x ``h`` at the current position."""
+        self._out(f"/Span <</ActualText <FEFF{text.encode('utf-16-be').hex().upper()}>>> BDC")
+        self.cell(w, h, text, align=align)
+        self._out("EMC")
+
+    def measure(self, text: str) -> float:
+        key = (self.font_style, self.font_size_pt, text)
+        w = self._widths.get(key)
+        if w is None:
+            w = self._widths[key] = self.get_string_width(text)
+        return w
+
+
+def _widths(pdf: Pdf, columns: Sequence[Column], total: float, size: float,
+            rows: Sequence[Sequence[str]] = ()) -> list[float]:
+    """Column widths in mm: each at least as wide as its header's longest line (headers never
+    wrap), the rest shared by weight; then, given the rows, moved between columns while that
+    saves lines (see _fit)."""
+    pdf.set_font(FONT, "B", size)
+    floor = [max(pdf.measure(line) for line in (c.pdf_header or c.header).split("\n")) + 2 * PAD_X + 0.5
+             for c in columns]
+    widths = _share(floor, [c.pdf_weight for c in columns], total)
+    if rows:
+        pdf.set_font(FONT, "", size)
+        widths = _fit(widths, floor, rows, pdf.measure)
+    return widths
+
+
+FIT_SAMPLE, FIT_STEP, FIT_ROUNDS, FIT_STRETCH = 120, 2.0, 30, 1.6
+
+
+def _fit(widths: list[float], floor: list[float], rows: Sequence[Sequence[str]],
+         measure: Callable[[str], float]) -> list[float]:
+    """Give width to the columns that make rows tall, from those with room to spare: moves of
+    FIT_STEP mm between two columns, the one that saves most lines over a sample of rows first,
+    until none saves any. A column keeps its floor and grows to at most FIT_STRETCH times its
+    share by weight, so the table keeps the shape its columns were given."""
+    sample = list(rows[:: max(1, len(rows) // FIT_SAMPLE)])[:FIT_SAMPLE]
+    n = len(widths)
+    cap = [w * FIT_STRETCH for w in widths]
+    cache: dict[tuple[int, float], list[int]] = {}
+
+    def lines(c: int, w: float) -> list[int]:
+        key = (c, round(w, 2))
+        if key not in cache:
+            cache[key] = [len(wrap(r[c], w - 2 * PAD_X, measure)) for r in sample]
+        return cache[key]
+
+    def cost(ws: list[float]) -> int:
+        cols = [lines(c, ws[c]) for c in range(n)]
+        return sum(max(col[r] for col in cols) for r in range(len(sample)))
+
+    widths = widths[:]
+    best = cost(widths)
+    for _ in range(FIT_ROUNDS):
+        move = None
+        for i in range(n):
+            if widths[i] - FIT_STEP < floor[i]:
+                continue
+            for j in range(n):
+                if i == j or widths[j] + FIT_STEP > cap[j]:
+                    continue
+                trial = widths[:]
+                trial[i] -= FIT_STEP
+                trial[j] += FIT_STEP
+                c = cost(trial)
+                if c < best:
+                    best, move = c, trial
+        if move is None:
+            break
+        widths = move
+    return widths
+
+
+def _share(floor: list[float], weights: list[float], total: float) -> list[float]:
+    widths = floor[:]
+    free = list(range(len(floor)))
+    while free:                      # share what is left by weight; a column below its floor keeps it
+        room = total - sum(widths[i] for i in range(len(floor)) if i not in free)
+        share = sum(weights[i] for i in free)
+        fixed = [i for i in free if room * weights[i] / share < floor[i]]
+        if not fixed:
+            for i in free:
+                widths[i] = room * weights[i] / share
+            break
+        free = [i for i in free if i not in fixed]
+    return widths
+
+
+@dataclass
+class _Row:
+    lines: list[list[str]]
+    height: float
+
+
+def _layout_row(pdf: Pdf, cells: Sequence[object], widths: list[float], line_h: float) -> _Row:
+    lines = [wrap("" if v is None else str(v), w - 2 * PAD_X, pdf.measure) for v, w in zip(cells, widths)]
+    return _Row(lines, max(len(x) for x in lines) * line_h + 2 * PAD_Y)
+
+
+def _split(row: _Row, max_lines: int, line_h: float) -> list[_Row]:
+    """A row taller than a whole page (rare: pages of notes) is cut into page-high parts."""
+    n = max(len(x) for x in row.lines)
+    out = []
+    for start in range(0, n, max_lines):
+        part = [x[start:start + max_lines] for x in row.lines]
+        out.append(_Row(part, max(1, max(len(x) for x in part)) * line_h + 2 * PAD_Y))
+    return out
+
+
+def render(table: Table) -> bytes:
+    """The table as a PDF: every page has the title, the header row and "หน้า n/N"."""
+    pdf = Pdf()
+    pdf.set_title(f"{table.title} {table.agency} {table.period}".strip())
+    pdf.set_author(table.agency)
+    pdf.set_creator("mailbot")
+    size = table.font_size
+    line_h = size * MM_PER_PT * LINE
+    columns = [c for c in table.columns if c.printed]
+    index = [i for i, c in enumerate(table.columns) if c.printed]
+    cells = [["" if i >= len(r) or r[i] is None else str(r[i]) for i in index] for r in table.rows]
+    widths = _widths(pdf, columns, pdf.w - 2 * MARGIN_X, size, cells if table.fit else ())
+
+    pdf.set_font(FONT, "B", size)
+    header = _layout_row(pdf, [c.pdf_header or c.header for c in columns], widths, line_h)
+    table_top = MARGIN_Y + TITLE_H
+    body_top = table_top + header.height
+    body_h = pdf.h - MARGIN_Y - FOOTER_H - body_top
+    max_lines = max(1, int((body_h - 2 * PAD_Y) // line_h))
+
+    pdf.set_font(FONT, "", size)
+    pages: list[list[_Row]] = [[]]
+    used = 0.0
+    for values in cells:
+        row = _layout_row(pdf, values, widths, line_h)
+        for part in _split(row, max_lines, line_h) if row.height > body_h else [row]:
+            if pages[-1] and used + part.height > body_h:
+                pages.append([])
+                used = 0.0
+            pages[-1].append(part)
+            used += part.height
+    total = len(pages) + len(table.extra)
+
+    for number, rows in enumerate(pages, start=1):
+        pdf.add_page()
+        _page_frame(pdf, table, number, total)
+        pdf.set_font(FONT, "B", size)
+        _draw_row(pdf, header, widths, columns, table_top, line_h, fill=(221, 235, 247), header=True)
+        y = body_top
+        pdf.set_font(FONT, "", size)
+        for k, row in enumerate(rows):
+            _draw_row(pdf, row, widths, columns, y, line_h, fill=(245, 245, 245) if k % 2 else None)
+            y += row.height
+    for number, draw in enumerate(table.extra, start=len(pages) + 1):
+        pdf.add_page()
+        _page_frame(pdf, table, number, total)
+        pdf.set_xy(MARGIN_X, table_top)
+        draw(pdf)
+    return bytes(pdf.output())
+
+
+def _page_frame(pdf: Pdf, table: Table, number: int, total: int) -> None:
+    """Title on top (register, agency, period), page number and the note at the foot."""
+    pdf.set_xy(MARGIN_X, MARGIN_Y)
+    pdf.set_font(FONT, "B", 14)
+    title = " ".join(x for x in (table.title, table.agency, table.period) if x)
+    pdf.text_line(pdf.w - 2 * MARGIN_X, TITLE_H - 2, title, align="C")
+    pdf.set_font(FONT, "", 9)
+    pdf.set_xy(MARGIN_X, pdf.h - MARGIN_Y - FOOTER_H + 1)
+    half = (pdf.w - 2 * MARGIN_X) / 2
+    pdf.text_line(half, FOOTER_H - 1, " ".join(x for x in (table.title, table.period, table.note) if x), align="L")
+    pdf.set_xy(MARGIN_X + half, pdf.get_y())
+    pdf.text_line(half, FOOTER_H - 1, f"หน้า {number}/{total}", align="R")
+
+
+def _draw_row(pdf: Pdf, row: _Row, widths: list[float], columns: Sequence[Column], y: float, line_h: float,
+              fill: tuple[int, int, int] | None = None, header: bool = False) -> None:
+    x = MARGIN_X
+    pdf.set_draw_color(120, 120, 120)
+    pdf.set_line_width(0.2)
+    for lines, w, col in zip(row.lines, widths, columns):
+        if fill:
+            pdf.set_fill_color(*fill)
+        pdf.rect(x, y, w, row.height, style="DF" if fill else "D")
+        align = "C" if header else col.align
+        for k, text in enumerate(lines):
+            if text:
+                pdf.set_xy(x + PAD_X, y + PAD_Y + k * line_h)
+                pdf.text_line(w - 2 * PAD_X, line_h, text, align=align)
+        x += w
+
+
+# ---------------------------------------------------------------------------------------------
+# Workbook print set-up (openpyxl; also the write-only worksheets of the streamed register)
+
+# Row heights. LibreOffice does not fit a row's height to wrapped text when it opens an xlsx
+# (Excel does), so every row carries a height worked out here: the text wrapped (the same word
+# breaking as the PDF) against an estimate of its width in Tahoma 10, the workbook's font
+# (Excel's width unit is that font's digit width, 7 pixels). LibreOffice without Tahoma takes
+# DejaVu Sans and Loma, whose columns come out wider and lines lower: the estimate holds there too.
+PX_PER_CHAR = 7.0          # Excel column width unit at Tahoma 10, in pixels
+EM_PX = 10 * 96 / 72       # 10 pt in pixels
+LINE_PT = 13.0             # one line of Tahoma 10 takes 12.75 pt in Excel
+_NARROW = set("ijlft.,:;'!|()[]{} ")
+_WIDE = set("mwMW@%")
+
+
+@lru_cache(maxsize=4096)
+def _char_px(ch: str) -> float:
+    if unicodedata.category(ch) in ("Mn", "Me", "Cf"):
+        return 0.0
+    if "\u0e00" <= ch <= "\u0e7f":
+        em = 0.57
+    elif ch in _NARROW:
+        em = 0.31
+    elif ch in _WIDE:
+        em = 0.88
+    elif ch.isupper():
+        em = 0.66
+    else:
+        em = 0.54
+    return em * EM_PX
+
+
+def _text_px(text: str) -> float:
+    return sum(_char_px(ch) for ch in text)
+
+
+def cell_lines(value: object, width: float) -> int:
+    """How many lines a wrapped cell of ``width`` (Excel units) takes."""
+    if value is None or value == "":
+        return 1
+    return len(wrap(str(value), width * PX_PER_CHAR - 8, _text_px))
+
+
+def row_height(values: Sequence[object], columns: Sequence[Column]) -> float | None:
+    """The height (points) a row needs for its wrapped cells; None when one line is enough."""
+    lines = max((cell_lines(v, c.width) for v, c in zip(values, columns) if c.wrap), default=1)
+    return round(lines * LINE_PT + 2, 2) if lines > 1 else None
+
+
+def header_height(columns: Sequence[Column]) -> float | None:
+    """The header row's height: headers wrap (bold is a little wider: counted as such)."""
+    lines = max(len(wrap(c.header, c.width * PX_PER_CHAR - 8, lambda t: _text_px(t) * 1.08)) for c in columns)
+    return round(lines * LINE_PT + 2, 2) if lines > 1 else None
+
+
+def _hf(text: str) -> str:
+    """Literal text inside an Excel header/footer: '&' is a code there."""
+    return text.replace("&", "&&")
+
+
+def sheet_setup(ws, columns: Sequence[Column], *, title: str, agency: str, period: str,
+                header_rows: int = 1, fit_height: bool = False, last_row: int | None = None) -> None:
+    """Landscape A4, the printed columns fit the page width (pages run down as long as needed),
+    the header rows repeat on every page, the title and "หน้า &P/&N" in the page header/footer,
+    grid lines printed. The printed columns must come first: the print area is columns A..last,
+    rows 1..``last_row``, or every row when that is not known (a register that grows by
+    appending: Excel and LibreOffice print such an area only as far as the data goes)."""
+    from openpyxl.utils import get_column_letter
+    from openpyxl.workbook.defined_name import DefinedName
+    from openpyxl.worksheet.page import PageMargins
+
+    printed = [c.printed for c in columns]
+    count = printed.index(False) if False in printed else len(printed)
+    if any(printed[count:]):
+        raise ValueError("printed columns must come first")
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.paperSize = 9                     # A4
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 1 if fit_height else 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.page_margins = PageMargins(left=0.4, right=0.4, top=0.85, bottom=0.6, header=0.25, footer=0.25)
+    ws.print_options.gridLines = True
+    ws.print_options.horizontalCentered = True
+    if header_rows:
+        ws.print_title_rows = f"1:{header_rows}"
+    last = get_column_letter(count)
+    quoted = "'" + ws.title.replace("'", "''") + "'"
+    area = f"{quoted}!$A$1:${last}${last_row or 1048576}"
+    ws.defined_names["_xlnm.Print_Area"] = DefinedName("_xlnm.Print_Area", attr_text=area)
+    # one line: openpyxl writes a line break in a header as "_x000a_", which LibreOffice prints as such
+    ws.oddHeader.center.text = _hf(f"{title} {agency}".strip()) + f' &"{WORKBOOK_FONT},Regular"' + _hf(period)
+    ws.oddHeader.center.font = f"{WORKBOOK_FONT},Bold"
+    ws.oddHeader.center.size = 12
+    ws.oddFooter.left.text = _hf(f"{title} {period}".strip())
+    ws.oddFooter.left.font = WORKBOOK_FONT
+    ws.oddFooter.right.text = "หน้า &P/&N"
+    ws.oddFooter.right.font = WORKBOOK_FONT

@@ -1,0 +1,329 @@
+"""Classify (pure): Letter + Rules -> Decision.
+
+Owns: the decision table. In order, first row that applies wins:
+
+  ==============  ==========================================================
+  automatic       bounce / auto-reply / list / no-reply sender / X-Loop naming
+                  our own address, or a reply to our automatic reply with
+                  nothing new in it
+  registered      claims to be us (our own address, or our domain failing
+   (flagged)      SPF/DKIM/DMARC): registered for the officer, never answered
+  followup        status inquiry naming our receipt number: the requester gets
+   (inquiry)      the status; anyone else, or a number we never issued, gets
+                  the neutral note (``neutral``; no case is created)
+  registered      ``hold`` (authentication failed, spam, blocklist): registered,
+   (flagged)      flagged, never answered; linked to a case it names
+  followup        names a known case (receipt tag, threading headers) and the
+                  sender may act on it (trust.who_may_act)
+  registered      names a known case but the sender may not act on it: a new
+   (linked)       request of its own, linked to that case for the officer
+  automatic       a new case from an automatic-looking sender over its daily
+                  cap (``over_cap``, trust.new_case_cap)
+  registered      a service's keyword or regex matches the subject
+  wrong_agency    a referral's keyword or regex matches (and no service did)
+  registered      nothing matched: unclassified, needs officer review
+  ==============  ==========================================================
+
+``flag`` on any decision means: never answered automatically, the officer looks first.
+``quarantined`` is decided by the pipeline (unparseable / failed 3 times), not here.
+What the message refers to (a known case, whether the sender may act on it) is looked up by
+the caller and passed in, so this module stays free of I/O. Also owns which receipt numbers in
+a subject are ours (``receipt_refs`` / ``reference``): our tag, an explicit "เลขรับ N/YYYY" or a
+status inquiry, never another agency's number or another numbering format.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from ..config import Referral, Rules, Service
+from ..mail.parse import Letter
+from ..thai import clean_text, normalise, thai_digits_to_arabic
+
+Outcome = Literal["registered", "wrong_agency", "automatic", "followup", "quarantined"]
+OUTCOMES: tuple[str, ...] = ("registered", "wrong_agency", "automatic", "followup", "quarantined")
+
+_N = r"(\d{1,7})\s*/\s*(\d{4})(?![\d/])"
+# our own tag, as replies.TAG_FORMAT writes it: "[เลขรับ 15/2569]" (spaces and Thai digits tolerated)
+_OWN_TAG = re.compile(r"\[\s*เลข\s*รับ\s*" + _N + r"\s*\]")
+# an explicit receipt number: "เลขรับ 15/2569", "เลขทะเบียนรับ ๑๕/๒๕๖๙", "เลขที่รับ 7 / 2569", "receipt no. 3/2570"
+_EXPLICIT = re.compile(
+    r"(?:เลข\s*(?:ที่\s*)?(?:ทะเบียน\s*)?รับ(?:\s*ที่)?|receipt(?:\s*(?:no\.?|number|#))?)\s*[:#]?\s*" + _N,
+    re.IGNORECASE,
+)
+# a status inquiry naming a number the way our replies teach: "สถานะ 15/2569", "status 15/2569"
+_STATUS = re.compile(r"(?:สถานะ\s*(?:เรื่อง)?|status)\s*[:#]?\s*" + _N, re.IGNORECASE)
+# after a number: it belongs to someone else ("เลขรับ 1/2569 ของอำเภอ", "... ที่ว่าการอำเภอ", "(สนง.ที่ดิน)").
+# Not the agency's own units (กอง..., สำนักปลัด): a citizen may name the unit that has the case.
+_FOREIGN_AFTER = re.compile(
+    r"^\s*[(\[,]?\s*(?:ของ|จาก|ที่|ณ|of|from|at)?\s*(?P<who>"
+    r"ที่ว่าการ|อำเภอ|อ\.|จังหวัด|จ\.|ศาลากลาง|สำนักงาน|สนง\.?|กรม|กระทรวง|ศาล|เทศบาล|ทต\.|ทม\.|ทน\.|"
+    r"อบต\.?|อบจ\.?|องค์การ|สถานี|สภ\.|สน\.|โรงพยาบาล|รพ\.|การไฟฟ้า|การประปา|ธนาคาร|บริษัท|มหาวิทยาลัย|"
+    r"โรงเรียน|ตำรวจ|เขต|หน่วยงานอื่น|district|province|office|court|ministry|department|police|bank|company)",
+    re.IGNORECASE,
+)
+OUR_YEARS = range(2500, 2700)    # receipt numbers are N/<Buddhist-Era year>
+# words that make a message naming a receipt number a status inquiry (ติดตามสถานะ)
+INQUIRY_WORDS = ("สถานะ", "status", "ติดตามเรื่อง", "ติดตามสถานะ", "ความคืบหน้า", "ถึงไหนแล้ว")
+
+
+@dataclass(frozen=True)
+class Match:
+    kind: Literal["service", "referral", "none"]
+    service: Service | None = None
+    referral: Referral | None = None
+    rule: str = ""          # e.g. "services[0] BLD"
+    keyword: str = ""       # the keyword or regex that fired
+    normalised: str = ""    # the subject as compared
+    number: int = 0         # the rule's place in its list, counted from 1 as people count
+
+    @property
+    def label(self) -> str:
+        """The first line of `mailbot rules test`: service code, agency, or 'unclassified'."""
+        if self.service:
+            return self.service.code
+        if self.referral:
+            return self.referral.agency
+        return "unclassified"
+
+
+@dataclass(frozen=True)
+class Decision:
+    outcome: Outcome
+    match: Match
+    reason: str                          # one line, for the officer and the log
+    case_receipt: str | None = None      # followup: the case it belongs to (None: neutral inquiry, no case)
+    inquiry: bool = False                # followup that asks for the case's status
+    flag: str = ""                       # never answered automatically (registered or not): why
+    neutral: bool = False                # inquiry answered only with the neutral note (status_private)
+    linked_case: str | None = None       # registered as a new request that names this case (shown to the officer)
+
+
+@dataclass(frozen=True)
+class ReceiptRef:
+    """One receipt number found in a text, and whether it can be ours."""
+
+    receipt: str                         # "15/2569" (Arabic digits)
+    form: Literal["tag", "explicit", "status"]   # our tag / "เลขรับ N/YYYY" / "สถานะ N/YYYY"
+    ours: bool                           # may name one of our cases
+    why_not: str = ""                    # why it is not ours (another agency's, not a BE year)
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The receipt number a letter names, for the pipeline: look it up, then route it."""
+
+    receipt: str
+    tag: bool                            # our own subject tag "[เลขรับ N/YYYY]"
+    inquiry: bool                        # a status question, not a submission
+
+
+def match_subject(subject: str, rules: Rules) -> Match:
+    """Services first, then referrals; within each, file order; first hit wins."""
+    norm = normalise(subject)
+    readable = thai_digits_to_arabic(clean_text(subject))
+    for i, service in enumerate(rules.services):
+        if (kw := _fires(service, norm, readable)) is not None:
+            return Match(kind="service", service=service, rule=f"services[{i}] {service.code}", keyword=kw,
+                         normalised=norm, number=i + 1)
+    for i, referral in enumerate(rules.referrals):
+        if (kw := _fires(referral, norm, readable)) is not None:
+            return Match(kind="referral", referral=referral, rule=f"referrals[{i}] {referral.agency}", keyword=kw,
+                         normalised=norm, number=i + 1)
+    return Match(kind="none", normalised=norm)
+
+
+def _fires(item: Service | Referral, norm: str, readable: str) -> str | None:
+    """The rule's first keyword found in the normalised subject, else its first regex found in the
+    readable subject ("regex <pattern>"), else None."""
+    for kw in item.keywords:
+        if normalise(kw) in norm:
+            return kw
+    for pattern in item.regex:
+        if re.search(pattern, readable, re.IGNORECASE):
+            return f"regex {pattern}"
+    return None
+
+
+def explain(decision: "Decision") -> tuple[str, str]:
+    """The decision as an officer reads it (Thai) and its English line; rules counted from 1."""
+    m = decision.match
+    how_th = f'คำสำคัญ "{m.keyword}"' if not m.keyword.startswith("regex ") else f"รูปแบบ {m.keyword[6:]}"
+    if decision.outcome == "automatic":
+        return (f"อีเมลอัตโนมัติ ไม่ตอบกลับ ({decision.reason})", f"automatic mail, not answered ({decision.reason})")
+    if decision.outcome == "followup" and decision.neutral:
+        return ("สอบถามสถานะเลขรับที่ไม่มีในระบบ: ตอบข้อความกลาง ไม่สร้างเรื่องใหม่ ไม่เปิดเผยเลขรับล่าสุด",
+                "inquiry about a number never issued: the neutral note, no case, the counter never shown")
+    if decision.outcome == "followup" and decision.inquiry:
+        return (f"สอบถามสถานะเรื่องเลขรับ {decision.case_receipt}: ตอบสถานะเฉพาะผู้ยื่นเรื่อง ไม่ออกเลขรับใหม่",
+                f"status inquiry about case {decision.case_receipt}: answered only to its requester, no new number")
+    if decision.outcome == "followup":
+        return (f"ติดตามเรื่องเดิมเลขรับ {decision.case_receipt}: บันทึกในเรื่องเดิม ไม่ออกเลขรับใหม่",
+                f"follow-up on case {decision.case_receipt}: noted on that case, no new number")
+    if decision.flag:
+        return (f"ลงทะเบียนรับและทำเครื่องหมายให้เจ้าหน้าที่ตรวจ ไม่ตอบอัตโนมัติ ({decision.flag})",
+                f"registered and flagged for the officer, no automatic reply ({decision.flag})")
+    if decision.outcome == "registered" and m.service is not None:
+        return (f'ลงทะเบียนรับ: บริการ "{m.service.name}" ({m.service.code}) ตามกฎบริการข้อที่ {m.number} {how_th}',
+                f"registered: service {m.service.code} (services rule {m.number}, {m.keyword})")
+    if decision.outcome == "wrong_agency" and m.referral is not None:
+        return (f"แนะนำหน่วยงานอื่น: {m.referral.agency} ตามกฎหน่วยงานอื่นข้อที่ {m.number} {how_th} ไม่ออกเลขรับ",
+                f"wrong agency: referred to {m.referral.agency} (referrals rule {m.number}, {m.keyword}); no number")
+    return ("ลงทะเบียนรับ รอเจ้าหน้าที่คัดแยก: ไม่ตรงกฎใด (คำขอทางอิเล็กทรอนิกส์ไม่ถูกปฏิเสธ)",
+            "registered for officer review: no rule matched (an electronic request is never refused)")
+
+
+def receipt_refs(text: str, own_names: tuple[str, ...] = ()) -> list[ReceiptRef]:
+    """Every receipt number a text names, in order, each marked ours or not.
+
+    Ours: our tag "[เลขรับ N/YYYY]"; an explicit "เลขรับ N/YYYY" (also เลขทะเบียนรับ, เลขที่รับ, receipt no.)
+    or "สถานะ N/YYYY" / "status N/YYYY" unless what follows names another agency ("... ของอำเภอ") that
+    is not one of ``own_names``. Never ours: a year that is not Buddhist Era, and any other format
+    ("เลขที่ 1/2569", "ที่ มท 0808/123", "หนังสือที่ 1/2569", "ref 1/2569") is not even a reference.
+    """
+    text = " ".join(thai_digits_to_arabic(clean_text(text or "")).split())
+    found: dict[int, ReceiptRef] = {}
+    forms: tuple[tuple[Literal["tag", "explicit", "status"], re.Pattern[str]], ...] = (
+        ("tag", _OWN_TAG), ("explicit", _EXPLICIT), ("status", _STATUS))
+    for form, pattern in forms:
+        for m in pattern.finditer(text):
+            if m.start(1) in found:   # this number was read already (inside our tag)
+                continue
+            receipt = f"{int(m.group(1))}/{m.group(2)}"
+            why = ""
+            if int(m.group(2)) not in OUR_YEARS:
+                why = f"year {m.group(2)} is not a Buddhist-Era year"
+            elif form != "tag":
+                after = text[m.end(): m.end() + 80]
+                if _FOREIGN_AFTER.match(after) and not _names_us(after, own_names):
+                    why = f"another agency's number ({' '.join(after.split()[:3])})"
+            found[m.start(1)] = ReceiptRef(receipt, form, not why, why)
+    return [found[k] for k in sorted(found)]
+
+
+_CONNECTOR = re.compile(r"^\s*[(\[,]?\s*(?:ของ|จาก|ที่|ณ|of|from|at)?\s*", re.IGNORECASE)
+
+
+def _names_us(after: str, own_names: tuple[str, ...]) -> bool:
+    """What follows a number names this agency: its full name, or a first word its name starts with
+    ("ของเทศบาล" for เทศบาลตำบลบ้านตัวอย่าง; not "ของเทศบาลนครขอนแก่น")."""
+    tail = _CONNECTOR.sub("", after, count=1)     # the pattern matches at 0 always (all of it optional)
+    rest = normalise(tail)
+    word = normalise((re.match(r"[^\s,;:()\[\]]+", tail) or [""])[0])
+    for name in own_names:
+        own = normalise(name)
+        if own and (rest.startswith(own) or (word and own.startswith(word))):
+            return True
+    return False
+
+
+def receipt_tags(text: str, own_names: tuple[str, ...] = ()) -> list[str]:
+    """Receipt numbers of ours named in a text, as 'N/YYYY' (Thai digits accepted)."""
+    return list(dict.fromkeys(r.receipt for r in receipt_refs(text, own_names) if r.ours))
+
+
+def is_inquiry(letter: Letter) -> bool:
+    """A short question about a case's progress, not a submission of documents."""
+    if letter.attachments and any(not a.inline for a in letter.attachments):
+        return False
+    subject = normalise(letter.subject)
+    return any(normalise(w) in subject for w in INQUIRY_WORDS)
+
+
+def reference(letter: Letter, own_names: tuple[str, ...] = ()) -> Reference | None:
+    """The first receipt number of ours the subject names: which, our tag or not, an inquiry or not."""
+    for ref in receipt_refs(letter.subject, own_names):
+        if ref.ours:
+            return Reference(ref.receipt, tag=ref.form == "tag", inquiry=is_inquiry(letter))
+    return None
+
+
+def is_own(addr: str | None, own_address: str) -> bool:
+    return bool(addr and addr.strip().lower() == own_address.strip().lower())
+
+
+def loop_signal(letter: Letter, own_address: str) -> str:
+    """An X-Loop header naming our own address: the message went round through us already."""
+    own = own_address.strip().lower()
+    for value in letter.loops:
+        if own and own in value.lower():
+            return f"X-Loop: {own}"
+    return ""
+
+
+def claims_to_be_us(letter: Letter, own_address: str, own_domains: tuple[str, ...] = ()) -> str:
+    """Why a letter pretends to come from the agency, or "" (our address; our domain failing SPF/DKIM/DMARC)."""
+    if is_own(letter.from_addr, own_address):
+        return "sent from our own address"
+    domain = (letter.from_addr or "").rsplit("@", 1)[-1].lower()
+    domains = own_domains or (own_address.rsplit("@", 1)[-1].lower(),)
+    if domain in domains and letter.auth_failures:
+        return f"from our own domain but {', '.join(letter.auth_failures)}"
+    return ""
+
+
+def decide(
+    letter: Letter,
+    rules: Rules,
+    *,
+    own_address: str,
+    own_domains: tuple[str, ...] = (),
+    known_case: str | None = None,
+    replies_to_us: bool = False,
+    ref: Reference | None = None,
+    may_act: bool = True,
+    hold: str = "",
+    over_cap: str = "",
+) -> Decision:
+    """The outcome for one letter.
+
+    known_case: receipt number of the existing case this letter refers to (by tag or by
+    threading headers), as found by the caller; replies_to_us: its threading headers name a
+    reply mailbot sent; ref: the receipt number its subject names (``reference``), even when no
+    such case exists; may_act: the sender may act on known_case (trust.who_may_act); hold: why
+    no automatic reply may go out (trust.screen: authentication, spam, blocklist); over_cap:
+    why a new case from this sender is not opened (trust.new_case_cap).
+    """
+    match = match_subject(letter.subject, rules)
+    signals = list(letter.auto_signals)
+    loop = loop_signal(letter, own_address)
+    if loop:
+        signals.append(loop)
+    if signals:
+        return Decision("automatic", match, "; ".join(signals))
+    spoof = claims_to_be_us(letter, own_address, own_domains)
+    if spoof:   # registered for the officer, flagged, never answered automatically
+        return Decision("registered", match, f"flagged: {spoof}", flag=spoof, linked_case=known_case)
+    if replies_to_us and not letter.new_text and not letter.attachments:
+        return Decision("automatic", match, "answer to our automatic reply with no new content")
+    inquiry = (ref.inquiry if ref is not None else False) or (known_case is not None and is_inquiry(letter))
+    if inquiry and known_case is None and ref is not None:
+        # a number we never issued (or not yet): no case, the neutral note, the counter never shown
+        return Decision("followup", match, f"status inquiry about unknown number {ref.receipt}: neutral note",
+                        inquiry=True, neutral=True, flag=hold)
+    if inquiry and known_case:
+        if may_act:
+            return Decision("followup", match, f"status inquiry about case {known_case}"
+                            + (f" (held: {hold})" if hold else ""),
+                            case_receipt=known_case, inquiry=True, flag=hold)
+        return Decision("followup", match, f"status inquiry about case {known_case} from someone else: neutral note",
+                        case_receipt=known_case, inquiry=True, neutral=True, flag=hold)
+    if hold:
+        return Decision("registered", match, f"flagged: {hold}"
+                        + (f"; names case {known_case}" if known_case else ""), flag=hold, linked_case=known_case)
+    if known_case:
+        if may_act:
+            return Decision("followup", match, f"refers to case {known_case}", case_receipt=known_case)
+        linked = f"names case {known_case} but is not from its requester: a new request linked to it"
+    else:
+        linked = ""
+    if over_cap:
+        return Decision("automatic", match, over_cap)
+    tail = f"; {linked}" if linked else ""
+    if match.service is not None:
+        return Decision("registered", match, f"service {match.service.code} ({match.keyword}){tail}",
+                        linked_case=known_case)
+    if match.referral is not None and not known_case:
+        return Decision("wrong_agency", match, f"referral to {match.referral.agency} ({match.keyword})")
+    return Decision("registered", match, f"unclassified: needs officer review{tail}", linked_case=known_case)

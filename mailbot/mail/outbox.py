@@ -1,0 +1,292 @@
+"""Outbox: the one path for every mail mailbot sends — replies, forwards, results, alerts and
+the daily log.
+
+Owns: composing a message of a kind in ``kinds.MAIL_KINDS`` (through ``replies.build``) with a
+deterministic Message-ID, queuing it in the state database before anything is sent (intent
+before effect), the per-sender daily cap and holding for the officer, delivering what is owed
+over one SMTP session with the hourly cap and a back-off after temporary refusals, and what
+each message's fate means for its case's การตอบกลับ (reply) column. A message that cannot be
+sent — refused for good, an address no server could take — fails on its own, with the reason;
+it never stops the messages behind it. Only an unreachable server stops a delivery round.
+"""
+from __future__ import annotations
+
+import logging
+import sqlite3
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Callable
+
+from .. import faults
+from ..casework.replies import Templates, build, message_id_for
+from ..config import Config
+from ..errors import ConnectionFailure, MailbotError, explain_environment
+from ..kinds import MAIL_KINDS, UNCAPPED, mail_kind, send_state
+from ..registers import audit
+from ..store.db import State, iso
+from ..thai import thai_date_short, to_bangkok
+from . import addresses
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+def day_start(now: datetime) -> datetime:
+    """Midnight of today in Asia/Bangkok."""
+    return to_bangkok(now).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+@dataclass
+class Delivery:
+    """What one delivery round did."""
+
+    sent: list[tuple[str, str, str]] = field(default_factory=list)      # (recipient, subject, kind)
+    failed: list[tuple[str, str, str]] = field(default_factory=list)    # (recipient, kind, reason)
+    warnings: list[str] = field(default_factory=list)
+    smtp_error: MailbotError | None = None
+
+    @property
+    def replies_sent(self) -> int:
+        """Mail sent to citizens (internal forwards, alerts and daily logs not counted)."""
+        return sum(1 for _, _, kind in self.sent if not mail_kind(kind).internal)
+
+
+class Outbox:
+    def __init__(self, cfg: Config, state: State, templates: Templates) -> None:
+        self.cfg = cfg
+        self.state = state
+        self.templates = templates
+        # called inside the transaction that marks a message sent: (outbox row, now)
+        self.on_sent: list[Callable[[sqlite3.Row, datetime], None]] = []
+        self.on_failed: list[Callable[[sqlite3.Row, str, datetime], None]] = []
+
+    # ------------------------------------------------------------------ queue
+
+    def queue(self, kind: str, *, recipient: str | None, subject: str, now: datetime, ctx: dict,
+              key: int, key_hash: str, receipt: str | None = None, in_reply_to: str | None = None,
+              references: tuple[str, ...] = (), case_id: int | None = None, message_row: int | None = None,
+              attach: bytes | None = None, files: tuple[tuple[str, bytes], ...] = (),
+              hold: str | None = None) -> str:
+        """Compose one message and put it in the outbox; returns a short Thai label for reports.
+
+        ``hold``: the reason to keep it for the officer instead of sending it (released or
+        discarded by hand)."""
+        spec = MAIL_KINDS[kind]
+        st = self.state
+        own = self.cfg.agency.address.lower()
+        if recipient and recipient.lower() == own and not spec.internal:
+            recipient = None  # never answer ourselves (a forged Reply-To would loop)
+        if not recipient:
+            if case_id is not None and spec.reply_column:
+                st.update_case(case_id, reply_status="ไม่ได้ตอบกลับ: ไม่มีที่อยู่อีเมลที่ใช้ได้")
+            return "ไม่ได้ตอบ: ไม่มีที่อยู่อีเมลที่ใช้ได้"
+        template = spec.template_name.format(**ctx) if "{" in spec.template_name else spec.template_name
+        mid = message_id_for(kind, key, key_hash, self.cfg.agency.domain)
+        raw = build(kind=kind, template=template, templates=self.templates, agency=self.cfg.agency,
+                    to=recipient, subject=subject, receipt=receipt, in_reply_to=in_reply_to,
+                    references=references, message_id=mid, now=now, ctx=ctx, attach=attach, files=files)
+        status, reason = "queued", None
+        bad = addresses.problem(recipient)
+        cap = self.cfg.limits.replies_per_sender_per_day
+        if bad is not None:
+            status, reason = "failed", f"{bad[0]} / {bad[1]}"
+        elif hold:
+            status, reason = "held", hold
+        elif spec.capped and st.replies_to_since(recipient, day_start(now), UNCAPPED) >= cap:
+            status, reason = "held", f"เกิน {cap} ฉบับต่อวันถึงผู้รับรายเดียว / per-sender limit {cap} a day"
+        inserted = st.queue_reply(message_id=mid, kind=kind, case_id=case_id, message_row=message_row,
+                                  recipient=recipient, subject=subject, raw=raw, status=status,
+                                  hold_reason=reason if status == "held" else None, now=now)
+        if inserted and status == "failed":
+            st.db.execute("UPDATE outbox SET last_error=? WHERE message_id=?", (reason, mid))
+        if case_id is not None and spec.reply_column:
+            st.update_case(case_id, reply_status=column_text(status, now, reason))
+        return send_state(status) + (f": {reason}" if reason else "")
+
+    # ------------------------------------------------------------------ officer
+
+    def held(self, failed: bool = False) -> list[sqlite3.Row]:
+        """Messages held for the officer (and with ``failed``, those the server refused for good)."""
+        return self.state.db.execute(
+            "SELECT o.*, c.receipt FROM outbox o LEFT JOIN cases c ON c.id = o.case_id WHERE o.status IN "
+            + ("('held','failed')" if failed else "('held')") + " ORDER BY o.id").fetchall()
+
+    def release(self, outbox_id: int, actor: str, now: datetime) -> sqlite3.Row:
+        """A held message goes out at the next delivery (caps no longer apply to it); a failed one
+        is tried again (after the officer fixed the cause, e.g. the address or the password)."""
+        return self._decide(outbox_id, "queued", actor, now, "ปล่อยอีเมลที่ระงับไว้หรือส่งใหม่", "released")
+
+    def discard(self, outbox_id: int, actor: str, now: datetime) -> sqlite3.Row:
+        return self._decide(outbox_id, "discarded", actor, now, "ยกเลิกอีเมลที่ระงับไว้", "discarded")
+
+    def _decide(self, outbox_id: int, status: str, actor: str, now: datetime, thai: str, english: str) -> sqlite3.Row:
+        st = self.state
+        with st.tx() as db:
+            row = db.execute("SELECT * FROM outbox WHERE id=?", (outbox_id,)).fetchone()
+            if row is None or row["status"] not in ("held", "failed"):
+                raise MailbotError(f"ไม่พบอีเมลที่ระงับไว้หรือส่งไม่สำเร็จหมายเลข {outbox_id}",
+                                   f"no held or failed message with number {outbox_id}")
+            db.execute("UPDATE outbox SET status=?, hold_reason=?, next_attempt_at=NULL, attempts=0, "
+                       "send_started_at=NULL, interrupted=0 WHERE id=?",
+                       (status, f"{english} by {actor} {iso(now)}", outbox_id))
+            if status == "queued" and row["case_id"] is not None and row["kind"] in ("receipt", "unclassified"):
+                db.execute("UPDATE cases SET held=NULL WHERE id=?", (row["case_id"],))   # the officer vouched
+            receipt = None
+            if row["case_id"] is not None:
+                db.execute("INSERT INTO case_events (case_id, at, kind, note, actor) VALUES (?,?,?,?,?)",
+                           (row["case_id"], iso(now), f"reply_{english}",
+                            f"{thai} ({row['kind']}) {thai_date_short(now)} ({actor})", actor))
+                receipt = db.execute("SELECT receipt FROM cases WHERE id=?", (row["case_id"],)).fetchone()[0]
+                if mail_kind(row["kind"]).reply_column:
+                    st.update_case(row["case_id"], reply_status=column_text(status, now, None))
+            audit.append(db, now, actor, f"reply_{english}", receipt or "", {"outbox": outbox_id, "kind": row["kind"],
+                                                                              "to": row["recipient"]})
+            return db.execute("SELECT * FROM outbox WHERE id=?", (outbox_id,)).fetchone()
+
+    # ------------------------------------------------------------------ deliver
+
+    def deliver(self, smtp, clock: Clock, result: Delivery | None = None) -> Delivery:
+        """Send what the outbox owes: internal mail and results always, citizen replies within
+        the hourly cap. Stops (``smtp_error`` set) only when the server cannot be reached."""
+        result = result if result is not None else Delivery()
+        st = self.state
+        queued = st.queued()
+        if not queued:
+            return result
+        cap = self.cfg.limits.replies_per_hour
+        allowed = max(0, cap - st.sent_since(clock() - timedelta(hours=1), exclude=UNCAPPED))
+        uncapped = [r for r in queued if not mail_kind(r["kind"]).capped]
+        replies = [r for r in queued if mail_kind(r["kind"]).capped]
+        now = iso(clock())
+        waiting: set[tuple[int, str]] = set()   # (case, recipient) with an earlier message still owed
+        from .smtp import SendRefused
+
+        for row in sorted(uncapped + replies[:allowed], key=lambda r: r["id"]):
+            case = (row["case_id"], row["recipient"]) if row["case_id"] is not None else None
+            if case is not None and case in waiting:
+                continue
+            if row["next_attempt_at"] and row["next_attempt_at"] > now:   # backing off after a refusal
+                if case is not None:
+                    waiting.add(case)
+                continue
+            interrupted = row["interrupted"] + (1 if row["send_started_at"] else 0)
+            if interrupted >= 2:
+                # handed to the server twice and cut off both times before the answer was
+                # recorded: the citizen may have it twice already; a person decides
+                self._hold_interrupted(row, clock())
+                result.warnings.append(
+                    f"อีเมลถึง {row['recipient']} ส่งค้างกลางคันสองครั้ง ระงับไว้ให้เจ้าหน้าที่ตรวจ (อาจส่งถึงแล้ว) / "
+                    f"mail to {row['recipient']} was cut off twice while sending: held for the officer")
+                if case is not None:
+                    waiting.add(case)
+                continue
+            self.state.mark_sending(row["id"], clock(), interrupted)
+            try:
+                smtp.send(row["recipient"], row["raw"])
+            except MailbotError as exc:   # unreachable, refused sign-in, no password: the round stops
+                self.state.clear_sending(row["id"], interrupted)   # seen to fail: not an interruption
+                if explain_environment(exc) is not None:
+                    raise
+                result.smtp_error = exc if isinstance(exc, ConnectionFailure) else ConnectionFailure(
+                    exc.thai, exc.english, exc.detail)
+                result.warnings.append(exc.plain())
+                return result
+            except SendRefused as exc:
+                permanent = exc.permanent or row["attempts"] >= 9
+                self.mark_failed(row, str(exc), permanent, clock())
+                if permanent:
+                    result.failed.append((row["recipient"], row["kind"], str(exc)))
+                result.warnings.append(
+                    f"ส่งอีเมลถึง {row['recipient']} ไม่สำเร็จ{'' if permanent else ' จะลองใหม่'}: {exc} / "
+                    f"mail to {row['recipient']} {'failed' if permanent else 'refused for now'}: {exc}")
+                if case is not None and not permanent:
+                    waiting.add(case)
+                continue
+            except Exception as exc:  # noqa: BLE001 - one message must never stop the others
+                if explain_environment(exc) is not None:
+                    self.state.clear_sending(row["id"], interrupted)
+                    raise
+                log.exception("sending outbox #%s failed", row["id"])
+                reason = f"internal error: {type(exc).__name__}: {str(exc)[:160]}"
+                permanent = row["attempts"] >= 9        # unknown: retried with the back-off, then given up
+                self.mark_failed(row, reason, permanent, clock())
+                if permanent:
+                    result.failed.append((row["recipient"], row["kind"], reason))
+                result.warnings.append(f"ส่งอีเมลถึง {row['recipient']} ไม่สำเร็จ / mail to {row['recipient']} failed: {reason}")
+                if case is not None and not permanent:
+                    waiting.add(case)
+                continue
+            faults.point("after_send")
+            self.mark_sent(row, clock())
+            result.sent.append((row["recipient"], row["subject"] or "", row["kind"]))
+            faults.point("after_mark_sent")
+        if len(replies) > allowed:
+            result.warnings.append(
+                f"ตอบกลับครบโควตา {cap} ฉบับ/ชั่วโมง ส่วนที่เหลือจะส่งรอบถัดไป / hourly reply limit "
+                f"{cap} reached; {len(replies) - allowed} replies wait for the next cycle")
+        return result
+
+    def mark_sent(self, row: sqlite3.Row, now: datetime) -> None:
+        """The server accepted the message: it is sent, and it is never sent again, whatever
+        goes wrong in what follows from it (the case's column, a result's status). Those go in
+        the same transaction when they can; when one fails, the message is still recorded as
+        sent, alone, and the failure is an event for the officer, not a reason to send again."""
+        st = self.state
+        try:
+            with st.tx(durable=False) as db:
+                self._set_sent(db, row, now)
+                if row["case_id"] is not None and mail_kind(row["kind"]).reply_column:
+                    st.update_case(row["case_id"], reply_status=column_text("sent", now, None))
+                for hook in self.on_sent:
+                    hook(row, now)
+        except Exception as exc:
+            if explain_environment(exc) is not None:
+                raise        # the machine (disk, database): the marker set before sending holds
+            log.exception("recording what follows from sent outbox #%s failed", row["id"])
+            with st.tx(durable=False) as db:
+                self._set_sent(db, row, now)
+            st.event(now, "error", "after_send",
+                     f"ส่งอีเมลถึง {row['recipient']} แล้ว แต่บันทึกผลต่อเนื่องไม่สำเร็จ ({type(exc).__name__}) "
+                     f"จะไม่ส่งซ้ำ / mail to {row['recipient']} was sent; recording what follows failed: "
+                     f"{type(exc).__name__}: {str(exc)[:160]} (it is not sent again)")
+
+    @staticmethod
+    def _set_sent(db: sqlite3.Connection, row: sqlite3.Row, now: datetime) -> None:
+        db.execute("UPDATE outbox SET status='sent', sent_at=?, last_error=NULL, send_started_at=NULL WHERE id=?",
+                   (iso(now), row["id"]))
+
+    def _hold_interrupted(self, row: sqlite3.Row, now: datetime) -> None:
+        st = self.state
+        reason = ("การส่งถูกขัดจังหวะสองครั้งหลังส่งให้เซิร์ฟเวอร์แล้ว ผู้รับอาจได้รับแล้ว ตรวจในกล่องส่งแล้วก่อนส่งใหม่ / "
+                  "sending was cut off twice after the server had it; check the Sent folder before releasing")
+        with st.tx() as db:
+            db.execute("UPDATE outbox SET status='held', hold_reason=?, send_started_at=NULL WHERE id=?",
+                       (reason, row["id"]))
+            if row["case_id"] is not None and mail_kind(row["kind"]).reply_column:
+                st.update_case(row["case_id"], reply_status=column_text("held", now, reason))
+
+    def mark_failed(self, row: sqlite3.Row, error: str, permanent: bool, now: datetime) -> None:
+        """Permanent refusals fail; temporary ones wait 1, 2, 4 ... up to 60 minutes."""
+        st = self.state
+        with st.tx() as db:
+            attempts = row["attempts"] + 1
+            retry = None if permanent else iso(now + timedelta(minutes=min(2 ** (attempts - 1), 60)))
+            db.execute("UPDATE outbox SET attempts=?, last_error=?, status=?, next_attempt_at=?, send_started_at=NULL, "
+                       "interrupted=0 WHERE id=?",
+                       (attempts, error[:500], "failed" if permanent else "queued", retry, row["id"]))
+            if permanent:
+                if row["case_id"] is not None and mail_kind(row["kind"]).reply_column:
+                    st.update_case(row["case_id"], reply_status=column_text("failed", now, error))
+                for hook in self.on_failed:
+                    hook(row, error, now)
+
+
+def column_text(status: str, when: datetime, reason: str | None) -> str:
+    """The case's การตอบกลับ column for a message in this state, in Thai."""
+    text = send_state(status)
+    if status == "sent":
+        text += f" {thai_date_short(when)}"
+    if reason:
+        text += f": {reason[:120]}"
+    return text

@@ -1,0 +1,72 @@
+"""Archive: raw message bytes kept on disk, exactly as fetched, under the data folder.
+
+Owns: where a raw message is stored (and the index of receipt numbers issued, ``receipts.tsv``) (``archive/<Buddhist-Era year>/<month>/<sha256>.eml``,
+content-addressed so a rerun writes nothing new), writing it durably (temp file, fsync,
+rename) before anything is decided, and the quarantine copy with its reason beside it.
+Nothing is ever written outside the data folder.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from datetime import datetime
+from pathlib import Path
+
+from ..files import write_atomic
+from ..thai import be_year, to_bangkok
+
+JOURNAL = "receipts.tsv"
+
+
+def _tsv(text: str) -> str:
+    return " ".join(str(text).replace("\t", " ").split())
+
+
+def sha256(raw: bytes) -> str:
+    return hashlib.sha256(raw).hexdigest()
+
+
+class Archive:
+    def __init__(self, data_dir: Path) -> None:
+        self.root = data_dir.resolve()
+
+    def store(self, raw: bytes, received: datetime) -> tuple[str, str]:
+        """Keep the raw bytes; returns (path relative to the data folder, sha256)."""
+        digest = sha256(raw)
+        local = to_bangkok(received)
+        rel = Path("archive") / str(be_year(local)) / f"{local.month:02d}" / f"{digest}.eml"
+        target = self.root / rel
+        if not (target.exists() and target.stat().st_size == len(raw)):
+            try:
+                write_atomic(target, raw)
+            except OSError as exc:   # name the folder for the officer (disk full, no permission)
+                raise OSError(exc.errno, exc.strerror, str(target.parent)) from None
+            # the month's manifest, in sha256sum format (the file name is its hash too)
+            with (target.parent / "MANIFEST.sha256").open("a", encoding="utf-8") as fh:
+                fh.write(f"{digest}  {target.name}\n")
+        return rel.as_posix(), digest
+
+    def record_receipts(self, cases: list) -> None:
+        """Append the numbers just issued to ``archive/<BE year>/receipts.tsv``: an index beside the
+        raw mail that outlives the database, so a restore or a lost database can never hand a
+        number out twice (recovery.py reads it back)."""
+        by_year: dict[int, list[str]] = {}
+        for c in cases:
+            fields = [str(c["seq"]), c["receipt"], c["received_at"] or "", c["sha256"] or "", c["archive"] or "",
+                      c["sender_addr"] or "", c["message_id"] or "", c["subject"] or ""]
+            by_year.setdefault(c["year_be"], []).append("\t".join(_tsv(f) for f in fields))
+        for year, lines in by_year.items():
+            path = self.root / "archive" / str(year) / JOURNAL
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("a", encoding="utf-8") as fh:
+                fh.write("".join(line + "\n" for line in lines))
+                fh.flush()
+                os.fsync(fh.fileno())
+
+    def quarantine(self, raw: bytes, name: str, reason: str) -> str:
+        """A copy for the officer in ``quarantine/`` with a .txt saying why."""
+        safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)[:80] or "message"
+        rel = Path("quarantine") / f"{safe}.eml"
+        write_atomic(self.root / rel, raw)
+        write_atomic(self.root / rel.with_suffix(".txt"), (reason + "\n").encode("utf-8"))
+        return rel.as_posix()

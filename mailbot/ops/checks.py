@@ -1,0 +1,139 @@
+"""Checks: ``mailbot check`` — every part of an office's setup tried in turn.
+
+Owns: the list of checks and what each says when it fails (Thai, then English, then what to
+do): the config file, the rules (and that they make sense for this agency: at least one
+service, forwards only inside the agency's own domains), the reply templates, the OAuth2
+sign-in (provider, flow, token expiry, granted scopes), a real IMAP and SMTP sign-in, and the
+signing certificate. Each check stands alone, so one broken part never
+hides the others.
+"""
+from __future__ import annotations
+
+import email.utils
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Callable
+
+from ..casework.replies import Templates
+from ..config import Config, load_rules
+from ..errors import ConnectionFailure, MailbotError
+from ..thai import thai_date
+
+
+@dataclass
+class Check:
+    label: str
+    ok: bool
+    detail: str = ""
+    connection: bool = False     # a failure to reach a server (exit 3), not a setup mistake (exit 2)
+    warning: str = ""
+
+
+def run_checks(cfg: Config, now: datetime) -> list[Check]:
+    out: list[Check] = [Check("ไฟล์ตั้งค่า / config", True, str(cfg.source))]
+
+    def step(label: str, fn: Callable[[], str | tuple[str, str]]) -> None:
+        try:
+            detail = fn()
+        except ConnectionFailure as exc:
+            out.append(Check(label, False, exc.plain(), connection=True))
+        except MailbotError as exc:
+            out.append(Check(label, False, exc.plain()))
+        else:
+            text, warning = detail if isinstance(detail, tuple) else (detail, "")
+            out.append(Check(label, True, text, warning=warning))
+
+    def rules() -> str:
+        r = load_rules(cfg.rules_path)
+        if not r.services:
+            raise MailbotError(
+                f"ไฟล์กฎไม่มีบริการเลย ทุกเรื่องจะรอเจ้าหน้าที่คัดแยก: {cfg.rules_path}",
+                f"the rules file lists no services; every request would wait for an officer: {cfg.rules_path}",
+                "เพิ่มบริการในส่วน services: (ดูตัวอย่างจาก mailbot init) / add services (see mailbot init's rules.yaml)")
+        outside = []
+        for i, s in enumerate(r.services, start=1):
+            for entry in s.forward_to:
+                _, address = email.utils.parseaddr(entry)
+                if not address or address.rsplit("@", 1)[-1].lower() not in cfg.agency.own_domains:
+                    outside.append(f"services ข้อที่ {i} ({s.code}): {entry}")
+        if outside:
+            raise MailbotError(
+                "ส่งต่อเรื่องไปนอกหน่วยงานไม่ได้ (forward_to ต้องอยู่ในโดเมนของหน่วยงาน: "
+                + ", ".join(cfg.agency.own_domains) + ")",
+                "forward_to addresses must be inside the agency's own domains (agency.domains)",
+                "\n".join(f"  - {o}" for o in outside))
+        return f"บริการ {len(r.services)} รายการ หน่วยงานอื่น {len(r.referrals)} รายการ / " \
+               f"{len(r.services)} services, {len(r.referrals)} referrals"
+
+    def templates() -> str:
+        n = Templates(cfg.templates_dir).check(cfg.agency, now)
+        return f"{cfg.templates_dir} ({n} แม่แบบ / templates)"
+
+    def imap() -> tuple[str, str]:
+        from ..casework.trust import summarise_authserv_ids
+        from ..mail.mailbox import Mailbox
+
+        with Mailbox(cfg.imap) as mb:
+            if mb.is_junk(cfg.imap.folder):
+                raise MailbotError(
+                    f"โฟลเดอร์ {cfg.imap.folder} เป็นโฟลเดอร์อีเมลขยะ (Junk) mailbot ไม่แตะต้องโฟลเดอร์นี้",
+                    f"imap.folder {cfg.imap.folder} is the Junk folder; mailbot never touches it",
+                    "ตั้ง imap.folder เป็น INBOX / set imap.folder to INBOX")
+            mb.select()
+            text = (f"{cfg.imap.host}: {len(mb.uids())} ข้อความในโฟลเดอร์ {cfg.imap.folder} / messages waiting"
+                    f" ({mb.mechanism})")
+            seen = summarise_authserv_ids(mb.recent_headers())
+        configured = cfg.trust.authserv_ids
+        if seen:
+            text += ("\n  Authentication-Results บนอีเมลล่าสุดมาจาก / seen on recent mail: "
+                     + ", ".join(f"{name} ({n})" for name, n in seen))
+        warning = ""
+        if not configured:
+            warning = ("ยังไม่ได้ตั้ง trust.authserv_id: ผลการตรวจ SPF/DKIM/DMARC จะใช้ยืนยันตัวตนผู้ส่งไม่ได้ "
+                       "(ตั้งเป็นชื่อเซิร์ฟเวอร์รับอีเมลของหน่วยงานจากรายการข้างบน) / trust.authserv_id is not set"
+                       + (f"; likely: {seen[0][0]}" if seen else ""))
+        return text, warning
+
+    def smtp() -> str:
+        from ..mail.smtp import Smtp
+
+        with Smtp(cfg.smtp, cfg.agency.address) as s:
+            s.connect()
+            return f"{cfg.smtp.host}:{cfg.smtp.effective_port()} ({s.mechanism or 'no AUTH'})"
+
+    def oauth2() -> str:
+        from ..mail.oauth import check_lines
+
+        return "\n  " + "\n  ".join(check_lines(cfg))
+
+    def certificate() -> tuple[str, str]:
+        from ..documents.certs import read_pkcs12
+
+        assert cfg.signing is not None
+        _, info = read_pkcs12(cfg.resolve(cfg.signing.pkcs12), cfg.signing.secret())
+        left = info.days_left(now)
+        if left < 0:
+            raise MailbotError(f"ใบรับรองอิเล็กทรอนิกส์หมดอายุแล้วเมื่อ {thai_date(info.not_after)}",
+                               f"the signing certificate expired: {info.subject}")
+        text = f"{info.subject}; ใช้ได้ถึง {thai_date(info.not_after)} (อีก {left} วัน / {left} days left)"
+        warning = ""
+        if left <= 30:
+            warning = f"ใบรับรองจะหมดอายุในอีก {left} วัน ต่ออายุโดยเร็ว / the certificate expires in {left} days: renew it"
+        return text, warning
+
+    step("กฎการจัดประเภท / rules", rules)
+    step("แม่แบบข้อความตอบกลับ / templates", templates)
+    if cfg.imap.auth == "oauth2" or cfg.smtp.auth == "oauth2":
+        step("ลงชื่อเข้าใช้ OAuth2 / OAuth2 sign-in", oauth2)
+    step("รับอีเมล / IMAP login", imap)
+    step("ส่งอีเมล / SMTP login", smtp)
+    if cfg.signing is not None:
+        step("ใบรับรองอิเล็กทรอนิกส์ / signing certificate", certificate)
+    return out
+
+
+def exit_code(checks: list[Check]) -> int:
+    failed = [c for c in checks if not c.ok]
+    if not failed:
+        return 0
+    return 3 if all(c.connection for c in failed) else 2
