@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mailbot.registers import receive as register  # noqa: E402
-from mailbot.store.db import State  # noqa: E402
+from mailbot.store import State  # noqa: E402
 from tests.printcheck import RECEIVE_HEADERS, check_pages, fill_cases, landscape_a4, missing_tools, page_count, to_pdf  # noqa: E402
 
 AGENCY = "เทศบาลตำบลบ้านตัวอย่าง"

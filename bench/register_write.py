@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from mailbot.registers.receive import write_registers
-from mailbot.store.db import State, iso
+from mailbot.store import State, iso
 
 
 def main() -> None:

@@ -172,7 +172,7 @@ message_log_syslog = false
 def register_cost(rows: int, new: int = 50) -> float:
     """Seconds per message for registering `new` cases and rewriting the register, with `rows` existing."""
     from mailbot.registers.receive import write_registers
-    from mailbot.store.db import State, iso
+    from mailbot.store import State, iso
 
     folder = Path(tempfile.mkdtemp(prefix="mailbot-bench-reg-"))
     st = State(folder / "state.sqlite3")

@@ -34,10 +34,10 @@ from .mail.outbox import Delivery, Outbox, day_start
 from .mail.smtp import Smtp
 from .ops.alerts import Alerts
 from .ops.locks import WorkLock
-from .registers import audit, dispatch
+from .registers import dispatch
 from .registers.numbering import numbering_year
 from .registers.receive import Numbering, write_registers
-from .store.db import State, from_iso, iso
+from .store import State, audit, from_iso, iso
 from .thai import BANGKOK as _BANGKOK
 from .thai import thai_date, thai_date_short, thai_digits_to_arabic, to_bangkok
 

@@ -51,7 +51,7 @@ def print_report(report: CycleReport, out: Out = print) -> None:
 
 def case_lines(view) -> list[str]:
     case = view.case
-    from .store.db import from_iso
+    from .store import from_iso
 
     lines = [
         f"เลขทะเบียนรับ / receipt : {case['receipt']}",

@@ -44,7 +44,7 @@ STATUSES = ["received", "awaiting_documents", "in_progress", "completed"]
 def fill_cases(state, n: int, year_be: int = 2569, seed: int = 1) -> None:  # type: ignore[no-untyped-def]
     """``n`` registered cases with realistic Thai senders, subjects and long actions; every
     remark ends with a marker ``[rN]`` (N = the receipt's number) to find the row's last column."""
-    from mailbot.store.db import iso
+    from mailbot.store import iso
 
     rnd = random.Random(seed)
     start = datetime(year_be - 543, 11, 2, 2, 0, tzinfo=timezone.utc)

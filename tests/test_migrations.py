@@ -13,7 +13,7 @@ import yaml
 
 from mailbot.config import load_config, yaml_load
 from mailbot.mail.servers import ImapServer, SmtpServer
-from mailbot.store.db import SCHEMA_VERSION, State
+from mailbot.store import SCHEMA_VERSION, State
 
 from .conftest import Env, letter
 

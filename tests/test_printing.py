@@ -20,7 +20,7 @@ from mailbot.documents import printable
 from mailbot.registers import daily as report
 from mailbot.registers import licences
 from mailbot.registers import receive as register
-from mailbot.store.db import State, iso
+from mailbot.store import State, iso
 
 from .conftest import letter
 from .printcheck import (

@@ -69,7 +69,7 @@ def test_prune_never_deletes_a_path_named_in_a_header_or_recorded_outside_data(e
 
 
 def test_a_quarantine_copy_recorded_by_an_earlier_release_is_taken_only_in_mailbots_own_form():
-    from mailbot.store.db import _OWN_QUARANTINE_COPY
+    from mailbot.store.schema import _OWN_QUARANTINE_COPY
 
     assert _OWN_QUARANTINE_COPY.search("processing failed: X (copy: quarantine/25691204-100000-uid7.eml)")
     for forged in ("auto-replied (copy: ../mailbot.yaml)", "x (copy: quarantine/../../mailbot.yaml)",

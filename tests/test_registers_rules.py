@@ -125,7 +125,7 @@ def test_audit_verify_untouched_edited_and_deleted(env, tmp_path):
 
 
 def test_audit_rewrite_of_the_whole_chain_shows_against_recorded_heads(env, tmp_path):
-    from mailbot.registers import audit
+    from mailbot.store import audit
 
     env.deliver(letter("ขออนุญาตก่อสร้างอาคาร"))
     env.cycle()

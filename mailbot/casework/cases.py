@@ -26,8 +26,7 @@ from ..files import write_atomic
 from ..intake.classify import receipt_tags
 from ..mail.outbox import Outbox
 from ..mail.parse import pdf_attachments
-from ..registers import audit
-from ..store.db import State, from_iso, iso
+from ..store import State, audit, from_iso, iso
 from ..thai import thai_date, thai_date_short, thai_datetime, to_bangkok
 from . import completeness, workflow
 from .completeness import Checklist, File

@@ -31,7 +31,7 @@ from ..documents.sign import BadPdf, SigningHelper, add_document_timestamp, load
 from ..errors import MailbotError, explain_environment
 from ..files import write_atomic
 from ..registers import dispatch, licences
-from ..store.db import from_iso, iso
+from ..store import from_iso, iso
 from ..thai import thai_date, thai_date_short, thai_datetime, thai_digits_to_arabic
 from . import workflow
 from .cases import Desk

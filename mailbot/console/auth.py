@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from ..errors import ConfigError, MailbotError
-from ..store.db import State, iso
+from ..store import State, iso
 
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2 ** 15, 8, 1      # 32 MiB per hash, about 0.1 s
 MIN_PASSWORD = 8

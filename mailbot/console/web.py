@@ -23,7 +23,7 @@ from ..clock import Clock, utcnow
 from ..config import Config
 from ..errors import MailbotError
 from ..kinds import outcome_label, send_state
-from ..store.db import from_iso
+from ..store import from_iso
 from ..thai import thai_date, thai_date_short, thai_datetime
 from . import auth, security
 

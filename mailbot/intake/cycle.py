@@ -48,7 +48,7 @@ from ..ops import recovery
 from ..ops.archive import Archive
 from ..ops.recovery import Recovery
 from ..registers.numbering import numbering_year
-from ..store.db import iso
+from ..store import iso
 from ..thai import BANGKOK, one_line, thai_date_short, to_bangkok
 from .classify import decide, reference
 
@@ -59,7 +59,7 @@ if TYPE_CHECKING:
     from ..config import Rules
     from ..mail.outbox import Outbox
     from ..ops.alerts import Alerts
-    from ..store.db import State
+    from ..store import State
 
 
 class Parts(Protocol):

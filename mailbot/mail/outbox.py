@@ -22,8 +22,7 @@ from ..casework.replies import Templates, build, message_id_for
 from ..config import Config
 from ..errors import ConnectionFailure, MailbotError, explain_environment
 from ..kinds import MAIL_KINDS, UNCAPPED, mail_kind, send_state
-from ..registers import audit
-from ..store.db import State, iso
+from ..store import State, audit, iso
 from ..thai import thai_date_short, to_bangkok
 from . import addresses
 

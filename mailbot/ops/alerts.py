@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from ..casework.replies import context
 from ..config import Config
 from ..mail.outbox import Outbox
-from ..store.db import State, from_iso, iso
+from ..store import State, from_iso, iso
 from ..thai import one_line, thai_date, thai_datetime, to_bangkok
 
 log = logging.getLogger(__name__)

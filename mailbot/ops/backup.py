@@ -83,7 +83,7 @@ def backup(cfg: Config, now: datetime) -> BackupResult:
     manifest[DB_NAME] = _sha(work / DB_NAME)
     copy = sqlite3.connect(work / DB_NAME)
     try:
-        from ..registers.audit import head
+        from ..store.audit import head
 
         audit_head = list(head(copy))
     except sqlite3.DatabaseError:

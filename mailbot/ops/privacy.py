@@ -19,7 +19,7 @@ from ..casework import workflow
 from ..config import Config
 from ..files import write_atomic
 from ..mail.parse import safe_filename
-from ..store.db import State, from_iso, iso
+from ..store import State, from_iso, iso
 from ..thai import thai_date, thai_datetime, to_bangkok
 
 

@@ -23,7 +23,7 @@ from ..casework import workflow
 from ..config import Config, Rules
 from ..intake.classify import match_subject
 from ..mail.parse import Unparseable, parse
-from ..store.db import State, iso
+from ..store import State, iso
 from ..thai import one_line, parse_thai_datetime, thai_date_short, thai_digits_to_arabic
 from .archive import JOURNAL
 

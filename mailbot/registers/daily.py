@@ -24,7 +24,7 @@ from ..documents import printable
 from ..documents.printable import Column, Table
 from ..files import write_atomic
 from ..kinds import OUTCOMES, outcome_label, send_state
-from ..store.db import State, from_iso, iso
+from ..store import State, from_iso, iso
 from ..thai import BANGKOK, thai_date, to_bangkok
 
 TITLE = "บันทึกประจำวัน"

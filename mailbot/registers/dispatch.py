@@ -16,9 +16,8 @@ from pathlib import Path
 
 from ..config import Config
 from ..documents.printable import Column, Table
-from ..store.db import State, from_iso, iso
+from ..store import State, audit, from_iso, iso
 from ..thai import thai_date_short
-from . import audit
 from .numbering import numbering_year, period_label, written
 
 TITLE = "ทะเบียนหนังสือส่ง"

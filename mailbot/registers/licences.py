@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..documents.printable import Column, Table
 from ..files import write_atomic
-from ..store.db import State, from_iso, iso
+from ..store import State, from_iso, iso
 from ..thai import be_year, thai_date, to_bangkok
 from .numbering import written
 from .receive import write_table

@@ -38,7 +38,7 @@ from ..casework import workflow
 from ..documents import printable
 from ..documents.printable import Column, Table
 from ..files import write_atomic
-from ..store.db import State, from_iso
+from ..store import State, from_iso
 from ..thai import thai_date_short, thai_datetime, to_bangkok
 from . import xlsxzip
 from .numbering import YearReset, written

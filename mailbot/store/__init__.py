@@ -1,2 +1,23 @@
-"""Store: the database. The connection, transactions and versioned migrations, and every SQL
-statement mailbot runs."""
+"""Store: the database, and every SQL statement mailbot runs. Nothing outside this package
+executes SQL or imports sqlite3 (``ops.backup`` copies the file with SQLite's backup API).
+
+Owns: ``State``, one object over one SQLite file, made of one part per kind of record —
+``db`` (connection, transactions, migrations, meta, events), ``ledger`` (server messages),
+``cases`` (numbers, cases, their events and files), ``outbox`` (messages owed and sent),
+``audit`` (the hash-chained log) — so that each part's SQL sits in one file. This is also the
+seam where another database (PostgreSQL, for a host) plugs in: callers see methods, not SQL.
+"""
+from __future__ import annotations
+
+from .cases import CaseStore
+from .db import Database, from_iso, iso
+from .ledger import Ledger, LedgerStore
+from .outbox import OutboxStore
+from .schema import MIGRATIONS, SCHEMA_VERSION
+
+
+class State(LedgerStore, CaseStore, OutboxStore):
+    """One SQLite database under the data folder, with every part's statements."""
+
+
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Database", "Ledger", "State", "from_iso", "iso"]

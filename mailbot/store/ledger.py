@@ -1,0 +1,123 @@
+"""Ledger: the server's messages as mailbot knows them, keyed on (account, folder,
+UIDVALIDITY, UID) with their Message-ID, content hash, outcome and attempts; the folders'
+UIDVALIDITY.
+"""
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime
+
+from .db import Database, iso
+
+
+@dataclass(frozen=True)
+class Ledger:
+    id: int
+    uid: int
+    outcome: str | None
+    target_folder: str | None
+    moved: bool
+    attempts: int
+    last_error: str | None
+
+
+class LedgerStore(Database):
+    """The ``messages`` and ``folders`` tables."""
+
+    # ------------------------------------------------------------------ folders
+
+    def check_uidvalidity(self, account: str, folder: str, uidvalidity: int, now: datetime) -> int | None:
+        """Remember the folder's UIDVALIDITY; return the old value if it changed."""
+        with self.tx() as db:
+            row = db.execute(
+                "SELECT uidvalidity FROM folders WHERE account=? AND folder=?", (account, folder)
+            ).fetchone()
+            if row is None:
+                db.execute("INSERT INTO folders VALUES (?,?,?,?)", (account, folder, uidvalidity, iso(now)))
+                return None
+            db.execute(
+                "UPDATE folders SET uidvalidity=?, seen_at=? WHERE account=? AND folder=?",
+                (uidvalidity, iso(now), account, folder),
+            )
+            return row["uidvalidity"] if row["uidvalidity"] != uidvalidity else None
+
+    # ------------------------------------------------------------------ ledger
+
+    def ledger(self, account: str, folder: str, uidvalidity: int, uids: list[int]) -> dict[int, Ledger]:
+        """What the ledger knows of these UIDs (looked up in chunks, not the whole history)."""
+        out: dict[int, Ledger] = {}
+        for i in range(0, len(uids), 500):
+            chunk = uids[i:i + 500]
+            rows = self.db.execute(
+                "SELECT id, uid, outcome, target_folder, moved, attempts, last_error FROM messages "
+                f"WHERE account=? AND folder=? AND uidvalidity=? AND uid IN ({','.join('?' * len(chunk))})",
+                (account, folder, uidvalidity, *chunk),
+            ).fetchall()
+            for r in rows:
+                out[r["uid"]] = Ledger(r["id"], r["uid"], r["outcome"], r["target_folder"], bool(r["moved"]),
+                                       r["attempts"], r["last_error"])
+        return out
+
+    def start_attempts(self, account: str, folder: str, uidvalidity: int, uids: list[int]) -> None:
+        """Record intent before work: each UID's attempt counter goes up by one, durably."""
+        with self.tx(durable=False) as db:
+            db.executemany(
+                "INSERT INTO messages (account, folder, uidvalidity, uid, attempts) VALUES (?,?,?,?,1) "
+                "ON CONFLICT (account, folder, uidvalidity, uid) DO UPDATE SET attempts = attempts + 1",
+                [(account, folder, uidvalidity, u) for u in uids],
+            )
+
+    def leave_alone(self, account: str, folder: str, uidvalidity: int, uids: list[int], now: str) -> None:
+        """Messages older than imap.since: in the ledger as 'before_since', never fetched or moved."""
+        with self.tx() as db:
+            db.executemany(
+                "INSERT INTO messages (account, folder, uidvalidity, uid, outcome, moved, reason) "
+                "VALUES (?,?,?,?, 'before_since', 1, ?) "
+                "ON CONFLICT (account, folder, uidvalidity, uid) DO NOTHING",
+                [(account, folder, uidvalidity, u, f"older than imap.since (seen {now})") for u in uids])
+
+    def release_attempts(self, row_ids: list[int]) -> None:
+        """A failure of the machine (disk full, no permission, database locked) is not the
+        messages' fault: their attempt counters go back down."""
+        with self.tx(durable=False) as db:
+            db.executemany("UPDATE messages SET attempts=max(0, attempts-1), "
+                           "environment_errors=environment_errors+1 WHERE id=? AND outcome IS NULL",
+                           [(i,) for i in row_ids])
+
+    def row_id(self, account: str, folder: str, uidvalidity: int, uid: int) -> int:
+        return self.db.execute(
+            "SELECT id FROM messages WHERE account=? AND folder=? AND uidvalidity=? AND uid=?",
+            (account, folder, uidvalidity, uid),
+        ).fetchone()["id"]
+
+    def record_message(self, row_id: int, **fields: object) -> None:
+        cols = ", ".join(f"{k}=?" for k in fields)
+        self.db.execute(f"UPDATE messages SET {cols} WHERE id=?", (*fields.values(), row_id))
+
+    def find_duplicate(self, row_id: int, content_hash: str, message_id: str | None, sender: str | None) -> sqlite3.Row | None:
+        """The first decided message with the same content (or same Message-ID from the same sender)."""
+        row = self.db.execute(
+            "SELECT * FROM messages WHERE content_hash=? AND id<>? AND outcome IS NOT NULL "
+            "AND outcome <> 'before_since' AND duplicate_of IS NULL ORDER BY id LIMIT 1",
+            (content_hash, row_id),
+        ).fetchone()
+        if row is None and message_id:
+            row = self.db.execute(
+                "SELECT * FROM messages WHERE message_id=? AND id<>? AND outcome IS NOT NULL "
+                "AND outcome <> 'before_since' AND duplicate_of IS NULL AND lower(coalesce(sender,''))=lower(?) "
+                "ORDER BY id LIMIT 1",
+                (message_id, row_id, sender or ""),
+            ).fetchone()
+        return row
+
+    def unmoved(self, account: str, folder: str, uidvalidity: int) -> list[sqlite3.Row]:
+        return self.db.execute(
+            "SELECT id, uid, target_folder FROM messages WHERE account=? AND folder=? AND uidvalidity=? "
+            "AND outcome IS NOT NULL AND moved=0",
+            (account, folder, uidvalidity),
+        ).fetchall()
+
+    def mark_moved(self, row_ids: list[int]) -> None:
+        with self.tx(durable=False) as db:
+            db.executemany("UPDATE messages SET moved=1 WHERE id=?", [(i,) for i in row_ids])

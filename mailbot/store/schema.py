@@ -1,0 +1,238 @@
+"""Schema: the tables as the round-1 release made them, and every change since as a versioned
+migration (``PRAGMA user_version``), run in order in one transaction by ``db.Database``.
+
+Owns: ``BASE_SCHEMA`` (user_version 2, never edited), ``MIGRATIONS`` (version -> SQL or a
+function; one that has shipped is never edited: the next change is the next version) and
+``SCHEMA_VERSION``.
+"""
+from __future__ import annotations
+
+import re
+import sqlite3
+from typing import Callable
+
+# The round-1 schema (user_version 2), kept as it was: every later change is a migration below.
+BASE_VERSION = 2
+BASE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS folders (
+    account TEXT NOT NULL, folder TEXT NOT NULL, uidvalidity INTEGER NOT NULL,
+    seen_at TEXT NOT NULL, PRIMARY KEY (account, folder));
+CREATE TABLE IF NOT EXISTS messages (
+    id INTEGER PRIMARY KEY,
+    account TEXT NOT NULL, folder TEXT NOT NULL, uidvalidity INTEGER NOT NULL, uid INTEGER NOT NULL,
+    message_id TEXT, content_hash TEXT, sha256 TEXT, archive TEXT, size INTEGER,
+    received_at TEXT, sender TEXT, subject TEXT,
+    outcome TEXT, reason TEXT, case_id INTEGER, duplicate_of INTEGER,
+    target_folder TEXT, moved INTEGER NOT NULL DEFAULT 0,
+    attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT, decided_at TEXT,
+    UNIQUE (account, folder, uidvalidity, uid));
+CREATE INDEX IF NOT EXISTS messages_hash ON messages (content_hash);
+CREATE INDEX IF NOT EXISTS messages_mid ON messages (message_id);
+CREATE INDEX IF NOT EXISTS messages_pending ON messages (moved, outcome);
+CREATE TABLE IF NOT EXISTS counters (year_be INTEGER PRIMARY KEY, last INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS cases (
+    id INTEGER PRIMARY KEY,
+    receipt TEXT NOT NULL UNIQUE, year_be INTEGER NOT NULL, seq INTEGER NOT NULL,
+    message_row INTEGER NOT NULL, received_at TEXT NOT NULL, doc_date TEXT,
+    sender_name TEXT, sender_addr TEXT, reply_to TEXT, subject TEXT,
+    service_code TEXT, service_name TEXT, status TEXT NOT NULL, action TEXT, remark TEXT,
+    message_id TEXT, attachments INTEGER NOT NULL DEFAULT 0, archive TEXT, sha256 TEXT,
+    reply_status TEXT, via TEXT, awaiting_since TEXT, reminded_at TEXT, checklist TEXT, location TEXT,
+    UNIQUE (year_be, seq));
+CREATE INDEX IF NOT EXISTS cases_status ON cases (status);
+CREATE TABLE IF NOT EXISTS case_files (
+    id INTEGER PRIMARY KEY, case_id INTEGER NOT NULL, message_row INTEGER, name TEXT NOT NULL,
+    size INTEGER NOT NULL, content_type TEXT, at TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS case_files_case ON case_files (case_id);
+CREATE INDEX IF NOT EXISTS cases_mid ON cases (message_id);
+CREATE TABLE IF NOT EXISTS case_events (
+    id INTEGER PRIMARY KEY, case_id INTEGER NOT NULL, at TEXT NOT NULL, kind TEXT NOT NULL,
+    note TEXT, message_row INTEGER, actor TEXT);
+CREATE INDEX IF NOT EXISTS case_events_case ON case_events (case_id);
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY, message_id TEXT NOT NULL UNIQUE, kind TEXT NOT NULL,
+    case_id INTEGER, message_row INTEGER, recipient TEXT NOT NULL, subject TEXT,
+    raw BLOB NOT NULL, status TEXT NOT NULL, hold_reason TEXT,
+    created_at TEXT NOT NULL, sent_at TEXT, attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT, copied INTEGER NOT NULL DEFAULT 0, next_attempt_at TEXT);
+CREATE INDEX IF NOT EXISTS outbox_status ON outbox (status);
+CREATE INDEX IF NOT EXISTS outbox_recipient ON outbox (recipient, created_at);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY, at TEXT NOT NULL, level TEXT NOT NULL, kind TEXT NOT NULL, text TEXT);
+CREATE TABLE IF NOT EXISTS results (
+    id INTEGER PRIMARY KEY, case_id INTEGER NOT NULL, sha256 TEXT NOT NULL UNIQUE, file_name TEXT NOT NULL,
+    original TEXT, signed TEXT, level TEXT, outcome TEXT, signed_at TEXT NOT NULL, outbox_message_id TEXT,
+    timestamp_pending INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS licences (
+    id INTEGER PRIMARY KEY, number TEXT NOT NULL UNIQUE, year_be INTEGER NOT NULL, seq INTEGER NOT NULL,
+    holder TEXT, activity TEXT, location TEXT, issued TEXT NOT NULL, expires TEXT, receipt TEXT NOT NULL,
+    case_id INTEGER NOT NULL, UNIQUE (year_be, seq));
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS alerts (key TEXT PRIMARY KEY, last_at TEXT NOT NULL, text TEXT);
+CREATE TABLE IF NOT EXISTS register_dirty (year_be INTEGER PRIMARY KEY, version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS register_dirty_cases (case_id INTEGER PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS register_rows (
+    case_id INTEGER PRIMARY KEY, year_be INTEGER NOT NULL, seq INTEGER NOT NULL, xml TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS register_rows_year ON register_rows (year_be, seq);
+"""
+
+
+def run_script(db: sqlite3.Connection, script: str) -> None:
+    """Each statement of a script, inside the caller's transaction (executescript would commit)."""
+    buffer = ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            db.execute(buffer)
+            buffer = ""
+    if buffer.strip():
+        db.execute(buffer)
+
+
+def _v3(db: sqlite3.Connection) -> None:
+    """Results are keyed by (file content, case); their delivery has a status. Thai-only
+    reply-column texts (round 1 wrote "ส่งแล้ว / sent"); result e-mails that went out no longer
+    read "queued"."""
+    run_script(db, """
+        CREATE TABLE results_v3 (
+            id INTEGER PRIMARY KEY, case_id INTEGER NOT NULL, sha256 TEXT NOT NULL, file_name TEXT NOT NULL,
+            original TEXT, signed TEXT, level TEXT, outcome TEXT, signed_at TEXT NOT NULL, outbox_message_id TEXT,
+            timestamp_pending INTEGER NOT NULL DEFAULT 0, status TEXT NOT NULL DEFAULT 'queued',
+            UNIQUE (sha256, case_id));
+        INSERT INTO results_v3 (id, case_id, sha256, file_name, original, signed, level, outcome, signed_at,
+                                outbox_message_id, timestamp_pending, status)
+            SELECT r.id, r.case_id, r.sha256, r.file_name, r.original, r.signed, r.level, r.outcome, r.signed_at,
+                   r.outbox_message_id, r.timestamp_pending,
+                   coalesce((SELECT o.status FROM outbox o WHERE o.kind='result' AND o.case_id=r.case_id
+                             ORDER BY o.id DESC LIMIT 1), 'queued')
+            FROM results r;
+        DROP TABLE results;
+        ALTER TABLE results_v3 RENAME TO results;
+        CREATE INDEX results_mid ON results (outbox_message_id);
+        ALTER TABLE messages ADD COLUMN environment_errors INTEGER NOT NULL DEFAULT 0;
+        CREATE INDEX IF NOT EXISTS messages_outcome ON messages (outcome);
+    """)
+    for case_id, in db.execute("SELECT id FROM cases").fetchall():
+        last = db.execute("SELECT status, sent_at FROM outbox WHERE case_id=? AND kind NOT IN ('forward') "
+                          "ORDER BY id DESC LIMIT 1", (case_id,)).fetchone()
+        if last is None:
+            continue
+        status, sent_at = last
+        text = {"sent": "ส่งแล้ว", "queued": "รอส่ง", "held": "ระงับไว้ รอเจ้าหน้าที่", "failed": "ส่งไม่สำเร็จ",
+                "bounced": "ส่งอีเมลไม่สำเร็จ (ตีกลับ)"}.get(status)
+        if text is None:
+            continue
+        if status == "sent" and sent_at:
+            from datetime import datetime
+
+            from ..thai import thai_date_short
+
+            text += " " + thai_date_short(datetime.fromisoformat(sent_at))
+        db.execute("UPDATE cases SET reply_status=? WHERE id=? AND reply_status IS NOT NULL "
+                   "AND reply_status NOT LIKE 'ไม่%'", (text, case_id))
+        db.execute("INSERT OR IGNORE INTO register_dirty_cases (case_id) VALUES (?)", (case_id,))
+    for (year,) in db.execute("SELECT DISTINCT year_be FROM cases").fetchall():
+        db.execute("INSERT INTO register_dirty (year_be, version) VALUES (?, 1) "
+                   "ON CONFLICT (year_be) DO UPDATE SET version = version + 1", (year,))
+
+
+def _v6(db: sqlite3.Connection) -> None:
+    """Registers as the regulation writes them: cancellation, the dispatch register, service
+    times, and an append-only audit log whose hash chain starts from what is already there."""
+    run_script(db, """
+        ALTER TABLE cases ADD COLUMN cancelled_at TEXT;
+        ALTER TABLE cases ADD COLUMN cancelled_by TEXT;
+        ALTER TABLE cases ADD COLUMN cancel_reason TEXT;
+        ALTER TABLE cases ADD COLUMN due_date TEXT;
+        ALTER TABLE cases ADD COLUMN late_notified_at TEXT;
+        ALTER TABLE cases ADD COLUMN delay_reason TEXT;
+        ALTER TABLE cases ADD COLUMN expected_date TEXT;
+        ALTER TABLE cases ADD COLUMN decided_at TEXT;
+        CREATE INDEX cases_due ON cases (due_date);
+        CREATE TABLE dispatches (
+            id INTEGER PRIMARY KEY, year_be INTEGER NOT NULL, seq INTEGER NOT NULL, number TEXT NOT NULL,
+            dated TEXT NOT NULL, recipient TEXT, recipient_name TEXT, subject TEXT NOT NULL, action TEXT,
+            remark TEXT, case_id INTEGER, receipt TEXT, kind TEXT NOT NULL, sha256 TEXT, file_name TEXT,
+            outbox_message_id TEXT, cancelled_at TEXT, cancel_reason TEXT, UNIQUE (year_be, seq));
+        CREATE INDEX dispatches_case ON dispatches (case_id, sha256);
+        CREATE TABLE dispatch_counters (year_be INTEGER PRIMARY KEY, last INTEGER NOT NULL);
+        CREATE TABLE audit (
+            id INTEGER PRIMARY KEY, at TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL, ref TEXT,
+            detail TEXT NOT NULL, prev TEXT NOT NULL, hash TEXT NOT NULL);
+        CREATE TRIGGER audit_append_only_update BEFORE UPDATE ON audit
+            BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+        CREATE TRIGGER audit_append_only_delete BEFORE DELETE ON audit
+            BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+        CREATE TRIGGER cases_number_date_subject_fixed BEFORE UPDATE OF receipt, year_be, seq, received_at, subject
+            ON cases
+            WHEN OLD.receipt IS NOT NEW.receipt OR OLD.year_be IS NOT NEW.year_be OR OLD.seq IS NOT NEW.seq
+                 OR OLD.received_at IS NOT NEW.received_at OR OLD.subject IS NOT NEW.subject
+            BEGIN SELECT RAISE(ABORT, 'a registered number, date of receipt and subject never change'); END;
+    """)
+    from .audit import start_chain
+
+    start_chain(db)
+
+
+# the name archive.Archive.quarantine gives a copy: quarantine/<BE date>-<time>-uid<uid>.eml
+_OWN_QUARANTINE_COPY = re.compile(r"\(copy: (quarantine/[0-9]{8}-[0-9]{6}-uid[0-9]+\.eml)\)$")
+
+
+def _v8(db: sqlite3.Connection) -> None:
+    """The quarantine copy's path in a column of its own: prune and the console never read a path
+    out of a reason's text (an automatic mail's reason holds the sender's own header value).
+    Rows written before: only a quarantined message's reason ends with mailbot's own suffix, and
+    only a name in mailbot's own pattern is taken; anything else stays unknown."""
+    db.execute("ALTER TABLE messages ADD COLUMN quarantine_copy TEXT")
+    # intent before effect for sending: set when a message is handed to the SMTP server, cleared
+    # when its answer is recorded; found set, the attempt was interrupted (see Outbox.deliver)
+    db.execute("ALTER TABLE outbox ADD COLUMN send_started_at TEXT")
+    db.execute("ALTER TABLE outbox ADD COLUMN interrupted INTEGER NOT NULL DEFAULT 0")
+    rows = db.execute("SELECT id, reason FROM messages WHERE outcome='quarantined' AND reason LIKE '%(copy: %'")
+    for row_id, reason in rows.fetchall():
+        m = _OWN_QUARANTINE_COPY.search(reason or "")
+        if m:
+            db.execute("UPDATE messages SET quarantine_copy=? WHERE id=?", (m.group(1), row_id))
+
+
+# Versioned migrations: version -> change (SQL or a function), run in order in one transaction,
+# after a copy of the file is kept. Never edit one that has shipped; add the next.
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None] | str] = {
+    3: _v3,
+    # the licence holder named with `results letter --holder` (else the requester's name)
+    4: "ALTER TABLE cases ADD COLUMN holder TEXT;",
+    # trust and triage: the case a request named, why its reply is held, urgency and secrecy
+    5: """
+        ALTER TABLE cases ADD COLUMN linked_to TEXT;
+        ALTER TABLE cases ADD COLUMN held TEXT;
+        ALTER TABLE cases ADD COLUMN urgency TEXT;
+        ALTER TABLE cases ADD COLUMN urgency_rank INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE cases ADD COLUMN deadline TEXT;
+        ALTER TABLE cases ADD COLUMN secrecy TEXT;
+        CREATE INDEX IF NOT EXISTS cases_sender_day ON cases (sender_addr, received_at);
+        CREATE INDEX IF NOT EXISTS cases_urgency ON cases (urgency_rank, received_at);
+    """,
+    6: _v6,
+    # the officer's console: officer accounts (scrypt), items an officer marked as dealt with,
+    # and the indexes its pages need to stay fast with 100,000 cases
+    7: """
+        CREATE TABLE officers (
+            name TEXT PRIMARY KEY, salt BLOB NOT NULL, hash BLOB NOT NULL,
+            n INTEGER NOT NULL, r INTEGER NOT NULL, p INTEGER NOT NULL,
+            created_at TEXT NOT NULL, changed_at TEXT NOT NULL);
+        CREATE TABLE acknowledged (
+            kind TEXT NOT NULL, ref INTEGER NOT NULL, actor TEXT NOT NULL, at TEXT NOT NULL,
+            PRIMARY KEY (kind, ref));
+        CREATE INDEX messages_case ON messages (case_id);
+        CREATE INDEX messages_received ON messages (received_at);
+        CREATE INDEX cases_received ON cases (received_at);
+        CREATE INDEX cases_status_seq ON cases (status, year_be, seq);
+        CREATE INDEX cases_service_seq ON cases (service_code, year_be, seq);
+        CREATE INDEX cases_status_due ON cases (status, due_date);
+        CREATE INDEX cases_unclassified ON cases (status, received_at) WHERE service_code IS NULL;
+        CREATE INDEX cases_held ON cases (status, received_at) WHERE held IS NOT NULL;
+        CREATE INDEX cases_unsure ON cases (status, received_at) WHERE checklist LIKE '{"verdict": "unsure"%';
+    """,
+    8: _v8,
+}
+SCHEMA_VERSION = max(MIGRATIONS)
