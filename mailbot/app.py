@@ -306,7 +306,7 @@ class Office:
                 self.state.update_case(case["id"], cancelled_at=iso(now), cancelled_by=actor,
                                        cancel_reason=reason.strip())
                 case = self.desk.set_status(case, "cancelled", now, actor=actor)
-                audit.append(self.state.db, now, actor, "cancelled", receipt, {"reason": reason.strip()})
+                self.state.audit(now, actor, "cancelled", receipt, {"reason": reason.strip()})
                 discarded = self.state.db.execute(
                     "UPDATE outbox SET status='discarded', hold_reason='case cancelled' "
                     "WHERE case_id=? AND status IN ('queued','held')", (case["id"],)).rowcount
@@ -342,7 +342,7 @@ class Office:
 
     def audit_verify(self) -> "audit.Verification":
         """The audit chain checked end to end, and against the heads kept in backups and daily logs."""
-        return audit.verify(self.state.db, recorded_heads(self.cfg))
+        return self.state.audit_verify(recorded_heads(self.cfg))
 
     def held(self, failed: bool = False) -> list[sqlite3.Row]:
         return self.outbox.held(failed)
@@ -373,7 +373,7 @@ class Office:
                      c["service_name"] or "", thai_date(date.fromisoformat(c["due_date"])), workflow.label(c["status"]),
                      max(0, (day - date.fromisoformat(c["due_date"])).days)] for c in self.desk.due_soon(day)]
             path, pdf = report.write(self.state, day, self.cfg.registers_dir, self.cfg.agency.name, now,
-                                     audit_head=audit.head_text(self.state.db), late=late)
+                                     audit_head=self.state.audit_head_text(), late=late)
             register.write_pdf(self.state, self.cfg.registers_dir, numbering_year(day, self.cfg.registers.year_reset),
                                self.cfg.agency.name, now, Numbering.of(self.cfg.registers))
             if email and self.cfg.supervisors:
@@ -1070,10 +1070,10 @@ def restore(cfg: Config, source: Path, force: bool, now: datetime):
         state = State(cfg.data_dir / "state.sqlite3")
         try:
             state.put("recovery_pending", "restore")     # the next cycle also reads the Sent folder
-            with state.tx() as db:   # heads recorded after this backup are superseded, on the record
-                chain = {row[0]: row[1] for row in db.execute("SELECT id, hash FROM audit")}
+            with state.tx():   # heads recorded after this backup are superseded, on the record
+                chain = state.audit_hashes()
                 superseded = [[where, n, h] for where, n, h in recorded_heads(cfg) if chain.get(n) != h]
-                audit.append(db, now, "mailbot restore", "restored", result.source.name,
+                state.audit(now, "mailbot restore", "restored", result.source.name,
                              {"backup": result.source.name, "superseded": superseded})
             found = recover(state, local_evidence(cfg), cfg, load_rules(cfg.rules_path), now)
         finally:

@@ -26,7 +26,7 @@ from ..files import write_atomic
 from ..intake.classify import receipt_tags
 from ..mail.outbox import Outbox
 from ..mail.parse import pdf_attachments
-from ..store import State, audit, from_iso, iso
+from ..store import State, from_iso, iso
 from ..thai import thai_date, thai_date_short, thai_datetime, to_bangkok
 from . import completeness, workflow
 from .completeness import Checklist, File
@@ -113,7 +113,7 @@ class Desk:
             "INSERT INTO case_events (case_id, at, kind, note, message_row, actor) VALUES (?,?,?,?,?,?)",
             (case["id"], iso(at), kind, note, message_row, actor),
         )
-        audit.append(self.state.db, at, actor, f"event:{kind}", case["receipt"], {"note": note})
+        self.state.audit(at, actor, f"event:{kind}", case["receipt"], {"note": note})
         fresh = self.state.case_by_id(case["id"])
         column = "action" if action else "remark"
         self.state.update_case(case["id"], **{column: append_note(fresh[column], note)})
@@ -124,7 +124,7 @@ class Desk:
                    **fields: object) -> sqlite3.Row:
         self.state.update_case(case["id"], status=status, **fields)
         if status != case["status"]:
-            audit.append(self.state.db, at, actor, "status", case["receipt"], {"from": case["status"], "to": status})
+            self.state.audit(at, actor, "status", case["receipt"], {"from": case["status"], "to": status})
         return self.state.case_by_id(case["id"])
 
     def apply(self, case: sqlite3.Row, event: str, now: datetime, *, actor: str = "mailbot",

@@ -22,7 +22,7 @@ from ..casework.replies import Templates, build, message_id_for
 from ..config import Config
 from ..errors import ConnectionFailure, MailbotError, explain_environment
 from ..kinds import MAIL_KINDS, UNCAPPED, mail_kind, send_state
-from ..store import State, audit, iso
+from ..store import State, iso
 from ..thai import thai_date_short, to_bangkok
 from . import addresses
 
@@ -139,7 +139,7 @@ class Outbox:
                 receipt = db.execute("SELECT receipt FROM cases WHERE id=?", (row["case_id"],)).fetchone()[0]
                 if mail_kind(row["kind"]).reply_column:
                     st.update_case(row["case_id"], reply_status=column_text(status, now, None))
-            audit.append(db, now, actor, f"reply_{english}", receipt or "", {"outbox": outbox_id, "kind": row["kind"],
+            st.audit(now, actor, f"reply_{english}", receipt or "", {"outbox": outbox_id, "kind": row["kind"],
                                                                               "to": row["recipient"]})
             return db.execute("SELECT * FROM outbox WHERE id=?", (outbox_id,)).fetchone()
 

@@ -4,19 +4,26 @@ executes SQL or imports sqlite3 (``ops.backup`` copies the file with SQLite's ba
 Owns: ``State``, one object over one SQLite file, made of one part per kind of record —
 ``db`` (connection, transactions, migrations, meta, events), ``ledger`` (server messages),
 ``cases`` (numbers, cases, their events and files), ``outbox`` (messages owed and sent),
-``audit`` (the hash-chained log) — so that each part's SQL sits in one file. This is also the
+``audit`` (the hash-chained log), ``registers`` (dispatches, licences, results), ``officers``
+(console accounts), ``ops`` (alerts, privacy, recovery) and ``queries`` (what the faces read) —
+so that each part's SQL sits in one file. This is also the
 seam where another database (PostgreSQL, for a host) plugs in: callers see methods, not SQL.
 """
 from __future__ import annotations
 
+from .audit import AuditStore
 from .cases import CaseStore
 from .db import Database, from_iso, iso
 from .ledger import Ledger, LedgerStore
+from .officers import OfficerStore
+from .ops import OpsStore
 from .outbox import OutboxStore
+from .queries import QueryStore
+from .registers import RegisterStore
 from .schema import MIGRATIONS, SCHEMA_VERSION
 
 
-class State(LedgerStore, CaseStore, OutboxStore):
+class State(LedgerStore, CaseStore, OutboxStore, AuditStore, RegisterStore, OfficerStore, OpsStore, QueryStore):
     """One SQLite database under the data folder, with every part's statements."""
 
 

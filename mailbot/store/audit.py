@@ -1,4 +1,4 @@
-"""Audit: an append-only log with a hash chain over everything that happens to the registers.
+"""Audit (store): an append-only log with a hash chain over everything that happens to the registers.
 
 Owns: appending an entry (registration, status change, case event and officer action,
 cancellation, dispatch) whose hash covers the previous entry's hash, so that editing or
@@ -141,3 +141,26 @@ def verify(db: sqlite3.Connection, recorded_heads: Sequence[tuple[str, int, str]
             result.problems.append((n, f"จุดอ้างอิงที่บันทึกไว้ใน {where} (#{n}) ไม่อยู่ในบันทึกตรวจสอบแล้ว",
                                     f"the chain head recorded in {where} (#{n}) is no longer in the log"))
     return result
+
+
+class AuditStore:
+    """The ``audit`` table as methods of ``State`` (each inside the caller's transaction)."""
+
+    db: sqlite3.Connection
+
+    def audit(self, at: datetime | str, actor: str, action: str, ref: str = "", detail: dict | None = None) -> str:
+        """One entry in the log, inside the current transaction; returns its hash."""
+        return append(self.db, at, actor, action, ref, detail)
+
+    def audit_head(self) -> tuple[int, str]:
+        return head(self.db)
+
+    def audit_head_text(self) -> str:
+        return head_text(self.db)
+
+    def audit_hashes(self) -> dict[int, str]:
+        """Every entry's hash by id (a restore compares the heads recorded elsewhere with them)."""
+        return {row[0]: row[1] for row in self.db.execute("SELECT id, hash FROM audit")}
+
+    def audit_verify(self, recorded_heads: Sequence[tuple[str, int, str]] = ()) -> Verification:
+        return verify(self.db, recorded_heads)
