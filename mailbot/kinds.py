@@ -51,6 +51,7 @@ def outcome_label(key: str | None) -> str:
 @dataclass(frozen=True)
 class MailKind:
     key: str
+    thai: str                  # what the officer reads (console, case history, reply lists)
     when: str                  # when it is sent (documentation, `mailbot check`)
     template: str = ""         # templates/<template>.txt.j2; default: the key
     auto_submitted: str = "auto-replied"   # RFC 3834: auto-replied (an answer) | auto-generated
@@ -66,30 +67,30 @@ class MailKind:
 
 
 MAIL_KINDS: dict[str, MailKind] = {k.key: k for k in (
-    MailKind("receipt", "registered, a service recognised (with the document checklist)"),
-    MailKind("unclassified", "registered, needs officer review"),
-    MailKind("referral", "wrong agency: where to go instead"),
-    MailKind("followup", "acknowledgement of a follow-up (at most once a day per case)"),
-    MailKind("documents_complete", "a case awaiting documents became complete"),
-    MailKind("documents_unsure", "a case awaiting documents received files; the officer checks"),
-    MailKind("documents_still_missing", "files received but documents still missing"),
-    MailKind("reminder", "no answer to a request for documents after reminder_days"),
-    MailKind("closing_notice", "no answer after close_days more: the case is closed"),
-    MailKind("status", "status inquiry from the requester: status and history"),
-    MailKind("status_private", "status inquiry from anyone else: status goes only to the requester"),
-    MailKind("late_notice", "a case past its service time: the reason and the expected date, every 7 days",
+    MailKind("receipt", "อีเมลตอบรับ", "registered, a service recognised (with the document checklist)"),
+    MailKind("unclassified", "ตอบรับ (รอคัดแยก)", "registered, needs officer review"),
+    MailKind("referral", "แนะนำหน่วยงานอื่น", "wrong agency: where to go instead"),
+    MailKind("followup", "ตอบรับการติดตาม", "acknowledgement of a follow-up (at most once a day per case)"),
+    MailKind("documents_complete", "แจ้งเอกสารครบ", "a case awaiting documents became complete"),
+    MailKind("documents_unsure", "แจ้งรอตรวจเอกสาร", "a case awaiting documents received files; the officer checks"),
+    MailKind("documents_still_missing", "แจ้งเอกสารยังไม่ครบ", "files received but documents still missing"),
+    MailKind("reminder", "เตือนส่งเอกสาร", "no answer to a request for documents after reminder_days"),
+    MailKind("closing_notice", "แจ้งยุติเรื่อง", "no answer after close_days more: the case is closed"),
+    MailKind("status", "แจ้งสถานะ", "status inquiry from the requester: status and history"),
+    MailKind("status_private", "แจ้งว่าสถานะส่งเฉพาะผู้ยื่น", "status inquiry from anyone else: status goes only to the requester"),
+    MailKind("late_notice", "แจ้งเรื่องล่าช้า", "a case past its service time: the reason and the expected date, every 7 days",
              capped=False),
-    MailKind("too_large", "a message over limits.max_message_mb: kept, not processed; the sender told the limit"),
-    MailKind("result", "the signed result PDF sent back to the requester", capped=False),
-    MailKind("officer_status", "an officer changed the case's status (templates/status_<status>.txt.j2)",
+    MailKind("too_large", "แจ้งอีเมลใหญ่เกินกำหนด", "a message over limits.max_message_mb: kept, not processed; the sender told the limit"),
+    MailKind("result", "ผลการพิจารณา", "the signed result PDF sent back to the requester", capped=False),
+    MailKind("officer_status", "แจ้งสถานะใหม่", "an officer changed the case's status (templates/status_<status>.txt.j2)",
              template="status_{status_key}", capped=False, optional=True),
-    MailKind("officer_message", "a message an officer chose to send the citizen (case set --tell)",
+    MailKind("officer_message", "ข้อความจากเจ้าหน้าที่", "a message an officer chose to send the citizen (case set --tell)",
              capped=False),
-    MailKind("forward", "internal forward of a case to a unit", auto_submitted="auto-generated",
+    MailKind("forward", "ส่งต่อส่วนงาน", "internal forward of a case to a unit", auto_submitted="auto-generated",
              capped=False, reply_column=False, internal=True, threaded=False),
-    MailKind("alert", "a problem the officers must fix (to alerts.to and supervisors, at most hourly)",
+    MailKind("alert", "แจ้งเตือน", "a problem the officers must fix (to alerts.to and supervisors, at most hourly)",
              auto_submitted="auto-generated", capped=False, reply_column=False, internal=True, threaded=False),
-    MailKind("daily_report", "the supervisors' daily log (xlsx attached)", auto_submitted="auto-generated",
+    MailKind("daily_report", "บันทึกประจำวัน", "the supervisors' daily log (xlsx attached)", auto_submitted="auto-generated",
              capped=False, reply_column=False, internal=True, threaded=False),
 )}
 
@@ -105,8 +106,14 @@ def mail_kind(key: str | None) -> MailKind:
     if known is not None:
         return known
     if key.startswith("status_"):
-        return MailKind(key, MAIL_KINDS["officer_status"].when, template=key, capped=False, optional=True)
-    return MailKind(key, "stored by an earlier release", capped=False)
+        return MailKind(key, MAIL_KINDS["officer_status"].thai, MAIL_KINDS["officer_status"].when, template=key,
+                        capped=False, optional=True)
+    return MailKind(key, key, "stored by an earlier release", capped=False)
+
+
+def kind_label(key: str | None) -> str:
+    """The Thai name of a mail kind (a key an earlier release stored: shown as stored)."""
+    return mail_kind(key).thai
 
 
 INTERNAL = frozenset(k for k, v in MAIL_KINDS.items() if v.internal)

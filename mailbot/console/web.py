@@ -22,7 +22,7 @@ from ..casework import workflow
 from ..clock import Clock, utcnow
 from ..config import Config
 from ..errors import MailbotError
-from ..kinds import outcome_label, send_state
+from ..kinds import kind_label, outcome_label, send_state
 from ..store import from_iso
 from ..thai import thai_date, thai_date_short, thai_datetime
 from . import auth, security
@@ -156,16 +156,6 @@ def _when(value: object) -> datetime | None:
         return None
 
 
-MAIL_KINDS_THAI = {
-    "receipt": "อีเมลตอบรับ", "unclassified": "ตอบรับ (รอคัดแยก)", "referral": "แนะนำหน่วยงานอื่น",
-    "followup": "ตอบรับการติดตาม", "documents_complete": "แจ้งเอกสารครบ", "documents_unsure": "แจ้งรอตรวจเอกสาร",
-    "documents_still_missing": "แจ้งเอกสารยังไม่ครบ", "reminder": "เตือนส่งเอกสาร", "closing_notice": "แจ้งยุติเรื่อง",
-    "status": "แจ้งสถานะ", "status_private": "แจ้งว่าสถานะส่งเฉพาะผู้ยื่น", "too_large": "แจ้งอีเมลใหญ่เกินกำหนด",
-    "result": "ผลการพิจารณา", "officer_status": "แจ้งสถานะใหม่", "officer_message": "ข้อความจากเจ้าหน้าที่",
-    "forward": "ส่งต่อส่วนงาน", "alert": "แจ้งเตือน", "daily_report": "บันทึกประจำวัน",
-}
-
-
 def _filters(app: Flask) -> None:
     env = app.jinja_env
     env.filters["citizen"] = security.citizen
@@ -176,7 +166,7 @@ def _filters(app: Flask) -> None:
     env.filters["status_label"] = workflow.label
     env.filters["outcome_label"] = outcome_label
     env.filters["send_state"] = send_state
-    env.filters["mail_kind"] = lambda k: MAIL_KINDS_THAI.get(k, k)
+    env.filters["mail_kind"] = kind_label
     env.filters["kb"] = lambda n: f"{max(1, round((n or 0) / 1024))} KB" if (n or 0) < 1024 * 1024 \
         else f"{(n or 0) / 1024 / 1024:.1f} MB"
     env.filters["nl2br"] = lambda s: Markup("<br>").join(security.citizen(s).split("\n"))
