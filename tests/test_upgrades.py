@@ -22,10 +22,10 @@ import openpyxl
 import pytest
 import yaml
 
-from mailbot import workflow
+from mailbot.casework import workflow
 from mailbot.config import load_config, yaml_load
 from mailbot.kinds import MAIL_KINDS
-from mailbot.servers import ImapServer, SmtpServer
+from mailbot.mail.servers import ImapServer, SmtpServer
 
 from .conftest import AGENCY, PASSWORD, YEAR, Env, letter
 
@@ -273,7 +273,7 @@ def test_round2_audit_dispatch_numbers_accounts_and_token_survive(round2):
 
     # round 2's console accounts still sign in (the migrated database, today's code)
     from mailbot.console import auth
-    from mailbot.state import State
+    from mailbot.store import State
 
     state = State(env.root / "data" / "state.sqlite3")
     try:
@@ -284,7 +284,7 @@ def test_round2_audit_dispatch_numbers_accounts_and_token_survive(round2):
         state.close()
 
     # round 2's OAuth2 token, kept in the file store (data/secrets/credentials.json), loads
-    from mailbot import oauth
+    from mailbot.mail import oauth
 
     cfg = load_config(env.config_path)
     src = oauth.source(cfg.imap)
