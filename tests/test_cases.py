@@ -183,9 +183,18 @@ def test_status_inquiry_answers_only_the_requester(env):
     assert len(to(env, "somchai@example.com")) == before + 1
 
 
+MX = "mx.example.go.th"
+
+
+def vouched(raw: bytes, domain: str = "example.go.th") -> bytes:
+    """The message as our receiving server stores it: its own DMARC verdict and Received on top."""
+    return (f"Authentication-Results: {MX}; dmarc=pass header.from={domain}\r\n"
+            f"Received: from mail.{domain} by {MX} with ESMTPS; Fri, 4 Dec 2026 10:00:00 +0700\r\n").encode() + raw
+
+
 def test_staff_forward_is_registered_under_the_citizen(env):
-    env.set_config(staff=["somsak.officer@example.go.th"])
-    env.deliver((FIXTURES / "gmail_en.eml").read_bytes())
+    env.set_config(staff=["somsak.officer@example.go.th"], trust={"authserv_id": MX})
+    env.deliver(vouched((FIXTURES / "gmail_en.eml").read_bytes()))
     [h] = env.cycle().handled
     assert h.outcome == "registered" and h.sender == "somying.r@gmail.com"
     [receipt] = to(env, "somying.r@gmail.com")
@@ -199,9 +208,23 @@ def test_staff_forward_is_registered_under_the_citizen(env):
     assert rows[1][3].startswith("สมหญิง รักดี")
 
 
+def test_staff_forward_without_a_server_to_vouch_for_it_waits_for_the_officer(env):
+    """The safe default: with no trust.authserv_id a bare From: of a staff address is anyone's to
+    write, so the forward is registered under the forwarding address, flagged, nobody is mailed."""
+    env.set_config(staff=["somsak.officer@example.go.th"])
+    env.deliver((FIXTURES / "gmail_en.eml").read_bytes())
+    [h] = env.cycle().handled
+    assert h.outcome == "registered" and h.sender == "somsak.officer@example.go.th"
+    assert not to(env, "somying.r@gmail.com") and not to(env, "somsak.officer@example.go.th")
+    row = case_row(env, h.receipt)
+    assert row["via"] is None and row["held"] and "trust.authserv_id" in row["held"]
+    assert "ระงับการตอบกลับอัตโนมัติ" in register(env)[1][7]
+
+
 def test_staff_forward_as_attachment_and_thai_outlook(env):
-    env.set_config(staff=["Somsak.Officer@example.go.th"])
-    env.deliver((FIXTURES / "thunderbird_attached.eml").read_bytes(), (FIXTURES / "outlook_th.eml").read_bytes())
+    env.set_config(staff=["Somsak.Officer@example.go.th"], trust={"authserv_id": MX})
+    env.deliver(vouched((FIXTURES / "thunderbird_attached.eml").read_bytes()),
+                vouched((FIXTURES / "outlook_th.eml").read_bytes()))
     handled = env.cycle().handled
     assert [h.sender for h in handled] == ["somying.r@gmail.com", "somying.r@hotmail.com"]
     assert case_row(env, handled[1].receipt)["service_code"] == "WEL"

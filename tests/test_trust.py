@@ -419,10 +419,82 @@ def test_spoofed_staff_forward_is_judged_on_the_outer_sender():
     assert trust.staff_forward(genuine, trust.screen(genuine, CONFIGURED), staff=staff, own_address=OWN).take
     bare = mail(**forward)   # no verdict at all from our server
     assert not trust.staff_forward(bare, trust.screen(bare, CONFIGURED), staff=staff, own_address=OWN).take
-    assert trust.staff_forward(bare, trust.screen(bare, TrustConfig()), staff=staff, own_address=OWN).take
+    # without trust.authserv_id nothing vouches for a bare From: (anyone can write it): registered
+    # under the forwarding address, flagged, for the officer to confirm
+    unvouched = trust.staff_forward(bare, trust.screen(bare, TrustConfig()), staff=staff, own_address=OWN)
+    assert not unvouched.take and "trust.authserv_id is not set" in unvouched.flag
+    assert not trust.staff_forward(genuine, trust.screen(genuine, TrustConfig()), staff=staff, own_address=OWN).take
     other = mail(**{**forward, "sender": "someone@example.com"})
     assert trust.staff_forward(other, trust.screen(other, CONFIGURED), staff=staff, own_address=OWN) == \
         trust.StaffForward(False, "")
+
+
+def delivered(*trace: str, sender="somchai@example.com", forged: tuple[str, ...] = ()) -> object:
+    """A message as our server stores it: its own trace headers on top (``trace``, top first),
+    then what came with the message (``forged``: headers the sender wrote), then the sender's own."""
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = OWN
+    msg["Subject"] = "ขออนุญาตก่อสร้างอาคาร"
+    msg.set_content("เรียน นายกเทศมนตรี")
+    head = "".join(f"{h}\r\n" for h in trace + forged).encode()
+    return parse(head + msg.as_bytes())
+
+
+BORDER = f"Received: from evil.example (evil.example [203.0.113.9]) by {MX} with ESMTPS; Fri, 4 Dec 2026 10:00:00 +0700"
+PASS = "dmarc=pass header.from=example.com"
+
+
+@pytest.mark.parametrize("forged_id", [MX, MX.upper()])
+def test_authentication_results_below_our_border_are_forgeries(forged_id):
+    """RFC 8601 section 5: only the headers our server put on top count; one with our id further
+    down was written before the message reached us (any case of the id)."""
+    genuine_fail = delivered(f"Authentication-Results: {MX}; dmarc=fail header.from=example.com", BORDER,
+                             forged=(f"Authentication-Results: {forged_id}; {PASS}",))
+    s = trust.screen(genuine_fail, CONFIGURED)
+    assert not s.authenticated and "forged Authentication-Results" in s.hold and "dmarc=fail" in s.hold
+    genuine_none = delivered(f"Authentication-Results: {MX}; dmarc=none", BORDER,
+                             forged=(f"Authentication-Results: {forged_id}; {PASS}",))
+    s = trust.screen(genuine_none, CONFIGURED)
+    assert not s.authenticated and "forged" in s.hold                   # the forged pass is not believed
+    only_forged = delivered(BORDER, forged=(f"Authentication-Results: {forged_id}; {PASS}",))
+    s = trust.screen(only_forged, CONFIGURED)
+    assert not s.authenticated and "forged" in s.hold
+    honest = delivered(f"Authentication-Results: {MX}; {PASS}", f"Authentication-Results: {MX}; spf=pass "
+                       "smtp.mailfrom=example.com", BORDER)                  # two milters, one server: both ours
+    s = trust.screen(honest, CONFIGURED)
+    assert s.authenticated and not s.hold
+
+
+def test_a_forged_staff_forward_with_forged_results_is_not_taken():
+    staff = ["clerk@example.go.th"]
+    forged = delivered(f"Authentication-Results: {MX}; dmarc=none", BORDER, sender="clerk@example.go.th",
+                       forged=(f"Authentication-Results: {MX}; dmarc=pass header.from=example.go.th",))
+    verdict = trust.staff_forward(forged, trust.screen(forged, CONFIGURED), staff=staff, own_address=OWN)
+    assert not verdict.take and "forged" in verdict.flag
+
+
+@pytest.mark.parametrize("header,addr,shown", [
+    ("owner@example.com <stranger@evil.example>", "stranger@evil.example", "owner@example.com"),
+    ('"owner@example.com" <stranger@evil.example>', "stranger@evil.example", "owner@example.com"),
+    ("=?utf-8?q?owner=40example=2Ecom?= <stranger@evil.example>", "stranger@evil.example", "owner@example.com"),
+    ("Somchai (somchai@example.com) <somchai@example.com>", "somchai@example.com", ""),
+    ("สมชาย ใจดี <somchai@example.com>", "somchai@example.com", ""),
+    ("somchai@example.com (Somchai)", "somchai@example.com", ""),
+])
+def test_the_sender_is_the_address_in_angle_brackets(header, addr, shown, monkeypatch):
+    """What servers and DMARC use; a display name showing another address is flagged. The same on
+    every Python 3.11 patch level: the CVE-2023-27043 fix changed email.utils.getaddresses, which
+    is not used for this (both of its behaviours are tried)."""
+    import email.utils
+
+    raw = f"From: {header}\r\nTo: {OWN}\r\nSubject: x\r\n\r\nhi".encode()
+    for behaviour in ("as installed", "strict"):
+        if behaviour == "strict":     # the fixed getaddresses gives up on an ambiguous header
+            monkeypatch.setattr(email.utils, "getaddresses", lambda *a, **k: [("", "")])
+        letter = parse(raw)
+        assert letter.from_addr == addr and letter.from_display_address == shown, behaviour
+        assert bool(trust.screen(letter, CONFIGURED).hold) == bool(shown)
 
 
 # ---------------------------------------------------------------------------- 5. inert echoes

@@ -112,15 +112,46 @@ def summarise_authserv_ids(raws: Iterable[bytes]) -> list[tuple[str, int]]:
     return seen.most_common()
 
 
+def ours_and_forged(headers: Headers | Letter, servers: tuple[str, ...]) -> tuple[list[str], list[str]]:
+    """The Authentication-Results values our receiving server wrote, and those that only claim to be
+    its (RFC 8601 section 5).
+
+    The server puts its own on top of everything that came with the message: the topmost header
+    with our authserv-id starts the trusted block, and the block ends at the next ``Received``
+    line below it (a hop the message made before it reached us). A header with our id further
+    down was written before our server saw the message: a forgery. So is everything when a
+    ``Received`` line naming our server as the receiver ("by <authserv-id>") sits above the
+    topmost header with our id. The id is compared without regard to case."""
+    wanted = {s.lower() for s in servers}
+    pairs = _pairs(headers)
+    ours = [i for i, (k, v) in enumerate(pairs) if k == "authentication-results" and authserv_id_of(v) in wanted]
+    if not ours:
+        return [], []
+    first = ours[0]
+    border = next((i for i, (k, v) in enumerate(pairs) if k == "received" and _received_by(v) in wanted), None)
+    if border is not None and border < first:
+        return [], [pairs[i][1] for i in ours]
+    end = next((i for i, (k, _) in enumerate(pairs) if k == "received" and i > first), len(pairs))
+    return [pairs[i][1] for i in ours if i < end], [pairs[i][1] for i in ours if i >= end]
+
+
+def _received_by(value: str) -> str:
+    """The receiving host a Received line names ("... by mx.example.go.th with ESMTPS ...")."""
+    m = re.search(r"\bby\s+([^\s;()]+)", _COMMENT.sub(" ", value), re.I)
+    return m.group(1).lower().rstrip(".") if m else ""
+
+
 def auth_results(headers: Headers | Letter, servers: tuple[str, ...]) -> list[AuthResult]:
-    """Results from the Authentication-Results of the given authserv-ids (all headers when none given)."""
+    """Results from the Authentication-Results of the given authserv-ids, only those our server
+    wrote (``ours_and_forged``); all headers when no id is given."""
     out: list[AuthResult] = []
     wanted = {s.lower() for s in servers}
+    trusted = set(ours_and_forged(headers, servers)[0]) if wanted else set()
     for name, value in _pairs(headers):
         if name != "authentication-results":
             continue
         server = authserv_id_of(value)
-        if wanted and server not in wanted:
+        if wanted and (server not in wanted or value not in trusted):
             continue
         parsed = None
         if authres is not None:
@@ -271,6 +302,13 @@ def screen(letter: Letter, settings: TrustConfig) -> Screening:
     reasons: list[str] = []
     if failures:
         reasons.append("authentication failed: " + ", ".join(failures))
+    if letter.from_display_address:
+        reasons.append(f"the sender's name shows another address ({letter.from_display_address}) "
+                       f"than the one it comes from ({letter.from_addr})")
+    forged = ours_and_forged(letter, servers)[1] if servers else []
+    if forged:
+        reasons.append(f"forged Authentication-Results: {len(forged)} header(s) claim to be from "
+                       f"{servers[0]} but were written before the message reached it")
     reasons.extend(spam_reasons(letter, settings.spam_score))
     for addr in dict.fromkeys(a for a in (letter.from_addr, letter.reply_to) if a):
         entry = blocked(addr, settings.blocklist)
@@ -278,7 +316,7 @@ def screen(letter: Letter, settings: TrustConfig) -> Screening:
             reasons.append(f"sender on trust.blocklist ({entry})")
     return Screening(
         reasons=tuple(reasons), failures=failures,
-        authenticated=bool(servers) and not failures and authenticated(results, letter.from_addr),
+        authenticated=bool(servers) and not failures and not forged and authenticated(results, letter.from_addr),
         servers=tuple(authserv_ids(letter)), configured=bool(servers),
     )
 
@@ -331,13 +369,18 @@ class StaffForward:
     flag: str = ""    # why the outer message is not trusted (registered flagged under the outer sender)
 
 
+UNVOUCHED_FORWARD = "staff forward from {sender} not vouched for: trust.authserv_id is not set"
+
+
 def staff_forward(outer: Letter, screening: Screening, *, staff: Iterable[str], own_address: str,
-                  own_domains: tuple[str, ...] = (), require_authentication: bool | None = None) -> StaffForward:
+                  own_domains: tuple[str, ...] = (), require_authentication: bool = True) -> StaffForward:
     """May a forward from a staff address be registered under the citizen it names?
 
     Judged on the OUTER message (before substitution): a sender on ``staff`` whose mail is not
-    held, does not claim our domain while failing authentication, and (when the receiving server
-    is configured, or ``require_authentication``) is authenticated by it.
+    held, does not claim our domain while failing authentication, and is authenticated by our
+    receiving server. Without ``trust.authserv_id`` nothing can vouch for the sender (a bare
+    ``From:`` is anyone's to write): the forward is registered under the forwarding address,
+    flagged, and the officer confirms it in the console (``Office.confirm_forward``).
     """
     sender = (outer.from_addr or "").lower()
     if not sender or sender not in {s.strip().lower() for s in staff}:
@@ -347,8 +390,8 @@ def staff_forward(outer: Letter, screening: Screening, *, staff: Iterable[str], 
         return StaffForward(False, f"staff forward {spoof}")
     if screening.hold:
         return StaffForward(False, f"staff forward from {sender}: {screening.hold}")
-    if require_authentication is None:
-        require_authentication = screening.configured
+    if require_authentication and not screening.configured:
+        return StaffForward(False, UNVOUCHED_FORWARD.format(sender=sender))
     if require_authentication and not screening.authenticated:
         return StaffForward(False, f"staff forward from {sender} not authenticated by the receiving server")
     return StaffForward(True)

@@ -62,6 +62,7 @@ _AUTO_SUBJECT = re.compile(
 _COMMENT = re.compile(r"\([^()]*\)")
 # headers the receiving servers add with their verdicts; kept on the Letter for trust.screen
 TRUST_HEADERS = frozenset({
+    "received",    # where the receiving server's own headers end (RFC 8601 section 5)
     "authentication-results", "x-spam-flag", "x-spam-status", "x-spam-score", "x-rspamd-score",
     "x-spamd-result", "x-ms-exchange-organization-scl", "x-forefront-antispam-report",
 })
@@ -106,6 +107,8 @@ class Letter:
     # the receiving side's verdict headers (Authentication-Results, X-Spam-*, rspamd, Microsoft SCL) as
     # (lower-case name, unfolded value), in header order; read by trust.screen with the configured authserv-id
     trust_headers: tuple[tuple[str, str], ...] = ()
+    # a From display name that shows an address other than the sender's ("owner@x <stranger@y>"): that address
+    from_display_address: str = ""
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -166,13 +169,91 @@ def _addresses(msg: Message, name: str) -> list[tuple[str, str]]:
             continue
         raw = _fix_surrogates(str(value))
         raw = re.sub(r"\r?\n[ \t]", " ", raw)
-        try:
-            found = email.utils.getaddresses([raw])
-        except Exception:
-            found = []
-        for display, addr in found:
+        for display, addr in mailboxes(raw):
             pairs.append((_lenient_decode(display).strip(), addr.strip()))
     return pairs
+
+
+def mailboxes(raw: str) -> list[tuple[str, str]]:
+    """(display name, address) of each mailbox in an address header (RFC 5322 3.4), read the way
+    mail servers and DMARC read it: the address is the one in angle brackets, whatever the
+    display name says ("owner@example.com <stranger@evil.example>" is stranger@evil.example).
+
+    Not ``email.utils.getaddresses``: before the CVE-2023-27043 fix (Python 3.11.4 and older
+    3.11 patch levels) it splits that header into two addresses and the first one wins; after
+    it, it gives up on it. Quoted strings, comments and groups ("Undisclosed:;") are honoured."""
+    parts: list[str] = []
+    notes: list[str] = []          # each part's comment text: "a@b.c (Somchai)" names Somchai
+    cur: list[str] = []
+    note: list[str] = []
+    quoted, angle, comment = False, 0, 0
+    i = 0
+    while i < len(raw):
+        ch = raw[i]
+        if quoted:
+            cur.append(ch)
+            if ch == "\\" and i + 1 < len(raw):
+                cur.append(raw[i + 1])
+                i += 1
+            elif ch == '"':
+                quoted = False
+        elif comment:
+            if ch == "\\" and i + 1 < len(raw):
+                note.append(raw[i + 1])
+                i += 1
+            elif ch == "(":
+                comment += 1
+            elif ch == ")":
+                comment -= 1
+            else:
+                note.append(ch)
+        elif ch == '"':
+            quoted = True
+            cur.append(ch)
+        elif ch == "(":
+            comment = 1
+        elif ch == "<":
+            angle += 1
+            cur.append(ch)
+        elif ch == ">":
+            angle = max(0, angle - 1)
+            cur.append(ch)
+        elif ch in ",;" and not angle:
+            parts.append("".join(cur))
+            notes.append("".join(note))
+            cur, note = [], []
+        elif ch == ":" and not angle and "@" not in "".join(cur):   # a group's name: dropped
+            cur = []
+        else:
+            cur.append(ch)
+        i += 1
+    parts.append("".join(cur))
+    notes.append("".join(note))
+    out: list[tuple[str, str]] = []
+    for part, comment_text in zip(parts, notes):
+        part = part.strip()
+        if not part:
+            continue
+        m = re.search(r'<([^<>]*)>\s*$', part) or re.search(r'<([^<>]*)>', part)
+        if m:
+            display, addr = part[: m.start()].strip(), m.group(1).strip()
+        else:
+            display, addr = comment_text.strip(), part
+        if len(display) >= 2 and display[0] == display[-1] == '"':
+            display = re.sub(r'\\(.)', r"\1", display[1:-1])
+        out.append((display, addr))
+    return out
+
+
+_SHOWN_ADDRESS = re.compile(r"[^\s@<>()\[\],;:\"']+@[A-Za-z0-9\u00a0-\uffff-]+(?:\.[A-Za-z0-9\u00a0-\uffff-]+)+")
+
+
+def display_address(display: str, addr: str | None) -> str:
+    """An address a display name shows that is not the sender's own, or "" (a spoofing sign)."""
+    for shown in _SHOWN_ADDRESS.findall(display or ""):
+        if shown.strip(".").lower() != (addr or "").strip().lower():
+            return shown.strip(".")
+    return ""
 
 
 def usable_address(addr: str | None) -> str | None:
@@ -417,6 +498,7 @@ def parse(raw: bytes) -> Letter:
         auth_failures=auth_failures(msg),
         loops=tuple(v for v in (_unfold(v) for k, v in msg.raw_items() if k.lower() == "x-loop") if v),
         trust_headers=tuple((k.lower(), _unfold(v)) for k, v in msg.raw_items() if k.lower() in TRUST_HEADERS),
+        from_display_address=display_address(from_name, from_addr),
     )
 
 
