@@ -44,7 +44,7 @@ def test_all_workbooks_convert_with_thai_intact_and_no_formulas(env, tmp_path):
     assert env.cli("report").returncode == 0
     # a licence in the public register
     from mailbot.documents.certs import make_demo_pki
-    from mailbot.intake.cycle import utcnow
+    from mailbot.clock import utcnow
 
     pki = make_demo_pki(env.root / "certs", "เทศบาลตำบลบ้านตัวอย่าง")
     env.set_config(signing={"pkcs12": "certs/agency-demo.p12", "password": pki.password}, results={"stable_seconds": 0})

@@ -112,3 +112,27 @@ def is_loopback(address: str) -> bool:
         return ipaddress.ip_address(address).is_loopback
     except ValueError:
         return False
+
+
+def same_site_path(value: str | None, default: str = "/") -> str:
+    """Where sign-in may send the officer next: a path on this console, nothing else.
+
+    Browsers drop tabs and line breaks inside a URL and read a backslash as a slash, so
+    "/\t/evil.example" would become "//evil.example", another site: any control character,
+    space or backslash, a scheme or a host, or a path not starting with exactly one "/" gives
+    ``default``."""
+    text = value or ""
+    if (not text.startswith("/") or text.startswith("//") or len(text) > 2000
+            or any(ord(ch) < 0x21 or ord(ch) == 0x7F or ch == "\\" or unicodedata.category(ch)[0] in "CZ"
+                   for ch in text)):
+        return default
+    parts = urlsplit(text)
+    if parts.scheme or parts.netloc or not parts.path.startswith("/") or parts.path.startswith("//"):
+        return default
+    return text
+
+
+def throttle_key(name: str) -> str:
+    """The account a sign-in names, as ``auth.verify`` reads it (NFC, any run of white space,
+    U+3000 included, as one space, case ignored): every spelling of one name shares its count."""
+    return unicodedata.normalize("NFC", " ".join((name or "").split())).casefold()

@@ -96,27 +96,27 @@ def common():
 
 @bp.route("/signin", methods=["GET", "POST"])
 def signin():
-    nxt = request.values.get("next") or "/"
-    if not nxt.startswith("/") or nxt.startswith("//") or "\\" in nxt:
-        nxt = "/"
+    nxt = security.same_site_path(request.values.get("next"))
     if not g.accounts:
         return redirect(nxt)
     error = ""
     if request.method == "POST":
         name, password = form("name", 64), request.form.get("password") or ""
-        throttle = ext("throttle")
-        wait = throttle.wait(name)
+        throttle, by_address = ext("throttle"), ext("throttle_address")
+        key, client = security.throttle_key(name), f"address {request.remote_addr or '-'}"
+        wait = max(throttle.wait(key), by_address.wait(client))
         if wait:
             error = f"ใส่รหัสผ่านผิดหลายครั้ง รอ {wait} วินาทีแล้วลองใหม่ / too many wrong passwords: wait {wait} s"
         elif (officer := auth.verify(office().state, name, password)) is not None:
-            throttle.ok(name)
+            throttle.ok(key)
             sessions = ext("sessions")
             sessions.drop(g.session.token)           # a fresh session on sign-in (no fixation)
             g.session = sessions.new(officer)
             g.new_cookie = True
             return redirect(nxt)
         else:
-            throttle.failed(name)
+            throttle.failed(key)
+            by_address.failed(client)
             error = "ชื่อหรือรหัสผ่านไม่ถูกต้อง / wrong name or password"
     return render_template("signin.html", error=error, next=nxt), (401 if error else 200)
 

@@ -46,8 +46,12 @@ def create_app(cfg: Config, clock: Clock = utcnow, *, port: int | None = None,
     sessions = auth.Sessions(cfg.console.session_minutes)
     hosts = security.allowed_hosts(cfg.console.listen, port, cfg.console.hosts)
     cookie = f"mailbot_console_{port}"        # cookies are shared between ports of one host
-    app.extensions["mailbot"] = {"cfg": cfg, "clock": clock, "sessions": sessions, "throttle": auth.Throttle(),
-                                 "port": port, "hosts": hosts, "cookie": cookie, "notify": notify}
+    app.extensions["mailbot"] = {
+        "cfg": cfg, "clock": clock, "sessions": sessions, "port": port, "hosts": hosts, "cookie": cookie,
+        "notify": notify,
+        "throttle": auth.Throttle(),                     # per account, however its name is spelled
+        "throttle_address": auth.Throttle(tries=20),     # per client address (an office may share one)
+    }
     _filters(app)
 
     @app.before_request
