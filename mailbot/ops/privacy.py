@@ -37,27 +37,25 @@ def export(state: State, cfg: Config, address: str, target: Path, now: datetime)
     local = to_bangkok(now)
     folder = target / safe_filename(f"ข้อมูลส่วนบุคคล {who} {local.year + 543}{local:%m%d-%H%M}")
     folder.mkdir(parents=True, exist_ok=True)
-    db = state.db
-    cases = db.execute("SELECT * FROM cases WHERE lower(sender_addr)=? OR lower(reply_to)=? ORDER BY year_be, seq",
-                       (who, who)).fetchall()
+    cases = state.privacy_cases(who)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(["เลขทะเบียนรับ", "รับเมื่อ", "เรื่อง", "บริการ", "สถานะ", "ชื่อผู้ยื่น", "อีเมล", "ความเป็นมา"])
     for c in cases:
-        history = "; ".join(f"{thai_datetime(from_iso(e['at']))} {e['note']}" for e in db.execute(
-            "SELECT at, note FROM case_events WHERE case_id=? ORDER BY id", (c["id"],)))
+        history = "; ".join(f"{thai_datetime(from_iso(e['at']))} {e['note']}" for e in
+                           state.privacy_case_events(c["id"]))
         writer.writerow([c["receipt"], thai_datetime(from_iso(c["received_at"])), c["subject"] or "",
                          c["service_name"] or "", workflow.label(c["status"]), c["sender_name"] or "",
                          c["sender_addr"] or "", history])
     write_atomic(folder / "เรื่องที่ยื่น (cases).csv", out.getvalue().encode("utf-8-sig"))
     messages = 0
-    for m in db.execute("SELECT * FROM messages WHERE lower(sender)=? AND archive IS NOT NULL ORDER BY id", (who,)):
+    for m in state.privacy_messages(who):
         source = cfg.data_dir / m["archive"]
         if source.is_file():
             messages += 1
             write_atomic(folder / "อีเมลที่ส่งมา (messages)" / f"{messages:04d}.eml", source.read_bytes())
     replies = 0
-    for r in db.execute("SELECT * FROM outbox WHERE recipient=? ORDER BY id", (who,)):
+    for r in state.privacy_replies(who):
         replies += 1
         write_atomic(folder / "อีเมลที่ตอบกลับ (replies)" / f"{replies:04d}-{r['kind']}.eml", bytes(r["raw"]))
     note = (f"ข้อมูลที่{cfg.agency.name}เก็บเกี่ยวกับ {who} ณ {thai_datetime(now)}\r\n"
@@ -110,10 +108,7 @@ def due(state: State, cfg: Config, now: datetime) -> Prune:
     except ValueError:       # 29 February
         before = (local - timedelta(days=1)).replace(year=local.year - years)
     result = Prune(before)
-    rows = state.db.execute(
-        "SELECT m.archive, m.quarantine_copy, c.status FROM messages m LEFT JOIN cases c ON c.id = m.case_id "
-        "WHERE m.received_at IS NOT NULL AND m.received_at < ? "
-        "AND (m.archive IS NOT NULL OR m.quarantine_copy IS NOT NULL)", (iso(before),)).fetchall()
+    rows = state.prunable_messages(iso(before))
     seen: set[Path] = set()
     for r in rows:
         if r["status"] in workflow.OPEN:

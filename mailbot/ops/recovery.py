@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import sqlite3
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -24,6 +23,7 @@ from ..config import Config, Rules
 from ..intake.classify import match_subject
 from ..mail.parse import Unparseable, parse
 from ..store import State, iso
+from ..store.ops import DatabaseError, old_database_cases
 from ..thai import one_line, parse_thai_datetime, thai_date_short, thai_digits_to_arabic
 from .archive import JOURNAL
 
@@ -120,16 +120,13 @@ def _journal(data_dir: Path):
 def _old_databases(data_dir: Path):
     for path in sorted(data_dir.glob("state.sqlite3.before-restore-*")):
         try:
-            con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-            con.row_factory = sqlite3.Row
-            rows = con.execute("SELECT * FROM cases").fetchall()
-        except sqlite3.DatabaseError as exc:
+            rows = old_database_cases(path)
+        except DatabaseError as exc:
             log.warning("old database %s unreadable: %s", path, exc)
             continue
         for r in rows:
             fields = {k: r[k] for k in r.keys() if k not in ("id", "receipt", "year_be", "seq")}
             yield Evidence(r["year_be"], r["seq"], "database", fields)
-        con.close()
 
 
 def _registers(folder: Path):
@@ -185,7 +182,7 @@ def recover(state: State, evidence: dict[tuple[int, int], Evidence] | list[Evide
                 merged[key] = ev
         evidence = merged
     result = Recovery()
-    have = {(r[0], r[1]) for r in state.db.execute("SELECT year_be, seq FROM cases")}
+    have = state.case_numbers()
     tops: dict[int, int] = {}
     for (year, seq) in evidence:
         tops[year] = max(tops.get(year, 0), seq)
@@ -204,8 +201,7 @@ def recover(state: State, evidence: dict[tuple[int, int], Evidence] | list[Evide
             case = state.insert_case(ev.year, ev.seq, **fields)
             note = (f"กู้คืนเลขรับหลังฐานข้อมูลสูญหาย/กู้คืนข้อมูล {thai_date_short(now)} "
                     f"(ที่มา: {SOURCE_TH.get(ev.source, 'ไม่มีข้อมูล')})")
-            state.db.execute("INSERT INTO case_events (case_id, at, kind, note, actor) VALUES (?,?,?,?,?)",
-                             (case["id"], iso(now), "recovered", note, "mailbot"))
+            state.recovered_event(case["id"], iso(now), note)
             if ev.source == "none":
                 result.burned.append(ev.receipt)
             else:

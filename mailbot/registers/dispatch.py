@@ -10,13 +10,12 @@ as a view: ``registers/ทะเบียนส่ง-<year>.xlsx`` and ``.pdf``
 """
 from __future__ import annotations
 
-import sqlite3
 from datetime import datetime
 from pathlib import Path
 
 from ..config import Config
 from ..documents.printable import Column, Table
-from ..store import State, audit, from_iso, iso
+from ..store import Row, State, audit, from_iso, iso
 from ..thai import thai_date_short
 from .numbering import numbering_year, period_label, written
 
@@ -37,38 +36,32 @@ COLUMNS = [
 def peek(state: State, cfg: Config, when: datetime) -> str:
     """The number the next document would take (for a preview; nothing is issued)."""
     year = numbering_year(when, cfg.registers.year_reset)
-    row = state.db.execute("SELECT last FROM dispatch_counters WHERE year_be=?", (year,)).fetchone()
-    return written(cfg.registers.dispatch_pattern, (row[0] if row else 0) + 1, year)
+    return written(cfg.registers.dispatch_pattern, state.dispatch_counter(year) + 1, year)
 
 
-def issue(state: State, cfg: Config, *, when: datetime, case: sqlite3.Row | None, kind: str, subject: str,
+def issue(state: State, cfg: Config, *, when: datetime, case: Row | None, kind: str, subject: str,
           recipient: str | None, recipient_name: str = "", sha256: str | None = None, file_name: str | None = None,
-          actor: str = "mailbot") -> sqlite3.Row:
+          actor: str = "mailbot") -> Row:
     """A new outgoing number, recorded (inside the caller's transaction if there is one)."""
     year = numbering_year(when, cfg.registers.year_reset)
-    with state.tx() as db:
-        seq = db.execute("INSERT INTO dispatch_counters (year_be, last) VALUES (?, 1) ON CONFLICT (year_be) "
-                         "DO UPDATE SET last = last + 1 RETURNING last", (year,)).fetchone()[0]
+    with state.tx():
+        seq = state.next_dispatch_seq(year)
         number = written(cfg.registers.dispatch_pattern, seq, year)
         action = "ส่งทางอีเมล (รอส่ง)" if kind == "result_email" else "หนังสือแจ้งผล (รอลงนามและส่ง)"
-        cur = db.execute(
-            "INSERT INTO dispatches (year_be, seq, number, dated, recipient, recipient_name, subject, action, case_id, "
-            "receipt, kind, sha256, file_name) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (year, seq, number, iso(when), recipient, recipient_name, subject, action,
-             case["id"] if case is not None else None, case["receipt"] if case is not None else None, kind,
-             sha256, file_name))
-        audit.append(db, when, actor, "dispatched", number,
-                     {"number": number, "receipt": case["receipt"] if case is not None else None,
-                      "to": recipient, "subject": audit.subject_sha(subject)})
-        db.execute("INSERT INTO register_dirty (year_be, version) VALUES (?, 1) ON CONFLICT (year_be) "
-                   "DO UPDATE SET version = version + 1", (-year,))   # negative: the dispatch register's year
-        return db.execute("SELECT * FROM dispatches WHERE id=?", (cur.lastrowid,)).fetchone()
+        row = state.add_dispatch(
+            year_be=year, seq=seq, number=number, dated=iso(when), recipient=recipient, recipient_name=recipient_name,
+            subject=subject, action=action, case_id=case["id"] if case is not None else None,
+            receipt=case["receipt"] if case is not None else None, kind=kind, sha256=sha256, file_name=file_name)
+        state.audit(when, actor, "dispatched", number,
+                    {"number": number, "receipt": case["receipt"] if case is not None else None,
+                     "to": recipient, "subject": audit.subject_sha(subject)})
+        state.mark_dispatch_dirty(year)     # negative in register_dirty: the dispatch register's year
+        return row
 
 
-def find(state: State, case_id: int, sha256: str) -> sqlite3.Row | None:
+def find(state: State, case_id: int, sha256: str) -> Row | None:
     """The number a document already has (the same bytes for the same case)."""
-    return state.db.execute("SELECT * FROM dispatches WHERE case_id=? AND sha256=? ORDER BY id LIMIT 1",
-                            (case_id, sha256)).fetchone()
+    return state.dispatch_for_document(case_id, sha256)
 
 
 def settle(state: State, dispatch_id: int, *, sha256: str | None = None, outbox_message_id: str | None = None,
@@ -78,17 +71,12 @@ def settle(state: State, dispatch_id: int, *, sha256: str | None = None, outbox_
               if v is not None}
     if not fields:
         return
-    with state.tx() as db:
-        db.execute(f"UPDATE dispatches SET {', '.join(f'{k}=?' for k in fields)} WHERE id=?",
-                   (*fields.values(), dispatch_id))
-        year = db.execute("SELECT year_be FROM dispatches WHERE id=?", (dispatch_id,)).fetchone()[0]
-        db.execute("INSERT INTO register_dirty (year_be, version) VALUES (?, 1) ON CONFLICT (year_be) "
-                   "DO UPDATE SET version = version + 1", (-year,))
+    state.update_dispatch(dispatch_id, **fields)
 
 
 def mail_done(state: State, message_id: str, when: datetime, sent: bool, error: str = "") -> None:
     """The outbox's answer for a result e-mail: its dispatch row says sent, or not sent and why."""
-    row = state.db.execute("SELECT id FROM dispatches WHERE outbox_message_id=?", (message_id,)).fetchone()
+    row = state.dispatch_for_outbox(message_id)
     if row is None:
         return
     text = (f"ส่งทางอีเมลแล้ว {thai_date_short(when)}" if sent
@@ -102,7 +90,7 @@ def path(folder: Path, year_be: int) -> Path:
 
 def table(state: State, cfg: Config, year_be: int) -> Table:
     rows = []
-    for d in state.db.execute("SELECT * FROM dispatches WHERE year_be=? ORDER BY seq", (year_be,)):
+    for d in state.dispatches_of_year(year_be):
         to = f"{d['recipient_name']} <{d['recipient']}>" if d["recipient_name"] and d["recipient"] else (
             d["recipient_name"] or d["recipient"] or "")
         remark = f"ยกเลิก: {d['cancel_reason']}" if d["cancelled_at"] else ""

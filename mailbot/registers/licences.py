@@ -38,7 +38,7 @@ def record(state: State, case, service, now: datetime,
     Its number follows ``registers.licence_pattern``, so it is never mistaken for a receipt number."""
     local = to_bangkok(now)
     year = be_year(local)
-    seq = state.db.execute("SELECT coalesce(max(seq), 0) + 1 FROM licences WHERE year_be=?", (year,)).fetchone()[0]
+    seq = state.next_licence_seq(year)
     number = written(pattern, seq, year)
     expires = None
     if service.licence_years:
@@ -46,12 +46,9 @@ def record(state: State, case, service, now: datetime,
             expires = local.replace(year=local.year + service.licence_years)
         except ValueError:  # 29 February
             expires = local.replace(year=local.year + service.licence_years, day=28)
-    state.db.execute(
-        "INSERT INTO licences (number, year_be, seq, holder, activity, location, issued, expires, receipt, case_id) "
-        "VALUES (?,?,?,?,?,?,?,?,?,?)",
-        (number, year, seq, _holder(case), service.name, case["location"] or "", iso(now),
-         iso(expires) if expires else None, case["receipt"], case["id"]),
-    )
+    state.add_licence(number=number, year_be=year, seq=seq, holder=_holder(case), activity=service.name,
+                      location=case["location"] or "", issued=iso(now), expires=iso(expires) if expires else None,
+                      receipt=case["receipt"], case_id=case["id"])
     return number
 
 
@@ -64,7 +61,7 @@ def _holder(case) -> str:
 def rows(state: State, iso_dates: bool = False) -> list[list[str]]:
     """The public rows; ``iso_dates``: the issue and expiry dates again as ISO dates (open data)."""
     out = []
-    for r in state.db.execute("SELECT * FROM licences ORDER BY year_be, seq"):
+    for r in state.licences():
         issued = to_bangkok(from_iso(r["issued"])).date()
         expires = to_bangkok(from_iso(r["expires"])).date() if r["expires"] else None
         row = [

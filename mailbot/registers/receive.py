@@ -283,35 +283,21 @@ SHEET = "xl/worksheets/sheet1.xml"
 def _refresh_rows(state: State, year_be: int, agency_name: str, numbering: Numbering = DEFAULT) -> set[int]:
     """Render the rows of cases that changed (and any never rendered) into the row cache;
     returns the receipt sequence numbers rendered."""
-    db = state.db
     row_format = f"{ROW_FORMAT}|{numbering.key()}"
     if state.get("register_row_format") != row_format:     # rows cached by an older version: all again
-        with state.tx():
-            db.execute("DELETE FROM register_rows")
-            db.execute("INSERT INTO meta (key, value) VALUES ('register_row_format', ?) "
-                       "ON CONFLICT (key) DO UPDATE SET value=excluded.value", (row_format,))
-    stale = db.execute(
-        "SELECT c.* FROM register_dirty_cases d JOIN cases c ON c.id = d.case_id WHERE c.year_be = ?", (year_be,)
-    ).fetchall()
-    cases = db.execute("SELECT max(seq) FROM cases WHERE year_be=?", (year_be,)).fetchone()[0] or 0
-    rendered = db.execute("SELECT max(seq) FROM register_rows WHERE year_be=?", (year_be,)).fetchone()[0] or 0
+        state.reset_register_rows(row_format)
+    stale = state.register_changed_cases(year_be)
+    cases = state.register_case_top(year_be)
+    rendered = state.register_rows_top(year_be)
     if rendered + len([c for c in stale if c["seq"] > rendered]) < cases:   # rows never rendered (new cache)
-        stale = db.execute(
-            "SELECT c.* FROM cases c LEFT JOIN register_rows r ON r.case_id = c.id WHERE c.year_be = ? "
-            "AND (r.case_id IS NULL OR c.id IN (SELECT case_id FROM register_dirty_cases))", (year_be,)).fetchall()
-    with state.tx(durable=False):
-        db.executemany(
-            "INSERT INTO register_rows (case_id, year_be, seq, xml) VALUES (?,?,?,?) "
-            "ON CONFLICT (case_id) DO UPDATE SET xml=excluded.xml, seq=excluded.seq",
-            [(c["id"], year_be, c["seq"], render_row(case_row(c, agency_name, numbering), c["seq"] + 1)) for c in stale],
-        )
-        db.executemany("DELETE FROM register_dirty_cases WHERE case_id=?", [(c["id"],) for c in stale])
+        stale = state.register_unrendered_cases(year_be)
+    state.save_register_rows(
+        year_be, [(c["id"], c["seq"], render_row(case_row(c, agency_name, numbering), c["seq"] + 1)) for c in stale])
     return {c["seq"] for c in stale}
 
 
 def _rows(state: State, year_be: int, after: int = 0) -> list[bytes]:
-    return [xml.encode("utf-8") for (xml,) in state.db.execute(
-        "SELECT xml FROM register_rows WHERE year_be=? AND seq>? ORDER BY seq", (year_be, after))]
+    return [xml.encode("utf-8") for xml in state.register_row_xml(year_be, after)]
 
 
 def file_sha256(path: Path) -> str | None:
@@ -341,7 +327,7 @@ def _write_year(state: State, year_be: int, target: Path, changed: set[int], now
     Either way into a temp file next to the target, then one replace. mailbot knows its own file
     by the hash of what it wrote: a file changed by anyone else is set aside first (returned)."""
     # receipt numbers run 1..N without gaps, so the last one is the row count (an index look-up)
-    count = state.db.execute("SELECT max(seq) FROM register_rows WHERE year_be=?", (year_be,)).fetchone()[0] or 0
+    count = state.register_rows_top(year_be)
     members, head, tail = _template(f"ทะเบียนรับ {year_be}", count, agency,
                                     period_label(year_be, numbering.year_reset))
     key = f"register_layout:{year_be}"
