@@ -54,15 +54,33 @@ _EXPLICIT = re.compile(
 )
 # a status inquiry naming a number the way our replies teach: "สถานะ 15/2569", "status 15/2569"
 _STATUS = re.compile(r"(?:สถานะ\s*(?:เรื่อง)?|status)\s*[:#]?\s*" + _N, re.IGNORECASE)
-# after a number: it belongs to someone else ("เลขรับ 1/2569 ของอำเภอ", "... ที่ว่าการอำเภอ", "(สนง.ที่ดิน)").
-# Not the agency's own units (กอง..., สำนักปลัด): a citizen may name the unit that has the case.
+# Words that name an agency other than this one (Thai, abbreviations, English). Not the agency's
+# own units (กอง..., สำนักปลัด): a citizen may name the unit that has the case.
+_AGENCY = (
+    r"ที่ว่าการ|อำเภอ|อ\.|จังหวัด|จ\.|ศาลากลาง|สำนักงาน|สนง\.?|สำนักนายก(?:รัฐมนตรี)?|สปน\.?|กรม|กระทรวง|ศาล|"
+    r"เทศบาล|ทต\.|ทม\.|ทน\.|อบต\.?|อบจ\.?|องค์การ|สถานี|สภ\.|สน\.|โรงพยาบาล|รพ\.|การไฟฟ้า|การประปา|ธนาคาร|"
+    r"บริษัท|มหาวิทยาลัย|โรงเรียน|ตำรวจ|เขต|หน่วยงานอื่น|ศูนย์ดำรงธรรม|ศูนย์|ผู้ว่า(?:ราชการ)?(?:จังหวัด)?|นายอำเภอ|"
+    r"ปลัดอำเภอ|ที่ดิน|สรรพากร|ป\.?ป\.?ช\.?|ป\.?ป\.?ท\.?|สตง\.?|สำนักงานการตรวจเงินแผ่นดิน|ผู้ตรวจการแผ่นดิน|"
+    r"คณะกรรมการ|กกต\.?|สปสช\.?|ประกันสังคม|"
+    r"district|province|provincial|office|court|ministry|department|police|bank|company|revenue|land\s+office|"
+    r"governor|agency|bureau|commission|authority|municipality|city\s+hall|government"
+)
+# after a number: it belongs to someone else ("เลขรับ 1/2569 ของอำเภอ", "... ที่ว่าการอำเภอ", "(สนง.ที่ดิน)")
 _FOREIGN_AFTER = re.compile(
-    r"^\s*[(\[,]?\s*(?:ของ|จาก|ที่|ณ|of|from|at)?\s*(?P<who>"
-    r"ที่ว่าการ|อำเภอ|อ\.|จังหวัด|จ\.|ศาลากลาง|สำนักงาน|สนง\.?|กรม|กระทรวง|ศาล|เทศบาล|ทต\.|ทม\.|ทน\.|"
-    r"อบต\.?|อบจ\.?|องค์การ|สถานี|สภ\.|สน\.|โรงพยาบาล|รพ\.|การไฟฟ้า|การประปา|ธนาคาร|บริษัท|มหาวิทยาลัย|"
-    r"โรงเรียน|ตำรวจ|เขต|หน่วยงานอื่น|district|province|office|court|ministry|department|police|bank|company)",
+    r"^\s*[(\[,:\-]?\s*(?:ของ|จาก|ที่|ณ|แห่ง|of|from|at|by|the)?\s*(?:the\s+)?(?P<who>" + _AGENCY + ")",
     re.IGNORECASE,
 )
+# before a number: an agency named first ("ศูนย์ดำรงธรรม เลขรับ 12/2569", "Revenue Department receipt no. 3/2569").
+# Only names that cannot be the citizen's own words or one of our units: a subject says "ภาษีที่ดิน" or
+# "ศูนย์เด็กเล็ก" before our number often enough. Read up to a separator before the number's words.
+_AGENCY_BEFORE = (
+    r"ศูนย์ดำรงธรรม|สำนักนายกรัฐมนตรี|สปน\.|ผู้ว่าราชการ|นายอำเภอ|ปลัดอำเภอ|ที่ว่าการอำเภอ|ศาลากลาง|ที่ดินจังหวัด|"
+    r"สำนักงานที่ดิน|กรม\S+|กระทรวง\S+|สรรพากร|ป\.ป\.ช\.?|ป\.ป\.ท\.?|สตง\.?|สำนักงานการตรวจเงินแผ่นดิน|"
+    r"ผู้ตรวจการแผ่นดิน|อำเภอ\S*|จังหวัด\S*|อบต\.\s*\S+|อบจ\.\s*\S+|เทศบาล\S*|ศาล\S*|โรงพยาบาล\S*|สภ\.\s*\S+|"
+    r"revenue\s+department|land\s+office|district\s+office|provincial\s+\w+|ministry\s+of|department\s+of|"
+    r"police|court|governor"
+)
+_FOREIGN_BEFORE = re.compile(r"(?P<who>" + _AGENCY_BEFORE + r")[^|;\[\]]{0,40}$", re.IGNORECASE)
 OUR_YEARS = range(2500, 2700)    # receipt numbers are N/<Buddhist-Era year>
 # words that make a message naming a receipt number a status inquiry (ติดตามสถานะ)
 INQUIRY_WORDS = ("สถานะ", "status", "ติดตามเรื่อง", "ติดตามสถานะ", "ความคืบหน้า", "ถึงไหนแล้ว")
@@ -196,8 +214,13 @@ def receipt_refs(text: str, own_names: tuple[str, ...] = ()) -> list[ReceiptRef]
                 why = f"year {m.group(2)} is not a Buddhist-Era year"
             elif form != "tag":
                 after = text[m.end(): m.end() + 80]
+                before = text[max(0, m.start() - 60): m.start()]
+                before = re.split(r"[\]|;]|\bRe\s*:|\bFwd?\s*:|ตอบกลับ\s*:", before)[-1]
+                named = _FOREIGN_BEFORE.search(before)
                 if _FOREIGN_AFTER.match(after) and not _names_us(after, own_names):
                     why = f"another agency's number ({' '.join(after.split()[:3])})"
+                elif named and not _names_us(before[named.start():], own_names):
+                    why = f"another agency's number ({named.group('who')} ...)"
             found[m.start(1)] = ReceiptRef(receipt, form, not why, why)
     return [found[k] for k in sorted(found)]
 
