@@ -14,7 +14,6 @@ import hashlib
 import json
 import logging
 import re
-import sqlite3
 import threading
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
@@ -37,7 +36,7 @@ from .ops.locks import WorkLock
 from .registers import dispatch
 from .registers.numbering import numbering_year
 from .registers.receive import Numbering, write_registers
-from .store import State, audit, from_iso, iso
+from .store import CaseSearch, Row, State, audit, from_iso, iso
 from .thai import BANGKOK as _BANGKOK
 from .thai import thai_date, thai_date_short, thai_digits_to_arabic, to_bangkok
 
@@ -56,10 +55,10 @@ def normalise_receipt(text: str) -> str:
 
 @dataclass
 class CaseView:
-    case: sqlite3.Row
+    case: Row
     checklist: object
     history: list[dict]
-    mail: list[sqlite3.Row]          # everything mailbot sent about the case, oldest first
+    mail: list[Row]                  # everything mailbot sent about the case, oldest first
 
 
 @dataclass
@@ -255,22 +254,19 @@ class Office:
         case = self.state.case(receipt)
         if case is None:
             raise MailbotError(f"ไม่พบเรื่องเลขทะเบียนรับ {receipt}", f"no case with receipt number {receipt}")
-        mail = self.state.db.execute("SELECT * FROM outbox WHERE case_id=? ORDER BY id", (case["id"],)).fetchall()
+        mail = self.state.case_mail(case["id"])
         return CaseView(case, self.desk.checklist(case), self.desk.history(case), mail)
 
-    def cases(self, status: str | None = None) -> list[sqlite3.Row]:
+    def cases(self, status: str | None = None) -> list[Row]:
         key = None
         if status:
             key = workflow.status_key(status)
             if key is None:
                 raise unknown_status(status)
-        # urgent requests first, then in order of their numbers
-        sql = ("SELECT * FROM cases" + (" WHERE status=?" if key else "")
-               + " ORDER BY urgency_rank DESC, year_be, seq")
-        return self.state.db.execute(sql, (key,) if key else ()).fetchall()
+        return self.state.cases_listed(key)     # urgent requests first, then in order of their numbers
 
     def set_case(self, receipt: str, *, status: str | None, note: str = "", tell: str = "",
-                 actor: str) -> tuple[sqlite3.Row, str]:
+                 actor: str) -> tuple[Row, str]:
         """An officer's change; the citizen is mailed only what ``tell`` says (or the status
         template, when one exists for the new status). Returns the case and what was sent."""
         receipt = normalise_receipt(receipt)
@@ -289,7 +285,7 @@ class Office:
             self._registers()
             return case, told
 
-    def cancel_case(self, receipt: str, reason: str, actor: str) -> sqlite3.Row:
+    def cancel_case(self, receipt: str, reason: str, actor: str) -> Row:
         """A registration cancelled: the row stays, marked ยกเลิก with the reason, who and when; its
         number is never given again."""
         receipt = normalise_receipt(receipt)
@@ -307,15 +303,13 @@ class Office:
                                        cancel_reason=reason.strip())
                 case = self.desk.set_status(case, "cancelled", now, actor=actor)
                 self.state.audit(now, actor, "cancelled", receipt, {"reason": reason.strip()})
-                discarded = self.state.db.execute(
-                    "UPDATE outbox SET status='discarded', hold_reason='case cancelled' "
-                    "WHERE case_id=? AND status IN ('queued','held')", (case["id"],)).rowcount
+                discarded = self.state.discard_case_mail(case["id"])
                 if discarded:
                     self.state.update_case(case["id"], reply_status="ยกเลิก ไม่ส่งอีเมลที่ค้างอยู่")
             self._registers()
             return self.state.case_by_id(case["id"])
 
-    def set_delay(self, receipt: str, reason: str, expected: str, actor: str) -> sqlite3.Row:
+    def set_delay(self, receipt: str, reason: str, expected: str, actor: str) -> Row:
         """Why a case is late and when it should be done: what the Act's 7-day notice tells the citizen."""
         from .config import person_date
 
@@ -344,16 +338,16 @@ class Office:
         """The audit chain checked end to end, and against the heads kept in backups and daily logs."""
         return self.state.audit_verify(recorded_heads(self.cfg))
 
-    def held(self, failed: bool = False) -> list[sqlite3.Row]:
+    def held(self, failed: bool = False) -> list[Row]:
         return self.outbox.held(failed)
 
-    def release(self, outbox_id: int, actor: str) -> sqlite3.Row:
+    def release(self, outbox_id: int, actor: str) -> Row:
         with self.work():
             row = self.outbox.release(outbox_id, actor, self.clock())
             self._registers()
             return row
 
-    def discard(self, outbox_id: int, actor: str) -> sqlite3.Row:
+    def discard(self, outbox_id: int, actor: str) -> Row:
         with self.work():
             row = self.outbox.discard(outbox_id, actor, self.clock())
             self._registers()
@@ -410,20 +404,18 @@ class Office:
         from .ops.backup import latest
 
         now = self.clock()
-        db = self.state.db
-        last = self.state.get("last_poll_ok")
-        count = lambda sql: db.execute(sql).fetchone()[0]  # noqa: E731
+        state = self.state
+        last = state.get("last_poll_ok")
         st = Status(
             last_poll=from_iso(last) if last else None,
             next_poll=schedule.next_poll(now, self.cfg.schedule),
             next_daily=schedule.next_daily(now, self.cfg.schedule.daily_report, self.cfg.schedule),
-            queued=count("SELECT count(*) FROM outbox WHERE status='queued'"),
-            held=count("SELECT count(*) FROM outbox WHERE status='held'"),
-            failed=count("SELECT count(*) FROM outbox WHERE status='failed'"),
-            quarantined=count("SELECT count(*) FROM messages WHERE outcome='quarantined'"),
-            before_since=count("SELECT count(*) FROM messages WHERE outcome='before_since'"),
-            overdue=db.execute("SELECT count(*) FROM cases WHERE due_date < ? AND status IN ('received','review',"
-                               "'in_progress')", (to_bangkok(now).date().isoformat(),)).fetchone()[0],
+            queued=state.count_outbox("queued"),
+            held=state.count_outbox("held"),
+            failed=state.count_outbox("failed"),
+            quarantined=state.count_messages("quarantined"),
+            before_since=state.count_messages("before_since"),
+            overdue=state.count_overdue(to_bangkok(now).date().isoformat()),
         )
         backup_info = self.state.get("last_backup")
         if backup_info:
@@ -434,9 +426,7 @@ class Office:
                 st.last_backup = None
         elif (newest := latest(self.cfg)) is not None:
             st.last_backup = (None, str(newest))
-        st.failed_replies = db.execute(
-            "SELECT o.recipient, o.kind, o.last_error, c.receipt FROM outbox o LEFT JOIN cases c ON c.id=o.case_id "
-            "WHERE o.status='failed' ORDER BY o.id DESC LIMIT 10").fetchall()
+        st.failed_replies = state.failed_replies(10)
         if self.cfg.signing is not None:
             from .documents.certs import read_pkcs12
 
@@ -488,50 +478,35 @@ class Office:
         from .thai import BANGKOK
 
         now = self.clock()
-        db = self.state.db
+        state = self.state
         start = day_start(now)
         end = start + timedelta(days=1)
-        arrivals = {r[0]: r[1] for r in db.execute(
-            "SELECT outcome, count(*) FROM messages WHERE received_at>=? AND received_at<? AND outcome IS NOT NULL "
-            "GROUP BY outcome", (iso(start), iso(end)))}
-        registered = db.execute("SELECT count(*) FROM cases WHERE received_at>=? AND received_at<?",
-                                (iso(start), iso(end))).fetchone()[0]
+        arrivals = state.arrivals_by_outcome(iso(start), iso(end))
+        registered = state.count_registered(iso(start), iso(end))
         queue: list[WorkItem] = []
         limit = QUEUE_LIMIT
         counts: dict[str, int] = {}
-        open_ = "('received','review','awaiting_documents','in_progress')"
 
-        def add(kind: str, source: str, columns: str, order: str, make) -> None:
-            """Count the kind's items, then list the oldest ``limit`` of them."""
-            counts[kind] = db.execute(f"SELECT count(*) {source}").fetchone()[0]
-            if counts[kind]:
-                queue.extend(make(r) for r in db.execute(f"SELECT {columns} {source} ORDER BY {order} LIMIT ?",
-                                                         (limit,)))
+        def add(kind: str, found: tuple[int, list[Row]], make: Callable[[Row], WorkItem]) -> None:
+            """The kind's count, and the oldest ``limit`` of its items (read by the store)."""
+            counts[kind], rows = found
+            queue.extend(make(r) for r in rows)
 
-        case_cols = ("c.id, c.receipt, c.received_at, c.sender_name, c.sender_addr, c.subject, c.remark, c.held, "
-                     "c.urgency, c.urgency_rank")
-        add("unclassified", f"FROM cases c WHERE c.service_code IS NULL AND c.status IN {open_}", case_cols,
-            "c.received_at", lambda r: WorkItem("unclassified", bool(r["urgency_rank"]), from_iso(r["received_at"]),
-                                                r["subject"] or "", _who(r), receipt=r["receipt"], ref=r["id"],
-                                                detail=r["urgency"] or ""))
-        add("held", "FROM outbox o LEFT JOIN cases c ON c.id=o.case_id WHERE o.status='held'",
-            "o.id, o.kind, o.recipient, o.subject, o.hold_reason, o.created_at, c.receipt", "o.id",
+        add("unclassified", state.work_unclassified(limit),
+            lambda r: WorkItem("unclassified", bool(r["urgency_rank"]), from_iso(r["received_at"]),
+                               r["subject"] or "", _who(r), receipt=r["receipt"], ref=r["id"],
+                               detail=r["urgency"] or ""))
+        add("held", state.work_held_mail(limit),
             lambda r: WorkItem("held", False, from_iso(r["created_at"]), r["subject"] or "", r["recipient"],
                                receipt=r["receipt"], ref=r["id"], detail=r["hold_reason"] or ""))
-        add("flagged", f"FROM cases c WHERE c.held IS NOT NULL AND c.status IN {open_} "
-            "AND NOT EXISTS (SELECT 1 FROM case_events e WHERE e.case_id=c.id AND e.kind LIKE 'officer:%')",
-            case_cols, "c.received_at",
+        add("flagged", state.work_flagged(limit),
             lambda r: WorkItem("flagged", True, from_iso(r["received_at"]), r["subject"] or "", _who(r),
                                receipt=r["receipt"], ref=r["id"], detail=f"ไม่ผ่านการตรวจสอบ: {r['held']}"))
-        add("quarantined", "FROM messages m WHERE m.outcome='quarantined' AND NOT EXISTS (SELECT 1 FROM acknowledged "
-            "a WHERE a.kind='quarantine' AND a.ref=m.id)", "m.id, m.received_at, m.decided_at, m.sender, m.subject, "
-            "m.reason", "m.id",
+        add("quarantined", state.work_quarantined(limit),
             lambda r: WorkItem("quarantined", True, from_iso(r["received_at"] or r["decided_at"] or iso(now)),
                                r["subject"] or "", r["sender"] or "", ref=r["id"],
                                detail=_quarantine_reason(r["reason"])))
-        add("bounced", "FROM outbox o LEFT JOIN cases c ON c.id=o.case_id WHERE o.status IN ('bounced','failed') "
-            "AND NOT EXISTS (SELECT 1 FROM acknowledged a WHERE a.kind='mail' AND a.ref=o.id)",
-            "o.id, o.kind, o.recipient, o.subject, o.status, o.last_error, o.created_at, c.receipt", "o.id",
+        add("bounced", state.work_undelivered(limit),
             lambda r: WorkItem("bounced", True, from_iso(r["created_at"]), r["subject"] or "", r["recipient"],
                                receipt=r["receipt"], ref=r["id"],
                                detail=f"{send_state(r['status'])}: {r['last_error'] or ''}".rstrip(": ")))
@@ -542,13 +517,12 @@ class Office:
                      for p in problems[:limit])
         due, counts["overdue"], counts["due_soon"] = self.due_cases(limit)
         queue.extend(due)
-        add("documents", f"FROM cases c WHERE c.checklist LIKE '{{\"verdict\": \"unsure\"%' AND c.status IN {open_}",
-            case_cols, "c.received_at",
+        add("documents", state.work_documents_unsure(limit),
             lambda r: WorkItem("documents", bool(r["urgency_rank"]), from_iso(r["received_at"]), r["subject"] or "",
                                _who(r), receipt=r["receipt"], ref=r["id"], detail=r["urgency"] or ""))
         queue.sort(key=lambda w: (not w.urgent, w.at))
-        events = db.execute("SELECT * FROM events ORDER BY id DESC LIMIT 8").fetchall()
-        alerts = db.execute("SELECT * FROM alerts ORDER BY last_at DESC LIMIT 5").fetchall()
+        events = state.recent_events(8)
+        alerts = state.recent_alerts(5)
         return Today(day=to_bangkok(now).date(), arrivals=arrivals, registered=registered, queue=queue,
                      counts=counts, status=self.status(), events=events, alerts=alerts,
                      now=now.astimezone(BANGKOK))
@@ -561,16 +535,10 @@ class Office:
         s = self.cfg.schedule
         today = to_bangkok(self.clock()).date()
         horizon = workflow.add_working_days(today, warn_days, s.workdays, s.holidays)
-        statuses = ",".join(f"'{k}'" for k in sorted(workflow.AGENCY_CLOCK))
-        where = f"FROM cases WHERE status IN ({statuses}) AND due_date IS NOT NULL AND due_date <= ?"
-        db = self.state.db
-        late = db.execute(f"SELECT count(*) FROM cases WHERE status IN ({statuses}) AND due_date IS NOT NULL "
-                          "AND due_date < ?", (today.isoformat(),)).fetchone()[0]
-        soon = db.execute(f"SELECT count(*) {where}", (horizon.isoformat(),)).fetchone()[0] - late
+        late = self.state.count_late(today.isoformat())
+        soon = self.state.count_due_by(horizon.isoformat()) - late
         out = []
-        for r in db.execute(f"SELECT id, receipt, received_at, sender_name, sender_addr, subject, service_name, "
-                            f"due_date, urgency_rank {where} ORDER BY due_date, received_at LIMIT ?",
-                            (horizon.isoformat(), limit)):
+        for r in self.state.cases_due_by(horizon.isoformat(), limit):
             when = date.fromisoformat(r["due_date"])
             out.append(WorkItem("overdue" if when < today else "due_soon", when < today or bool(r["urgency_rank"]),
                                 from_iso(r["received_at"]), r["subject"] or "", _who(r), receipt=r["receipt"],
@@ -582,49 +550,34 @@ class Office:
                    until: date | None = None, page: int = 1, per_page: int = 50) -> "CasePage":
         """Cases by receipt number, name, address or subject, status, service and the day received
         (Bangkok days), newest first, one page at a time."""
-        where: list[str] = []
-        args: list[object] = []
+        year_be: int | None = None
+        seq: int | None = None
+        words = ""
         text = " ".join((text or "").split())
         if text:
             plain = normalise_receipt(text)
             if re.fullmatch(r"\d{1,7}/\d{4}", plain):
-                seq, year = plain.split("/")
-                where.append("year_be=? AND seq=?")
-                args += [int(year), int(seq)]
+                number, year = plain.split("/")
+                year_be, seq = int(year), int(number)
             elif re.fullmatch(r"\d{1,7}", plain):
-                where.append("seq=?")
-                args.append(int(plain))
+                seq = int(plain)
             else:
-                like = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-                where.append("(sender_name LIKE ? ESCAPE '\\' OR sender_addr LIKE ? ESCAPE '\\' "
-                             "OR subject LIKE ? ESCAPE '\\')")
-                args += [like, like, like]
+                words = text
+        key = ""
         if status:
-            key = workflow.status_key(status)
-            if key is None:
+            key = workflow.status_key(status) or ""
+            if not key:
                 raise unknown_status(status)
-            where.append("status=?")
-            args.append(key)
-        if service == "-":
-            where.append("service_code IS NULL")
-        elif service:
-            where.append("service_code=?")
-            args.append(service)
-        if since is not None:
-            where.append("received_at>=?")
-            args.append(iso(datetime.combine(since, datetime.min.time(), BANGKOK_TZ)))
-        if until is not None:
-            where.append("received_at<?")
-            args.append(iso(datetime.combine(until + timedelta(days=1), datetime.min.time(), BANGKOK_TZ)))
-        sql_where = (" WHERE " + " AND ".join(where)) if where else ""
-        total = self.state.db.execute(f"SELECT count(*) FROM cases{sql_where}", args).fetchone()[0]
+        search = CaseSearch(
+            year_be=year_be, seq=seq, words=words, status=key, service=service or "",
+            received_from=iso(datetime.combine(since, datetime.min.time(), BANGKOK_TZ)) if since is not None else "",
+            received_before=(iso(datetime.combine(until + timedelta(days=1), datetime.min.time(), BANGKOK_TZ))
+                             if until is not None else ""))
+        total = self.state.count_cases_found(search)
         per_page = max(1, min(per_page, 500))
         pages = max(1, -(-total // per_page))
         page = max(1, min(page, pages))
-        rows = self.state.db.execute(
-            "SELECT id, receipt, year_be, seq, received_at, sender_name, sender_addr, subject, service_code, "
-            f"service_name, status, reply_status, urgency, secrecy FROM cases{sql_where} ORDER BY year_be DESC, seq DESC "
-            "LIMIT ? OFFSET ?", (*args, per_page, (page - 1) * per_page)).fetchall()
+        rows = self.state.cases_found(search, per_page, (page - 1) * per_page)
         return CasePage(rows, total, page, pages, per_page)
 
     def case_messages(self, receipt: str) -> list["MessageView"]:
@@ -632,8 +585,7 @@ class Office:
         case = self.state.case(normalise_receipt(receipt))
         if case is None:
             raise MailbotError(f"ไม่พบเรื่องเลขทะเบียนรับ {receipt}", f"no case with receipt number {receipt}")
-        rows = self.state.db.execute(
-            "SELECT * FROM messages WHERE case_id=? OR id=? ORDER BY id", (case["id"], case["message_row"])).fetchall()
+        rows = self.state.case_messages(case["id"], case["message_row"])
         return [self.message_view(r["id"]) for r in rows]
 
     def message_view(self, row_id: int) -> "MessageView":
@@ -674,7 +626,7 @@ class Office:
                 return name, ctype, data
         raise MailbotError("ไม่พบไฟล์แนบนี้", "no such attachment")
 
-    def classify(self, receipt: str, code: str, actor: str, note: str = "") -> tuple[sqlite3.Row, str, list[str]]:
+    def classify(self, receipt: str, code: str, actor: str, note: str = "") -> tuple[Row, str, list[str]]:
         """An unclassified request gets its service: the status, checklist and register follow, the
         citizen gets the service's receipt (its wording, checklist and fee), and the case goes to the
         service's units as the pipeline would have sent it (never a secret one). Held (flagged) mail
@@ -698,8 +650,7 @@ class Office:
                                    f"case {receipt} is closed or cancelled; it cannot be classified")
             flagged = bool(case["held"]) or "(flagged:" in (case["remark"] or "")
             with self.state.tx():
-                files = [File(r["name"], r["size"], r["content_type"]) for r in self.state.db.execute(
-                    "SELECT name, size, content_type FROM case_files WHERE case_id=? ORDER BY id", (case["id"],))]
+                files = [File(r["name"], r["size"], r["content_type"]) for r in self.state.case_files(case["id"])]
                 checklist = completeness.check(service, files)
                 fields: dict[str, object] = dict(service_code=service.code, service_name=service.name,
                                                  checklist=json.dumps(checklist.as_dict(), ensure_ascii=False))
@@ -757,7 +708,7 @@ class Office:
             self._registers()
             return warnings
 
-    def documents_complete(self, receipt: str, actor: str) -> tuple[sqlite3.Row, str]:
+    def documents_complete(self, receipt: str, actor: str) -> tuple[Row, str]:
         """The officer checked the files: the documents are complete. A case awaiting documents
         returns to รับเรื่องแล้ว and the citizen is told; otherwise it is noted."""
         receipt = normalise_receipt(receipt)
@@ -785,19 +736,18 @@ class Office:
             raise MailbotError("ไม่รู้จักรายการนี้", f"unknown item kind {kind!r}")
         with self.work():
             now = self.clock()
-            with self.state.tx() as db:
+            with self.state.tx():
                 if kind == "flagged":
-                    case = db.execute("SELECT * FROM cases WHERE id=?", (ref,)).fetchone()
+                    case = self.state.case_by_id(ref)
                     if case is None:
                         raise MailbotError("ไม่พบเรื่องนี้", "no such case")
                     self.desk.event(case, now, "officer:reviewed",
                                     f"ตรวจอีเมลที่อ้างเป็นของหน่วยงานแล้ว {thai_date_short(now)} ({actor})",
                                     actor=actor, action=True)
                 else:
-                    db.execute("INSERT OR IGNORE INTO acknowledged (kind, ref, actor, at) VALUES (?,?,?,?)",
-                               (kind, ref, actor, iso(now)))
+                    self.state.acknowledge(kind, ref, actor, now)
                     if kind == "mail":
-                        row = db.execute("SELECT case_id, kind FROM outbox WHERE id=?", (ref,)).fetchone()
+                        row = self.state.outbox_case_kind(ref)
                         if row is not None and row["case_id"] is not None:
                             self.desk.event(self.state.case_by_id(row["case_id"]), now, "officer:mail_seen",
                                             f"รับทราบว่าส่งอีเมลไม่สำเร็จ ({row['kind']}) {thai_date_short(now)} ({actor})",
@@ -808,10 +758,8 @@ class Office:
 
     # quarantine
 
-    def quarantined(self, limit: int = 500) -> list[sqlite3.Row]:
-        return self.state.db.execute(
-            "SELECT m.*, a.actor AS dismissed_by FROM messages m LEFT JOIN acknowledged a ON a.kind='quarantine' "
-            "AND a.ref=m.id WHERE m.outcome='quarantined' ORDER BY m.id DESC LIMIT ?", (limit,)).fetchall()
+    def quarantined(self, limit: int = 500) -> list[Row]:
+        return self.state.quarantined_messages(limit)
 
     def reprocess(self, row_id: int, actor: str) -> str:
         """A quarantined message goes through the pipeline again (after a fix: a higher size limit,
@@ -837,16 +785,14 @@ class Office:
                     when = from_iso(row["received_at"]) if row["received_at"] else None
                     mb.append(self.cfg.imap.folder, raw, when=when)
                     how = f"นำต้นฉบับที่เก็บไว้ใส่กลับใน {self.cfg.imap.folder}"
-            with self.state.tx() as db:
-                db.execute("UPDATE messages SET outcome=NULL, target_folder=NULL, duplicate_of=NULL, moved=1, "
-                           "last_error=NULL, reason=? WHERE id=? AND outcome='quarantined'",
-                           (f"reprocessed by {actor} {iso(now)} (was: {row['reason']})"[:2000], row_id))
-                db.execute("DELETE FROM acknowledged WHERE kind='quarantine' AND ref=?", (row_id,))
+            with self.state.tx():
+                self.state.unquarantine(row_id, f"reprocessed by {actor} {iso(now)} (was: {row['reason']})"[:2000])
+                self.state.forget_acknowledged("quarantine", row_id)
             self.state.event(now, "info", "reprocessed", f"ประมวลผลข้อความกักกัน #{row_id} ใหม่ โดย {actor} / message #{row_id} reprocessed by {actor}: {how}")
             return how + " รอบตรวจถัดไปจะประมวลผลใหม่ / it is processed again at the next cycle"
 
     def register_by_hand(self, row_id: int, *, sender_name: str, sender_addr: str, subject: str,
-                         service_code: str = "", actor: str, reply: bool = True) -> tuple[sqlite3.Row, str, list[str]]:
+                         service_code: str = "", actor: str, reply: bool = True) -> tuple[Row, str, list[str]]:
         """Register a quarantined message as a case by hand: the next receipt number, the sender and
         subject the officer read, optionally a service; the receipt goes to the address given. The
         server copy moves from the quarantine folder to the registered folder (best effort)."""
@@ -1013,33 +959,31 @@ class Office:
             raise MailbotError("ไม่พบไฟล์ตัวอย่าง", f"no preview file {name!r}")
         return path
 
-    def recent_results(self, limit: int = 20) -> list[sqlite3.Row]:
-        return self.state.db.execute(
-            "SELECT r.*, c.receipt FROM results r JOIN cases c ON c.id=r.case_id ORDER BY r.id DESC LIMIT ?",
-            (limit,)).fetchall()
+    def recent_results(self, limit: int = 20) -> list[Row]:
+        return self.state.recent_results(limit)
 
     # helpers of this section
 
-    def _case_or_fail(self, receipt: str) -> sqlite3.Row:
+    def _case_or_fail(self, receipt: str) -> Row:
         case = self.state.case(receipt)
         if case is None:
             raise MailbotError(f"ไม่พบเรื่องเลขทะเบียนรับ {receipt}", f"no case with receipt number {receipt}")
         return case
 
-    def _case_raw(self, case: sqlite3.Row) -> bytes | None:
+    def _case_raw(self, case: Row) -> bytes | None:
         root = self.cfg.data_dir.resolve()
         if not case["archive"]:
             return None
         path = (root / case["archive"]).resolve()
         return path.read_bytes() if root in path.parents and path.is_file() else None
 
-    def _message_row(self, row_id: int) -> sqlite3.Row:
-        row = self.state.db.execute("SELECT * FROM messages WHERE id=?", (row_id,)).fetchone()
+    def _message_row(self, row_id: int) -> Row:
+        row = self.state.message_row(row_id)
         if row is None:
             raise MailbotError(f"ไม่พบอีเมลหมายเลข {row_id}", f"no message #{row_id}")
         return row
 
-    def _quarantined_row(self, row_id: int) -> sqlite3.Row:
+    def _quarantined_row(self, row_id: int) -> Row:
         row = self._message_row(row_id)
         if row["outcome"] != "quarantined":
             raise MailbotError(f"อีเมลหมายเลข {row_id} ไม่ได้อยู่ในกักกันแล้ว", f"message #{row_id} is not quarantined")
@@ -1252,7 +1196,7 @@ class CasePage:
 
 @dataclass
 class MessageView:
-    row: sqlite3.Row
+    row: Row
     letter: object | None                     # parse.Letter, or None when it cannot be read
     files: list[tuple[int, str, str, int]]    # (number, safe name, content type, size)
     problem: str = ""

@@ -1,6 +1,6 @@
 """Kinds (pure): what each outcome of a message is, and what each kind of outgoing mail is.
 
-Owns: the two policy tables every other module reads instead of keeping its own sets —
+Owns: the policy tables every other module reads instead of keeping its own sets —
 
 * ``OUTCOMES``: for each outcome a message can get, the server folder it goes to (a key of
   ``folders:`` in mailbot.yaml), its Thai and English labels (poll summary, daily log, console),
@@ -9,6 +9,8 @@ Owns: the two policy tables every other module reads instead of keeping its own 
   value, whether the per-sender and hourly caps apply, whether it updates the case's
   การตอบกลับ (reply) column, whether it is internal (to staff, not a citizen: never counted as
   a reply to a citizen), and whether it answers in the citizen's thread (``Re:`` + receipt tag).
+* ``SEND_STATES``: the states of an outgoing message, in Thai; ``UNSENT`` and ``UNDELIVERED``
+  name the sets of them that queries use.
 
 No I/O here.
 """
@@ -128,6 +130,12 @@ SEND_STATES: dict[str, str] = {
     "bounced": "ส่งอีเมลไม่สำเร็จ (ตีกลับ)",
     "discarded": "ยกเลิกโดยเจ้าหน้าที่",
 }
+
+# outgoing messages still waiting to go (a cancelled case's are discarded, never sent)
+UNSENT = frozenset({"queued", "held"})
+# outgoing messages that did not reach their recipient (the console's work queue lists them)
+UNDELIVERED = frozenset({"bounced", "failed"})
+assert UNSENT <= SEND_STATES.keys() and UNDELIVERED <= SEND_STATES.keys()
 
 
 def send_state(status: str | None) -> str:

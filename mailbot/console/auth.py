@@ -1,9 +1,10 @@
 """Console accounts and sign-in sessions.
 
-Owns: officer accounts in the state database (table ``officers``, migration 5): the password
-hashed with scrypt (memory-hard, Python's standard library) and a salt of its own per officer,
-compared in constant time; the sign-in sessions (kept in memory: a restart signs everyone
-out), each with its own CSRF token and an expiry; and a brake on repeated wrong passwords.
+Owns: officer accounts in the state database (table ``officers``, migration 7; the statements
+are in ``store.officers``): the password hashed with scrypt (memory-hard, Python's standard
+library) and a salt of its own per officer, compared in constant time; the sign-in sessions
+(kept in memory: a restart signs everyone out), each with its own CSRF token and an expiry; and
+a brake on repeated wrong passwords.
 No Flask here: the command line (``mailbot console user add``) uses it too.
 """
 from __future__ import annotations
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from ..errors import ConfigError, MailbotError
-from ..store import State, iso
+from ..store import State
 
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2 ** 15, 8, 1      # 32 MiB per hash, about 0.1 s
 MIN_PASSWORD = 8
@@ -44,11 +45,11 @@ def check_password(password: str) -> None:
 
 
 def officers(state: State) -> list[str]:
-    return [r[0] for r in state.db.execute("SELECT name FROM officers ORDER BY name")]
+    return state.officer_names()
 
 
 def has_officers(state: State) -> bool:
-    return state.db.execute("SELECT 1 FROM officers LIMIT 1").fetchone() is not None
+    return state.has_officers()
 
 
 def set_password(state: State, name: str, password: str, now: datetime, *, new: bool) -> None:
@@ -57,22 +58,19 @@ def set_password(state: State, name: str, password: str, now: datetime, *, new: 
     check_password(password)
     salt = secrets.token_bytes(16)
     digest = _scrypt(password, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P)
-    with state.tx() as db:
-        exists = db.execute("SELECT 1 FROM officers WHERE name=?", (name,)).fetchone() is not None
+    with state.tx():
+        exists = state.officer_exists(name)
         if new and exists:
             raise ConfigError(f"มีเจ้าหน้าที่ชื่อ {name} แล้ว (เปลี่ยนรหัสผ่านด้วย: mailbot console user passwd)",
                               f"officer {name!r} exists already (change the password with: mailbot console user passwd)")
         if not new and not exists:
             raise ConfigError(f"ไม่พบเจ้าหน้าที่ชื่อ {name}", f"no officer named {name!r}")
-        db.execute("INSERT INTO officers (name, salt, hash, n, r, p, created_at, changed_at) VALUES (?,?,?,?,?,?,?,?) "
-                   "ON CONFLICT (name) DO UPDATE SET salt=excluded.salt, hash=excluded.hash, n=excluded.n, "
-                   "r=excluded.r, p=excluded.p, changed_at=excluded.changed_at",
-                   (name, salt, digest, SCRYPT_N, SCRYPT_R, SCRYPT_P, iso(now), iso(now)))
+        state.save_officer(name, salt, digest, SCRYPT_N, SCRYPT_R, SCRYPT_P, now)
 
 
 def remove(state: State, name: str) -> None:
-    with state.tx() as db:
-        if db.execute("DELETE FROM officers WHERE name=?", (check_name(name),)).rowcount == 0:
+    with state.tx():
+        if not state.remove_officer(check_name(name)):
             raise ConfigError(f"ไม่พบเจ้าหน้าที่ชื่อ {name}", f"no officer named {name!r}")
 
 
@@ -86,7 +84,7 @@ def verify(state: State, name: str, password: str) -> str | None:
         name = check_name(name)
     except MailbotError:
         return None
-    row = state.db.execute("SELECT name, salt, hash, n, r, p FROM officers WHERE name=?", (name,)).fetchone()
+    row = state.officer_login(name)
     if row is None:
         _scrypt(password, _DUMMY_SALT, SCRYPT_N, SCRYPT_R, SCRYPT_P)
         return None

@@ -67,14 +67,7 @@ def rows_for(state: State, day: date) -> list[list[object]]:
     start = datetime.combine(day, time(0), BANGKOK)
     end = start + timedelta(days=1)
     out = []
-    query = (
-        "SELECT m.*, c.receipt, c.service_code, c.service_name, c.urgency, c.urgency_rank, c.secrecy, "
-        " (SELECT group_concat(o.status) FROM outbox o WHERE o.message_row = m.id AND o.kind <> 'forward') AS reply "
-        "FROM messages m LEFT JOIN cases c ON c.id = m.case_id "
-        "WHERE m.decided_at >= ? AND m.decided_at < ? "
-        "ORDER BY coalesce(c.urgency_rank, 0) DESC, m.decided_at, m.id"      # urgent requests first
-    )
-    for r in state.db.execute(query, (iso(start), iso(end))):
+    for r in state.daily_rows(iso(start), iso(end)):      # urgent requests first
         error = r["reason"] if r["outcome"] == "quarantined" else (r["last_error"] or "")
         if r["duplicate_of"]:
             error = f"ซ้ำ (duplicate) {error}".strip()

@@ -4,10 +4,10 @@ executes SQL or imports sqlite3 (``ops.backup`` copies the file with SQLite's ba
 Owns: ``State``, one object over one SQLite file, made of one part per kind of record —
 ``db`` (connection, transactions, migrations, meta, events), ``ledger`` (server messages),
 ``cases`` (numbers, cases, their events and files), ``outbox`` (messages owed and sent),
-``audit`` (the hash-chained log), ``registers`` (dispatches, licences, results), ``officers``
-(console accounts), ``ops`` (alerts, privacy, recovery) and ``queries`` (what the faces read) —
-so that each part's SQL sits in one file. This is also the
-seam where another database (PostgreSQL, for a host) plugs in: callers see methods, not SQL.
+``audit`` (the hash-chained log), ``registers`` (dispatches, licences, the register's row cache),
+``officers`` (console accounts, items marked dealt with), ``ops`` (privacy, recovery) and
+``queries`` (what the faces read) — so that each part's SQL sits in one file. This is also the seam where another database (PostgreSQL, for a host) plugs in: callers see methods, not SQL.
+``Row`` (a result row, indexed by column name) is re-exported for the callers' annotations.
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from .ledger import Ledger, LedgerStore
 from .officers import OfficerStore
 from .ops import OpsStore
 from .outbox import OutboxStore
-from .queries import QueryStore
+from .queries import CaseSearch, QueryStore
 from .registers import RegisterStore
 from .schema import MIGRATIONS, SCHEMA_VERSION
 
@@ -29,4 +29,4 @@ class State(LedgerStore, CaseStore, OutboxStore, AuditStore, RegisterStore, Offi
     """One SQLite database under the data folder, with every part's statements."""
 
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Database", "Ledger", "Row", "State", "from_iso", "iso"]
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "CaseSearch", "Database", "Ledger", "Row", "State", "from_iso", "iso"]

@@ -195,6 +195,28 @@ def _v8(db: sqlite3.Connection) -> None:
             db.execute("UPDATE messages SET quarantine_copy=? WHERE id=?", (m.group(1), row_id))
 
 
+def _v9(db: sqlite3.Connection) -> None:
+    """The checklist's verdict in a column of its own (``cases.checklist_verdict``), so that the
+    console finds the cases whose documents an officer must check without reading the JSON's
+    text (migration 7's ``cases_unsure`` matched ``{"verdict": "unsure"`` at the start: it held
+    only while ``verdict`` was the first key written). Triggers keep the column in step with
+    ``cases.checklist`` whoever writes it; a checklist that is not valid JSON has no verdict."""
+    # json_valid/json_extract: SQLite's JSON functions, built in since SQLite 3.38 (and in
+    # Python's own SQLite builds before that)
+    run_script(db, """
+        ALTER TABLE cases ADD COLUMN checklist_verdict TEXT;
+        UPDATE cases SET checklist_verdict = json_extract(checklist, '$.verdict') WHERE json_valid(checklist);
+        CREATE TRIGGER cases_checklist_verdict_insert AFTER INSERT ON cases
+            BEGIN UPDATE cases SET checklist_verdict = CASE WHEN json_valid(NEW.checklist)
+                THEN json_extract(NEW.checklist, '$.verdict') END WHERE id = NEW.id; END;
+        CREATE TRIGGER cases_checklist_verdict_update AFTER UPDATE OF checklist ON cases
+            BEGIN UPDATE cases SET checklist_verdict = CASE WHEN json_valid(NEW.checklist)
+                THEN json_extract(NEW.checklist, '$.verdict') END WHERE id = NEW.id; END;
+        CREATE INDEX cases_checklist_verdict ON cases (status, received_at) WHERE checklist_verdict='unsure';
+        DROP INDEX IF EXISTS cases_unsure;
+    """)
+
+
 # Versioned migrations: version -> change (SQL or a function), run in order in one transaction,
 # after a copy of the file is kept. Never edit one that has shipped; add the next.
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None] | str] = {
@@ -234,5 +256,6 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None] | str] = {
         CREATE INDEX cases_unsure ON cases (status, received_at) WHERE checklist LIKE '{"verdict": "unsure"%';
     """,
     8: _v8,
+    9: _v9,
 }
 SCHEMA_VERSION = max(MIGRATIONS)
