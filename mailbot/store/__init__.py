@@ -11,6 +11,8 @@ seam where another database (PostgreSQL, for a host) plugs in: callers see metho
 """
 from __future__ import annotations
 
+from sqlite3 import Row
+
 from .audit import AuditStore
 from .cases import CaseStore
 from .db import Database, from_iso, iso
@@ -27,4 +29,4 @@ class State(LedgerStore, CaseStore, OutboxStore, AuditStore, RegisterStore, Offi
     """One SQLite database under the data folder, with every part's statements."""
 
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Database", "Ledger", "State", "from_iso", "iso"]
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Database", "Ledger", "Row", "State", "from_iso", "iso"]
