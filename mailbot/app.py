@@ -538,7 +538,7 @@ class Office:
         late = self.state.count_late(today.isoformat())
         soon = self.state.count_due_by(horizon.isoformat()) - late
         out = []
-        for r in self.state.cases_due_by(horizon.isoformat(), limit):
+        for r in self.state.due_soon(horizon.isoformat(), limit):
             when = date.fromisoformat(r["due_date"])
             out.append(WorkItem("overdue" if when < today else "due_soon", when < today or bool(r["urgency_rank"]),
                                 from_iso(r["received_at"]), r["subject"] or "", _who(r), receipt=r["receipt"],

@@ -70,16 +70,21 @@ def _disk_full(where) -> bool:
         return False
 
 
+def _database_error(exc: BaseException) -> bool:
+    """A database driver's error (DB-API 2.0: every driver's errors derive from one named
+    DatabaseError, sqlite3's and psycopg's alike); read by name, so only store/ imports a driver."""
+    return any(cls.__name__ == "DatabaseError" for cls in type(exc).__mro__)
+
+
 def explain_environment(exc: BaseException, where=None) -> EnvironmentFailure | None:
     """A plain message for a failure of the machine (naming the path), or None if it is not one.
     ``where``: the data folder, to tell a full disk from a damaged database (SQLite reports
     both as an I/O error)."""
     import errno
-    import sqlite3
 
     if isinstance(exc, EnvironmentFailure):
         return exc
-    if isinstance(exc, sqlite3.DatabaseError):
+    if _database_error(exc):
         text = str(exc).lower()
         if "locked" in text or "busy" in text:
             return EnvironmentFailure(

@@ -148,7 +148,6 @@ def test_only_the_mailbox_and_smtp_modules_talk_imap_or_smtp():
             assert module == "mail.smtp", f"{module} imports aiosmtplib"
 
 
-@pytest.mark.xfail(strict=True, reason="SQL still leaves store/ in 14 modules: moving it is the next step")
 def test_only_the_store_opens_sqlite():
     """Every SQL statement lives in store/; ops.backup uses SQLite's backup API (a copy of the
     file, no SQL) and ops.restore-time checks open the copy it made."""
@@ -159,6 +158,10 @@ def test_only_the_store_opens_sqlite():
         text = path.read_text(encoding="utf-8")
         for call in (".execute(", ".executemany(", ".executescript("):
             assert call not in text, f"{module} runs SQL ({call})"
+        # nor reaches for the store's connection: callers see methods
+        tree = ast.parse(text)
+        assert not [n for n in ast.walk(tree) if isinstance(n, ast.Attribute) and n.attr == "db"], \
+            f"{module} uses the store's raw connection (.db)"
 
 
 def test_rooms_do_not_reach_into_the_faces_or_the_core():

@@ -13,12 +13,11 @@ from __future__ import annotations
 import email.utils
 import json
 import logging
-import sqlite3
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterator
 
 from ..config import Config, Rules, Service
 from ..errors import TemplateError, explain_environment
@@ -26,7 +25,7 @@ from ..files import write_atomic
 from ..intake.classify import receipt_tags
 from ..mail.outbox import Outbox
 from ..mail.parse import pdf_attachments
-from ..store import State, from_iso, iso
+from ..store import Row, State, from_iso, iso
 from ..thai import thai_date, thai_date_short, thai_datetime, to_bangkok
 from . import completeness, workflow
 from .completeness import Checklist, File
@@ -52,7 +51,7 @@ class Desk:
 
     # ------------------------------------------------------------------ replies
 
-    def case_context(self, case: sqlite3.Row, received_at: datetime, *, checklist: Checklist | None = None,
+    def case_context(self, case: Row, received_at: datetime, *, checklist: Checklist | None = None,
                      **extra: object) -> dict:
         service = self.service(case["service_code"])
         ctx = context(
@@ -69,7 +68,7 @@ class Desk:
         ctx.update(extra)
         return ctx
 
-    def reply_about(self, case: sqlite3.Row, kind: str, now: datetime, *, key: int,
+    def reply_about(self, case: Row, kind: str, now: datetime, *, key: int,
                     received_at: datetime | None = None, message_row: int | None = None,
                     recipient: str | None = None, files: tuple[tuple[str, bytes], ...] = (),
                     hold: str | None = None, checklist: Checklist | None = None, **extra: object) -> str:
@@ -91,14 +90,11 @@ class Desk:
         return None
 
     def add_files(self, case_id: int, message_row: int | None, attachments, at: datetime) -> None:
-        self.state.db.executemany(
-            "INSERT INTO case_files (case_id, message_row, name, size, content_type, at) VALUES (?,?,?,?,?,?)",
-            [(case_id, message_row, a.name, a.size, a.content_type, iso(at)) for a in attachments if not a.inline],
-        )
+        self.state.add_case_files(case_id, message_row,
+                                  [(a.name, a.size, a.content_type) for a in attachments if not a.inline], at)
 
-    def checklist(self, case: sqlite3.Row) -> Checklist:
-        files = [File(r["name"], r["size"], r["content_type"]) for r in self.state.db.execute(
-            "SELECT name, size, content_type FROM case_files WHERE case_id=? ORDER BY id", (case["id"],))]
+    def checklist(self, case: Row) -> Checklist:
+        files = [File(r["name"], r["size"], r["content_type"]) for r in self.state.case_files(case["id"])]
         return completeness.check(self.service(case["service_code"]), files)
 
     def store_checklist(self, case_id: int, checklist: Checklist) -> None:
@@ -106,28 +102,24 @@ class Desk:
 
     # ------------------------------------------------------------------ events
 
-    def event(self, case: sqlite3.Row, at: datetime, kind: str, note: str, *, actor: str = "mailbot",
+    def event(self, case: Row, at: datetime, kind: str, note: str, *, actor: str = "mailbot",
               message_row: int | None = None, action: bool = False) -> int:
         """Record a case event; it shows in the register (การปฏิบัติ if action, else หมายเหตุ)."""
-        cur = self.state.db.execute(
-            "INSERT INTO case_events (case_id, at, kind, note, message_row, actor) VALUES (?,?,?,?,?,?)",
-            (case["id"], iso(at), kind, note, message_row, actor),
-        )
+        event_id = self.state.add_case_event(case["id"], at, kind, note, actor=actor, message_row=message_row)
         self.state.audit(at, actor, f"event:{kind}", case["receipt"], {"note": note})
         fresh = self.state.case_by_id(case["id"])
         column = "action" if action else "remark"
         self.state.update_case(case["id"], **{column: append_note(fresh[column], note)})
-        assert cur.lastrowid is not None    # set by the INSERT above
-        return cur.lastrowid
+        return event_id
 
-    def set_status(self, case: sqlite3.Row, status: str, at: datetime, actor: str = "mailbot",
-                   **fields: object) -> sqlite3.Row:
+    def set_status(self, case: Row, status: str, at: datetime, actor: str = "mailbot",
+                   **fields: object) -> Row:
         self.state.update_case(case["id"], status=status, **fields)
         if status != case["status"]:
             self.state.audit(at, actor, "status", case["receipt"], {"from": case["status"], "to": status})
         return self.state.case_by_id(case["id"])
 
-    def apply(self, case: sqlite3.Row, event: str, now: datetime, *, actor: str = "mailbot",
+    def apply(self, case: Row, event: str, now: datetime, *, actor: str = "mailbot",
               message_row: int | None = None, received_at: datetime | None = None) -> str | None:
         """Run one workflow event on a case: new status, event row, and the citizen told."""
         new, effect = workflow.transition(case["status"], event)
@@ -172,8 +164,7 @@ class Desk:
         today = to_bangkok(now).date()
         done: list[tuple[str, str | None]] = []
         # a case whose receipt is held (unauthenticated sender) gets nothing automatic: no backscatter
-        rows = self.state.db.execute(
-            "SELECT * FROM cases WHERE status='awaiting_documents' AND held IS NULL ORDER BY id").fetchall()
+        rows = self.state.unheld_cases_in("awaiting_documents")
         for case in rows:
             with self._one_case(case):
                 with self.state.tx():
@@ -192,10 +183,7 @@ class Desk:
         """Cases past their service time: the Act's notice (reason, expected date) every 7 days;
         results decided but not sent within 7 days: an alert to the officers (once a day)."""
         done: list[tuple[str, str]] = []
-        rows = self.state.db.execute(
-            "SELECT * FROM cases WHERE due_date IS NOT NULL AND due_date < ? AND held IS NULL AND status IN "
-            f"({_sql_list(workflow.AGENCY_CLOCK)}) ORDER BY urgency_rank DESC, due_date",
-            (today.isoformat(),)).fetchall()
+        rows = self.state.late_cases(today.isoformat())
         for case in rows:
             last = to_bangkok(from_iso(case["late_notified_at"])).date() if case["late_notified_at"] else None
             if not workflow.late_notice_due(case["status"], date.fromisoformat(case["due_date"]), today, last):
@@ -216,7 +204,7 @@ class Desk:
         return done
 
     @contextmanager
-    def _one_case(self, case: sqlite3.Row) -> Iterator[None]:
+    def _one_case(self, case: Row) -> Iterator[None]:
         """One case's scheduled work: a bug on one case is logged and the others go on; a failure
         of the machine stops the cycle (errors.explain_environment)."""
         try:
@@ -226,19 +214,16 @@ class Desk:
                 raise
             log.exception("scheduled work on case %s failed", case["receipt"])
 
-    def results_not_sent(self, today) -> list[sqlite3.Row]:
+    def results_not_sent(self, today) -> list[Row]:
         """Cases decided (result letter written) whose result has not gone out within 7 days."""
-        rows = self.state.db.execute("SELECT * FROM cases WHERE decided_at IS NOT NULL AND status IN "
-                                     "('received','review','awaiting_documents','in_progress')").fetchall()
+        rows = self.state.decided_open_cases()
         return [c for c in rows if workflow.result_overdue(to_bangkok(from_iso(c["decided_at"])).date(),
                                                             c["status"], today)]
 
-    def due_soon(self, today, days: int = 7) -> list[sqlite3.Row]:
+    def due_soon(self, today, days: int = 7) -> list[Row]:
         """Open cases overdue or due within ``days`` (for the daily log and the console)."""
         until = (today + timedelta(days=days)).isoformat()
-        return self.state.db.execute(
-            f"SELECT * FROM cases WHERE due_date IS NOT NULL AND due_date <= ? AND status IN "
-            f"({_sql_list(workflow.AGENCY_CLOCK)}) ORDER BY urgency_rank DESC, due_date", (until,)).fetchall()
+        return self.state.cases_due_by(until)
 
     # ------------------------------------------------------------------ forwarding
 
@@ -246,7 +231,7 @@ class Desk:
         domain = address.rsplit("@", 1)[-1].lower()
         return domain in self.cfg.agency.own_domains
 
-    def forward(self, case: sqlite3.Row, raw: bytes, checklist: Checklist, now: datetime,
+    def forward(self, case: Row, raw: bytes, checklist: Checklist, now: datetime,
                 units: list[str] | None = None, actor: str = "mailbot") -> list[str]:
         """Send the case to its service's units (or to ``units``, an officer's choice), with the
         original e-mail and a copy of each PDF it brought stamped ตรารับ (the original bytes stay
@@ -287,13 +272,12 @@ class Desk:
 
     # ------------------------------------------------------------------ status inquiries
 
-    def history(self, case: sqlite3.Row, citizen: bool = False) -> list[dict]:
+    def history(self, case: Row, citizen: bool = False) -> list[dict]:
         """The case's events, oldest first. For the citizen (status answers): no internal notes,
         no officer names, no other people's inquiries — only what happened to the case."""
         out = [{"at": thai_datetime(from_iso(case["received_at"])), "note": f"รับเรื่อง เลขรับ {case['receipt']}",
                 "actor": "mailbot"}]
-        for r in self.state.db.execute(
-                "SELECT at, kind, note, actor FROM case_events WHERE case_id=? ORDER BY id", (case["id"],)):
+        for r in self.state.case_events(case["id"]):
             note = r["note"]
             if citizen:
                 note = _public_note(r["kind"], r["note"])
@@ -303,7 +287,7 @@ class Desk:
                         "actor": "" if citizen else (r["actor"] or "")})
         return out
 
-    def known_case(self, letter, ref=None) -> tuple[sqlite3.Row | None, bool]:
+    def known_case(self, letter, ref=None) -> tuple[Row | None, bool]:
         """The case a letter refers to (by its receipt reference or its threading headers), and whether
         its threading headers name a reply mailbot sent. ``ref``: classify.reference(letter)."""
         st = self.state
@@ -314,7 +298,7 @@ class Desk:
                 return row, ours
         return st.case_for_thread(list(letter.in_reply_to + letter.references))
 
-    def is_requester(self, case: sqlite3.Row, address: str | None) -> bool:
+    def is_requester(self, case: Row, address: str | None) -> bool:
         if not address:
             return False
         known = {a.lower() for a in (case["sender_addr"], case["reply_to"]) if a}
@@ -322,7 +306,7 @@ class Desk:
 
     # ------------------------------------------------------------------ outbox hooks
 
-    def mail_sent(self, row: sqlite3.Row, now: datetime) -> None:
+    def mail_sent(self, row: Row, now: datetime) -> None:
         """A result e-mail left: only now is the case ส่งผลการพิจารณาแล้ว (inside the outbox's
         transaction)."""
         if row["kind"] != "result" or row["case_id"] is None:
@@ -331,7 +315,7 @@ class Desk:
 
         dispatch.mail_done(self.state, row["message_id"], now, sent=True)
         case = self.state.case_by_id(row["case_id"])
-        self.state.db.execute("UPDATE results SET status='sent' WHERE outbox_message_id=?", (row["message_id"],))
+        self.state.set_result_status(row["message_id"], "sent")
         self.event(case, now, "result_sent", f"{workflow.label('completed')} {thai_date_short(now)}", action=True)
         try:
             new, _ = workflow.transition(case["status"], "result_sent")
@@ -339,7 +323,7 @@ class Desk:
             return   # already closed: the result went out, the status stays
         self.set_status(case, new, now)
 
-    def mail_failed(self, row: sqlite3.Row, error: str, now: datetime) -> None:
+    def mail_failed(self, row: Row, error: str, now: datetime) -> None:
         """A message the server refused for good: the case says so; a result is a problem file."""
         if row["case_id"] is None:
             return
@@ -348,18 +332,16 @@ class Desk:
             from ..registers import dispatch
 
             dispatch.mail_done(self.state, row["message_id"], now, sent=False, error=error)
-            self.state.db.execute("UPDATE results SET status='failed' WHERE outbox_message_id=?",
-                                  (row["message_id"],))
+            self.state.set_result_status(row["message_id"], "failed")
             self.event(case, now, "result_failed",
                        f"ส่งผลการพิจารณาทางอีเมลไม่สำเร็จ {thai_date_short(now)}: {error[:120]}", action=True)
-            result = self.state.db.execute("SELECT file_name FROM results WHERE outbox_message_id=?",
-                                           (row["message_id"],)).fetchone()
+            result = self.state.result_by_message(row["message_id"])
             refused_note(self.cfg, case, result["file_name"] if result else case["receipt"], error, now)
 
     # ------------------------------------------------------------------ officer actions
 
     def officer_set(self, receipt: str, status: str | None, note: str, tell: str, actor: str,
-                    now: datetime) -> tuple[sqlite3.Row, str]:
+                    now: datetime) -> tuple[Row, str]:
         """An officer's action on a case: a new status and/or an internal note (never sent to
         anyone) and/or a message to the citizen (``tell``, sent only when given). When the status
         changes and ``templates/status_<status>.txt.j2`` exists the citizen is told of the new
@@ -398,11 +380,6 @@ class Desk:
                 told = self.reply_about(case, "officer_message", now, key=event_id, message=tell,
                                         received_at=from_iso(case["received_at"]))
         return self.state.case_by_id(case["id"]), told
-
-
-def _sql_list(keys: "Iterable[str]") -> str:
-    """Status keys from workflow's tables as an SQL list (they are fixed identifiers, never input)."""
-    return ",".join(f"'{k}'" for k in sorted(keys))
 
 
 def _public_note(kind: str, note: str) -> str | None:

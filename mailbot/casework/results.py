@@ -152,8 +152,7 @@ class Results:
             return (f"ไม่พบเรื่องเลขทะเบียนรับ {receipt} ตรวจสอบเลขในชื่อไฟล์\n"
                     f"No case has receipt number {receipt}; check the number in the file name.")
         # a result is this file for this case: the same bytes named for another case are another result
-        done = self.state.db.execute("SELECT * FROM results WHERE sha256=? AND case_id=?",
-                                     (digest, case["id"])).fetchone()
+        done = self.state.result_of_file(digest, case["id"])
         if done is not None:       # signed and queued before (a crash, or dropped again): only the move is left
             report.already.append((receipt, path.name, thai_datetime(from_iso(done["signed_at"]))))
             self._move_out(path, self.sent_dir / done["file_name"], report)
@@ -179,16 +178,12 @@ class Results:
                 self.state, self.cfg, when=now, case=case, kind="result_email", subject=self.letter_subject(case),
                 recipient=case["reply_to"], recipient_name=case["sender_name"] or "", sha256=digest,
                 file_name=path.name)
-            cur = self.state.db.execute(
-                "INSERT INTO results (case_id, sha256, file_name, original, signed, level, outcome, signed_at, "
-                "timestamp_pending, status) VALUES (?,?,?,?,?,?,?,?,?, 'queued')",
-                (case["id"], digest, path.name, path.name, name, signed.level, outcome, iso(now),
-                 int(bool(self.signing.tsa_url) and signed.level == "B-B")),
-            )
-            assert cur.lastrowid is not None    # set by the INSERT above
-            result_id = cur.lastrowid
+            result_id = self.state.add_result(
+                case_id=case["id"], sha256=digest, file_name=path.name, original=path.name, signed=name,
+                level=signed.level, outcome=outcome, signed_at=now,
+                timestamp_pending=bool(self.signing.tsa_url) and signed.level == "B-B")
             mid = message_id_for("result", result_id, case["sha256"] or case["receipt"], self.cfg.agency.domain)
-            self.state.db.execute("UPDATE results SET outbox_message_id=? WHERE id=?", (mid, result_id))
+            self.state.set_result_message(result_id, mid)
             dispatch.settle(self.state, issued["id"], outbox_message_id=mid, action="ส่งทางอีเมล (รอส่ง)")
             self.desk.event(case, now, "result_signed", f"ลงนามผลการพิจารณา {thai_date_short(now)}", action=True)
             self.desk.reply_about(
@@ -218,7 +213,7 @@ class Results:
     def settle(self, report: ResultsReport) -> None:
         """After delivery: which queued results the server took, and which it refused."""
         for receipt, name, mid in report.queued:
-            row = self.state.db.execute("SELECT status, last_error FROM outbox WHERE message_id=?", (mid,)).fetchone()
+            row = self.state.outbox_fate(mid)
             if row is None:
                 continue
             if row["status"] == "sent":
@@ -248,7 +243,7 @@ class Results:
         tsa = self.signing.tsa_url
         if not tsa:
             return
-        for row in self.state.db.execute("SELECT * FROM results WHERE timestamp_pending=1").fetchall():
+        for row in self.state.results_awaiting_timestamp():
             path = self.sent_dir / row["signed"]
             try:
                 stamped = add_document_timestamp(path.read_bytes(), tsa)
@@ -256,8 +251,7 @@ class Results:
                 return
             write_atomic(path, stamped)
             with self.state.tx():
-                self.state.db.execute("UPDATE results SET timestamp_pending=0, level='B-B+DocTimeStamp' "
-                                      "WHERE id=?", (row["id"],))
+                self.state.mark_result_timestamped(row["id"])
 
     # ------------------------------------------------------------------ letters
 

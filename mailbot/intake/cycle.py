@@ -195,9 +195,7 @@ class Cycle:
         fresh = [u for u in todo if u not in ledger]
         arrivals = self.mb.arrivals(fresh) if fresh else {}
         fresh = self._leave_old_mail(fresh, arrivals)
-        self.report.left_before_since = self.state.db.execute(
-            "SELECT count(*) FROM messages WHERE account=? AND folder=? AND uidvalidity=? AND outcome='before_since'",
-            (self.account, self.folder, self.uidvalidity)).fetchone()[0]
+        self.report.left_before_since = self.state.before_since_count(self.account, self.folder, self.uidvalidity)
         batches = [[u] for u in suspects] + self._batches(fresh, arrivals)
         self.report.batches = len(batches)
         total, done = sum(len(b) for b in batches), 0
@@ -375,8 +373,7 @@ class Cycle:
     def _commit_one(self, plan: _Plan, now: datetime) -> str | None:
         """Decide and record one message inside the batch transaction; returns its folder."""
         st = self.state
-        current = st.db.execute("SELECT outcome FROM messages WHERE id=?", (plan.row_id,)).fetchone()
-        if current is not None and current["outcome"] is not None:
+        if st.message_outcome(plan.row_id) is not None:
             return None  # decided by a concurrent run
         if plan.letter is None:
             if plan.attempts <= self.cfg.limits.max_attempts:
@@ -476,8 +473,7 @@ class Cycle:
         over_cap = ""
         looks = trust.looks_automatic(letter)
         if looks and known is None and letter.from_addr:
-            today = st.db.execute("SELECT count(*) FROM cases WHERE lower(sender_addr)=lower(?) AND received_at>=?",
-                                  (letter.from_addr, iso(day_start(now)))).fetchone()[0]
+            today = st.cases_from_sender_since(letter.from_addr, day_start(now))
             over_cap = trust.new_case_cap(looks, today, self.cfg.trust.automatic_new_cases_per_day)
         decision = decide(letter, self.rules, own_address=self.cfg.agency.address,
                           own_domains=tuple(self.cfg.agency.own_domains),
@@ -628,8 +624,7 @@ class Cycle:
         """Our own alert (its Message-ID is one mailbot queued as an alert, from our address)."""
         if not letter.message_id or (letter.from_addr or "").lower() != self.cfg.agency.address.lower():
             return False
-        return self.state.db.execute("SELECT 1 FROM outbox WHERE message_id=? AND kind='alert'",
-                                     (letter.message_id,)).fetchone() is not None
+        return self.state.is_alert_message(letter.message_id)
 
     def _too_large(self, plan: _Plan, letter: Letter, base: dict, handled: Handled, now: datetime) -> str | None:
         """Over limits.max_message_mb: kept (archive + quarantine), the sender told the limit."""
@@ -660,10 +655,10 @@ class Cycle:
         """A delivery report about one of our messages: mark it and its case "ส่งอีเมลไม่สำเร็จ"."""
         found = []
         for mid in our_message_ids(plan.fetched.raw):
-            row = self.state.db.execute("SELECT id, case_id, kind FROM outbox WHERE message_id=?", (mid,)).fetchone()
+            row = self.state.outbox_by_message_id(mid)
             if row is None:
                 continue
-            self.state.db.execute("UPDATE outbox SET status='bounced' WHERE id=?", (row["id"],))
+            self.state.mark_bounced(row["id"])
             found.append(row["kind"])
             if row["case_id"] is not None:
                 case = self.state.case_by_id(row["case_id"])

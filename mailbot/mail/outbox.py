@@ -12,7 +12,6 @@ it never stops the messages behind it. Only an unreachable server stops a delive
 from __future__ import annotations
 
 import logging
-import sqlite3
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Callable
@@ -22,7 +21,7 @@ from ..casework.replies import Templates, build, message_id_for
 from ..config import Config
 from ..errors import ConnectionFailure, MailbotError, explain_environment
 from ..kinds import MAIL_KINDS, UNCAPPED, mail_kind, send_state
-from ..store import State, iso
+from ..store import Row, State, iso
 from ..thai import thai_date_short, to_bangkok
 from . import addresses
 
@@ -57,8 +56,8 @@ class Outbox:
         self.state = state
         self.templates = templates
         # called inside the transaction that marks a message sent: (outbox row, now)
-        self.on_sent: list[Callable[[sqlite3.Row, datetime], None]] = []
-        self.on_failed: list[Callable[[sqlite3.Row, str, datetime], None]] = []
+        self.on_sent: list[Callable[[Row, datetime], None]] = []
+        self.on_failed: list[Callable[[Row, str, datetime], None]] = []
 
     # ------------------------------------------------------------------ queue
 
@@ -98,50 +97,47 @@ class Outbox:
                                   recipient=recipient, subject=subject, raw=raw, status=status,
                                   hold_reason=reason if status == "held" else None, now=now)
         if inserted and status == "failed":
-            st.db.execute("UPDATE outbox SET last_error=? WHERE message_id=?", (reason, mid))
+            st.set_outbox_error(mid, reason)
         if case_id is not None and spec.reply_column:
             st.update_case(case_id, reply_status=column_text(status, now, reason))
         return send_state(status) + (f": {reason}" if reason else "")
 
     # ------------------------------------------------------------------ officer
 
-    def held(self, failed: bool = False) -> list[sqlite3.Row]:
+    def held(self, failed: bool = False) -> list[Row]:
         """Messages held for the officer (and with ``failed``, those the server refused for good)."""
-        return self.state.db.execute(
-            "SELECT o.*, c.receipt FROM outbox o LEFT JOIN cases c ON c.id = o.case_id WHERE o.status IN "
-            + ("('held','failed')" if failed else "('held')") + " ORDER BY o.id").fetchall()
+        return self.state.held_messages(failed)
 
-    def release(self, outbox_id: int, actor: str, now: datetime) -> sqlite3.Row:
+    def release(self, outbox_id: int, actor: str, now: datetime) -> Row:
         """A held message goes out at the next delivery (caps no longer apply to it); a failed one
         is tried again (after the officer fixed the cause, e.g. the address or the password)."""
         return self._decide(outbox_id, "queued", actor, now, "ปล่อยอีเมลที่ระงับไว้หรือส่งใหม่", "released")
 
-    def discard(self, outbox_id: int, actor: str, now: datetime) -> sqlite3.Row:
+    def discard(self, outbox_id: int, actor: str, now: datetime) -> Row:
         return self._decide(outbox_id, "discarded", actor, now, "ยกเลิกอีเมลที่ระงับไว้", "discarded")
 
-    def _decide(self, outbox_id: int, status: str, actor: str, now: datetime, thai: str, english: str) -> sqlite3.Row:
+    def _decide(self, outbox_id: int, status: str, actor: str, now: datetime, thai: str, english: str) -> Row:
         st = self.state
-        with st.tx() as db:
-            row = db.execute("SELECT * FROM outbox WHERE id=?", (outbox_id,)).fetchone()
+        with st.tx():
+            row = st.outbox_row(outbox_id)
             if row is None or row["status"] not in ("held", "failed"):
                 raise MailbotError(f"ไม่พบอีเมลที่ระงับไว้หรือส่งไม่สำเร็จหมายเลข {outbox_id}",
                                    f"no held or failed message with number {outbox_id}")
-            db.execute("UPDATE outbox SET status=?, hold_reason=?, next_attempt_at=NULL, attempts=0, "
-                       "send_started_at=NULL, interrupted=0 WHERE id=?",
-                       (status, f"{english} by {actor} {iso(now)}", outbox_id))
+            st.decide_outbox(outbox_id, status, f"{english} by {actor} {iso(now)}")
             if status == "queued" and row["case_id"] is not None and row["kind"] in ("receipt", "unclassified"):
-                db.execute("UPDATE cases SET held=NULL WHERE id=?", (row["case_id"],))   # the officer vouched
+                st.clear_case_hold(row["case_id"])   # the officer vouched
             receipt = None
             if row["case_id"] is not None:
-                db.execute("INSERT INTO case_events (case_id, at, kind, note, actor) VALUES (?,?,?,?,?)",
-                           (row["case_id"], iso(now), f"reply_{english}",
-                            f"{thai} ({row['kind']}) {thai_date_short(now)} ({actor})", actor))
-                receipt = db.execute("SELECT receipt FROM cases WHERE id=?", (row["case_id"],)).fetchone()[0]
+                st.add_case_event(row["case_id"], now, f"reply_{english}",
+                                  f"{thai} ({row['kind']}) {thai_date_short(now)} ({actor})", actor=actor)
+                receipt = st.receipt_of(row["case_id"])
                 if mail_kind(row["kind"]).reply_column:
                     st.update_case(row["case_id"], reply_status=column_text(status, now, None))
             st.audit(now, actor, f"reply_{english}", receipt or "", {"outbox": outbox_id, "kind": row["kind"],
                                                                               "to": row["recipient"]})
-            return db.execute("SELECT * FROM outbox WHERE id=?", (outbox_id,)).fetchone()
+            decided = st.outbox_row(outbox_id)
+            assert decided is not None      # read and updated just above, in this transaction
+            return decided
 
     # ------------------------------------------------------------------ deliver
 
@@ -226,15 +222,15 @@ class Outbox:
                 f"{cap} reached; {len(replies) - allowed} replies wait for the next cycle")
         return result
 
-    def mark_sent(self, row: sqlite3.Row, now: datetime) -> None:
+    def mark_sent(self, row: Row, now: datetime) -> None:
         """The server accepted the message: it is sent, and it is never sent again, whatever
         goes wrong in what follows from it (the case's column, a result's status). Those go in
         the same transaction when they can; when one fails, the message is still recorded as
         sent, alone, and the failure is an event for the officer, not a reason to send again."""
         st = self.state
         try:
-            with st.tx(durable=False) as db:
-                self._set_sent(db, row, now)
+            with st.tx(durable=False):
+                st.record_sent(row["id"], now)
                 if row["case_id"] is not None and mail_kind(row["kind"]).reply_column:
                     st.update_case(row["case_id"], reply_status=column_text("sent", now, None))
                 for hook in self.on_sent:
@@ -243,37 +239,30 @@ class Outbox:
             if explain_environment(exc) is not None:
                 raise        # the machine (disk, database): the marker set before sending holds
             log.exception("recording what follows from sent outbox #%s failed", row["id"])
-            with st.tx(durable=False) as db:
-                self._set_sent(db, row, now)
+            with st.tx(durable=False):
+                st.record_sent(row["id"], now)
             st.event(now, "error", "after_send",
                      f"ส่งอีเมลถึง {row['recipient']} แล้ว แต่บันทึกผลต่อเนื่องไม่สำเร็จ ({type(exc).__name__}) "
                      f"จะไม่ส่งซ้ำ / mail to {row['recipient']} was sent; recording what follows failed: "
                      f"{type(exc).__name__}: {str(exc)[:160]} (it is not sent again)")
 
-    @staticmethod
-    def _set_sent(db: sqlite3.Connection, row: sqlite3.Row, now: datetime) -> None:
-        db.execute("UPDATE outbox SET status='sent', sent_at=?, last_error=NULL, send_started_at=NULL WHERE id=?",
-                   (iso(now), row["id"]))
-
-    def _hold_interrupted(self, row: sqlite3.Row, now: datetime) -> None:
+    def _hold_interrupted(self, row: Row, now: datetime) -> None:
         st = self.state
         reason = ("การส่งถูกขัดจังหวะสองครั้งหลังส่งให้เซิร์ฟเวอร์แล้ว ผู้รับอาจได้รับแล้ว ตรวจในกล่องส่งแล้วก่อนส่งใหม่ / "
                   "sending was cut off twice after the server had it; check the Sent folder before releasing")
-        with st.tx() as db:
-            db.execute("UPDATE outbox SET status='held', hold_reason=?, send_started_at=NULL WHERE id=?",
-                       (reason, row["id"]))
+        with st.tx():
+            st.hold_outbox(row["id"], reason)
             if row["case_id"] is not None and mail_kind(row["kind"]).reply_column:
                 st.update_case(row["case_id"], reply_status=column_text("held", now, reason))
 
-    def mark_failed(self, row: sqlite3.Row, error: str, permanent: bool, now: datetime) -> None:
+    def mark_failed(self, row: Row, error: str, permanent: bool, now: datetime) -> None:
         """Permanent refusals fail; temporary ones wait 1, 2, 4 ... up to 60 minutes."""
         st = self.state
-        with st.tx() as db:
+        with st.tx():
             attempts = row["attempts"] + 1
-            retry = None if permanent else iso(now + timedelta(minutes=min(2 ** (attempts - 1), 60)))
-            db.execute("UPDATE outbox SET attempts=?, last_error=?, status=?, next_attempt_at=?, send_started_at=NULL, "
-                       "interrupted=0 WHERE id=?",
-                       (attempts, error[:500], "failed" if permanent else "queued", retry, row["id"]))
+            retry = None if permanent else now + timedelta(minutes=min(2 ** (attempts - 1), 60))
+            st.record_refusal(row["id"], attempts=attempts, error=error[:500],
+                              status="failed" if permanent else "queued", retry_at=retry)
             if permanent:
                 if row["case_id"] is not None and mail_kind(row["kind"]).reply_column:
                     st.update_case(row["case_id"], reply_status=column_text("failed", now, error))

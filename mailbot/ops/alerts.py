@@ -43,12 +43,11 @@ class Alerts:
         text = (f"{thai}\nเริ่มเมื่อ {thai_datetime(began)}\n\n"
                 f"{english}\n(since {to_bangkok(began):%Y-%m-%d %H:%M} Bangkok time)")
         log.warning("ALERT %s: %s", key, english)
-        with self.state.tx() as db:
-            row = db.execute("SELECT last_at FROM alerts WHERE key=?", (key,)).fetchone()
-            if row and now - from_iso(row["last_at"]) < REPEAT:
+        with self.state.tx():
+            last = self.state.alert_last_at(key)
+            if last is not None and now - from_iso(last) < REPEAT:
                 return False
-            db.execute("INSERT INTO alerts (key, last_at, text) VALUES (?,?,?) ON CONFLICT (key) "
-                       "DO UPDATE SET last_at=excluded.last_at, text=excluded.text", (key, iso(now), text))
+            self.state.record_alert(key, now, text)
             print(f"แจ้งเตือน / ALERT: {thai}\n  {english}", file=sys.stderr)
             ctx = context(self.cfg.agency, receipt=None, received_at=now, subject="", sender_name="")
             ctx["note"] = text

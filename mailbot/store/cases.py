@@ -1,16 +1,29 @@
 """Cases: receipt numbers (one counter per numbering year), cases, their events and files,
-and which register years need writing again.
+the results signed and mailed for them, and which register years need writing again.
+
+Owns: the ``counters``, ``cases``, ``case_events``, ``case_files`` and ``results`` statements
+the case desk and intake run, and the register bookkeeping (``register_dirty*``).
 """
 from __future__ import annotations
 
 import sqlite3
+from datetime import datetime
+from typing import Iterable
 
+from ..casework import workflow
 from . import audit
-from .db import Database
+from .db import Database, iso
+
+
+def _marks(keys: Iterable[str]) -> tuple[str, tuple[str, ...]]:
+    """Placeholders and their values for ``IN (...)`` over a set of keys (sorted: stable SQL)."""
+    values = tuple(sorted(keys))
+    return ",".join("?" * len(values)), values
 
 
 class CaseStore(Database):
-    """The ``counters``, ``cases``, ``case_events``, ``case_files`` and register bookkeeping tables."""
+    """The ``counters``, ``cases``, ``case_events``, ``case_files``, ``results`` and register
+    bookkeeping tables."""
 
     # ------------------------------------------------------------------ cases
 
@@ -93,6 +106,117 @@ class CaseStore(Database):
 
     def cases_of_year(self, year_be: int) -> list[sqlite3.Row]:
         return self.db.execute("SELECT * FROM cases WHERE year_be=? ORDER BY seq", (year_be,)).fetchall()
+
+    def clear_case_hold(self, case_id: int) -> None:
+        """The case's receipt is no longer held (an officer vouched); its register row is left as it is."""
+        self.db.execute("UPDATE cases SET held=NULL WHERE id=?", (case_id,))
+
+    def receipt_of(self, case_id: int) -> str:
+        """The receipt number of a case, by its id."""
+        return self.db.execute("SELECT receipt FROM cases WHERE id=?", (case_id,)).fetchone()[0]
+
+    def cases_from_sender_since(self, address: str, since: datetime) -> int:
+        """How many cases an address (any letter case) opened since a moment."""
+        return self.db.execute("SELECT count(*) FROM cases WHERE lower(sender_addr)=lower(?) AND received_at>=?",
+                               (address, iso(since))).fetchone()[0]
+
+    # ------------------------------------------------------------------ the case desk's clock
+
+    def unheld_cases_in(self, status: str) -> list[sqlite3.Row]:
+        """Cases in one status whose receipt is not held, oldest first."""
+        return self.db.execute("SELECT * FROM cases WHERE status=? AND held IS NULL ORDER BY id",
+                               (status,)).fetchall()
+
+    def late_cases(self, today: str) -> list[sqlite3.Row]:
+        """Unheld cases on the agency's clock (``workflow.AGENCY_CLOCK``) due before ``today``
+        (ISO date), the most urgent first, then the earliest due."""
+        marks, statuses = _marks(workflow.AGENCY_CLOCK)
+        return self.db.execute(
+            "SELECT * FROM cases WHERE due_date IS NOT NULL AND due_date < ? AND held IS NULL AND status IN "
+            f"({marks}) ORDER BY urgency_rank DESC, due_date",
+            (today, *statuses)).fetchall()
+
+    def cases_due_by(self, until: str) -> list[sqlite3.Row]:
+        """Cases on the agency's clock (``workflow.AGENCY_CLOCK``) due on or before ``until`` (ISO
+        date), the most urgent first, then the earliest due."""
+        marks, statuses = _marks(workflow.AGENCY_CLOCK)
+        return self.db.execute(
+            f"SELECT * FROM cases WHERE due_date IS NOT NULL AND due_date <= ? AND status IN "
+            f"({marks}) ORDER BY urgency_rank DESC, due_date", (until, *statuses)).fetchall()
+
+    def decided_open_cases(self) -> list[sqlite3.Row]:
+        """Open cases (``workflow.OPEN``) with a decision (a result letter) recorded."""
+        marks, statuses = _marks(workflow.OPEN)
+        return self.db.execute(f"SELECT * FROM cases WHERE decided_at IS NOT NULL AND status IN ({marks})",
+                               statuses).fetchall()
+
+    # ------------------------------------------------------------------ case events and files
+
+    def add_case_event(self, case_id: int, at: datetime, kind: str, note: str, *, actor: str | None,
+                       message_row: int | None = None) -> int:
+        """Insert one case event; returns its id."""
+        cur = self.db.execute(
+            "INSERT INTO case_events (case_id, at, kind, note, message_row, actor) VALUES (?,?,?,?,?,?)",
+            (case_id, iso(at), kind, note, message_row, actor),
+        )
+        assert cur.lastrowid is not None    # set by the INSERT above
+        return cur.lastrowid
+
+    def case_events(self, case_id: int) -> list[sqlite3.Row]:
+        """A case's events (at, kind, note, actor), oldest first."""
+        return self.db.execute(
+            "SELECT at, kind, note, actor FROM case_events WHERE case_id=? ORDER BY id", (case_id,)).fetchall()
+
+    def add_case_files(self, case_id: int, message_row: int | None, files: Iterable[tuple[str, int, str | None]],
+                       at: datetime) -> None:
+        """Record the files (name, size, content type) a case received with one message."""
+        self.db.executemany(
+            "INSERT INTO case_files (case_id, message_row, name, size, content_type, at) VALUES (?,?,?,?,?,?)",
+            [(case_id, message_row, name, size, content_type, iso(at)) for name, size, content_type in files],
+        )
+
+    def case_files(self, case_id: int) -> list[sqlite3.Row]:
+        """The files a case received (name, size, content_type), in the order they came."""
+        return self.db.execute(
+            "SELECT name, size, content_type FROM case_files WHERE case_id=? ORDER BY id", (case_id,)).fetchall()
+
+    # ------------------------------------------------------------------ results (a case's signed result mail)
+
+    def result_of_file(self, sha256: str, case_id: int) -> sqlite3.Row | None:
+        """The result already recorded for these bytes on this case, if any."""
+        return self.db.execute("SELECT * FROM results WHERE sha256=? AND case_id=?", (sha256, case_id)).fetchone()
+
+    def add_result(self, *, case_id: int, sha256: str, file_name: str, original: str, signed: str, level: str,
+                   outcome: str, signed_at: datetime, timestamp_pending: bool) -> int:
+        """Record a signed result, queued to be mailed; returns its id."""
+        cur = self.db.execute(
+            "INSERT INTO results (case_id, sha256, file_name, original, signed, level, outcome, signed_at, "
+            "timestamp_pending, status) VALUES (?,?,?,?,?,?,?,?,?, 'queued')",
+            (case_id, sha256, file_name, original, signed, level, outcome, iso(signed_at), int(timestamp_pending)),
+        )
+        assert cur.lastrowid is not None    # set by the INSERT above
+        return cur.lastrowid
+
+    def set_result_message(self, result_id: int, outbox_message_id: str) -> None:
+        """The Message-ID of the mail that carries a result."""
+        self.db.execute("UPDATE results SET outbox_message_id=? WHERE id=?", (outbox_message_id, result_id))
+
+    def set_result_status(self, outbox_message_id: str, status: str) -> None:
+        """What became of the mail carrying a result (``sent`` or ``failed``)."""
+        self.db.execute("UPDATE results SET status=? WHERE outbox_message_id=?", (status, outbox_message_id))
+
+    def result_by_message(self, outbox_message_id: str) -> sqlite3.Row | None:
+        """The result (its file_name) carried by one outgoing message, if any."""
+        return self.db.execute("SELECT file_name FROM results WHERE outbox_message_id=?",
+                               (outbox_message_id,)).fetchone()
+
+    def results_awaiting_timestamp(self) -> list[sqlite3.Row]:
+        """Results signed while the timestamp server was away."""
+        return self.db.execute("SELECT * FROM results WHERE timestamp_pending=1").fetchall()
+
+    def mark_result_timestamped(self, result_id: int) -> None:
+        """A result's signed file got its document timestamp."""
+        self.db.execute("UPDATE results SET timestamp_pending=0, level='B-B+DocTimeStamp' WHERE id=?", (result_id,))
 
     # ------------------------------------------------------------------ register bookkeeping
 

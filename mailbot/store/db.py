@@ -3,7 +3,8 @@ transaction; timestamps are stored as ISO-8601 UTC strings so they compare as te
 
 Owns: opening the file (WAL, full sync before any reply leaves), refusing a database from a
 newer release, keeping a copy before a migration touches it, running ``schema.MIGRATIONS``,
-nested transactions as savepoints, the ``meta`` key-value table and the ``events`` log.
+nested transactions as savepoints, the ``meta`` key-value table, the ``events`` log and the
+``alerts`` table (when each alert last went out).
 """
 from __future__ import annotations
 
@@ -173,3 +174,15 @@ class Database:
     def event(self, at: datetime, level: str, kind: str, text: str) -> None:
         with self.tx() as db:
             db.execute("INSERT INTO events (at, level, kind, text) VALUES (?,?,?,?)", (iso(at), level, kind, text))
+
+    # ------------------------------------------------------------------ alerts
+
+    def alert_last_at(self, key: str) -> str | None:
+        """When the alert with this key last went out (ISO), or None if never."""
+        row = self.db.execute("SELECT last_at FROM alerts WHERE key=?", (key,)).fetchone()
+        return row["last_at"] if row else None
+
+    def record_alert(self, key: str, now: datetime, text: str) -> None:
+        """The alert with this key goes out now, with this text."""
+        self.db.execute("INSERT INTO alerts (key, last_at, text) VALUES (?,?,?) ON CONFLICT (key) "
+                        "DO UPDATE SET last_at=excluded.last_at, text=excluded.text", (key, iso(now), text))

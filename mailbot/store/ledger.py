@@ -91,6 +91,17 @@ class LedgerStore(Database):
             (account, folder, uidvalidity, uid),
         ).fetchone()["id"]
 
+    def message_outcome(self, row_id: int) -> str | None:
+        """The outcome recorded for a ledger row (None: undecided, or no such row)."""
+        row = self.db.execute("SELECT outcome FROM messages WHERE id=?", (row_id,)).fetchone()
+        return None if row is None else row["outcome"]
+
+    def before_since_count(self, account: str, folder: str, uidvalidity: int) -> int:
+        """How many messages of a folder were left alone as older than imap.since."""
+        return self.db.execute(
+            "SELECT count(*) FROM messages WHERE account=? AND folder=? AND uidvalidity=? AND outcome='before_since'",
+            (account, folder, uidvalidity)).fetchone()[0]
+
     def record_message(self, row_id: int, **fields: object) -> None:
         cols = ", ".join(f"{k}=?" for k in fields)
         self.db.execute(f"UPDATE messages SET {cols} WHERE id=?", (*fields.values(), row_id))

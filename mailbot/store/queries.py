@@ -106,11 +106,6 @@ class QueryStore(Database):
         return self.db.execute(
             "SELECT * FROM messages WHERE case_id=? OR id=? ORDER BY id", (case_id, message_row)).fetchall()
 
-    def case_files(self, case_id: int) -> list[sqlite3.Row]:
-        """The files a case received (name, size, content_type), in the order they came."""
-        return self.db.execute(
-            "SELECT name, size, content_type FROM case_files WHERE case_id=? ORDER BY id", (case_id,)).fetchall()
-
     def count_late(self, today: str) -> int:
         """Cases whose agency clock runs (workflow.AGENCY_CLOCK) past their due date (before ``today``)."""
         marks, statuses = _marks(AGENCY_CLOCK)
@@ -123,7 +118,7 @@ class QueryStore(Database):
         return self.db.execute(f"SELECT count(*) FROM cases WHERE status IN ({marks}) AND due_date IS NOT NULL "
                                "AND due_date <= ?", (*statuses, horizon)).fetchone()[0]
 
-    def cases_due_by(self, horizon: str, limit: int) -> list[sqlite3.Row]:
+    def due_soon(self, horizon: str, limit: int) -> list[sqlite3.Row]:
         """The first ``limit`` of those cases, soonest due first, then oldest."""
         marks, statuses = _marks(AGENCY_CLOCK)
         return self.db.execute(
