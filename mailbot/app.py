@@ -27,6 +27,7 @@ from .clock import Clock, utcnow
 from .config import Config, load_rules
 from .errors import ConnectionFailure, MailbotError, explain_environment
 from .intake.cycle import Cycle, CycleReport, Progress
+from . import kinds
 from .kinds import send_state
 from .mail.mailbox import CONNECTION_ERRORS, Mailbox, refused_by_server
 from .mail.outbox import Delivery, Outbox, day_start
@@ -458,7 +459,7 @@ class Office:
 
     def rules_test(self, subject: str) -> "RulesTest":
         """The decision the pipeline would make for a mail with this subject, explained."""
-        return rules_test(self.cfg, self.rules, subject, self.desk)
+        return rules_test(self.cfg, self.rules, subject, self.desk, self.clock())
 
     def mailbox_waiting(self) -> int:
         with Mailbox(self.cfg.imap) as mb:
@@ -1056,12 +1057,14 @@ class RulesTest:
     decision: object
 
 
-def rules_test(cfg: Config | None, rules, subject: str, desk: Desk | None = None) -> RulesTest:
-    """`mailbot rules test`: the same decision as the pipeline (automatic-mail signals of the
+def rules_test(cfg: Config | None, rules, subject: str, desk: Desk | None = None,
+               now: datetime | None = None) -> RulesTest:
+    """`mailbot rules test`: the same verdict as the pipeline (automatic-mail signals of the
     subject, receipt tags and known cases when the office's data is at hand), explained."""
     from email.message import EmailMessage
 
-    from .intake.classify import decide, explain, receipt_tags, reference
+    from .intake import verdict
+    from .intake.classify import receipt_tags
     from .mail.parse import parse
 
     msg = EmailMessage()
@@ -1071,18 +1074,21 @@ def rules_test(cfg: Config | None, rules, subject: str, desk: Desk | None = None
     msg["Message-ID"] = "<rules-test@example.com>"
     msg.set_content("ทดสอบ")
     letter = parse(bytes(msg))
-    ref = reference(letter, own_names=(cfg.agency.name,) if cfg else ())
+    settings = verdict.Settings.of(cfg, rules) if cfg else verdict.Settings(rules=rules, own_address=msg["To"])
+    prepared = verdict.prepare(letter, now or utcnow(), settings)
     known, ours = (None, False)
     if desk is not None:
-        known, ours = desk.known_case(letter, ref)
-    decision = decide(letter, rules, own_address=msg["To"],
-                      own_domains=tuple(cfg.agency.own_domains) if cfg else (),
-                      known_case=known["receipt"] if known else None, replies_to_us=ours, ref=ref)
-    thai, english = explain(decision)
+        known, ours = desk.known_case(prepared.letter, prepared.ref)
+    # the tester stands for the case's requester: what happens to their follow-up or inquiry
+    facts = verdict.Facts(known=verdict.KnownCase(known["receipt"], (letter.from_addr,)) if known is not None
+                          else None, replies_to_us=ours)
+    decision = verdict.verdict(prepared, facts, settings)
+    thai, english = verdict.explain(decision)
     tags = receipt_tags(subject)
-    if desk is None and tags and decision.outcome != "automatic":
+    if desk is None and tags and decision.outcome != kinds.Outcome.AUTOMATIC:
         thai += f" (ถ้ามีเรื่องเลขรับ {tags[0]} ในระบบ จะเป็นการติดตามเรื่องเดิมแทน)"
         english += f" (if case {tags[0]} exists, it is a follow-up on it instead)"
+    assert decision.match is not None
     return RulesTest(thai, english, decision.match.normalised, decision)
 
 

@@ -307,7 +307,7 @@ def cmd_rules_test(args: argparse.Namespace, clock) -> int:
             result = office.rules_test(args.subject)
     else:
         rules = load_rules(args.rules or Path("rules.yaml"))
-        result = rules_test(None, rules, args.subject)
+        result = rules_test(None, rules, args.subject, now=clock())
     print(result.thai)
     print(result.english)
     print(f"หัวเรื่องหลังปรับรูปแบบ / normalised subject: {result.normalised}")

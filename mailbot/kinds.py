@@ -17,30 +17,54 @@ No I/O here.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Outcome(StrEnum):
+    """What can happen to a message: each key is written here once; code names it
+    ``Outcome.REGISTERED``, the store keeps its text."""
+
+    REGISTERED = "registered"
+    WRONG_AGENCY = "wrong_agency"
+    FOLLOWUP = "followup"
+    AUTOMATIC = "automatic"
+    QUARANTINED = "quarantined"
+    DUPLICATE = "duplicate"
+    OWN_ALERT = "own_alert"
+    BEFORE_SINCE = "before_since"
 
 
 @dataclass(frozen=True)
-class Outcome:
-    key: str
-    folder: str           # attribute of config.FoldersConfig
+class OutcomeRow:
+    key: Outcome
+    folder: str           # attribute of config.FoldersConfig ("" : no folder of its own)
     thai: str
     english: str
-    answered: bool        # the sender may get an automatic answer
+    reply: str | None     # the mail kind its sender usually gets (a key of MAIL_KINDS), if any
+
+    @property
+    def answered(self) -> bool:
+        """The sender may get an automatic answer."""
+        return self.reply is not None
 
 
-OUTCOMES: dict[str, Outcome] = {o.key: o for o in (
-    Outcome("registered", "registered", "ลงทะเบียนรับ", "registered", True),
-    Outcome("wrong_agency", "wrong_agency", "แนะนำหน่วยงานอื่น", "wrong agency", True),
-    Outcome("followup", "followup", "ติดตามเรื่องเดิม", "follow-up", True),
-    Outcome("automatic", "automatic", "อีเมลอัตโนมัติ (ไม่ตอบ)", "automatic (not answered)", False),
-    Outcome("quarantined", "quarantined", "กักกัน", "quarantined", False),
+O = Outcome
+OUTCOMES: dict[str, OutcomeRow] = {o.key: o for o in (
+    # a case with the next receipt number; "unclassified" instead of "receipt" when no service matched
+    OutcomeRow(O.REGISTERED, "registered", "ลงทะเบียนรับ", "registered", "receipt"),
+    OutcomeRow(O.WRONG_AGENCY, "wrong_agency", "แนะนำหน่วยงานอื่น", "wrong agency", "referral"),
+    # "status" or "status_private" for a status inquiry; documents_* when awaited files came
+    OutcomeRow(O.FOLLOWUP, "followup", "ติดตามเรื่องเดิม", "follow-up", "followup"),
+    OutcomeRow(O.AUTOMATIC, "automatic", "อีเมลอัตโนมัติ (ไม่ตอบ)", "automatic (not answered)", None),
+    # "too_large" when it was quarantined for its size
+    OutcomeRow(O.QUARANTINED, "quarantined", "กักกัน", "quarantined", None),
     # the same message delivered again: filed with the first copy, no number, no reply
-    Outcome("duplicate", "", "ฉบับซ้ำ (รับแล้ว)", "duplicate (already handled)", False),
+    OutcomeRow(O.DUPLICATE, "", "ฉบับซ้ำ (รับแล้ว)", "duplicate (already handled)", None),
     # an alert mailbot sent to the agency's own mailbox: left in the INBOX, flagged, for a person
-    Outcome("own_alert", "", "แจ้งเตือนของ mailbot (คงไว้ในกล่อง ติดดาว)", "mailbot's alert (kept in the inbox, flagged)",
-            False),
+    OutcomeRow(O.OWN_ALERT, "", "แจ้งเตือนของ mailbot (คงไว้ในกล่อง ติดดาว)",
+               "mailbot's alert (kept in the inbox, flagged)", None),
     # left in the watched folder: arrived before imap.since (mailbot's start date)
-    Outcome("before_since", "", "ก่อนวันเริ่มใช้ (ไม่แตะต้อง)", "older than imap.since (left alone)", False),
+    OutcomeRow(O.BEFORE_SINCE, "", "ก่อนวันเริ่มใช้ (ไม่แตะต้อง)", "older than imap.since (left alone)", None),
 )}
 
 
@@ -140,3 +164,6 @@ assert UNSENT <= SEND_STATES.keys() and UNDELIVERED <= SEND_STATES.keys()
 
 def send_state(status: str | None) -> str:
     return SEND_STATES.get(status or "", status or "")
+
+# each outcome's usual reply is a kind of mail this table knows, and every outcome has its row
+assert set(OUTCOMES) == set(Outcome) and all(o.reply is None or o.reply in MAIL_KINDS for o in OUTCOMES.values())

@@ -1,10 +1,13 @@
 """Classification (pure): the rule table and the decision table, no I/O."""
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
 from mailbot.config import Rules, load_rules
-from mailbot.intake.classify import decide, match_subject, receipt_tags
+from mailbot.intake.classify import match_subject, receipt_tags
+from mailbot.intake.verdict import Facts, KnownCase, Settings
+from mailbot.intake.verdict import decide as verdict_of
 from mailbot.mail.parse import parse
 
 REPO = Path(__file__).resolve().parents[1]
@@ -61,23 +64,30 @@ def mk(headers: str, body: str = "ข้อความ") -> bytes:
 
 
 def test_decision_table_order():
+    settings = Settings(rules=RULES, own_address=OWN)
+    when = datetime(2026, 12, 4, 3, 0, tzinfo=timezone.utc)
+
+    def decide(letter, known_case=None, replies_to_us=False):
+        known = KnownCase(known_case, (letter.from_addr,)) if known_case else None
+        return verdict_of(letter, when, settings, Facts(known=known, replies_to_us=replies_to_us))
+
     base = "From: a@example.com\nSubject: ขออนุญาตก่อสร้าง"
-    assert decide(parse(mk(base)), RULES, own_address=OWN).outcome == "registered"
-    assert decide(parse(mk(base + "\nAuto-Submitted: auto-replied")), RULES, own_address=OWN).outcome == "automatic"
+    assert decide(parse(mk(base))).outcome == "registered"
+    assert decide(parse(mk(base + "\nAuto-Submitted: auto-replied"))).outcome == "automatic"
     # a follow-up beats a fresh classification
-    d = decide(parse(mk(base)), RULES, own_address=OWN, known_case="1/2569")
+    d = decide(parse(mk(base)), known_case="1/2569")
     assert d.outcome == "followup" and d.case_receipt == "1/2569"
     # automatic beats follow-up (an out-of-office answering our receipt)
-    d = decide(parse(mk(base + "\nAuto-Submitted: auto-replied")), RULES, own_address=OWN, known_case="1/2569")
+    d = decide(parse(mk(base + "\nAuto-Submitted: auto-replied")), known_case="1/2569")
     assert d.outcome == "automatic"
     # our own address: registered for the officer, flagged, never answered
-    d = decide(parse(mk(f"From: {OWN}\nSubject: x")), RULES, own_address=OWN)
+    d = decide(parse(mk(f"From: {OWN}\nSubject: x")))
     assert d.outcome == "registered" and d.flag
     # wrong agency
-    assert decide(parse(mk("From: a@example.com\nSubject: ทำบัตรประชาชน")), RULES, own_address=OWN).outcome == "wrong_agency"
+    assert decide(parse(mk("From: a@example.com\nSubject: ทำบัตรประชาชน"))).outcome == "wrong_agency"
     # nothing matched: still registered
-    d = decide(parse(mk("From: a@example.com\nSubject: hello")), RULES, own_address=OWN)
+    d = decide(parse(mk("From: a@example.com\nSubject: hello")))
     assert d.outcome == "registered" and d.match.kind == "none"
     # a reply to our reply with nothing new
-    d = decide(parse(mk("From: a@example.com\nSubject: Re: x", "> quoted")), RULES, own_address=OWN, replies_to_us=True)
+    d = decide(parse(mk("From: a@example.com\nSubject: Re: x", "> quoted")), replies_to_us=True)
     assert d.outcome == "automatic"

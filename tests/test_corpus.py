@@ -9,10 +9,11 @@ import os
 import pytest
 
 from mailbot.config import load_rules
-from mailbot.intake.classify import OUTCOMES, decide
+from mailbot.intake.verdict import Settings, decide
+from mailbot.kinds import OUTCOMES
 from mailbot.mail.parse import Unparseable, parse
 
-from .conftest import CORPUS, REPO
+from .conftest import CORPUS, NOW, REPO
 
 RULES = load_rules(REPO / "rules.yaml")
 
@@ -50,7 +51,7 @@ def test_corpus_message_gets_an_outcome(name):
         letter = parse(raw)
     except Unparseable:
         return
-    decision = decide(letter, RULES, own_address="saraban@example.go.th")
+    decision = decide(letter, NOW, Settings(rules=RULES, own_address="saraban@example.go.th"))
     assert decision.outcome in OUTCOMES
     assert isinstance(letter.subject, str) and isinstance(letter.body_text, str)
     assert len(letter.content_hash) == 64

@@ -10,10 +10,10 @@ import openpyxl
 import pytest
 
 from mailbot.config import load_rules
-from mailbot.intake.classify import decide
+from mailbot.intake.verdict import Settings, decide
 from mailbot.mail.parse import Unparseable, parse
 
-from .conftest import AGENCY, REPO, letter
+from .conftest import AGENCY, NOW, REPO, letter
 
 RULES = load_rules(REPO / "rules.yaml")
 
@@ -72,7 +72,7 @@ def test_hostile_input_parses_or_is_unparseable_never_crashes(name):
         letter_ = parse(raw)
     except Unparseable:
         return
-    decision = decide(letter_, RULES, own_address=AGENCY)
+    decision = decide(letter_, NOW, Settings(rules=RULES, own_address=AGENCY))
     assert decision.outcome in ("registered", "automatic", "wrong_agency", "followup")
     assert len(letter_.subject) <= 1_100_000 and "<script" not in letter_.body_text
 

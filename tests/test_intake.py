@@ -290,16 +290,16 @@ def test_unparseable_is_quarantined_with_raw_bytes(env):
 
 
 def test_processing_failure_three_times_quarantines_and_does_not_block_others(env, monkeypatch):
-    import mailbot.intake.cycle as pipeline
+    from mailbot.intake import verdict
 
-    real = pipeline.decide
+    real = verdict.verdict
 
-    def flaky(letter_, *a, **kw):  # a bug that hits one message only
-        if "POISON" in letter_.subject:
+    def flaky(p, *a, **kw):  # a bug that hits one message only
+        if "POISON" in p.letter.subject:
             raise ValueError("boom")
-        return real(letter_, *a, **kw)
+        return real(p, *a, **kw)
 
-    monkeypatch.setattr(pipeline, "decide", flaky)
+    monkeypatch.setattr(verdict, "verdict", flaky)
     env.deliver(letter("POISON ขออนุญาตก่อสร้าง"), letter("ขออนุญาตก่อสร้างอาคาร หลังที่สอง"))
     outcomes = []
     for _ in range(3):

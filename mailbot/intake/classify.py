@@ -1,35 +1,12 @@
-"""Classify (pure): Letter + Rules -> Decision.
+"""Classify (pure): a subject against the rules, and which receipt numbers are ours.
 
-Owns: the decision table. In order, first row that applies wins:
-
-  ==============  ==========================================================
-  automatic       bounce / auto-reply / list / no-reply sender / X-Loop naming
-                  our own address, or a reply to our automatic reply with
-                  nothing new in it
-  registered      claims to be us (our own address, or our domain failing
-   (flagged)      SPF/DKIM/DMARC): registered for the officer, never answered
-  followup        status inquiry naming our receipt number: the requester gets
-   (inquiry)      the status; anyone else, or a number we never issued, gets
-                  the neutral note (``neutral``; no case is created)
-  registered      ``hold`` (authentication failed, spam, blocklist): registered,
-   (flagged)      flagged, never answered; linked to a case it names
-  followup        names a known case (receipt tag, threading headers) and the
-                  sender may act on it (trust.who_may_act)
-  registered      names a known case but the sender may not act on it: a new
-   (linked)       request of its own, linked to that case for the officer
-  automatic       a new case from an automatic-looking sender over its daily
-                  cap (``over_cap``, trust.new_case_cap)
-  registered      a service's keyword or regex matches the subject
-  wrong_agency    a referral's keyword or regex matches (and no service did)
-  registered      nothing matched: unclassified, needs officer review
-  ==============  ==========================================================
-
-``flag`` on any decision means: never answered automatically, the officer looks first.
-``quarantined`` is decided by the pipeline (unparseable / failed 3 times), not here.
-What the message refers to (a known case, whether the sender may act on it) is looked up by
-the caller and passed in, so this module stays free of I/O. Also owns which receipt numbers in
-a subject are ours (``receipt_refs`` / ``reference``): our tag, an explicit "เลขรับ N/YYYY" or a
-status inquiry, never another agency's number or another numbering format.
+Owns: matching a subject to ``rules.yaml`` (``match_subject``: services before referrals, in
+file order, after Thai normalisation), the signals a message gives about itself that the
+verdict's rules read (``loop_signal``, ``claims_to_be_us``, ``is_inquiry``), and which receipt
+numbers in a subject are ours (``receipt_refs`` / ``reference``): our tag, an explicit
+"เลขรับ N/YYYY" or a status inquiry, never a number another agency is named with (before or
+after it), another numbering format or a year that is not Buddhist Era. What happens to the
+message is decided in ``verdict.py``.
 """
 from __future__ import annotations
 
@@ -41,8 +18,6 @@ from ..config import Referral, Rules, Service
 from ..mail.parse import Letter
 from ..thai import clean_text, normalise, thai_digits_to_arabic
 
-Outcome = Literal["registered", "wrong_agency", "automatic", "followup", "quarantined"]
-OUTCOMES: tuple[str, ...] = ("registered", "wrong_agency", "automatic", "followup", "quarantined")
 
 _N = r"(\d{1,7})\s*/\s*(\d{4})(?![\d/])"
 # our own tag, as replies.TAG_FORMAT writes it: "[เลขรับ 15/2569]" (spaces and Thai digits tolerated)
@@ -107,18 +82,6 @@ class Match:
 
 
 @dataclass(frozen=True)
-class Decision:
-    outcome: Outcome
-    match: Match
-    reason: str                          # one line, for the officer and the log
-    case_receipt: str | None = None      # followup: the case it belongs to (None: neutral inquiry, no case)
-    inquiry: bool = False                # followup that asks for the case's status
-    flag: str = ""                       # never answered automatically (registered or not): why
-    neutral: bool = False                # inquiry answered only with the neutral note (status_private)
-    linked_case: str | None = None       # registered as a new request that names this case (shown to the officer)
-
-
-@dataclass(frozen=True)
 class ReceiptRef:
     """One receipt number found in a text, and whether it can be ours."""
 
@@ -162,34 +125,6 @@ def _fires(item: Service | Referral, norm: str, readable: str) -> str | None:
         if re.search(pattern, readable, re.IGNORECASE):
             return f"regex {pattern}"
     return None
-
-
-def explain(decision: "Decision") -> tuple[str, str]:
-    """The decision as an officer reads it (Thai) and its English line; rules counted from 1."""
-    m = decision.match
-    how_th = f'คำสำคัญ "{m.keyword}"' if not m.keyword.startswith("regex ") else f"รูปแบบ {m.keyword[6:]}"
-    if decision.outcome == "automatic":
-        return (f"อีเมลอัตโนมัติ ไม่ตอบกลับ ({decision.reason})", f"automatic mail, not answered ({decision.reason})")
-    if decision.outcome == "followup" and decision.neutral:
-        return ("สอบถามสถานะเลขรับที่ไม่มีในระบบ: ตอบข้อความกลาง ไม่สร้างเรื่องใหม่ ไม่เปิดเผยเลขรับล่าสุด",
-                "inquiry about a number never issued: the neutral note, no case, the counter never shown")
-    if decision.outcome == "followup" and decision.inquiry:
-        return (f"สอบถามสถานะเรื่องเลขรับ {decision.case_receipt}: ตอบสถานะเฉพาะผู้ยื่นเรื่อง ไม่ออกเลขรับใหม่",
-                f"status inquiry about case {decision.case_receipt}: answered only to its requester, no new number")
-    if decision.outcome == "followup":
-        return (f"ติดตามเรื่องเดิมเลขรับ {decision.case_receipt}: บันทึกในเรื่องเดิม ไม่ออกเลขรับใหม่",
-                f"follow-up on case {decision.case_receipt}: noted on that case, no new number")
-    if decision.flag:
-        return (f"ลงทะเบียนรับและทำเครื่องหมายให้เจ้าหน้าที่ตรวจ ไม่ตอบอัตโนมัติ ({decision.flag})",
-                f"registered and flagged for the officer, no automatic reply ({decision.flag})")
-    if decision.outcome == "registered" and m.service is not None:
-        return (f'ลงทะเบียนรับ: บริการ "{m.service.name}" ({m.service.code}) ตามกฎบริการข้อที่ {m.number} {how_th}',
-                f"registered: service {m.service.code} (services rule {m.number}, {m.keyword})")
-    if decision.outcome == "wrong_agency" and m.referral is not None:
-        return (f"แนะนำหน่วยงานอื่น: {m.referral.agency} ตามกฎหน่วยงานอื่นข้อที่ {m.number} {how_th} ไม่ออกเลขรับ",
-                f"wrong agency: referred to {m.referral.agency} (referrals rule {m.number}, {m.keyword}); no number")
-    return ("ลงทะเบียนรับ รอเจ้าหน้าที่คัดแยก: ไม่ตรงกฎใด (คำขอทางอิเล็กทรอนิกส์ไม่ถูกปฏิเสธ)",
-            "registered for officer review: no rule matched (an electronic request is never refused)")
 
 
 def receipt_refs(text: str, own_names: tuple[str, ...] = ()) -> list[ReceiptRef]:
@@ -284,69 +219,3 @@ def claims_to_be_us(letter: Letter, own_address: str, own_domains: tuple[str, ..
     if domain in domains and letter.auth_failures:
         return f"from our own domain but {', '.join(letter.auth_failures)}"
     return ""
-
-
-def decide(
-    letter: Letter,
-    rules: Rules,
-    *,
-    own_address: str,
-    own_domains: tuple[str, ...] = (),
-    known_case: str | None = None,
-    replies_to_us: bool = False,
-    ref: Reference | None = None,
-    may_act: bool = True,
-    hold: str = "",
-    over_cap: str = "",
-) -> Decision:
-    """The outcome for one letter.
-
-    known_case: receipt number of the existing case this letter refers to (by tag or by
-    threading headers), as found by the caller; replies_to_us: its threading headers name a
-    reply mailbot sent; ref: the receipt number its subject names (``reference``), even when no
-    such case exists; may_act: the sender may act on known_case (trust.who_may_act); hold: why
-    no automatic reply may go out (trust.screen: authentication, spam, blocklist); over_cap:
-    why a new case from this sender is not opened (trust.new_case_cap).
-    """
-    match = match_subject(letter.subject, rules)
-    signals = list(letter.auto_signals)
-    loop = loop_signal(letter, own_address)
-    if loop:
-        signals.append(loop)
-    if signals:
-        return Decision("automatic", match, "; ".join(signals))
-    spoof = claims_to_be_us(letter, own_address, own_domains)
-    if spoof:   # registered for the officer, flagged, never answered automatically
-        return Decision("registered", match, f"flagged: {spoof}", flag=spoof, linked_case=known_case)
-    if replies_to_us and not letter.new_text and not letter.attachments:
-        return Decision("automatic", match, "answer to our automatic reply with no new content")
-    inquiry = (ref.inquiry if ref is not None else False) or (known_case is not None and is_inquiry(letter))
-    if inquiry and known_case is None and ref is not None:
-        # a number we never issued (or not yet): no case, the neutral note, the counter never shown
-        return Decision("followup", match, f"status inquiry about unknown number {ref.receipt}: neutral note",
-                        inquiry=True, neutral=True, flag=hold)
-    if inquiry and known_case:
-        if may_act:
-            return Decision("followup", match, f"status inquiry about case {known_case}"
-                            + (f" (held: {hold})" if hold else ""),
-                            case_receipt=known_case, inquiry=True, flag=hold)
-        return Decision("followup", match, f"status inquiry about case {known_case} from someone else: neutral note",
-                        case_receipt=known_case, inquiry=True, neutral=True, flag=hold)
-    if hold:
-        return Decision("registered", match, f"flagged: {hold}"
-                        + (f"; names case {known_case}" if known_case else ""), flag=hold, linked_case=known_case)
-    if known_case:
-        if may_act:
-            return Decision("followup", match, f"refers to case {known_case}", case_receipt=known_case)
-        linked = f"names case {known_case} but is not from its requester: a new request linked to it"
-    else:
-        linked = ""
-    if over_cap:
-        return Decision("automatic", match, over_cap)
-    tail = f"; {linked}" if linked else ""
-    if match.service is not None:
-        return Decision("registered", match, f"service {match.service.code} ({match.keyword}){tail}",
-                        linked_case=known_case)
-    if match.referral is not None and not known_case:
-        return Decision("wrong_agency", match, f"referral to {match.referral.agency} ({match.keyword})")
-    return Decision("registered", match, f"unclassified: needs officer review{tail}", linked_case=known_case)

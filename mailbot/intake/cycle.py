@@ -24,33 +24,29 @@ database locked) stops the cycle cleanly without counting against any message.
 from __future__ import annotations
 
 import email.utils
-import json
 import logging
 import threading
 from collections import defaultdict
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, time
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Protocol
 
-from .. import faults
-from ..casework import completeness, triage, trust, workflow
-from ..casework.replies import context
+from .. import faults, kinds
+from ..casework import triage
 from ..config import Config
-from ..documents import promptpay
 from ..errors import EnvironmentFailure, MailbotError, explain_environment
-from ..mail import forwarded
 from ..mail.mailbox import Fetched, Mailbox
 from ..mail.outbox import Delivery, day_start
-from ..mail.parse import Letter, Unparseable, our_message_ids, parse
+from ..mail.parse import Letter, Unparseable, parse
 from ..mail.smtp import Smtp
 from ..ops import recovery
 from ..ops.archive import Archive
 from ..ops.recovery import Recovery
-from ..registers.numbering import numbering_year
 from ..store import iso
-from ..thai import BANGKOK, one_line, thai_date_short, to_bangkok
-from .classify import decide, reference
+from ..thai import BANGKOK
+from . import verdict
+from .record import Arrival, Handled, Recorder
 
 if TYPE_CHECKING:
     from ..casework.cases import Desk
@@ -82,19 +78,6 @@ Progress = Callable[[int, int], None]     # (messages done, messages to do)
 REMARK_NO_ADDRESS = "ไม่มีที่อยู่สำหรับตอบกลับ"
 
 
-
-
-@dataclass
-class Handled:
-    """One line of the cycle report."""
-
-    uid: int
-    sender: str
-    subject: str
-    outcome: str
-    receipt: str | None = None
-    reason: str = ""
-    reply: str = ""
 
 
 @dataclass
@@ -169,6 +152,8 @@ class Cycle:
         self._new_cases: list = []  # numbered in this batch, for the receipt index
         self._flag: list[int] = []   # our own alerts in this batch: flagged, left in the inbox
         self._marked: list = []  # urgent or secret cases: officers alerted
+        self.settings = verdict.Settings.of(self.cfg, self.rules)
+        self.recorder = Recorder(self.cfg, self.state, self.desk, self.outbox, self.archive)
 
     # ------------------------------------------------------------------ the cycle
 
@@ -398,209 +383,50 @@ class Cycle:
             return None
 
     def _quarantine(self, plan: _Plan, reason: str, now: datetime) -> str | None:
-        local = to_bangkok(plan.received)      # the file name carries the Buddhist-Era date, like the rest
-        name = f"{local.year + 543}{local:%m%d-%H%M%S}-uid{plan.fetched.uid}"
-        try:
-            copy = self.archive.quarantine(plan.fetched.raw, name, reason)
-        except OSError as exc:
-            self.report.warnings.append(f"quarantine copy failed for UID {plan.fetched.uid}: {exc}")
-            return None  # stays in the inbox
-        folder = self.cfg.folders.quarantined
-        self.state.record_message(
-            plan.row_id, outcome="quarantined", reason=reason, quarantine_copy=copy, target_folder=folder,
-            archive=plan.archive, sha256=plan.sha256, size=len(plan.fetched.raw),
-            received_at=iso(plan.received), decided_at=iso(now), last_error=reason[:500],
-        )
-        self.report.handled.append(Handled(plan.fetched.uid, "", "", "quarantined", reason=reason))
+        folder = self.recorder.quarantine(self._arrival(plan), reason, now)
+        self.report.warnings.extend(self.recorder.take_warnings())
+        if folder is not None:
+            self.report.handled.append(Handled(plan.fetched.uid, "", "", kinds.Outcome.QUARANTINED, reason=reason))
         return folder
 
     def _decide_and_record(self, plan: _Plan, now: datetime) -> str | None:
-        st, letter, f = self.state, plan.letter, self.cfg.folders
-        assert letter is not None
-        base = dict(
-            message_id=letter.message_id, content_hash=letter.content_hash, sha256=plan.sha256,
-            archive=plan.archive, size=letter.size, received_at=iso(plan.received),
-            sender=letter.from_addr, subject=letter.subject[:500], decided_at=iso(now), last_error=None,
-        )
-        handled = Handled(plan.fetched.uid, letter.from_addr or "", letter.subject, "")
-        self.report.handled.append(handled)
-        if plan.too_large:
-            return self._too_large(plan, letter, base, handled, now)
-
-        if self._own_alert(letter):   # an alert to our own mailbox is for a person: kept there, flagged
-            st.record_message(plan.row_id, **base, outcome="own_alert", moved=1, reason="mailbot alert kept in the inbox")
-            handled.outcome, handled.reason = "own_alert", "mailbot alert: kept in the inbox, flagged"
+        """prepare -> look up the facts -> verdict (pure) -> record."""
+        assert plan.letter is not None
+        prepared = verdict.prepare(plan.letter, plan.received, self.settings)
+        v = verdict.verdict(prepared, self._facts(plan, prepared, now), self.settings)
+        done = self.recorder.record(self._arrival(plan), prepared, v, now)
+        self.report.handled.append(done.handled)
+        self.report.warnings.extend(done.warnings + self.recorder.take_warnings())
+        if done.opened is not None:
+            self._new_cases.append(done.opened)
+        if done.marked is not None:
+            self._marked.append(done.marked)
+        if done.flag:
             self._flag.append(plan.fetched.uid)
-            return None
+        return done.folder
 
-        dup = st.find_duplicate(plan.row_id, letter.content_hash, letter.message_id, letter.from_addr)
-        if dup is not None:   # filed with the first copy: no number, no reply, not counted as a registration
-            st.record_message(plan.row_id, **base, outcome="duplicate", duplicate_of=dup["id"],
-                              case_id=dup["case_id"], target_folder=dup["target_folder"],
-                              reason=f"duplicate of message #{dup['id']} ({dup['outcome']})")
-            handled.outcome, handled.reason = "duplicate", "duplicate: same message already handled"
-            if dup["case_id"]:
-                handled.receipt = st.case_by_id(dup["case_id"])["receipt"]
-            return dup["target_folder"]
-
-        # trust: the receiving server's verdict, judged on the OUTER message (before a staff forward is unpacked)
-        screening = trust.screen(letter, self.cfg.trust)
-        hold = screening.hold
-        via = None
-        fwd = trust.staff_forward(letter, screening, staff=self.cfg.staff, own_address=self.cfg.agency.address,
-                                  own_domains=tuple(self.cfg.agency.own_domains))
-        if fwd.flag:
-            hold = fwd.flag
-        if fwd.take:
-            original = forwarded.extract(letter, letter.embedded)
-            if original is not None:   # wrong channel: register under the citizen who wrote
-                via = letter.from_addr
-                letter = replace(letter, subject=original.subject, from_name=original.from_name,
-                                 from_addr=original.from_addr, reply_to=original.from_addr,
-                                 body_text=original.text, new_text=original.text,
-                                 attachments=original.attachments, message_id=None,
-                                 in_reply_to=(), references=())
-                handled.sender, handled.subject = original.from_addr, original.subject
-
-        ref = reference(letter, own_names=(self.cfg.agency.name,))
-        known, replies_to_us = self.desk.known_case(letter, ref)
-        may_act = True
-        if known is not None:
-            may_act = trust.who_may_act(
-                case_addresses=(known["sender_addr"], known["reply_to"]), sender=letter.from_addr,
-                sender_is_staff=(letter.from_addr or "").lower() in self.staff,
-                authenticated=screening.authenticated, held=bool(hold)) == "may_act"
-        over_cap = ""
-        looks = trust.looks_automatic(letter)
-        if looks and known is None and letter.from_addr:
+    def _facts(self, plan: _Plan, p: verdict.Prepared, now: datetime) -> verdict.Facts:
+        """What the chain needs from the store and the server (the only lookups for a verdict)."""
+        st, outer, letter = self.state, p.outer, p.letter
+        dup = st.find_duplicate(plan.row_id, outer.content_hash, outer.message_id, outer.from_addr)
+        duplicate = None
+        if dup is not None:
+            case = st.case_by_id(dup["case_id"]) if dup["case_id"] else None
+            duplicate = verdict.Duplicate(dup["id"], dup["outcome"], dup["target_folder"], dup["case_id"],
+                                          case["receipt"] if case is not None else None)
+        row, replies_to_us = self.desk.known_case(letter, p.ref)
+        known = verdict.KnownCase(row["receipt"], (row["sender_addr"], row["reply_to"])) if row is not None else None
+        today = 0
+        if p.looks_automatic and known is None and letter.from_addr:
             today = st.cases_from_sender_since(letter.from_addr, day_start(now))
-            over_cap = trust.new_case_cap(looks, today, self.cfg.trust.automatic_new_cases_per_day)
-        decision = decide(letter, self.rules, own_address=self.cfg.agency.address,
-                          own_domains=tuple(self.cfg.agency.own_domains),
-                          known_case=known["receipt"] if known else None, replies_to_us=replies_to_us,
-                          ref=ref, may_act=may_act, hold=hold, over_cap=over_cap)
-        tri = triage.triage(letter.subject, plan.received)
-        public_subject = triage.mask_subject(letter.subject, tri)
-        handled.outcome, handled.reason = decision.outcome, decision.reason
-        if decision.outcome == "automatic":
-            bounced = self._bounced_replies(plan, now)
-            if bounced:
-                handled.reason += f"; bounce of our {', '.join(bounced)}"
-            st.record_message(plan.row_id, **base, outcome="automatic", target_folder=f.automatic,
-                              reason=handled.reason)
-            return f.automatic
-        if decision.outcome == "followup" and known is None:   # an inquiry about a number we never issued
-            st.record_message(plan.row_id, **base, outcome="followup", reason=decision.reason,
-                              target_folder=f.followup)
-            if decision.flag:
-                handled.reply = "held: " + decision.flag
-                return f.followup
-            ctx = context(self.cfg.agency, receipt=None, received_at=plan.received, subject=public_subject,
-                          sender_name=letter.from_name)
-            handled.reply = self.outbox.queue("status_private", recipient=letter.reply_to, subject=public_subject,
-                                              in_reply_to=letter.message_id, references=letter.references,
-                                              key=plan.row_id, key_hash=letter.content_hash, now=now, ctx=ctx,
-                                              message_row=plan.row_id)
-            return f.followup
-        if decision.outcome == "followup":
-            assert known is not None
-            handled.receipt = known["receipt"]
-            st.record_message(plan.row_id, **base, outcome="followup", reason=decision.reason,
-                              case_id=known["id"], target_folder=f.followup)
-            if decision.inquiry:
-                handled.reply = self._answer_inquiry(known, letter, plan, now, held=decision.flag)
-            else:
-                handled.reply = self._followup(known, letter, plan, now)
-            return f.followup
-        if decision.outcome == "wrong_agency":
-            referral = decision.match.referral
-            assert referral is not None     # classify decides wrong_agency only on a referral's match
-            st.record_message(plan.row_id, **base, outcome="wrong_agency", reason=decision.reason,
-                              target_folder=f.wrong_agency)
-            ctx = context(self.cfg.agency, receipt=None, received_at=plan.received, subject=public_subject,
-                          sender_name=letter.from_name, referral=referral.model_dump())
-            handled.reply = self.outbox.queue(
-                "referral", recipient=letter.reply_to, subject=public_subject,
-                in_reply_to=letter.message_id, references=letter.references, key=plan.row_id,
-                key_hash=letter.content_hash, now=now, ctx=ctx, message_row=plan.row_id)
-            return f.wrong_agency
-        # registered: a service, or unclassified for the officer
-        service = decision.match.service
-        checklist = completeness.check(service, [completeness.File(a.name, a.size, a.content_type)
-                                                 for a in letter.attachments if not a.inline])
-        status = workflow.initial(service is not None, checklist.verdict)
-        remarks = []
-        if decision.flag and decision.flag == hold:
-            remarks.append(trust.hold_remark(decision.flag))
-        elif decision.flag:
-            remarks.append(f"อ้างเป็นอีเมลของหน่วยงาน ไม่ตอบอัตโนมัติ (flagged: {decision.flag})")
-        if tri.urgent:
-            remarks.append(tri.urgency_label)
-        if tri.secret:
-            remarks.append(f"ชั้นความลับ: {tri.secrecy}")
-        if not letter.reply_to:
-            remarks.append(REMARK_NO_ADDRESS)
-        if via:
-            remarks.append(f"รับผ่านช่องทางอื่น ส่งต่อโดย {via}")
-        case = st.new_case(
-            numbering_year(plan.received, self.cfg.registers.year_reset),
-            message_row=plan.row_id, received_at=iso(plan.received),
-            doc_date=iso(letter.date) if letter.date else None,
-            sender_name=one_line(letter.from_name, 120), sender_addr=letter.from_addr,
-            reply_to=letter.reply_to, subject=one_line(letter.subject, 500),
-            service_code=service.code if service else None,
-            service_name=service.name if service else None,
-            status=status,
-            action=f"รับเรื่อง: {service.name}" if service else "รอเจ้าหน้าที่คัดแยก",
-            remark="; ".join(remarks),
-            message_id=letter.message_id, attachments=len([a for a in letter.attachments if not a.inline]),
-            archive=plan.archive, sha256=plan.sha256, via=via,
-            awaiting_since=iso(now) if status == "awaiting_documents" else None,
-            checklist=json.dumps(checklist.as_dict(), ensure_ascii=False),
-            urgency=tri.urgency_label or None, urgency_rank=tri.urgency_rank,
-            deadline=iso(tri.deadline) if tri.deadline else None, secrecy=tri.secrecy or None,
-            linked_to=known["receipt"] if decision.linked_case and known is not None else None,
-            held=decision.flag or None,
-            due_date=self._due(service, plan.received) if status != "awaiting_documents" else None,
-        )
-        self._new_cases.append(case)
-        if tri.urgent or tri.secret:
-            self._marked.append((case, tri))
-        self.desk.add_files(case["id"], plan.row_id, letter.attachments, plan.received)
-        st.record_message(plan.row_id, **base, outcome="registered", reason=decision.reason,
-                          case_id=case["id"], target_folder=f.registered)
-        handled.receipt = case["receipt"]
-        if decision.linked_case and known is not None:   # someone else's case named: linked, its owner not mailed
-            mine, theirs = trust.linked_notes(case["receipt"], known["receipt"])
-            self.desk.event(case, plan.received, "linked", mine, message_row=plan.row_id)
-            self.desk.event(known, plan.received, "linked", theirs, message_row=plan.row_id)
-        if decision.flag and decision.flag != hold:   # claims to be us: never answered, never forwarded
-            st.update_case(case["id"], reply_status="ไม่ตอบอัตโนมัติ (flagged)")
-            handled.reply = "flagged: not answered"
-            return f.registered
-        ctx = self.desk.case_context(case, plan.received, checklist=checklist)
-        fee = promptpay.fee_qr(service, case["receipt"])       # a service with a fee: the Thai QR code
-        if fee is not None:
-            ctx["fee"] = fee.context
-        if tri.secret:
-            ctx["subject"] = triage.SECRET_MASK
-        # flagged: the receipt is composed but held for the officer (`release` sends it), never forwarded
-        handled.reply = self.outbox.queue(
-            "receipt" if service else "unclassified", recipient=letter.reply_to, subject=public_subject,
-            receipt=case["receipt"], in_reply_to=letter.message_id, references=letter.references,
-            key=plan.row_id, key_hash=letter.content_hash, now=now, ctx=ctx, case_id=case["id"],
-            message_row=plan.row_id, files=(fee.attachment,) if fee else (),
-            hold=f"flagged: {decision.flag}" if decision.flag else None)
-        if decision.flag:
-            return f.registered
-        if service is not None and service.forward_to and not tri.secret:   # secret: never forwarded automatically
-            self.report.warnings.extend(self.desk.forward(case, plan.fetched.raw, checklist, now))
-        return f.registered
+        return verdict.Facts(
+            too_large=plan.too_large, size_mb=len(plan.fetched.raw) / 1024 / 1024,
+            own_alert=self._own_alert(outer), duplicate=duplicate, known=known, replies_to_us=replies_to_us,
+            cases_today=today)
 
-    def _due(self, service, received: datetime) -> str | None:
-        s = self.cfg.schedule
-        due = workflow.due_date(to_bangkok(received).date(), service.days if service else None, s.workdays, s.holidays)
-        return due.isoformat() if due else None
+    @staticmethod
+    def _arrival(plan: _Plan) -> Arrival:
+        return Arrival(plan.fetched.uid, plan.row_id, plan.fetched.raw, plan.received, plan.archive, plan.sha256)
 
     def _alert_marked(self, now: datetime) -> None:
         """Urgent requests: an immediate alert to the officers and the responsible unit. Secret
@@ -625,93 +451,6 @@ class Cycle:
         if not letter.message_id or (letter.from_addr or "").lower() != self.cfg.agency.address.lower():
             return False
         return self.state.is_alert_message(letter.message_id)
-
-    def _too_large(self, plan: _Plan, letter: Letter, base: dict, handled: Handled, now: datetime) -> str | None:
-        """Over limits.max_message_mb: kept (archive + quarantine), the sender told the limit."""
-        limit = self.cfg.limits.max_message_mb
-        size_mb = len(plan.fetched.raw) / 1024 / 1024
-        reason = f"too large: {size_mb:.1f} MB > limit {limit:g} MB"
-        folder = self._quarantine(plan, reason, now)
-        if folder is None:
-            return None
-        self.state.record_message(plan.row_id, message_id=letter.message_id, content_hash=letter.content_hash,
-                                  sender=letter.from_addr, subject=letter.subject[:500])
-        self.report.handled.pop()          # _quarantine's own line; this message already has one
-        handled.outcome, handled.reason = "quarantined", reason
-        if not letter.auto_signals and not trust.screen(letter, self.cfg.trust).hold:
-            # a secret subject is never echoed
-            shown = triage.mask_subject(letter.subject, triage.triage(letter.subject, plan.received))
-            ctx = context(self.cfg.agency, receipt=None, received_at=plan.received, subject=shown,
-                          sender_name=letter.from_name)
-            ctx["note"] = f"{limit:g}"
-            ctx["size"] = f"{size_mb:.1f}"
-            handled.reply = self.outbox.queue(
-                "too_large", recipient=letter.reply_to, subject=shown,
-                in_reply_to=letter.message_id, references=letter.references, key=plan.row_id,
-                key_hash=letter.content_hash, now=now, ctx=ctx, message_row=plan.row_id)
-        return folder
-
-    def _bounced_replies(self, plan: _Plan, now: datetime) -> list[str]:
-        """A delivery report about one of our messages: mark it and its case "ส่งอีเมลไม่สำเร็จ"."""
-        found = []
-        for mid in our_message_ids(plan.fetched.raw):
-            row = self.state.outbox_by_message_id(mid)
-            if row is None:
-                continue
-            self.state.mark_bounced(row["id"])
-            found.append(row["kind"])
-            if row["case_id"] is not None:
-                case = self.state.case_by_id(row["case_id"])
-                self.desk.event(case, plan.received, "bounce",
-                                f"ส่งอีเมลไม่สำเร็จ {thai_date_short(plan.received)} ({row['kind']})",
-                                message_row=plan.row_id)
-                self.state.update_case(case["id"], reply_status="ส่งอีเมลไม่สำเร็จ — ติดต่อผู้ยื่นทางอื่น (bounced)")
-        return found
-
-    def _followup(self, case, letter: Letter, plan: _Plan, now: datetime) -> str:
-        """More from the citizen on an existing case: noted; documents re-checked when awaited."""
-        desk = self.desk
-        files = [a for a in letter.attachments if not a.inline]
-        note = f"ติดตาม/ส่งเพิ่มเติม {thai_date_short(plan.received)}"
-        if files:
-            note += f" (ไฟล์แนบ {len(files)})"
-            desk.add_files(case["id"], plan.row_id, files, plan.received)
-            self.state.update_case(case["id"], attachments=(case["attachments"] or 0) + len(files))
-        desk.event(case, plan.received, "followup", note, message_row=plan.row_id)
-        if files and case["status"] == "awaiting_documents":
-            checklist = desk.checklist(case)
-            desk.store_checklist(case["id"], checklist)
-            event = {"complete": "documents_complete", "unsure": "documents_unsure"}.get(
-                checklist.verdict, "documents_incomplete")
-            effect = desk.apply(self.state.case_by_id(case["id"]), event, now, message_row=plan.row_id,
-                                received_at=plan.received)
-            return f"documents re-checked: {checklist.verdict} ({effect})"
-        if self.state.followup_ack_since(case["id"], day_start(now)):
-            return "acknowledged today already"
-        fresh = self.state.case_by_id(case["id"])
-        return desk.reply_about(fresh, "followup", now, key=plan.row_id, received_at=plan.received,
-                                message_row=plan.row_id, attachments=len(files))   # this message's files only
-
-    def _answer_inquiry(self, case, letter: Letter, plan: _Plan, now: datetime,
-                        held: str = "") -> str:
-        """Status goes only to the requester's address on file; anyone else is told so, nothing more."""
-        desk = self.desk
-        desk.event(case, plan.received, "inquiry", f"สอบถามสถานะ {thai_date_short(plan.received)}"
-                   + ("" if desk.is_requester(case, letter.from_addr) else " (ผู้อื่น)"), message_row=plan.row_id)
-        if held:
-            return "held: " + held
-        if desk.is_requester(case, letter.from_addr):
-            fresh = self.state.case_by_id(case["id"])
-            return desk.reply_about(fresh, "status", now, key=plan.row_id, received_at=plan.received,
-                                    message_row=plan.row_id, history=desk.history(fresh, citizen=True))
-        shown = triage.mask_subject(letter.subject, triage.triage(letter.subject, plan.received))   # never if secret
-        ctx = context(self.cfg.agency, receipt=None, received_at=plan.received, subject=shown,
-                      sender_name=letter.from_name)
-        return self.outbox.queue("status_private", recipient=letter.reply_to, subject=shown,
-                                 in_reply_to=letter.message_id, references=letter.references, key=plan.row_id,
-                                 key_hash=letter.content_hash, now=now, ctx=ctx, message_row=plan.row_id)
-
-    # ------------------------------------------------------------------ step 5
 
     def _send_queued(self) -> None:
         if self.smtp_down:

@@ -40,10 +40,12 @@ from typing import Callable
 from .. import kinds
 from ..casework import trust
 from ..casework.triage import Triage, mask_subject, triage
-from ..config import Rules, Service, TrustConfig
+from ..config import Config, Rules, Service, TrustConfig
 from ..mail import forwarded
 from ..mail.parse import Letter
 from .classify import Match, Reference, claims_to_be_us, is_inquiry, loop_signal, match_subject, reference
+
+O = kinds.Outcome
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,12 @@ class Settings:
     staff: frozenset[str] = frozenset()
     trust: TrustConfig = field(default_factory=TrustConfig)
     max_message_mb: float = 25.0
+
+    @classmethod
+    def of(cls, cfg: Config, rules: Rules) -> "Settings":
+        return cls(rules=rules, own_address=cfg.agency.address, own_domains=tuple(cfg.agency.own_domains),
+                   own_names=(cfg.agency.name,), staff=frozenset(a.lower() for a in cfg.staff), trust=cfg.trust,
+                   max_message_mb=cfg.limits.max_message_mb)
 
 
 @dataclass(frozen=True)
@@ -118,6 +126,7 @@ class Duplicate:
     row: int
     outcome: str
     target_folder: str | None
+    case_id: int | None = None
     case_receipt: str | None = None
 
 
@@ -146,7 +155,7 @@ class Opening:
 
 @dataclass(frozen=True)
 class Verdict:
-    outcome: str                            # a key of kinds.OUTCOMES
+    outcome: kinds.Outcome                  # its row in kinds.OUTCOMES gives the folder
     reason: str                             # one line, for the officer and the log
     rule: str = ""                          # the chain's rule that decided
     match: Match | None = None              # what the subject matched
@@ -176,21 +185,21 @@ def too_large(p: Prepared, f: Facts, s: Settings) -> Verdict | None:
     if not f.too_large:
         return None
     told = not p.outer.auto_signals and not p.screening.hold
-    return Verdict("quarantined", f"too large: {f.size_mb:.1f} MB > limit {s.max_message_mb:g} MB",
+    return Verdict(O.QUARANTINED, f"too large: {f.size_mb:.1f} MB > limit {s.max_message_mb:g} MB",
                    reply="too_large" if told else None)
 
 
 def own_alert(p: Prepared, f: Facts, s: Settings) -> Verdict | None:
     if not f.own_alert:
         return None
-    return Verdict("own_alert", "mailbot alert kept in the inbox", kept_in_inbox=True)
+    return Verdict(O.OWN_ALERT, "mailbot alert kept in the inbox", kept_in_inbox=True)
 
 
 def duplicate(p: Prepared, f: Facts, s: Settings) -> Verdict | None:
     d = f.duplicate
     if d is None:
         return None
-    return Verdict("duplicate", f"duplicate of message #{d.row} ({d.outcome})", duplicate=d,
+    return Verdict(O.DUPLICATE, f"duplicate of message #{d.row} ({d.outcome})", duplicate=d,
                    case_receipt=d.case_receipt)
 
 
@@ -199,7 +208,7 @@ def automatic(p: Prepared, f: Facts, s: Settings) -> Verdict | None:
     loop = loop_signal(p.letter, s.own_address)
     if loop:
         signals.append(loop)
-    return Verdict("automatic", "; ".join(signals)) if signals else None
+    return Verdict(O.AUTOMATIC, "; ".join(signals)) if signals else None
 
 
 def claims_to_be_us_rule(p: Prepared, f: Facts, s: Settings) -> Verdict | None:
@@ -211,7 +220,7 @@ def claims_to_be_us_rule(p: Prepared, f: Facts, s: Settings) -> Verdict | None:
 
 def empty_answer(p: Prepared, f: Facts, s: Settings) -> Verdict | None:
     if f.replies_to_us and not p.letter.new_text and not p.letter.attachments:
-        return Verdict("automatic", "answer to our automatic reply with no new content")
+        return Verdict(O.AUTOMATIC, "answer to our automatic reply with no new content")
     return None
 
 
@@ -222,14 +231,16 @@ def inquiry(p: Prepared, f: Facts, s: Settings) -> Verdict | None:
         return None
     if known is None and p.ref is not None:
         # a number we never issued (or not yet): no case, the neutral note, the counter never shown
-        return Verdict("followup", f"status inquiry about unknown number {p.ref.receipt}: neutral note",
+        return Verdict(O.FOLLOWUP, f"status inquiry about unknown number {p.ref.receipt}: neutral note",
                        reply="status_private", inquiry=True, neutral=True, flag=p.hold)
-    if known is None:
+    if f.known is None:
         return None
     if _may_act(p, f, s):
-        return Verdict("followup", f"status inquiry about case {known}" + (f" (held: {p.hold})" if p.hold else ""),
-                       reply="status", case_receipt=known, inquiry=True, flag=p.hold)
-    return Verdict("followup", f"status inquiry about case {known} from someone else: neutral note",
+        requester = (p.letter.from_addr or "").lower() in {a.lower() for a in f.known.addresses if a}
+        return Verdict(O.FOLLOWUP, f"status inquiry about case {known}" + (f" (held: {p.hold})" if p.hold else ""),
+                       reply="status" if requester else "status_private", case_receipt=known, inquiry=True,
+                       flag=p.hold)
+    return Verdict(O.FOLLOWUP, f"status inquiry about case {known} from someone else: neutral note",
                    reply="status_private", case_receipt=known, inquiry=True, neutral=True, flag=p.hold)
 
 
@@ -245,14 +256,14 @@ def followup(p: Prepared, f: Facts, s: Settings) -> Verdict | None:
     known = _receipt(f)
     if known is None or not _may_act(p, f, s):
         return None
-    return Verdict("followup", f"refers to case {known}", reply="followup", case_receipt=known)
+    return Verdict(O.FOLLOWUP, f"refers to case {known}", reply=kinds.OUTCOMES[O.FOLLOWUP].reply, case_receipt=known)
 
 
 def automatic_cap(p: Prepared, f: Facts, s: Settings) -> Verdict | None:
     if f.known is not None or not p.letter.from_addr:
         return None
     over = trust.new_case_cap(p.looks_automatic, f.cases_today, s.trust.automatic_new_cases_per_day)
-    return Verdict("automatic", over) if over else None
+    return Verdict(O.AUTOMATIC, over) if over else None
 
 
 def classify(p: Prepared, f: Facts, s: Settings) -> Verdict:
@@ -263,8 +274,8 @@ def classify(p: Prepared, f: Facts, s: Settings) -> Verdict:
     if match.service is not None:
         return _register(p, f, s, f"service {match.service.code} ({match.keyword}){tail}", linked=known, match=match)
     if match.referral is not None and not known:
-        return Verdict("wrong_agency", f"referral to {match.referral.agency} ({match.keyword})", match=match,
-                       reply="referral")
+        return Verdict(O.WRONG_AGENCY, f"referral to {match.referral.agency} ({match.keyword})", match=match,
+                       reply=kinds.OUTCOMES[O.WRONG_AGENCY].reply)
     return _register(p, f, s, f"unclassified: needs officer review{tail}", linked=known, match=match)
 
 
@@ -300,6 +311,35 @@ def decide(letter: Letter, received: datetime, settings: Settings, facts: Facts 
     return verdict(prepare(letter, received, settings), facts, settings)
 
 
+def explain(decision: Verdict) -> tuple[str, str]:
+    """The decision as an officer reads it (Thai) and its English line; rules counted from 1."""
+    m = decision.match
+    assert m is not None
+    how_th = f'คำสำคัญ "{m.keyword}"' if not m.keyword.startswith("regex ") else f"รูปแบบ {m.keyword[6:]}"
+    if decision.outcome == O.AUTOMATIC:
+        return (f"อีเมลอัตโนมัติ ไม่ตอบกลับ ({decision.reason})", f"automatic mail, not answered ({decision.reason})")
+    if decision.outcome == O.FOLLOWUP and decision.neutral:
+        return ("สอบถามสถานะเลขรับที่ไม่มีในระบบ: ตอบข้อความกลาง ไม่สร้างเรื่องใหม่ ไม่เปิดเผยเลขรับล่าสุด",
+                "inquiry about a number never issued: the neutral note, no case, the counter never shown")
+    if decision.outcome == O.FOLLOWUP and decision.inquiry:
+        return (f"สอบถามสถานะเรื่องเลขรับ {decision.case_receipt}: ตอบสถานะเฉพาะผู้ยื่นเรื่อง ไม่ออกเลขรับใหม่",
+                f"status inquiry about case {decision.case_receipt}: answered only to its requester, no new number")
+    if decision.outcome == O.FOLLOWUP:
+        return (f"ติดตามเรื่องเดิมเลขรับ {decision.case_receipt}: บันทึกในเรื่องเดิม ไม่ออกเลขรับใหม่",
+                f"follow-up on case {decision.case_receipt}: noted on that case, no new number")
+    if decision.flag:
+        return (f"ลงทะเบียนรับและทำเครื่องหมายให้เจ้าหน้าที่ตรวจ ไม่ตอบอัตโนมัติ ({decision.flag})",
+                f"registered and flagged for the officer, no automatic reply ({decision.flag})")
+    if decision.outcome == O.REGISTERED and m.service is not None:
+        return (f'ลงทะเบียนรับ: บริการ "{m.service.name}" ({m.service.code}) ตามกฎบริการข้อที่ {m.number} {how_th}',
+                f"registered: service {m.service.code} (services rule {m.number}, {m.keyword})")
+    if decision.outcome == O.WRONG_AGENCY and m.referral is not None:
+        return (f"แนะนำหน่วยงานอื่น: {m.referral.agency} ตามกฎหน่วยงานอื่นข้อที่ {m.number} {how_th} ไม่ออกเลขรับ",
+                f"wrong agency: referred to {m.referral.agency} (referrals rule {m.number}, {m.keyword}); no number")
+    return ("ลงทะเบียนรับ รอเจ้าหน้าที่คัดแยก: ไม่ตรงกฎใด (คำขอทางอิเล็กทรอนิกส์ไม่ถูกปฏิเสธ)",
+            "registered for officer review: no rule matched (an electronic request is never refused)")
+
+
 # ---------------------------------------------------------------------------- helpers
 
 def _receipt(f: Facts) -> str | None:
@@ -332,7 +372,8 @@ def _register(p: Prepared, f: Facts, s: Settings, reason: str, *, flag: str = ""
         remarks.append(REMARK_NO_ADDRESS)
     if p.via:
         remarks.append(f"รับผ่านช่องทางอื่น ส่งต่อโดย {p.via}")
-    return Verdict("registered", reason, match=match, reply="receipt" if service is not None else "unclassified",
+    return Verdict(O.REGISTERED, reason, match=match,
+                   reply=kinds.OUTCOMES[O.REGISTERED].reply if service is not None else "unclassified",
                    flag=flag, answered=answered, linked_case=linked,
                    opening=Opening(service, tuple(remarks), linked, flag))
 
