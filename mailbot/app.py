@@ -18,7 +18,7 @@ import threading
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 from .casework import workflow
 from .casework.cases import Desk
@@ -27,12 +27,14 @@ from .clock import Clock, utcnow
 from .config import Config, load_rules
 from .errors import ConnectionFailure, MailbotError, explain_environment
 from .intake.cycle import Cycle, CycleReport, Progress
+from .intake.record import Recorder
 from . import kinds
 from .kinds import send_state
 from .mail.mailbox import CONNECTION_ERRORS, Mailbox, refused_by_server
 from .mail.outbox import Delivery, Outbox, day_start
 from .mail.smtp import Smtp
 from .ops.alerts import Alerts
+from .ops.archive import Archive
 from .ops.locks import WorkLock
 from .registers import dispatch
 from .registers.numbering import numbering_year
@@ -86,6 +88,7 @@ class Office:
             raise
         self.outbox = Outbox(cfg, self.state, self.templates)
         self.desk = Desk(cfg, self.rules, self.state, self.templates, self.outbox)
+        self.recorder = Recorder(cfg, self.state, self.desk, self.outbox, Archive(cfg.data_dir))
         self.alerts = Alerts(cfg, self.state, self.outbox)
         self.outbox.on_sent.append(self.desk.mail_sent)
         self.outbox.on_failed.append(self.desk.mail_failed)
@@ -634,7 +637,6 @@ class Office:
         gets its receipt held too, for the officer to release once sure of the sender."""
         from .casework import completeness
         from .casework.completeness import File
-        from .documents import promptpay
 
         receipt = normalise_receipt(receipt)
         with self.work():
@@ -646,7 +648,7 @@ class Office:
             if case["service_code"]:
                 raise MailbotError(f"เรื่อง {receipt} คัดแยกแล้ว ({case['service_name']})",
                                    f"case {receipt} is classified already ({case['service_code']})")
-            if case["cancelled_at"] or case["status"] in ("closed", "closed_incomplete", "completed"):
+            if case["cancelled_at"] or case["status"] not in workflow.OPEN:
                 raise MailbotError(f"เรื่อง {receipt} ยุติหรือยกเลิกแล้ว คัดแยกไม่ได้",
                                    f"case {receipt} is closed or cancelled; it cannot be classified")
             flagged = bool(case["held"]) or "(flagged:" in (case["remark"] or "")
@@ -659,25 +661,17 @@ class Office:
                 if status == "awaiting_documents" and case["status"] != status:
                     fields.update(awaiting_since=iso(now), reminded_at=None)
                 elif status in workflow.AGENCY_CLOCK:     # the service's time, from the day received
-                    due = workflow.due_date(to_bangkok(from_iso(case["received_at"])).date(), service.days,
-                                            self.cfg.schedule.workdays, self.cfg.schedule.holidays)
-                    fields["due_date"] = due.isoformat() if due else None
+                    fields["due_date"] = self.recorder.due(service, from_iso(case["received_at"]))
                 case = self.desk.set_status(case, status, now, actor=actor, **fields)
                 text = f"คัดแยกเป็น {service.name} {thai_date_short(now)} ({actor})" + (f": {note}" if note else "")
                 event_id = self.desk.event(case, now, "officer:classify", text, actor=actor, action=True)
-                fee = promptpay.fee_qr(service, case["receipt"])
-                extra: dict[str, Any] = {"fee": fee.context} if fee is not None else {}   # template context
-                told = self.desk.reply_about(
-                    case, "receipt", now, key=event_id, received_at=from_iso(case["received_at"]),
-                    checklist=checklist, files=(fee.attachment,) if fee is not None else (),
-                    hold=f"flagged: {case['held'] or 'claims to be the agency'}" if flagged else None, **extra)
-            warnings: list[str] = []
-            if service.forward_to and not flagged and not case["secrecy"]:   # as the pipeline: never automatically
-                raw = self._case_raw(case)
-                if raw is not None:
-                    with self.state.tx():
-                        warnings = self.desk.forward(self.state.case_by_id(case["id"]), raw, checklist, now,
-                                                     actor=actor)
+                # as the pipeline: the service's receipt, and its units (never a secret case, never
+                # a held one: the officer releases the receipt once sure of the sender)
+                told, warnings = self.recorder.answer_opened(
+                    case, service, checklist, now, kind="receipt", key=event_id,
+                    received_at=from_iso(case["received_at"]), message_row=None, raw=self._case_raw(case),
+                    secret=bool(case["secrecy"]), actor=actor,
+                    hold=f"flagged: {case['held'] or 'claims to be the agency'}" if flagged else None)
             self._registers()
             return self.state.case_by_id(case["id"]), told, warnings
 
@@ -799,8 +793,6 @@ class Office:
         server copy moves from the quarantine folder to the registered folder (best effort)."""
         from .casework import completeness
         from .mail.addresses import problem
-        from .ops.archive import Archive
-        from .thai import one_line
 
         sender_addr = (sender_addr or "").strip()
         if sender_addr and (bad := problem(sender_addr)) is not None:
@@ -818,31 +810,24 @@ class Office:
                 start = datetime.combine(self.cfg.imap.since, datetime.min.time(), to_bangkok(now).tzinfo)
                 received = max(received, start)
             checklist = completeness.check(service, [])
-            sched = self.cfg.schedule
-            due = workflow.due_date(to_bangkok(received).date(), service.days if service else None,
-                                    sched.workdays, sched.holidays)
             with self.state.tx():
-                case = self.state.new_case(
-                    numbering_year(received, self.cfg.registers.year_reset), message_row=row_id,
-                    received_at=iso(received), due_date=due.isoformat() if due else None,
-                    sender_name=one_line(sender_name, 120), sender_addr=sender_addr or None,
-                    reply_to=sender_addr or None, subject=one_line(subject, 500),
-                    service_code=service.code if service else None, service_name=service.name if service else None,
-                    status=workflow.initial(service is not None, "none"),
-                    action=(f"รับเรื่อง: {service.name}" if service else "รอเจ้าหน้าที่คัดแยก"),
+                case = self.recorder.open_case(
+                    received=received, now=now, service=service, checklist=checklist, message_row=row_id,
+                    subject=subject, status=workflow.initial(service is not None, "none"),   # files not known
+                    sender_name=sender_name, sender_addr=sender_addr or None, reply_to=sender_addr or None,
                     remark=f"ลงทะเบียนโดยเจ้าหน้าที่จากอีเมลที่กักกัน ({actor})", message_id=row["message_id"],
-                    attachments=0, archive=row["archive"], sha256=row["sha256"],
-                    checklist=json.dumps(checklist.as_dict(), ensure_ascii=False))
-                self.state.record_message(row_id, outcome="registered", case_id=case["id"],
+                    attachments=0, archive=row["archive"], sha256=row["sha256"])
+                self.state.record_message(row_id, outcome=kinds.Outcome.REGISTERED, case_id=case["id"],
                                           target_folder=self.cfg.folders.registered,
                                           reason=f"registered by hand by {actor} (was: {row['reason']})"[:2000])
                 event_id = self.desk.event(case, now, "officer:register",
                                            f"ลงทะเบียนด้วยมือ {thai_date_short(now)} ({actor})", actor=actor,
                                            action=True)
                 told = "ไม่ได้แจ้งผู้ยื่น"
-                if reply and sender_addr:
-                    told = self.desk.reply_about(case, "receipt" if service else "unclassified", now, key=event_id,
-                                                 received_at=received, checklist=checklist)
+                if reply and sender_addr:    # the same receipt as the pipeline's (the fee's QR code too)
+                    told, _ = self.recorder.answer_opened(
+                        case, service, checklist, now, kind="receipt" if service else "unclassified", key=event_id,
+                        received_at=received, message_row=None, raw=None, secret=False, actor=actor)
             try:
                 Archive(self.cfg.data_dir).record_receipts([case])
             except OSError as exc:

@@ -202,10 +202,11 @@ class Recorder:
         return out
 
     def open_case(self, *, received: datetime, now: datetime, service: Service | None,
-                  checklist: completeness.Checklist, message_row: int, subject: str, **fields: Any) -> Row:
+                  checklist: completeness.Checklist, message_row: int, subject: str, status: str | None = None,
+                  **fields: Any) -> Row:
         """A new case with the next number of its numbering year: the register's row, its status
-        (``workflow.initial``), checklist and due date. Inside the caller's transaction."""
-        status = workflow.initial(service is not None, checklist.verdict)
+        (``workflow.initial``, unless given), checklist and due date. Inside the caller's transaction."""
+        status = status or workflow.initial(service is not None, checklist.verdict)
         for key in ("sender_name",):
             if key in fields:
                 fields[key] = one_line(fields[key] or "", 120)
