@@ -116,3 +116,44 @@ def test_the_verdict_does_no_io():
     names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} | {
         n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
     assert not {"now", "utcnow", "today", "open", "execute", "connect"} & names
+
+
+OTHER_AGENCIES = [
+    "สอบถามเรื่อง เลขรับ 12/2569 ของศูนย์ดำรงธรรม", "ศูนย์ดำรงธรรม เลขรับ 12/2569 ขอทราบผล",
+    "เลขรับ 45/2569 สำนักนายกรัฐมนตรี", "สำนักนายกรัฐมนตรี เลขรับที่ 45/2569", "หนังสือถึงผู้ว่าราชการจังหวัด เลขรับ 3/2569",
+    "เลขรับ 3/2569 ผู้ว่าราชการจังหวัด", "นายอำเภอ เลขรับ 8/2569 เรื่องที่ดิน", "เลขรับ 8/2569 ของนายอำเภอเมือง",
+    "ที่ดินจังหวัด เลขรับ 77/2569", "เลขรับ 77/2569 (ที่ดินจังหวัด)", "ป.ป.ช. เลขรับ 5/2569", "เลขรับ 5/2569 ของ ป.ป.ช.",
+    "สตง. เลขรับ 9/2569 ตรวจสอบ", "เลขรับ 9/2569 สตง.", "Revenue Department receipt no. 3/2569",
+    "receipt no. 3/2569 of the Revenue Department", "Land Office receipt 4/2569", "receipt 4/2569 from the Land Office",
+    "กรมที่ดิน เลขที่รับ 15/2569", "สถานะ 15/2569 ของกรมที่ดิน", "สรรพากร เลขรับ 2/2569 คืนภาษี",
+    "ติดตามเลขรับ 6/2569 ที่ว่าการอำเภอเมือง", "ที่ว่าการอำเภอเมือง สถานะ 6/2569", "อบต.หนองบัว เลขรับ 11/2569",
+    "เลขรับ 11/2569 อบต.หนองบัว", "เทศบาลนครขอนแก่น เลขรับ 31/2569", "เลขรับ 31/2569 ของเทศบาลนครขอนแก่น",
+    "โรงพยาบาลศูนย์ เลขรับ 10/2569", "สภ.เมือง เลขรับ 13/2569 แจ้งความ", "ศาลากลางจังหวัด สถานะ 14/2569",
+    "ผู้ตรวจการแผ่นดิน เลขรับ 16/2569", "เลขรับ 16/2569 ผู้ตรวจการแผ่นดิน", "กระทรวงมหาดไทย เลขรับ 17/2569",
+    "ป.ป.ท. เลขรับ 18/2569",
+]
+
+
+@pytest.mark.parametrize("subject", OTHER_AGENCIES)
+def test_another_agencys_number_is_a_new_case_with_the_number_in_a_note(subject):
+    """Only our own tag or our own number links a mail to a case: an agency named before or after
+    the number makes it someone else's; the mail is a new case and the number is kept in a note."""
+    known = Facts(known=KnownCase(subject.split("/")[0].split()[-1] + "/2569", ("somchai@example.com",)))
+    letter = mail(subject)
+    p = prepare(letter, WHEN, SETTINGS)
+    assert p.ref is None, subject
+    out = v.verdict(p, Facts(), SETTINGS)
+    assert out.outcome in ("registered", "wrong_agency"), (subject, out.reason)
+    if out.outcome == "registered":
+        assert any("อ้างถึงเลขของหน่วยงานอื่น" in r for r in out.opening.remarks), out.opening.remarks
+    assert known.known is not None
+
+
+@pytest.mark.parametrize("subject,receipt", [
+    ("ภาษีที่ดิน เลขรับ 3/2569", "3/2569"), ("ศูนย์เด็กเล็ก สถานะ 4/2569", "4/2569"),
+    ("กองช่าง เลขรับ 5/2569", "5/2569"), ("เลขรับ 6/2569 ของเทศบาลตำบลบ้านตัวอย่าง", "6/2569"),
+    ("Re: ขออนุญาตก่อสร้าง [เลขรับ 7/2569]", "7/2569"), ("สถานะ 8/2569", "8/2569"),
+])
+def test_our_own_numbers_still_link(subject, receipt):
+    p = prepare(mail(subject), WHEN, SETTINGS)
+    assert p.ref is not None and p.ref.receipt == receipt, subject

@@ -43,7 +43,16 @@ from ..casework.triage import Triage, mask_subject, triage
 from ..config import Config, Rules, Service, TrustConfig
 from ..mail import forwarded
 from ..mail.parse import Letter
-from .classify import Match, Reference, claims_to_be_us, is_inquiry, loop_signal, match_subject, reference
+from .classify import (
+    Match,
+    Reference,
+    claims_to_be_us,
+    is_inquiry,
+    loop_signal,
+    match_subject,
+    receipt_refs,
+    reference,
+)
 
 O = kinds.Outcome
 
@@ -372,6 +381,9 @@ def _register(p: Prepared, f: Facts, s: Settings, reason: str, *, flag: str = ""
         remarks.append(REMARK_NO_ADDRESS)
     if p.via:
         remarks.append(f"รับผ่านช่องทางอื่น ส่งต่อโดย {p.via}")
+    quoted = [r.receipt for r in receipt_refs(p.letter.subject, s.own_names) if not r.ours]
+    if quoted:   # another agency's number links nothing here: a new case, the number kept for the officer
+        remarks.append(f"อ้างถึงเลขของหน่วยงานอื่น {', '.join(quoted)} (ไม่ใช่เลขรับของหน่วยงานนี้)")
     return Verdict(O.REGISTERED, reason, match=match,
                    reply=kinds.OUTCOMES[O.REGISTERED].reply if service is not None else "unclassified",
                    flag=flag, answered=answered, linked_case=linked,
