@@ -1,15 +1,19 @@
 """Files: the one way mailbot writes a file — whole or not at all.
 
 Owns: atomic writes (temp file in the target's folder, fsync, then replace in one step), so a
-crash or a full disk never leaves a half-written archive message or register behind.
+crash or a full disk never leaves a half-written archive message or register behind; and CSV
+files as Excel opens them (UTF-8 with BOM, CRLF), every cell that Excel would read as a formula
+(= + - @, a tab or a carriage return first) kept as text.
 """
 from __future__ import annotations
 
+import csv
+import io
 import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 
 def replace_file(src: str, dst: Path) -> None:
@@ -40,3 +44,23 @@ def write_atomic(target: Path, data: bytes) -> None:
         fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def sheet_text(value: object) -> str:
+    """A cell's text as a spreadsheet must show it: one that starts like a formula gets a leading
+    apostrophe (CSV injection, OWASP), so ``=HYPERLINK(...)`` from a citizen stays words."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def csv_bytes(header: Iterable[str], rows: Iterable[Iterable[object]]) -> bytes:
+    """A CSV file for Excel: UTF-8 with BOM, CRLF, every cell through ``sheet_text``."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(list(header))
+    for row in rows:
+        writer.writerow([sheet_text(v) for v in row])
+    return out.getvalue().encode("utf-8-sig")

@@ -75,3 +75,21 @@ def test_a_quarantine_copy_recorded_by_an_earlier_release_is_taken_only_in_mailb
     for forged in ("auto-replied (copy: ../mailbot.yaml)", "x (copy: quarantine/../../mailbot.yaml)",
                    "x (copy: quarantine/25691204-100000-uid7.eml) trailing", "x (copy: /etc/passwd)"):
         assert not _OWN_QUARANTINE_COPY.search(forged), forged
+
+
+def test_privacy_export_keeps_formula_looking_cells_as_text(env, tmp_path):
+    import csv
+
+    tricky = ['=HYPERLINK("http://evil.example","คลิก")', "+1+2", "-2+3", "@SUM(1)", "\tx"]
+    env.deliver(*[letter(s, sender="=cmd|' /C calc'!A0 <somchai@example.com>") for s in tricky])
+    env.cycle()
+    r = env.cli("privacy", "export", "somchai@example.com", "--to", str(tmp_path / "out"))
+    assert r.returncode == 0, r.stderr
+    [folder] = list((tmp_path / "out").iterdir())
+    with open(folder / "เรื่องที่ยื่น (cases).csv", encoding="utf-8-sig", newline="") as f:
+        rows = list(csv.reader(f))[1:]
+    assert len(rows) == len(tricky)
+    for row in rows:
+        assert not any(cell[:1] in ("=", "+", "-", "@", "\t") for cell in row), row
+    assert {row[2] for row in rows} >= {"'" + s for s in tricky[:4]}
+    assert all(row[5].startswith("'=cmd") for row in rows)

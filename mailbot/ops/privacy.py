@@ -9,15 +9,13 @@ record); only the raw messages and their quarantine copies go.
 """
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from ..casework import workflow
 from ..config import Config
-from ..files import write_atomic
+from ..files import csv_bytes, write_atomic
 from ..mail.parse import safe_filename
 from ..store import State, from_iso, iso
 from ..thai import thai_date, thai_datetime, to_bangkok
@@ -38,16 +36,15 @@ def export(state: State, cfg: Config, address: str, target: Path, now: datetime)
     folder = target / safe_filename(f"ข้อมูลส่วนบุคคล {who} {local.year + 543}{local:%m%d-%H%M}")
     folder.mkdir(parents=True, exist_ok=True)
     cases = state.privacy_cases(who)
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(["เลขทะเบียนรับ", "รับเมื่อ", "เรื่อง", "บริการ", "สถานะ", "ชื่อผู้ยื่น", "อีเมล", "ความเป็นมา"])
+    rows = []
     for c in cases:
         history = "; ".join(f"{thai_datetime(from_iso(e['at']))} {e['note']}" for e in
                            state.privacy_case_events(c["id"]))
-        writer.writerow([c["receipt"], thai_datetime(from_iso(c["received_at"])), c["subject"] or "",
-                         c["service_name"] or "", workflow.label(c["status"]), c["sender_name"] or "",
-                         c["sender_addr"] or "", history])
-    write_atomic(folder / "เรื่องที่ยื่น (cases).csv", out.getvalue().encode("utf-8-sig"))
+        rows.append([c["receipt"], thai_datetime(from_iso(c["received_at"])), c["subject"] or "",
+                     c["service_name"] or "", workflow.label(c["status"]), c["sender_name"] or "",
+                     c["sender_addr"] or "", history])
+    header = ["เลขทะเบียนรับ", "รับเมื่อ", "เรื่อง", "บริการ", "สถานะ", "ชื่อผู้ยื่น", "อีเมล", "ความเป็นมา"]
+    write_atomic(folder / "เรื่องที่ยื่น (cases).csv", csv_bytes(header, rows))
     messages = 0
     for m in state.privacy_messages(who):
         source = cfg.data_dir / m["archive"]

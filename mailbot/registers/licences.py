@@ -9,14 +9,12 @@ CKAN-style metadata for the open-data portal. Written atomically, refreshed on e
 """
 from __future__ import annotations
 
-import csv
-import io
 import json
 from datetime import datetime
 from pathlib import Path
 
 from ..documents.printable import Column, Table
-from ..files import write_atomic
+from ..files import csv_bytes, write_atomic
 from ..store import State, from_iso, iso
 from ..thai import be_year, thai_date, to_bangkok
 from .numbering import written
@@ -80,13 +78,9 @@ def publish(state: State, folder: Path, agency: str, now: datetime) -> list[Path
     folder.mkdir(parents=True, exist_ok=True)
     table = Table(TITLE, agency, f"ข้อมูล ณ วันที่ {thai_date(now)}", PUBLIC_COLUMNS, data)
     xlsx, pdf = write_table(folder, BASENAME, table)
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerow([c.header for c in PUBLIC_COLUMNS] + ["วันที่ออก (ISO 8601)", "วันหมดอายุ (ISO 8601)"])
-    for row in rows(state, iso_dates=True):  # a cell starting with = + - @ would be a formula in Excel: quoted
-        writer.writerow(["'" + v if v[:1] in ("=", "+", "-", "@") else v for v in row])
+    header = [c.header for c in PUBLIC_COLUMNS] + ["วันที่ออก (ISO 8601)", "วันหมดอายุ (ISO 8601)"]
     csv_path = folder / f"{BASENAME}.csv"
-    write_atomic(csv_path, buf.getvalue().encode("utf-8-sig"))
+    write_atomic(csv_path, csv_bytes(header, rows(state, iso_dates=True)))
     meta = {
         "name": "licence-register",
         "title": f"{BASENAME} {agency}",
