@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from .errors import ConfigError, MailbotError
+from .files import private_files
 
 if TYPE_CHECKING:
     from .clock import Clock
@@ -174,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
 
     multiprocessing.freeze_support()     # signing runs in a helper process (also in a frozen .exe)
     _utf8_console()
+    private_files()                      # citizens' data: readable by the office's account only
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.debug else logging.WARNING,

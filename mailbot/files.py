@@ -64,3 +64,31 @@ def csv_bytes(header: Iterable[str], rows: Iterable[Iterable[object]]) -> bytes:
     for row in rows:
         writer.writerow([sheet_text(v) for v in row])
     return out.getvalue().encode("utf-8-sig")
+
+
+def private_files() -> None:
+    """From now on, every file and folder this process creates is its owner's alone (0600 files
+    in 0700 folders on POSIX): the database, the archive of citizens' mail, logs, registers.
+    Windows keeps a user's profile folders private already; there this does nothing."""
+    if os.name == "posix":
+        os.umask(0o077)
+
+
+def make_private(*paths: Path) -> None:
+    """Files (and folders) written by an older release under a looser umask: owner only (POSIX)."""
+    if os.name != "posix":
+        return
+    for path in paths:
+        try:
+            if path.is_dir():
+                path.chmod(0o700)
+            elif path.is_file():
+                path.chmod(0o600)
+        except OSError:
+            pass   # not ours to change (another owner): left as it is
+
+
+def make_public(path: Path) -> None:
+    """A file meant to be published (the public licence register): readable by all (POSIX)."""
+    if os.name == "posix":
+        path.chmod(0o644)

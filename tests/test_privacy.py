@@ -2,9 +2,12 @@
 data/quarantine, can ever be deleted (issue 21, item 1)."""
 from __future__ import annotations
 
+import os
 import sqlite3
 from datetime import timedelta
 from pathlib import Path
+
+import pytest
 
 from .conftest import letter
 
@@ -93,3 +96,25 @@ def test_privacy_export_keeps_formula_looking_cells_as_text(env, tmp_path):
         assert not any(cell[:1] in ("=", "+", "-", "@", "\t") for cell in row), row
     assert {row[2] for row in rows} >= {"'" + s for s in tricky[:4]}
     assert all(row[5].startswith("'=cmd") for row in rows)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX file modes; Windows keeps a user's profile private")
+def test_personal_data_is_the_owners_alone(env):
+    """0600 files in 0700 folders: the database, the log, the archive of citizens' mail, the
+    quarantine; also what an older release left readable to all (umask 022)."""
+    data = env.cfg.data_dir
+    data.mkdir(parents=True, exist_ok=True)
+    old = data / "archive" / "2569" / "11"
+    old.mkdir(parents=True)
+    (old / "old.eml").write_bytes(b"Subject: x\r\n\r\nkept by round 2")
+    for p in (data, data / "archive", data / "archive" / "2569", old):
+        p.chmod(0o755)
+    (old / "old.eml").chmod(0o644)
+    env.deliver(letter("ขออนุญาตก่อสร้างอาคาร"), b"\r\n\r\n")
+    r = env.cli("poll")
+    assert r.returncode == 0, r.stderr
+    loose = [(str(p.relative_to(env.root)), oct(p.stat().st_mode & 0o777)) for p in [data, *data.rglob("*")]
+             if p.stat().st_mode & 0o077]
+    assert loose == [], loose
+    assert (data / "state.sqlite3").stat().st_mode & 0o777 == 0o600
+    assert list(data.rglob("*.log")) and list((data / "quarantine").glob("*.eml"))

@@ -160,6 +160,9 @@ class Cycle:
     def run(self) -> CycleReport:
         self.uidvalidity = self.mb.select(self.folder)
         self._recover()
+        if self.state.get("private_files") is None:   # once: files an older release left readable to all
+            self.archive.tighten()
+            self.state.put("private_files", iso(self.clock()))
         old = self.state.check_uidvalidity(self.account, self.folder, self.uidvalidity, self.clock())
         if old is not None:
             text = (f"UIDVALIDITY ของโฟลเดอร์ {self.folder} เปลี่ยนจาก {old} เป็น {self.uidvalidity}: "

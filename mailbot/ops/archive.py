@@ -12,7 +12,7 @@ import os
 from datetime import datetime
 from pathlib import Path
 
-from ..files import write_atomic
+from ..files import make_private, write_atomic
 from ..thai import be_year, to_bangkok
 
 JOURNAL = "receipts.tsv"
@@ -45,6 +45,15 @@ class Archive:
             with (target.parent / "MANIFEST.sha256").open("a", encoding="utf-8") as fh:
                 fh.write(f"{digest}  {target.name}\n")
         return rel.as_posix(), digest
+
+    def tighten(self) -> int:
+        """Every folder and file under the data folder the owner's alone (POSIX): what an older
+        release wrote under umask 022 (0644 raw mail). Returns how many were looked at."""
+        n = 0
+        for path in [self.root, *self.root.rglob("*")]:
+            make_private(path)
+            n += 1
+        return n
 
     def record_receipts(self, cases: list) -> None:
         """Append the numbers just issued to ``archive/<BE year>/receipts.tsv``: an index beside the

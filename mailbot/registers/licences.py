@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 
 from ..documents.printable import Column, Table
-from ..files import csv_bytes, write_atomic
+from ..files import csv_bytes, make_public, write_atomic
 from ..store import State, from_iso, iso
 from ..thai import be_year, thai_date, to_bangkok
 from .numbering import written
@@ -101,4 +101,7 @@ def publish(state: State, folder: Path, agency: str, now: datetime) -> list[Path
     }
     meta_path = folder / f"{BASENAME}.ckan.json"
     write_atomic(meta_path, json.dumps(meta, ensure_ascii=False, indent=2).encode("utf-8"))
-    return [xlsx, pdf, csv_path, meta_path]
+    written = [xlsx, pdf, csv_path, meta_path]
+    for path in written:        # open data, meant to be read by anyone the office gives it to
+        make_public(path)
+    return written

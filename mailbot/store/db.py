@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Iterator
 
 from ..errors import MailbotError
+from ..files import make_private
 from .schema import BASE_SCHEMA, BASE_VERSION, MIGRATIONS, SCHEMA_VERSION, run_script
 
 
@@ -39,6 +40,8 @@ class Database:
         self.db = sqlite3.connect(path, isolation_level=None, timeout=30)
         self.db.row_factory = sqlite3.Row
         self.db.execute("PRAGMA journal_mode=WAL")
+        # citizens' data: the owner's alone, also when an older release made it under umask 022
+        make_private(path.parent, path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm"))
         self.db.execute("PRAGMA synchronous=FULL")  # durable before any reply leaves
         self.db.execute("PRAGMA foreign_keys=ON")
         self._depth = 0
