@@ -250,7 +250,10 @@ class RegistersConfig(_Strict):
 class LimitsConfig(_Strict):
     replies_per_sender_per_day: int = Field(default=5, ge=0)
     replies_per_hour: int = Field(default=300, ge=0)
-    max_attempts: int = Field(default=3, ge=1)
+    max_attempts: int = Field(default=3, ge=1)         # runs that saw a message fail: then quarantined
+    # runs cut off while working on one message alone (the process killed or crashed every time,
+    # e.g. out of memory): then quarantined; kills from outside during a batch do not count
+    max_interruptions: int = Field(default=5, ge=1)
     max_message_mb: float = Field(default=25, gt=0)   # larger mail is kept but not processed
 
 

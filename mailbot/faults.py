@@ -2,7 +2,8 @@
 
 Set ``MAILBOT_FAULT=<step>`` (or ``<step>:<n>`` to stop at its n-th hit) and the process
 exits with status 86 there, without cleanup, as a power cut would. Steps, in order:
-after_fetch, after_archive, after_decide (inside the transaction, before COMMIT),
+after_fetch, after_archive, deciding (as one message is decided), after_decide (inside the
+transaction, before COMMIT),
 after_commit, after_send (SMTP accepted, not yet marked sent), after_mark_sent,
 after_move (moved on the server, not yet marked moved); and for results:
 after_result_commit (signed, recorded and queued; the PDF not yet moved out of the outbox).
@@ -15,7 +16,7 @@ import os
 import time
 
 STEPS = ("after_fetch", "after_archive", "after_decide", "after_commit",
-         "after_send", "after_mark_sent", "after_move")
+         "after_send", "after_mark_sent", "after_move", "deciding")
 EXIT_CODE = 86
 _hits: dict[str, int] = {}
 

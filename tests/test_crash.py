@@ -65,3 +65,32 @@ def test_second_instance_refuses_to_start(env):
     with FileLock(str(env.cfg.data_dir / "mailbot.lock")):
         r = env.cli("poll")
     assert r.returncode == 4 and "อีกตัว" in r.stderr and "another mailbot" in r.stderr
+
+
+def test_a_message_that_stops_the_program_every_time_ends_in_quarantine(env):
+    """Killed (or crashed: out of memory, say) while working on one message alone, every time:
+    after limits.max_interruptions runs it is quarantined with its bytes and a reason."""
+    env.deliver(letter("ขออนุญาตก่อสร้างอาคาร", sender="poison@example.com"))
+    runs = [env.cli("poll", env={"MAILBOT_FAULT": "deciding"}).returncode for _ in range(6)]
+    assert runs == [EXIT_CODE] * 5 + [0]
+    con = sqlite3.connect(env.cfg.data_dir / "state.sqlite3")
+    outcome, reason, interruptions, failures = con.execute(
+        "SELECT outcome, reason, interruptions, failures FROM messages").fetchone()
+    assert outcome == "quarantined" and "stopped 5 times" in reason and failures == 0
+    assert env.folder_count("กักกัน") == 1 and list((env.cfg.data_dir / "quarantine").glob("*.eml"))
+
+
+def test_kills_from_outside_do_not_quarantine_good_mail(env):
+    """A kill from outside lands wherever the program is: in a batch it says nothing about any one
+    message; the messages it cut off are retried alone, least interrupted first, so that repeated
+    kills are not pinned on one of them. 12 kills, then a clean run: every message registered."""
+    env.set_config(imap={"batch_size": 3})
+    mails = [letter(f"ขออนุญาตก่อสร้างอาคาร หลังที่ {i}", sender=f"p{i}@example.com") for i in range(6)]
+    env.deliver(*mails)
+    for _ in range(12):
+        assert env.cli("poll", env={"MAILBOT_FAULT": "deciding"}).returncode == EXIT_CODE
+    assert env.cli("poll").returncode == 0
+    con = sqlite3.connect(env.cfg.data_dir / "state.sqlite3")
+    outcomes = [r[0] for r in con.execute("SELECT outcome FROM messages ORDER BY uid")]
+    assert outcomes == ["registered"] * 6, outcomes
+    assert max(r[0] for r in con.execute("SELECT interruptions FROM messages")) < 5

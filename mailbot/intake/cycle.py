@@ -6,8 +6,10 @@ recovery.py), queued mail is sent and decided messages are moved. Then, per mess
 order (isync spirit: record intent before an effect; every effect after the commit is
 idempotent on retry):
 
-  1. fetch      BODY.PEEK in batches; the attempt counter goes up first (poison detection);
-                mail older than imap.since is left alone
+  1. fetch      BODY.PEEK in batches; the attempt is opened first (poison detection: a run cut
+                off while working on one message alone counts against it, max_interruptions;
+                a failure the run saw counts too, max_attempts); mail older than imap.since is
+                left alone
   2. archive    raw bytes to data/archive (content-addressed, atomic)
   3. decide     parse + classify; trust, duplicates, follow-ups and numbers looked up in the state
   4. commit     outcome, case with its receipt number, reply queued with a fixed Message-ID:
@@ -17,7 +19,8 @@ idempotent on retry):
 
 A crash anywhere, followed by a rerun, loses no message and gives none a second number; a
 second reply is possible only between SMTP accepting it and step 5's mark. A failure belongs
-to what caused it: a message that cannot be processed is quarantined after max_attempts, a
+to what caused it: a message that cannot be processed is quarantined after max_attempts (or,
+when the process stops every time it works on it alone, after max_interruptions), a
 mail that cannot be sent fails on its own; a failure of the machine (disk full, no permission,
 database locked) stops the cycle cleanly without counting against any message.
 """
@@ -120,8 +123,10 @@ class _Plan:
     archive: str | None = None
     sha256: str | None = None
     letter: Letter | None = None
-    error: str | None = None      # parse/processing failure, for the attempt counter
-    attempts: int = 1
+    error: str | None = None      # parse/processing failure, for the failure counter
+    failures: int = 0             # earlier runs that saw it fail
+    interruptions: int = 0        # earlier runs cut off while working on it alone
+    give_up: str = ""             # quarantined without trying again: why
     too_large: bool = False
 
 
@@ -184,6 +189,10 @@ class Cycle:
         arrivals = self.mb.arrivals(fresh) if fresh else {}
         fresh = self._leave_old_mail(fresh, arrivals)
         self.report.left_before_since = self.state.before_since_count(self.account, self.folder, self.uidvalidity)
+        # an earlier run was cut off while working on these: each alone (a message that stops the
+        # program every time is found out), the least interrupted first, so that kills from outside
+        # never land on the same message run after run
+        suspects.sort(key=lambda u: (ledger[u].interruptions, u))
         batches = [[u] for u in suspects] + self._batches(fresh, arrivals)
         self.report.batches = len(batches)
         total, done = sum(len(b) for b in batches), 0
@@ -314,12 +323,19 @@ class Cycle:
             start = self.since()
             if start is not None and received < start:   # never a register year before imap.since
                 received = start
-            plans.append(_Plan(item, entry.id, received, attempts=entry.attempts, error=entry.last_error))
+            plans.append(_Plan(item, entry.id, received, error=entry.last_error, failures=entry.failures,
+                               interruptions=entry.interruptions))
         for plan in plans:   # disk full, no permission: the cycle stops (see _process_batch)
             plan.archive, plan.sha256 = self.archive.store(plan.fetched.raw, plan.received)
         faults.point("after_archive")
+        limits = self.cfg.limits
         for plan in plans:
-            if plan.attempts > self.cfg.limits.max_attempts:
+            if plan.interruptions >= limits.max_interruptions:   # it stops the program every time
+                plan.give_up = (f"processing stopped {plan.interruptions} times while working on this message alone "
+                                "(the program was killed or crashed)")
+            elif plan.failures >= limits.max_attempts:
+                plan.give_up = plan.error or "processing failed repeatedly"
+            if plan.give_up:
                 continue  # quarantined without trying again
             try:
                 if len(plan.fetched.raw) > self.cfg.limits.max_message_mb * 1024 * 1024:
@@ -329,8 +345,7 @@ class Cycle:
                     plan.letter = parse(plan.fetched.raw)
                 plan.error = None
             except Unparseable as exc:
-                plan.error = f"unparseable: {exc}"
-                plan.attempts = self.cfg.limits.max_attempts + 1  # no point retrying
+                plan.error = plan.give_up = f"unparseable: {exc}"     # no point retrying
             except Exception as exc:  # a bug of ours on odd input: retry, then quarantine
                 plan.error = f"parse failed: {type(exc).__name__}: {exc}"
                 log.exception("parse failed for UID %s", plan.fetched.uid)
@@ -363,11 +378,13 @@ class Cycle:
         st = self.state
         if st.message_outcome(plan.row_id) is not None:
             return None  # decided by a concurrent run
-        if plan.letter is None:
-            if plan.attempts <= self.cfg.limits.max_attempts:
-                st.record_message(plan.row_id, last_error=plan.error, archive=plan.archive, sha256=plan.sha256)
-                return None  # stays in the inbox, tried again next cycle
-            return self._quarantine(plan, plan.error or "processing crashed repeatedly", now)
+        if plan.give_up:
+            return self._quarantine(plan, plan.give_up, now)
+        if plan.letter is None:           # parsing failed, and this run saw it
+            if plan.failures + 1 >= self.cfg.limits.max_attempts:
+                return self._quarantine(plan, plan.error or "processing failed repeatedly", now)
+            st.attempt_failed(plan.row_id, plan.error or "parse failed", archive=plan.archive, sha256=plan.sha256)
+            return None  # stays in the inbox, tried again next cycle
         reported, numbered = len(self.report.handled), len(self._new_cases)
         try:
             with st.tx():
@@ -380,9 +397,9 @@ class Cycle:
                 raise                            # the machine's fault, not the message's
             log.exception("processing failed for UID %s", plan.fetched.uid)
             error = f"processing failed: {type(exc).__name__}: {exc}"
-            if plan.attempts >= self.cfg.limits.max_attempts:
+            if plan.failures + 1 >= self.cfg.limits.max_attempts:
                 return self._quarantine(plan, error, now)
-            st.record_message(plan.row_id, last_error=error[:500])
+            st.attempt_failed(plan.row_id, error)
             return None
 
     def _quarantine(self, plan: _Plan, reason: str, now: datetime) -> str | None:
@@ -395,6 +412,7 @@ class Cycle:
     def _decide_and_record(self, plan: _Plan, now: datetime) -> str | None:
         """prepare -> look up the facts -> verdict (pure) -> record."""
         assert plan.letter is not None
+        faults.point("deciding")
         prepared = verdict.prepare(plan.letter, plan.received, self.settings)
         v = verdict.verdict(prepared, self._facts(plan, prepared, now), self.settings)
         done = self.recorder.record(self._arrival(plan), prepared, v, now)

@@ -18,8 +18,10 @@ class Ledger:
     outcome: str | None
     target_folder: str | None
     moved: bool
-    attempts: int
+    attempts: int                 # runs that started on it
     last_error: str | None
+    failures: int = 0             # runs that saw it fail (an exception, an unreadable message)
+    interruptions: int = 0        # runs cut off while working on it alone (killed, crashed)
 
 
 class LedgerStore(Database):
@@ -50,23 +52,37 @@ class LedgerStore(Database):
         for i in range(0, len(uids), 500):
             chunk = uids[i:i + 500]
             rows = self.db.execute(
-                "SELECT id, uid, outcome, target_folder, moved, attempts, last_error FROM messages "
+                "SELECT id, uid, outcome, target_folder, moved, attempts, last_error, failures, interruptions "
+                "FROM messages "
                 f"WHERE account=? AND folder=? AND uidvalidity=? AND uid IN ({','.join('?' * len(chunk))})",
                 (account, folder, uidvalidity, *chunk),
             ).fetchall()
             for r in rows:
                 out[r["uid"]] = Ledger(r["id"], r["uid"], r["outcome"], r["target_folder"], bool(r["moved"]),
-                                       r["attempts"], r["last_error"])
+                                       r["attempts"], r["last_error"], r["failures"], r["interruptions"])
         return out
 
     def start_attempts(self, account: str, folder: str, uidvalidity: int, uids: list[int]) -> None:
-        """Record intent before work: each UID's attempt counter goes up by one, durably."""
+        """Record intent before work: each UID's attempt counter goes up by one and its attempt is
+        open, durably. An attempt found still open was cut off (the process was killed or crashed):
+        it counts as an interruption only when the run worked on that message alone, since a kill
+        during a batch says nothing about any one message in it."""
+        alone = 1 if len(uids) == 1 else 0
         with self.tx(durable=False) as db:
             db.executemany(
-                "INSERT INTO messages (account, folder, uidvalidity, uid, attempts) VALUES (?,?,?,?,1) "
-                "ON CONFLICT (account, folder, uidvalidity, uid) DO UPDATE SET attempts = attempts + 1",
-                [(account, folder, uidvalidity, u) for u in uids],
+                "INSERT INTO messages (account, folder, uidvalidity, uid, attempts, attempt_open, attempt_alone) "
+                "VALUES (?,?,?,?,1,1,?) ON CONFLICT (account, folder, uidvalidity, uid) DO UPDATE SET "
+                "attempts = attempts + 1, "
+                "interruptions = interruptions + (CASE WHEN attempt_open = 1 AND attempt_alone = 1 THEN 1 ELSE 0 END), "
+                "attempt_open = 1, attempt_alone = excluded.attempt_alone",
+                [(account, folder, uidvalidity, u, alone) for u in uids],
             )
+
+    def attempt_failed(self, row_id: int, error: str, **fields: object) -> None:
+        """The run saw this message fail (and lived): a failure of the message's own, the attempt closed."""
+        cols = "".join(f", {k}=?" for k in fields)
+        self.db.execute(f"UPDATE messages SET failures = failures + 1, attempt_open = 0, last_error=?{cols} "
+                        "WHERE id=?", (error[:500], *fields.values(), row_id))
 
     def leave_alone(self, account: str, folder: str, uidvalidity: int, uids: list[int], now: str) -> None:
         """Messages older than imap.since: in the ledger as 'before_since', never fetched or moved."""
@@ -81,7 +97,7 @@ class LedgerStore(Database):
         """A failure of the machine (disk full, no permission, database locked) is not the
         messages' fault: their attempt counters go back down."""
         with self.tx(durable=False) as db:
-            db.executemany("UPDATE messages SET attempts=max(0, attempts-1), "
+            db.executemany("UPDATE messages SET attempts=max(0, attempts-1), attempt_open=0, "
                            "environment_errors=environment_errors+1 WHERE id=? AND outcome IS NULL",
                            [(i,) for i in row_ids])
 
@@ -103,6 +119,9 @@ class LedgerStore(Database):
             (account, folder, uidvalidity)).fetchone()[0]
 
     def record_message(self, row_id: int, **fields: object) -> None:
+        """Set a ledger row's columns; an outcome closes the attempt."""
+        if fields.get("outcome") is not None:
+            fields["attempt_open"] = 0
         cols = ", ".join(f"{k}=?" for k in fields)
         self.db.execute(f"UPDATE messages SET {cols} WHERE id=?", (*fields.values(), row_id))
 

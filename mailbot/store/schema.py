@@ -257,5 +257,14 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None] | str] = {
     """,
     8: _v8,
     9: _v9,
+    # a message's observed failures apart from the runs that were cut off while working on it
+    # (a kill from outside is not the message's fault): failures, interruptions, the attempt open
+    10: """
+        ALTER TABLE messages ADD COLUMN failures INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE messages ADD COLUMN interruptions INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE messages ADD COLUMN attempt_open INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE messages ADD COLUMN attempt_alone INTEGER NOT NULL DEFAULT 0;
+        UPDATE messages SET failures = 1 WHERE outcome IS NULL AND last_error IS NOT NULL;
+    """,
 }
 SCHEMA_VERSION = max(MIGRATIONS)
