@@ -249,6 +249,7 @@ class RegistersConfig(_Strict):
 
 class LimitsConfig(_Strict):
     replies_per_sender_per_day: int = Field(default=5, ge=0)
+    replies_per_thread_per_day: int = Field(default=5, ge=0)   # one conversation (a loop with a robot stops here)
     replies_per_hour: int = Field(default=300, ge=0)
     max_attempts: int = Field(default=3, ge=1)         # runs that saw a message fail: then quarantined
     # runs cut off while working on one message alone (the process killed or crashed every time,

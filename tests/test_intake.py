@@ -512,3 +512,20 @@ def test_register_grows_by_appending_and_stays_a_valid_workbook(env):
         assert z.testzip() is None
     rows, _ = register_rows(env)
     assert len(rows) == 6 and "ติดตาม" in (rows[1][7] or "")
+
+
+def test_replies_in_one_conversation_are_capped_per_day(env):
+    """A robot that answers every reply from new addresses in one thread: after
+    limits.replies_per_thread_per_day replies in the thread, the rest are held for the officer."""
+    env.set_config(limits={"replies_per_thread_per_day": 2, "replies_per_sender_per_day": 50})
+    root = "<thread-root@robot.example>"
+    mails = [letter(f"สอบถามข้อมูล ครั้งที่ {i}", sender=f"bot{i}@robot.example", In_Reply_To=root, References=root)
+             for i in range(4)]
+    env.deliver(*mails)
+    report = env.cycle()
+    assert [h.outcome for h in report.handled] == ["registered"] * 4
+    con = db(env)
+    states = [r[0] for r in con.execute("SELECT status FROM outbox WHERE thread=? ORDER BY id", (root,))]
+    assert states == ["sent", "sent", "held", "held"], states
+    reason = con.execute("SELECT hold_reason FROM outbox WHERE status='held'").fetchone()[0]
+    assert "การสนทนาเดียวกัน" in reason

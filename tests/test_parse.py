@@ -164,3 +164,18 @@ def test_large_attachments_are_measured_without_feeding_them_to_the_parser():
     assert [(a.name, a.size) for a in letter.attachments] == [("แบบ.pdf", 3_000_000), ("small.png", 1000)]
     assert letter.body_text.strip() == "ข้อความ" and letter.subject == "ขออนุญาตก่อสร้าง"
     assert letter.content_hash == parse(raw).content_hash      # computed on the real bytes
+
+
+@pytest.mark.parametrize("subject,automatic", [
+    ("RE: Automatic reply: ขออนุญาตก่อสร้าง", True),
+    ("Re: Re: Out of Office: ขออนุญาต", True),
+    ("ตอบกลับ: ตอบกลับอัตโนมัติ: ขออนุญาต", True),
+    ("AW: Automatische Antwort: x", True),
+    ("Re: [เลขรับ 3/2569] Re: Automatic reply: x", True),
+    ("Re: ขออนุญาตก่อสร้าง", False),
+    ("Fwd: Automatic reply: x", False),        # a person forwarding it means it to be read
+    ("Re: ขอคำตอบเรื่องระบบตอบรับ", False),
+])
+def test_the_whole_subject_chain_is_read_for_automatic_replies(subject, automatic):
+    letter = parse(f"From: a@b.example\r\nSubject: {subject}\r\n\r\nhi".encode())
+    assert bool(letter.auto_signals) == automatic, letter.auto_signals

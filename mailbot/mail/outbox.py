@@ -87,15 +87,21 @@ class Outbox:
         status, reason = "queued", None
         bad = addresses.problem(recipient)
         cap = self.cfg.limits.replies_per_sender_per_day
+        per_thread = self.cfg.limits.replies_per_thread_per_day
+        # the conversation this answers: the first Message-ID it refers to (our own, for a thread we began)
+        thread = (references[0] if references else in_reply_to) if spec.threaded else None
         if bad is not None:
             status, reason = "failed", f"{bad[0]} / {bad[1]}"
         elif hold:
             status, reason = "held", hold
         elif spec.capped and st.replies_to_since(recipient, day_start(now), UNCAPPED) >= cap:
             status, reason = "held", f"เกิน {cap} ฉบับต่อวันถึงผู้รับรายเดียว / per-sender limit {cap} a day"
+        elif spec.capped and thread and st.replies_in_thread_since(thread, day_start(now), UNCAPPED) >= per_thread:
+            status, reason = "held", (f"เกิน {per_thread} ฉบับต่อวันในการสนทนาเดียวกัน / "
+                                      f"per-thread limit {per_thread} a day")
         inserted = st.queue_reply(message_id=mid, kind=kind, case_id=case_id, message_row=message_row,
                                   recipient=recipient, subject=subject, raw=raw, status=status,
-                                  hold_reason=reason if status == "held" else None, now=now)
+                                  hold_reason=reason if status == "held" else None, now=now, thread=thread)
         if inserted and status == "failed":
             st.set_outbox_error(mid, reason)
         if case_id is not None and spec.reply_column:

@@ -699,7 +699,29 @@ def _auto_signals(msg: Message, from_addr: str | None, subject: str = "",
         if no_reply_address(addr):
             signals.append(f"Reply-To: no-reply address {addr.split('@')[0].lower()}")
             break
-    m = _AUTO_SUBJECT.match(subject or "")
-    if m:
-        signals.append(f"subject starts {m.group(0).strip()[:40]!r}")
+    for part in subject_chain(subject or ""):   # "RE: Automatic reply: ..." is an answer to an auto-reply
+        m = _AUTO_SUBJECT.match(part)
+        if m:
+            signals.append(f"subject starts {m.group(0).strip()[:40]!r}"
+                           + (f" (after {subject[: len(subject) - len(part)].strip()[:30]!r})" if part != subject else ""))
+            break
     return signals
+
+
+# what mail clients put before a subject they answer, in the languages Thai offices meet (not a forward's
+# prefix: a person who forwards an auto-reply or a bounce to the office means it to be read)
+_REPLY_PREFIX = re.compile(
+    r"^\s*(?:\[[^\]]{0,40}\]\s*)?(?:re|aw|sv|vs|antw|odp|ynt|回复|回覆|ตอบกลับ|ตอบ)"
+    r"\s*(?:\[\d+\]|\(\d+\))?\s*[:：]\s*", re.I)
+
+
+def subject_chain(subject: str) -> list[str]:
+    """The subject and what is left each time a reply prefix is taken off the front
+    ("RE: Automatic reply: x" -> itself, "Automatic reply: x")."""
+    out = [subject]
+    while len(out) < 20:
+        m = _REPLY_PREFIX.match(out[-1])
+        if not m or not out[-1][m.end():]:
+            break
+        out.append(out[-1][m.end():])
+    return out

@@ -28,14 +28,25 @@ class OutboxStore(Database):
 
     def queue_reply(self, *, message_id: str, kind: str, case_id: int | None, message_row: int | None,
                     recipient: str, subject: str, raw: bytes, status: str, hold_reason: str | None,
-                    now: datetime) -> bool:
+                    now: datetime, thread: str | None = None) -> bool:
         """Put one composed message in the outbox; False when that Message-ID is there already."""
         cur = self.db.execute(
             "INSERT INTO outbox (message_id, kind, case_id, message_row, recipient, subject, raw, status, "
-            "hold_reason, created_at) VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT (message_id) DO NOTHING",
-            (message_id, kind, case_id, message_row, recipient.lower(), subject, raw, status, hold_reason, iso(now)),
+            "hold_reason, created_at, thread) VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (message_id) DO NOTHING",
+            (message_id, kind, case_id, message_row, recipient.lower(), subject, raw, status, hold_reason, iso(now),
+             thread),
         )
         return cur.rowcount > 0
+
+    def replies_in_thread_since(self, thread: str, since: datetime, exclude: frozenset[str] = frozenset()) -> int:
+        """Automatic replies owed or sent in one thread since a moment (the given kinds excluded)."""
+        kinds = sorted(exclude) or [""]
+        states = sorted(OWED_OR_SENT)
+        return self.db.execute(
+            "SELECT count(*) FROM outbox WHERE thread=? AND created_at>=? "
+            f"AND status IN ({','.join('?' * len(states))}) AND kind NOT IN ({','.join('?' * len(kinds))})",
+            (thread, iso(since), *states, *kinds),
+        ).fetchone()[0]
 
     def replies_to_since(self, recipient: str, since: datetime, exclude: frozenset[str] = frozenset()) -> int:
         """Automatic replies owed or sent to one address since a moment (held ones and the

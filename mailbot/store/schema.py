@@ -266,5 +266,10 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None] | str] = {
         ALTER TABLE messages ADD COLUMN attempt_alone INTEGER NOT NULL DEFAULT 0;
         UPDATE messages SET failures = 1 WHERE outcome IS NULL AND last_error IS NOT NULL;
     """,
+    # the thread a reply answers (the first Message-ID of its References): replies are capped per thread
+    11: """
+        ALTER TABLE outbox ADD COLUMN thread TEXT;
+        CREATE INDEX outbox_thread ON outbox (thread, created_at) WHERE thread IS NOT NULL;
+    """,
 }
 SCHEMA_VERSION = max(MIGRATIONS)
