@@ -47,18 +47,20 @@ _NOREPLY = re.compile(rf"^(?:{_NOREPLY_WORD}|{_NOREPLY_WORD}[-_.].*|.*[-_.]{_NOR
 _AUTOMATIC_LOCALPARTS = {"mailer-daemon", "postmaster", "mailerdaemon", "mailer_daemon"}
 # subjects that only automatic mail starts with (auto-replies in the languages Thai offices meet, bounces);
 # the colon is optional only for phrases no person starts a request with
-_AUTO_SUBJECT = re.compile(
-    r"^\s*(?:"
+_AUTO_PHRASES = (
     r"(?:automatic\s+reply|auto(?:matic)?[-_ ]?(?:reply|response)|autoreply|auto|out\s+of\s+(?:the\s+)?office"
     r"(?:\s+(?:reply|autoreply|notice))?|(?:การ|ข้อความ)?ตอบกลับอัตโนมัติ|ข้อความอัตโนมัติ|ไม่อยู่ที่สำนักงาน"
     r"|r[ée]ponse\s+automatique|automatische\s+antwort|respuesta\s+autom[áa]tica|自动回复|自動応答"
     r"|undeliverable|undelivered\s+mail|delivery\s+status\s+notification|mail\s+delivery\s+(?:failed|failure)"
     r"|returned\s+mail|failure\s+notice|delivery\s+failure)\s*[:：]"
-    r"|(?:automatic\s+reply|out\s+of\s+(?:the\s+)?office|(?:การ)?ตอบกลับอัตโนมัติ|undelivered\s+mail\s+returned\s+to\s+sender"
-    r"|delivery\s+status\s+notification\s*\(failure\))(?![\w\u0e00-\u0e7f])"
-    r")",
-    re.I,
 )
+_AUTO_PHRASES_ALONE = (
+    r"(?:automatic\s+reply|out\s+of\s+(?:the\s+)?office|(?:การ)?ตอบกลับอัตโนมัติ|undelivered\s+mail\s+returned\s+to\s+sender"
+    r"|delivery\s+status\s+notification\s*\(failure\))(?![\w\u0e00-\u0e7f])"
+)
+_AUTO_SUBJECT = re.compile(r"^\s*(?:" + _AUTO_PHRASES + "|" + _AUTO_PHRASES_ALONE + ")", re.I)
+# after a reply prefix only the form with a colon counts: "Re: Automatic reply settings" is a person
+_AUTO_SUBJECT_COLON = re.compile(r"^\s*" + _AUTO_PHRASES, re.I)
 _COMMENT = re.compile(r"\([^()]*\)")
 # headers the receiving servers add with their verdicts; kept on the Letter for trust.screen
 TRUST_HEADERS = frozenset({
@@ -699,8 +701,9 @@ def _auto_signals(msg: Message, from_addr: str | None, subject: str = "",
         if no_reply_address(addr):
             signals.append(f"Reply-To: no-reply address {addr.split('@')[0].lower()}")
             break
-    for part in subject_chain(subject or ""):   # "RE: Automatic reply: ..." is an answer to an auto-reply
-        m = _AUTO_SUBJECT.match(part)
+    chain = subject_chain(subject or "")
+    for part in chain:   # "RE: Automatic reply: ..." is an answer to an auto-reply
+        m = _AUTO_SUBJECT.match(part) if part is chain[0] else _AUTO_SUBJECT_COLON.match(part)
         if m:
             signals.append(f"subject starts {m.group(0).strip()[:40]!r}"
                            + (f" (after {subject[: len(subject) - len(part)].strip()[:30]!r})" if part != subject else ""))
