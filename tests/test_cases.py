@@ -298,3 +298,16 @@ def test_forward_to_a_unit_carries_a_stamped_copy_of_each_pdf(env):
     inner = [p for p in fwd.iter_attachments() if p.get_content_type() == "message/rfc822"][0].get_content()
     [orig] = [p for p in inner.iter_attachments()]
     assert orig.get_content() == original
+
+
+def test_names_and_domains_a_sender_chose_are_echoed_inert(env):
+    """Attachment names in the receipt's checklist and Thai IDN domains in the subject never come
+    back as working links (a phishing text mailed out under the agency's name)."""
+    env.deliver(with_files("ขออนุญาตก่อสร้างอาคาร คืนภาษีที่ กรมสรรพากร.ไทย/refund",
+                           "ชำระที่ www.evil-pay.com ด่วน.pdf", "โอนเงินที่ กรมสรรพากร.ไทย.pdf"))
+    env.cycle()
+    [receipt] = to(env, "somchai@example.com")
+    text = body(receipt) + str(receipt["Subject"])
+    for live in ("www.evil-pay.com", "evil-pay.com", "กรมสรรพากร.ไทย"):
+        assert live not in text, live
+    assert "www[.]evil-pay[.]com" in text and "กรมสรรพากร[.]ไทย" in text

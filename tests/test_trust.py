@@ -528,6 +528,12 @@ def test_the_sender_is_the_address_in_angle_brackets(header, addr, shown, monkey
     ("http://1.2.3.4:8080/x", "hxxp://1[.]2[.]3[.]4:8080/x"),
     ("refund-rd-go-th．example/login", "refund-rd-go-th[.]example/login"),
     ("https://ราชการ.ไทย/x", "hxxps://ราชการ[.]ไทย/x"),
+    ("คืนภาษีที่ กรมสรรพากร.ไทย/refund", "คืนภาษีที่ กรมสรรพากร[.]ไทย/refund"),    # a Thai IDN without a scheme
+    ("คืนเงินที่กรมสรรพากร.ไทย ด่วน", "คืนเงินที่กรมสรรพากร[.]ไทย ด่วน"),
+    ("пример.рф", "пример[.]рф"),
+    ("ชำระที่ www.evil-pay.com ด่วน.pdf", "ชำระที่ www[.]evil-pay[.]com ด่วน.pdf"),
+    ("อ.เมือง จ.ขอนแก่น ร.ร.บ้านนา พ.ร.บ.", "อ.เมือง จ.ขอนแก่น ร.ร.บ้านนา พ.ร.บ."),
+    ("สำเนา.บัตร.pdf", "สำเนา.บัตร.pdf"),
     ("somchai@example.com", "somchai[at]example[.]com"),
     ("ติดต่อ somchai.k+tax@mail.example.co.th ครับ", "ติดต่อ somchai.k+tax[at]mail[.]example[.]co[.]th ครับ"),
     ("mailto:a@b.example", "mailto[:]a[at]b[.]example"),
@@ -542,6 +548,13 @@ def test_the_sender_is_the_address_in_angle_brackets(header, addr, shown, monkey
 def test_defang(text, expected):
     assert trust.defang(text) == expected
     assert trust.defang(expected) == expected     # idempotent
+
+
+def test_defang_filename():
+    assert trust.defang_filename("evil-pay.com.pdf") == "evil-pay[.]com.pdf"
+    assert trust.defang_filename("โอนเงินที่ กรมสรรพากร.ไทย.pdf") == "โอนเงินที่ กรมสรรพากร[.]ไทย.pdf"
+    assert trust.defang_filename("แบบ ข.1.pdf") == "แบบ ข.1.pdf"
+    assert trust.defang_filename("บัตรประชาชน.jpg") == "บัตรประชาชน.jpg"
 
 
 # what a mail client would turn into a link: a scheme, www., a host with a path, an address

@@ -26,12 +26,12 @@ from ..intake.classify import receipt_tags
 from ..mail.outbox import Outbox
 from ..mail.parse import pdf_attachments
 from ..store import Row, State, from_iso, iso
-from ..thai import thai_date, thai_date_short, thai_datetime, to_bangkok
+from ..thai import one_line, thai_date, thai_date_short, thai_datetime, to_bangkok
 from . import completeness, workflow
 from .completeness import Checklist, File
 from .replies import Templates, context, tag
 from .triage import SECRET_MASK
-from .trust import add_note
+from .trust import add_note, defang_filename
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ class Desk:
             sender_name=case["sender_name"] or "", service=_service_dict(service),
             attachments=case["attachments"] or 0,
         )
-        ctx["checklist"] = (checklist or self.checklist(case)).as_dict()
+        ctx["checklist"] = echoed((checklist or self.checklist(case)).as_dict())
         if case["secrecy"]:          # a secret request is never echoed: its replies carry the number only
             ctx["subject"] = SECRET_MASK
         ctx["status"] = workflow.label(case["status"])
@@ -412,3 +412,13 @@ def refused_note(cfg: Config, case, file_name: str, error: str, now: datetime) -
             "The signed file is in results/sent; deliver it another way.\n")
     write_atomic(target, text.encode("utf-8"))
     return target
+
+
+def echoed(checklist: dict) -> dict:
+    """The checklist as mail shows it to people: every file name a sender chose made inert
+    ("ชำระที่ www.evil-pay.com ด่วน.pdf" gives no working link), one line each."""
+    out = dict(checklist)
+    for key in ("files", "rejected"):
+        out[key] = [{**f, "name": defang_filename(one_line(str(f.get("name", "")), 200))}
+                    for f in checklist.get(key, [])]
+    return out

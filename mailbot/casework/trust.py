@@ -464,6 +464,9 @@ _LOCAL_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz01
 _AT = re.compile("[@\uff20]")
 _HOST_AFTER_AT = re.compile(rf"[ \t]*({_HOST})")
 _HOSTLIKE = re.compile(rf"(?<![A-Za-z0-9-])({_HOST})(?![A-Za-z0-9-])")
+# a host in any script ("กรมสรรพากร.ไทย", "пример.рф"): labels of letters, marks and digits
+_IDN_CHAR = r"[^\s.\u3002\uff0e\uff61/\\?#@:;,()\[\]<>\"'!*&=+%|^~`{}$]"
+_IDNLIKE = re.compile(rf"(?<![^\s(\[<\"'/])({_IDN_CHAR}+(?:{_DOT}{_IDN_CHAR}+)+)")
 _INERT_SCHEMES = {"http": "hxxp", "https": "hxxps", "ftp": "fxp", "ftps": "fxps", "sftp": "sfxp"}
 # last labels of file names people write in subjects: not domains, left as they are
 FILE_EXTENSIONS = frozenset({
@@ -474,6 +477,15 @@ FILE_EXTENSIONS = frozenset({
 
 # "Mr.Somchai" in a sender name is a name, not a domain
 _TITLES = frozenset({"mr", "mrs", "ms", "miss", "dr", "prof", "st", "sr", "jr", "khun"})
+
+
+def defang_filename(name: str) -> str:
+    """A file name echoed back: its stem made inert as ``defang`` does, so "evil-pay.com.pdf" or
+    "กรมสรรพากร.ไทย.pdf" is no link either; the extension kept."""
+    stem, dot, ext = name.rpartition(".")
+    if not dot or not stem or len(ext) > 10 or not ext.isalnum():
+        return defang(name)
+    return f"{defang(stem)}.{ext}"
 
 
 def _dots(host: str) -> str:
@@ -543,7 +555,18 @@ def defang(text: str) -> str:
             return _dots(name)                                   # a bare domain
         return name                                              # 1.5, v2.0, report.pdf, Mr.Somchai
 
-    return _HOSTLIKE.sub(host, text)
+    text = _HOSTLIKE.sub(host, text)
+
+    def idn(m: re.Match[str]) -> str:
+        name = m.group(1)
+        labels = re.split(_DOT, name)
+        last = labels[-1]
+        if (name.isascii() or any(len(label) < 2 for label in labels)   # ASCII: above; ธ.ค., พ.ร.บ., อ.เมือง
+                or any(c.isdigit() for c in last) or last.lower() in FILE_EXTENSIONS):
+            return name
+        return _dots(name)
+
+    return _IDNLIKE.sub(idn, text)
 
 
 # ---------------------------------------------------------------------------- register notes
