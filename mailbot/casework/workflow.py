@@ -9,6 +9,8 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Iterable
 
+from ..errors import MailbotError
+
 STATUSES: dict[str, str] = {
     "received": "รับเรื่องแล้ว",
     "review": "รอเจ้าหน้าที่ตรวจสอบ",
@@ -61,6 +63,12 @@ def status_key(text: str) -> str | None:
         if thai == text:
             return key
     return None
+
+
+def unknown_status(text: str) -> MailbotError:
+    """The error for a status a person typed that is neither a key nor a Thai label."""
+    return MailbotError(f"ไม่รู้จักสถานะ '{text}'", f"unknown status '{text}'",
+                        "ใช้ได้ / known: " + ", ".join(f"{k} ({v})" for k, v in STATUSES.items()))
 
 
 def initial(service_known: bool, verdict: str) -> str:

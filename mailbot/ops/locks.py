@@ -15,9 +15,9 @@ from __future__ import annotations
 import os
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Protocol
 
 from filelock import FileLock, Timeout
 
@@ -25,6 +25,14 @@ from ..errors import AlreadyRunning, MailbotError
 
 WAITING = ("รอให้รอบการทำงานที่กำลังทำอยู่เสร็จก่อน แล้วจะทำต่อทันที…",
            "waiting for the running cycle to finish, then going ahead…")
+
+
+class Work(Protocol):
+    """``app.Office.work``: the work lock for one action, as the per-role services are given it."""
+
+    def __call__(self, officer: bool = True) -> AbstractContextManager[None]: ...
+
+
 _thread_locks: dict[Path, threading.RLock] = {}
 _guard = threading.Lock()
 

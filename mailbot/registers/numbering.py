@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Literal
 
-from ..thai import to_bangkok
+from ..thai import thai_digits_to_arabic, to_bangkok
 
 YearReset = Literal["calendar", "fiscal"]
 
@@ -28,6 +28,11 @@ def numbering_year(when: date | datetime, reset: YearReset = "calendar") -> int:
 
 def period_label(year_be: int, reset: YearReset = "calendar") -> str:
     return f"ปีงบประมาณ พ.ศ. {year_be}" if reset == "fiscal" else f"ประจำปี พ.ศ. {year_be}"
+
+
+def normalise_receipt(text: str) -> str:
+    """A receipt number as a person typed it ("๑๕ / ๒๕๖๙") as the key a case is known by ("15/2569")."""
+    return thai_digits_to_arabic(text).replace(" ", "").strip()
 
 
 def written(pattern: str, seq: int, year_be: int) -> str:

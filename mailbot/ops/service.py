@@ -1,0 +1,180 @@
+"""Upkeep: the office's health, its copies and its outgoing alerts, for ``app.Office``.
+
+Owns: what the office reports about itself (``status``: last and next poll, what waits in the
+outbox and in quarantine, the last backup, the signing certificate), the backup, the privacy
+(PDPA) export, due list and prune, the audit chain checked against the heads kept in backups and
+daily logs (``recorded_heads``), and sending what the outbox owes over SMTP alone
+(``deliver``), so that alerts go out even when IMAP is down (``send_alerts``,
+``environment_failed``). Changes run under the work lock it is given (``app.Office.work``).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+from ..config import Config
+from ..errors import MailbotError
+from ..mail.outbox import Delivery, Outbox
+from ..mail.smtp import Smtp
+from ..store import State, from_iso, iso
+from ..thai import to_bangkok
+from .alerts import Alerts
+from .locks import Work
+
+if TYPE_CHECKING:
+    from ..store import audit
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Status:
+    last_poll: datetime | None
+    next_poll: datetime
+    next_daily: datetime
+    queued: int
+    held: int
+    failed: int
+    quarantined: int
+    before_since: int
+    overdue: int = 0
+    last_backup: tuple[datetime | None, str] | None = None
+    failed_replies: list = field(default_factory=list)
+    certificate: tuple[datetime | None, int, str] | None = None
+
+
+def recorded_heads(cfg: Config) -> list[tuple[str, int, str]]:
+    """The audit chain heads written into backups (MANIFEST.json) and daily logs (.audit files)."""
+    out: list[tuple[str, int, str]] = []
+    folders = []
+    if cfg.backup.dir is not None and cfg.resolve(cfg.backup.dir).is_dir():
+        folders = sorted(cfg.resolve(cfg.backup.dir).glob("mailbot-backup-*"))
+    for folder in folders:
+        try:
+            head = json.loads((folder / "MANIFEST.json").read_text(encoding="utf-8")).get("audit_head")
+        except (OSError, ValueError):
+            continue
+        if head:
+            out.append((folder.name, int(head[0]), head[1]))
+    for path in sorted((cfg.registers_dir / "daily").glob("*.audit")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            m = re.match(r"#(\d+) ([0-9a-f]{64})", line.strip())
+            if m:
+                out.append((path.name, int(m[1]), m[2]))
+    return out
+
+
+class Upkeep:
+    """Status, backup, privacy, the audit check and the SMTP-only delivery of one office."""
+
+    def __init__(self, *, cfg: Config, clock: Callable[[], datetime], state: State, outbox: Outbox,
+                 alerts: Alerts, work: Work) -> None:
+        self.cfg = cfg
+        self.clock = clock
+        self.state = state
+        self.outbox = outbox
+        self.alerts = alerts
+        self.work = work
+
+    # ------------------------------------------------------------------ sending
+
+    def environment_failed(self, failure: MailbotError) -> None:
+        """Disk full, no permission, database locked or damaged: alert, best effort (the disk
+        may be what failed); the log always has it."""
+        log.error("%s / %s", failure.thai, failure.english)
+        try:
+            self.alerts.alert("environment", failure.thai, failure.english, self.clock(),
+                              title="เครื่องคอมพิวเตอร์มีปัญหา mailbot หยุดรอ")
+            self.send_alerts()
+        except Exception:  # noqa: BLE001
+            log.warning("the alert could not be recorded either")
+
+    def deliver(self) -> Delivery:
+        """Send what the outbox owes (SMTP only: no mailbox needed)."""
+        with Smtp(self.cfg.smtp, self.cfg.agency.address) as smtp:
+            return self.outbox.deliver(smtp, self.clock)
+
+    def send_alerts(self) -> None:
+        """Deliver queued alerts over SMTP even when IMAP is down; never raises."""
+        try:
+            self.deliver()
+        except Exception:  # noqa: BLE001 - SMTP down too: the log and the console have it
+            log.warning("alerts could not be emailed (SMTP unavailable)")
+
+    # ------------------------------------------------------------------ copies and the record
+
+    def audit_verify(self) -> "audit.Verification":
+        """The audit chain checked end to end, and against the heads kept in backups and daily logs."""
+        return self.state.audit_verify(recorded_heads(self.cfg))
+
+    def backup(self):
+        from .backup import backup
+
+        with self.work():
+            result = backup(self.cfg, self.clock())
+            self.state.put("last_backup", f"{iso(self.clock())} {result.folder}")
+            return result
+
+    # ------------------------------------------------------------------ what the office sees
+
+    def status(self) -> Status:
+        from . import schedule
+        from .backup import latest
+
+        now = self.clock()
+        state = self.state
+        last = state.get("last_poll_ok")
+        st = Status(
+            last_poll=from_iso(last) if last else None,
+            next_poll=schedule.next_poll(now, self.cfg.schedule),
+            next_daily=schedule.next_daily(now, self.cfg.schedule.daily_report, self.cfg.schedule),
+            queued=state.count_outbox("queued"),
+            held=state.count_outbox("held"),
+            failed=state.count_outbox("failed"),
+            quarantined=state.count_messages("quarantined"),
+            before_since=state.count_messages("before_since"),
+            overdue=state.count_overdue(to_bangkok(now).date().isoformat()),
+        )
+        backup_info = self.state.get("last_backup")
+        if backup_info:
+            when, _, folder = backup_info.partition(" ")
+            try:
+                st.last_backup = (from_iso(when), folder)
+            except ValueError:
+                st.last_backup = None
+        elif (newest := latest(self.cfg)) is not None:
+            st.last_backup = (None, str(newest))
+        st.failed_replies = state.failed_replies(10)
+        if self.cfg.signing is not None:
+            from ..documents.certs import read_pkcs12
+
+            try:
+                _, info = read_pkcs12(self.cfg.resolve(self.cfg.signing.pkcs12), self.cfg.signing.secret())
+                st.certificate = (info.not_after, info.days_left(now), "")
+            except MailbotError as exc:
+                st.certificate = (None, 0, exc.thai)
+        return st
+
+    # ------------------------------------------------------------------ privacy (PDPA)
+
+    def privacy_export(self, address: str, target: Path):
+        from . import privacy
+
+        with self.work():
+            return privacy.export(self.state, self.cfg, address, target, self.clock())
+
+    def privacy_due(self):
+        from . import privacy
+
+        return privacy.due(self.state, self.cfg, self.clock())
+
+    def privacy_prune(self, plan) -> int:
+        from . import privacy
+
+        with self.work():
+            return privacy.prune(self.state, self.cfg, plan, self.clock())
