@@ -452,13 +452,13 @@ def cmd_privacy(office, args: argparse.Namespace) -> int:
 
 def cmd_reply(office, args: argparse.Namespace) -> int:
     if args.reply_verb == "list":
-        from .kinds import send_state
+        from .kinds import kind_label, send_state
 
         rows = office.held(failed=True)
         for r in rows:
             why = r["hold_reason"] if r["status"] == "held" else r["last_error"]
-            print(f"#{r['id']:<6} {r['receipt'] or '-':>10}  {send_state(r['status'])}  ถึง/to {r['recipient']}  "
-                  f"เหตุผล/why: {why or '-'}")
+            print(f"#{r['id']:<6} {r['receipt'] or '-':>10}  {kind_label(r['kind'])}  {send_state(r['status'])}  "
+                  f"ถึง/to {r['recipient']}  เหตุผล/why: {why or '-'}")
         print(f"ระงับไว้หรือส่งไม่สำเร็จ {len(rows)} ฉบับ / {len(rows)} held or failed "
               "(mailbot reply release N: ส่ง/ส่งใหม่ในรอบถัดไป / send or send again)")
         return 0

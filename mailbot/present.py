@@ -13,7 +13,7 @@ from typing import Callable, TextIO
 
 from .casework import workflow
 from .intake.cycle import CycleReport
-from .kinds import OUTCOMES, outcome_label, send_state
+from .kinds import OUTCOMES, kind_label, outcome_label, send_state
 from .thai import pad, thai_date, thai_datetime
 
 Out = Callable[[str], None]
@@ -82,7 +82,7 @@ def case_lines(view) -> list[str]:
         lines.append("อีเมลที่ส่ง / mail sent:")
         for m in view.mail:
             when = thai_datetime(from_iso(m["sent_at"] or m["created_at"]))
-            lines.append(f"   {when}  {m['kind']}  ถึง/to {m['recipient']}  {send_state(m['status'])}"
+            lines.append(f"   {when}  {kind_label(m['kind'])}  ถึง/to {m['recipient']}  {send_state(m['status'])}"
                          + (f": {m['last_error'] or m['hold_reason']}" if m["status"] in ("failed", "held") else ""))
     return lines
 
@@ -100,7 +100,7 @@ def status_lines(st, console_url: str | None = None) -> list[str]:
     if st.before_since:
         lines.append(f"อีเมลเก่าก่อนวันเริ่มใช้ที่คงไว้ในกล่อง / left before imap.since: {st.before_since}")
     for r in st.failed_replies:
-        lines.append(f"   ✗ {r['receipt'] or '-'} ถึง/to {r['recipient']} ({r['kind']}): {r['last_error'] or ''}")
+        lines.append(f"   ✗ {r['receipt'] or '-'} ถึง/to {r['recipient']} ({kind_label(r['kind'])}): {r['last_error'] or ''}")
     if st.last_backup is None:
         lines.append("สำรองข้อมูลล่าสุด / last backup: ยังไม่เคย / never")
     else:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Callable
 
+from .. import kinds
 from ..config import Config, Rules
 from ..errors import MailbotError
 from ..mail.outbox import Outbox
@@ -283,7 +284,7 @@ class Officer:
                         row = self.state.outbox_case_kind(ref)
                         if row is not None and row["case_id"] is not None:
                             self.desk.event(self.state.case_by_id(row["case_id"]), now, "officer:mail_seen",
-                                            f"รับทราบว่าส่งอีเมลไม่สำเร็จ ({row['kind']}) {thai_date_short(now)} ({actor})",
+                                            f"รับทราบว่าส่งอีเมลไม่สำเร็จ ({kinds.kind_label(row['kind'])}) {thai_date_short(now)} ({actor})",
                                             actor=actor)
                     else:
                         self.state.event(now, "info", "quarantine_dismissed", f"ข้อความกักกัน #{ref} ไม่ต้องดำเนินการ โดย {actor} / message #{ref} dismissed by {actor}")

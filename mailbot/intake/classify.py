@@ -18,7 +18,6 @@ from ..config import Referral, Rules, Service
 from ..mail.parse import Letter
 from ..thai import clean_text, normalise, thai_digits_to_arabic
 
-
 _N = r"(\d{1,7})\s*/\s*(\d{4})(?![\d/])"
 # our own tag, as replies.TAG_FORMAT writes it: "[เลขรับ 15/2569]" (spaces and Thai digits tolerated)
 _OWN_TAG = re.compile(r"\[\s*เลข\s*รับ\s*" + _N + r"\s*\]")

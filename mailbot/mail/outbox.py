@@ -20,7 +20,7 @@ from .. import faults
 from ..casework.replies import Templates, build, message_id_for
 from ..config import Config
 from ..errors import ConnectionFailure, MailbotError, explain_environment
-from ..kinds import MAIL_KINDS, UNCAPPED, mail_kind, send_state
+from ..kinds import MAIL_KINDS, UNCAPPED, kind_label, mail_kind, send_state
 from ..store import Row, State, iso
 from ..thai import thai_date_short, to_bangkok
 from . import addresses
@@ -135,7 +135,7 @@ class Outbox:
             receipt = None
             if row["case_id"] is not None:
                 st.add_case_event(row["case_id"], now, f"reply_{english}",
-                                  f"{thai} ({row['kind']}) {thai_date_short(now)} ({actor})", actor=actor)
+                                  f"{thai} ({kind_label(row['kind'])}) {thai_date_short(now)} ({actor})", actor=actor)
                 receipt = st.receipt_of(row["case_id"])
                 if mail_kind(row["kind"]).reply_column:
                     st.update_case(row["case_id"], reply_status=column_text(status, now, None))
