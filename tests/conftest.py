@@ -172,19 +172,3 @@ def letter(subject: str, body: str = "รายละเอียดตามไ
         msg[k.replace("_", "-")] = v
     msg.set_content(body)
     return msg
-
-
-# The fast tier (`python -m pytest -m "not slow"`) leaves these out: long end-to-end runs.
-# Left in the fast tier: the pure modules' tests, the corpus parse, and the core intake and case
-# tests over pymap (the design loop); out: subprocesses, browsers, external programs, long runs.
-SLOW_MODULES = {"test_soak", "test_secrets", "test_corpus_poll", "test_libreoffice", "test_crash", "test_interop",
-                "test_hostile", "test_live", "test_oauth", "test_console", "test_printing", "test_letters",
-                "test_pdf_limits", "test_results", "test_resilience", "test_migrations", "test_truth",
-                "test_registers_rules", "test_trust_wiring", "test_ops", "test_outages", "test_cli", "test_types"}
-
-
-def pytest_collection_modifyitems(config, items):  # type: ignore[no-untyped-def]
-    for item in items:
-        module = item.module.__name__.rsplit(".", 1)[-1] if item.module else ""
-        if module in SLOW_MODULES or "server_env" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.slow)

@@ -9,6 +9,7 @@ from email import policy
 from pathlib import Path
 
 import openpyxl
+import pytest
 
 from mailbot.app import run_cycle
 from mailbot.registers.receive import register_path
@@ -238,6 +239,7 @@ def test_same_forward_from_someone_not_on_the_staff_list_is_ordinary(env):
     assert to(env, "somsak.officer@example.go.th") and not to(env, "somying.r@gmail.com")
 
 
+@pytest.mark.slow   # the command line, as a subprocess
 def test_officer_actions_from_the_command_line(env):
     env.deliver(letter("ร้องเรียนถนนชำรุด"))
     [h] = env.cycle().handled
@@ -275,6 +277,7 @@ def test_officer_actions_from_the_command_line(env):
     assert AGENCY
 
 
+@pytest.mark.slow   # the command line, as a subprocess
 def test_forward_to_a_unit_carries_a_stamped_copy_of_each_pdf(env):
     import subprocess
 

@@ -9,6 +9,8 @@ from mailbot.mail.servers import SmtpServer
 
 from .conftest import AGENCY, PASSWORD, letter
 
+pytestmark = pytest.mark.slow   # the command line, as subprocesses
+
 
 def mailbot(*args, cwd=None, env=None, timeout=120):  # type: ignore[no-untyped-def]
     return subprocess.run([sys.executable, "-m", "mailbot", *args], capture_output=True, text=True,

@@ -39,6 +39,8 @@ from mailbot.errors import ConfigError
 
 from .conftest import AGENCY, letter
 
+pytestmark = pytest.mark.slow   # a browser (Playwright) and waitress
+
 CHROMIUM = os.environ.get("MAILBOT_CHROMIUM", "/usr/bin/chromium")
 IN_CI = os.environ.get("CI") == "true"
 SHOTS = Path(os.environ.get("MAILBOT_SCREENSHOTS") or Path(tempfile.gettempdir()) / "mailbot-console-screenshots")

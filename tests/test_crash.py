@@ -12,6 +12,8 @@ from mailbot.faults import EXIT_CODE, STEPS
 
 from .conftest import letter
 
+pytestmark = pytest.mark.slow   # crashes real `mailbot poll` processes
+
 FOLDERS = ["ลงทะเบียนแล้ว", "ส่งต่อหน่วยงานอื่น", "อีเมลอัตโนมัติ", "ติดตามเรื่อง", "กักกัน"]
 
 

@@ -15,6 +15,8 @@ from mailbot.mail.parse import Unparseable, parse
 
 from .conftest import AGENCY, NOW, REPO, letter
 
+pytestmark = pytest.mark.slow   # hostile input through real servers and subprocesses
+
 RULES = load_rules(REPO / "rules.yaml")
 
 

@@ -13,6 +13,8 @@ from mailbot.ops.daemon import Daemon
 
 from .conftest import letter
 
+pytestmark = pytest.mark.slow   # a real Dovecot
+
 FOLDERS = ["ลงทะเบียนแล้ว", "ส่งต่อหน่วยงานอื่น", "อีเมลอัตโนมัติ", "ติดตามเรื่อง", "กักกัน"]
 
 

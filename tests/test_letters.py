@@ -35,6 +35,8 @@ from .conftest import letter
 from .test_pdf_limits import MALFORMED, build
 from .test_results import IN_CI, make_pdf, sent_pdf, signed_env, trust, validate  # noqa: F401 - fixtures
 
+pytestmark = pytest.mark.slow   # letters signed and read back with pyHanko and poppler
+
 NOW = datetime(2026, 11, 27, 3, 42, tzinfo=timezone.utc)        # 27 พฤศจิกายน 2569, 10:42 Bangkok
 BILLER = "099400016550100"
 

@@ -18,6 +18,8 @@ from mailbot.thai import BANGKOK
 
 from .conftest import letter
 
+pytestmark = pytest.mark.slow   # LibreOffice converts every workbook
+
 
 def soffice() -> str | None:
     return shutil.which("soffice") or shutil.which("libreoffice")
@@ -43,8 +45,8 @@ def test_all_workbooks_convert_with_thai_intact_and_no_formulas(env, tmp_path):
     day = env.clock().astimezone(BANGKOK).date()
     assert env.cli("report").returncode == 0
     # a licence in the public register
-    from mailbot.documents.certs import make_demo_pki
     from mailbot.clock import utcnow
+    from mailbot.documents.certs import make_demo_pki
 
     pki = make_demo_pki(env.root / "certs", "เทศบาลตำบลบ้านตัวอย่าง")
     env.set_config(signing={"pkcs12": "certs/agency-demo.p12", "password": pki.password}, results={"stable_seconds": 0})

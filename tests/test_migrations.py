@@ -17,6 +17,8 @@ from mailbot.store import SCHEMA_VERSION, State
 
 from .conftest import Env, letter
 
+pytestmark = pytest.mark.slow   # old workspaces through subprocesses
+
 ROUND1 = Path(__file__).parent / "fixtures" / "round1"
 from .conftest import AGENCY as USER  # noqa: E402
 from .conftest import PASSWORD

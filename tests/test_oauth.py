@@ -27,6 +27,8 @@ from . import dovecot
 from .conftest import AGENCY, PASSWORD, SINCE, Env, letter
 from .oauth_authority import TENANT, Authority, introspector, service_account_key
 
+pytestmark = pytest.mark.slow   # a loopback OAuth2 authority and subprocesses
+
 CLIENT_ID = "11111111-2222-3333-4444-555555555555"
 PUBLIC_ID = "99999999-8888-7777-6666-555555555555"
 CLIENT_SECRET = "Cl1ent~S3cret-sentinel.QQ"

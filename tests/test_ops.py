@@ -23,6 +23,8 @@ from mailbot.thai import BANGKOK
 
 from .conftest import AGENCY, PASSWORD, letter
 
+pytestmark = pytest.mark.slow   # the daemon, backups and IDLE
+
 
 def wait_for(predicate, seconds=20.0):  # type: ignore[no-untyped-def]
     deadline = time.time() + seconds

@@ -16,6 +16,8 @@ from mailbot.errors import EnvironmentFailure
 
 from .conftest import AGENCY, NOW, letter
 
+pytestmark = pytest.mark.slow   # servers going away and coming back
+
 
 def at(minutes: float):  # type: ignore[no-untyped-def]
     base = NOW + timedelta(seconds=30)     # just after the test clock's mail arrives

@@ -21,6 +21,8 @@ from mailbot.thai import graphemes
 
 from .test_results import make_pdf, sent_pdf, signed_env, trust, validate  # noqa: F401 - fixtures
 
+pytestmark = pytest.mark.slow   # malformed PDFs in helper processes under time limits
+
 NOW = datetime(2026, 11, 27, 3, 42, tzinfo=timezone.utc)
 
 

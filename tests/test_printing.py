@@ -37,6 +37,8 @@ from .printcheck import (
     words_by_page,
 )
 
+pytestmark = pytest.mark.slow   # PDF rendering and poppler
+
 AGENCY = "เทศบาลตำบลบ้านตัวอย่าง"
 RECEIPT = re.compile(r"(\d+)/2569")
 MARKER = re.compile(r"\[r(\d+)\]")

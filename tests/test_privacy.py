@@ -25,6 +25,7 @@ def files_outside(root: Path, data: Path) -> dict[str, bytes]:
     return keep
 
 
+@pytest.mark.slow   # the command line, as a subprocess
 def test_prune_never_deletes_a_path_named_in_a_header_or_recorded_outside_data(env):
     data = env.cfg.data_dir
     sentinel = env.root.parent / "sentinel.txt"
@@ -80,6 +81,7 @@ def test_a_quarantine_copy_recorded_by_an_earlier_release_is_taken_only_in_mailb
         assert not _OWN_QUARANTINE_COPY.search(forged), forged
 
 
+@pytest.mark.slow   # the command line, as a subprocess
 def test_privacy_export_keeps_formula_looking_cells_as_text(env, tmp_path):
     import csv
 
@@ -98,6 +100,7 @@ def test_privacy_export_keeps_formula_looking_cells_as_text(env, tmp_path):
     assert all(row[5].startswith("'=cmd") for row in rows)
 
 
+@pytest.mark.slow   # the command line, as a subprocess
 @pytest.mark.skipif(os.name != "posix", reason="POSIX file modes; Windows keeps a user's profile private")
 def test_personal_data_is_the_owners_alone(env):
     """0600 files in 0700 folders: the database, the log, the archive of citizens' mail, the

@@ -20,6 +20,8 @@ from mailbot.thai import BANGKOK
 
 from .conftest import letter
 
+pytestmark = pytest.mark.slow   # registers written and read back over months
+
 
 def db(env) -> sqlite3.Connection:  # type: ignore[no-untyped-def]
     con = sqlite3.connect(env.cfg.data_dir / "state.sqlite3")

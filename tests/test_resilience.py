@@ -22,6 +22,8 @@ from mailbot.thai import BANGKOK
 
 from .conftest import AGENCY, PASSWORD, letter
 
+pytestmark = pytest.mark.slow   # failures of the machine, through subprocesses
+
 
 def db(env) -> sqlite3.Connection:  # type: ignore[no-untyped-def]
     con = sqlite3.connect(env.cfg.data_dir / "state.sqlite3")

@@ -33,6 +33,8 @@ from mailbot.documents.certs import make_demo_pki
 from .conftest import letter
 from .tsa import LoopbackTSA
 
+pytestmark = pytest.mark.slow   # signing and sending results
+
 IN_CI = os.environ.get("CI") == "true"
 
 

@@ -9,6 +9,8 @@ import sqlite3
 from datetime import datetime, timedelta, timezone
 from email import policy
 
+import pytest
+
 from mailbot.config import yaml_load
 from mailbot.documents.certs import make_demo_pki
 
@@ -28,6 +30,7 @@ def signed(env):  # type: ignore[no-untyped-def]
                    results={"stable_seconds": 0})
 
 
+@pytest.mark.slow   # the command line, as a subprocess
 def test_a_missing_smtp_password_keeps_the_mail_queued_and_failed_mail_can_be_sent_again(env):
     env.set_config(smtp={"password": None, "password_env": "MAILBOT_TEST_NO_SMTP_PASSWORD"})
     env.deliver(letter("ขออนุญาตก่อสร้างอาคาร", sender="a@example.com"))
@@ -88,6 +91,7 @@ def test_two_failed_cycles_alert_the_officers_even_when_the_rules_are_broken(env
     assert "mailbot หยุดรับอีเมล" in subjects.get("head@example.go.th", "") and AGENCY in subjects
 
 
+@pytest.mark.slow   # the command line, as a subprocess
 def test_a_broken_optional_template_disables_only_itself(env):
     (env.root / "templates" / "status_in_progress.txt.j2").write_text("{{ no_such_variable }}", encoding="utf-8")
     env.deliver(letter("ขออนุญาตก่อสร้างอาคาร"))
@@ -161,6 +165,7 @@ def test_an_smtp_only_outage_is_alerted(env):
     assert any("ติดต่อเซิร์ฟเวอร์อีเมลไม่ได้" in a for a in alerts), alerts
 
 
+@pytest.mark.slow   # the command line, as a subprocess
 def test_audit_verify_passes_after_a_legitimate_restore(env, tmp_path):
     store = tmp_path / "store"
     store.mkdir()
@@ -186,6 +191,7 @@ def test_audit_verify_passes_after_a_legitimate_restore(env, tmp_path):
     assert env.cli("audit", "verify").returncode == 6
 
 
+@pytest.mark.slow   # the command line, as a subprocess
 def test_cancellation_is_only_through_cancel_and_final(env):
     env.deliver(letter("ขออนุญาตก่อสร้างอาคาร"))
     [h] = env.cycle().handled

@@ -7,7 +7,11 @@ import sqlite3
 import ssl
 import threading
 
+import pytest
+
 from .conftest import letter
+
+pytestmark = pytest.mark.slow   # subprocesses and the OS keyring
 
 SENTINEL = "S3ntinel-Pa55word-xyzzy"
 

@@ -13,7 +13,11 @@ import sys
 import time
 from collections import Counter
 
+import pytest
+
 from .conftest import letter
+
+pytestmark = pytest.mark.slow   # SIGKILLs a real poll again and again
 
 KILLS = int(os.environ.get("MAILBOT_SOAK_KILLS", "50"))
 MESSAGES = int(os.environ.get("MAILBOT_SOAK_MESSAGES", "300"))

@@ -13,8 +13,7 @@ from mailbot.casework import cases, trust
 from mailbot.casework.replies import Templates, build, context, reply_subject, sample_context
 from mailbot.casework.triage import SECRET_MASK, mask_subject, sort_key, triage
 from mailbot.config import AgencyConfig, Config, TrustConfig, load_config, load_rules
-from mailbot.intake import classify
-from mailbot.intake import verdict
+from mailbot.intake import classify, verdict
 from mailbot.intake.classify import receipt_refs, receipt_tags, reference
 from mailbot.kinds import MAIL_KINDS
 from mailbot.mail.parse import parse

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import sqlite3
 
+import pytest
+
 from .conftest import AGENCY, letter
+
+pytestmark = pytest.mark.slow   # end to end through subprocesses
 
 MX = "mx.example.go.th"
 
@@ -195,7 +199,7 @@ def test_junk_folder_is_never_the_watched_folder(env):
 
 
 def test_privacy_export_and_prune(env, tmp_path):
-    from datetime import datetime, timedelta, timezone
+    from datetime import timedelta
 
     env.deliver(letter("ขออนุญาตก่อสร้างอาคาร", sender="somchai@example.com"),
                 letter("ร้องเรียนถนนชำรุด", sender="other@example.com"))

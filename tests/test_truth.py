@@ -17,6 +17,8 @@ from mailbot.registers.receive import register_path
 from .conftest import AGENCY, letter
 from .test_cli import mailbot
 
+pytestmark = pytest.mark.slow   # end to end through subprocesses
+
 CE_YEAR = re.compile(r"\b20[2-3]\d\b")
 
 
