@@ -22,6 +22,7 @@ RUNNERS = {"ops.daemon"}     # the service: drives the core on a schedule and se
 
 # take data, return decisions: no network, no disk, no clock of their own
 PURE = ["thai", "kinds", "mail.charsets", "mail.parse", "mail.addresses", "mail.forwarded", "intake.classify",
+        "intake.verdict",
         "casework.completeness", "casework.workflow", "casework.triage", "casework.trust",
         "documents.promptpay", "ops.schedule"]
 IO_MODULES = {"socket", "ssl", "sqlite3", "imapclient", "aiosmtplib", "smtplib", "imaplib", "urllib",
@@ -200,3 +201,59 @@ def test_every_module_says_what_it_owns():
             continue
         doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8")))
         assert doc and len(doc) > 40, f"{module or 'mailbot'} has no module docstring"
+
+
+# ---------------------------------------------------------------------------- the tables
+
+def test_every_outcome_and_every_mail_kind_is_complete():
+    """One table each, and each row whole: an outcome has a Thai label, a folder that mailbot.yaml
+    knows (or none of its own) and a usual reply that is a mail kind; a mail kind has a Thai label
+    and a template in templates/ (an optional one may be absent); every verdict names them."""
+    from mailbot import kinds
+    from mailbot.config import FoldersConfig
+    from mailbot.intake import verdict
+
+    folders = set(FoldersConfig.model_fields)
+    templates = {p.name.removesuffix(".txt.j2") for p in (PACKAGE.parent / "templates").glob("*.txt.j2")}
+    assert set(kinds.OUTCOMES) == set(kinds.Outcome)
+    for key, row in kinds.OUTCOMES.items():
+        assert row.key == key and row.thai and not row.thai.isascii(), key
+        assert row.folder == "" or row.folder in folders, (key, row.folder)
+        assert row.reply is None or row.reply in kinds.MAIL_KINDS, (key, row.reply)
+    for key, kind in kinds.MAIL_KINDS.items():
+        assert kind.key == key and kind.thai and not kind.thai.isascii(), key
+        name = kind.template_name
+        assert kind.optional or "{" in name or name in templates, f"templates/{name}.txt.j2 is missing"
+    chain = dict(verdict.CHAIN)
+    assert list(chain)[-1] == "classify" and len(chain) == len(verdict.CHAIN)
+
+
+OUTCOME_KEYS = {o.value for o in __import__("mailbot.kinds", fromlist=["Outcome"]).Outcome}
+
+
+def test_outcome_keys_are_written_only_in_the_table():
+    """Code names an outcome Outcome.X: an outcome key written as a literal where an outcome is
+    compared, passed or looked up, or quoted in SQL (outside the migrations, which never change),
+    would drift from the table the day a key changes."""
+    import re
+
+    sql_literal = re.compile(r"\boutcome\s*(?:=|<>|!=|IN|NOT IN)\s*\(?\s*'")
+    found = []
+    for module, path in modules().items():
+        if module in ("kinds", "store.schema"):
+            continue
+        text = path.read_text(encoding="utf-8")
+        for node in ast.walk(ast.parse(text)):
+            literals = []
+            if isinstance(node, ast.Compare):
+                for side in (node.left, *node.comparators):
+                    literals += side.elts if isinstance(side, (ast.Tuple, ast.List, ast.Set)) else [side]
+            elif isinstance(node, ast.keyword) and node.arg == "outcome":
+                literals.append(node.value)
+            elif isinstance(node, ast.Subscript):
+                literals.append(node.slice)
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str) and sql_literal.search(node.value):
+                found.append(f"{module}:{node.lineno}: SQL {node.value[:60]!r}")
+            found += [f"{module}:{lit.lineno}: {lit.value!r}" for lit in literals
+                      if isinstance(lit, ast.Constant) and lit.value in OUTCOME_KEYS]
+    assert found == []

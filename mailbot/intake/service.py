@@ -278,7 +278,7 @@ class Intake:
 
     def _quarantined_row(self, row_id: int) -> Row:
         row = self.views.message_row(row_id)
-        if row["outcome"] != "quarantined":
+        if row["outcome"] != kinds.Outcome.QUARANTINED:
             raise MailbotError(f"อีเมลหมายเลข {row_id} ไม่ได้อยู่ในกักกันแล้ว", f"message #{row_id} is not quarantined")
         return row
 

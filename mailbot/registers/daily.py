@@ -24,12 +24,13 @@ from ..documents import printable
 from ..documents.printable import Column, Table
 from ..files import write_atomic
 from ..kinds import OUTCOMES, outcome_label, send_state
+from ..kinds import Outcome as O
 from ..store import State, from_iso, iso
 from ..thai import BANGKOK, thai_date, to_bangkok
 
 TITLE = "บันทึกประจำวัน"
 # the daily log's outcomes, in this order, with the labels of the one outcome table (kinds.py)
-SHOWN = ("registered", "wrong_agency", "followup", "automatic", "quarantined", "duplicate", "own_alert")
+SHOWN = (O.REGISTERED, O.WRONG_AGENCY, O.FOLLOWUP, O.AUTOMATIC, O.QUARANTINED, O.DUPLICATE, O.OWN_ALERT)
 OUTCOME_TH = {key: OUTCOMES[key].thai for key in SHOWN}
 NO_REPLY = "ไม่ได้ตอบ"
 COLUMNS = [
@@ -46,7 +47,7 @@ COLUMNS = [
 def reply_text(statuses: str | None, outcome: str | None) -> str:
     """'sent,queued' from the outbox as Thai words (kinds.SEND_STATES): 'ส่งแล้ว, รอส่ง'."""
     if not statuses:
-        return "-" if outcome in ("automatic", "quarantined") else NO_REPLY
+        return "-" if outcome in (O.AUTOMATIC, O.QUARANTINED) else NO_REPLY
     labels = [send_state(x) for x in statuses.split(",") if x]
     return ", ".join(dict.fromkeys(labels))
 
@@ -68,7 +69,7 @@ def rows_for(state: State, day: date) -> list[list[object]]:
     end = start + timedelta(days=1)
     out = []
     for r in state.daily_rows(iso(start), iso(end)):      # urgent requests first
-        error = r["reason"] if r["outcome"] == "quarantined" else (r["last_error"] or "")
+        error = r["reason"] if r["outcome"] == O.QUARANTINED else (r["last_error"] or "")
         if r["duplicate_of"]:
             error = f"ซ้ำ (duplicate) {error}".strip()
         secret = r["secrecy"] or secrecy_of(r["subject"] or "")      # also mail that made no case
@@ -87,7 +88,7 @@ def summary(rows: list[list[object]]) -> tuple[list[tuple[str, int]], list[tuple
     """Counts by outcome (every outcome, zero included) and by service (registered rows)."""
     by_outcome = Counter(r[3] for r in rows)
     outcomes = [(label, by_outcome.get(label, 0)) for label in OUTCOME_TH.values()]
-    registered = OUTCOMES["registered"].thai      # new registrations only: no follow-ups, no duplicates
+    registered = OUTCOMES[O.REGISTERED].thai      # new registrations only: no follow-ups, no duplicates
     services = sorted(Counter(str(r[7] or "ไม่ระบุบริการ") for r in rows if r[3] == registered).items(),
                       key=lambda x: (-x[1], x[0]))
     return outcomes, services

@@ -19,6 +19,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 GENESIS = "0" * 64
+# the entries that fix a case's number, date of receipt and subject (a registration, or a number
+# found again by recovery); audit actions, not message outcomes
+REGISTRATION_ACTIONS = ("registered", "recovered")
 
 
 def _iso(when: datetime | str) -> str:
@@ -117,7 +120,7 @@ def verify(db: sqlite3.Connection, recorded_heads: Sequence[tuple[str, int, str]
                 superseded.update((int(n), h) for _, n, h in json.loads(detail).get("superseded", []))
             except (ValueError, TypeError):
                 pass
-        if action in ("registered", "recovered"):
+        if action in REGISTRATION_ACTIONS:
             try:
                 registered[ref] = json.loads(detail)
             except ValueError:

@@ -8,6 +8,7 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 
+from ..kinds import Outcome
 from .db import Database, iso
 
 
@@ -115,8 +116,8 @@ class LedgerStore(Database):
     def before_since_count(self, account: str, folder: str, uidvalidity: int) -> int:
         """How many messages of a folder were left alone as older than imap.since."""
         return self.db.execute(
-            "SELECT count(*) FROM messages WHERE account=? AND folder=? AND uidvalidity=? AND outcome='before_since'",
-            (account, folder, uidvalidity)).fetchone()[0]
+            "SELECT count(*) FROM messages WHERE account=? AND folder=? AND uidvalidity=? AND outcome=?",
+            (account, folder, uidvalidity, Outcome.BEFORE_SINCE)).fetchone()[0]
 
     def record_message(self, row_id: int, **fields: object) -> None:
         """Set a ledger row's columns; an outcome closes the attempt."""
@@ -129,15 +130,15 @@ class LedgerStore(Database):
         """The first decided message with the same content (or same Message-ID from the same sender)."""
         row = self.db.execute(
             "SELECT * FROM messages WHERE content_hash=? AND id<>? AND outcome IS NOT NULL "
-            "AND outcome <> 'before_since' AND duplicate_of IS NULL ORDER BY id LIMIT 1",
-            (content_hash, row_id),
+            "AND outcome <> ? AND duplicate_of IS NULL ORDER BY id LIMIT 1",
+            (content_hash, row_id, Outcome.BEFORE_SINCE),
         ).fetchone()
         if row is None and message_id:
             row = self.db.execute(
                 "SELECT * FROM messages WHERE message_id=? AND id<>? AND outcome IS NOT NULL "
-                "AND outcome <> 'before_since' AND duplicate_of IS NULL AND lower(coalesce(sender,''))=lower(?) "
+                "AND outcome <> ? AND duplicate_of IS NULL AND lower(coalesce(sender,''))=lower(?) "
                 "ORDER BY id LIMIT 1",
-                (message_id, row_id, sender or ""),
+                (message_id, row_id, Outcome.BEFORE_SINCE, sender or ""),
             ).fetchone()
         return row
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from ..casework.workflow import AGENCY_CLOCK, OPEN
-from ..kinds import UNDELIVERED, UNSENT
+from ..kinds import UNDELIVERED, UNSENT, Outcome
 from .db import Database
 
 
@@ -173,8 +173,8 @@ class QueryStore(Database):
 
     def work_quarantined(self, limit: int) -> tuple[int, list[sqlite3.Row]]:
         """Quarantined messages no officer dismissed: how many, and the first ``limit``."""
-        return self._work("FROM messages m WHERE m.outcome='quarantined' AND NOT EXISTS (SELECT 1 FROM acknowledged "
-                          "a WHERE a.kind='quarantine' AND a.ref=m.id)", (),
+        return self._work("FROM messages m WHERE m.outcome=? AND NOT EXISTS (SELECT 1 FROM acknowledged "
+                          "a WHERE a.kind='quarantine' AND a.ref=m.id)", (Outcome.QUARANTINED,),
                           "m.id, m.received_at, m.decided_at, m.sender, m.subject, m.reason", "m.id", limit)
 
     def work_undelivered(self, limit: int) -> tuple[int, list[sqlite3.Row]]:
@@ -228,7 +228,7 @@ class QueryStore(Database):
         """Quarantined messages, newest first, with who dismissed each (``dismissed_by``, else NULL)."""
         return self.db.execute(
             "SELECT m.*, a.actor AS dismissed_by FROM messages m LEFT JOIN acknowledged a ON a.kind='quarantine' "
-            "AND a.ref=m.id WHERE m.outcome='quarantined' ORDER BY m.id DESC LIMIT ?", (limit,)).fetchall()
+            "AND a.ref=m.id WHERE m.outcome=? ORDER BY m.id DESC LIMIT ?", (Outcome.QUARANTINED, limit)).fetchall()
 
     def outbox_case_kind(self, outbox_id: int) -> sqlite3.Row | None:
         """An outgoing message's case id and kind (None when there is no such message)."""
@@ -265,4 +265,4 @@ class QueryStore(Database):
     def unquarantine(self, row_id: int, reason: str) -> None:
         """A quarantined message's ledger row made undecided again, for the next cycle to decide afresh."""
         self.db.execute("UPDATE messages SET outcome=NULL, target_folder=NULL, duplicate_of=NULL, moved=1, "
-                        "last_error=NULL, reason=? WHERE id=? AND outcome='quarantined'", (reason, row_id))
+                        "last_error=NULL, reason=? WHERE id=? AND outcome=?", (reason, row_id, Outcome.QUARANTINED))
