@@ -837,7 +837,6 @@ def test_a_listen_name_with_several_addresses_serves_and_stops(env):
 
 
 def test_passwords_are_scrypt_hashes_with_their_own_salt(env):
-
     from mailbot.app import Office
     from mailbot.console import auth
 
@@ -846,7 +845,9 @@ def test_passwords_are_scrypt_hashes_with_their_own_salt(env):
         auth.set_password(office.state, "สมชาย", "same password", now, new=True)
         auth.set_password(office.state, "สมหญิง", "same password", now, new=True)
         rows = office.state.db.execute("SELECT * FROM officers ORDER BY name").fetchall()
-        assert rows[0]["salt"] != rows[1]["salt"] and rows[0]["hash"] != rows[1]["hash"]
+        hashes = [r["password_hash"] for r in rows]           # werkzeug.security's, each with its own salt
+        assert all(h.startswith("scrypt:32768:8:1$") for h in hashes) and hashes[0] != hashes[1]
+        assert hashes[0].split("$")[1] != hashes[1].split("$")[1]
         assert auth.verify(office.state, "สมชาย", "same password") == "สมชาย"
         assert auth.verify(office.state, "สมชาย", "same passwore") is None
         assert auth.verify(office.state, "nobody", "same password") is None
@@ -856,6 +857,18 @@ def test_passwords_are_scrypt_hashes_with_their_own_salt(env):
             auth.set_password(office.state, "x", "short", now, new=True)
         auth.set_password(office.state, "สมชาย", "a new password", now, new=False)
         assert auth.verify(office.state, "สมชาย", "a new password") == "สมชาย"
+        # an account hashed by hand (round 2): verified once that way, then stored in werkzeug's form
+        import hashlib
+
+        salt = b"0123456789abcdef"
+        old = hashlib.scrypt("old password".encode(), salt=salt, n=2 ** 14, r=8, p=1, maxmem=64 * 1024 * 1024, dklen=32)
+        office.state.db.execute("INSERT INTO officers (name, salt, hash, n, r, p, created_at, changed_at) "
+                                "VALUES ('เก่า', ?, ?, 16384, 8, 1, '', '')", (salt, old))
+        assert auth.verify(office.state, "เก่า", "wrong password") is None
+        assert auth.verify(office.state, "เก่า", "old password") == "เก่า"
+        row = office.state.db.execute("SELECT * FROM officers WHERE name='เก่า'").fetchone()
+        assert row["password_hash"].startswith("scrypt:") and row["hash"] == b"" and row["n"] == 0
+        assert auth.verify(office.state, "เก่า", "old password") == "เก่า"
     throttle = auth.Throttle(tries=3, pause=60)
     for _ in range(3):
         throttle.failed("สมชาย")

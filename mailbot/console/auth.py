@@ -1,8 +1,9 @@
 """Console accounts and sign-in sessions.
 
-Owns: officer accounts in the state database (table ``officers``, migration 7; the statements
-are in ``store.officers``): the password hashed with scrypt (memory-hard, Python's standard
-library) and a salt of its own per officer, compared in constant time; the sign-in sessions
+Owns: officer accounts in the state database (table ``officers``, migrations 7 and 12; the
+statements are in ``store.officers``): the password hashed by ``werkzeug.security`` (scrypt,
+memory-hard, a salt of its own, compared in constant time; an account made before it, hashed
+by hand with scrypt, is verified that way once and stored in the new form); the sign-in sessions
 (kept in memory: a restart signs everyone out), each with its own CSRF token and an expiry; and
 a brake on repeated wrong passwords.
 No Flask here: the command line (``mailbot console user add``) uses it too.
@@ -18,10 +19,12 @@ import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from werkzeug.security import check_password_hash, generate_password_hash
+
 from ..errors import ConfigError, MailbotError
 from ..store import State
 
-SCRYPT_N, SCRYPT_R, SCRYPT_P = 2 ** 15, 8, 1      # 32 MiB per hash, about 0.1 s
+METHOD = "scrypt:32768:8:1"      # werkzeug.security: 32 MiB per hash, about 0.1 s
 MIN_PASSWORD = 8
 
 
@@ -52,12 +55,15 @@ def has_officers(state: State) -> bool:
     return state.has_officers()
 
 
+def _hash(password: str) -> str:
+    return generate_password_hash(unicodedata.normalize("NFC", password), method=METHOD)
+
+
 def set_password(state: State, name: str, password: str, now: datetime, *, new: bool) -> None:
     """Add an officer (``new``) or change an officer's password."""
     name = check_name(name)
     check_password(password)
-    salt = secrets.token_bytes(16)
-    digest = _scrypt(password, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P)
+    hashed = _hash(password)
     with state.tx():
         exists = state.officer_exists(name)
         if new and exists:
@@ -65,7 +71,7 @@ def set_password(state: State, name: str, password: str, now: datetime, *, new: 
                               f"officer {name!r} exists already (change the password with: mailbot console user passwd)")
         if not new and not exists:
             raise ConfigError(f"ไม่พบเจ้าหน้าที่ชื่อ {name}", f"no officer named {name!r}")
-        state.save_officer(name, salt, digest, SCRYPT_N, SCRYPT_R, SCRYPT_P, now)
+        state.save_officer(name, hashed, now)
 
 
 def remove(state: State, name: str) -> None:
@@ -74,7 +80,7 @@ def remove(state: State, name: str) -> None:
             raise ConfigError(f"ไม่พบเจ้าหน้าที่ชื่อ {name}", f"no officer named {name!r}")
 
 
-_DUMMY_SALT = secrets.token_bytes(16)
+_DUMMY_HASH = generate_password_hash(secrets.token_hex(16), method="scrypt:32768:8:1")
 
 
 def verify(state: State, name: str, password: str) -> str | None:
@@ -85,11 +91,19 @@ def verify(state: State, name: str, password: str) -> str | None:
     except MailbotError:
         return None
     row = state.officer_login(name)
+    text = unicodedata.normalize("NFC", password)
     if row is None:
-        _scrypt(password, _DUMMY_SALT, SCRYPT_N, SCRYPT_R, SCRYPT_P)
+        check_password_hash(_DUMMY_HASH, text)
         return None
+    if row["password_hash"]:
+        return row["name"] if check_password_hash(row["password_hash"], text) else None
+    # an account from before werkzeug's hashes: scrypt by hand, then stored in the new form
     digest = _scrypt(password, bytes(row["salt"]), row["n"], row["r"], row["p"])
-    return row["name"] if hmac.compare_digest(digest, bytes(row["hash"])) else None
+    if not hmac.compare_digest(digest, bytes(row["hash"])):
+        return None
+    with state.tx():
+        state.upgrade_officer_hash(row["name"], _hash(password))
+    return row["name"]
 
 
 @dataclass

@@ -29,15 +29,23 @@ class OfficerStore(Database):
         return self.db.execute("SELECT 1 FROM officers WHERE name=?", (name,)).fetchone() is not None
 
     def officer_login(self, name: str) -> sqlite3.Row | None:
-        """An officer's name, salt, hash and scrypt parameters (n, r, p), or None."""
-        return self.db.execute("SELECT name, salt, hash, n, r, p FROM officers WHERE name=?", (name,)).fetchone()
+        """An officer's name and password hash (``password_hash``; before it, salt, hash and the
+        scrypt parameters n, r, p), or None."""
+        return self.db.execute("SELECT name, password_hash, salt, hash, n, r, p FROM officers WHERE name=?",
+                               (name,)).fetchone()
 
-    def save_officer(self, name: str, salt: bytes, digest: bytes, n: int, r: int, p: int, now: datetime) -> None:
-        """An officer added, or their password hash replaced (``changed_at`` is ``now``)."""
-        self.db.execute("INSERT INTO officers (name, salt, hash, n, r, p, created_at, changed_at) "
-                        "VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (name) DO UPDATE SET salt=excluded.salt, "
-                        "hash=excluded.hash, n=excluded.n, r=excluded.r, p=excluded.p, changed_at=excluded.changed_at",
-                        (name, salt, digest, n, r, p, iso(now), iso(now)))
+    def save_officer(self, name: str, password_hash: str, now: datetime) -> None:
+        """An officer added, or their password hash replaced (``changed_at`` is ``now``); the
+        columns of the older format are emptied."""
+        self.db.execute("INSERT INTO officers (name, salt, hash, n, r, p, password_hash, created_at, changed_at) "
+                        "VALUES (?,x'',x'',0,0,0,?,?,?) ON CONFLICT (name) DO UPDATE SET salt=x'', hash=x'', n=0, r=0, "
+                        "p=0, password_hash=excluded.password_hash, changed_at=excluded.changed_at",
+                        (name, password_hash, iso(now), iso(now)))
+
+    def upgrade_officer_hash(self, name: str, password_hash: str) -> None:
+        """The same password, stored in the current format (``changed_at`` untouched)."""
+        self.db.execute("UPDATE officers SET salt=x'', hash=x'', n=0, r=0, p=0, password_hash=? WHERE name=?",
+                        (password_hash, name))
 
     def remove_officer(self, name: str) -> bool:
         """An officer's account deleted; False when there was none of that name."""
