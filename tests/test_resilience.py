@@ -351,3 +351,28 @@ def test_damaged_database_names_restore(env):
     r = env.cli("poll")
     assert r.returncode != 0 and "mailbot restore" in r.stderr and "Traceback" not in r.stderr, r.stderr
     assert "saved data is safe" not in r.stderr
+
+
+@pytest.mark.parametrize("rolled_back", [("data",), ("data", "registers")])
+def test_an_older_data_folder_copied_back_by_hand_issues_no_number_twice(env, rolled_back):
+    """Every start reconciles with every witness: an older data/ (database and receipt index
+    together) put back by hand is caught by the register workbooks on disk; with registers/
+    rolled back too, by the tags of mailbot's copies in the Sent folder (one SEARCH SINCE)."""
+    with env.client() as c:
+        c.create_folder("Sent")
+    env.deliver(*[letter(f"ขออนุญาตก่อสร้างอาคาร หลังที่ {i}", sender=f"a{i}@example.com") for i in range(3)])
+    env.cycle()
+    saved = env.root.parent / "by-hand"
+    for name in rolled_back:
+        shutil.copytree(env.root / name, saved / name)
+    env.deliver(*[letter(f"ร้องเรียนถนนชำรุด ซอย {i}", sender=f"b{i}@example.com") for i in range(2)])
+    env.cycle()                                                   # 4/ and 5/ issued and answered
+    for name in rolled_back:                                      # the officer copies the old folders back
+        shutil.rmtree(env.root / name)
+        shutil.copytree(saved / name, env.root / name)
+    env.deliver(*[letter(f"ขอข้อมูลข่าวสาร ฉบับที่ {i}", sender=f"c{i}@example.com") for i in range(2)])
+    report = env.cycle()
+    assert sorted(int(h.receipt.split("/")[0]) for h in report.handled if h.receipt) == [6, 7], report.handled
+    numbers = receipts_sent(env)
+    assert len(numbers) == len(set(numbers)) == 7                 # 0 numbers issued twice
+    assert any("4/" in w or "5/" in w for w in report.warnings)   # the officer is told what was found

@@ -31,7 +31,7 @@ import logging
 import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Protocol
 
@@ -46,8 +46,8 @@ from ..mail.smtp import Smtp
 from ..ops import recovery
 from ..ops.archive import Archive
 from ..ops.recovery import Recovery
-from ..store import iso
-from ..thai import BANGKOK
+from ..store import from_iso, iso
+from ..thai import BANGKOK, to_bangkok
 from . import verdict
 from .record import Arrival, Handled, Recorder
 
@@ -215,28 +215,22 @@ class Cycle:
 
     def _recover(self) -> None:
         """Before any number is issued: the counters stand above every number ever issued (see
-        recovery.py). Cheap when nothing was lost: only the receipt index is read."""
+        recovery.py). Every start asks every witness, cheaply: the receipt index, the register
+        workbooks the database did not write as they are, and the tags of mailbot's copies in
+        the Sent folder since the newest case it knows (one SEARCH SINCE). Only when one of them
+        knows a higher number (or the database is new, or restored) is everything gathered."""
         st = self.state
         pending = st.get("recovery_pending")
         issued = st.issued()
-        behind = any(top > issued.get(year, 0) for year, top in recovery.journal_top(self.cfg.data_dir).items())
+        last = st.last_received()
+        day = (to_bangkok(from_iso(last)).date() if last else to_bangkok(self.clock()).date()) - timedelta(days=1)
+        recent_sent, _ = recovery.sent_tops(self.mb.sent_headers_since(day), self.cfg.agency.domain)
+        witnesses = (recovery.journal_top(self.cfg.data_dir), recovery.register_tops(self.cfg, st), recent_sent)
+        behind = any(top > issued.get(year, 0) for tops in witnesses for year, top in tops.items())
         if not pending and not behind:
             return
         evidence = list(recovery.local_evidence(self.cfg).values())
-        if pending:
-            headers = []
-            ours = f"@{self.cfg.agency.domain}>"
-            for raw in self.mb.sent_headers():
-                try:
-                    letter = parse(raw + b"\r\n\r\n")
-                except Unparseable:
-                    continue
-                mid = letter.message_id or ""
-                if not (mid.startswith("<mailbot.") and mid.endswith(ours)):
-                    continue          # only mailbot's own copies vouch for a number it issued
-                headers.append((letter.subject, letter.to[0] if letter.to else "",
-                                iso(letter.date) if letter.date else None))
-            evidence += recovery.sent_evidence(headers)
+        evidence += recovery.sent_tops(self.mb.sent_headers(), self.cfg.agency.domain)[1]
         result = recovery.recover(st, evidence, self.cfg, self.rules, self.clock())
         st.put("recovery_pending", None)
         if result:

@@ -92,6 +92,54 @@ def local_evidence(cfg: Config) -> dict[tuple[int, int], Evidence]:
     return found
 
 
+def register_tops(cfg: Config, state: State) -> dict[int, int]:
+    """The highest number in each register workbook on disk that may know more than the database
+    (cheap: read at every cycle). A year's register is read only when it is not the file the
+    database wrote (its size differs from the recorded layout: an older ``data/`` copied back by
+    hand, say); any other workbook (a copy set aside) only when it is new or changed since it was
+    last read (its size and time are remembered)."""
+    tops: dict[int, int] = {}
+    for path in sorted(cfg.registers_dir.glob("ทะเบียนรับ-*.xlsx")):
+        try:
+            stat = path.stat()
+        except OSError:
+            continue
+        m = re.fullmatch(r"ทะเบียนรับ-(\d{4})\.xlsx", path.name)
+        if m:
+            layout = json.loads(state.get(f"register_layout:{m[1]}") or "null") or {}
+            if layout.get("file_size") == stat.st_size:
+                continue                         # the very file the database wrote
+        else:
+            seen = f"{stat.st_size}:{stat.st_mtime_ns}"
+            if state.get(f"register_seen:{path.name}") == seen:
+                continue
+        for ev in _registers(cfg.registers_dir, only=path):
+            tops[ev.year] = max(tops.get(ev.year, 0), ev.seq)
+        if not m:
+            state.put(f"register_seen:{path.name}", f"{stat.st_size}:{stat.st_mtime_ns}")
+    return tops
+
+
+def sent_tops(headers: list[bytes], domain: str) -> tuple[dict[int, int], list[Evidence]]:
+    """The highest number each year in the tags of mailbot's own copies in the Sent folder (only a
+    Message-ID mailbot made vouches for a number it issued), and that evidence."""
+    rows = []
+    ours = f"@{domain}>"
+    for raw in headers:
+        try:
+            letter = parse(raw + b"\r\n\r\n")
+        except Unparseable:
+            continue
+        mid = letter.message_id or ""
+        if mid.startswith("<mailbot.") and mid.endswith(ours):
+            rows.append((letter.subject, letter.to[0] if letter.to else "", iso(letter.date) if letter.date else None))
+    found = sent_evidence(rows)
+    tops: dict[int, int] = {}
+    for ev in found:
+        tops[ev.year] = max(tops.get(ev.year, 0), ev.seq)
+    return tops, found
+
+
 def journal_top(data_dir: Path) -> dict[int, int]:
     """The highest number in each year's receipt index (cheap: read at every cycle)."""
     out: dict[int, int] = {}
@@ -129,10 +177,10 @@ def _old_databases(data_dir: Path):
             yield Evidence(r["year_be"], r["seq"], "database", fields)
 
 
-def _registers(folder: Path):
+def _registers(folder: Path, only: Path | None = None):
     from openpyxl import load_workbook
 
-    for path in sorted(folder.glob("ทะเบียนรับ-*.xlsx")):
+    for path in [only] if only is not None else sorted(folder.glob("ทะเบียนรับ-*.xlsx")):
         try:
             wb = load_workbook(path, read_only=True)
             rows = list(wb.worksheets[0].iter_rows(min_row=2, values_only=True))

@@ -75,6 +75,10 @@ class CaseStore(Database):
             out[year] = max(out.get(year, 0), top)
         return out
 
+    def last_received(self) -> str | None:
+        """When the newest case this database knows reached the mailbox (ISO), or None."""
+        return self.db.execute("SELECT max(received_at) FROM cases").fetchone()[0]
+
     def case(self, receipt: str) -> sqlite3.Row | None:
         return self.db.execute("SELECT * FROM cases WHERE receipt=?", (receipt,)).fetchone()
 
