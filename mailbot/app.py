@@ -15,7 +15,7 @@ import logging
 import threading
 from datetime import date, datetime
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 from .casework.cases import Desk
 from .casework.desk_views import BANGKOK_TZ, QUEUE_LIMIT, CasePage, DeskViews, MessageView, Today, WorkItem
@@ -31,6 +31,7 @@ from .intake.record import Recorder
 from .intake.service import Intake, RulesTest, rules_test
 from .mail.outbox import Delivery, Outbox
 from .mail.smtp import Smtp
+from .ops import anchors
 from .ops.alerts import Alerts
 from .ops.archive import Archive
 from .ops.locks import WorkLock
@@ -71,6 +72,11 @@ class Office:
         self.desk = Desk(cfg, self.rules, self.state, self.templates, self.outbox)
         self.recorder = Recorder(cfg, self.state, self.desk, self.outbox, Archive(cfg.data_dir))
         self.alerts = Alerts(cfg, self.state, self.outbox)
+        self.secrets = anchors.store(cfg)     # the audit chain's key and head, outside the database
+        try:
+            anchors.use_key(self.state, self.secrets)
+        except MailbotError as exc:          # no credential store: the chain goes on unsigned, verify says so
+            log.warning("audit chain key: %s", exc.english)
         self.outbox.on_sent.append(self.desk.mail_sent)
         self.outbox.on_failed.append(self.desk.mail_failed)
         # the services of each role, each given the parts it works with
@@ -93,7 +99,12 @@ class Office:
         return cls(cfg, clock, notify)
 
     def close(self) -> None:
-        self.state.close()
+        try:
+            anchors.remember_head(self.state, self.secrets)
+        except Exception as exc:  # noqa: BLE001 - a credential store out of reach never stops closing
+            log.warning("audit chain head not kept: %s", exc)
+        finally:
+            self.state.close()
 
     def __enter__(self) -> "Office":
         return self
@@ -262,9 +273,9 @@ class Office:
     def backup(self):
         return self.upkeep.backup()
 
-    def audit_verify(self) -> "audit.Verification":
-        """The audit chain checked end to end, and against the heads kept in backups and daily logs."""
-        return self.upkeep.audit_verify()
+    def audit_verify(self, pasted: Sequence[str] = ()) -> "audit.Verification":
+        """The audit chain checked end to end, and against every head kept outside the database."""
+        return self.upkeep.audit_verify(pasted)
 
     def privacy_export(self, address: str, target: Path):
         return self.upkeep.privacy_export(address, target)
@@ -304,14 +315,18 @@ def restore(cfg: Config, source: Path, force: bool, now: datetime):
     with WorkLock(cfg.data_dir).hold(officer=True):   # no console action while the files are replaced
         result = restore_files(cfg, source, force=force, now=now)
         state = State(cfg.data_dir / "state.sqlite3")
+        secrets_store = anchors.store(cfg)
         try:
+            anchors.use_key(state, secrets_store)
             state.put("recovery_pending", "restore")     # the next cycle also reads the Sent folder
             with state.tx():   # heads recorded after this backup are superseded, on the record
                 chain = state.audit_hashes()
-                superseded = [[where, n, h] for where, n, h in recorded_heads(cfg) if chain.get(n) != h]
+                superseded = [[where, n, h] for where, n, h in recorded_heads(cfg, secrets_store)
+                              if not chain.get(n, "").startswith(h)]
                 state.audit(now, "mailbot restore", "restored", result.source.name,
                              {"backup": result.source.name, "superseded": superseded})
             found = recover(state, local_evidence(cfg), cfg, load_rules(cfg.rules_path), now)
+            anchors.remember_head(state, secrets_store)
         finally:
             state.close()
     if found:

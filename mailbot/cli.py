@@ -119,8 +119,11 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--reason", required=True)
     c.add_argument("--by", default=None)
     s = sub.add_parser("audit", help="ตรวจบันทึกตรวจสอบ (hash chain) / verify the audit log")
-    s.add_subparsers(dest="audit_verb", required=True, metavar="verify",
-                     parser_class=ThaiArgumentParser).add_parser("verify", help="mailbot audit verify")
+    v = s.add_subparsers(dest="audit_verb", required=True, metavar="verify",
+                         parser_class=ThaiArgumentParser).add_parser("verify", help="mailbot audit verify")
+    v.add_argument("--head", action="append", default=[], metavar='"#N รหัส"',
+                   help="จุดอ้างอิงจากสำเนาของผู้บังคับบัญชา (บรรทัด #เลข รหัส ในอีเมลบันทึกประจำวัน) / "
+                        "a head from the supervisors' copy of a daily log (repeatable)")
     s = sub.add_parser("reply", help="อีเมลที่ระงับไว้ / held replies: list, release, discard")
     ps = s.add_subparsers(dest="reply_verb", required=True, metavar="list|release|discard",
                           parser_class=ThaiArgumentParser)
@@ -264,7 +267,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         if verb == "privacy":
             return cmd_privacy(office, args)
         if verb == "audit":
-            result = office.audit_verify()
+            result = office.audit_verify(args.head)
             for line in result.lines():
                 print(line)
             return 0 if result.ok else 6

@@ -279,3 +279,111 @@ def test_result_not_sent_within_seven_days_raises_an_alert(env):
     run_cycle(env.cfg, clock=env.clock)
     subjects = [str(email.message_from_bytes(m.data, policy=policy.default)["Subject"]) for m in env.smtp.messages]
     assert any("ยังไม่ได้ส่งผลการพิจารณา" in s and h.receipt in s for s in subjects)
+
+
+def _tamper(env):  # type: ignore[no-untyped-def]
+    con = sqlite3.connect(env.cfg.data_dir / "state.sqlite3")
+    con.execute("DROP TRIGGER audit_append_only_update")
+    con.execute("DROP TRIGGER audit_append_only_delete")
+    return con
+
+
+def test_deleting_the_entries_after_the_last_checkpoint_is_seen(env):
+    """The head of the chain is kept outside the database each time the office closes (the
+    credential store): cutting off the newest entries no longer passes."""
+    env.deliver(*[letter(f"ขออนุญาตก่อสร้างอาคาร {i}", sender=f"p{i}@example.com") for i in range(2)])
+    env.cycle()
+    assert env.cli("report").returncode == 0                          # a checkpoint (the daily log)
+    env.cli("case", "set", "1/2569", "--status", "in_progress", "--by", "สมศรี")
+    env.cli("case", "set", "2/2569", "--note", "โทรแจ้งแล้ว", "--by", "สมศรี")
+    assert env.cli("audit", "verify").returncode == 0
+    con = _tamper(env)
+    top = con.execute("SELECT max(id) FROM audit").fetchone()[0]
+    con.execute("DELETE FROM audit WHERE id > ?", (top - 2,))         # the newest two entries gone
+    con.commit()
+    con.close()
+    r = env.cli("audit", "verify")
+    assert r.returncode == 6 and "ไม่อยู่ในบันทึกตรวจสอบแล้ว" in r.stdout and "credential store" in r.stdout, r.stdout
+
+
+def test_a_rewritten_chain_needs_the_key(env, tmp_path):
+    """Editing a subject mid-chain and rewriting every hash after it (and MANIFEST.json's head)
+    fails: the entries are signed with the chain's key, which is not in the database."""
+    import json
+
+    from mailbot.store import chain
+
+    store = tmp_path / "store"
+    store.mkdir()
+    env.set_config(backup={"dir": str(store)})
+    env.deliver(*[letter(f"ขออนุญาตก่อสร้างอาคาร {i}", sender=f"p{i}@example.com") for i in range(3)])
+    env.cycle()
+    assert env.cli("backup").returncode == 0
+    con = _tamper(env)
+    con.execute("DROP TRIGGER cases_number_date_subject_fixed")
+    con.execute("UPDATE cases SET subject='เรื่องอื่น' WHERE receipt='2/2569'")
+    rows = con.execute("SELECT id, at, actor, action, ref, detail FROM audit ORDER BY id").fetchall()
+    prev = chain.GENESIS
+    for rid, at, actor, action, ref, detail in rows:                  # the attacker's consistent rewrite
+        if ref == "2/2569" and action == "registered":
+            detail = json.dumps({**json.loads(detail), "subject": chain.subject_sha("เรื่องอื่น")},
+                                ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        digest = chain._digest(prev, at, actor, action, ref or "", detail)
+        con.execute("UPDATE audit SET detail=?, prev=?, hash=? WHERE id=?", (detail, prev, digest, rid))
+        prev = digest
+    con.commit()
+    con.close()
+    manifest = next(store.glob("mailbot-backup-*")) / "MANIFEST.json"
+    data = json.loads(manifest.read_text(encoding="utf-8"))
+    data["audit_head"] = [rows[-1][0], prev]
+    manifest.write_text(json.dumps(data), encoding="utf-8")
+    r = env.cli("audit", "verify")
+    assert r.returncode == 6 and "ถูกแก้ไข" in r.stdout, r.stdout
+
+
+def test_a_deleted_case_leaves_a_gap_in_the_numbers(env):
+    """Numbers are gap-free by design (a cancelled number keeps its row): one missing was deleted,
+    even when its audit entries went with it."""
+    env.deliver(*[letter(f"ขออนุญาตก่อสร้างอาคาร {i}", sender=f"p{i}@example.com") for i in range(3)])
+    env.cycle()
+    r = env.cli("case", "cancel", "3/2569", "--reason", "ยื่นซ้ำ", "--by", "สมศรี")
+    assert r.returncode == 0, r.stderr
+    assert env.cli("audit", "verify").returncode == 0                 # a cancellation is no gap
+    con = _tamper(env)
+    con.execute("DELETE FROM audit WHERE ref='2/2569'")
+    con.execute("DELETE FROM case_events WHERE case_id=(SELECT id FROM cases WHERE receipt='2/2569')")
+    con.execute("DELETE FROM case_files WHERE case_id=(SELECT id FROM cases WHERE receipt='2/2569')")
+    con.execute("UPDATE messages SET case_id=NULL WHERE case_id=(SELECT id FROM cases WHERE receipt='2/2569')")
+    con.execute("DELETE FROM outbox WHERE case_id=(SELECT id FROM cases WHERE receipt='2/2569')")
+    con.execute("DELETE FROM cases WHERE receipt='2/2569'")
+    con.commit()
+    con.close()
+    r = env.cli("audit", "verify")
+    assert r.returncode == 6 and "เลขรับ 2/2569 หายไปจากทะเบียน" in r.stdout, r.stdout
+
+
+def test_the_daily_log_mail_carries_the_head_out_and_verify_reads_it_back(env):
+    """The supervisors' daily log carries the chain's head (in its subject, and whole in its text);
+    `audit verify` checks the copies in the Sent folder, and a head pasted from a supervisor's copy."""
+    with env.client() as c:
+        c.create_folder("Sent")
+    env.set_config(supervisors=["head@example.go.th"])
+    env.deliver(letter("ขออนุญาตก่อสร้างอาคาร"))
+    env.cycle()
+    r = env.cli("report", "--email")
+    assert r.returncode == 0, r.stderr
+    env.cycle()                                                       # sent, and copied to Sent
+    [mail] = [email.message_from_bytes(m.data, policy=policy.default) for m in env.smtp.messages
+              if "head@example.go.th" in m.rcpt_tos]
+    pasted = next(line for line in mail.get_body(("plain",)).get_content().splitlines() if line.startswith("#"))
+    assert "[#" in str(mail["Subject"])
+    r = env.cli("audit", "verify", "--head", pasted)
+    assert r.returncode == 0 and "Sent" in r.stdout and "1 ฉบับ" in r.stdout, r.stdout
+    con = _tamper(env)
+    con.execute("DELETE FROM audit WHERE id >= ?", (int(pasted.split()[0][1:]),))
+    con.commit()
+    con.close()
+    r = env.cli("audit", "verify", "--head", pasted)
+    assert r.returncode == 6 and "สำเนาของผู้บังคับบัญชา" in r.stdout and "อีเมลบันทึกประจำวันในโฟลเดอร์ Sent" in r.stdout
+    bad = env.cli("audit", "verify", "--head", "ไม่มีรหัส")
+    assert bad.returncode != 0 and "ไม่พบรหัสบันทึกตรวจสอบ" in bad.stderr and "Traceback" not in bad.stderr

@@ -216,6 +216,7 @@ def context(agency: AgencyConfig, *, receipt: str | None, received_at: datetime,
         "size": "",
         "fee": None,
         "stamped": [],
+        "audit_head": "",       # the daily log: the audit chain's head ("#N hash")
     }
 
 

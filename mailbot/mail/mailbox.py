@@ -11,6 +11,8 @@ Folder names may be Thai: imapclient encodes them in modified UTF-7.
 """
 from __future__ import annotations
 
+import email
+import email.policy
 import logging
 import socket
 import ssl
@@ -392,6 +394,28 @@ class Mailbox:
                     raw = next((v for k, v in item.items() if k.startswith(b"BODY[HEADER")), None)
                     if raw:
                         out.append(bytes(raw))
+            return out
+        finally:
+            self.select(self.cfg.folder)
+
+    def sent_subjects(self, message_id_part: str) -> list[str]:
+        """The subjects of the Sent folder's copies whose Message-ID contains ``message_id_part``
+        (one SEARCH HEADER; read-only)."""
+        folder = self.sent_folder()
+        if not folder:
+            return []
+        self._fresh()
+        try:
+            self.c.select_folder(folder, readonly=True)
+            uids = sorted(int(u) for u in self.c.search(["HEADER", "Message-ID", message_id_part]))
+            out = []
+            for i in range(0, len(uids), 500):
+                data = self.c.fetch(uids[i:i + 500], ["BODY.PEEK[HEADER.FIELDS (SUBJECT)]"])
+                for item in data.values():
+                    raw = next((v for k, v in item.items() if k.startswith(b"BODY[HEADER")), None)
+                    if raw:
+                        value = email.message_from_bytes(bytes(raw), policy=email.policy.default)["Subject"]
+                        out.append(str(value or ""))
             return out
         finally:
             self.select(self.cfg.folder)

@@ -9,21 +9,22 @@ daily logs (``recorded_heads``), and sending what the outbox owes over SMTP alon
 """
 from __future__ import annotations
 
-import json
 import logging
-import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from ..config import Config
 from ..errors import MailbotError
+from ..mail.mailbox import Mailbox
 from ..mail.outbox import Delivery, Outbox
 from ..mail.smtp import Smtp
 from ..store import State, from_iso, iso
 from ..thai import to_bangkok
+from . import anchors
 from .alerts import Alerts
+from .anchors import recorded_heads
 from .locks import Work
 
 if TYPE_CHECKING:
@@ -48,25 +49,7 @@ class Status:
     certificate: tuple[datetime | None, int, str] | None = None
 
 
-def recorded_heads(cfg: Config) -> list[tuple[str, int, str]]:
-    """The audit chain heads written into backups (MANIFEST.json) and daily logs (.audit files)."""
-    out: list[tuple[str, int, str]] = []
-    folders = []
-    if cfg.backup.dir is not None and cfg.resolve(cfg.backup.dir).is_dir():
-        folders = sorted(cfg.resolve(cfg.backup.dir).glob("mailbot-backup-*"))
-    for folder in folders:
-        try:
-            head = json.loads((folder / "MANIFEST.json").read_text(encoding="utf-8")).get("audit_head")
-        except (OSError, ValueError):
-            continue
-        if head:
-            out.append((folder.name, int(head[0]), head[1]))
-    for path in sorted((cfg.registers_dir / "daily").glob("*.audit")):
-        for line in path.read_text(encoding="utf-8").splitlines():
-            m = re.match(r"#(\d+) ([0-9a-f]{64})", line.strip())
-            if m:
-                out.append((path.name, int(m[1]), m[2]))
-    return out
+
 
 
 class Upkeep:
@@ -108,9 +91,33 @@ class Upkeep:
 
     # ------------------------------------------------------------------ copies and the record
 
-    def audit_verify(self) -> "audit.Verification":
-        """The audit chain checked end to end, and against the heads kept in backups and daily logs."""
-        return self.state.audit_verify(recorded_heads(self.cfg))
+    def audit_verify(self, pasted: Sequence[str] = ()) -> "audit.Verification":
+        """The audit chain checked end to end, and against every head kept outside the database:
+        backups, daily logs, the credential store, the daily log mails in the Sent folder (their
+        subject carries the head), and heads pasted from the supervisors' copies."""
+        heads = recorded_heads(self.cfg, anchors.store(self.cfg))
+        notes = []
+        for text in pasted:
+            found = anchors.parse_heads(text, "สำเนาของผู้บังคับบัญชา (supervisor's copy)")
+            if not found:
+                raise MailbotError(f"ไม่พบรหัสบันทึกตรวจสอบ (#เลข ตามด้วยรหัส) ในข้อความที่วาง: {text[:60]}",
+                                   f"no audit head (#N followed by its hash) in the text given: {text[:60]}")
+            heads += found
+        try:
+            with Mailbox(self.cfg.imap) as mb:
+                sent = anchors.parse_heads("\n".join(mb.sent_subjects("mailbot.daily_report.")),
+                                           "อีเมลบันทึกประจำวันในโฟลเดอร์ Sent")
+            heads += sent
+            notes.append(f"ตรวจกับอีเมลบันทึกประจำวันในโฟลเดอร์ Sent {len(sent)} ฉบับ / "
+                         f"checked against {len(sent)} daily log mails in the Sent folder")
+        except MailbotError as exc:
+            notes.append(f"อ่านโฟลเดอร์ Sent ไม่ได้ ({exc.thai}) ตรวจกับแหล่งอื่นเท่านั้น / "
+                         f"the Sent folder could not be read ({exc.english}): checked against the other copies only")
+        keyed_from = self.state.get("audit_keyed_from")
+        result = self.state.audit_verify(heads, keyed_from=int(keyed_from) if keyed_from else None)
+        result.notes = notes + [f"ตรวจกับจุดอ้างอิงที่เก็บไว้นอกฐานข้อมูล {len(heads)} จุด / "
+                                f"checked against {len(heads)} heads kept outside the database"]
+        return result
 
     def backup(self):
         from .backup import backup

@@ -95,9 +95,15 @@ class Registers:
             if email and self.cfg.supervisors:
                 ctx = context(self.cfg.agency, receipt=None, received_at=now, subject="", sender_name="")
                 ctx["received_date"] = thai_date(day)
+                n, digest = self.state.audit_head()
+                # the chain's head leaves the computer with every daily log: in the subject (the first
+                # 16 characters of its hash, which `audit verify` finds in the Sent folder) and whole
+                # in the text, for the supervisor's copy to be pasted back (`audit verify --head`)
+                ctx["audit_head"] = f"#{n} {digest}"
                 with self.state.tx():
                     for i, to in enumerate(self.cfg.supervisors):
-                        self.outbox.queue("daily_report", recipient=to, subject=f"บันทึกประจำวัน {thai_date(day)}",
+                        self.outbox.queue("daily_report", recipient=to,
+                                          subject=f"บันทึกประจำวัน {thai_date(day)} [#{n} {digest[:16]}]",
                                           now=now, ctx=ctx, key=int(f"{day:%Y%m%d}"),
                                           key_hash=_digest(f"{to}|{i}"),
                                           files=((path.name, path.read_bytes()), (pdf.name, pdf.read_bytes())))

@@ -1,159 +1,46 @@
-"""Audit (store): an append-only log with a hash chain over everything that happens to the registers.
+"""Audit (store): the audit log as methods of ``State``, signed with the chain's key.
 
-Owns: appending an entry (registration, status change, case event and officer action,
-cancellation, dispatch) whose hash covers the previous entry's hash, so that editing or
-deleting any row breaks the chain from there on; the chain's start for a database that
-existed before the log (one entry per case already registered); the head (last id and hash)
-that backups and daily logs record, so a rewrite of history stays visible later; and
-verification (`mailbot audit verify`): the chain is whole, the rows still agree with the cases
-they describe, and every head recorded elsewhere is still in it. The database refuses UPDATE
-and DELETE on the log (triggers); verification catches whoever drops them.
+Owns: ``AuditStore`` — appending an entry inside the caller's transaction (HMAC-SHA256 with the
+key the core keeps in the credential store, from the first entry it signs), the head, and
+verification; the chain itself (hashing, the start for a database older than the log, the
+walk) is ``chain.py``'s, which the migrations use too.
 """
 from __future__ import annotations
 
-import hashlib
-import json
-import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 
-GENESIS = "0" * 64
-# the entries that fix a case's number, date of receipt and subject (a registration, or a number
-# found again by recovery); audit actions, not message outcomes
-REGISTRATION_ACTIONS = ("registered", "recovered")
+from .chain import (
+    GENESIS,
+    REGISTRATION_ACTIONS,
+    Verification,
+    append,
+    head,
+    head_text,
+    registration,
+    start_chain,
+    subject_sha,
+    verify,
+)
+from .db import Database
 
-
-def _iso(when: datetime | str) -> str:
-    if isinstance(when, str):
-        return when
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return when.astimezone(timezone.utc).isoformat(timespec="seconds")
-
-
-def _digest(prev: str, at: str, actor: str, action: str, ref: str, detail: str) -> str:
-    blob = json.dumps([prev, at, actor, action, ref, detail], ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+__all__ = ["GENESIS", "REGISTRATION_ACTIONS", "AuditStore", "Verification", "append", "head", "head_text",
+           "registration", "start_chain", "subject_sha", "verify"]
 
 
-def subject_sha(subject: str | None) -> str:
-    return hashlib.sha256((subject or "").encode("utf-8")).hexdigest()[:16]
-
-
-def append(db: sqlite3.Connection, at: datetime | str, actor: str, action: str, ref: str = "",
-           detail: dict | None = None) -> str:
-    """One entry, inside the caller's transaction; returns its hash."""
-    last = db.execute("SELECT hash FROM audit ORDER BY id DESC LIMIT 1").fetchone()
-    prev = last[0] if last else GENESIS
-    text = json.dumps(detail or {}, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    stamp = _iso(at)
-    digest = _digest(prev, stamp, actor, action, ref, text)
-    db.execute("INSERT INTO audit (at, actor, action, ref, detail, prev, hash) VALUES (?,?,?,?,?,?,?)",
-               (stamp, actor, action, ref, text, prev, digest))
-    return digest
-
-
-def registration(case) -> dict:
-    """What a registration entry fixes: the number, the date of receipt, the subject."""
-    return {"receipt": case["receipt"], "received_at": case["received_at"], "subject": subject_sha(case["subject"])}
-
-
-def start_chain(db: sqlite3.Connection) -> None:
-    """A database older than the log: each case already registered gets its entry, in order."""
-    for case in db.execute("SELECT receipt, received_at, subject FROM cases ORDER BY year_be, seq").fetchall():
-        append(db, case[1], "mailbot (ก่อนมีบันทึกตรวจสอบ / before the audit log)", "registered", case[0],
-               {"receipt": case[0], "received_at": case[1], "subject": subject_sha(case[2])})
-
-
-def head(db: sqlite3.Connection) -> tuple[int, str]:
-    row = db.execute("SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1").fetchone()
-    return (row[0], row[1]) if row else (0, GENESIS)
-
-
-def head_text(db: sqlite3.Connection) -> str:
-    n, digest = head(db)
-    return f"#{n} {digest}"
-
-
-@dataclass
-class Verification:
-    entries: int = 0
-    head: tuple[int, str] = (0, GENESIS)
-    problems: list[tuple[int, str, str]] = field(default_factory=list)   # (entry id or 0, thai, english)
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-    def lines(self) -> list[str]:
-        if self.ok:
-            return [f"บันทึกตรวจสอบครบถ้วน ไม่มีการแก้ไขย้อนหลัง: {self.entries} รายการ "
-                    f"(ล่าสุด #{self.head[0]} {self.head[1][:16]}…) / the audit chain is whole: {self.entries} entries"]
-        out = [f"บันทึกตรวจสอบถูกแก้ไขหรือลบ พบ {len(self.problems)} จุด / the audit chain is broken "
-               f"({len(self.problems)} problem(s))"]
-        out += [f"  - {thai} / {english}" for _, thai, english in self.problems]
-        return out
-
-
-def verify(db: sqlite3.Connection, recorded_heads: Sequence[tuple[str, int, str]] = ()) -> Verification:
-    """Walk the chain; compare registrations with the cases; look for the heads recorded in
-    backups and daily logs (``(where, id, hash)``)."""
-    result = Verification()
-    prev, expected_id = GENESIS, None
-    hashes: dict[int, str] = {}
-    registered: dict[str, dict] = {}
-    superseded: set[tuple[int, str]] = set()
-    for row in db.execute("SELECT id, at, actor, action, ref, detail, prev, hash FROM audit ORDER BY id"):
-        rid, at, actor, action, ref, detail, row_prev, digest = row
-        if expected_id is not None and rid != expected_id:
-            result.problems.append((rid, f"รายการที่ {expected_id}–{rid - 1} หายไป (ถูกลบ)",
-                                    f"entries {expected_id}-{rid - 1} are missing (deleted)"))
-        if row_prev != prev:
-            result.problems.append((rid, f"รายการที่ {rid} ไม่ต่อจากรายการก่อนหน้า (มีการลบหรือแทรก)",
-                                    f"entry {rid} does not follow the one before it (deleted or inserted)"))
-        if _digest(row_prev, at, actor, action, ref or "", detail) != digest:
-            result.problems.append((rid, f"รายการที่ {rid} ถูกแก้ไข ({action} {ref or ''})",
-                                    f"entry {rid} was edited ({action} {ref or ''})"))
-        if action == "restored":       # heads recorded after the backup that was restored: on the record
-            try:
-                superseded.update((int(n), h) for _, n, h in json.loads(detail).get("superseded", []))
-            except (ValueError, TypeError):
-                pass
-        if action in REGISTRATION_ACTIONS:
-            try:
-                registered[ref] = json.loads(detail)
-            except ValueError:
-                pass
-        hashes[rid] = digest
-        prev, expected_id = digest, rid + 1
-        result.entries += 1
-    result.head = (expected_id - 1, prev) if expected_id else (0, GENESIS)
-    for case in db.execute("SELECT receipt, received_at, subject FROM cases"):
-        fixed = registered.pop(case[0], None)
-        if fixed is None:
-            result.problems.append((0, f"เรื่อง {case[0]} ไม่มีรายการลงทะเบียนในบันทึกตรวจสอบ",
-                                    f"case {case[0]} has no registration entry"))
-        elif fixed.get("received_at") != case[1] or fixed.get("subject") != subject_sha(case[2]):
-            result.problems.append((0, f"วันที่รับหรือเรื่องของ {case[0]} ถูกแก้ไขหลังลงทะเบียน",
-                                    f"the date of receipt or subject of {case[0]} changed after registration"))
-    for receipt in registered:
-        result.problems.append((0, f"เรื่อง {receipt} ถูกลบออกจากทะเบียน", f"case {receipt} was deleted from the register"))
-    for where, n, digest in recorded_heads:
-        if hashes.get(n) != digest and (n, digest) not in superseded:
-            result.problems.append((n, f"จุดอ้างอิงที่บันทึกไว้ใน {where} (#{n}) ไม่อยู่ในบันทึกตรวจสอบแล้ว",
-                                    f"the chain head recorded in {where} (#{n}) is no longer in the log"))
-    return result
-
-
-class AuditStore:
+class AuditStore(Database):
     """The ``audit`` table as methods of ``State`` (each inside the caller's transaction)."""
 
-    db: sqlite3.Connection
+    audit_key: tuple[bytes, int] | None = None     # (the chain's key, the first entry it signs)
+
+    def use_audit_key(self, key: bytes, keyed_from: int) -> None:
+        """Sign entries from ``keyed_from`` on with ``key`` (kept outside the database by the core)."""
+        self.audit_key = (key, keyed_from)
 
     def audit(self, at: datetime | str, actor: str, action: str, ref: str = "", detail: dict | None = None) -> str:
         """One entry in the log, inside the current transaction; returns its hash."""
-        return append(self.db, at, actor, action, ref, detail)
+        key = self.audit_key[0] if self.audit_key is not None else None
+        return append(self.db, at, actor, action, ref, detail, key)
 
     def audit_head(self) -> tuple[int, str]:
         return head(self.db)
@@ -165,5 +52,9 @@ class AuditStore:
         """Every entry's hash by id (a restore compares the heads recorded elsewhere with them)."""
         return {row[0]: row[1] for row in self.db.execute("SELECT id, hash FROM audit")}
 
-    def audit_verify(self, recorded_heads: Sequence[tuple[str, int, str]] = ()) -> Verification:
-        return verify(self.db, recorded_heads)
+    def audit_verify(self, recorded_heads: Sequence[tuple[str, int, str]] = (),
+                     keyed_from: int | None = None) -> Verification:
+        """The chain checked (``keyed_from``: where its key starts, when the key itself is lost)."""
+        if self.audit_key is not None:
+            return verify(self.db, recorded_heads, self.audit_key[0], self.audit_key[1])
+        return verify(self.db, recorded_heads, None, keyed_from)

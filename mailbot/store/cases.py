@@ -12,7 +12,8 @@ from typing import Iterable
 
 from ..casework import workflow
 from . import audit
-from .db import Database, iso
+from .audit import AuditStore
+from .db import iso
 
 
 def _marks(keys: Iterable[str]) -> tuple[str, tuple[str, ...]]:
@@ -21,7 +22,7 @@ def _marks(keys: Iterable[str]) -> tuple[str, tuple[str, ...]]:
     return ",".join("?" * len(values)), values
 
 
-class CaseStore(Database):
+class CaseStore(AuditStore):
     """The ``counters``, ``cases``, ``case_events``, ``case_files``, ``results`` and register
     bookkeeping tables."""
 
@@ -45,7 +46,7 @@ class CaseStore(Database):
         self.mark_dirty(year_be, cur.lastrowid)
         case = self.case(receipt)
         assert case is not None         # inserted just above, in this transaction
-        audit.append(self.db, case["received_at"], "mailbot", "registered", receipt, audit.registration(case))
+        self.audit(case["received_at"], "mailbot", "registered", receipt, audit.registration(case))
         return case
 
     def insert_case(self, year_be: int, seq: int, **fields: object) -> sqlite3.Row:
@@ -60,7 +61,7 @@ class CaseStore(Database):
         self.mark_dirty(year_be, cur.lastrowid)
         case = self.case(receipt)
         assert case is not None         # inserted just above, in this transaction
-        audit.append(self.db, case["received_at"], "mailbot", "recovered", receipt, audit.registration(case))
+        self.audit(case["received_at"], "mailbot", "recovered", receipt, audit.registration(case))
         return case
 
     def raise_floor(self, year_be: int, seq: int) -> None:

@@ -169,7 +169,7 @@ def _v6(db: sqlite3.Connection) -> None:
                  OR OLD.received_at IS NOT NEW.received_at OR OLD.subject IS NOT NEW.subject
             BEGIN SELECT RAISE(ABORT, 'a registered number, date of receipt and subject never change'); END;
     """)
-    from .audit import start_chain
+    from .chain import start_chain
 
     start_chain(db)
 
