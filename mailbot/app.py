@@ -165,7 +165,8 @@ class Office:
 
     def classify(self, receipt: str, code: str, actor: str, note: str = "") -> tuple[Row, str, list[str]]:
         """An unclassified request gets its service: status, checklist, register, receipt and units follow."""
-        return self.officer.classify(receipt, code, actor, note)
+        case, told, warnings = self.officer.classify(receipt, code, actor, note)
+        return case, told, warnings + self.intake.forwards()      # stamped outside the work lock
 
     def units(self) -> list[str]:
         """The internal units named in rules.yaml (``forward_to``), for forwarding by hand."""
@@ -173,7 +174,7 @@ class Office:
 
     def forward_case(self, receipt: str, unit: str, actor: str, note: str = "") -> list[str]:
         """Send a case to an internal unit by hand (an address of the agency's own domains); warnings."""
-        return self.officer.forward_case(receipt, unit, actor, note)
+        return self.officer.forward_case(receipt, unit, actor, note) + self.intake.forwards()
 
     def documents_complete(self, receipt: str, actor: str) -> tuple[Row, str]:
         """The officer checked the files: the documents are complete."""

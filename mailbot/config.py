@@ -256,6 +256,9 @@ class LimitsConfig(_Strict):
     # e.g. out of memory): then quarantined; kills from outside during a batch do not count
     max_interruptions: int = Field(default=5, ge=1)
     max_message_mb: float = Field(default=25, gt=0)   # larger mail is kept but not processed
+    # the receipt stamp on a received PDF: one file's budget; over it, the original is forwarded with a note
+    stamp_seconds: float = Field(default=20, gt=0, le=600)
+    stamp_max_pages: int = Field(default=2000, ge=1)
 
 
 class FoldersConfig(_Strict):

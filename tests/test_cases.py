@@ -3,7 +3,10 @@ clock), internal forwarding, status inquiries (privacy), staff forwards, officer
 from __future__ import annotations
 
 import email
+import os
 import sqlite3
+import subprocess
+import sys
 from datetime import datetime, timezone
 from email import policy
 from pathlib import Path
@@ -297,9 +300,15 @@ def test_forward_to_a_unit_carries_a_stamped_copy_of_each_pdf(env):
     text = subprocess.run(["pdftotext", "-", "-"], input=stamped, capture_output=True).stdout.decode()
     assert h.receipt in text and "เลขรับ" in text
     assert "คำขอ ข1 (ตรารับ).pdf" in body(fwd)
-    # the archived raw mail still holds the unstamped original
+    # the original e-mail travels without its PDF (the stamped copy is beside it: the forward is not
+    # twice the request's size); the archived raw mail still holds the unstamped original
     inner = [p for p in fwd.iter_attachments() if p.get_content_type() == "message/rfc822"][0].get_content()
-    [orig] = [p for p in inner.iter_attachments()]
+    [note] = [p for p in inner.iter_parts() if p.get_content_type() == "text/plain" and "ตรารับ" in p.get_content()]
+    assert "คำขอ ข1.pdf" in note.get_content()
+    assert not [p for p in inner.iter_attachments() if p.get_content_type() == "application/pdf"]
+    archived = email.message_from_bytes(next((env.cfg.data_dir / "archive").rglob("*.eml")).read_bytes(),
+                                        policy=policy.default)
+    [orig] = [p for p in archived.iter_attachments()]
     assert orig.get_content() == original
 
 
@@ -314,3 +323,56 @@ def test_names_and_domains_a_sender_chose_are_echoed_inert(env):
     for live in ("www.evil-pay.com", "evil-pay.com", "กรมสรรพากร.ไทย"):
         assert live not in text, live
     assert "www[.]evil-pay[.]com" in text and "กรมสรรพากร[.]ไทย" in text
+
+
+@pytest.mark.slow   # pyHanko in helper processes; the command line as subprocesses
+def test_a_pdf_of_twenty_thousand_pages_costs_what_one_does_and_holds_no_lock(env, tmp_path):
+    """The receipt stamp reads only the path to page 1 and appends an incremental update; a file
+    over limits.stamp_max_pages is forwarded as it came, with a note; and stamping runs with no
+    transaction and no work lock held: an officer's action is not kept waiting by it."""
+    import time
+
+    from .bigpdf import make
+
+    env.set_forwarding({"BLD": ["กองช่าง <kongchang@example.go.th>"]})
+    env.set_config(limits={"stamp_max_pages": 50_000})
+    big = make(20_000)
+    assert len(big) < 400_000
+    env.deliver(with_files("ขออนุญาตก่อสร้างอาคาร", "แบบแปลน.pdf"))
+    msg = email.message_from_bytes(bytes(with_files("ขออนุญาตก่อสร้างอาคาร หลังที่สอง", "x.pdf")),
+                                   policy=policy.default)
+    for part in msg.iter_attachments():
+        part.set_content(big, maintype="application", subtype="pdf", filename="แบบแปลน 20000 หน้า.pdf")
+    env.deliver(bytes(msg))
+    started = time.monotonic()
+    env.cycle()
+    took = time.monotonic() - started
+    forwards = to(env, "kongchang@example.go.th")
+    assert len(forwards) == 2 and took < 30, took
+    big_fwd = next(f for f in forwards if "20000" in body(f))
+    [copy] = [p for p in big_fwd.iter_attachments() if p.get_content_type() == "application/pdf"]
+    assert copy.get_filename() == "แบบแปลน 20000 หน้า (ตรารับ).pdf"
+    assert copy.get_content().startswith(big) and len(copy.get_content()) - len(big) < 50_000   # page 1 only
+    # over the page budget: the original goes, with a note, at once
+    env.set_config(limits={"stamp_max_pages": 2000})
+    env.deliver(bytes(msg).replace(b"Message-ID: <", b"Message-ID: <again-"))
+    env.cycle()
+    last = to(env, "kongchang@example.go.th")[-1]
+    assert not any("(ตรารับ)" in (p.get_filename() or "") for p in last.iter_attachments())
+    # stamping holds no lock: an officer's change goes through while a poll is busy stamping
+    env.deliver(with_files("ขออนุญาตก่อสร้างอาคาร หลังที่สาม", "คำขอ.pdf", sender="slow@example.com"))
+    poll = subprocess.Popen([sys.executable, "-m", "mailbot", "--config", str(env.config_path), "poll"],
+                            env={**os.environ, "MAILBOT_PAUSE": "stamping:8", "MAILBOT_NOW": env.clock().isoformat(),
+                                 "MAILBOT_TEST_CLOCK": "1", "PYTHONIOENCODING": "utf-8"},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not to(env, "slow@example.com"):
+            time.sleep(0.2)                                           # its receipt: the cycle is past the lock
+        started = time.monotonic()
+        r = env.cli("case", "set", "1/2569", "--note", "ระหว่างประทับตรา", "--by", "สมศรี")
+        assert r.returncode == 0, r.stderr
+        assert time.monotonic() - started < 6                         # not the 8 s the stamping takes
+    finally:
+        assert poll.wait(60) == 0, poll.stderr.read()
+    assert any("หลังที่สาม" in body(f) for f in to(env, "kongchang@example.go.th"))

@@ -24,7 +24,7 @@ from ..errors import TemplateError, explain_environment
 from ..files import write_atomic
 from ..intake.classify import receipt_tags
 from ..mail.outbox import Outbox
-from ..mail.parse import pdf_attachments
+from ..mail.parse import pdf_attachments, without_pdfs
 from ..store import Row, State, from_iso, iso
 from ..thai import one_line, thai_date, thai_date_short, thai_datetime, to_bangkok
 from . import completeness, workflow
@@ -235,7 +235,9 @@ class Desk:
                 units: list[str] | None = None, actor: str = "mailbot") -> list[str]:
         """Send the case to its service's units (or to ``units``, an officer's choice), with the
         original e-mail and a copy of each PDF it brought stamped ตรารับ (the original bytes stay
-        in the archive); returns warnings."""
+        in the archive); returns warnings. The stamped copies come from ``StampCache``: when one
+        is not made yet, the forward waits (``forwards_wanted``) for ``stamp_wanted`` to make it
+        outside the batch and the work lock, and ``send_wanted`` to send it."""
         service = self.service(case["service_code"])
         warnings: list[str] = []
         targets = list(units) if units is not None else (list(service.forward_to) if service else [])
@@ -244,13 +246,21 @@ class Desk:
         stamped: list[tuple[str, bytes]] = []
         pdfs = pdf_attachments(raw)
         if pdfs:
-            from ..documents.stamp import stamped_copies  # pyHanko in a helper process: only when there are PDFs
+            from ..documents.stamp import StampCache, stamped_name
 
-            copies, problems = stamped_copies(pdfs, agency=self.cfg.agency.name, receipt=case["receipt"], when=now)
-            stamped = [c for c in copies if c not in pdfs]
-            for name, why in problems:
-                warnings.append(f"ประทับตรารับไฟล์ {name} ของเรื่อง {case['receipt']} ไม่ได้ ส่งต่อฉบับเดิม / "
-                                f"could not stamp {name}: {why.splitlines()[0]}")
+            cache = StampCache(self.cfg.data_dir)
+            found = [(name, cache.get(data, case["receipt"])) for name, data in pdfs]
+            if any(f is None for _, f in found):
+                self.state.want_forward(case["id"], targets, actor, now)
+                return warnings
+            for name, f in found:
+                assert f is not None
+                copy, why = f
+                if copy is not None:
+                    stamped.append((stamped_name(name), copy))
+                else:
+                    warnings.append(f"ประทับตรารับไฟล์ {name} ของเรื่อง {case['receipt']} ไม่ได้ ส่งต่อฉบับเดิม / "
+                                    f"could not stamp {name}: {(why or '').splitlines()[0] if why else ''}")
         for entry in targets:
             unit, address = email.utils.parseaddr(entry)
             if not address or not self.allowed(address):
@@ -264,11 +274,59 @@ class Desk:
             ctx = self.case_context(case, from_iso(case["received_at"]), checklist=checklist, unit=unit,
                                     sender_addr=case["sender_addr"] or "")
             ctx["stamped"] = [name for name, _ in stamped]
+            # the stamped copies travel beside the original: its own PDFs are left out of it
+            kept = without_pdfs(raw, "แนบแยกเป็นฉบับประทับตรารับ / attached stamped") if stamped else raw
+            original: bytes | None = kept
+            files: tuple[tuple[str, bytes], ...] = tuple(stamped)
+            limit = self.outbox.size_limit()
+            if limit and len(kept) * 4 // 3 + sum(len(d) for _, d in files) * 4 // 3 > limit * 0.95:
+                # over what the mail server takes (its SIZE): the files stay at the saraban desk, the
+                # unit opens them in the console; nothing is refused with 552
+                ctx["too_large"] = {"limit_mb": f"{limit / 1024 / 1024:.0f}",
+                                    "files": [name for name, _ in pdfs] or ["(อีเมลต้นฉบับ)"],
+                                    "link": self.console_link(case["receipt"])}
+                ctx["stamped"] = []
+                original, files = None, ()
             self.outbox.queue("forward", recipient=address,
                               subject=f"ส่งต่อ {tag(case['receipt'])} {case['subject'] or ''}", key=event_id,
                               key_hash=case["sha256"] or case["receipt"], now=now, ctx=ctx, case_id=case["id"],
-                              attach=raw, files=tuple(stamped))
+                              attach=original, files=files)
         return warnings
+
+    def console_link(self, receipt: str) -> str:
+        """Where the case opens in the officer's console (as the machine running mailbot serves it)."""
+        listen = self.cfg.console.listen if isinstance(self.cfg.console.listen, str) else "localhost"
+        host = "localhost" if listen in ("", "*", "0.0.0.0", "::", "127.0.0.1", "localhost") else listen
+        seq, _, year = receipt.partition("/")
+        return f"http://{host}:{self.cfg.console.port}/cases/{year}/{seq}"
+
+    def case_raw(self, case: Row) -> bytes | None:
+        """The raw message a case was registered from (its archive copy), if it is still there."""
+        root = self.cfg.data_dir.resolve()
+        if not case["archive"]:
+            return None
+        path = (root / case["archive"]).resolve()
+        return path.read_bytes() if root in path.parents and path.is_file() else None
+
+    def stamps_ready(self, case: Row, raw: bytes) -> bool:
+        """Every PDF of the message has its stamped copy made (or its reason why not)."""
+        from ..documents.stamp import StampCache
+
+        cache = StampCache(self.cfg.data_dir)
+        return all(cache.get(data, case["receipt"]) is not None for _, data in pdf_attachments(raw))
+
+    def stamp_for(self, case: Row, raw: bytes) -> int:
+        """Make the stamped copies of a case's PDFs that are not made yet (slow: call it outside
+        the batch's transaction and the work lock); returns how many files were tried."""
+        pdfs = pdf_attachments(raw)
+        if not pdfs:
+            return 0
+        from ..documents.stamp import StampCache
+
+        limits = self.cfg.limits
+        return StampCache(self.cfg.data_dir).fill(pdfs, agency=self.cfg.agency.name, receipt=case["receipt"],
+                                                  when=from_iso(case["received_at"]), timeout=limits.stamp_seconds,
+                                                  max_pages=limits.stamp_max_pages)
 
     # ------------------------------------------------------------------ status inquiries
 

@@ -208,7 +208,7 @@ class Officer:
                 # a held one: the officer releases the receipt once sure of the sender)
                 told, warnings = self.recorder.answer_opened(
                     case, service, checklist, now, kind="receipt", key=event_id,
-                    received_at=from_iso(case["received_at"]), message_row=None, raw=self._case_raw(case),
+                    received_at=from_iso(case["received_at"]), message_row=None, raw=self.desk.case_raw(case),
                     secret=bool(case["secrecy"]), actor=actor,
                     hold=f"flagged: {case['held'] or 'claims to be the agency'}" if flagged else None)
             self.registers.write()
@@ -229,7 +229,7 @@ class Officer:
         with self.work():
             now = self.clock()
             case = case_or_fail(self.state, receipt)
-            raw = self._case_raw(case)
+            raw = self.desk.case_raw(case)
             if raw is None:
                 raise MailbotError("ไม่พบต้นฉบับอีเมลของเรื่องนี้ในคลัง ส่งต่อไม่ได้",
                                    "the case's original message is not in the archive; cannot forward")
@@ -291,13 +291,6 @@ class Officer:
             self.registers.write()
 
     # helpers of this section
-
-    def _case_raw(self, case: Row) -> bytes | None:
-        root = self.cfg.data_dir.resolve()
-        if not case["archive"]:
-            return None
-        path = (root / case["archive"]).resolve()
-        return path.read_bytes() if root in path.parents and path.is_file() else None
 
     def _inside(self, entry: str) -> bool:
         import email.utils

@@ -217,6 +217,7 @@ def context(agency: AgencyConfig, *, receipt: str | None, received_at: datetime,
         "fee": None,
         "stamped": [],
         "audit_head": "",       # the daily log: the audit chain's head ("#N hash")
+        "too_large": None,      # a forward over the server's SIZE: {limit_mb, files, link}
     }
 
 

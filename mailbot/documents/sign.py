@@ -196,6 +196,57 @@ def walk_pages(reader: PdfFileReader) -> PageTree:
     return PageTree(len(boxes), boxes[0], boxes[-1])
 
 
+def first_page(reader: PdfFileReader, max_pages: int) -> tuple[int, tuple[float, float, float, float]]:
+    """(the page count the root declares, page 1's box), reading only the path from the root to
+    page 1: the receipt stamp needs nothing else, so a file of 20,000 pages costs what one does.
+    The same checks on that path as ``walk_pages`` (depth, loops, /Kids, boxes); BadPdf when the
+    root declares more than ``max_pages`` pages (the stamping budget)."""
+    try:
+        root_ref = reader.root.raw_get("/Pages")
+        root = root_ref.get_object() if isinstance(root_ref, generic.IndirectObject) else None
+    except Exception:  # noqa: BLE001
+        root = None
+    if not isinstance(root, generic.DictionaryObject):
+        raise _damaged(None, "ไม่มีสารบบหน้า (/Pages)", "no page tree")
+    total = _count(root)
+    if total == 0:
+        raise BadPdf("ไฟล์ PDF ไม่มีหน้า / the PDF has no pages")
+    if total > max_pages:
+        raise BadPdf(f"ไฟล์ PDF มี {total:,} หน้า เกินที่ประทับตรารับได้ ({max_pages:,} หน้า) / "
+                     f"the PDF has {total:,} pages, more than the stamp's budget ({max_pages:,})")
+    node, inherited, seen = root, _box(root, None), {root_ref.reference}
+    for _depth in range(MAX_DEPTH + 1):
+        try:
+            kids = node.get("/Kids")
+        except Exception as exc:  # noqa: BLE001
+            raise _damaged(exc, "อ่านรายการหน้า (/Kids) ไม่ได้", "unreadable /Kids") from None
+        if not isinstance(kids, generic.ArrayObject) or not len(kids):
+            raise BadPdf("ไฟล์ PDF เสียหาย รายการหน้า (/Kids) ไม่ใช่รายการ / damaged PDF (/Kids is not an array)")
+        ref = kids.raw_get(0)
+        if not isinstance(ref, generic.IndirectObject) or ref.reference in seen:
+            raise BadPdf("ไฟล์ PDF เสียหาย สารบบหน้าวนกลับมาที่เดิมหรือมีค่าว่าง / damaged PDF (the page tree "
+                         "refers to itself or holds null)")
+        seen.add(ref.reference)
+        try:
+            kid = ref.get_object()
+            kind = kid.get("/Type") if isinstance(kid, generic.DictionaryObject) else None
+        except Exception as exc:  # noqa: BLE001
+            raise _damaged(exc, "อ่านหน้าไม่ได้", "unreadable page") from None
+        inherited = _box(kid, inherited)
+        if kind == "/Page":
+            try:
+                crop = kid.get("/CropBox")
+            except Exception:  # noqa: BLE001
+                crop = None
+            return total, (_check_box(crop) if crop is not None else _check_box(inherited))
+        if kind != "/Pages":
+            raise BadPdf("ไฟล์ PDF เสียหาย รายการหน้า (/Kids) มีสิ่งที่ไม่ใช่หน้า / damaged PDF (/Kids "
+                         "holds something that is not a page)")
+        node = kid
+    raise BadPdf(f"ไฟล์ PDF เสียหาย สารบบหน้าซ้อนลึกเกิน {MAX_DEPTH} ชั้น / damaged PDF (page tree "
+                 f"nested deeper than {MAX_DEPTH})")
+
+
 def check_pdf(data: bytes) -> int:
     """The number of pages, or BadPdf (see ``walk_pages``)."""
     return walk_pages(open_pdf(data)).pages

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Callable
 
-from .. import kinds
+from .. import faults, kinds
 from ..casework import workflow
 from ..casework.cases import Desk
 from ..casework.replies import Templates
@@ -107,7 +107,52 @@ class Intake:
         self.work = work
 
     def poll(self, stop=None, progress: Progress | None = None) -> CycleReport:
-        """One cycle: fetch, decide, reply, move; results, reminders; registers; alerts."""
+        """One cycle: fetch, decide, reply, move; results, reminders; registers; alerts. Then the
+        forwards to units that wait for stamped copies: made outside the work lock, sent under it."""
+        report = self._poll(stop, progress)
+        report.warnings.extend(self.forwards())
+        return report
+
+    def forwards(self) -> list[str]:
+        """The forwards waiting for stamped copies of their PDFs: the copies made first, with no
+        lock and no transaction held (an officer's action never waits for pyHanko), then each
+        forward queued under the work lock and sent. Returns warnings."""
+        wanted = self.state.forwards_wanted()
+        if not wanted:
+            return []
+        warnings: list[str] = []
+        for row in wanted:
+            case = self.state.case_by_id(row["case_id"])
+            raw = self.desk.case_raw(case)
+            if raw is not None:
+                faults.point("stamping")             # (a slow file, in the tests: no lock is held here)
+                try:
+                    self.desk.stamp_for(case, raw)
+                except Exception as exc:  # noqa: BLE001 - the helper could not start: tried again next cycle
+                    log.warning("stamping for %s failed: %s", case["receipt"], exc)
+        with self.work(officer=False):
+            now = self.clock()
+            for row in self.state.forwards_wanted():
+                case = self.state.case_by_id(row["case_id"])
+                raw = self.desk.case_raw(case)
+                if raw is not None and not self.desk.stamps_ready(case, raw):
+                    continue                      # not made yet: the next cycle tries again
+                with self.state.tx():
+                    if raw is None:
+                        warnings.append(f"ส่งต่อเรื่อง {case['receipt']} ไม่ได้: ไม่พบต้นฉบับอีเมลในคลัง / "
+                                        f"case {case['receipt']} not forwarded: its original is not in the archive")
+                    else:
+                        warnings += self.desk.forward(case, raw, self.desk.checklist(case), now,
+                                                      units=row["targets"].split("\n"), actor=row["actor"])
+                    self.state.forward_done(row["id"], now)
+            self.registers.write()
+        try:
+            self.upkeep.deliver()
+        except MailbotError as exc:   # queued: the next cycle sends them
+            warnings.append(exc.plain())
+        return warnings
+
+    def _poll(self, stop=None, progress: Progress | None = None) -> CycleReport:
         with self.work(officer=False):
             now = self.clock()
             template_problems: list[str] = []

@@ -147,11 +147,19 @@ class Outbox:
 
     # ------------------------------------------------------------------ deliver
 
+    def size_limit(self) -> int | None:
+        """The largest message the SMTP server last said it takes (bytes), if it said."""
+        value = self.state.get("smtp_max_size")
+        return int(value) if value and value.isdigit() else None
+
     def deliver(self, smtp, clock: Clock, result: Delivery | None = None) -> Delivery:
         """Send what the outbox owes: internal mail and results always, citizen replies within
         the hourly cap. Stops (``smtp_error`` set) only when the server cannot be reached."""
         result = result if result is not None else Delivery()
         st = self.state
+        size = getattr(smtp, "max_size", None)
+        if isinstance(size, int) and str(size) != st.get("smtp_max_size"):
+            st.put("smtp_max_size", str(size))       # what forwards are composed to fit
         queued = st.queued()
         if not queued:
             return result

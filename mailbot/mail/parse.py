@@ -8,6 +8,7 @@ except ``Unparseable`` (the pipeline quarantines on it). No I/O.
 from __future__ import annotations
 
 import email
+import email.policy
 import email.header
 import email.utils
 import hashlib
@@ -583,6 +584,44 @@ def _walk(msg: Message, defects: list[str]) -> tuple[str, list[Attachment], byte
         text = ""
     text = clean_text(text.replace("\x00", ""))[:MAX_BODY_CHARS]
     return text, attachments, embedded
+
+
+def without_pdfs(raw: bytes, note: str) -> bytes:
+    """The message with each attached PDF (outside attached messages) replaced by a short text
+    part saying ``note`` and the file's name: what a forward attaches when the stamped copies of
+    those PDFs travel beside it, so the forward is not twice the request's size. The raw bytes
+    themselves when nothing is replaced or the message cannot be read."""
+    try:
+        msg = email.message_from_bytes(raw, policy=email.policy.compat32)
+    except Exception:  # noqa: BLE001
+        return raw
+    from email.mime.text import MIMEText
+
+    replaced = 0
+
+    def walk(part: Message) -> None:
+        nonlocal replaced
+        if not part.is_multipart():
+            return
+        payload = part.get_payload()
+        if not isinstance(payload, list):
+            return
+        for i, child in enumerate(payload):
+            if child.get_content_type() == "message/rfc822":
+                continue
+            if child.is_multipart():
+                walk(child)
+                continue
+            name = _fix_surrogates(str(child.get_filename() or ""))
+            if child.get_content_type() == "application/pdf" or name.lower().endswith(".pdf"):
+                payload[i] = MIMEText(f"{note}: {name}", "plain", "utf-8")
+                replaced += 1
+
+    try:
+        walk(msg)
+        return msg.as_bytes(policy=email.policy.compat32.clone(linesep="\r\n")) if replaced else raw
+    except Exception:  # noqa: BLE001 - a message the library cannot write back: sent as it came
+        return raw
 
 
 def pdf_attachments(raw: bytes, limit: int = 20) -> list[tuple[str, bytes]]:

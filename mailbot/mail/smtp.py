@@ -112,6 +112,16 @@ class Smtp:
             self.mechanism = "LOGIN"
         self.client = client
 
+    @property
+    def max_size(self) -> int | None:
+        """The largest message the server says it takes (ESMTP SIZE, RFC 1870), or None."""
+        client = getattr(self, "client", None)
+        value = client.esmtp_extensions.get("size", "") if client is not None else ""
+        try:
+            return int(str(value).split()[0]) or None
+        except (ValueError, IndexError):
+            return None
+
     def _oauth_login(self, client: aiosmtplib.SMTP, where: str) -> None:
         """SASL XOAUTH2; a refused token is replaced by a fresh one once before giving up."""
         from . import oauth

@@ -76,6 +76,18 @@ class CaseStore(AuditStore):
             out[year] = max(out.get(year, 0), top)
         return out
 
+    def want_forward(self, case_id: int, targets: list[str], actor: str, now: datetime) -> None:
+        """A forward to be sent once its stamped copies are made (inside the caller's transaction)."""
+        self.db.execute("INSERT INTO forwards_wanted (case_id, targets, actor, created_at) VALUES (?,?,?,?)",
+                        (case_id, "\n".join(targets), actor, iso(now)))
+
+    def forwards_wanted(self) -> list[sqlite3.Row]:
+        """Forwards waiting for their stamped copies, oldest first."""
+        return self.db.execute("SELECT * FROM forwards_wanted WHERE done_at IS NULL ORDER BY id").fetchall()
+
+    def forward_done(self, wanted_id: int, now: datetime) -> None:
+        self.db.execute("UPDATE forwards_wanted SET done_at=? WHERE id=?", (iso(now), wanted_id))
+
     def last_received(self) -> str | None:
         """When the newest case this database knows reached the mailbox (ISO), or None."""
         return self.db.execute("SELECT max(received_at) FROM cases").fetchone()[0]

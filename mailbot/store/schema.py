@@ -274,5 +274,12 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None] | str] = {
     # console passwords as werkzeug.security writes them ("scrypt:32768:8:1$salt$hash"); the
     # hand-made scrypt columns stay for accounts made before, until their next sign-in
     12: "ALTER TABLE officers ADD COLUMN password_hash TEXT;",
+    # forwards to units waiting for their stamped copies (made outside the batch and the work lock)
+    13: """
+        CREATE TABLE forwards_wanted (
+            id INTEGER PRIMARY KEY, case_id INTEGER NOT NULL, targets TEXT NOT NULL, actor TEXT NOT NULL,
+            created_at TEXT NOT NULL, done_at TEXT);
+        CREATE INDEX forwards_wanted_open ON forwards_wanted (done_at) WHERE done_at IS NULL;
+    """,
 }
 SCHEMA_VERSION = max(MIGRATIONS)
