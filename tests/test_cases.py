@@ -1,5 +1,7 @@
-"""Case workflow end to end over pymap + aiosmtpd: documents, reminders and closure (injected
-clock), internal forwarding, status inquiries (privacy), staff forwards, officer actions."""
+"""Case workflow end to end over pymap + aiosmtpd: documents (a follow-up without files claims
+none), reminders and closure (injected clock; a held case gets none), internal forwarding (never
+counted as a reply), status inquiries (privacy), staff forwards, officer actions (cancellation
+only through `case cancel`, and final)."""
 from __future__ import annotations
 
 import email
@@ -7,7 +9,7 @@ import os
 import sqlite3
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from email import policy
 from pathlib import Path
 
@@ -15,10 +17,12 @@ import openpyxl
 import pytest
 
 from mailbot.app import run_cycle
+from mailbot.config import yaml_load
 from mailbot.registers.receive import register_path
 from mailbot.thai import BANGKOK
 
 from .conftest import AGENCY, letter
+from .test_intake import db
 
 FIXTURES = Path(__file__).parent / "fixtures" / "forwards"
 
@@ -94,6 +98,19 @@ def test_followup_with_documents_completes_the_case(env):
     assert "รับเรื่องแล้ว" in register(env)[1]
 
 
+@pytest.mark.slow   # kept in the slow tier it was written in (it runs in process)
+def test_followup_without_files_does_not_claim_the_cases_files(env):
+    msg = letter("ขออนุญาตก่อสร้างอาคาร", sender="somchai@example.com")
+    msg.add_attachment(b"%PDF-1.4\n" + b"x" * 900, maintype="application", subtype="pdf", filename="แบบ.pdf")
+    env.deliver(msg)
+    [h] = env.cycle().handled
+    env.deliver(letter(f"Re: ขออนุญาตก่อสร้างอาคาร [เลขรับ {h.receipt}]", body="สอบถามความคืบหน้าครับ ขอบคุณ",
+                       sender="somchai@example.com"))
+    env.cycle()
+    ack = email.message_from_bytes(env.smtp.messages[-1].data, policy=policy.default)
+    assert "ไฟล์แนบที่ได้รับ" not in ack.get_body(("plain",)).get_content()
+
+
 def test_officer_confirming_documents_is_the_actor_of_the_status_change(env):
     """The audit log names who moved a case: the officer who confirmed the documents, not mailbot."""
     import json
@@ -143,6 +160,25 @@ def test_reminder_then_closure_in_working_days_with_holidays(env):
     assert len(to(env, "somchai@example.com")) == 3
 
 
+def test_a_held_case_gets_no_reminder_or_late_notice(env):
+    import yaml
+
+    from mailbot.app import run_cycle
+
+    mx = "mx.example.go.th"
+    rules = yaml_load((env.root / "rules.yaml").read_text(encoding="utf-8"))
+    rules["services"][0].update(days=2)
+    (env.root / "rules.yaml").write_text(yaml.safe_dump(rules, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    env.set_config(trust={"authserv_id": mx})
+    env.deliver(letter("ขออนุญาตก่อสร้างอาคาร", sender="victim@example.com",
+                       Authentication_Results=f"{mx}; spf=fail smtp.mailfrom=example.com; dmarc=fail"))
+    [h] = env.cycle().handled
+    assert db(env).execute("SELECT held FROM cases").fetchone()[0]
+    for days in (10, 20, 40):    # reminders, closure, late notices would all be due by now
+        run_cycle(env.cfg, clock=lambda d=days: datetime.now(timezone.utc) + timedelta(days=d))
+    assert [m for m in env.smtp.messages if m.rcpt_tos == ["victim@example.com"]] == []
+
+
 def test_internal_forward_carries_receipt_checklist_and_original_never_leaves_domain(env):
     env.set_forwarding({"BLD": ["กองช่าง <kongchang@example.go.th>", "Outside <helper@gmail.example>"]})
     original = with_files("ขออนุญาตก่อสร้างอาคาร", "คำขอ.pdf", message_id="<orig-77@example.com>")
@@ -161,6 +197,15 @@ def test_internal_forward_carries_receipt_checklist_and_original_never_leaves_do
     assert inner["Message-ID"] == "<orig-77@example.com>" and inner["Subject"] == "ขออนุญาตก่อสร้างอาคาร"
     rows = register(env)
     assert rows[1][6].count("ส่ง กองช่าง") == 1
+
+
+@pytest.mark.slow   # the command line, as a subprocess
+def test_replies_sent_counts_citizens_only(env):
+    env.set_forwarding({"BLD": ["กองช่าง <kongchang@example.go.th>"]})
+    env.deliver(letter("ขออนุญาตก่อสร้างอาคาร", sender="somchai@example.com"))
+    report = env.cycle()
+    assert len(env.smtp.messages) == 2 and report.replies_sent == 1
+    assert env.cli("poll").returncode == 0
 
 
 def test_status_inquiry_answers_only_the_requester(env):
@@ -278,6 +323,17 @@ def test_officer_actions_from_the_command_line(env):
     missing = env.cli("case", "show", "999/2569")
     assert missing.returncode != 0 and "ไม่พบเรื่อง" in missing.stderr
     assert AGENCY
+
+
+@pytest.mark.slow   # the command line, as a subprocess
+def test_cancellation_is_only_through_cancel_and_final(env):
+    env.deliver(letter("ขออนุญาตก่อสร้างอาคาร"))
+    [h] = env.cycle().handled
+    r = env.cli("case", "set", h.receipt, "--status", "cancelled")
+    assert r.returncode != 0 and "case cancel" in r.stderr
+    assert env.cli("case", "cancel", h.receipt, "--reason", "ซ้ำ").returncode == 0
+    r = env.cli("case", "set", h.receipt, "--status", "received")
+    assert r.returncode != 0 and "ยกเลิก" in r.stderr
 
 
 @pytest.mark.slow   # the command line, as a subprocess

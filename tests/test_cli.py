@@ -1,21 +1,34 @@
-"""The `mailbot` command as an officer uses it: init, rules test, check, poll, demo."""
+"""The `mailbot` command as an officer uses it: init, rules test, check, poll, demo. What it
+says must be true (issue 11 §4): exit codes as the README gives them, Thai output without English
+words or Common-Era years, every mistake on the command line or in the config explained, a long
+poll showing its progress, the test clock only with its switch and always announced."""
 import os
+import re
 import subprocess
 import sys
 
+import openpyxl
 import pytest
 
 from mailbot.mail.servers import SmtpServer
+from mailbot.registers.receive import register_path
 
 from .conftest import AGENCY, PASSWORD, letter
 
 pytestmark = pytest.mark.slow   # the command line, as subprocesses
+
+CE_YEAR = re.compile(r"\b20[2-3]\d\b")
 
 
 def mailbot(*args, cwd=None, env=None, timeout=120):  # type: ignore[no-untyped-def]
     return subprocess.run([sys.executable, "-m", "mailbot", *args], capture_output=True, text=True,
                           encoding="utf-8", cwd=cwd, timeout=timeout,
                           env={**os.environ, "PYTHONIOENCODING": "utf-8", **(env or {})})
+
+
+def register_rows(env):  # type: ignore[no-untyped-def]
+    wb = openpyxl.load_workbook(register_path(env.cfg.registers_dir, 2569))
+    return list(wb.active.iter_rows(min_row=2, values_only=True))
 
 
 def test_init_writes_commented_starter_files_and_keeps_edits(tmp_path):
@@ -163,3 +176,89 @@ def test_run_keeps_polling_and_stops_cleanly_on_ctrl_c(env):
     assert proc.returncode == 0, err
     assert "Traceback" not in err
     assert "ทุก 1 นาที" in out
+
+
+def test_command_line_and_config_mistakes_are_explained(tmp_path, env):
+    r = env.cli("run", "--every", "-5")
+    assert r.returncode == 2 and "1–1440" in r.stderr and "Traceback" not in r.stderr
+    (tmp_path / "afile").write_text("x", encoding="utf-8")
+    r = mailbot("init", str(tmp_path / "afile"))
+    assert r.returncode != 0 and "ไม่ใช่โฟลเดอร์" in r.stderr and "FileExistsError" not in r.stderr
+    r = mailbot("init", str(tmp_path / "new"))
+    assert "cd " in r.stdout and str(tmp_path / "new") in r.stdout
+    env.deliver(letter("ขออนุญาตก่อสร้างอาคาร"))
+    env.cycle()
+    assert env.cli("report", "--date", "29/11/2569").returncode == 0
+    other = env.root / "other.yaml"
+    other.write_text(env.config_path.read_text(encoding="utf-8"), encoding="utf-8")
+    r = env.cli("--config", str(other), "check")
+    assert str(other) in r.stdout
+    (env.root / "rules.yaml").write_text("services: []\nreferrals: []\n", encoding="utf-8")
+    r = env.cli("check")
+    assert r.returncode == 2 and "ไม่มีบริการ" in r.stdout
+
+
+def test_check_refuses_forward_outside_the_agency(env):
+    env.set_forwarding({"BLD": ["Outside <helper@gmail.example>"]})
+    r = env.cli("check")
+    assert r.returncode == 2 and "helper@gmail.example" in r.stdout and "โดเมน" in r.stdout
+
+
+def test_missing_password_variable_is_named_with_setx(env):
+    env.set_config(imap={"password": None, "password_env": "MAILBOT_TEST_NO_SUCH_VAR"})
+    r = env.cli("check")
+    assert "MAILBOT_TEST_NO_SUCH_VAR" in r.stdout and "setx MAILBOT_TEST_NO_SUCH_VAR" in r.stdout
+
+
+def test_unreachable_server_exit_code_matches_the_readme(env):
+    env.set_config(imap={"port": 1}, smtp={"port": 1})
+    assert env.cli("check").returncode == 3
+    assert env.cli("poll").returncode == 3
+
+
+def test_a_long_poll_shows_progress(env):
+    env.deliver(*[letter(f"ร้องเรียนถนนชำรุด จุดที่ {i}", sender=f"p{i}@example.com") for i in range(30)])
+    r = env.cli("poll")
+    assert r.returncode == 0 and "30/30 ฉบับ" in r.stderr and "ฉบับ/วินาที" in r.stderr
+    assert "รวม / totals" in r.stdout
+
+
+def test_no_english_or_ce_date_in_thai_outputs(env):
+    env.deliver(letter("ขออนุญาตก่อสร้างอาคาร"))
+    env.cycle()
+    status = env.cli("status").stdout
+    for line in status.splitlines():
+        thai = line.split(" / ")[0]
+        assert not CE_YEAR.search(line), line
+        assert not re.search(r"\b(sent|queued|never|incomplete)\b", thai), line
+    r = env.cli("case", "set", "1/2569", "--status", "closed", "--by", "x")
+    assert "not notified" not in r.stdout and "ไม่ได้แจ้งผู้ยื่น" in r.stdout
+    r = env.cli("case", "show", "1/2569")
+    assert "documents: incomplete" not in r.stdout
+    [row] = register_rows(env)
+    assert "sent" not in row[16]
+    r = env.cli("frobnicate")
+    assert r.returncode == 2 and r.stderr.startswith("คำสั่งไม่ถูกต้อง") and "Traceback" not in r.stderr
+
+
+def test_demo_says_where_its_folder_is_and_makes_every_output(tmp_path):
+    r = mailbot("demo", timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "mailbot demo --dir" in r.stdout
+    assert "บันทึกประจำวัน" in r.stdout and "ทะเบียนใบอนุญาต" in r.stdout
+    r = mailbot("demo", "--dir", str(tmp_path / "keep"), timeout=300)
+    assert f"เก็บไว้ที่ {tmp_path / 'keep'}" in r.stdout
+    assert list((tmp_path / "keep" / "registers" / "daily").glob("*.xlsx"))
+    assert list((tmp_path / "keep" / "registers" / "public").glob("*.xlsx"))
+
+
+def test_test_clock_only_with_the_switch_and_always_announced(env):
+    r = env.cli("status", env={"MAILBOT_NOW": "2570-01-05T09:00"})
+    assert "นาฬิกาทดสอบ" not in r.stderr
+    r = env.cli("status", env={"MAILBOT_NOW": "2570-01-05T09:00", "MAILBOT_TEST_CLOCK": "1"})
+    assert "นาฬิกาทดสอบ" in r.stderr and "TEST CLOCK" in r.stderr
+    assert "มกราคม 2570" in r.stdout
+
+
+def test_no_environment_leak(env):
+    assert "MAILBOT_TEST_CLOCK" not in os.environ

@@ -1,4 +1,5 @@
-"""End to end over real IMAP (pymap) and SMTP (aiosmtpd): every outcome, replies, register."""
+"""End to end over real IMAP (pymap) and SMTP (aiosmtpd): every outcome, replies, register; a
+duplicate delivery is a registration nowhere (poll totals, daily log, cases)."""
 from __future__ import annotations
 
 import base64
@@ -264,6 +265,27 @@ def test_duplicates_inside_one_batch(env):
     assert len([h for h in report.handled if h.receipt]) == 3   # all name the same case
     assert len({h.receipt for h in report.handled}) == 1
     assert len(env.smtp.messages) == 1
+
+
+@pytest.mark.slow   # the command line, as a subprocess
+def test_duplicate_delivery_is_not_a_registration_anywhere(env):
+    env.set_config(supervisors=["head@example.go.th"])
+    raw = bytes(letter("ขออนุญาตก่อสร้างอาคาร", message_id="<dup@example.com>"))
+    env.deliver(raw)
+    env.cycle()
+    env.deliver(b"Received: from relay2.example by mx; Fri, 27 Nov 2026 10:00:00 +0700\r\n" + raw)
+    r = env.cli("poll")
+    assert "ฉบับซ้ำ" in r.stdout and "ลงทะเบียนรับ 1" not in r.stdout.split("รวม / totals:")[1]
+    from mailbot.thai import BANGKOK
+
+    today = env.clock().astimezone(BANGKOK).date()
+    r = env.cli("report", "--date", f"{today.day}/{today.month}/{today.year + 543}")
+    assert r.returncode == 0, r.stderr
+    path = env.cfg.registers_dir / "daily" / f"{today.year + 543}-{today.month:02d}-{today.day:02d}.xlsx"
+    wb = openpyxl.load_workbook(path)
+    outcomes = [row[3] for row in wb.worksheets[0].iter_rows(min_row=2, values_only=True) if row[3]]
+    assert outcomes.count("ลงทะเบียนรับ") == 1 and len(outcomes) == 2
+    assert db(env).execute("SELECT count(*) FROM cases").fetchone()[0] == 1
 
 
 def test_no_usable_sender_is_registered_without_reply(env):

@@ -1,5 +1,7 @@
 """Running for years on an office PC: the daemon with IMAP IDLE (pymap), the daily log, backup
-and restore, alerts (aiosmtpd), status and logs."""
+and restore (folders named in Buddhist-Era years), alerts (aiosmtpd: to the agency and its
+supervisors, saying when the problem began, our own alert left flagged in the INBOX), status and
+logs."""
 from __future__ import annotations
 
 import email
@@ -161,6 +163,15 @@ def test_backup_pruning(env, tmp_path):
     assert not old.exists() and new.folder.exists() and new.pruned == [old]
 
 
+def test_backup_folder_names_are_buddhist_era(env, tmp_path):
+    store = tmp_path / "store"
+    store.mkdir()
+    env.set_config(backup={"dir": str(store)})
+    assert env.cli("backup").returncode == 0
+    [folder] = list(store.glob("mailbot-backup-*"))
+    assert folder.name.startswith(f"mailbot-backup-{datetime.now(timezone.utc).year + 543}")
+
+
 def test_alerts_by_email_at_most_hourly(env):
     from mailbot.app import Office
 
@@ -185,6 +196,32 @@ def test_alerts_by_email_at_most_hourly(env):
         office.send_alerts()
     subjects = [m["Subject"] for m in mails_to(env, AGENCY)]
     assert any("ที่เก็บข้อมูลสำรอง" in s for s in subjects) and any("ดิสก์" in s for s in subjects)
+
+
+def test_alerts_reach_a_person_and_say_when_the_problem_began(env):
+    from mailbot.app import Office
+
+    env.set_config(supervisors=["head@example.go.th"])
+    with Office.open(env.cfg, clock=env.clock) as office:
+        began = datetime(2026, 11, 27, 3, 0, tzinfo=timezone.utc)
+        office.alerts.alert("unreachable", "ติดต่อเซิร์ฟเวอร์อีเมลไม่ได้มา 90 นาทีแล้ว: [imap.example] เชื่อมต่อไม่ได้ " * 3,
+                            "unreachable", datetime.now(timezone.utc), since=began, title="ติดต่อเซิร์ฟเวอร์อีเมลไม่ได้")
+        office.send_alerts()
+    mails = {m.rcpt_tos[0]: email.message_from_bytes(m.data, policy=policy.default) for m in env.smtp.messages}
+    assert set(mails) == {AGENCY, "head@example.go.th"}
+    alert = mails[AGENCY]
+    assert alert["Subject"] == "[mailbot แจ้งเตือน] ติดต่อเซิร์ฟเวอร์อีเมลไม่ได้"
+    assert "เริ่มเมื่อ 27 พฤศจิกายน 2569 เวลา 10:00 น." in alert.get_body(("plain",)).get_content()
+    # delivered to our own mailbox, the next poll leaves it in the INBOX, flagged, for a person
+    env.deliver(env.smtp.messages[0].data if env.smtp.messages[0].rcpt_tos == [AGENCY] else env.smtp.messages[1].data)
+    report = env.cycle()
+    assert [h.outcome for h in report.handled] == ["own_alert"]
+    assert env.folder_count("INBOX") == 1
+    with env.client() as c:
+        c.select_folder("INBOX", readonly=True)
+        flags = list(c.get_flags(c.search()).values())[0]
+    assert b"\\Flagged" in flags
+    assert env.cycle().handled == []
 
 
 def test_unreachable_alert_only_after_the_configured_time(env):

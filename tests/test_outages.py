@@ -1,5 +1,6 @@
-"""Outages: SMTP refusing or down (replies wait, back off, keep their order, none lost), IMAP
-dropping mid-batch, the disk failing while archiving."""
+"""Outages: SMTP refusing, down or without its password (replies wait, back off, keep their
+order, none lost; a mail refused for good is sent again once released), IMAP dropping
+mid-batch, the disk failing while archiving."""
 from __future__ import annotations
 
 import email
@@ -15,6 +16,7 @@ from mailbot.app import run_cycle
 from mailbot.errors import EnvironmentFailure
 
 from .conftest import AGENCY, NOW, letter
+from .test_intake import db
 
 pytestmark = pytest.mark.slow   # servers going away and coming back
 
@@ -69,6 +71,34 @@ def test_smtp_down_for_a_while(env):
     with revived:
         report = run_cycle(env.cfg, clock=env.clock)
         assert report.backlog == 0 and len(revived.messages) == 2
+
+
+@pytest.mark.slow   # the command line, as a subprocess
+def test_a_missing_smtp_password_keeps_the_mail_queued_and_failed_mail_can_be_sent_again(env):
+    env.set_config(smtp={"password": None, "password_env": "MAILBOT_TEST_NO_SMTP_PASSWORD"})
+    env.deliver(letter("ขออนุญาตก่อสร้างอาคาร", sender="a@example.com"))
+    r = env.cli("poll")
+    assert r.returncode == 3 and "MAILBOT_TEST_NO_SMTP_PASSWORD" in r.stderr + r.stdout, r.stderr
+    con = db(env)
+    assert [row["status"] for row in con.execute("SELECT status FROM outbox WHERE kind<>'alert'")] == ["queued"]
+    con.close()
+    from .conftest import PASSWORD
+
+    env.set_config(smtp={"password": PASSWORD, "password_env": None})
+    assert env.cli("poll").returncode == 0
+    assert ["a@example.com"] in [m.rcpt_tos for m in env.smtp.messages]
+    # a mail refused for good can be sent again once the cause is fixed
+    con = db(env)
+    con.execute("UPDATE outbox SET status='failed', last_error='550 mailbox unavailable' WHERE kind='receipt'")
+    con.commit()
+    con.close()
+    listed = env.cli("reply", "list").stdout
+    assert "ส่งไม่สำเร็จ" in listed and "550" in listed
+    number = listed.split("#", 1)[1].split()[0]
+    assert env.cli("reply", "release", number, "--by", "สมศรี").returncode == 0
+    before = len(env.smtp.messages)
+    assert env.cli("poll").returncode == 0
+    assert [m.rcpt_tos for m in env.smtp.messages[before:]] == [["a@example.com"]]
 
 
 class DroppingProxy:

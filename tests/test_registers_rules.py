@@ -1,6 +1,6 @@
 """Registers as the Sarabun regulation writes them (issue 15) and service times (issue 16):
 numbering patterns and resets, cancelled numbers staying burned, the dispatch register, the
-audit chain, the licence register's open data, due dates and the Act's 7-day notices."""
+audit chain (verifiable after a legitimate restore), the licence register's open data, due dates and the Act's 7-day notices."""
 from __future__ import annotations
 
 import csv
@@ -140,6 +140,32 @@ def test_audit_rewrite_of_the_whole_chain_shows_against_recorded_heads(env, tmp_
     con.close()
     r = env.cli("audit", "verify")
     assert r.returncode != 0 and "จุดอ้างอิงที่บันทึกไว้" in r.stdout
+
+
+@pytest.mark.slow   # the command line, as a subprocess
+def test_audit_verify_passes_after_a_legitimate_restore(env, tmp_path):
+    store = tmp_path / "store"
+    store.mkdir()
+    env.set_config(backup={"dir": str(store)})
+    env.deliver(letter("ขออนุญาตก่อสร้างอาคาร", sender="a@example.com"))
+    env.cycle()
+    assert env.cli("backup").returncode == 0
+    env.deliver(letter("ร้องเรียนถนนชำรุด", sender="b@example.com"))
+    env.cycle()
+    assert env.cli("report").returncode == 0            # a daily log records a later head
+    assert env.cli("backup").returncode == 0            # and so does a later backup
+    first = sorted(store.glob("mailbot-backup-*"))[0]
+    r = env.cli("restore", "--from", str(first), "--force")
+    assert r.returncode == 0, r.stderr
+    r = env.cli("audit", "verify")
+    assert r.returncode == 0, r.stdout
+    # a rewrite after the restore is still caught
+    con = sqlite3.connect(env.cfg.data_dir / "state.sqlite3")
+    con.execute("DROP TRIGGER audit_append_only_update")
+    con.execute("UPDATE audit SET actor='x' WHERE id=1")
+    con.commit()
+    con.close()
+    assert env.cli("audit", "verify").returncode == 6
 
 
 def test_result_email_and_letter_get_dispatch_numbers(env):

@@ -1,5 +1,5 @@
-"""Nothing stops the mailbox, nothing is issued twice (issue 10): one bad address, reply, result
-or register never stops the others; restores and lost databases never hand out a number twice;
+"""Nothing stops the mailbox, nothing is issued twice (issue 10): one bad address, reply, result,
+register or optional template never stops the others; restores and lost databases never hand out a number twice;
 old mail is left alone; changed registers are kept. Over real pymap and aiosmtpd."""
 from __future__ import annotations
 
@@ -101,6 +101,18 @@ def test_a_result_refused_for_good_is_not_called_sent(env, tmp_path):
     assert "ส่งผลการพิจารณาทางอีเมลไม่สำเร็จ" in case["action"]
     notes = list((env.root / "results" / "problems").glob("*.ส่งไม่สำเร็จ.txt"))
     assert notes and "552" in notes[0].read_text(encoding="utf-8")
+
+
+@pytest.mark.slow   # the command line, as a subprocess
+def test_a_broken_optional_template_disables_only_itself(env):
+    (env.root / "templates" / "status_in_progress.txt.j2").write_text("{{ no_such_variable }}", encoding="utf-8")
+    env.deliver(letter("ขออนุญาตก่อสร้างอาคาร"))
+    report = env.cycle()
+    assert [h.outcome for h in report.handled] == ["registered"]
+    assert any("แม่แบบข้อความ" in w for w in report.warnings)
+    r = env.cli("case", "set", report.handled[0].receipt, "--status", "in_progress", "--by", "x")
+    assert r.returncode == 0, r.stderr
+    assert "อยู่ระหว่างดำเนินการ" in r.stdout and "ไม่ได้แจ้งผู้ยื่น" in r.stdout
 
 
 def noisy_pdf() -> bytes:

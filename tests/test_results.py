@@ -1,4 +1,5 @@
-"""Signed results back to the requester, result letters, the public licence register.
+"""Signed results back to the requester (and the register and `case show` then say sent),
+result letters, the public licence register.
 
 Every signed output is validated with pyHanko's validator against the test CA (intact,
 valid, trusted) and, where poppler's pdfsig is installed (CI installs it), by pdfsig with an
@@ -31,6 +32,7 @@ from mailbot.config import yaml_load
 from mailbot.documents.certs import make_demo_pki
 
 from .conftest import letter
+from .test_cli import register_rows
 from .tsa import LoopbackTSA
 
 pytestmark = pytest.mark.slow   # signing and sending results
@@ -134,6 +136,24 @@ def test_dropped_pdf_is_signed_sent_in_thread_and_closes_the_case(signed_env):
     assert list(env.outbox.iterdir()) == []
     row = db(env).execute("SELECT level, outcome FROM results").fetchone()
     assert tuple(row) == ("B-B", "approved")
+
+
+def test_result_email_is_sent_in_the_register_and_case_show(env):
+    from mailbot.documents.certs import make_demo_pki
+
+    from .test_results import make_pdf
+
+    pki = make_demo_pki(env.root / "certs", "เทศบาลตำบลบ้านตัวอย่าง")
+    env.set_config(signing={"pkcs12": "certs/agency-demo.p12", "password": pki.password},
+                   results={"stable_seconds": 0})
+    env.deliver(letter("ขออนุญาตก่อสร้างอาคาร"))
+    [h] = env.cycle().handled
+    (env.root / "results" / "outbox" / f"{h.receipt.replace('/', '-')}.pdf").write_bytes(make_pdf())
+    env.cycle()
+    [row] = register_rows(env)
+    assert row[16].startswith("ส่งแล้ว") and "queued" not in row[16] and "รอส่ง" not in row[16]
+    show = env.cli("case", "show", h.receipt).stdout
+    assert "การตอบกลับ / reply      : ส่งแล้ว" in show
 
 
 def test_stamp_is_on_the_last_page_with_an_embedded_thai_font(signed_env):
