@@ -175,7 +175,7 @@ def test_a_held_case_gets_no_reminder_or_late_notice(env):
     [h] = env.cycle().handled
     assert db(env).execute("SELECT held FROM cases").fetchone()[0]
     for days in (10, 20, 40):    # reminders, closure, late notices would all be due by now
-        run_cycle(env.cfg, clock=lambda d=days: datetime.now(timezone.utc) + timedelta(days=d))
+        run_cycle(env.cfg, clock=lambda d=days: env.clock() + timedelta(days=d))
     assert [m for m in env.smtp.messages if m.rcpt_tos == ["victim@example.com"]] == []
 
 

@@ -169,7 +169,7 @@ def test_backup_folder_names_are_buddhist_era(env, tmp_path):
     env.set_config(backup={"dir": str(store)})
     assert env.cli("backup").returncode == 0
     [folder] = list(store.glob("mailbot-backup-*"))
-    assert folder.name.startswith(f"mailbot-backup-{datetime.now(timezone.utc).year + 543}")
+    assert folder.name.startswith(f"mailbot-backup-{env.clock().astimezone(BANGKOK).year + 543}")
 
 
 def test_alerts_by_email_at_most_hourly(env):
@@ -205,7 +205,7 @@ def test_alerts_reach_a_person_and_say_when_the_problem_began(env):
     with Office.open(env.cfg, clock=env.clock) as office:
         began = datetime(2026, 11, 27, 3, 0, tzinfo=timezone.utc)
         office.alerts.alert("unreachable", "ติดต่อเซิร์ฟเวอร์อีเมลไม่ได้มา 90 นาทีแล้ว: [imap.example] เชื่อมต่อไม่ได้ " * 3,
-                            "unreachable", datetime.now(timezone.utc), since=began, title="ติดต่อเซิร์ฟเวอร์อีเมลไม่ได้")
+                            "unreachable", env.clock(), since=began, title="ติดต่อเซิร์ฟเวอร์อีเมลไม่ได้")
         office.send_alerts()
     mails = {m.rcpt_tos[0]: email.message_from_bytes(m.data, policy=policy.default) for m in env.smtp.messages}
     assert set(mails) == {AGENCY, "head@example.go.th"}
