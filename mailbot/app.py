@@ -176,6 +176,11 @@ class Office:
         """Send a case to an internal unit by hand (an address of the agency's own domains); warnings."""
         return self.officer.forward_case(receipt, unit, actor, note) + self.intake.forwards()
 
+    def confirm_forward(self, receipt: str, actor: str) -> tuple[Row, str, list[str]]:
+        """A held staff forward confirmed by the officer: the case becomes the citizen's, who gets the receipt."""
+        case, told, warnings = self.officer.confirm_forward(receipt, actor)
+        return case, told, warnings + self.intake.forwards()
+
     def documents_complete(self, receipt: str, actor: str) -> tuple[Row, str]:
         """The officer checked the files: the documents are complete."""
         return self.officer.documents_complete(receipt, actor)

@@ -268,6 +268,30 @@ def test_staff_forward_without_a_server_to_vouch_for_it_waits_for_the_officer(en
     row = case_row(env, h.receipt)
     assert row["via"] is None and row["held"] and "trust.authserv_id" in row["held"]
     assert "ระงับการตอบกลับอัตโนมัติ" in register(env)[1][7]
+    # the officer checks with the colleague and confirms it in the console
+    import re
+
+    from mailbot.console.web import create_app
+
+    env.set_config(console={"port": 8471})
+    client = create_app(env.cfg, env.clock, port=8471).test_client()
+    host = {"Host": "127.0.0.1:8471"}
+    seq, year = h.receipt.split("/")
+    page = client.get(f"/cases/{year}/{seq}", headers=host).get_data(as_text=True)
+    assert "ยืนยันว่าเจ้าหน้าที่ส่งต่อจริง" in page
+    token = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+    r = client.post(f"/cases/{year}/{seq}/confirm-forward", data={"csrf": token},
+                    headers={**host, "Origin": "http://127.0.0.1:8471"})
+    assert r.status_code == 302, r.get_data(as_text=True)[:300]
+    row = case_row(env, h.receipt)
+    assert row["sender_addr"] == "somying.r@gmail.com" and row["via"] == "somsak.officer@example.go.th"
+    assert row["held"] is None and row["receipt"] == h.receipt                 # the number stays
+    env.cycle()
+    [receipt] = to(env, "somying.r@gmail.com")
+    assert h.receipt in str(receipt["Subject"])
+    assert not to(env, "somsak.officer@example.go.th")                          # the held one was withdrawn
+    page = client.get(f"/cases/{year}/{seq}", headers=host).get_data(as_text=True)
+    assert "ยืนยันว่าเจ้าหน้าที่ส่งต่อจริง" not in page
 
 
 def test_staff_forward_as_attachment_and_thai_outlook(env):

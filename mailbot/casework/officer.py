@@ -24,6 +24,7 @@ from ..store import Row, State, from_iso, iso
 from ..thai import thai_date, thai_date_short
 from . import workflow
 from .cases import Desk
+from .trust import add_note
 from .workflow import unknown_status
 
 if TYPE_CHECKING:
@@ -261,6 +262,50 @@ class Officer:
                                 f"ตรวจเอกสารแล้ว ครบ {thai_date_short(now)} ({actor})", actor=actor, action=True)
             self.registers.write()
             return self.state.case_by_id(case["id"]), told
+
+    def confirm_forward(self, receipt: str, actor: str) -> tuple[Row, str, list[str]]:
+        """A staff forward nothing could vouch for (no trust.authserv_id) was registered under the
+        forwarding address and held: the officer, having checked with the colleague, confirms it.
+        The case is then the citizen's (the register's sender columns; its number, date of receipt
+        and subject stay), the receipt held for the colleague is withdrawn, and the citizen gets
+        the service's receipt; the units get the case as the pipeline would have sent it."""
+        from ..mail import forwarded
+        from ..mail.parse import parse
+        from .trust import UNVOUCHED_FORWARD
+
+        receipt = normalise_receipt(receipt)
+        marker = UNVOUCHED_FORWARD.split("{sender}")[-1]
+        with self.work():
+            now = self.clock()
+            case = case_or_fail(self.state, receipt)
+            if not case["held"] or marker not in case["held"]:
+                raise MailbotError(f"เรื่อง {receipt} ไม่ได้รอการยืนยันการส่งต่อของเจ้าหน้าที่",
+                                   f"case {receipt} is not a staff forward waiting for confirmation")
+            raw = self.desk.case_raw(case)
+            letter = parse(raw) if raw is not None else None
+            original = forwarded.extract(letter, letter.embedded) if letter is not None else None
+            if original is None or not original.from_addr:
+                raise MailbotError("หาผู้ยื่นต้นทางในอีเมลที่ส่งต่อไม่พบ ให้ลงทะเบียนด้วยมือแทน",
+                                   "the citizen inside the forward cannot be found; register it by hand instead")
+            staff = case["sender_addr"]
+            service = self.desk.service(case["service_code"])
+            with self.state.tx():
+                self.state.discard_case_mail(case["id"])           # the receipt held for the colleague
+                self.state.update_case(
+                    case["id"], sender_name=original.from_name or None, sender_addr=original.from_addr,
+                    reply_to=original.from_addr, via=staff, held=None,
+                    remark=add_note(case["remark"] or "", f"รับผ่านช่องทางอื่น ส่งต่อโดย {staff} "
+                                                          f"(ยืนยันโดย {actor} {thai_date_short(now)})"))
+                case = self.state.case_by_id(case["id"])
+                event_id = self.desk.event(case, now, "officer:confirm_forward",
+                                           f"ยืนยันการส่งต่อจาก {staff}: ผู้ยื่นคือ {original.from_addr} "
+                                           f"{thai_date_short(now)} ({actor})", actor=actor, action=True)
+                told, warnings = self.recorder.answer_opened(
+                    case, service, self.desk.checklist(case), now, kind="receipt" if service else "unclassified",
+                    key=event_id, received_at=from_iso(case["received_at"]), message_row=None, raw=raw,
+                    secret=bool(case["secrecy"]), actor=actor)
+            self.registers.write()
+            return self.state.case_by_id(case["id"]), told, warnings
 
     def acknowledge(self, kind: str, ref: int, actor: str) -> None:
         """The officer has dealt with an item of the work queue another way: a bounced or failed

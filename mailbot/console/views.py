@@ -251,6 +251,16 @@ def case_forward(year: int, seq: int):
     return redirect(case_url(receipt))
 
 
+@bp.route("/cases/<int:year>/<int:seq>/confirm-forward", methods=["POST"])
+def case_confirm_forward(year: int, seq: int):
+    receipt = receipt_of(year, seq)
+    case, told, warnings = office().confirm_forward(receipt, g.actor)
+    flash(f"ยืนยันการส่งต่อแล้ว: เรื่อง {receipt} เป็นของ {case['sender_addr']} · แจ้งผู้ยื่น: {told}")
+    for w in warnings:
+        flash(w, "warn")
+    return redirect(case_url(receipt))
+
+
 @bp.route("/cases/<int:year>/<int:seq>/documents", methods=["POST"])
 def case_documents(year: int, seq: int):
     receipt = receipt_of(year, seq)

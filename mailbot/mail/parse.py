@@ -8,8 +8,8 @@ except ``Unparseable`` (the pipeline quarantines on it). No I/O.
 from __future__ import annotations
 
 import email
-import email.policy
 import email.header
+import email.policy
 import email.utils
 import hashlib
 import html
