@@ -12,7 +12,7 @@ map, so a new route without a test here fails.
 Result signing runs in this process here (``in_process_signing``): the fast tier starts no
 helper process; ``test_results.py`` and ``test_console.py`` sign through the real helper.
 
-Three tests are strict xfails: they show what the console does wrong today (their reasons say
+Four tests are strict xfails: they show what the console does wrong today (their reasons say
 what), and fail as soon as it is fixed, so that the mark comes off.
 """
 from __future__ import annotations
@@ -979,6 +979,19 @@ def test_acknowledging_an_item_that_does_not_exist_is_refused(env, open_console)
     answers = [console.post(f"/ack/{kind}/99", {"back": "/"}) for kind in ("mail", "quarantine")]
     assert not rows(env, "SELECT * FROM acknowledged"), "a mark for items that do not exist"
     assert all(thai_error(r).startswith("ไม่พบ") for r in answers)
+
+
+@pytest.mark.xfail(strict=True, reason="without a signing certificate, 'ลงนามและส่ง' on an uploaded result shows "
+                   "the Thai 'no certificate' error but has already moved the file from results/preview to "
+                   "results/outbox, where a later cycle signs and sends it once a certificate is set")
+def test_signing_an_upload_without_a_certificate_leaves_it_staged(env, open_console):
+    receipt = handled(env, letter("ขอข้อมูลข่าวสาร", sender="info@example.com"))["info@example.com"]
+    console = open_console()
+    page = console.get(f"/results?receipt={receipt}")
+    preview = console.submit(page, "/results/upload", outcome="approved", file=(io.BytesIO(pdf_file()), "ผล.pdf"))
+    assert thai_error(console.submit(preview, "/results/sign")).startswith("ยังไม่ได้ตั้งค่าใบรับรองอิเล็กทรอนิกส์")
+    assert not list((env.root / "results" / "outbox").glob("*.pdf")), "queued for signing after the refusal"
+    assert list((env.root / "results" / "preview").glob("*.pdf"))
 
 
 @pytest.mark.xfail(strict=True, reason="/fonts/<any other name> answers a bare English 'not found' (text/html), not "
