@@ -12,8 +12,8 @@ map, so a new route without a test here fails.
 Result signing runs in this process here (``in_process_signing``): the fast tier starts no
 helper process; ``test_results.py`` and ``test_console.py`` sign through the real helper.
 
-Four tests are strict xfails: they show what the console does wrong today (their reasons say
-what), and fail as soon as it is fixed, so that the mark comes off.
+Four tests replay what the console once did wrong (a number too large for the database, marks for
+items that do not exist, a staged upload moved before its refusal, an English 404 for a font).
 """
 from __future__ import annotations
 
@@ -550,6 +550,28 @@ def test_case_forwarded_to_a_unit_of_the_agency_only(env, open_console):
     assert "โดเมนของหน่วยงาน" in thai_error(r) and snapshot(env) == before      # never outside the agency
 
 
+@serves("POST views.case_confirm_forward")
+def test_staff_forward_confirmed_by_the_officer(env, open_console):
+    """With no trust.authserv_id, a forward from a staff address is registered under it and held;
+    once the officer confirms it, the case is the citizen's and only the citizen gets a receipt."""
+    env.set_config(staff=["clerk@example.go.th"])
+    fwd = letter("Fwd: ขออนุญาตก่อสร้างอาคาร", sender="เสมียน <clerk@example.go.th>",
+                 body="---------- Forwarded message ---------\nFrom: สมหญิง รักดี <somying@example.com>\n"
+                      "Subject: ขออนุญาตก่อสร้างอาคาร\n\nขออนุญาตสร้างบ้านค่ะ")
+    receipt = handled(env, fwd)["clerk@example.go.th"]
+    console = open_console()
+    page = console.get(case_path(receipt))
+    assert "ยืนยันว่าเจ้าหน้าที่ส่งต่อจริง" in visible(page)
+    page = console.follow(console.submit(page, case_path(receipt, "confirm-forward")))
+    assert flashes(page)[0].startswith(f"ยืนยันการส่งต่อแล้ว: เรื่อง {receipt} เป็นของ somying@example.com")
+    row = case_row(env, receipt)
+    assert (row["sender_addr"], row["via"], row["held"]) == ("somying@example.com", "clerk@example.go.th", None)
+    assert [o["kind"] for o in outbox(env, "somying@example.com")] == ["receipt"]
+    assert all(o["status"] == "discarded" for o in outbox(env, "clerk@example.go.th"))
+    again = console.post(case_path(receipt, "confirm-forward"), {})
+    assert thai_error(again).startswith(f"เรื่อง {receipt} ไม่ได้รอการยืนยัน")
+
+
 @serves("POST views.case_documents")
 def test_documents_confirmed_complete_by_the_officer(env, open_console):
     receipt = handled(env, building_request())["somchai@example.com"]
@@ -960,20 +982,15 @@ TOO_LARGE = [("GET", f"/messages/{BIG}/raw"), ("GET", f"/messages/{BIG}/files/0"
              ("POST", f"/ack/flagged/{BIG}")]
 
 
-@pytest.mark.xfail(strict=True, reason="a message, outbox or case number past SQLite's integer reaches the database "
-                   "(OverflowError) and gets the generic 500 page, not 'not found': " + ", ".join(
-                       f"{m} {p.replace(BIG, '<20 nines>')}" for m, p in TOO_LARGE))
 def test_a_number_too_large_is_not_found_like_any_other(env, open_console):
+    """A number past the database's row numbers matches no page (it never reaches SQLite)."""
     console = open_console()
     answers = {(m, p): console.get(p) if m == "GET" else console.post(p, {}) for m, p in TOO_LARGE}
-    assert [r.status_code for r in answers.values()] == [400] * len(TOO_LARGE), [
-        f"{m} {p}: {r.status_code} {thai_error(r, r.status_code)}" for (m, p), r in answers.items()]
-    assert all(thai_error(r).startswith("ไม่พบ") for r in answers.values())
+    assert [r.status_code for r in answers.values()] == [404] * len(TOO_LARGE), [
+        f"{m} {p}: {r.status_code}" for (m, p), r in answers.items()]
+    assert all(thai_error(r, 404) == "ไม่พบหน้านี้" for r in answers.values())
 
 
-@pytest.mark.xfail(strict=True, reason="acknowledging a bounced mail (/ack/mail/99) or a quarantined message "
-                   "(/ack/quarantine/99) that does not exist answers 'marked as dealt with' and stores the mark "
-                   "(/ack/flagged/99 says 'ไม่พบเรื่องนี้')")
 def test_acknowledging_an_item_that_does_not_exist_is_refused(env, open_console):
     console = open_console()
     answers = [console.post(f"/ack/{kind}/99", {"back": "/"}) for kind in ("mail", "quarantine")]
@@ -981,9 +998,6 @@ def test_acknowledging_an_item_that_does_not_exist_is_refused(env, open_console)
     assert all(thai_error(r).startswith("ไม่พบ") for r in answers)
 
 
-@pytest.mark.xfail(strict=True, reason="without a signing certificate, 'ลงนามและส่ง' on an uploaded result shows "
-                   "the Thai 'no certificate' error but has already moved the file from results/preview to "
-                   "results/outbox, where a later cycle signs and sends it once a certificate is set")
 def test_signing_an_upload_without_a_certificate_leaves_it_staged(env, open_console):
     receipt = handled(env, letter("ขอข้อมูลข่าวสาร", sender="info@example.com"))["info@example.com"]
     console = open_console()
@@ -994,8 +1008,6 @@ def test_signing_an_upload_without_a_certificate_leaves_it_staged(env, open_cons
     assert list((env.root / "results" / "preview").glob("*.pdf"))
 
 
-@pytest.mark.xfail(strict=True, reason="/fonts/<any other name> answers a bare English 'not found' (text/html), not "
-                   "the console's Thai 404 page every other unknown path gets")
 def test_an_unknown_font_gets_the_thai_not_found_page(env, open_console):
     console = open_console()
     assert thai_error(console.get("/fonts/x.ttf"), 404) == "ไม่พบหน้านี้"

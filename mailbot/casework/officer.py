@@ -324,6 +324,11 @@ class Officer:
                                     f"ตรวจอีเมลที่อ้างเป็นของหน่วยงานแล้ว {thai_date_short(now)} ({actor})",
                                     actor=actor, action=True)
                 else:
+                    if kind == "mail" and self.state.outbox_case_kind(ref) is None:
+                        raise MailbotError("ไม่พบอีเมลนี้", f"no outgoing message #{ref}")
+                    held = self.state.message_row(ref) if kind == "quarantine" else None
+                    if kind == "quarantine" and (held is None or held["outcome"] != kinds.Outcome.QUARANTINED):
+                        raise MailbotError("ไม่พบข้อความกักกันนี้", f"no quarantined message #{ref}")
                     self.state.acknowledge(kind, ref, actor, now)
                     if kind == "mail":
                         row = self.state.outbox_case_kind(ref)

@@ -169,6 +169,10 @@ class ResultDesk:
         path = folder / safe_filename(name)
         if path.name != name or not name.endswith(" (อัปโหลด).pdf") or not path.is_file():
             raise MailbotError("ไม่พบไฟล์ที่อัปโหลดไว้ อัปโหลดใหม่อีกครั้ง", f"no uploaded file {name!r}")
+        if self.cfg.signing is None:        # refused before the file moves: nothing signs it behind the officer's back
+            raise MailbotError("ยังไม่ได้ตั้งค่าใบรับรองอิเล็กทรอนิกส์ (ส่วน signing ใน mailbot.yaml) "
+                               "ไฟล์ที่อัปโหลดยังอยู่ที่เดิม",
+                               "no signing certificate configured (signing: in mailbot.yaml); the upload stays staged")
         with self.work():
             outbox = self.cfg.resolve(self.cfg.results.outbox)
             outbox.mkdir(parents=True, exist_ok=True)

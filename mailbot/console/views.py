@@ -15,7 +15,7 @@ from datetime import date
 from email import policy
 from pathlib import Path
 
-from flask import Blueprint, Response, current_app, g, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, abort, Response, current_app, g, redirect, render_template, request, send_file, url_for
 
 from ..casework import workflow
 from ..errors import MailbotError
@@ -135,7 +135,7 @@ def font(name: str):
     from ..documents import FONTS
 
     if name not in ("Sarabun-Regular.ttf", "Sarabun-Bold.ttf"):
-        return Response("not found", 404)
+        abort(404)
     resp = send_file(FONTS / name, mimetype="font/ttf", max_age=86400)
     return resp
 

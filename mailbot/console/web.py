@@ -16,6 +16,7 @@ from typing import Callable
 
 from flask import Flask, g, redirect, render_template, request, url_for
 from markupsafe import Markup
+from werkzeug.routing import IntegerConverter
 
 from ..app import Office
 from ..casework import workflow
@@ -35,10 +36,20 @@ def _quiet(thai: str, english: str) -> None:
     log.info("%s / %s", thai, english)
 
 
+class _RowNumber(IntegerConverter):
+    """``<int:...>`` in the console's URLs: at most the largest row number SQLite stores (2^63 - 1),
+    so a URL with a longer number is simply not found."""
+
+    def __init__(self, map, *args, **kwargs) -> None:  # noqa: A002
+        kwargs.setdefault("max", 2 ** 63 - 1)
+        super().__init__(map, *args, **kwargs)
+
+
 def create_app(cfg: Config, clock: Clock = utcnow, *, port: int | None = None,
                notify: Callable[[str, str], None] = _quiet) -> Flask:
     port = port or cfg.console.port
     app = Flask(__name__, static_folder=str(HERE / "static"), template_folder=str(HERE / "templates"))
+    app.url_map.converters["int"] = _RowNumber     # a number past the database's: not found, like any other
     app.config.update(MAX_CONTENT_LENGTH=60 * 1024 * 1024, TEMPLATES_AUTO_RELOAD=False, PROPAGATE_EXCEPTIONS=False)
     app.jinja_env.autoescape = True
     app.jinja_env.trim_blocks = True
