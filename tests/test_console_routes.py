@@ -593,18 +593,10 @@ def in_process_signing(env, monkeypatch):  # type: ignore[no-untyped-def]
     """A demo certificate and letterhead for the workspace; the signing helper process replaced
     by the same signing in this process."""
     from mailbot.documents import sign
-    from mailbot.documents.certs import make_demo_pki
-    from mailbot.documents.letters import placeholder_emblem
 
-    pki = make_demo_pki(env.root / "certs", "เทศบาลตำบลบ้านตัวอย่าง")
-    (env.root / "emblem.png").write_bytes(placeholder_emblem())
-    env.set_config(signing={"pkcs12": "certs/agency-demo.p12", "password": pki.password,
-                            "signer_name": "นายสมศักดิ์ ใจดี"},
-                   results={"stable_seconds": 0},
-                   letters={"emblem": "emblem.png", "signer_name": "นายสมศักดิ์ ใจดี",
-                            "signer_position": "นายกเทศมนตรีตำบลบ้านตัวอย่าง",
-                            "address": ["99 หมู่ 1 ตำบลบ้านตัวอย่าง", "อำเภอเมือง จังหวัดตัวอย่าง 10000"],
-                            "unit": "สำนักปลัดเทศบาล งานธุรการ", "phone": "0 2000 0000"})
+    from .test_console import signing
+
+    pki = signing(env)                  # the same certificate and letterhead as the browser tests
 
     class InProcess:
         def __init__(self, p12: bytes, password, timeout: float = 0) -> None:  # type: ignore[no-untyped-def]

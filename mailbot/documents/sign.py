@@ -119,12 +119,8 @@ def _count(node: generic.DictionaryObject) -> int:
     return value
 
 
-def walk_pages(reader: PdfFileReader) -> PageTree:
-    """Walk the whole page tree with depth, visit and page limits; BadPdf when it is not sound.
-
-    Catches what makes PDF libraries loop or crash: a tree that refers to itself, /Kids that is
-    not an array or holds null or non-pages, missing or absurd /Count, bad or missing page boxes.
-    """
+def _page_root(reader: PdfFileReader) -> tuple[generic.IndirectObject, generic.DictionaryObject]:
+    """The page tree's root (its reference and its dictionary), or BadPdf."""
     try:
         root_ref = reader.root.raw_get("/Pages")
         root = root_ref.get_object() if isinstance(root_ref, generic.IndirectObject) else None
@@ -132,6 +128,16 @@ def walk_pages(reader: PdfFileReader) -> PageTree:
         root = None
     if not isinstance(root, generic.DictionaryObject):
         raise _damaged(None, "ไม่มีสารบบหน้า (/Pages)", "no page tree")
+    return root_ref, root
+
+
+def walk_pages(reader: PdfFileReader) -> PageTree:
+    """Walk the whole page tree with depth, visit and page limits; BadPdf when it is not sound.
+
+    Catches what makes PDF libraries loop or crash: a tree that refers to itself, /Kids that is
+    not an array or holds null or non-pages, missing or absurd /Count, bad or missing page boxes.
+    """
+    root_ref, root = _page_root(reader)
     total = _count(root)
     seen = {root_ref.reference}
     visits = 0
@@ -201,13 +207,7 @@ def first_page(reader: PdfFileReader, max_pages: int) -> tuple[int, tuple[float,
     page 1: the receipt stamp needs nothing else, so a file of 20,000 pages costs what one does.
     The same checks on that path as ``walk_pages`` (depth, loops, /Kids, boxes); BadPdf when the
     root declares more than ``max_pages`` pages (the stamping budget)."""
-    try:
-        root_ref = reader.root.raw_get("/Pages")
-        root = root_ref.get_object() if isinstance(root_ref, generic.IndirectObject) else None
-    except Exception:  # noqa: BLE001
-        root = None
-    if not isinstance(root, generic.DictionaryObject):
-        raise _damaged(None, "ไม่มีสารบบหน้า (/Pages)", "no page tree")
+    root_ref, root = _page_root(reader)
     total = _count(root)
     if total == 0:
         raise BadPdf("ไฟล์ PDF ไม่มีหน้า / the PDF has no pages")

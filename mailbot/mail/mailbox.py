@@ -380,59 +380,34 @@ class Mailbox:
     def sent_headers(self, limit: int = 20000) -> list[bytes]:
         """The headers (Subject, To, Date, Message-ID) of the newest copies in the Sent folder, read-only;
         the watched folder is selected again afterwards."""
-        folder = self.sent_folder()
-        if not folder:
-            return []
-        self._fresh()
-        try:
-            self.c.select_folder(folder, readonly=True)
-            uids = sorted(int(u) for u in self.c.search(["ALL"]))[-limit:]
-            out = []
-            for i in range(0, len(uids), 500):
-                data = self.c.fetch(uids[i:i + 500], ["BODY.PEEK[HEADER.FIELDS (SUBJECT TO DATE MESSAGE-ID)]"])
-                for item in data.values():
-                    raw = next((v for k, v in item.items() if k.startswith(b"BODY[HEADER")), None)
-                    if raw:
-                        out.append(bytes(raw))
-            return out
-        finally:
-            self.select(self.cfg.folder)
-
-    def sent_subjects(self, message_id_part: str) -> list[str]:
-        """The subjects of the Sent folder's copies whose Message-ID contains ``message_id_part``
-        (one SEARCH HEADER; read-only)."""
-        folder = self.sent_folder()
-        if not folder:
-            return []
-        self._fresh()
-        try:
-            self.c.select_folder(folder, readonly=True)
-            uids = sorted(int(u) for u in self.c.search(["HEADER", "Message-ID", message_id_part]))
-            out = []
-            for i in range(0, len(uids), 500):
-                data = self.c.fetch(uids[i:i + 500], ["BODY.PEEK[HEADER.FIELDS (SUBJECT)]"])
-                for item in data.values():
-                    raw = next((v for k, v in item.items() if k.startswith(b"BODY[HEADER")), None)
-                    if raw:
-                        value = email.message_from_bytes(bytes(raw), policy=email.policy.default)["Subject"]
-                        out.append(str(value or ""))
-            return out
-        finally:
-            self.select(self.cfg.folder)
+        return self._sent(["ALL"], "SUBJECT TO DATE MESSAGE-ID", limit)
 
     def sent_headers_since(self, day: date) -> list[bytes]:
         """The same headers, of the Sent folder's copies stored on ``day`` or later only (one SEARCH
         SINCE): cheap enough for every cycle."""
+        return self._sent(["SINCE", day], "SUBJECT TO DATE MESSAGE-ID")
+
+    def sent_subjects(self, message_id_part: str) -> list[str]:
+        """The subjects of the Sent folder's copies whose Message-ID contains ``message_id_part``
+        (one SEARCH HEADER; read-only)."""
+        return [str(email.message_from_bytes(raw, policy=email.policy.default)["Subject"] or "")
+                for raw in self._sent(["HEADER", "Message-ID", message_id_part], "SUBJECT")]
+
+    def _sent(self, criteria: list, fields: str, limit: int | None = None) -> list[bytes]:
+        """The given header fields of the Sent folder's copies a SEARCH finds (the newest ``limit``),
+        read-only; the watched folder is selected again afterwards."""
         folder = self.sent_folder()
         if not folder:
             return []
         self._fresh()
         try:
             self.c.select_folder(folder, readonly=True)
-            uids = sorted(int(u) for u in self.c.search(["SINCE", day]))
+            uids = sorted(int(u) for u in self.c.search(criteria))
+            if limit is not None:
+                uids = uids[-limit:]
             out = []
             for i in range(0, len(uids), 500):
-                data = self.c.fetch(uids[i:i + 500], ["BODY.PEEK[HEADER.FIELDS (SUBJECT TO DATE MESSAGE-ID)]"])
+                data = self.c.fetch(uids[i:i + 500], [f"BODY.PEEK[HEADER.FIELDS ({fields})]"])
                 for item in data.values():
                     raw = next((v for k, v in item.items() if k.startswith(b"BODY[HEADER")), None)
                     if raw:

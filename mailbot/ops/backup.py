@@ -72,14 +72,7 @@ def backup(cfg: Config, now: datetime) -> BackupResult:
     work.mkdir(parents=True)
     manifest: dict[str, str] = {}
     # 1. the database, consistent even while another process writes to it
-    src = sqlite3.connect(cfg.data_dir / DB_NAME)
-    dst = sqlite3.connect(work / DB_NAME)
-    try:
-        with dst:
-            src.backup(dst)
-    finally:
-        dst.close()
-        src.close()
+    copy_database(cfg.data_dir / DB_NAME, work / DB_NAME)
     manifest[DB_NAME] = _sha(work / DB_NAME)
     copy = sqlite3.connect(work / DB_NAME)
     try:
@@ -223,17 +216,22 @@ def restore(cfg: Config, source: Path, force: bool = False, now: datetime | None
     return RestoreResult(source, count, notes)
 
 
+def copy_database(source: Path, target: Path) -> None:
+    """A consistent copy of a SQLite file with SQLite's backup API, even while another process writes."""
+    src = sqlite3.connect(source)
+    dst = sqlite3.connect(target)
+    try:
+        with dst:
+            src.backup(dst)
+    finally:
+        dst.close()
+        src.close()
+
+
 def _keep_database(db: Path, kept: Path) -> None:
     """A consistent copy of the database being replaced; raw files when it is too damaged to read."""
     try:
-        src = sqlite3.connect(db)
-        dst = sqlite3.connect(kept)
-        try:
-            with dst:
-                src.backup(dst)
-        finally:
-            dst.close()
-            src.close()
+        copy_database(db, kept)
     except sqlite3.DatabaseError:
         kept.unlink(missing_ok=True)
         for suffix in ("", "-wal"):
