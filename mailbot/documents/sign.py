@@ -131,6 +131,23 @@ def _page_root(reader: PdfFileReader) -> tuple[generic.IndirectObject, generic.D
     return root_ref, root
 
 
+def _kid(kids: generic.ArrayObject, i: int, seen: set) -> tuple[generic.DictionaryObject, object]:
+    """The i-th entry of /Kids (read once: a node seen before is a loop) and its /Type, or BadPdf."""
+    ref = kids.raw_get(i)
+    if not isinstance(ref, generic.IndirectObject):
+        raise BadPdf("ไฟล์ PDF เสียหาย รายการหน้า (/Kids) มีค่าว่างหรือค่าที่ไม่ใช่หน้า / "
+                     "damaged PDF (/Kids holds null or a direct object)")
+    if ref.reference in seen:
+        raise BadPdf("ไฟล์ PDF เสียหาย สารบบหน้าวนกลับมาที่เดิม / damaged PDF (the page tree refers to itself)")
+    seen.add(ref.reference)
+    try:
+        kid = ref.get_object()
+        kind = kid.get("/Type") if isinstance(kid, generic.DictionaryObject) else None
+    except Exception as exc:  # noqa: BLE001
+        raise _damaged(exc, "อ่านหน้าไม่ได้", "unreadable page") from None
+    return kid, kind
+
+
 def walk_pages(reader: PdfFileReader) -> PageTree:
     """Walk the whole page tree with depth, visit and page limits; BadPdf when it is not sound.
 
@@ -176,19 +193,7 @@ def walk_pages(reader: PdfFileReader) -> PageTree:
             raise BadPdf(f"ไฟล์ PDF มีโครงสร้างหน้าเกิน {MAX_NODES:,} ส่วน / the page tree is too large")
         children = []
         for i in range(len(kids)):
-            ref = kids.raw_get(i)
-            if not isinstance(ref, generic.IndirectObject):
-                raise BadPdf("ไฟล์ PDF เสียหาย รายการหน้า (/Kids) มีค่าว่างหรือค่าที่ไม่ใช่หน้า / "
-                             "damaged PDF (/Kids holds null or a direct object)")
-            if ref.reference in seen:
-                raise BadPdf("ไฟล์ PDF เสียหาย สารบบหน้าวนกลับมาที่เดิม / damaged PDF (the page tree refers "
-                             "to itself)")
-            seen.add(ref.reference)
-            try:
-                kid = ref.get_object()
-                kind = kid.get("/Type") if isinstance(kid, generic.DictionaryObject) else None
-            except Exception as exc:  # noqa: BLE001
-                raise _damaged(exc, "อ่านหน้าไม่ได้", "unreadable page") from None
+            kid, kind = _kid(kids, i, seen)
             if kind not in ("/Page", "/Pages"):
                 raise BadPdf("ไฟล์ PDF เสียหาย รายการหน้า (/Kids) มีสิ่งที่ไม่ใช่หน้า / damaged PDF (/Kids "
                              "holds something that is not a page)")
@@ -222,16 +227,7 @@ def first_page(reader: PdfFileReader, max_pages: int) -> tuple[int, tuple[float,
             raise _damaged(exc, "อ่านรายการหน้า (/Kids) ไม่ได้", "unreadable /Kids") from None
         if not isinstance(kids, generic.ArrayObject) or not len(kids):
             raise BadPdf("ไฟล์ PDF เสียหาย รายการหน้า (/Kids) ไม่ใช่รายการ / damaged PDF (/Kids is not an array)")
-        ref = kids.raw_get(0)
-        if not isinstance(ref, generic.IndirectObject) or ref.reference in seen:
-            raise BadPdf("ไฟล์ PDF เสียหาย สารบบหน้าวนกลับมาที่เดิมหรือมีค่าว่าง / damaged PDF (the page tree "
-                         "refers to itself or holds null)")
-        seen.add(ref.reference)
-        try:
-            kid = ref.get_object()
-            kind = kid.get("/Type") if isinstance(kid, generic.DictionaryObject) else None
-        except Exception as exc:  # noqa: BLE001
-            raise _damaged(exc, "อ่านหน้าไม่ได้", "unreadable page") from None
+        kid, kind = _kid(kids, 0, seen)
         inherited = _box(kid, inherited)
         if kind == "/Page":
             try:
