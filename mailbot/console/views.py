@@ -473,5 +473,5 @@ def settings():
     o = office()
     subject = (request.args.get("subject") or "").strip()[:500]
     test = o.rules_test(subject) if subject else None
-    checks = run_checks(o.cfg, o.clock())
+    checks = run_checks(o.cfg, o.clock(), o.wire)
     return render_template("settings.html", checks=checks, subject=subject, test=test, page="settings")
