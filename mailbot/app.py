@@ -30,7 +30,7 @@ from .intake.cycle import CycleReport, Progress
 from .intake.record import Recorder
 from .intake.service import Intake, RulesTest, rules_test
 from .mail.outbox import Delivery, Outbox
-from .mail.smtp import Smtp
+from .mail.wire import REAL, Wire
 from .ops import anchors
 from .ops.alerts import Alerts
 from .ops.archive import Archive
@@ -56,10 +56,11 @@ def _quiet(thai: str, english: str) -> None:
 class Office:
     """One agency's data folder, opened from its config."""
 
-    def __init__(self, cfg: Config, clock: Clock = utcnow, notify: Notify = _quiet) -> None:
+    def __init__(self, cfg: Config, clock: Clock = utcnow, notify: Notify = _quiet, wire: Wire = REAL) -> None:
         self.cfg = cfg
         self.clock = clock
         self.notify = notify
+        self.wire = wire          # how the mail servers are reached (mail/wire.py): the real ones by default
         self.work_lock = WorkLock(cfg.data_dir)
         self.state = State(cfg.data_dir / "state.sqlite3")
         try:
@@ -81,7 +82,8 @@ class Office:
         self.outbox.on_failed.append(self.desk.mail_failed)
         # the services of each role, each given the parts it works with
         state, desk, outbox, work = self.state, self.desk, self.outbox, self.work
-        self.upkeep = Upkeep(cfg=cfg, clock=clock, state=state, outbox=outbox, alerts=self.alerts, work=work)
+        self.upkeep = Upkeep(cfg=cfg, clock=clock, state=state, outbox=outbox, alerts=self.alerts, work=work,
+                             wire=wire)
         self.registers = Registers(cfg=cfg, clock=clock, state=state, desk=desk, outbox=outbox, notify=notify,
                                    work=work, send_alerts=self.upkeep.send_alerts)
         self.officer = Officer(cfg=cfg, clock=clock, rules=self.rules, state=state, desk=desk, outbox=outbox,
@@ -92,11 +94,13 @@ class Office:
                                result_problems=self.result_desk.result_problems)
         self.intake = Intake(cfg=cfg, clock=clock, rules=self.rules, templates=self.templates, state=state, desk=desk,
                              outbox=outbox, alerts=self.alerts, recorder=self.recorder, registers=self.registers,
-                             upkeep=self.upkeep, views=self.views, work=work)
+                             upkeep=self.upkeep, views=self.views, work=work, wire=wire)
 
     @classmethod
-    def open(cls, cfg: Config, clock: Clock = utcnow, notify: Notify = _quiet) -> "Office":
-        return cls(cfg, clock, notify)
+    def open(cls, cfg: Config, clock: Clock = utcnow, notify: Notify = _quiet, wire: Wire | None = None) -> "Office":
+        """``wire``: how the mail servers are reached (default: the configured IMAP and SMTP servers;
+        a test passes ``memory.MemoryServer.wire()``)."""
+        return cls(cfg, clock, notify, wire or REAL)
 
     def close(self) -> None:
         try:
@@ -305,9 +309,11 @@ class Office:
         return self.upkeep.environment_failed(failure)
 
 
-def run_cycle(cfg: Config, clock: Clock = utcnow, stop: threading.Event | None = None) -> CycleReport:
-    """One full cycle against the configured servers (opens the office, polls, closes)."""
-    with Office.open(cfg, clock=clock) as office:
+def run_cycle(cfg: Config, clock: Clock = utcnow, stop: threading.Event | None = None,
+              wire: Wire | None = None) -> CycleReport:
+    """One full cycle against the configured servers, or those ``wire`` reaches (opens the office,
+    polls, closes)."""
+    with Office.open(cfg, clock=clock, wire=wire) as office:
         return office.poll(stop=stop)
 
 
@@ -345,13 +351,14 @@ def restore(cfg: Config, source: Path, force: bool, now: datetime):
     return result
 
 
-def alert_anyhow(cfg: Config, key: str, thai: str, english: str, now: datetime, title: str = "") -> None:
+def alert_anyhow(cfg: Config, key: str, thai: str, english: str, now: datetime, title: str = "",
+                 wire: Wire | None = None) -> None:
     """An alert when the office cannot even be opened (broken rules, a template that does not
     render, a bug): through the office if it opens, else with the starter templates. Never raises;
     the log has it whatever happens."""
     log.error("%s / %s", thai, english)
     try:
-        with Office.open(cfg, clock=lambda: now) as office:
+        with Office.open(cfg, clock=lambda: now, wire=wire) as office:
             office.alerts.alert(key, thai, english, now, title=title)
             office.send_alerts()
         return
@@ -364,7 +371,7 @@ def alert_anyhow(cfg: Config, key: str, thai: str, english: str, now: datetime, 
         try:
             outbox = Outbox(cfg, state, Templates(starter_dir() / "templates"))
             Alerts(cfg, state, outbox).alert(key, thai, english, now, title=title)
-            with Smtp(cfg.smtp, cfg.agency.address) as smtp:
+            with (wire or REAL).smtp(cfg.smtp, cfg.agency.address) as smtp:
                 outbox.deliver(smtp, lambda: now)
         finally:
             state.close()

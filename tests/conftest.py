@@ -1,4 +1,5 @@
-"""Shared fixtures: real IMAP (pymap, in process) and SMTP (aiosmtpd) servers on loopback,
+"""Shared fixtures: real IMAP (pymap, in process) and SMTP (aiosmtpd) servers on loopback
+(``env``), or the in-memory double of both (``mem_env``: mailbot/mail/memory.py, no sockets),
 a workspace made from the starter files, and helpers to deliver mail and run cycles."""
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from mailbot.app import run_cycle
 from mailbot.config import Config, load_config, yaml_load
 from mailbot.demo import make_workspace
 from mailbot.intake.cycle import CycleReport
+from mailbot.mail.memory import MemoryServer
 from mailbot.mail.servers import HOST, ImapServer, SmtpServer
 
 AGENCY = "saraban@example.go.th"
@@ -48,12 +50,48 @@ class TestClock:
     def __call__(self) -> datetime:
         return self.start + timedelta(seconds=time.monotonic() - self.began)
 PASSWORD = "s3cret-test-pass"
+# a port nobody listens on (discard): the workspace of mem_env names it, so a session that escaped
+# the double would fail at once (connection refused) instead of reaching a real server; and
+# Env.unreachable points the workspace at it
+UNUSED_PORT = 9
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = Path(os.environ.get("MAILBOT_CORPUS") or REPO.parent / "shared" / "corpus")
 
 
+class Workspace:
+    """What both kinds of test environment share: the workspace's files, its config and its rules."""
+
+    root: Path
+    config_path: Path
+
+    @property
+    def cfg(self) -> Config:
+        return load_config(self.config_path)
+
+    def set_forwarding(self, units: dict[str, list[str]]) -> None:
+        """Set forward_to of each service code given (all others: none) in the workspace rules."""
+        import yaml
+
+        path = self.root / "rules.yaml"
+        rules = yaml_load(path.read_text(encoding="utf-8"))
+        for service in rules["services"]:
+            service["forward_to"] = units.get(service["code"], [])
+        path.write_text(yaml.safe_dump(rules, allow_unicode=True, sort_keys=False), encoding="utf-8")
+
+    def set_config(self, **sections: dict) -> None:
+        import yaml
+
+        data = yaml_load(self.config_path.read_text(encoding="utf-8"))
+        for key, value in sections.items():
+            if isinstance(value, dict):
+                data.setdefault(key, {}).update(value)
+            else:
+                data[key] = value
+        self.config_path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+
+
 @dataclass
-class Env:
+class Env(Workspace):
     imap: ImapServer
     smtp: SmtpServer
     root: Path
@@ -61,18 +99,28 @@ class Env:
     clock: TestClock = field(default_factory=lambda: TestClock(NOW))
 
     @property
-    def cfg(self) -> Config:
-        return load_config(self.config_path)
+    def wire(self):  # type: ignore[no-untyped-def]
+        """How this environment's office reaches its servers: the real IMAP and SMTP sessions."""
+        from mailbot.mail.wire import REAL
+
+        return REAL
+
+    def unreachable(self, server: str, down: bool = True) -> None:
+        """Make "imap" or "smtp" unreachable (the workspace points at a port nobody listens on), or
+        reachable again."""
+        port = UNUSED_PORT if down else (self.imap.port if server == "imap" else self.smtp.port)
+        self.set_config(**{server: {"port": port}})
 
     def client(self) -> IMAPClient:
         c = IMAPClient(HOST, port=self.imap.port, ssl=False)
         c.login(AGENCY, PASSWORD)
         return c
 
-    def deliver(self, *messages: bytes | EmailMessage, folder: str = "INBOX") -> None:
+    def deliver(self, *messages: bytes | EmailMessage, folder: str = "INBOX", when: datetime | None = None) -> None:
+        """Append to a folder with INTERNALDATE ``when`` (default: now on the test clock)."""
         with self.client() as c:
             for m in messages:
-                c.append(folder, bytes(m) if isinstance(m, EmailMessage) else m, msg_time=self.clock())
+                c.append(folder, bytes(m) if isinstance(m, EmailMessage) else m, msg_time=when or self.clock())
 
     def folder_count(self, folder: str) -> int:
         with self.client() as c:
@@ -103,26 +151,78 @@ class Env:
             capture_output=True, text=True, encoding="utf-8", env=full_env, timeout=timeout,
         )
 
-    def set_forwarding(self, units: dict[str, list[str]]) -> None:
-        """Set forward_to of each service code given (all others: none) in the workspace rules."""
-        import yaml
 
-        path = self.root / "rules.yaml"
-        rules = yaml_load(path.read_text(encoding="utf-8"))
-        for service in rules["services"]:
-            service["forward_to"] = units.get(service["code"], [])
-        path.write_text(yaml.safe_dump(rules, allow_unicode=True, sort_keys=False), encoding="utf-8")
 
-    def set_config(self, **sections: dict) -> None:
-        import yaml
+@dataclass
+class MemEnv(Workspace):
+    """The helpers of ``Env`` for what runs in this process, over the in-memory double of both
+    servers (``server``; ``smtp`` is the same object, so ``smtp.messages`` reads as on ``env``).
+    No ``cli``: the command line runs as a subprocess and cannot reach this process's memory."""
 
-        data = yaml_load(self.config_path.read_text(encoding="utf-8"))
-        for key, value in sections.items():
-            if isinstance(value, dict):
-                data.setdefault(key, {}).update(value)
-            else:
-                data[key] = value
-        self.config_path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    server: MemoryServer
+    root: Path
+    config_path: Path
+    clock: TestClock = field(default_factory=lambda: TestClock(NOW))
+
+    @property
+    def smtp(self) -> MemoryServer:
+        return self.server
+
+    @property
+    def wire(self):  # type: ignore[no-untyped-def]
+        return self.server.wire()
+
+    def unreachable(self, server: str, down: bool = True) -> None:
+        """Make "imap" or "smtp" unreachable (connection refused), or reachable again."""
+        setattr(self.server, f"{server}_down", down)
+
+    def deliver(self, *messages: bytes | EmailMessage, folder: str = "INBOX", when: datetime | None = None) -> None:
+        """Put into a folder with INTERNALDATE ``when`` (default: now on the test clock)."""
+        self.server.deliver(*messages, folder=folder, when=when or self.clock())
+
+    def folder_count(self, folder: str) -> int:
+        return self.server.count(folder)
+
+    def folder_messages(self, folder: str) -> list[bytes]:
+        return self.server.messages_in(folder)
+
+    def cycle(self, **kw) -> CycleReport:  # type: ignore[no-untyped-def]
+        kw.setdefault("clock", self.clock)
+        kw.setdefault("wire", self.wire)
+        return run_cycle(self.cfg, **kw)
+
+    def office(self, **kw):  # type: ignore[no-untyped-def]
+        """The office of this workspace on the test clock, over the double."""
+        from mailbot.app import Office
+
+        kw.setdefault("clock", self.clock)
+        return Office.open(self.cfg, wire=self.wire, **kw)
+
+    def replies(self) -> list[EmailMessage]:
+        return [email.message_from_bytes(m.data, policy=policy.default) for m in self.server.messages]  # type: ignore[misc]
+
+
+@pytest.fixture
+def mem_env(tmp_path: Path):
+    """``env`` without sockets: the same workspace over ``MemoryServer`` (fast; for the cycle's logic)."""
+    clock = TestClock(NOW)
+    server = MemoryServer(AGENCY, PASSWORD, clock=clock)
+    root = tmp_path / "office"
+    cfg_path = make_workspace(root, UNUSED_PORT, UNUSED_PORT, PASSWORD, since=SINCE)
+    e = MemEnv(server, root, cfg_path, clock)
+    e.set_forwarding({})
+    yield e
+
+
+@pytest.fixture(params=["memory", pytest.param("pymap", marks=pytest.mark.slow)])
+def mail_env(request):
+    """One test, two servers: the workspace over the in-memory double (``mem_env``, fast tier) and
+    over pymap + aiosmtpd (``env``, slow tier), so the double cannot drift from a real server.
+    Both offer deliver, folder_count, folder_messages, replies, cycle, wire, unreachable, and
+    ``smtp.refuse``/``smtp.accept``."""
+    e = request.getfixturevalue("mem_env" if request.param == "memory" else "env")
+    e.kind = request.param
+    return e
 
 
 @pytest.fixture

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from flask import Flask
     from waitress.server import BaseWSGIServer, MultiSocketServer
 
+    from ..mail.wire import Wire
+
 log = logging.getLogger(__name__)
 
 
@@ -55,8 +57,9 @@ def check_listen(cfg: Config) -> None:
 
 class ConsoleServer:
     def __init__(self, cfg: Config, clock: Clock = utcnow, port: int | None = None,
-                 notify: Callable[[str, str], None] | None = None) -> None:
+                 notify: Callable[[str, str], None] | None = None, wire: "Wire | None" = None) -> None:
         self.cfg = cfg
+        self.wire = wire
         self.clock = clock
         self.port = port if port is not None else cfg.console.port
         self.notify = notify
@@ -77,7 +80,7 @@ class ConsoleServer:
         from .web import create_app
 
         check_listen(self.cfg)
-        kwargs = {"notify": self.notify} if self.notify else {}
+        kwargs: dict[str, Any] = {"notify": self.notify} if self.notify else {}
         deferred = _Deferred()
         loop_map: dict[int, Any] = {}
         try:
@@ -95,7 +98,7 @@ class ConsoleServer:
         listening = [s for s in loop_map.values() if isinstance(s, BaseWSGIServer)]
         self.port = listening[0].socket.getsockname()[1]     # port 0: the one the system chose
         self.server, self._map, self._wake = server, loop_map, listening[0].trigger
-        self.app = deferred.app = create_app(self.cfg, self.clock, port=self.port, **kwargs)
+        self.app = deferred.app = create_app(self.cfg, self.clock, port=self.port, wire=self.wire, **kwargs)
         self.thread = threading.Thread(target=server.run, name="console", daemon=True)
         self.thread.start()
         return self

@@ -15,7 +15,7 @@ from datetime import date
 from email import policy
 from pathlib import Path
 
-from flask import Blueprint, abort, Response, current_app, g, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, Response, abort, current_app, g, redirect, render_template, request, send_file, url_for
 
 from ..casework import workflow
 from ..errors import MailbotError
@@ -483,5 +483,5 @@ def settings():
     o = office()
     subject = (request.args.get("subject") or "").strip()[:500]
     test = o.rules_test(subject) if subject else None
-    checks = run_checks(o.cfg, o.clock())
+    checks = run_checks(o.cfg, o.clock(), o.wire)
     return render_template("settings.html", checks=checks, subject=subject, test=test, page="settings")

@@ -24,6 +24,7 @@ from ..clock import Clock, utcnow
 from ..config import Config
 from ..errors import MailbotError
 from ..kinds import kind_label, outcome_label, send_state
+from ..mail.wire import Wire
 from ..store import from_iso
 from ..thai import thai_date, thai_date_short, thai_datetime
 from . import auth, security
@@ -46,7 +47,8 @@ class _RowNumber(IntegerConverter):
 
 
 def create_app(cfg: Config, clock: Clock = utcnow, *, port: int | None = None,
-               notify: Callable[[str, str], None] = _quiet) -> Flask:
+               notify: Callable[[str, str], None] = _quiet, wire: Wire | None = None) -> Flask:
+    """``wire``: how the offices of its requests reach the mail servers (mail/wire.py; default: the real ones)."""
     port = port or cfg.console.port
     app = Flask(__name__, static_folder=str(HERE / "static"), template_folder=str(HERE / "templates"))
     app.url_map.converters["int"] = _RowNumber     # a number past the database's: not found, like any other
@@ -80,7 +82,7 @@ def create_app(cfg: Config, clock: Clock = utcnow, *, port: int | None = None,
             return _plain("คำสั่งนี้ไม่ได้มาจากหน้าจอเจ้าหน้าที่ของ mailbot จึงไม่ทำ (เปิดหน้าใหม่แล้วลองอีกครั้ง)\n"
                           "Refused: this request did not come from the console's own page (reload and try again).",
                           403)
-        g.office = Office.open(cfg, clock=clock, notify=notify)
+        g.office = Office.open(cfg, clock=clock, notify=notify, wire=wire)
         g.accounts = auth.has_officers(g.office.state)
         if not g.accounts and not cfg.console.loopback:
             return _plain("หน้าจอเจ้าหน้าที่เปิดให้เครื่องอื่นใช้ได้เฉพาะเมื่อมีบัญชีเจ้าหน้าที่ "

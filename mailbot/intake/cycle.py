@@ -39,10 +39,10 @@ from .. import faults, kinds
 from ..casework import triage
 from ..config import Config
 from ..errors import EnvironmentFailure, MailbotError, explain_environment
-from ..mail.mailbox import Fetched, Mailbox
+from ..mail.mailbox import Fetched
 from ..mail.outbox import Delivery, day_start
 from ..mail.parse import Letter, Unparseable, parse
-from ..mail.smtp import Smtp
+from ..mail.wire import MailboxSession, SmtpSession
 from ..ops import recovery
 from ..ops.archive import Archive
 from ..ops.recovery import Recovery
@@ -133,7 +133,7 @@ class _Plan:
 class Cycle:
     """One cycle over one IMAP and one SMTP session, with the office's state and rules."""
 
-    def __init__(self, office: Parts, mailbox: Mailbox, smtp: Smtp, stop: threading.Event | None = None,
+    def __init__(self, office: Parts, mailbox: MailboxSession, smtp: SmtpSession, stop: threading.Event | None = None,
                  progress: Progress | None = None) -> None:
         self.office = office
         self.cfg = office.cfg

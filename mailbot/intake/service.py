@@ -22,9 +22,9 @@ from ..casework.replies import Templates
 from ..clock import utcnow
 from ..config import Config, Rules
 from ..errors import ConnectionFailure, MailbotError, explain_environment
-from ..mail.mailbox import CONNECTION_ERRORS, Mailbox, refused_by_server
+from ..mail.mailbox import CONNECTION_ERRORS, refused_by_server
 from ..mail.outbox import Outbox
-from ..mail.smtp import Smtp
+from ..mail.wire import REAL, Wire
 from ..ops.alerts import Alerts
 from ..ops.archive import Archive
 from ..store import Row, State, from_iso, iso
@@ -91,8 +91,10 @@ class Intake:
 
     def __init__(self, *, cfg: Config, clock: Callable[[], datetime], rules: Rules, templates: Templates,
                  state: State, desk: Desk, outbox: Outbox, alerts: Alerts, recorder: Recorder,
-                 registers: "Registers", upkeep: "Upkeep", views: "DeskViews", work: "Work") -> None:
+                 registers: "Registers", upkeep: "Upkeep", views: "DeskViews", work: "Work",
+                 wire: Wire = REAL) -> None:
         self.cfg = cfg
+        self.wire = wire
         self.clock = clock
         self.rules = rules
         self.templates = templates
@@ -159,7 +161,8 @@ class Intake:
             self.templates.check(self.cfg.agency, now, template_problems)
             try:
                 try:
-                    with Mailbox(self.cfg.imap) as mb, Smtp(self.cfg.smtp, self.cfg.agency.address) as smtp:
+                    with (self.wire.mailbox(self.cfg.imap) as mb,
+                          self.wire.smtp(self.cfg.smtp, self.cfg.agency.address) as smtp):
                         report = Cycle(self, mb, smtp, stop, progress).run()
                 except CONNECTION_ERRORS as exc:  # connection lost mid-cycle: state is consistent
                     if explain_environment(exc, self.cfg.data_dir) is not None:
@@ -220,7 +223,7 @@ class Intake:
         return rules_test(self.cfg, self.rules, subject, self.desk, self.clock())
 
     def mailbox_waiting(self) -> int:
-        with Mailbox(self.cfg.imap) as mb:
+        with self.wire.mailbox(self.cfg.imap) as mb:
             mb.select()
             return len(mb.uids())
 
@@ -244,7 +247,7 @@ class Intake:
                 raise MailbotError("ไม่พบต้นฉบับของอีเมลนี้ (คลังหรือโฟลเดอร์กักกัน) ประมวลผลใหม่ไม่ได้",
                                    "the raw message is in neither the archive nor data/quarantine; cannot reprocess")
             digest = hashlib.sha256(raw).hexdigest()
-            with Mailbox(self.cfg.imap) as mb:
+            with self.wire.mailbox(self.cfg.imap) as mb:
                 uid = mb.find_raw(self.cfg.folders.quarantined, digest, len(raw))
                 if uid is not None:
                     mb.move([uid], self.cfg.imap.folder)
@@ -309,7 +312,7 @@ class Intake:
             raw = self.views.raw_message(row_id)
             if raw is not None:
                 try:
-                    with Mailbox(self.cfg.imap) as mb:
+                    with self.wire.mailbox(self.cfg.imap) as mb:
                         uid = mb.find_raw(self.cfg.folders.quarantined, hashlib.sha256(raw).hexdigest(), len(raw))
                         if uid is not None:
                             mb.move([uid], self.cfg.folders.registered)

@@ -2,7 +2,7 @@
 
 Owns: a real IMAP server (pymap's in-memory backend, run in a background thread with its
 own event loop) and a real SMTP server (aiosmtpd ``Controller``) that records what it
-receives and requires AUTH — with a password, or (option ``xoauth2``) SASL XOAUTH2 whose bearer
+receives, can be told to refuse a recipient (550 or 451), and requires AUTH — with a password, or (option ``xoauth2``) SASL XOAUTH2 whose bearer
 token is checked by a callable, e.g. against an OAuth2 authority. Both bind to 127.0.0.1 only,
 on free ports.
 """
@@ -124,6 +124,15 @@ class _Sink:
     refuse: bool = False   # answer every DATA with a temporary failure
 
     delay: float = 0.0     # seconds each DATA takes (a slow server)
+    refused: dict[str, bool] = field(default_factory=dict)   # recipient -> refused for good (550) or for now (451)
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802 - aiosmtpd hook
+        permanent = self.refused.get(address.lower())
+        if permanent is not None:
+            return f"550 5.1.1 <{address}>: Recipient address rejected" if permanent else \
+                f"451 4.3.0 <{address}>: try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd hook name
         if self.delay:
@@ -214,12 +223,25 @@ class SmtpServer:
             ok = user == self.user and auth_data.password.decode() == self.password
             if ok:
                 self.logins.append(user)
-            return AuthResult(success=ok)
-        return AuthResult(success=False)
+            # handled=False: aiosmtpd answers a failure with 535 (handled=True, its default, would
+            # leave the client waiting for an answer until it times out)
+            return AuthResult(success=ok, handled=False)
+        return AuthResult(success=False, handled=False)
 
     @property
     def messages(self) -> list[Received]:
         return self.sink.messages
+
+    def refuse(self, address: str, *, permanent: bool = True) -> None:
+        """Refuse mail to ``address`` at RCPT: 550 for good, or 451 for now (as ``MemoryServer.refuse``)."""
+        self.sink.refused[address.lower()] = permanent
+
+    def accept(self, address: str | None = None) -> None:
+        """Stop refusing ``address`` (None: anyone)."""
+        if address is None:
+            self.sink.refused.clear()
+        else:
+            self.sink.refused.pop(address.lower(), None)
 
     def start(self) -> "SmtpServer":
         self.controller.start()

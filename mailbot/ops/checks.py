@@ -17,6 +17,7 @@ from typing import Callable
 from ..casework.replies import Templates
 from ..config import Config, load_rules
 from ..errors import ConnectionFailure, MailbotError
+from ..mail.wire import REAL, Wire
 from ..thai import thai_date
 
 
@@ -29,7 +30,8 @@ class Check:
     warning: str = ""
 
 
-def run_checks(cfg: Config, now: datetime) -> list[Check]:
+def run_checks(cfg: Config, now: datetime, wire: Wire = REAL) -> list[Check]:
+    """Every check in turn; ``wire``: how the mail servers are reached (mail/wire.py)."""
     out: list[Check] = [Check("ไฟล์ตั้งค่า / config", True, str(cfg.source))]
 
     def step(label: str, fn: Callable[[], str | tuple[str, str]]) -> None:
@@ -71,9 +73,7 @@ def run_checks(cfg: Config, now: datetime) -> list[Check]:
 
     def imap() -> tuple[str, str]:
         from ..casework.trust import summarise_authserv_ids
-        from ..mail.mailbox import Mailbox
-
-        with Mailbox(cfg.imap) as mb:
+        with wire.mailbox(cfg.imap) as mb:
             if mb.is_junk(cfg.imap.folder):
                 raise MailbotError(
                     f"โฟลเดอร์ {cfg.imap.folder} เป็นโฟลเดอร์อีเมลขยะ (Junk) mailbot ไม่แตะต้องโฟลเดอร์นี้",
@@ -95,9 +95,7 @@ def run_checks(cfg: Config, now: datetime) -> list[Check]:
         return text, warning
 
     def smtp() -> str:
-        from ..mail.smtp import Smtp
-
-        with Smtp(cfg.smtp, cfg.agency.address) as s:
+        with wire.smtp(cfg.smtp, cfg.agency.address) as s:
             s.connect()
             return f"{cfg.smtp.host}:{cfg.smtp.effective_port()} ({s.mechanism or 'no AUTH'})"
 

@@ -24,6 +24,7 @@ from ..clock import Clock, utcnow
 from ..config import Config
 from ..errors import ConnectionFailure, MailbotError, explain_environment
 from ..intake.cycle import CycleReport
+from ..mail.wire import REAL, Wire
 from ..thai import BANGKOK
 from . import schedule
 
@@ -36,8 +37,10 @@ def _print(thai: str, english: str) -> None:
 
 class Daemon:
     def __init__(self, cfg: Config, clock: Clock = utcnow,
-                 on_report: Callable[[CycleReport], None] | None = None, notify: Notify = _print) -> None:
+                 on_report: Callable[[CycleReport], None] | None = None, notify: Notify = _print,
+                 wire: Wire = REAL) -> None:
         self.cfg = cfg
+        self.wire = wire          # how the mail servers are reached (mail/wire.py)
         self.clock = clock
         self.on_report = on_report or (lambda report: None)
         self.notify = notify
@@ -52,7 +55,7 @@ class Daemon:
         self._again = threading.Event()      # new mail announced while a cycle was running
 
     def office(self) -> Office:
-        return Office.open(self.cfg, clock=self.clock, notify=self.notify)
+        return Office.open(self.cfg, clock=self.clock, notify=self.notify, wire=self.wire)
 
     # ------------------------------------------------------------------ jobs
 
@@ -99,7 +102,7 @@ class Daemon:
         self.failures += 1
         if self.failures >= 2:
             alert_anyhow(self.cfg, "cycle-failed", f"mailbot หยุดรับอีเมล ({self.failures} รอบติดกัน): {thai}",
-                         english, self.clock(), title="mailbot หยุดรับอีเมล")
+                         english, self.clock(), title="mailbot หยุดรับอีเมล", wire=self.wire)
 
     def _alert_environment(self, failure: MailbotError) -> None:
         try:
@@ -145,12 +148,12 @@ class Daemon:
 
     def watch_idle(self) -> None:
         """Wait on the mailbox for new mail (IMAP IDLE); each arrival triggers a cycle."""
-        from ..mail.mailbox import Mailbox, NoIdle
+        from ..mail.mailbox import NoIdle
 
         first, pause = True, 1.0
         while not self.stop_event.is_set():
             try:
-                with Mailbox(self.cfg.imap) as mb:
+                with self.wire.mailbox(self.cfg.imap) as mb:
                     if not first:          # mail may have come while the connection was away
                         self.poll_now()
                     first = False
@@ -191,7 +194,7 @@ class Daemon:
         try:
             from ..console.server import ConsoleServer
 
-            self.console = ConsoleServer(self.cfg, self.clock, notify=self.notify).start()
+            self.console = ConsoleServer(self.cfg, self.clock, notify=self.notify, wire=self.wire).start()
         except MailbotError as exc:
             self.notify("หน้าจอเจ้าหน้าที่ไม่ได้เปิด: " + exc.thai, "the console is not served: " + exc.english)
         except Exception as exc:  # noqa: BLE001 - the service never stops for its console

@@ -17,9 +17,8 @@ from typing import TYPE_CHECKING, Callable, Sequence
 
 from ..config import Config
 from ..errors import MailbotError
-from ..mail.mailbox import Mailbox
 from ..mail.outbox import Delivery, Outbox
-from ..mail.smtp import Smtp
+from ..mail.wire import REAL, Wire
 from ..store import State, from_iso, iso
 from ..thai import to_bangkok
 from . import anchors
@@ -56,8 +55,9 @@ class Upkeep:
     """Status, backup, privacy, the audit check and the SMTP-only delivery of one office."""
 
     def __init__(self, *, cfg: Config, clock: Callable[[], datetime], state: State, outbox: Outbox,
-                 alerts: Alerts, work: Work) -> None:
+                 alerts: Alerts, work: Work, wire: Wire = REAL) -> None:
         self.cfg = cfg
+        self.wire = wire
         self.clock = clock
         self.state = state
         self.outbox = outbox
@@ -79,7 +79,7 @@ class Upkeep:
 
     def deliver(self) -> Delivery:
         """Send what the outbox owes (SMTP only: no mailbox needed)."""
-        with Smtp(self.cfg.smtp, self.cfg.agency.address) as smtp:
+        with self.wire.smtp(self.cfg.smtp, self.cfg.agency.address) as smtp:
             return self.outbox.deliver(smtp, self.clock)
 
     def send_alerts(self) -> None:
@@ -104,7 +104,7 @@ class Upkeep:
                                    f"no audit head (#N followed by its hash) in the text given: {text[:60]}")
             heads += found
         try:
-            with Mailbox(self.cfg.imap) as mb:
+            with self.wire.mailbox(self.cfg.imap) as mb:
                 sent = anchors.parse_heads("\n".join(mb.sent_subjects("mailbot.daily_report.")),
                                            "อีเมลบันทึกประจำวันในโฟลเดอร์ Sent")
             heads += sent
