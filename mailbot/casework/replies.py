@@ -11,6 +11,8 @@ contact). Pure apart from reading the template files.
 from __future__ import annotations
 
 import email
+import functools
+import json
 import mimetypes
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -63,6 +65,38 @@ def template_globals(cfg) -> dict:
     return {"privacy": {"years": cfg.retention.years, "contact": cfg.agency.privacy_contact}}
 
 
+@functools.lru_cache(maxsize=32)
+def _environment(folder: str, settings: str) -> jinja2.Environment:
+    """The jinja2 environment of one templates folder: the agency's own templates first; a
+    template a newer mailbot added and an older workspace lacks comes from the starter set."""
+    from ..starter import starter_dir
+
+    loaders = [jinja2.FileSystemLoader(folder, encoding="utf-8")]
+    try:
+        shipped = starter_dir() / "templates"
+        if shipped.resolve() != Path(folder):
+            loaders.append(jinja2.FileSystemLoader(str(shipped), encoding="utf-8"))
+    except Exception:  # noqa: BLE001 - an incomplete install: the agency's templates only
+        pass
+    env = jinja2.Environment(
+        loader=jinja2.ChoiceLoader(loaders),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,          # plain text; values are sanitised before they get here
+        keep_trailing_newline=True,
+        auto_reload=True,          # an officer's edit is read at once
+    )
+    env.filters["thai_date"] = thai_date
+    env.filters["thai_datetime"] = thai_datetime
+    env.globals.update({k: dict(v) for k, v in DEFAULT_GLOBALS.items()})
+    for key, value in json.loads(settings).items():
+        current = env.globals.get(key)
+        if isinstance(value, dict) and isinstance(current, dict):
+            current.update(value)
+        else:
+            env.globals[key] = value
+    return env
+
+
 @dataclass
 class Templates:
     """The reply templates of one agency, loaded from its templates folder."""
@@ -71,33 +105,11 @@ class Templates:
     settings: dict = field(default_factory=dict)   # template globals (template_globals(cfg))
 
     def __post_init__(self) -> None:
-        # the agency's own templates first; a template a newer mailbot added and an older
-        # workspace lacks comes from the starter set shipped with mailbot
-        from ..starter import starter_dir
-
-        loaders = [jinja2.FileSystemLoader(str(self.folder), encoding="utf-8")]
-        try:
-            shipped = starter_dir() / "templates"
-            if shipped.resolve() != self.folder.resolve():
-                loaders.append(jinja2.FileSystemLoader(str(shipped), encoding="utf-8"))
-        except Exception:  # noqa: BLE001 - an incomplete install: the agency's templates only
-            pass
-        self.env = jinja2.Environment(
-            loader=jinja2.ChoiceLoader(loaders),
-            undefined=jinja2.StrictUndefined,
-            autoescape=False,          # plain text; values are sanitised before they get here
-            keep_trailing_newline=True,
-        )
+        # one compiled set per folder and settings, kept between offices (every poll and every
+        # console request opens one): jinja2 still reloads a template whose file changed
+        key = json.dumps(self.settings, sort_keys=True, ensure_ascii=False, default=str)
+        self.env = _environment(str(self.folder.resolve()), key)
         self.broken: set[str] = set()      # optional templates that failed check(): not used
-        self.env.filters["thai_date"] = thai_date
-        self.env.filters["thai_datetime"] = thai_datetime
-        self.env.globals.update({k: dict(v) for k, v in DEFAULT_GLOBALS.items()})
-        for key, value in self.settings.items():
-            current = self.env.globals.get(key)
-            if isinstance(value, dict) and isinstance(current, dict):
-                current.update(value)
-            else:
-                self.env.globals[key] = value
 
     def has(self, kind: str) -> bool:
         """The agency's own folder holds this template (optional ones: only then is mail sent) and
