@@ -149,16 +149,18 @@ class Recorder:
             return Recorded(folders.automatic, handled)
         if v.outcome == O.FOLLOWUP:
             return Recorded(folders.followup, self._followup(m, p, v, base, handled, now))
-        if v.outcome == O.WRONG_AGENCY:
+        if v.outcome == O.REGISTERED:
+            return self._registered(m, p, v, base, handled, now)
+        # any other outcome (wrong agency, and one added to the table later): filed in its folder,
+        # answered with its reply kind when the verdict names one, about no case
+        folder = getattr(folders, v.folder_key) if v.folder_key else None
+        st.record_message(m.row_id, **base, outcome=v.outcome, reason=v.reason, target_folder=folder)
+        if v.reply is not None:
             referral = v.match.referral if v.match is not None else None
-            assert referral is not None and v.reply is not None
-            st.record_message(m.row_id, **base, outcome=O.WRONG_AGENCY, reason=v.reason,
-                              target_folder=folders.wrong_agency)
             ctx = context(self.cfg.agency, receipt=None, received_at=m.received, subject=p.public_subject,
-                          sender_name=letter.from_name, referral=referral.model_dump())
+                          sender_name=letter.from_name, referral=referral.model_dump() if referral else None)
             handled.reply = self._reply(v.reply, letter, m, p.public_subject, ctx, now)
-            return Recorded(folders.wrong_agency, handled)
-        return self._registered(m, p, v, base, handled, now)
+        return Recorded(folder, handled)
 
     # ------------------------------------------------------------------ registered
 
