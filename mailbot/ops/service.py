@@ -115,7 +115,7 @@ class Upkeep:
                          f"the Sent folder could not be read ({exc.english}): checked against the other copies only")
         keyed_from = self.state.get("audit_keyed_from")
         result = self.state.audit_verify(heads, keyed_from=int(keyed_from) if keyed_from else None)
-        result.notes = notes + [f"ตรวจกับจุดอ้างอิงที่เก็บไว้นอกฐานข้อมูล {len(heads)} จุด / "
+        result.notes = result.notes + notes + [f"ตรวจกับจุดอ้างอิงที่เก็บไว้นอกฐานข้อมูล {len(heads)} จุด / "
                                 f"checked against {len(heads)} heads kept outside the database"]
         return result
 

@@ -125,11 +125,12 @@ def verify(db: sqlite3.Connection, recorded_heads: Sequence[tuple[str, int, str]
                                     f"entry {rid} does not follow the one before it (deleted or inserted)"))
         keyed = keyed_from is not None and rid >= keyed_from
         if keyed and key is None:
-            if not unkeyed_reported:
+            if not unkeyed_reported:       # e.g. restored on another computer: said, not called tampering
                 unkeyed_reported = True
-                result.problems.append((rid, f"ไม่พบกุญแจของบันทึกตรวจสอบในที่เก็บรหัสลับ ตรวจรายการตั้งแต่ที่ {rid} ไม่ได้",
-                                        f"the audit chain's key is not in the credential store: entries from "
-                                        f"{rid} on cannot be checked"))
+                result.notes.append(f"ไม่พบกุญแจของบันทึกตรวจสอบในที่เก็บรหัสลับของเครื่องนี้ (เช่น กู้คืนบนเครื่องใหม่) "
+                                    f"จึงตรวจการแก้ไขเนื้อหารายการตั้งแต่ที่ {rid} ไม่ได้ ตรวจได้เฉพาะความต่อเนื่องและจุดอ้างอิง / "
+                                    f"the audit chain's key is not in this computer's credential store: the content "
+                                    f"of entries from {rid} on cannot be checked, only their order and the heads")
         elif _digest(row_prev, at, actor, action, ref or "", detail, key if keyed else None) != digest:
             result.problems.append((rid, f"รายการที่ {rid} ถูกแก้ไข ({action} {ref or ''})",
                                     f"entry {rid} was edited ({action} {ref or ''})"))
