@@ -237,6 +237,8 @@ def test_mail_older_than_since_is_left_alone(mail_env):
 
 # ---------------------------------------------------------------------------- the service
 
+@pytest.mark.slow   # threads waiting with timeouts: under faketime (the fast tier's other dates,
+# libfaketime 0.9.10) a timed wait never returns, so the daemon's tests run in the full suite only
 def test_the_service_brings_new_mail_in_as_soon_as_the_mailbox_announces_it(mem_env):
     """The daemon over the double: its first cycle at start, then IDLE brings the next message in
     without waiting for the next poll (ten hours away). The same over pymap: test_ops.py."""

@@ -128,6 +128,7 @@ def test_recent_headers_and_the_junk_folder(mail_env):
         assert mb.is_junk("Junk") and not mb.is_junk("INBOX")
 
 
+@pytest.mark.slow   # a timed wait: under faketime (the fast tier's other dates) it never returns
 def test_new_mail_is_noticed_while_waiting(mail_env):
     stop = threading.Event()
     with mailbox(mail_env) as mb:
