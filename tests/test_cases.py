@@ -129,6 +129,36 @@ def test_officer_confirming_documents_is_the_actor_of_the_status_change(env):
     assert changes[-1] == ("somying", {"from": "awaiting_documents", "to": "received"}), changes
 
 
+def test_every_way_into_documents_complete_tells_the_citizen_one_thing(env):
+    """The officer's confirmation (also what the console's button calls) and the citizen's own
+    follow-up each give one message that says the documents are complete, and nothing else:
+    no "documents still missing" list beside it, no "we received more documents" that never came."""
+    from mailbot.app import Office
+
+    env.deliver(with_files("ขออนุญาตก่อสร้างอาคาร", "คำขอ ข1.pdf"))
+    [h] = env.cycle().handled
+    assert case_row(env, h.receipt)["status"] == "awaiting_documents"
+    with Office.open(env.cfg, clock=env.clock) as office:
+        office.documents_complete(h.receipt, "somying")
+    env.cycle()
+    told = body(to(env, "somchai@example.com")[-1])
+    assert "ตรวจเอกสารของเรื่องเลขทะเบียนรับ" in told and "เอกสารครบถ้วน" in told, told
+    for contradiction in ("ยังไม่ครบ", "กรุณาส่งเพิ่ม", "[ ]", "ได้รับเอกสารเพิ่มเติม", "ตรวจสอบรายละเอียดอีกครั้ง"):
+        assert contradiction not in told, (contradiction, told)
+    # the officer's word stays: a later look at the case's documents does not ask again
+    with Office.open(env.cfg, clock=env.clock) as office:
+        assert office.desk.checklist(case_row(env, h.receipt)).verdict == "complete"
+
+    env.deliver(with_files("ขออนุญาตก่อสร้างอาคาร", "คำขอ ข1.pdf", sender="somsri@example.com"))
+    [h2] = env.cycle().handled
+    env.deliver(with_files(f"Re: ขออนุญาตก่อสร้างอาคาร [เลขรับ {h2.receipt}]", "บัตรประชาชน.pdf", "แบบแปลน.pdf",
+                           sender="somsri@example.com"))
+    env.cycle()
+    told = body(to(env, "somsri@example.com")[-1])
+    assert "ได้รับเอกสารเพิ่มเติม" in told and "เอกสารครบ" in told
+    assert "ยังไม่ครบ" not in told and "[ ]" not in told, told
+
+
 def test_reminder_then_closure_in_working_days_with_holidays(env):
     env.set_config(schedule={"holidays": ["2026-12-10"]}, workflow={"reminder_days": 7, "close_days": 14})
     with env.client() as c:   # arrives Friday 4 December 2026 (2569)

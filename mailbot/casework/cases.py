@@ -95,7 +95,8 @@ class Desk:
 
     def checklist(self, case: Row) -> Checklist:
         files = [File(r["name"], r["size"], r["content_type"]) for r in self.state.case_files(case["id"])]
-        return completeness.check(self.service(case["service_code"]), files)
+        found = completeness.check(self.service(case["service_code"]), files)
+        return found.confirmed() if confirmed_by_officer(case) else found
 
     def store_checklist(self, case_id: int, checklist: Checklist) -> None:
         self.state.update_case(case_id, checklist=json.dumps(checklist.as_dict(), ensure_ascii=False))
@@ -148,6 +149,7 @@ class Desk:
             extra: dict[str, Any] = {}      # template context
             if effect == "reminder":
                 extra["deadline"] = thai_date(self.close_date(now))
+            extra["confirmed_by_officer"] = bool(confirmed_by_officer(case))
             self.reply_about(case, effect, now, key=event_id, received_at=received_at or now,
                              message_row=message_row, **extra)
         return effect
@@ -470,6 +472,16 @@ def refused_note(cfg: Config, case, file_name: str, error: str, now: datetime) -
             "The signed file is in results/sent; deliver it another way.\n")
     write_atomic(target, text.encode("utf-8"))
     return target
+
+
+def confirmed_by_officer(case: Row) -> str:
+    """Who confirmed the case's documents complete (the stored checklist), or ""."""
+    try:
+        stored = json.loads(case["checklist"] or "{}")
+    except (TypeError, ValueError):
+        return ""
+    who = stored.get("confirmed_by") if isinstance(stored, dict) else None
+    return who if isinstance(who, str) else ""
 
 
 def echoed(checklist: dict) -> dict:

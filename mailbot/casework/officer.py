@@ -252,8 +252,8 @@ class Officer:
             case = case_or_fail(self.state, receipt)
             told = "ไม่ได้แจ้งผู้ยื่น"
             with self.state.tx():
-                data = self.desk.checklist(case).as_dict()
-                data.update(verdict="complete", confirmed_by=actor, confirmed_at=iso(now))
+                data = self.desk.checklist(case).confirmed().as_dict()
+                data.update(confirmed_by=actor, confirmed_at=iso(now))
                 self.state.update_case(case["id"], checklist=json.dumps(data, ensure_ascii=False))
                 if case["status"] == "awaiting_documents":
                     effect = self.desk.apply(self.state.case_by_id(case["id"]), "documents_complete", now, actor=actor)

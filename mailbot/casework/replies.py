@@ -218,6 +218,7 @@ def context(agency: AgencyConfig, *, receipt: str | None, received_at: datetime,
         "status": "",
         "via_staff": "",
         "deadline": "",
+        "confirmed_by_officer": False,   # documents_complete: an officer checked them, no mail came
         "history": [],
         "unit": "",
         "sender_addr": "",
