@@ -9,6 +9,9 @@ Owns: the policy tables every other module reads instead of keeping its own sets
   value, whether the per-sender and hourly caps apply, whether it updates the case's
   การตอบกลับ (reply) column, whether it is internal (to staff, not a citizen: never counted as
   a reply to a citizen), and whether it answers in the citizen's thread (``Re:`` + receipt tag).
+* ``REASONS``: for each technical reason mailbot records (a failed sender check, a spam score,
+  a size over the limit...), the plain Thai sentence an officer and the register read; the
+  technical text itself is kept for the console's รายละเอียด.
 * ``SEND_STATES``: the states of an outgoing message, in Thai; ``UNSENT`` and ``UNDELIVERED``
   name the sets of them that queries use.
 
@@ -16,6 +19,7 @@ No I/O here.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -167,3 +171,50 @@ def send_state(status: str | None) -> str:
 
 # each outcome's usual reply is a kind of mail this table knows, and every outcome has its row
 assert set(OUTCOMES) == set(Outcome) and all(o.reply is None or o.reply in MAIL_KINDS for o in OUTCOMES.values())
+
+
+# ---------------------------------------------------------------------------- reasons, in Thai
+
+# (pattern on the technical reason, the sentence people read); first match wins. The reasons are
+# written by casework.trust, intake.verdict and the store (quarantine); older releases' texts too.
+REASONS: tuple[tuple[str, str], ...] = (
+    (r"^authentication failed", "เซิร์ฟเวอร์อีเมลตรวจแล้วว่าอีเมลนี้อาจไม่ได้ส่งมาจากผู้ส่งที่ระบุไว้"),
+    (r"^the sender's name shows another address", "ชื่อผู้ส่งแสดงที่อยู่อีเมลอื่น ไม่ตรงกับที่อยู่ที่ส่งมาจริง"),
+    (r"^forged authentication-results", "อีเมลแนบผลการตรวจสอบผู้ส่งที่ปลอมขึ้นมา"),
+    (r"^x-spam-flag|^spam score|^microsoft scl|^spam\b", "ระบบกรองอีเมลขยะระบุว่าเป็นอีเมลขยะ"),
+    (r"^sender on trust\.blocklist", "ผู้ส่งอยู่ในรายชื่อที่หน่วยงานปิดกั้นไว้"),
+    (r"^staff forward from .* not vouched for", "อีเมลส่งต่อที่อ้างว่ามาจากเจ้าหน้าที่ แต่ยังยืนยันไม่ได้ว่าเจ้าหน้าที่ส่งจริง"),
+    (r"^(staff forward )?sent from our own address", "อีเมลอ้างว่าส่งจากที่อยู่อีเมลของหน่วยงานเอง"),
+    (r"^(staff forward )?from our own domain", "อีเมลอ้างว่ามาจากโดเมนของหน่วยงาน แต่ตรวจสอบไม่ผ่าน"),
+    (r"^too large", "อีเมลมีขนาดใหญ่เกินกว่าที่รับได้"),
+    (r"^claims to be the agency", "อีเมลอ้างว่าส่งจากหน่วยงานเอง"),
+    (r"^(could not|cannot) be (read|parsed)|^unreadable|^unparseable|^parse", "อ่านอีเมลฉบับนี้ไม่ได้ (รูปแบบเสียหาย)"),
+    (r"^processing stopped", "การทำงานหยุดกลางคันซ้ำหลายครั้งขณะจัดการอีเมลฉบับนี้"),
+    (r"^(processing failed|error|crash|bug|internal)", "เกิดข้อผิดพลาดซ้ำหลายครั้งขณะจัดการอีเมลฉบับนี้"),
+)
+UNKNOWN_REASON = "ตรวจพบความผิดปกติ ดูรายละเอียดทางเทคนิค"
+
+
+def reason_parts(text: str | None) -> list[str]:
+    """A recorded reason split into its parts ("a; b"), without the "flagged:" prefix and the
+    quarantine copy's file name."""
+    text = re.sub(r"\s*\(copy: [^)]*\)", "", text or "")
+    text = re.sub(r"^\s*flagged:\s*", "", text.strip(), flags=re.I)
+    return [p.strip() for p in re.split(r";\s*", text) if p.strip()]
+
+
+def explain(text: str | None) -> str:
+    """The reason(s) as plain Thai, one sentence each, each once ("" for no reason). A text that
+    is Thai already stays as it is."""
+    out: list[str] = []
+    for part in reason_parts(text):
+        if re.search("[\u0e00-\u0e7f]", part):
+            thai = part
+        else:
+            low = re.sub(r"^flagged:\s*", "", part.lower())
+            thai = next((t for pattern, t in REASONS if re.search(pattern, low)), UNKNOWN_REASON)
+            if low.startswith("names case "):
+                continue
+        if thai not in out:
+            out.append(thai)
+    return " · ".join(out)

@@ -156,7 +156,8 @@ def test_mail_claiming_to_be_us_is_registered_flagged_and_not_answered(env, head
     assert h.outcome == "registered" and h.receipt and "flagged" in h.reason
     assert env.smtp.messages == []                     # no reply, no internal forward
     rows, _ = register_rows(env)
-    assert "อ้างเป็นอีเมลของหน่วยงาน" in rows[1][7] and "flagged" in rows[1][16]
+    assert "อ้างเป็นอีเมลของหน่วยงาน" in rows[1][7] and "ผู้ส่งตรวจสอบไม่ผ่าน" in rows[1][16]
+    assert "flagged" not in rows[1][7] + rows[1][16]                 # plain Thai on the register
 
 
 def test_own_domain_passing_authentication_is_an_ordinary_request(env):

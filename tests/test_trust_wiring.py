@@ -6,6 +6,8 @@ import sqlite3
 
 import pytest
 
+from mailbot.casework import trust
+
 from .conftest import AGENCY, letter
 
 pytestmark = pytest.mark.slow   # end to end through subprocesses
@@ -64,7 +66,7 @@ def test_spoofed_staff_forward_is_held_under_the_outer_sender(env):
     assert h.outcome == "registered" and h.sender == "clerk@example.go.th"
     assert env.smtp.messages == []
     row = db(env).execute("SELECT * FROM cases").fetchone()
-    assert row["via"] is None and row["sender_addr"] == "clerk@example.go.th" and "flagged" in row["remark"]
+    assert row["via"] is None and row["sender_addr"] == "clerk@example.go.th" and trust.CLAIMS_US_NOTE in row["remark"]
 
 
 def test_phishing_subject_is_echoed_inert(env):
@@ -98,7 +100,7 @@ def test_a_flood_of_spoofed_requests_is_registered_flagged_and_never_answered(en
     assert len(handled) == 20 and all(h.outcome == "registered" and h.receipt for h in handled)
     assert env.smtp.messages == []                                     # backscatter: zero
     con = db(env)
-    assert con.execute("SELECT count(*) FROM cases WHERE remark LIKE '%flagged%'").fetchone()[0] == 20
+    assert sum(trust.is_flagged(held, remark) for held, remark in con.execute("SELECT held, remark FROM cases")) == 20
     assert con.execute("SELECT count(*) FROM outbox WHERE status='held'").fetchone()[0] == 20   # officer may release
 
 

@@ -9,7 +9,7 @@ copy. Reading only: nothing here takes the work lock or changes data.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Callable
 
@@ -47,6 +47,30 @@ class WorkItem:
     detail: str = ""
     name: str = ""     # result_problem: the file name
     due: date | None = None
+    also: list["WorkItem"] = field(default_factory=list)   # the same case's other reasons, on this row
+
+    @property
+    def parts(self) -> list["WorkItem"]:
+        """This row's reasons: itself first, then the same case's others."""
+        return [self, *self.also]
+
+
+def one_row_per_case(items: list[WorkItem]) -> list[WorkItem]:
+    """Each case once: a mail that is unclassified, held and flagged is one row with its three
+    reasons (in the order found), urgent if any reason is."""
+    out: list[WorkItem] = []
+    first: dict[str, WorkItem] = {}
+    for item in items:
+        lead = first.get(item.receipt) if item.receipt else None
+        if lead is None:
+            out.append(item)
+            if item.receipt:
+                first[item.receipt] = item
+            continue
+        lead.also.append(item)
+        lead.urgent = lead.urgent or item.urgent
+        lead.at = min(lead.at, item.at)
+    return out
 
 
 @dataclass
@@ -60,6 +84,11 @@ class Today:
     events: list
     alerts: list
     now: datetime
+
+    @property
+    def waiting(self) -> int:
+        """How many things wait: each kind's count, a case with several reasons once (of those shown)."""
+        return sum(self.counts.values()) - sum(len(w.also) for w in self.queue)
 
 
 @dataclass
@@ -174,7 +203,7 @@ class DeskViews:
             lambda r: WorkItem("held", False, from_iso(r["created_at"]), r["subject"] or "", r["recipient"],
                                receipt=r["receipt"], ref=r["id"], detail=r["hold_reason"] or ""))
         add("flagged", state.work_flagged(limit),
-            lambda r: WorkItem("flagged", True, from_iso(r["received_at"]), r["subject"] or "", _who(r),
+            lambda r: WorkItem("flagged", False, from_iso(r["received_at"]), r["subject"] or "", _who(r),
                                receipt=r["receipt"], ref=r["id"], detail=f"ไม่ผ่านการตรวจสอบ: {r['held']}"))
         add("quarantined", state.work_quarantined(limit),
             lambda r: WorkItem("quarantined", True, from_iso(r["received_at"] or r["decided_at"] or iso(now)),
@@ -194,6 +223,7 @@ class DeskViews:
         add("documents", state.work_documents_unsure(limit),
             lambda r: WorkItem("documents", bool(r["urgency_rank"]), from_iso(r["received_at"]), r["subject"] or "",
                                _who(r), receipt=r["receipt"], ref=r["id"], detail=r["urgency"] or ""))
+        queue = one_row_per_case(queue)
         queue.sort(key=lambda w: (not w.urgent, w.at))
         events = state.recent_events(8)
         alerts = state.recent_alerts(5)

@@ -24,6 +24,7 @@ from ..store import Row, State, from_iso, iso
 from ..thai import thai_date, thai_date_short
 from . import workflow
 from .cases import Desk
+from . import trust
 from .trust import add_note
 from .workflow import unknown_status
 
@@ -191,7 +192,7 @@ class Officer:
             if case["cancelled_at"] or case["status"] not in workflow.OPEN:
                 raise MailbotError(f"เรื่อง {receipt} ยุติหรือยกเลิกแล้ว คัดแยกไม่ได้",
                                    f"case {receipt} is closed or cancelled; it cannot be classified")
-            flagged = bool(case["held"]) or "(flagged:" in (case["remark"] or "")
+            flagged = trust.is_flagged(case["held"], case["remark"])
             with self.state.tx():
                 files = [File(r["name"], r["size"], r["content_type"]) for r in self.state.case_files(case["id"])]
                 checklist = completeness.check(service, files)
@@ -321,7 +322,7 @@ class Officer:
                     if case is None:
                         raise MailbotError("ไม่พบเรื่องนี้", "no such case")
                     self.desk.event(case, now, "officer:reviewed",
-                                    f"ตรวจอีเมลที่อ้างเป็นของหน่วยงานแล้ว {thai_date_short(now)} ({actor})",
+                                    f"{trust.reviewed_note(case['held'], case['remark'])} {thai_date_short(now)} ({actor})",
                                     actor=actor, action=True)
                 else:
                     if kind == "mail" and self.state.outbox_case_kind(ref) is None:

@@ -231,6 +231,7 @@ def context(agency: AgencyConfig, *, receipt: str | None, received_at: datetime,
         "stamped": [],
         "audit_head": "",       # the daily log: the audit chain's head ("#N hash")
         "too_large": None,      # a forward over the server's SIZE: {limit_mb, files, link}
+        "outage": False,        # alert: mailbot itself cannot work (ops.alerts.OUTAGES)
     }
 
 

@@ -29,6 +29,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Iterable, Literal
 
+from ..kinds import explain
 from ..config import TrustConfig
 from ..intake.classify import claims_to_be_us
 from ..mail.parse import Letter, no_reply_address
@@ -285,9 +286,30 @@ class Screening:
         return "; ".join(self.reasons)
 
 
+HELD_NOTE = "ระงับการตอบกลับอัตโนมัติ รอเจ้าหน้าที่ตรวจสอบ"
+CLAIMS_US_NOTE = "อ้างเป็นอีเมลของหน่วยงานแต่ตรวจสอบไม่ผ่าน ไม่ตอบอัตโนมัติ"
+# how a register note marks a flagged case (this release's wording and earlier ones' "(flagged: …)")
+FLAG_MARKS = (HELD_NOTE, CLAIMS_US_NOTE, "(flagged:")
+
+
 def hold_remark(reason: str) -> str:
-    """The register note for a held request (a warning: never folded, never pushed out)."""
-    return f"ระงับการตอบกลับอัตโนมัติ รอเจ้าหน้าที่ตรวจสอบ (flagged: {reason})"
+    """The register note for a held request (a warning: never folded, never pushed out), in plain
+    Thai; the technical reason stays in the case's ``held`` column for the console's รายละเอียด."""
+    return f"{HELD_NOTE}: {explain(reason)}"
+
+
+def reviewed_note(held: str | None, remark: str | None) -> str:
+    """The history's words for "the officer looked at this flagged mail": what it was flagged for."""
+    if held:
+        return f"ตรวจอีเมลที่ตรวจสอบผู้ส่งไม่ผ่านแล้ว ({explain(held)})"
+    if "อ้างเป็นอีเมลของหน่วยงาน" in (remark or ""):
+        return "ตรวจอีเมลที่อ้างเป็นของหน่วยงานแล้ว"
+    return "ตรวจอีเมลที่ถูกทำเครื่องหมายแล้ว"
+
+
+def is_flagged(held: str | None, remark: str | None) -> bool:
+    """The case was registered flagged: held, or noted as claiming to be the agency."""
+    return bool(held) or any(mark in (remark or "") for mark in FLAG_MARKS)
 
 
 def screen(letter: Letter, settings: TrustConfig) -> Screening:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from flask import Blueprint, Response, abort, current_app, g, redirect, render_template, request, send_file, url_for
 
-from ..casework import workflow
+from ..casework import trust, workflow
 from ..errors import MailbotError
 from ..thai import to_bangkok
 from . import auth, security
@@ -184,7 +184,7 @@ def case(year: int, seq: int):
     mails = [_mail_text(m) for m in view.mail]
     return render_template("case.html", v=view, c=view.case, messages=o.case_messages(receipt), mails=mails,
                            confirmed=stored.get("confirmed_by"), services=o.rules.services, units=o.units(),
-                           flagged=bool(view.case["held"]) or "(flagged:" in (view.case["remark"] or ""), page="cases",
+                           flagged=trust.is_flagged(view.case["held"], view.case["remark"]), page="cases",
                            open_status=view.case["status"] in workflow.OPEN)
 
 

@@ -23,7 +23,7 @@ from ..casework import workflow
 from ..clock import Clock, utcnow
 from ..config import Config
 from ..errors import MailbotError
-from ..kinds import kind_label, outcome_label, send_state
+from ..kinds import explain, kind_label, outcome_label, reason_parts, send_state
 from ..mail.wire import Wire
 from ..store import from_iso
 from ..thai import thai_date, thai_date_short, thai_datetime
@@ -184,6 +184,8 @@ def _filters(app: Flask) -> None:
     env.filters["outcome_label"] = outcome_label
     env.filters["send_state"] = send_state
     env.filters["mail_kind"] = kind_label
+    env.filters["explain"] = explain                                    # a recorded reason in plain Thai
+    env.filters["technical"] = lambda t: "; ".join(reason_parts(t))     # the same, as recorded
     env.filters["kb"] = lambda n: f"{max(1, round((n or 0) / 1024))} KB" if (n or 0) < 1024 * 1024 \
         else f"{(n or 0) / 1024 / 1024:.1f} MB"
     env.filters["nl2br"] = lambda s: Markup("<br>").join(security.citizen(s).split("\n"))

@@ -172,13 +172,21 @@ class Recorder:
         files = [a for a in letter.attachments if not a.inline]
         checklist = completeness.check(opening.service, [completeness.File(a.name, a.size, a.content_type)
                                                          for a in files])
+        # urgency claimed by a sender nothing vouched for (spam-flagged, failed or forged checks):
+        # a note for the officer, never an alarm or the top of the work queue
+        doubtful = bool(v.flag or opening.held)
+        remarks = list(opening.remarks)
+        if doubtful and tri.urgent:
+            remarks.append(f"อีเมลระบุว่า{tri.urgency_label} แต่ผู้ส่งยังไม่ผ่านการตรวจสอบ "
+                           "จึงยังไม่ถือเป็นเรื่องด่วน")
         case = self.open_case(
             received=m.received, now=now, service=opening.service, checklist=checklist, message_row=m.row_id,
             sender_name=letter.from_name, sender_addr=letter.from_addr, reply_to=letter.reply_to,
-            subject=letter.subject, remark="; ".join(opening.remarks), message_id=letter.message_id,
+            subject=letter.subject, remark="; ".join(remarks), message_id=letter.message_id,
             attachments=len(files), archive=m.archive, sha256=m.sha256, via=p.via,
             doc_date=iso(letter.date) if letter.date else None,
-            urgency=tri.urgency_label or None, urgency_rank=tri.urgency_rank,
+            urgency=None if doubtful else tri.urgency_label or None,
+            urgency_rank=0 if doubtful else tri.urgency_rank,
             deadline=iso(tri.deadline) if tri.deadline else None, secrecy=tri.secrecy or None,
             linked_to=opening.linked_to, held=opening.held or None)
         self.desk.add_files(case["id"], m.row_id, letter.attachments, m.received)
@@ -186,7 +194,7 @@ class Recorder:
                                   target_folder=self.cfg.folders.registered)
         handled.receipt = case["receipt"]
         out = Recorded(self.cfg.folders.registered, handled, opened=case,
-                       marked=(case, tri) if tri.urgent or tri.secret else None)
+                       marked=(case, tri) if (tri.urgent or tri.secret) and not doubtful else None)
         if v.linked_case:                 # someone else's case named: linked, its owner not mailed
             named = self.state.case(v.linked_case)
             if named is not None:
@@ -194,7 +202,7 @@ class Recorder:
                 self.desk.event(case, m.received, "linked", mine, message_row=m.row_id)
                 self.desk.event(named, m.received, "linked", theirs, message_row=m.row_id)
         if not v.answered:                # claims to be us: never answered, never forwarded
-            self.state.update_case(case["id"], reply_status="ไม่ตอบอัตโนมัติ (flagged)")
+            self.state.update_case(case["id"], reply_status="ไม่ตอบอัตโนมัติ (ผู้ส่งตรวจสอบไม่ผ่าน)")
             handled.reply = "flagged: not answered"
             return out
         handled.reply, out.warnings = self.answer_opened(

@@ -337,7 +337,7 @@ def explain(decision: Verdict) -> tuple[str, str]:
         return (f"ติดตามเรื่องเดิมเลขรับ {decision.case_receipt}: บันทึกในเรื่องเดิม ไม่ออกเลขรับใหม่",
                 f"follow-up on case {decision.case_receipt}: noted on that case, no new number")
     if decision.flag:
-        return (f"ลงทะเบียนรับและทำเครื่องหมายให้เจ้าหน้าที่ตรวจ ไม่ตอบอัตโนมัติ ({decision.flag})",
+        return (f"ลงทะเบียนรับและทำเครื่องหมายให้เจ้าหน้าที่ตรวจ ไม่ตอบอัตโนมัติ ({kinds.explain(decision.flag)})",
                 f"registered and flagged for the officer, no automatic reply ({decision.flag})")
     if decision.outcome == O.REGISTERED and m.service is not None:
         return (f'ลงทะเบียนรับ: บริการ "{m.service.name}" ({m.service.code}) ตามกฎบริการข้อที่ {m.number} {how_th}',
@@ -372,7 +372,7 @@ def _register(p: Prepared, f: Facts, s: Settings, reason: str, *, flag: str = ""
     if flag and flag == p.hold:
         remarks.append(trust.hold_remark(flag))
     elif flag:
-        remarks.append(f"อ้างเป็นอีเมลของหน่วยงาน ไม่ตอบอัตโนมัติ (flagged: {flag})")
+        remarks.append(trust.CLAIMS_US_NOTE)
     if p.triage.urgent:
         remarks.append(p.triage.urgency_label)
     if p.triage.secret:

@@ -21,6 +21,9 @@ from ..thai import one_line, thai_date, thai_datetime, to_bangkok
 
 log = logging.getLogger(__name__)
 REPEAT = timedelta(hours=1)
+# alerts about mailbot itself being unable to work (their mail says that unhandled mail waits in
+# the mailbox, nothing lost); every other alert is about one piece of work
+OUTAGES = ("login", "unreachable-", "environment", "disk", "recovery")
 
 
 class Alerts:
@@ -51,6 +54,7 @@ class Alerts:
             print(f"แจ้งเตือน / ALERT: {thai}\n  {english}", file=sys.stderr)
             ctx = context(self.cfg.agency, receipt=None, received_at=now, subject="", sender_name="")
             ctx["note"] = text
+            ctx["outage"] = key.startswith(OUTAGES)
             subject = "[mailbot แจ้งเตือน] " + one_line(title or thai.split(":")[0], 70)
             stamp = int(now.timestamp()) // 60
             for to in dict.fromkeys([*self.recipients(), *also]):
