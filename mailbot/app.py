@@ -300,6 +300,11 @@ class Office:
         """Send what the outbox owes (SMTP only: no mailbox needed)."""
         return self.upkeep.deliver()
 
+    def send_now(self) -> Delivery:
+        """An officer's "send now": what the outbox owes, under the work lock like any officer action."""
+        with self.work():
+            return self.upkeep.deliver()
+
     def send_alerts(self) -> None:
         """Deliver queued alerts over SMTP even when IMAP is down; never raises."""
         return self.upkeep.send_alerts()

@@ -189,6 +189,8 @@ REASONS: tuple[tuple[str, str], ...] = (
     (r"^too large", "อีเมลมีขนาดใหญ่เกินกว่าที่รับได้"),
     (r"^claims to be the agency", "อีเมลอ้างว่าส่งจากหน่วยงานเอง"),
     (r"^(could not|cannot) be (read|parsed)|^unreadable|^unparseable|^parse", "อ่านอีเมลฉบับนี้ไม่ได้ (รูปแบบเสียหาย)"),
+    (r"^[45]\d\d\b|^[45]\.\d\.\d|recipient|mailbox (unavailable|full)|user unknown|refused",
+     "เซิร์ฟเวอร์อีเมลปลายทางไม่รับอีเมลฉบับนี้"),
     (r"^processing stopped", "การทำงานหยุดกลางคันซ้ำหลายครั้งขณะจัดการอีเมลฉบับนี้"),
     (r"^(processing failed|error|crash|bug|internal)", "เกิดข้อผิดพลาดซ้ำหลายครั้งขณะจัดการอีเมลฉบับนี้"),
 )
@@ -209,7 +211,7 @@ def explain(text: str | None) -> str:
     out: list[str] = []
     for part in reason_parts(text):
         if re.search("[\u0e00-\u0e7f]", part):
-            thai = part
+            thai = part.split(" / ")[0].strip()        # "Thai / English": the Thai half
         else:
             low = re.sub(r"^flagged:\s*", "", part.lower())
             thai = next((t for pattern, t in REASONS if re.search(pattern, low)), UNKNOWN_REASON)

@@ -377,7 +377,7 @@ def test_today_lists_what_needs_an_officer_and_each_item_is_dealt_with_there(env
     assert chips(today) == ["รอคัดแยก 1", "อีเมลระงับไว้ 2", "ตรวจสอบผู้ส่งไม่ผ่าน 1", "กักกัน 1", "ส่งไม่ถึงผู้ยื่น 1"]
     assert {got["manee@example.com"], got["director@example.go.th"], got["typo@gmial.example"]} <= set(
         receipts_listed(today))
-    for shown in ("เรื่องทั่วไปที่ไม่มีหมวด", "ไม่ผ่านการตรวจสอบ: from our own domain but spf=fail",
+    for shown in ("เรื่องทั่วไปที่ไม่มีหมวด", "อีเมลอ้างว่ามาจากโดเมนของหน่วยงาน แต่ตรวจสอบไม่ผ่าน รายละเอียด from our own domain but spf=fail",
                   "เกิน 1 ฉบับต่อวันถึงผู้รับรายเดียว", "ส่งอีเมลไม่สำเร็จ (ตีกลับ)"):
         assert shown in text, shown
     # every page: the security headers; the session cookie for this site's requests only
@@ -390,9 +390,9 @@ def test_today_lists_what_needs_an_officer_and_each_item_is_dealt_with_there(env
     r = console.submit(today, f"/held/{held[0]['id']}/release")
     assert r.headers["Location"] == "/"
     today = console.follow(r)
-    assert f"ปล่อยอีเมล #{held[0]['id']} แล้ว จะส่งในรอบถัดไป / released" in flashes(today)
+    assert f"ปล่อยอีเมล #{held[0]['id']} แล้ว จะส่งในรอบถัดไป หรือกด “ส่งเดี๋ยวนี้” / released" in flashes(today)
     today = console.follow(console.submit(today, f"/held/{held[1]['id']}/discard"))
-    assert f"ยกเลิกอีเมล #{held[1]['id']} แล้ว / discarded" in flashes(today)
+    assert f"ไม่ส่งอีเมล #{held[1]['id']} แล้ว / not sent" in flashes(today)
     decided = {row["id"]: row for row in rows(env, "SELECT * FROM outbox")}
     assert decided[held[0]["id"]]["status"] == "queued" and "released by" in decided[held[0]["id"]]["hold_reason"]
     assert decided[held[1]["id"]]["status"] == "discarded"
@@ -1013,3 +1013,69 @@ def test_every_route_is_served_by_a_test(env):
     listed = set().union(*(getattr(fn, "serves", frozenset()) for fn in tests))
     assert not routes - listed, f"routes no test of this file has served: {sorted(routes - listed)}"
     assert not listed - routes, f"listed in @serves but not a route: {sorted(listed - routes)}"
+
+
+# ---------------------------------------------------------------------------- now, not at the next cycle
+
+@serves("POST views.poll_now", "POST views.send_now")
+def test_the_officer_checks_the_mailbox_and_sends_now(env, open_console):
+    """No waiting for the next cycle (up to an hour outside office hours): "ตรวจกล่องอีเมลเดี๋ยวนี้"
+    runs a cycle, "ส่งเดี๋ยวนี้" sends what waits; both under the work lock like any officer action."""
+    env.deliver(building_request())
+    console = open_console()
+    page = console.follow(console.submit(console.get("/"), "/poll-now"))
+    assert flashes(page)[0].startswith("ตรวจกล่องอีเมลแล้ว: อีเมลใหม่ 1 ฉบับ (ลงทะเบียนรับ 1)"), flashes(page)
+    [receipt_mail] = [m for m in env.smtp.messages if "somchai@example.com" in m.rcpt_tos]
+    [case] = rows(env, "SELECT * FROM cases")
+    assert case["status"] == "awaiting_documents"
+    assert "ตรวจกล่องอีเมลแล้ว: ไม่มีอีเมลใหม่" in flashes(console.follow(console.submit(page, "/poll-now")))[0]
+
+    page = console.get(case_path(case["receipt"]))
+    assert "ส่งเดี๋ยวนี้" not in visible(page)                      # nothing waits
+    page = console.follow(console.submit(page, case_path(case["receipt"], "documents")))
+    [told] = [m for m in outbox(env, "somchai@example.com") if m["kind"] == "documents_complete"]
+    assert told["status"] == "queued" and "มีอีเมลรอส่งในรอบถัดไป" in visible(page)
+    before = len(env.smtp.messages)
+    page = console.follow(console.submit(page, "/send-now"))
+    assert flashes(page)[0].startswith("ส่งอีเมลแล้ว 1 ฉบับ"), flashes(page)
+    assert len(env.smtp.messages) == before + 1 and "somchai@example.com" in env.smtp.messages[-1].rcpt_tos
+    [told] = [m for m in outbox(env, "somchai@example.com") if m["kind"] == "documents_complete"]
+    assert told["status"] == "sent"
+    assert page.request.path == case_path(case["receipt"])          # back where the officer was
+    assert "มีอีเมลรอส่ง" not in visible(page) and "/send-now" not in [f.action for f in read(page).forms]
+    assert flashes(console.follow(console.post("/send-now", {})))[0].startswith("ไม่มีอีเมลรอส่ง")
+
+
+@serves("GET views.today", "POST views.acknowledge", "GET views.case")
+def test_spam_marked_urgent_is_a_note_listed_once_and_reviewed_as_spam(env, open_console):
+    """A spam-flagged mail with ด่วนที่สุด in its subject raises no alert and is not painted urgent;
+    it is one row of วันนี้ with all its reasons; its reasons read as plain Thai on the page and
+    on the register, the technical text only behind รายละเอียด; looking at it is recorded as
+    what it was."""
+    spam = letter("ด่วนที่สุด โปรดโอนเงินค่าธรรมเนียมด่วน", sender="promo@lucky.example",
+                  X_Spam_Flag="YES", X_Spam_Status="Yes, score=9.1 required=5.0")
+    [(_, receipt)] = handled(env, spam).items()
+    case = case_row(env, receipt)
+    assert case["urgency"] is None and not case["urgency_rank"] and case["held"]
+    assert "อีเมลระบุว่าด่วนที่สุด แต่ผู้ส่งยังไม่ผ่านการตรวจสอบ" in case["remark"]
+    assert not rows(env, "SELECT * FROM outbox WHERE kind='alert'")          # no alarm
+    assert not rows(env, "SELECT * FROM alerts WHERE key LIKE 'marked-%'")
+    for column in ("remark", "reply_status"):                                 # the register: Thai only
+        assert not re.search(r"[A-Za-z]{3,}", case[column] or ""), case[column]
+    console = open_console()
+    today = console.get("/")
+    html_ = today.get_data(as_text=True)
+    assert receipts_listed(today) == [receipt]                               # once
+    [row] = re.findall(r'<tr class="(\w*)">\s*<td>(.*?)</td>', html_, re.DOTALL)
+    assert row[0] == ""                                                      # not painted urgent
+    assert re.findall(r'chip k-(\w+)', row[1]) == ["unclassified", "held", "flagged"]
+    text = visible(today)
+    assert "ระบบกรองอีเมลขยะระบุว่าเป็นอีเมลขยะ" in text
+    assert re.search(r"<summary>รายละเอียด</summary><code>X-Spam-Flag: YES; spam score 9.1 &gt; 5", html_)
+    assert "ไม่ส่งอีเมลนี้" in text and "ยกเลิก" not in text
+    today = console.follow(console.submit(today, rf"/ack/flagged/\d+"))
+    [seen] = events(env, receipt, "officer:reviewed")
+    assert seen["note"].startswith("ตรวจอีเมลที่ตรวจสอบผู้ส่งไม่ผ่านแล้ว (ระบบกรองอีเมลขยะระบุว่าเป็นอีเมลขยะ)")
+    assert "อ้างเป็นของหน่วยงาน" not in seen["note"]
+    page = console.get(case_path(receipt))
+    assert "ระบบกรองอีเมลขยะระบุว่าเป็นอีเมลขยะ" in visible(page)

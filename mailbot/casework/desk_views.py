@@ -204,7 +204,7 @@ class DeskViews:
                                receipt=r["receipt"], ref=r["id"], detail=r["hold_reason"] or ""))
         add("flagged", state.work_flagged(limit),
             lambda r: WorkItem("flagged", False, from_iso(r["received_at"]), r["subject"] or "", _who(r),
-                               receipt=r["receipt"], ref=r["id"], detail=f"ไม่ผ่านการตรวจสอบ: {r['held']}"))
+                               receipt=r["receipt"], ref=r["id"], detail=r["held"] or ""))
         add("quarantined", state.work_quarantined(limit),
             lambda r: WorkItem("quarantined", True, from_iso(r["received_at"] or r["decided_at"] or iso(now)),
                                r["subject"] or "", r["sender"] or "", ref=r["id"],

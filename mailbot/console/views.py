@@ -18,7 +18,8 @@ from pathlib import Path
 from flask import Blueprint, Response, abort, current_app, g, redirect, render_template, request, send_file, url_for
 
 from ..casework import trust, workflow
-from ..errors import MailbotError
+from ..errors import ConnectionFailure, MailbotError
+from ..kinds import outcome_label
 from ..thai import to_bangkok
 from . import auth, security
 
@@ -289,9 +290,48 @@ def message_file(row: int, index: int):
 def held(outbox_id: int, verb: str):
     o = office()
     row = o.release(outbox_id, g.actor) if verb == "release" else o.discard(outbox_id, g.actor)
-    flash(f"ปล่อยอีเมล #{outbox_id} แล้ว จะส่งในรอบถัดไป / released" if verb == "release"
-          else f"ยกเลิกอีเมล #{outbox_id} แล้ว / discarded")
+    flash(f"ปล่อยอีเมล #{outbox_id} แล้ว จะส่งในรอบถัดไป หรือกด “ส่งเดี๋ยวนี้” / released" if verb == "release"
+          else f"ไม่ส่งอีเมล #{outbox_id} แล้ว / not sent")
     return redirect(_back(row["case_id"]))
+
+
+@bp.route("/send-now", methods=["POST"])
+def send_now():
+    """What waits to be sent goes now, not at the next cycle (under the work lock)."""
+    try:
+        d = office().send_now()
+    except ConnectionFailure as exc:
+        flash(f"ส่งไม่ได้ตอนนี้: {exc.thai} อีเมลยังรออยู่ จะส่งในรอบถัดไป ไม่สูญหาย", "warn")
+        return redirect(_back(None))
+    if d.smtp_error is not None:
+        flash(f"ส่งไม่ได้ตอนนี้: {d.smtp_error.thai} อีเมลยังรออยู่ จะส่งในรอบถัดไป ไม่สูญหาย", "warn")
+    elif not d.sent and not d.failed:
+        flash("ไม่มีอีเมลรอส่ง / nothing to send")
+    else:
+        flash(f"ส่งอีเมลแล้ว {len(d.sent)} ฉบับ" + (f" ส่งไม่สำเร็จ {len(d.failed)} ฉบับ (ดูที่วันนี้)" if d.failed else "")
+              + f" / sent {len(d.sent)}", "warn" if d.failed else "message")
+    return redirect(_back(None))
+
+
+@bp.route("/poll-now", methods=["POST"])
+def poll_now():
+    """One full cycle now: the mailbox read, replies sent (under the work lock, as the service does)."""
+    try:
+        report = office().poll()
+    except ConnectionFailure as exc:
+        flash(f"ตรวจกล่องอีเมลไม่ได้ตอนนี้: {exc.thai}", "warn")
+        return redirect(_back(None))
+    counts = report.counts()
+    if counts:
+        what = " ".join(f"{outcome_label(k)} {n}" for k, n in sorted(counts.items()))
+        text = f"ตรวจกล่องอีเมลแล้ว: อีเมลใหม่ {sum(counts.values())} ฉบับ ({what})"
+    else:
+        text = "ตรวจกล่องอีเมลแล้ว: ไม่มีอีเมลใหม่"
+    text += f" · ส่งอีเมล {len(report.delivery.sent)} ฉบับ"
+    if report.smtp_error is not None:
+        text += f" · ส่งไม่ได้ตอนนี้ ({report.smtp_error.thai}) อีเมลยังรออยู่"
+    flash(text + " / checked the mailbox", "warn" if report.smtp_error is not None else "message")
+    return redirect(_back(None))
 
 
 @bp.route("/ack/<any(mail, quarantine, flagged):kind>/<int:ref>", methods=["POST"])

@@ -20,7 +20,7 @@ from .. import faults
 from ..casework.replies import Templates, build, message_id_for
 from ..config import Config
 from ..errors import ConnectionFailure, MailbotError, explain_environment
-from ..kinds import MAIL_KINDS, UNCAPPED, kind_label, mail_kind, send_state
+from ..kinds import MAIL_KINDS, UNCAPPED, explain, kind_label, mail_kind, send_state
 from ..store import Row, State, iso
 from ..thai import thai_date_short, to_bangkok
 from . import addresses
@@ -120,7 +120,7 @@ class Outbox:
         return self._decide(outbox_id, "queued", actor, now, "ปล่อยอีเมลที่ระงับไว้หรือส่งใหม่", "released")
 
     def discard(self, outbox_id: int, actor: str, now: datetime) -> Row:
-        return self._decide(outbox_id, "discarded", actor, now, "ยกเลิกอีเมลที่ระงับไว้", "discarded")
+        return self._decide(outbox_id, "discarded", actor, now, "ไม่ส่งอีเมลที่ระงับไว้", "discarded")
 
     def _decide(self, outbox_id: int, status: str, actor: str, now: datetime, thai: str, english: str) -> Row:
         st = self.state
@@ -290,5 +290,5 @@ def column_text(status: str, when: datetime, reason: str | None) -> str:
     if status == "sent":
         text += f" {thai_date_short(when)}"
     if reason:
-        text += f": {reason[:120]}"
+        text += f": {explain(reason)[:120]}"     # plain Thai on the register; the console has the detail
     return text
