@@ -380,8 +380,10 @@ def cmd_run(cfg, clock, every: int | None) -> int:
     return 0
 
 
-def _actor(by: str | None) -> str:
-    return by or getpass.getuser()
+def _actor(by: str | None, cfg) -> str:
+    """Who did it: --by, else the name set once in settings (console.officer_name), else
+    ผู้ใช้เครื่องนี้; never the computer's account name."""
+    return " ".join((by or "").split()) or cfg.console.actor
 
 
 def cmd_case(office, args: argparse.Namespace) -> int:
@@ -399,13 +401,13 @@ def cmd_case(office, args: argparse.Namespace) -> int:
             print(line)
         return 0
     if args.case_verb == "cancel":
-        case = office.cancel_case(args.receipt, args.reason, _actor(args.by))
+        case = office.cancel_case(args.receipt, args.reason, _actor(args.by, office.cfg))
         print(f"{case['receipt']}: ยกเลิกแล้ว เลขนี้จะไม่ถูกใช้อีก / cancelled; the number is never reused")
         return 0
     if not (args.status or args.note or args.tell or args.late_reason or args.expected):
         raise ConfigError("ระบุอย่างน้อยหนึ่งอย่าง: --status, --note, --tell, --late-reason หรือ --expected",
                           "give at least one of --status, --note, --tell, --late-reason, --expected")
-    actor = _actor(args.by)
+    actor = _actor(args.by, office.cfg)
     if args.late_reason or args.expected:
         office.set_delay(args.receipt, args.late_reason, args.expected, actor)
     if not (args.status or args.note or args.tell):
@@ -466,11 +468,11 @@ def cmd_reply(office, args: argparse.Namespace) -> int:
               "(mailbot reply release N: ส่ง/ส่งใหม่ในรอบถัดไป / send or send again)")
         return 0
     if args.reply_verb == "release":
-        office.release(args.number, _actor(args.by))
+        office.release(args.number, _actor(args.by, office.cfg))
         print(f"ปล่อยอีเมล #{args.number} แล้ว จะส่งในรอบถัดไป / released #{args.number}: sent at the next cycle")
     else:
-        office.discard(args.number, _actor(args.by))
-        print(f"ยกเลิกอีเมล #{args.number} แล้ว / discarded #{args.number}")
+        office.discard(args.number, _actor(args.by, office.cfg))
+        print(f"ไม่ส่งอีเมล #{args.number} แล้ว / not sent: #{args.number}")
     return 0
 
 

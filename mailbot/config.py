@@ -436,6 +436,9 @@ class PublishConfig(_Strict):
     folder: Path = Path("registers/public")    # public licence register (xlsx, csv, CKAN metadata)
 
 
+THIS_COMPUTER = "ผู้ใช้เครื่องนี้"   # the actor when nobody signed in and no name is set
+
+
 class ConsoleConfig(_Strict):
     """The officer's desk: a local web page (``mailbot console``; also served by ``mailbot run``)."""
 
@@ -444,6 +447,14 @@ class ConsoleConfig(_Strict):
     listen: str = "127.0.0.1"         # 0.0.0.0: other PCs too, only with officer accounts
     session_minutes: int = Field(default=480, ge=1, le=10080)   # a sign-in lasts this long
     hosts: list[str] = Field(default_factory=list)   # extra names the page may be opened by
+    # the name recorded in the history and the audit log for what is done at this computer when
+    # there are no officer accounts (never the computer's user name); "" shows ผู้ใช้เครื่องนี้
+    officer_name: str = Field(default="", max_length=80)
+
+    @property
+    def actor(self) -> str:
+        """Who acts at this computer without an account: the name set once, or ผู้ใช้เครื่องนี้."""
+        return " ".join(self.officer_name.split()) or THIS_COMPUTER
 
     @property
     def loopback(self) -> bool:

@@ -503,8 +503,14 @@ def test_status_changed_note_recorded_citizen_told_and_case_closed(env, open_con
     assert case_row(env, receipt)["status"] == "closed" and 'id="close"' not in page.get_data(as_text=True)
     # nothing chosen, nothing written: said in Thai, nothing changes
     before = snapshot(env)
-    assert thai_error(console.submit(page, case_path(receipt, "set"))) == "เลือกสถานะใหม่หรือเขียนบันทึก"
+    assert thai_error(console.submit(page, case_path(receipt, "set"), status="")) == "เลือกสถานะใหม่หรือเขียนบันทึก"
     assert snapshot(env) == before
+    # a closed case offers only what can still be done: reopen (and view, print)
+    assert [f.action for f in read(page).forms if f.method == "post"] == [case_path(receipt, "set"), "/send-now"]
+    assert "เปิดเรื่องอีกครั้ง" in visible(page) and "พิมพ์หน้านี้" in visible(page)
+    page = console.follow(console.submit(page, case_path(receipt, "set"), note="ผู้ร้องแจ้งว่ายังมีเสียงดัง"))
+    assert case_row(env, receipt)["status"] == "in_progress"
+    assert {case_path(receipt, a) for a in ("tell", "forward", "close")} <= {f.action for f in read(page).forms}
 
 
 @serves("POST views.case_classify")
@@ -521,7 +527,10 @@ def test_unclassified_request_classified(env, open_console):
     case = case_row(env, receipt)
     assert case["service_code"] == "BLD" and case["status"] in ("awaiting_documents", "received")
     [event] = events(env, receipt, "officer:classify")
-    assert "เป็นเรื่องต่อเติมรั้ว" in event["note"] and event["actor"]
+    import getpass
+
+    assert "เป็นเรื่องต่อเติมรั้ว" in event["note"] and event["actor"] == "ผู้ใช้เครื่องนี้"
+    assert getpass.getuser() not in visible(page)           # the computer's account name is never shown
     [queued] = [m for m in outbox(env, "manee@example.com") if m["kind"] == "receipt"]
     assert queued["status"] == "queued" and "แบบคำขออนุญาตก่อสร้างอาคาร (ข.1)" in body_of(queued["raw"])
     assert 'id="classify"' not in page.get_data(as_text=True) and "แบบคำขออนุญาตก่อสร้างอาคาร (ข.1)" in visible(page)
@@ -1079,3 +1088,18 @@ def test_spam_marked_urgent_is_a_note_listed_once_and_reviewed_as_spam(env, open
     assert "อ้างเป็นของหน่วยงาน" not in seen["note"]
     page = console.get(case_path(receipt))
     assert "ระบบกรองอีเมลขยะระบุว่าเป็นอีเมลขยะ" in visible(page)
+
+
+@serves("POST views.case_set")
+def test_the_name_set_once_is_who_acts_without_accounts(env, open_console):
+    """Without officer accounts, what is done at this computer is recorded under the name set
+    once in settings (console.officer_name), on the page, in the history and the audit log."""
+    env.set_config(console={"officer_name": "  นางสาวสมหญิง   รักงาน "})
+    receipt = handled(env, building_request())["somchai@example.com"]
+    console = open_console()
+    page = console.follow(console.submit(console.get(case_path(receipt)), case_path(receipt, "set"),
+                                         note="โทรแจ้งผู้ยื่นแล้ว"))
+    [note] = events(env, receipt, "officer:note")
+    assert note["actor"] == "นางสาวสมหญิง รักงาน" and "(นางสาวสมหญิง รักงาน)" in visible(page)
+    assert rows(env, "SELECT actor FROM audit WHERE ref=? AND action='event:officer:note'", receipt)[0][0] == \
+        "นางสาวสมหญิง รักงาน"

@@ -8,7 +8,6 @@ and Thai error pages (never a traceback). The pages themselves are in ``views.py
 """
 from __future__ import annotations
 
-import getpass
 import logging
 from datetime import datetime
 from pathlib import Path
@@ -94,7 +93,7 @@ def create_app(cfg: Config, clock: Clock = utcnow, *, port: int | None = None,
         if g.session is None:
             g.session = sessions.new(None)
             g.new_cookie = True
-        g.actor = g.session.officer or _os_user()
+        g.actor = g.session.officer or cfg.console.actor
         return None
 
     @app.after_request
@@ -147,13 +146,6 @@ def create_app(cfg: Config, clock: Clock = utcnow, *, port: int | None = None,
 
     app.register_blueprint(bp)
     return app
-
-
-def _os_user() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:  # noqa: BLE001
-        return "เจ้าหน้าที่"
 
 
 def _plain(text: str, code: int):

@@ -7,3 +7,7 @@ document.addEventListener("submit", function (event) {
     form.querySelectorAll("button[type=submit]").forEach(function (b) { b.disabled = true; });
   }, 0);
 });
+// "พิมพ์หน้านี้": the browser's print dialog (the page's print styles hide the forms)
+document.addEventListener("click", function (event) {
+  if (event.target.matches && event.target.matches("button.print")) { window.print(); }
+});
