@@ -1103,3 +1103,42 @@ def test_the_name_set_once_is_who_acts_without_accounts(env, open_console):
     assert note["actor"] == "นางสาวสมหญิง รักงาน" and "(นางสาวสมหญิง รักงาน)" in visible(page)
     assert rows(env, "SELECT actor FROM audit WHERE ref=? AND action='event:officer:note'", receipt)[0][0] == \
         "นางสาวสมหญิง รักงาน"
+
+
+@serves("GET views.results", "POST views.results_letter_preview", "GET views.results_preview_file",
+        "POST views.results_sign")
+def test_a_letter_is_previewed_without_a_certificate_and_nothing_typed_is_lost(env, open_console):
+    """No signing: set up yet: the preview still renders (only signing needs the certificate);
+    every refusal brings the form back as the officer filled it in."""
+    receipt = handled(env, building_request())["somchai@example.com"]
+    assert "signing" not in env.cfg.model_dump(exclude_none=True)
+    console = open_console()
+    page = console.get(f"/results?receipt={receipt}")
+    assert "ดูตัวอย่างหนังสือได้" in visible(page)
+    # a rejection without its reason: refused in Thai, the place and holder typed are still there
+    refused = console.submit(page, "/results/letter", outcome="rejected", note="", location="ซอยสุขใจ 3",
+                             holder="นางสาวมาลี ดีงาม")
+    assert refused.status_code == 400 and flashes(refused) == []
+    assert "หนังสือแจ้งไม่อนุมัติต้องระบุเหตุผล" in visible(refused)
+    kept = [f for f in read(refused).forms if f.action == "/results/letter"][0].values
+    assert kept["receipt"] == receipt and kept["outcome"] == "rejected"
+    assert kept["location"] == "ซอยสุขใจ 3" and kept["holder"] == "นางสาวมาลี ดีงาม"
+    # the preview itself: a PDF, and no button to sign with a certificate that is not there
+    preview = console.submit(refused, "/results/letter", note="ที่ดินอยู่ในเขตห้ามก่อสร้าง")
+    assert preview.status_code == 200 and "ตัวอย่างก่อนลงนาม" in visible(preview)
+    assert "ลงนามและส่ง" not in [b for b in re.findall(r'<button type="submit"[^>]*>([^<]+)<', preview.get_data(as_text=True))]
+    [pdf] = re.findall(r'src="(/results/preview/[^"]+)"', preview.get_data(as_text=True))
+    got = console.get(unquote(pdf))
+    assert got.status_code == 200 and got.get_data().startswith(b"%PDF")
+    # แก้ไข brings everything back
+    edit = [f for f in read(preview).forms if f.action == "/results" and f.method == "get"][0]
+    from urllib.parse import urlencode
+
+    again = console.get("/results?" + urlencode(edit.values))
+    assert "ที่ดินอยู่ในเขตห้ามก่อสร้าง" in again.get_data(as_text=True) and "ซอยสุขใจ 3" in again.get_data(as_text=True)
+    # signing refused (no certificate): the form comes back filled in, nothing recorded
+    before = snapshot(env)
+    signed = console.post("/results/sign", {"kind": "letter", **edit.values})
+    assert signed.status_code == 400 and "ยังไม่ได้ตั้งค่าใบรับรองอิเล็กทรอนิกส์" in visible(signed)
+    assert "ที่ดินอยู่ในเขตห้ามก่อสร้าง" in signed.get_data(as_text=True)
+    assert snapshot(env) == before

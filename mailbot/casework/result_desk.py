@@ -86,8 +86,8 @@ class ResultDesk:
         only: nothing signed, sent or recorded."""
         from .results import Results
 
-        return Results(self.cfg, self.desk, self.clock).letter(normalise_receipt(receipt), outcome, note,
-                                                               self.clock(), preview=True)
+        return Results(self.cfg, self.desk, self.clock, signs=False).letter(
+            normalise_receipt(receipt), outcome, note, self.clock(), preview=True)
 
     def result_problems(self) -> list[ResultProblem]:
         """Files in results/problems with their Thai explanation (.txt), oldest first; notes of

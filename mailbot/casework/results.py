@@ -66,8 +66,10 @@ class ResultsReport:
 
 
 class Results:
-    def __init__(self, cfg: Config, desk: Desk, clock: Callable[[], datetime] = utcnow) -> None:
-        if cfg.signing is None:
+    def __init__(self, cfg: Config, desk: Desk, clock: Callable[[], datetime] = utcnow, *,
+                 signs: bool = True) -> None:
+        """``signs``: False for what never signs (a letter's preview): no certificate needed."""
+        if cfg.signing is None and signs:
             raise MailbotError(
                 "ยังไม่ได้ตั้งค่าใบรับรองอิเล็กทรอนิกส์ (ส่วน signing ใน mailbot.yaml)",
                 "no signing certificate configured (signing: in mailbot.yaml)",
@@ -77,9 +79,11 @@ class Results:
         self.desk = desk
         self.clock = clock
         self.state = desk.state
-        p12, self.cert = read_pkcs12(cfg.resolve(cfg.signing.pkcs12), cfg.signing.secret())
-        self.signer = load_signer(p12, cfg.signing.secret())   # fails here, early, on a wrong password
-        self._p12 = p12
+        self.cert = self.signer = self._p12 = None
+        if signs and cfg.signing is not None:
+            p12, self.cert = read_pkcs12(cfg.resolve(cfg.signing.pkcs12), cfg.signing.secret())
+            self.signer = load_signer(p12, cfg.signing.secret())   # fails here, early, on a wrong password
+            self._p12 = p12
         self._helper: SigningHelper | None = None
         self.outbox = cfg.resolve(cfg.results.outbox)
         self.sent_dir = cfg.resolve(cfg.results.sent)

@@ -354,20 +354,41 @@ def _back(case_id: int | None) -> str:
 
 # ---------------------------------------------------------------------------- results
 
+LETTER_FIELDS = (("receipt", 20), ("outcome", 20), ("note", 2000), ("location", 300), ("holder", 300))
+
+
 @bp.route("/results")
 def results():
+    """The results page; a letter's fields come back filled in (from the preview's แก้ไข)."""
+    a = request.args
+    kept = {k: (a.get(k) or "")[:n] for k, n in LETTER_FIELDS}
+    return _results_page(kept)
+
+
+def _results_page(kept: dict, error: str = "", status: int = 200):
+    """The results page with the letter form as the officer left it (``kept``) and, after a
+    refusal, why (nothing they typed is lost)."""
     o = office()
     return render_template("results.html", problems=o.result_problems(), recent=o.recent_results(),
-                           signing=o.cfg.signing is not None, receipt=request.args.get("receipt", "")[:20],
-                           page="results")
+                           signing=o.cfg.signing is not None, receipt=kept.get("receipt", ""), kept=kept,
+                           error=error, page="results"), status
+
+
+def _letter_fields() -> dict:
+    return {k: form(k, n) for k, n in LETTER_FIELDS}
 
 
 @bp.route("/results/letter", methods=["POST"])
 def results_letter_preview():
-    fields = {k: form(k, 2000) for k in ("receipt", "outcome", "note", "location", "holder")}
-    path = office().preview_letter(fields["receipt"], fields["outcome"], fields["note"])
+    """The letter as it would be signed: a preview needs no certificate (only signing does)."""
+    fields = _letter_fields()
+    try:
+        path = office().preview_letter(fields["receipt"], fields["outcome"], fields["note"])
+    except MailbotError as exc:
+        return _results_page(fields, exc.thai, 400)
     return render_template("preview.html", kind="letter", name=path.name, fields=fields,
-                           case=office().case(fields["receipt"]).case, page="results")
+                           case=office().case(fields["receipt"]).case, signing=office().cfg.signing is not None,
+                           page="results")
 
 
 @bp.route("/results/upload", methods=["POST"])
@@ -396,8 +417,11 @@ def results_sign():
     if form("kind") == "upload":
         run = o.send_staged(form("name", 300), g.actor)
     else:
-        run = o.results(letter=(form("receipt", 20), form("outcome", 20), form("note", 2000),
-                                form("location", 300), form("holder", 300)))
+        fields = _letter_fields()
+        try:
+            run = o.results(letter=tuple(fields[k] for k, _ in LETTER_FIELDS))
+        except MailbotError as exc:         # refused: back to the form, as the officer filled it in
+            return _results_page(fields, exc.thai, 400)
     return render_template("results_done.html", run=run, page="results")
 
 
