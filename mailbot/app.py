@@ -275,6 +275,10 @@ class Office:
     def publish(self) -> list[Path]:
         return self.registers.publish()
 
+    def receive_register_pdf(self, year_be: int) -> Path:
+        """The year's receive register as PDF, made now if missing or older than its workbook."""
+        return self.registers.receive_register_pdf(year_be)
+
     # ------------------------------------------------------------------ upkeep (ops/service.py)
 
     def status(self) -> "Status":

@@ -772,8 +772,12 @@ def test_registers_downloaded_daily_log_made_backup_written_licences_published(e
     console = open_console()
     page = console.get("/registers")
     text = thai_page(page, "ทะเบียนและรายงาน")
-    assert f"ทะเบียนรับ-{YEAR}.xlsx" in text and "ล่าสุด: ยังไม่เคย" in text
-    [year_link] = re.findall(r'href="(/registers/year/[^"]+)"', page.get_data(as_text=True))
+    assert f"ทะเบียนหนังสือรับ ปี {YEAR} Excel · PDF (พิมพ์)" in text and "ล่าสุด: ยังไม่เคย" in text, text[text.find("Registers"):][:500]
+    links = [unquote(u) for u in re.findall(r'href="(/registers/year/[^"]+)"', page.get_data(as_text=True))]
+    assert f"/registers/year/ทะเบียนรับ-{YEAR}.pdf" in links
+    [year_link] = [u for u in links if u.endswith(f"ทะเบียนรับ-{YEAR}.xlsx")]
+    pdf = console.get(f"/registers/year/ทะเบียนรับ-{YEAR}.pdf")
+    assert pdf.status_code == 200 and pdf.mimetype == "application/pdf" and pdf.data.startswith(b"%PDF")
     xlsx = console.get(year_link)
     assert xlsx.status_code == 200
     assert xlsx.mimetype == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -789,6 +793,7 @@ def test_registers_downloaded_daily_log_made_backup_written_licences_published(e
     assert set(got.values()) <= cells, "the day's log lists the day's cases"
     page = console.get("/registers")
     assert f'href="/registers/daily/{YEAR}-12-04.xlsx"' in page.get_data(as_text=True)
+    assert "บันทึกประจำวัน 4 ธันวาคม 2569 Excel" in visible(page)
     assert console.get(f"/registers/daily/{YEAR}-12-04.xlsx").data == daily.data
     after = console.follow(console.submit(page, "/registers/backup"))
     assert flashes(after)[0].startswith("สำรองข้อมูลแล้วและตรวจสอบผ่าน")
@@ -802,6 +807,10 @@ def test_registers_downloaded_daily_log_made_backup_written_licences_published(e
     after = console.follow(console.submit(after, "/registers/publish"))
     assert re.fullmatch(r"เผยแพร่ทะเบียนใบอนุญาตแล้ว \d+ ไฟล์ / licence register published", flashes(after)[0])
     [csv_link] = re.findall(r'href="(/registers/public/[^"]+\.csv)"', after.get_data(as_text=True))
+    public = [unquote(u) for u in re.findall(r'href="(/registers/public/[^"]+)"', after.get_data(as_text=True))]
+    assert {u.rsplit(".", 1)[1] for u in public} == {"xlsx", "pdf", "csv"}       # no .ckan.json for officers
+    assert "ทะเบียนใบอนุญาต (เผยแพร่) Excel · PDF (พิมพ์) · CSV (ข้อมูลเปิด)" in visible(after)
+    assert console.get(public[0].rsplit(".", 1)[0] + ".ckan.json").status_code == 400
     csv = console.get(csv_link)
     assert csv.status_code == 200 and csv.mimetype == "text/csv"
     assert filename_of(csv.headers["Content-Disposition"]) == unquote(csv_link.rsplit("/", 1)[1])

@@ -20,7 +20,7 @@ from flask import Blueprint, Response, abort, current_app, g, redirect, render_t
 from ..casework import trust, workflow
 from ..errors import ConnectionFailure, MailbotError
 from ..kinds import outcome_label
-from ..thai import to_bangkok
+from ..thai import thai_date, to_bangkok
 from . import auth, security
 
 bp = Blueprint("views", __name__)
@@ -481,16 +481,46 @@ def quarantine_register(row: int):
 
 @bp.route("/registers")
 def registers():
+    """Every register in each form it is written in (Excel, PDF; the public one also as CSV),
+    under plain Thai names."""
     o = office()
     folder = o.cfg.registers_dir
-    years = sorted(folder.glob("ทะเบียนรับ-*.xlsx"), reverse=True) if folder.is_dir() else []
-    daily_dir = folder / "daily"
-    daily = sorted(daily_dir.glob("*.xlsx"), reverse=True)[:31] if daily_dir.is_dir() else []
-    public_dir = o.cfg.resolve(o.cfg.publish.folder)
-    public = sorted(p for p in public_dir.iterdir() if p.is_file()) if public_dir.is_dir() else []
+    years = [*_forms(folder, "ทะเบียนรับ-", "ทะเบียนหนังสือรับ ปี {}", made_on_request=".pdf"),
+             *_forms(folder, "ทะเบียนส่ง-", "ทะเบียนหนังสือส่ง ปี {}")]
+    years.sort(key=lambda r: (r["title"].rsplit(" ", 1)[-1], r["title"]), reverse=True)
+    daily = _forms(folder / "daily", "", "บันทึกประจำวัน {}", day_names=True)[:31]
+    public = _forms(o.cfg.resolve(o.cfg.publish.folder), "ทะเบียนใบอนุญาต", "ทะเบียนใบอนุญาต (เผยแพร่){}")
     return render_template("registers.html", years=years, daily=daily, public=public, page="registers",
                            today=to_bangkok(o.clock()).date(), backup_dir=o.cfg.backup.dir,
                            status=o.status())
+
+
+# the forms a register is offered in, in this order, with their names for people; other files
+# beside them (the open-data catalogue's .ckan.json, the daily log's .audit) are not for officers
+FORMS = {".xlsx": "Excel", ".pdf": "PDF (พิมพ์)", ".csv": "CSV (ข้อมูลเปิด)"}
+
+
+def _forms(folder: Path, prefix: str, title: str, day_names: bool = False, made_on_request: str = "") -> list[dict]:
+    """The registers in ``folder`` whose names start with ``prefix``: one entry per register,
+    with each of its forms on disk (and ``made_on_request``, made when it is opened), newest first."""
+    if not folder.is_dir():
+        return []
+    groups: dict[str, dict[str, str]] = {}
+    for p in folder.iterdir():
+        if p.is_file() and p.name.startswith(prefix) and p.suffix.lower() in FORMS \
+                and not p.name.startswith((".", "~$")):
+            groups.setdefault(p.stem, {})[p.suffix.lower()] = p.name
+            if made_on_request:
+                groups[p.stem].setdefault(made_on_request, p.stem + made_on_request)
+    out = []
+    for stem in sorted(groups, reverse=True):
+        rest = stem[len(prefix):]
+        if day_names:
+            m = re.fullmatch(r"(\d{4})-(\d{2})-(\d{2})", stem)
+            rest = (thai_date(date(int(m[1]) - 543, int(m[2]), int(m[3]))) if m else stem)
+        out.append({"title": title.format(rest), "files": [(FORMS[ext], groups[stem][ext])
+                                                          for ext in FORMS if ext in groups[stem]]})
+    return out
 
 
 def _listed(kind: str, name: str) -> Path:
@@ -506,9 +536,13 @@ def _listed(kind: str, name: str) -> Path:
 
 @bp.route("/registers/<any(year, daily, public):kind>/<path:name>")
 def register_file(kind: str, name: str):
+    wanted = re.fullmatch(r"ทะเบียนรับ-(\d{4})\.pdf", name) if kind == "year" else None
+    if wanted and (office().cfg.registers_dir / f"ทะเบียนรับ-{wanted[1]}.xlsx").is_file():
+        office().receive_register_pdf(int(wanted[1]))       # printed as it stands now
     path = _listed(kind, name)
-    mimetype = {".xlsx": XLSX, ".csv": "text/csv", ".json": "application/json"}.get(path.suffix.lower(),
-                                                                                   "application/octet-stream")
+    if path.suffix.lower() not in FORMS:
+        raise MailbotError(f"ไม่พบไฟล์ {name}", f"no file {name!r}")
+    mimetype = {".xlsx": XLSX, ".csv": "text/csv", ".pdf": "application/pdf"}[path.suffix.lower()]
     return download_file(path, mimetype)
 
 

@@ -77,6 +77,19 @@ class Registers:
             report.warnings.extend(warnings)
         return warnings
 
+    def receive_register_pdf(self, year_be: int) -> Path:
+        """The year's receive register as PDF, made now when it is missing or older than its
+        workbook (the daily job makes it too): what an officer asks to print is never stale."""
+        from . import receive as register
+
+        target = register.pdf_path(self.cfg.registers_dir, year_be)
+        workbook = target.with_suffix(".xlsx")
+        if target.is_file() and (not workbook.is_file() or target.stat().st_mtime >= workbook.stat().st_mtime):
+            return target
+        with self.work():
+            return register.write_pdf(self.state, self.cfg.registers_dir, year_be, self.cfg.agency.name,
+                                      self.clock(), Numbering.of(self.cfg.registers))
+
     def daily_log(self, day: date, email: bool = False) -> Path:
         """registers/daily/<BE date>.xlsx and .pdf, and the year's receive register as PDF
         (registers/ทะเบียนรับ-<BE year>.pdf); the log queued to the supervisors when ``email``."""
