@@ -970,7 +970,7 @@ def test_unknown_cases_messages_and_files_get_a_thai_error_page(env, open_consol
             ("GET", "/registers/year/x.xlsx", {}, "ไม่พบไฟล์ x.xlsx"),
             ("GET", "/registers/daily/../../mailbot.yaml", {}, "ไม่พบไฟล์ ../../mailbot.yaml"),
             ("POST", "/registers/daily", {"day": "31/02/2569"}, "วันที่ไม่ถูกต้อง: 31/02/2569"),
-            ("POST", "/registers/backup", {}, "ยังไม่ได้ตั้งที่เก็บข้อมูลสำรอง (backup.dir ใน mailbot.yaml)")]
+            ("POST", "/registers/backup", {}, "ยังไม่ได้ตั้งที่เก็บข้อมูลสำรอง (ตั้งในไฟล์ตั้งค่า mailbot.yaml)")]
     wrong = []
     for method, path, data, expected in asks:
         r = console.get(path) if method == "GET" else console.post(path, data)

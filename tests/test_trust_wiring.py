@@ -187,9 +187,11 @@ def test_flood_of_spoofed_requests_gets_no_reply_and_all_are_registered(env):
 def test_check_shows_the_authserv_id_seen_on_recent_mail(env):
     env.deliver(letter("ขออนุญาตก่อสร้างอาคาร", Authentication_Results=f"{MX}; spf=pass smtp.mailfrom=example.com"))
     r = env.cli("check")
-    assert f"{MX} (1)" in r.stdout and "trust.authserv_id" in r.stdout
+    assert f"{MX} (1)" in r.stdout and "trust.authserv_id is not set; likely: " + MX in r.stdout
+    assert f"ยังไม่ได้ตั้งชื่อเซิร์ฟเวอร์รับอีเมลของหน่วยงาน" in r.stdout and f"ตั้งเป็น {MX}" in r.stdout
     env.set_config(trust={"authserv_id": MX})
-    assert "ยังไม่ได้ตั้ง trust.authserv_id" not in env.cli("check").stdout
+    r = env.cli("check")
+    assert "ยังไม่ได้ตั้งชื่อเซิร์ฟเวอร์รับอีเมล" not in r.stdout and "trust.authserv_id is not set" not in r.stdout
 
 
 def test_junk_folder_is_never_the_watched_folder(env):

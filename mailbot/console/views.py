@@ -558,7 +558,7 @@ def register_daily():
 def register_backup():
     o = office()
     if o.cfg.backup.dir is None:
-        raise MailbotError("ยังไม่ได้ตั้งที่เก็บข้อมูลสำรอง (backup.dir ใน mailbot.yaml)",
+        raise MailbotError("ยังไม่ได้ตั้งที่เก็บข้อมูลสำรอง (ตั้งในไฟล์ตั้งค่า mailbot.yaml)",
                            "no backup location configured (backup.dir in mailbot.yaml)")
     result = o.backup()
     flash(f"สำรองข้อมูลแล้วและตรวจสอบผ่าน: {result.folder} ({result.files} ไฟล์) / backup written and verified")

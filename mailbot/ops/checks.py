@@ -91,7 +91,7 @@ def run_checks(cfg: Config, now: datetime, wire: Wire = REAL) -> list[Check]:
         if not configured:
             where = (f"ตั้งเป็น {seen[0][0]} ซึ่งเป็นชื่อเซิร์ฟเวอร์ที่พบบนอีเมลล่าสุดข้างบน" if seen else
                      "ยังไม่พบผลการตรวจบนอีเมลในกล่อง ให้ถามผู้ดูแลระบบอีเมลว่าเซิร์ฟเวอร์รับอีเมลของหน่วยงานชื่ออะไร")
-            warning = ("ยังไม่ได้ตั้ง trust.authserv_id: ผลการตรวจ SPF/DKIM/DMARC จะใช้ยืนยันตัวตนผู้ส่งไม่ได้ "
+            warning = ("ยังไม่ได้ตั้งชื่อเซิร์ฟเวอร์รับอีเมลของหน่วยงาน: ผลการตรวจ SPF/DKIM/DMARC จะใช้ยืนยันตัวตนผู้ส่งไม่ได้ "
                        f"({where}) / trust.authserv_id is not set"
                        + (f"; likely: {seen[0][0]}" if seen else "; no Authentication-Results on recent mail"))
         return text, warning
