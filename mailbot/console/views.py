@@ -487,7 +487,8 @@ def registers():
     folder = o.cfg.registers_dir
     years = [*_forms(folder, "ทะเบียนรับ-", "ทะเบียนหนังสือรับ ปี {}", made_on_request=".pdf"),
              *_forms(folder, "ทะเบียนส่ง-", "ทะเบียนหนังสือส่ง ปี {}")]
-    years.sort(key=lambda r: (r["title"].rsplit(" ", 1)[-1], r["title"]), reverse=True)
+    years.sort(key=lambda r: (-int(r["title"].rsplit(" ", 1)[-1]) if r["title"].rsplit(" ", 1)[-1].isdigit() else 0,
+                              "หนังสือรับ" not in r["title"]))          # each year: receive, then dispatch
     daily = _forms(folder / "daily", "", "บันทึกประจำวัน {}", day_names=True)[:31]
     public = _forms(o.cfg.resolve(o.cfg.publish.folder), "ทะเบียนใบอนุญาต", "ทะเบียนใบอนุญาต (เผยแพร่){}")
     return render_template("registers.html", years=years, daily=daily, public=public, page="registers",
