@@ -38,3 +38,22 @@ def test_an_smtp_only_outage_is_alerted(env):
     con = db(env)
     alerts = [r[0] for r in con.execute("SELECT subject FROM outbox WHERE kind='alert'")]
     assert any("ติดต่อเซิร์ฟเวอร์อีเมลไม่ได้" in a for a in alerts), alerts
+    [outage] = [r[0] for r in con.execute("SELECT raw FROM outbox WHERE kind='alert'")]
+    assert "ไม่สูญหาย" in _body(outage)             # an outage: unhandled mail waits, nothing lost
+
+
+def _body(raw: bytes) -> str:
+    part = email.message_from_bytes(bytes(raw), policy=policy.default).get_body(("plain",))
+    return part.get_content() if part is not None else ""
+
+
+def test_an_urgent_request_is_alerted_without_the_outage_words(env):
+    """ด่วนที่สุด from a sender nothing doubts: an alert to handle it first. Its mail says nothing of
+    an outage ("nothing lost meanwhile" belongs to alerts about mailbot itself)."""
+    env.deliver(letter("ด่วนที่สุด ขอข้อมูลข่าวสารการจัดซื้อจัดจ้าง", sender="reporter@news.example"))
+    env.cycle()
+    con = db(env)
+    [(subject, raw)] = con.execute("SELECT subject, raw FROM outbox WHERE kind='alert'").fetchall()
+    text = _body(raw)
+    assert "ด่วนที่สุด" in subject and "ดำเนินการก่อนเรื่องอื่น" in text
+    assert "ไม่สูญหาย" not in text and "Nothing is lost" not in text

@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 REPEAT = timedelta(hours=1)
 # alerts about mailbot itself being unable to work (their mail says that unhandled mail waits in
 # the mailbox, nothing lost); every other alert is about one piece of work
-OUTAGES = ("login", "unreachable-", "environment", "disk", "recovery")
+OUTAGES = ("login", "unreachable-", "environment", "disk", "recovery", "cycle-failed")
 
 
 class Alerts:
