@@ -404,6 +404,14 @@ class SigningConfig(_WithPassword):
     signer_name: str = ""             # the name on the stamp (default: the agency's name)
     timeout_seconds: float = Field(default=120.0, gt=0, le=3600)   # one file's signing, at most
 
+    def key_password(self) -> str | None:
+        """The certificate's password; a variable named but missing is said as the IMAP and SMTP
+        ones are (with its setx line), never called a wrong password. None: no password set (a
+        certificate without one)."""
+        if self.password_env and not os.environ.get(self.password_env):
+            return self.require_secret("signing")
+        return self.secret()
+
 
 class ResultsConfig(_Strict):
     outbox: Path = Path("results/outbox")      # the officer drops result PDFs here

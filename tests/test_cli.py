@@ -262,3 +262,24 @@ def test_test_clock_only_with_the_switch_and_always_announced(env):
 
 def test_no_environment_leak(env):
     assert "MAILBOT_TEST_CLOCK" not in os.environ
+
+
+def test_a_missing_signing_password_is_named_with_its_setx_line_not_called_wrong(env):
+    """A certificate password variable that is not set is said as the IMAP and SMTP ones are,
+    in check and status; only a password that is set and does not open the file is "wrong"."""
+    from .test_console import signing
+
+    signing(env)
+    env.set_config(signing={"pkcs12": "certs/agency-demo.p12", "password": None,
+                            "password_env": "MAILBOT_TEST_NO_SIGNING_VAR"})
+    check, status = env.cli("check").stdout, env.cli("status").stdout
+    for out in (check, status):
+        assert "MAILBOT_TEST_NO_SIGNING_VAR" in out and "รหัสผ่านไม่ถูกต้อง" not in out, out
+    assert "setx MAILBOT_TEST_NO_SIGNING_VAR" in check
+    # set, but wrong: that is a wrong password
+    r = env.cli("check", env={"MAILBOT_TEST_NO_SIGNING_VAR": "not-the-password"})
+    assert "รหัสผ่านไม่ถูกต้อง" in r.stdout
+    # no password at all for a certificate that needs one: said so, with how to set it
+    env.set_config(signing={"pkcs12": "certs/agency-demo.p12", "password": None, "password_env": None})
+    r = env.cli("check")
+    assert "ต้องใช้รหัสผ่าน แต่ยังไม่ได้ตั้งรหัสผ่าน" in r.stdout and "setx MAILBOT_SIGNING_PASSWORD" in r.stdout

@@ -81,8 +81,8 @@ class Results:
         self.state = desk.state
         self.cert = self.signer = self._p12 = None
         if signs and cfg.signing is not None:
-            p12, self.cert = read_pkcs12(cfg.resolve(cfg.signing.pkcs12), cfg.signing.secret())
-            self.signer = load_signer(p12, cfg.signing.secret())   # fails here, early, on a wrong password
+            p12, self.cert = read_pkcs12(cfg.resolve(cfg.signing.pkcs12), cfg.signing.key_password())
+            self.signer = load_signer(p12, cfg.signing.key_password())   # fails here, early, on a wrong password
             self._p12 = p12
         self._helper: SigningHelper | None = None
         self.outbox = cfg.resolve(cfg.results.outbox)
@@ -230,7 +230,7 @@ class Results:
         a file that makes the PDF library loop is stopped after ``signing.timeout_seconds``."""
         if self._helper is None:
             sc = self.signing
-            self._helper = SigningHelper(self._p12, sc.secret(), timeout=sc.timeout_seconds)
+            self._helper = SigningHelper(self._p12, sc.key_password(), timeout=sc.timeout_seconds)
         return self._helper
 
     def _move(self, src: Path, dst: Path) -> None:

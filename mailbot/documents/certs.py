@@ -50,8 +50,16 @@ def read_pkcs12(path: Path, password: str | None) -> tuple[bytes, CertInfo]:
                 f"ไฟล์ใบรับรองอิเล็กทรอนิกส์เสียหายหรือไม่ใช่ไฟล์ .p12/.pfx: {path}",
                 f"the signing certificate file is damaged or not a PKCS#12 (.p12/.pfx) file: {path}",
             ) from None
+        if not password:
+            raise MailbotError(
+                "ใบรับรองอิเล็กทรอนิกส์นี้ต้องใช้รหัสผ่าน แต่ยังไม่ได้ตั้งรหัสผ่าน",
+                "the signing certificate needs a password and none is set (signing.password_env)",
+                "บน Windows สั่ง: setx MAILBOT_SIGNING_PASSWORD \"รหัสผ่าน\" แล้วตั้ง signing.password_env: "
+                "MAILBOT_SIGNING_PASSWORD ใน mailbot.yaml / on Windows run: setx MAILBOT_SIGNING_PASSWORD "
+                "\"password\" and set signing.password_env",
+            ) from None
         raise MailbotError(
-            "รหัสผ่านไม่ถูกต้อง: เปิดใบรับรองอิเล็กทรอนิกส์ไม่ได้ (ตรวจ signing.password หรือ signing.password_env)",
+            "รหัสผ่านไม่ถูกต้อง: เปิดใบรับรองอิเล็กทรอนิกส์ไม่ได้ ตรวจรหัสผ่านของใบรับรองอีกครั้ง",
             "wrong password for the signing certificate (signing.password / signing.password_env)",
         ) from None
     if cert is None:

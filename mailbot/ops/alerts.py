@@ -115,7 +115,7 @@ class Alerts:
             from ..errors import MailbotError
 
             try:
-                _, info = read_pkcs12(self.cfg.resolve(self.cfg.signing.pkcs12), self.cfg.signing.secret())
+                _, info = read_pkcs12(self.cfg.resolve(self.cfg.signing.pkcs12), self.cfg.signing.key_password())
             except MailbotError as exc:
                 self.alert("certificate", exc.thai, exc.english, now)
                 return

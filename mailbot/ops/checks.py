@@ -110,7 +110,7 @@ def run_checks(cfg: Config, now: datetime, wire: Wire = REAL) -> list[Check]:
         from ..documents.certs import read_pkcs12
 
         assert cfg.signing is not None
-        _, info = read_pkcs12(cfg.resolve(cfg.signing.pkcs12), cfg.signing.secret())
+        _, info = read_pkcs12(cfg.resolve(cfg.signing.pkcs12), cfg.signing.key_password())
         left = info.days_left(now)
         if left < 0:
             raise MailbotError(f"ใบรับรองอิเล็กทรอนิกส์หมดอายุแล้วเมื่อ {thai_date(info.not_after)}",

@@ -161,7 +161,7 @@ class Upkeep:
             from ..documents.certs import read_pkcs12
 
             try:
-                _, info = read_pkcs12(self.cfg.resolve(self.cfg.signing.pkcs12), self.cfg.signing.secret())
+                _, info = read_pkcs12(self.cfg.resolve(self.cfg.signing.pkcs12), self.cfg.signing.key_password())
                 st.certificate = (info.not_after, info.days_left(now), "")
             except MailbotError as exc:
                 st.certificate = (None, 0, exc.thai)
