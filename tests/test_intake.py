@@ -506,9 +506,26 @@ def test_too_large_message_is_kept_and_the_sender_told_the_limit(env):
     assert h.outcome == "quarantined" and "too large" in h.reason
     [reply] = env.replies()
     assert "1 MB" in reply.get_content() and "เกินขนาด" in reply.get_content()
+    # the size the sender sees in their folder (2 MB of file), not the ~2.8 MB it became in transit
+    assert len(raw) > 2.7 * 1024 * 1024 and "ประมาณ 2.0 MB" in reply.get_content(), reply.get_content()
     kept = list((env.cfg.data_dir / "quarantine").glob("*.eml"))
     assert kept and kept[0].read_bytes().replace(b"\r\n", b"\n") == raw.replace(b"\r\n", b"\n")  # as the server holds it
     assert env.folder_count("กักกัน") == 1
+
+
+def test_the_size_people_see_is_the_files_not_their_encoding():
+    import os
+
+    from mailbot.mail.parse import size_people_see
+
+    for mb in (1, 27):
+        msg = letter("แนบไฟล์")
+        msg.add_attachment(os.urandom(mb * 1024 * 1024), maintype="application", subtype="pdf", filename="a.pdf")
+        raw = bytes(msg)
+        assert len(raw) / 1024 / 1024 > mb * 1.35                            # base64 in transit
+        assert abs(size_people_see(raw) / 1024 / 1024 - mb) < 0.01 * mb + 0.01, size_people_see(raw)
+    plain = bytes(letter("ข้อความล้วน", body="please see the plan of the house. " * 300))   # 7bit text: as it is
+    assert abs(size_people_see(plain) - len(plain)) < len(plain) * 0.05
 
 
 def test_register_grows_by_appending_and_stays_a_valid_workbook(env):

@@ -227,6 +227,7 @@ def context(agency: AgencyConfig, *, receipt: str | None, received_at: datetime,
         "status_key": "",
         "result": {"file": "", "level": "", "outcome": "", "outcome_text": ""},
         "size": "",
+        "fits": "",             # too_large: about how many MB of files fit in one mail
         "fee": None,
         "stamped": [],
         "audit_head": "",       # the daily log: the audit chain's head ("#N hash")

@@ -22,7 +22,7 @@ from ..casework.replies import context
 from ..config import Config, Service
 from ..documents import promptpay
 from ..mail.outbox import day_start
-from ..mail.parse import Letter, our_message_ids
+from ..mail.parse import BASE64_GROWTH, Letter, our_message_ids, size_people_see
 from ..ops.archive import Archive
 from ..registers.numbering import numbering_year
 from ..store import Row, iso
@@ -125,8 +125,12 @@ class Recorder:
             if v.reply is not None:
                 ctx = context(self.cfg.agency, receipt=None, received_at=m.received, subject=p.public_subject,
                               sender_name=outer.from_name)
-                ctx["note"] = f"{self.cfg.limits.max_message_mb:g}"
-                ctx["size"] = f"{len(m.raw) / 1024 / 1024:.1f}"
+                # sizes as the sender sees their files (the limit counts the mail as it travels,
+                # ~37% larger for attachments): what they sent, and how much fits in one mail
+                limit = self.cfg.limits.max_message_mb
+                ctx["note"] = f"{limit:g}"
+                ctx["size"] = f"{size_people_see(m.raw) / 1024 / 1024:.1f}"
+                ctx["fits"] = f"{max(1, int(limit / BASE64_GROWTH))}"
                 handled.reply = self._reply(v.reply, outer, m, p.public_subject, ctx, now)
             return Recorded(folder, handled)
         if v.outcome == O.OWN_ALERT:           # for a person: kept in the inbox, flagged
