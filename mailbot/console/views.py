@@ -19,7 +19,7 @@ from flask import Blueprint, Response, abort, current_app, g, redirect, render_t
 
 from ..casework import workflow
 from ..errors import MailbotError
-from ..thai import to_bangkok
+from ..thai import addressee, name_title, to_bangkok
 from . import auth, security
 
 bp = Blueprint("views", __name__)
@@ -185,7 +185,9 @@ def case(year: int, seq: int):
     return render_template("case.html", v=view, c=view.case, messages=o.case_messages(receipt), mails=mails,
                            confirmed=stored.get("confirmed_by"), services=o.rules.services, units=o.units(),
                            flagged=bool(view.case["held"]) or "(flagged:" in (view.case["remark"] or ""), page="cases",
-                           open_status=view.case["status"] in workflow.OPEN)
+                           open_status=view.case["status"] in workflow.OPEN,
+                           addressed=addressee(view.case["sender_name"] or "", view.case["sender_title"] or ""),
+                           own_title=name_title(view.case["sender_name"] or ""))
 
 
 def _mail_text(row) -> dict:
@@ -208,6 +210,14 @@ def case_set(year: int, seq: int):
         raise MailbotError("เลือกสถานะใหม่หรือเขียนบันทึก", "choose a new status or write a note")
     case, told = office().set_case(receipt, status=status or None, note=note, actor=g.actor)
     flash(f"บันทึกแล้ว: {receipt} {workflow.label(case['status'])} · แจ้งผู้ยื่น: {told}")
+    return redirect(case_url(receipt))
+
+
+@bp.route("/cases/<int:year>/<int:seq>/title", methods=["POST"])
+def case_title(year: int, seq: int):
+    receipt = receipt_of(year, seq)
+    case = office().set_title(receipt, form("title", 60), actor=g.actor)
+    flash(f"บันทึกแล้ว: หนังสือแจ้งผลเรื่อง {receipt} จะเรียน {addressee(case['sender_name'] or '', case['sender_title'] or '') or '-'}")
     return redirect(case_url(receipt))
 
 
