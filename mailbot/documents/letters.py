@@ -261,14 +261,15 @@ def paginate(lines: list[_BodyLine], *, first_top: float, top: float, bottom: fl
              tail: float) -> list[int]:
     """Where the body's pages start (indices into ``lines``): as many lines on a page as fit above
     ``bottom`` (the continuation word's line is below it), breaking only where ``legal_break`` allows;
-    then, when the closing block (``tail`` high) does not fit after the body above ``last_bottom``,
-    the body's last lines (two at least, whole short paragraphs) go over to a page of their own."""
+    then, when the closing block (``tail`` high) does not fit after the body above ``last_bottom``, or
+    the last page would hold fewer than two of the body's lines, the body's last lines (two at
+    least, short paragraphs whole) go over to the last page with it."""
     forced: set[int] = set()
     for _ in range(3):
         breaks, y = _flow(lines, first_top, top, bottom, forced)
-        if y + tail <= last_bottom + EPS:
-            return breaks
         n = len(lines)
+        if y + tail <= last_bottom + EPS and (not breaks or n - breaks[-1] >= min(MIN_LINES, n)):
+            return breaks
         ends = [b for b in range(1, n) if legal_break(lines, b) and n - b >= MIN_LINES] or \
             [b for b in range(1, n) if legal_break(lines, b)]
         b = max(ends, default=None)
