@@ -347,6 +347,24 @@ def test_an_old_workspace_template_still_renders(signed_env):
     assert has(text, "ขอแสดงความนับถือ") and has(text, "แจ้งผลการพิจารณาคำขอ")
 
 
+def test_a_workspace_with_the_previous_release_template_no_longer_doubles_the_word(signed_env):
+    # offices keep the letter template `mailbot init` copied for them; the previous one wrote
+    # "คำขอ{{ service }}", which doubled ขอ for a name that starts with it
+    env = signed_env
+    old = Path(__file__).parent / "fixtures" / "round2" / "templates" / "result_letter.txt.j2"
+    assert "คำขอ{{ service }}" in old.read_text(encoding="utf-8")
+    shutil.copyfile(old, env.root / "templates" / "result_letter.txt.j2")
+    results, state = results_of(env)
+    try:
+        path = results.letter(env.receipt, "approved", "", NOW, preview=True)
+    finally:
+        state.close()
+    text = " ".join(pdftotext(path.read_bytes()).split())
+    assert "ขอขอ" not in text.replace(" ", "")
+    assert has(text, "แจ้งผลการพิจารณาคำขออนุญาตก่อสร้าง ดัดแปลง รื้อถอน หรือต่อเติมอาคาร")
+    assert has(text, "ตามที่ท่านได้ยื่นคำขออนุญาตก่อสร้าง")
+
+
 def test_old_config_without_letters_section_loads(signed_env):
     cfg = signed_env.cfg
     assert cfg.letters.emblem is None and cfg.letters.appeal_days == 15
