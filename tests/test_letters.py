@@ -573,7 +573,8 @@ def test_a_licence_fee_is_named_but_not_asked_at_intake(env):
     assert "ยังไม่ครบ" in body                                      # the documents are still missing
     assert "ค่าธรรมเนียมใบอนุญาต 1,500.00 บาท ชำระเมื่อได้รับอนุญาตแล้วเท่านั้น" in body
     assert "เลขอ้างอิง" not in body and "สแกน" not in body
-    assert db(env).execute("SELECT status FROM cases WHERE receipt=?", (h.receipt,)).fetchone()[0] == "awaiting_documents"
+    status = db(env).execute("SELECT status FROM cases WHERE receipt=?", (h.receipt,)).fetchone()[0]
+    assert status == "awaiting_documents"
 
 
 # ---------------------------------------------------------------------------- receipt stamp

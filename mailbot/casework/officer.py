@@ -161,7 +161,8 @@ class Officer:
         title = one_line(title, 200)
         if len(title) > 40 or any(ch.isdigit() or ch in "<>@/\\" for ch in title):
             raise MailbotError("คำนำหน้าชื่อไม่ถูกต้อง เขียนเช่น นาย นาง นางสาว หรือยศ เช่น ร.ต.อ. (ไม่เกิน 40 ตัวอักษร)",
-                               "not a title: write e.g. นาย, นาง, นางสาว or a rank such as ร.ต.อ. (40 characters at most)")
+                               "not a title: write e.g. นาย, นาง, นางสาว or a rank such as ร.ต.อ. "
+                               "(40 characters at most)")
         with self.work(), self.state.tx():
             case = case_or_fail(self.state, receipt)
             now = self.clock()

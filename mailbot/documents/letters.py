@@ -280,7 +280,11 @@ def paginate(lines: list[_BodyLine], *, first_top: float, top: float, bottom: fl
     return breaks
 
 
-def _flow(lines: list[_BodyLine], first_top: float, top: float, bottom: float, forced: set[int]) -> tuple[list[int], float]:
+def _flow(lines: list[_BodyLine], first_top: float, top: float, bottom: float,
+          forced: set[int]) -> tuple[list[int], float]:
+    """Lines placed page by page from ``first_top``; a page starts at ``top`` where a line does not
+    fit above ``bottom`` (at the last legal break before it) or at a ``forced`` break. Returns the
+    breaks and where the body ends on its last page."""
     breaks: list[int] = []
     y, start, j = first_top, 0, 0
     while j < len(lines):
