@@ -5,7 +5,11 @@ centre), ที่ (the dispatch number) on the left and the agency's name and a
 the date from the centre, เรื่อง, เรียน, อ้างถึง, สิ่งที่ส่งมาด้วย, the body with indented paragraphs,
 ขอแสดงความนับถือ, the signature space (an empty signature field the signer fills, see
 ``sign``), the signer's name in brackets and position, and the responsible unit, phone, fax and
-e-mail at the foot; a Thai QR code for a fee. Sarabun 16 pt, margins left 3 cm, right 2 cm.
+e-mail at the foot, with a fee's Thai QR code above them at the right (its caption beside it).
+Sarabun 16 pt, margins left 3 cm, right 2 cm. Pages break between whole short paragraphs (a
+longer one leaves two lines on each page), the closing never stands alone, every page but the
+last ends with its continuation word ("/คำ...") and the next carries its number ("- 2 -");
+every digit the letter shows is in one style (``LetterParts.digits``: thai or arabic).
 
 Thai line breaking: Thai writes no spaces between words, so lines are built here from the
 newmm word segmentation, measured with the shaped font; dates, times, amounts and numbers are
@@ -18,6 +22,7 @@ from __future__ import annotations
 import io
 import re
 from dataclasses import dataclass, field, fields, replace
+from typing import Any
 
 from fpdf import FPDF
 from newmm_tokenizer.tokenizer import word_tokenize
@@ -183,7 +188,7 @@ def in_digits(text: str, style: str) -> str:
 
 def _styled(parts: LetterParts) -> LetterParts:
     """The parts with one digit style throughout (``parts.digits``)."""
-    def conv(value):  # noqa: ANN001, ANN202 - strings and lists of strings
+    def conv(value: Any) -> Any:             # strings and lists of strings
         if isinstance(value, str):
             return in_digits(value, parts.digits)
         if isinstance(value, list):
