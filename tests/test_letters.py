@@ -404,7 +404,7 @@ def test_the_two_page_fee_letter(signed_env, digits):
     set_service(env, licence=True, fee={"amount": 1500, "biller_id": BILLER, "name": "ค่าธรรมเนียมใบอนุญาต"})
     results, state = results_of(env)
     try:
-        data = results.letter(env.receipt, "approved", "", NOW, preview=True).read_bytes()
+        data = results.letter(env.receipt, "approved", "", NOW).read_bytes()
     finally:
         state.close()
     assert check_page_breaks(data) == 2
@@ -424,6 +424,12 @@ def test_the_two_page_fee_letter(signed_env, digits):
     for line in pdftotext(data).splitlines():
         assert not ("สแกนเพื่อชำระ" in line and "สำนักปลัด" in line), line
     assert "ขอขอ" not in "".join(text.split())
+    # signed and sent: the stamp in the signature space writes its date in the letter's digits too
+    env.cycle()
+    _, _, signed = sent_pdf(env)
+    signed_text = re.sub(r"\S+@\S+", "", pdftotext(signed))
+    assert "ลงนามด้วยลายมือชื่ออิเล็กทรอนิกส์" in signed_text
+    assert not re.search(other, signed_text), re.findall(rf".{{0,20}}{other}.{{0,20}}", signed_text)
 
 
 def test_letters_for_every_starter_service_say_the_request_once(signed_env, tmp_path):

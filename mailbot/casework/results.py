@@ -167,7 +167,7 @@ class Results:
         try:
             signed = self.helper().sign(data, agency=self.cfg.agency.name,
                                         signer_name=self.signing.signer_name,
-                                        when=now, tsa_url=self.signing.tsa_url)
+                                        when=now, tsa_url=self.signing.tsa_url, digits=self.cfg.letters.digits)
         except BadPdf as exc:
             return f"{exc}\nแก้ไฟล์ (บันทึกเป็น PDF ที่ไม่ตั้งรหัสผ่าน) แล้ววางใหม่ / fix the file and drop it again."
         name = _free(self.sent_dir, f"{path.stem} (ลงนามแล้ว).pdf")   # the signed copy, in Thai; never overwritten
