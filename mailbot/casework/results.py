@@ -8,6 +8,9 @@ marked ``licence: true``, and moving problem files to ``results/problems/`` with
 A result is the file's SHA-256 for one case (the same bytes named for two cases are two
 results), so a crash never signs or sends it twice; it is called sent only when the mail
 server took it, and every result gets its outgoing number in the dispatch register.
+The result letter's words come from ``templates/result_letter.txt.j2`` and ``wording``: the
+dispatch register's เรื่อง and ถึง, the covering e-mail's outcome and the file's name say what the
+letter says.
 """
 from __future__ import annotations
 
