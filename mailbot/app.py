@@ -167,6 +167,10 @@ class Office:
         """Why a case is late and when it should be done: what the Act's 7-day notice tells the citizen."""
         return self.officer.set_delay(receipt, reason, expected, actor)
 
+    def set_title(self, receipt: str, title: str, actor: str) -> Row:
+        """The requester's title (นาย, นาง, นางสาว, a rank) for the letter's เรียน and the licence register."""
+        return self.officer.set_title(receipt, title, actor)
+
     def classify(self, receipt: str, code: str, actor: str, note: str = "") -> tuple[Row, str, list[str]]:
         """An unclassified request gets its service: status, checklist, register, receipt and units follow."""
         case, told, warnings = self.officer.classify(receipt, code, actor, note)

@@ -114,6 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--by", default=None, help="ชื่อเจ้าหน้าที่ / officer name (default: the logged-in user)")
     c.add_argument("--late-reason", default="", help="เหตุที่ล่าช้า (แจ้งผู้ยื่นทุก 7 วันเมื่อเกินกำหนด) / why it is late")
     c.add_argument("--expected", default="", help="คาดว่าจะแล้วเสร็จ เช่น 15/1/2570 / expected date")
+    c.add_argument("--title", default=None,
+                   help="คำนำหน้าชื่อผู้ยื่น เช่น นาย นาง นางสาว ร.ต.อ. (ใช้ใน เรียน ของหนังสือแจ้งผล; \"\" = ล้าง) / "
+                        "the requester's title for the letter's salutation (\"\" clears it)")
     c = cs.add_parser("cancel", help='mailbot case cancel 15/2569 --reason "ลงทะเบียนซ้ำ"')
     c.add_argument("receipt")
     c.add_argument("--reason", required=True)
@@ -404,10 +407,18 @@ def cmd_case(office, args: argparse.Namespace) -> int:
         case = office.cancel_case(args.receipt, args.reason, _actor(args.by, office.cfg))
         print(f"{case['receipt']}: ยกเลิกแล้ว เลขนี้จะไม่ถูกใช้อีก / cancelled; the number is never reused")
         return 0
-    if not (args.status or args.note or args.tell or args.late_reason or args.expected):
-        raise ConfigError("ระบุอย่างน้อยหนึ่งอย่าง: --status, --note, --tell, --late-reason หรือ --expected",
-                          "give at least one of --status, --note, --tell, --late-reason, --expected")
+    if not (args.status or args.note or args.tell or args.late_reason or args.expected or args.title is not None):
+        raise ConfigError("ระบุอย่างน้อยหนึ่งอย่าง: --status, --note, --tell, --late-reason, --expected หรือ --title",
+                          "give at least one of --status, --note, --tell, --late-reason, --expected, --title")
     actor = _actor(args.by, office.cfg)
+    if args.title is not None:
+        from .thai import addressee
+
+        case = office.set_title(args.receipt, args.title, actor)
+        named = addressee(case["sender_name"] or "", case["sender_title"] or "") or "-"
+        print(f"{case['receipt']}: หนังสือแจ้งผลจะเรียน {named} / the letter will address {named}")
+        if not (args.status or args.note or args.tell or args.late_reason or args.expected):
+            return 0
     if args.late_reason or args.expected:
         office.set_delay(args.receipt, args.late_reason, args.expected, actor)
     if not (args.status or args.note or args.tell):

@@ -433,6 +433,14 @@ class LettersConfig(_Strict):
     email: str = ""                 # default: agency.address
     appeal_to: str = ""             # where a rejection may be appealed (default: the agency itself)
     appeal_days: int = Field(default=15, ge=1, le=365)   # Administrative Procedure Act s. 44: 15 days
+    # the letter's digits, all of them (page numbers, dates, amounts, numbers): thai (๑๒๓) or arabic (123)
+    digits: Literal["thai", "arabic"] = "arabic"
+
+    @field_validator("digits", mode="before")
+    @classmethod
+    def _digits(cls, v: object) -> object:
+        word = str(v or "arabic").strip().lower()
+        return {"ไทย": "thai", "เลขไทย": "thai", "อารบิก": "arabic", "อารบิค": "arabic"}.get(word, word)
 
     @field_validator("emblem", mode="before")
     @classmethod
@@ -553,6 +561,17 @@ class Fee(_Strict):
     biller_id: str                                       # 13-digit tax ID + 2-digit suffix
     reference2: str = ""                                 # optional, A-Z 0-9 (e.g. an account code)
     name: str = "ค่าธรรมเนียม"                           # what the fee is called in the letter and email
+    # when it is asked: "receipt" (with the receipt e-mail) or "approval" (with the approval letter);
+    # unset: a licence fee (licence: true, or a name with ใบอนุญาต) with the approval, others with the receipt
+    when: Literal["receipt", "approval"] | None = None
+
+    @field_validator("when", mode="before")
+    @classmethod
+    def _when(cls, v: object) -> object:
+        if v in ("", None):
+            return None
+        word = str(v).strip().lower()
+        return {"ตอบรับ": "receipt", "รับเรื่อง": "receipt", "อนุมัติ": "approval", "อนุญาต": "approval"}.get(word, word)
 
     @field_validator("biller_id", mode="before")
     @classmethod

@@ -148,6 +148,7 @@ def make_workspace(folder: Path, imap_port: int, smtp_port: int, password: str, 
             "signer_position": "นายกเทศมนตรีตำบลบ้านตัวอย่าง",
             "address": ["99 หมู่ 1 ตำบลบ้านตัวอย่าง", "อำเภอเมือง จังหวัดตัวอย่าง 10000"],
             "unit": "สำนักปลัดเทศบาล งานธุรการ", "phone": "0 2000 0000 ต่อ 101",
+            "digits": "thai",       # Thai digits throughout the letter, as many agencies now prefer
         }
     for key, port in (("imap", imap_port), ("smtp", smtp_port)):
         section = data[key]

@@ -52,11 +52,13 @@ def print_report(report: CycleReport, out: Out = print) -> None:
 def case_lines(view) -> list[str]:
     case = view.case
     from .store import from_iso
+    from .thai import addressee
 
     lines = [
         f"เลขทะเบียนรับ / receipt : {case['receipt']}",
         f"เรื่อง / subject        : {case['subject']}",
         f"จาก / from              : {case['sender_name'] or ''} <{case['sender_addr'] or '-'}>",
+        f"เรียน (หนังสือ) / letter : {addressee(case['sender_name'] or '', case['sender_title'] or '') or '-'}",
         f"รับเมื่อ / received       : {thai_datetime(from_iso(case['received_at']))}",
         f"บริการ / service        : {case['service_name'] or 'ยังไม่ได้คัดแยก / unclassified'}"
         + (f" ({case['service_code']})" if case["service_code"] else ""),

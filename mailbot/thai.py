@@ -304,3 +304,76 @@ def parse_thai_date(text: str, today: date) -> tuple[date, time | None] | None:
     if found is None:
         return (today, clock) if clock else None
     return found, clock
+
+
+# ---------------------------------------------------------------------------- addressing a person
+
+# words that open a person's name as its title (คำนำหน้านาม): the everyday ones, children's,
+# academic and professional ones, honorifics, monks, and ranks written out (ยศ); abbreviated ranks
+# and titles ("ร.ต.อ.", "พ.ต.ท.", "น.ส.", "ผศ.ดร.") are read by _ABBREVIATED
+_TITLE_WORDS = (
+    "นางสาว", "นาง", "นาย", "เด็กชาย", "เด็กหญิง", "คุณหญิง", "คุณ", "ท่านผู้หญิง", "หม่อมราชวงศ์",
+    "หม่อมหลวง", "หม่อมเจ้า", "หม่อม", "ดร.", "ศาสตราจารย์", "รองศาสตราจารย์", "ผู้ช่วยศาสตราจารย์",
+    "นายแพทย์", "แพทย์หญิง", "ทันตแพทย์", "ทันตแพทย์หญิง", "เภสัชกร", "พระครู", "พระมหา", "พระ",
+    "สามเณร", "แม่ชี", "ว่าที่", "ดาบตำรวจ", "จ่าเอก", "จ่าโท", "จ่าตรี", "พันจ่า",
+    "Mr.", "Mrs.", "Ms.", "Miss", "Dr.",
+)
+_RANK = re.compile(
+    r"(?:ว่าที่\s*)?(?:พล|พัน|ร้อย|สิบ|จ่าสิบ|นาวา|เรือ|พลเรือ|พลอากาศ|นาวาอากาศ|เรืออากาศ|พันจ่า|จ่า)"
+    r"(?:ตำรวจ|อากาศ)?(?:เอก|โท|ตรี)")
+# abbreviations: one to four Thai letters and a dot, twice or more ("ร.ต.อ.", "พล.ต.ท.", "น.ส."),
+# or a known single one ("ดร.", "นพ.", "ผศ.")
+_ABBREVIATED = re.compile(r"(?:[\u0e01-\u0e2e\u0e30-\u0e4e]{1,4}\.){2,}|(?:ดร|นพ|พญ|ทพ|ทพญ|ภก|ภญ|ศ|รศ|ผศ|พระ)\.")
+# names of organisations: addressed by their name, never "คุณ"
+_ORGANISATION = (
+    "บริษัท", "ห้างหุ้นส่วน", "หจก", "บจก", "บมจ", "ร้าน", "มูลนิธิ", "สมาคม", "สหกรณ์", "ชมรม", "กลุ่ม",
+    "ชุมชน", "คณะ", "โรงเรียน", "โรงพยาบาล", "วัด", "เทศบาล", "องค์การ", "สำนักงาน", "สำนัก", "กรม",
+    "กระทรวง", "อำเภอ", "จังหวัด", "หมู่บ้าน", "นิติบุคคล", "ศูนย์", "สถาบัน", "มหาวิทยาลัย", "วิทยาลัย",
+    "ธนาคาร", "โรงงาน",
+)
+_IN_ORGANISATION = re.compile(r"จำกัด|\b(?:co\.|ltd\.?|inc\.?|company|limited)(?:\W|$)", re.IGNORECASE)
+
+
+def name_title(name: str) -> str:
+    """The title a name opens with ("นาย" of "นายสมชาย ใจดี", "ร.ต.อ." of "ร.ต.อ.สมชาย"), or ""."""
+    name = (name or "").strip()
+    m = _ABBREVIATED.match(name) or _RANK.match(name)
+    if m:
+        return m.group(0)
+    for word in _TITLE_WORDS:         # longest first where one starts another (นางสาว before นาง)
+        if name.startswith(word) and len(name) > len(word):
+            return word
+    return ""
+
+
+def is_organisation(name: str) -> bool:
+    """A company, shop, foundation, school or office, not a person (addressed by its name alone)."""
+    name = (name or "").strip()
+    return name.startswith(_ORGANISATION) or bool(_IN_ORGANISATION.search(name))
+
+
+def addressee(name: str, title: str = "") -> str:
+    """How an official letter addresses a person (เรียน ...) and a register names them.
+
+    A name that carries its own title keeps it ("นายสมชาย ใจดี"); a title the officer set on the
+    case (``title``) takes the place of the name's own; an organisation is named as it is; any
+    other name is addressed "คุณ…" ("คุณสมชาย ใจดี"). An empty name stays empty."""
+    name = " ".join((name or "").split())
+    title = " ".join((title or "").split())
+    if not name:
+        return ""
+    if name in _TITLE_WORDS:          # a title alone is no name to add to
+        return name
+    own = name_title(name)
+    if title:
+        rest = name[len(own):].strip() if own else name
+        return _join(title, rest or name)
+    if own or is_organisation(name):
+        return name
+    return _join("คุณ", name)
+
+
+def _join(title: str, name: str) -> str:
+    """Thai writes a title and the name together ("นายสมชาย"); Latin letters on either side take a space."""
+    thai_both = bool(_ANY_THAI.match(name[:1])) and bool(_ANY_THAI.search(title))
+    return f"{title}{name}" if thai_both else f"{title} {name}"

@@ -23,7 +23,7 @@ RUNNERS = {"ops.daemon"}     # the service: drives the core on a schedule and se
 # take data, return decisions: no network, no disk, no clock of their own
 PURE = ["thai", "kinds", "mail.charsets", "mail.parse", "mail.addresses", "mail.forwarded", "intake.classify",
         "intake.verdict",
-        "casework.completeness", "casework.workflow", "casework.triage", "casework.trust",
+        "casework.completeness", "casework.workflow", "casework.wording", "casework.triage", "casework.trust",
         "documents.promptpay", "ops.schedule"]
 IO_MODULES = {"socket", "ssl", "sqlite3", "imapclient", "aiosmtplib", "smtplib", "imaplib", "urllib",
               "http", "requests", "subprocess", "shutil", "tempfile", "filelock", "apscheduler", "openpyxl",

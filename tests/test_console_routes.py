@@ -513,6 +513,30 @@ def test_status_changed_note_recorded_citizen_told_and_case_closed(env, open_con
     assert {case_path(receipt, a) for a in ("tell", "forward", "close")} <= {f.action for f in read(page).forms}
 
 
+@serves("POST views.case_title")
+def test_the_requesters_title_is_set_on_the_case_page_and_names_them_in_the_letter(env, open_console):
+    receipt = handled(env, building_request())["somchai@example.com"]
+    console = open_console()
+    page = console.get(case_path(receipt))
+    # the name carries no title: the letter would say คุณ, and the page says where to set one
+    assert "เรียน (หนังสือแจ้งผล) คุณสมชาย ใจดี" in visible(page) and "ชื่อไม่มีคำนำหน้า" in visible(page)
+    r = console.submit(page, case_path(receipt, "title"), title="นาย")
+    page = console.follow(r)
+    assert flashes(page)[0] == f"บันทึกแล้ว: หนังสือแจ้งผลเรื่อง {receipt} จะเรียน นายสมชาย ใจดี"
+    assert case_row(env, receipt)["sender_title"] == "นาย"
+    assert "เรียน (หนังสือแจ้งผล) นายสมชาย ใจดี" in visible(page) and "ชื่อไม่มีคำนำหน้า" not in visible(page)
+    [event] = events(env, receipt, "officer:title")
+    assert "นาย" in event["note"] and event["actor"]
+    # not a title: said in Thai, nothing changes
+    before = case_row(env, receipt)["sender_title"]
+    assert "คำนำหน้าชื่อไม่ถูกต้อง" in thai_error(console.submit(page, case_path(receipt, "title"),
+                                                                 title="<b>นาย</b>@example.com"))
+    assert case_row(env, receipt)["sender_title"] == before
+    # emptied: the name's own title, else คุณ, again
+    page = console.follow(console.submit(page, case_path(receipt, "title"), title=""))
+    assert case_row(env, receipt)["sender_title"] is None and "จะเรียน คุณสมชาย ใจดี" in flashes(page)[0]
+
+
 @serves("POST views.case_classify")
 def test_unclassified_request_classified(env, open_console):
     receipt = handled(env, letter("สอบถามเรื่องการขออนุญาตทำรั้วบ้าน", sender="มานี มีนา <manee@example.com>"))[

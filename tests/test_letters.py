@@ -31,7 +31,7 @@ from mailbot.documents.stamp import stamp_bounded, stamp_pdf, stamped_copies, st
 from mailbot.errors import MailbotError
 from mailbot.thai import THAI_MONTHS
 
-from .conftest import letter
+from .conftest import REPO, letter
 from .test_pdf_limits import MALFORMED, build
 from .test_results import IN_CI, make_pdf, sent_pdf, signed_env, trust, validate  # noqa: F401 - fixtures
 
@@ -78,6 +78,11 @@ def has(text: str, phrase: str) -> bool:
     """The phrase is in the extracted text, where a line may have been broken inside it
     (a Thai line break falls between words and shows as a newline)."""
     return phrase in " ".join(text.split()) or "".join(phrase.split()) in "".join(text.split())
+
+
+def without_continuation(text: str) -> str:
+    """The text without its continuation words ("/หนังสือ..." at the foot of a page)."""
+    return re.sub(r"/\S+\.\.\.", "", text)
 
 
 def dates_whole(text: str) -> list[str]:
@@ -129,14 +134,15 @@ def test_letter_reads_as_an_official_letter_with_a_clean_text_layer(signed_env):
     data = path.read_bytes()
     text = pdftotext(data)
     for phrase in ("ที่ มท 0808.2/15", "เทศบาลตำบลบ้านตัวอย่าง", "99 หมู่ 1 ตำบลบ้านตัวอย่าง", "27 พฤศจิกายน 2569",
-                   "เรื่อง", "เรียน สมชาย ใจดี", "อ้างถึง", f"เลขทะเบียนรับ {env.receipt}", "ขอแสดงความนับถือ",
+                   "เรื่อง", "เรียน คุณสมชาย ใจดี", "อ้างถึง", f"เลขทะเบียนรับ {env.receipt}", "ขอแสดงความนับถือ",
                    "(นายสมศักดิ์ ใจดี)", "นายกเทศมนตรีตำบลบ้านตัวอย่าง", "สำนักปลัดเทศบาล งานธุรการ",
                    "โทร. 0 2000 0000", "ไปรษณีย์อิเล็กทรอนิกส์ saraban@example.go.th", "อนุมัติตามที่ท่านขอ"):
         assert has(text, phrase), phrase
     assert "ชำระ" in text and "ชำ ระ" not in text                      # search finds the word
     assert "ตำบล" in text and "ตำ บล" not in text
     assert not [ch for ch in text if ch in ZERO_WIDTH]                 # no zero-width characters
-    assert "/" not in text.replace(env.receipt, "").replace("0808.2/15", "")   # no "อนุมัติ/อนุญาต"
+    # no "อนุมัติ/อนุญาต" (a slash is the receipt's, the letter's number's or a continuation word's: "/คำ...")
+    assert "/" not in without_continuation(text).replace(env.receipt, "").replace("0808.2/15", "")
     assert dates_whole(text) == []
     assert not [ch for ch in data.decode("latin-1") if ch == "\u200b"]
     # the layout: ที่ on the left, the address on the right of the same line; the date from the centre
@@ -179,6 +185,80 @@ class word_boxes:  # noqa: N801 - reads like a function
         raise KeyError(prefix)
 
 
+def page_lines(data: bytes) -> list[list[tuple[str, float, float, float, float]]]:
+    """Each page's lines as pdftotext -bbox reads them: (text, xMin, yMin, xMax, yMax) in points from
+    the top-left, top to bottom (one piece per line: each line carries its text as /ActualText)."""
+    html = pdftotext(data, "-bbox")
+    word = re.compile(r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">([^<]*)</word>')
+    pages = []
+    for page in html.split("<page ")[1:]:
+        found = [(html_unescape(m.group(5)).strip(), *(float(m.group(i)) for i in range(1, 5)))
+                 for m in word.finditer(page)]
+        pages.append(sorted(found, key=lambda w: (round(w[2], 1), w[1])))
+    return pages
+
+
+def html_unescape(text: str) -> str:
+    import html
+
+    return html.unescape(text)
+
+
+MM = 72 / 25.4
+INDENTED = (30 + 25) * MM          # a paragraph's first line starts here; the lines after it at 30 mm
+
+
+def indented(line: tuple) -> bool:
+    """A paragraph's first line (the glyphs start a little right of where the line is placed)."""
+    return INDENTED - 1 < line[1] < INDENTED + 6
+PAGE_NUMBER = re.compile(r"- [0-9๐-๙]+ -")
+CONTINUATION = re.compile(r"/(\S+)\.\.\.")
+
+
+def body_of(page: list[tuple], first: bool) -> list[tuple]:
+    """The body's lines on a page: after the heading (page 1: from the first indented line) or the
+    page number, before the closing and the continuation word."""
+    lines = [ln for ln in page if not PAGE_NUMBER.fullmatch(ln[0]) and not CONTINUATION.fullmatch(ln[0])]
+    if first:
+        start = next(i for i, ln in enumerate(lines) if indented(ln))
+        lines = lines[start:]
+    end = next((i for i, ln in enumerate(lines) if ln[0] == "ขอแสดงความนับถือ"), len(lines))
+    return lines[:end]
+
+
+def check_page_breaks(data: bytes) -> int:
+    """Every page break of a letter as Thai typing practice has it; returns the number of pages.
+
+    Every page but the last ends with its continuation word ("/คำ...", at the right), the first
+    word of the next page; every page after the first starts with its number; a paragraph split
+    across pages is longer than three lines and leaves two lines at least on each page; the last
+    page holds two lines of the body at least before the closing."""
+    pages = page_lines(data)
+    bodies = [body_of(page, i == 0) for i, page in enumerate(pages)]
+    for i, (page, lines) in enumerate(zip(pages, bodies)):
+        if i > 0:
+            assert PAGE_NUMBER.fullmatch(page[0][0]), page[0]
+        if i == len(pages) - 1:
+            assert len(pages) == 1 or len(lines) >= 2, lines
+            assert not any(CONTINUATION.fullmatch(ln[0]) for ln in page)
+            break
+        word = CONTINUATION.fullmatch(page[-1][0])
+        assert word, f"page {i + 1} ends with {page[-1][0]!r}, no continuation word"
+        assert abs(page[-1][3] - (210 - 20) * MM) < 5                   # ends at the right margin
+        following = bodies[i + 1][0][0] if bodies[i + 1] else "ขอแสดงความนับถือ"
+        assert following.startswith(word.group(1)), (word.group(0), following)
+        nxt = bodies[i + 1]
+        if nxt and not indented(nxt[0]):                        # a paragraph goes on over the page
+            here = 0
+            for ln in reversed(lines):                                  # its lines on this page
+                here += 1
+                if indented(ln):
+                    break
+            there = next((k for k, ln in enumerate(nxt) if indented(ln)), len(nxt))
+            assert here >= 2 and there >= 2 and here + there > 3, (i, here, there)
+    return len(pages)
+
+
 def test_signed_letter_is_valid_and_the_stamp_fills_the_signature_space(signed_env):
     env = signed_env
     set_letters(env)
@@ -216,7 +296,7 @@ def test_rejection_states_reason_and_where_and_when_to_appeal(signed_env):
     for phrase in ("ไม่อาจอนุมัติตามที่ท่านขอได้ เนื่องจากแบบแปลนอาคารไม่เป็นไปตามกฎกระทรวง", "อุทธรณ์",
                    "นายอำเภอเมืองตัวอย่าง", "ภายใน 30 วัน"):
         assert has(text, phrase), phrase
-    assert "/" not in flat.replace(env.receipt, "").replace("0808.2/17", "")
+    assert "/" not in without_continuation(flat).replace(env.receipt, "").replace("0808.2/17", "")
 
 
 def test_licence_service_letter_says_permit_and_holder_reaches_the_register(signed_env):
@@ -267,6 +347,24 @@ def test_an_old_workspace_template_still_renders(signed_env):
     assert has(text, "ขอแสดงความนับถือ") and has(text, "แจ้งผลการพิจารณาคำขอ")
 
 
+def test_a_workspace_with_the_previous_release_template_no_longer_doubles_the_word(signed_env):
+    # offices keep the letter template `mailbot init` copied for them; the previous one wrote
+    # "คำขอ{{ service }}", which doubled ขอ for a name that starts with it
+    env = signed_env
+    old = Path(__file__).parent / "fixtures" / "round2" / "templates" / "result_letter.txt.j2"
+    assert "คำขอ{{ service }}" in old.read_text(encoding="utf-8")
+    shutil.copyfile(old, env.root / "templates" / "result_letter.txt.j2")
+    results, state = results_of(env)
+    try:
+        path = results.letter(env.receipt, "approved", "", NOW, preview=True)
+    finally:
+        state.close()
+    text = " ".join(pdftotext(path.read_bytes()).split())
+    assert "ขอขอ" not in text.replace(" ", "")
+    assert has(text, "แจ้งผลการพิจารณาคำขออนุญาตก่อสร้าง ดัดแปลง รื้อถอน หรือต่อเติมอาคาร")
+    assert has(text, "ตามที่ท่านได้ยื่นคำขออนุญาตก่อสร้าง")
+
+
 def test_old_config_without_letters_section_loads(signed_env):
     cfg = signed_env.cfg
     assert cfg.letters.emblem is None and cfg.letters.appeal_days == 15
@@ -292,6 +390,119 @@ def test_emblem_from_config_is_drawn_and_a_missing_one_is_a_plain_error(signed_e
             state2.close()
     finally:
         state.close()
+
+
+# ---------------------------------------------------------------------------- issue 26
+
+@pytest.mark.parametrize("digits", ["thai", "arabic"])
+def test_the_two_page_fee_letter(signed_env, digits):
+    """The letter of the issue: a licence fee's approval, two pages. No blank page end in the middle
+    of a short paragraph, the continuation word at the foot of page 1, one digit style, and the
+    QR code's caption apart from the contact lines at the foot."""
+    env = signed_env
+    set_letters(env, digits=digits)
+    set_service(env, licence=True, fee={"amount": 1500, "biller_id": BILLER, "name": "ค่าธรรมเนียมใบอนุญาต"})
+    results, state = results_of(env)
+    try:
+        data = results.letter(env.receipt, "approved", "", NOW).read_bytes()
+    finally:
+        state.close()
+    assert check_page_breaks(data) == 2
+    pages = page_lines(data)
+    assert pages[1][0][0] == ("- ๒ -" if digits == "thai" else "- 2 -")
+    # one digit style throughout (e-mail addresses are written as typed)
+    text = re.sub(r"\S+@\S+", "", pdftotext(data))
+    other, own = ("[0-9]", "[๐-๙]") if digits == "thai" else ("[๐-๙]", "[0-9]")
+    assert not re.search(other, text), re.findall(rf".{{0,20}}{other}.{{0,20}}", text)
+    assert len(re.findall(own, text)) > 20
+    # the caption beside the QR code and the contact lines are separate lines, one above the other
+    caption = [ln for ln in pages[1] if "สแกนเพื่อชำระ" in ln[0] or ln[0].startswith("เลขอ้างอิง")
+               or ln[0].endswith("บาท") and ln[1] > 250]
+    foot = [ln for ln in pages[1] if ln[0].startswith(("สำนักปลัดเทศบาล", "โทร.", "ไปรษณีย์อิเล็กทรอนิกส์"))]
+    assert len(caption) == 3 and len(foot) == 3, (caption, foot)
+    assert max(ln[4] for ln in caption) <= min(ln[2] for ln in foot)
+    for line in pdftotext(data).splitlines():
+        assert not ("สแกนเพื่อชำระ" in line and "สำนักปลัด" in line), line
+    assert "ขอขอ" not in "".join(text.split())
+    # signed and sent: the stamp in the signature space writes its date in the letter's digits too
+    env.cycle()
+    _, _, signed = sent_pdf(env)
+    signed_text = re.sub(r"\S+@\S+", "", pdftotext(signed))
+    assert "ลงนามด้วยลายมือชื่ออิเล็กทรอนิกส์" in signed_text
+    assert not re.search(other, signed_text), re.findall(rf".{{0,20}}{other}.{{0,20}}", signed_text)
+
+
+def test_letters_for_every_starter_service_say_the_request_once(signed_env, tmp_path):
+    """Every starter service (rules.yaml and a workspace `mailbot init` writes), every outcome:
+    no "ขอขอ" in เรื่อง, อ้างถึง or the body, and the letter shows the words it was given."""
+    from mailbot.starter import init
+
+    env = signed_env
+    init(tmp_path / "fresh", today=NOW.date())
+    services = load_rules(REPO / "rules.yaml").services + load_rules(tmp_path / "fresh" / "rules.yaml").services
+    assert len(services) >= 14 and any(s.name.startswith("ขอ") for s in services)
+    results, state = results_of(env)
+    try:
+        for service in services:
+            with db(env) as con:
+                con.execute("UPDATE cases SET service_code=?, service_name=? WHERE receipt=?",
+                            (service.code, service.name, env.receipt))
+            case = state.state.case(env.receipt)
+            for outcome in ("approved", "rejected", "incomplete"):
+                words = results.letter_words(case, outcome, "เหตุผลตัวอย่าง")
+                said = "".join(" ".join([words.subject, words.reference, *words.paragraphs]).split())
+                assert "ขอขอ" not in said and "เรื่องเรื่อง" not in said, (service.name, outcome, said[:200])
+                assert service.name.replace(" ", "")[2:] in said
+            data = results.letter(env.receipt, "approved", "", NOW, preview=True).read_bytes()
+            text = pdftotext(data)
+            assert "ขอขอ" not in "".join(text.split()), service.name
+            assert has(text, results.letter_words(case, "approved", "").subject)
+    finally:
+        state.close()
+
+
+@pytest.mark.parametrize("licence", [True, False])
+def test_one_word_in_the_letter_the_mail_the_file_and_the_dispatch_register(signed_env, licence):
+    env = signed_env
+    verb, other = ("อนุญาต", "อนุมัติ") if licence else ("อนุมัติ", "อนุญาต")
+    set_letters(env)
+    set_service(env, licence=licence)
+    results, state = results_of(env)
+    try:
+        path = results.letter(env.receipt, "approved", "", NOW)
+    finally:
+        state.close()
+    assert path.name == f"{env.receipt.replace('/', '-')} {verb}.pdf"
+    text = pdftotext(path.read_bytes())
+    # (the service's own name says ขออนุญาต: the decision is what must agree)
+    assert has(text, f"{verb}ตามที่ท่านขอ") and not has(text, f"{other}ตามที่ท่านขอ")
+    env.cycle()
+    msg, _, _ = sent_pdf(env)
+    body = msg.get_body(("plain",)).get_content()
+    assert f"ผลการพิจารณา: {verb}ตามคำขอ" in body and f"{other}ตามคำขอ" not in body
+    [row] = db(env).execute("SELECT subject, recipient_name FROM dispatches WHERE receipt=?", (env.receipt,)).fetchall()
+    assert has(text, f"เรื่อง {row['subject']}") and row["subject"].startswith("แจ้งผลการพิจารณาคำขออนุญาต")
+    assert row["recipient_name"] == "คุณสมชาย ใจดี" and has(text, "เรียน คุณสมชาย ใจดี")
+
+
+def test_the_requesters_title_reaches_the_letter_and_the_licence_register(signed_env):
+    env = signed_env
+    set_service(env, licence=True)
+    r = env.cli("case", "set", env.receipt, "--title", "ร.ต.อ.", "--by", "สมศรี")
+    assert r.returncode == 0, r.stderr
+    assert "ร.ต.อ.สมชาย ใจดี" in r.stdout
+    assert "ร.ต.อ.สมชาย ใจดี" in env.cli("case", "show", env.receipt).stdout
+    results, state = results_of(env)
+    try:
+        path = results.letter(env.receipt, "approved", "", NOW, location="บ้านเลขที่ 12")
+    finally:
+        state.close()
+    assert has(pdftotext(path.read_bytes()), "เรียน ร.ต.อ.สมชาย ใจดี")
+    env.cycle()
+    assert db(env).execute("SELECT holder FROM licences").fetchone()[0] == "ร.ต.อ.สมชาย ใจดี"
+    assert db(env).execute("SELECT recipient_name FROM dispatches").fetchone()[0] == "ร.ต.อ.สมชาย ใจดี"
+    r = env.cli("case", "set", env.receipt, "--title", "<นาย>")
+    assert r.returncode != 0 and "คำนำหน้าชื่อไม่ถูกต้อง" in r.stdout + r.stderr
 
 
 # ---------------------------------------------------------------------------- fees
@@ -325,7 +536,7 @@ def test_promptpay_payload_for_a_receipt_parses_back_and_refuses_bad_values():
     assert png.startswith(b"\x89PNG")
 
 
-def test_fee_service_gets_a_qr_code_in_the_letter_and_for_the_receipt_email(signed_env):
+def test_a_licence_fee_gets_its_qr_code_in_the_approval_letter_only(signed_env):
     env = signed_env
     set_service(env, fee={"amount": 1500, "biller_id": BILLER, "name": "ค่าธรรมเนียมใบอนุญาต"})
     rules = load_rules(env.cfg.rules_path)
@@ -333,19 +544,43 @@ def test_fee_service_gets_a_qr_code_in_the_letter_and_for_the_receipt_email(sign
     assert fee is not None and fee.attachment[1].startswith(b"\x89PNG") and fee.attachment[0].endswith(".png")
     assert promptpay.parse(fee.payload)["54"] == "1500.00"
     assert fee.context["ref1"] == env.receipt.replace("/", "")
-    # the receipt e-mail's wording (starter template, the lead passes fee=fee.context)
+    # the receipt e-mail's wording of a fee asked at intake (starter template, the lead passes fee=fee.context)
     text = Templates(env.root / "templates").env.get_template("_fee.txt.j2").render(fee=fee.context)
     assert "1,500.00 บาท" in text and fee.context["ref1"] in text and fee.attachment[0] in text
     results, state = results_of(env)
     try:
-        path = results.letter(env.receipt, "approved", "", NOW, preview=True)
+        approved = results.letter(env.receipt, "approved", "", NOW, preview=True).read_bytes()
+        rejected = results.letter(env.receipt, "rejected", "แบบแปลนไม่ถูกต้อง", NOW, preview=True).read_bytes()
+        set_service(env, fee={"amount": 1500, "biller_id": BILLER, "name": "ค่าธรรมเนียมใบอนุญาต", "when": "receipt"})
+        results2, state2 = results_of(env)
+        try:
+            asked_before = results2.letter(env.receipt, "approved", "", NOW, preview=True).read_bytes()
+        finally:
+            state2.close()
     finally:
         state.close()
-    data = path.read_bytes()
-    text = pdftotext(data)
+    text = pdftotext(approved)
     assert has(text, "ชำระค่าธรรมเนียมใบอนุญาต จำนวน 1,500.00 บาท") and has(text, "สิ่งที่ส่งมาด้วย")
     assert has(text, f"เลขอ้างอิง {fee.context['ref1']}")
-    assert b"/Subtype /Image" in data
+    assert b"/Subtype /Image" in approved
+    for data in (rejected, asked_before):        # nothing to pay: refused, or asked with the receipt already
+        assert b"/Subtype /Image" not in data and "ชำระค่าธรรมเนียม" not in " ".join(pdftotext(data).split())
+
+
+def test_a_licence_fee_is_named_but_not_asked_at_intake(env):
+    # the issue: a request with documents missing was asked for the 1,500-baht licence fee
+    set_service(env, fee={"amount": 1500, "biller_id": BILLER, "name": "ค่าธรรมเนียมใบอนุญาต"})
+    env.deliver(letter("ขออนุญาตก่อสร้างอาคาร", sender="payer@example.com"))
+    [h] = env.cycle().handled
+    [mail] = [email.message_from_bytes(m.data, policy=policy.default) for m in env.smtp.messages
+              if m.rcpt_tos == ["payer@example.com"]]
+    assert not [p for p in mail.iter_attachments() if p.get_content_type() == "image/png"]
+    body = mail.get_body(("plain",)).get_content()
+    assert "ยังไม่ครบ" in body                                      # the documents are still missing
+    assert "ค่าธรรมเนียมใบอนุญาต 1,500.00 บาท ชำระเมื่อได้รับอนุญาตแล้วเท่านั้น" in body
+    assert "เลขอ้างอิง" not in body and "สแกน" not in body
+    status = db(env).execute("SELECT status FROM cases WHERE receipt=?", (h.receipt,)).fetchone()[0]
+    assert status == "awaiting_documents"
 
 
 # ---------------------------------------------------------------------------- receipt stamp
@@ -401,12 +636,14 @@ def test_a_long_letter_never_leaves_the_closing_alone_on_its_page(signed_env):
             before = last.split("ขอแสดงความนับถือ")[0]
             body_lines = [ln for ln in before.splitlines() if ln.strip() and not re.fullmatch(r"\s*- \S+ -\s*", ln)]
             assert pages == 1 or len(body_lines) >= 2, (words, before)
+            assert check_page_breaks(data) == pages
     finally:
         state.close()
 
 
-def test_fee_qr_is_attached_to_the_receipt_email_end_to_end(env):
-    set_service(env, fee={"amount": 1500, "biller_id": BILLER, "name": "ค่าธรรมเนียมใบอนุญาต"})
+def test_an_application_fee_qr_is_attached_to_the_receipt_email_end_to_end(env):
+    # a fee that is not a licence fee is asked at intake (fee.when unset: the receipt)
+    set_service(env, fee={"amount": 1500, "biller_id": BILLER, "name": "ค่าธรรมเนียมคำขอ"})
     env.deliver(letter("ขออนุญาตก่อสร้างอาคาร", sender="payer@example.com"))
     [h] = env.cycle().handled
     [mail] = [email.message_from_bytes(m.data, policy=policy.default) for m in env.smtp.messages

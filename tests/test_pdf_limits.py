@@ -209,10 +209,31 @@ def test_cuts_by_count_and_bytes_keep_whole_thai_characters():
         kept = cut(name, lambda t: len(t) <= n, ellipsis="")
         assert len(kept) <= n and name.startswith(kept)
         assert (name[len(kept):] or " ")[0] not in MARKS, (n, kept)      # a naive name[:n] fails here
+    # a certificate's name is shortened on purpose: the agency's kind in its short form, then whole
+    # words (never "…บ้านตัวอ" or "…ตัวอย่า"); only a limit below the first word cuts inside it
+    words = ["ทต.", "บ้าน", "ตัวอย่าง", " ", "ผู้ใหญ่บ้าน", "ที่ดิน"]
+    short = "".join(words)
+    whole = {"".join(words[:i]).rstrip() for i in range(1, len(words) + 1)}
     for limit in range(3, 120):
         kept = _fit(name, limit)
-        assert len(kept.encode()) <= limit and name.startswith(kept)
-        assert (name[len(kept):] or " ")[0] not in MARKS, (limit, kept)
+        assert len(kept.encode()) <= limit, (limit, kept)
+        if limit >= len(name.encode()):
+            assert kept == name
+        elif limit >= len(words[0].encode()):
+            assert kept in whole, (limit, kept)
+        else:
+            assert short.startswith(kept) and (short[len(kept):] or " ")[0] not in MARKS, (limit, kept)
+
+
+def test_the_demo_certificate_names_the_agency_in_whole_words(tmp_path):
+    from cryptography.hazmat.primitives.serialization import pkcs12
+    from cryptography.x509.oid import NameOID
+
+    pki = make_demo_pki(tmp_path, "เทศบาลตำบลบ้านตัวอย่าง")
+    _key, leaf, _chain = pkcs12.load_key_and_certificates(pki.p12.read_bytes(), pki.password.encode())
+    cn = leaf.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
+    org = leaf.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value
+    assert (cn, org) == ("DEMO ทต.บ้านตัวอย่าง", "ทต.บ้านตัวอย่าง")      # was "…บ้านตัวอ" and "…ตัวอย่า"
 
 
 def test_stamp_without_signer_name_names_the_agency_once():

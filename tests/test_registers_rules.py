@@ -198,6 +198,11 @@ def test_result_email_and_letter_get_dispatch_numbers(env):
                             "เลขรับที่ตอบ"]
     body = [r for r in table[table.index(header) + 1:] if r and r[0]]
     assert [(r[0], r[1], r[8]) for r in body] == [("1", "มท 0808.2/1", first.receipt), ("2", "มท 0808.2/2", second.receipt)]
+    # เรื่อง: the letter's own, and the same words for the result sent without a letter (issue 26)
+    # (a line break inside the letter's เรื่อง reads as a space: compared without spaces)
+    bare = "".join(text.split())
+    assert "เรื่อง" + "".join(body[1][5].split()) + "เรียน" in bare, (body[1][5], bare[:300])
+    assert body[0][5] == body[1][5] and "ขอขอ" not in body[0][5]
     assert (env.cfg.registers_dir / "ทะเบียนส่ง-2569.pdf").exists()
     # a preview shows the next number and issues none
     r = env.cli("results", "letter", first.receipt, "--outcome", "approved", "--preview")

@@ -270,7 +270,7 @@ def test_licence_register_is_published_without_contact_data(signed_env):
     assert raw.startswith(b"\xef\xbb\xbf")                     # BOM: Excel shows Thai
     rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
     assert rows[0][0] == "เลขที่ใบอนุญาต" and len(rows) == 2
-    assert rows[1][1] == "สมชาย ใจดี" and rows[1][3] == "บ้านเลขที่ 12 หมู่ 3" and rows[1][6] == env.receipt
+    assert rows[1][1] == "คุณสมชาย ใจดี" and rows[1][3] == "บ้านเลขที่ 12 หมู่ 3" and rows[1][6] == env.receipt
     everything = raw.decode("utf-8-sig") + json.dumps(json.loads((public / "ทะเบียนใบอนุญาต.ckan.json").read_text("utf-8")))
     assert "@" not in everything and "somchai" not in everything
     meta = json.loads((public / "ทะเบียนใบอนุญาต.ckan.json").read_text(encoding="utf-8"))

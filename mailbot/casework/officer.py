@@ -152,6 +152,29 @@ class Officer:
                             actor=actor, action=True)
             return self.state.case_by_id(case["id"])
 
+    def set_title(self, receipt: str, title: str, actor: str) -> Row:
+        """The requester's title as the officer knows it (นาย, นาง, นางสาว, a rank): the result
+        letter's เรียน and the licence register name them with it. Empty: none set (the title their
+        name carries, else คุณ). Kept in the case's history, not in the register's columns."""
+        from ..thai import addressee, one_line
+
+        receipt = normalise_receipt(receipt)
+        title = one_line(title, 200)
+        if len(title) > 40 or any(ch.isdigit() or ch in "<>@/\\" for ch in title):
+            raise MailbotError("คำนำหน้าชื่อไม่ถูกต้อง เขียนเช่น นาย นาง นางสาว หรือยศ เช่น ร.ต.อ. (ไม่เกิน 40 ตัวอักษร)",
+                               "not a title: write e.g. นาย, นาง, นางสาว or a rank such as ร.ต.อ. "
+                               "(40 characters at most)")
+        with self.work(), self.state.tx():
+            case = case_or_fail(self.state, receipt)
+            now = self.clock()
+            self.state.update_case(case["id"], sender_title=title or None)
+            named = addressee(case["sender_name"] or "", title) or "-"
+            note = (f"คำนำหน้าชื่อผู้ยื่น: {title} (เรียน {named})" if title
+                    else f"ล้างคำนำหน้าชื่อผู้ยื่น (เรียน {named})")
+            self.state.add_case_event(case["id"], now, "officer:title", note, actor=actor)
+            self.state.audit(now, actor, "event:officer:title", receipt, {"note": note})
+            return self.state.case_by_id(case["id"])
+
     # ------------------------------------------------------------------ held replies
 
     def held(self, failed: bool = False) -> list[Row]:

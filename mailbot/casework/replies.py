@@ -156,11 +156,15 @@ class Templates:
                 self.broken.add(name)
         names += optional
         if (self.folder / "result_letter.txt.j2").is_file():   # the result letter, with each outcome
+            from .wording import decision, request_phrase
+
             for outcome in ("approved", "rejected", "incomplete"):
+                words = decision(outcome, licence=True)
                 self.render("result_letter", {
                     "agency": {"name": agency.name, "address": agency.address}, "receipt": "15/2569",
-                    "service": "ขออนุญาตก่อสร้างอาคาร", "requester": "นายตัวอย่าง ใจดี", "outcome": outcome,
-                    "outcome_text": "", "note": "ตัวอย่าง", "received": thai_datetime(now),
+                    "service": "ขออนุญาตก่อสร้างอาคาร", "request": request_phrase("ขออนุญาตก่อสร้างอาคาร"),
+                    "requester": "นายตัวอย่าง ใจดี", "outcome": outcome, "granted": words.verb,
+                    "outcome_text": words.text, "note": "ตัวอย่าง", "received": thai_datetime(now),
                     "received_date": thai_date(now), "licence": True, "fee": None,
                     "appeal": {"to": agency.name, "days": 15}})
             names.append("result_letter")
@@ -229,6 +233,7 @@ def context(agency: AgencyConfig, *, receipt: str | None, received_at: datetime,
         "size": "",
         "fits": "",             # too_large: about how many MB of files fit in one mail
         "fee": None,
+        "fee_later": None,      # a fee asked with the approval letter: {name, amount}, named in the receipt
         "stamped": [],
         "audit_head": "",       # the daily log: the audit chain's head ("#N hash")
         "too_large": None,      # a forward over the server's SIZE: {limit_mb, files, link}

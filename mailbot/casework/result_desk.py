@@ -147,13 +147,17 @@ class ResultDesk:
         sends it (``send_staged``): nothing is signed, sent or recorded yet."""
         from ..files import write_atomic
 
+        from .wording import decision
+
         receipt = normalise_receipt(receipt)
-        case_or_fail(self.state, receipt)
+        case = case_or_fail(self.state, receipt)
         if not data.startswith(b"%PDF-"):
             raise MailbotError("ไฟล์นี้ไม่ใช่ PDF เลือกไฟล์ PDF ของผลการพิจารณา", "the file is not a PDF")
         if len(data) > 50 * 1024 * 1024:
             raise MailbotError("ไฟล์ใหญ่เกิน 50 MB", "the file is larger than 50 MB")
-        word = {"approved": " อนุมัติ", "rejected": " ไม่อนุมัติ", "incomplete": " ไม่ครบ"}.get(outcome, "")
+        service = self.desk.service(case["service_code"])
+        word = decision(outcome, bool(service and service.licence)).file_word   # the letter's own word
+        word = f" {word}" if word else ""
         folder = self.cfg.resolve(self.cfg.results.outbox).parent / "preview"
         folder.mkdir(parents=True, exist_ok=True)
         target = folder / f"{receipt.replace('/', '-')}{word} (อัปโหลด).pdf"

@@ -8,6 +8,9 @@ marked ``licence: true``, and moving problem files to ``results/problems/`` with
 A result is the file's SHA-256 for one case (the same bytes named for two cases are two
 results), so a crash never signs or sends it twice; it is called sent only when the mail
 server took it, and every result gets its outgoing number in the dispatch register.
+The result letter's words come from ``templates/result_letter.txt.j2`` and ``wording``: the
+dispatch register's เรื่อง and ถึง, the covering e-mail's outcome and the file's name say what the
+letter says.
 """
 from __future__ import annotations
 
@@ -32,10 +35,11 @@ from ..errors import MailbotError, explain_environment
 from ..files import write_atomic
 from ..registers import dispatch, licences
 from ..store import from_iso, iso
-from ..thai import thai_date, thai_date_short, thai_datetime, thai_digits_to_arabic
+from ..thai import addressee, thai_date, thai_date_short, thai_datetime, thai_digits_to_arabic
 from . import workflow
 from .cases import Desk
 from .replies import message_id_for
+from .wording import APPROVAL, decision, fee_moment, outcome_from_name, request_phrase, undouble
 
 log = logging.getLogger(__name__)
 
@@ -170,17 +174,20 @@ class Results:
         try:
             signed = self.helper().sign(data, agency=self.cfg.agency.name,
                                         signer_name=self.signing.signer_name,
-                                        when=now, tsa_url=self.signing.tsa_url)
+                                        when=now, tsa_url=self.signing.tsa_url, digits=self.cfg.letters.digits)
         except BadPdf as exc:
             return f"{exc}\nแก้ไฟล์ (บันทึกเป็น PDF ที่ไม่ตั้งรหัสผ่าน) แล้ววางใหม่ / fix the file and drop it again."
         name = _free(self.sent_dir, f"{path.stem} (ลงนามแล้ว).pdf")   # the signed copy, in Thai; never overwritten
         write_atomic(self.sent_dir / name, signed.data)   # signed in memory, written whole
-        outcome = _outcome_from_name(path.name)
+        outcome = outcome_from_name(path.name)
+        service = self.desk.service(case["service_code"])
+        words = decision(outcome, bool(service and service.licence))
+        subject = self.letter_subject(case, outcome)      # the register's เรื่อง: a letter's words for this result
         with self.state.tx():
             # its outgoing number: the one the letter was written with, or a new one for this e-mail
             issued = dispatch.find(self.state, case["id"], digest) or dispatch.issue(
-                self.state, self.cfg, when=now, case=case, kind="result_email", subject=self.letter_subject(case),
-                recipient=case["reply_to"], recipient_name=case["sender_name"] or "", sha256=digest,
+                self.state, self.cfg, when=now, case=case, kind="result_email", subject=subject,
+                recipient=case["reply_to"], recipient_name=self.addressee(case), sha256=digest,
                 file_name=path.name)
             result_id = self.state.add_result(
                 case_id=case["id"], sha256=digest, file_name=path.name, original=path.name, signed=name,
@@ -194,9 +201,8 @@ class Results:
                 case, "result", now, key=result_id, received_at=from_iso(case["received_at"]),
                 files=((attachment_name(receipt), signed.data),),
                 result={"file": attachment_name(receipt), "level": signed.level, "outcome": outcome,
-                        "outcome_text": workflow.RESULT_OUTCOMES.get(outcome, "")},
+                        "outcome_text": words.text},
             )
-            service = self.desk.service(case["service_code"])
             if service is not None and service.licence and outcome == "approved":   # an approval is a licence
                 licences.record(self.state, case, service, now, self.cfg.registers.licence_pattern)
                 report.licences_changed = True
@@ -281,18 +287,22 @@ class Results:
         if case["cancelled_at"]:
             raise MailbotError(f"เรื่อง {receipt} ถูกยกเลิกแล้ว ออกหนังสือแจ้งผลไม่ได้",
                                f"case {receipt} was cancelled; no result letter")
-        stem = f"{receipt.replace('/', '-')} {FILE_WORDS[outcome]}"   # Thai words the officer reads
+        service = self.desk.service(case["service_code"])
+        words = decision(outcome, bool(service and service.licence))
+        stem = f"{receipt.replace('/', '-')} {words.file_word}"   # the letter's own word, which the officer reads
         if dispatch_no or preview:
             pdf = self.render_letter(case, outcome, note, now, signature_field=not preview,
                                      dispatch_no=dispatch_no or dispatch.peek(self.state, self.cfg, now))
         else:
             # the letter's "ที่" is the dispatch register's next number: issued, written into the letter
             # and recorded with the letter's bytes in one transaction (a letter that fails to render
-            # burns no number); the outbox step knows the letter by its bytes and keeps the number
+            # burns no number); the outbox step knows the letter by its bytes and keeps the number.
+            # The register's เรื่อง and ถึง are the letter's own.
+            worded = self.letter_words(case, outcome, note)
             with self.state.tx():
                 issued = dispatch.issue(self.state, self.cfg, when=now, case=case, kind="result_letter",
-                                        subject=self.letter_subject(case), recipient=case["reply_to"],
-                                        recipient_name=case["sender_name"] or "")
+                                        subject=worded.subject, recipient=case["reply_to"],
+                                        recipient_name=worded.to)
                 pdf = self.render_letter(case, outcome, note, now, dispatch_no=issued["number"],
                                          signature_field=True)
                 dispatch.settle(self.state, issued["id"], sha256=hashlib.sha256(pdf).hexdigest())
@@ -314,8 +324,52 @@ class Results:
         write_atomic(target, pdf)
         return target
 
-    def letter_subject(self, case) -> str:
-        return f"แจ้งผลการพิจารณา{case['service_name'] or 'คำขอ'} (เลขรับ {case['receipt']})"
+    def addressee(self, case) -> str:
+        """Whom the letter addresses (เรียน ...) and the dispatch register's ถึง: the requester with
+        their title (``thai.addressee``), or their e-mail address when no name is known."""
+        return addressee(case["sender_name"] or "", case["sender_title"] or "") or case["sender_addr"] or ""
+
+    def letter_subject(self, case, outcome: str = "") -> str:
+        """The letter's เรื่อง for a case (the template's words), also the dispatch register's
+        เรื่อง for a result sent without a letter; an outcome not known words it as a result."""
+        try:
+            return self.letter_words(case, outcome or "approved", "").subject
+        except Exception:  # noqa: BLE001 - a broken letter template never stops a dropped result
+            log.warning("result_letter.txt.j2 could not word the subject for %s", case["receipt"], exc_info=True)
+            return f"แจ้งผลการพิจารณา{request_phrase(case['service_name'] or case['subject'] or '')}"
+
+    def letter_words(self, case, outcome: str, note: str) -> "LetterWords":
+        """What the letter says, worded by ``templates/result_letter.txt.j2`` (the one source of its
+        words): เรื่อง, อ้างถึง, สิ่งที่ส่งมาด้วย, the body's paragraphs, and whom it addresses."""
+        cfg, lc = self.cfg, self.cfg.letters
+        service_rule = self.desk.service(case["service_code"])
+        service = case["service_name"] or case["subject"] or ""
+        receipt = case["receipt"]
+        licence = bool(service_rule and service_rule.licence)
+        words = decision(outcome, licence)
+        # the fee is asked with the approval letter only when it is asked at approval (fee.when)
+        fee = fee_qr(service_rule, receipt) if outcome == "approved" and fee_moment(service_rule) == APPROVAL else None
+        to = self.addressee(case)
+        context = {
+            "agency": {"name": cfg.agency.name, "address": cfg.agency.address}, "receipt": receipt,
+            "service": service, "request": request_phrase(service), "requester": to, "outcome": outcome,
+            "granted": words.verb, "outcome_text": words.text, "note": note.strip(),
+            "received": thai_datetime(from_iso(case["received_at"])),
+            "received_date": thai_date(from_iso(case["received_at"])),
+            "licence": licence, "fee": fee.context if fee else None,
+            "appeal": {"to": lc.appeal_to or cfg.agency.name, "days": lc.appeal_days},
+        }
+        module = self.desk.templates.env.get_template("result_letter.txt.j2").make_module(context)
+
+        def said(text: object) -> str:         # an older template's "คำขอ" + a name that starts with ขอ
+            return undouble(str(text or ""), service)
+
+        body = said(module)
+        subject = said(getattr(module, "subject", "")).strip() or f"แจ้งผลการพิจารณา{request_phrase(service)}"
+        reference = said(getattr(module, "reference", "")).strip()
+        enclosures = [ln.strip() for ln in said(getattr(module, "enclosures", "")).splitlines() if ln.strip()]
+        return LetterWords(subject=" ".join(subject.split()), to=to, reference=reference, enclosures=enclosures,
+                           paragraphs=[p.strip() for p in body.split("\n\n") if p.strip()], fee=fee)
 
     def render_letter(self, case, outcome: str, note: str, now: datetime, *, dispatch_no: str = "",
                       signature_field: bool = True) -> bytes:
@@ -323,26 +377,8 @@ class Results:
         from ..documents import letters  # the word segmenter loads its dictionary (~1 s): only when writing letters
 
         cfg, lc = self.cfg, self.cfg.letters
-        service_rule = self.desk.service(case["service_code"])
-        service = case["service_name"] or case["subject"] or ""
-        requester = case["sender_name"] or case["sender_addr"] or ""
-        receipt = case["receipt"]
-        fee = fee_qr(service_rule, receipt) if outcome == "approved" else None
-        context = {
-            "agency": {"name": cfg.agency.name, "address": cfg.agency.address}, "receipt": receipt,
-            "service": service, "requester": requester, "outcome": outcome,
-            "outcome_text": workflow.RESULT_OUTCOMES[outcome], "note": note.strip(),
-            "received": thai_datetime(from_iso(case["received_at"])),
-            "received_date": thai_date(from_iso(case["received_at"])),
-            "licence": bool(service_rule and service_rule.licence),
-            "fee": fee.context if fee else None,
-            "appeal": {"to": lc.appeal_to or cfg.agency.name, "days": lc.appeal_days},
-        }
-        module = self.desk.templates.env.get_template("result_letter.txt.j2").make_module(context)
-        body = str(module)
-        subject = str(getattr(module, "subject", "") or f"แจ้งผลการพิจารณาคำขอ{service}").strip()
-        reference = str(getattr(module, "reference", "") or "").strip()
-        enclosures = [ln.strip() for ln in str(getattr(module, "enclosures", "") or "").splitlines() if ln.strip()]
+        worded = self.letter_words(case, outcome, note)
+        fee = worded.fee
         emblem = None
         if lc.emblem is not None:
             path = cfg.resolve(lc.emblem)
@@ -354,14 +390,26 @@ class Results:
         signer = lc.signer_name or (cfg.signing.signer_name if cfg.signing else "")
         parts = letters.LetterParts(
             agency=cfg.agency.name, address=list(lc.address), dispatch_no=dispatch_no, date=thai_date(now),
-            subject=subject, to=requester, reference=reference, enclosures=enclosures,
-            paragraphs=[p.strip() for p in body.split("\n\n") if p.strip()],
+            subject=worded.subject, to=worded.to, reference=worded.reference, enclosures=worded.enclosures,
+            paragraphs=worded.paragraphs,
             signer_name=signer, signer_position=[ln for ln in lc.signer_position.split("\n") if ln.strip()],
             unit=lc.unit, phone=lc.phone, fax=lc.fax, email=lc.email or cfg.agency.address, emblem=emblem,
             qr_png=fee.png if fee else None, qr_caption=fee.caption if fee else [],
-            title=f"{subject} (เลขรับ {receipt})",
+            title=f"{worded.subject} (เลขรับ {case['receipt']})", digits=lc.digits,
         )
         return letters.render(parts, signature_field=signature_field).pdf
+
+
+@dataclass
+class LetterWords:
+    """A result letter's words (from the template), before layout."""
+
+    subject: str
+    to: str
+    reference: str = ""
+    enclosures: list[str] = field(default_factory=list)
+    paragraphs: list[str] = field(default_factory=list)
+    fee: FeeQr | None = None
 
 
 def _free(folder: Path, name: str) -> str:
@@ -372,21 +420,6 @@ def _free(folder: Path, name: str) -> str:
         n += 1
         candidate = f"{stem} ({n}){suffix}"
     return candidate
-
-
-# the outcome in a letter's file name: Thai, and read back by _outcome_from_name
-FILE_WORDS = {"approved": "อนุมัติ", "rejected": "ไม่อนุมัติ", "incomplete": "เอกสารไม่ครบ"}
-
-
-def _outcome_from_name(name: str) -> str:
-    low = name.lower()
-    if "ไม่อนุมัติ" in name or "ไม่อนุญาต" in name or "reject" in low:
-        return "rejected"
-    if "incomplete" in low or "ไม่ครบ" in name:
-        return "incomplete"
-    if "อนุมัติ" in name or "อนุญาต" in name or "approv" in low:
-        return "approved"
-    return ""
 
 
 def _size(p: Path) -> int | None:

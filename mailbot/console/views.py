@@ -20,7 +20,7 @@ from flask import Blueprint, Response, abort, current_app, g, redirect, render_t
 from ..casework import trust, workflow
 from ..errors import ConnectionFailure, MailbotError
 from ..kinds import outcome_label
-from ..thai import thai_date, to_bangkok
+from ..thai import addressee, name_title, thai_date, to_bangkok
 from . import auth, security
 
 bp = Blueprint("views", __name__)
@@ -186,7 +186,9 @@ def case(year: int, seq: int):
     return render_template("case.html", v=view, c=view.case, messages=o.case_messages(receipt), mails=mails,
                            confirmed=stored.get("confirmed_by"), services=o.rules.services, units=o.units(),
                            flagged=trust.is_flagged(view.case["held"], view.case["remark"]), page="cases",
-                           open_status=view.case["status"] in workflow.OPEN)
+                           open_status=view.case["status"] in workflow.OPEN,
+                           addressed=addressee(view.case["sender_name"] or "", view.case["sender_title"] or ""),
+                           own_title=name_title(view.case["sender_name"] or ""))
 
 
 def _mail_text(row) -> dict:
@@ -209,6 +211,15 @@ def case_set(year: int, seq: int):
         raise MailbotError("เลือกสถานะใหม่หรือเขียนบันทึก", "choose a new status or write a note")
     case, told = office().set_case(receipt, status=status or None, note=note, actor=g.actor)
     flash(f"บันทึกแล้ว: {receipt} {workflow.label(case['status'])} · แจ้งผู้ยื่น: {told}")
+    return redirect(case_url(receipt))
+
+
+@bp.route("/cases/<int:year>/<int:seq>/title", methods=["POST"])
+def case_title(year: int, seq: int):
+    receipt = receipt_of(year, seq)
+    case = office().set_title(receipt, form("title", 60), actor=g.actor)
+    named = addressee(case["sender_name"] or "", case["sender_title"] or "") or "-"
+    flash(f"บันทึกแล้ว: หนังสือแจ้งผลเรื่อง {receipt} จะเรียน {named}")
     return redirect(case_url(receipt))
 
 

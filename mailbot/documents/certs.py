@@ -90,10 +90,45 @@ def describe(cert: x509.Certificate) -> CertInfo:
 DESCRIPTION = x509.ObjectIdentifier("2.5.4.13")
 
 
+# the short forms every Thai office reads (the agency's kind), used when a name is too long
+ABBREVIATIONS = (("องค์การบริหารส่วนจังหวัด", "อบจ."), ("องค์การบริหารส่วนตำบล", "อบต."), ("กรุงเทพมหานคร", "กทม."),
+                 ("เทศบาลตำบล", "ทต."), ("เทศบาลเมือง", "ทม."), ("เทศบาลนคร", "ทน."))
+
+
 def _fit(text: str, limit: int = 64) -> str:
-    """X.520 names are capped at 64 (UTF-8 bytes here); Thai takes 3 bytes a letter. The cut
-    falls between whole Thai characters (a consonant keeps its vowel and tone marks)."""
-    return cut(text, lambda t: len(t.encode()) <= limit, ellipsis="")
+    """A name within an X.520 name's 64 (UTF-8 bytes here; Thai takes 3 bytes a letter), shortened
+    on purpose rather than cut inside a word: first the agency's kind in its usual short form
+    ("เทศบาลตำบลบ้านตัวอย่าง" -> "ทต.บ้านตัวอย่าง"), then whole words only; a single word longer than
+    the limit is cut between whole Thai characters (a consonant keeps its vowel and tone marks)."""
+    def fits(t: str) -> bool:
+        return len(t.encode()) <= limit
+
+    if fits(text):
+        return text
+    for long, short in ABBREVIATIONS:
+        text = text.replace(long, short)
+    if fits(text):
+        return text
+    kept = ""
+    for word in _words(text):
+        if not fits((kept + word).rstrip()):
+            break
+        kept += word
+    return kept.rstrip() or cut(text, fits, ellipsis="")
+
+
+def _words(text: str) -> list[str]:
+    """The name's words (newmm), its short forms whole, spaces as their own pieces."""
+    import re
+
+    from newmm_tokenizer.tokenizer import word_tokenize
+
+    shorts = "|".join(re.escape(short) for _, short in ABBREVIATIONS)
+    out: list[str] = []
+    for piece in re.split(f"({shorts})", text):
+        if piece:
+            out += [piece] if re.fullmatch(shorts, piece) else word_tokenize(piece)
+    return out
 
 
 def _name(common: str, org: str) -> x509.Name:

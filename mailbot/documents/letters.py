@@ -5,7 +5,11 @@ centre), ที่ (the dispatch number) on the left and the agency's name and a
 the date from the centre, เรื่อง, เรียน, อ้างถึง, สิ่งที่ส่งมาด้วย, the body with indented paragraphs,
 ขอแสดงความนับถือ, the signature space (an empty signature field the signer fills, see
 ``sign``), the signer's name in brackets and position, and the responsible unit, phone, fax and
-e-mail at the foot; a Thai QR code for a fee. Sarabun 16 pt, margins left 3 cm, right 2 cm.
+e-mail at the foot, with a fee's Thai QR code above them at the right (its caption beside it).
+Sarabun 16 pt, margins left 3 cm, right 2 cm. Pages break between whole short paragraphs (a
+longer one leaves two lines on each page), the closing never stands alone, every page but the
+last ends with its continuation word ("/คำ...") and the next carries its number ("- 2 -");
+every digit the letter shows is in one style (``LetterParts.digits``: thai or arabic).
 
 Thai line breaking: Thai writes no spaces between words, so lines are built here from the
 newmm word segmentation, measured with the shaped font; dates, times, amounts and numbers are
@@ -17,12 +21,13 @@ from __future__ import annotations
 
 import io
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
 
 from fpdf import FPDF
 from newmm_tokenizer.tokenizer import word_tokenize
 
-from ..thai import THAI_MONTHS, THAI_MONTHS_SHORT, graphemes
+from ..thai import THAI_MONTHS, THAI_MONTHS_SHORT, arabic_to_thai_digits, graphemes, thai_digits_to_arabic
 from . import FONTS
 
 FONT = "Sarabun"
@@ -36,6 +41,13 @@ INDENT = 25.0                # mm: first line of a body paragraph
 CENTRE = PAGE_W / 2          # the date and the closing start here
 SIGNATURE_SPACE = 28.0       # mm between the closing and the signer's name
 QR_SIZE = 30.0               # mm
+QR_GAP = 1.0                 # mm between the QR code and the contact lines below it
+CAPTION_W = 100.0            # mm: the QR code's caption, right-aligned beside it
+CAPTION_GAP = 3.0            # mm between the caption and the QR code
+PAGE_NO_GAP = 2.0            # mm below the page number of a continuation page
+KEEP_WHOLE = 3               # a paragraph of up to this many lines is never split across pages
+MIN_LINES = 2                # a split paragraph leaves this many lines on each page at least
+EPS = 0.01                   # mm
 
 _MONTHS = "|".join(re.escape(m) for m in (*THAI_MONTHS, *THAI_MONTHS_SHORT))
 # never broken across lines: dates, times, amounts, counted days, numbers with slashes and dots
@@ -127,6 +139,7 @@ class LetterParts:
     qr_png: bytes | None = None
     qr_caption: list[str] = field(default_factory=list)
     title: str = ""
+    digits: str = "arabic"                 # thai | arabic: every digit the letter shows, page numbers too
 
 
 @dataclass(frozen=True)
@@ -137,18 +150,19 @@ class Letter:
 
 
 class _Doc(FPDF):
-    def header(self) -> None:          # continuation pages carry their number: "- ๒ -"
-        if self.page_no() > 1:
-            from ..thai import arabic_to_thai_digits
+    digits = "arabic"
 
+    def header(self) -> None:          # continuation pages carry their number: "- 2 -" (or "- ๒ -")
+        if self.page_no() > 1:
             self.set_font(FONT, "", SIZE)
             self.set_y(TOP)
-            _line(self, LEFT, PAGE_W - LEFT - RIGHT, f"- {arabic_to_thai_digits(str(self.page_no()))} -", "C")
-            self.ln(2)
+            _line(self, LEFT, PAGE_W - LEFT - RIGHT, in_digits(f"- {self.page_no()} -", self.digits), "C")
+            self.ln(PAGE_NO_GAP)
 
 
-def _new_pdf() -> _Doc:
+def _new_pdf(digits: str = "arabic") -> _Doc:
     pdf = _Doc(format="A4", unit="mm")
+    pdf.digits = digits
     pdf.set_margins(LEFT, TOP, RIGHT)
     pdf.set_auto_page_break(True, margin=BOTTOM)
     pdf.add_font(FONT, "", str(FONTS / "Sarabun-Regular.ttf"))
@@ -156,6 +170,33 @@ def _new_pdf() -> _Doc:
     pdf.set_text_shaping(True)
     pdf.set_font(FONT, "", SIZE)
     return pdf
+
+
+_NOT_DIGITS = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+|https?://\S+")   # e-mail and web addresses
+
+
+def in_digits(text: str, style: str) -> str:
+    """The text with every digit in one style: "thai" (๑๒๓) or "arabic" (123). E-mail and web
+    addresses keep theirs (they are typed as written)."""
+    convert = arabic_to_thai_digits if style == "thai" else thai_digits_to_arabic
+    out, pos = [], 0
+    for m in _NOT_DIGITS.finditer(text):
+        out += [convert(text[pos:m.start()]), m.group(0)]
+        pos = m.end()
+    return "".join(out) + convert(text[pos:])
+
+
+def _styled(parts: LetterParts) -> LetterParts:
+    """The parts with one digit style throughout (``parts.digits``)."""
+    def conv(value: Any) -> Any:             # strings and lists of strings
+        if isinstance(value, str):
+            return in_digits(value, parts.digits)
+        if isinstance(value, list):
+            return [conv(v) for v in value]
+        return value
+
+    keep = {"digits", "emblem", "qr_png", "title"}
+    return replace(parts, **{f.name: conv(getattr(parts, f.name)) for f in fields(parts) if f.name not in keep})
 
 
 def _actual_text(text: str) -> str:
@@ -194,16 +235,85 @@ def render(parts: LetterParts, *, signature_field: bool = True) -> Letter:
     """The letter as PDF bytes; with ``signature_field`` an empty signature field is placed in
     the signature space, for ``sign`` to fill.
 
-    The closing and the signature never stand alone on a page: when they do not fit after the
-    body, the last two lines of the body go over with them (Thai typing practice)."""
-    letter, alone = _render(parts, signature_field, carry=False)
-    if alone:
-        letter, _ = _render(parts, signature_field, carry=True)
-    return letter
+    Pages break as Thai typing practice has it: a paragraph of up to three lines is never split,
+    a longer one leaves at least two lines on each page; the closing and the signature never stand
+    alone on the last page (at least two lines of the body go with them); every page but the last
+    ends with its continuation word ("/ทั้งนี้...", คำต่อหน้า), and the pages after the first carry
+    their number at the top ("- 2 -"). Every digit follows ``parts.digits``."""
+    return _render(_styled(parts), signature_field)
 
 
-def _render(parts: LetterParts, signature_field: bool, carry: bool) -> tuple[Letter, bool]:
-    pdf = _new_pdf()
+@dataclass(frozen=True)
+class _BodyLine:
+    x: float
+    width: float
+    text: str
+    after: float             # space after the line (the end of a paragraph)
+    index: int               # the line's place in its paragraph
+    count: int               # the paragraph's lines
+
+
+def legal_break(lines: list[_BodyLine], j: int) -> bool:
+    """A page may start at line ``j``: a paragraph's first line, or inside a paragraph longer than
+    ``KEEP_WHOLE`` lines with at least ``MIN_LINES`` of it on each page."""
+    if j <= 0 or j >= len(lines):
+        return False
+    line = lines[j]
+    return line.index == 0 or (line.count > KEEP_WHOLE and MIN_LINES <= line.index <= line.count - MIN_LINES)
+
+
+def paginate(lines: list[_BodyLine], *, first_top: float, top: float, bottom: float, last_bottom: float,
+             tail: float) -> list[int]:
+    """Where the body's pages start (indices into ``lines``): as many lines on a page as fit above
+    ``bottom`` (the continuation word's line is below it), breaking only where ``legal_break`` allows;
+    then, when the closing block (``tail`` high) does not fit after the body above ``last_bottom``, or
+    the last page would hold fewer than two of the body's lines, the body's last lines (two at
+    least, short paragraphs whole) go over to the last page with it."""
+    forced: set[int] = set()
+    for _ in range(3):
+        breaks, y = _flow(lines, first_top, top, bottom, forced)
+        n = len(lines)
+        if y + tail <= last_bottom + EPS and (not breaks or n - breaks[-1] >= min(MIN_LINES, n)):
+            return breaks
+        ends = [b for b in range(1, n) if legal_break(lines, b) and n - b >= MIN_LINES] or \
+            [b for b in range(1, n) if legal_break(lines, b)]
+        b = max(ends, default=None)
+        if b is None or b in breaks or b in forced:
+            break
+        forced.add(b)
+    breaks, _ = _flow(lines, first_top, top, bottom, forced)
+    return breaks
+
+
+def _flow(lines: list[_BodyLine], first_top: float, top: float, bottom: float,
+          forced: set[int]) -> tuple[list[int], float]:
+    """Lines placed page by page from ``first_top``; a page starts at ``top`` where a line does not
+    fit above ``bottom`` (at the last legal break before it) or at a ``forced`` break. Returns the
+    breaks and where the body ends on its last page."""
+    breaks: list[int] = []
+    y, start, j = first_top, 0, 0
+    while j < len(lines):
+        if j in forced and j > start:
+            breaks.append(j)
+            y, start = top, j
+        elif y + LINE > bottom + EPS and j > start:
+            b = next((b for b in range(j, start, -1) if legal_break(lines, b)), j)
+            breaks.append(b)
+            y, start, j = top, b, b
+            continue
+        y += LINE + lines[j].after
+        j += 1
+    return breaks, y
+
+
+def continuation_word(text: str) -> str:
+    """The continuation word (คำต่อหน้า) for a page whose next page starts with ``text``: "/คำ..."."""
+    words = [t for t in tokens(text) if not t.isspace()]
+    return f"/{words[0]}..." if words else ""
+
+
+def _render(parts: LetterParts, signature_field: bool) -> Letter:
+    pdf = _new_pdf(parts.digits)
     pdf.set_title(parts.title or parts.subject)
     pdf.set_author(parts.agency)
     pdf.set_lang("th")
@@ -247,6 +357,7 @@ def _render(parts: LetterParts, signature_field: bool, carry: bool) -> tuple[Let
         pdf.ln(LINE * 0.3)
         items = parts.enclosures if len(parts.enclosures) == 1 else [
             f"{i}. {e}" for i, e in enumerate(parts.enclosures, 1)]
+        items = [in_digits(i, parts.digits) for i in items]
         label = "สิ่งที่ส่งมาด้วย"
         _labelled(pdf, label, items[0])
         for item in items[1:]:
@@ -254,73 +365,86 @@ def _render(parts: LetterParts, signature_field: bool, carry: bool) -> tuple[Let
             for ln in wrap(pdf.get_string_width, item, PAGE_W - RIGHT - text_x):
                 _line(pdf, text_x, PAGE_W - RIGHT - text_x, ln)
     pdf.ln(LINE * 0.4)
-    body: list[tuple[float, float, str, float]] = []      # (x, width, text, space after)
+    # the body, line by line: the first line of each paragraph indented
+    body: list[_BodyLine] = []
     for paragraph in parts.paragraphs:
         text = " ".join(paragraph.split())
         lines = wrap(pdf.get_string_width, text, usable - INDENT)
         first, rest = lines[0], text[len(lines[0]):].strip() if text.startswith(lines[0]) else " ".join(lines[1:])
-        body.append((LEFT + INDENT, usable - INDENT, first, 0.0))
+        placed = [(LEFT + INDENT, usable - INDENT, first)]
         if rest:
-            body.extend((LEFT, usable, ln, 0.0) for ln in wrap(pdf.get_string_width, rest, usable))
-        x, w, t, _ = body[-1]
-        body[-1] = (x, w, t, LINE * 0.25)
-    body_pages = []
-    for i, (x, w, t, after) in enumerate(body):
-        if carry and i == max(len(body) - 2, 0) and pdf.get_y() > TOP + 2 * LINE:
-            pdf.add_page()
-        _line(pdf, x, w, t)
-        body_pages.append(pdf.page_no())
-        pdf.ln(after)
-    # closing, signature space, name and position: kept together on one page
-    block = LINE * (2 + len(parts.signer_position)) + SIGNATURE_SPACE + LINE * 0.5
-    if pdf.get_y() + block > PAGE_H - BOTTOM:
-        pdf.add_page()
-    # fewer than two body lines on the closing's page (none, or one that spilled over)
-    alone = pdf.page_no() > 1 and body_pages.count(pdf.page_no()) < min(2, len(body))
+            placed += [(LEFT, usable, ln) for ln in wrap(pdf.get_string_width, rest, usable)]
+        body += [_BodyLine(x, w, t, LINE * 0.25 if i == len(placed) - 1 else 0.0, i, len(placed))
+                 for i, (x, w, t) in enumerate(placed)]
+    # the closing block (closing, signature space, name, position) and the foot, kept on the last page
+    centre = CENTRE + pdf.get_string_width(parts.closing) / 2
+    half = min(centre - LEFT, PAGE_W - RIGHT - centre)
+    signer = [ln for text in ([f"({parts.signer_name})"] if parts.signer_name else []) + list(parts.signer_position)
+              for ln in wrap(pdf.get_string_width, text, 2 * half)]
+    closing_h = LINE * 0.3 + LINE + SIGNATURE_SPACE + LINE * len(signer)
+    foot = [t for t in (parts.unit, f"โทร. {parts.phone}" if parts.phone else "",
+                        f"โทรสาร {parts.fax}" if parts.fax else "",
+                        f"ไปรษณีย์อิเล็กทรอนิกส์ {parts.email}" if parts.email else "") if t]
+    caption = [ln for text in parts.qr_caption for ln in wrap(pdf.get_string_width, text, CAPTION_W)]
+    qr_h = (max(QR_SIZE, LINE * len(caption)) + QR_GAP) if parts.qr_png else 0.0
+    foot_h = LINE * len(foot) + qr_h
+    foot_bottom = PAGE_H - FOOT_BOTTOM - 0.5     # a hair above the page-break line
+    if foot or parts.qr_png:
+        tail, last_bottom = closing_h + LINE * 0.4 + foot_h, foot_bottom
+    else:
+        tail, last_bottom = closing_h, PAGE_H - BOTTOM
+    page_top = TOP + LINE + PAGE_NO_GAP          # below the page number
+    breaks = set(paginate(body, first_top=pdf.get_y(), top=page_top, bottom=PAGE_H - BOTTOM - LINE,
+                          last_bottom=last_bottom, tail=tail))
+    for j, line in enumerate(body):
+        if j in breaks:
+            _continue(pdf, line.text)
+        _line(pdf, line.x, line.width, line.text)
+        pdf.ln(line.after)
+    if pdf.get_y() + tail > last_bottom + EPS and body:    # only when nothing else would do
+        _continue(pdf, parts.closing)
+    # closing, signature space, name and position
     pdf.ln(LINE * 0.3)
     _line(pdf, CENTRE, PAGE_W - RIGHT - CENTRE, parts.closing)
-    centre = CENTRE + pdf.get_string_width(parts.closing) / 2
     sig_top = pdf.get_y()
     pdf.set_y(sig_top + SIGNATURE_SPACE)
-    half = min(centre - LEFT, PAGE_W - RIGHT - centre)
-    for text in ([f"({parts.signer_name})"] if parts.signer_name else []) + list(parts.signer_position):
-        for ln in wrap(pdf.get_string_width, text, 2 * half):
-            _line(pdf, centre - half, 2 * half, ln, "C")
+    for ln in signer:
+        _line(pdf, centre - half, 2 * half, ln, "C")
     # the signature field: the space between the closing and the name, centred on the name
     box_w = min(2 * half, 78.0)
     box_mm = (centre - box_w / 2, sig_top + 1.0, centre + box_w / 2, sig_top + SIGNATURE_SPACE - 2.0)
     sig_page = pdf.page_no()
-    # foot: the responsible unit and how to reach it (left), the fee's QR code (right)
-    foot = [t for t in (parts.unit, f"โทร. {parts.phone}" if parts.phone else "",
-                        f"โทรสาร {parts.fax}" if parts.fax else "",
-                        f"ไปรษณีย์อิเล็กทรอนิกส์ {parts.email}" if parts.email else "") if t]
-    qr_h = (QR_SIZE + LINE * len(parts.qr_caption)) if parts.qr_png else 0.0
-    foot_h = max(LINE * len(foot), qr_h)
+    # the foot: the fee's QR code at the right with its caption beside it, then the responsible unit
+    # and how to reach it (left) on lines of their own below, so the two are never read as one line
     if foot or parts.qr_png:
         pdf.set_auto_page_break(True, margin=FOOT_BOTTOM)
-        bottom = PAGE_H - FOOT_BOTTOM - 0.5   # a hair above the page-break line
-        y = max(pdf.get_y() + LINE * 0.4, bottom - foot_h)
-        if y + foot_h > bottom + 0.01:
-            pdf.add_page()
-            y = bottom - foot_h
+        y = max(pdf.get_y() + LINE * 0.4, foot_bottom - foot_h)
         if parts.qr_png:
+            block = qr_h - QR_GAP
             qr_x = PAGE_W - RIGHT - QR_SIZE
-            pdf.image(io.BytesIO(parts.qr_png), x=qr_x, y=y, w=QR_SIZE, h=QR_SIZE)
-            pdf.set_y(y + QR_SIZE)
-            cap_w = 45.0
-            for ln in parts.qr_caption:
-                _line(pdf, PAGE_W - RIGHT - cap_w, cap_w, ln, "R")
-        pdf.set_y(y + foot_h - LINE * len(foot))
-        foot_w = usable - (QR_SIZE + 45 if parts.qr_png else 0)
+            pdf.image(io.BytesIO(parts.qr_png), x=qr_x, y=y + (block - QR_SIZE) / 2, w=QR_SIZE, h=QR_SIZE)
+            pdf.set_y(y + (block - LINE * len(caption)) / 2)
+            for ln in caption:
+                _line(pdf, qr_x - CAPTION_GAP - CAPTION_W, CAPTION_W, ln, "R")
+        pdf.set_y(y + qr_h)
         for text in foot:
-            _line(pdf, LEFT, foot_w, text)
+            _line(pdf, LEFT, usable, text)
     data = bytes(pdf.output())
     pages = pdf.page_no()
     k = 72 / 25.4
     box = (box_mm[0] * k, (PAGE_H - box_mm[3]) * k, box_mm[2] * k, (PAGE_H - box_mm[1]) * k)
     if signature_field:
         data = _with_signature_field(data, box, sig_page - 1)
-    return Letter(data, pages, box), alone
+    return Letter(data, pages, box)
+
+
+def _continue(pdf: FPDF, next_text: str) -> None:
+    """The continuation word at the right, on the line below the page's last line, then the next page."""
+    word = continuation_word(next_text)
+    if word:
+        pdf.set_y(min(pdf.get_y(), PAGE_H - BOTTOM - LINE))
+        _line(pdf, LEFT, PAGE_W - LEFT - RIGHT, word, "R")
+    pdf.add_page()
 
 
 def _with_signature_field(data: bytes, box: tuple[float, float, float, float], page: int) -> bytes:
@@ -352,4 +476,5 @@ def placeholder_emblem() -> bytes:
     return buf.getvalue()
 
 
-__all__ = ["Letter", "LetterParts", "ZERO_WIDTH", "placeholder_emblem", "render", "tokens", "wrap"]
+__all__ = ["Letter", "LetterParts", "ZERO_WIDTH", "continuation_word", "in_digits", "paginate", "placeholder_emblem",
+           "render", "tokens", "wrap"]

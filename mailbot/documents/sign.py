@@ -30,7 +30,7 @@ from pyhanko.sign import fields, signers, timestamps
 from pyhanko.sign.fields import SigSeedSubFilter
 from pyhanko.stamp import TextStampStyle
 
-from ..thai import cut, thai_datetime
+from ..thai import arabic_to_thai_digits, cut, thai_datetime
 from . import FONTS
 from . import limits as bounded
 
@@ -318,8 +318,9 @@ def _empty_field(reader: PdfFileReader, name: str):
 
 
 def sign_pdf(data: bytes, signer: signers.SimpleSigner, *, agency: str, signer_name: str, when: datetime,
-             tsa_url: str = "", field_name: str = FIELD_NAME) -> Signed:
-    """Sign in memory; raises BadPdf for files that cannot be signed.
+             tsa_url: str = "", field_name: str = FIELD_NAME, digits: str = "arabic") -> Signed:
+    """Sign in memory; raises BadPdf for files that cannot be signed. In a letter's own signature
+    space the stamp writes its date in the letter's digits (``digits``: thai or arabic).
 
     Runs in the calling process: use ``SigningHelper`` (or ``sign_bounded``) for files from
     outside, so a file that makes the PDF library loop cannot hold the caller.
@@ -334,8 +335,11 @@ def sign_pdf(data: bytes, signer: signers.SimpleSigner, *, agency: str, signer_n
         else:
             x0, y0, x1, _y1 = tree.last_box
             width = min(STAMP_WIDTH, x1 - x0 - 24)
+        said = thai_datetime(when)
+        if letter_rect is not None and digits == "thai":      # the letter's own digit style
+            said = arabic_to_thai_digits(said)
         lines = stamp_lines(agency=agency, signer_name=signer_name, certificate=_certificate_name(signer),
-                            when=thai_datetime(when), width=width, letter=letter_rect is not None)
+                            when=said, width=width, letter=letter_rect is not None)
         if letter_rect is None:
             height = len(lines) * LEADING + 2 * STAMP_PADDING + 8
             margin = min(36, (x1 - x0 - width) / 2)
@@ -371,7 +375,7 @@ def sign_pdf(data: bytes, signer: signers.SimpleSigner, *, agency: str, signer_n
             raise _damaged(exc, "ลงนามไม่ได้", "cannot be signed") from None
         # the timestamp server did not answer: sign at B-B now, timestamp later
         return sign_pdf(data, signer, agency=agency, signer_name=signer_name, when=when, tsa_url="",
-                        field_name=field_name)
+                        field_name=field_name, digits=digits)
     return Signed(out.getvalue(), level, tree.pages)
 
 
@@ -417,12 +421,12 @@ class SigningHelper:
         self.close()
 
     def sign(self, data: bytes, *, agency: str, signer_name: str, when: datetime, tsa_url: str = "",
-             field_name: str = FIELD_NAME) -> Signed:
+             field_name: str = FIELD_NAME, digits: str = "arabic") -> Signed:
         # the timestamp server may take its own 10 s (and a second try at B-B follows)
         limit = self.timeout + (25 if tsa_url else 0)
         try:
             return self.helper.run(_sign_job, data, timeout=limit, agency=agency, signer_name=signer_name,
-                                   when=when, tsa_url=tsa_url, field_name=field_name)
+                                   when=when, tsa_url=tsa_url, field_name=field_name, digits=digits)
         except bounded.TimedOut:
             raise too_slow(limit) from None
         except bounded.HelperDied:

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from .. import kinds
-from ..casework import completeness, triage, trust, workflow
+from ..casework import completeness, triage, trust, wording, workflow
 from ..casework.replies import context
 from ..config import Config, Service
 from ..documents import promptpay
@@ -240,8 +240,13 @@ class Recorder:
                       letter: Letter | None = None, actor: str = "mailbot") -> tuple[str, list[str]]:
         """The receipt (the service's wording, checklist and fee QR code) and, unless held or
         secret, the forward to the service's units. Returns (the reply's label, warnings)."""
-        fee = promptpay.fee_qr(service, case["receipt"])       # a service with a fee: the Thai QR code
+        # a fee asked at intake (an application fee): its Thai QR code; a fee asked with the approval
+        # (a licence fee) is only named, so nobody pays before anything is decided (wording.fee_moment)
+        moment = wording.fee_moment(service)
+        fee = promptpay.fee_qr(service, case["receipt"]) if moment == wording.RECEIPT else None
         extra: dict[str, Any] = {"fee": fee.context} if fee is not None else {}
+        if moment == wording.APPROVAL and service is not None and service.fee is not None:
+            extra["fee_later"] = {"name": service.fee.name, "amount": f"{service.fee.amount:,.2f}"}
         files = (fee.attachment,) if fee is not None else ()
         if letter is not None:      # in the citizen's thread
             ctx = self.desk.case_context(case, received_at, checklist=checklist, **extra)

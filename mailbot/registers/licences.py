@@ -16,7 +16,7 @@ from pathlib import Path
 from ..documents.printable import Column, Table
 from ..files import csv_bytes, make_public, write_atomic
 from ..store import State, from_iso, iso
-from ..thai import be_year, thai_date, to_bangkok
+from ..thai import addressee, be_year, thai_date, to_bangkok
 from .numbering import written
 from .receive import write_table
 
@@ -51,9 +51,14 @@ def record(state: State, case, service, now: datetime,
 
 
 def _holder(case) -> str:
-    """The holder named with ``results letter --holder`` (cases.holder), else the requester."""
-    named = case["holder"] if "holder" in case.keys() else None
-    return named or case["sender_name"] or ""
+    """The holder named with ``results letter --holder`` (cases.holder), else the requester, named
+    as the result letter addresses them (``thai.addressee``: their title, the one the officer set,
+    else คุณ; an organisation by its name)."""
+    keys = case.keys()
+    named = case["holder"] if "holder" in keys else None
+    if named:
+        return addressee(named)
+    return addressee(case["sender_name"] or "", case["sender_title"] if "sender_title" in keys else "")
 
 
 def rows(state: State, iso_dates: bool = False) -> list[list[str]]:

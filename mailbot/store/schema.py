@@ -281,5 +281,8 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None] | str] = {
             created_at TEXT NOT NULL, done_at TEXT);
         CREATE INDEX forwards_wanted_open ON forwards_wanted (done_at) WHERE done_at IS NULL;
     """,
+    # the requester's title (นาย, นาง, นางสาว, a rank) as the officer set it: the letter's เรียน and the
+    # licence register name them with it (none: the title their name carries, else คุณ)
+    14: "ALTER TABLE cases ADD COLUMN sender_title TEXT;",
 }
 SCHEMA_VERSION = max(MIGRATIONS)
