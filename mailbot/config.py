@@ -593,6 +593,7 @@ class Fee(_Strict):
 class Service(_Strict):
     code: str = Field(min_length=1, max_length=20)
     name: str = Field(min_length=1)
+    name_en: str = ""          # the service's name in the English part of replies (else the Thai name)
     keywords: list[str] = Field(default_factory=list)
     regex: list[str] = Field(default_factory=list)
     next_steps: str = ""       # what happens next, told in the receipt reply

@@ -486,3 +486,14 @@ def test_a_pdf_of_twenty_thousand_pages_costs_what_one_does_and_holds_no_lock(en
     finally:
         assert poll.wait(60) == 0, poll.stderr.read()
     assert any("หลังที่สาม" in body(f) for f in to(env, "kongchang@example.go.th"))
+
+
+def test_the_english_part_names_the_service_not_its_code(env):
+    """The receipt's English part says the service by its English name (rules.yaml name_en), or
+    by its Thai name where none is set; never the code an officer types."""
+    env.deliver(with_files("ขออนุญาตก่อสร้างอาคาร", "คำขอ ข1.pdf"))
+    env.cycle()
+    text = body(to(env, "somchai@example.com")[-1])
+    english = text.split("-" * 40)[-1]
+    assert "Service        : Building permit (construction, alteration, demolition, extension)" in english, english
+    assert ": BLD" not in english

@@ -457,7 +457,8 @@ def _public_note(kind: str, note: str) -> str | None:
 def _service_dict(service: Service | None) -> dict | None:
     if service is None:
         return None
-    return {"code": service.code, "name": service.name, "next_steps": service.next_steps, "days": service.days}
+    return {"code": service.code, "name": service.name, "name_en": service.name_en or service.name,
+            "next_steps": service.next_steps, "days": service.days}
 
 
 def refused_note(cfg: Config, case, file_name: str, error: str, now: datetime) -> Path:

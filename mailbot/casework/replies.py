@@ -178,7 +178,7 @@ def sample_context(agency: AgencyConfig, now: datetime) -> dict:
         received_at=now,
         subject="ขออนุญาตก่อสร้างอาคาร บ้านเลขที่ 12",
         sender_name="นายตัวอย่าง ใจดี",
-        service={"code": "BLD", "name": "ขออนุญาตก่อสร้างอาคาร", "next_steps": "เจ้าหน้าที่จะตรวจสอบเอกสาร", "days": 15},
+        service={"code": "BLD", "name": "ขออนุญาตก่อสร้างอาคาร", "name_en": "Building permit", "next_steps": "เจ้าหน้าที่จะตรวจสอบเอกสาร", "days": 15},
         referral={"agency": "สำนักทะเบียนอำเภอเมือง", "contact": "โทร 0 2000 0000"},
         attachments=2,
     )
