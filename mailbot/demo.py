@@ -205,13 +205,12 @@ def run_demo(workdir: Path | None = None, out=print) -> CycleReport:
                 "step 2: a result letter, signed with the demo certificate, sent back:")
             land_tax = next(h.receipt for h in report.handled if h.receipt and "ภาษี" in h.subject)
             run = office.results(letter=(land_tax, "approved", "ชำระภาษีภายใน 30 วัน", "แปลงโฉนดเลขที่ 4567"))
-            out(f"  หนังสือแจ้งผล / notice: {run.letter}")
             for m in smtp.messages[already:]:
                 reply = email.message_from_bytes(m.data, policy=policy.default)
                 files = [p.get_filename() or "" for p in reply.iter_attachments()]
                 out(f"  ถึง/to {m.rcpt_tos[0]} · เรื่อง/subject: {reply['subject']} · แนบ/attached: {', '.join(files)}")
             for path in sorted((folder / "results" / "sent").glob("* (ลงนามแล้ว).pdf")):
-                out(f"  ไฟล์ที่ลงนามแล้ว / signed file: {path}")
+                out(f"  หนังสือแจ้งผลที่ลงนามแล้ว / the signed letter: {path}")
             daily = office.daily_log(to_bangkok(office.clock()).date())
             licences = office.publish()
         out("")
@@ -230,4 +229,11 @@ def run_demo(workdir: Path | None = None, out=print) -> CycleReport:
         else:
             out(f"พื้นที่ทดลองอยู่ในโฟลเดอร์ชั่วคราว {folder} ถ้าต้องการเก็บไว้ที่อื่น สั่ง: mailbot demo --dir <โฟลเดอร์>\n"
                 f"the demo workspace is a temporary folder ({folder}); to keep one elsewhere: mailbot demo --dir <folder>")
+        out("")
+        config = folder / "mailbot.yaml"
+        url = f"http://127.0.0.1:{cfg.console.port}/"
+        out("เปิดหน้าจอเจ้าหน้าที่ของพื้นที่ทดลองนี้ (ดูเรื่องที่รับ ทะเบียน และหนังสือแจ้งผล ในเว็บเบราว์เซอร์) สั่ง:\n"
+            f"  mailbot --config \"{config}\" console\n"
+            f"แล้วเปิด {url} / to open this workspace's officer console, run the command above "
+            f"and open {url}")
     return report

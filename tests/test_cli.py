@@ -4,6 +4,7 @@ words or Common-Era years, every mistake on the command line or in the config ex
 poll showing its progress, the test clock only with its switch and always announced."""
 import os
 import re
+from pathlib import Path
 import subprocess
 import sys
 
@@ -248,6 +249,13 @@ def test_demo_says_where_its_folder_is_and_makes_every_output(tmp_path):
     assert "บันทึกประจำวัน" in r.stdout and "ทะเบียนใบอนุญาต" in r.stdout
     r = mailbot("demo", "--dir", str(tmp_path / "keep"), timeout=300)
     assert f"เก็บไว้ที่ {tmp_path / 'keep'}" in r.stdout
+    # every path it names exists (the letter is where it went after signing), and it ends with
+    # how to open the console on this workspace
+    named = re.findall(r": (/\S.*?\.(?:pdf|xlsx))$", r.stdout, re.M)
+    assert named and all(Path(p).is_file() for p in named), [p for p in named if not Path(p).is_file()]
+    assert "results/outbox" not in r.stdout
+    assert f'mailbot --config "{tmp_path / "keep" / "mailbot.yaml"}" console' in r.stdout
+    assert r.stdout.rstrip().splitlines()[-1].startswith("แล้วเปิด http://127.0.0.1:")
     assert list((tmp_path / "keep" / "registers" / "daily").glob("*.xlsx"))
     assert list((tmp_path / "keep" / "registers" / "public").glob("*.xlsx"))
 
