@@ -452,6 +452,24 @@ class PublishConfig(_Strict):
     folder: Path = Path("registers/public")    # public licence register (xlsx, csv, CKAN metadata)
 
 
+# ---------------------------------------------------------------------------- starter values
+
+# the starter's ที่ (letter code) pattern: plainly a placeholder, which `check` refuses until the
+# agency sets its own code (an older starter wrote "{seq}/{year}", the shape of a receipt number)
+DISPATCH_PLACEHOLDER = "(ตั้งรหัสหนังสือ) {seq}/{year}"
+RESERVED_TLDS = ("example", "test", "invalid", "localhost")
+# the hold reason of a forward to such an address (a starter value left in rules.yaml)
+PLACEHOLDER_HOLD = "ที่อยู่ส่วนงานยังเป็นค่าตัวอย่าง ไม่ส่ง แก้ forward_to ในไฟล์กฎก่อน"
+
+
+def is_placeholder_address(address: str | None) -> bool:
+    """An address at a domain reserved for examples (RFC 2606/6761): example.go.th, x.example,
+    mail.test ... — a starter value nobody reads."""
+    domain = (address or "").rsplit("@", 1)[-1].strip().lower().rstrip(".")
+    labels = domain.split(".")
+    return bool(domain) and ("example" in labels or labels[-1] in RESERVED_TLDS)
+
+
 THIS_COMPUTER = "ผู้ใช้เครื่องนี้"   # the actor when nobody signed in and no name is set
 
 

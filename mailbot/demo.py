@@ -138,8 +138,6 @@ def make_workspace(folder: Path, imap_port: int, smtp_port: int, password: str, 
         data["signing"] = {"pkcs12": "certs/agency-demo.p12", "password": pki.password,
                            "signer_name": "นายสมศักดิ์ ใจดี (ทดลอง)"}
         data["results"] = {"stable_seconds": 0}
-        # a letter code like an agency's own (the ที่ of its letters); a real office sets its own
-        data.setdefault("registers", {})["dispatch_pattern"] = "ทดลอง 0000.1/{seq}"
         from .documents.letters import placeholder_emblem  # a plain stand-in: no emblem is bundled
 
         (folder / "emblem-placeholder.png").write_bytes(placeholder_emblem())
@@ -150,6 +148,8 @@ def make_workspace(folder: Path, imap_port: int, smtp_port: int, password: str, 
             "unit": "สำนักปลัดเทศบาล งานธุรการ", "phone": "0 2000 0000 ต่อ 101",
             "digits": "thai",       # Thai digits throughout the letter, as many agencies now prefer
         }
+    # a letter code like an agency's own (the ที่ of its letters); a real office sets its own
+    data.setdefault("registers", {})["dispatch_pattern"] = "ทดลอง 0000.1/{seq}"
     for key, port in (("imap", imap_port), ("smtp", smtp_port)):
         section = data[key]
         section.update(host=HOST, port=port, security="none", username=AGENCY, password=password)

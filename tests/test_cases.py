@@ -497,3 +497,25 @@ def test_the_english_part_names_the_service_not_its_code(env):
     english = text.split("-" * 40)[-1]
     assert "Service        : Building permit (construction, alteration, demolition, extension)" in english, english
     assert ": BLD" not in english
+
+
+def test_a_forward_to_a_starter_example_address_is_held_with_an_alert(env):
+    """An office with its real address that left rules.yaml's example units: the forward is never
+    sent, it waits held (the officer fixes the address and releases it) and the officers are
+    alerted; the citizen's receipt goes as usual."""
+    env.set_config(agency={"address": "saraban@tambon-banrai.go.th"})
+    env.set_forwarding({"BLD": ["กองช่าง <kongchang@example.go.th>"]})
+    env.deliver(with_files("ขออนุญาตก่อสร้างอาคาร", "คำขอ ข1.pdf"))
+    [h] = env.cycle().handled
+    assert not to(env, "kongchang@example.go.th")                      # never sent
+    con = sqlite3.connect(env.cfg.data_dir / "state.sqlite3")
+    [(status, reason)] = con.execute("SELECT status, hold_reason FROM outbox WHERE kind='forward'").fetchall()
+    assert status == "held" and reason.startswith("ที่อยู่ส่วนงานยังเป็นค่าตัวอย่าง") and "kongchang@example.go.th" in reason
+    [(text,)] = con.execute("SELECT text FROM alerts WHERE key='placeholder-forward'").fetchall()
+    assert "kongchang@example.go.th" in text
+    assert to(env, "somchai@example.com")                               # the receipt went
+    # a workspace that is itself an example (the demo) forwards as before
+    env.set_config(agency={"address": "saraban@example.go.th"})
+    env.deliver(with_files("ขออนุญาตก่อสร้างอาคาร หลังที่สอง", "คำขอ ข1.pdf", sender="somsri@example.com"))
+    env.cycle()
+    assert to(env, "kongchang@example.go.th")

@@ -291,3 +291,31 @@ def test_a_missing_signing_password_is_named_with_its_setx_line_not_called_wrong
     env.set_config(signing={"pkcs12": "certs/agency-demo.p12", "password": None, "password_env": None})
     r = env.cli("check")
     assert "ต้องใช้รหัสผ่าน แต่ยังไม่ได้ตั้งรหัสผ่าน" in r.stdout and "setx MAILBOT_SIGNING_PASSWORD" in r.stdout
+
+
+def test_check_names_every_starter_value_and_refuses_the_placeholder_letter_code(tmp_path):
+    """A fresh `mailbot init`: the ที่ pattern is a plain placeholder that check refuses, and each
+    other starter value that would go out as it is (example addresses, the holiday list's end) is
+    named."""
+    mailbot("init", str(tmp_path))
+    r = mailbot("check", cwd=tmp_path, timeout=200,
+                env={"MAILBOT_NOW": "2026-12-04T10:00", "MAILBOT_TEST_CLOCK": "1",
+                     "MAILBOT_IMAP_PASSWORD": "x", "MAILBOT_SMTP_PASSWORD": "x"})
+    assert r.returncode == 2
+    assert "✗ ค่าตัวอย่างจากไฟล์ตั้งต้น / starter values" in r.stdout
+    assert "ยังไม่ได้ตั้งรหัสหนังสือของหน่วยงาน" in r.stdout
+    for named in ("kongchang@example.go.th", "palad@example.go.th", "saraban@example.go.th",
+                  "รายการวันหยุดราชการมีถึง 1 มกราคม 2570"):
+        assert named in r.stdout, named
+    # the letter code set, the example units replaced, next year's holidays added: nothing left
+    text = (tmp_path / "mailbot.yaml").read_text(encoding="utf-8")
+    text = text.replace('"(ตั้งรหัสหนังสือ) {seq}/{year}"', '"มท 0808.2/{seq}"')
+    text = re.sub(r"holidays: \[[^\]]*\]", "holidays: [2027-12-31]", text)
+    text = text.replace("saraban@example.go.th", "saraban@tambon-banrai.go.th")
+    (tmp_path / "mailbot.yaml").write_text(text, encoding="utf-8")
+    rules = (tmp_path / "rules.yaml").read_text(encoding="utf-8").replace("example.go.th", "tambon-banrai.go.th")
+    (tmp_path / "rules.yaml").write_text(rules, encoding="utf-8")
+    r = mailbot("check", cwd=tmp_path, timeout=200,
+                env={"MAILBOT_NOW": "2026-12-04T10:00", "MAILBOT_TEST_CLOCK": "1",
+                     "MAILBOT_IMAP_PASSWORD": "x", "MAILBOT_SMTP_PASSWORD": "x"})
+    assert "✓ ค่าตัวอย่างจากไฟล์ตั้งต้น / starter values: ไม่มีค่าตัวอย่างค้างอยู่" in r.stdout, r.stdout

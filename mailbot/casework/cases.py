@@ -19,7 +19,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Iterator
 
-from ..config import Config, Rules, Service
+from ..config import PLACEHOLDER_HOLD, Config, Rules, Service, is_placeholder_address
 from ..errors import TemplateError, explain_environment
 from ..files import write_atomic
 from ..intake.classify import receipt_tags
@@ -265,7 +265,11 @@ class Desk:
                                     f"could not stamp {name}: {(why or '').splitlines()[0] if why else ''}")
         for entry in targets:
             unit, address = email.utils.parseaddr(entry)
-            if not address or not self.allowed(address):
+            # a starter example address left in rules.yaml: never sent, held for the officer (and
+            # alerted at the end of the cycle); a workspace that is itself an example (the demo,
+            # the tests) forwards within its example domain as usual
+            placeholder = is_placeholder_address(address) and not is_placeholder_address(self.cfg.agency.address)
+            if not placeholder and (not address or not self.allowed(address)):
                 warnings.append(
                     f"ไม่ส่งต่อเรื่อง {case['receipt']} ไปยัง {entry}: อยู่นอกโดเมนของหน่วยงาน / "
                     f"not forwarded to {entry}: outside the agency's own domains")
@@ -292,7 +296,8 @@ class Desk:
             self.outbox.queue("forward", recipient=address,
                               subject=f"ส่งต่อ {tag(case['receipt'])} {case['subject'] or ''}", key=event_id,
                               key_hash=case["sha256"] or case["receipt"], now=now, ctx=ctx, case_id=case["id"],
-                              attach=original, files=files)
+                              attach=original, files=files,
+                              hold=f"{PLACEHOLDER_HOLD}: {address}" if placeholder else None)
         return warnings
 
     def console_link(self, receipt: str) -> str:

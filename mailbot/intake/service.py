@@ -20,7 +20,7 @@ from ..casework import workflow
 from ..casework.cases import Desk
 from ..casework.replies import Templates
 from ..clock import utcnow
-from ..config import Config, Rules
+from ..config import PLACEHOLDER_HOLD, Config, Rules
 from ..errors import ConnectionFailure, MailbotError, explain_environment
 from ..mail.mailbox import CONNECTION_ERRORS, refused_by_server
 from ..mail.outbox import Outbox
@@ -113,7 +113,25 @@ class Intake:
         forwards to units that wait for stamped copies: made outside the work lock, sent under it."""
         report = self._poll(stop, progress)
         report.warnings.extend(self.forwards())
+        self._alert_placeholder_forwards()
         return report
+
+    def _alert_placeholder_forwards(self) -> None:
+        """Forwards held because rules.yaml still names the starter's example units: the officers
+        are told (at most hourly), and the alert goes out now."""
+        _, held = self.state.work_held_mail(50)
+        examples = sorted({r["recipient"] for r in held if (r["hold_reason"] or "").startswith(PLACEHOLDER_HOLD)})
+        if not examples:
+            return
+        with self.work(officer=False):
+            raised = self.alerts.alert(
+                "placeholder-forward",
+                "เรื่องที่ต้องส่งต่อส่วนงานถูกระงับไว้ เพราะที่อยู่ส่วนงานในไฟล์กฎยังเป็นค่าตัวอย่าง: "
+                + ", ".join(examples) + " แก้ที่อยู่แล้วปล่อยส่งจากหน้าวันนี้",
+                "forwards to units are held: rules.yaml still has example addresses: " + ", ".join(examples),
+                self.clock(), title="ที่อยู่ส่วนงานยังเป็นค่าตัวอย่าง")
+        if raised:
+            self.upkeep.send_alerts()
 
     def forwards(self) -> list[str]:
         """The forwards waiting for stamped copies of their PDFs: the copies made first, with no

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import email.utils
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Callable
 
 from ..casework.replies import Templates
 from ..config import Config, load_rules
 from ..errors import ConnectionFailure, MailbotError
 from ..mail.wire import REAL, Wire
-from ..thai import thai_date
+from ..thai import thai_date, to_bangkok
 
 
 @dataclass
@@ -121,7 +121,47 @@ def run_checks(cfg: Config, now: datetime, wire: Wire = REAL) -> list[Check]:
             warning = f"ใบรับรองจะหมดอายุในอีก {left} วัน ต่ออายุโดยเร็ว / the certificate expires in {left} days: renew it"
         return text, warning
 
+    def starter_values() -> tuple[str, str]:
+        """Values from the starter files that would go out as they are: refused (the ที่ pattern
+        placeholder) or named one by one."""
+        from ..config import DISPATCH_PLACEHOLDER, is_placeholder_address
+        from ..registers.numbering import numbering_year
+
+        pattern = cfg.registers.dispatch_pattern
+        found: list[str] = []
+        if pattern.strip() == cfg.registers.receipt_pattern.strip():
+            found.append(f"ที่ของหนังสือส่งมีรูปแบบเดียวกับเลขรับ ({pattern.format(seq=1, year=numbering_year(to_bangkok(now).date(), cfg.registers.year_reset))}) "
+                         "ควรตั้งรหัสหนังสือของหน่วยงาน / registers.dispatch_pattern looks like a receipt number")
+        if is_placeholder_address(cfg.agency.address):
+            found.append(f"ที่อยู่อีเมลของหน่วยงานยังเป็นค่าตัวอย่าง: {cfg.agency.address} / agency.address is an example")
+        try:
+            services = load_rules(cfg.rules_path).services
+        except MailbotError:
+            services = []                               # said by the rules step
+        for s in services:
+            for entry in s.forward_to:
+                if is_placeholder_address(email.utils.parseaddr(entry)[1]):
+                    found.append(f"บริการ {s.code} ส่งต่อถึงที่อยู่ตัวอย่าง {entry} จะไม่ส่งจริง (ระงับไว้และแจ้งเตือน) "
+                                 f"/ service {s.code} forwards to an example address: {entry}")
+        days = sorted(cfg.schedule.holidays)
+        today = to_bangkok(now).date()
+        horizon = today + timedelta(days=300)
+        if not days or days[-1] < horizon:
+            last = thai_date(days[-1]) if days else "ไม่มี"
+            found.append(f"รายการวันหยุดราชการมีถึง {last} เท่านั้น เพิ่มวันหยุดของปีถัดไปในรายการวันหยุด "
+                         f"/ the holiday list (schedule.holidays) ends {days[-1].isoformat() if days else '(empty)'}")
+        if pattern == DISPATCH_PLACEHOLDER or "(ตั้งรหัสหนังสือ)" in pattern:
+            raise MailbotError(
+                "ยังไม่ได้ตั้งรหัสหนังสือของหน่วยงาน (ที่ ของหนังสือส่ง) หนังสือแจ้งผลจะพิมพ์ข้อความตัวอย่างแทน",
+                "the letter code (registers.dispatch_pattern) is still the starter's placeholder",
+                'ตั้งในไฟล์ตั้งค่า เช่น dispatch_pattern: "มท 0808.2/{seq}" / set registers.dispatch_pattern, '
+                'e.g. "มท 0808.2/{seq}"' + "".join(f"\n! {f}" for f in found))
+        if not found:
+            return "ไม่มีค่าตัวอย่างค้างอยู่ / no starter values left", ""
+        return f"ค่าตัวอย่างที่ยังไม่ได้แก้ {len(found)} รายการ / {len(found)} starter value(s)", "\n  ! ".join(found)
+
     step("กฎการจัดประเภท / rules", rules)
+    step("ค่าตัวอย่างจากไฟล์ตั้งต้น / starter values", starter_values)
     step("แม่แบบข้อความตอบกลับ / templates", templates)
     if cfg.imap.auth == "oauth2" or cfg.smtp.auth == "oauth2":
         step("ลงชื่อเข้าใช้ OAuth2 / OAuth2 sign-in", oauth2)
