@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Callable
 
 from ..config import Config
 from ..errors import MailbotError
-from ..kinds import send_state
+from ..kinds import explain, send_state
 from ..mail.outbox import day_start
 from ..registers.numbering import normalise_receipt
 from ..store import CaseSearch, Row, State, from_iso, iso
@@ -53,6 +53,19 @@ class WorkItem:
     def parts(self) -> list["WorkItem"]:
         """This row's reasons: itself first, then the same case's others."""
         return [self, *self.also]
+
+    @property
+    def details(self) -> list["WorkItem"]:
+        """The parts with something to say, each thing said once (a mail held and flagged for the
+        same spam verdict shows it one time)."""
+        seen: set[str] = set()
+        out = []
+        for p in self.parts:
+            said = explain(p.detail) if p.kind in ("held", "flagged", "quarantined") else p.detail
+            if p.detail and said not in seen:
+                seen.add(said)
+                out.append(p)
+        return out
 
 
 def one_row_per_case(items: list[WorkItem]) -> list[WorkItem]:

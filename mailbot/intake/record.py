@@ -181,6 +181,7 @@ class Recorder:
         doubtful = bool(v.flag or opening.held)
         remarks = list(opening.remarks)
         if doubtful and tri.urgent:
+            remarks = [r for r in remarks if r != tri.urgency_label]     # said below, as a claim
             remarks.append(f"อีเมลระบุว่า{tri.urgency_label} แต่ผู้ส่งยังไม่ผ่านการตรวจสอบ "
                            "จึงยังไม่ถือเป็นเรื่องด่วน")
         case = self.open_case(
