@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Callable
 
 from ..config import Config
 from ..errors import MailbotError
-from ..kinds import explain, send_state
+from ..kinds import O, explain, send_state
 from ..mail.outbox import day_start
 from ..registers.numbering import normalise_receipt
 from ..store import CaseSearch, Row, State, from_iso, iso
@@ -31,6 +31,12 @@ if TYPE_CHECKING:
 
 QUEUE_LIMIT = 50         # items of one kind listed in the work queue (the count says how many there are)
 BANGKOK_TZ = _BANGKOK
+
+
+# the work items whose detail is a recorded reason (said in Thai by kinds.explain); a quarantined
+# message's item is named by its outcome
+QUARANTINED = O.QUARANTINED.value
+REASONED = frozenset({"held", "flagged", QUARANTINED})
 
 
 @dataclass
@@ -61,7 +67,7 @@ class WorkItem:
         seen: set[str] = set()
         out = []
         for p in self.parts:
-            said = explain(p.detail) if p.kind in ("held", "flagged", "quarantined") else p.detail
+            said = explain(p.detail) if p.kind in REASONED else p.detail
             if p.detail and said not in seen:
                 seen.add(said)
                 out.append(p)
@@ -218,8 +224,8 @@ class DeskViews:
         add("flagged", state.work_flagged(limit),
             lambda r: WorkItem("flagged", False, from_iso(r["received_at"]), r["subject"] or "", _who(r),
                                receipt=r["receipt"], ref=r["id"], detail=r["held"] or ""))
-        add("quarantined", state.work_quarantined(limit),
-            lambda r: WorkItem("quarantined", True, from_iso(r["received_at"] or r["decided_at"] or iso(now)),
+        add(QUARANTINED, state.work_quarantined(limit),
+            lambda r: WorkItem(QUARANTINED, True, from_iso(r["received_at"] or r["decided_at"] or iso(now)),
                                r["subject"] or "", r["sender"] or "", ref=r["id"],
                                detail=_quarantine_reason(r["reason"])))
         add("bounced", state.work_undelivered(limit),
