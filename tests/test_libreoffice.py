@@ -74,4 +74,4 @@ def test_all_workbooks_convert_with_thai_intact_and_no_formulas(env, tmp_path):
         if name == "register":
             assert "ขออนุญาตก่อสร้างอาคาร บ้านเลขที่ ๑๒" in flat
         if name == "licences":
-            assert "หมู่ 3" in flat and "สมชาย ใจดี" in flat
+            assert "หมู่ 3" in flat and "คุณสมชาย ใจดี" in flat   # the holder as the letter addresses them
