@@ -291,7 +291,9 @@ def test_quarantined_message_reprocessed(env, start_console, page):
     assert page.locator("table.list tbody tr").count() == 1
     shot(page, "05-quarantine")
     page.get_by_role("link", name="ดู").first.click()
-    assert "too large" in page.locator("td.bad").inner_text()
+    assert "อีเมลมีขนาดใหญ่เกินกว่าที่รับได้" in page.locator("td.bad").inner_text()   # plain Thai
+    page.locator("td.bad details.tech summary").click()                              # the detail behind รายละเอียด
+    assert "too large" in page.locator("td.bad details.tech code").inner_text()
     assert "แบบแปลน.pdf" in page.locator("ul.files").inner_text()
     with page.expect_download() as dl:
         page.get_by_role("link", name="ดาวน์โหลดต้นฉบับ (.eml)").click()
@@ -709,7 +711,7 @@ def test_registers_settings_and_the_work_queue(env, start_console, page, tmp_pat
     srv = start_console()
     page.goto(srv.url + "registers")
     with page.expect_download() as dl:
-        page.locator("a.dl", has_text="ทะเบียนรับ-").first.click()
+        page.locator("tr", has_text="ทะเบียนหนังสือรับ ปี").locator("a.dl", has_text="Excel").first.click()
     assert dl.value.suggested_filename.startswith("ทะเบียนรับ-") and dl.value.suggested_filename.endswith(".xlsx")
     import io
 

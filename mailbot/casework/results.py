@@ -26,7 +26,7 @@ from typing import Callable
 
 from .. import faults
 from ..clock import utcnow
-from ..config import Config
+from ..config import Config, SigningConfig
 from ..documents.certs import read_pkcs12
 from ..documents.limits import HelperUnavailable
 from ..documents.promptpay import FeeQr, fee_qr  # noqa: F401 - re-exported for callers of results
@@ -94,6 +94,14 @@ class Results:
         self.problems_dir = cfg.resolve(cfg.results.problems)
         for d in (self.outbox, self.sent_dir, self.problems_dir):
             d.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def sc(self) -> SigningConfig:
+        """The signing settings; only what signs asks for them (a preview never does)."""
+        if self.signing is None:
+            raise MailbotError("ยังไม่ได้ตั้งค่าใบรับรองอิเล็กทรอนิกส์ (ส่วน signing ใน mailbot.yaml)",
+                               "no signing certificate configured (signing: in mailbot.yaml)")
+        return self.signing
 
     # ------------------------------------------------------------------ outbox
 
@@ -173,8 +181,8 @@ class Results:
                     f"Case {receipt} has no address to reply to; deliver the result another way.")
         try:
             signed = self.helper().sign(data, agency=self.cfg.agency.name,
-                                        signer_name=self.signing.signer_name,
-                                        when=now, tsa_url=self.signing.tsa_url, digits=self.cfg.letters.digits)
+                                        signer_name=self.sc.signer_name,
+                                        when=now, tsa_url=self.sc.tsa_url, digits=self.cfg.letters.digits)
         except BadPdf as exc:
             return f"{exc}\nแก้ไฟล์ (บันทึกเป็น PDF ที่ไม่ตั้งรหัสผ่าน) แล้ววางใหม่ / fix the file and drop it again."
         name = _free(self.sent_dir, f"{path.stem} (ลงนามแล้ว).pdf")   # the signed copy, in Thai; never overwritten
@@ -192,7 +200,7 @@ class Results:
             result_id = self.state.add_result(
                 case_id=case["id"], sha256=digest, file_name=path.name, original=path.name, signed=name,
                 level=signed.level, outcome=outcome, signed_at=now,
-                timestamp_pending=bool(self.signing.tsa_url) and signed.level == "B-B")
+                timestamp_pending=bool(self.sc.tsa_url) and signed.level == "B-B")
             mid = message_id_for("result", result_id, case["sha256"] or case["receipt"], self.cfg.agency.domain)
             self.state.set_result_message(result_id, mid)
             dispatch.settle(self.state, issued["id"], outbox_message_id=mid, action="ส่งทางอีเมล (รอส่ง)")
@@ -235,7 +243,8 @@ class Results:
         """The signing helper process (started at the first file of a cycle, closed at its end):
         a file that makes the PDF library loop is stopped after ``signing.timeout_seconds``."""
         if self._helper is None:
-            sc = self.signing
+            sc = self.sc
+            assert self._p12 is not None        # read with the certificate (signs=True)
             self._helper = SigningHelper(self._p12, sc.key_password(), timeout=sc.timeout_seconds)
         return self._helper
 
@@ -250,7 +259,7 @@ class Results:
 
     def retry_timestamps(self) -> None:
         """Files signed while the timestamp server was away get a document timestamp now."""
-        tsa = self.signing.tsa_url
+        tsa = self.sc.tsa_url
         if not tsa:
             return
         for row in self.state.results_awaiting_timestamp():
