@@ -311,11 +311,11 @@ def send_now():
     """What waits to be sent goes now, not at the next cycle (under the work lock)."""
     try:
         d = office().send_now()
-    except ConnectionFailure as exc:
-        flash(f"ส่งไม่ได้ตอนนี้: {exc.thai} อีเมลยังรออยู่ จะส่งในรอบถัดไป ไม่สูญหาย", "warn")
-        return redirect(_back(None))
-    if d.smtp_error is not None:
-        flash(f"ส่งไม่ได้ตอนนี้: {d.smtp_error.thai} อีเมลยังรออยู่ จะส่งในรอบถัดไป ไม่สูญหาย", "warn")
+        trouble = d.smtp_error
+    except ConnectionFailure as exc:           # the server could not be reached at all
+        trouble = exc
+    if trouble is not None:
+        flash(f"ส่งไม่ได้ตอนนี้: {trouble.thai} อีเมลยังรออยู่ จะส่งในรอบถัดไป ไม่สูญหาย", "warn")
     elif not d.sent and not d.failed:
         flash("ไม่มีอีเมลรอส่ง / nothing to send")
     else:
