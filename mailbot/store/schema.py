@@ -281,5 +281,18 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None] | str] = {
             created_at TEXT NOT NULL, done_at TEXT);
         CREATE INDEX forwards_wanted_open ON forwards_wanted (done_at) WHERE done_at IS NULL;
     """,
+    # (14 is kept for a change made in parallel)
+    # alerts pushed to LINE (alerts.line): each text owed to one group or user, recorded with the
+    # alert (intent before effect); a push takes several owed texts under one X-Line-Retry-Key, fixed
+    # before the request is made, so a push retried after a crash or a timeout is delivered once
+    15: """
+        CREATE TABLE line_outbox (
+            id INTEGER PRIMARY KEY, dedup TEXT NOT NULL UNIQUE, kind TEXT NOT NULL, recipient TEXT NOT NULL,
+            text TEXT NOT NULL, created_at TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'queued',
+            push_key TEXT, attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at TEXT, sent_at TEXT,
+            last_error TEXT);
+        CREATE INDEX line_outbox_owed ON line_outbox (status, id) WHERE status = 'queued';
+        CREATE INDEX line_outbox_sent ON line_outbox (sent_at) WHERE sent_at IS NOT NULL;
+    """,
 }
 SCHEMA_VERSION = max(MIGRATIONS)
