@@ -34,6 +34,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Callable
 from urllib.parse import quote, urlsplit
 
+from .. import faults
 from ..config import Config, LineConfig
 from ..errors import MailbotError
 from ..kinds import Outcome
@@ -344,6 +345,7 @@ class Channel:
                 break
             to = rows[0]["recipient"]
             answer = api.push(to, [r["text"] for r in rows], key)
+            faults.point("after_line_push")      # (the crash tests: pushed, LINE's answer not yet recorded)
             now = self.clock()
             if answer.accepted:
                 with self.state.tx():
