@@ -21,6 +21,7 @@ from mailbot.ops.checks import run_checks
 
 from .conftest import NOW, YEAR, letter
 from .line_server import GROUP, OTHER_GROUP, TOKEN, LineServer
+from .test_console_routes import open_console  # noqa: F401
 from .test_plain_thai import english_in_thai
 
 
@@ -110,7 +111,7 @@ def test_a_refused_token_is_explained_in_thai_the_alert_waits_and_a_new_token_se
     with mem_env.office() as office:
         office.send_line()                      # paused: no request in vain
         assert len(server.pushes()) == 1
-        with pytest.raises(Exception) as refused:  # a token LINE refuses is not kept
+        with pytest.raises(ConfigError) as refused:  # a token LINE refuses is not kept
             office.set_line_token("another-bad-" + "q" * 30)
         assert "โทเค็น" in str(refused.value.thai)
         assert "บัญชี LINE" in office.set_line_token(TOKEN)    # tried with GET /v2/bot/info, kept
@@ -354,3 +355,61 @@ def test_status_lines_say_when_and_why_in_thai(mem_env, server):
     assert "แจ้งเตือนทาง LINE" in text and "รอส่ง / owed: 1" in text
     assert "mailbot secret set line" in text and "ยังไม่ได้บันทึกโทเค็น" in text
     assert json.dumps(lines, ensure_ascii=False).count("LINE") >= 2
+
+
+def test_the_today_page_shows_the_line_failure_in_plain_thai_with_its_fix(env, server, open_console):
+    from mailbot.app import Office
+
+    from .test_plain_thai import thai_text
+
+    set_up(env, server, token="old-" + "z" * 40)
+    with Office.open(env.cfg, clock=env.clock) as office:
+        alert(office)
+        office.send_line()
+    page = open_console().get("/")
+    html = page.get_data(as_text=True)
+    visible = thai_text(html)
+    assert "แจ้งเตือนทาง LINE" in visible and "ยังไม่เคยส่ง" in visible and "รอส่ง 1" in visible
+    assert "ส่งไม่สำเร็จเมื่อ" in visible and "โทเค็น" in visible
+    assert "<code>mailbot secret set line</code>" in html
+    assert english_in_thai(visible) == []
+    env.set_config(alerts={"line": None})
+    assert "แจ้งเตือนทาง LINE" not in thai_text(open_console().get("/").get_data(as_text=True))   # not set up: no row
+
+
+# ---------------------------------------------------------------------------- the command line (subprocesses)
+
+@pytest.mark.slow
+def test_secret_set_line_keeps_the_token_out_of_the_yaml_and_status_and_check_tell_the_channel(env, server):
+    set_up(env, server, token=None)
+    before = env.config_path.read_text(encoding="utf-8")
+    r = env.cli("secret", "set", "line", "--stdin", input_text="not-the-token\n")
+    assert r.returncode == 2 and "โทเค็น" in r.stderr and TOKEN not in r.stdout + r.stderr
+    r = env.cli("secret", "set", "line", "--stdin", input_text=TOKEN + "\n")
+    assert r.returncode == 0, r.stderr
+    assert "สารบรรณ แจ้งเตือน" in r.stdout and TOKEN not in r.stdout + r.stderr
+    assert env.config_path.read_text(encoding="utf-8") == before
+    assert Store(env.cfg.data_dir).get(line.TOKEN) == TOKEN
+    r = env.cli("check")
+    assert "✓ แจ้งเตือนทาง LINE / LINE alerts" in r.stdout and "งานสารบรรณ" in r.stdout, r.stdout
+    r = env.cli("status")
+    assert r.returncode == 0 and "แจ้งเตือนทาง LINE" in r.stdout and "ยังไม่เคยส่ง" in r.stdout, r.stdout
+    r = env.cli("secret", "delete", "line")
+    assert r.returncode == 0 and Store(env.cfg.data_dir).get(line.TOKEN) is None
+    assert server.pushes() == []
+
+
+@pytest.mark.slow
+def test_mailbot_poll_killed_right_after_the_push_never_sends_it_twice(env, server):
+    """A power cut between LINE's answer and recording it (MAILBOT_FAULT=after_line_push), in a
+    cycle whose mailbox sign-in fails: the next cycle pushes under the same key, LINE says 409."""
+    set_up(env, server)
+    env.set_config(imap={"password": "expired"}, smtp={"password": "expired"})
+    r = env.cli("poll", env={"MAILBOT_FAULT": "after_line_push"})
+    assert r.returncode == 86, r.stderr
+    assert len(server.delivered) == 1 and owed(env)[0]["status"] == "queued"
+    r = env.cli("poll")
+    assert r.returncode == 3, r.stderr
+    keys = [p["headers"]["X-Line-Retry-Key"] for p in server.pushes()]
+    assert len(keys) == 2 and keys[0] == keys[1]
+    assert len(server.delivered) == 1 and [r["status"] for r in owed(env)] == ["sent"]

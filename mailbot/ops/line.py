@@ -36,7 +36,7 @@ from urllib.parse import quote, urlsplit
 
 from .. import faults
 from ..config import Config, LineConfig
-from ..errors import MailbotError
+from ..errors import ConfigError, MailbotError
 from ..kinds import Outcome
 from ..store import State, from_iso, iso
 from ..thai import BANGKOK, thai_date, thai_datetime
@@ -459,9 +459,9 @@ def try_token(cfg: Config, token: str, clock: Callable[[], datetime] | None = No
     when LINE cannot be asked now, it is kept and the answer says so."""
     api, base = _api(cfg, token, clock)
     answer = api.bot_info()
-    if answer.status in (401, 403):
+    if answer.status in (401, 403):        # a setting to fix, as a wrong password is (exit 2)
         trouble = explain(answer, "", base)
-        raise MailbotError(trouble.thai, trouble.english)
+        raise ConfigError(trouble.thai, trouble.english)
     if answer.status != 200:
         trouble = explain(answer, "", base)
         return f"ยังตรวจกับ LINE ไม่ได้: {trouble.thai} / not checked with LINE yet: {trouble.english}"

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
 from ..config import Config
-from ..errors import MailbotError
+from ..errors import ConfigError, MailbotError
 from ..mail.outbox import Delivery, Outbox
 from ..mail.wire import REAL, Wire
 from ..store import State, from_iso, iso
@@ -117,7 +117,7 @@ class Upkeep:
 
         token = token.strip()
         if not token:
-            raise MailbotError("ไม่ได้ใส่โทเค็น", "no token entered")
+            raise ConfigError("ไม่ได้ใส่โทเค็น", "no token entered")
         said = line.try_token(self.cfg, token, self.clock)
         line.secret_store(self.cfg).set(line.TOKEN, token)
         self.line.token_changed()
