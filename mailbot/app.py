@@ -34,7 +34,7 @@ from .mail.wire import REAL, Wire
 from .ops import anchors
 from .ops.alerts import Alerts
 from .ops.archive import Archive
-from .ops.line import Channel
+from .ops.line import Channel, Round
 from .ops.locks import WorkLock
 from .ops.service import Status, Upkeep, recorded_heads
 from .registers.numbering import normalise_receipt
@@ -319,7 +319,7 @@ class Office:
         """Deliver queued alerts over SMTP even when IMAP is down; never raises."""
         return self.upkeep.send_alerts()
 
-    def send_line(self):  # type: ignore[no-untyped-def]
+    def send_line(self) -> "Round":
         """Push what is owed to LINE (alerts.line): no lock held, never raises, a few seconds at most."""
         return self.upkeep.send_line()
 

@@ -38,6 +38,7 @@ from .. import faults
 from ..config import Config, LineConfig
 from ..errors import ConfigError, MailbotError
 from ..kinds import Outcome
+from ..mail.credentials import Store
 from ..store import State, from_iso, iso
 from ..thai import BANGKOK, thai_date, thai_datetime
 
@@ -275,7 +276,7 @@ class LineStatus:
     refused: str = ""              # why LINE refused the latest text it refused for good (Thai)
 
 
-def secret_store(cfg: Config):  # type: ignore[no-untyped-def]
+def secret_store(cfg: Config) -> Store:
     """The credential store the office keeps its secrets in (``mail.credentials``)."""
     from .anchors import store
 

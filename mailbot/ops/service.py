@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
@@ -26,7 +26,7 @@ from ..thai import to_bangkok
 from . import anchors
 from .alerts import Alerts
 from .anchors import recorded_heads
-from .line import Channel, LineStatus
+from .line import Channel, LineStatus, Round
 from .locks import Work
 
 if TYPE_CHECKING:
@@ -94,12 +94,12 @@ class Upkeep:
         except Exception:  # noqa: BLE001 - SMTP down too: the log and the console have it
             log.warning("alerts could not be emailed (SMTP unavailable)")
 
-    def send_line(self):  # type: ignore[no-untyped-def]
+    def send_line(self) -> Round:
         """Push what is owed to LINE (alerts.line), with no lock held: never raises, a few seconds
         at most (ops.line.Channel.deliver)."""
         return self.line.deliver()
 
-    def line_daily(self, day) -> int:  # type: ignore[no-untyped-def]
+    def line_daily(self, day: date) -> int:
         """The day's summary and its overdue cases owed to LINE (once a day each); how many texts."""
         from . import line
 
