@@ -413,3 +413,19 @@ def test_mailbot_poll_killed_right_after_the_push_never_sends_it_twice(env, serv
     keys = [p["headers"]["X-Line-Retry-Key"] for p in server.pushes()]
     assert len(keys) == 2 and keys[0] == keys[1]
     assert len(server.delivered) == 1 and [r["status"] for r in owed(env)] == ["sent"]
+
+
+def test_a_service_that_cannot_even_open_its_office_still_reaches_the_group(mem_env, server):
+    """Broken rules: the office cannot open, cycle after cycle. The second failure's alert goes
+    through the starter templates (app.alert_anyhow) and, with no mail server reachable, to LINE."""
+    from mailbot.ops.daemon import Daemon
+
+    set_up(mem_env, server)
+    mem_env.unreachable("smtp")
+    (mem_env.root / "rules.yaml").write_text("services:\n  - code: A\n", encoding="utf-8")   # broken
+    daemon = Daemon(mem_env.cfg, clock=mem_env.clock, notify=lambda th, en: None, wire=mem_env.wire)
+    daemon._poll_once()
+    assert server.delivered == []
+    daemon._poll_once()
+    [(to, [text])] = server.delivered
+    assert text.startswith("[mailbot แจ้งเตือน] mailbot หยุดรับอีเมล") and mem_env.smtp.messages == []
