@@ -23,7 +23,7 @@ from ..mail.outbox import Delivery, Outbox
 from ..mail.wire import REAL, Wire
 from ..store import State, from_iso, iso
 from ..thai import to_bangkok
-from . import anchors
+from . import anchors, line
 from .alerts import Alerts
 from .anchors import recorded_heads
 from .line import Channel, LineStatus, Round
@@ -101,8 +101,6 @@ class Upkeep:
 
     def line_daily(self, day: date) -> int:
         """The day's summary and its overdue cases owed to LINE (once a day each); how many texts."""
-        from . import line
-
         if self.cfg.alerts.line is None or not self.cfg.alerts.line.daily_summary:
             return 0
         now = self.clock()
@@ -113,8 +111,6 @@ class Upkeep:
     def set_line_token(self, token: str) -> str:
         """A channel access token tried (GET /v2/bot/info) and kept in the credential store; what
         LINE said of the account. A token LINE refuses is not kept."""
-        from . import line
-
         token = token.strip()
         if not token:
             raise ConfigError("ไม่ได้ใส่โทเค็น", "no token entered")
@@ -124,8 +120,6 @@ class Upkeep:
         return said
 
     def forget_line_token(self) -> None:
-        from . import line
-
         line.secret_store(self.cfg).delete(line.TOKEN)
 
     # ------------------------------------------------------------------ copies and the record
