@@ -34,6 +34,7 @@ from .mail.wire import REAL, Wire
 from .ops import anchors
 from .ops.alerts import Alerts
 from .ops.archive import Archive
+from .ops.line import Channel, Round
 from .ops.locks import WorkLock
 from .ops.service import Status, Upkeep, recorded_heads
 from .registers.numbering import normalise_receipt
@@ -273,8 +274,13 @@ class Office:
     # ------------------------------------------------------------------ registers (registers/service.py)
 
     def daily_log(self, day: date, email: bool = False) -> Path:
-        """registers/daily/<BE date>.xlsx and .pdf, and the year's receive register as PDF."""
-        return self.registers.daily_log(day, email)
+        """registers/daily/<BE date>.xlsx and .pdf, and the year's receive register as PDF; when sent
+        (``email``), also the day's summary and overdue cases to LINE (alerts.line), pushed after
+        the work lock is let go."""
+        path = self.registers.daily_log(day, email)
+        if email and self.upkeep.line_daily(day):
+            self.upkeep.send_line()
+        return path
 
     def publish(self) -> list[Path]:
         return self.registers.publish()
@@ -316,6 +322,17 @@ class Office:
     def send_alerts(self) -> None:
         """Deliver queued alerts over SMTP even when IMAP is down; never raises."""
         return self.upkeep.send_alerts()
+
+    def send_line(self) -> "Round":
+        """Push what is owed to LINE (alerts.line): no lock held, never raises, a few seconds at most."""
+        return self.upkeep.send_line()
+
+    def set_line_token(self, token: str) -> str:
+        """`mailbot secret set line`: the channel access token tried and kept in the credential store."""
+        return self.upkeep.set_line_token(token)
+
+    def forget_line_token(self) -> None:
+        return self.upkeep.forget_line_token()
 
     def environment_failed(self, failure: MailbotError) -> None:
         """Disk full, no permission, database locked or damaged: alert, best effort."""
@@ -374,6 +391,7 @@ def alert_anyhow(cfg: Config, key: str, thai: str, english: str, now: datetime, 
         with Office.open(cfg, clock=lambda: now, wire=wire) as office:
             office.alerts.alert(key, thai, english, now, title=title)
             office.send_alerts()
+            office.send_line()
         return
     except Exception:  # noqa: BLE001 - fall back to the starter templates below
         pass
@@ -384,8 +402,11 @@ def alert_anyhow(cfg: Config, key: str, thai: str, english: str, now: datetime, 
         try:
             outbox = Outbox(cfg, state, Templates(starter_dir() / "templates"))
             Alerts(cfg, state, outbox).alert(key, thai, english, now, title=title)
-            with (wire or REAL).smtp(cfg.smtp, cfg.agency.address) as smtp:
-                outbox.deliver(smtp, lambda: now)
+            try:
+                with (wire or REAL).smtp(cfg.smtp, cfg.agency.address) as smtp:
+                    outbox.deliver(smtp, lambda: now)
+            finally:
+                Channel(cfg, state, lambda: now).deliver()     # LINE needs no mail server; never raises
         finally:
             state.close()
     except Exception:  # noqa: BLE001 - SMTP or the disk may be the problem: the log has it

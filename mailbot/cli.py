@@ -92,6 +92,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="อ่านรหัสลับของแอปจาก standard input / read the client secret from standard input")
     s.add_argument("--forget", action="store_true",
                    help="ลบโทเค็นและรหัสลับที่เก็บไว้ / delete the stored tokens and client secret")
+    s = sub.add_parser("secret", help="รหัสลับในที่เก็บรหัสลับ เช่น โทเค็นของ LINE / secrets in the credential store")
+    ss = s.add_subparsers(dest="secret_verb", required=True, metavar="set|delete", parser_class=ThaiArgumentParser)
+    c = ss.add_parser("set", help="mailbot secret set line (โทเค็นของบัญชี LINE ที่ใช้แจ้งเตือน / "
+                                  "the LINE channel access token)")
+    c.add_argument("name", choices=["line"])
+    c.add_argument("--stdin", action="store_true",
+                   help="อ่านจาก standard input แทนการพิมพ์ / read it from standard input")
+    c = ss.add_parser("delete", help="mailbot secret delete line")
+    c.add_argument("name", choices=["line"])
     sub.add_parser("poll", help="ทำงานหนึ่งรอบแล้วจบ / run one cycle and exit")
     s = sub.add_parser("run", help="ทำงานต่อเนื่องทุก N นาที / keep polling every N minutes")
     s.add_argument("--every", type=minutes, default=None, metavar="MINUTES")
@@ -280,6 +289,8 @@ def _dispatch(args: argparse.Namespace) -> int:
             return 0
         if verb == "status":
             return cmd_status(office)
+        if verb == "secret":
+            return cmd_secret(office, args)
         if verb == "report":
             return cmd_report(office, args)
         if verb == "backup":
@@ -608,6 +619,28 @@ def cmd_login(cfg, args: argparse.Namespace) -> int:
     _log_to_file(cfg)
     return login(cfg, out=lambda line: print(line, flush=True), read_secret=read_secret,
                  new_secret=args.new_secret or args.secret_stdin, forget=args.forget)
+
+
+def cmd_secret(office, args: argparse.Namespace) -> int:
+    """``mailbot secret set line``: the LINE channel access token, typed (not shown) or from
+    standard input, tried with LINE and kept in the credential store; ``delete`` removes it."""
+    if args.secret_verb == "delete":
+        office.forget_line_token()
+        print("ลบโทเค็นของ LINE แล้ว / the LINE token was removed")
+        return 0
+    if args.stdin:
+        token = sys.stdin.readline()
+    else:
+        token = getpass.getpass("โทเค็นของบัญชี LINE (ไม่แสดงบนจอ) / LINE channel access token (not shown): ")
+    said = office.set_line_token(token)
+    print(said)
+    print("✓ เก็บโทเค็นไว้ในที่เก็บรหัสลับแล้ว / the token is kept in the credential store")
+    if office.cfg.alerts.line is None:
+        print("ขั้นต่อไป: ใส่รหัสกลุ่ม LINE ในการตั้งค่าแจ้งเตือน แล้วสั่ง mailbot check / "
+              "next: add alerts.line.to (the group id) to mailbot.yaml, then run mailbot check")
+    else:
+        print("ขั้นต่อไป / next: mailbot check")
+    return 0
 
 
 def cmd_status(office) -> int:

@@ -359,11 +359,42 @@ class BackupConfig(_Strict):
     keep_days: int = Field(default=3650, ge=1)
 
 
+LINE_ID = re.compile(r"[UCR][0-9a-f]{32}")    # a LINE user (U...), group (C...) or multi-person chat (R...)
+
+
+class LineConfig(_Strict):
+    """Alerts also pushed to LINE (the Messaging API of a LINE Official Account; LINE Notify closed on
+    31 March 2025). The channel access token is kept in the credential store (``mailbot secret set
+    line``), never here."""
+
+    to: list[str] = Field(min_length=1)     # group ids (C...) or user ids (U...) the bot pushes to
+    api: str = "https://api.line.me"        # the Messaging API's address (a test server: http://127.0.0.1:port)
+    timeout_seconds: float = Field(default=5.0, gt=0, le=30)   # one request at most (never blocks a cycle)
+    max_per_hour: int = Field(default=20, ge=1, le=1000)       # pushes an hour at most; more wait, together
+    daily_summary: bool = True              # the day's summary and the overdue cases, with the daily log
+
+    @field_validator("to")
+    @classmethod
+    def _ids(cls, v: list[str]) -> list[str]:
+        bad = [i for i in v if not LINE_ID.fullmatch(i)]
+        if bad:
+            raise ValueError(f"not a LINE group or user id (C... or U... and 32 hexadecimal digits): {bad[0]!r}")
+        return list(dict.fromkeys(v))
+
+    @field_validator("api")
+    @classmethod
+    def _api(cls, v: str) -> str:
+        if not _safe_url(v):
+            raise ValueError(f"{v} must be https:// (plain http only to this computer)")
+        return v.rstrip("/")
+
+
 class AlertsConfig(_Strict):
     to: list[str] = Field(default_factory=list)          # officers; default: the agency address
     unreachable_minutes: int = Field(default=60, ge=1)   # alert when the server is away this long
     disk_free_mb: int = Field(default=1024, ge=0)        # alert below this much free space
     certificate_days: int = Field(default=30, ge=0)
+    line: LineConfig | None = None                       # alerts to LINE too (none: e-mail only)
 
 
 class WorkflowConfig(_Strict):

@@ -6,7 +6,8 @@ after_fetch, after_archive, deciding (as one message is decided), after_decide (
 transaction, before COMMIT),
 after_commit, after_send (SMTP accepted, not yet marked sent), after_mark_sent,
 after_move (moved on the server, not yet marked moved); and for results:
-after_result_commit (signed, recorded and queued; the PDF not yet moved out of the outbox).
+after_result_commit (signed, recorded and queued; the PDF not yet moved out of the outbox); and for
+LINE: after_line_push (LINE has the push, its answer not yet recorded).
 ``MAILBOT_PAUSE=<step>:<seconds>`` holds the process at a step instead (a slow cycle, for the
 tests of officers waiting for it). Unset in normal use: then a call costs two dictionary lookups.
 """

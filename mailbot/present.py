@@ -14,7 +14,8 @@ from typing import Callable, TextIO
 from .casework import workflow
 from .intake.cycle import CycleReport
 from .kinds import OUTCOMES, kind_label, outcome_label, send_state
-from .thai import pad, thai_date, thai_datetime
+from .ops.line import FIX_TOKEN, LineStatus
+from .thai import BANGKOK, pad, thai_date, thai_datetime
 
 Out = Callable[[str], None]
 
@@ -114,8 +115,31 @@ def status_lines(st, console_url: str | None = None) -> list[str]:
             lines.append(f"ใบรับรองอิเล็กทรอนิกส์ / certificate: {problem}")
         else:
             lines.append(f"ใบรับรองหมดอายุ / certificate expires: {thai_date(expires)} (อีก {days} วัน / {days} days)")
+    lines += line_lines(st.line)
     if console_url:
         lines.append(f"หน้าจอเจ้าหน้าที่ / officer console: {console_url}")
+    return lines
+
+
+def line_lines(st: "LineStatus | None") -> list[str]:
+    """Alerts to LINE for ``mailbot status``: last sent, what is owed, the last failure and its fix."""
+    if st is None:
+        return []
+    head = f"แจ้งเตือนทาง LINE / LINE alerts ({st.recipients} กลุ่มหรือผู้รับ / recipients): "
+    lines = [head + ("ส่งสำเร็จล่าสุด " + thai_datetime(st.last_sent) if st.last_sent else "ยังไม่เคยส่ง / never sent")
+             + f" · รอส่ง / owed: {st.queued} · ส่งไม่สำเร็จ / refused: {st.failed}"]
+    if not st.token:
+        lines.append(f"  ! ยังไม่ได้บันทึกโทเค็นของบัญชี LINE / no channel access token: {FIX_TOKEN}")
+    if st.problem:
+        lines.append(f"  ! ส่งไม่สำเร็จเมื่อ {thai_datetime(st.problem['at'])}: {st.problem['thai']}")
+        lines.append(f"    {st.problem['english']}")
+        if st.problem.get("fix"):
+            lines.append(f"    แก้ไขโดยสั่ง / fix: {st.problem['fix']}")
+    if st.paused_until:
+        lines.append(f"  จะลองส่งอีกครั้งหลัง {thai_datetime(st.paused_until)} / next try after "
+                     f"{st.paused_until.astimezone(BANGKOK):%Y-%m-%d %H:%M} Bangkok time")
+    if st.failed and st.refused:
+        lines.append(f"  ข้อความที่ LINE ไม่รับครั้งล่าสุด / last refused: {st.refused}")
     return lines
 
 

@@ -141,14 +141,15 @@ class Env(Workspace):
     def replies(self) -> list[EmailMessage]:
         return [email.message_from_bytes(m.data, policy=policy.default) for m in self.smtp.messages]  # type: ignore[misc]
 
-    def cli(self, *args: str, env: dict | None = None, timeout: int = 120) -> subprocess.CompletedProcess:
+    def cli(self, *args: str, env: dict | None = None, timeout: int = 120,
+            input_text: str | None = None) -> subprocess.CompletedProcess:
         env = dict(env or {})
         if "MAILBOT_NOW" not in env:     # the test clock, unless the test sets a clock of its own
             env.update(MAILBOT_NOW=self.clock().isoformat(), MAILBOT_TEST_CLOCK="1")
         full_env = {**os.environ, "PYTHONIOENCODING": "utf-8", **env}
         return subprocess.run(
             [sys.executable, "-m", "mailbot", "--config", str(self.config_path), *args],
-            capture_output=True, text=True, encoding="utf-8", env=full_env, timeout=timeout,
+            capture_output=True, text=True, encoding="utf-8", env=full_env, timeout=timeout, input=input_text,
         )
 
 

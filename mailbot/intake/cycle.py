@@ -458,7 +458,9 @@ class Cycle:
                        f"{' and ' if tri.urgent and tri.secret else ''}{'secret' if tri.secret else ''}: handle it first")
             self.office.alerts.alert(f"marked-{case['receipt']}", thai, english, now,
                                      title=f"{marks} เลขรับ {case['receipt']}",
-                                     also=units if tri.urgent and not tri.secret else ())
+                                     also=units if tri.urgent and not tri.secret else (),
+                                     receipt=case["receipt"],   # LINE: no subject, no address (in the console)
+                                     short=f"เรื่องเลขรับ {case['receipt']} {marks}: ดำเนินการก่อนเรื่องอื่น")
         self._marked = []
 
     def _own_alert(self, letter: Letter) -> bool:

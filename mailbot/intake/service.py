@@ -110,8 +110,13 @@ class Intake:
 
     def poll(self, stop=None, progress: Progress | None = None) -> CycleReport:
         """One cycle: fetch, decide, reply, move; results, reminders; registers; alerts. Then the
-        forwards to units that wait for stamped copies: made outside the work lock, sent under it."""
-        report = self._poll(stop, progress)
+        forwards to units that wait for stamped copies: made outside the work lock, sent under it.
+        What the cycle owes to LINE is pushed once the work lock is let go, also when the cycle
+        failed (a mailbox sign-in that fails is told there, where no mail can go)."""
+        try:
+            report = self._poll(stop, progress)
+        finally:
+            self.upkeep.send_line()         # never raises; a few seconds at most
         report.warnings.extend(self.forwards())
         self._alert_placeholder_forwards()
         return report
@@ -224,7 +229,7 @@ class Intake:
                                   f"เรื่องเลขรับ {case['receipt']} พิจารณาแล้วแต่ยังไม่ได้ส่งผลถึงผู้ยื่นเกิน 7 วัน",
                                   f"case {case['receipt']} was decided more than 7 days ago and its result has not "
                                   "been sent", now, since=from_iso(case["decided_at"]),
-                                  title=f"ยังไม่ได้ส่งผลการพิจารณา เลขรับ {case['receipt']}")
+                                  title=f"ยังไม่ได้ส่งผลการพิจารณา เลขรับ {case['receipt']}", receipt=case["receipt"])
             for problem in template_problems:
                 report.warnings.append("แม่แบบข้อความมีข้อผิดพลาด จึงไม่ส่งข้อความนี้ / template not used: " + problem)
                 self.alerts.alert("template", "แม่แบบข้อความมีข้อผิดพลาด: " + problem, "a template does not render",

@@ -2,8 +2,10 @@
 
 Owns: the checks (login failure, server unreachable longer than ``alerts.unreachable_minutes``,
 disk nearly full, backup location missing, certificate near expiry), and telling: always to the
-log and the console, and by email to ``alerts.to`` (default: the agency address) and the
-supervisors while SMTP works — the same alert at most once an hour.
+log and the console, by email to ``alerts.to`` (default: the agency address) and the
+supervisors while SMTP works, and to LINE when ``alerts.line`` is set (``ops.line``: short Thai
+with a link to the console; it needs no mail server, so a mailbox sign-in that fails still
+reaches a person) — the same alert at most once an hour.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from ..config import Config
 from ..mail.outbox import Outbox
 from ..store import State, from_iso, iso
 from ..thai import one_line, thai_date, thai_datetime, to_bangkok
+from . import line
 
 log = logging.getLogger(__name__)
 REPEAT = timedelta(hours=1)
@@ -36,12 +39,14 @@ class Alerts:
         return list(dict.fromkeys([*(self.cfg.alerts.to or [self.cfg.agency.address]), *self.cfg.supervisors]))
 
     def alert(self, key: str, thai: str, english: str, now: datetime, since: datetime | None = None,
-              title: str = "", also: tuple[str, ...] = ()) -> bool:
+              title: str = "", also: tuple[str, ...] = (), receipt: str | None = None, short: str = "") -> bool:
         """Tell everyone (and ``also``: e.g. the unit responsible for an urgent request); False when
         the same alert went out less than an hour ago.
 
         ``since``: when the problem began (default: now); every alert says it, so an alert
-        delivered late after an outage still tells when things went wrong."""
+        delivered late after an outage still tells when things went wrong. LINE (when set up) gets
+        ``short`` (default: the Thai text) and a link to the case ``receipt`` (else the Today page),
+        owed in the same transaction and pushed after the work (``ops.line.Channel.deliver``)."""
         began = since or now
         text = (f"{thai}\nเริ่มเมื่อ {thai_datetime(began)}\n\n"
                 f"{english}\n(since {to_bangkok(began):%Y-%m-%d %H:%M} Bangkok time)")
@@ -51,6 +56,9 @@ class Alerts:
             if last is not None and now - from_iso(last) < REPEAT:
                 return False
             self.state.record_alert(key, now, text)
+            line.queue(self.cfg, self.state, "alert", f"alert|{key}|{iso(now)}",
+                       line.alert_text(self.cfg, one_line(title or thai.split(":")[0], 70), short or thai, began,
+                                       receipt), now)
             print(f"แจ้งเตือน / ALERT: {thai}\n  {english}", file=sys.stderr)
             ctx = context(self.cfg.agency, receipt=None, received_at=now, subject="", sender_name="")
             ctx["note"] = text

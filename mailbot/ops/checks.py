@@ -169,6 +169,10 @@ def run_checks(cfg: Config, now: datetime, wire: Wire = REAL) -> list[Check]:
     step("ส่งอีเมล / SMTP login", smtp)
     if cfg.signing is not None:
         step("ใบรับรองอิเล็กทรอนิกส์ / signing certificate", certificate)
+    if cfg.alerts.line is not None:       # the token tried and each group: harmless calls, nothing sent
+        from .line import check as line_check
+
+        step("แจ้งเตือนทาง LINE / LINE alerts", lambda: line_check(cfg))
     return out
 
 

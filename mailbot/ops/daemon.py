@@ -110,6 +110,7 @@ class Daemon:
                 office.alerts.alert("environment", failure.thai, failure.english, self.clock(),
                                     title=failure.thai.split(" ")[0])
                 office.send_alerts()
+                office.send_line()
         except Exception:  # noqa: BLE001 - the disk may be the problem: the log has it
             log.warning("could not record the alert: %s", failure.english)
 
@@ -139,6 +140,7 @@ class Daemon:
                     except MailbotError as exc:
                         office.alerts.alert("backup", exc.thai, exc.english, self.clock(), title="สำรองข้อมูลไม่สำเร็จ")
                         office.send_alerts()
+                        office.send_line()
             except Exception:  # noqa: BLE001
                 log.exception("backup failed")
         self.sched.add_job(self.backup, "date", id="backup", replace_existing=True,

@@ -5,25 +5,28 @@ outbox and in quarantine, the last backup, the signing certificate), the backup,
 (PDPA) export, due list and prune, the audit chain checked against the heads kept in backups and
 daily logs (``recorded_heads``), and sending what the outbox owes over SMTP alone
 (``deliver``), so that alerts go out even when IMAP is down (``send_alerts``,
-``environment_failed``). Changes run under the work lock it is given (``app.Office.work``).
+``environment_failed``), and pushing what is owed to LINE (``send_line``: outside the work lock,
+never raising; ``line_daily``: the day's summary and overdue cases). Changes run under the work
+lock it is given (``app.Office.work``).
 """
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
 from ..config import Config
-from ..errors import MailbotError
+from ..errors import ConfigError, MailbotError
 from ..mail.outbox import Delivery, Outbox
 from ..mail.wire import REAL, Wire
 from ..store import State, from_iso, iso
 from ..thai import to_bangkok
-from . import anchors
+from . import anchors, line
 from .alerts import Alerts
 from .anchors import recorded_heads
+from .line import Channel, LineStatus, Round
 from .locks import Work
 
 if TYPE_CHECKING:
@@ -46,6 +49,7 @@ class Status:
     last_backup: tuple[datetime | None, str] | None = None
     failed_replies: list = field(default_factory=list)
     certificate: tuple[datetime | None, int, str] | None = None
+    line: "LineStatus | None" = None        # alerts.line: last sent, last failure, what is owed
 
 
 
@@ -63,6 +67,7 @@ class Upkeep:
         self.outbox = outbox
         self.alerts = alerts
         self.work = work
+        self.line = Channel(cfg, state, clock)
 
     # ------------------------------------------------------------------ sending
 
@@ -88,6 +93,34 @@ class Upkeep:
             self.deliver()
         except Exception:  # noqa: BLE001 - SMTP down too: the log and the console have it
             log.warning("alerts could not be emailed (SMTP unavailable)")
+
+    def send_line(self) -> Round:
+        """Push what is owed to LINE (alerts.line), with no lock held: never raises, a few seconds
+        at most (ops.line.Channel.deliver)."""
+        return self.line.deliver()
+
+    def line_daily(self, day: date) -> int:
+        """The day's summary and its overdue cases owed to LINE (once a day each); how many texts."""
+        if self.cfg.alerts.line is None or not self.cfg.alerts.line.daily_summary:
+            return 0
+        now = self.clock()
+        with self.state.tx():
+            return sum(line.queue(self.cfg, self.state, kind, f"{kind}|{day.isoformat()}", text, now)
+                       for kind, text in line.daily_texts(self.cfg, self.state, day))
+
+    def set_line_token(self, token: str) -> str:
+        """A channel access token tried (GET /v2/bot/info) and kept in the credential store; what
+        LINE said of the account. A token LINE refuses is not kept."""
+        token = token.strip()
+        if not token:
+            raise ConfigError("ไม่ได้ใส่โทเค็น", "no token entered")
+        said = line.try_token(self.cfg, token, self.clock)
+        line.secret_store(self.cfg).set(line.TOKEN, token)
+        self.line.token_changed()
+        return said
+
+    def forget_line_token(self) -> None:
+        line.secret_store(self.cfg).delete(line.TOKEN)
 
     # ------------------------------------------------------------------ copies and the record
 
@@ -157,6 +190,7 @@ class Upkeep:
         elif (newest := latest(self.cfg)) is not None:
             st.last_backup = (None, str(newest))
         st.failed_replies = state.failed_replies(10)
+        st.line = self.line.status()
         if self.cfg.signing is not None:
             from ..documents.certs import read_pkcs12
 

@@ -1,10 +1,12 @@
-"""Operations' records: alerts sent (at most hourly), and what privacy export, prune and recovery read.
+"""Operations' records: alerts sent (at most hourly), the texts owed to LINE, and what privacy
+export, prune and recovery read.
 
 Owns: the reads of ``privacy export`` (one address's cases, their events, the raw messages it
 sent and the replies it was sent) and ``privacy prune`` (raw messages past their time, with
 their case's status); what recovery reads and writes (the numbers the database holds, the
 event on a rebuilt case) and reading the cases of an old database file (``old_database_cases``,
-read-only; ``DatabaseError`` when it cannot be read).
+read-only; ``DatabaseError`` when it cannot be read); the LINE outbox (``line_outbox``: each text
+owed to one group or user, the push key it goes under, sent or failed).
 """
 from __future__ import annotations
 
@@ -70,3 +72,61 @@ class OpsStore(Database):
         """The ``recovered`` event on a rebuilt case, by mailbot (inside the caller's transaction)."""
         self.db.execute("INSERT INTO case_events (case_id, at, kind, note, actor) VALUES (?,?,?,?,?)",
                         (case_id, at, "recovered", note, "mailbot"))
+
+    # ------------------------------------------------------------------ LINE
+
+    def queue_line(self, dedup: str, kind: str, recipient: str, text: str, now: str) -> bool:
+        """A text owed to one LINE group or user (inside the caller's transaction); False when the
+        same ``dedup`` was recorded before (it is owed or sent once)."""
+        cur = self.db.execute("INSERT OR IGNORE INTO line_outbox (dedup, kind, recipient, text, created_at) "
+                              "VALUES (?,?,?,?,?)", (dedup, kind, recipient, text, now))
+        return cur.rowcount == 1
+
+    def line_unkeyed(self) -> list[sqlite3.Row]:
+        """Owed texts not yet given a push, oldest first."""
+        return self.db.execute("SELECT * FROM line_outbox WHERE status='queued' AND push_key IS NULL "
+                               "ORDER BY id").fetchall()
+
+    def line_keyed(self) -> list[sqlite3.Row]:
+        """Owed texts already given a push (tried before, or given just now), oldest first."""
+        return self.db.execute("SELECT * FROM line_outbox WHERE status='queued' AND push_key IS NOT NULL "
+                               "ORDER BY id").fetchall()
+
+    def line_give_key(self, ids: list[int], push_key: str) -> None:
+        """These owed texts go together under ``push_key`` (only those without one yet)."""
+        marks = ",".join("?" * len(ids))
+        self.db.execute(f"UPDATE line_outbox SET push_key=? WHERE push_key IS NULL AND status='queued' "
+                        f"AND id IN ({marks})", (push_key, *ids))
+
+    def line_sent(self, push_key: str, now: str) -> None:
+        """LINE accepted the push (200, or 409: accepted before under the same key)."""
+        self.db.execute("UPDATE line_outbox SET status='sent', sent_at=?, attempts=attempts+1, last_error=NULL "
+                        "WHERE push_key=? AND status='queued'", (now, push_key))
+
+    def line_not_yet(self, push_key: str, error: str) -> None:
+        """A push not accepted this time (rate limit, token, LINE or the network down): tried again
+        later under the same key."""
+        self.db.execute("UPDATE line_outbox SET attempts=attempts+1, last_error=? WHERE push_key=? "
+                        "AND status='queued'", (error, push_key))
+
+    def line_refused(self, push_key: str, error: str) -> None:
+        """LINE refused the push for good (400: e.g. a group the bot is not in): never tried again."""
+        self.db.execute("UPDATE line_outbox SET status='failed', attempts=attempts+1, last_error=? "
+                        "WHERE push_key=? AND status='queued'", (error, push_key))
+
+    def line_pushes_since(self, since: str) -> int:
+        """Pushes LINE accepted since ``since`` (ISO)."""
+        return self.db.execute("SELECT count(DISTINCT push_key) FROM line_outbox WHERE sent_at >= ?",
+                               (since,)).fetchone()[0]
+
+    def line_counts(self) -> dict[str, int]:
+        """Texts by status (queued, sent, failed)."""
+        return {r[0]: r[1] for r in self.db.execute("SELECT status, count(*) FROM line_outbox GROUP BY status")}
+
+    def line_last_sent(self) -> str | None:
+        """When LINE last accepted a push (ISO), or None."""
+        return self.db.execute("SELECT max(sent_at) FROM line_outbox").fetchone()[0]
+
+    def line_last_refused(self) -> sqlite3.Row | None:
+        """The latest text LINE refused for good, or None."""
+        return self.db.execute("SELECT * FROM line_outbox WHERE status='failed' ORDER BY id DESC LIMIT 1").fetchone()

@@ -284,5 +284,17 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None] | str] = {
     # the requester's title (นาย, นาง, นางสาว, a rank) as the officer set it: the letter's เรียน and the
     # licence register name them with it (none: the title their name carries, else คุณ)
     14: "ALTER TABLE cases ADD COLUMN sender_title TEXT;",
+    # alerts pushed to LINE (alerts.line): each text owed to one group or user, recorded with the
+    # alert (intent before effect); a push takes several owed texts under one X-Line-Retry-Key, fixed
+    # before the request is made, so a push retried after a crash or a timeout is delivered once
+    15: """
+        CREATE TABLE line_outbox (
+            id INTEGER PRIMARY KEY, dedup TEXT NOT NULL UNIQUE, kind TEXT NOT NULL, recipient TEXT NOT NULL,
+            text TEXT NOT NULL, created_at TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'queued',
+            push_key TEXT, attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at TEXT, sent_at TEXT,
+            last_error TEXT);
+        CREATE INDEX line_outbox_owed ON line_outbox (status, id) WHERE status = 'queued';
+        CREATE INDEX line_outbox_sent ON line_outbox (sent_at) WHERE sent_at IS NOT NULL;
+    """,
 }
 SCHEMA_VERSION = max(MIGRATIONS)
