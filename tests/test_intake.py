@@ -569,3 +569,23 @@ def test_replies_in_one_conversation_are_capped_per_day(env):
     assert states == ["sent", "sent", "held", "held"], states
     reason = con.execute("SELECT hold_reason FROM outbox WHERE status='held'").fetchone()[0]
     assert "การสนทนาเดียวกัน" in reason
+
+
+def test_replies_address_the_requester_as_the_letter_does(env):
+    """เรียน คุณสมชาย ใจดี (a name without its title), and once the officer sets the title, the case's
+    next e-mail says เรียน นายสมชาย ใจดี, as the letter would; an organisation is named as it is."""
+    env.deliver(letter("ขออนุญาตก่อสร้างอาคาร บ้านเลขที่ 12"),
+                letter("ขออนุญาตก่อสร้างอาคาร โกดัง", sender="ร้านดอกไม้บ้านตัวอย่าง <shop@example.com>"))
+    report = env.cycle()
+    person, company = (h.receipt for h in report.handled)
+    bodies = [r.get_content() for r in env.replies()]
+    assert any(b.startswith("เรียน คุณสมชาย ใจดี\n") and person in b for b in bodies)
+    assert any(b.startswith("เรียน ร้านดอกไม้บ้านตัวอย่าง\n") and company in b for b in bodies)
+    from mailbot.app import Office
+
+    with Office.open(env.cfg, clock=env.clock, wire=env.wire) as office:
+        office.set_title(person, "นาย", "เจ้าหน้าที่")
+        office.set_case(person, status="in_progress", note="", tell="yes", actor="เจ้าหน้าที่")
+        office.deliver()
+    told = [r.get_content() for r in env.replies()][len(bodies):]
+    assert told and all(b.startswith("เรียน นายสมชาย ใจดี\n") for b in told)

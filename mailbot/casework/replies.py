@@ -32,7 +32,7 @@ from ..config import AgencyConfig
 from ..errors import TemplateError
 from ..kinds import MAIL_KINDS
 from ..mail import addresses
-from ..thai import one_line, thai_date, thai_datetime, to_bangkok
+from ..thai import addressee, one_line, thai_date, thai_datetime, to_bangkok
 from .trust import defang
 
 TAG_FORMAT = "[เลขรับ {receipt}]"
@@ -201,7 +201,7 @@ def sample_context(agency: AgencyConfig, now: datetime) -> dict:
 
 def context(agency: AgencyConfig, *, receipt: str | None, received_at: datetime, subject: str,
             sender_name: str, service: dict | None = None, referral: dict | None = None,
-            attachments: int = 0) -> dict:
+            attachments: int = 0, sender_title: str = "") -> dict:
     """Everything a template may use. Text from the citizen is made one safe, inert line (no working
     link or address: ``trust.defang``). A secret request's subject arrives here masked already."""
     return {
@@ -213,6 +213,8 @@ def context(agency: AgencyConfig, *, receipt: str | None, received_at: datetime,
         "received_at": to_bangkok(received_at),
         "subject": defang(one_line(subject, 200)),
         "sender_name": defang(one_line(sender_name, 80)),
+        # เรียน …: as the letter addresses them (their own title, the officer's, else คุณ…)
+        "addressed": defang(one_line(addressee(one_line(sender_name, 80), sender_title), 100)),
         "service": service,
         "referral": referral,
         "attachments": attachments,
