@@ -427,7 +427,7 @@ def cmd_case(office, args: argparse.Namespace) -> int:
 
         case = office.set_title(args.receipt, args.title, actor)
         named = addressee(case["sender_name"] or "", case["sender_title"] or "") or "-"
-        print(f"{case['receipt']}: หนังสือแจ้งผลจะเรียน {named} / the letter will address {named}")
+        print(f"{case['receipt']}: หนังสือแจ้งผลและอีเมลถึงผู้ยื่นจะเรียน {named} / the letter and e-mails will address {named}")
         if not (args.status or args.note or args.tell or args.late_reason or args.expected):
             return 0
     if args.late_reason or args.expected:

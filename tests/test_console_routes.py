@@ -522,7 +522,7 @@ def test_the_requesters_title_is_set_on_the_case_page_and_names_them_in_the_lett
     assert "เรียน (หนังสือแจ้งผล) คุณสมชาย ใจดี" in visible(page) and "ชื่อไม่มีคำนำหน้า" in visible(page)
     r = console.submit(page, case_path(receipt, "title"), title="นาย")
     page = console.follow(r)
-    assert flashes(page)[0] == f"บันทึกแล้ว: หนังสือแจ้งผลเรื่อง {receipt} จะเรียน นายสมชาย ใจดี"
+    assert flashes(page)[0] == f"บันทึกแล้ว: หนังสือแจ้งผลและอีเมลเรื่อง {receipt} จะเรียน นายสมชาย ใจดี"
     assert case_row(env, receipt)["sender_title"] == "นาย"
     assert "เรียน (หนังสือแจ้งผล) นายสมชาย ใจดี" in visible(page) and "ชื่อไม่มีคำนำหน้า" not in visible(page)
     [event] = events(env, receipt, "officer:title")

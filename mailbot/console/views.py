@@ -219,7 +219,7 @@ def case_title(year: int, seq: int):
     receipt = receipt_of(year, seq)
     case = office().set_title(receipt, form("title", 60), actor=g.actor)
     named = addressee(case["sender_name"] or "", case["sender_title"] or "") or "-"
-    flash(f"บันทึกแล้ว: หนังสือแจ้งผลเรื่อง {receipt} จะเรียน {named}")
+    flash(f"บันทึกแล้ว: หนังสือแจ้งผลและอีเมลเรื่อง {receipt} จะเรียน {named}")
     return redirect(case_url(receipt))
 
 
