@@ -21,6 +21,7 @@ import email
 import html
 import inspect
 import io
+import hashlib
 import re
 import sqlite3
 from dataclasses import dataclass, field
@@ -891,6 +892,42 @@ def test_sign_in_acts_as_the_officer_then_sign_out(env, open_console):
     assert len(events(env, receipt, "officer:note")) == 1
     again = console.get("/")
     assert again.status_code == 302 and again.headers["Location"].startswith("/signin")
+
+
+def test_a_signed_in_officer_stays_signed_in_when_the_console_restarts(env, open_console):
+    """Sessions live in the state database (by the token's hash only): a new console process over
+    the same workspace knows the cookie; flash messages wait there for the next page; removing the
+    officer (from any process: the command line) ends their session; an expired one is refused."""
+    receipt = handled(env, letter("ร้องเรียนถนนชำรุด", sender="road@example.com"))["road@example.com"]
+    add_officer(env)
+    first = open_console()
+    page = first.follow(first.submit(first.get(f"/signin?next={case_path(receipt)}"), "/signin", name=OFFICER,
+                                     password=PASSWORD))
+    token = first.client.get_cookie(f"mailbot_console_{PORT}", domain="127.0.0.1").value
+    [stored] = rows(env, "SELECT * FROM console_sessions WHERE officer=?", OFFICER)
+    assert stored["token_hash"] == hashlib.sha256(token.encode()).hexdigest()
+    assert token not in " ".join(str(v) for v in tuple(stored))        # a copy of the database opens nothing
+    done = first.submit(page, case_path(receipt, "set"), note="ตรวจพื้นที่แล้ว")   # its flash waits in the database
+
+    second = open_console()                                             # "restarted": a new app, the same cookie
+    second.client.set_cookie(f"mailbot_console_{PORT}", token, domain="127.0.0.1")
+    page = second.follow(done)
+    assert page.status_code == 200 and OFFICER in visible(page) and flashes(page)       # still signed in
+    assert flashes(second.get(case_path(receipt))) == []                # a flash is shown once
+    second.follow(second.submit(page, case_path(receipt, "set"), note="หลังเริ่มใหม่"))
+    assert [e["actor"] for e in events(env, receipt, "officer:note")] == [OFFICER, OFFICER]
+
+    from mailbot.store import State
+
+    state = State(env.cfg.data_dir / "state.sqlite3")
+    try:
+        auth.remove(state, OFFICER)
+    finally:
+        state.close()
+    add_officer(env)                                                    # the same name again: a new account
+    r = second.get(case_path(receipt))
+    assert r.status_code == 302 and r.headers["Location"].startswith("/signin")
+    assert rows(env, "SELECT count(*) FROM console_sessions WHERE officer=?", OFFICER)[0][0] == 0
 
 
 @serves("GET views.font", "GET static")

@@ -3,15 +3,18 @@
 Owns: officer accounts in the state database (table ``officers``, migrations 7 and 12; the
 statements are in ``store.officers``): the password hashed by ``werkzeug.security`` (scrypt,
 memory-hard, a salt of its own, compared in constant time; an account made before it, hashed
-by hand with scrypt, is verified that way once and stored in the new form); the sign-in sessions
-(kept in memory: a restart signs everyone out), each with its own CSRF token and an expiry; and
-a brake on repeated wrong passwords.
+by hand with scrypt, is verified that way once and stored in the new form); the sign-in sessions,
+each with its own CSRF token, an expiry and the flash messages waiting for the next page, kept in
+the state database (``store.officers``, migration 16) by the token's SHA-256 only, so that a
+restart of the console or the service signs no one out and removing an officer ends their
+sessions in every process; and a brake on repeated wrong passwords.
 No Flask here: the command line (``mailbot console user add``) uses it too.
 """
 from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import secrets
 import threading
 import time
@@ -72,6 +75,8 @@ def set_password(state: State, name: str, password: str, now: datetime, *, new: 
         if not new and not exists:
             raise ConfigError(f"ไม่พบเจ้าหน้าที่ชื่อ {name}", f"no officer named {name!r}")
         state.save_officer(name, hashed, now)
+        if not new:                  # a new password: whoever signed in with the old one signs in again
+            state.drop_officer_sessions(name)
 
 
 def remove(state: State, name: str) -> None:
@@ -113,48 +118,73 @@ class Session:
     officer: str | None          # None: no accounts, loopback only (the OS user acts)
     expires: float               # time.time()
     flashes: list[tuple[str, str]] = field(default_factory=list)   # (level, text) shown once
+    stored: tuple[float, str] = (0.0, "[]")                        # (expires, flashes) as last written
+
+
+def _hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def _flashes_json(flashes: list[tuple[str, str]]) -> str:
+    return json.dumps([list(f) for f in flashes], ensure_ascii=False)
 
 
 class Sessions:
-    """Sign-in sessions in memory, each with its CSRF token; expired ones are forgotten."""
+    """Sign-in sessions in the state database, each with its CSRF token; expired ones are forgotten.
+    Every method takes the request's ``State``; ``save`` writes what a request changed (the
+    sliding expiry, flash messages) and nothing when nothing did."""
 
-    def __init__(self, minutes: int) -> None:
+    def __init__(self, minutes: int, clock=time.time) -> None:  # type: ignore[no-untyped-def]
         self.seconds = minutes * 60
-        self._items: dict[str, Session] = {}
-        self._lock = threading.Lock()
+        self.clock = clock
 
-    def new(self, officer: str | None) -> Session:
-        s = Session(secrets.token_urlsafe(32), secrets.token_urlsafe(32), officer, time.time() + self.seconds)
-        with self._lock:
-            now = time.time()
-            for token in [t for t, v in self._items.items() if v.expires < now]:
-                del self._items[token]
-            self._items[s.token] = s
+    def new(self, state: State, officer: str | None) -> Session:
+        now = self.clock()
+        s = Session(secrets.token_urlsafe(32), secrets.token_urlsafe(32), officer, now + self.seconds)
+        with state.tx(durable=False):
+            state.drop_sessions_before(now)
+            state.save_session(_hash_token(s.token), s.csrf, officer, s.expires, "[]")
+        s.stored = (s.expires, "[]")
         return s
 
-    def get(self, token: str | None) -> Session | None:
-        if not token:
+    def get(self, state: State, token: str | None) -> Session | None:
+        if not token or len(token) > 200:
             return None
-        with self._lock:
-            s = self._items.get(token)
-            if s is None:
-                return None
-            if s.expires < time.time():
-                del self._items[token]
-                return None
-            if s.officer is not None:            # sliding: an active officer stays signed in
-                s.expires = max(s.expires, time.time() + self.seconds / 2)
-            return s
+        row = state.console_session(_hash_token(token))
+        if row is None:
+            return None
+        now = self.clock()
+        if row["expires"] < now:
+            with state.tx(durable=False):
+                state.drop_session(row["token_hash"])
+            return None
+        try:
+            flashes = [(str(level), str(text)) for level, text in json.loads(row["flashes"] or "[]")]
+        except (ValueError, TypeError):      # a value read back from disk never breaks the page
+            flashes = []
+        s = Session(token, row["csrf"], row["officer"], row["expires"], flashes, (row["expires"], row["flashes"]))
+        if s.officer is not None and s.expires < now + self.seconds / 2:   # sliding: an active officer stays
+            s.expires = now + self.seconds
+        return s
 
-    def drop(self, token: str | None) -> None:
-        with self._lock:
-            self._items.pop(token or "", None)
+    def save(self, state: State, s: Session) -> None:
+        """What this request changed in the session, written (only when something did)."""
+        flashes = _flashes_json(s.flashes)
+        if (s.expires, flashes) == s.stored:
+            return
+        with state.tx(durable=False):
+            state.update_session(_hash_token(s.token), s.expires, flashes)
+        s.stored = (s.expires, flashes)
 
-    def expire_all(self) -> None:
-        """Every session ends now (tests; an officer removed)."""
-        with self._lock:
-            for s in self._items.values():
-                s.expires = 0
+    def drop(self, state: State, token: str | None) -> None:
+        if token:
+            with state.tx(durable=False):
+                state.drop_session(_hash_token(token))
+
+    def expire_all(self, state: State) -> None:
+        """Every session ends now (tests; a password reset)."""
+        with state.tx():
+            state.end_sessions()
 
 
 class Throttle:

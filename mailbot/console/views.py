@@ -111,8 +111,8 @@ def signin():
         elif (officer := auth.verify(office().state, name, password)) is not None:
             throttle.ok(key)
             sessions = ext("sessions")
-            sessions.drop(g.session.token)           # a fresh session on sign-in (no fixation)
-            g.session = sessions.new(officer)
+            sessions.drop(office().state, g.session.token)    # a fresh session on sign-in (no fixation)
+            g.session = sessions.new(office().state, officer)
             g.new_cookie = True
             return redirect(nxt)
         else:
@@ -124,7 +124,8 @@ def signin():
 
 @bp.route("/signout", methods=["POST"])
 def signout():
-    ext("sessions").drop(g.session.token)
+    ext("sessions").drop(office().state, g.session.token)
+    g.session = None
     resp = redirect(url_for("views.signin") if g.accounts else url_for("views.today"))
     resp.delete_cookie(ext("cookie"), path="/")
     g.new_cookie = False

@@ -73,15 +73,15 @@ def create_app(cfg: Config, clock: Clock = utcnow, *, port: int | None = None,
                           "Wrong host: open the console at the address mailbot prints.", 421)
         if request.endpoint in ("static", "views.font"):
             return None
-        g.session = sessions.get(request.cookies.get(cookie))
         g.new_cookie = False
-        if request.method == "POST" and not (
-                security.origin_ok(request.headers.get("Origin"), request.headers.get("Referer"), request.host)
-                and g.session is not None and security.token_ok(request.form.get("csrf"), g.session.csrf)):
-            return _plain("คำสั่งนี้ไม่ได้มาจากหน้าจอเจ้าหน้าที่ของ mailbot จึงไม่ทำ (เปิดหน้าใหม่แล้วลองอีกครั้ง)\n"
-                          "Refused: this request did not come from the console's own page (reload and try again).",
-                          403)
+        if request.method == "POST" and not security.origin_ok(
+                request.headers.get("Origin"), request.headers.get("Referer"), request.host):
+            return _refused()
         g.office = Office.open(cfg, clock=clock, notify=notify, wire=wire)
+        g.session = sessions.get(g.office.state, request.cookies.get(cookie))
+        if request.method == "POST" and not (
+                g.session is not None and security.token_ok(request.form.get("csrf"), g.session.csrf)):
+            return _refused()
         g.accounts = auth.has_officers(g.office.state)
         if not g.accounts and not cfg.console.loopback:
             return _plain("หน้าจอเจ้าหน้าที่เปิดให้เครื่องอื่นใช้ได้เฉพาะเมื่อมีบัญชีเจ้าหน้าที่ "
@@ -91,13 +91,15 @@ def create_app(cfg: Config, clock: Clock = utcnow, *, port: int | None = None,
         if g.accounts and (g.session is None or g.session.officer is None) and not signing_in:
             return redirect(url_for("views.signin", next=request.full_path if request.method == "GET" else "/"))
         if g.session is None:
-            g.session = sessions.new(None)
+            g.session = sessions.new(g.office.state, None)
             g.new_cookie = True
         g.actor = g.session.officer or cfg.console.actor
         return None
 
     @app.after_request
     def headers(response):
+        if getattr(g, "session", None) is not None and getattr(g, "office", None) is not None:
+            sessions.save(g.office.state, g.session)
         framed = response.headers.pop("X-Mailbot-Frameable", None)
         for k, v in (security.HEADERS | (security.FRAMEABLE if framed else {})).items():
             response.headers[k] = v
@@ -146,6 +148,11 @@ def create_app(cfg: Config, clock: Clock = utcnow, *, port: int | None = None,
 
     app.register_blueprint(bp)
     return app
+
+
+def _refused():
+    return _plain("คำสั่งนี้ไม่ได้มาจากหน้าจอเจ้าหน้าที่ของ mailbot จึงไม่ทำ (เปิดหน้าใหม่แล้วลองอีกครั้ง)\n"
+                  "Refused: this request did not come from the console's own page (reload and try again).", 403)
 
 
 def _plain(text: str, code: int):

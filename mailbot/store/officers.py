@@ -1,7 +1,9 @@
-"""Officers: console accounts (``officers``: name, scrypt salt, hash and parameters) and the items
-an officer marked as dealt with (``acknowledged``: a bounced mail, a quarantined message).
+"""Officers: console accounts (``officers``: name, scrypt salt, hash and parameters), their sign-in
+sessions (``console_sessions``: by the token's hash) and the items an officer marked as dealt with
+(``acknowledged``: a bounced mail, a quarantined message).
 
-Owns: the statements on those two tables; hashing and checking passwords is ``console.auth``'s.
+Owns: the statements on those three tables; hashing and checking passwords, and what a session
+holds, are ``console.auth``'s.
 """
 from __future__ import annotations
 
@@ -48,8 +50,41 @@ class OfficerStore(Database):
                         (password_hash, name))
 
     def remove_officer(self, name: str) -> bool:
-        """An officer's account deleted; False when there was none of that name."""
+        """An officer's account deleted, and their sessions with it; False when there was none of that name."""
+        self.drop_officer_sessions(name)
         return self.db.execute("DELETE FROM officers WHERE name=?", (name,)).rowcount != 0
+
+    # ------------------------------------------------------------------ sessions
+
+    def save_session(self, token_hash: str, csrf: str, officer: str | None, expires: float, flashes: str) -> None:
+        """A session begun (or written again whole)."""
+        self.db.execute("INSERT OR REPLACE INTO console_sessions (token_hash, csrf, officer, expires, flashes) "
+                        "VALUES (?,?,?,?,?)", (token_hash, csrf, officer, expires, flashes))
+
+    def console_session(self, token_hash: str) -> sqlite3.Row | None:
+        """A session by its token's hash (expired or not), or None."""
+        return self.db.execute("SELECT * FROM console_sessions WHERE token_hash=?", (token_hash,)).fetchone()
+
+    def update_session(self, token_hash: str, expires: float, flashes: str) -> None:
+        """A session's expiry moved on and its waiting flash messages replaced."""
+        self.db.execute("UPDATE console_sessions SET expires=?, flashes=? WHERE token_hash=?",
+                        (expires, flashes, token_hash))
+
+    def drop_session(self, token_hash: str) -> None:
+        """A session ended (signed out, expired, replaced on sign-in)."""
+        self.db.execute("DELETE FROM console_sessions WHERE token_hash=?", (token_hash,))
+
+    def drop_officer_sessions(self, name: str) -> None:
+        """Every session of one officer ended (their account removed, their password changed)."""
+        self.db.execute("DELETE FROM console_sessions WHERE officer=?", (name,))
+
+    def drop_sessions_before(self, moment: float) -> int:
+        """Sessions that expired before ``moment`` (a Unix time) forgotten; how many."""
+        return self.db.execute("DELETE FROM console_sessions WHERE expires<?", (moment,)).rowcount
+
+    def end_sessions(self) -> None:
+        """Every session ends now (an officer's password reset; tests)."""
+        self.db.execute("UPDATE console_sessions SET expires=0")
 
     # ------------------------------------------------------------------ acknowledged
 

@@ -296,5 +296,14 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None] | str] = {
         CREATE INDEX line_outbox_owed ON line_outbox (status, id) WHERE status = 'queued';
         CREATE INDEX line_outbox_sent ON line_outbox (sent_at) WHERE sent_at IS NOT NULL;
     """,
+    # the console's sign-in sessions, kept across a restart of the console or the service (before: in
+    # memory, so a restart signed everyone out): the token is stored only as its SHA-256, so a copy of
+    # the database opens no session; ``expires`` is a Unix time; the flash messages wait here too
+    16: """
+        CREATE TABLE console_sessions (
+            token_hash TEXT PRIMARY KEY, csrf TEXT NOT NULL, officer TEXT, expires REAL NOT NULL,
+            flashes TEXT NOT NULL DEFAULT '[]');
+        CREATE INDEX console_sessions_expires ON console_sessions (expires);
+    """,
 }
 SCHEMA_VERSION = max(MIGRATIONS)
