@@ -134,7 +134,7 @@ class Sessions:
     Every method takes the request's ``State``; ``save`` writes what a request changed (the
     sliding expiry, flash messages) and nothing when nothing did."""
 
-    def __init__(self, minutes: int, clock=time.time) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, minutes: int, clock=time.time) -> None:
         self.seconds = minutes * 60
         self.clock = clock
 
