@@ -41,8 +41,9 @@ class CaseSearch:
     received_from: str = ""            # iso(): received at or after
     received_before: str = ""          # iso(): received before
 
-    def where(self) -> tuple[str, list[object]]:
-        """The WHERE clause (with its leading space, or empty) and its arguments."""
+    def where(self, indexed: bool = False) -> tuple[str, list[object]]:
+        """The WHERE clause (with its leading space, or empty) and its arguments. ``indexed``: the
+        trigram index ``cases_fts`` exists; words of three letters or more are looked up there."""
         where: list[str] = []
         args: list[object] = []
         if self.year_be is not None:
@@ -51,6 +52,9 @@ class CaseSearch:
         elif self.seq is not None:
             where.append("seq=?")
             args.append(self.seq)
+        elif self.words and indexed and len(self.words) >= 3:
+            where.append("id IN (SELECT rowid FROM cases_fts WHERE cases_fts MATCH ?)")
+            args.append('"' + self.words.replace('"', '""') + '"')       # one phrase: the text as typed
         elif self.words:
             like = "%" + self.words.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
             where.append("(sender_name LIKE ? ESCAPE '\\' OR sender_addr LIKE ? ESCAPE '\\' "
@@ -84,14 +88,21 @@ class QueryStore(Database):
                + " ORDER BY urgency_rank DESC, year_be, seq")
         return self.db.execute(sql, (status,) if status else ()).fetchall()
 
+    def _indexed(self) -> bool:
+        """Whether the trigram index of cases exists (migration 17: not in a SQLite without FTS5)."""
+        if not hasattr(self, "_has_fts"):
+            self._has_fts = self.db.execute(
+                "SELECT 1 FROM sqlite_master WHERE type='table' AND name='cases_fts'").fetchone() is not None
+        return self._has_fts
+
     def count_cases_found(self, search: CaseSearch) -> int:
         """How many cases match a search."""
-        where, args = search.where()
+        where, args = search.where(self._indexed())
         return self.db.execute(f"SELECT count(*) FROM cases{where}", args).fetchone()[0]
 
     def cases_found(self, search: CaseSearch, limit: int, offset: int) -> list[sqlite3.Row]:
         """One page of the cases matching a search (the columns the list shows), newest first."""
-        where, args = search.where()
+        where, args = search.where(self._indexed())
         return self.db.execute(
             "SELECT id, receipt, year_be, seq, received_at, sender_name, sender_addr, subject, service_code, "
             f"service_name, status, reply_status, urgency, secrecy FROM cases{where} ORDER BY year_be DESC, seq DESC "
