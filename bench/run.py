@@ -163,7 +163,8 @@ message_log_syslog = false
         print(json.dumps({"wall": res["wall"], "rss_mb": res["rss_mb"], "n": n}))
     elif kind == "mailbot":
         cfg = rest[0]
-        res = run_child([sys.executable, "-m", "mailbot", "--config", cfg, "poll"])
+        profile = ["-m", "cProfile", "-o", rest[1]] if len(rest) > 1 else []
+        res = run_child([sys.executable, *profile, "-m", "mailbot", "--config", cfg, "poll"])
         print(json.dumps({"wall": res["wall"], "rss_mb": res["rss_mb"]}))
 
 
@@ -220,11 +221,14 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=300)
     ap.add_argument("--rows", type=int, nargs=2, default=[10_000, 100_000])
     ap.add_argument("--phase", default=None)
+    ap.add_argument("--profile", default=None, help="also poll under cProfile and keep its figures in this file")
     ap.add_argument("rest", nargs="*")
     args = ap.parse_args()
     if args.phase:
         phase_wrapper(args.phase, args.rest)
         return
+
+    from imapclient import IMAPClient
 
     from mailbot.mail.servers import SmtpServer
     from tests.dovecot import Dovecot, available
@@ -241,6 +245,17 @@ def main() -> None:
         results["b"] = measured("getmail", str(dc.port), str(base / "getmail"))
         cfg = workspace(base / "office", dc.port, smtp.port)
         results["c"] = measured("mailbot", str(cfg))
+        if args.profile:      # the same poll again, under cProfile, on the same messages put back
+            with IMAPClient("127.0.0.1", port=dc.port, ssl=False) as c:
+                c.login(USER, PASSWORD)
+                for folder in [f[2] for f in c.list_folders() if f[2] != "INBOX"]:
+                    c.select_folder(folder)
+                    uids = c.search("ALL")
+                    if uids:
+                        c.move(uids, "INBOX")
+            cfg = workspace(base / "office-profiled", dc.port, smtp.port)
+            profiled = measured("mailbot", str(cfg), args.profile)
+            print(f"(c) under cProfile: wall={profiled['wall']:.2f} s; the profile is in {args.profile}")
         assert len(smtp.messages) > 0
         for key, label in (("a", "raw fetch (limit)"), ("b", "getmail6 -> Maildir"), ("c", "mailbot poll")):
             r = results[key]
@@ -253,8 +268,6 @@ def main() -> None:
 
     # memory: one message with a 25 MB attachment
     with Dovecot(base / "dovecot2", USER, PASSWORD) as dc, SmtpServer(USER, PASSWORD) as smtp:
-        from imapclient import IMAPClient
-
         msg = EmailMessage()
         msg["From"], msg["To"], msg["Subject"] = "big@example.com", AGENCY, "ขออนุญาตก่อสร้าง แนบแบบแปลน"
         msg.set_content("แบบแปลนตามแนบ")

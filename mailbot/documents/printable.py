@@ -17,13 +17,14 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-from fpdf import FPDF
-from fpdf.fonts import TTFFont
-from newmm_tokenizer.tokenizer import word_tokenize
 
 from ..thai import graphemes
 from . import FONTS
+
+if TYPE_CHECKING:
+    from .thaipdf import Pdf
 
 FONT = "Sarabun"
 WORKBOOK_FONT = "Tahoma"
@@ -86,13 +87,22 @@ def clusters(text: str) -> list[str]:
 
 
 @lru_cache(maxsize=65536)
+@lru_cache(maxsize=1)
+def _segmenter() -> Callable[[str], list[str]]:
+    """newmm's word segmenter, loaded on first use: its dictionary takes half a second to build,
+    and a poll that writes only workbooks never needs it."""
+    from newmm_tokenizer.tokenizer import word_tokenize
+
+    return word_tokenize
+
+
 def _pieces(chunk: str) -> tuple[str, ...]:
     """Unbreakable pieces of a run without spaces: Thai words, Latin/number runs whole,
     punctuation glued to the word it belongs to."""
     if not _THAI.search(chunk):
         return (chunk,)
     tokens: list[str] = []
-    for tok in word_tokenize(chunk):
+    for tok in _segmenter()(chunk):
         if not tok:
             continue
         if tokens and not _THAI.search(tok) and not _THAI.search(tokens[-1]) and tokens[-1][-1] not in _CLOSING:
@@ -170,102 +180,6 @@ MARGIN_X, MARGIN_Y = 10.0, 8.0   # mm
 PAD_X, PAD_Y = 1.2, 0.7          # mm inside a cell
 LINE = 1.3                       # line height in em: Sarabun's marks reach 1.07 em up, 0.23 em down
 TITLE_H, FOOTER_H = 9.0, 6.0     # mm
-
-
-class _Glyph:
-    __slots__ = ("codepoint", "cluster")
-
-    def __init__(self, codepoint: int, cluster: int) -> None:
-        self.codepoint, self.cluster = codepoint, cluster
-
-
-class _Position:
-    __slots__ = ("x_advance", "y_advance", "x_offset", "y_offset", "position")
-
-    def __init__(self, p, nudge: int = 0) -> None:
-        self.x_advance, self.y_advance = p.x_advance, p.y_advance
-        self.x_offset, self.y_offset = p.x_offset - nudge, p.y_offset
-        self.position = (self.x_advance, self.y_advance, self.x_offset, self.y_offset)   # as HarfBuzz's has it
-
-
-MARK_NUDGE = 5   # font units (1/1000 em): invisible, and more than the 0.01 pt fpdf2 rounds positions to
-
-
-class _ThaiFont(TTFFont):
-    """fpdf2's font, drawing the same, with text that copies and searches as it was written.
-
-    - HarfBuzz draws sara am (ำ) as nikhahit + sara aa, one cluster; fpdf2 gives the cluster's
-      text to its first glyph (the zero-width nikhahit) and none to sara aa, so text extraction
-      reads a gap: "ตำ บล", "ดำ เนินการ". Here each spacing glyph of such a cluster carries the
-      spacing character it draws and the marks carry the rest.
-    - A zero-width mark sits where the next letter starts; after fpdf2 rounds positions it may
-      sit a hair after it, and extraction puts the mark behind the next letter ("การปฏิบตัิ").
-      Marks are moved left by MARK_NUDGE font units.
-    """
-
-    __slots__ = ()
-
-    def perform_harfbuzz_shaping(self, text, font_size_pt, text_shaping_params):
-        infos, positions = super().perform_harfbuzz_shaping(text, font_size_pt, text_shaping_params)
-        positions = [_Position(p, MARK_NUDGE if p.x_advance == 0 and k else 0) for k, p in enumerate(positions)]
-        clusters = [int(g.cluster) for g in infos]
-        if len(set(clusters)) == len(clusters) or clusters != sorted(clusters):
-            return infos, positions          # nothing to do, or not simple left-to-right
-        starts = sorted(set(clusters)) + [len(text)]
-        new = clusters[:]
-        i = 0
-        while i < len(infos):
-            j = i
-            while j + 1 < len(infos) and clusters[j + 1] == clusters[i]:
-                j += 1
-            if j > i:
-                c = clusters[i]
-                end = starts[starts.index(c) + 1]
-                chars = [k for k in range(c, end) if unicodedata.category(text[k]) not in ("Mn", "Me")]
-                spacing = [k for k in range(i, j + 1) if positions[k].x_advance > 0]
-                if chars and len(chars) == len(spacing):
-                    for k, ch in zip(spacing, chars):
-                        new[k] = ch
-                    rest = c if c not in chars else -1       # the marks before the first spacing character
-                    for k in range(i, j + 1):
-                        if k not in spacing:
-                            new[k], rest = rest, -1
-            i = j + 1
-        if new == clusters:
-            return infos, positions
-        return [_Glyph(g.codepoint, c) for g, c in zip(infos, new)], positions
-
-
-class Pdf(FPDF):
-    """A4 landscape with Sarabun; text drawn by ``text_line`` carries its own words for copying
-    and searching (an ActualText span): a viewer that orders letters by where they are drawn
-    otherwise reads Sarabun's shifted marks out of order ("ต้ัง" for "ตั้ง", "ฝั่ ง")."""
-
-    def __init__(self) -> None:
-        super().__init__(orientation="L", unit="mm", format="A4")
-        self.add_font(FONT, "", str(FONTS / "Sarabun-Regular.ttf"))
-        self.add_font(FONT, "B", str(FONTS / "Sarabun-Bold.ttf"))
-        for font in self.fonts.values():
-            if type(font) is TTFFont and hasattr(TTFFont, "perform_harfbuzz_shaping"):
-                font.__class__ = _ThaiFont
-        self.set_text_shaping(True)
-        self.set_auto_page_break(False)
-        self.alias_nb_pages("")              # we know the page count before we draw ("" or None: off)
-        self.set_margins(MARGIN_X, MARGIN_Y, MARGIN_X)
-        self._widths: dict[tuple[str, float, str], float] = {}
-
-    def text_line(self, w: float, h: float, text: str, align: str = "L") -> None:
-        """One line of text in a cell of ``w`` x ``h`` at the current position."""
-        self._out(f"/Span <</ActualText <FEFF{text.encode('utf-16-be').hex().upper()}>>> BDC")
-        self.cell(w, h, text, align=align)
-        self._out("EMC")
-
-    def measure(self, text: str) -> float:
-        key = (self.font_style, self.font_size_pt, text)
-        w = self._widths.get(key)
-        if w is None:
-            w = self._widths[key] = self.get_string_width(text)
-        return w
 
 
 def _widths(pdf: Pdf, columns: Sequence[Column], total: float, size: float,
@@ -367,7 +281,9 @@ def _split(row: _Row, max_lines: int, line_h: float) -> list[_Row]:
 
 def render(table: Table) -> bytes:
     """The table as a PDF: every page has the title, the header row and "หน้า n/N"."""
-    pdf = Pdf()
+    from .thaipdf import Pdf
+
+    pdf = Pdf(FONT, MARGIN_X, MARGIN_Y)
     pdf.set_title(f"{table.title} {table.agency} {table.period}".strip())
     pdf.set_author(table.agency)
     pdf.set_creator("mailbot")

@@ -12,6 +12,7 @@ import io
 from collections import Counter
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from openpyxl import Workbook
 from openpyxl.chart import BarChart, Reference
@@ -27,6 +28,9 @@ from ..kinds import OUTCOMES, outcome_label, send_state
 from ..kinds import Outcome as O
 from ..store import State, from_iso, iso
 from ..thai import BANGKOK, thai_date, to_bangkok
+
+if TYPE_CHECKING:
+    from ..documents.thaipdf import Pdf
 
 TITLE = "บันทึกประจำวัน"
 # the daily log's outcomes, in this order, with the labels of the one outcome table (kinds.py)
@@ -183,7 +187,7 @@ def table(rows: list[list[object]], day: date, agency: str, now: datetime | None
                  extra=[lambda pdf: _summary_page(pdf, outcomes, services, len(rows))])
 
 
-def _summary_page(pdf: printable.Pdf, outcomes: list[tuple[str, int]], services: list[tuple[str, int]],
+def _summary_page(pdf: "Pdf", outcomes: list[tuple[str, int]], services: list[tuple[str, int]],
                   total: int) -> None:
     """Counts by outcome with a bar chart beside them, and counts by service, on one page."""
     font = printable.FONT
