@@ -18,7 +18,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime
 from email import policy
-from email.message import Message
+from email.message import EmailMessage, Message
 
 from ..thai import clean_text
 from . import charsets
@@ -366,6 +366,40 @@ _B64 = re.compile(rb"^content-transfer-encoding:\s*base64\s*$", re.I | re.M)
 _CONTAINER = re.compile(rb"^content-type:\s*(multipart|message|text)/", re.I | re.M)
 
 
+class _Message(EmailMessage):
+    """The stdlib's message, with its content type read once for each distinct header value.
+
+    ``get_content_type`` parses the Content-Type header with the full header parser on every
+    call, and the parser and mailbot ask a part for it a dozen times: a third of the time of
+    reading a message went there. The answer depends only on the header's raw text and the
+    default type, so it is kept by those (the same answer, not an approximation)."""
+
+    def get_content_type(self) -> str:
+        raw = _raw_content_type(self)
+        if raw is None:
+            return super().get_content_type()
+        key = (raw, self.get_default_type())
+        found = _CONTENT_TYPES.get(key)
+        if found is None:
+            found = super().get_content_type()
+            if len(_CONTENT_TYPES) > 4096:
+                _CONTENT_TYPES.clear()
+            _CONTENT_TYPES[key] = found
+        return found
+
+
+def _raw_content_type(msg: EmailMessage) -> str | None:
+    # the text as it came (the stdlib makes the header object only when it is read)
+    for name, value in msg._headers:  # type: ignore[attr-defined]
+        if name.lower() == "content-type":
+            return value if isinstance(value, str) else None
+    return None
+
+
+_CONTENT_TYPES: dict[tuple[str, str], str] = {}
+_READING = policy.default.clone(message_factory=_Message)
+
+
 def _split_parts(raw: bytes) -> list[bytes]:
     """``raw`` cut at its MIME boundary lines: [text, delimiter line, text, delimiter line, ...].
 
@@ -496,7 +530,7 @@ def parse(raw: bytes) -> Letter:
     if data.startswith(b"From ") and b"\n" in data[:2000]:
         data = data.split(b"\n", 1)[1]
     try:
-        msg = email.message_from_bytes(shrink(data), policy=policy.default)
+        msg = email.message_from_bytes(shrink(data), policy=_READING)
     except Exception as exc:  # the feed parser itself failed
         raise Unparseable(f"MIME parser failed: {type(exc).__name__}") from exc
     if not msg.keys():
