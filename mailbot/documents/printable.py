@@ -86,7 +86,6 @@ def clusters(text: str) -> list[str]:
     return out
 
 
-@lru_cache(maxsize=65536)
 @lru_cache(maxsize=1)
 def _segmenter() -> Callable[[str], list[str]]:
     """newmm's word segmenter, loaded on first use: its dictionary takes half a second to build,
@@ -96,6 +95,7 @@ def _segmenter() -> Callable[[str], list[str]]:
     return word_tokenize
 
 
+@lru_cache(maxsize=65536)
 def _pieces(chunk: str) -> tuple[str, ...]:
     """Unbreakable pieces of a run without spaces: Thai words, Latin/number runs whole,
     punctuation glued to the word it belongs to."""
