@@ -174,3 +174,50 @@ def check_pages(pdf: Path, headers: list[str], first_column: re.Pattern[str] | N
 
 def is_ci() -> bool:
     return os.environ.get("CI") == "true"
+
+
+# ---------------------------------------------------------------------------- units split across lines
+
+_BOX = re.compile(r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="[\d.]+">(.*?)</word>')
+_MONTH = r"(?:ม\.ค\.|ก\.พ\.|มี\.ค\.|เม\.ย\.|พ\.ค\.|มิ\.ย\.|ก\.ค\.|ส\.ค\.|ก\.ย\.|ต\.ค\.|พ\.ย\.|ธ\.ค\.)"
+_DANGLING = [
+    ("a date without its year", re.compile(rf"{_MONTH}$")),
+    ("a year without its date", re.compile(r"^25\d\d(?![\d/])")),          # a Buddhist-Era year
+    ("a ที่ without its number", re.compile(r"(?:^|\s)ทดลอง$")),
+    ("a number without its label", re.compile(r"^\d+/\d{4}\)$")),
+    ("a ที่'s number without its letters", re.compile(r"^\d{4}(?:\.\d+)+/\d+$")),
+    ("a label without its number", re.compile(r"\((?:เลขรับ|เลข)$|เลขรับ$")),
+    ("a time without น.", re.compile(r"\d{1,2}:\d{2}$")),
+]
+_WHOLE_ADDRESS = re.compile(r"^<?[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.(?:com|th|org|net)>?[,;)]?$")
+
+
+def split_units(pdf: Path) -> list[str]:
+    """Every date, ที่, labelled receipt number or e-mail address that a PDF breaks across lines,
+    read with ``pdftotext -bbox``: each cell's line is the run of words on one baseline with
+    gaps narrower than a cell's padding; a run that ends in a month without its year, starts
+    with a bare year, ends in a label without its number (or starts with a number without its
+    label), or holds a piece of an address is a split."""
+    out = subprocess.run(["pdftotext", "-bbox", str(pdf), "-"], check=True, capture_output=True, text=True).stdout
+    found: list[str] = []
+    for number, page in enumerate(_PAGE.findall(out), start=1):
+        lines: dict[float, list[tuple[float, float, str]]] = {}
+        for x0, y0, x1, text in _BOX.findall(page):
+            lines.setdefault(round(float(y0)), []).append((float(x0), float(x1), html.unescape(text)))
+        for y, words in sorted(lines.items()):
+            words.sort()
+            runs: list[list[tuple[float, float, str]]] = []
+            for w in words:
+                if runs and w[0] - runs[-1][-1][1] < 5.0:
+                    runs[-1].append(w)
+                else:
+                    runs.append([w])
+            for run in runs:
+                text = " ".join(w[2] for w in run)
+                for why, pattern in _DANGLING:
+                    if pattern.search(text):
+                        found.append(f"page {number} y={y}: {why}: {text!r}")
+                for w in run:
+                    if "@" in w[2] and not _WHOLE_ADDRESS.match(w[2]):
+                        found.append(f"page {number} y={y}: an address cut: {w[2]!r}")
+    return found

@@ -33,6 +33,7 @@ from .printcheck import (
     landscape_a4,
     missing_tools,
     page_count,
+    split_units,
     to_pdf,
     words_by_page,
 )
@@ -331,3 +332,42 @@ def test_report_command_writes_the_pdfs_beside_the_workbooks(env):
     assert handled.receipt in text and bare("ขออนุญาตก่อสร้างอาคาร บ้านเลขที่ 12 ตำบลบ้านตัวอย่าง") in bare(text)
     daily = sorted((env.root / "registers" / "daily").glob("*.pdf"))
     assert len(daily) == 1 and str(daily[0]) in r.stdout
+
+
+def _dispatch_table(n: int) -> printable.Table:
+    from mailbot.registers import dispatch
+
+    agencies = [AGENCY, "องค์การบริหารส่วนตำบลหนองบัวแดงพัฒนาเศรษฐกิจชุมชน", "เทศบาลเมืองตัวอย่าง"]
+    rows = [[str(i), f"ทดลอง 0000.1/{i}", f"{1 + i % 28} พ.ย. 2569", agencies[i % 3],
+             f"นางสาวพรทิพย์ ศรีสวัสดิ์ <citizen.number{i}@mail.example.co.th>",
+             f"แจ้งผลการพิจารณาคำขออนุญาตก่อสร้างอาคาร บ้านเลขที่ {i} หมู่ที่ 3 (เลขรับ {i}/2569)",
+             f"ส่งทางอีเมลแล้ว {1 + i % 28} พ.ย. 2569 เวลา 10:{i % 60:02d} น.",
+             "ยกเลิก: ส่งผิดคน" if i % 17 == 0 else "", f"{i}/2569"] for i in range(1, n + 1)]
+    return printable.Table(dispatch.TITLE, AGENCY, "ประจำปี พ.ศ. 2569", dispatch.COLUMNS, rows)
+
+
+@pytest.mark.parametrize("rows", [200, pytest.param(2000, marks=pytest.mark.slow)])
+def test_no_date_number_or_address_is_broken_across_lines(tmp_path, rows):
+    """The receive and the dispatch registers, read back with pdftotext -bbox: no ลงวันที่ or
+    หมายเหตุ date, no ที่, no "(เลขรับ 1/2569)", no e-mail address is split over two lines."""
+    need_poppler()
+    state = State(tmp_path / "state.sqlite3")
+    fill_cases(state, rows)
+    receive = register.write_pdf(state, tmp_path, 2569, AGENCY, NOW)
+    state.close()
+    _xlsx, dispatched = register.write_table(tmp_path, "ทะเบียนส่ง-2569", _dispatch_table(rows))
+    for pdf in (receive, dispatched):
+        assert split_units(pdf) == [], pdf
+        assert page_count(pdf) >= rows // 40
+
+
+def test_the_split_check_finds_a_split(tmp_path):
+    """The check above is not blind: narrow columns that must break a date, a ที่ and an address."""
+    need_poppler()
+    columns = [printable.Column("ที่", 4, wrap=True), printable.Column("ลงวันที่", 4, wrap=True),
+               printable.Column("ถึง", 4, wrap=True), printable.Column("เรื่อง", 80, wrap=True)]
+    rows = [["ทดลอง 0000.1/12345678", "27 พ.ย. 2569", "a.very.long.address.of.someone@mail.example.co.th", "x"]]
+    table = printable.Table("ทดสอบ", AGENCY, "", columns, rows, fit=False)
+    path = tmp_path / "split.pdf"
+    path.write_bytes(printable.render(table))
+    assert len(split_units(path)) >= 2, split_units(path)

@@ -73,6 +73,29 @@ _OPENING = set("([{<\"'“‘«")
 _CLOSING = set(")]}>\"'”’»,.:;!?%ๆฯ")
 _BREAK_AFTER = set("@./-_:;,")
 
+# what is read as one unit and never broken across lines (its spaces joined while wrapping):
+# dates ("1 พ.ย. 2569", "27 พฤศจิกายน 2569", "พ.ย. 2569"), times ("10:30 น."), a number with
+# its label ("เลขรับ 1/2569", "ที่ 12"), a document's ที่ ("ทดลอง 0000.1/1", "ชม 0023.1/ว 45")
+_D = r"[0-9๐-๙]"
+_MONTHS = ("ม\.ค\.|ก\.พ\.|มี\.ค\.|เม\.ย\.|พ\.ค\.|มิ\.ย\.|ก\.ค\.|ส\.ค\.|ก\.ย\.|ต\.ค\.|พ\.ย\.|ธ\.ค\.|"
+           "มกราคม|กุมภาพันธ์|มีนาคม|เมษายน|พฤษภาคม|มิถุนายน|กรกฎาคม|สิงหาคม|กันยายน|ตุลาคม|พฤศจิกายน|ธันวาคม")
+_GLUE = re.compile(
+    rf"(?:{_D}{{1,2}}\s+)?(?:{_MONTHS})\s*{_D}{{2,4}}"                     # a date
+    rf"|{_D}{{1,2}}[:.]{_D}{{2}}\s*น\."                                      # a time
+    rf"|(?:เลขทะเบียนรับ|เลขรับ|เลขที่|ที่|หมู่ที่|หมู่|ครั้งที่)\s+{_D}+(?:[/.]{_D}+)*(?!{_D}|\s*(?:{_MONTHS}))"  # a number
+    rf"|[\u0e01-\u0e2e]{{1,8}}\.?\s*{_D}{{4}}(?:\.{_D}+)*/(?:ว\s*)?{_D}+")     # a document's ที่
+_EMAIL = re.compile(r"\S+@\S+")         # with what is written against it: "<a@b.th>,"
+_JOIN = "\ue000"            # stands for a space inside a unit while wrapping; never printed
+
+
+def unbreakable(text: str) -> list[str]:
+    """The units of ``text`` kept on one line (dates, times, labelled numbers, ที่, addresses)."""
+    return [m.group(0) for m in _GLUE.finditer(text)] + _EMAIL.findall(text)
+
+
+def _glued(text: str) -> str:
+    return _GLUE.sub(lambda m: re.sub(r"\s+", _JOIN, m.group(0)), text)
+
 
 def clusters(text: str) -> list[str]:
     """Units a word too long for its line may be cut between: graphemes (a Thai consonant keeps
@@ -98,8 +121,8 @@ def _segmenter() -> Callable[[str], list[str]]:
 @lru_cache(maxsize=65536)
 def _pieces(chunk: str) -> tuple[str, ...]:
     """Unbreakable pieces of a run without spaces: Thai words, Latin/number runs whole,
-    punctuation glued to the word it belongs to."""
-    if not _THAI.search(chunk):
+    punctuation glued to the word it belongs to; a chunk holding a joined unit stays whole."""
+    if not _THAI.search(chunk) or _JOIN in chunk:
         return (chunk,)
     tokens: list[str] = []
     for tok in _segmenter()(chunk):
@@ -131,7 +154,7 @@ def _split_long(piece: str, width: float, measure: Callable[[str], float]) -> li
                 line = ""
             last_break = -1
         line += cl
-        if cl[-1] in _BREAK_AFTER:
+        if cl[-1] in _BREAK_AFTER or cl[-1] == _JOIN:     # a unit too wide: cut at its own space
             last_break = len(line)
     if line:
         parts.append(line)
@@ -140,11 +163,20 @@ def _split_long(piece: str, width: float, measure: Callable[[str], float]) -> li
 
 def wrap(text: str, width: float, measure: Callable[[str], float]) -> list[str]:
     """Lines of ``text`` no wider than ``width`` (``measure`` gives a string's width), broken
-    between words; explicit newlines are kept. An empty text is one empty line."""
+    between words and never inside a date, a time, a number with its label, a ที่ or an address
+    (``unbreakable``) unless one alone is wider than the line; explicit newlines are kept. An
+    empty text is one empty line."""
+    if _JOIN in text:
+        text = text.replace(_JOIN, " ")
+    lines = _wrap(text, width, lambda t: measure(t.replace(_JOIN, " ")) if _JOIN in t else measure(t))
+    return [line.replace(_JOIN, " ").strip(" ") if _JOIN in line else line for line in lines]
+
+
+def _wrap(text: str, width: float, measure: Callable[[str], float]) -> list[str]:
     lines: list[str] = []
     for para in str(text).split("\n"):
         line, line_w = "", 0.0
-        for chunk in _SPACE.split(para):
+        for chunk in _SPACE.split(_glued(para)):
             if not chunk:
                 continue
             if chunk.isspace():
@@ -190,11 +222,23 @@ def _widths(pdf: Pdf, columns: Sequence[Column], total: float, size: float,
     pdf.set_font(FONT, "B", size)
     floor = [max(pdf.measure(line) for line in (c.pdf_header or c.header).split("\n")) + 2 * PAD_X + 0.5
              for c in columns]
+    if rows:        # and as wide as its widest date, number, ที่ or address: none is ever broken
+        pdf.set_font(FONT, "", size)
+        cap = total * UNIT_SHARE
+        for c in range(len(columns)):
+            units = {u for r in rows for u in unbreakable(r[c])}
+            if units:
+                floor[c] = max(floor[c], min(cap, max(pdf.measure(u) for u in units) + 2 * PAD_X + 0.5))
+        if sum(floor) > total:     # more than the page holds: the units give way, the headers do not
+            floor = [f * total / sum(floor) for f in floor]
     widths = _share(floor, [c.pdf_weight for c in columns], total)
     if rows:
-        pdf.set_font(FONT, "", size)
         widths = _fit(widths, floor, rows, pdf.measure)
     return widths
+
+
+UNIT_SHARE = 0.3    # a column grows to at most this share of the page for one unbreakable unit
+
 
 
 FIT_SAMPLE, FIT_STEP, FIT_ROUNDS, FIT_STRETCH = 120, 2.0, 30, 1.6
