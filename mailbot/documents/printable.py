@@ -93,6 +93,12 @@ def unbreakable(text: str) -> list[str]:
     return [m.group(0) for m in _GLUE.finditer(text)] + _EMAIL.findall(text)
 
 
+def _words(text: str) -> set[str]:
+    """The pieces ``wrap`` never breaks between (Thai words by the dictionary, runs of Latin)."""
+    return {p.replace(_JOIN, " ") for chunk in _SPACE.split(_glued(text)) if chunk and not chunk.isspace()
+            for p in _pieces(chunk)}
+
+
 def _glued(text: str) -> str:
     return _GLUE.sub(lambda m: re.sub(r"\s+", _JOIN, m.group(0)), text)
 
@@ -222,11 +228,11 @@ def _widths(pdf: Pdf, columns: Sequence[Column], total: float, size: float,
     pdf.set_font(FONT, "B", size)
     floor = [max(pdf.measure(line) for line in (c.pdf_header or c.header).split("\n")) + 2 * PAD_X + 0.5
              for c in columns]
-    if rows:        # and as wide as its widest date, number, ที่ or address: none is ever broken
+    if rows:        # and as wide as its widest word, date, number, ที่ or address: none is ever broken
         pdf.set_font(FONT, "", size)
         cap = total * UNIT_SHARE
         for c in range(len(columns)):
-            units = {u for r in rows for u in unbreakable(r[c])}
+            units = {u for r in rows for u in unbreakable(r[c])} | {p for r in rows for p in _words(r[c])}
             if units:
                 floor[c] = max(floor[c], min(cap, max(pdf.measure(u) for u in units) + 2 * PAD_X + 0.5))
         if sum(floor) > total:     # more than the page holds: the units give way, the headers do not
@@ -241,7 +247,7 @@ UNIT_SHARE = 0.3    # a column grows to at most this share of the page for one u
 
 
 
-FIT_SAMPLE, FIT_STEP, FIT_ROUNDS, FIT_STRETCH = 120, 2.0, 30, 1.6
+FIT_SAMPLE, FIT_STEP, FIT_ROUNDS, FIT_STRETCH = 120, 2.0, 40, 2.2
 
 
 def _fit(widths: list[float], floor: list[float], rows: Sequence[Sequence[str]],
@@ -269,18 +275,21 @@ def _fit(widths: list[float], floor: list[float], rows: Sequence[Sequence[str]],
     best = cost(widths)
     for _ in range(FIT_ROUNDS):
         move = None
-        for i in range(n):
-            if widths[i] - FIT_STEP < floor[i]:
-                continue
-            for j in range(n):
-                if i == j or widths[j] + FIT_STEP > cap[j]:
+        for step in (FIT_STEP, 3 * FIT_STEP, 6 * FIT_STEP):   # a line saved may need more than one step
+            for i in range(n):
+                if widths[i] - step < floor[i]:
                     continue
-                trial = widths[:]
-                trial[i] -= FIT_STEP
-                trial[j] += FIT_STEP
-                c = cost(trial)
-                if c < best:
-                    best, move = c, trial
+                for j in range(n):
+                    if i == j or widths[j] + step > cap[j]:
+                        continue
+                    trial = widths[:]
+                    trial[i] -= step
+                    trial[j] += step
+                    c = cost(trial)
+                    if c < best:
+                        best, move = c, trial
+            if move is not None:
+                break
         if move is None:
             break
         widths = move
