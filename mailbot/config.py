@@ -652,6 +652,7 @@ class Service(_Strict):
     forward_to: list[str] = Field(default_factory=list)    # internal addresses ("กองช่าง <a@x>")
     licence: bool = False          # a result of this service is a licence: kept in the public register
     licence_years: int = Field(default=1, ge=0)   # validity; 0: no expiry
+    licence_name: str = ""         # the licence's own name in the register (else made from the service's name)
     fee: Fee | None = None         # a fee paid by Thai QR code (receipt email and result letter)
 
     @field_validator("regex")

@@ -7,8 +7,8 @@ from datetime import date
 
 import pytest
 
-from mailbot.casework.wording import (APPROVAL, RECEIPT, decision, fee_moment, outcome_from_name, request_phrase,
-                                      undouble)
+from mailbot.casework.wording import (APPROVAL, RECEIPT, decision, fee_moment, licence_name, outcome_from_name,
+                                      request_phrase, undouble)
 from mailbot.config import Fee, LettersConfig, Service, load_rules
 from mailbot.documents.letters import LINE, _BodyLine, continuation_word, in_digits, legal_break, paginate
 from mailbot.starter import init
@@ -27,6 +27,29 @@ def starter_services(tmp_path) -> list[Service]:
     fresh = load_rules(tmp_path / "fresh" / "rules.yaml").services
     assert repo and fresh
     return repo + fresh
+
+
+# ---------------------------------------------------------------------------- the licence's own name
+
+@pytest.mark.parametrize("service, licence", [
+    ("ขออนุญาตก่อสร้าง ดัดแปลง รื้อถอน หรือต่อเติมอาคาร", "ใบอนุญาตก่อสร้าง ดัดแปลง รื้อถอน หรือต่อเติมอาคาร"),
+    ("ใบอนุญาตประกอบกิจการ สถานที่จำหน่ายหรือสะสมอาหาร", "ใบอนุญาตประกอบกิจการ สถานที่จำหน่ายหรือสะสมอาหาร"),
+    ("ขอต่อใบอนุญาตประกอบกิจการที่เป็นอันตรายต่อสุขภาพ", "ใบอนุญาตประกอบกิจการที่เป็นอันตรายต่อสุขภาพ"),
+    ("ขอรับใบอนุญาตจำหน่ายสินค้าในที่สาธารณะ", "ใบอนุญาตจำหน่ายสินค้าในที่สาธารณะ"),
+    ("ขอขุดดินและถมดิน", "ใบอนุญาตขุดดินและถมดิน"),
+    ("", ""),
+])
+def test_the_licence_register_names_the_licence_not_the_request(service, licence):
+    assert licence_name(service) == licence
+    assert licence_name(licence_name(service)) == licence_name(service)      # rows stored before read the same
+    assert licence_name(service, "ใบอนุญาตให้ใช้สถานที่") == "ใบอนุญาตให้ใช้สถานที่"   # a service may name it
+
+
+def test_every_starter_licence_service_gives_a_licence_name(tmp_path):
+    for service in starter_services(tmp_path):
+        if service.licence:
+            name = licence_name(service.name, service.licence_name)
+            assert name.startswith("ใบอนุญาต") and not name.startswith("ใบอนุญาตขอ"), (service.name, name)
 
 
 # ---------------------------------------------------------------------------- the request phrase

@@ -3,8 +3,9 @@
 Owns: the phrase for a request built from its service's name ("คำขออนุญาตก่อสร้าง…" from
 "ขออนุญาตก่อสร้าง…", never "คำขอขอ…"); the decision word of a service (อนุญาต for a service that
 grants a licence, อนุมัติ otherwise) and from it the words of each outcome in the letter, the
-covering e-mail and the letter's file name; reading an outcome back from a file name; and when a
-service's fee is asked (with the receipt, or with the approval letter).
+covering e-mail and the letter's file name; reading an outcome back from a file name; when a
+service's fee is asked (with the receipt, or with the approval letter); and the name of the
+licence a service grants, for the licence register ("ใบอนุญาตก่อสร้าง…" for "ขออนุญาตก่อสร้าง…").
 """
 from __future__ import annotations
 
@@ -31,6 +32,29 @@ def request_phrase(service_name: str | None) -> str:
     if name.startswith(_A_MATTER):
         return "เรื่อง" + name
     return "คำขอ" + name
+
+
+# what a service's name may start with before the licence's own name: a request for it
+_ASKING = ("ขอต่อใบอนุญาต", "ขอรับใบอนุญาต", "ขอใบอนุญาต", "ขอต่ออายุใบอนุญาต", "ต่อใบอนุญาต", "ขออนุญาต")
+
+
+def licence_name(service_name: str | None, declared: str = "") -> str:
+    """The licence a service grants, named as a licence (not as the request for it): the name the
+    service declares (``licence_name`` in rules.yaml), else made from its name — "ขออนุญาตก่อสร้าง
+    ดัดแปลง…" -> "ใบอนุญาตก่อสร้าง ดัดแปลง…", "ขอต่อใบอนุญาตประกอบกิจการ…" -> "ใบอนุญาตประกอบกิจการ…";
+    a name that is one already stays. Applied to what the register stored before (idempotent)."""
+    if declared.strip():
+        return " ".join(declared.split())
+    name = " ".join((service_name or "").split())
+    if not name or name.startswith("ใบอนุญาต"):
+        return name
+    for opening in _ASKING:
+        if name.startswith(opening):
+            rest = name[len(opening):].strip()
+            return "ใบอนุญาต" + rest if rest else name
+    if name.startswith("ขอ"):
+        return "ใบอนุญาต" + name[2:].strip()
+    return name
 
 
 def undouble(text: str, service_name: str | None) -> str:

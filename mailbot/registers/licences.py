@@ -13,6 +13,7 @@ import json
 from datetime import datetime
 from pathlib import Path
 
+from ..casework.wording import licence_name
 from ..documents.printable import Column, Table
 from ..files import csv_bytes, make_public, write_atomic
 from ..store import State, from_iso, iso
@@ -44,7 +45,8 @@ def record(state: State, case, service, now: datetime,
             expires = local.replace(year=local.year + service.licence_years)
         except ValueError:  # 29 February
             expires = local.replace(year=local.year + service.licence_years, day=28)
-    state.add_licence(number=number, year_be=year, seq=seq, holder=_holder(case), activity=service.name,
+    state.add_licence(number=number, year_be=year, seq=seq, holder=_holder(case),
+                      activity=licence_name(service.name, service.licence_name),
                       location=case["location"] or "", issued=iso(now), expires=iso(expires) if expires else None,
                       receipt=case["receipt"], case_id=case["id"])
     return number
@@ -68,7 +70,7 @@ def rows(state: State, iso_dates: bool = False) -> list[list[str]]:
         issued = to_bangkok(from_iso(r["issued"])).date()
         expires = to_bangkok(from_iso(r["expires"])).date() if r["expires"] else None
         row = [
-            r["number"], r["holder"] or "", r["activity"] or "", r["location"] or "",
+            r["number"], r["holder"] or "", licence_name(r["activity"]), r["location"] or "",
             thai_date(issued), thai_date(expires) if expires else "ไม่มีกำหนด", r["receipt"],
         ]
         if iso_dates:

@@ -88,7 +88,7 @@ PDF_COLUMNS: list[Column] = [
 # Cell styles of the streamed rows (see _template: openpyxl gives them these numbers).
 STYLE_TOP, STYLE_WRAP = 1, 2
 # Bump when render_row's output changes: cached rows are rendered again and the file rewritten.
-ROW_FORMAT = "2"
+ROW_FORMAT = "3"
 
 
 @dataclass(frozen=True)
@@ -130,6 +130,9 @@ def case_row(case, agency_name: str, numbering: Numbering = DEFAULT) -> list[obj
     if case["sender_addr"]:
         sender = f"{sender} <{case['sender_addr']}>" if sender else case["sender_addr"]
     marks = " ".join(m for m in (case["urgency"], case["secrecy"]) if m)
+    subject = case["subject"] or ""
+    # the mark in brackets, unless the subject says it already ("ด่วนที่สุด สอบถาม…" once, not twice)
+    shown = " ".join(m for m in (case["urgency"], case["secrecy"]) if m and m not in subject)
     due = case["due_date"]
     return [
         written(numbering.receipt_pattern, case["seq"], case["year_be"]),
@@ -137,7 +140,7 @@ def case_row(case, agency_name: str, numbering: Numbering = DEFAULT) -> list[obj
         doc_date,
         sender,
         agency_name,
-        (f"[{marks}] " if marks else "") + (case["subject"] or ""),
+        (f"[{shown}] " if shown else "") + subject,
         action_text(case),
         case["remark"] or "",
         thai_datetime(received),
