@@ -1,0 +1,23 @@
+"""A receive register row as the supervisor reads it (pure): the urgency and secrecy marks once."""
+from __future__ import annotations
+
+from mailbot.registers.receive import case_row
+
+BASE = {"received_at": "2026-11-27T03:00:00+00:00", "doc_date": None, "sender_name": "สมชาย ใจดี",
+        "sender_addr": "somchai@example.com", "due_date": None, "seq": 7, "year_be": 2569, "action": "",
+        "cancelled_at": None, "cancelled_by": None, "cancel_reason": None, "remark": "", "service_code": "INF",
+        "status": "received", "message_id": "<m@x>", "attachments": 0, "archive": "", "sha256": "",
+        "reply_status": "", "urgency": None, "secrecy": None}
+
+
+def _subject(**fields: object) -> str:
+    case = {**BASE, **fields}
+    row = case_row(case, "เทศบาลตำบลบ้านตัวอย่าง")
+    return str(row[5])
+
+
+def test_the_urgency_is_written_once_in_the_subject_column():
+    assert _subject(subject="ด่วนที่สุด สอบถามการชำระภาษี", urgency="ด่วนที่สุด") == "ด่วนที่สุด สอบถามการชำระภาษี"
+    assert _subject(subject="สอบถามการชำระภาษี", urgency="ด่วนที่สุด") == "[ด่วนที่สุด] สอบถามการชำระภาษี"
+    assert _subject(subject="ด่วน สอบถาม", urgency="ด่วน", secrecy="ลับ") == "[ลับ] ด่วน สอบถาม"
+    assert _subject(subject="สอบถาม") == "สอบถาม"
