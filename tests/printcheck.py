@@ -78,12 +78,54 @@ def missing_tools() -> str | None:
     return None
 
 
+def stand_in_fonts(folder: Path) -> Path:
+    """A fontconfig file for LibreOffice in which "TH Sarabun New" (the workbooks' font, not free
+    to ship here) is the bundled Sarabun drawn at three quarters of its size, TH Sarabun New's
+    proportions (``printable.TH_SCALE``): its units per em raised, nothing else changed."""
+    from fontTools.ttLib import TTFont
+
+    from mailbot.documents import FONTS
+    from mailbot.documents.printable import TH_SCALE
+
+    fonts = folder / "fonts"
+    fonts.mkdir(parents=True, exist_ok=True)
+    for style in ("Regular", "Bold"):
+        target = fonts / f"THSarabunNew-standin-{style}.ttf"
+        if target.exists():
+            continue
+        font = TTFont(str(FONTS / f"Sarabun-{style}.ttf"))
+        font["head"].unitsPerEm = round(font["head"].unitsPerEm / TH_SCALE)
+        names = font["name"]
+        for record in list(names.names):
+            if record.nameID in (16, 17, 21, 22):
+                names.removeNames(nameID=record.nameID)
+        names.setName("TH Sarabun New", 1, 3, 1, 0x409)
+        names.setName("Regular" if style == "Regular" else "Bold", 2, 3, 1, 0x409)
+        names.setName(f"TH Sarabun New {style}", 4, 3, 1, 0x409)
+        names.setName(f"THSarabunNew-standin-{style}", 6, 3, 1, 0x409)
+        font.save(str(target))
+    conf = folder / "fonts.conf"
+    conf.write_text(f"""<?xml version="1.0"?>
+<!DOCTYPE fontconfig SYSTEM "fonts.dtd">
+<fontconfig>
+  <include ignore_missing="yes">/etc/fonts/fonts.conf</include>
+  <dir>{fonts}</dir>
+  <dir>{FONTS}</dir>
+  <cachedir>{folder / "cache"}</cachedir>
+</fontconfig>
+""", encoding="utf-8")
+    return conf
+
+
 def to_pdf(books: list[Path], out: Path) -> list[Path]:
-    """Workbooks to PDF with LibreOffice headless, in one run; the PDFs in ``out``."""
+    """Workbooks to PDF with LibreOffice headless, in one run; the PDFs in ``out``. The
+    workbooks' TH Sarabun New is rendered by its stand-in (``stand_in_fonts``)."""
     out = out.resolve()
     out.mkdir(parents=True, exist_ok=True)
+    conf = stand_in_fonts(out / "fontconfig")
     subprocess.run([soffice(), "--headless", f"-env:UserInstallation=file://{out}/profile", "--convert-to", "pdf",
-                    "--outdir", str(out), *map(str, books)], check=True, capture_output=True, timeout=600)
+                    "--outdir", str(out), *map(str, books)], check=True, capture_output=True, timeout=600,
+                   env={**os.environ, "FONTCONFIG_FILE": str(conf)})
     pdfs = [out / (b.stem + ".pdf") for b in books]
     for pdf in pdfs:
         assert pdf.is_file(), f"LibreOffice wrote no {pdf.name}"

@@ -69,8 +69,8 @@ def test_service_request_is_registered_answered_and_moved(env):
     assert "BLD" in rows[1]
     assert ws.freeze_panes == "A2"
     assert ws.auto_filter.ref.startswith("A1:")
-    assert ws["A1"].font.name == "Tahoma" and ws["F2"].font.name == "Tahoma"
-    assert ws.column_dimensions["F"].width >= 40
+    assert ws["A1"].font.name == "TH Sarabun New" and ws["F2"].font.name == "TH Sarabun New"
+    assert ws["F2"].font.size == 16 and ws.column_dimensions["F"].width >= 24
 
 
 def test_reply_goes_to_reply_to_and_copy_lands_in_sent(env):

@@ -145,14 +145,20 @@ def test_receive_register_prints_whole_header_on_every_page(tmp_path):
     assert f"ทะเบียนหนังสือรับ {AGENCY}" in head and "ประจำปี พ.ศ. 2569" in head
     assert "หน้า &P/&N" in html.unescape(re.search(r"<oddFooter>(.*?)</oddFooter>", sheet).group(1))
     assert ws["F60"].alignment.wrap_text and ws["G60"].alignment.wrap_text and not ws["M60"].alignment.wrap_text
+    assert ws["F60"].font.name == "TH Sarabun New" and ws["F60"].font.size == 16
+    assert printable.effective_pt(register.COLUMNS) >= 12          # 16 pt at the fit-to-width scale
     assert ws.row_dimensions[60].height and ws.row_dimensions[60].height > 15   # LibreOffice needs the height
 
     ours = register.write_pdf(state, folder, 2569, AGENCY, now=datetime(2026, 12, 1, 3, tzinfo=timezone.utc))
+    starts = register.page_starts_of(state, 2569)
     state.close()
+    # the workbook carries the page breaks, and the PDF breaks at the same rows
+    breaks = [b.id for b in openpyxl.load_workbook(xlsx).active.row_breaks.brk]
+    assert breaks == [s + 1 for s in starts] and len(starts) >= 3
     [lo] = to_pdf([xlsx], tmp_path / "lo")
     for pdf in (lo, ours):
         pages = page_count(pdf)
-        assert 3 <= pages <= 9, (pdf, pages)                  # 90 rows: header repeats; at least 10 rows a page
+        assert pages == len(starts) + 1, (pdf, pages)         # the same pages in Excel's print and the PDF
         assert landscape_a4(pdf), pdf
         assert check_pages(pdf, RECEIVE_HEADERS, RECEIPT, MARKER) == [], pdf
         seen: list[str] = []
@@ -296,9 +302,19 @@ def test_a_dispatch_register_prints_with_one_call(tmp_path):
     xlsx, ours = register.write_table(tmp_path, "ทะเบียนส่ง-2569", table)
     [lo] = to_pdf([xlsx], tmp_path / "lo")
     first, last = re.compile(r"(?<![\d/.])(\d{1,2})/2569"), re.compile(r"(?<![\d/])1(\d{3})/2569")
+    breaks = [b.id for b in openpyxl.load_workbook(xlsx).active.row_breaks.brk]
     for pdf in (lo, ours):
-        assert page_count(pdf) >= 2 and landscape_a4(pdf), pdf
+        assert page_count(pdf) == len(breaks) + 1 >= 2 and landscape_a4(pdf), pdf     # the same pages
         assert check_pages(pdf, DISPATCH_HEADERS, first, last) == [], pdf
+    assert first_receipt_per_page(lo, last) == first_receipt_per_page(ours, last)      # the same rows on each
+
+
+def first_receipt_per_page(pdf, pattern) -> list[str]:  # type: ignore[no-untyped-def]
+    out = []
+    for words in words_by_page(pdf):
+        found = [m.group(1) for m in pattern.finditer(" ".join(w.text for w in words))]
+        out.append(found[0] if found else "")
+    return out
 
 
 def test_check_pages_finds_a_page_without_the_header(tmp_path):

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from .thaipdf import Pdf
 
 FONT = "Sarabun"
-WORKBOOK_FONT = "Tahoma"
+WORKBOOK_FONT = "TH Sarabun New"    # the government's font; the bundled Sarabun stands in
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,7 @@ class Table:
     note: str = ""                  # small print under the title, e.g. when the data was taken
     font_size: float = 9.5
     fit: bool = True                # move width to the columns whose text makes rows tall
+    starts: Sequence[int] | None = None     # body rows that begin a page (the workbook's page breaks)
     extra: list[Callable[[Pdf], None]] = field(default_factory=list)    # pages drawn after the table
 
 
@@ -334,6 +335,12 @@ def _split(row: _Row, max_lines: int, line_h: float) -> list[_Row]:
 
 def render(table: Table) -> bytes:
     """The table as a PDF: every page has the title, the header row and "หน้า n/N"."""
+    return render_pages(table)[0]
+
+
+def render_pages(table: Table) -> tuple[bytes, list[int]]:
+    """``render``, and the body rows that begin pages 2, 3, ... (``table.starts`` and any the PDF
+    needed besides: the workbook takes the same)."""
     from .thaipdf import Pdf
 
     pdf = Pdf(FONT, MARGIN_X, MARGIN_Y)
@@ -357,12 +364,19 @@ def render(table: Table) -> bytes:
     pdf.set_font(FONT, "", size)
     pages: list[list[_Row]] = [[]]
     used = 0.0
-    for values in cells:
+    starts = set(table.starts or ())
+    began: list[int] = []                      # the body rows that begin pages 2, 3, ...
+    for i, values in enumerate(cells):
         row = _layout_row(pdf, values, widths, line_h)
-        for part in _split(row, max_lines, line_h) if row.height > body_h else [row]:
+        if i in starts and pages[-1]:          # where the workbook's page ends, the PDF's does too
+            pages.append([])
+            used = 0.0
+        for k, part in enumerate(_split(row, max_lines, line_h) if row.height > body_h else [row]):
             if pages[-1] and used + part.height > body_h:
                 pages.append([])
                 used = 0.0
+            if not pages[-1] and len(pages) > 1 and k == 0:
+                began.append(i)
             pages[-1].append(part)
             used += part.height
     total = len(pages) + len(table.extra)
@@ -382,7 +396,7 @@ def render(table: Table) -> bytes:
         _page_frame(pdf, table, number, total)
         pdf.set_xy(MARGIN_X, table_top)
         draw(pdf)
-    return bytes(pdf.output())
+    return bytes(pdf.output()), began
 
 
 def _page_frame(pdf: Pdf, table: Table, number: int, total: int) -> None:
@@ -419,37 +433,63 @@ def _draw_row(pdf: Pdf, row: _Row, widths: list[float], columns: Sequence[Column
 # ---------------------------------------------------------------------------------------------
 # Workbook print set-up (openpyxl; also the write-only worksheets of the streamed register)
 
-# Row heights. LibreOffice does not fit a row's height to wrapped text when it opens an xlsx
-# (Excel does), so every row carries a height worked out here: the text wrapped (the same word
-# breaking as the PDF) against an estimate of its width in Tahoma 10, the workbook's font
-# (Excel's width unit is that font's digit width, 7 pixels). LibreOffice without Tahoma takes
-# DejaVu Sans and Loma, whose columns come out wider and lines lower: the estimate holds there too.
-PX_PER_CHAR = 7.0          # Excel column width unit at Tahoma 10, in pixels
-EM_PX = 10 * 96 / 72       # 10 pt in pixels
-LINE_PT = 13.0             # one line of Tahoma 10 takes 12.75 pt in Excel
-_NARROW = set("ijlft.,:;'!|()[]{} ")
-_WIDE = set("mwMW@%")
+# The workbook's font is TH Sarabun New, the government's font, at 16 pt. Its text is measured
+# with the bundled Sarabun's advance widths at three quarters of the size: Sarabun is TH Sarabun
+# New redrawn larger on the body (its 12 pt sets about as wide as TH Sarabun New's 16) — an
+# estimate, kept on the safe side by the wrap's margin. Excel's width unit is the default
+# font's digit width (0.55 em). Rows: LibreOffice does not fit a row's height to wrapped text
+# when it opens an xlsx (Excel does), so every row carries a height worked out here, the text
+# wrapped as the PDF wraps it (never inside a date or a number), at 21 pt a line (Excel's line
+# of TH Sarabun New 16 with its leading).
+WORKBOOK_SIZE = 16
+TH_SCALE = 0.75                          # TH Sarabun New's size against Sarabun's (see above)
+EM_PX = WORKBOOK_SIZE * TH_SCALE * 96 / 72
+PX_PER_CHAR = 0.55 * EM_PX               # Excel's column width unit: the digit width
+LINE_PT = 21.0
+PAGE_W_PT, PAGE_H_PT = 841.89, 595.28    # A4 landscape
+MARGIN_IN = {"left": 0.4, "right": 0.4, "top": 0.85, "bottom": 0.6, "header": 0.25, "footer": 0.25}
+MIN_EFFECTIVE_PT = 12.0                  # the size the text must print at, at least
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=1)
+def _advances() -> tuple[dict[int, float], float]:
+    """Sarabun's advance widths in em, by code point, and its average Thai letter (for the rest)."""
+    from fontTools.ttLib import TTFont
+
+    font = TTFont(str(FONTS / "Sarabun-Regular.ttf"), lazy=True)
+    upm = font["head"].unitsPerEm
+    hmtx = font["hmtx"]
+    widths = {cp: hmtx[name][0] / upm for cp, name in font.getBestCmap().items()}
+    font.close()
+    return widths, 0.62
+
+
+@lru_cache(maxsize=8192)
 def _char_px(ch: str) -> float:
     if unicodedata.category(ch) in ("Mn", "Me", "Cf"):
         return 0.0
-    if "\u0e00" <= ch <= "\u0e7f":
-        em = 0.57
-    elif ch in _NARROW:
-        em = 0.31
-    elif ch in _WIDE:
-        em = 0.88
-    elif ch.isupper():
-        em = 0.66
-    else:
-        em = 0.54
-    return em * EM_PX
+    widths, fallback = _advances()
+    return widths.get(ord(ch), fallback) * EM_PX
 
 
 def _text_px(text: str) -> float:
     return sum(_char_px(ch) for ch in text)
+
+
+def column_pt(width: float) -> float:
+    """A column of ``width`` Excel units, in points (its pixels: the units and 5 of padding)."""
+    return (width * PX_PER_CHAR + 5) * 72 / 96
+
+
+def print_scale(columns: Sequence[Column]) -> float:
+    """The scale a fit-to-width print applies to the printed columns on A4 landscape (≤ 1)."""
+    usable = PAGE_W_PT - (MARGIN_IN["left"] + MARGIN_IN["right"]) * 72
+    return min(1.0, usable / sum(column_pt(c.width) for c in columns if c.printed))
+
+
+def effective_pt(columns: Sequence[Column]) -> float:
+    """The size the workbook's text prints at: its size at the fit-to-width scale."""
+    return WORKBOOK_SIZE * print_scale(columns)
 
 
 def cell_lines(value: object, width: float) -> int:
@@ -462,13 +502,41 @@ def cell_lines(value: object, width: float) -> int:
 def row_height(values: Sequence[object], columns: Sequence[Column]) -> float | None:
     """The height (points) a row needs for its wrapped cells; None when one line is enough."""
     lines = max((cell_lines(v, c.width) for v, c in zip(values, columns) if c.wrap), default=1)
-    return round(lines * LINE_PT + 2, 2) if lines > 1 else None
+    return round(lines * LINE_PT + 3, 2) if lines > 1 else None
 
 
 def header_height(columns: Sequence[Column]) -> float | None:
     """The header row's height: headers wrap (bold is a little wider: counted as such)."""
     lines = max(len(wrap(c.header, c.width * PX_PER_CHAR - 8, lambda t: _text_px(t) * 1.08)) for c in columns)
-    return round(lines * LINE_PT + 2, 2) if lines > 1 else None
+    return round(lines * LINE_PT + 3, 2) if lines > 1 else None
+
+
+def page_starts(heights: Sequence[float | None], columns: Sequence[Column], header: float | None = None) -> list[int]:
+    """The rows (0-based, of the body) that begin each printed page after the first: the page
+    breaks the workbook is given, and the PDF of the same rows follows (``render(starts=...)``),
+    so both print the same rows on the same pages. A page holds what fits in A4 landscape's
+    height at the fit-to-width scale, below the repeated header row."""
+    scale = print_scale(columns)
+    usable = (PAGE_H_PT - (MARGIN_IN["top"] + MARGIN_IN["bottom"]) * 72) / scale
+    room = usable - (header or LINE_PT + 3) - 2          # a hair for rounding in the applications
+    starts: list[int] = []
+    used = 0.0
+    for i, h in enumerate(heights):
+        h = h or LINE_PT + 3
+        if used and used + h > room:
+            starts.append(i)
+            used = 0.0
+        used += h
+    return starts
+
+
+def row_breaks_xml(starts: Sequence[int], first_row: int = 2) -> str:
+    """SpreadsheetML manual page breaks before the sheet rows of ``starts`` (body rows from
+    ``first_row``): a break is written after the row that ends a page."""
+    if not starts:
+        return ""
+    brks = "".join(f'<brk id="{first_row + s - 1}" max="16383" man="1"/>' for s in starts)
+    return f'<rowBreaks count="{len(starts)}" manualBreakCount="{len(starts)}">{brks}</rowBreaks>'
 
 
 def _hf(text: str) -> str:
@@ -496,7 +564,7 @@ def sheet_setup(ws, columns: Sequence[Column], *, title: str, agency: str, perio
     ws.page_setup.fitToWidth = 1
     ws.page_setup.fitToHeight = 1 if fit_height else 0
     ws.sheet_properties.pageSetUpPr.fitToPage = True
-    ws.page_margins = PageMargins(left=0.4, right=0.4, top=0.85, bottom=0.6, header=0.25, footer=0.25)
+    ws.page_margins = PageMargins(**MARGIN_IN)
     ws.print_options.gridLines = True
     ws.print_options.horizontalCentered = True
     if header_rows:
@@ -508,8 +576,10 @@ def sheet_setup(ws, columns: Sequence[Column], *, title: str, agency: str, perio
     # one line: openpyxl writes a line break in a header as "_x000a_", which LibreOffice prints as such
     ws.oddHeader.center.text = _hf(f"{title} {agency}".strip()) + f' &"{WORKBOOK_FONT},Regular"' + _hf(period)
     ws.oddHeader.center.font = f"{WORKBOOK_FONT},Bold"
-    ws.oddHeader.center.size = 12
+    ws.oddHeader.center.size = WORKBOOK_SIZE
     ws.oddFooter.left.text = _hf(f"{title} {period}".strip())
     ws.oddFooter.left.font = WORKBOOK_FONT
+    ws.oddFooter.left.size = 14
     ws.oddFooter.right.text = "หน้า &P/&N"
     ws.oddFooter.right.font = WORKBOOK_FONT
+    ws.oddFooter.right.size = 14

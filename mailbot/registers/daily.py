@@ -37,14 +37,14 @@ TITLE = "บันทึกประจำวัน"
 SHOWN = (O.REGISTERED, O.WRONG_AGENCY, O.FOLLOWUP, O.AUTOMATIC, O.QUARANTINED, O.DUPLICATE, O.OWN_ALERT)
 OUTCOME_TH = {key: OUTCOMES[key].thai for key in SHOWN}
 NO_REPLY = "ไม่ได้ตอบ"
-COLUMNS = [
-    Column("เวลา (time)", 9, weight=7, align="C", pdf_header="เวลา\n(time)"),
-    Column("ผู้ส่ง (sender)", 30, wrap=True, pdf_header="ผู้ส่ง\n(sender)"),
-    Column("เรื่อง (subject)", 46, wrap=True, pdf_header="เรื่อง\n(subject)"),
-    Column("ผลการจัดการ (outcome)", 16, wrap=True, pdf_header="ผลการจัดการ\n(outcome)"),
-    Column("เลขรับ (receipt)", 11, align="C", pdf_header="เลขรับ\n(receipt)"),
-    Column("การตอบกลับ (reply)", 20, wrap=True, pdf_header="การตอบกลับ\n(reply)"),
-    Column("ข้อผิดพลาด/หมายเหตุ (error)", 30, wrap=True, pdf_header="ข้อผิดพลาด/หมายเหตุ\n(error)"),
+COLUMNS = [      # 150 units: the workbook's 16 pt prints at 12 pt or more (printable.effective_pt)
+    Column("เวลา (time)", 8, weight=7, align="C", wrap=True, pdf_header="เวลา\n(time)"),
+    Column("ผู้ส่ง (sender)", 25, weight=30, wrap=True, pdf_header="ผู้ส่ง\n(sender)"),
+    Column("เรื่อง (subject)", 40, weight=46, wrap=True, pdf_header="เรื่อง\n(subject)"),
+    Column("ผลการจัดการ (outcome)", 16, weight=16, wrap=True, pdf_header="ผลการจัดการ\n(outcome)"),
+    Column("เลขรับ (receipt)", 11, weight=11, align="C", wrap=True, pdf_header="เลขรับ\n(receipt)"),
+    Column("การตอบกลับ (reply)", 20, weight=20, wrap=True, pdf_header="การตอบกลับ\n(reply)"),
+    Column("ข้อผิดพลาด/หมายเหตุ (error)", 30, weight=30, wrap=True, pdf_header="ข้อผิดพลาด/หมายเหตุ\n(error)"),
 ]
 
 
@@ -98,22 +98,32 @@ def summary(rows: list[list[object]]) -> tuple[list[tuple[str, int]], list[tuple
     return outcomes, services
 
 
-def build(state: State, day: date, agency: str, rows: list[list[object]] | None = None) -> bytes:
+def _font(bold: bool = False) -> Font:
+    return Font(name=printable.WORKBOOK_FONT, size=printable.WORKBOOK_SIZE, bold=bold)
+
+
+def build(state: State, day: date, agency: str, rows: list[list[object]] | None = None, *,
+          audit_head: str = "", late: list[list[object]] | None = None,
+          starts: list[int] | None = None) -> bytes:
+    """The day's log as a workbook: the list (its page breaks ``starts``, the PDF's), the summary
+    with the audit chain's head and the chart below both, and the late cases when there are any.
+    Every sheet prints landscape, in the workbook's font at 12 pt or more."""
     rows = rows_for(state, day) if rows is None else rows
     period = f"วันที่ {thai_date(day)}"
     wb = Workbook()
     ws = wb.worksheets[0]                # a new workbook's one (and active) sheet
     ws.title = "รายการ"
-    bold, fill = Font(name="Tahoma", bold=True), PatternFill("solid", fgColor="DDEBF7")
-    plain = Font(name="Tahoma")
+    bold, fill, plain = _font(True), PatternFill("solid", fgColor="DDEBF7"), _font()
     ws.append([c.header for c in COLUMNS])
     for i, col in enumerate(COLUMNS, start=1):
         cell = ws.cell(1, i)
         cell.font, cell.fill = bold, fill
         cell.alignment = Alignment(horizontal="center", vertical="top", wrap_text=True)
         ws.column_dimensions[get_column_letter(i)].width = col.width
-    ws.row_dimensions[1].height = printable.header_height(COLUMNS)
+    header = printable.header_height(COLUMNS)
+    ws.row_dimensions[1].height = header
     aligns = [Alignment(vertical="top", wrap_text=c.wrap) for c in COLUMNS]
+    heights = []
     for row in rows:
         ws.append(row[:7])
         for cell, align in zip(ws[ws.max_row], aligns):
@@ -121,8 +131,13 @@ def build(state: State, day: date, agency: str, rows: list[list[object]] | None 
                 cell.data_type = "s"          # never a formula
             cell.font, cell.alignment = plain, align
         height = printable.row_height(row[:7], COLUMNS)
+        heights.append(height)
         if height:
             ws.row_dimensions[ws.max_row].height = height
+    from openpyxl.worksheet.pagebreak import Break
+
+    for start in printable.page_starts(heights, COLUMNS, header) if starts is None else starts:
+        ws.row_breaks.append(Break(id=start + 1))
     ws.freeze_panes = "A2"
     ws.auto_filter.ref = f"A1:G{max(1, len(rows) + 1)}"
     printable.sheet_setup(ws, COLUMNS, title=TITLE, agency=agency, period=period, last_row=len(rows) + 1)
@@ -141,16 +156,22 @@ def build(state: State, day: date, agency: str, rows: list[list[object]] | None 
     sheet.append(["บริการ (service)", "จำนวน (count)"])
     for name, n in services:
         sheet.append([name, n])
-    for row in sheet.iter_rows():
-        for cell in row:
-            cell.font = Font(name="Tahoma", bold=cell.row in (1, 3) or cell.value == "บริการ (service)")
-            cell.alignment = Alignment(vertical="top", wrap_text=cell.column == 1)
-    sheet.column_dimensions["A"].width = 48
-    sheet.column_dimensions["B"].width = 16
+    if audit_head:      # the chain's head at the end of the day, above the chart, never under it
+        sheet.append([])
+        sheet.append(["บันทึกตรวจสอบ ณ สิ้นวัน (audit chain head)", audit_head])
+        sheet.cell(sheet.max_row, 2).data_type = "s"
+    widths = (60, 50)
+    summary_columns = [Column("", widths[0], wrap=True), Column("", widths[1], wrap=True)]
+    for row_cells in sheet.iter_rows():
+        for cell in row_cells:
+            cell.font = _font(cell.row in (1, 3) or cell.value == "บริการ (service)")
+            cell.alignment = Alignment(vertical="top", wrap_text=True)
+    sheet.column_dimensions["A"].width, sheet.column_dimensions["B"].width = widths
     for r in range(1, sheet.max_row + 1):
-        height = printable.row_height([sheet.cell(r, 1).value], [Column("", 48, wrap=True)])
+        height = printable.row_height([sheet.cell(r, 1).value, sheet.cell(r, 2).value], summary_columns)
         if height:
             sheet.row_dimensions[r].height = height
+    counts = [n for _label, n in outcomes]
     chart = BarChart()
     chart.type = "bar"
     chart.style = 10
@@ -162,18 +183,23 @@ def build(state: State, day: date, agency: str, rows: list[list[object]] | None 
     chart.x_axis.delete = False          # openpyxl 3.1 leaves the axes out unless told
     chart.y_axis.delete = False
     chart.x_axis.scaling.orientation = "maxMin"   # the first outcome on top, as in the table
+    chart.x_axis.tickLblSkip = 1         # every outcome named (LibreOffice otherwise skips some)
+    chart.x_axis.tickMarkSkip = 1
     chart.y_axis.majorGridlines = None
+    chart.y_axis.number_format = "0"     # counts: whole numbers, never 0.5
+    chart.y_axis.majorUnit = max(1, -(-max(counts, default=0) // 8))
+    chart.y_axis.scaling.min = 0
     chart.dataLabels = DataLabelList(showVal=True, showSerName=False, showCatName=False, showLegendKey=False,
                                      showPercent=False)
-    # cm: room for the longest Thai label (types-openpyxl says int; openpyxl takes any number of cm)
-    chart.width, chart.height = 17.0, 8.5  # type: ignore[assignment]
-    # below the tables, in the two columns' width (A+B is about 17 cm), so it prints with them
-    sheet.add_chart(chart, f"A{sheet.max_row + 2}")
-    printable.sheet_setup(sheet, [Column("", 48), Column("", 16)], title=TITLE, agency=agency, period=period,
+    # cm: room for the longest Thai label and a bar for every outcome (types-openpyxl says int)
+    chart.width, chart.height = 24.0, 2.0 + 1.3 * len(outcomes)  # type: ignore[assignment]
+    sheet.add_chart(chart, f"A{sheet.max_row + 3}")               # below everything, with a gap
+    printable.sheet_setup(sheet, summary_columns, title=TITLE, agency=agency, period=period,
                           header_rows=0, fit_height=True)
-    sheet.page_setup.orientation = "portrait"
     sheet.print_options.gridLines = False
     del sheet.defined_names["_xlnm.Print_Area"]    # the chart is outside A:B's cells: print the used area
+    if late:
+        _late_sheet(wb, late, agency, period)
     buffer = io.BytesIO()
     wb.save(buffer)
     return buffer.getvalue()
@@ -246,15 +272,16 @@ def write(state: State, day: date, folder: Path, agency: str, now: datetime | No
     a later rewrite of history shows; ``late``: the overdue and due-this-week cases (a sheet)."""
     target = folder / "daily" / file_name(day)
     rows = rows_for(state, day)
-    data = build(state, day, agency, rows)
-    if audit_head or late:
-        data = _add_sheets(data, audit_head, late or [])
-    write_atomic(target, data)
     pdf = target.with_suffix(".pdf")
     table_ = table(rows, day, agency, now)
     if audit_head:
         table_.note = (table_.note + " · " if table_.note else "") + f"บันทึกตรวจสอบ {audit_head[:24]}…"
-    write_atomic(pdf, printable.render(table_))
+    # the workbook's pages are the PDF's (and any more the PDF needs): the same rows on each
+    table_.starts = printable.page_starts([printable.row_height(r[:7], COLUMNS) for r in rows], COLUMNS,
+                                          printable.header_height(COLUMNS))
+    data, starts = printable.render_pages(table_)
+    write_atomic(target, build(state, day, agency, rows, audit_head=audit_head, late=late, starts=starts))
+    write_atomic(pdf, data)
     if audit_head:   # appended, never rewritten: every head a day's log ever showed stays on record
         anchor = target.with_suffix(".audit")
         seen = anchor.read_text(encoding="ascii").splitlines() if anchor.exists() else []
@@ -263,31 +290,28 @@ def write(state: State, day: date, folder: Path, agency: str, now: datetime | No
     return target, pdf
 
 
-LATE_COLUMNS = [("เลขรับ (receipt)", 12), ("เรื่อง (subject)", 50), ("บริการ (service)", 30),
-                ("กำหนดแล้วเสร็จ (due)", 16), ("สถานะ (status)", 24), ("เกินกำหนด (days late)", 14)]
+LATE_COLUMNS = [("เลขรับ (receipt)", 12), ("เรื่อง (subject)", 46), ("บริการ (service)", 30),
+                ("กำหนดแล้วเสร็จ (due)", 16), ("สถานะ (status)", 22), ("เกินกำหนด (days late)", 16)]
 
 
-def _add_sheets(data: bytes, audit_head: str, late: list[list[object]]) -> bytes:
-    from openpyxl import load_workbook
-
-    wb = load_workbook(io.BytesIO(data))
-    if late:
-        ws = wb.create_sheet("เกินกำหนดและครบกำหนดสัปดาห์นี้")
-        ws.append([c for c, _ in LATE_COLUMNS])
-        for i, (_, width) in enumerate(LATE_COLUMNS, start=1):
-            ws.cell(1, i).font = Font(name="Tahoma", bold=True)
-            ws.column_dimensions[ws.cell(1, i).column_letter].width = width
-        for row in late:
-            ws.append(row)
-            for cell in ws[ws.max_row]:
-                if isinstance(cell.value, str):
-                    cell.data_type = "s"
-                cell.font = Font(name="Tahoma")
-    if audit_head:
-        summary = wb["สรุป"]
-        summary.append([])
-        summary.append(["บันทึกตรวจสอบ ณ สิ้นวัน (audit chain head)", audit_head])
-        summary.cell(summary.max_row, 2).data_type = "s"
-    buffer = io.BytesIO()
-    wb.save(buffer)
-    return buffer.getvalue()
+def _late_sheet(wb: Workbook, late: list[list[object]], agency: str, period: str) -> None:
+    ws = wb.create_sheet("เกินกำหนดและครบกำหนดสัปดาห์นี้")
+    columns = [Column(header, width, wrap=True) for header, width in LATE_COLUMNS]
+    ws.append([c.header for c in columns])
+    for i, col in enumerate(columns, start=1):
+        ws.cell(1, i).font = _font(True)
+        ws.cell(1, i).alignment = Alignment(vertical="top", wrap_text=True)
+        ws.column_dimensions[ws.cell(1, i).column_letter].width = col.width
+    ws.row_dimensions[1].height = printable.header_height(columns)
+    for row in late:
+        ws.append(row)
+        for cell in ws[ws.max_row]:
+            if isinstance(cell.value, str):
+                cell.data_type = "s"
+            cell.font = _font()
+            cell.alignment = Alignment(vertical="top", wrap_text=True)
+        height = printable.row_height(row, columns)
+        if height:
+            ws.row_dimensions[ws.max_row].height = height
+    printable.sheet_setup(ws, columns, title="เรื่องเกินกำหนดและครบกำหนดสัปดาห์นี้", agency=agency, period=period,
+                          last_row=len(late) + 1)

@@ -20,16 +20,16 @@ from ..thai import thai_date_short
 from .numbering import numbering_year, period_label, written
 
 TITLE = "ทะเบียนหนังสือส่ง"
-COLUMNS = [
-    Column("เลขทะเบียนส่ง", 12, align="C"),
-    Column("ที่", 18, wrap=True),
-    Column("ลงวันที่", 13),
-    Column("จาก", 24, wrap=True),
-    Column("ถึง", 28, wrap=True),
-    Column("เรื่อง", 44, wrap=True),
-    Column("การปฏิบัติ", 30, wrap=True),
-    Column("หมายเหตุ", 24, wrap=True),
-    Column("เลขรับที่ตอบ", 13, align="C"),
+COLUMNS = [      # 148 units: the workbook's 16 pt prints at 12 pt or more (printable.effective_pt)
+    Column("เลขทะเบียนส่ง", 13, align="C", wrap=True),
+    Column("ที่", 16, wrap=True),
+    Column("ลงวันที่", 12, wrap=True),
+    Column("จาก", 18, wrap=True),
+    Column("ถึง", 21, wrap=True),
+    Column("เรื่อง", 27, wrap=True),
+    Column("การปฏิบัติ", 18, wrap=True),
+    Column("หมายเหตุ", 12, wrap=True),
+    Column("เลขรับที่ตอบ", 11, align="C", wrap=True),
 ]
 
 

@@ -46,29 +46,30 @@ from .numbering import period_label as numbering_period
 
 log = logging.getLogger(__name__)
 
-FONT_NAME = "Tahoma"  # on every Windows PC, has Thai glyphs
+FONT_NAME = printable.WORKBOOK_FONT      # TH Sarabun New (the bundled Sarabun stands in where it is missing)
+FONT_SIZE = printable.WORKBOOK_SIZE
 
 # the regulation's eight columns first (they are the print area), then the technical ones
-COLUMNS: list[Column] = [
-    Column("เลขทะเบียนรับ", 15),
-    Column("ที่", 9, wrap=True),
-    Column("ลงวันที่", 12),
-    Column("จาก", 28, wrap=True),
-    Column("ถึง", 18, wrap=True),
-    Column("เรื่อง", 44, wrap=True),
-    Column("การปฏิบัติ", 32, wrap=True),
-    Column("หมายเหตุ", 28, wrap=True),
-    Column("วันเวลาที่รับ (received)", 28, printed=False),
-    Column("อีเมลผู้ส่ง (sender address)", 30, printed=False),
-    Column("รหัสบริการ (service code)", 14, printed=False),
-    Column("สถานะ (status)", 24, printed=False),
-    Column("Message-ID", 36, printed=False),
-    Column("ไฟล์แนบ (attachments)", 12, printed=False),
-    Column("ไฟล์ต้นฉบับ (archive file)", 40, printed=False),
-    Column("SHA-256", 20, printed=False),
-    Column("การตอบกลับ (reply)", 24, printed=False),
-    Column("ชั้นความเร็ว/ชั้นความลับ (urgency/secrecy)", 22, printed=False),
-    Column("กำหนดแล้วเสร็จ (due date)", 16, printed=False),
+COLUMNS: list[Column] = [      # the printed ones: 150 units, so that 16 pt prints at 12 pt or more
+    Column("เลขทะเบียนรับ", 13, wrap=True),
+    Column("ที่", 7, wrap=True),
+    Column("ลงวันที่", 12, wrap=True),
+    Column("จาก", 24, wrap=True),
+    Column("ถึง", 16, wrap=True),
+    Column("เรื่อง", 34, wrap=True),
+    Column("การปฏิบัติ", 25, wrap=True),
+    Column("หมายเหตุ", 19, wrap=True),
+    Column("วันเวลาที่รับ (received)", 24, printed=False),
+    Column("อีเมลผู้ส่ง (sender address)", 26, printed=False),
+    Column("รหัสบริการ (service code)", 12, printed=False),
+    Column("สถานะ (status)", 18, printed=False),
+    Column("Message-ID", 30, printed=False),
+    Column("ไฟล์แนบ (attachments)", 10, printed=False),
+    Column("ไฟล์ต้นฉบับ (archive file)", 32, printed=False),
+    Column("SHA-256", 18, printed=False),
+    Column("การตอบกลับ (reply)", 18, printed=False),
+    Column("ชั้นความเร็ว/ชั้นความลับ (urgency/secrecy)", 18, printed=False),
+    Column("กำหนดแล้วเสร็จ (due date)", 14, printed=False),
 ]
 TITLE = "ทะเบียนหนังสือรับ"
 
@@ -88,7 +89,7 @@ PDF_COLUMNS: list[Column] = [
 # Cell styles of the streamed rows (see _template: openpyxl gives them these numbers).
 STYLE_TOP, STYLE_WRAP = 1, 2
 # Bump when render_row's output changes: cached rows are rendered again and the file rewritten.
-ROW_FORMAT = "3"
+ROW_FORMAT = "4"
 
 
 @dataclass(frozen=True)
@@ -167,13 +168,15 @@ def build_workbook(rows: list[list[object]], title: str, agency: str = "", perio
 
 
 def build_workbook_columns(columns: list[Column], rows: list[list[object]], title: str, *, heading: str = "",
-                           agency: str = "", period: str = "", growing: bool = False) -> Workbook:
+                           agency: str = "", period: str = "", growing: bool = False,
+                           starts: list[int] | None = None) -> Workbook:
     """A write-only workbook: header styled, body cells top-aligned, long-text columns wrapped,
     and the print set-up (printable.sheet_setup) with ``heading`` (the register's name), the
-    agency and the period as the printed title. ``title`` is the sheet's name."""
+    agency and the period as the printed title. ``title`` is the sheet's name; ``starts``: the
+    body rows that begin a printed page (the PDF's pages; default ``printable.page_starts``)."""
     wb = Workbook(write_only=True)
-    # every cell's default font becomes Tahoma (openpyxl has no public setter for it)
-    wb._fonts = IndexedList([Font(name=FONT_NAME, sz=10, family=2)])  # type: ignore[attr-defined]
+    # every cell's default font becomes the workbook's (openpyxl has no public setter for it)
+    wb._fonts = IndexedList([Font(name=FONT_NAME, sz=FONT_SIZE, family=2)])  # type: ignore[attr-defined]
     ws = wb.create_sheet(title)
     # the body styles first, so they get the numbers render_row writes (STYLE_TOP, STYLE_WRAP)
     align_top, align_wrap = Alignment(vertical="top"), Alignment(vertical="top", wrap_text=True)
@@ -186,7 +189,7 @@ def build_workbook_columns(columns: list[Column], rows: list[list[object]], titl
         ws.column_dimensions[get_column_letter(i)].width = col.width
     printable.sheet_setup(ws, columns, title=heading or title, agency=agency, period=period,
                           last_row=None if growing else len(rows) + 1)
-    header_font = Font(name=FONT_NAME, size=10, bold=True)
+    header_font = Font(name=FONT_NAME, size=FONT_SIZE, bold=True)
     fill = PatternFill("solid", fgColor="DDEBF7")
     centred = Alignment(horizontal="center", vertical="top", wrap_text=True)   # first lines level
     height = printable.header_height(columns)
@@ -199,8 +202,14 @@ def build_workbook_columns(columns: list[Column], rows: list[list[object]], titl
         header.append(cell)
     ws.append(header)
     styles = [align_wrap if col.wrap else align_top for col in columns]
-    for r, row in enumerate(rows, start=2):
-        height = printable.row_height(row, columns)
+    heights = [printable.row_height(row, columns) for row in rows]
+    if starts is None:
+        starts = printable.page_starts(heights, columns, height)
+    from openpyxl.worksheet.pagebreak import Break
+
+    for s_ in starts:
+        ws.row_breaks.append(Break(id=s_ + 1))          # after the sheet row before it (body row s_ is row s_ + 2)
+    for r, (row, height) in enumerate(zip(rows, heights), start=2):
         if height:
             ws.row_dimensions[r].height = height
         out = []
@@ -281,6 +290,30 @@ def _template(title: str, rows: int, agency: str = "", period: str = "") -> tupl
 
 
 SHEET = "xl/worksheets/sheet1.xml"
+_HEIGHT = re.compile(r'<row r="\d+" ht="([\d.]+)"')
+
+
+def page_starts_of(state: State, year_be: int) -> list[int]:
+    """The rows that begin each printed page of the year's register (from the heights its cached
+    rows carry): the workbook's page breaks, and the PDF's (``write_pdf``)."""
+    heights: list[float | None] = []
+    for xml in state.register_row_xml(year_be, 0):
+        m = _HEIGHT.match(xml)
+        heights.append(float(m.group(1)) if m else None)
+    return printable.page_starts(heights, COLUMNS, printable.header_height(COLUMNS))
+
+
+def _with_breaks(tail: bytes, starts: list[int]) -> bytes:
+    """The sheet's part after the rows with the page breaks where CT_Worksheet wants them (after
+    the header and footer)."""
+    breaks = printable.row_breaks_xml(starts).encode()
+    if not breaks:
+        return tail
+    at = tail.find(b"</headerFooter>")
+    if at == -1:
+        return tail
+    at += len(b"</headerFooter>")
+    return tail[:at] + breaks + tail[at:]
 
 
 def _refresh_rows(state: State, year_be: int, agency_name: str, numbering: Numbering = DEFAULT) -> set[int]:
@@ -333,6 +366,7 @@ def _write_year(state: State, year_be: int, target: Path, changed: set[int], now
     count = state.register_rows_top(year_be)
     members, head, tail = _template(f"ทะเบียนรับ {year_be}", count, agency,
                                     period_label(year_be, numbering.year_reset))
+    tail = _with_breaks(tail, page_starts_of(state, year_be))
     key = f"register_layout:{year_be}"
     saved = json.loads(state.get(key) or "null")
     written_hash = saved.pop("sha256", None) if saved else None
@@ -434,7 +468,10 @@ def write_pdf(state: State, folder: Path, year_be: int, agency: str, now: dateti
               numbering: Numbering = DEFAULT) -> Path:
     """The year's receive register as a printable PDF beside its workbook (ทะเบียนรับ-2569.pdf)."""
     target = pdf_path(folder, year_be)
-    write_atomic(target, printable.render(register_table(state, year_be, agency, now, numbering)))
+    table = register_table(state, year_be, agency, now, numbering)
+    _refresh_rows(state, year_be, agency, numbering)       # the workbook's rows, for its page breaks
+    table.starts = page_starts_of(state, year_be)
+    write_atomic(target, printable.render(table))
     return target
 
 
@@ -450,8 +487,14 @@ def write_table(folder: Path, stem: str, table: Table, sheet: str | None = None)
     """
     folder.mkdir(parents=True, exist_ok=True)
     xlsx, pdf = folder / f"{stem}.xlsx", folder / f"{stem}.pdf"
-    wb = build_workbook_columns(list(table.columns), [list(r) for r in table.rows], sheet or stem[:31],
-                                heading=table.title, agency=table.agency, period=table.period)
+    columns, rows = list(table.columns), [list(r) for r in table.rows]
+    # the workbook's pages (its rows' heights at its print scale) are the PDF's too, with any more
+    # breaks the PDF needs: both print the same rows on the same pages
+    table.starts = printable.page_starts([printable.row_height(r, columns) for r in rows], columns,
+                                         printable.header_height(columns))
+    data, starts = printable.render_pages(table)
+    wb = build_workbook_columns(columns, rows, sheet or stem[:31], heading=table.title, agency=table.agency,
+                                period=table.period, starts=starts)
     atomic_save(wb, xlsx)
-    write_atomic(pdf, printable.render(table))
+    write_atomic(pdf, data)
     return xlsx, pdf
