@@ -220,10 +220,18 @@ def test_daily_log_prints_header_on_every_page_and_the_summary_with_its_chart_on
     need_tools()
     state = State(tmp_path / "state.sqlite3")
     day = fill_day(state, 70)
-    xlsx, ours = report.write(state, day, tmp_path, AGENCY)
+    head = "#812 " + "ab12" * 16
+    xlsx, ours = report.write(state, day, tmp_path, AGENCY, audit_head=head)
     state.close()
     assert ours == xlsx.with_suffix(".pdf") and ours.is_file()
     wb = openpyxl.load_workbook(xlsx)
+    # the audit head sits above the chart, which starts below every used row; the summary prints
+    # landscape like the list; counts are whole numbers; every outcome is labelled
+    audit_row = [r for r in range(1, wb["สรุป"].max_row + 1) if wb["สรุป"].cell(r, 2).value == head]
+    [chart] = wb["สรุป"]._charts
+    assert audit_row and chart.anchor._from.row + 1 > audit_row[0] + 1
+    assert {ws.page_setup.orientation for ws in wb.worksheets} == {"landscape"}
+    assert chart.y_axis.majorUnit >= 1 and chart.y_axis.number_format.formatCode == "0" and chart.x_axis.tickLblSkip == 1
     replies = {row[5] for row in wb["รายการ"].iter_rows(min_row=2, values_only=True)}
     assert replies == {"ส่งแล้ว", "ส่งแล้ว, รอส่ง", "ระงับไว้ รอเจ้าหน้าที่", "ส่งไม่สำเร็จ", "ส่งอีเมลไม่สำเร็จ (ตีกลับ)",
                        "ไม่ได้ตอบ", "-"}
@@ -239,14 +247,17 @@ def test_daily_log_prints_header_on_every_page_and_the_summary_with_its_chart_on
         for n, words in enumerate(listing, start=1):
             assert header_row_y(words, DAILY_HEADERS) is not None, (pdf, n)
         text = bare(" ".join(w.text for w in last))
-        labels = ["ลงทะเบียนรับ", "แนะนำหน่วยงานอื่น", "อีเมลอัตโนมัติ", "ติดตามเรื่อง", "กักกัน"]
-        for label in labels:       # LibreOffice: in the table and, whole (not clipped), on the chart's axis;
-            assert text.count(bare(label)) >= (2 if pdf == lo else 1), (pdf, label)     # ours: one row each
+        labels = list(report.OUTCOME_TH.values())
+        for label in labels:       # LibreOffice: in the table and on the chart's axis (a long one may wrap,
+            head_of = bare(label)[:12]                # read in pieces); ours: one row each
+            assert text.count(head_of) >= (2 if pdf == lo else 1) and bare(label) in text, (pdf, label)
         assert bare("รวม (total)") in text and bare("เบี้ยยังชีพผู้สูงอายุ ผู้พิการ และผู้ป่วยเอดส์") in text
         everything = " ".join(w.text for page in pages for w in page)
         assert not re.search(r"\b(sent|queued|held|bounced|failed)\b", everything), pdf   # Thai replies only
     lo_last = bare(" ".join(w.text for w in words_by_page(lo)[-1]))
     assert bare("จำนวนข้อความตามผลการจัดการ") in lo_last                  # the chart's title: chart on that page
+    assert not [w.text for w in words_by_page(lo)[-1] if re.fullmatch(r"\d+[.,]\d+", w.text)]   # no 0.5 ticks
+    assert len(words_by_page(lo)) == len(words_by_page(ours))              # the list breaks at the same rows
 
 
 # ---------------------------------------------------------------------------------- licence register
