@@ -158,6 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("report", help="บันทึกประจำวัน / daily supervisors' log")
     s.add_argument("--date", default=None, help="29/11/2569, 2569-11-29 or 2026-11-29 (default: today)")
     s.add_argument("--email", action="store_true", help="ส่งถึงผู้บังคับบัญชาด้วย / also email it to supervisors")
+    s.add_argument("--year", action="store_true",
+                   help="พิมพ์ทะเบียนรับทั้งปีด้วย / also make the whole year's receive register PDF")
     sub.add_parser("backup", help="สำรองข้อมูลไปยัง backup.dir / back up to backup.dir")
     s = sub.add_parser("restore", help="กู้คืนจากข้อมูลสำรอง / restore from a backup")
     s.add_argument("--from", dest="source", type=Path, required=True)
@@ -573,13 +575,17 @@ def cmd_report(office, args: argparse.Namespace) -> int:
         raise ConfigError(f"วันที่ไม่ถูกต้อง: {args.date} (เขียนเช่น 29/11/2569 หรือ 2569-11-29)",
                           f"bad date {args.date!r}: write e.g. 29/11/2569, 2569-11-29 or 2026-11-29") from None
     from .registers.numbering import numbering_year
-    from .registers.receive import pdf_path
+    from .registers.receive import month_pdf_path
 
     path = office.daily_log(day, email=args.email)
     print(f"บันทึกประจำวัน / daily log: {path}")
     print(f"ฉบับพิมพ์ / printable: {path.with_suffix('.pdf')}")
-    year = numbering_year(day, office.cfg.registers.year_reset)
-    print(f"ทะเบียนรับ ฉบับพิมพ์ / receive register, printable: {pdf_path(office.cfg.registers_dir, year)}")
+    print(f"ทะเบียนรับ ฉบับพิมพ์ของเดือนนี้ / this month's receive register, printable: "
+          f"{month_pdf_path(office.cfg.registers_dir, day.year, day.month)}")
+    if args.year:          # the whole year: made now (it grows with the year, so only when asked)
+        year = numbering_year(day, office.cfg.registers.year_reset)
+        print(f"ทะเบียนรับ ฉบับพิมพ์ทั้งปี / the year's receive register, printable: "
+              f"{office.receive_register_pdf(year)}")
     return 0
 
 

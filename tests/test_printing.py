@@ -21,6 +21,7 @@ from mailbot.registers import daily as report
 from mailbot.registers import licences
 from mailbot.registers import receive as register
 from mailbot.store import State, iso
+from mailbot.thai import BANGKOK
 
 from .conftest import letter
 from .printcheck import (
@@ -353,7 +354,14 @@ def test_report_command_writes_the_pdfs_beside_the_workbooks(env):
     r = env.cli("report")
     assert r.returncode == 0, r.stderr
     year = int(handled.receipt.split("/")[1])
+    # the daily job writes this month's pages (and last month's), not the year's
+    month = env.root / "registers" / f"ทะเบียนรับ-{year}-{env.clock().astimezone(BANGKOK).month:02d}.pdf"
+    assert str(month) in r.stdout and month.is_file()
+    assert handled.receipt in subprocess.run(["pdftotext", str(month), "-"], capture_output=True, text=True).stdout
     pdf = env.root / "registers" / f"ทะเบียนรับ-{year}.pdf"
+    assert not pdf.exists()
+    r = env.cli("report", "--year")                                   # the year's: when asked
+    assert r.returncode == 0, r.stderr
     assert str(pdf) in r.stdout and pdf.is_file()
     text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True).stdout
     assert handled.receipt in text and bare("ขออนุญาตก่อสร้างอาคาร บ้านเลขที่ 12 ตำบลบ้านตัวอย่าง") in bare(text)

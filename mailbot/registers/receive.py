@@ -41,7 +41,7 @@ from ..files import write_atomic
 from ..store import State, from_iso
 from ..thai import thai_date_short, thai_datetime, to_bangkok
 from . import xlsxzip
-from .numbering import YearReset, written
+from .numbering import YearReset, numbering_year, written
 from .numbering import period_label as numbering_period
 
 log = logging.getLogger(__name__)
@@ -462,6 +462,36 @@ def register_table(state: State, year_be: int, agency: str, now: datetime | None
     rows = [pdf_row(c, agency, numbering) for c in state.cases_of_year(year_be)]
     note = f"ข้อมูล ณ {thai_datetime(now)}" if now else ""
     return Table(TITLE, agency, period_label(year_be, numbering.year_reset), PDF_COLUMNS, rows, note=note)
+
+
+def month_pdf_path(folder: Path, year: int, month: int) -> Path:
+    """registers/ทะเบียนรับ-2569-11.pdf: one calendar month (``year``: CE) of the receive register."""
+    return folder / f"ทะเบียนรับ-{year + 543}-{month:02d}.pdf"
+
+
+def write_month_pdf(state: State, folder: Path, year: int, month: int, agency: str, now: datetime | None = None,
+                    numbering: Numbering = DEFAULT) -> Path:
+    """One calendar month of the receive register as a printable PDF (what the daily job writes:
+    its cost is a month's rows, whatever the year holds; the year's PDF is made when asked)."""
+    from datetime import date as _date
+    from datetime import time as _time
+
+    from ..store import iso
+    from ..thai import BANGKOK, THAI_MONTHS
+
+    first = _date(year, month, 1)
+    after = _date(year + (month == 12), month % 12 + 1, 1)
+    year_be = numbering_year(first, numbering.year_reset)
+    cases = state.cases_received_between(year_be, iso(datetime.combine(first, _time(0), BANGKOK)),
+                                         iso(datetime.combine(after, _time(0), BANGKOK)))
+    rows = [pdf_row(c, agency, numbering) for c in cases]
+    note = f"ข้อมูล ณ {thai_datetime(now)}" if now else ""
+    heights = [printable.row_height(case_row(c, agency, numbering), COLUMNS) for c in cases]
+    table = Table(TITLE, agency, f"ประจำเดือน{THAI_MONTHS[month - 1]} พ.ศ. {year + 543}", PDF_COLUMNS, rows,
+                  note=note, starts=printable.page_starts(heights, COLUMNS, printable.header_height(COLUMNS)))
+    target = month_pdf_path(folder, year, month)
+    write_atomic(target, printable.render(table))
+    return target
 
 
 def write_pdf(state: State, folder: Path, year_be: int, agency: str, now: datetime | None = None,

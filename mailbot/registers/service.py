@@ -2,14 +2,15 @@
 
 Owns: rewriting the receive and dispatch registers after every change (``write``: a register
 open in Excel is retried next cycle, one changed by someone else is set aside and written afresh,
-and the officers are told), the supervisors' daily log with the year's receive register as PDF
-(``daily_log``, queued to the supervisors when asked) and the published licences (``publish``).
+and the officers are told), the supervisors' daily log with this and last month's receive
+register as PDF (``daily_log``, queued to the supervisors when asked; the year's PDF is made on
+request: ``receive_register_pdf``) and the published licences (``publish``).
 Reports run under the work lock it is given (``app.Office.work``).
 """
 from __future__ import annotations
 
 import hashlib
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Protocol
 
@@ -19,7 +20,6 @@ from ..config import Config
 from ..store import State
 from ..thai import thai_date
 from . import dispatch
-from .numbering import numbering_year
 from .receive import Numbering, write_registers
 
 if TYPE_CHECKING:
@@ -91,8 +91,9 @@ class Registers:
                                       self.clock(), Numbering.of(self.cfg.registers))
 
     def daily_log(self, day: date, email: bool = False) -> Path:
-        """registers/daily/<BE date>.xlsx and .pdf, and the year's receive register as PDF
-        (registers/ทะเบียนรับ-<BE year>.pdf); the log queued to the supervisors when ``email``."""
+        """registers/daily/<BE date>.xlsx and .pdf, and this and last month's receive register as
+        PDF (registers/ทะเบียนรับ-<BE year>-<month>.pdf); the log queued to the supervisors when
+        ``email``."""
         from . import daily as report
         from . import receive as register
 
@@ -103,8 +104,13 @@ class Registers:
                      max(0, (day - date.fromisoformat(c["due_date"])).days)] for c in self.desk.due_soon(day)]
             path, pdf = report.write(self.state, day, self.cfg.registers_dir, self.cfg.agency.name, now,
                                      audit_head=self.state.audit_head_text(), late=late)
-            register.write_pdf(self.state, self.cfg.registers_dir, numbering_year(day, self.cfg.registers.year_reset),
-                               self.cfg.agency.name, now, Numbering.of(self.cfg.registers))
+            # this month's and last month's pages of the receive register (a case may still change
+            # in the month after it came): the job's cost is two months of rows, whatever the year
+            # holds; the year's PDF is made when someone asks for it (receive_register_pdf)
+            last_month = (day.replace(day=1) - timedelta(days=1))
+            for year, month in ((last_month.year, last_month.month), (day.year, day.month)):
+                register.write_month_pdf(self.state, self.cfg.registers_dir, year, month, self.cfg.agency.name, now,
+                                         Numbering.of(self.cfg.registers))
             if email and self.cfg.supervisors:
                 ctx = context(self.cfg.agency, receipt=None, received_at=now, subject="", sender_name="")
                 ctx["received_date"] = thai_date(day)

@@ -124,6 +124,11 @@ class CaseStore(AuditStore):
     def cases_of_year(self, year_be: int) -> list[sqlite3.Row]:
         return self.db.execute("SELECT * FROM cases WHERE year_be=? ORDER BY seq", (year_be,)).fetchall()
 
+    def cases_received_between(self, year_be: int, start: str, end: str) -> list[sqlite3.Row]:
+        """The cases of a numbering year received in [start, end) (iso times), in number order."""
+        return self.db.execute("SELECT * FROM cases WHERE year_be=? AND received_at>=? AND received_at<? ORDER BY seq",
+                               (year_be, start, end)).fetchall()
+
     def clear_case_hold(self, case_id: int) -> None:
         """The case's receipt is no longer held (an officer vouched); its register row is left as it is."""
         self.db.execute("UPDATE cases SET held=NULL WHERE id=?", (case_id,))
