@@ -277,6 +277,7 @@ def test_licence_register_prints_whole_header_on_every_page(tmp_path):
                 "INSERT INTO licences (number, year_be, seq, holder, activity, location, issued, expires, receipt, "
                 "case_id) VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (f"{i}/2569", 2569, i, "ห้างหุ้นส่วนจำกัด บ้านสวนพัฒนา" if i % 2 else "นายวีระพงษ์ เจริญสุขสมบูรณ์",
+                 "ขออนุญาตก่อสร้าง ดัดแปลง รื้อถอน หรือต่อเติมอาคาร" if i % 3 == 0 else    # as round 2 stored it
                  "ใบอนุญาตประกอบกิจการ สถานที่จำหน่ายหรือสะสมอาหาร (พื้นที่เกิน 200 ตารางเมตร)",
                  f"บ้านเลขที่ {i} หมู่ที่ 3 ตำบลบ้านตัวอย่าง อำเภอเมือง จังหวัดตัวอย่าง [L{i}]", iso(issued),
                  iso(issued.replace(year=2027)), f"{i + 1000}/2569", i))
@@ -284,7 +285,11 @@ def test_licence_register_prints_whole_header_on_every_page(tmp_path):
     state.close()
     xlsx, ours = files[0], files[1]
     assert ours.suffix == ".pdf" and ours.is_file()
+    kinds = {row[2] for row in openpyxl.load_workbook(xlsx).active.iter_rows(min_row=2, values_only=True)}
+    assert "ใบอนุญาตก่อสร้าง ดัดแปลง รื้อถอน หรือต่อเติมอาคาร" in kinds            # the licence, not the request
+    assert not [k for k in kinds if str(k).startswith("ขอ")]
     [lo] = to_pdf([xlsx], tmp_path / "lo")
+    assert split_units(lo) == [] and split_units(ours) == []       # Excel's wrap too: no date cut in two
     for pdf in (lo, ours):
         assert page_count(pdf) >= 2 and landscape_a4(pdf), pdf
         # a row's first cell: the licence number (1..60); its last: the receipt it came from (1001..1060)
@@ -315,6 +320,7 @@ def test_a_dispatch_register_prints_with_one_call(tmp_path):
     [lo] = to_pdf([xlsx], tmp_path / "lo")
     first, last = re.compile(r"(?<![\d/.])(\d{1,2})/2569"), re.compile(r"(?<![\d/])1(\d{3})/2569")
     breaks = [b.id for b in openpyxl.load_workbook(xlsx).active.row_breaks.brk]
+    assert split_units(lo) == [] and split_units(ours) == []
     for pdf in (lo, ours):
         assert page_count(pdf) == len(breaks) + 1 >= 2 and landscape_a4(pdf), pdf     # the same pages
         assert check_pages(pdf, DISPATCH_HEADERS, first, last) == [], pdf

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -509,6 +509,29 @@ def header_height(columns: Sequence[Column]) -> float | None:
     """The header row's height: headers wrap (bold is a little wider: counted as such)."""
     lines = max(len(wrap(c.header, c.width * PX_PER_CHAR - 8, lambda t: _text_px(t) * 1.08)) for c in columns)
     return round(lines * LINE_PT + 3, 2) if lines > 1 else None
+
+
+def fitted_columns(columns: Sequence[Column], rows: Sequence[Sequence[object]]) -> list[Column]:
+    """The workbook's columns, each at least as wide as the widest date, number, ที่, address or
+    word in it (so Excel and LibreOffice never wrap inside one), the width that takes taken back
+    from the wrapped columns with room to spare: the printed width, and so the print size, stays.
+    The PDF's proportions are kept as they were (``weight``)."""
+    printed = [c for c in columns if c.printed]
+    budget = sum(c.width for c in printed)
+    need: list[float] = []
+    for i, c in enumerate(columns):
+        units = {u for r in rows if i < len(r) and r[i] not in (None, "")
+                 for u in unbreakable(str(r[i])) + sorted(_words(str(r[i])))}
+        widest = max(((_text_px(u) + 8) / PX_PER_CHAR for u in units), default=0.0)
+        need.append(min(widest, budget * UNIT_SHARE) if c.printed else 0.0)
+    widths = [max(c.width, n) for c, n in zip(columns, need)]
+    excess = sum(w for w, c in zip(widths, columns) if c.printed) - budget
+    slack = [max(0.0, widths[i] - max(need[i], 4.0)) if c.wrap and c.printed else 0.0
+             for i, c in enumerate(columns)]
+    if excess > 0 and sum(slack) > 0:
+        share = min(1.0, excess / sum(slack))
+        widths = [w - s * share for w, s in zip(widths, slack)]
+    return [replace(c, width=round(w, 1), weight=c.pdf_weight) for c, w in zip(columns, widths)]
 
 
 def page_starts(heights: Sequence[float | None], columns: Sequence[Column], header: float | None = None) -> list[int]:

@@ -517,7 +517,8 @@ def write_table(folder: Path, stem: str, table: Table, sheet: str | None = None)
     """
     folder.mkdir(parents=True, exist_ok=True)
     xlsx, pdf = folder / f"{stem}.xlsx", folder / f"{stem}.pdf"
-    columns, rows = list(table.columns), [list(r) for r in table.rows]
+    rows = [list(r) for r in table.rows]
+    columns = printable.fitted_columns(table.columns, rows)     # no date or number wrapped in Excel
     # the workbook's pages (its rows' heights at its print scale) are the PDF's too, with any more
     # breaks the PDF needs: both print the same rows on the same pages
     table.starts = printable.page_starts([printable.row_height(r, columns) for r in rows], columns,
