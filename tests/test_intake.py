@@ -589,3 +589,24 @@ def test_replies_address_the_requester_as_the_letter_does(env):
         office.deliver()
     told = [r.get_content() for r in env.replies()][len(bodies):]
     assert told and all(b.startswith("เรียน นายสมชาย ใจดี\n") for b in told)
+
+
+def test_a_request_written_in_english_is_answered_in_english_first(env):
+    """The receipt and every later reply about the case come English first for a sender who wrote
+    in English (the case remembers it); a Thai sender's stay Thai first."""
+    env.deliver(letter("Building permit application, 12 Moo 3", body="Please find the plans attached. Regards, John",
+                       sender="John Smith <john@example.com>"),
+                letter("ขออนุญาตก่อสร้างอาคาร บ้านเลขที่ 12"))
+    report = env.cycle()
+    english, thai = (h.receipt for h in report.handled)
+    bodies = {r["To"].addresses[0].addr_spec: r.get_content() for r in env.replies()}
+    assert bodies["john@example.com"].startswith("Dear ") and "เรียน" in bodies["john@example.com"]
+    assert bodies["somchai@example.com"].startswith("เรียน ")
+    assert db(env).execute("SELECT language FROM cases WHERE receipt=?", (english,)).fetchone()[0] == "en"
+    from mailbot.app import Office
+
+    with Office.open(env.cfg, clock=env.clock, wire=env.wire) as office:
+        office.set_case(english, status="in_progress", note="", tell="yes", actor="เจ้าหน้าที่")
+        office.deliver()
+    later = [r.get_content() for r in env.replies()][2:]
+    assert later and later[0].startswith("Dear ")

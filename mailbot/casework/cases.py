@@ -58,6 +58,7 @@ class Desk:
             self.cfg.agency, receipt=case["receipt"], received_at=received_at, subject=case["subject"] or "",
             sender_name=case["sender_name"] or "", service=_service_dict(service),
             attachments=case["attachments"] or 0, sender_title=case["sender_title"] or "",
+            language=case["language"],
         )
         ctx["checklist"] = echoed((checklist or self.checklist(case)).as_dict())
         if case["secrecy"]:          # a secret request is never echoed: its replies carry the number only

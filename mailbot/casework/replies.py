@@ -32,6 +32,7 @@ from ..config import AgencyConfig
 from ..errors import TemplateError
 from ..kinds import MAIL_KINDS
 from ..mail import addresses
+from ..mail.language import ENGLISH, language_of
 from ..thai import addressee, one_line, thai_date, thai_datetime, to_bangkok
 from .trust import defang
 
@@ -117,7 +118,17 @@ class Templates:
         return kind not in self.broken and (self.folder / f"{kind}.txt.j2").is_file()
 
     def render(self, kind: str, context: dict) -> str:
+        """The reply ``kind`` for ``context``; to a sender who wrote in English (``context["language"]``)
+        its English-first variant ``<kind>.en.txt.j2`` when there is one (the agency's own, else
+        the starter set's), else the Thai-first template as it is."""
         name = f"{kind}.txt.j2"
+        if context.get("language") == ENGLISH:
+            try:
+                template = self.env.get_template(f"{kind}.en.txt.j2")
+            except jinja2.TemplateNotFound:
+                pass
+            else:
+                name = template.name or name
         try:
             return self.env.get_template(name).render(**context)
         except jinja2.TemplateNotFound:
@@ -146,6 +157,7 @@ class Templates:
         names = [k.template_name for k in MAIL_KINDS.values() if not k.optional]
         for name in names:
             self.render(name, sample_context(agency, now))
+            self.render(name, {**sample_context(agency, now), "language": ENGLISH})   # its English-first variant
         for name in optional:
             try:
                 self.render(name, sample_context(agency, now))
@@ -201,7 +213,7 @@ def sample_context(agency: AgencyConfig, now: datetime) -> dict:
 
 def context(agency: AgencyConfig, *, receipt: str | None, received_at: datetime, subject: str,
             sender_name: str, service: dict | None = None, referral: dict | None = None,
-            attachments: int = 0, sender_title: str = "") -> dict:
+            attachments: int = 0, sender_title: str = "", language: str | None = None) -> dict:
     """Everything a template may use. Text from the citizen is made one safe, inert line (no working
     link or address: ``trust.defang``). A secret request's subject arrives here masked already."""
     return {
@@ -213,6 +225,7 @@ def context(agency: AgencyConfig, *, receipt: str | None, received_at: datetime,
         "received_at": to_bangkok(received_at),
         "subject": defang(one_line(subject, 200)),
         "sender_name": defang(one_line(sender_name, 80)),
+        "language": language_of(language),      # th | en: the sender's, the reply's first language
         # เรียน …: as the letter addresses them (their own title, the officer's, else คุณ…)
         "addressed": defang(one_line(addressee(one_line(sender_name, 80), sender_title), 100)),
         "service": service,

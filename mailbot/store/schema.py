@@ -340,5 +340,8 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None] | str] = {
         CREATE INDEX console_sessions_expires ON console_sessions (expires);
     """,
     17: lambda db: _v17(db),
+    # the language the requester wrote in (mail/language.py): "en" gets the replies English first;
+    # none (every case before) is Thai
+    18: "ALTER TABLE cases ADD COLUMN language TEXT;",
 }
 SCHEMA_VERSION = max(MIGRATIONS)
