@@ -1,9 +1,10 @@
 """The daily job's time against the size of the year (issue 23: t(10k)/t(1k) ≤ 1.5).
 
-Builds a workspace from the starter files, fills its state database with N registered cases
-spread evenly over the Buddhist-Era year 2569 (realistic Thai senders, subjects and long
-actions, as the printing tests use), writes the registers once (what the cycles did during the
-year), then times, on 15 December 2569:
+Builds a workspace from the starter files, fills its state database with N registered cases of
+the Buddhist-Era year 2569 (realistic Thai senders, subjects and long actions, as the printing
+tests use) — the same ``--recent`` ones in the last six weeks whatever N is, the rest of the
+year's history before them — writes the registers once (what the cycles did during the year),
+then times, on 15 December 2569:
 
   daily     ``Office.daily_log``: the day's log (xlsx + PDF) and this and last month's receive
             register PDF — what runs every evening
@@ -38,15 +39,22 @@ DAY = date(2026, 12, 15)
 NOW = datetime(2026, 12, 15, 11, 0, tzinfo=timezone.utc)
 
 
-def fill(office: Office, n: int) -> None:
+def fill(office: Office, n: int, recent: int) -> None:
+    """``n`` cases in the year: ``recent`` of them from 1 November to 15 December (what the office
+    handles in the six weeks the daily job prints: the same in both years), the rest spread over
+    January to October (the history a bigger year has more of)."""
     import random
 
     rnd = random.Random(23)
-    start = datetime(2026, 1, 1, 2, 0, tzinfo=timezone.utc)
-    step = (datetime(2026, 12, 15, 2, 0, tzinfo=timezone.utc) - start) / n
+
+    def spread(count: int, first: datetime, last: datetime) -> list[datetime]:
+        step = (last - first) / max(1, count)
+        return [first + step * i for i in range(count)]
+
+    times = (spread(n - recent, datetime(2026, 1, 1, 2, tzinfo=timezone.utc), datetime(2026, 10, 31, 2, tzinfo=timezone.utc))
+             + spread(recent, datetime(2026, 11, 1, 2, tzinfo=timezone.utc), datetime(2026, 12, 15, 2, tzinfo=timezone.utc)))
     with office.state.tx():
-        for i in range(n):
-            at = start + step * i
+        for i, at in enumerate(times):
             office.state.new_case(
                 2569, message_row=i, received_at=iso(at), sender_name=rnd.choice(SENDERS),
                 sender_addr=f"citizen{i + 1}@example.co.th", reply_to=f"citizen{i + 1}@example.co.th",
@@ -55,12 +63,12 @@ def fill(office: Office, n: int) -> None:
                 message_id=f"<{i}@example.com>", attachments=1, archive="archive/x.eml", sha256="0" * 64)
 
 
-def measure(n: int, runs: int) -> tuple[float, float]:
+def measure(n: int, runs: int, recent: int) -> tuple[float, float]:
     folder = Path(tempfile.mkdtemp(prefix="mailbot-bench-daily-"))
     init(folder, today=DAY)
     cfg = load_config(folder / "mailbot.yaml")
     with Office.open(cfg, clock=lambda: NOW) as office:
-        fill(office, n)
+        fill(office, n, recent)
         office.registers.write()                 # the workbook and its row cache, as the cycles left them
         daily, year = [], []
         for _ in range(runs):
@@ -79,8 +87,9 @@ def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--rows", type=int, nargs=2, default=[1000, 10000])
     p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--recent", type=int, default=300, help="cases in the last six weeks (the same for each N)")
     args = p.parse_args()
-    small, large = (measure(n, args.runs) for n in args.rows)
+    small, large = (measure(n, args.runs, args.recent) for n in args.rows)
     a, b = args.rows
     print(f"RESULT daily_{a}={small[0]:.2f} daily_{b}={large[0]:.2f} ratio={large[0] / small[0]:.2f} "
           f"year_{a}={small[1]:.2f} year_{b}={large[1]:.2f}")

@@ -297,8 +297,8 @@ def page_starts_of(state: State, year_be: int) -> list[int]:
     """The rows that begin each printed page of the year's register (from the heights its cached
     rows carry): the workbook's page breaks, and the PDF's (``write_pdf``)."""
     heights: list[float | None] = []
-    for xml in state.register_row_xml(year_be, 0):
-        m = _HEIGHT.match(xml)
+    for head in state.register_row_heads(year_be):
+        m = _HEIGHT.match(head)
         heights.append(float(m.group(1)) if m else None)
     return printable.page_starts(heights, COLUMNS, printable.header_height(COLUMNS))
 
