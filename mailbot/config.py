@@ -847,7 +847,29 @@ def load_config(path: Path | None = None) -> Config:
     return cfg
 
 
+_RULES_READ: dict[tuple[str, int, int], Rules] = {}
+
+
 def load_rules(path: Path) -> Rules:
+    """The rules file, validated; read again only when the file changed (its size or time): every
+    console request and every poll opens an office, and parsing the YAML was a fifth of a page's
+    time. A copy each time, so that no caller changes another's."""
+    try:
+        st = path.stat()
+        key: tuple[str, int, int] | None = (str(path.resolve()), st.st_mtime_ns, st.st_size)
+    except OSError:
+        key = None
+    if key is not None and key in _RULES_READ:
+        return _RULES_READ[key].model_copy(deep=True)
+    rules = _load_rules(path)
+    if key is not None:
+        if len(_RULES_READ) > 16:
+            _RULES_READ.clear()
+        _RULES_READ[key] = rules.model_copy(deep=True)
+    return rules
+
+
+def _load_rules(path: Path) -> Rules:
     data, text = _read_yaml(path, RulesError, "กฎการจัดประเภท", "rules")
     if data is None:
         data = {}
