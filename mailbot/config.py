@@ -174,6 +174,72 @@ def _safe_url(url: str) -> bool:
     return u.scheme == "https" or (u.scheme == "http" and u.hostname in ("127.0.0.1", "localhost", "::1"))
 
 
+GRAPH_URL = "https://graph.microsoft.com/v1.0"
+
+
+class GraphConfig(_Strict):
+    """Microsoft Graph instead of IMAP and SMTP (``mailbox: graph``): for Microsoft 365 tenants
+    that turned IMAP and SMTP AUTH off. The app signs in with client credentials through msal
+    (application permissions Mail.ReadWrite and Mail.Send, limited by the administrator to this
+    one mailbox); its client secret lives in the credential store (``mailbot login``) or in
+    ``client_secret_env``."""
+
+    tenant_id: str = Field(min_length=1)           # the tenant's id or domain
+    client_id: str = Field(min_length=1)           # the app registration's Application (client) ID
+    mailbox: str = ""                              # the saraban@ user; default: agency.address
+    folder: str = "Inbox"                          # the watched folder (Inbox, or a folder's name or path A/B)
+    base_url: str = GRAPH_URL                      # Graph's address (national clouds, tests)
+    authority: str = MICROSOFT_AUTHORITY           # the sign-in host (national clouds, tests)
+    client_secret: str | None = Field(default=None, repr=False)
+    client_secret_env: str | None = None
+    client_secret_expires: date | None = None      # alert before this date
+    ca_file: Path | None = None                    # extra CA bundle (a proxy that inspects TLS, tests)
+    store: Literal["auto", "keyring", "file"] = "auto"   # where tokens and the secret are kept
+    warn_days: int = Field(default=30, ge=0)
+    page_size: int = Field(default=100, ge=1, le=1000)   # messages per page of the delta query
+    timeout_seconds: float = Field(default=60.0, gt=0)
+    # a cycle waits at most this long in all for Graph's Retry-After (429/503) before it stops and
+    # leaves the rest to the next cycle
+    max_wait_seconds: float = Field(default=120.0, ge=0, le=900)
+    sends_per_minute: int = Field(default=30, ge=1, le=30)  # Exchange Online: 30 messages a minute
+
+    @model_validator(mode="after")
+    def _urls(self) -> "GraphConfig":
+        if self.client_secret is not None and self.client_secret_env:
+            raise ValueError("give either client_secret or client_secret_env, not both")
+        if not _safe_url(self.base_url):
+            raise ValueError(f"{self.base_url} must be https:// (plain http only to this computer)")
+        if not _safe_url(self.authority):
+            raise ValueError("authority must be an https:// address")
+        if self.mailbox and not re.fullmatch(r"[^@\s]+@[^@\s]+", self.mailbox):
+            raise ValueError("mailbox: the mailbox's address (user principal name), e.g. saraban@example.go.th")
+        self.base_url = self.base_url.rstrip("/")
+        return self
+
+    @property
+    def host(self) -> str:
+        from urllib.parse import urlparse
+
+        return urlparse(self.base_url).hostname or "graph.microsoft.com"
+
+    @property
+    def scope(self) -> str:
+        """Client credentials ask for the app's permissions on Graph as a whole."""
+        from urllib.parse import urlparse
+
+        u = urlparse(self.base_url)
+        return f"{u.scheme}://{u.netloc}/.default"
+
+    def oauth2(self) -> "OAuth2Config":
+        """The sign-in as the oauth2 machinery knows it (msal, client credentials)."""
+        return OAuth2Config(provider="microsoft", flow="client_credentials", tenant=self.tenant_id,
+                            client_id=self.client_id, client_secret=self.client_secret,
+                            client_secret_env=self.client_secret_env,
+                            client_secret_expires=self.client_secret_expires, scope=self.scope,
+                            authority=self.authority, ca_file=self.ca_file, store=self.store,
+                            warn_days=self.warn_days)
+
+
 class _Server(_WithPassword):
     host: str = Field(min_length=1)
     port: int | None = Field(default=None, ge=1, le=65535)
@@ -530,6 +596,10 @@ class Config(_Strict):
     agency: AgencyConfig
     imap: ImapConfig
     smtp: SmtpConfig
+    # imap: IMAP and SMTP (the sections above); graph: Microsoft Graph (the graph section), where
+    # imap and smtp may be left out (their since, batch_size and sent_folder still apply)
+    mailbox: Literal["imap", "graph"] = "imap"
+    graph: GraphConfig | None = None
     paths: PathsConfig = Field(default_factory=PathsConfig)
     registers: RegistersConfig = Field(default_factory=RegistersConfig)
     rules: Path = Path("rules.yaml")
@@ -554,13 +624,45 @@ class Config(_Strict):
     base_dir: Path = Field(default=Path("."), exclude=True)
     source: Path = Field(default=Path("mailbot.yaml"), exclude=True)   # the file this was read from
 
+    @model_validator(mode="before")
+    @classmethod
+    def _graph_stand_ins(cls, data: Any) -> Any:
+        """With ``mailbox: graph`` the imap and smtp sections are not needed: stand-ins name Graph's host."""
+        if not isinstance(data, dict) or data.get("mailbox") != "graph":
+            return data
+        data = dict(data)
+        graph = data.get("graph") if isinstance(data.get("graph"), dict) else {}
+        from urllib.parse import urlparse
+
+        host = urlparse(str(graph.get("base_url") or GRAPH_URL)).hostname or "graph.microsoft.com"
+        for key in ("imap", "smtp"):
+            section = data.get(key)
+            if section is None:
+                data[key] = {"host": host}
+            elif isinstance(section, dict) and not section.get("host"):
+                data[key] = {**section, "host": host}
+        return data
+
     @model_validator(mode="after")
     def _link_servers(self) -> "Config":
         for name, server in (("imap", self.imap), ("smtp", self.smtp)):
             server._root = self
-            if server.auth == "oauth2" and server.oauth2_settings() is None:
+            if self.mailbox == "imap" and server.auth == "oauth2" and server.oauth2_settings() is None:
                 raise ValueError(f"{name}.auth is oauth2 but there is no oauth2 section")
+        if self.mailbox == "graph":
+            if self.graph is None:
+                raise ValueError("mailbox is graph but there is no graph section")
+            # the cycle, the ledger and the console name the watched folder and the account by these
+            self.imap.folder = self.graph.folder
+            self.imap.host = self.smtp.host = self.graph.host
+            self.imap.username = self.smtp.username = self.graph_mailbox
+            self.imap.auth = self.smtp.auth = "password"      # neither signs in: Graph does
         return self
+
+    @property
+    def graph_mailbox(self) -> str:
+        """The mailbox Graph is asked about (/users/{mailbox}): graph.mailbox, else the agency address."""
+        return (self.graph.mailbox if self.graph is not None and self.graph.mailbox else "") or self.agency.address
 
     def resolve(self, p: Path) -> Path:
         p = Path(os.path.expandvars(str(p))).expanduser()

@@ -1,5 +1,5 @@
 """OAuth2: the tokens mailbot signs in to IMAP and SMTP with (Microsoft 365 / workD, Google
-Workspace, any OAuth2 provider).
+Workspace, any OAuth2 provider), and to Microsoft Graph with (``mailbox: graph``: ``graph_source``).
 
 Owns: getting access tokens — client credentials (unattended: the right flow for a daemon), or
 a device code followed by refresh tokens — through msal for Microsoft, google-auth for Google
@@ -94,6 +94,8 @@ def _consent(s: OAuth2Config, client: str, detail: str = "") -> OAuthError:
         perms = ("IMAP.AccessAsApp และ SMTP.SendAsApp", "IMAP.AccessAsApp, SMTP.SendAsApp") \
             if s.flow == "client_credentials" else \
             ("IMAP.AccessAsUser.All และ SMTP.Send", "IMAP.AccessAsUser.All, SMTP.Send")
+        if s.flow == "client_credentials" and s.scope and "outlook.office365.com" not in s.scope:
+            perms = ("Mail.ReadWrite และ Mail.Send (Microsoft Graph)", "Microsoft Graph Mail.ReadWrite, Mail.Send")
         return OAuthError(
             "consent",
             f"ให้ผู้ดูแล Microsoft 365 อนุญาตแอป {client} ในนามองค์กร สำหรับสิทธิ์ {perms[0]}",
@@ -545,14 +547,16 @@ class _Google(_Provider):
 class TokenSource:
     """Access tokens for one mailbox under one oauth2 section; shared by IMAP and SMTP."""
 
-    def __init__(self, settings: OAuth2Config, mailbox: str, data_dir: Path, resolve: Callable[[Path], Path]) -> None:
+    def __init__(self, settings: OAuth2Config, mailbox: str, data_dir: Path, resolve: Callable[[Path], Path],
+                 purpose: str = "") -> None:
         self.settings = s = settings
         self.mailbox = mailbox
         self.data_dir = Path(data_dir)
         self.ca_file = resolve(s.ca_file) if s.ca_file else None
         self.key_file = resolve(s.service_account_file) if s.service_account_file else None
         who = s.client_id or (self.key_file.name if self.key_file else "")
-        self.ident = f"{s.provider}|{s.tenant}|{who}|{s.flow}|{mailbox}".lower()
+        # purpose "graph": tokens for Microsoft Graph, kept apart from the same app's IMAP/SMTP ones
+        self.ident = (f"{purpose}|" if purpose else "") + f"{s.provider}|{s.tenant}|{who}|{s.flow}|{mailbox}".lower()
         self.store = Store(self.data_dir, s.store)
         self._lock = threading.RLock()
         self._loaded = False
@@ -728,7 +732,7 @@ class TokenSource:
             self.store.delete(self.secret_name)
 
 
-_SOURCES: dict[tuple[str, str, str], TokenSource] = {}
+_SOURCES: dict[tuple[str, ...], TokenSource] = {}
 _SOURCES_LOCK = threading.Lock()
 
 
@@ -747,8 +751,28 @@ def source(server: Any) -> TokenSource:
         return src
 
 
+def graph_source(cfg: Config) -> TokenSource:
+    """The token source of the graph section (``mailbox: graph``; one per process and mailbox):
+    msal's client credentials for Microsoft Graph, the secret from the same credential store."""
+    if cfg.graph is None:
+        raise MailbotError("ไม่มีส่วน graph ใน mailbot.yaml", "no graph section in mailbot.yaml")
+    settings = cfg.graph.oauth2()
+    mailbox = cfg.graph_mailbox
+    key = ("graph", settings.model_dump_json(), mailbox, str(cfg.data_dir.resolve()))
+    with _SOURCES_LOCK:
+        src = _SOURCES.get(key)
+        if src is None:
+            src = _SOURCES[key] = TokenSource(settings, mailbox, cfg.data_dir, cfg.resolve, purpose="graph")
+        return src
+
+
+PROTOCOL_NAMES = {"imap": "IMAP", "smtp": "SMTP", "graph": "Microsoft Graph"}
+
+
 def sources(cfg: Config) -> list[tuple[list[str], TokenSource]]:
     """The distinct token sources in use, with the protocols that use each."""
+    if cfg.mailbox == "graph":
+        return [(["graph"], graph_source(cfg))]
     out: list[tuple[list[str], TokenSource]] = []
     for name, server in (("imap", cfg.imap), ("smtp", cfg.smtp)):
         if server.auth != "oauth2":
@@ -764,7 +788,7 @@ def sources(cfg: Config) -> list[tuple[list[str], TokenSource]]:
 
 
 def in_use(cfg: Config) -> bool:
-    return cfg.imap.auth == "oauth2" or cfg.smtp.auth == "oauth2"
+    return cfg.mailbox == "graph" or cfg.imap.auth == "oauth2" or cfg.smtp.auth == "oauth2"
 
 
 # ---------------------------------------------------------------------------- non-secret status
@@ -851,7 +875,7 @@ def check_lines(cfg: Config) -> list[str]:
         token = src.token()
         minutes = int((token.expires_at - now).total_seconds() // 60)
         lines.append(f"ผู้ให้บริการ / provider: {s.provider} ({PROVIDER_NAMES[s.provider]}); "
-                     f"วิธี / flow: {s.flow}; ใช้กับ / for: {', '.join(p.upper() for p in protos)}")
+                     f"วิธี / flow: {s.flow}; ใช้กับ / for: {', '.join(PROTOCOL_NAMES[p] for p in protos)}")
         who = s.client_id or (src.impl.info.get("client_email") if isinstance(src.impl, _Google) else "")
         lines.append(f"กล่องอีเมล / mailbox: {src.mailbox}; แอป / app: {who or '-'}")
         lines.append(f"โทเค็นใช้ได้ถึง / token valid until: {_when(token.expires_at)} (อีก {minutes} นาที / {minutes} min)")
@@ -877,7 +901,7 @@ def status_lines(cfg: Config, now: datetime) -> list[str]:
     for protos, src in sources(cfg):
         s = src.settings
         entry = status.get(src.ident, {})
-        head = f"ลงชื่อเข้าใช้ / sign-in ({', '.join(p.upper() for p in protos)}, {s.provider}, {s.flow}): "
+        head = f"ลงชื่อเข้าใช้ / sign-in ({', '.join(PROTOCOL_NAMES[p] for p in protos)}, {s.provider}, {s.flow}): "
         if s.flow == "device_code":
             used = entry.get("refresh_token_used_at")
             if not entry.get("signed_in") or not used:
@@ -959,8 +983,8 @@ def login(cfg: Config, out: Callable[[str], None], read_secret: Callable[[str], 
     token) or, for client credentials, takes the client secret and proves it works."""
     found = sources(cfg)
     if not found:
-        raise MailbotError("imap.auth และ smtp.auth ไม่ได้ตั้งเป็น oauth2 จึงไม่ต้องเข้าสู่ระบบ",
-                           "neither imap.auth nor smtp.auth is oauth2: nothing to sign in to")
+        raise MailbotError("imap.auth และ smtp.auth ไม่ได้ตั้งเป็น oauth2 และไม่ได้ใช้ mailbox: graph จึงไม่ต้องเข้าสู่ระบบ",
+                           "neither imap.auth nor smtp.auth is oauth2, and mailbox is not graph: nothing to sign in to")
     for _protos, src in found:
         s = src.settings
         if forget:

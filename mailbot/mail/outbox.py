@@ -7,7 +7,8 @@ before effect), the per-sender daily cap and holding for the officer, delivering
 over one SMTP session with the hourly cap and a back-off after temporary refusals, and what
 each message's fate means for its case's การตอบกลับ (reply) column. A message that cannot be
 sent — refused for good, an address no server could take — fails on its own, with the reason;
-it never stops the messages behind it. Only an unreachable server stops a delivery round.
+it never stops the messages behind it. Only an unreachable server stops a delivery round, or a
+sender's rate cap (``smtp.SendLater``: Microsoft Graph's 30 a minute), which leaves the rest queued.
 """
 from __future__ import annotations
 
@@ -169,7 +170,7 @@ class Outbox:
         replies = [r for r in queued if mail_kind(r["kind"]).capped]
         now = iso(clock())
         waiting: set[tuple[int, str]] = set()   # (case, recipient) with an earlier message still owed
-        from .smtp import SendRefused
+        from .smtp import SendLater, SendRefused
 
         for row in sorted(uncapped + replies[:allowed], key=lambda r: r["id"]):
             case = (row["case_id"], row["recipient"]) if row["case_id"] is not None else None
@@ -201,6 +202,12 @@ class Outbox:
                     exc.thai, exc.english, exc.detail)
                 result.warnings.append(exc.plain())
                 return result
+            except SendLater as exc:   # the service's rate cap: the rest stays queued, nothing counted
+                self.state.clear_sending(row["id"], interrupted)
+                warning = f"{exc.thai} / {exc.english}"
+                if warning not in result.warnings:
+                    result.warnings.append(warning)
+                break
             except SendRefused as exc:
                 permanent = exc.permanent or row["attempts"] >= 9
                 self.mark_failed(row, str(exc), permanent, clock())

@@ -33,6 +33,17 @@ class SendRefused(Exception):
         self.permanent = permanent
 
 
+class SendLater(Exception):
+    """The sender may send no more for now (Microsoft Graph's 30 messages a minute, or its 429
+    beyond what a round may wait): this message and those after it stay queued for the next
+    round, and nothing is counted against them. ``thai``/``english``: what the report says."""
+
+    def __init__(self, thai: str, english: str) -> None:
+        super().__init__(english)
+        self.thai = thai
+        self.english = english
+
+
 def tls_context(verify: bool) -> ssl.SSLContext:
     ctx = ssl.create_default_context()
     if not verify:

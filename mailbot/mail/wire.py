@@ -7,7 +7,9 @@ everywhere) opens the real IMAP and SMTP sessions; ``memory.MemoryServer.wire()`
 on an in-memory double, so that the cycle's logic is tested without sockets and without
 patching anything. A ``Wire`` is handed down explicitly (``app.Office.open(cfg, wire=...)``,
 ``app.run_cycle``, ``ops.daemon.Daemon``, ``ops.checks.run_checks``, the console); there is no
-global to set.
+global to set. With ``mailbox: graph`` in the configuration, ``REAL`` opens the Microsoft Graph
+sessions instead (``graph.GraphMailbox``, ``graph.GraphSender``: the same contracts over HTTPS);
+``graph_wire()`` makes a Graph wire with its own clock, sleeper and token source (the tests').
 """
 from __future__ import annotations
 
@@ -55,7 +57,8 @@ class MailboxSession(Protocol):
 class SmtpSession(Protocol):
     """One lazily opened SMTP session (contract: ``smtp.Smtp``): ``send`` raises
     ``smtp.SendRefused`` when one message is refused, ``errors.ConnectionFailure`` when the
-    server cannot be reached or refuses the sign-in."""
+    server cannot be reached or refuses the sign-in, and ``smtp.SendLater`` when it may send no
+    more for now (a rate cap: the round stops, the rest stays queued, nothing is counted)."""
 
     mechanism: str
 
@@ -66,13 +69,25 @@ class SmtpSession(Protocol):
     def close(self) -> None: ...
 
 
+def _graph_configured(cfg: "ImapConfig | SmtpConfig") -> bool:
+    return getattr(cfg.root, "mailbox", "imap") == "graph"
+
+
 def _imap(cfg: "ImapConfig") -> MailboxSession:
+    if _graph_configured(cfg):            # mailbox: graph: the same contract over Microsoft Graph
+        from .graph import DEFAULT
+
+        return DEFAULT.mailbox(cfg)
     from .mailbox import Mailbox  # imapclient loads only where a real session is opened
 
     return Mailbox(cfg)
 
 
 def _smtp(cfg: "SmtpConfig", envelope_from: str) -> SmtpSession:
+    if _graph_configured(cfg):
+        from .graph import DEFAULT
+
+        return DEFAULT.smtp(cfg, envelope_from)
     from .smtp import Smtp  # aiosmtplib likewise
 
     return Smtp(cfg, envelope_from)
@@ -88,3 +103,13 @@ class Wire:
 
 
 REAL = Wire()
+
+
+def graph_wire(**options: object) -> Wire:
+    """A wire to Microsoft Graph whatever the configuration says, with its own ``graph.Wiring``
+    (``options``: its token source, clock, sleeper and limits; a test's), so that its sessions
+    share Microsoft's per-mailbox limits with each other and with no one else."""
+    from .graph import Wiring
+
+    wiring = Wiring(**options)  # type: ignore[arg-type]
+    return Wire(mailbox=wiring.mailbox, smtp=wiring.smtp, name="Microsoft Graph")

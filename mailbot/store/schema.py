@@ -343,5 +343,22 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None] | str] = {
     # the language the requester wrote in (mail/language.py): "en" gets the replies English first;
     # none (every case before) is Thai
     18: "ALTER TABLE cases ADD COLUMN language TEXT;",
+    # a mailbox read through Microsoft Graph (mail/graph.py; store/graph.py): each folder mailbot has
+    # seen (Graph's id, the UIDVALIDITY mailbot gives it, the delta link its next delta query starts
+    # from) and each message in it, its immutable id given a UID that only grows (AUTOINCREMENT:
+    # never used twice), so that the ledger keys a Graph message as it keys an IMAP one
+    19: """
+        CREATE TABLE graph_folders (
+            account TEXT NOT NULL, folder_id TEXT NOT NULL, name TEXT NOT NULL, uidvalidity INTEGER NOT NULL,
+            delta_link TEXT, synced_at TEXT, PRIMARY KEY (account, folder_id));
+        CREATE TABLE graph_items (
+            uid INTEGER PRIMARY KEY AUTOINCREMENT, account TEXT NOT NULL, folder_id TEXT NOT NULL,
+            item_id TEXT NOT NULL, received_at TEXT, sha256 TEXT, size INTEGER,
+            gone INTEGER NOT NULL DEFAULT 0);
+        CREATE UNIQUE INDEX graph_items_present ON graph_items (account, folder_id, item_id) WHERE gone = 0;
+        CREATE INDEX graph_items_folder ON graph_items (account, folder_id, gone, uid);
+        CREATE INDEX graph_items_item ON graph_items (account, item_id);
+        CREATE INDEX graph_items_sha ON graph_items (account, sha256) WHERE sha256 IS NOT NULL;
+    """,
 }
 SCHEMA_VERSION = max(MIGRATIONS)
