@@ -221,9 +221,11 @@ class GraphClient:
             from urllib3.util.retry import Retry
 
             session = requests.Session()
-            # a connection that could not be made is tried once more; nothing sent is repeated here
-            adapter = HTTPAdapter(max_retries=Retry(total=1, connect=1, read=0, status=0, other=0),
-                                  pool_maxsize=CONCURRENT)
+            # a connection that could not be made is tried once more; nothing sent is repeated here,
+            # and 429/503 come back to request() (urllib3 would otherwise sleep on Retry-After itself)
+            retry = Retry(total=1, connect=1, read=0, status=0, other=0, redirect=0, status_forcelist=(),
+                          respect_retry_after_header=False, raise_on_status=False)
+            adapter = HTTPAdapter(max_retries=retry, pool_maxsize=CONCURRENT)
             session.mount("https://", adapter)
             session.mount("http://", adapter)
             if self.g.ca_file is not None:
