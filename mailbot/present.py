@@ -100,6 +100,12 @@ def status_lines(st, console_url: str | None = None) -> list[str]:
         f"กักกัน / quarantined: {st.quarantined}",
         f"เรื่องเกินกำหนดเวลา / overdue cases: {st.overdue}",
     ]
+    if st.graph is not None:
+        mailbox, folders = st.graph
+        lines.append(f"กล่องอีเมล / mailbox: Microsoft Graph: {mailbox}")
+        for name, synced, count in folders:
+            lines.append(f"   โฟลเดอร์ / folder {name}: {count} ฉบับ / messages · ปรับล่าสุด / last synced: "
+                         + (thai_datetime(synced) if synced else "ยังไม่เคย / never"))
     if st.before_since:
         lines.append(f"อีเมลเก่าก่อนวันเริ่มใช้ที่คงไว้ในกล่อง / left before imap.since: {st.before_since}")
     for r in st.failed_replies:

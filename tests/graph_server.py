@@ -178,9 +178,10 @@ class GraphServer:
         return token
 
     def expire(self, token: str | None = None) -> None:
-        """The token (every token) has expired: answered 401 from now on."""
+        """The token (every token issued or seen so far) has expired: answered 401 from now on."""
         with self.lock:
-            self.expired |= {token} if token else set(self.tokens)
+            seen = {r["authorization"][7:] for r in self.requests if r["authorization"].startswith("Bearer ")}
+            self.expired |= {token} if token else set(self.tokens) | seen
 
     def throttle(self, n: int = 1, status: int = 429, retry_after: float | None = 2, match: str = "",
                  skip: int = 0) -> None:

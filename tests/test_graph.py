@@ -403,7 +403,8 @@ def test_status_names_the_graph_mailbox_and_its_last_sync(genv):
         lines = status_lines(office.status())
         waiting = office.mailbox_waiting()
     text = "\n".join(lines)
-    assert f"Microsoft Graph: {AGENCY}" in text and "Inbox" in text and "ลงทะเบียนแล้ว" in text
+    assert f"กล่องอีเมล / mailbox: Microsoft Graph: {AGENCY}" in text
+    assert "โฟลเดอร์ / folder Inbox: 0 ฉบับ / messages" in text
     assert waiting == 0
 
 

@@ -306,6 +306,36 @@ class GraphClient:
                 continue
             return resp
 
+    def sign_in_lines(self) -> list[str]:
+        """For ``mailbot check``: the token this session signs in with (and, from msal, where the
+        secret is kept and when it expires)."""
+        from ..thai import thai_datetime
+        from .oauth import TokenSource, source_lines
+
+        token = self.token()
+        if isinstance(self._tokens, TokenSource):
+            return source_lines(["graph"], self._tokens, token)
+        minutes = int((token.expires_at - utcnow()).total_seconds() // 60)
+        return [f"กล่องอีเมล / mailbox: {self.mailbox}; แอป / app: {self.g.client_id}",
+                f"โทเค็นใช้ได้ถึง / token valid until: {thai_datetime(token.expires_at)} "
+                f"(อีก {minutes} นาที / {minutes} min)",
+                "สิทธิ์ในโทเค็น / roles in the token: " + (" ".join(token.scopes) or "-")]
+
+    def send_note(self) -> str:
+        """For ``mailbot check``: what can be said of the permission to send without sending."""
+        roles = self.token().scopes
+        if "Mail.Send" in roles:
+            where = ("โทเค็นมีสิทธิ์ Mail.Send (ให้ไว้ใน Entra ID: ใช้ได้กับทุกกล่องอีเมล เว้นแต่ผู้ดูแลจำกัดไว้) / "
+                     "the token carries Mail.Send (granted in Entra ID: every mailbox unless the administrator "
+                     "limits it)")
+        else:
+            where = ("โทเค็นไม่มีสิทธิ์ Mail.Send จึงต้องได้จาก RBAC for Applications ใน Exchange Online "
+                     "(Application Mail.Send) / the token carries no Mail.Send: it must come from RBAC for "
+                     "Applications in Exchange Online (Application Mail.Send)")
+        return ("สิทธิ์ส่งอีเมลของแอปทดสอบไม่ได้ถ้าไม่ส่งอีเมลจริง mailbot check จึงไม่ได้ทดลองส่งจริง จะรู้ผลเมื่อส่งตอบกลับฉบับแรก "
+                "(ถ้าส่งไม่ได้ จะแจ้งเตือน) / whether the app may send cannot be tested without sending: check "
+                "sent nothing; the first reply will tell (and a refusal is alerted)\n  ! " + where)
+
     # ------------------------------------------------------------------ errors
 
     def _note(self, error: MailbotError) -> None:

@@ -869,26 +869,31 @@ def check_lines(cfg: Config) -> list[str]:
     """For ``mailbot check``: provider, flow, token expiry and granted scopes; signs in to the
     sign-in service (the IMAP and SMTP sign-ins themselves are checked by their own steps)."""
     lines: list[str] = []
-    now = _utcnow()
     for protos, src in sources(cfg):
-        s = src.settings
-        token = src.token()
-        minutes = int((token.expires_at - now).total_seconds() // 60)
-        lines.append(f"ผู้ให้บริการ / provider: {s.provider} ({PROVIDER_NAMES[s.provider]}); "
-                     f"วิธี / flow: {s.flow}; ใช้กับ / for: {', '.join(PROTOCOL_NAMES[p] for p in protos)}")
-        who = s.client_id or (src.impl.info.get("client_email") if isinstance(src.impl, _Google) else "")
-        lines.append(f"กล่องอีเมล / mailbox: {src.mailbox}; แอป / app: {who or '-'}")
-        lines.append(f"โทเค็นใช้ได้ถึง / token valid until: {_when(token.expires_at)} (อีก {minutes} นาที / {minutes} min)")
-        lines.append("สิทธิ์ที่ได้รับ / granted scopes: " + (" ".join(token.scopes) or "-"))
-        lines.append(f"ที่เก็บโทเค็นและรหัสลับ / tokens and secrets kept in: {src.store.where()}")
-        expiry = _secret_expiry(s, now)
-        if expiry is not None:
-            expires, days = expiry
-            lines.append(f"รหัสลับของแอปหมดอายุ / client secret expires: {_day(expires)} "
-                         f"({days} วัน / days)")
-        if s.flow == "device_code" and src._rt_used_at is not None:
-            lapse = src._rt_used_at + timedelta(days=s.refresh_token_days)
-            lines.append(f"ถ้าไม่ได้ใช้งาน ต้องเข้าสู่ระบบใหม่หลัง / if unused, sign in again after: {_when(lapse)}")
+        lines += source_lines(protos, src, src.token())
+    return lines
+
+
+def source_lines(protos: list[str], src: TokenSource, token: Token) -> list[str]:
+    """What ``check`` says of one token source and the token it gave."""
+    s = src.settings
+    now = _utcnow()
+    minutes = int((token.expires_at - now).total_seconds() // 60)
+    lines = [f"ผู้ให้บริการ / provider: {s.provider} ({PROVIDER_NAMES[s.provider]}); "
+             f"วิธี / flow: {s.flow}; ใช้กับ / for: {', '.join(PROTOCOL_NAMES[p] for p in protos)}"]
+    who = s.client_id or (src.impl.info.get("client_email") if isinstance(src.impl, _Google) else "")
+    lines.append(f"กล่องอีเมล / mailbox: {src.mailbox}; แอป / app: {who or '-'}")
+    lines.append(f"โทเค็นใช้ได้ถึง / token valid until: {_when(token.expires_at)} (อีก {minutes} นาที / {minutes} min)")
+    lines.append("สิทธิ์ที่ได้รับ / granted scopes: " + (" ".join(token.scopes) or "-"))
+    lines.append(f"ที่เก็บโทเค็นและรหัสลับ / tokens and secrets kept in: {src.store.where()}")
+    expiry = _secret_expiry(s, now)
+    if expiry is not None:
+        expires, days = expiry
+        lines.append(f"รหัสลับของแอปหมดอายุ / client secret expires: {_day(expires)} "
+                     f"({days} วัน / days)")
+    if s.flow == "device_code" and src._rt_used_at is not None:
+        lapse = src._rt_used_at + timedelta(days=s.refresh_token_days)
+        lines.append(f"ถ้าไม่ได้ใช้งาน ต้องเข้าสู่ระบบใหม่หลัง / if unused, sign in again after: {_when(lapse)}")
     return lines
 
 

@@ -3,8 +3,9 @@
 Owns: the list of checks and what each says when it fails (Thai, then English, then what to
 do): the config file, the rules (and that they make sense for this agency: at least one
 service, forwards only inside the agency's own domains), the reply templates, the OAuth2
-sign-in (provider, flow, token expiry, granted scopes), a real IMAP and SMTP sign-in, and the
-signing certificate. Each check stands alone, so one broken part never
+sign-in (provider, flow, token expiry, granted scopes), a real IMAP and SMTP sign-in — or, with
+``mailbox: graph``, the Graph token, the watched folder read through Graph, and sending (signed in
+only: whether the app may send cannot be tried without sending) — and the signing certificate. Each check stands alone, so one broken part never
 hides the others.
 """
 from __future__ import annotations
@@ -101,6 +102,28 @@ def run_checks(cfg: Config, now: datetime, wire: Wire = REAL) -> list[Check]:
             s.connect()
             return f"{cfg.smtp.host}:{cfg.smtp.effective_port()} ({s.mechanism or 'no AUTH'})"
 
+    def graph_sign_in() -> str:
+        from ..mail.graph import GraphMailbox
+
+        with wire.mailbox(cfg.imap) as mb:
+            lines = mb.client.sign_in_lines() if isinstance(mb, GraphMailbox) else [mb.mechanism]
+        return "\n  " + "\n  ".join(lines)
+
+    def graph_mailbox() -> tuple[str, str]:
+        text, warning = imap()
+        first, newline, rest = text.partition("\n")
+        first = first.replace(f"{cfg.imap.host}:", f"{cfg.graph_mailbox} (Microsoft Graph):", 1)
+        return first.removesuffix(" (Microsoft Graph)") + newline + rest, warning
+
+    def graph_send() -> tuple[str, str]:
+        from ..mail.graph import GraphSender
+
+        with wire.smtp(cfg.smtp, cfg.agency.address) as s:
+            s.connect()
+            note = s.client.send_note() if isinstance(s, GraphSender) else ""
+        return (f"ลงชื่อเข้าใช้ได้ ส่งในนาม {cfg.graph_mailbox} / signed in, sending as {cfg.graph_mailbox} "
+                f"({s.mechanism})", note)
+
     def oauth2() -> str:
         from ..mail.oauth import check_lines
 
@@ -163,10 +186,15 @@ def run_checks(cfg: Config, now: datetime, wire: Wire = REAL) -> list[Check]:
     step("กฎการจัดประเภท / rules", rules)
     step("ค่าตัวอย่างจากไฟล์ตั้งต้น / starter values", starter_values)
     step("แม่แบบข้อความตอบกลับ / templates", templates)
-    if cfg.imap.auth == "oauth2" or cfg.smtp.auth == "oauth2":
-        step("ลงชื่อเข้าใช้ OAuth2 / OAuth2 sign-in", oauth2)
-    step("รับอีเมล / IMAP login", imap)
-    step("ส่งอีเมล / SMTP login", smtp)
+    if cfg.mailbox == "graph":          # no IMAP, no SMTP: the token, the folder, and what sending allows
+        step("ลงชื่อเข้าใช้ Microsoft Graph / Microsoft Graph sign-in", graph_sign_in)
+        step("กล่องอีเมล Microsoft Graph / Microsoft Graph mailbox", graph_mailbox)
+        step("ส่งอีเมลผ่าน Microsoft Graph / sending through Microsoft Graph", graph_send)
+    else:
+        if cfg.imap.auth == "oauth2" or cfg.smtp.auth == "oauth2":
+            step("ลงชื่อเข้าใช้ OAuth2 / OAuth2 sign-in", oauth2)
+        step("รับอีเมล / IMAP login", imap)
+        step("ส่งอีเมล / SMTP login", smtp)
     if cfg.signing is not None:
         step("ใบรับรองอิเล็กทรอนิกส์ / signing certificate", certificate)
     if cfg.alerts.line is not None:       # the token tried and each group: harmless calls, nothing sent

@@ -1,7 +1,7 @@
 """Upkeep: the office's health, its copies and its outgoing alerts, for ``app.Office``.
 
 Owns: what the office reports about itself (``status``: last and next poll, what waits in the
-outbox and in quarantine, the last backup, the signing certificate), the backup, the privacy
+outbox and in quarantine, the last backup, the signing certificate, a Graph mailbox's folders), the backup, the privacy
 (PDPA) export, due list and prune, the audit chain checked against the heads kept in backups and
 daily logs (``recorded_heads``), and sending what the outbox owes over SMTP alone
 (``deliver``), so that alerts go out even when IMAP is down (``send_alerts``,
@@ -50,6 +50,8 @@ class Status:
     failed_replies: list = field(default_factory=list)
     certificate: tuple[datetime | None, int, str] | None = None
     line: "LineStatus | None" = None        # alerts.line: last sent, last failure, what is owed
+    # mailbox: graph: the mailbox, and each folder read through Graph (name, last synced, messages)
+    graph: tuple[str, list[tuple[str, datetime | None, int]]] | None = None
 
 
 
@@ -190,6 +192,9 @@ class Upkeep:
         elif (newest := latest(self.cfg)) is not None:
             st.last_backup = (None, str(newest))
         st.failed_replies = state.failed_replies(10)
+        if self.cfg.mailbox == "graph":
+            st.graph = (self.cfg.graph_mailbox, [(r["name"], from_iso(r["synced_at"]) if r["synced_at"] else None,
+                                                  r["messages"]) for r in state.graph_sync_times(self.cfg.account)])
         st.line = self.line.status()
         if self.cfg.signing is not None:
             from ..documents.certs import read_pkcs12
