@@ -7,8 +7,6 @@ the limits and Retry-After (``Mono``: nothing waits on the wall clock); ``test_m
 through msal for real, against the loopback OAuth2 authority of tests/oauth_authority.py."""
 from __future__ import annotations
 
-import email
-import email.policy
 import sqlite3
 import threading
 from dataclasses import dataclass, field
@@ -438,5 +436,65 @@ def test_msal_signs_in_for_graph_and_a_401_gets_a_fresh_token(genv, authority, m
     assert len(authority.grants("client_credentials")) == 2     # msal asked again, once
 
 
-def _parse(raw: bytes) -> EmailMessage:
-    return email.message_from_bytes(raw, policy=email.policy.default)  # type: ignore[return-value]
+def test_mailbot_login_keeps_the_graph_secret_in_the_credential_store(genv, authority):
+    from mailbot.mail import oauth
+
+    from .oauth_authority import TENANT as AUTH_TENANT
+
+    genv.set_config(graph=graph_section(genv.server, tenant_id=AUTH_TENANT, authority=authority.url,
+                                        ca_file=str(authority.ca_path), store="file"))
+    said: list[str] = []
+    assert oauth.login(genv.cfg, out=said.append, read_secret=lambda prompt: "Cl1ent~S3cret-sentinel.QQ") == 0
+    text = "\n".join(said)
+    assert "รหัสลับใช้ได้" in text and "Microsoft Graph" in text
+    src = oauth.graph_source(genv.cfg)
+    assert src.store.get(src.secret_name) == "Cl1ent~S3cret-sentinel.QQ"
+    assert "Cl1ent~S3cret" not in (genv.root / "mailbot.yaml").read_text(encoding="utf-8")
+    with pytest.raises(ConnectionFailure) as wrong:          # a wrong secret is said plainly, not kept
+        oauth.login(genv.cfg, out=said.append, read_secret=lambda prompt: "wrong", new_secret=True)
+    assert "รหัสลับของแอปไม่ถูกต้อง" in wrong.value.thai
+    assert src.store.get(src.secret_name) == "Cl1ent~S3cret-sentinel.QQ"
+
+
+# ---------------------------------------------------------------------------- the corpus
+
+@pytest.mark.slow
+def test_whole_corpus_through_polls_over_graph(genv):
+    """The shared corpus as tests/test_corpus_poll.py sends it through IMAP: nothing stays in the
+    Inbox, each message lands in one outcome folder, no automatic mail is answered; the replies go
+    30 a minute, the rest queued, each exactly once as the minutes pass."""
+    import time
+
+    from .conftest import CORPUS
+    from .test_corpus import FILES, need_corpus
+    from .test_corpus_poll import FOLDERS
+
+    need_corpus()
+    delivered = len(genv.deliver(*[(CORPUS / name).read_bytes() for name in FILES]))
+    genv.set_config(graph=graph_section(genv.server, page_size=100))
+    started = time.monotonic()
+    report = genv.cycle()
+    took = time.monotonic() - started
+    assert genv.server.count("Inbox") == 0
+    in_folders = {f: genv.server.count(f) for f in FOLDERS}
+    assert sum(in_folders.values()) == delivered, in_folders
+    assert len(genv.server.sent) <= 30
+    with genv.db() as con:
+        assert con.execute("SELECT count(*) FROM messages WHERE outcome IS NULL").fetchone()[0] == 0
+        answered_auto = con.execute("SELECT count(*) FROM outbox o JOIN messages m ON m.id = o.message_row "
+                                    "WHERE m.outcome='automatic'").fetchone()[0]
+    assert answered_auto == 0
+    cycles = 1
+    while report.backlog and cycles < 40:          # a minute later, thirty more
+        genv.mono.now += 61
+        genv.clock.set(genv.clock() + timedelta(seconds=61))
+        report = genv.cycle()
+        cycles += 1
+    with genv.db() as con:
+        outbox = {row[0]: row[1] for row in con.execute("SELECT status, count(*) FROM outbox GROUP BY status")}
+    assert "queued" not in outbox, outbox
+    ids = [s.message["Message-ID"] for s in genv.server.sent]
+    assert len(ids) == len(set(ids)) == outbox.get("sent", 0)
+    assert not [r for s in genv.server.sent for r in s.recipients if r.split("@")[0] in ("mailer-daemon", "postmaster")]
+    print(f"\n[graph] corpus: {delivered} delivered, first poll {took:.1f} s, {cycles} polls, "
+          f"{len(genv.server.requests)} requests, folders {in_folders}, outbox {outbox}")
