@@ -300,7 +300,9 @@ def test_mail_moved_out_by_hand_is_left_and_mail_moved_back_is_not_registered_tw
     with genv.db() as con:
         assert con.execute("SELECT count(*) FROM cases").fetchone()[0] == 2
     assert len(genv.server.sent) == 2                # no second receipt, nothing for the one taken
-    assert [h.outcome for h in report.handled] != ["registered"]
+    # the one put back has a new UID in the Inbox (as on an IMAP server) and is known by its content
+    assert [(h.outcome, h.receipt) for h in report.handled] == [("duplicate", "1/2569")]
+    assert genv.server.count("งานของฉัน") == 1 and genv.server.count(REGISTERED) == 2
 
 
 def test_an_expired_delta_link_lists_the_folder_again_without_doing_anything_twice(genv):
@@ -366,6 +368,40 @@ def test_the_ten_minute_request_window_waits_its_turn_within_the_budget(genv):
     client.request("GET", "/mailFolders/inbox")
     with pytest.raises(ConnectionFailure):              # more than graph.max_wait_seconds: not waited
         client.request("GET", "/mailFolders/inbox")
+
+
+def test_the_sent_items_copies_vouch_for_the_receipt_numbers_as_imaps_sent_folder_does(genv):
+    from mailbot.ops import recovery
+
+    genv.deliver(letter("ขออนุญาตก่อสร้างอาคาร"), letter("ขออนุญาตก่อสร้างอาคาร", sender=sender(2)))
+    report = genv.cycle()
+    receipts = sorted(h.receipt for h in report.handled)
+    with genv.wire.mailbox(genv.cfg.imap) as mb:
+        mb.select()
+        headers = mb.sent_headers()
+        since = mb.sent_headers_since(NOW.date())
+    tops, evidence = recovery.sent_tops(headers, genv.cfg.agency.domain)
+    assert tops == {int(receipts[-1].split("/")[1]): 2} and len(evidence) == 2
+    assert recovery.sent_tops(since, genv.cfg.agency.domain)[0] == tops
+
+
+def test_a_message_is_found_by_its_bytes_and_put_back(genv):
+    raw = bytes(letter("ขออนุญาตก่อสร้างอาคาร", message_id="<lost@example.com>"))
+    genv.deliver(raw, folder="เก็บไว้")                           # never fetched: its hash is unknown
+    import hashlib
+
+    with genv.wire.mailbox(genv.cfg.imap) as mb:
+        assert mb.find_raw("ไม่มีโฟลเดอร์นี้", hashlib.sha256(raw).hexdigest(), len(raw)) is None
+        uid = mb.find_raw("เก็บไว้", hashlib.sha256(raw).hexdigest(), len(raw))
+        assert uid is not None
+        assert mb.find_raw("เก็บไว้", hashlib.sha256(b"other").hexdigest(), len(raw)) is None
+        mb.move([uid], "Inbox")
+        mb.append("Inbox", bytes(letter("ขอทำบัตรประชาชน", message_id="<put-back@example.com>")))
+    assert genv.server.count("เก็บไว้") == 0
+    assert [b"<lost@example.com>" in m or b"<put-back@example.com>" in m
+            for m in genv.server.messages_in("Inbox")] == [True, True]
+    report = genv.cycle()
+    assert len(report.handled) == 2
 
 
 # ---------------------------------------------------------------------------- check and status
