@@ -45,7 +45,7 @@ from datetime import date, datetime, timezone
 from email.message import EmailMessage
 from email.parser import BytesHeaderParser
 from typing import TYPE_CHECKING, Any, Callable, Protocol
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from ..clock import utcnow
 from ..config import Config, ImapConfig, SmtpConfig
@@ -69,6 +69,7 @@ SEND_WINDOW = 60.0                 # messages sent: graph.sends_per_minute (30) 
 # sendMail takes one request of about 4 MB at most; base64 makes 3 bytes 4
 MAX_SEND_BYTES = 3 * 1024 * 1024 - 64 * 1024
 RETRY_STATUSES = (429, 503, 504)
+MAX_RETRIES = 8                    # answers of those in a row for one request, whatever Retry-After says
 SENT_ITEMS = "Sent Items"
 # folder names Graph knows by a well-known name, whatever the mailbox's language calls them
 WELL_KNOWN = {"inbox": "inbox", "sent items": "sentitems", "sentitems": "sentitems", "sent": "sentitems",
@@ -167,6 +168,13 @@ def _error_of(resp: "requests.Response") -> tuple[str, str]:
     if isinstance(err, dict):
         return str(err.get("code") or f"HTTP{resp.status_code}"), str(err.get("message") or "")[:300]
     return f"HTTP{resp.status_code}", ""
+
+
+def _query(params: dict[str, Any] | None) -> str | None:
+    """The query string with OData's ``$`` left as written (``$select``, ``$filter`` ...)."""
+    if not params:
+        return None
+    return urlencode({k: str(v) for k, v in params.items()}, quote_via=quote, safe="$,'():")
 
 
 def retry_after(resp: "requests.Response", attempt: int) -> float:
@@ -282,8 +290,8 @@ class GraphClient:
                                 "the next cycle continues", 429)
             try:
                 self.requests_made += 1
-                resp = self.http().request(method, url, params=params, json=json, data=body, headers=headers,
-                                           timeout=self.g.timeout_seconds)
+                resp = self.http().request(method, url, params=_query(params), json=json, data=body,
+                                           headers=headers, timeout=self.g.timeout_seconds)
             except requests.exceptions.ReadTimeout:
                 raise GraphTimeout(f"Microsoft Graph ไม่ตอบภายใน {self.g.timeout_seconds:.0f} วินาที",
                                    f"Microsoft Graph did not answer within {self.g.timeout_seconds:.0f} s ({what})") \
@@ -301,7 +309,11 @@ class GraphClient:
                 renewed = True
                 continue
             if resp.status_code in RETRY_STATUSES:
-                self._wait(retry_after(resp, attempt), resp.status_code, what)
+                if attempt >= MAX_RETRIES:
+                    raise GraphBusy(f"Microsoft Graph ตอบ HTTP {resp.status_code} ซ้ำหลายครั้ง รอบถัดไปจะทำต่อ",
+                                    f"Microsoft Graph answered HTTP {resp.status_code} {attempt} times ({what}); "
+                                    "the next cycle continues", resp.status_code)
+                self._wait(max(0.5, retry_after(resp, attempt)), resp.status_code, what)
                 attempt += 1
                 continue
             return resp
