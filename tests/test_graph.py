@@ -272,6 +272,23 @@ def test_a_reply_graph_refuses_fails_alone(genv):
     assert row["status"] == "failed" and "ErrorInvalidRecipients" in row["last_error"]
 
 
+def test_the_sender_never_sends_to_anyone_but_the_recipient_nor_more_than_one_request_takes(genv):
+    from mailbot.mail.smtp import SendRefused
+
+    reply = letter("เรื่องของท่าน", sender=AGENCY)
+    reply.replace_header("To", "someone@example.com")
+    big = letter("เรื่องของท่าน", body="ก" * 1_100_000, sender=AGENCY)   # over 3 MB as UTF-8, base64 more
+    big.replace_header("To", "someone@example.com")
+    with genv.wire.smtp(genv.cfg.smtp, AGENCY) as s:
+        with pytest.raises(SendRefused) as other:
+            s.send("another@example.com", bytes(reply))        # Graph sends to the MIME's To, not an envelope
+        with pytest.raises(SendRefused) as large:
+            s.send("someone@example.com", bytes(big))
+        s.send("someone@example.com", bytes(reply))
+    assert other.value.permanent and large.value.permanent and "ใหญ่เกิน" in str(large.value)
+    assert [x.recipients for x in genv.server.sent] == [["someone@example.com"]]
+
+
 def test_thirty_messages_a_minute_then_the_rest_waits_queued(genv):
     genv.deliver(*[letter("ขออนุญาตก่อสร้างอาคาร", sender=sender(n)) for n in range(34)])
     first = genv.cycle()
