@@ -515,6 +515,42 @@ def test_mailbot_login_keeps_the_graph_secret_in_the_credential_store(genv, auth
     assert src.store.get(src.secret_name) == "Cl1ent~S3cret-sentinel.QQ"
 
 
+@pytest.mark.slow
+def test_check_poll_and_status_on_the_command_line_over_graph(genv, authority):
+    """The commands an officer types, in their own process: msal against the loopback authority,
+    the loopback Graph for the mailbox."""
+    import os
+    import subprocess
+    import sys
+
+    from .oauth_authority import TENANT as AUTH_TENANT
+
+    genv.set_config(graph=graph_section(genv.server, tenant_id=AUTH_TENANT, authority=authority.url,
+                                        ca_file=str(authority.ca_path), store="file",
+                                        client_secret_env="MAILBOT_GRAPH_SECRET"))
+    genv.server.check = lambda token: token in authority.access and authority.access[token]["active"]
+    genv.deliver(letter("ขออนุญาตก่อสร้างอาคาร"))
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        env = {**os.environ, "PYTHONIOENCODING": "utf-8", "MAILBOT_GRAPH_SECRET": "Cl1ent~S3cret-sentinel.QQ",
+               "MAILBOT_NOW": genv.clock().isoformat(), "MAILBOT_TEST_CLOCK": "1"}
+        return subprocess.run([sys.executable, "-m", "mailbot", "--config", str(genv.config_path), *args],
+                              capture_output=True, text=True, encoding="utf-8", env=env, timeout=180)
+
+    r = cli("check")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "✓ ลงชื่อเข้าใช้ Microsoft Graph / Microsoft Graph sign-in" in r.stdout
+    assert f"✓ กล่องอีเมล Microsoft Graph / Microsoft Graph mailbox: {AGENCY} (Microsoft Graph): 1 ข้อความ" in r.stdout
+    assert "ไม่ได้ทดลองส่งจริง" in r.stdout and "IMAP" not in r.stdout
+    assert genv.server.sent == []
+    r = cli("poll")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert len(genv.server.sent) == 1 and genv.server.count(REGISTERED) == 1
+    r = cli("status")
+    assert r.returncode == 0 and f"Microsoft Graph: {AGENCY}" in r.stdout, r.stdout + r.stderr
+    assert "Traceback" not in r.stdout + r.stderr
+
+
 # ---------------------------------------------------------------------------- the corpus
 
 @pytest.mark.slow
