@@ -8,7 +8,7 @@ script alone decides, which holds for the short, formal mail an agency receives.
 
 What counts, and how much:
 
-* the subject, three times (the sender's own words, and often the request itself), without the
+* the subject, twice (the sender's own words, and often the request itself), without the
   "Re:"/"Fwd:" its mail client added and without our own tag "[เลขรับ N/YYYY]", which a reply to
   any of our replies carries whatever its writer's language;
 * the text the sender wrote now, in full;
@@ -32,7 +32,7 @@ from .forwarded import strip_prefixes
 THAI, ENGLISH = "th", "en"
 LANGUAGES = (THAI, ENGLISH)
 THAI_SHARE = 0.2          # at least this share of the letters Thai: a Thai mail
-SUBJECT_WEIGHT = 3        # the subject is the sender's own words: it counts three times
+SUBJECT_WEIGHT = 2        # the subject is the sender's own words, and often the request itself: twice
 SIGNATURE_WEIGHT = 0.25   # a signature or disclaimer: a quarter
 MIN_LETTERS = 12          # fewer of the sender's own (weighted): the quoted or forwarded text decides
 MAX_CHARS = 20_000        # read no further
@@ -61,7 +61,8 @@ def split(body: str) -> tuple[str, str, str]:
     text = (body or "")[:MAX_CHARS]
     m = _OLDER.search(text)
     above, older = (text[: m.start()], text[m.start():]) if m else (text, "")
-    own, quoted = [], [older]
+    own: list[str] = []
+    quoted = [older]
     for line in above.splitlines():
         (quoted if line.lstrip().startswith(">") else own).append(line)
     mine = "\n".join(own)
