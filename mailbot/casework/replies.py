@@ -168,7 +168,8 @@ class Templates:
         template mail cannot go without. An optional one (``status_<status>``) that fails is
         reported in ``problems`` when given (intake goes on; that notice is not sent). Returns
         how many were checked."""
-        optional = [p.name[: -len(".txt.j2")] for p in self.folder.glob("status_*.txt.j2")]
+        optional = [p.name[: -len(".txt.j2")] for p in self.folder.glob("status_*.txt.j2")
+                    if not p.name.endswith(".en.txt.j2")]       # an English-first variant: with its template
         names = [k.template_name for k in MAIL_KINDS.values() if not k.optional]
         for name in names:
             self.render(name, sample_context(agency, now))
@@ -176,6 +177,7 @@ class Templates:
         for name in optional:
             try:
                 self.render(name, sample_context(agency, now))
+                self.render(name, {**sample_context(agency, now), "language": ENGLISH})
             except TemplateError as exc:
                 if problems is None:
                     raise
