@@ -1,7 +1,8 @@
 """Thai conventions (pure): Buddhist-Era dates, Thai digits, text normalisation for matching.
 
 Owns: how a subject is normalised before keywords are compared, how dates are written in
-official Thai form ("27 พฤศจิกายน 2569 เวลา 10:42 น."), the Asia/Bangkok clock zone, and
+official Thai form ("27 พฤศจิกายน 2569 เวลา 10:42 น.") and, for the English half of a reply, in
+English ("27 November 2026", the Common Era), the Asia/Bangkok clock zone, and
 cutting text between whole characters (a consonant keeps its vowel and tone marks).
 No I/O here.
 """
@@ -27,6 +28,12 @@ THAI_MONTHS = (
 THAI_MONTHS_SHORT = (
     "ม.ค.", "ก.พ.", "มี.ค.", "เม.ย.", "พ.ค.", "มิ.ย.",
     "ก.ค.", "ส.ค.", "ก.ย.", "ต.ค.", "พ.ย.", "ธ.ค.",
+)
+
+# English month names, not the C library's (%B follows the machine's locale)
+ENGLISH_MONTHS = (
+    "January", "February", "March", "April", "May", "June",
+    "July", "August", "September", "October", "November", "December",
 )
 
 _THAI_DIGITS = str.maketrans("๐๑๒๓๔๕๖๗๘๙", "0123456789")
@@ -92,6 +99,30 @@ def thai_datetime(when: datetime) -> str:
     """'27 พฤศจิกายน 2569 เวลา 10:42 น.' in Asia/Bangkok time."""
     local = to_bangkok(when)
     return f"{thai_date(local)} เวลา {local:%H:%M} น."
+
+
+def english_date(when: date | datetime | str) -> str:
+    """'27 November 2026' (Common Era; the Asia/Bangkok day). A date already written in Thai, as a
+    reply's context carries its deadlines ('27 พฤศจิกายน 2569', '27 พ.ย. 2569', with or without
+    'เวลา 10:42 น.'), is read back and written in English; any other text is returned as it is."""
+    if isinstance(when, str):
+        parsed = parse_thai_datetime(when)
+        m = _WHOLE_THAI_DATE.fullmatch(thai_digits_to_arabic(when))
+        if parsed is None or m is None:
+            return when
+        return english_datetime(parsed) if m["time"] else english_date(parsed.date())
+    if isinstance(when, datetime):
+        when = to_bangkok(when)
+    return f"{when.day} {ENGLISH_MONTHS[when.month - 1]} {when.year}"
+
+
+def english_datetime(when: datetime) -> str:
+    """'27 November 2026, 10:42' in Asia/Bangkok time."""
+    local = to_bangkok(when)
+    return f"{english_date(local)}, {local:%H:%M}"
+
+
+_WHOLE_THAI_DATE = re.compile(r"\s*\d{1,2}\s+\S+\s+\d{4}(?P<time>\s+เวลา\s+\d{1,2}:\d{2}(?:\s*น\.)?)?\s*")
 
 
 def parse_thai_datetime(text: str) -> datetime | None:

@@ -21,7 +21,8 @@ FACES = {"cli", "demo", "console", "present"}
 RUNNERS = {"ops.daemon"}     # the service: drives the core on a schedule and serves the console
 
 # take data, return decisions: no network, no disk, no clock of their own
-PURE = ["thai", "kinds", "mail.charsets", "mail.parse", "mail.addresses", "mail.forwarded", "intake.classify",
+PURE = ["thai", "kinds", "mail.charsets", "mail.parse", "mail.addresses", "mail.forwarded", "mail.language",
+        "intake.classify",
         "intake.verdict",
         "casework.completeness", "casework.workflow", "casework.wording", "casework.triage", "casework.trust",
         "documents.promptpay", "ops.schedule"]

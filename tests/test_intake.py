@@ -599,10 +599,17 @@ def test_a_request_written_in_english_is_answered_in_english_first(env):
                 letter("ขออนุญาตก่อสร้างอาคาร บ้านเลขที่ 12"))
     report = env.cycle()
     english, thai = (h.receipt for h in report.handled)
-    bodies = {r["To"].addresses[0].addr_spec: r.get_content() for r in env.replies()}
-    assert bodies["john@example.com"].startswith("Dear ") and "เรียน" in bodies["john@example.com"]
-    assert bodies["somchai@example.com"].startswith("เรียน ")
+    replies = {r["To"].addresses[0].addr_spec: r for r in env.replies()}
+    bodies = {to: r.get_content() for to, r in replies.items()}
+    to_john, to_somchai = bodies["john@example.com"], bodies["somchai@example.com"]
+    assert to_john.startswith("Dear John Smith,") and to_john.index("Dear") < to_john.index("เรียน")
+    assert to_somchai.startswith("เรียน ") and to_somchai.index("เรียน") < to_somchai.index("Dear")
+    # dates: English (CE) first for John, Thai (BE) first for Somchai; both halves in each
+    assert to_john.index("4 December 2026") < to_john.index("4 ธันวาคม 2569")
+    assert to_somchai.index("4 ธันวาคม 2569") < to_somchai.index("4 December 2026")
+    assert replies["john@example.com"]["Subject"] == f"Re: Building permit application, 12 Moo 3 [เลขรับ {english}]"
     assert db(env).execute("SELECT language FROM cases WHERE receipt=?", (english,)).fetchone()[0] == "en"
+    assert db(env).execute("SELECT language FROM cases WHERE receipt=?", (thai,)).fetchone()[0] == "th"
     from mailbot.app import Office
 
     with Office.open(env.cfg, clock=env.clock, wire=env.wire) as office:
@@ -610,3 +617,9 @@ def test_a_request_written_in_english_is_answered_in_english_first(env):
         office.deliver()
     later = [r.get_content() for r in env.replies()][2:]
     assert later and later[0].startswith("Dear ")
+    # a status question, even a short Thai-tagged one, is answered in the case's language
+    env.deliver(letter(f"Re: Building permit application, 12 Moo 3 [เลขรับ {english}] status",
+                       body="Any news?", sender="John Smith <john@example.com>"))
+    env.cycle()
+    status = env.replies()[-1].get_content()
+    assert status.startswith("Dear ") and "in progress" in status.split("-" * 64)[0], status

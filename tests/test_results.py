@@ -344,3 +344,25 @@ def test_pdfsig_says_valid_with_the_test_root_trusted(signed_env, tmp_path):
     pdf.write_bytes(bytes(tampered))
     out = subprocess.run(["pdfsig", "-nssdir", f"sql:{nss}", str(pdf)], capture_output=True, text=True).stdout
     assert "Signature is Valid." not in out
+
+
+def test_an_english_senders_result_comes_english_first_and_the_letter_stays_thai(signed_env):
+    """The covering e-mail follows the language the request was written in; the official letter
+    (the PDF) is Thai whatever the sender wrote, as the regulation requires."""
+    env = signed_env
+    env.deliver(letter("Building permit application, 12 Moo 3", sender="John Smith <john@example.com>",
+                       body="Dear Sir or Madam,\nplease find my building plans attached.\nRegards, John Smith"))
+    [h] = env.cycle().handled
+    r = env.cli("results", "letter", h.receipt, "--outcome", "approved")
+    assert r.returncode == 0, r.stderr
+    msg, _, data = sent_pdf(env, to="john@example.com")
+    body = msg.get_body(("plain",)).get_content()
+    assert body.startswith("Dear John Smith,") and body.index("Please find attached") < body.index("เรียน")
+    assert f"[เลขรับ {h.receipt}]" in msg["Subject"] and msg["Subject"].startswith("Re: Building permit")
+    if shutil.which("pdftotext") is None:
+        assert not IN_CI, "CI must install poppler-utils"
+        return
+    text = subprocess.run(["pdftotext", "-", "-"], input=data, capture_output=True).stdout.decode()
+    for phrase in ("ขอแสดงความนับถือ", "อนุมัติ", h.receipt):
+        assert phrase in text.replace("\u200b", ""), phrase
+    assert "Dear" not in text

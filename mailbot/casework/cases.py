@@ -64,6 +64,7 @@ class Desk:
         if case["secrecy"]:          # a secret request is never echoed: its replies carry the number only
             ctx["subject"] = SECRET_MASK
         ctx["status"] = workflow.label(case["status"])
+        ctx["status_en"] = workflow.label_en(case["status"])
         ctx["via_staff"] = case["via"] or ""
         ctx["deadline"] = ""
         ctx.update(extra)

@@ -32,8 +32,9 @@ from ..config import AgencyConfig
 from ..errors import TemplateError
 from ..kinds import MAIL_KINDS
 from ..mail import addresses
-from ..mail.language import ENGLISH, language_of
-from ..thai import addressee, one_line, thai_date, thai_datetime, to_bangkok
+from ..mail.language import ENGLISH, THAI, language_of
+from ..thai import addressee, english_date, english_datetime, one_line, thai_date, thai_datetime, to_bangkok
+from .triage import SECRET_MASK
 from .trust import defang
 
 TAG_FORMAT = "[เลขรับ {receipt}]"
@@ -43,8 +44,20 @@ def tag(receipt: str) -> str:
     return TAG_FORMAT.format(receipt=receipt)
 
 
-def reply_subject(original: str, receipt: str | None) -> str:
-    subject = defang(one_line(original, 200)) or "(ไม่มีชื่อเรื่อง / no subject)"
+# what a reply's subject says when the citizen's cannot be echoed: Thai first, or English first to
+# a sender who wrote in English (mail/language.py)
+NO_SUBJECT = {THAI: "(ไม่มีชื่อเรื่อง / no subject)", ENGLISH: "(no subject / ไม่มีชื่อเรื่อง)"}
+SECRET_SUBJECT = {THAI: SECRET_MASK, ENGLISH: "(confidential / เรื่องลับ)"}
+
+
+def reply_subject(original: str, receipt: str | None, language: str = THAI) -> str:
+    """"Re: <the citizen's subject> [เลขรับ N/YYYY]". The tag stays as it is in every language: it
+    is the thread's key (intake.classify, the recovery from the Sent folder, an officer's search)."""
+    language = language_of(language)
+    subject = defang(one_line(original, 200))
+    if subject == SECRET_MASK:
+        subject = SECRET_SUBJECT[language]
+    subject = subject or NO_SUBJECT[language]
     if not subject.lower().startswith(("re:", "ตอบกลับ:")):
         subject = "Re: " + subject
     if receipt and tag(receipt) not in subject:
@@ -88,6 +101,8 @@ def _environment(folder: str, settings: str) -> jinja2.Environment:
     )
     env.filters["thai_date"] = thai_date
     env.filters["thai_datetime"] = thai_datetime
+    env.filters["english_date"] = english_date            # "4 December 2026": the English half's dates
+    env.filters["english_datetime"] = english_datetime    # "4 December 2026, 10:42" (Bangkok time)
     env.globals.update({k: dict(v) for k, v in DEFAULT_GLOBALS.items()})
     for key, value in json.loads(settings).items():
         current = env.globals.get(key)
@@ -153,7 +168,8 @@ class Templates:
         template mail cannot go without. An optional one (``status_<status>``) that fails is
         reported in ``problems`` when given (intake goes on; that notice is not sent). Returns
         how many were checked."""
-        optional = [p.name[: -len(".txt.j2")] for p in self.folder.glob("status_*.txt.j2")]
+        optional = [p.name[: -len(".txt.j2")] for p in self.folder.glob("status_*.txt.j2")
+                    if not p.name.endswith(".en.txt.j2")]       # an English-first variant: with its template
         names = [k.template_name for k in MAIL_KINDS.values() if not k.optional]
         for name in names:
             self.render(name, sample_context(agency, now))
@@ -161,6 +177,7 @@ class Templates:
         for name in optional:
             try:
                 self.render(name, sample_context(agency, now))
+                self.render(name, {**sample_context(agency, now), "language": ENGLISH})
             except TemplateError as exc:
                 if problems is None:
                     raise
@@ -202,7 +219,7 @@ def sample_context(agency: AgencyConfig, now: datetime) -> dict:
             "files": [{"name": "ข1.pdf", "size": 123456}], "rejected": [{"name": "a.zip", "size": 10}],
             "missing": ["สำเนาบัตรประจำตัวประชาชน"],
         },
-        status="รอเอกสารเพิ่มเติม", via_staff="officer@example.go.th", deadline=thai_date(now),
+        status="รอเอกสารเพิ่มเติม", status_en="waiting for more documents", via_staff="officer@example.go.th", deadline=thai_date(now),
         history=[{"at": thai_datetime(now), "note": "รับเรื่อง", "actor": "mailbot"}],
         unit="กองช่าง", sender_addr="somchai@example.com", note="ตัวอย่าง", message="ตัวอย่างข้อความ",
         result={"file": "ผลการพิจารณา เลขรับ 15-2569.pdf", "level": "B-B", "outcome": "approved",
@@ -235,6 +252,7 @@ def context(agency: AgencyConfig, *, receipt: str | None, received_at: datetime,
         "checklist": {"verdict": "none", "items": [], "files": [], "rejected": [], "missing": [],
                       "accept": [], "count": 0, "missing_at_least": 0},
         "status": "",
+        "status_en": "",        # the status in English words (workflow.label_en), for the English half
         "via_staff": "",
         "deadline": "",
         "confirmed_by_officer": False,   # documents_complete: an officer checked them, no mail came
@@ -284,7 +302,7 @@ def build(*, kind: str, templates: Templates, agency: AgencyConfig, to: str, sub
     to_header = addresses.header_form(to)
     msg["To"] = to_header if to_header.isascii() else "undisclosed-recipients:;"
     # a reply keeps the citizen's subject (plus the tag); forwards, alerts and reports have their own
-    text = reply_subject(subject, receipt) if spec.threaded else one_line(subject, 250)
+    text = reply_subject(subject, receipt, ctx.get("language", THAI)) if spec.threaded else one_line(subject, 250)
     if kind == "forward":   # carries the citizen's subject
         text = defang(one_line(subject, 250))
     # compat32 takes a Header object here; typeshed's Message.__setitem__ says str only

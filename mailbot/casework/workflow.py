@@ -1,6 +1,7 @@
 """Workflow (pure): the case state machine as a table, and working-day arithmetic.
 
-Owns: the statuses a case can have (key -> Thai label), which event moves a case from which
+Owns: the statuses a case can have (key -> Thai label, and its English words for a reply written
+English first), which event moves a case from which
 status to which, and the effect that goes with it (what the citizen is told). The caller
 performs the effects; nothing here touches the database, the clock or the network.
 """
@@ -20,6 +21,17 @@ STATUSES: dict[str, str] = {
     "closed_incomplete": "ยุติเรื่อง — เอกสารไม่ครบ",
     "closed": "ยุติเรื่อง",
     "cancelled": "ยกเลิก",
+}
+# the same statuses in a reply's English (mail/language.py: to a sender who wrote in English)
+STATUSES_EN: dict[str, str] = {
+    "received": "received",
+    "review": "waiting for an officer's review",
+    "awaiting_documents": "waiting for more documents",
+    "in_progress": "in progress",
+    "completed": "decided; the result has been sent",
+    "closed_incomplete": "closed: documents incomplete",
+    "closed": "closed",
+    "cancelled": "cancelled",
 }
 # outcomes of a result notice (mailbot results letter --outcome ...)
 RESULT_OUTCOMES: dict[str, str] = {
@@ -52,6 +64,11 @@ TABLE: dict[tuple[str, str], tuple[str, str | None]] = {
 
 def label(status: str) -> str:
     return STATUSES.get(status, status)
+
+
+def label_en(status: str) -> str:
+    """A status in English words; one without them (an agency's own): its Thai label."""
+    return STATUSES_EN.get(status) or label(status)
 
 
 def status_key(text: str) -> str | None:

@@ -195,7 +195,7 @@ class Recorder:
             urgency_rank=0 if doubtful else tri.urgency_rank,
             deadline=iso(tri.deadline) if tri.deadline else None, secrecy=tri.secrecy or None,
             linked_to=opening.linked_to, held=opening.held or None,
-            language=detect(letter.subject, letter.new_text or letter.body_text))
+            language=detect(letter.subject, letter.body_text))
         self.desk.add_files(case["id"], m.row_id, letter.attachments, m.received)
         self.state.record_message(m.row_id, **base, outcome=O.REGISTERED, reason=v.reason, case_id=case["id"],
                                   target_folder=self.cfg.folders.registered)
@@ -342,7 +342,7 @@ class Recorder:
 
     def _reply(self, kind: str, letter: Letter, m: Arrival, subject: str, ctx: dict, now: datetime) -> str:
         """A reply about no case, in the sender's thread (and language)."""
-        ctx["language"] = detect(letter.subject, letter.new_text or letter.body_text)
+        ctx["language"] = detect(letter.subject, letter.body_text)
         return self.outbox.queue(kind, recipient=letter.reply_to, subject=subject, in_reply_to=letter.message_id,
                                  references=letter.references, key=m.row_id, key_hash=letter.content_hash,
                                  now=now, ctx=ctx, message_row=m.row_id)

@@ -22,8 +22,10 @@ from ..casework.replies import Templates
 from ..clock import utcnow
 from ..config import PLACEHOLDER_HOLD, Config, Rules
 from ..errors import ConnectionFailure, MailbotError, explain_environment
+from ..mail.language import detect
 from ..mail.mailbox import CONNECTION_ERRORS, refused_by_server
 from ..mail.outbox import Outbox
+from ..mail.parse import Unparseable, parse
 from ..mail.wire import REAL, Wire
 from ..ops.alerts import Alerts
 from ..ops.archive import Archive
@@ -309,13 +311,14 @@ class Intake:
                 start = datetime.combine(self.cfg.imap.since, datetime.min.time(), to_bangkok(now).tzinfo)
                 received = max(received, start)
             checklist = completeness.check(service, [])
+            raw = self.views.raw_message(row_id)
             with self.state.tx():
                 case = self.recorder.open_case(
                     received=received, now=now, service=service, checklist=checklist, message_row=row_id,
                     subject=subject, status=workflow.initial(service is not None, "none"),   # files not known
                     sender_name=sender_name, sender_addr=sender_addr or None, reply_to=sender_addr or None,
                     remark=f"ลงทะเบียนโดยเจ้าหน้าที่จากอีเมลที่กักกัน ({actor})", message_id=row["message_id"],
-                    attachments=0, archive=row["archive"], sha256=row["sha256"])
+                    attachments=0, archive=row["archive"], sha256=row["sha256"], language=_language(raw))
                 self.state.record_message(row_id, outcome=kinds.Outcome.REGISTERED, case_id=case["id"],
                                           target_folder=self.cfg.folders.registered,
                                           reason=f"registered by hand by {actor} (was: {row['reason']})"[:2000])
@@ -332,7 +335,6 @@ class Intake:
             except OSError as exc:
                 log.warning("receipt index not written: %s", exc)
             warnings: list[str] = []
-            raw = self.views.raw_message(row_id)
             if raw is not None:
                 try:
                     with self.wire.mailbox(self.cfg.imap) as mb:
@@ -353,3 +355,14 @@ class Intake:
             raise MailbotError(f"อีเมลหมายเลข {row_id} ไม่ได้อยู่ในกักกันแล้ว", f"message #{row_id} is not quarantined")
         return row
 
+
+def _language(raw: bytes | None) -> str | None:
+    """The language a quarantined message was written in, for the replies about the case an
+    officer registers from it (mail/language.py); unknown (Thai) when it cannot be read."""
+    if raw is None:
+        return None
+    try:
+        letter = parse(raw)
+    except Unparseable:
+        return None
+    return detect(letter.subject, letter.body_text)
