@@ -369,7 +369,8 @@ def test_report_command_writes_the_pdfs_beside_the_workbooks(env):
     r = env.cli("report", "--year")                                   # the year's: when asked
     assert r.returncode == 0, r.stderr
     assert str(pdf) in r.stdout and pdf.is_file()
-    text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True).stdout
+    # -raw: in the order drawn, each cell's lines together (the subject may wrap at the size a short register gets)
+    text = subprocess.run(["pdftotext", "-raw", str(pdf), "-"], capture_output=True, text=True).stdout
     assert handled.receipt in text and bare("ขออนุญาตก่อสร้างอาคาร บ้านเลขที่ 12 ตำบลบ้านตัวอย่าง") in bare(text)
     daily = sorted((env.root / "registers" / "daily").glob("*.pdf"))
     assert len(daily) == 1 and str(daily[0]) in r.stdout

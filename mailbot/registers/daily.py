@@ -19,6 +19,7 @@ from openpyxl.chart import BarChart, Reference
 from openpyxl.chart.label import DataLabelList
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
+from openpyxl.utils.indexed_list import IndexedList
 
 from ..casework.triage import SECRET_MASK, secrecy_of
 from ..documents import printable
@@ -111,6 +112,8 @@ def build(state: State, day: date, agency: str, rows: list[list[object]] | None 
     rows = rows_for(state, day) if rows is None else rows
     period = f"วันที่ {thai_date(day)}"
     wb = Workbook()
+    # the default font is the workbook's: the column width unit is its digit (printable.PX_PER_CHAR)
+    wb._fonts = IndexedList([_font()])  # type: ignore[attr-defined]
     ws = wb.worksheets[0]                # a new workbook's one (and active) sheet
     ws.title = "รายการ"
     bold, fill, plain = _font(True), PatternFill("solid", fgColor="DDEBF7"), _font()
