@@ -148,24 +148,26 @@ def _pieces(chunk: str) -> tuple[str, ...]:
 
 
 def _split_long(piece: str, width: float, measure: Callable[[str], float]) -> list[str]:
-    """A piece wider than the line: cut between clusters, preferably after @ . / - _ ."""
+    """A piece wider than the line: cut between clusters, preferably after @ . / - _ . A line's
+    width is its clusters' added up (each measured once; a cut falls where the line is full)."""
     parts: list[str] = []
-    line = ""
+    line: list[tuple[str, float]] = []
+    used = 0.0
     last_break = -1
     for cl in clusters(piece):
-        if line and measure(line + cl) > width:
-            if last_break > 0:
-                parts.append(line[:last_break])
-                line = line[last_break:]
-            else:
-                parts.append(line)
-                line = ""
+        w = measure(cl)
+        if line and used + w > width:
+            cut = last_break if last_break > 0 else len(line)
+            parts.append("".join(c for c, _ in line[:cut]))
+            line = line[cut:]
+            used = sum(x for _, x in line)
             last_break = -1
-        line += cl
+        line.append((cl, w))
+        used += w
         if cl[-1] in _BREAK_AFTER or cl[-1] == _JOIN:     # a unit too wide: cut at its own space
             last_break = len(line)
     if line:
-        parts.append(line)
+        parts.append("".join(c for c, _ in line))
     return parts
 
 
