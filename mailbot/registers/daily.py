@@ -29,6 +29,7 @@ from ..kinds import OUTCOMES, outcome_label, send_state
 from ..kinds import Outcome as O
 from ..store import State, from_iso, iso
 from ..thai import BANGKOK, thai_date, to_bangkok
+from .receive import marked
 
 if TYPE_CHECKING:
     from ..documents.thaipdf import Pdf
@@ -79,8 +80,7 @@ def rows_for(state: State, day: date) -> list[list[object]]:
             error = f"ซ้ำ (duplicate) {error}".strip()
         secret = r["secrecy"] or secrecy_of(r["subject"] or "")      # also mail that made no case
         subject = SECRET_MASK if secret else (r["subject"] or "")       # a secret subject never shows
-        if r["urgency"]:
-            subject = f"[{r['urgency']}] {subject}"
+        subject = marked(subject, r["urgency"])          # once: not again when the subject says it
         out.append([
             to_bangkok(from_iso(r["decided_at"])).strftime("%H:%M"), r["sender"] or "", subject,
             outcome_label(r["outcome"]), r["receipt"] or "", reply_text(r["reply"], r["outcome"]),

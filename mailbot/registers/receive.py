@@ -125,6 +125,13 @@ def action_text(case) -> str:
     return action
 
 
+def marked(subject: str, *marks: str | None) -> str:
+    """The subject with its urgency and secrecy marks in brackets before it, each mark once: one
+    the subject says already is not added ("ด่วนที่สุด สอบถาม…", not "[ด่วนที่สุด] ด่วนที่สุด สอบถาม…")."""
+    shown = " ".join(m for m in marks if m and m not in subject)
+    return f"[{shown}] {subject}" if shown else subject
+
+
 def case_row(case, agency_name: str, numbering: Numbering = DEFAULT) -> list[object]:
     received = from_iso(case["received_at"])
     doc_date = thai_date_short(from_iso(case["doc_date"])) if case["doc_date"] else ""
@@ -132,9 +139,6 @@ def case_row(case, agency_name: str, numbering: Numbering = DEFAULT) -> list[obj
     if case["sender_addr"]:
         sender = f"{sender} <{case['sender_addr']}>" if sender else case["sender_addr"]
     marks = " ".join(m for m in (case["urgency"], case["secrecy"]) if m)
-    subject = case["subject"] or ""
-    # the mark in brackets, unless the subject says it already ("ด่วนที่สุด สอบถาม…" once, not twice)
-    shown = " ".join(m for m in (case["urgency"], case["secrecy"]) if m and m not in subject)
     due = case["due_date"]
     return [
         written(numbering.receipt_pattern, case["seq"], case["year_be"]),
@@ -142,7 +146,7 @@ def case_row(case, agency_name: str, numbering: Numbering = DEFAULT) -> list[obj
         doc_date,
         sender,
         agency_name,
-        (f"[{shown}] " if shown else "") + subject,
+        marked(case["subject"] or "", case["urgency"], case["secrecy"]),
         action_text(case),
         case["remark"] or "",
         thai_datetime(received),
