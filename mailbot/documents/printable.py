@@ -84,10 +84,12 @@ _MONTHS = (r"ม\.ค\.|ก\.พ\.|มี\.ค\.|เม\.ย\.|พ\.ค\.|มิ
 _GLUE = re.compile(
     rf"(?:{_D}{{1,2}}\s+)?(?:{_MONTHS})\s*{_D}{{2,4}}"                     # a date
     rf"|{_D}{{1,2}}[:.]{_D}{{2}}\s*น\."                                      # a time
-    rf"|(?:เลขทะเบียนรับ|เลขรับ|เลขที่|ที่|หมู่ที่|หมู่|ครั้งที่)\s+{_D}+(?:[/.]{_D}+)*(?!{_D}|\s*(?:{_MONTHS}))"  # a number
+    rf"|(?:เลขทะเบียนรับ|เลขทะเบียนส่ง|เลขรับ|เลขส่ง|เลขที่|ใบอนุญาต|ที่|หมู่ที่|หมู่|ครั้งที่)\s+{_D}+(?:[/.]{_D}+)*"
+    rf"(?!{_D}|\s*(?:{_MONTHS}))"                                            # a number with its label
     rf"|[\u0e01-\u0e2e]{{1,8}}\.?\s*{_D}{{4}}(?:\.{_D}+)*/(?:ว\s*)?{_D}+")     # a document's ที่
 _EMAIL = re.compile(r"\S+@\S+")         # with what is written against it: "<a@b.th>,"
 _JOIN = "\ue000"            # stands for a space inside a unit while wrapping; never printed
+_UNIT = re.compile("\ue001([^\ue002]*)\ue002")    # a unit marked in a chunk while wrapping; never printed
 
 
 def unbreakable(text: str) -> list[str]:
@@ -102,7 +104,8 @@ def _words(text: str) -> set[str]:
 
 
 def _glued(text: str) -> str:
-    return _GLUE.sub(lambda m: re.sub(r"\s+", _JOIN, m.group(0)), text)
+    """``text`` with each unit marked and its spaces joined: it is one chunk, one piece."""
+    return _GLUE.sub(lambda m: "\ue001" + re.sub(r"\s+", _JOIN, m.group(0)) + "\ue002", text)
 
 
 def clusters(text: str) -> list[str]:
@@ -129,11 +132,15 @@ def _segmenter() -> Callable[[str], list[str]]:
 @lru_cache(maxsize=65536)
 def _pieces(chunk: str) -> tuple[str, ...]:
     """Unbreakable pieces of a run without spaces: Thai words, Latin/number runs whole,
-    punctuation glued to the word it belongs to; a chunk holding a joined unit stays whole."""
-    if not _THAI.search(chunk) or _JOIN in chunk:
-        return (chunk,)
+    punctuation glued to the word it belongs to; a unit (``_glued``) is one piece, the words
+    around it pieces of their own ("บ้าน" "เลขที่ 12")."""
+    if not _THAI.search(chunk):
+        return (_UNIT.sub(r"\1", chunk),)
     tokens: list[str] = []
-    for tok in _segmenter()(chunk):
+    parts = _UNIT.split(chunk)          # text, unit, text, unit, ..., text
+    found = (tok for k, part in enumerate(parts) if part
+             for tok in ([part] if k % 2 else _segmenter()(part)))
+    for tok in found:
         if not tok:
             continue
         if tokens and not _THAI.search(tok) and not _THAI.search(tokens[-1]) and tokens[-1][-1] not in _CLOSING:
@@ -176,8 +183,8 @@ def wrap(text: str, width: float, measure: Callable[[str], float]) -> list[str]:
     between words and never inside a date, a time, a number with its label, a ที่ or an address
     (``unbreakable``) unless one alone is wider than the line; explicit newlines are kept. An
     empty text is one empty line."""
-    if _JOIN in text:
-        text = text.replace(_JOIN, " ")
+    if _JOIN in text or "\ue001" in text or "\ue002" in text:
+        text = text.replace(_JOIN, " ").replace("\ue001", "").replace("\ue002", "")
     lines = _wrap(text, width, lambda t: measure(t.replace(_JOIN, " ")) if _JOIN in t else measure(t))
     return [line.replace(_JOIN, " ").strip(" ") if _JOIN in line else line for line in lines]
 
