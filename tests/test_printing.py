@@ -276,7 +276,7 @@ def test_licence_register_prints_whole_header_on_every_page(tmp_path):
             state.db.execute(
                 "INSERT INTO licences (number, year_be, seq, holder, activity, location, issued, expires, receipt, "
                 "case_id) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (f"{i}/2569", 2569, i, "ห้างหุ้นส่วนจำกัด บ้านสวนพัฒนา" if i % 2 else "นายวีระพงษ์ เจริญสุขสมบูรณ์",
+                (f"ใบอนุญาต {i}/2569", 2569, i, "ห้างหุ้นส่วนจำกัด บ้านสวนพัฒนา" if i % 2 else "นายวีระพงษ์ เจริญสุขสมบูรณ์",
                  "ขออนุญาตก่อสร้าง ดัดแปลง รื้อถอน หรือต่อเติมอาคาร" if i % 3 == 0 else    # as round 2 stored it
                  "ใบอนุญาตประกอบกิจการ สถานที่จำหน่ายหรือสะสมอาหาร (พื้นที่เกิน 200 ตารางเมตร)",
                  f"บ้านเลขที่ {i} หมู่ที่ 3 ตำบลบ้านตัวอย่าง อำเภอเมือง จังหวัดตัวอย่าง [L{i}]", iso(issued),
@@ -369,7 +369,8 @@ def test_report_command_writes_the_pdfs_beside_the_workbooks(env):
     r = env.cli("report", "--year")                                   # the year's: when asked
     assert r.returncode == 0, r.stderr
     assert str(pdf) in r.stdout and pdf.is_file()
-    text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True).stdout
+    # -raw: in the order drawn, each cell's lines together (the subject may wrap at the size a short register gets)
+    text = subprocess.run(["pdftotext", "-raw", str(pdf), "-"], capture_output=True, text=True).stdout
     assert handled.receipt in text and bare("ขออนุญาตก่อสร้างอาคาร บ้านเลขที่ 12 ตำบลบ้านตัวอย่าง") in bare(text)
     daily = sorted((env.root / "registers" / "daily").glob("*.pdf"))
     assert len(daily) == 1 and str(daily[0]) in r.stdout

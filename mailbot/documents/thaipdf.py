@@ -95,7 +95,7 @@ class Pdf(FPDF):
         self.set_auto_page_break(False)
         self.alias_nb_pages("")              # we know the page count before we draw ("" or None: off)
         self.set_margins(margin_x, margin_y, margin_x)
-        self._widths: dict[tuple[str, float, str], float] = {}
+        self._widths: dict[tuple[str, str], float] = {}
 
     def text_line(self, w: float, h: float, text: str, align: str = "L") -> None:
         """One line of text in a cell of ``w`` x ``h`` at the current position."""
@@ -104,8 +104,10 @@ class Pdf(FPDF):
         self._out("EMC")
 
     def measure(self, text: str) -> float:
-        key = (self.font_style, self.font_size_pt, text)
+        """``text``'s width (mm) in the current font: shaped widths grow with the size, so they
+        are kept per point and a table laid out at several sizes shapes each word once."""
+        key = (self.font_style, text)
         w = self._widths.get(key)
         if w is None:
-            w = self._widths[key] = self.get_string_width(text)
-        return w
+            w = self._widths[key] = self.get_string_width(text) / self.font_size_pt
+        return w * self.font_size_pt

@@ -19,6 +19,7 @@ from openpyxl.chart import BarChart, Reference
 from openpyxl.chart.label import DataLabelList
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
+from openpyxl.utils.indexed_list import IndexedList
 
 from ..casework.triage import SECRET_MASK, secrecy_of
 from ..documents import printable
@@ -28,6 +29,7 @@ from ..kinds import OUTCOMES, outcome_label, send_state
 from ..kinds import Outcome as O
 from ..store import State, from_iso, iso
 from ..thai import BANGKOK, thai_date, to_bangkok
+from .receive import marked
 
 if TYPE_CHECKING:
     from ..documents.thaipdf import Pdf
@@ -78,8 +80,7 @@ def rows_for(state: State, day: date) -> list[list[object]]:
             error = f"ซ้ำ (duplicate) {error}".strip()
         secret = r["secrecy"] or secrecy_of(r["subject"] or "")      # also mail that made no case
         subject = SECRET_MASK if secret else (r["subject"] or "")       # a secret subject never shows
-        if r["urgency"]:
-            subject = f"[{r['urgency']}] {subject}"
+        subject = marked(subject, r["urgency"])          # once: not again when the subject says it
         out.append([
             to_bangkok(from_iso(r["decided_at"])).strftime("%H:%M"), r["sender"] or "", subject,
             outcome_label(r["outcome"]), r["receipt"] or "", reply_text(r["reply"], r["outcome"]),
@@ -111,6 +112,8 @@ def build(state: State, day: date, agency: str, rows: list[list[object]] | None 
     rows = rows_for(state, day) if rows is None else rows
     period = f"วันที่ {thai_date(day)}"
     wb = Workbook()
+    # the default font is the workbook's: the column width unit is its digit (printable.PX_PER_CHAR)
+    wb._fonts = IndexedList([_font()])  # type: ignore[attr-defined]
     ws = wb.worksheets[0]                # a new workbook's one (and active) sheet
     ws.title = "รายการ"
     bold, fill, plain = _font(True), PatternFill("solid", fgColor="DDEBF7"), _font()

@@ -25,11 +25,11 @@ COLUMNS = [      # 148 units: the workbook's 16 pt prints at 12 pt or more (prin
     Column("ที่", 16, wrap=True),
     Column("ลงวันที่", 12, wrap=True),
     Column("จาก", 18, wrap=True),
-    Column("ถึง", 21, wrap=True),
+    Column("ถึง", 20, wrap=True),
     Column("เรื่อง", 27, wrap=True),
     Column("การปฏิบัติ", 18, wrap=True),
     Column("หมายเหตุ", 12, wrap=True),
-    Column("เลขรับที่ตอบ", 11, align="C", wrap=True),
+    Column("เลขรับที่ตอบ", 12, align="C", wrap=True),
 ]
 
 

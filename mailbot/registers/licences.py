@@ -23,9 +23,9 @@ from .receive import write_table
 
 PUBLIC_COLUMNS = [      # 147 units: the workbook's 16 pt prints at 12 pt or more
     Column("เลขที่ใบอนุญาต", 14, align="C", wrap=True), Column("ผู้ได้รับอนุญาต", 26, wrap=True),
-    Column("ประเภทกิจการ/ใบอนุญาต", 33, wrap=True), Column("สถานที่", 31, wrap=True),
+    Column("ประเภทกิจการ/ใบอนุญาต", 33, wrap=True), Column("สถานที่", 30, wrap=True),
     Column("วันที่ออก", 15, align="C", wrap=True), Column("วันหมดอายุ", 15, align="C", wrap=True),
-    Column("เลขทะเบียนรับ", 13, align="C", wrap=True),
+    Column("เลขทะเบียนรับ", 14, align="C", wrap=True),
 ]
 TITLE = "ทะเบียนใบอนุญาต"
 CSV_HEADER = ["licence_no", "holder", "activity", "location", "issued", "expires", "receipt_no"]

@@ -49,27 +49,28 @@ log = logging.getLogger(__name__)
 FONT_NAME = printable.WORKBOOK_FONT      # TH Sarabun New (the bundled Sarabun stands in where it is missing)
 FONT_SIZE = printable.WORKBOOK_SIZE
 
-# the regulation's eight columns first (they are the print area), then the technical ones
+# the regulation's eight columns first (they are the print area), then the technical ones (each
+# as wide as its header: the header row is one line high)
 COLUMNS: list[Column] = [      # the printed ones: 150 units, so that 16 pt prints at 12 pt or more
-    Column("เลขทะเบียนรับ", 13, wrap=True),
+    Column("เลขทะเบียนรับ", 14, wrap=True),
     Column("ที่", 7, wrap=True),
     Column("ลงวันที่", 12, wrap=True),
     Column("จาก", 24, wrap=True),
     Column("ถึง", 16, wrap=True),
     Column("เรื่อง", 34, wrap=True),
-    Column("การปฏิบัติ", 25, wrap=True),
+    Column("การปฏิบัติ", 24, wrap=True),
     Column("หมายเหตุ", 19, wrap=True),
     Column("วันเวลาที่รับ (received)", 24, printed=False),
     Column("อีเมลผู้ส่ง (sender address)", 26, printed=False),
-    Column("รหัสบริการ (service code)", 12, printed=False),
+    Column("รหัสบริการ (service code)", 24, printed=False),
     Column("สถานะ (status)", 18, printed=False),
     Column("Message-ID", 30, printed=False),
-    Column("ไฟล์แนบ (attachments)", 10, printed=False),
+    Column("ไฟล์แนบ (attachments)", 22, printed=False),
     Column("ไฟล์ต้นฉบับ (archive file)", 32, printed=False),
     Column("SHA-256", 18, printed=False),
-    Column("การตอบกลับ (reply)", 18, printed=False),
-    Column("ชั้นความเร็ว/ชั้นความลับ (urgency/secrecy)", 18, printed=False),
-    Column("กำหนดแล้วเสร็จ (due date)", 14, printed=False),
+    Column("การตอบกลับ (reply)", 19, printed=False),
+    Column("ชั้นความเร็ว/ชั้นความลับ (urgency/secrecy)", 38, printed=False),
+    Column("กำหนดแล้วเสร็จ (due date)", 25, printed=False),
 ]
 TITLE = "ทะเบียนหนังสือรับ"
 
@@ -89,7 +90,7 @@ PDF_COLUMNS: list[Column] = [
 # Cell styles of the streamed rows (see _template: openpyxl gives them these numbers).
 STYLE_TOP, STYLE_WRAP = 1, 2
 # Bump when render_row's output changes: cached rows are rendered again and the file rewritten.
-ROW_FORMAT = "4"
+ROW_FORMAT = "5"
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,13 @@ def action_text(case) -> str:
     return action
 
 
+def marked(subject: str, *marks: str | None) -> str:
+    """The subject with its urgency and secrecy marks in brackets before it, each mark once: one
+    the subject says already is not added ("ด่วนที่สุด สอบถาม…", not "[ด่วนที่สุด] ด่วนที่สุด สอบถาม…")."""
+    shown = " ".join(m for m in marks if m and m not in subject)
+    return f"[{shown}] {subject}" if shown else subject
+
+
 def case_row(case, agency_name: str, numbering: Numbering = DEFAULT) -> list[object]:
     received = from_iso(case["received_at"])
     doc_date = thai_date_short(from_iso(case["doc_date"])) if case["doc_date"] else ""
@@ -131,9 +139,6 @@ def case_row(case, agency_name: str, numbering: Numbering = DEFAULT) -> list[obj
     if case["sender_addr"]:
         sender = f"{sender} <{case['sender_addr']}>" if sender else case["sender_addr"]
     marks = " ".join(m for m in (case["urgency"], case["secrecy"]) if m)
-    subject = case["subject"] or ""
-    # the mark in brackets, unless the subject says it already ("ด่วนที่สุด สอบถาม…" once, not twice)
-    shown = " ".join(m for m in (case["urgency"], case["secrecy"]) if m and m not in subject)
     due = case["due_date"]
     return [
         written(numbering.receipt_pattern, case["seq"], case["year_be"]),
@@ -141,7 +146,7 @@ def case_row(case, agency_name: str, numbering: Numbering = DEFAULT) -> list[obj
         doc_date,
         sender,
         agency_name,
-        (f"[{shown}] " if shown else "") + subject,
+        marked(case["subject"] or "", case["urgency"], case["secrecy"]),
         action_text(case),
         case["remark"] or "",
         thai_datetime(received),
