@@ -244,7 +244,7 @@ _DANGLING = [
     ("a ที่ without its number", re.compile(r"(?:^|\s)ทดลอง$")),
     ("a number without its label", re.compile(r"^\d+/\d{4}\)$")),
     ("a ที่'s number without its letters", re.compile(r"^\d{4}(?:\.\d+)+/\d+$")),
-    ("a label without its number", re.compile(r"\((?:เลขรับ|เลข)$|เลขรับ$|(?:^|\s)ใบอนุญาต$")),
+    ("a label without its number", re.compile(r"\((?:เลขรับ|เลข)$|เลขรับ$|^ใบอนุญาต$")),   # a licence number's label alone on its line
     ("a time without น.", re.compile(r"\d{1,2}:\d{2}$")),
 ]
 _WHOLE_ADDRESS = re.compile(r"^<?[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.(?:com|th|org|net)>?[,;)]?$")
