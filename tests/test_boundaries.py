@@ -15,7 +15,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "mailbot"
 
 # the rooms, in the order a message passes through them, and the ground they stand on
-ROOMS = ("mail", "intake", "casework", "documents", "registers", "ops", "store", "console")
+ROOMS = ("mail", "intake", "casework", "documents", "registers", "ops", "setup", "store", "console")
 GROUND = {"config", "errors", "clock", "thai", "kinds", "files", "faults", "starter"}
 FACES = {"cli", "demo", "console", "present"}
 RUNNERS = {"ops.daemon"}     # the service: drives the core on a schedule and serves the console
