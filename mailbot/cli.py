@@ -180,8 +180,15 @@ def build_parser() -> argparse.ArgumentParser:
     us = u.add_subparsers(dest="user_verb", required=True, metavar="add|passwd|remove|list",
                           parser_class=ThaiArgumentParser)
     for verb in ("add", "passwd", "remove"):
-        us.add_parser(verb, help=f"mailbot console user {verb} NAME").add_argument("name")
+        c = us.add_parser(verb, help=f"mailbot console user {verb} NAME")
+        c.add_argument("name")
+        if verb != "remove":
+            c.add_argument("--admin", action=argparse.BooleanOptionalAction, default=None,
+                           help="แก้การตั้งค่าได้ / may change settings (--no-admin: may not)")
     us.add_parser("list", help="mailbot console user list")
+    s = sub.add_parser("start", help="เปิดงาน: สร้างที่ทำงานในโฟลเดอร์เอกสาร (ครั้งแรก) เปิดหน้าจอเจ้าหน้าที่ และทำงานต่อเนื่อง "
+                                     "/ start: make the workspace (first time), open the console, keep working")
+    s.add_argument("--no-browser", action="store_true", help="ไม่เปิดเว็บเบราว์เซอร์ / do not open a browser")
     s = sub.add_parser("demo", help="ทดลองทั้งระบบกับเซิร์ฟเวอร์จำลอง / full cycle on embedded servers")
     s.add_argument("--dir", type=Path, default=None, help="เก็บพื้นที่ทดลองไว้ที่นี่ / keep the workspace in this folder")
     return p
@@ -193,6 +200,9 @@ def main(argv: list[str] | None = None) -> int:
     multiprocessing.freeze_support()     # signing runs in a helper process (also in a frozen .exe)
     _utf8_console()
     private_files()                      # citizens' data: readable by the office's account only
+    argv = sys.argv[1:] if argv is None else argv
+    if not [a for a in argv if not a.startswith("-")] and not {"-h", "--help"} & set(argv):
+        argv = [*argv, "start"]          # `mailbot` alone (the Start-menu shortcut): start
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.debug else logging.WARNING,
@@ -247,6 +257,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     from .config import default_config_path, load_config
 
+    if verb == "start":
+        return cmd_start(args, clock)
     if verb == "rules":
         return cmd_rules_test(args, clock)
     cfg = load_config(args.config or default_config_path())
@@ -372,6 +384,59 @@ def cmd_poll(cfg, clock) -> int:
               file=sys.stderr)
         return EXIT_SMTP_TROUBLE
     return 0
+
+
+def cmd_start(args: argparse.Namespace, clock) -> int:
+    """`mailbot` / `mailbot start`: the one way in without a terminal. The config given (--config,
+    $MAILBOT_CONFIG, ./mailbot.yaml), else the workspace in the documents folder, made from the
+    starter files on the first run; then the service with its console, and the browser opened at
+    the console (its setup page while setup is not through). Started twice: the browser opens the
+    console already running."""
+    import os
+
+    from .config import load_config
+    from .console.server import console_url, running
+    from .setup import workspace
+    from .thai import to_bangkok
+
+    if args.config is not None:
+        path = args.config
+    elif os.environ.get("MAILBOT_CONFIG") or Path("mailbot.yaml").is_file():
+        path = Path(os.environ.get("MAILBOT_CONFIG") or "mailbot.yaml")
+    else:
+        folder = workspace.workspace()
+        path, made = workspace.ensure(folder, to_bangkok(clock()).date())
+        if made:
+            print(f"สร้างที่ทำงานของ mailbot แล้ว: {folder}\nmade the mailbot workspace: {folder}", flush=True)
+    cfg = load_config(path)
+    args.data_dir = cfg.data_dir
+    cfg.console.enabled = True
+    url = console_url(cfg)
+    if running(cfg):
+        print(f"mailbot ทำงานอยู่แล้ว เปิดหน้าจอเจ้าหน้าที่: {url}\nmailbot is already running: {url}", flush=True)
+        if not args.no_browser:
+            _open_browser(url)
+        return 0
+    from .app import Office
+
+    with Office.open(cfg, clock=clock) as office:
+        page = url.rstrip("/") + ("/setup/" if office.setup.waiting() else "/")
+    if not args.no_browser:
+        import threading
+
+        threading.Timer(1.5, _open_browser, args=(page,)).start()   # once the console is listening
+    print(f"หน้าจอเจ้าหน้าที่ / officer console: {page}", flush=True)
+    _log_to_file(cfg)
+    return cmd_run(cfg, clock, None)
+
+
+def _open_browser(url: str) -> None:
+    import webbrowser
+
+    try:
+        webbrowser.open(url)
+    except Exception:  # noqa: BLE001 - no browser: the address is printed
+        pass
 
 
 def cmd_run(cfg, clock, every: int | None) -> int:
@@ -726,7 +791,7 @@ def cmd_console_user(cfg, clock, args: argparse.Namespace) -> int:
         auth.check_password(password)
         if getpass.getpass("พิมพ์รหัสผ่านอีกครั้ง / again: ") != password:
             raise ConfigError("รหัสผ่านสองครั้งไม่ตรงกัน ไม่ได้บันทึก", "the two passwords differ; nothing saved")
-        auth.set_password(office.state, name, password, clock(), new=args.user_verb == "add")
+        auth.set_password(office.state, name, password, clock(), new=args.user_verb == "add", admin=args.admin)
     print(f"{'สร้างบัญชี' if args.user_verb == 'add' else 'เปลี่ยนรหัสผ่านของ'} {name} แล้ว / "
           f"{'added' if args.user_verb == 'add' else 'password changed for'} {name}")
     return 0

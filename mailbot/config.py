@@ -7,6 +7,7 @@ problem into a Thai + English message that names the key.
 """
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Sequence
@@ -25,8 +26,10 @@ from pydantic import (
     model_validator,
 )
 
-from .errors import ConfigError, RulesError
+from .errors import ConfigError, MailbotError, RulesError
 from .thai import normalise, thai_digits_to_arabic
+
+log = logging.getLogger(__name__)
 
 
 class _Strict(BaseModel):
@@ -241,6 +244,11 @@ class GraphConfig(_Strict):
 
 
 class _Server(_WithPassword):
+    """One mail server. Its password: ``password_store: true`` (the console's setup puts it in the
+    operating system's credential store, mail/credentials.server_password), or ``password_env``,
+    or ``password`` itself."""
+
+    password_store: bool = False        # the password is in the credential store (set up in the console)
     host: str = Field(min_length=1)
     port: int | None = Field(default=None, ge=1, le=65535)
     security: Security = "ssl"
@@ -251,6 +259,12 @@ class _Server(_WithPassword):
     oauth2: OAuth2Config | None = None     # its own sign-in; default: the top-level oauth2 section
 
     _root: Any = PrivateAttr(default=None)   # the Config this section belongs to
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "_Server":
+        if self.password_store and (self.password is not None or self.password_env):
+            raise ValueError("give one of password_store, password_env or password")
+        return self
 
     def oauth2_settings(self) -> OAuth2Config | None:
         """The oauth2 section this server signs in with (its own, else the shared one)."""
@@ -623,6 +637,7 @@ class Config(_Strict):
 
     base_dir: Path = Field(default=Path("."), exclude=True)
     source: Path = Field(default=Path("mailbot.yaml"), exclude=True)   # the file this was read from
+    _stamp: tuple[int, int] | None = PrivateAttr(default=None)        # its time and size when read
 
     @model_validator(mode="before")
     @classmethod
@@ -946,7 +961,33 @@ def load_config(path: Path | None = None) -> Config:
         ) from None
     cfg.base_dir = path.resolve().parent
     cfg.source = path.resolve()
+    cfg._stamp = _stamp(path)
     return cfg
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
+
+
+def reloaded(cfg: Config) -> Config:
+    """``cfg`` while its file is unchanged; once the file changed (the console's settings, a hand
+    edit), the file read anew — so a running service and the console see a change on their next
+    cycle or page, without a restart. A file that no longer loads leaves ``cfg`` in use (the
+    console validates before it saves; a hand edit's mistake is shown by ``mailbot check``)."""
+    now = _stamp(cfg.source)
+    if now is None or now == cfg._stamp:
+        return cfg
+    try:
+        fresh = load_config(cfg.source)
+    except MailbotError:
+        cfg._stamp = now        # said once, not on every page
+        log.warning("config %s changed but does not load; the last good settings stay in use", cfg.source)
+        return cfg
+    return fresh
 
 
 _RULES_READ: dict[tuple[str, int, int], Rules] = {}

@@ -62,8 +62,10 @@ def _hash(password: str) -> str:
     return generate_password_hash(unicodedata.normalize("NFC", password), method=METHOD)
 
 
-def set_password(state: State, name: str, password: str, now: datetime, *, new: bool) -> None:
-    """Add an officer (``new``) or change an officer's password."""
+def set_password(state: State, name: str, password: str, now: datetime, *, new: bool,
+                 admin: bool | None = None) -> None:
+    """Add an officer (``new``) or change an officer's password; ``admin``: may change settings
+    (the first account of an office always may, so that someone can)."""
     name = check_name(name)
     check_password(password)
     hashed = _hash(password)
@@ -75,6 +77,8 @@ def set_password(state: State, name: str, password: str, now: datetime, *, new: 
         if not new and not exists:
             raise ConfigError(f"ไม่พบเจ้าหน้าที่ชื่อ {name}", f"no officer named {name!r}")
         state.save_officer(name, hashed, now)
+        if admin is not None or not state.has_admin():
+            state.set_officer_admin(name, True if admin is None else admin)
         if not new:                  # a new password: whoever signed in with the old one signs in again
             state.drop_officer_sessions(name)
 

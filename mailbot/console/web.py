@@ -20,10 +20,11 @@ from werkzeug.routing import IntegerConverter
 from ..app import Office
 from ..casework import workflow
 from ..clock import Clock, utcnow
-from ..config import Config
+from ..config import Config, reloaded
 from ..errors import MailbotError
 from ..kinds import explain, kind_label, outcome_label, reason_parts, send_state
 from ..mail.wire import Wire
+from ..setup.service import STARTER_ADDRESS
 from ..store import from_iso
 from ..thai import thai_date, thai_date_short, thai_datetime
 from . import auth, security
@@ -77,7 +78,9 @@ def create_app(cfg: Config, clock: Clock = utcnow, *, port: int | None = None,
         if request.method == "POST" and not security.origin_ok(
                 request.headers.get("Origin"), request.headers.get("Referer"), request.host):
             return _refused()
-        g.office = Office.open(cfg, clock=clock, notify=notify, wire=wire)
+        current = reloaded(app.extensions["mailbot"]["cfg"])   # settings changed since: seen now
+        app.extensions["mailbot"]["cfg"] = current
+        g.office = Office.open(current, clock=clock, notify=notify, wire=wire)
         g.session = sessions.get(g.office.state, request.cookies.get(cookie))
         if request.method == "POST" and not (
                 g.session is not None and security.token_ok(request.form.get("csrf"), g.session.csrf)):
@@ -93,7 +96,10 @@ def create_app(cfg: Config, clock: Clock = utcnow, *, port: int | None = None,
         if g.session is None:
             g.session = sessions.new(g.office.state, None)
             g.new_cookie = True
-        g.actor = g.session.officer or cfg.console.actor
+        g.actor = g.session.officer or current.console.actor
+        if (request.endpoint == "views.today" and request.method == "GET"
+                and current.agency.address == STARTER_ADDRESS and not g.office.setup.steps()[0].done):
+            return redirect(url_for("setup.start"))     # a new workspace: its setup first
         return None
 
     @app.after_request
@@ -144,9 +150,11 @@ def create_app(cfg: Config, clock: Clock = utcnow, *, port: int | None = None,
             "เกิดข้อผิดพลาดที่ไม่คาดคิด ข้อมูลที่บันทึกแล้วไม่สูญหาย ลองใหม่อีกครั้ง (รายละเอียดอยู่ใน data/logs/mailbot.log)",
             f"unexpected error ({type(exc).__name__}); saved data is safe; details are in the log")), 500
 
+    from .setup import bp as setup_bp
     from .views import bp
 
     app.register_blueprint(bp)
+    app.register_blueprint(setup_bp)
     return app
 
 

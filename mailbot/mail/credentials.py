@@ -218,3 +218,37 @@ def _owner_only(path: Path, mode: int) -> None:
             os.chmod(path, mode)
         except OSError:
             pass
+
+
+# ---------------------------------------------------------------------------- mail server passwords
+
+def password_name(section: str, user: str) -> str:
+    """The name a server's password is kept under: one per server kind and mailbox, so that two
+    workspaces on one computer keep their own."""
+    return f"{section}-password:{user.strip().lower()}"
+
+
+def server_password(server, section: str) -> str:
+    """The password ``server`` (an imap or smtp section) signs in with: from the credential store
+    when ``password_store`` (the console's setup put it there), else as the config says."""
+    if not getattr(server, "password_store", False):
+        return server.require_secret(section)
+    from ..errors import ConfigError
+
+    root = server.root
+    store = Store(root.data_dir if root is not None else Path("data"))
+    value = store.get(password_name(section, server.login_name()))
+    if value:
+        return value
+    raise ConfigError(
+        f"ยังไม่ได้ใส่รหัสผ่านของ {section.upper()} ในที่เก็บรหัสผ่าน: เปิดหน้าจอเจ้าหน้าที่ > ตั้งค่า > กล่องอีเมล แล้วใส่รหัสผ่าน",
+        f"the {section} password is not in the credential store: open the console, Settings, Mailbox, and enter it",
+    )
+
+
+def save_server_password(server, section: str, password: str) -> str:
+    """Keep ``password`` for ``server`` in the credential store; where it went, for the officer."""
+    root = server.root
+    store = Store(root.data_dir if root is not None else Path("data"))
+    store.set(password_name(section, server.login_name()), password)
+    return store.where()

@@ -29,6 +29,7 @@ from imapclient.imapclient import SENT
 from ..config import ImapConfig
 from ..errors import ConnectionFailure, MailbotError
 from .smtp import tls_context
+from .credentials import server_password
 
 if TYPE_CHECKING:
     from .oauth import Token
@@ -108,7 +109,7 @@ class Mailbox:
         if cfg.auth == "oauth2":
             self.client = self._oauth_login()
             return
-        password = cfg.require_secret("imap")
+        password = server_password(cfg, "imap")
         client = self._open()
         try:
             client.login(cfg.username, password)

@@ -37,6 +37,7 @@ from typing import Callable
 from ..config import ImapConfig, SmtpConfig
 from ..errors import ConnectionFailure
 from . import addresses
+from .credentials import server_password
 from .mailbox import SENT_NAMES, Fetched, NoIdle
 from .smtp import SendRefused
 from .wire import Wire
@@ -250,7 +251,7 @@ class MemoryMailbox:
                 raise _unreachable("IMAP", "เซิร์ฟเวอร์รับอีเมล (IMAP)", where, "imap")
             self.mechanism = "XOAUTH2"
         else:
-            password = cfg.require_secret("imap")
+            password = server_password(cfg, "imap")
             if server.imap_down:
                 raise _unreachable("IMAP", "เซิร์ฟเวอร์รับอีเมล (IMAP)", where, "imap")
             if server.password is not None and (cfg.username != server.user or password != server.password):
@@ -464,7 +465,7 @@ class MemorySmtp:
 
     def connect(self) -> None:
         cfg, server = self.cfg, self.server
-        password = cfg.require_secret("smtp") if cfg.username and cfg.auth == "password" else ""
+        password = server_password(cfg, "smtp") if cfg.username and cfg.auth == "password" else ""
         if server.smtp_down:
             raise _unreachable("SMTP", "เซิร์ฟเวอร์ส่งอีเมล (SMTP)", f"{cfg.host}:{cfg.effective_port()}", "smtp")
         if cfg.auth == "oauth2":

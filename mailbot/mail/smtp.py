@@ -19,6 +19,7 @@ import aiosmtplib
 from ..config import SmtpConfig
 from ..errors import ConnectionFailure
 from . import addresses
+from .credentials import server_password
 
 if TYPE_CHECKING:
     from .oauth import Token
@@ -74,7 +75,7 @@ class Smtp:
 
     def connect(self) -> None:
         cfg = self.cfg
-        password = cfg.require_secret("smtp") if cfg.username and cfg.auth == "password" else ""
+        password = server_password(cfg, "smtp") if cfg.username and cfg.auth == "password" else ""
         client = aiosmtplib.SMTP(
             hostname=cfg.host,
             port=cfg.effective_port(),

@@ -21,7 +21,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from ..app import Notify, Office, alert_anyhow
 from ..clock import Clock, utcnow
-from ..config import Config
+from ..config import Config, reloaded
 from ..errors import ConnectionFailure, MailbotError, explain_environment
 from ..intake.cycle import CycleReport
 from ..mail.wire import REAL, Wire
@@ -55,6 +55,9 @@ class Daemon:
         self._again = threading.Event()      # new mail announced while a cycle was running
 
     def office(self) -> Office:
+        """The office for one job, with the settings as they are now (a change made in the console
+        or by hand is seen on the next cycle, without a restart)."""
+        self.cfg = reloaded(self.cfg)
         return Office.open(self.cfg, clock=self.clock, notify=self.notify, wire=self.wire)
 
     # ------------------------------------------------------------------ jobs
@@ -75,6 +78,9 @@ class Daemon:
     def _poll_once(self) -> None:
         try:
             with self.office() as office:
+                if office.setup.waiting():      # setup not through yet: the mailbox is left alone
+                    log.info("setup not finished; no poll")
+                    return
                 report = office.poll(stop=self.stop_event)
         except ConnectionFailure as exc:   # alerted by the core; the next cycle retries
             self.notify(exc.thai, exc.english)
@@ -125,7 +131,8 @@ class Daemon:
     def daily_report(self) -> None:
         try:
             with self.office() as office:
-                office.daily_log(self.clock().astimezone(BANGKOK).date(), email=True)
+                if not office.setup.waiting():
+                    office.daily_log(self.clock().astimezone(BANGKOK).date(), email=True)
         except Exception:  # noqa: BLE001
             log.exception("daily report failed")
         self.sched.add_job(self.daily_report, "date", id="daily_report", replace_existing=True,

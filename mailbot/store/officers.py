@@ -44,6 +44,17 @@ class OfficerStore(Database):
                         "p=0, password_hash=excluded.password_hash, changed_at=excluded.changed_at",
                         (name, password_hash, iso(now), iso(now)))
 
+    def officer_is_admin(self, name: str) -> bool:
+        """Whether this officer may change settings."""
+        row = self.db.execute("SELECT admin FROM officers WHERE name=?", (name,)).fetchone()
+        return bool(row and row[0])
+
+    def set_officer_admin(self, name: str, admin: bool) -> None:
+        self.db.execute("UPDATE officers SET admin=? WHERE name=?", (1 if admin else 0, name))
+
+    def has_admin(self) -> bool:
+        return self.db.execute("SELECT 1 FROM officers WHERE admin = 1 LIMIT 1").fetchone() is not None
+
     def upgrade_officer_hash(self, name: str, password_hash: str) -> None:
         """The same password, stored in the current format (``changed_at`` untouched)."""
         self.db.execute("UPDATE officers SET salt=x'', hash=x'', n=0, r=0, p=0, password_hash=? WHERE name=?",

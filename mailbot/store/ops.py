@@ -6,7 +6,8 @@ sent and the replies it was sent) and ``privacy prune`` (raw messages past their
 their case's status); what recovery reads and writes (the numbers the database holds, the
 event on a rebuilt case) and reading the cases of an old database file (``old_database_cases``,
 read-only; ``DatabaseError`` when it cannot be read); the LINE outbox (``line_outbox``: each text
-owed to one group or user, the push key it goes under, sent or failed).
+owed to one group or user, the push key it goes under, sent or failed); the setup steps done
+(``setup_steps``: the officer's first hour, step by step).
 """
 from __future__ import annotations
 
@@ -130,3 +131,18 @@ class OpsStore(Database):
     def line_last_refused(self) -> sqlite3.Row | None:
         """The latest text LINE refused for good, or None."""
         return self.db.execute("SELECT * FROM line_outbox WHERE status='failed' ORDER BY id DESC LIMIT 1").fetchone()
+
+    # ------------------------------------------------------------------ the first hour's steps
+
+    def setup_done(self, step: str, at: str, actor: str, detail: str = "") -> None:
+        with self.tx():
+            self.db.execute("INSERT INTO setup_steps (step, done_at, actor, detail) VALUES (?,?,?,?) "
+                            "ON CONFLICT (step) DO UPDATE SET done_at = excluded.done_at, actor = excluded.actor, "
+                            "detail = excluded.detail", (step, at, actor, detail))
+
+    def setup_undone(self, step: str) -> None:
+        with self.tx():
+            self.db.execute("DELETE FROM setup_steps WHERE step = ?", (step,))
+
+    def setup_steps(self) -> dict[str, sqlite3.Row]:
+        return {r["step"]: r for r in self.db.execute("SELECT * FROM setup_steps")}

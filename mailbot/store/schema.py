@@ -360,5 +360,15 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None] | str] = {
         CREATE INDEX graph_items_item ON graph_items (account, item_id);
         CREATE INDEX graph_items_sha ON graph_items (account, sha256) WHERE sha256 IS NOT NULL;
     """,
+    # the officer's first hour (setup/, console/setup.py): each setup step done, when, by whom, and
+    # what it was done for (the mailbox test: the servers and account it passed with, so that a
+    # change of them asks for the test again); and which officers may change settings (with accounts,
+    # only an administrator: the oldest account of an office that already has some)
+    20: """
+        CREATE TABLE setup_steps (
+            step TEXT PRIMARY KEY, done_at TEXT NOT NULL, actor TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '');
+        ALTER TABLE officers ADD COLUMN admin INTEGER NOT NULL DEFAULT 0;
+        UPDATE officers SET admin = 1 WHERE name = (SELECT name FROM officers ORDER BY created_at, name LIMIT 1);
+    """,
 }
 SCHEMA_VERSION = max(MIGRATIONS)

@@ -11,3 +11,16 @@ document.addEventListener("submit", function (event) {
 document.addEventListener("click", function (event) {
   if (event.target.matches && event.target.matches("button.print")) { window.print(); }
 });
+
+// setup, mailbox step: show only what the chosen provider needs
+document.addEventListener("DOMContentLoaded", function () {
+  var form = document.querySelector("form.mailbox");
+  if (!form) return;
+  function show() {
+    var picked = form.querySelector("input[name=provider]:checked");
+    var key = picked ? picked.value : "";
+    form.querySelectorAll("[data-for]").forEach(function (el) { el.hidden = el.getAttribute("data-for") !== key; });
+  }
+  form.querySelectorAll("input[name=provider]").forEach(function (r) { r.addEventListener("change", show); });
+  show();
+});

@@ -1,0 +1,244 @@
+"""The core's setup service: what the console's setup pages and settings forms call.
+
+Owns: the first hour's steps and whether each is done (``State.setup_steps``; the mailbox step
+only for the servers and account it passed with), each step's saving (through
+``setup.settings``: validated, comments kept, audited with who made it), the mailbox password
+put in the credential store (never in a file), trying the mailbox for real, the starter
+catalogue and the public holidays, and starting with the computer.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, Callable
+
+from ..config import Config, Rules, load_rules
+from ..errors import ConfigError, MailbotError
+from ..mail.credentials import save_server_password
+from ..mail.wire import Wire
+from ..store import State, iso
+from ..thai import normalise, to_bangkok
+from . import autostart, providers, settings
+
+STEPS: tuple[tuple[str, str], ...] = (
+    ("agency", "ข้อมูลหน่วยงาน"),
+    ("mailbox", "กล่องอีเมลกลาง"),
+    ("test", "ทดสอบการเชื่อมต่อ"),
+    ("services", "งานบริการ"),
+    ("letters", "หนังสือและข้อความตอบกลับ"),
+    ("holidays", "วันหยุดและเวลาทำการ"),
+    ("autostart", "ให้ทำงานทุกวัน"),
+    ("poll", "รับอีเมลครั้งแรก"),
+)
+LABEL = dict(STEPS)
+STARTER_ADDRESS = "saraban@example.go.th"
+EMBLEM_MAX = 5 * 1024 * 1024
+
+
+@dataclass
+class Step:
+    key: str
+    label: str
+    done: bool
+    when: str = ""       # ISO time it was done
+    by: str = ""
+
+
+def _fingerprint(cfg: Config) -> str:
+    """The servers and account a mailbox test passed with: changing any asks for the test again."""
+    parts: list[str] = [cfg.mailbox]
+    for s in (cfg.imap, cfg.smtp):
+        parts += [s.host, str(s.effective_port()), s.security, s.username, s.auth]
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+
+class SetupDesk:
+    def __init__(self, cfg: Config, clock: Callable[[], datetime], state: State, wire: Wire) -> None:
+        self.cfg = cfg
+        self.clock = clock
+        self.state = state
+        self.wire = wire
+
+    # ------------------------------------------------------------------ progress
+
+    def steps(self) -> list[Step]:
+        done = self.state.setup_steps()
+        out = []
+        for key, label in STEPS:
+            row = done.get(key)
+            ok = row is not None
+            if key == "test" and row is not None:
+                ok = row["detail"] == _fingerprint(self.cfg)
+            out.append(Step(key, label, ok, row["done_at"] if row else "", row["actor"] if row else ""))
+        return out
+
+    def finished(self) -> bool:
+        """Setup is through once the mailbox passed its test and the first poll ran."""
+        s = {x.key: x.done for x in self.steps()}
+        return s["test"] and s["poll"]
+
+    def waiting(self) -> bool:
+        """Whether the service should leave the mailbox alone for now: a new workspace (the
+        starter's example address), or a setup begun in the console whose mailbox has not passed
+        its test. An office set up by hand (no setup steps recorded) never waits."""
+        if self.cfg.agency.address == STARTER_ADDRESS:
+            return True
+        done = self.state.setup_steps()
+        if not done:
+            return False
+        row = done.get("test")
+        return row is None or row["detail"] != _fingerprint(self.cfg)
+
+    def next_step(self) -> str | None:
+        return next((s.key for s in self.steps() if not s.done), None)
+
+    def done(self, step: str, actor: str, detail: str = "") -> None:
+        self.state.setup_done(step, iso(self.clock()), actor, detail)
+
+    def _audit(self, actor: str, file: str, changed: list[str]) -> None:
+        self.state.audit(self.clock(), actor, "settings", file, {"changed": sorted(changed)})
+
+    def _save(self, actor: str, changes: dict[str, Any]) -> None:
+        settings.update_config(self.cfg.source, changes)
+        self._audit(actor, self.cfg.source.name, list(changes))
+
+    # ------------------------------------------------------------------ 1. the agency
+
+    def save_agency(self, actor: str, *, name: str, address: str, unit: str = "", phone: str = "",
+                    postal: str = "", signer_name: str = "", signer_position: str = "",
+                    emblem: tuple[str, bytes] | None = None) -> None:
+        name, address = " ".join(name.split()), address.strip().lower()
+        if not name:
+            raise ConfigError("ยังไม่ได้ใส่ชื่อหน่วยงาน", "the agency's name is empty")
+        if "@" not in address or " " in address or address.startswith("@") or address.endswith("@"):
+            raise ConfigError(f"อีเมลกลางไม่ถูกต้อง: {address or '(ว่าง)'} (เขียนเช่น saraban@tambon.go.th)",
+                              f"not an e-mail address: {address!r}")
+        changes: dict[str, Any] = {
+            "agency.name": name, "agency.address": address,
+            "letters.unit": " ".join(unit.split()), "letters.phone": " ".join(phone.split()),
+            "letters.signer_name": " ".join(signer_name.split()),
+            "letters.signer_position": " ".join(signer_position.split()),
+            "letters.address": [line.strip() for line in postal.splitlines() if line.strip()],
+        }
+        if emblem is not None and emblem[1]:
+            changes["letters.emblem"] = str(self._emblem(*emblem))
+        old = self.cfg.agency.address
+        for section in ("imap", "smtp"):     # the starter's mailbox account follows the agency's address
+            if getattr(self.cfg, section).username in ("", STARTER_ADDRESS, old):
+                changes[f"{section}.username"] = address
+        self._save(actor, changes)
+        self.done("agency", actor)
+
+    def _emblem(self, filename: str, data: bytes) -> Path:
+        """The emblem image checked (an image, PNG or JPEG, at most 5 MB) and kept beside the config."""
+        if len(data) > EMBLEM_MAX:
+            raise ConfigError(f"ไฟล์ตราใหญ่เกินไป ({len(data) / 1024 / 1024:.1f} MB) ใช้ไฟล์ไม่เกิน 5 MB",
+                              f"the emblem file is too large ({len(data)} bytes; 5 MB at most)")
+        try:
+            from PIL import Image
+
+            with Image.open(io.BytesIO(data)) as im:
+                im.verify()
+                kind = (im.format or "").upper()
+        except Exception:  # noqa: BLE001 - anything Pillow cannot read is not an image to us
+            raise ConfigError("ไฟล์ตราไม่ใช่รูปภาพ ใช้ไฟล์ PNG หรือ JPG",
+                              f"the emblem {filename!r} is not an image (PNG or JPG)") from None
+        if kind not in ("PNG", "JPEG"):
+            raise ConfigError(f"ไฟล์ตราเป็นรูปชนิด {kind} ใช้ไฟล์ PNG หรือ JPG",
+                              f"the emblem is {kind}; use PNG or JPG")
+        target = self.cfg.base_dir / ("emblem.png" if kind == "PNG" else "emblem.jpg")
+        tmp = target.with_suffix(".new")
+        tmp.write_bytes(data)
+        tmp.replace(target)
+        return target.relative_to(self.cfg.base_dir)
+
+    # ------------------------------------------------------------------ 2. the mailbox
+
+    def save_mailbox(self, actor: str, *, provider: str, address: str, password: str,
+                     imap: tuple[str, int, str] | None = None, smtp: tuple[str, int, str] | None = None) -> str:
+        """The mailbox's servers into mailbot.yaml, its password into the credential store;
+        where the password went (for the page)."""
+        if provider not in providers.BY_KEY:
+            raise ConfigError("เลือกผู้ให้บริการอีเมล", f"unknown provider {provider!r}")
+        address = address.strip().lower() or self.cfg.agency.address
+        sections = providers.server_settings(provider, address, imap=imap, smtp=smtp)
+        changes: dict[str, Any] = {"mailbox": "imap"}
+        for name, values in sections.items():
+            for key, value in values.items():
+                changes[f"{name}.{key}"] = value
+            changes[f"{name}.password_env"] = settings.REMOVE
+            changes[f"{name}.password"] = settings.REMOVE
+            changes[f"{name}.auth"] = settings.REMOVE
+        if not password and not self._has_password(address):
+            raise ConfigError("ยังไม่ได้ใส่รหัสผ่านของกล่องอีเมล", "the mailbox password is empty")
+        self._save(actor, changes)
+        where = ""
+        if password:
+            from ..config import load_config
+
+            fresh = load_config(self.cfg.source)
+            for section in ("imap", "smtp"):
+                where = save_server_password(getattr(fresh, section), section, password)
+            self.state.audit(self.clock(), actor, "settings", "credential store", {"changed": ["imap password",
+                                                                                                 "smtp password"]})
+        self.done("mailbox", actor)
+        return where
+
+    def _has_password(self, address: str) -> bool:
+        from ..mail.credentials import server_password
+
+        try:
+            return bool(self.cfg.imap.password_store and server_password(self.cfg.imap, "imap"))
+        except MailbotError:
+            return False
+
+    # ------------------------------------------------------------------ 3. the test
+
+    def test_mailbox(self, actor: str) -> list[Any]:
+        """IMAP and SMTP tried for real; the step is done only when both pass."""
+        from .probe import probe
+
+        findings = probe(self.cfg, self.wire)
+        if findings and all(f.ok for f in findings):
+            self.done("test", actor, _fingerprint(self.cfg))
+        else:
+            self.state.setup_undone("test")
+        return findings
+
+    # ------------------------------------------------------------------ 4. services
+
+    def save_services(self, actor: str, services: list[dict[str, Any]],
+                      referrals: list[dict[str, Any]] | None = None) -> Rules:
+        for s in services:
+            s["keywords"] = [k for k in (" ".join(str(k).split()) for k in s.get("keywords", [])) if normalise(k)]
+        settings.update_rules(self.cfg.rules_path, services, referrals)
+        self._audit(actor, self.cfg.rules_path.name, ["services"] + (["referrals"] if referrals is not None else []))
+        self.done("services", actor)
+        return load_rules(self.cfg.rules_path)
+
+    # ------------------------------------------------------------------ 6. holidays
+
+    def save_schedule(self, actor: str, holidays: list[date], office_hours: str | None = None) -> None:
+        changes: dict[str, Any] = {"schedule.holidays": [f"{d.year + 543}-{d.month:02d}-{d.day:02d}"
+                                                         for d in sorted(set(holidays))]}
+        if office_hours is not None:
+            changes["schedule.office_hours"] = office_hours
+        self._save(actor, changes)
+        self.done("holidays", actor)
+
+    # ------------------------------------------------------------------ 7. every day
+
+    def autostart(self, actor: str, on: bool) -> autostart.Autostart:
+        result = autostart.install(self.cfg.base_dir) if on else autostart.remove()
+        self.state.audit(self.clock(), actor, "settings", "autostart", {"on": on, "where": result.where})
+        if on:
+            self.done("autostart", actor)
+        else:
+            self.state.setup_undone("autostart")
+        return result
+
+    def today(self) -> date:
+        return to_bangkok(self.clock()).date()
