@@ -97,7 +97,7 @@ class Office:
         self.intake = Intake(cfg=cfg, clock=clock, rules=self.rules, templates=self.templates, state=state, desk=desk,
                              outbox=outbox, alerts=self.alerts, recorder=self.recorder, registers=self.registers,
                              upkeep=self.upkeep, views=self.views, work=work, wire=wire)
-        self.setup = SetupDesk(cfg, clock, state, wire)     # the first hour and the settings forms
+        self.setup = SetupDesk(cfg, clock, state, wire, self.templates)   # the first hour, the settings forms
 
     @classmethod
     def open(cls, cfg: Config, clock: Clock = utcnow, notify: Notify = _quiet, wire: Wire | None = None) -> "Office":
@@ -201,20 +201,6 @@ class Office:
     def is_admin(self, officer: str | None) -> bool:
         """Whether ``officer`` may change settings (with accounts: an administrator only)."""
         return officer is not None and self.state.officer_is_admin(officer)
-
-    def setup_previews(self) -> list[tuple[str, str]]:
-        """Each citizen reply and the result letter as sent, with sample data: (name, text)."""
-        from .casework.replies import sample_context
-
-        out = []
-        sample = sample_context(self.cfg.agency, self.clock())
-        for name, label in (("receipt", "อีเมลตอบรับ (เลขรับ)"), ("documents_still_missing", "แจ้งเอกสารไม่ครบ"),
-                            ("referral", "แนะนำหน่วยงานที่ถูกต้อง"), ("unclassified", "รอเจ้าหน้าที่ตรวจสอบ")):
-            try:
-                out.append((label, self.templates.render(name, sample)))
-            except MailbotError as exc:
-                out.append((label, f"แม่แบบนี้มีข้อผิดพลาด: {exc.thai} {exc.detail}"))
-        return out
 
     def acknowledge(self, kind: str, ref: int, actor: str) -> None:
         """The officer has dealt with an item of the work queue another way (mail, quarantine, flagged)."""

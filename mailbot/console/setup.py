@@ -68,7 +68,10 @@ def step(name: str):
     if name == "services":
         context.update(_services_context(request.args.get("subject", "")[:500]))
     if name == "letters":
-        context["previews"] = o.setup_previews()
+        context["previews"] = o.setup.previews()
+        edit = request.args.get("edit", "")
+        if edit:
+            context["edit"], context["edit_text"] = edit, o.setup.template_text(edit)
     if name == "holidays":
         context["shipped"] = _shipped(o.setup.today().year + 543)
     if name == "autostart":
@@ -222,6 +225,14 @@ def services():
 
 @bp.route("/letters", methods=["POST"])
 def letters():
+    name = form("template", 80)
+    if name:
+        try:
+            office().setup.save_template(g.actor, name, request.form.get("text", "")[:20000])
+        except MailbotError as exc:
+            return _failed("letters", exc, edit=name)
+        flash("บันทึกข้อความแล้ว")
+        return redirect(url_for("setup.step", name="letters"))
     office().setup.done("letters", g.actor)
     return _next("letters")
 

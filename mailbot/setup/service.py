@@ -15,6 +15,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Callable
 
+from ..casework.replies import Templates, sample_context
 from ..config import Config, Rules, load_rules
 from ..errors import ConfigError, MailbotError
 from ..mail.credentials import save_server_password
@@ -55,9 +56,15 @@ def _fingerprint(cfg: Config) -> str:
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
 
+EDITABLE = (("receipt", "อีเมลตอบรับ (เลขรับ)"), ("documents_still_missing", "แจ้งเอกสารไม่ครบ"),
+            ("referral", "แนะนำหน่วยงานที่ถูกต้อง"), ("unclassified", "รอเจ้าหน้าที่ตรวจสอบ"))
+
+
 class SetupDesk:
-    def __init__(self, cfg: Config, clock: Callable[[], datetime], state: State, wire: Wire) -> None:
+    def __init__(self, cfg: Config, clock: Callable[[], datetime], state: State, wire: Wire,
+                 templates: Templates | None = None) -> None:
         self.cfg = cfg
+        self.templates = templates
         self.clock = clock
         self.state = state
         self.wire = wire
@@ -218,6 +225,55 @@ class SetupDesk:
         self._audit(actor, self.cfg.rules_path.name, ["services"] + (["referrals"] if referrals is not None else []))
         self.done("services", actor)
         return load_rules(self.cfg.rules_path)
+
+    # ------------------------------------------------------------------ 5. letters and replies
+
+    def previews(self) -> list[tuple[str, str, str]]:
+        """Each editable reply as a citizen receives it, with sample data: (name, label, text)."""
+        assert self.templates is not None
+        sample = sample_context(self.cfg.agency, self.clock())
+        out = []
+        for name, label in EDITABLE:
+            try:
+                out.append((name, label, self.templates.render(name, sample)))
+            except MailbotError as exc:
+                out.append((name, label, f"แม่แบบนี้มีข้อผิดพลาด: {exc.thai}"))
+        return out
+
+    def template_text(self, name: str) -> str:
+        if name not in dict(EDITABLE):
+            raise ConfigError("ไม่มีแม่แบบนี้ให้แก้", f"no editable template {name!r}")
+        path = self.cfg.templates_dir / f"{name}.txt.j2"
+        return path.read_text(encoding="utf-8") if path.is_file() else ""
+
+    def save_template(self, actor: str, name: str, text: str) -> None:
+        """A reply's text saved only if it renders with sample data; the version it replaces is
+        kept beside it (``<name>.txt.j2.previous``)."""
+        import jinja2
+
+        assert self.templates is not None
+        self.template_text(name)                 # a known one
+        text = text.replace("\r\n", "\n")
+        label = dict(EDITABLE)[name]
+        try:
+            self.templates.env.from_string(text).render(**sample_context(self.cfg.agency, self.clock()))
+        except jinja2.TemplateSyntaxError as exc:
+            raise ConfigError(f"ข้อความ \"{label}\" เขียนผิดรูปแบบที่บรรทัด {exc.lineno} (ตรวจวงเล็บ {{{{ }}}} และ {{% %}}) "
+                              "ยังไม่ได้บันทึก ใช้ข้อความเดิมต่อไป",
+                              f"template {name} line {exc.lineno}: {exc.message}; not saved") from None
+        except jinja2.UndefinedError as exc:
+            raise ConfigError(f"ข้อความ \"{label}\" ใช้ชื่อข้อมูลที่ไม่มี ยังไม่ได้บันทึก ใช้ข้อความเดิมต่อไป",
+                              f"template {name}: {exc.message}; not saved") from None
+        except Exception as exc:  # noqa: BLE001 - anything else the template does wrong
+            raise ConfigError(f"ข้อความ \"{label}\" ใช้ไม่ได้ ยังไม่ได้บันทึก ใช้ข้อความเดิมต่อไป",
+                              f"template {name}: {type(exc).__name__}; not saved") from None
+        path = self.cfg.templates_dir / f"{name}.txt.j2"
+        if path.is_file():
+            path.with_name(path.name + ".previous").write_bytes(path.read_bytes())
+        tmp = path.with_name(f".{path.name}.new")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+        self._audit(actor, f"templates/{path.name}", ["text"])
 
     # ------------------------------------------------------------------ 6. holidays
 
