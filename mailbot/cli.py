@@ -189,6 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("start", help="เปิดงาน: สร้างที่ทำงานในโฟลเดอร์เอกสาร (ครั้งแรก) เปิดหน้าจอเจ้าหน้าที่ และทำงานต่อเนื่อง "
                                      "/ start: make the workspace (first time), open the console, keep working")
     s.add_argument("--no-browser", action="store_true", help="ไม่เปิดเว็บเบราว์เซอร์ / do not open a browser")
+    s.add_argument("--port", type=int, default=None, help="พอร์ตของหน้าจอเจ้าหน้าที่ / the console's port")
     s = sub.add_parser("demo", help="ทดลองทั้งระบบกับเซิร์ฟเวอร์จำลอง / full cycle on embedded servers")
     s.add_argument("--dir", type=Path, default=None, help="เก็บพื้นที่ทดลองไว้ที่นี่ / keep the workspace in this folder")
     return p
@@ -200,10 +201,9 @@ def main(argv: list[str] | None = None) -> int:
     multiprocessing.freeze_support()     # signing runs in a helper process (also in a frozen .exe)
     _utf8_console()
     private_files()                      # citizens' data: readable by the office's account only
-    argv = sys.argv[1:] if argv is None else argv
-    if not [a for a in argv if not a.startswith("-")] and not {"-h", "--help"} & set(argv):
-        argv = [*argv, "start"]          # `mailbot` alone (the Start-menu shortcut): start
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    argv = _start_by_default(parser, sys.argv[1:] if argv is None else list(argv))
+    args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.debug else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -235,6 +235,26 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+
+
+def _start_by_default(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
+    """`mailbot` with no verb (the Start-menu shortcut, a double click) is `mailbot start`: the
+    global options stay in front, start's own (--no-browser, --port) go after it."""
+    verbs = next(a.choices for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    if {"-h", "--help"} & set(argv) or any(a in verbs for a in argv):
+        return argv
+    front: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a == "--config" and i + 1 < len(argv):
+            front += argv[i:i + 2]
+            i += 2
+            continue
+        (front if a.startswith("--config=") or a == "--debug" else rest).append(a)
+        i += 1
+    return [*front, "start", *rest]
 
 
 def _notify(thai: str, english: str) -> None:
@@ -411,6 +431,8 @@ def cmd_start(args: argparse.Namespace, clock) -> int:
     cfg = load_config(path)
     args.data_dir = cfg.data_dir
     cfg.console.enabled = True
+    if args.port:
+        cfg.console.port = args.port
     url = console_url(cfg)
     if running(cfg):
         print(f"mailbot ทำงานอยู่แล้ว เปิดหน้าจอเจ้าหน้าที่: {url}\nmailbot is already running: {url}", flush=True)
@@ -454,7 +476,11 @@ def cmd_run(cfg, clock, every: int | None) -> int:
           f"polling every {s.every_minutes} min in office hours, every {s.after_hours_every_minutes} min "
           f"outside{' + IMAP IDLE' if s.idle else ''} (Ctrl-C stops)", flush=True)
     try:
-        Daemon(cfg, clock=clock, on_report=print_report, notify=_notify).run_forever()
+        def adjust(fresh) -> None:       # --every holds over a settings change read while running
+            if every:
+                fresh.schedule.every_minutes = every
+
+        Daemon(cfg, clock=clock, on_report=print_report, notify=_notify, adjust=adjust).run_forever()
     finally:
         lock.release()
     print("หยุดทำงานแล้ว / stopped")

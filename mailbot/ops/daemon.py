@@ -38,8 +38,9 @@ def _print(thai: str, english: str) -> None:
 class Daemon:
     def __init__(self, cfg: Config, clock: Clock = utcnow,
                  on_report: Callable[[CycleReport], None] | None = None, notify: Notify = _print,
-                 wire: Wire = REAL) -> None:
+                 wire: Wire = REAL, adjust: Callable[[Config], None] | None = None) -> None:
         self.cfg = cfg
+        self.adjust = adjust      # what the command line set over the file (--every), kept across reloads
         self.wire = wire          # how the mail servers are reached (mail/wire.py)
         self.clock = clock
         self.on_report = on_report or (lambda report: None)
@@ -57,7 +58,10 @@ class Daemon:
     def office(self) -> Office:
         """The office for one job, with the settings as they are now (a change made in the console
         or by hand is seen on the next cycle, without a restart)."""
-        self.cfg = reloaded(self.cfg)
+        fresh = reloaded(self.cfg)
+        if fresh is not self.cfg and self.adjust is not None:
+            self.adjust(fresh)
+        self.cfg = fresh
         return Office.open(self.cfg, clock=self.clock, notify=self.notify, wire=self.wire)
 
     # ------------------------------------------------------------------ jobs
