@@ -105,8 +105,9 @@ class SetupDesk:
     def done(self, step: str, actor: str, detail: str = "") -> None:
         self.state.setup_done(step, iso(self.clock()), actor, detail)
 
-    def _audit(self, actor: str, file: str, changed: list[str]) -> None:
-        self.state.audit(self.clock(), actor, "settings", file, {"changed": sorted(changed)})
+    def _audit(self, actor: str, file: str, changed: list[str], **more: Any) -> None:
+        with self.state.tx():
+            self.state.audit(self.clock(), actor, "settings", file, {"changed": sorted(changed), **more})
 
     def _save(self, actor: str, changes: dict[str, Any]) -> None:
         settings.update_config(self.cfg.source, changes)
@@ -189,8 +190,7 @@ class SetupDesk:
             fresh = load_config(self.cfg.source)
             for section in ("imap", "smtp"):
                 where = save_server_password(getattr(fresh, section), section, password)
-            self.state.audit(self.clock(), actor, "settings", "credential store", {"changed": ["imap password",
-                                                                                                 "smtp password"]})
+            self._audit(actor, "credential store", ["imap password", "smtp password"])
         self.done("mailbox", actor)
         return where
 
@@ -289,7 +289,7 @@ class SetupDesk:
 
     def autostart(self, actor: str, on: bool) -> autostart.Autostart:
         result = autostart.install(self.cfg.base_dir) if on else autostart.remove()
-        self.state.audit(self.clock(), actor, "settings", "autostart", {"on": on, "where": result.where})
+        self._audit(actor, "autostart", ["on" if on else "off"], where=result.where)
         if on:
             self.done("autostart", actor)
         else:

@@ -7,6 +7,8 @@ walk) is ``chain.py``'s, which the migrations use too.
 """
 from __future__ import annotations
 
+import sqlite3
+
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -41,6 +43,13 @@ class AuditStore(Database):
         """One entry in the log, inside the current transaction; returns its hash."""
         key = self.audit_key[0] if self.audit_key is not None else None
         return append(self.db, at, actor, action, ref, detail, key)
+
+    def audit_rows(self, action: str | None = None, limit: int = 200) -> list[sqlite3.Row]:
+        """The latest entries (of one ``action``), newest first."""
+        if action is None:
+            return self.db.execute("SELECT * FROM audit ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+        return self.db.execute("SELECT * FROM audit WHERE action = ? ORDER BY id DESC LIMIT ?",
+                               (action, limit)).fetchall()
 
     def audit_head(self) -> tuple[int, str]:
         return head(self.db)

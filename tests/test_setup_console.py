@@ -1,0 +1,257 @@
+"""The setup pages through Flask's test client over the in-memory mail double: every step saved
+through a form, what is refused (and that nothing is saved then), who may change settings, and
+that each change is in the audit log with who made it."""
+from __future__ import annotations
+
+import io
+import re
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from mailbot.config import load_config, load_rules
+from mailbot.console import auth
+from mailbot.console.web import create_app
+from mailbot.mail.memory import MemoryServer
+from mailbot.setup import autostart, workspace
+from mailbot.store import State
+
+from .conftest import TestClock, letter
+
+HOST = "127.0.0.1:8470"
+H = {"Host": HOST, "Origin": f"http://{HOST}"}
+ADDRESS = "saraban@nongbua.go.th"
+PASSWORD = "app-pass-2569"
+NOW = datetime(2026, 12, 7, 3, 0, tzinfo=timezone.utc)      # Monday 7 December 2569, 10:00 in Bangkok
+
+
+class Office:
+    def __init__(self, tmp_path: Path) -> None:
+        self.clock = TestClock(NOW)
+        self.config, _ = workspace.ensure(tmp_path / "mailbot", date(2026, 12, 7))
+        self.server = MemoryServer(ADDRESS, PASSWORD, clock=self.clock)
+        self.app = create_app(load_config(self.config), self.clock, port=8470, wire=self.server.wire())
+        self.app.testing = True
+        self.client = self.app.test_client()
+
+    def get(self, path: str):
+        return self.client.get(path, headers={"Host": HOST})
+
+    def token(self, path: str) -> str:
+        page = self.get(path).get_data(as_text=True)
+        found = re.search(r'name="csrf" value="([^"]+)"', page)
+        assert found, page[:400]
+        return found.group(1)
+
+    def post(self, path: str, data: dict, page: str | None = None):
+        data = {**data, "csrf": self.token(page or path.rstrip("/").rsplit("/", 1)[0] + "/" + path.rsplit("/", 1)[1])}
+        return self.client.post(path, data=data, headers=H)
+
+    def step(self, name: str, data: dict, **kw):
+        """POST /setup/<name> as its page sends it; the page it goes to and the message shown."""
+        data = {**data, "csrf": self.token(f"/setup/{name}")}
+        r = self.client.post(f"/setup/{name}", data=data, headers=H, **kw)
+        return r
+
+    def flashes(self, path: str) -> str:
+        return " ".join(re.findall(r'<p class="flash [a-z]+" role="status">([^<]*)</p>', self.get(path).get_data(as_text=True)))
+
+    def audit(self) -> list[tuple[str, str, str]]:
+        cfg = load_config(self.config)
+        state = State(cfg.data_dir / "state.sqlite3")
+        try:
+            return [(r["actor"], r["action"], r["ref"]) for r in state.audit_rows()]
+        finally:
+            state.close()
+
+
+@pytest.fixture
+def office(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setattr(autostart.shutil, "which", lambda name: None)     # no systemctl, no installed mailbot
+    return Office(tmp_path)
+
+
+AGENCY_FORM = {"name": "องค์การบริหารส่วนตำบลหนองบัว", "address": ADDRESS, "unit": "สำนักปลัด งานธุรการ",
+               "phone": "0 4312 3456", "postal": "หมู่ที่ 3 ตำบลหนองบัว\nอำเภอเมือง จังหวัดขอนแก่น 40000",
+               "signer_name": "นายสมศักดิ์ ใจดี", "signer_position": "นายกองค์การบริหารส่วนตำบลหนองบัว"}
+MAILBOX_FORM = {"provider": "other", "address": ADDRESS, "password": PASSWORD,
+                "imap_host": "127.0.0.1", "imap_port": "9", "imap_security": "none",
+                "smtp_host": "127.0.0.1", "smtp_port": "9", "smtp_security": "none"}
+
+
+def test_a_new_workspace_opens_at_its_setup(office):
+    r = office.get("/")
+    assert r.status_code == 302 and r.headers["Location"].endswith("/setup/")
+    r = office.get("/setup/")
+    assert r.headers["Location"].endswith("/setup/agency")
+    page = office.get("/setup/agency").get_data(as_text=True)
+    assert "ข้อมูลหน่วยงาน" in page and "Traceback" not in page
+
+
+def test_the_first_hour_step_by_step(office):
+    o = office
+    r = o.step("agency", AGENCY_FORM)
+    assert r.status_code == 302 and r.headers["Location"].endswith("/setup/mailbox")
+    cfg = load_config(o.config)
+    assert cfg.agency.name == AGENCY_FORM["name"] and cfg.agency.address == ADDRESS
+    assert cfg.letters.address == ["หมู่ที่ 3 ตำบลหนองบัว", "อำเภอเมือง จังหวัดขอนแก่น 40000"]
+    assert cfg.imap.username == ADDRESS           # the starter's account followed the agency's address
+    assert "# ชื่อหน่วยงาน" in o.config.read_text(encoding="utf-8")     # comments kept
+
+    r = o.step("mailbox", MAILBOX_FORM)
+    assert r.headers["Location"].endswith("/setup/test")
+    cfg = load_config(o.config)
+    assert cfg.imap.password_store and cfg.smtp.password_store and cfg.imap.port == 9
+    assert PASSWORD not in o.config.read_text(encoding="utf-8")
+    assert not list(p for p in o.config.parent.rglob("*.yaml") if PASSWORD in p.read_text(encoding="utf-8"))
+
+    r = o.step("test", {})
+    assert r.status_code == 302 and r.headers["Location"].endswith("/setup/services"), r.get_data(as_text=True)[:800]
+
+    page = o.get("/setup/services?subject=ขออนุญาตต่อเติมบ้าน เลขที่ 12").get_data(as_text=True)
+    assert "ขออนุญาตก่อสร้าง" in page            # the live try: the pipeline's decision
+    r = o.step("services", {"code": ["BLD", "CMP", "OLD"], "referrals": "1"})
+    assert r.headers["Location"].endswith("/setup/letters"), o.flashes("/setup/services")
+    rules = load_rules(o.config.parent / "rules.yaml")
+    assert [s.code for s in rules.services] == ["BLD", "OLD", "CMP"] and rules.referrals
+
+    page = o.get("/setup/letters").get_data(as_text=True)
+    assert "15/2569" in page and AGENCY_FORM["name"] in page       # the receipt with sample data
+    r = o.step("letters", {})
+    assert r.headers["Location"].endswith("/setup/holidays")
+
+    r = o.step("holidays", {"import": "1", "days": "15/1/2570\n๒๐/๑/๒๕๗๐", "office_hours": "08:30-16:30"})
+    assert r.headers["Location"].endswith("/setup/autostart")
+    cfg = load_config(o.config)
+    assert date(2026, 12, 10) in cfg.schedule.holidays and date(2027, 1, 15) in cfg.schedule.holidays
+    assert date(2027, 1, 20) in cfg.schedule.holidays
+
+    r = o.step("autostart", {"on": "1"})
+    assert r.headers["Location"].endswith("/setup/poll")
+
+    o.server.deliver(letter("ขออนุญาตต่อเติมบ้าน เลขที่ 12 หมู่ 3", sender="สมชาย ใจดี <somchai@example.com>",
+                            when=NOW, To=ADDRESS).as_bytes() if False else _mail("ขออนุญาตต่อเติมบ้าน เลขที่ 12 หมู่ 3"))
+    page = o.step("poll", {}).get_data(as_text=True)
+    assert "1/2569" in page and "somchai@example.com" in page
+    sent = [m for m in o.server.messages if "somchai@example.com" in m.rcpt_tos]
+    assert len(sent) == 1 and b"1/2569" in sent[0].data.replace(b"=\r\n", b"")
+
+    steps = {s.key: s.done for s in _steps(o)}
+    assert all(steps.values()), steps
+    trail = o.audit()
+    changed = [(actor, ref) for actor, action, ref in trail if action == "settings"]
+    assert ("ผู้ใช้เครื่องนี้", "mailbot.yaml") in changed and ("ผู้ใช้เครื่องนี้", "rules.yaml") in changed
+    assert any(ref == "credential store" for _, ref in changed) and any(ref == "autostart" for _, ref in changed)
+
+
+def _mail(subject: str) -> bytes:
+    m = letter(subject, when=NOW)
+    del m["To"]
+    m["To"] = ADDRESS
+    return bytes(m)
+
+
+def _steps(o: Office):
+    from mailbot.app import Office as Core
+
+    with Core.open(load_config(o.config), clock=o.clock, wire=o.server.wire()) as core:
+        return core.setup.steps()
+
+
+def test_a_wrong_password_is_explained_and_nothing_counts_as_working(office):
+    o = office
+    o.step("agency", AGENCY_FORM)
+    o.step("mailbox", {**MAILBOX_FORM, "password": "wrong"})
+    r = o.step("test", {})
+    page = r.get_data(as_text=True)
+    assert r.status_code == 200 and "รหัสผ่าน" in page and "Traceback" not in page
+    assert not {s.key: s.done for s in _steps(o)}["test"]
+    # the right one, left blank the second time: the stored one is replaced only when typed
+    o.step("mailbox", MAILBOX_FORM)
+    assert o.step("test", {}).status_code == 302
+    assert {s.key: s.done for s in _steps(o)}["test"]
+    # a change of server asks for the test again
+    o.step("mailbox", {**MAILBOX_FORM, "password": "", "imap_port": "10"})
+    assert not {s.key: s.done for s in _steps(o)}["test"]
+
+
+@pytest.mark.parametrize("field, value, says", [
+    ("keywords_BLD", "   ,  , ", "คำสำคัญ"),
+    ("days_BLD", "-5", "จำนวนวัน"),
+])
+def test_bad_service_forms_save_nothing(office, field, value, says):
+    o = office
+    rules = o.config.parent / "rules.yaml"
+    before = rules.read_bytes()
+    r = o.step("services", {"code": ["BLD"], field: value})
+    assert r.headers["Location"].endswith("/setup/services")
+    assert says in o.flashes("/setup/services")
+    assert rules.read_bytes() == before
+
+
+def test_a_template_with_an_error_is_refused_and_the_last_good_one_kept(office):
+    o = office
+    path = o.config.parent / "templates" / "receipt.txt.j2"
+    before = path.read_bytes()
+    r = o.step("letters", {"template": "receipt", "text": "เรียน {{ requester }\nเลขรับ {{ receipt }}\n{% if %}"})
+    assert r.headers["Location"].split("?")[0].endswith("/setup/letters")
+    said = o.flashes("/setup/letters")
+    assert "บรรทัด 1" in said and "ยังไม่ได้บันทึก" in said
+    assert path.read_bytes() == before
+    r = o.step("letters", {"template": "receipt", "text": before.decode("utf-8") + "\nขอบคุณครับ\n"})
+    assert path.read_text(encoding="utf-8").endswith("ขอบคุณครับ\n")
+    assert path.with_name("receipt.txt.j2.previous").read_bytes() == before
+
+
+@pytest.mark.parametrize("name, data, says", [
+    ("not-an-image.png", b"%PDF-1.4 this is not a picture", "ไม่ใช่รูปภาพ"),
+    ("huge.png", b"\x89PNG\r\n\x1a\n" + b"\0" * (20 * 1024 * 1024), "ใหญ่เกินไป"),
+])
+def test_an_emblem_that_is_not_an_image_or_too_large_is_refused(office, name, data, says):
+    o = office
+    before = o.config.read_bytes()
+    r = o.client.post("/setup/agency", data={**AGENCY_FORM, "csrf": o.token("/setup/agency"),
+                                             "emblem": (io.BytesIO(data), name)},
+                      headers=H, content_type="multipart/form-data")
+    assert r.headers["Location"].endswith("/setup/agency")
+    assert says in o.flashes("/setup/agency")
+    assert o.config.read_bytes() == before
+
+
+def test_a_real_emblem_is_kept_beside_the_config(office):
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (40, 40), (200, 160, 0)).save(buf, "PNG")
+    o = office
+    o.client.post("/setup/agency", data={**AGENCY_FORM, "csrf": o.token("/setup/agency"),
+                                         "emblem": (io.BytesIO(buf.getvalue()), "ตรา.png")},
+                  headers=H, content_type="multipart/form-data")
+    cfg = load_config(o.config)
+    assert cfg.letters.emblem is not None and (o.config.parent / cfg.letters.emblem).read_bytes() == buf.getvalue()
+
+
+def test_with_accounts_only_an_administrator_changes_settings(office):
+    o = office
+    cfg = load_config(o.config)
+    state = State(cfg.data_dir / "state.sqlite3")
+    try:
+        auth.set_password(state, "somsak", "pass-somsak-1", NOW, new=True)            # the first: administrator
+        auth.set_password(state, "malee", "pass-malee-12", NOW, new=True)
+    finally:
+        state.close()
+
+    def sign_in(name: str, password: str) -> None:
+        token = o.token("/signin")
+        o.client.post("/signin", data={"name": name, "password": password, "csrf": token, "next": "/"}, headers=H)
+
+    sign_in("malee", "pass-malee-12")
+    r = o.get("/setup/agency")
+    assert r.status_code == 403 and "ผู้ดูแลระบบ" in r.get_data(as_text=True)
+    o.client.post("/signout", data={"csrf": o.token("/cases")}, headers=H)
+    sign_in("somsak", "pass-somsak-1")
+    assert o.get("/setup/agency").status_code == 200
+    o.step("agency", AGENCY_FORM)
+    assert ("somsak", "settings", "mailbot.yaml") in o.audit()
