@@ -13,7 +13,7 @@ Compression=lzma2
 SolidCompression=yes
 
 [Languages]
-Name: "thai"; MessagesFile: "compiler:Languages\Thai.isl"
+; Inno Setup ships no official Thai translation of its own screens; the shortcut and tasks are in Thai
 Name: "english"; MessagesFile: "compiler:Default.isl"
 
 [Files]

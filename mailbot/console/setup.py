@@ -41,7 +41,8 @@ def may_change_settings():
 def _page(step: str, **context):
     desk = office().setup
     steps = desk.steps()
-    number = STEP_KEYS.index(step) + 1
+    number = STEP_KEYS.index(step if step in STEP_KEYS else "test") + 1
+    context.setdefault("signed_in", desk.signed_in())
     return render_template("setup.html", step=step, number=number, steps=steps, cfg=office().cfg,
                            page="setup", **context)
 
@@ -133,6 +134,12 @@ def mailbox():
     try:
         if provider not in BY_KEY:
             raise ConfigError("เลือกผู้ให้บริการอีเมล", "choose a provider")
+        if BY_KEY[provider].oauth:
+            office().setup.save_oauth(g.actor, address=form("address", 300), tenant=form("tenant", 200),
+                                      client_id=form("client_id", 100), flow=form("flow", 40),
+                                      secret=request.form.get("secret", "")[:1000])
+            flash("บันทึกการตั้งค่ากล่องอีเมลแล้ว")
+            return _next("mailbox")
         imap = smtp = None
         if BY_KEY[provider].imap is None:
             imap, smtp = _server("imap"), _server("smtp")
@@ -148,6 +155,20 @@ def mailbox():
 
 
 # ---------------------------------------------------------------------------- 3. test
+
+@bp.route("/signin", methods=["GET", "POST"])
+def signin():
+    """The officer's OAuth2 sign-in (device code): the address and the code on the page, which
+    looks again every few seconds until the sign-in is done."""
+    desk = office().setup
+    if request.method == "POST":
+        try:
+            desk.device_start(g.actor)
+        except MailbotError as exc:
+            return _failed("test", exc)
+        return redirect(url_for("setup.signin"))
+    return _page("signin", device=desk.device_status())
+
 
 @bp.route("/test", methods=["POST"])
 def test():

@@ -17,13 +17,15 @@ class Provider:
     smtp: tuple[str, int, str] | None
     note: str                   # what the officer needs to know, in Thai
     app_password: bool = False  # an app password, not the account's own (Gmail with 2-step)
+    oauth: bool = False         # signs in with OAuth2 only (Exchange Online refuses passwords)
 
 
 PROVIDERS: tuple[Provider, ...] = (
     Provider("microsoft", "workD / Microsoft 365 (อีเมลหน่วยงานรัฐบนระบบของไมโครซอฟท์)",
              ("outlook.office365.com", 993, "ssl"), ("smtp.office365.com", 587, "starttls"),
-             "ผู้ดูแลระบบอีเมลของหน่วยงานต้องเปิด IMAP และ SMTP AUTH ให้กล่อง saraban@ "
-             "หรือให้ใช้การลงชื่อเข้าใช้แบบ OAuth2 (ดูหน้า \"สิ่งที่ผู้ดูแลต้องตั้ง\")"),
+             "Microsoft 365 ไม่รับรหัสผ่านสำหรับ IMAP: ลงชื่อเข้าใช้แบบ OAuth2 ด้วยแอปที่ผู้ดูแลระบบของหน่วยงานลงทะเบียนไว้ "
+             "ขอรหัสผู้เช่า (tenant) และรหัสแอป (client ID) จากผู้ดูแล แล้วเลือกวิธีลงชื่อเข้าใช้ด้านล่าง",
+             oauth=True),
     Provider("google", "Google Workspace (อีเมลหน่วยงานบน Google)",
              ("imap.gmail.com", 993, "ssl"), ("smtp.gmail.com", 465, "ssl"),
              "ใช้รหัสผ่านสำหรับแอป (App Password) ของบัญชี saraban@ หรือให้ผู้ดูแลตั้งบัญชีบริการ (OAuth2)",

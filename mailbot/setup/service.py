@@ -53,6 +53,9 @@ def _fingerprint(cfg: Config) -> str:
     parts: list[str] = [cfg.mailbox]
     for s in (cfg.imap, cfg.smtp):
         parts += [s.host, str(s.effective_port()), s.security, s.username, s.auth]
+        o = s.oauth2_settings() if s.auth == "oauth2" else None
+        if o is not None:
+            parts += [o.provider, o.tenant, o.client_id, o.flow]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
 
@@ -193,6 +196,103 @@ class SetupDesk:
             self._audit(actor, "credential store", ["imap password", "smtp password"])
         self.done("mailbox", actor)
         return where
+
+    def save_oauth(self, actor: str, *, address: str, tenant: str, client_id: str, flow: str,
+                   secret: str = "") -> None:
+        """Microsoft 365 / workD: IMAP and SMTP signed in with OAuth2 through the agency's app
+        registration — the officer's own sign-in in the page (device code) or the app's secret
+        (client credentials, kept in the credential store)."""
+        from ..config import load_config
+        from ..mail import oauth
+
+        tenant, client_id = tenant.strip(), client_id.strip()
+        if not tenant or not client_id:
+            raise ConfigError("ใส่รหัสผู้เช่า (tenant) และรหัสแอป (client ID) ที่ได้จากผู้ดูแลระบบ",
+                              "give the tenant and the application (client) ID")
+        if flow not in ("device_code", "client_credentials"):
+            raise ConfigError("เลือกวิธีลงชื่อเข้าใช้", f"unknown sign-in {flow!r}")
+        if flow == "client_credentials" and not secret.strip() and not self._has_secret(tenant, client_id):
+            raise ConfigError("ใส่รหัสลับของแอป (client secret) ที่ได้จากผู้ดูแลระบบ", "the client secret is empty")
+        address = address.strip().lower() or self.cfg.agency.address
+        sections = providers.server_settings("microsoft", address)
+        changes: dict[str, Any] = {"mailbox": "imap", "oauth2.provider": "microsoft", "oauth2.flow": flow,
+                                   "oauth2.tenant": tenant, "oauth2.client_id": client_id}
+        for name, values in sections.items():
+            for key, value in values.items():
+                if key != "password_store":
+                    changes[f"{name}.{key}"] = value
+            changes[f"{name}.auth"] = "oauth2"
+            for key in ("password_store", "password_env", "password"):
+                changes[f"{name}.{key}"] = settings.REMOVE
+        self._save(actor, changes)
+        if flow == "client_credentials" and secret.strip():
+            src = oauth.source(load_config(self.cfg.source).imap)
+            src.store.set(src.secret_name, secret.strip())
+            self._audit(actor, "credential store", ["oauth2 client secret"])
+        self.done("mailbox", actor)
+
+    def _has_secret(self, tenant: str, client_id: str) -> bool:
+        from ..mail import oauth
+
+        try:
+            src = oauth.source(self.cfg.imap)
+        except MailbotError:
+            return False
+        return src.settings.tenant == tenant and src.settings.client_id == client_id and bool(src.client_secret())
+
+    # the device-code sign-ins under way, one per data folder: (address, code, expires, done, error)
+    _DEVICE: dict[str, dict[str, Any]] = {}
+
+    def device_start(self, actor: str) -> dict[str, Any]:
+        """Start the officer's sign-in (RFC 8628) in the background; the page shows the address
+        and the code and looks again until it is done."""
+        import threading
+
+        from ..mail import oauth
+
+        key = str(self.cfg.data_dir.resolve())
+        now = self._DEVICE.get(key)
+        if now is not None and not now["done"] and not now["error"]:
+            return now
+        src = oauth.source(self.cfg.imap)
+        state: dict[str, Any] = {"uri": "", "code": "", "expires": 0, "done": False, "error": ""}
+        shown = threading.Event()
+
+        def show(uri: str, code: str, expires: int) -> None:
+            state.update(uri=uri, code=code, expires=expires)
+            shown.set()
+
+        def run() -> None:
+            try:
+                src.device_login(show)
+            except MailbotError as exc:
+                state["error"] = exc.thai
+            except Exception as exc:  # noqa: BLE001 - said on the page, not a traceback
+                state["error"] = f"ลงชื่อเข้าใช้ไม่สำเร็จ ({type(exc).__name__})"
+            else:
+                state["done"] = True
+            shown.set()
+
+        self._DEVICE[key] = state
+        threading.Thread(target=run, name="device-login", daemon=True).start()
+        shown.wait(30)
+        self._audit(actor, "oauth2 sign-in", ["device code"])
+        return state
+
+    def device_status(self) -> dict[str, Any] | None:
+        return self._DEVICE.get(str(self.cfg.data_dir.resolve()))
+
+    def signed_in(self) -> bool:
+        """OAuth2 with the officer's sign-in: whether a token (or its refresh token) is kept."""
+        from ..mail import oauth
+
+        if self.cfg.imap.auth != "oauth2":
+            return True
+        settings_ = self.cfg.imap.oauth2_settings()
+        if settings_ is None or settings_.flow != "device_code":
+            return True
+        src = oauth.source(self.cfg.imap)
+        return bool(src.store.get(src.token_name))
 
     def _has_password(self, address: str) -> bool:
         from ..mail.credentials import server_password

@@ -19,7 +19,9 @@ document.addEventListener("DOMContentLoaded", function () {
   function show() {
     var picked = form.querySelector("input[name=provider]:checked");
     var key = picked ? picked.value : "";
-    form.querySelectorAll("[data-for]").forEach(function (el) { el.hidden = el.getAttribute("data-for") !== key; });
+    form.querySelectorAll("[data-for]").forEach(function (el) {
+      el.hidden = el.getAttribute("data-for").split(" ").indexOf(key) < 0;
+    });
   }
   form.querySelectorAll("input[name=provider]").forEach(function (r) { r.addEventListener("change", show); });
   show();
