@@ -43,9 +43,56 @@ class TemplateError(MailbotError):
 
 
 class ConnectionFailure(MailbotError):
-    """The mail server could not be reached or refused the login."""
+    """The mail server could not be reached or refused the login. ``reason``: what kind of
+    failure it was, when the place that raised it knows (``connection_reason`` for a socket's,
+    "login" for a refused sign-in, "no_auth" for an SMTP server offering none); ``said``: the
+    server's own words (its reply to the sign-in), for telling one refusal from another."""
 
     exit_code = 3
+
+    def __init__(self, thai: str, english: str, detail: str = "", *, reason: str = "", said: str = "") -> None:
+        super().__init__(thai, english, detail)
+        self.reason = reason
+        self.said = said
+
+
+def connection_reason(exc: BaseException) -> str:
+    """What kind of failure a socket or TLS error is: unknown_host, port_closed, port_blocked
+    (nothing answers: a firewall drops it), certificate, tls, or other."""
+    import socket
+    import ssl
+
+    for e in _chain(exc):
+        if isinstance(e, socket.gaierror):
+            return "unknown_host"
+        if isinstance(e, ssl.SSLCertVerificationError):
+            return "certificate"
+        if isinstance(e, ConnectionRefusedError):
+            return "port_closed"
+        if isinstance(e, (socket.timeout, TimeoutError)):
+            return "port_blocked"
+        if isinstance(e, ssl.SSLError):
+            return "tls"
+        text = str(e).lower()
+        if "certificate verify failed" in text:
+            return "certificate"
+        if "connection refused" in text:
+            return "port_closed"
+        if "timed out" in text or "timeout" in text:
+            return "port_blocked"
+    return "other"
+
+
+def _chain(exc: BaseException):
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        e = todo.pop(0)
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        yield e
+        todo += [e.__cause__, e.__context__]
 
 
 class AlreadyRunning(MailbotError):

@@ -185,9 +185,24 @@ def _services_context(subject: str) -> dict:
     from ..setup import catalogue
 
     o = office()
-    current = {s.code: s for s in o.rules.services}
+    cat = catalogue.catalogue()
+    current = _current()
     test = o.rules_test(subject) if subject.strip() else None
-    return {"catalogue": catalogue.catalogue(), "current": current, "subject": subject, "test": test}
+    own = [s for c, s in current.items() if c not in set(cat.codes)]
+    return {"catalogue": cat, "current": current, "own": own, "subject": subject, "test": test}
+
+
+def _current() -> dict:
+    """The office's services; none while rules.yaml is still the starter's (its examples give way
+    to what the officer ticks in the catalogue)."""
+    from ..starter import starter_dir
+
+    o = office()
+    try:
+        fresh = (starter_dir() / "rules.yaml").read_bytes() == o.cfg.rules_path.read_bytes()
+    except OSError:
+        fresh = False
+    return {} if fresh else {s.code: s for s in o.rules.services}
 
 
 _SPLIT = re.compile(r"[,\n،、]+")
@@ -208,7 +223,7 @@ def services():
     chosen = set(request.form.getlist("code"))
     out = []
     try:
-        current = {s.code: s for s in office().rules.services}
+        current = _current()
         for entry in cat.services:
             code = entry.code
             if code not in chosen:
@@ -230,7 +245,9 @@ def services():
                 s["days"] = int(days)
             out.append(s)
         ours = set(cat.codes)
-        kept = [s.model_dump(exclude_defaults=True, mode="json") for c, s in current.items() if c not in ours]
+        keep = set(request.form.getlist("keep"))
+        kept = [s.model_dump(exclude_defaults=True, mode="json") for c, s in current.items()
+                if c not in ours and c in keep]
         if not out and not kept:
             raise ConfigError("เลือกงานบริการอย่างน้อยหนึ่งงาน", "choose at least one service")
         referrals = [r.model_dump(exclude_defaults=True, mode="json") for r in cat.referrals] \

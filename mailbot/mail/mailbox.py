@@ -27,7 +27,7 @@ from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginEr
 from imapclient.imapclient import SENT
 
 from ..config import ImapConfig
-from ..errors import ConnectionFailure, MailbotError
+from ..errors import ConnectionFailure, MailbotError, connection_reason
 from .smtp import tls_context
 from .credentials import server_password
 
@@ -100,6 +100,7 @@ class Mailbox:
                 f"เชื่อมต่อเซิร์ฟเวอร์รับอีเมล (IMAP) ไม่ได้: {where}",
                 f"cannot connect to the IMAP server {where}: {type(exc).__name__}: {str(exc)[:160]}",
                 "ตรวจสอบ imap.host, imap.port และ imap.security / check imap.host, imap.port, imap.security",
+                reason=connection_reason(exc), said=str(exc)[:300],
             ) from None
         client.normalise_times = False
         return client
@@ -113,10 +114,11 @@ class Mailbox:
         client = self._open()
         try:
             client.login(cfg.username, password)
-        except (LoginError, IMAPClientError):
+        except (LoginError, IMAPClientError) as exc:
             raise ConnectionFailure(
                 "เข้าสู่ระบบ IMAP ไม่สำเร็จ: ชื่อผู้ใช้หรือรหัสผ่านไม่ถูกต้อง (รหัสผ่านหมดอายุหรือต้องใช้ app password?)",
                 f"IMAP login failed for {cfg.username}: wrong user name or password (expired? app password needed?)",
+                reason="login", said=str(exc)[:300],
             ) from None
         except OSError as exc:
             raise ConnectionFailure(

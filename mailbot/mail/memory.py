@@ -257,7 +257,8 @@ class MemoryMailbox:
             if server.password is not None and (cfg.username != server.user or password != server.password):
                 raise ConnectionFailure(
                     "เข้าสู่ระบบ IMAP ไม่สำเร็จ: ชื่อผู้ใช้หรือรหัสผ่านไม่ถูกต้อง (รหัสผ่านหมดอายุหรือต้องใช้ app password?)",
-                    f"IMAP login failed for {cfg.username}: wrong user name or password (expired? app password needed?)")
+                    f"IMAP login failed for {cfg.username}: wrong user name or password (expired? app password needed?)",
+                    reason="login", said="[AUTHENTICATIONFAILED] Authentication failed.")
             self.mechanism = "LOGIN"
         server.imap_logins.append(cfg.login_name())
         self.connected = True
@@ -474,7 +475,7 @@ class MemorySmtp:
             if server.password is not None and (cfg.username != server.user or password != server.password):
                 raise ConnectionFailure("เข้าสู่ระบบ SMTP ไม่สำเร็จ: ชื่อผู้ใช้หรือรหัสผ่านไม่ถูกต้อง",
                                         f"SMTP login failed for {cfg.username}: wrong user name or password "
-                                        "(app password?)")
+                                        "(app password?)", reason="login", said="535 5.7.8 Authentication failed")
             self.mechanism = "LOGIN"
         if self.mechanism:
             server.logins.append(cfg.login_name())
@@ -518,4 +519,5 @@ def _unreachable(protocol: str, thai_name: str, where: str, section: str) -> Con
         f"cannot connect to the {protocol} server {where}: ConnectionRefusedError: [Errno 111] Connection refused",
         f"ตรวจสอบ {section}.host, {section}.port และ {section}.security / "
         f"check {section}.host, {section}.port, {section}.security",
+        reason="port_closed", said="[Errno 111] Connection refused",
     )

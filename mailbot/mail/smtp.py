@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import aiosmtplib
 
 from ..config import SmtpConfig
-from ..errors import ConnectionFailure
+from ..errors import ConnectionFailure, connection_reason
 from . import addresses
 from .credentials import server_password
 
@@ -43,6 +43,16 @@ class SendLater(Exception):
         super().__init__(english)
         self.thai = thai
         self.english = english
+
+
+def _reason(exc: BaseException) -> str:
+    """aiosmtplib wraps the socket's error: a refused connection, a timeout, a certificate."""
+    if isinstance(exc, aiosmtplib.SMTPConnectTimeoutError) or isinstance(exc, asyncio.TimeoutError):
+        return "port_blocked"
+    reason = connection_reason(exc)
+    if reason == "other" and "certificate" in str(exc).lower():
+        return "certificate"
+    return reason
 
 
 def tls_context(verify: bool) -> ssl.SSLContext:
@@ -96,6 +106,7 @@ class Smtp:
                 f"เชื่อมต่อเซิร์ฟเวอร์ส่งอีเมล (SMTP) ไม่ได้: {where}",
                 f"cannot connect to the SMTP server {where}: {type(exc).__name__}: {_short(exc)}",
                 "ตรวจสอบ smtp.host, smtp.port และ smtp.security / check smtp.host, smtp.port, smtp.security",
+                reason=_reason(exc), said=_short(exc),
             ) from None
         if cfg.auth == "oauth2":
             self._oauth_login(client, where)
@@ -108,13 +119,15 @@ class Smtp:
                     f"เซิร์ฟเวอร์ SMTP {where} ไม่รองรับการยืนยันตัวตน (AUTH) จึงไม่ส่งอีเมลโดยไม่ยืนยันตัวตน",
                     f"SMTP server {where} offers no AUTH; refusing to send unauthenticated",
                     "ใช้ smtp.security: starttls หรือ ssl / use starttls or ssl",
+                    reason="no_auth",
                 )
             try:
                 self._run(client.login(cfg.username, password))
-            except aiosmtplib.SMTPAuthenticationError:
+            except aiosmtplib.SMTPAuthenticationError as exc:
                 raise ConnectionFailure(
                     "เข้าสู่ระบบ SMTP ไม่สำเร็จ: ชื่อผู้ใช้หรือรหัสผ่านไม่ถูกต้อง",
                     f"SMTP login failed for {cfg.username}: wrong user name or password (app password?)",
+                    reason="login", said=f"{exc.code} {exc.message}"[:300],
                 ) from None
             except (OSError, aiosmtplib.SMTPException) as exc:
                 raise ConnectionFailure(
