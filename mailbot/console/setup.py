@@ -58,6 +58,23 @@ def start():
     return redirect(url_for("setup.step", name=office().setup.next_step() or "agency"))
 
 
+@bp.route("/more", methods=["GET", "POST"])
+def more():
+    """After setup: the supervisors, the alerts' recipients and the backup folder."""
+    if request.method == "POST":
+        lines = lambda key: [v for v in (x.strip() for x in re.split(r"[,\n]", request.form.get(key, "")[:5000])) if v]  # noqa: E731
+        try:
+            office().setup.save_more(g.actor, supervisors=lines("supervisors"), alerts_to=lines("alerts_to"),
+                                     backup_dir=form("backup_dir", 500))
+        except MailbotError as exc:
+            return _failed("more", exc)
+        flash("บันทึกแล้ว")
+        return redirect(url_for("setup.more"))
+    o = office()
+    return render_template("setup.html", step="more", number=0, steps=o.setup.steps(), cfg=o.cfg, page="setup",
+                           signed_in=True)
+
+
 @bp.route("/<name>")
 def step(name: str):
     if name not in STEP_KEYS:
@@ -90,6 +107,8 @@ def _provider_of(cfg) -> str:
 
 def _failed(name: str, exc: MailbotError, **context):
     flash(exc.thai + (f" — {exc.detail}" if exc.detail else ""), "warn")
+    if name == "more":
+        return redirect(url_for("setup.more"))
     return redirect(url_for("setup.step", name=name, **context))
 
 

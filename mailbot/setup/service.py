@@ -385,6 +385,40 @@ class SetupDesk:
         self._save(actor, changes)
         self.done("holidays", actor)
 
+    # ------------------------------------------------------------------ after setup: the rest
+
+    def save_more(self, actor: str, *, supervisors: list[str], alerts_to: list[str], backup_dir: str) -> None:
+        """Who gets the daily log and alerts, and where the nightly backup goes."""
+        import email.utils
+
+        def addresses(values: list[str], what: str) -> list[str]:
+            out = []
+            for v in values:
+                _, addr = email.utils.parseaddr(v)
+                if not addr or "@" not in addr or " " in addr.strip():
+                    raise ConfigError(f"{what}: อีเมลไม่ถูกต้อง: {v}", f"{what}: not an address: {v!r}")
+                out.append(v.strip())
+            return out
+
+        changes: dict[str, Any] = {"supervisors": addresses(supervisors, "ผู้บังคับบัญชา"),
+                                   "alerts.to": addresses(alerts_to, "ผู้รับการแจ้งเตือน")}
+        folder = backup_dir.strip()
+        if folder:
+            path = Path(folder)
+            if not path.is_absolute():
+                raise ConfigError(f"ที่เก็บข้อมูลสำรองต้องเป็นโฟลเดอร์เต็ม เช่น D:\\สำรอง mailbot (ใส่ไว้ {folder})",
+                                  f"the backup folder must be a full path: {folder!r}")
+            if not path.is_dir():
+                raise ConfigError(f"ไม่พบโฟลเดอร์ {folder} (ต่อไดรฟ์สำรองหรือสร้างโฟลเดอร์ก่อน)",
+                                  f"no such folder: {folder!r}")
+            if path.resolve() == self.cfg.base_dir.resolve() or self.cfg.base_dir.resolve() in path.resolve().parents:
+                raise ConfigError("ที่เก็บข้อมูลสำรองต้องอยู่นอกโฟลเดอร์ของ mailbot (ควรเป็นอีกไดรฟ์หนึ่ง)",
+                                  "the backup folder must be outside mailbot's own folder")
+            changes["backup.dir"] = str(path)
+        else:
+            changes["backup.dir"] = settings.REMOVE
+        self._save(actor, changes)
+
     # ------------------------------------------------------------------ 7. every day
 
     def autostart(self, actor: str, on: bool) -> autostart.Autostart:
