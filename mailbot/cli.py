@@ -419,6 +419,7 @@ def cmd_start(args: argparse.Namespace, clock) -> int:
     from .setup import workspace
     from .thai import to_bangkok
 
+    made = False
     if args.config is not None:
         path = args.config
     elif os.environ.get("MAILBOT_CONFIG") or Path("mailbot.yaml").is_file():
@@ -442,6 +443,8 @@ def cmd_start(args: argparse.Namespace, clock) -> int:
     from .app import Office
 
     with Office.open(cfg, clock=clock) as office:
+        if made:
+            office.setup.begin()
         page = url.rstrip("/") + ("/setup/" if office.setup.waiting() else "/")
     if not args.no_browser:
         import threading

@@ -33,6 +33,10 @@ class Office:
         self.clock = TestClock(NOW)
         self.config, _ = workspace.ensure(tmp_path / "mailbot", date(2026, 12, 7))
         self.server = MemoryServer(ADDRESS, PASSWORD, clock=self.clock)
+        from mailbot.app import Office as Core
+
+        with Core.open(load_config(self.config), clock=self.clock) as core:     # as `mailbot start` does
+            core.setup.begin()
         self.app = create_app(load_config(self.config), self.clock, port=8470, wire=self.server.wire())
         self.app.testing = True
         self.client = self.app.test_client()
@@ -109,8 +113,10 @@ def test_the_first_hour_step_by_step(office):
     assert PASSWORD not in o.config.read_text(encoding="utf-8")
     assert not list(p for p in o.config.parent.rglob("*.yaml") if PASSWORD in p.read_text(encoding="utf-8"))
 
+    assert "ยังไม่อ่านกล่องอีเมล" in o.get("/cases").get_data(as_text=True)     # the service waits, and says so
     r = o.step("test", {})
     assert r.status_code == 302 and r.headers["Location"].endswith("/setup/services"), r.get_data(as_text=True)[:800]
+    assert "ยังไม่อ่านกล่องอีเมล" not in o.get("/cases").get_data(as_text=True)
 
     page = o.get("/setup/services?subject=ขออนุญาตต่อเติมบ้าน เลขที่ 12").get_data(as_text=True)
     assert "ขออนุญาตก่อสร้าง" in page            # the live try: the pipeline's decision
@@ -261,3 +267,124 @@ def test_with_accounts_only_an_administrator_changes_settings(office):
     assert o.get("/setup/agency").status_code == 200
     o.step("agency", AGENCY_FORM)
     assert ("somsak", "settings", "mailbot.yaml") in o.audit()
+
+
+# ---------------------------------------------------------------------------- OAuth2 in the page
+
+@pytest.mark.slow     # a loopback HTTPS authority and msal
+def test_the_device_code_sign_in_runs_in_the_page(tmp_path, monkeypatch):
+    """Microsoft 365: tenant and app id typed in the mailbox step, then "ลงชื่อเข้าใช้" shows the
+    address and the code on the page; the officer approves in the browser (here: the form POST a
+    browser sends to the loopback authority), the page sees it through, and the token is kept in
+    the credential store, not in any file the officer sees."""
+    from .oauth_authority import TENANT, Authority
+    from .test_oauth import PUBLIC_ID, browser_approves
+    from mailbot.setup import settings
+
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+    with Authority(tmp_path / "authority") as a:
+        a.add_client(PUBLIC_ID, None)
+        o = Office(tmp_path)
+        # the loopback authority stands in for login.microsoftonline.com (its own CA): set before the walk
+        # (the section cannot stand without a tenant and an app: the page's values go in with it)
+        settings.update_config(o.config, {"oauth2.authority": a.url, "oauth2.ca_file": str(a.ca_path),
+                                          "oauth2.store": "file", "oauth2.tenant": TENANT,
+                                          "oauth2.client_id": PUBLIC_ID})
+        r = o.step("mailbox", {"provider": "microsoft", "address": "saraban@example.go.th", "tenant": TENANT,
+                               "client_id": PUBLIC_ID, "flow": "device_code"})
+        assert r.headers["Location"].endswith("/setup/test"), o.flashes("/setup/mailbox")
+        cfg = load_config(o.config)
+        assert cfg.imap.auth == "oauth2" and cfg.oauth2 is not None and cfg.oauth2.flow == "device_code"
+        assert cfg.oauth2.authority == a.url      # the hand-set value kept through the page's save
+        page = o.get("/setup/test").get_data(as_text=True)
+        assert "ลงชื่อเข้าใช้ Microsoft 365" in page and "ทดสอบการเชื่อมต่อ</button>" not in page
+        r = o.client.post("/setup/signin", data={"csrf": o.token("/setup/test")}, headers=H)
+        assert r.headers["Location"].endswith("/setup/signin")
+        page = o.get("/setup/signin").get_data(as_text=True)
+        code = re.search(r'class="device-code">([^<]+)<', page).group(1)
+        uri = re.search(r'class="device-uri">([^<]+)<', page).group(1)
+        assert uri.startswith(a.url) and 'http-equiv="refresh"' in page
+        browser_approves(a, uri, code, user="saraban@example.go.th")
+        for _ in range(100):
+            page = o.get("/setup/signin").get_data(as_text=True)
+            if "ลงชื่อเข้าใช้แล้ว" in page:
+                break
+            import time
+
+            time.sleep(0.1)
+        assert "ลงชื่อเข้าใช้แล้ว" in page, page[-1500:]
+        page = o.get("/setup/test").get_data(as_text=True)
+        assert "ทดสอบการเชื่อมต่อ</button>" in page          # signed in: the test may run now
+        rts = [t for t in a.issued if t.startswith("rt-")]
+        assert rts and all(rts[0] not in p.read_text(encoding="utf-8", errors="replace")
+                           for p in o.config.parent.rglob("*") if p.is_file() and "secrets" not in p.parts
+                           and p.suffix in (".yaml", ".j2", ".log", ".txt"))
+        assert ("ผู้ใช้เครื่องนี้", "settings", "oauth2 sign-in") in o.audit()
+
+
+def test_supervisors_alerts_and_backup_folder(office, tmp_path):
+    o = office
+    r = o.client.post("/setup/more", data={"csrf": o.token("/setup/more"), "supervisors": "ปลัด <palad@nongbua.go.th>\nnayok@nongbua.go.th",
+                                           "alerts_to": "", "backup_dir": str(tmp_path)}, headers=H)
+    assert r.status_code == 302
+    cfg = load_config(o.config)
+    assert cfg.supervisors == ["ปลัด <palad@nongbua.go.th>", "nayok@nongbua.go.th"] and cfg.backup.dir == tmp_path
+    before = o.config.read_bytes()
+    for bad in ({"supervisors": "ไม่ใช่อีเมล"}, {"backup_dir": "relative/folder"}, {"backup_dir": str(tmp_path / "none")},
+                {"backup_dir": str(o.config.parent / "data")}):
+        o.client.post("/setup/more", data={"csrf": o.token("/setup/more"), "supervisors": "", "alerts_to": "",
+                                           "backup_dir": "", **bad}, headers=H)
+        assert o.config.read_bytes() == before, bad
+        assert o.flashes("/setup/more"), bad
+
+
+@pytest.mark.slow     # the service's threads
+def test_a_running_service_sees_a_console_change_on_its_next_cycle(mem_env):
+    """`mailbot run`'s service (ops/daemon.py) with the console beside it: the agency's name changed
+    in the console's form is in the very next cycle's reply, without a restart, and the change is
+    in the audit log with who made it."""
+    import time
+
+    from mailbot.ops.daemon import Daemon
+
+    e = mem_env
+    e.set_config(schedule={"every_minutes": 600, "after_hours_every_minutes": 600, "workdays": []},
+                 console={"enabled": False})
+    e.deliver(letter("ขออนุญาตก่อสร้างอาคาร", sender="first@example.com"))
+    daemon = Daemon(load_config(e.config_path), clock=e.clock, notify=lambda thai, english: None, wire=e.wire)
+    app = create_app(load_config(e.config_path), e.clock, port=8470, wire=e.wire)
+    app.testing = True
+    client = app.test_client()
+
+    def soon(predicate) -> bool:
+        deadline = time.monotonic() + 15
+        while not predicate() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return predicate()
+
+    def senders() -> list[str]:
+        return [str(email.message_from_bytes(m.data, policy=policy.default)["From"]) for m in e.server.messages
+                if m.rcpt_tos != [e.cfg.agency.address]]
+
+    daemon.start()
+    try:
+        assert soon(lambda: len(senders()) == 1)
+        assert "เทศบาลตำบลบ้านตัวอย่าง" in senders()[0]
+        page = client.get("/setup/agency", headers={"Host": HOST}).get_data(as_text=True)
+        token = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+        r = client.post("/setup/agency", data={**AGENCY_FORM, "address": e.cfg.agency.address, "csrf": token},
+                        headers=H)
+        assert r.status_code == 302
+        time.sleep(0.05)
+        e.deliver(letter("ร้องเรียนถนนชำรุด", sender="second@example.com"))
+        daemon.poll_now()
+        assert soon(lambda: len(senders()) == 2)
+        assert "องค์การบริหารส่วนตำบลหนองบัว" in senders()[1]
+    finally:
+        daemon.stop()
+    state = State(e.cfg.data_dir / "state.sqlite3")
+    try:
+        trail = [(r["actor"], r["action"], r["ref"]) for r in state.audit_rows("settings")]
+    finally:
+        state.close()
+    assert ("ผู้ใช้เครื่องนี้", "settings", "mailbot.yaml") in trail

@@ -24,7 +24,6 @@ from ..config import Config, reloaded
 from ..errors import MailbotError
 from ..kinds import explain, kind_label, outcome_label, reason_parts, send_state
 from ..mail.wire import Wire
-from ..setup.service import STARTER_ADDRESS
 from ..store import from_iso
 from ..thai import thai_date, thai_date_short, thai_datetime
 from . import auth, security
@@ -97,8 +96,9 @@ def create_app(cfg: Config, clock: Clock = utcnow, *, port: int | None = None,
             g.session = sessions.new(g.office.state, None)
             g.new_cookie = True
         g.actor = g.session.officer or current.console.actor
-        if (request.endpoint == "views.today" and request.method == "GET"
-                and current.agency.address == STARTER_ADDRESS and not g.office.setup.steps()[0].done):
+        g.setup_waiting = g.office.setup.waiting()
+        if request.endpoint == "views.today" and request.method == "GET" and g.setup_waiting \
+                and not g.office.setup.steps()[0].done:
             return redirect(url_for("setup.start"))     # a new workspace: its setup first
         return None
 

@@ -90,14 +90,17 @@ class SetupDesk:
         s = {x.key: x.done for x in self.steps()}
         return s["test"] and s["poll"]
 
+    def begin(self) -> None:
+        """A workspace made by ``mailbot start``: its mailbox is left alone until it passes its test."""
+        if "workspace" not in self.state.setup_steps():
+            self.done("workspace", "mailbot start")
+
     def waiting(self) -> bool:
-        """Whether the service should leave the mailbox alone for now: a new workspace (the
-        starter's example address), or a setup begun in the console whose mailbox has not passed
-        its test. An office set up by hand (no setup steps recorded) never waits."""
-        if self.cfg.agency.address == STARTER_ADDRESS:
-            return True
+        """Whether the service should leave the mailbox alone for now: a workspace made by
+        ``mailbot start`` whose mailbox has not passed its test (or has changed since). An office
+        set up by hand (``mailbot init``, a config of its own) never waits."""
         done = self.state.setup_steps()
-        if not done:
+        if "workspace" not in done:
             return False
         row = done.get("test")
         return row is None or row["detail"] != _fingerprint(self.cfg)
