@@ -1085,8 +1085,13 @@ def test_an_unknown_font_gets_the_thai_not_found_page(env, open_console):
 # ---------------------------------------------------------------------------- every route has a test
 
 def test_every_route_is_served_by_a_test(env):
+    """The setup pages' tests live in test_setup_console.py (a workspace of their own) and list
+    what they serve the same way, checked the same way at their end."""
+    from . import test_setup_console
+
     routes = {f"{method} {endpoint}" for method, endpoint, _ in every_route(create_app(env.cfg, env.clock, port=PORT))}
-    tests = [fn for name, fn in globals().items() if name.startswith("test_") and inspect.isfunction(fn)]
+    tests = [fn for name, fn in [*globals().items(), *vars(test_setup_console).items()]
+             if name.startswith("test_") and inspect.isfunction(fn)]
     listed = set().union(*(getattr(fn, "serves", frozenset()) for fn in tests))
     assert not routes - listed, f"routes no test of this file has served: {sorted(routes - listed)}"
     assert not listed - routes, f"listed in @serves but not a route: {sorted(listed - routes)}"

@@ -39,6 +39,15 @@ class Office:
             core.setup.begin()
         self.app = create_app(load_config(self.config), self.clock, port=8470, wire=self.server.wire())
         self.app.testing = True
+        self.served: set[str] = set()
+
+        @self.app.after_request
+        def record(response):  # type: ignore[no-untyped-def]
+            from flask import request
+
+            if request.endpoint:
+                self.served.add(f"{request.method} {request.endpoint}")
+            return response
         self.client = self.app.test_client()
 
     def get(self, path: str):
@@ -72,11 +81,26 @@ class Office:
             state.close()
 
 
+def serves(*routes: str):  # type: ignore[no-untyped-def]
+    """The routes ("METHOD endpoint") a test has the console serve; checked at the test's end
+    (test_console_routes.test_every_route_is_served_by_a_test reads these too)."""
+    def mark(fn):  # type: ignore[no-untyped-def]
+        fn.serves = frozenset(routes)
+        return fn
+    return mark
+
+
 @pytest.fixture
-def office(tmp_path, monkeypatch):
+def office(tmp_path, monkeypatch, request):
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
     monkeypatch.setattr(autostart.shutil, "which", lambda name: None)     # no systemctl, no installed mailbot
-    return Office(tmp_path)
+    failed_before = request.session.testsfailed
+    o = Office(tmp_path)
+    yield o
+    if request.session.testsfailed > failed_before:
+        return
+    listed = getattr(request.function, "serves", frozenset())
+    assert not listed - o.served, f"listed in @serves but never served: {sorted(listed - o.served)}"
 
 
 AGENCY_FORM = {"name": "องค์การบริหารส่วนตำบลหนองบัว", "address": ADDRESS, "unit": "สำนักปลัด งานธุรการ",
@@ -87,6 +111,7 @@ MAILBOX_FORM = {"provider": "other", "address": ADDRESS, "password": PASSWORD,
                 "smtp_host": "127.0.0.1", "smtp_port": "9", "smtp_security": "none"}
 
 
+@serves("GET setup.start", "GET setup.step")
 def test_a_new_workspace_opens_at_its_setup(office):
     r = office.get("/")
     assert r.status_code == 302 and r.headers["Location"].endswith("/setup/")
@@ -96,6 +121,8 @@ def test_a_new_workspace_opens_at_its_setup(office):
     assert "ข้อมูลหน่วยงาน" in page and "Traceback" not in page
 
 
+@serves("POST setup.agency", "POST setup.mailbox", "POST setup.test", "POST setup.services", "POST setup.letters",
+        "POST setup.holidays", "POST setup.autostart", "POST setup.poll", "GET setup.step")
 def test_the_first_hour_step_by_step(office):
     o = office
     r = o.step("agency", AGENCY_FORM)
@@ -272,6 +299,7 @@ def test_with_accounts_only_an_administrator_changes_settings(office):
 # ---------------------------------------------------------------------------- OAuth2 in the page
 
 @pytest.mark.slow     # a loopback HTTPS authority and msal
+@serves("GET setup.signin", "POST setup.signin")
 def test_the_device_code_sign_in_runs_in_the_page(tmp_path, monkeypatch):
     """Microsoft 365: tenant and app id typed in the mailbox step, then "ลงชื่อเข้าใช้" shows the
     address and the code on the page; the officer approves in the browser (here: the form POST a
@@ -320,8 +348,10 @@ def test_the_device_code_sign_in_runs_in_the_page(tmp_path, monkeypatch):
                            for p in o.config.parent.rglob("*") if p.is_file() and "secrets" not in p.parts
                            and p.suffix in (".yaml", ".j2", ".log", ".txt"))
         assert ("ผู้ใช้เครื่องนี้", "settings", "oauth2 sign-in") in o.audit()
+        assert {"POST setup.signin", "GET setup.signin"} <= o.served
 
 
+@serves("GET setup.more", "POST setup.more")
 def test_supervisors_alerts_and_backup_folder(office, tmp_path):
     o = office
     r = o.client.post("/setup/more", data={"csrf": o.token("/setup/more"), "supervisors": "ปลัด <palad@nongbua.go.th>\nnayok@nongbua.go.th",
