@@ -147,10 +147,12 @@ def test_the_first_hour_step_by_step(office):
 
     page = o.get("/setup/services?subject=ขออนุญาตต่อเติมบ้าน เลขที่ 12").get_data(as_text=True)
     assert "ขออนุญาตก่อสร้าง" in page            # the live try: the pipeline's decision
-    r = o.step("services", {"code": ["BLD", "CMP", "OLD"], "referrals": "1"})
+    r = o.step("services", {"code": ["BLD", "CMP", "OLD"], "referrals": "1", "referral": ["0", "1"],
+                            "ref_keywords_1": "โฉนด, น.ส.3, รังวัดที่ดิน", "ref_contact_1": "สำนักงานที่ดินจังหวัดขอนแก่น โทร 0 4323 6000"})
     assert r.headers["Location"].endswith("/setup/letters"), o.flashes("/setup/services")
     rules = load_rules(o.config.parent / "rules.yaml")
-    assert [s.code for s in rules.services] == ["BLD", "OLD", "CMP"] and rules.referrals
+    assert [s.code for s in rules.services] == ["BLD", "OLD", "CMP"] and len(rules.referrals) == 2
+    assert rules.referrals[1].keywords == ["โฉนด", "น.ส.3", "รังวัดที่ดิน"] and "0 4323 6000" in rules.referrals[1].contact
 
     page = o.get("/setup/letters").get_data(as_text=True)
     assert "15/2569" in page and AGENCY_FORM["name"] in page       # the receipt with sample data

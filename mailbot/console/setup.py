@@ -208,7 +208,11 @@ def _services_context(subject: str) -> dict:
     current = _current()
     test = o.rules_test(subject) if subject.strip() else None
     own = [s for c, s in current.items() if c not in set(cat.codes)]
-    return {"catalogue": cat, "current": current, "own": own, "subject": subject, "test": test}
+    referrals = {r.agency: r for r in o.rules.referrals} if current else {}
+    agencies = {r.agency for r in cat.referrals}
+    return {"catalogue": cat, "current": current, "own": own, "subject": subject, "test": test,
+            "current_referrals": {a: r for a, r in referrals.items() if a in agencies},
+            "own_referrals": [r for a, r in referrals.items() if a not in agencies]}
 
 
 def _current() -> dict:
@@ -269,13 +273,38 @@ def services():
                 if c not in ours and c in keep]
         if not out and not kept:
             raise ConfigError("เลือกงานบริการอย่างน้อยหนึ่งงาน", "choose at least one service")
-        referrals = [r.model_dump(exclude_defaults=True, mode="json") for r in cat.referrals] \
-            if request.form.get("referrals") else None
+        referrals = _referrals(cat)
         office().setup.save_services(g.actor, kept + out, referrals)
     except MailbotError as exc:
         return _failed("services", exc)
     flash(f"บันทึกงานบริการแล้ว {len(kept) + len(out)} งาน")
     return _next("services")
+
+
+def _referrals(cat) -> list[dict] | None:
+    """The referrals as the form left them: the catalogue's ticked (keywords and contact edited)
+    and the office's own kept; None when the form has no referral part (rules.yaml's stay)."""
+    if "referrals" not in request.form:
+        return None
+    chosen = set(request.form.getlist("referral"))
+    out = []
+    for i, r in enumerate(cat.referrals):
+        if str(i) not in chosen:
+            continue
+        item = r.model_dump(exclude_defaults=True, mode="json")
+        if f"ref_keywords_{i}" in request.form:
+            item["keywords"] = _keywords(form(f"ref_keywords_{i}", 2000))
+            if not item["keywords"]:
+                raise ConfigError(f"การแนะนำไปยัง \"{r.agency}\" ต้องมีคำสำคัญอย่างน้อยหนึ่งคำ ยังไม่ได้บันทึก",
+                                  f"referral {r.agency}: at least one keyword; nothing saved")
+        contact = " ".join(form(f"ref_contact_{i}", 500).split())
+        if contact:
+            item["contact"] = contact
+        out.append(item)
+    agencies = {r.agency for r in cat.referrals}
+    own = [r.model_dump(exclude_defaults=True, mode="json") for r in office().rules.referrals
+           if r.agency not in agencies and f"own:{r.agency}" in chosen]
+    return own + out
 
 
 # ---------------------------------------------------------------------------- 5. letters
