@@ -420,3 +420,38 @@ def test_a_running_service_sees_a_console_change_on_its_next_cycle(mem_env):
     finally:
         state.close()
     assert ("ผู้ใช้เครื่องนี้", "settings", "mailbot.yaml") in trail
+
+
+def test_a_graph_mailbox_is_set_up_and_tried_through_the_page(tmp_path, monkeypatch):
+    """Microsoft 365 with IMAP and SMTP off: "Microsoft Graph" in the mailbox step (tenant, app,
+    secret into the credential store), then the test reads the folder and signs in to send over
+    the loopback Graph server."""
+    from mailbot.mail.wire import graph_wire
+    from mailbot.setup import settings
+
+    from .graph_server import GraphServer
+    from .test_graph import CLIENT_ID, TENANT, FakeTokens, Mono
+
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+    clock = TestClock(NOW)
+    with GraphServer(ADDRESS, clock=clock) as server:
+        o = Office(tmp_path)
+        mono = Mono()
+        wire = graph_wire(tokens=FakeTokens(server), clock=mono, sleep=mono.sleep)
+        o.app = create_app(load_config(o.config), o.clock, port=8470, wire=wire)
+        o.app.testing = True
+        o.client = o.app.test_client()
+        o.step("agency", AGENCY_FORM)
+        # the loopback Graph stands in for graph.microsoft.com (set before the walk, with the section)
+        settings.update_config(o.config, {"graph.tenant_id": TENANT, "graph.client_id": CLIENT_ID,
+                                          "graph.base_url": server.url})
+        r = o.step("mailbox", {"provider": "graph", "address": ADDRESS, "tenant": TENANT, "client_id": CLIENT_ID,
+                               "secret": "app-secret-value"})
+        assert r.headers["Location"].endswith("/setup/test"), o.flashes("/setup/mailbox")
+        cfg = load_config(o.config)
+        assert cfg.mailbox == "graph" and cfg.graph is not None and cfg.graph.mailbox == ADDRESS
+        assert "app-secret-value" not in o.config.read_text(encoding="utf-8")
+        page = o.get("/setup/mailbox").get_data(as_text=True)
+        assert 'value="graph" checked' in page
+        r = o.step("test", {})
+        assert r.status_code == 302 and r.headers["Location"].endswith("/setup/services"), r.get_data(as_text=True)[-2000:]

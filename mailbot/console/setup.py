@@ -102,6 +102,10 @@ def step(name: str):
 def _provider_of(cfg) -> str:
     from ..setup.providers import guess
 
+    if cfg.mailbox == "graph":
+        return "graph"
+    if cfg.imap.auth == "oauth2" and (cfg.oauth2 is None or cfg.oauth2.provider == "microsoft"):
+        return "microsoft"
     return guess(cfg.imap.host) if cfg.imap.host not in ("imap.example.go.th", "") else "microsoft"
 
 
@@ -153,6 +157,11 @@ def mailbox():
     try:
         if provider not in BY_KEY:
             raise ConfigError("เลือกผู้ให้บริการอีเมล", "choose a provider")
+        if provider == "graph":
+            office().setup.save_graph(g.actor, address=form("address", 300), tenant=form("tenant", 200),
+                                      client_id=form("client_id", 100), secret=request.form.get("secret", "")[:1000])
+            flash("บันทึกการตั้งค่ากล่องอีเมลแล้ว (Microsoft Graph)")
+            return _next("mailbox")
         if BY_KEY[provider].oauth:
             office().setup.save_oauth(g.actor, address=form("address", 300), tenant=form("tenant", 200),
                                       client_id=form("client_id", 100), flow=form("flow", 40),

@@ -26,6 +26,9 @@ PROVIDERS: tuple[Provider, ...] = (
              "Microsoft 365 ไม่รับรหัสผ่านสำหรับ IMAP: ลงชื่อเข้าใช้แบบ OAuth2 ด้วยแอปที่ผู้ดูแลระบบของหน่วยงานลงทะเบียนไว้ "
              "ขอรหัสผู้เช่า (tenant) และรหัสแอป (client ID) จากผู้ดูแล แล้วเลือกวิธีลงชื่อเข้าใช้ด้านล่าง",
              oauth=True),
+    Provider("graph", "Microsoft 365 ที่ปิด IMAP และ SMTP (ใช้ Microsoft Graph)", None, None,
+             "ผู้ดูแลระบบลงทะเบียนแอปที่มีสิทธิ์ Mail.ReadWrite และ Mail.Send แบบ Application และจำกัดให้เข้าได้เฉพาะกล่อง saraban@ "
+             "แล้วส่งรหัสผู้เช่า รหัสแอป และรหัสลับของแอปให้เจ้าหน้าที่", oauth=True),
     Provider("google", "Google Workspace (อีเมลหน่วยงานบน Google)",
              ("imap.gmail.com", 993, "ssl"), ("smtp.gmail.com", 465, "ssl"),
              "ใช้รหัสผ่านสำหรับแอป (App Password) ของบัญชี saraban@ หรือให้ผู้ดูแลตั้งบัญชีบริการ (OAuth2)",

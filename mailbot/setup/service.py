@@ -51,6 +51,8 @@ class Step:
 def _fingerprint(cfg: Config) -> str:
     """The servers and account a mailbox test passed with: changing any asks for the test again."""
     parts: list[str] = [cfg.mailbox]
+    if cfg.graph is not None and cfg.mailbox == "graph":
+        parts += [cfg.graph.tenant_id, cfg.graph.client_id, cfg.graph_mailbox, cfg.graph.base_url]
     for s in (cfg.imap, cfg.smtp):
         parts += [s.host, str(s.effective_port()), s.security, s.username, s.auth]
         o = s.oauth2_settings() if s.auth == "oauth2" else None
@@ -232,6 +234,28 @@ class SetupDesk:
             src = oauth.source(load_config(self.cfg.source).imap)
             src.store.set(src.secret_name, secret.strip())
             self._audit(actor, "credential store", ["oauth2 client secret"])
+        self.done("mailbox", actor)
+
+    def save_graph(self, actor: str, *, address: str, tenant: str, client_id: str, secret: str = "") -> None:
+        """Microsoft 365 with IMAP and SMTP switched off: the mailbox read and sent through
+        Microsoft Graph with the app's secret (kept in the credential store)."""
+        from ..config import load_config
+        from ..mail import oauth
+
+        tenant, client_id = tenant.strip(), client_id.strip()
+        if not tenant or not client_id:
+            raise ConfigError("ใส่รหัสผู้เช่า (tenant) และรหัสแอป (client ID) ที่ได้จากผู้ดูแลระบบ",
+                              "give the tenant and the application (client) ID")
+        have = self.cfg.graph is not None and self.cfg.graph.tenant_id == tenant and self.cfg.graph.client_id == client_id
+        if not secret.strip() and not (have and bool(oauth.graph_source(self.cfg).client_secret())):
+            raise ConfigError("ใส่รหัสลับของแอป (client secret) ที่ได้จากผู้ดูแลระบบ", "the client secret is empty")
+        address = address.strip().lower() or self.cfg.agency.address
+        self._save(actor, {"mailbox": "graph", "graph.tenant_id": tenant, "graph.client_id": client_id,
+                           "graph.mailbox": address})
+        if secret.strip():
+            src = oauth.graph_source(load_config(self.cfg.source))
+            src.store.set(src.secret_name, secret.strip())
+            self._audit(actor, "credential store", ["graph client secret"])
         self.done("mailbox", actor)
 
     def _has_secret(self, tenant: str, client_id: str) -> bool:
