@@ -156,6 +156,7 @@ def test_the_first_hour_step_by_step(office):
 
     page = o.get("/setup/letters").get_data(as_text=True)
     assert "15/2569" in page and AGENCY_FORM["name"] in page       # the receipt with sample data
+    assert "หนังสือแจ้งผลการพิจารณา" in page and "นายตัวอย่าง ใจดี" in page   # and the result letter's text
     r = o.step("letters", {})
     assert r.headers["Location"].endswith("/setup/holidays")
 

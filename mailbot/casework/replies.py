@@ -188,16 +188,22 @@ class Templates:
             from .wording import decision, request_phrase
 
             for outcome in ("approved", "rejected", "incomplete"):
-                words = decision(outcome, licence=True)
-                self.render("result_letter", {
-                    "agency": {"name": agency.name, "address": agency.address}, "receipt": "15/2569",
-                    "service": "ขออนุญาตก่อสร้างอาคาร", "request": request_phrase("ขออนุญาตก่อสร้างอาคาร"),
-                    "requester": "นายตัวอย่าง ใจดี", "outcome": outcome, "granted": words.verb,
-                    "outcome_text": words.text, "note": "ตัวอย่าง", "received": thai_datetime(now),
-                    "received_date": thai_date(now), "licence": True, "fee": None,
-                    "appeal": {"to": agency.name, "days": 15}})
+                self.render("result_letter", sample_letter_context(agency, now, outcome))
             names.append("result_letter")
         return len(names)
+
+
+def sample_letter_context(agency: AgencyConfig, now: datetime, outcome: str = "approved") -> dict:
+    """The result letter's values for a sample request (``check`` and the setup's preview)."""
+    from .wording import decision, request_phrase
+
+    words = decision(outcome, licence=True)
+    return {"agency": {"name": agency.name, "address": agency.address}, "receipt": "15/2569",
+            "service": "ขออนุญาตก่อสร้างอาคาร", "request": request_phrase("ขออนุญาตก่อสร้างอาคาร"),
+            "requester": "นายตัวอย่าง ใจดี", "outcome": outcome, "granted": words.verb,
+            "outcome_text": words.text, "note": "ตัวอย่าง", "received": thai_datetime(now),
+            "received_date": thai_date(now), "licence": True, "fee": None,
+            "appeal": {"to": agency.name, "days": 15}}
 
 
 def sample_context(agency: AgencyConfig, now: datetime) -> dict:

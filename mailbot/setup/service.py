@@ -15,7 +15,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Callable
 
-from ..casework.replies import Templates, sample_context
+from ..casework.replies import Templates, sample_context, sample_letter_context
 from ..config import Config, Rules, load_rules
 from ..errors import ConfigError, MailbotError
 from ..mail.credentials import save_server_password
@@ -62,7 +62,8 @@ def _fingerprint(cfg: Config) -> str:
 
 
 EDITABLE = (("receipt", "อีเมลตอบรับ (เลขรับ)"), ("documents_still_missing", "แจ้งเอกสารไม่ครบ"),
-            ("referral", "แนะนำหน่วยงานที่ถูกต้อง"), ("unclassified", "รอเจ้าหน้าที่ตรวจสอบ"))
+            ("referral", "แนะนำหน่วยงานที่ถูกต้อง"), ("unclassified", "รอเจ้าหน้าที่ตรวจสอบ"),
+            ("result_letter", "หนังสือแจ้งผลการพิจารณา (ข้อความในหนังสือ)"))
 
 
 class SetupDesk:
@@ -358,14 +359,18 @@ class SetupDesk:
     def previews(self) -> list[tuple[str, str, str]]:
         """Each editable reply as a citizen receives it, with sample data: (name, label, text)."""
         assert self.templates is not None
-        sample = sample_context(self.cfg.agency, self.clock())
         out = []
         for name, label in EDITABLE:
             try:
-                out.append((name, label, self.templates.render(name, sample)))
+                out.append((name, label, self.templates.render(name, self._sample(name))))
             except MailbotError as exc:
                 out.append((name, label, f"แม่แบบนี้มีข้อผิดพลาด: {exc.thai}"))
         return out
+
+    def _sample(self, name: str) -> dict:
+        if name == "result_letter":
+            return sample_letter_context(self.cfg.agency, self.clock())
+        return sample_context(self.cfg.agency, self.clock())
 
     def template_text(self, name: str) -> str:
         if name not in dict(EDITABLE):
@@ -383,7 +388,7 @@ class SetupDesk:
         text = text.replace("\r\n", "\n")
         label = dict(EDITABLE)[name]
         try:
-            self.templates.env.from_string(text).render(**sample_context(self.cfg.agency, self.clock()))
+            self.templates.env.from_string(text).render(**self._sample(name))
         except jinja2.TemplateSyntaxError as exc:
             raise ConfigError(f"ข้อความ \"{label}\" เขียนผิดรูปแบบที่บรรทัด {exc.lineno} (ตรวจวงเล็บ {{{{ }}}} และ {{% %}}) "
                               "ยังไม่ได้บันทึก ใช้ข้อความเดิมต่อไป",
