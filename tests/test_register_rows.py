@@ -45,3 +45,56 @@ def test_the_urgency_is_written_once_in_the_daily_log(tmp_path):
     subjects = sorted(str(r[2]) for r in daily.rows_for(state, date(2026, 11, 27)))
     state.close()
     assert subjects == ["[ด่วน] สอบถามการชำระภาษี", "ด่วนที่สุด สอบถามการชำระภาษี"]
+
+
+def test_page_breaks_carried_on_as_the_register_grows_are_the_ones_counted_from_scratch(tmp_path):
+    """A cycle that only adds rows reads only their heights (register_pages in the state); the
+    breaks it gets are the ones all the rows give, and a change to an old row counts again."""
+    from datetime import datetime, timezone
+
+    from mailbot.documents import printable
+    from mailbot.registers import receive
+    from mailbot.store import State
+
+    from .printcheck import fill_cases
+
+    state = State(tmp_path / "state.sqlite3")
+    now = datetime(2026, 12, 4, 3, tzinfo=timezone.utc)
+    try:
+        def from_scratch() -> list[int]:
+            heights = [float(receive._HEIGHT.match(h).group(1)) for h in state.register_row_heads(2569)]
+            return printable.page_starts(heights, receive.COLUMNS, printable.header_height(receive.COLUMNS))
+
+        fill_cases(state, 120)
+        receive.write_registers(state, tmp_path, "เทศบาลตำบลบ้านตัวอย่าง", now)
+        assert receive.page_starts_of(state, 2569, set()) == from_scratch() and from_scratch()
+        read: list[int] = []
+        heads = state.register_row_heads
+
+        def counting(year_be, after=0):  # type: ignore[no-untyped-def]
+            rows = heads(year_be, after)
+            read.append(len(rows))
+            return rows
+
+        state.register_row_heads = counting  # type: ignore[method-assign]
+        for more in (7, 30, 1):
+            with state.tx():
+                for i in range(more):
+                    top = state.register_case_top(2569)
+                    state.new_case(2569, message_row=10_000 + top, received_at="2026-12-04T03:00:00+00:00",
+                                   sender_name="ผู้ยื่น", sender_addr=f"n{top}@example.com", reply_to="",
+                                   subject="ขออนุญาตก่อสร้างอาคาร " * (1 + i % 4), service_code="BLD",
+                                   service_name="ขออนุญาตก่อสร้าง", status="received", action="", remark="",
+                                   message_id=f"<n{top}@x>", attachments=0, archive="", sha256=f"{top:064x}",
+                                   reply_status="")
+            read.clear()
+            receive.write_registers(state, tmp_path, "เทศบาลตำบลบ้านตัวอย่าง", now)
+            assert read == [more]                       # only the new rows' heights were read
+            state.register_row_heads = heads  # type: ignore[method-assign]
+            assert receive.page_starts_of(state, 2569, set()) == from_scratch()
+            state.register_row_heads = counting  # type: ignore[method-assign]
+        state.register_row_heads = heads  # type: ignore[method-assign]
+        # an old row changed: counted again from the first row
+        assert receive.page_starts_of(state, 2569, {3}) == from_scratch()
+    finally:
+        state.close()

@@ -662,18 +662,25 @@ def page_starts(heights: Sequence[float | None], columns: Sequence[Column], head
     breaks the workbook is given, and the PDF of the same rows follows (``render(starts=...)``),
     so both print the same rows on the same pages. A page holds what fits in A4 landscape's
     height at the larger of the applications' fit-to-width scales, below the repeated header row."""
+    return page_fill(heights, columns, header)[0]
+
+
+def page_fill(heights: Sequence[float | None], columns: Sequence[Column], header: float | None = None,
+              starts: Sequence[int] = (), used: float = 0.0, first: int = 0) -> tuple[list[int], float]:
+    """``page_starts`` carried on: the rows from ``first`` on, after pages that began at
+    ``starts`` and a last page ``used`` so far; returns the starts and the last page's use (so a
+    register that only grew needs only its new rows' heights)."""
     scale = print_scale_max(columns)
     usable = (PAGE_H_PT - (MARGIN_IN["top"] + MARGIN_IN["bottom"]) * 72) / scale
     room = usable - (header or LINE_PT + 3) - 2          # a hair for rounding in the applications
-    starts: list[int] = []
-    used = 0.0
-    for i, h in enumerate(heights):
+    out = list(starts)
+    for i, h in enumerate(heights, start=first):
         h = h or LINE_PT + 3
         if used and used + h > room:
-            starts.append(i)
+            out.append(i)
             used = 0.0
         used += h
-    return starts
+    return out, used
 
 
 def row_breaks_xml(starts: Sequence[int], first_row: int = 2) -> str:

@@ -298,14 +298,30 @@ SHEET = "xl/worksheets/sheet1.xml"
 _HEIGHT = re.compile(r'<row r="\d+" ht="([\d.]+)"')
 
 
-def page_starts_of(state: State, year_be: int) -> list[int]:
+def page_starts_of(state: State, year_be: int, changed: set[int] | None = None) -> list[int]:
     """The rows that begin each printed page of the year's register (from the heights its cached
-    rows carry): the workbook's page breaks, and the PDF's (``write_pdf``)."""
+    rows carry): the workbook's page breaks, and the PDF's (``write_pdf``). Kept in the state
+    (``register_pages:<year>``) with the last page's fill: when only new rows came (``changed``
+    all after the rows counted), only their heights are read — a cycle's write does not grow
+    with the year."""
+    key = f"register_pages:{year_be}"
+    fmt = f"{ROW_FORMAT}|{printable.header_height(COLUMNS)}|{printable.print_scale_max(COLUMNS)}"
+    try:
+        saved = json.loads(state.get(key) or "null")
+    except ValueError:
+        saved = None
+    ok = (isinstance(saved, dict) and saved.get("format") == fmt and changed is not None
+          and isinstance(saved.get("rows"), int) and isinstance(saved.get("starts"), list)
+          and isinstance(saved.get("used"), (int, float)) and all(seq > saved["rows"] for seq in changed))
+    after = saved["rows"] if ok else 0
     heights: list[float | None] = []
-    for head in state.register_row_heads(year_be):
+    for head in state.register_row_heads(year_be, after):
         m = _HEIGHT.match(head)
         heights.append(float(m.group(1)) if m else None)
-    return printable.page_starts(heights, COLUMNS, printable.header_height(COLUMNS))
+    starts, used = printable.page_fill(heights, COLUMNS, printable.header_height(COLUMNS),
+                                       saved["starts"] if ok else (), float(saved["used"]) if ok else 0.0, after)
+    state.put(key, json.dumps({"format": fmt, "rows": after + len(heights), "starts": starts, "used": used}))
+    return starts
 
 
 def _with_breaks(tail: bytes, starts: list[int]) -> bytes:
@@ -371,7 +387,7 @@ def _write_year(state: State, year_be: int, target: Path, changed: set[int], now
     count = state.register_rows_top(year_be)
     members, head, tail = _template(f"ทะเบียนรับ {year_be}", count, agency,
                                     period_label(year_be, numbering.year_reset))
-    tail = _with_breaks(tail, page_starts_of(state, year_be))
+    tail = _with_breaks(tail, page_starts_of(state, year_be, changed))
     key = f"register_layout:{year_be}"
     saved = json.loads(state.get(key) or "null")
     written_hash = saved.pop("sha256", None) if saved else None

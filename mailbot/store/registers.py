@@ -123,11 +123,12 @@ class RegisterStore(Database):
             )
             db.executemany("DELETE FROM register_dirty_cases WHERE case_id=?", [(case_id,) for case_id, _, _ in rendered])
 
-    def register_row_heads(self, year_be: int) -> list[str]:
-        """The start of each cached row's XML of the year (``<row r=".." ht="..">``: its height),
-        in order: what the page breaks need, without reading every row's text."""
+    def register_row_heads(self, year_be: int, after: int = 0) -> list[str]:
+        """The start of each cached row's XML of the year after receipt number ``after``
+        (``<row r=".." ht="..">``: its height), in order: what the page breaks need, without
+        reading every row's text."""
         return [head for (head,) in self.db.execute(
-            "SELECT substr(xml, 1, 40) FROM register_rows WHERE year_be=? ORDER BY seq", (year_be,))]
+            "SELECT substr(xml, 1, 40) FROM register_rows WHERE year_be=? AND seq>? ORDER BY seq", (year_be, after))]
 
     def register_row_xml(self, year_be: int, after: int = 0) -> list[str]:
         """The cached rows' XML of the year after receipt number ``after``, in order."""
