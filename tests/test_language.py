@@ -264,3 +264,13 @@ def test_a_message_registered_by_hand_keeps_its_language():
     assert _language(_mail("Building permit", plain="Please find the plans attached.")) == ENGLISH
     assert _language(_mail("ขออนุญาตก่อสร้าง", plain="รายละเอียดตามไฟล์แนบ")) == THAI
     assert _language(None) is None and _language(b"\r\n\r\n") is None       # unreadable: Thai, the agency's
+
+
+def test_a_hostile_subject_or_body_is_read_in_linear_time():
+    """A megabyte subject with no space and a body of addresses-like runs: the detector's patterns
+    never backtrack over them (an unbounded \\S+@\\S+ took minutes on the hostile corpus)."""
+    from mailbot.mail.language import detect
+
+    assert detect("A" * 1_000_000, "") == "en"
+    assert detect("ก" * 1_000_000, "b" * 1_000_000) == "th"
+    assert detect("x", ("y" * 63 + "@") * 20_000) == "en"

@@ -36,6 +36,7 @@ SUBJECT_WEIGHT = 2        # the subject is the sender's own words, and often the
 SIGNATURE_WEIGHT = 0.25   # a signature or disclaimer: a quarter
 MIN_LETTERS = 12          # fewer of the sender's own (weighted): the quoted or forwarded text decides
 MAX_CHARS = 20_000        # read no further
+MAX_SUBJECT = 2_000       # a subject longer than this is not a person's (a hostile one is a megabyte)
 
 # Thai consonants, the vowels written on the line, and maiyamok: letters. Tone marks, the vowels
 # above and below, Thai digits and punctuation are not counted.
@@ -53,7 +54,9 @@ _SIGNATURE = re.compile(
     r"\W*(?:disclaimer|confidentiality notice)\b.*|"
     r"this (?:e-?mail|message)\b.{0,60}\b(?:confidential|intended (?:only|solely))\b.*)$", re.M | re.I)
 # not words: links, addresses, our own subject tag
-_NOT_WORDS = re.compile(r"https?://\S+|www\.\S+|\S+@\S+|\[\s*เลข\s*รับ[^\]]{0,30}\]", re.I)
+# (an address's parts bounded as RFC 5321 bounds them: an unbounded \S+@\S+ backtracks over a
+# megabyte of text without a space in square time)
+_NOT_WORDS = re.compile(r"https?://\S+|www\.\S+|[^\s@]{1,64}@[^\s@]{1,255}|\[\s*เลข\s*รับ[^\]]{0,30}\]", re.I)
 
 
 def split(body: str) -> tuple[str, str, str]:
@@ -91,7 +94,7 @@ def letters(text: str) -> tuple[int, int]:
 def detect(subject: str, body: str) -> str:
     """"th" or "en": the language a reply to this mail is written in first."""
     now, signature, quoted = split(body)
-    s_thai, s_other = letters(strip_prefixes(subject or ""))
+    s_thai, s_other = letters(strip_prefixes((subject or "")[:MAX_SUBJECT]))
     n_thai, n_other = letters(now)
     g_thai, g_other = letters(signature)
     thai = SUBJECT_WEIGHT * s_thai + n_thai + SIGNATURE_WEIGHT * g_thai
