@@ -121,7 +121,7 @@ def _words(text: str) -> list[str]:
     """The name's words (newmm), its short forms whole, spaces as their own pieces."""
     import re
 
-    from newmm_tokenizer.tokenizer import word_tokenize
+    from .words import words as word_tokenize
 
     shorts = "|".join(re.escape(short) for _, short in ABBREVIATIONS)
     out: list[str] = []

@@ -25,10 +25,10 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from fpdf import FPDF
-from newmm_tokenizer.tokenizer import word_tokenize
 
 from ..thai import THAI_MONTHS, THAI_MONTHS_SHORT, arabic_to_thai_digits, graphemes, thai_digits_to_arabic
 from . import FONTS
+from .words import words as word_tokenize
 
 FONT = "Sarabun"
 SIZE = 16                    # points: the cabinet's standard for official documents

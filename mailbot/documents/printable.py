@@ -122,11 +122,11 @@ def clusters(text: str) -> list[str]:
 
 @lru_cache(maxsize=1)
 def _segmenter() -> Callable[[str], list[str]]:
-    """newmm's word segmenter, loaded on first use: its dictionary takes half a second to build,
-    and a poll that writes only workbooks never needs it."""
-    from newmm_tokenizer.tokenizer import word_tokenize
+    """newmm's word segmenter (``words``), loaded on first use: a poll that writes only
+    workbooks never needs its dictionary."""
+    from .words import words
 
-    return word_tokenize
+    return words
 
 
 @lru_cache(maxsize=65536)

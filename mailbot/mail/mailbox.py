@@ -47,6 +47,19 @@ def refused_by_server(exc: BaseException) -> bool:
 SENT_NAMES = ("Sent", "Sent Items", "Sent Messages", "INBOX.Sent", "รายการที่ส่ง", "ส่งแล้ว")
 
 
+def quiet_imaplib(client: IMAPClient) -> None:
+    """Turn off imaplib's protocol trace, which IMAPClient switches on for its own logger.
+
+    With ``debug = 5``, imaplib formats the ``repr`` of every response it stores or hands
+    back, whether or not anything logs it: for a 25 MB attachment that is about 240 MB of
+    strings made and thrown away, and 15 % of a poll's time spent on them (memray and py-spy,
+    ``bench/run.py``). mailbot never reads that trace; its own log names each command.
+    """
+    imap = getattr(client, "_imap", None)
+    if imap is not None:
+        imap.debug = 0
+
+
 @dataclass(frozen=True)
 class Fetched:
     uid: int
@@ -103,6 +116,7 @@ class Mailbox:
                 reason=connection_reason(exc), said=str(exc)[:300],
             ) from None
         client.normalise_times = False
+        quiet_imaplib(client)
         return client
 
     def connect(self) -> None:

@@ -400,8 +400,9 @@ _CONTENT_TYPES: dict[tuple[str, str], str] = {}
 _READING = policy.default.clone(message_factory=_Message)
 
 
-def _split_parts(raw: bytes) -> list[bytes]:
-    """``raw`` cut at its MIME boundary lines: [text, delimiter line, text, delimiter line, ...].
+def _part_spans(raw: bytes) -> list[tuple[int, int]]:
+    """Where ``raw`` is cut at its MIME boundary lines: the (start, end) offsets of
+    [text, delimiter line, text, delimiter line, ...], so that a caller need not copy the text.
 
     The boundaries are the ``boundary=`` parameters found anywhere (``bytes.find``, without a
     lower-case copy of a message that may be tens of megabytes); a delimiter is a line that starts with ``--`` and one of them, then
@@ -431,15 +432,20 @@ def _split_parts(raw: bytes) -> list[bytes]:
                 if not rest.strip(b" \t") and not rest[:1].isalnum():
                     cuts.append((at, end))          # the line without its \n (with a \r, as before)
             at = raw.find(mark, at + len(mark))
-    pieces: list[bytes] = []
+    spans: list[tuple[int, int]] = []
     last = 0
     for start, end in sorted(set(cuts)):
         if start < last:          # one boundary the start of another's line: the longer one was cut
             continue
-        pieces += [raw[last:start], raw[start:end]]
+        spans += [(last, start), (start, end)]
         last = end
-    pieces.append(raw[last:])
-    return pieces
+    spans.append((last, len(raw)))
+    return spans
+
+
+def _split_parts(raw: bytes) -> list[bytes]:
+    """``raw`` cut at its MIME boundary lines: [text, delimiter line, text, delimiter line, ...]."""
+    return [raw[start:end] for start, end in _part_spans(raw)]
 
 
 def shrink(raw: bytes) -> bytes:
@@ -453,18 +459,31 @@ def shrink(raw: bytes) -> bytes:
     if len(raw) < 2 * SHRINK_OVER:
         return raw
     try:
-        out = []
-        for i, piece in enumerate(_split_parts(raw)):
-            if i % 2 == 0 and i > 0 and len(piece) > SHRINK_OVER:
-                head, sep, body = piece.partition(b"\r\n\r\n")
-                if not sep:
-                    head, sep, body = piece.partition(b"\n\n")
-                if sep and _B64.search(head) and not _CONTAINER.search(head):
-                    blanks = body.count(b"\r") + body.count(b"\n") + body.count(b" ") + body.count(b"\t")
-                    size = max(0, len(body) - blanks - body.count(b"=")) * 3 // 4
-                    newline = b"\r\n" if sep == b"\r\n\r\n" else b"\n"
-                    piece = head + newline + SIZE_HEADER.encode() + b": %d" % size + sep + newline
-            out.append(piece)
+        out: list[bytes] = []
+        kept = 0                                  # raw[kept:start] still to be copied out
+        for i, (start, end) in enumerate(_part_spans(raw)):
+            if i % 2 or i == 0 or end - start <= SHRINK_OVER:
+                continue
+            # a part's text, large: read its head and body by offsets, never as copies
+            sep = b"\r\n\r\n"
+            split = raw.find(sep, start, end)
+            if split < 0:
+                sep = b"\n\n"
+                split = raw.find(sep, start, end)
+            if split < 0:
+                continue
+            head = raw[start:split]
+            if not _B64.search(head) or _CONTAINER.search(head):
+                continue
+            body_start = split + len(sep)
+            blanks = sum(raw.count(c, body_start, end) for c in (b"\r", b"\n", b" ", b"\t"))
+            size = max(0, end - body_start - blanks - raw.count(b"=", body_start, end)) * 3 // 4
+            newline = b"\r\n" if sep == b"\r\n\r\n" else b"\n"
+            out += [raw[kept:start], head + newline + SIZE_HEADER.encode() + b": %d" % size + sep + newline]
+            kept = end
+        if not out:
+            return raw
+        out.append(raw[kept:])
         return b"".join(out)
     except Exception:  # noqa: BLE001 - never worse than parsing the whole thing
         return raw
