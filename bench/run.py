@@ -6,12 +6,13 @@
 Seeds N realistic messages (Thai subjects; UTF-8, windows-874 and TIS-620; 20% with an
 attachment of 100 KB - 2 MB) into Dovecot, then measures on the same server:
   (a) raw fetch, the limit: imapclient UID FETCH BODY.PEEK[] of all N in batches of 100;
+      also with imaplib's protocol trace off, as mailbot runs it (c/a_trace_off);
   (b) getmail6, a peer: the same N into a Maildir;
   (c) mailbot: `mailbot poll` end to end, replies to a local aiosmtpd sink.
 Each is a separate process; wall time, msgs/s and that process's peak RSS are printed, then
 the register scaling (per-message register cost with 10k and 100k existing rows) and the peak
 RSS of `mailbot poll` on one message with a 25 MB attachment. Needs Debian's dovecot-imapd.
-The last line reads: RESULT c/a=<x.xx> c/b=<x.xx> register=<x.xx> rss_mb=<n>
+The last line reads: RESULT c/a=<x.xx> c/a_trace_off=<x.xx> c/b=<x.xx> register=<x.xx> rss_mb=<n>
 """
 from __future__ import annotations
 
@@ -81,12 +82,14 @@ def seed(port: int, n: int, seed_value: int = 7) -> int:
 
 # ---------------------------------------------------------------------------- phases (child processes)
 
-def phase_raw(port: int) -> dict:
+def phase_raw(port: int, quiet: bool = False) -> dict:
     from imapclient import IMAPClient
 
     t = time.perf_counter()
     n = 0
     with IMAPClient("127.0.0.1", port=port, ssl=False) as c:
+        if quiet:       # as mailbot runs it: imaplib's protocol trace off (mail.mailbox.quiet_imaplib)
+            c._imap.debug = 0
         c.login(USER, PASSWORD)
         c.select_folder("INBOX", readonly=True)
         uids = c.search()
@@ -115,12 +118,12 @@ def measured(kind: str, *extra: str) -> dict:
 
 
 def phase_wrapper(kind: str, rest: list[str]) -> None:
-    if kind == "raw":
-        res = run_child([sys.executable, __file__, "--phase", "raw-inner", *rest])
+    if kind in ("raw", "raw-quiet"):
+        res = run_child([sys.executable, __file__, "--phase", kind + "-inner", *rest])
         inner = json.loads(res["stdout"].strip().splitlines()[-1])
         print(json.dumps({"wall": inner["wall"], "rss_mb": res["rss_mb"], "n": inner["n"]}))
-    elif kind == "raw-inner":
-        print(json.dumps(phase_raw(int(rest[0]))))
+    elif kind in ("raw-inner", "raw-quiet-inner"):
+        print(json.dumps(phase_raw(int(rest[0]), quiet=kind == "raw-quiet-inner")))
     elif kind == "getmail":
         port, folder = int(rest[0]), Path(rest[1])
         maildir = folder / "Maildir"
@@ -242,6 +245,7 @@ def main() -> None:
         size = seed(dc.port, args.n)
         print(f"seeded N={args.n} messages, {size / 1e6:.1f} MB, in {time.perf_counter() - t:.1f} s")
         results["a"] = measured("raw", str(dc.port))
+        results["a0"] = measured("raw-quiet", str(dc.port))
         results["b"] = measured("getmail", str(dc.port), str(base / "getmail"))
         cfg = workspace(base / "office", dc.port, smtp.port)
         results["c"] = measured("mailbot", str(cfg))
@@ -257,7 +261,7 @@ def main() -> None:
             profiled = measured("mailbot", str(cfg), args.profile)
             print(f"(c) under cProfile: wall={profiled['wall']:.2f} s; the profile is in {args.profile}")
         assert len(smtp.messages) > 0
-        for key, label in (("a", "raw fetch (limit)"), ("b", "getmail6 -> Maildir"), ("c", "mailbot poll")):
+        for key, label in (("a", "raw fetch (limit)"), ("a0", "raw fetch, trace off"), ("b", "getmail6 -> Maildir"), ("c", "mailbot poll")):
             r = results[key]
             print(f"({key}) {label:<22} wall={r['wall']:.2f} s  msgs/s={args.n / r['wall']:.1f}  peak_rss={r['rss_mb']:.0f} MB")
         print(f"replies delivered to the sink: {len(smtp.messages)}")
@@ -282,7 +286,8 @@ def main() -> None:
 
     ca = results["c"]["wall"] / results["a"]["wall"]
     cb = results["c"]["wall"] / results["b"]["wall"]
-    print(f"RESULT c/a={ca:.2f} c/b={cb:.2f} register={cost_large / cost_small:.2f} rss_mb={big['rss_mb']:.0f}")
+    ca0 = results["c"]["wall"] / results["a0"]["wall"]
+    print(f"RESULT c/a={ca:.2f} c/a_trace_off={ca0:.2f} c/b={cb:.2f} register={cost_large / cost_small:.2f} rss_mb={big['rss_mb']:.0f}")
 
 
 if __name__ == "__main__":

@@ -317,7 +317,7 @@ def test_disk_full_on_a_real_filesystem(env, tmp_path):
         env.deliver(letter("ขออนุญาตก่อสร้างอาคาร", sender="first@example.com"))
         assert env.cli("poll").returncode == 0
         filler = small / "filler"
-        with filler.open("wb") as fh:                  # fill the disk to the last byte
+        with filler.open("wb", buffering=0) as fh:     # fill the disk to the last byte (unbuffered: no flush left to fail at close)
             try:
                 while True:
                     fh.write(b"\0" * 65536)

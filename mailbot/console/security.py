@@ -74,14 +74,17 @@ def token_ok(sent: str | None, expected: str) -> bool:
     return bool(sent and hmac.compare_digest(sent.encode(), expected.encode()))
 
 
+# Unicode's control characters (category Cc: U+0000-U+001F and U+007F-U+009F) but tab and line feed
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
 def citizen(text: object) -> str:
     """Text from a citizen, safe to show as text: no bidirectional overrides or isolates (they
     would reorder the page around it), no control characters except line breaks and tabs.
     Escaping HTML is the template's job (autoescape)."""
     if text is None:
         return ""
-    s = str(text).translate(_BIDI)
-    return "".join(ch for ch in s if ch in "\n\t" or unicodedata.category(ch) != "Cc")
+    return _CONTROL.sub("", str(text).translate(_BIDI))
 
 
 def safe_download_name(name: str, fallback: str = "file") -> str:

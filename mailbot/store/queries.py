@@ -26,6 +26,10 @@ def _marks(values: Iterable[str]) -> tuple[str, tuple[str, ...]]:
 
 
 # the columns of a case the console's work queue shows
+# matches of a word search above which the list walks the receipt numbers instead of sorting them
+_MANY = 500
+# an outgoing mail's case receipt, read per listed row (a join would make SQLite read the whole outbox)
+_RECEIPT = "(SELECT c.receipt FROM cases c WHERE c.id=o.case_id) AS receipt"
 _CASE_COLUMNS = ("c.id, c.receipt, c.received_at, c.sender_name, c.sender_addr, c.subject, c.remark, c.held, "
                  "c.urgency, c.urgency_rank")
 
@@ -95,14 +99,30 @@ class QueryStore(Database):
                 "SELECT 1 FROM sqlite_master WHERE type='table' AND name='cases_fts'").fetchone() is not None
         return self._has_fts
 
+    def _words_only(self, search: CaseSearch) -> int | None:
+        """For a search by words alone through the trigram index: how many cases match (the index
+        holds one row per case, kept by triggers), else None."""
+        where, args = search.where(self._indexed())
+        if not where.startswith(" WHERE id IN (SELECT rowid FROM cases_fts") or where.count(" AND ") != 0:
+            return None
+        return self.db.execute("SELECT count(*) FROM cases_fts WHERE cases_fts MATCH ?", args).fetchone()[0]
+
     def count_cases_found(self, search: CaseSearch) -> int:
         """How many cases match a search."""
+        found = self._words_only(search)
+        if found is not None:
+            return found
         where, args = search.where(self._indexed())
         return self.db.execute(f"SELECT count(*) FROM cases{where}", args).fetchone()[0]
 
     def cases_found(self, search: CaseSearch, limit: int, offset: int) -> list[sqlite3.Row]:
         """One page of the cases matching a search (the columns the list shows), newest first."""
         where, args = search.where(self._indexed())
+        found = self._words_only(search)
+        if found is not None and found > _MANY:
+            # a common name: walk the receipt numbers newest first and keep the matches ("+id" keeps
+            # SQLite from sorting every match first: 7,279 matches of 100,000 cases, 17.5 ms -> 2 ms)
+            where = where.replace(" WHERE id IN", " WHERE +id IN", 1)
         return self.db.execute(
             "SELECT id, receipt, year_be, seq, received_at, sender_name, sender_addr, subject, service_code, "
             f"service_name, status, reply_status, urgency, secrecy FROM cases{where} ORDER BY year_be DESC, seq DESC "
@@ -159,7 +179,9 @@ class QueryStore(Database):
     def _work(self, source: str, args: tuple, columns: str, order: str, limit: int) -> tuple[int, list[sqlite3.Row]]:
         """How many items a source holds, and the first ``limit`` of them (none read when there are none)."""
         count = self.db.execute(f"SELECT count(*) {source}", args).fetchone()[0]
-        rows = self.db.execute(f"SELECT {columns} {source} ORDER BY {order} LIMIT ?",
+        # "+" keeps SQLite from walking an index in ``order`` (all 100,000 cases by date) to
+        # find the few that match: it takes the filter's index and sorts what it found
+        rows = self.db.execute(f"SELECT {columns} {source} ORDER BY +{order} LIMIT ?",
                                (*args, limit)).fetchall() if count else []
         return count, rows
 
@@ -171,8 +193,8 @@ class QueryStore(Database):
 
     def work_held_mail(self, limit: int) -> tuple[int, list[sqlite3.Row]]:
         """Outgoing mail held for an officer (with its case's receipt): how many, and the first ``limit``."""
-        return self._work("FROM outbox o LEFT JOIN cases c ON c.id=o.case_id WHERE o.status='held'", (),
-                          "o.id, o.kind, o.recipient, o.subject, o.hold_reason, o.created_at, c.receipt", "o.id",
+        return self._work("FROM outbox o WHERE o.status='held'", (),
+                          f"o.id, o.kind, o.recipient, o.subject, o.hold_reason, o.created_at, {_RECEIPT}", "o.id",
                           limit)
 
     def work_flagged(self, limit: int) -> tuple[int, list[sqlite3.Row]]:
@@ -192,9 +214,9 @@ class QueryStore(Database):
         """Outgoing mail bounced or refused (kinds.UNDELIVERED) and not acknowledged: how many, and the
         first ``limit``."""
         marks, states = _marks(UNDELIVERED)
-        return self._work(f"FROM outbox o LEFT JOIN cases c ON c.id=o.case_id WHERE o.status IN ({marks}) "
+        return self._work(f"FROM outbox o WHERE o.status IN ({marks}) "
                           "AND NOT EXISTS (SELECT 1 FROM acknowledged a WHERE a.kind='mail' AND a.ref=o.id)", states,
-                          "o.id, o.kind, o.recipient, o.subject, o.status, o.last_error, o.created_at, c.receipt",
+                          f"o.id, o.kind, o.recipient, o.subject, o.status, o.last_error, o.created_at, {_RECEIPT}",
                           "o.id", limit)
 
     def work_documents_unsure(self, limit: int) -> tuple[int, list[sqlite3.Row]]:

@@ -370,5 +370,9 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None] | str] = {
         ALTER TABLE officers ADD COLUMN admin INTEGER NOT NULL DEFAULT 0;
         UPDATE officers SET admin = 1 WHERE name = (SELECT name FROM officers ORDER BY created_at, name LIMIT 1);
     """,
+    # the console's case list filtered by service and status (the filter officers use most): counted
+    # from the index alone and listed newest first without a sort (bench/console.py: 10.5 ms -> 0.2 ms
+    # at 100,000 cases)
+    21: "CREATE INDEX cases_service_status ON cases (service_code, status, year_be, seq);",
 }
 SCHEMA_VERSION = max(MIGRATIONS)
