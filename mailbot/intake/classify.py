@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 from ..config import Referral, Rules, Service
@@ -114,11 +115,17 @@ def match_subject(subject: str, rules: Rules) -> Match:
     return Match(kind="none", normalised=norm)
 
 
+@lru_cache(maxsize=4096)
+def _keyword(keyword: str) -> str:
+    """A rule's keyword normalised as subjects are (once, not for every message)."""
+    return normalise(keyword)
+
+
 def _fires(item: Service | Referral, norm: str, readable: str) -> str | None:
     """The rule's first keyword found in the normalised subject, else its first regex found in the
     readable subject ("regex <pattern>"), else None."""
     for kw in item.keywords:
-        if normalise(kw) in norm:
+        if _keyword(kw) in norm:
             return kw
     for pattern in item.regex:
         if re.search(pattern, readable, re.IGNORECASE):

@@ -323,19 +323,23 @@ def content_hash(raw: bytes) -> str:
     """SHA-256 over the message without the trace headers added in transit.
 
     Header names are lower-cased and folding undone; line endings normalised to CRLF. The body
-    of a CRLF-only message (what IMAP servers return) is hashed in place, without copies.
+    is hashed where it lies: in place when it is CRLF-only (what IMAP servers return), else
+    256 KB at a time, so that no copy of a message of tens of megabytes is made.
     """
+    begin = 0
     if raw.startswith(b"From ") and b"\n" in raw:  # mbox separator line
-        raw = raw.split(b"\n", 1)[1]
-    end = raw.find(b"\r\n\r\n")
-    crlf_only = end >= 0 and raw.count(b"\n") == raw.count(b"\r\n") and (raw.find(b"\n\n") < 0)
+        begin = raw.index(b"\n") + 1
+    end = raw.find(b"\r\n\r\n", begin)
+    crlf_only = (end >= 0 and raw.count(b"\n", begin) == raw.count(b"\r\n", begin)
+                 and raw.find(b"\n\n", begin) < 0)
     if crlf_only:
-        head, body_start = raw[:end].replace(b"\r\n", b"\n"), end + 4
+        head, body_start = raw[begin:end].replace(b"\r\n", b"\n"), end + 4
     else:
-        data = raw.replace(b"\r\n", b"\n")
-        head, sep, rest = data.partition(b"\n\n")
-        if not sep:
-            head, rest = data, b""
+        blank = _BLANK_LINE.search(raw, begin)
+        if blank:
+            head, body_start = raw[begin:blank.start()].replace(b"\r\n", b"\n"), blank.end()
+        else:
+            head, body_start = raw[begin:].replace(b"\r\n", b"\n"), len(raw)
     lines: list[bytes] = []
     for line in head.split(b"\n"):
         if line[:1] in (b" ", b"\t") and lines:
@@ -354,9 +358,22 @@ def content_hash(raw: bytes) -> str:
         while stop - 2 >= body_start and raw[stop - 2:stop] == b"\r\n":
             stop -= 2
         h.update(memoryview(raw)[body_start:stop])
-    else:
-        h.update(rest.rstrip(b"\n").replace(b"\n", b"\r\n"))
+        return h.hexdigest()
+    stop = len(raw)                          # the body without its trailing line breaks
+    while stop > body_start and raw[stop - 1:stop] == b"\n":
+        stop -= 2 if stop - 2 >= body_start and raw[stop - 2:stop] == b"\r\n" else 1
+    at = body_start
+    while at < stop:                         # LF or mixed line endings: CRLF, 256 KB at a time
+        upto = min(stop, at + (1 << 18))
+        if upto < stop and raw[upto - 1:upto] == b"\r":
+            upto += 1                        # never cut between the CR and LF of one line end
+        h.update(raw[at:upto].replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"))
+        at = upto
     return h.hexdigest()
+
+
+# the end of a message's header: the first empty line, whichever line endings it uses
+_BLANK_LINE = re.compile(rb"\r?\n\r?\n")
 
 
 SHRINK_OVER = 256 * 1024     # base64 attachment bodies larger than this are not fed to the parser
@@ -543,7 +560,7 @@ def strip_quoted(text: str) -> str:
 
 def parse(raw: bytes) -> Letter:
     """Turn raw bytes into a Letter. Raises ``Unparseable`` only for non-messages."""
-    if not raw or not raw.strip():
+    if not raw or raw.isspace():        # (not raw.strip(): a copy of a message of tens of megabytes)
         raise Unparseable("empty message / ข้อความว่าง")
     data = raw[3:] if raw.startswith(b"\xef\xbb\xbf") else raw
     if data.startswith(b"From ") and b"\n" in data[:2000]:
