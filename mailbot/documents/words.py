@@ -51,11 +51,11 @@ def _segment() -> Callable[[str], list[str]]:
 
     if "newmm_tokenizer.newmm" not in sys.modules:
         # newmm builds its default dictionary when imported: let it build this one instead
-        slow, trie.Trie = trie.Trie, SortedWords      # type: ignore[misc,assignment]
+        slow, trie.Trie = trie.Trie, SortedWords
         try:
             import newmm_tokenizer.newmm  # noqa: F401
         finally:
-            trie.Trie = slow                          # type: ignore[misc]
+            trie.Trie = slow
     from newmm_tokenizer import newmm
 
     dictionary = newmm.DEFAULT_WORD_DICT_TRIE
