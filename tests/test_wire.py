@@ -209,3 +209,19 @@ def test_the_double_keeps_flags_as_a_server_does(mem_env):
         assert copy.flags == {b"\\Seen"} and copy.internal_date == datetime(2026, 1, 2, tzinfo=timezone.utc)
         server.create_folder("สแปม", special_use="\\Junk")
         assert mb.is_junk("สแปม")
+
+
+@pytest.mark.slow
+def test_imaplib_keeps_no_trace_of_what_it_reads(env):
+    """IMAPClient switches imaplib's protocol trace on (debug = 5), and imaplib then makes a repr
+    of every response it stores, logged or not: 240 MB of strings for one 25 MB attachment. The
+    session turns it off; the message still arrives whole."""
+    big = letter("แบบแปลน", body="ก" * 200_000)
+    env.deliver(big)
+    with mailbox(env) as mb:
+        mb.select()
+        assert mb.client is not None and mb.client._imap.debug == 0
+        [got] = mb.fetch(mb.uids()).values()
+        from mailbot.mail.parse import parse
+
+        assert parse(got.raw).body_text.count("ก") == 200_000
