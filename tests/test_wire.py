@@ -222,6 +222,7 @@ def test_imaplib_keeps_no_trace_of_what_it_reads(env):
         mb.select()
         assert mb.client is not None and mb.client._imap.debug == 0
         [got] = mb.fetch(mb.uids()).values()
-        from mailbot.mail.parse import parse
+        import email
+        from email import policy
 
-        assert parse(got.raw).body_text.count("ก") == 200_000
+        assert email.message_from_bytes(got.raw, policy=policy.default).get_content().count("ก") == 200_000
