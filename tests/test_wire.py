@@ -226,3 +226,15 @@ def test_imaplib_keeps_no_trace_of_what_it_reads(env):
         from email import policy
 
         assert email.message_from_bytes(got.raw, policy=policy.default).get_content().count("ก") == 200_000
+    # under --debug (its logger at DEBUG) the trace stays: someone is reading what the server said
+    import logging
+
+    trace = logging.getLogger("imapclient.imaplib")
+    before = trace.level
+    trace.setLevel(logging.DEBUG)
+    try:
+        with mailbox(env) as mb:
+            mb.select()
+            assert mb.client is not None and mb.client._imap.debug == 5
+    finally:
+        trace.setLevel(before)

@@ -53,10 +53,11 @@ def quiet_imaplib(client: IMAPClient) -> None:
     With ``debug = 5``, imaplib formats the ``repr`` of every response it stores or hands
     back, whether or not anything logs it: for a 25 MB attachment that is about 240 MB of
     strings made and thrown away, and 15 % of a poll's time spent on them (memray and py-spy,
-    ``bench/run.py``). mailbot never reads that trace; its own log names each command.
+    ``bench/run.py``). The trace stays on under ``--debug`` (the "imapclient.imaplib" logger at
+    DEBUG), where someone is reading it to find out what a server said.
     """
     imap = getattr(client, "_imap", None)
-    if imap is not None:
+    if imap is not None and not logging.getLogger("imapclient.imaplib").isEnabledFor(logging.DEBUG):
         imap.debug = 0
 
 
