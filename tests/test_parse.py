@@ -351,5 +351,9 @@ def test_content_hash_is_what_it_was_before_it_stopped_copying():
         samples.append(b"".join(rnd.choice(parts) + rnd.choice(ends) for _ in range(rnd.randint(1, 14))))
     big = b"Subject: big\n\n" + b"".join(b"line %d\r\n" % i if i % 3 else b"line %d\n" % i for i in range(300_000))
     samples += [big, big + b"\r", big.replace(b"\r\n", b"\n") + b"\n\n"]
+    edge = 1 << 18                                     # a lone CR, then CRLF, where a chunk ends
+    samples += [b"Subject: x\n\n" + b"a" * (edge - 1) + b"\r\r\nmore\n",
+                b"Subject: x\n\n" + b"a" * (edge - 2) + b"\r\r\r\n",
+                b"Subject: x\n\n" + b"a\r\r\n" * 300_000]
     for raw in samples:
         assert p.content_hash(raw) == oracle(raw), raw[:200]

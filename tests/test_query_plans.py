@@ -19,9 +19,9 @@ from mailbot.store.queries import CaseSearch
 N = 3000
 
 
-@pytest.fixture(scope="module")
-def state(tmp_path_factory):
-    st = State(tmp_path_factory.mktemp("plans") / "state.sqlite3")
+@pytest.fixture
+def state(tmp_path):
+    st = State(tmp_path / "state.sqlite3")     # one per test: ANALYZE stays with its test
     start = datetime(2025, 1, 1, tzinfo=timezone.utc)
     cases, outbox, messages = [], [], []
     for i in range(1, N + 1):
@@ -30,13 +30,14 @@ def state(tmp_path_factory):
         code = None if i % 10 == 0 else ["BLD", "CMP", "TAX"][i % 3]
         recent = i > N - 100
         status = ("review" if code is None else "in_progress") if recent else "closed"
-        name = "สมชาย ศรีสุข" if i % 7 == 0 else "มาลี ใจดี"
+        name = "สมชาย ศรีสุข" if i % 5 == 0 else "มาลี ใจดี"   # 600 matches: the receipt walk
         cases.append((i, f"{seq}/{year}", year, seq, i, when, name, f"u{i}@example.com", f"u{i}@example.com",
                       f"ขออนุญาตก่อสร้างอาคาร เลขที่ {i}", code, code, status, "รับเรื่อง", "", f"<m{i}@x>",
                       json.dumps({"verdict": "complete", "items": []})))
         messages.append((i, "a@imap", "INBOX", 1, i, f"<m{i}@x>", f"h{i}", f"s{i}", f"archive/s{i}.eml", 100, when,
                          f"u{i}@example.com", "x", "registered", i, when))
-        outbox.append((f"<r{i}@x>", "receipt", i, i, f"u{i}@example.com", "x", b"x", "sent", when, when))
+        sent = {N: "held", N - 1: "bounced", N - 2: "failed"}.get(i, "sent")    # a few for the queue to list
+        outbox.append((f"<r{i}@x>", "receipt", i, i, f"u{i}@example.com", "x", b"x", sent, when, when))
     with st.tx() as db:
         db.executemany("INSERT INTO cases (id, receipt, year_be, seq, message_row, received_at, sender_name, "
                        "sender_addr, reply_to, subject, service_code, service_name, status, action, remark, "
@@ -80,7 +81,9 @@ def test_work_queue_and_filters_never_scan(state, analyzed):
     if analyzed:
         state.db.execute("ANALYZE")
     found = _plans(state, _work_queue) + _plans(state, _filtered)
-    assert len(found) >= 8
+    assert len(found) >= 10
+    assert state.work_held_mail(50)[1][0]["receipt"] == f"{N}/2569"
+    assert [r["receipt"] for r in state.work_undelivered(50)[1]] == [f"{N - 2}/2569", f"{N - 1}/2569"]
     for sql, plan in found:
         assert not [d for d in plan if d.startswith("SCAN")], (sql, plan)
 

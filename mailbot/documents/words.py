@@ -10,6 +10,7 @@ makes) walks it with ``bisect``, giving the same words in the same order. Loadin
 from __future__ import annotations
 
 import sys
+import threading
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
 from functools import lru_cache
@@ -45,17 +46,21 @@ class SortedWords:
         return len(self.words)
 
 
+_LOADING = threading.Lock()      # the console's threads may all ask for words at once
+
+
 @lru_cache(maxsize=1)
 def _segment() -> Callable[[str], list[str]]:
     import newmm_tokenizer.trie as trie
 
-    if "newmm_tokenizer.newmm" not in sys.modules:
-        # newmm builds its default dictionary when imported: let it build this one instead
-        slow, trie.Trie = trie.Trie, SortedWords
-        try:
-            import newmm_tokenizer.newmm  # noqa: F401
-        finally:
-            trie.Trie = slow
+    with _LOADING:
+        if "newmm_tokenizer.newmm" not in sys.modules:
+            # newmm builds its default dictionary when imported: let it build this one instead
+            slow, trie.Trie = trie.Trie, SortedWords
+            try:
+                import newmm_tokenizer.newmm  # noqa: F401
+            finally:
+                trie.Trie = slow
     from newmm_tokenizer import newmm
 
     dictionary = newmm.DEFAULT_WORD_DICT_TRIE

@@ -365,7 +365,7 @@ def content_hash(raw: bytes) -> str:
     at = body_start
     while at < stop:                         # LF or mixed line endings: CRLF, 256 KB at a time
         upto = min(stop, at + (1 << 18))
-        if upto < stop and raw[upto - 1:upto] == b"\r":
+        if upto < stop and raw[upto - 1:upto + 1] == b"\r\n":
             upto += 1                        # never cut between the CR and LF of one line end
         h.update(raw[at:upto].replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"))
         at = upto
