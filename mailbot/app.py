@@ -40,7 +40,7 @@ from .ops.service import Status, Upkeep, recorded_heads
 from .registers.numbering import normalise_receipt
 from .registers.service import Registers
 from .setup.service import SetupDesk
-from .store import Row, State, audit
+from .store import Row, audit, open_state
 
 __all__ = ["BANGKOK_TZ", "QUEUE_LIMIT", "CasePage", "CaseView", "MessageView", "Notify", "Office", "ResultProblem",
            "ResultsRun", "RulesTest", "Status", "Today", "WorkItem", "alert_anyhow", "normalise_receipt",
@@ -64,7 +64,7 @@ class Office:
         self.notify = notify
         self.wire = wire          # how the mail servers are reached (mail/wire.py): the real ones by default
         self.work_lock = WorkLock(cfg.data_dir)
-        self.state = State(cfg.data_dir / "state.sqlite3")
+        self.state = open_state(cfg)
         try:
             self.rules = load_rules(cfg.rules_path)
             self.templates = Templates(cfg.templates_dir, template_globals(cfg))
@@ -364,7 +364,7 @@ def restore(cfg: Config, source: Path, force: bool, now: datetime):
 
     with WorkLock(cfg.data_dir).hold(officer=True):   # no console action while the files are replaced
         result = restore_files(cfg, source, force=force, now=now)
-        state = State(cfg.data_dir / "state.sqlite3")
+        state = open_state(cfg)
         secrets_store = anchors.store(cfg)
         try:
             anchors.use_key(state, secrets_store)
@@ -406,7 +406,7 @@ def alert_anyhow(cfg: Config, key: str, thai: str, english: str, now: datetime, 
     try:
         from .starter import starter_dir
 
-        state = State(cfg.data_dir / "state.sqlite3")
+        state = open_state(cfg)
         try:
             outbox = Outbox(cfg, state, Templates(starter_dir() / "templates"))
             Alerts(cfg, state, outbox).alert(key, thai, english, now, title=title)

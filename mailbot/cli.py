@@ -192,6 +192,22 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=int, default=None, help="พอร์ตของหน้าจอเจ้าหน้าที่ / the console's port")
     s = sub.add_parser("demo", help="ทดลองทั้งระบบกับเซิร์ฟเวอร์จำลอง / full cycle on embedded servers")
     s.add_argument("--dir", type=Path, default=None, help="เก็บพื้นที่ทดลองไว้ที่นี่ / keep the workspace in this folder")
+    s = sub.add_parser("host", help="ผู้ให้บริการหลายหน่วยงาน (PostgreSQL) / a host running many agencies "
+                                    "(database from $MAILBOT_DATABASE_URL)")
+    hs = s.add_subparsers(dest="host_verb", required=True, metavar="VERB", parser_class=ThaiArgumentParser)
+    hs.add_parser("init", help="เตรียมฐานข้อมูล / prepare the registry and the job queue")
+    c = hs.add_parser("add", help="mailbot host add AGENCY --config PATH/mailbot.yaml")
+    c.add_argument("agency")
+    c.add_argument("--config", dest="agency_config", type=Path, required=True)
+    c = hs.add_parser("list", help="หน่วยงานและสถานะ / agencies and their health")
+    c.add_argument("--all", action="store_true", help="รวมที่หยุดให้บริการแล้ว / with removed ones")
+    c = hs.add_parser("remove", help="หยุดให้บริการ (เก็บข้อมูลไว้) / stop serving an agency (its data is kept)")
+    c.add_argument("agency")
+    c = hs.add_parser("worker", help="ทำงานตามคิว / take the agencies' jobs until stopped")
+    c.add_argument("--concurrency", type=int, default=4, help="รอบที่ทำพร้อมกัน / cycles at once (default 4)")
+    c.add_argument("--tick", type=int, default=10, help="ตรวจหน่วยงานที่ถึงรอบทุก N วินาที / seconds between checks")
+    c.add_argument("--heartbeat", type=float, default=10.0, help="seconds between heartbeats")
+    c.add_argument("--stalled", type=float, default=30.0, help="a worker silent this long is taken for dead")
     return p
 
 
@@ -275,6 +291,8 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         run_demo(args.dir)
         return 0
+    if verb == "host":
+        return cmd_host(args, clock)
     from .config import default_config_path, load_config
 
     if verb == "start":
@@ -330,6 +348,47 @@ def _dispatch(args: argparse.Namespace) -> int:
         if verb == "backup":
             return cmd_backup(office)
     raise AssertionError(verb)
+
+
+def cmd_host(args: argparse.Namespace, clock) -> int:
+    from importlib.util import find_spec
+
+    if find_spec("psycopg") is None or find_spec("procrastinate") is None:
+        print("โหมดผู้ให้บริการต้องติดตั้งส่วนเสริม: pip install \"mailbot-saraban[host]\"\n"
+              "host mode needs its extra: pip install \"mailbot-saraban[host]\"", file=sys.stderr)
+        return 2
+    from .host.service import Host
+
+    if args.host_verb == "worker":
+        from .host.service import host_url
+        from .host.worker import Options, run_worker
+
+        run_worker(host_url(), Options(tick_seconds=args.tick, heartbeat=args.heartbeat, stalled=args.stalled,
+                                       concurrency=args.concurrency))
+        return 0
+    with Host() as host:
+        if args.host_verb == "init":
+            from .host.worker import prepare_queue
+
+            host.init()
+            prepare_queue(host.url)
+            print("เตรียมฐานข้อมูลของผู้ให้บริการแล้ว / the host's database is ready")
+        elif args.host_verb == "add":
+            added = host.add(args.agency, args.agency_config, clock())
+            print(f"เพิ่มหน่วยงาน {args.agency} แล้ว / added {args.agency}" if added else
+                  f"มีหน่วยงาน {args.agency} อยู่แล้ว / {args.agency} is served already")
+        elif args.host_verb == "remove":
+            if not host.remove(args.agency, clock()):
+                print(f"ไม่พบหน่วยงาน {args.agency} ที่ให้บริการอยู่ / {args.agency} is not served", file=sys.stderr)
+                return 2
+            print(f"หยุดให้บริการ {args.agency} แล้ว ข้อมูลยังเก็บไว้ / {args.agency} removed; its data is kept")
+        else:
+            rows = host.health(clock(), with_removed=args.all)
+            for h in rows:
+                print(h.line())
+            if not rows:
+                print("ยังไม่มีหน่วยงาน / no agencies yet: mailbot host add AGENCY --config mailbot.yaml")
+    return 0
 
 
 def cmd_init(folder: Path, clock: "Clock") -> int:

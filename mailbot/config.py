@@ -606,6 +606,23 @@ class ConsoleConfig(_Strict):
         return self.listen in ("127.0.0.1", "localhost", "::1") or self.listen.startswith("127.")
 
 
+class DatabaseConfig(_Strict):
+    """Where the state lives when it is not the SQLite file in the data folder: one tenant (this
+    agency) in a host's PostgreSQL. The URL is read from an environment variable (it may hold a
+    password), never written in the YAML."""
+
+    url_env: str = Field(default="MAILBOT_DATABASE_URL", min_length=1)
+    tenant: str = Field(pattern=r"^[a-z][a-z0-9_]{0,40}$")
+
+    def url(self) -> str:
+        value = os.environ.get(self.url_env)
+        if not value:
+            raise MailbotError(
+                f"ยังไม่ได้ตั้งที่อยู่ฐานข้อมูล: ไม่มีตัวแปรสภาพแวดล้อม {self.url_env}",
+                f"the database URL is not set: the environment variable {self.url_env} is missing")
+        return value
+
+
 class Config(_Strict):
     agency: AgencyConfig
     imap: ImapConfig
@@ -634,6 +651,7 @@ class Config(_Strict):
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
     oauth2: OAuth2Config | None = None     # sign-in for imap/smtp with auth: oauth2
     console: ConsoleConfig = Field(default_factory=ConsoleConfig)
+    database: DatabaseConfig | None = None   # a host's PostgreSQL (mailbot host); none: state.sqlite3
 
     base_dir: Path = Field(default=Path("."), exclude=True)
     source: Path = Field(default=Path("mailbot.yaml"), exclude=True)   # the file this was read from

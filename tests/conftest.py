@@ -203,13 +203,64 @@ class MemEnv(Workspace):
         return [email.message_from_bytes(m.data, policy=policy.default) for m in self.server.messages]  # type: ignore[misc]
 
 
+@pytest.fixture(scope="session")
+def postgres():
+    """One throw-away PostgreSQL for the session (tests/postgres.py); each test takes a fresh
+    database from it. Skipped where PostgreSQL is not installed; in CI that is a failure."""
+    from . import postgres as pgmod
+
+    if not pgmod.available():
+        if os.environ.get("CI") == "true":
+            pytest.fail("PostgreSQL is not installed: .ci/run must install postgresql")
+        pytest.skip("PostgreSQL not installed here (apt-get install postgresql)")
+    with pgmod.Postgres() as server:
+        yield server
+
+
+def use_postgres(cfg_path: Path, url: str, tenant: str = "office") -> None:
+    """The workspace's state in a tenant of a PostgreSQL database, as a host's agency keeps it."""
+    with open(cfg_path, "a", encoding="utf-8") as f:
+        f.write(f"\ndatabase:\n  tenant: {tenant}\n")
+    os.environ["MAILBOT_DATABASE_URL"] = url
+
+
+@pytest.fixture(autouse=True)
+def _store_under_test(request, monkeypatch):
+    """MAILBOT_TEST_STORE=postgresql: every workspace made by the fixtures below keeps its state in
+    PostgreSQL (to run a whole module against it); by default SQLite, as one office does."""
+    monkeypatch.delenv("MAILBOT_DATABASE_URL", raising=False)
+    if os.environ.get("MAILBOT_TEST_STORE") == "postgresql":
+        request.node._pg_url = request.getfixturevalue("postgres").new_database()
+
+
+def state_db(cfg: Config):  # type: ignore[no-untyped-def]
+    """A connection to a workspace's state for a test's own reading (sqlite3, or the store's
+    PostgreSQL connection, which takes the same statements)."""
+    if cfg.database is not None:
+        from mailbot.store import pg
+
+        return pg.connect(cfg.database.url(), cfg.database.tenant)
+    import sqlite3
+
+    con = sqlite3.connect(cfg.data_dir / "state.sqlite3")
+    con.row_factory = sqlite3.Row
+    return con
+
+
+def _maybe_postgres(request, cfg_path: Path) -> None:
+    url = getattr(request.node, "_pg_url", None)
+    if url:
+        use_postgres(cfg_path, url)
+
+
 @pytest.fixture
-def mem_env(tmp_path: Path):
+def mem_env(tmp_path: Path, request):
     """``env`` without sockets: the same workspace over ``MemoryServer`` (fast; for the cycle's logic)."""
     clock = TestClock(NOW)
     server = MemoryServer(AGENCY, PASSWORD, clock=clock)
     root = tmp_path / "office"
     cfg_path = make_workspace(root, UNUSED_PORT, UNUSED_PORT, PASSWORD, since=SINCE)
+    _maybe_postgres(request, cfg_path)
     e = MemEnv(server, root, cfg_path, clock)
     e.set_forwarding({})
     yield e
@@ -227,10 +278,11 @@ def mail_env(request):
 
 
 @pytest.fixture
-def env(tmp_path: Path):
+def env(tmp_path: Path, request):
     with ImapServer(AGENCY, PASSWORD) as imap, SmtpServer(AGENCY, PASSWORD) as smtp:
         root = tmp_path / "office"
         cfg_path = make_workspace(root, imap.port, smtp.port, PASSWORD, since=SINCE)
+        _maybe_postgres(request, cfg_path)
         e = Env(imap, smtp, root, cfg_path)
         # intake tests count the mail sent to citizens; internal forwarding is switched on
         # explicitly by the tests about it (set_forwarding)
@@ -255,6 +307,7 @@ def server_env(request, tmp_path: Path):
     with imap_cm as imap, SmtpServer(AGENCY, PASSWORD) as smtp:
         root = tmp_path / "office"
         cfg_path = make_workspace(root, imap.port, smtp.port, PASSWORD, since=SINCE)
+        _maybe_postgres(request, cfg_path)
         e = Env(imap, smtp, root, cfg_path)
         e.kind = request.param
         e.set_forwarding({})

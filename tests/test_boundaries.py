@@ -15,10 +15,11 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "mailbot"
 
 # the rooms, in the order a message passes through them, and the ground they stand on
-ROOMS = ("mail", "intake", "casework", "documents", "registers", "ops", "setup", "store", "console")
+ROOMS = ("mail", "intake", "casework", "documents", "registers", "ops", "setup", "store", "console", "host")
 GROUND = {"config", "errors", "clock", "thai", "kinds", "files", "faults", "starter"}
 FACES = {"cli", "demo", "console", "present"}
-RUNNERS = {"ops.daemon"}     # the service: drives the core on a schedule and serves the console
+RUNNERS = {"ops.daemon",     # the service: drives the core on a schedule and serves the console
+           "host.worker"}    # a host's worker: drives the core of each agency as jobs of its queue
 
 # take data, return decisions: no network, no disk, no clock of their own
 PURE = ["thai", "kinds", "mail.charsets", "mail.parse", "mail.addresses", "mail.forwarded", "mail.language",
@@ -157,6 +158,7 @@ def test_only_the_store_opens_sqlite():
         if room(module) == "store" or module == "ops.backup":
             continue
         assert "sqlite3" not in imports(module), f"{module} imports sqlite3"
+        assert not {n for n in imports(module) if n.split(".")[0] == "psycopg"}, f"{module} imports psycopg"
         text = path.read_text(encoding="utf-8")
         for call in (".execute(", ".executemany(", ".executescript("):
             assert call not in text, f"{module} runs SQL ({call})"

@@ -21,7 +21,7 @@ from mailbot.config import yaml_load
 from mailbot.registers.receive import register_path
 from mailbot.thai import BANGKOK
 
-from .conftest import AGENCY, letter
+from .conftest import AGENCY, letter, state_db
 from .test_intake import db
 
 FIXTURES = Path(__file__).parent / "fixtures" / "forwards"
@@ -47,7 +47,7 @@ def to(env, address):  # type: ignore[no-untyped-def]
 
 
 def case_row(env, receipt):  # type: ignore[no-untyped-def]
-    con = sqlite3.connect(env.cfg.data_dir / "state.sqlite3")
+    con = state_db(env.cfg)
     con.row_factory = sqlite3.Row
     return con.execute("SELECT * FROM cases WHERE receipt=?", (receipt,)).fetchone()
 
@@ -123,7 +123,7 @@ def test_officer_confirming_documents_is_the_actor_of_the_status_change(env):
     with Office.open(env.cfg, clock=env.clock) as office:
         office.documents_complete(h.receipt, "somying")
     assert case_row(env, h.receipt)["status"] == "received"
-    con = sqlite3.connect(env.cfg.data_dir / "state.sqlite3")
+    con = state_db(env.cfg)
     changes = [(actor, json.loads(detail)) for actor, detail in con.execute(
         "SELECT actor, detail FROM audit WHERE action='status' AND ref=? ORDER BY id", (h.receipt,))]
     assert changes[-1] == ("somying", {"from": "awaiting_documents", "to": "received"}), changes
@@ -508,7 +508,7 @@ def test_a_forward_to_a_starter_example_address_is_held_with_an_alert(env):
     env.deliver(with_files("ขออนุญาตก่อสร้างอาคาร", "คำขอ ข1.pdf"))
     [h] = env.cycle().handled
     assert not to(env, "kongchang@example.go.th")                      # never sent
-    con = sqlite3.connect(env.cfg.data_dir / "state.sqlite3")
+    con = state_db(env.cfg)
     [(status, reason)] = con.execute("SELECT status, hold_reason FROM outbox WHERE kind='forward'").fetchall()
     assert status == "held" and reason.startswith("ที่อยู่ส่วนงานยังเป็นค่าตัวอย่าง") and "kongchang@example.go.th" in reason
     [(text,)] = con.execute("SELECT text FROM alerts WHERE key='placeholder-forward'").fetchall()

@@ -37,7 +37,7 @@ import pytest
 from mailbot.console.server import ConsoleServer
 from mailbot.errors import ConfigError
 
-from .conftest import AGENCY, letter
+from .conftest import AGENCY, letter, state_db
 
 pytestmark = pytest.mark.slow   # a browser (Playwright) and waitress
 
@@ -145,9 +145,7 @@ def no_overflow(page) -> None:  # type: ignore[no-untyped-def]
 
 
 def db(env) -> sqlite3.Connection:  # type: ignore[no-untyped-def]
-    con = sqlite3.connect(env.cfg.data_dir / "state.sqlite3")
-    con.row_factory = sqlite3.Row
-    return con
+    return state_db(env.cfg)
 
 
 def mails_to(env, address: str) -> list[email.message.EmailMessage]:  # type: ignore[no-untyped-def]

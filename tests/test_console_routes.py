@@ -36,7 +36,7 @@ from flask import request
 from mailbot.console import auth, security
 from mailbot.console.web import create_app
 
-from .conftest import AGENCY, YEAR, letter
+from .conftest import AGENCY, YEAR, letter, state_db
 
 PORT = 8470
 HOST = f"127.0.0.1:{PORT}"
@@ -272,10 +272,9 @@ def case_path(receipt: str, action: str = "") -> str:
 
 
 def rows(env, sql: str, *args) -> list[sqlite3.Row]:  # type: ignore[no-untyped-def]
-    if not hasattr(env, "state_db"):                       # env.cfg reads mailbot.yaml each time
-        env.state_db = env.cfg.data_dir / "state.sqlite3"
-    con = sqlite3.connect(env.state_db)
-    con.row_factory = sqlite3.Row
+    if not hasattr(env, "state_cfg"):                      # env.cfg reads mailbot.yaml each time
+        env.state_cfg = env.cfg
+    con = state_db(env.state_cfg)
     try:
         return con.execute(sql, args).fetchall()
     finally:
@@ -856,9 +855,9 @@ def test_settings_checks_and_a_subject_tried_against_the_rules(env, open_console
 # ---------------------------------------------------------------------------- sign-in, fonts
 
 def add_officer(env) -> None:  # type: ignore[no-untyped-def]
-    from mailbot.store import State
+    from mailbot.store import open_state
 
-    state = State(env.cfg.data_dir / "state.sqlite3")
+    state = open_state(env.cfg)
     try:
         auth.set_password(state, OFFICER, PASSWORD, env.clock(), new=True)
     finally:
@@ -917,9 +916,9 @@ def test_a_signed_in_officer_stays_signed_in_when_the_console_restarts(env, open
     second.follow(second.submit(page, case_path(receipt, "set"), note="หลังเริ่มใหม่"))
     assert [e["actor"] for e in events(env, receipt, "officer:note")] == [OFFICER, OFFICER]
 
-    from mailbot.store import State
+    from mailbot.store import open_state
 
-    state = State(env.cfg.data_dir / "state.sqlite3")
+    state = open_state(env.cfg)
     try:
         auth.remove(state, OFFICER)
     finally:

@@ -10,7 +10,7 @@ import pytest
 
 from mailbot.console import auth, security
 from mailbot.console.web import create_app
-from mailbot.store import State
+from mailbot.store import open_state
 
 HOST = "127.0.0.1:8470"
 PASSWORD = "correct horse 1"
@@ -20,7 +20,7 @@ PASSWORD = "correct horse 1"
 def console(env):
     env.set_config(console={"port": 8470})
     cfg = env.cfg
-    state = State(cfg.data_dir / "state.sqlite3")
+    state = open_state(cfg)
     try:
         auth.set_password(state, "somsak", PASSWORD, env.clock(), new=True)
     finally:

@@ -13,7 +13,7 @@ from mailbot.config import load_rules
 from mailbot.intake.verdict import Settings, decide
 from mailbot.mail.parse import Unparseable, parse
 
-from .conftest import AGENCY, NOW, REPO, letter
+from .conftest import AGENCY, NOW, REPO, letter, state_db
 
 pytestmark = pytest.mark.slow   # hostile input through real servers and subprocesses
 
@@ -154,7 +154,7 @@ def test_floods_hold_both_caps(env):
     to_flood = [m for m in env.smtp.messages if m.rcpt_tos == ["flood@example.com"]]
     assert len(to_flood) <= 5
     assert len(env.smtp.messages) <= 40                       # the hourly cap
-    con = sqlite3.connect(env.cfg.data_dir / "state.sqlite3")
+    con = state_db(env.cfg)
     held = con.execute("SELECT count(*) FROM outbox WHERE status='held'").fetchone()[0]
     queued = con.execute("SELECT count(*) FROM outbox WHERE status='queued'").fetchone()[0]
     assert held == 295 and queued == 600 - 295 - len(env.smtp.messages)

@@ -12,13 +12,11 @@ import pytest
 from mailbot.registers.receive import register_path
 from mailbot.thai import BANGKOK
 
-from .conftest import AGENCY, YEAR, letter
+from .conftest import AGENCY, YEAR, letter, state_db
 
 
 def db(env):  # type: ignore[no-untyped-def]
-    con = sqlite3.connect(env.cfg.data_dir / "state.sqlite3")
-    con.row_factory = sqlite3.Row
-    return con
+    return state_db(env.cfg)
 
 
 def register_rows(env, year=None):  # type: ignore[no-untyped-def]

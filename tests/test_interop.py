@@ -11,7 +11,7 @@ import pytest
 from mailbot.faults import EXIT_CODE
 from mailbot.ops.daemon import Daemon
 
-from .conftest import letter
+from .conftest import letter, state_db
 
 pytestmark = pytest.mark.slow   # a real Dovecot
 
@@ -83,7 +83,7 @@ def test_uidvalidity_change_by_recreating_the_mailbox(server_env):
     assert first.reason.startswith("duplicate")                 # matched through the ledger
     assert second.outcome == "registered" and second.receipt.startswith("2/")
     assert len(env.smtp.messages) == 2                          # no second receipt for the old message
-    con = sqlite3.connect(env.cfg.data_dir / "state.sqlite3")
+    con = state_db(env.cfg)
     assert con.execute("SELECT count(*) FROM events WHERE kind='uidvalidity'").fetchone()[0] == 1
     assert env.folder_count("คำร้องออนไลน์") == 0
 
@@ -129,6 +129,6 @@ def test_crash_and_rerun(server_env):
     env.deliver(*[letter(f"ขออนุญาตก่อสร้าง {i}", sender=f"p{i}@example.com") for i in range(5)])
     assert env.cli("poll", env={"MAILBOT_FAULT": "after_move"}).returncode == EXIT_CODE
     assert env.cli("poll").returncode == 0
-    con = sqlite3.connect(env.cfg.data_dir / "state.sqlite3")
+    con = state_db(env.cfg)
     assert sorted(r[0] for r in con.execute("SELECT seq FROM cases")) == [1, 2, 3, 4, 5]
     assert len(env.smtp.messages) == 5 and env.folder_count("INBOX") == 0

@@ -31,7 +31,7 @@ from mailbot.documents.stamp import stamp_bounded, stamp_pdf, stamped_copies, st
 from mailbot.errors import MailbotError
 from mailbot.thai import THAI_MONTHS
 
-from .conftest import REPO, letter
+from .conftest import REPO, letter, state_db
 from .test_pdf_limits import MALFORMED, build
 from .test_results import IN_CI, make_pdf, sent_pdf, signed_env, trust, validate  # noqa: F401 - fixtures
 
@@ -69,7 +69,7 @@ def set_service(env, **fields):  # type: ignore[no-untyped-def]
 
 
 def db(env):  # type: ignore[no-untyped-def]
-    con = sqlite3.connect(env.cfg.data_dir / "state.sqlite3")
+    con = state_db(env.cfg)
     con.row_factory = sqlite3.Row
     return con
 

@@ -15,7 +15,7 @@ import pytest
 from mailbot.app import run_cycle
 from mailbot.errors import EnvironmentFailure
 
-from .conftest import AGENCY, NOW, letter
+from .conftest import AGENCY, NOW, letter, state_db
 from .test_intake import db
 
 pytestmark = pytest.mark.slow   # servers going away and coming back
@@ -27,7 +27,7 @@ def at(minutes: float):  # type: ignore[no-untyped-def]
 
 
 def outbox(env):  # type: ignore[no-untyped-def]
-    con = sqlite3.connect(env.cfg.data_dir / "state.sqlite3")
+    con = state_db(env.cfg)
     con.row_factory = sqlite3.Row
     return con.execute("SELECT * FROM outbox ORDER BY id").fetchall()
 
@@ -161,7 +161,7 @@ def test_imap_dropping_mid_batch_loses_nothing(env):
         proxy.close()
     env.set_config(imap={"port": env.imap.port})
     assert env.cli("poll").returncode == 0
-    con = sqlite3.connect(env.cfg.data_dir / "state.sqlite3")
+    con = state_db(env.cfg)
     assert sorted(r[0] for r in con.execute("SELECT seq FROM cases")) == list(range(1, 9))
     assert env.folder_count("INBOX") == 0 and env.folder_count("ลงทะเบียนแล้ว") == 8
     assert len({m.rcpt_tos[0] for m in env.smtp.messages}) == 8 and len(env.smtp.messages) == 8

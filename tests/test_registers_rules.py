@@ -18,13 +18,13 @@ from mailbot.config import yaml_load
 from mailbot.registers.numbering import numbering_year, period_label
 from mailbot.thai import BANGKOK
 
-from .conftest import letter
+from .conftest import letter, state_db
 
 pytestmark = pytest.mark.slow   # registers written and read back over months
 
 
 def db(env) -> sqlite3.Connection:  # type: ignore[no-untyped-def]
-    con = sqlite3.connect(env.cfg.data_dir / "state.sqlite3")
+    con = state_db(env.cfg)
     con.row_factory = sqlite3.Row
     return con
 
@@ -132,7 +132,7 @@ def test_audit_rewrite_of_the_whole_chain_shows_against_recorded_heads(env, tmp_
     env.deliver(letter("ขออนุญาตก่อสร้างอาคาร"))
     env.cycle()
     assert env.cli("report").returncode == 0
-    con = sqlite3.connect(env.cfg.data_dir / "state.sqlite3")
+    con = state_db(env.cfg)
     con.execute("DROP TRIGGER audit_append_only_delete")
     con.execute("DELETE FROM audit")                                  # history rewritten from scratch ...
     audit.start_chain(con)                                            # ... consistently
@@ -160,7 +160,7 @@ def test_audit_verify_passes_after_a_legitimate_restore(env, tmp_path):
     r = env.cli("audit", "verify")
     assert r.returncode == 0, r.stdout
     # a rewrite after the restore is still caught
-    con = sqlite3.connect(env.cfg.data_dir / "state.sqlite3")
+    con = state_db(env.cfg)
     con.execute("DROP TRIGGER audit_append_only_update")
     con.execute("UPDATE audit SET actor='x' WHERE id=1")
     con.commit()
@@ -313,7 +313,7 @@ def test_result_not_sent_within_seven_days_raises_an_alert(env):
 
 
 def _tamper(env):  # type: ignore[no-untyped-def]
-    con = sqlite3.connect(env.cfg.data_dir / "state.sqlite3")
+    con = state_db(env.cfg)
     con.execute("DROP TRIGGER audit_append_only_update")
     con.execute("DROP TRIGGER audit_append_only_delete")
     return con

@@ -20,13 +20,13 @@ from mailbot.mail.servers import SmtpServer
 from mailbot.registers.receive import register_path
 from mailbot.thai import BANGKOK
 
-from .conftest import AGENCY, PASSWORD, letter
+from .conftest import AGENCY, PASSWORD, letter, state_db
 
 pytestmark = pytest.mark.slow   # failures of the machine, through subprocesses
 
 
 def db(env) -> sqlite3.Connection:  # type: ignore[no-untyped-def]
-    con = sqlite3.connect(env.cfg.data_dir / "state.sqlite3")
+    con = state_db(env.cfg)
     con.row_factory = sqlite3.Row
     return con
 
@@ -342,7 +342,7 @@ def test_disk_full_on_a_real_filesystem(env, tmp_path):
 
 def test_newer_database_is_refused_in_plain_words(env):
     env.cycle()
-    con = sqlite3.connect(env.cfg.data_dir / "state.sqlite3")
+    con = state_db(env.cfg)
     con.execute("PRAGMA user_version=999")
     con.commit()
     con.close()

@@ -31,7 +31,7 @@ from mailbot.casework.results import receipt_from_filename
 from mailbot.config import yaml_load
 from mailbot.documents.certs import make_demo_pki
 
-from .conftest import letter
+from .conftest import letter, state_db
 from .test_cli import register_rows
 from .tsa import LoopbackTSA
 
@@ -97,7 +97,7 @@ def sent_pdf(env, to="somchai@example.com"):  # type: ignore[no-untyped-def]
 
 
 def db(env):  # type: ignore[no-untyped-def]
-    con = sqlite3.connect(env.cfg.data_dir / "state.sqlite3")
+    con = state_db(env.cfg)
     con.row_factory = sqlite3.Row
     return con
 

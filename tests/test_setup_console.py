@@ -17,7 +17,7 @@ from mailbot.console import auth
 from mailbot.console.web import create_app
 from mailbot.mail.memory import MemoryServer
 from mailbot.setup import autostart, workspace
-from mailbot.store import State
+from mailbot.store import open_state
 
 from .conftest import TestClock, letter
 
@@ -74,7 +74,7 @@ class Office:
 
     def audit(self) -> list[tuple[str, str, str]]:
         cfg = load_config(self.config)
-        state = State(cfg.data_dir / "state.sqlite3")
+        state = open_state(cfg)
         try:
             return [(r["actor"], r["action"], r["ref"]) for r in state.audit_rows()]
         finally:
@@ -278,7 +278,7 @@ def test_a_real_emblem_is_kept_beside_the_config(office):
 def test_with_accounts_only_an_administrator_changes_settings(office):
     o = office
     cfg = load_config(o.config)
-    state = State(cfg.data_dir / "state.sqlite3")
+    state = open_state(cfg)
     try:
         auth.set_password(state, "somsak", "pass-somsak-1", NOW, new=True)            # the first: administrator
         auth.set_password(state, "malee", "pass-malee-12", NOW, new=True)
@@ -415,7 +415,7 @@ def test_a_running_service_sees_a_console_change_on_its_next_cycle(mem_env):
         assert "องค์การบริหารส่วนตำบลหนองบัว" in senders()[1]
     finally:
         daemon.stop()
-    state = State(e.cfg.data_dir / "state.sqlite3")
+    state = open_state(e.cfg)
     try:
         trail = [(r["actor"], r["action"], r["ref"]) for r in state.audit_rows("settings")]
     finally:

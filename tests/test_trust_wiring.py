@@ -8,7 +8,7 @@ import pytest
 
 from mailbot.casework import trust
 
-from .conftest import AGENCY, letter
+from .conftest import AGENCY, letter, state_db
 
 pytestmark = pytest.mark.slow   # end to end through subprocesses
 
@@ -23,7 +23,7 @@ def with_files(subject, *names, sender="สมชาย ใจดี <somchai@ex
 
 
 def db(env):  # type: ignore[no-untyped-def]
-    con = sqlite3.connect(env.cfg.data_dir / "state.sqlite3")
+    con = state_db(env.cfg)
     con.row_factory = sqlite3.Row
     return con
 

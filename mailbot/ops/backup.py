@@ -71,8 +71,19 @@ def backup(cfg: Config, now: datetime) -> BackupResult:
         shutil.rmtree(work)
     work.mkdir(parents=True)
     manifest: dict[str, str] = {}
-    # 1. the database, consistent even while another process writes to it
-    copy_database(cfg.data_dir / DB_NAME, work / DB_NAME)
+    # 1. the database, consistent even while another process writes to it (a host's tenant: its
+    # rows exported to a SQLite file of the same shape, which a single office can restore)
+    if cfg.database is not None:
+        from ..store import open_state
+
+        state = open_state(cfg)
+        try:
+            with state.tx():             # one snapshot: no writer in between
+                state.export_sqlite(work / DB_NAME)
+        finally:
+            state.close()
+    else:
+        copy_database(cfg.data_dir / DB_NAME, work / DB_NAME)
     manifest[DB_NAME] = _sha(work / DB_NAME)
     copy = sqlite3.connect(work / DB_NAME)
     try:

@@ -13,6 +13,7 @@ Graph: folders, delta links, the UIDs given to immutable ids) — so that each p
 from __future__ import annotations
 
 from sqlite3 import Row
+from typing import TYPE_CHECKING
 
 from .audit import AuditStore
 from .cases import CaseStore
@@ -26,10 +27,22 @@ from .queries import CaseSearch, QueryStore
 from .registers import RegisterStore
 from .schema import MIGRATIONS, SCHEMA_VERSION
 
+if TYPE_CHECKING:
+    from ..config import Config
+
 
 class State(LedgerStore, CaseStore, OutboxStore, AuditStore, RegisterStore, OfficerStore, OpsStore, QueryStore,
             GraphStore):
-    """One SQLite database under the data folder, with every part's statements."""
+    """One agency's database (its SQLite file, or its tenant in a host's PostgreSQL), with every
+    part's statements."""
 
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "CaseSearch", "Database", "Ledger", "Row", "State", "from_iso", "iso"]
+def open_state(cfg: "Config") -> State:
+    """The agency's state: ``database`` in its config (a host's PostgreSQL, this agency's tenant),
+    else ``state.sqlite3`` in its data folder."""
+    if cfg.database is not None:
+        return State(url=cfg.database.url(), tenant=cfg.database.tenant)
+    return State(cfg.data_dir / "state.sqlite3")
+
+
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "CaseSearch", "Database", "Ledger", "Row", "State", "from_iso", "open_state", "iso"]

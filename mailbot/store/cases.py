@@ -31,7 +31,7 @@ class CaseStore(AuditStore):
     def next_receipt(self, year_be: int) -> int:
         return self.db.execute(
             "INSERT INTO counters (year_be, last) VALUES (?, 1) "
-            "ON CONFLICT (year_be) DO UPDATE SET last = last + 1 RETURNING last",
+            "ON CONFLICT (year_be) DO UPDATE SET last = counters.last + 1 RETURNING last",
             (year_be,),
         ).fetchone()[0]
 
@@ -39,11 +39,11 @@ class CaseStore(AuditStore):
         seq = self.next_receipt(year_be)
         receipt = f"{seq}/{year_be}"
         cols = ["receipt", "year_be", "seq", *fields]
-        cur = self.db.execute(
-            f"INSERT INTO cases ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})",
+        case_id = self.db.execute(
+            f"INSERT INTO cases ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)}) RETURNING id",
             (receipt, year_be, seq, *fields.values()),
-        )
-        self.mark_dirty(year_be, cur.lastrowid)
+        ).fetchone()[0]
+        self.mark_dirty(year_be, case_id)
         case = self.case(receipt)
         assert case is not None         # inserted just above, in this transaction
         self.audit(case["received_at"], "mailbot", "registered", receipt, audit.registration(case))
@@ -53,12 +53,12 @@ class CaseStore(AuditStore):
         """A case whose number was issued already (rebuilt after a lost or restored database)."""
         receipt = f"{seq}/{year_be}"
         cols = ["receipt", "year_be", "seq", *fields]
-        cur = self.db.execute(
-            f"INSERT INTO cases ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})",
+        case_id = self.db.execute(
+            f"INSERT INTO cases ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)}) RETURNING id",
             (receipt, year_be, seq, *fields.values()),
-        )
+        ).fetchone()[0]
         self.raise_floor(year_be, seq)
-        self.mark_dirty(year_be, cur.lastrowid)
+        self.mark_dirty(year_be, case_id)
         case = self.case(receipt)
         assert case is not None         # inserted just above, in this transaction
         self.audit(case["received_at"], "mailbot", "recovered", receipt, audit.registration(case))
@@ -67,7 +67,8 @@ class CaseStore(AuditStore):
     def raise_floor(self, year_be: int, seq: int) -> None:
         """The year's counter never goes below a number known to be issued."""
         self.db.execute("INSERT INTO counters (year_be, last) VALUES (?, ?) "
-                        "ON CONFLICT (year_be) DO UPDATE SET last = max(last, excluded.last)", (year_be, seq))
+                        "ON CONFLICT (year_be) DO UPDATE SET last = max(counters.last, excluded.last)",
+                        (year_be, seq))
 
     def issued(self) -> dict[int, int]:
         """The highest number issued in each year, as this database knows it."""
@@ -178,11 +179,10 @@ class CaseStore(AuditStore):
                        message_row: int | None = None) -> int:
         """Insert one case event; returns its id."""
         cur = self.db.execute(
-            "INSERT INTO case_events (case_id, at, kind, note, message_row, actor) VALUES (?,?,?,?,?,?)",
+            "INSERT INTO case_events (case_id, at, kind, note, message_row, actor) VALUES (?,?,?,?,?,?) RETURNING id",
             (case_id, iso(at), kind, note, message_row, actor),
-        )
-        assert cur.lastrowid is not None    # set by the INSERT above
-        return cur.lastrowid
+        ).fetchone()
+        return cur[0]
 
     def case_events(self, case_id: int) -> list[sqlite3.Row]:
         """A case's events (at, kind, note, actor), oldest first."""
@@ -213,11 +213,10 @@ class CaseStore(AuditStore):
         """Record a signed result, queued to be mailed; returns its id."""
         cur = self.db.execute(
             "INSERT INTO results (case_id, sha256, file_name, original, signed, level, outcome, signed_at, "
-            "timestamp_pending, status) VALUES (?,?,?,?,?,?,?,?,?, 'queued')",
+            "timestamp_pending, status) VALUES (?,?,?,?,?,?,?,?,?, 'queued') RETURNING id",
             (case_id, sha256, file_name, original, signed, level, outcome, iso(signed_at), int(timestamp_pending)),
-        )
-        assert cur.lastrowid is not None    # set by the INSERT above
-        return cur.lastrowid
+        ).fetchone()
+        return cur[0]
 
     def set_result_message(self, result_id: int, outbox_message_id: str) -> None:
         """The Message-ID of the mail that carries a result."""
@@ -245,10 +244,10 @@ class CaseStore(AuditStore):
     def mark_dirty(self, year_be: int, case_id: int | None = None) -> None:
         """The year's workbook must be rewritten; the case's row must be rendered again."""
         if case_id is not None:
-            self.db.execute("INSERT OR IGNORE INTO register_dirty_cases (case_id) VALUES (?)", (case_id,))
+            self.db.execute("INSERT INTO register_dirty_cases (case_id) VALUES (?) ON CONFLICT DO NOTHING", (case_id,))
         self.db.execute(
             "INSERT INTO register_dirty (year_be, version) VALUES (?, 1) "
-            "ON CONFLICT (year_be) DO UPDATE SET version = version + 1",
+            "ON CONFLICT (year_be) DO UPDATE SET version = register_dirty.version + 1",
             (year_be,),
         )
 

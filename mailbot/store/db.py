@@ -1,4 +1,4 @@
-"""Database (SQLite): the connection, transactions and migrations. Every write is inside a
+"""Database (SQLite for one office; PostgreSQL for a host, through ``pg``): the connection, transactions and migrations. Every write is inside a
 transaction; timestamps are stored as ISO-8601 UTC strings so they compare as text.
 
 Owns: opening the file (WAL, full sync before any reply leaves), refusing a database from a
@@ -31,12 +31,40 @@ def from_iso(text: str) -> datetime:
 
 
 class Database:
-    """One SQLite database under the data folder: the connection, transactions and migrations.
+    """One database: a SQLite file under the data folder (one office), or one tenant's schema in
+    PostgreSQL (a host: ``url`` and ``tenant``) — the connection, transactions and migrations.
     ``store.State`` adds the statements of each part of mailbot to it."""
 
-    def __init__(self, path: Path) -> None:
+    dialect = "sqlite"
+    # a sqlite3 connection, or pg.Connection, which answers the same calls for PostgreSQL
+    db: sqlite3.Connection
+    path: Path | None
+    tenant: str | None
+
+    def __init__(self, path: Path | None = None, *, url: str | None = None, tenant: str | None = None) -> None:
+        self._depth = 0
+        self.created = False        # made just now (a lost or new database)
+        self.migrated_from: int | None = None
+        if url is not None:
+            from . import pg
+
+            if not tenant:
+                raise ValueError("a PostgreSQL store belongs to one tenant")
+            self.dialect = "postgresql"
+            self.tenant = tenant
+            self.path = None
+            self.db = pg.connect(url, tenant)        # type: ignore[assignment]
+            try:
+                self._open_pg()
+            except BaseException:
+                self.db.close()
+                raise
+            return
+        if path is None:
+            raise ValueError("a SQLite store needs its file")
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
+        self.tenant = None
         self.db = sqlite3.connect(path, isolation_level=None, timeout=30)
         self.db.row_factory = sqlite3.Row
         self.db.execute("PRAGMA journal_mode=WAL")
@@ -44,24 +72,39 @@ class Database:
         make_private(path.parent, path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm"))
         self.db.execute("PRAGMA synchronous=FULL")  # durable before any reply leaves
         self.db.execute("PRAGMA foreign_keys=ON")
-        self._depth = 0
-        self.created = False        # made just now (a lost or new database)
-        self.migrated_from: int | None = None
         try:
             self._open()
         except BaseException:
             self.db.close()
             raise
 
+    def _newer(self, version: int) -> MailbotError:
+        where = self.path or f"tenant {self.tenant}"
+        return MailbotError(
+            f"ฐานข้อมูล {where} มาจาก mailbot รุ่นใหม่กว่า (แบบที่ {version}) ใช้กับรุ่นนี้ไม่ได้ "
+            "ให้ติดตั้ง mailbot รุ่นเดียวกับที่สร้างข้อมูล",
+            f"the state database {where} comes from a newer mailbot (schema {version}, this one knows "
+            f"{SCHEMA_VERSION}); install that version again",
+        )
+
+    def _migrate(self, version: int) -> None:
+        """From ``version`` (0: nothing yet) to ``SCHEMA_VERSION``, inside the caller's transaction."""
+        if self.created:
+            run_script(self.db, BASE_SCHEMA)
+            version = BASE_VERSION
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            step = MIGRATIONS[target]
+            if callable(step):
+                step(self.db)
+            else:
+                run_script(self.db, step)
+        if self.created:   # a new or lost database: numbers issued before must be looked for
+            self.db.execute("INSERT INTO meta (key, value) VALUES ('recovery_pending', 'created')")
+
     def _open(self) -> None:
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
-            raise MailbotError(
-                f"ฐานข้อมูล {self.path} มาจาก mailbot รุ่นใหม่กว่า (แบบที่ {version}) ใช้กับรุ่นนี้ไม่ได้ "
-                "ให้ติดตั้ง mailbot รุ่นเดียวกับที่สร้างข้อมูล",
-                f"the state database {self.path} comes from a newer mailbot (schema {version}, this one knows "
-                f"{SCHEMA_VERSION}); install that version again",
-            )
+            raise self._newer(version)
         if version == SCHEMA_VERSION:
             return
         tables = self.db.execute("SELECT count(*) FROM sqlite_master WHERE type='table'").fetchone()[0]
@@ -85,25 +128,58 @@ class Database:
                 return
             if version == 0:
                 self.created = self.db.execute("SELECT count(*) FROM sqlite_master WHERE type='table'").fetchone()[0] == 0
-            if self.created:
-                run_script(self.db, BASE_SCHEMA)
-                version = BASE_VERSION
-            for target in range(version + 1, SCHEMA_VERSION + 1):
-                step = MIGRATIONS[target]
-                if callable(step):
-                    step(self.db)
-                else:
-                    run_script(self.db, step)
+            self._migrate(version)
             self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-            if self.created:   # a new or lost database: numbers issued before must be looked for
-                self.db.execute("INSERT INTO meta (key, value) VALUES ('recovery_pending', 'created')")
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
         self.db.execute("COMMIT")
 
+    def _open_pg(self) -> None:
+        """The tenant's schema at this release's version: its version is kept in ``schema_version``
+        (SQLite's user_version), and migrations run under the tenant's write lock, in one transaction."""
+        self._begin()
+        try:
+            self.db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            row = self.db.execute("SELECT version FROM schema_version").fetchone()
+            version = row[0] if row else 0
+            if version > SCHEMA_VERSION:
+                raise self._newer(version)
+            if version < SCHEMA_VERSION:
+                self.created = version == 0
+                if not self.created:
+                    self.migrated_from = version
+                self._migrate(version)
+                self.db.execute("DELETE FROM schema_version")
+                self.db.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    def _begin(self) -> None:
+        """A write transaction: one writer at a time for this database (SQLite's BEGIN IMMEDIATE;
+        in PostgreSQL a transaction-scoped advisory lock keyed by the tenant), so that numbers,
+        counters and the audit chain are written by one transaction after another, as in SQLite."""
+        if self.dialect == "sqlite":
+            self.db.execute("BEGIN IMMEDIATE")
+            return
+        self.db.execute("BEGIN")
+        try:
+            self.db.execute("SELECT pg_advisory_xact_lock(hashtext(current_schema()))")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+
+    def has_table(self, name: str) -> bool:
+        if self.dialect == "sqlite":
+            return self.db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?",
+                                   (name,)).fetchone() is not None
+        return self.db.execute("SELECT to_regclass(?) IS NOT NULL", (name,)).fetchone()[0]
+
     def _keep_copy(self, version: int) -> Path:
         """A copy of the database as it was, before a migration touches it."""
+        assert self.path is not None
         target = self.path.with_name(f"{self.path.name}.schema{version}.bak")
         partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
         copy = sqlite3.connect(partial)
@@ -117,6 +193,31 @@ class Database:
 
     def close(self) -> None:
         self.db.close()
+
+    def export_sqlite(self, target: Path) -> None:
+        """The whole database as one SQLite file (a host tenant's backup, or an agency leaving its
+        host for a PC of its own): made by the same migrations, then every table's rows as they
+        are, the audit chain with its hashes. ``target`` must not exist."""
+        copy = Database(target)
+        try:
+            copy.db.execute("BEGIN IMMEDIATE")
+            copy.db.execute("DELETE FROM meta")        # the new file's own 'created' mark: not this data's
+            tables = [r[0] for r in copy.db.execute(
+                "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' "
+                "AND name NOT LIKE 'cases_fts%' ORDER BY name")]
+            for table in tables:
+                cols = [r[1] for r in copy.db.execute(f'PRAGMA table_info("{table}")')]
+                names = ", ".join(cols)
+                rows = self.db.execute(f"SELECT {names} FROM {table}").fetchall()
+                copy.db.executemany(f"INSERT INTO {table} ({names}) VALUES ({', '.join('?' * len(cols))})",
+                                    [tuple(r) for r in rows])
+            copy.db.execute("COMMIT")
+        except BaseException:
+            copy.db.execute("ROLLBACK")
+            copy.close()
+            target.unlink(missing_ok=True)
+            raise
+        copy.close()
 
     @contextmanager
     def tx(self, durable: bool = True) -> Iterator[sqlite3.Connection]:
@@ -142,9 +243,11 @@ class Database:
             finally:
                 self._depth -= 1
             return
-        if not durable:
+        if not durable and self.dialect == "sqlite":
             self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.execute("BEGIN IMMEDIATE")
+        self._begin()
+        if not durable and self.dialect == "postgresql":
+            self.db.execute("SET LOCAL synchronous_commit TO off")
         self._depth = 1
         try:
             yield self.db
@@ -155,7 +258,7 @@ class Database:
             self.db.execute("COMMIT")
         finally:
             self._depth = 0
-            if not durable:
+            if not durable and self.dialect == "sqlite":
                 self.db.execute("PRAGMA synchronous=FULL")
 
     # ------------------------------------------------------------------ meta

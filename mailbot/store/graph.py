@@ -54,7 +54,7 @@ class GraphStore(Database):
                 listed.add(item_id)
                 db.execute("INSERT INTO graph_items (account, folder_id, item_id, received_at) VALUES (?,?,?,?) "
                            "ON CONFLICT (account, folder_id, item_id) WHERE gone = 0 "
-                           "DO UPDATE SET received_at=coalesce(excluded.received_at, received_at)",
+                           "DO UPDATE SET received_at=coalesce(excluded.received_at, graph_items.received_at)",
                            (account, folder_id, item_id, received))
             db.executemany("UPDATE graph_items SET gone=1 WHERE account=? AND folder_id=? AND item_id=? AND gone=0",
                            [(account, folder_id, i) for i in removed])

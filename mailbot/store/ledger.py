@@ -73,8 +73,9 @@ class LedgerStore(Database):
             db.executemany(
                 "INSERT INTO messages (account, folder, uidvalidity, uid, attempts, attempt_open, attempt_alone) "
                 "VALUES (?,?,?,?,1,1,?) ON CONFLICT (account, folder, uidvalidity, uid) DO UPDATE SET "
-                "attempts = attempts + 1, "
-                "interruptions = interruptions + (CASE WHEN attempt_open = 1 AND attempt_alone = 1 THEN 1 ELSE 0 END), "
+                "attempts = messages.attempts + 1, "
+                "interruptions = messages.interruptions + (CASE WHEN messages.attempt_open = 1 AND messages.attempt_alone = 1 "
+                "THEN 1 ELSE 0 END), "
                 "attempt_open = 1, attempt_alone = excluded.attempt_alone",
                 [(account, folder, uidvalidity, u, alone) for u in uids],
             )

@@ -40,9 +40,10 @@ class OfficerStore(Database):
         """An officer added, or their password hash replaced (``changed_at`` is ``now``); the
         columns of the older format are emptied."""
         self.db.execute("INSERT INTO officers (name, salt, hash, n, r, p, password_hash, created_at, changed_at) "
-                        "VALUES (?,x'',x'',0,0,0,?,?,?) ON CONFLICT (name) DO UPDATE SET salt=x'', hash=x'', n=0, r=0, "
-                        "p=0, password_hash=excluded.password_hash, changed_at=excluded.changed_at",
-                        (name, password_hash, iso(now), iso(now)))
+                        "VALUES (?,?,?,0,0,0,?,?,?) ON CONFLICT (name) DO UPDATE SET salt=excluded.salt, "
+                        "hash=excluded.hash, n=0, r=0, p=0, password_hash=excluded.password_hash, "
+                        "changed_at=excluded.changed_at",
+                        (name, b"", b"", password_hash, iso(now), iso(now)))
 
     def officer_is_admin(self, name: str) -> bool:
         """Whether this officer may change settings."""
@@ -57,8 +58,8 @@ class OfficerStore(Database):
 
     def upgrade_officer_hash(self, name: str, password_hash: str) -> None:
         """The same password, stored in the current format (``changed_at`` untouched)."""
-        self.db.execute("UPDATE officers SET salt=x'', hash=x'', n=0, r=0, p=0, password_hash=? WHERE name=?",
-                        (password_hash, name))
+        self.db.execute("UPDATE officers SET salt=?, hash=?, n=0, r=0, p=0, password_hash=? WHERE name=?",
+                        (b"", b"", password_hash, name))
 
     def remove_officer(self, name: str) -> bool:
         """An officer's account deleted, and their sessions with it; False when there was none of that name."""
@@ -69,8 +70,9 @@ class OfficerStore(Database):
 
     def save_session(self, token_hash: str, csrf: str, officer: str | None, expires: float, flashes: str) -> None:
         """A session begun (or written again whole)."""
-        self.db.execute("INSERT OR REPLACE INTO console_sessions (token_hash, csrf, officer, expires, flashes) "
-                        "VALUES (?,?,?,?,?)", (token_hash, csrf, officer, expires, flashes))
+        self.db.execute("INSERT INTO console_sessions (token_hash, csrf, officer, expires, flashes) VALUES (?,?,?,?,?) "
+                        "ON CONFLICT (token_hash) DO UPDATE SET csrf=excluded.csrf, officer=excluded.officer, "
+                        "expires=excluded.expires, flashes=excluded.flashes", (token_hash, csrf, officer, expires, flashes))
 
     def console_session(self, token_hash: str) -> sqlite3.Row | None:
         """A session by its token's hash (expired or not), or None."""

@@ -95,8 +95,7 @@ class QueryStore(Database):
     def _indexed(self) -> bool:
         """Whether the trigram index of cases exists (migration 17: not in a SQLite without FTS5)."""
         if not hasattr(self, "_has_fts"):
-            self._has_fts = self.db.execute(
-                "SELECT 1 FROM sqlite_master WHERE type='table' AND name='cases_fts'").fetchone() is not None
+            self._has_fts = self.has_table("cases_fts")
         return self._has_fts
 
     def _words_only(self, search: CaseSearch) -> int | None:

@@ -25,23 +25,22 @@ class RegisterStore(Database):
     def next_dispatch_seq(self, year_be: int) -> int:
         """Take the year's next outgoing number (inside the caller's transaction); returns it."""
         return self.db.execute("INSERT INTO dispatch_counters (year_be, last) VALUES (?, 1) ON CONFLICT (year_be) "
-                               "DO UPDATE SET last = last + 1 RETURNING last", (year_be,)).fetchone()[0]
+                               "DO UPDATE SET last = dispatch_counters.last + 1 RETURNING last", (year_be,)).fetchone()[0]
 
     def add_dispatch(self, *, year_be: int, seq: int, number: str, dated: str, recipient: str | None,
                      recipient_name: str, subject: str, action: str, case_id: int | None, receipt: str | None,
                      kind: str, sha256: str | None, file_name: str | None) -> sqlite3.Row:
         """Insert a dispatch row (inside the caller's transaction); returns the row as stored."""
-        cur = self.db.execute(
+        return self.db.execute(
             "INSERT INTO dispatches (year_be, seq, number, dated, recipient, recipient_name, subject, action, case_id, "
-            "receipt, kind, sha256, file_name) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            "receipt, kind, sha256, file_name) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING *",
             (year_be, seq, number, dated, recipient, recipient_name, subject, action, case_id, receipt, kind,
-             sha256, file_name))
-        return self.db.execute("SELECT * FROM dispatches WHERE id=?", (cur.lastrowid,)).fetchone()
+             sha256, file_name)).fetchone()
 
     def mark_dispatch_dirty(self, year_be: int) -> None:
         """The year's dispatch register must be rewritten (kept in register_dirty under ``-year_be``)."""
         self.db.execute("INSERT INTO register_dirty (year_be, version) VALUES (?, 1) ON CONFLICT (year_be) "
-                        "DO UPDATE SET version = version + 1", (-year_be,))
+                        "DO UPDATE SET version = register_dirty.version + 1", (-year_be,))
 
     def update_dispatch(self, dispatch_id: int, **fields: object) -> None:
         """Set columns of a dispatch row and mark its year's register dirty, in one transaction."""

@@ -77,6 +77,14 @@ CREATE INDEX IF NOT EXISTS register_rows_year ON register_rows (year_be, seq);
 """
 
 
+def postgresql(db) -> bool:
+    """Whether a migration runs on PostgreSQL (``pg.Connection``) rather than SQLite. The same
+    migrations run on both: the statements are written once (``pg.translate`` turns the column
+    types and the few SQLite forms into PostgreSQL's); only triggers and the search index, which
+    the two write differently, have a PostgreSQL text of their own next to SQLite's."""
+    return not isinstance(db, sqlite3.Connection)
+
+
 def run_script(db: sqlite3.Connection, script: str) -> None:
     """Each statement of a script, inside the caller's transaction (executescript would commit)."""
     buffer = ""
@@ -114,7 +122,29 @@ CASES_FTS = """
 """
 
 
+# PostgreSQL: pg_trgm's GIN indexes answer the same LIKE searches (any three letters of a name)
+# from an index. Without the extension (a host that may not create it) there is no index, as in a
+# SQLite without FTS5, and the search reads the table.
+CASES_TRGM_PG = """
+    CREATE INDEX cases_trgm_name ON cases USING gin (sender_name public.gin_trgm_ops);
+    CREATE INDEX cases_trgm_addr ON cases USING gin (sender_addr public.gin_trgm_ops);
+    CREATE INDEX cases_trgm_subject ON cases USING gin (subject public.gin_trgm_ops);
+"""
+
+
 def _v17(db: sqlite3.Connection) -> None:
+    if postgresql(db):
+        if db.execute("SELECT 1 FROM pg_extension WHERE extname='pg_trgm'").fetchone() is None:
+            db.execute("SAVEPOINT trgm")
+            try:
+                db.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public")
+            except Exception:   # noqa: BLE001 - not allowed here, or made by another tenant just now
+                db.execute("ROLLBACK TO trgm")
+            db.execute("RELEASE trgm")
+            if db.execute("SELECT 1 FROM pg_extension WHERE extname='pg_trgm'").fetchone() is None:
+                return
+        db.script(CASES_TRGM_PG)  # type: ignore[attr-defined]
+        return
     try:
         db.execute("CREATE VIRTUAL TABLE temp.fts_probe USING fts5(x, tokenize='trigram')")
         db.execute("DROP TABLE temp.fts_probe")
@@ -193,6 +223,11 @@ def _v6(db: sqlite3.Connection) -> None:
         CREATE TABLE audit (
             id INTEGER PRIMARY KEY, at TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL, ref TEXT,
             detail TEXT NOT NULL, prev TEXT NOT NULL, hash TEXT NOT NULL);
+    """)
+    if postgresql(db):
+        db.script(AUDIT_AND_CASES_FIXED_PG)  # type: ignore[attr-defined]
+    else:
+        run_script(db, """
         CREATE TRIGGER audit_append_only_update BEFORE UPDATE ON audit
             BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
         CREATE TRIGGER audit_append_only_delete BEFORE DELETE ON audit
@@ -202,10 +237,59 @@ def _v6(db: sqlite3.Connection) -> None:
             WHEN OLD.receipt IS NOT NEW.receipt OR OLD.year_be IS NOT NEW.year_be OR OLD.seq IS NOT NEW.seq
                  OR OLD.received_at IS NOT NEW.received_at OR OLD.subject IS NOT NEW.subject
             BEGIN SELECT RAISE(ABORT, 'a registered number, date of receipt and subject never change'); END;
-    """)
+        """)
     from .chain import start_chain
 
     start_chain(db)
+
+
+# the same rules in PostgreSQL: the audit log is append-only (also against TRUNCATE, which SQLite
+# does not have), and a registered number, its date of receipt and its subject never change
+AUDIT_AND_CASES_FIXED_PG = """
+    CREATE FUNCTION audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        RAISE EXCEPTION 'the audit log is append-only' USING ERRCODE = 'integrity_constraint_violation';
+    END $$;
+    CREATE TRIGGER audit_append_only_update BEFORE UPDATE ON audit
+        FOR EACH ROW EXECUTE FUNCTION audit_append_only();
+    CREATE TRIGGER audit_append_only_delete BEFORE DELETE ON audit
+        FOR EACH ROW EXECUTE FUNCTION audit_append_only();
+    CREATE TRIGGER audit_append_only_truncate BEFORE TRUNCATE ON audit
+        FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only();
+    CREATE FUNCTION cases_number_date_subject_fixed() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF OLD.receipt IS DISTINCT FROM NEW.receipt OR OLD.year_be IS DISTINCT FROM NEW.year_be
+           OR OLD.seq IS DISTINCT FROM NEW.seq OR OLD.received_at IS DISTINCT FROM NEW.received_at
+           OR OLD.subject IS DISTINCT FROM NEW.subject THEN
+            RAISE EXCEPTION 'a registered number, date of receipt and subject never change'
+                USING ERRCODE = 'integrity_constraint_violation';
+        END IF;
+        RETURN NEW;
+    END $$;
+    CREATE TRIGGER cases_number_date_subject_fixed BEFORE UPDATE OF receipt, year_be, seq, received_at, subject
+        ON cases FOR EACH ROW EXECUTE FUNCTION cases_number_date_subject_fixed();
+"""
+
+# migration 9 in PostgreSQL: the verdict read from the checklist's JSON (none when it is not JSON)
+CHECKLIST_VERDICT_PG = """
+    ALTER TABLE cases ADD COLUMN checklist_verdict TEXT;
+    CREATE FUNCTION checklist_verdict(doc TEXT) RETURNS TEXT LANGUAGE plpgsql IMMUTABLE AS $$
+    BEGIN
+        RETURN CASE WHEN jsonb_typeof(doc::jsonb) = 'object' THEN doc::jsonb ->> 'verdict' END;
+    EXCEPTION WHEN others THEN
+        RETURN NULL;
+    END $$;
+    UPDATE cases SET checklist_verdict = checklist_verdict(checklist);
+    CREATE FUNCTION cases_checklist_verdict() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        NEW.checklist_verdict := checklist_verdict(NEW.checklist);
+        RETURN NEW;
+    END $$;
+    CREATE TRIGGER cases_checklist_verdict BEFORE INSERT OR UPDATE OF checklist ON cases
+        FOR EACH ROW EXECUTE FUNCTION cases_checklist_verdict();
+    CREATE INDEX cases_checklist_verdict ON cases (status, received_at) WHERE checklist_verdict='unsure';
+    DROP INDEX IF EXISTS cases_unsure;
+"""
 
 
 # the name archive.Archive.quarantine gives a copy: quarantine/<BE date>-<time>-uid<uid>.eml
@@ -235,6 +319,9 @@ def _v9(db: sqlite3.Connection) -> None:
     text (migration 7's ``cases_unsure`` matched ``{"verdict": "unsure"`` at the start: it held
     only while ``verdict`` was the first key written). Triggers keep the column in step with
     ``cases.checklist`` whoever writes it; a checklist that is not valid JSON has no verdict."""
+    if postgresql(db):
+        db.script(CHECKLIST_VERDICT_PG)  # type: ignore[attr-defined]
+        return
     # json_valid/json_extract: SQLite's JSON functions, built in since SQLite 3.38 (and in
     # Python's own SQLite builds before that)
     run_script(db, """

@@ -1,0 +1,176 @@
+"""``mailbot host worker``: the host's agencies served by procrastinate, a job queue that lives
+in the host's own PostgreSQL (no broker to run), with periodic tasks and locks.
+
+Why procrastinate (not Celery or Dramatiq): the host already runs PostgreSQL for the agencies'
+records, and procrastinate needs nothing else — no Redis or RabbitMQ to deploy, back up and
+watch. Its ``lock`` runs the jobs of one agency one after another across every worker, its
+``queueing_lock`` keeps at most one waiting, periodic tasks are deduplicated in the database (any
+number of workers, each tick deferred once), and workers send heartbeats, so the jobs of a worker
+that died are found.
+
+Owns: the tasks — ``mailbot.cycle`` (one agency's cycle), ``mailbot.daily`` (its daily log),
+``mailbot.tick`` (periodic: defers each agency whose cycle or daily job is due) and
+``mailbot.rescue`` (periodic: a cycle whose worker stopped sending heartbeats is closed as failed,
+so the agency's next cycle is not held behind it; the cycle itself lost nothing — intake records
+its intent before each effect). Each cycle also holds the agency's session advisory lock
+(``store.host.AgencyLock``), so that even a worker taken for dead but still running never runs
+an agency's cycle beside another.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import procrastinate
+from procrastinate import exceptions as pexc
+from procrastinate.jobs import Status
+
+from ..app import Office
+from ..clock import Clock, from_environment
+from ..errors import MailbotError, explain_environment
+from ..ops import schedule
+from ..store.host import AgencyLock, HostStore
+from ..thai import BANGKOK
+from .service import agency_config
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Options:
+    tick_seconds: int = 10          # how often due agencies are looked for
+    heartbeat: float = 10.0         # seconds between a worker's heartbeats
+    stalled: float = 30.0           # a worker silent this long is taken for dead
+    concurrency: int = 4            # cycles one worker runs at once (each in a thread: IMAP waits)
+
+
+def make_app(url: str, options: Options | None = None, clock: Clock | None = None) -> procrastinate.App:
+    """The procrastinate app over the host's database, with mailbot's tasks."""
+    options = options or Options()
+    clock = clock or from_environment()[0]
+    app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=url))
+    worker_name = f"{socket.gethostname()}:{os.getpid()}"
+
+    @app.task(name="mailbot.cycle", queue="agencies")
+    def cycle(agency: str) -> str:
+        return run_cycle(url, agency, clock, worker_name)
+
+    @app.task(name="mailbot.daily", queue="agencies")
+    def daily(agency: str) -> str:
+        return run_daily(url, agency, clock)
+
+    @app.periodic(cron=f"* * * * * */{max(1, min(options.tick_seconds, 59))}", periodic_id="tick")
+    @app.task(name="mailbot.tick", queue="host", queueing_lock="tick")
+    async def tick(timestamp: int) -> int:
+        now = clock()
+        due, daily_due = await asyncio.to_thread(_due, url, now)
+        for name in due:
+            await _defer(cycle, name, "cycle")
+        for name in daily_due:
+            await _defer(daily, name, "daily")
+        return len(due)
+
+    @app.periodic(cron=f"* * * * * */{max(1, min(int(options.heartbeat), 59))}", periodic_id="rescue")
+    @app.task(name="mailbot.rescue", queue="host", queueing_lock="rescue")
+    async def rescue(timestamp: int) -> int:
+        stalled = await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=options.stalled)
+        closed = 0
+        for job in stalled:
+            if job.task_name in ("mailbot.cycle", "mailbot.daily"):
+                log.warning("job %s of %s stalled (its worker stopped): closed", job.id, job.lock)
+                await app.job_manager.finish_job(job, Status.FAILED, delete_job=False)
+                closed += 1
+        return closed
+
+    return app
+
+
+def prepare_queue(url: str) -> bool:
+    """procrastinate's tables in the host's database (``mailbot host init``); False if there already."""
+    with HostStore(url) as reg:
+        if reg.has_queue():
+            return False
+    app = make_app(url)
+    with app.open():
+        app.schema_manager.apply_schema()
+    return True
+
+
+async def _defer(task: procrastinate.tasks.Task, name: str, kind: str) -> None:
+    try:
+        await task.configure(lock=f"agency:{name}", queueing_lock=f"{kind}:{name}").defer_async(agency=name)
+    except pexc.AlreadyEnqueued:
+        pass
+
+
+def _due(url: str, now: datetime) -> tuple[list[str], list[str]]:
+    with HostStore(url) as reg:
+        return reg.due(now), reg.daily_due(now)
+
+
+def run_cycle(url: str, agency: str, clock: Clock, worker: str) -> str:
+    """One agency's cycle, under its lock; the registry told how it went and when it is next due."""
+    lock = AgencyLock(url, agency)
+    if not lock.acquire():
+        return "running elsewhere"
+    try:
+        with HostStore(url) as reg:
+            row = reg.agency(agency)
+            if row is None or row["removed_at"] is not None:
+                return "not served"
+            now = clock()
+            reg.started(agency, now, worker)
+            error: str | None = None
+            handled = 0
+            cfg = None
+            try:
+                cfg = agency_config(agency, row["config"])
+                with Office.open(cfg, clock=clock) as office:
+                    if not office.setup.waiting():
+                        handled = len(office.poll().handled)
+            except MailbotError as exc:
+                error = exc.english
+            except Exception as exc:  # noqa: BLE001 - the agency's failure, never the worker's
+                known = explain_environment(exc, cfg.data_dir if cfg else None)
+                error = known.english if known else f"{type(exc).__name__}: {str(exc)[:200]}"
+                if known is None:
+                    log.exception("cycle of %s failed", agency)
+            end = clock()
+            if cfg is not None:
+                next_poll = schedule.next_poll(end, cfg.schedule)
+                next_daily = schedule.next_daily(end, cfg.schedule.daily_report, cfg.schedule)
+            else:
+                next_poll, next_daily = end + timedelta(minutes=10), None
+            reg.finished(agency, end, error=error, handled=handled, next_poll=next_poll, next_daily=next_daily)
+            return error or f"{handled} handled"
+    finally:
+        lock.release()
+
+
+def run_daily(url: str, agency: str, clock: Clock) -> str:
+    """The agency's daily log (made and mailed to its supervisors), then its next time."""
+    with HostStore(url) as reg:
+        row = reg.agency(agency)
+        if row is None or row["removed_at"] is not None:
+            return "not served"
+        cfg = agency_config(agency, row["config"])
+        now = clock()
+        try:
+            with Office.open(cfg, clock=clock) as office:
+                if not office.setup.waiting():
+                    office.daily_log(now.astimezone(BANGKOK).date(), email=True)
+        finally:
+            reg.daily_done(agency, schedule.next_daily(now, cfg.schedule.daily_report, cfg.schedule))
+        return "done"
+
+
+def run_worker(url: str, options: Options, wait: bool = True) -> None:
+    """A worker: takes jobs until stopped (SIGTERM/SIGINT: the running cycles finish first)."""
+    app = make_app(url, options)
+    app.run_worker(queues=["host", "agencies"], concurrency=options.concurrency, wait=wait,
+                   update_heartbeat_interval=options.heartbeat, stalled_worker_timeout=options.stalled,
+                   delete_jobs="successful", name=f"mailbot-{socket.gethostname()}-{os.getpid()}")

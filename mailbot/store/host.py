@@ -1,0 +1,154 @@
+"""The host's registry (PostgreSQL, schema ``mailbot_host``): which agencies a host runs, where
+each one's settings are, when each is next due, and how its last cycle went.
+
+Owns: the ``mailbot_host.agencies`` statements. An agency's own records are in its tenant schema
+(``pg``), reached only through a ``State`` opened for that tenant; this registry holds no citizen's
+data, only the host's bookkeeping, one row per agency.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+from .db import iso
+from .pg import schema_of
+
+REGISTRY = """
+CREATE SCHEMA IF NOT EXISTS mailbot_host;
+CREATE TABLE IF NOT EXISTS mailbot_host.agencies (
+    name TEXT PRIMARY KEY, config TEXT NOT NULL, added_at TEXT NOT NULL, removed_at TEXT,
+    next_poll_at TEXT NOT NULL, next_daily_at TEXT,
+    last_started_at TEXT, last_finished_at TEXT, last_ok_at TEXT, last_error TEXT,
+    last_handled BIGINT NOT NULL DEFAULT 0, cycles BIGINT NOT NULL DEFAULT 0, worker TEXT);
+"""
+
+
+class HostStore:
+    """One connection to the host's database, for the registry of agencies."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.conn: psycopg.Connection[dict[str, Any]] = psycopg.connect(url, autocommit=True, row_factory=dict_row)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> "HostStore":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def create(self) -> None:
+        """The registry, and pg_trgm for the tenants' name search (made once, here, by the host)."""
+        self.conn.execute(REGISTRY.encode())
+        try:
+            self.conn.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public")
+        except psycopg.Error:    # not allowed for this role: the tenants' search reads the table
+            pass
+
+    def _exists(self, table: str) -> bool:
+        row = self.conn.execute("SELECT to_regclass(%s) IS NOT NULL AS ok", (table,)).fetchone()
+        return bool(row and row["ok"])
+
+    def ready(self) -> bool:
+        return self._exists("mailbot_host.agencies")
+
+    def has_queue(self) -> bool:
+        """Whether the worker engine's tables (procrastinate's) are there."""
+        return self._exists("procrastinate_jobs")
+
+    def add(self, name: str, config: str, now: datetime) -> bool:
+        """An agency registered (or taken back after a remove, its data as it was); False if it was
+        there already."""
+        schema_of(name)
+        row = self.conn.execute(
+            "INSERT INTO mailbot_host.agencies (name, config, added_at, next_poll_at) VALUES (%s, %s, %s, %s) "
+            "ON CONFLICT (name) DO UPDATE SET config = excluded.config, removed_at = NULL, "
+            "next_poll_at = excluded.next_poll_at WHERE mailbot_host.agencies.removed_at IS NOT NULL "
+            "RETURNING name", (name, config, iso(now), iso(now))).fetchone()
+        return row is not None
+
+    def remove(self, name: str, now: datetime) -> bool:
+        """No more cycles for this agency; its tenant (cases, registers, audit) stays."""
+        cur = self.conn.execute("UPDATE mailbot_host.agencies SET removed_at = %s WHERE name = %s "
+                                "AND removed_at IS NULL", (iso(now), name))
+        return cur.rowcount > 0
+
+    def agency(self, name: str) -> dict[str, Any] | None:
+        return self.conn.execute("SELECT * FROM mailbot_host.agencies WHERE name = %s", (name,)).fetchone()
+
+    def agencies(self, with_removed: bool = False) -> list[dict[str, Any]]:
+        where = "" if with_removed else " WHERE removed_at IS NULL"
+        return self.conn.execute(f"SELECT * FROM mailbot_host.agencies{where} ORDER BY name").fetchall()
+
+    def due(self, now: datetime) -> list[str]:
+        """Agencies whose next cycle is due."""
+        return [r["name"] for r in self.conn.execute(
+            "SELECT name FROM mailbot_host.agencies WHERE removed_at IS NULL AND next_poll_at <= %s "
+            "ORDER BY next_poll_at", (iso(now),))]
+
+    def daily_due(self, now: datetime) -> list[str]:
+        return [r["name"] for r in self.conn.execute(
+            "SELECT name FROM mailbot_host.agencies WHERE removed_at IS NULL AND next_daily_at IS NOT NULL "
+            "AND next_daily_at <= %s ORDER BY name", (iso(now),))]
+
+    def started(self, name: str, now: datetime, worker: str) -> None:
+        self.conn.execute("UPDATE mailbot_host.agencies SET last_started_at = %s, worker = %s WHERE name = %s",
+                          (iso(now), worker, name))
+
+    def finished(self, name: str, now: datetime, *, error: str | None, handled: int, next_poll: datetime,
+                 next_daily: datetime | None) -> None:
+        self.conn.execute(
+            "UPDATE mailbot_host.agencies SET last_finished_at = %s, last_error = %s, last_handled = %s, "
+            "cycles = cycles + 1, next_poll_at = %s, next_daily_at = coalesce(next_daily_at, %s), "
+            "last_ok_at = CASE WHEN %s::text IS NULL THEN %s ELSE last_ok_at END WHERE name = %s",
+            (iso(now), error, handled, iso(next_poll), iso(next_daily) if next_daily else None, error, iso(now),
+             name))
+
+    def daily_done(self, name: str, next_daily: datetime) -> None:
+        self.conn.execute("UPDATE mailbot_host.agencies SET next_daily_at = %s WHERE name = %s",
+                          (iso(next_daily), name))
+
+    def poll_soon(self, name: str, now: datetime) -> None:
+        """The next tick takes this agency (new mail announced, or an operator's request)."""
+        self.conn.execute("UPDATE mailbot_host.agencies SET next_poll_at = %s WHERE name = %s", (iso(now), name))
+
+    def jobs(self) -> dict[str, dict[str, int]]:
+        """Each agency's jobs in the worker engine's queue, by status (todo, doing)."""
+        if not self.has_queue():
+            return {}
+        found: dict[str, dict[str, int]] = {}
+        for row in self.conn.execute(
+                "SELECT args->>'agency' AS agency, status::text AS status, count(*) AS n FROM procrastinate_jobs "
+                "WHERE status IN ('todo', 'doing') GROUP BY 1, 2"):
+            if row["agency"]:
+                found.setdefault(row["agency"], {})[row["status"]] = row["n"]
+        return found
+
+
+class AgencyLock:
+    """At most one cycle of an agency at a time, across every worker: a session advisory lock held
+    on a connection of its own for the whole cycle. A worker that dies loses its connection, and
+    PostgreSQL lets the lock go at once."""
+
+    def __init__(self, url: str, name: str) -> None:
+        self.url = url
+        self.key = schema_of(name)
+        self.conn: psycopg.Connection[Any] | None = None
+
+    def acquire(self) -> bool:
+        self.conn = psycopg.connect(self.url, autocommit=True)
+        got = self.conn.execute("SELECT pg_try_advisory_lock(hashtext(%s), 1)", (self.key,)).fetchone()
+        if not got or not got[0]:
+            self.release()
+            return False
+        return True
+
+    def release(self) -> None:
+        if self.conn is not None:
+            self.conn.close()          # the session's advisory locks go with it
+            self.conn = None
