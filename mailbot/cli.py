@@ -15,6 +15,7 @@ import io
 import logging
 import logging.handlers
 import re
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
@@ -208,6 +209,15 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--tick", type=int, default=10, help="ตรวจหน่วยงานที่ถึงรอบทุก N วินาที / seconds between checks")
     c.add_argument("--heartbeat", type=float, default=10.0, help="seconds between heartbeats")
     c.add_argument("--stalled", type=float, default=30.0, help="a worker silent this long is taken for dead")
+    c = hs.add_parser("console", help="หน้าจอของทุกหน่วยงาน (/หน่วยงาน/) และหน้าสถานะของผู้ดูแล / "
+                                      "every agency's console under /AGENCY/ and the operator's health page")
+    c.add_argument("--port", type=int, default=8480)
+    c.add_argument("--listen", default="127.0.0.1", help="0.0.0.0: every address (in a container)")
+    c.add_argument("--name", action="append", default=[], help="a host name the page is opened by (repeatable)")
+    c.add_argument("--behind-proxy", action="store_true", help="believe X-Forwarded-Proto/Host (a TLS ingress)")
+    c = hs.add_parser("operator", help="บัญชีผู้ดูแลของผู้ให้บริการ / a host operator's account "
+                                       "(password from $MAILBOT_OPERATOR_PASSWORD or typed)")
+    c.add_argument("name")
     return p
 
 
@@ -365,6 +375,24 @@ def cmd_host(args: argparse.Namespace, clock) -> int:
 
         run_worker(host_url(), Options(tick_seconds=args.tick, heartbeat=args.heartbeat, stalled=args.stalled,
                                        concurrency=args.concurrency))
+        return 0
+    if args.host_verb == "console":
+        from waitress import serve
+
+        from .host.console import HostConsole, make_wsgi
+        from .host.service import host_url
+
+        console = HostConsole(host_url(), clock, port=args.port, listen=args.listen, names=args.name)
+        print(f"หน้าจอผู้ให้บริการ / host console: http://{args.listen}:{args.port}/", flush=True)
+        serve(make_wsgi(console, args.behind_proxy), host=args.listen, port=args.port, threads=8)
+        return 0
+    if args.host_verb == "operator":
+        from .host.console import add_operator
+        from .host.service import host_url
+
+        password = os.environ.get("MAILBOT_OPERATOR_PASSWORD") or getpass.getpass("รหัสผ่าน / password: ")
+        add_operator(host_url(), args.name, password, clock())
+        print(f"บันทึกบัญชีผู้ดูแล {args.name} แล้ว / operator {args.name} saved")
         return 0
     with Host() as host:
         if args.host_verb == "init":

@@ -656,6 +656,15 @@ class Config(_Strict):
     base_dir: Path = Field(default=Path("."), exclude=True)
     source: Path = Field(default=Path("mailbot.yaml"), exclude=True)   # the file this was read from
     _stamp: tuple[int, int] | None = PrivateAttr(default=None)        # its time and size when read
+    _pinned: dict[str, Any] = PrivateAttr(default_factory=dict)        # set by a host, kept over re-reads
+
+    def pin(self, **fields: Any) -> "Config":
+        """Settings that are not the file's to choose (a host sets an agency's tenant): set now and
+        again on every re-read of the file (``reloaded``)."""
+        for name, value in fields.items():
+            setattr(self, name, value)
+        self._pinned.update(fields)
+        return self
 
     @model_validator(mode="before")
     @classmethod
@@ -1005,7 +1014,7 @@ def reloaded(cfg: Config) -> Config:
         cfg._stamp = now        # said once, not on every page
         log.warning("config %s changed but does not load; the last good settings stay in use", cfg.source)
         return cfg
-    return fresh
+    return fresh.pin(**cfg._pinned) if cfg._pinned else fresh
 
 
 _RULES_READ: dict[tuple[str, int, int], Rules] = {}

@@ -299,3 +299,17 @@ def test_the_whole_database_exports_to_one_sqlite_file_that_carries_on(opener, t
         assert _case(copy)["receipt"] == "3/2569"
     finally:
         copy.close()
+
+
+def test_a_transaction_rolled_back_leaves_no_gap_in_the_audit_numbers(opener):
+    """A gap in the audit log's numbers reads as entries deleted: PostgreSQL's sequences do not
+    roll back, so the chain numbers its entries itself (a worker killed mid-cycle rolls back)."""
+    st = opener()
+    _case(st)
+    with pytest.raises(RuntimeError):
+        with st.tx():
+            st.new_case(2569, message_row=0, subject="rolled back", status="received", received_at=NOW.isoformat())
+            raise RuntimeError("killed")
+    _case(st)
+    assert [r["id"] for r in st.audit_rows()] == [2, 1]
+    assert st.audit_verify().ok and [c["receipt"] for c in st.cases_listed()] == ["1/2569", "2/2569"]

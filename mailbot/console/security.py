@@ -58,10 +58,10 @@ def host_ok(host: str | None, allowed: set[str]) -> bool:
     return bool(host and host.lower() in allowed)
 
 
-def origin_ok(origin: str | None, referer: str | None, host: str) -> bool:
+def origin_ok(origin: str | None, referer: str | None, host: str, scheme: str = "http") -> bool:
     """A form may only come from the console's own pages: its Origin (or, when a browser sends
-    none, its Referer) must be this very scheme, host and port."""
-    own = f"http://{host.lower()}"
+    none, its Referer) must be this very scheme, host and port (https behind a host's proxy)."""
+    own = f"{scheme}://{host.lower()}"
     if origin:
         return origin.lower() == own
     if referer:

@@ -98,8 +98,9 @@ def common():
 @bp.route("/signin", methods=["GET", "POST"])
 def signin():
     nxt = security.same_site_path(request.values.get("next"))
+    target = request.script_root + nxt          # under a host's /<agency>/ (host/console.py): its own prefix
     if not g.accounts:
-        return redirect(nxt)
+        return redirect(target)
     error = ""
     if request.method == "POST":
         name, password = form("name", 64), request.form.get("password") or ""
@@ -114,7 +115,7 @@ def signin():
             sessions.drop(office().state, g.session.token)    # a fresh session on sign-in (no fixation)
             g.session = sessions.new(office().state, officer)
             g.new_cookie = True
-            return redirect(nxt)
+            return redirect(target)
         else:
             throttle.failed(key)
             by_address.failed(client)
@@ -127,7 +128,7 @@ def signout():
     ext("sessions").drop(office().state, g.session.token)
     g.session = None
     resp = redirect(url_for("views.signin") if g.accounts else url_for("views.today"))
-    resp.delete_cookie(ext("cookie"), path="/")
+    resp.delete_cookie(ext("cookie"), path=ext("cookie_path"))
     g.new_cookie = False
     return resp
 

@@ -46,8 +46,12 @@ class _RowNumber(IntegerConverter):
 
 
 def create_app(cfg: Config, clock: Clock = utcnow, *, port: int | None = None,
-               notify: Callable[[str, str], None] = _quiet, wire: Wire | None = None) -> Flask:
-    """``wire``: how the offices of its requests reach the mail servers (mail/wire.py; default: the real ones)."""
+               notify: Callable[[str, str], None] = _quiet, wire: Wire | None = None,
+               mount: str = "", hosts: set[str] | None = None) -> Flask:
+    """``wire``: how the offices of its requests reach the mail servers (mail/wire.py; default: the real ones).
+    ``mount``: the agency's name when a host serves many consoles under /<agency>/ (host/console.py):
+    its cookie is named for it and sent only under its own path, the host's names are the ones
+    answered (``hosts``), and only officers with accounts get in, whatever the agency's file says."""
     port = port or cfg.console.port
     app = Flask(__name__, static_folder=str(HERE / "static"), template_folder=str(HERE / "templates"))
     app.url_map.converters["int"] = _RowNumber     # a number past the database's: not found, like any other
@@ -56,10 +60,12 @@ def create_app(cfg: Config, clock: Clock = utcnow, *, port: int | None = None,
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True
     sessions = auth.Sessions(cfg.console.session_minutes)
-    hosts = security.allowed_hosts(cfg.console.listen, port, cfg.console.hosts)
-    cookie = f"mailbot_console_{port}"        # cookies are shared between ports of one host
+    hosts = hosts if hosts is not None else security.allowed_hosts(cfg.console.listen, port, cfg.console.hosts)
+    cookie = f"mailbot_console_{port}" + (f"_{mount}" if mount else "")  # cookies are shared between ports of one host
+    cookie_path = f"/{mount}/" if mount else "/"
     app.extensions["mailbot"] = {
         "cfg": cfg, "clock": clock, "sessions": sessions, "port": port, "hosts": hosts, "cookie": cookie,
+        "cookie_path": cookie_path,
         "notify": notify,
         "throttle": auth.Throttle(),                     # per account, however its name is spelled
         "throttle_address": auth.Throttle(tries=20),     # per client address (an office may share one)
@@ -75,7 +81,7 @@ def create_app(cfg: Config, clock: Clock = utcnow, *, port: int | None = None,
             return None
         g.new_cookie = False
         if request.method == "POST" and not security.origin_ok(
-                request.headers.get("Origin"), request.headers.get("Referer"), request.host):
+                request.headers.get("Origin"), request.headers.get("Referer"), request.host, request.scheme):
             return _refused()
         current = reloaded(app.extensions["mailbot"]["cfg"])   # settings changed since: seen now
         app.extensions["mailbot"]["cfg"] = current
@@ -85,7 +91,7 @@ def create_app(cfg: Config, clock: Clock = utcnow, *, port: int | None = None,
                 g.session is not None and security.token_ok(request.form.get("csrf"), g.session.csrf)):
             return _refused()
         g.accounts = auth.has_officers(g.office.state)
-        if not g.accounts and not cfg.console.loopback:
+        if not g.accounts and (mount or not cfg.console.loopback):
             return _plain("หน้าจอเจ้าหน้าที่เปิดให้เครื่องอื่นใช้ได้เฉพาะเมื่อมีบัญชีเจ้าหน้าที่ "
                           "(mailbot console user add ชื่อ)\nThe console serves other computers only with officer "
                           "accounts (mailbot console user add NAME).", 403)
@@ -110,7 +116,7 @@ def create_app(cfg: Config, clock: Clock = utcnow, *, port: int | None = None,
         for k, v in (security.HEADERS | (security.FRAMEABLE if framed else {})).items():
             response.headers[k] = v
         if getattr(g, "new_cookie", False):
-            response.set_cookie(cookie, g.session.token, httponly=True, samesite="Strict", path="/",
+            response.set_cookie(cookie, g.session.token, httponly=True, samesite="Strict", path=cookie_path,
                                 max_age=cfg.console.session_minutes * 60)
         return response
 

@@ -30,8 +30,11 @@ def host_url() -> str:
     return url
 
 
+RESERVED = {"signin", "signout", "static", "host"}     # the host console's own paths
+
+
 def check_name(name: str) -> str:
-    if not TENANT.match(name):
+    if not TENANT.match(name) or name in RESERVED:
         raise MailbotError(f"ชื่อหน่วยงานต้องเป็นอักษรอังกฤษตัวเล็ก ตัวเลข หรือ _ ขึ้นต้นด้วยตัวอักษร: {name!r}",
                            f"an agency name is a-z, 0-9 and _, starting with a letter: {name!r}")
     return name
@@ -39,9 +42,7 @@ def check_name(name: str) -> str:
 
 def agency_config(name: str, path: str | Path) -> Config:
     """An agency's settings as the host runs them: its own file, its records in its tenant."""
-    cfg = load_config(Path(path))
-    cfg.database = DatabaseConfig(url_env=URL_ENV, tenant=name)
-    return cfg
+    return load_config(Path(path)).pin(database=DatabaseConfig(url_env=URL_ENV, tenant=name))
 
 
 @dataclass

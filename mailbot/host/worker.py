@@ -55,9 +55,12 @@ def make_app(url: str, options: Options | None = None, clock: Clock | None = Non
     app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=url))
     worker_name = f"{socket.gethostname()}:{os.getpid()}"
 
+    # an agency whose cycle was cut off (its worker died) is due again after this long
+    lease = timedelta(seconds=2 * options.stalled + options.tick_seconds + 5)
+
     @app.task(name="mailbot.cycle", queue="agencies")
     def cycle(agency: str) -> str:
-        return run_cycle(url, agency, clock, worker_name)
+        return run_cycle(url, agency, clock, worker_name, lease)
 
     @app.task(name="mailbot.daily", queue="agencies")
     def daily(agency: str) -> str:
@@ -84,6 +87,9 @@ def make_app(url: str, options: Options | None = None, clock: Clock | None = Non
                 log.warning("job %s of %s stalled (its worker stopped): closed", job.id, job.lock)
                 await app.job_manager.finish_job(job, Status.FAILED, delete_job=False)
                 closed += 1
+                agency = str((job.task_kwargs or {}).get("agency", ""))
+                if job.task_name == "mailbot.cycle" and agency:
+                    await asyncio.to_thread(_poll_soon, url, agency, clock())
         return closed
 
     return app
@@ -107,12 +113,17 @@ async def _defer(task: procrastinate.tasks.Task, name: str, kind: str) -> None:
         pass
 
 
+def _poll_soon(url: str, agency: str, now: datetime) -> None:
+    with HostStore(url) as reg:
+        reg.poll_soon(agency, now)
+
+
 def _due(url: str, now: datetime) -> tuple[list[str], list[str]]:
     with HostStore(url) as reg:
         return reg.due(now), reg.daily_due(now)
 
 
-def run_cycle(url: str, agency: str, clock: Clock, worker: str) -> str:
+def run_cycle(url: str, agency: str, clock: Clock, worker: str, lease: timedelta = timedelta(minutes=2)) -> str:
     """One agency's cycle, under its lock; the registry told how it went and when it is next due."""
     lock = AgencyLock(url, agency)
     if not lock.acquire():
@@ -123,7 +134,7 @@ def run_cycle(url: str, agency: str, clock: Clock, worker: str) -> str:
             if row is None or row["removed_at"] is not None:
                 return "not served"
             now = clock()
-            reg.started(agency, now, worker)
+            reg.started(agency, now, worker, now + lease)
             error: str | None = None
             handled = 0
             cfg = None

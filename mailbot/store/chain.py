@@ -48,14 +48,16 @@ def subject_sha(subject: str | None) -> str:
 
 def append(db: sqlite3.Connection, at: datetime | str, actor: str, action: str, ref: str = "",
            detail: dict | None = None, key: bytes | None = None) -> str:
-    """One entry, inside the caller's transaction; returns its hash."""
-    last = db.execute("SELECT hash FROM audit ORDER BY id DESC LIMIT 1").fetchone()
-    prev = last[0] if last else GENESIS
+    """One entry, inside the caller's transaction; returns its hash. Its number is the last one
+    plus one, given here under the write lock: a gap in the numbers means entries were deleted, so
+    a transaction rolled back must leave none (PostgreSQL's sequences would: they do not roll back)."""
+    last = db.execute("SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1").fetchone()
+    prev = last[1] if last else GENESIS
     text = json.dumps(detail or {}, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     stamp = _iso(at)
     digest = _digest(prev, stamp, actor, action, ref, text, key)
-    db.execute("INSERT INTO audit (at, actor, action, ref, detail, prev, hash) VALUES (?,?,?,?,?,?,?)",
-               (stamp, actor, action, ref, text, prev, digest))
+    db.execute("INSERT INTO audit (id, at, actor, action, ref, detail, prev, hash) VALUES (?,?,?,?,?,?,?,?)",
+               ((last[0] if last else 0) + 1, stamp, actor, action, ref, text, prev, digest))
     return digest
 
 

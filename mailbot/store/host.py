@@ -23,6 +23,8 @@ CREATE TABLE IF NOT EXISTS mailbot_host.agencies (
     next_poll_at TEXT NOT NULL, next_daily_at TEXT,
     last_started_at TEXT, last_finished_at TEXT, last_ok_at TEXT, last_error TEXT,
     last_handled BIGINT NOT NULL DEFAULT 0, cycles BIGINT NOT NULL DEFAULT 0, worker TEXT);
+CREATE TABLE IF NOT EXISTS mailbot_host.operators (
+    name TEXT PRIMARY KEY, password_hash TEXT NOT NULL, created_at TEXT NOT NULL);
 """
 
 
@@ -96,9 +98,11 @@ class HostStore:
             "SELECT name FROM mailbot_host.agencies WHERE removed_at IS NULL AND next_daily_at IS NOT NULL "
             "AND next_daily_at <= %s ORDER BY name", (iso(now),))]
 
-    def started(self, name: str, now: datetime, worker: str) -> None:
-        self.conn.execute("UPDATE mailbot_host.agencies SET last_started_at = %s, worker = %s WHERE name = %s",
-                          (iso(now), worker, name))
+    def started(self, name: str, now: datetime, worker: str, lease: datetime) -> None:
+        """A cycle begun; the agency is due again at ``lease`` unless the cycle finishes (a worker
+        that dies mid-cycle leaves it due: another worker takes it on then)."""
+        self.conn.execute("UPDATE mailbot_host.agencies SET last_started_at = %s, worker = %s, next_poll_at = %s "
+                          "WHERE name = %s", (iso(now), worker, iso(lease), name))
 
     def finished(self, name: str, now: datetime, *, error: str | None, handled: int, next_poll: datetime,
                  next_daily: datetime | None) -> None:
@@ -116,6 +120,15 @@ class HostStore:
     def poll_soon(self, name: str, now: datetime) -> None:
         """The next tick takes this agency (new mail announced, or an operator's request)."""
         self.conn.execute("UPDATE mailbot_host.agencies SET next_poll_at = %s WHERE name = %s", (iso(now), name))
+
+    def save_operator(self, name: str, password_hash: str, now: datetime) -> None:
+        self.conn.execute("INSERT INTO mailbot_host.operators (name, password_hash, created_at) VALUES (%s, %s, %s) "
+                          "ON CONFLICT (name) DO UPDATE SET password_hash = excluded.password_hash",
+                          (name, password_hash, iso(now)))
+
+    def operator_hash(self, name: str) -> str | None:
+        row = self.conn.execute("SELECT password_hash FROM mailbot_host.operators WHERE name = %s", (name,)).fetchone()
+        return row["password_hash"] if row else None
 
     def jobs(self) -> dict[str, dict[str, int]]:
         """Each agency's jobs in the worker engine's queue, by status (todo, doing)."""
