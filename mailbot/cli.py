@@ -215,6 +215,13 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--listen", default="127.0.0.1", help="0.0.0.0: every address (in a container)")
     c.add_argument("--name", action="append", default=[], help="a host name the page is opened by (repeatable)")
     c.add_argument("--behind-proxy", action="store_true", help="believe X-Forwarded-Proto/Host (a TLS ingress)")
+    c = hs.add_parser("officer", help="บัญชีเจ้าหน้าที่ของหน่วยงาน / an agency's officer accounts: "
+                                      "mailbot host officer AGENCY add|passwd|remove|list [NAME]")
+    c.add_argument("agency")
+    c.add_argument("user_verb", choices=["add", "passwd", "remove", "list"])
+    c.add_argument("name", nargs="?", default="")
+    c.add_argument("--admin", action=argparse.BooleanOptionalAction, default=None,
+                   help="แก้การตั้งค่าได้ / may change settings (--no-admin: may not)")
     c = hs.add_parser("operator", help="บัญชีผู้ดูแลของผู้ให้บริการ / a host operator's account "
                                        "(password from $MAILBOT_OPERATOR_PASSWORD or typed)")
     c.add_argument("name")
@@ -394,6 +401,18 @@ def cmd_host(args: argparse.Namespace, clock) -> int:
         add_operator(host_url(), args.name, password, clock())
         print(f"บันทึกบัญชีผู้ดูแล {args.name} แล้ว / operator {args.name} saved")
         return 0
+    if args.host_verb == "officer":
+        from .host.service import agency_config, check_name
+
+        with Host() as host:
+            row = host.store.agency(check_name(args.agency))
+        if row is None or row["removed_at"] is not None:
+            print(f"ไม่พบหน่วยงาน {args.agency} ที่ให้บริการอยู่ / {args.agency} is not served", file=sys.stderr)
+            return 2
+        if args.user_verb != "list" and not args.name:
+            print("ต้องระบุชื่อบัญชี / a name is needed", file=sys.stderr)
+            return 2
+        return cmd_console_user(agency_config(args.agency, row["config"]), clock, args)
     with Host() as host:
         if args.host_verb == "init":
             from .host.worker import prepare_queue

@@ -17,7 +17,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "mailbot"
 # the rooms, in the order a message passes through them, and the ground they stand on
 ROOMS = ("mail", "intake", "casework", "documents", "registers", "ops", "setup", "store", "console", "host")
 GROUND = {"config", "errors", "clock", "thai", "kinds", "files", "faults", "starter"}
-FACES = {"cli", "demo", "console", "present"}
+FACES = {"cli", "demo", "console", "present", "host.console"}   # host.console: the host's web (agencies' consoles)
 RUNNERS = {"ops.daemon",     # the service: drives the core on a schedule and serves the console
            "host.worker"}    # a host's worker: drives the core of each agency as jobs of its queue
 

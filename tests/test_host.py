@@ -20,9 +20,9 @@ from .hostfarm import CLOCK, REPO, Farm, agency_name
 pytestmark = pytest.mark.slow
 
 
-def _mailbot(url: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+def _mailbot(url: str, *args: str, cwd: Path, stdin: str = "") -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, MAILBOT_DATABASE_URL=url, PYTHONPATH=str(REPO), **CLOCK)
-    return subprocess.run([sys.executable, "-m", "mailbot", "host", *args], env=env, cwd=cwd,
+    return subprocess.run([sys.executable, "-m", "mailbot", "host", *args], env=env, cwd=cwd, input=stdin,
                           capture_output=True, text=True, timeout=120)
 
 
@@ -52,6 +52,13 @@ def test_host_commands_add_list_and_remove_an_agency_keeping_its_data(postgres, 
             state.close()
         again = _mailbot(url, "add", "a001", "--config", str(tmp_path / "a001" / "mailbot.yaml"), cwd=tmp_path)
         assert again.returncode == 0 and "a001" in _mailbot(url, "list", cwd=tmp_path).stdout
+
+        # an agency's officer accounts, in that agency's tenant only
+        added = _mailbot(url, "officer", "a000", "add", "somchai", cwd=tmp_path, stdin="officer-pass-1234\n" * 2)
+        assert added.returncode == 0, added.stderr
+        assert "somchai" in _mailbot(url, "officer", "a000", "list", cwd=tmp_path).stdout
+        other = _mailbot(url, "officer", "a001", "list", cwd=tmp_path).stdout
+        assert "somchai" not in other and "0 officer account(s)" in other
 
         # names a host cannot use, told in Thai; a missing URL, told in Thai
         bad = _mailbot(url, "add", "Bad-Name", "--config", str(tmp_path / "a000" / "mailbot.yaml"), cwd=tmp_path)
