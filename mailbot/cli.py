@@ -209,6 +209,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--tick", type=int, default=10, help="ตรวจหน่วยงานที่ถึงรอบทุก N วินาที / seconds between checks")
     c.add_argument("--heartbeat", type=float, default=10.0, help="seconds between heartbeats")
     c.add_argument("--stalled", type=float, default=30.0, help="a worker silent this long is taken for dead")
+    c.add_argument("--idle", action="store_true", help="เฝ้ากล่องอีเมลแบบ IDLE แทนการทำรอบ / watch mailboxes "
+                                                        "(IMAP IDLE) for the agencies with schedule.idle")
     c = hs.add_parser("console", help="หน้าจอของทุกหน่วยงาน (/หน่วยงาน/) และหน้าสถานะของผู้ดูแล / "
                                       "every agency's console under /AGENCY/ and the operator's health page")
     c.add_argument("--port", type=int, default=8480)
@@ -381,7 +383,7 @@ def cmd_host(args: argparse.Namespace, clock) -> int:
         from .host.worker import Options, run_worker
 
         run_worker(host_url(), Options(tick_seconds=args.tick, heartbeat=args.heartbeat, stalled=args.stalled,
-                                       concurrency=args.concurrency))
+                                       concurrency=args.concurrency, idle=args.idle))
         return 0
     if args.host_verb == "console":
         from waitress import serve

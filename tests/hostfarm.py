@@ -105,6 +105,7 @@ class Farm:
     agencies: int
     mails: int
     latency: float = 0.0
+    idle: bool = False          # the agencies want their mailboxes watched (schedule.idle)
     imaps: list[ImapServer] = field(default_factory=list)
     proxies: list[LatencyProxy] = field(default_factory=list)
     smtp: SmtpServer | None = None
@@ -145,6 +146,8 @@ class Farm:
                 data["agency"]["name"] = f"เทศบาลตำบลทดลองที่ {i + 1}"
                 data["imap"]["username"] = agency_address(i)
                 data["smtp"]["username"] = RELAY
+                if self.idle:
+                    data.setdefault("schedule", {})["idle"] = True
                 cfg_path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
                 seed(imap.port, agency_address(i), PASSWORD, [], folder="Sent")
                 seed(imap.port, agency_address(i), PASSWORD, [
@@ -160,15 +163,22 @@ class Farm:
             self.start_worker(concurrency, tick, heartbeat, stalled)
 
     def start_worker(self, concurrency: int = 4, tick: int = 1, heartbeat: float = 1.0,
-                     stalled: float = 4.0) -> subprocess.Popen[bytes]:
+                     stalled: float = 4.0, idle: bool = False) -> subprocess.Popen[bytes]:
         log = self.root / f"worker-{len(self.workers)}.log"
         self.logs.append(log)
         proc = subprocess.Popen(
             [sys.executable, "-m", "mailbot", "host", "worker", "--concurrency", str(concurrency),
-             "--tick", str(tick), "--heartbeat", str(heartbeat), "--stalled", str(stalled)],
+             "--tick", str(tick), "--heartbeat", str(heartbeat), "--stalled", str(stalled)]
+            + (["--idle"] if idle else []),
             env=self.env(), stdout=open(log, "wb"), stderr=subprocess.STDOUT, cwd=self.root)
         self.workers.append(proc)
         return proc
+
+    def deliver(self, i: int, j: int) -> None:
+        """One more request into agency i's mailbox, from citizen j."""
+        seed(self.imaps[i].port, agency_address(i), PASSWORD, [
+            letter("ขออนุญาตก่อสร้างอาคาร", sender=f"ผู้ยื่น {j} <{citizen(i, j)}>",
+                   body=f"คำขอที่ {j} ของหน่วยงาน {agency_name(i)}").as_bytes()])
 
     def replies(self) -> list[email.message.EmailMessage]:
         assert self.smtp is not None

@@ -118,3 +118,66 @@ def test_a_removed_agency_gets_no_cycle(postgres, tmp_path: Path):
         assert farm.answered() == 2                    # the removed agency's mail stays where it is
         cycles = farm.cycles()
         assert agency_name(1) not in cycles and cycles[agency_name(0)][0] >= 1
+
+
+def test_the_daily_job_makes_the_log_and_a_backup_of_the_tenant(postgres, tmp_path: Path):
+    """A tenant's backup holds its records as a SQLite file a single office can restore."""
+    import sqlite3
+
+    import yaml
+
+    from mailbot.host.worker import run_daily
+    from mailbot.store.host import HostStore
+
+    url = postgres.new_database()
+    with Farm(tmp_path, url, agencies=1, mails=2) as farm:
+        farm.start_workers(1)
+        farm.wait(lambda: farm.answered() == 2, 120)
+        farm.stop_workers()
+        path = tmp_path / "a000" / "mailbot.yaml"
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        (tmp_path / "backups").mkdir()
+        data["backup"] = {"dir": str(tmp_path / "backups")}
+        path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+        assert run_daily(url, "a000", lambda: NOW) == "done"
+        [backup] = list((tmp_path / "backups").glob("mailbot-backup-*"))
+        copy = sqlite3.connect(backup / "state.sqlite3")
+        try:
+            assert [r[0] for r in copy.execute("SELECT receipt FROM cases ORDER BY seq")] == ["1/2569", "2/2569"]
+        finally:
+            copy.close()
+        with HostStore(url) as reg:
+            assert reg.agency("a000")["next_daily_at"] > NOW.isoformat()   # the next day's, not again now
+
+
+def test_idle_watches_take_new_mail_at_once_and_move_to_another_worker(postgres, tmp_path: Path):
+    """Agencies with schedule.idle: one long-lived watch each, on the IDLE workers; a new mail is
+    answered in seconds (the next poll is ten minutes away); a watch whose worker is killed is
+    taken on by another."""
+    import signal
+
+    url = postgres.new_database()
+    with Farm(tmp_path, url, agencies=3, mails=1, idle=True) as farm:
+        farm.start_workers(1, concurrency=2)
+        watchers = [farm.start_worker(concurrency=10, idle=True) for _ in range(2)]
+        farm.wait(lambda: farm.answered() == 3, 120)
+        time.sleep(3)                                  # the watches are up; every next poll is 10 minutes away
+        farm.deliver(1, 50)
+        took = farm.wait(lambda: farm.answered() == 4, 60, every=0.2)
+        assert took < 20, took
+
+        from mailbot.store.host import HostStore
+
+        with HostStore(url) as reg:
+            running = reg.conn.execute("SELECT count(*) AS n FROM procrastinate_jobs WHERE task_name='mailbot.idle' "
+                                       "AND status='doing'").fetchone()["n"]
+        assert running == 3                            # one watch for each agency
+        watchers[0].send_signal(signal.SIGKILL)        # its watches go to the other IDLE worker
+        watchers[0].wait()
+        time.sleep(8)                                  # stalled after 4 s, rescued, deferred again, watching
+        for i in range(3):
+            farm.deliver(i, 60)
+        took = farm.wait(lambda: farm.answered() == 7, 60, every=0.2)
+        print(f"\nIDLE in host mode: receipts in {took:.1f} s after a watcher was killed")
+        assert took < 20, took
+        assert farm.check()["duplicates"] == 0

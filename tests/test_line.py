@@ -19,7 +19,7 @@ from mailbot.mail.credentials import Store
 from mailbot.ops import line
 from mailbot.ops.checks import run_checks
 
-from .conftest import NOW, YEAR, letter
+from .conftest import NOW, YEAR, letter, state_db
 from .line_server import GROUP, OTHER_GROUP, TOKEN, LineServer
 from .test_console_routes import open_console  # noqa: F401
 from .test_plain_thai import english_in_thai
@@ -38,9 +38,7 @@ def set_up(env, server, *, token: str | None = TOKEN, to=(GROUP,), **line_settin
 
 
 def db(env) -> sqlite3.Connection:
-    con = sqlite3.connect(env.cfg.data_dir / "state.sqlite3")
-    con.row_factory = sqlite3.Row
-    return con
+    return state_db(env.cfg)
 
 
 def owed(env) -> list[sqlite3.Row]:

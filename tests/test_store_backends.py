@@ -313,3 +313,42 @@ def test_a_transaction_rolled_back_leaves_no_gap_in_the_audit_numbers(opener):
     _case(st)
     assert [r["id"] for r in st.audit_rows()] == [2, 1]
     assert st.audit_verify().ok and [c["receipt"] for c in st.cases_listed()] == ["1/2569", "2/2569"]
+
+
+@pytest.mark.slow
+def test_a_word_search_in_postgresql_can_use_the_trigram_indexes(postgres):
+    """The words of a search reach pg_trgm's GIN indexes (the planner may choose them: here
+    sequential scans are switched off to see whether it can), from the tenant's own search path."""
+    url = postgres.new_database()
+    st = State(url=url, tenant="office")
+    try:
+        _case(st, sender_name="สมศรี มีสุข")
+        where, args = CaseSearch(words="มีสุข").where(st._indexed())
+        with st.tx() as db:
+            db.execute("SET LOCAL enable_seqscan = off")
+            plan = "\n".join(r[0] for r in db.execute(f"EXPLAIN SELECT id FROM cases{where}", args).fetchall())
+        assert "cases_trgm_name" in plan, plan
+        assert db.execute("SHOW search_path").fetchone()[0] == '"agency_office"' or \
+            db.execute("SHOW search_path").fetchone()[0] == "agency_office"
+    finally:
+        st.close()
+
+
+@pytest.mark.slow
+def test_the_intake_case_and_console_suites_pass_with_the_state_in_postgresql(postgres):
+    """The acceptance tests of intake, cases and the console, run again with every workspace's
+    state in a PostgreSQL tenant (MAILBOT_TEST_STORE=postgresql; their fast tier)."""
+    import os
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[1]
+    modules = ["tests/test_intake.py", "tests/test_cycle.py", "tests/test_cases.py", "tests/test_console_routes.py",
+               "tests/test_console_signin.py"]
+    run = subprocess.run([sys.executable, "-m", "pytest", *modules, "-m", "not slow", "-q", "-p", "no:cacheprovider"],
+                         env=dict(os.environ, MAILBOT_TEST_STORE="postgresql"), cwd=repo, capture_output=True,
+                         text=True, timeout=1200)
+    summary = run.stdout.strip().splitlines()[-1] if run.stdout.strip() else ""
+    print(f"\nwith the state in PostgreSQL: {summary}")
+    assert run.returncode == 0, run.stdout[-4000:]
+    assert " passed" in summary and "failed" not in summary

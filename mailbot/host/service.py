@@ -103,7 +103,9 @@ class Host:
         cfg = agency_config(name, path)
         state = open_state(cfg)          # the tenant's schema, at this release's version
         state.close()
-        return self.store.add(name, str(path), now)
+        added = self.store.add(name, str(path), now)
+        self.store.set_idle(name, cfg.schedule.idle)
+        return added
 
     def remove(self, name: str, now: datetime) -> bool:
         """No more cycles; the tenant's records stay (mailbot host add takes it back)."""

@@ -22,8 +22,10 @@ import asyncio
 import logging
 import os
 import socket
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Callable
 
 import procrastinate
 from procrastinate import exceptions as pexc
@@ -46,6 +48,7 @@ class Options:
     heartbeat: float = 10.0         # seconds between a worker's heartbeats
     stalled: float = 30.0           # a worker silent this long is taken for dead
     concurrency: int = 4            # cycles one worker runs at once (each in a thread: IMAP waits)
+    idle: bool = False              # this worker watches mailboxes (IMAP IDLE) instead of running cycles
 
 
 def make_app(url: str, options: Options | None = None, clock: Clock | None = None) -> procrastinate.App:
@@ -66,15 +69,24 @@ def make_app(url: str, options: Options | None = None, clock: Clock | None = Non
     def daily(agency: str) -> str:
         return run_daily(url, agency, clock)
 
+    @app.task(name="mailbot.idle", queue="idle", pass_context=True)
+    def idle(context: procrastinate.JobContext, agency: str) -> str:
+        return run_idle(url, agency, clock, context.should_abort)
+
     @app.periodic(cron=f"* * * * * */{max(1, min(options.tick_seconds, 59))}", periodic_id="tick")
     @app.task(name="mailbot.tick", queue="host", queueing_lock="tick")
     async def tick(timestamp: int) -> int:
         now = clock()
-        due, daily_due = await asyncio.to_thread(_due, url, now)
+        due, daily_due, watch = await asyncio.to_thread(_due, url, now)
         for name in due:
             await _defer(cycle, name, "cycle")
         for name in daily_due:
             await _defer(daily, name, "daily")
+        for name in watch:               # one long-lived watch per agency, on whichever IDLE worker takes it
+            try:
+                await idle.configure(lock=f"idle:{name}", queueing_lock=f"idle:{name}").defer_async(agency=name)
+            except pexc.AlreadyEnqueued:
+                pass
         return len(due)
 
     @app.periodic(cron=f"* * * * * */{max(1, min(int(options.heartbeat), 59))}", periodic_id="rescue")
@@ -83,7 +95,7 @@ def make_app(url: str, options: Options | None = None, clock: Clock | None = Non
         stalled = await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=options.stalled)
         closed = 0
         for job in stalled:
-            if job.task_name in ("mailbot.cycle", "mailbot.daily"):
+            if job.task_name in ("mailbot.cycle", "mailbot.daily", "mailbot.idle"):
                 log.warning("job %s of %s stalled (its worker stopped): closed", job.id, job.lock)
                 await app.job_manager.finish_job(job, Status.FAILED, delete_job=False)
                 closed += 1
@@ -118,9 +130,9 @@ def _poll_soon(url: str, agency: str, now: datetime) -> None:
         reg.poll_soon(agency, now)
 
 
-def _due(url: str, now: datetime) -> tuple[list[str], list[str]]:
+def _due(url: str, now: datetime) -> tuple[list[str], list[str], list[str]]:
     with HostStore(url) as reg:
-        return reg.due(now), reg.daily_due(now)
+        return reg.due(now), reg.daily_due(now), reg.idle_wanted()
 
 
 def run_cycle(url: str, agency: str, clock: Clock, worker: str, lease: timedelta = timedelta(minutes=2)) -> str:
@@ -151,7 +163,15 @@ def run_cycle(url: str, agency: str, clock: Clock, worker: str, lease: timedelta
                 if known is None:
                     log.exception("cycle of %s failed", agency)
             end = clock()
+            if error and row["last_error"] and cfg is not None:
+                # the second failure in a row: the agency's officers are told (at most hourly), as
+                # `mailbot run` tells them
+                from ..app import alert_anyhow
+
+                alert_anyhow(cfg, "cycle-failed", f"mailbot หยุดรับอีเมล (หลายรอบติดกัน): {error}", error, end,
+                             title="mailbot หยุดรับอีเมล")
             if cfg is not None:
+                reg.set_idle(agency, cfg.schedule.idle)
                 next_poll = schedule.next_poll(end, cfg.schedule)
                 next_daily = schedule.next_daily(end, cfg.schedule.daily_report, cfg.schedule)
             else:
@@ -163,7 +183,8 @@ def run_cycle(url: str, agency: str, clock: Clock, worker: str, lease: timedelta
 
 
 def run_daily(url: str, agency: str, clock: Clock) -> str:
-    """The agency's daily log (made and mailed to its supervisors), then its next time."""
+    """The agency's daily log (made and mailed to its supervisors) and, where it has a backup
+    folder, its backup (its records exported as a SQLite file, with its folders); then its next time."""
     with HostStore(url) as reg:
         row = reg.agency(agency)
         if row is None or row["removed_at"] is not None:
@@ -174,14 +195,69 @@ def run_daily(url: str, agency: str, clock: Clock) -> str:
             with Office.open(cfg, clock=clock) as office:
                 if not office.setup.waiting():
                     office.daily_log(now.astimezone(BANGKOK).date(), email=True)
+                if cfg.backup.dir is not None:
+                    try:
+                        office.backup()
+                    except MailbotError as exc:
+                        office.alerts.alert("backup", exc.thai, exc.english, now, title="สำรองข้อมูลไม่สำเร็จ")
+                        office.send_alerts()
         finally:
             reg.daily_done(agency, schedule.next_daily(now, cfg.schedule.daily_report, cfg.schedule))
         return "done"
 
 
+def run_idle(url: str, agency: str, clock: Clock, aborted: Callable[[], bool]) -> str:
+    """Watch one agency's mailbox with IMAP IDLE; each arrival makes its cycle due at once. Ends
+    when the worker stops, the agency is removed or no longer wants IDLE, or the server has none."""
+    from ..mail.mailbox import NoIdle
+    from ..mail.wire import REAL
+
+    stop = threading.Event()
+
+    def watch() -> None:
+        checks = 0
+        while not stop.wait(1):
+            checks += 1
+            if aborted():
+                stop.set()
+            elif checks % 10 == 0:
+                with HostStore(url) as reg:
+                    if not reg.still_idle(agency):
+                        stop.set()
+
+    threading.Thread(target=watch, name=f"idle-watch-{agency}", daemon=True).start()
+    pause = 1.0
+    try:
+        while not stop.is_set():
+            with HostStore(url) as reg:
+                row = reg.agency(agency)
+            if row is None:
+                return "not served"
+            cfg = agency_config(agency, row["config"])
+            try:
+                with REAL.mailbox(cfg.imap) as mb:
+                    _poll_soon(url, agency, clock())      # mail may have come while no one watched
+                    while not stop.is_set():
+                        if mb.wait_for_new_mail(stop):
+                            _poll_soon(url, agency, clock())
+                        pause = 1.0
+            except NoIdle:
+                return "the server has no IDLE"
+            except Exception as exc:  # noqa: BLE001 - reconnect soon (1, 2, 4 ... 60 s); polling goes on anyway
+                log.warning("IDLE of %s lost (%s); reconnecting in %.0f s", agency, type(exc).__name__, pause)
+                stop.wait(pause)
+                pause = min(pause * 2, 60.0)
+        return "stopped"
+    finally:
+        stop.set()
+
+
 def run_worker(url: str, options: Options, wait: bool = True) -> None:
-    """A worker: takes jobs until stopped (SIGTERM/SIGINT: the running cycles finish first)."""
+    """A worker: takes jobs until stopped (SIGTERM/SIGINT: the running cycles finish first, IDLE
+    watches end within seconds). ``options.idle``: a worker of IDLE watches (each one a thread
+    that mostly waits: give it a concurrency of about the number of agencies it may watch)."""
     app = make_app(url, options)
-    app.run_worker(queues=["host", "agencies"], concurrency=options.concurrency, wait=wait,
+    app.run_worker(queues=["host", "idle"] if options.idle else ["host", "agencies"],
+                   concurrency=options.concurrency, wait=wait, shutdown_graceful_timeout=30,
                    update_heartbeat_interval=options.heartbeat, stalled_worker_timeout=options.stalled,
                    delete_jobs="successful", name=f"mailbot-{socket.gethostname()}-{os.getpid()}")

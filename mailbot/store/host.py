@@ -23,6 +23,7 @@ CREATE TABLE IF NOT EXISTS mailbot_host.agencies (
     next_poll_at TEXT NOT NULL, next_daily_at TEXT,
     last_started_at TEXT, last_finished_at TEXT, last_ok_at TEXT, last_error TEXT,
     last_handled BIGINT NOT NULL DEFAULT 0, cycles BIGINT NOT NULL DEFAULT 0, worker TEXT);
+ALTER TABLE mailbot_host.agencies ADD COLUMN IF NOT EXISTS idle BOOLEAN NOT NULL DEFAULT false;
 CREATE TABLE IF NOT EXISTS mailbot_host.operators (
     name TEXT PRIMARY KEY, password_hash TEXT NOT NULL, created_at TEXT NOT NULL);
 """
@@ -120,6 +121,23 @@ class HostStore:
     def poll_soon(self, name: str, now: datetime) -> None:
         """The next tick takes this agency (new mail announced, or an operator's request)."""
         self.conn.execute("UPDATE mailbot_host.agencies SET next_poll_at = %s WHERE name = %s", (iso(now), name))
+
+    def set_idle(self, name: str, idle: bool) -> None:
+        """Whether the agency wants its mailbox watched (its ``schedule.idle``), as last read."""
+        self.conn.execute("UPDATE mailbot_host.agencies SET idle = %s WHERE name = %s AND idle <> %s",
+                          (idle, name, idle))
+
+    def idle_wanted(self) -> list[str]:
+        """Agencies that want IMAP IDLE and have no watch job queued or running."""
+        queue = ("AND NOT EXISTS (SELECT 1 FROM procrastinate_jobs j WHERE j.lock = 'idle:' || a.name "
+                 "AND j.status IN ('todo', 'doing'))") if self.has_queue() else ""
+        return [r["name"] for r in self.conn.execute(
+            f"SELECT a.name FROM mailbot_host.agencies a WHERE a.idle AND a.removed_at IS NULL {queue} ORDER BY a.name")]
+
+    def still_idle(self, name: str) -> bool:
+        row = self.conn.execute("SELECT idle AND removed_at IS NULL AS on FROM mailbot_host.agencies WHERE name = %s",
+                                (name,)).fetchone()
+        return bool(row and row["on"])
 
     def save_operator(self, name: str, password_hash: str, now: datetime) -> None:
         self.conn.execute("INSERT INTO mailbot_host.operators (name, password_hash, created_at) VALUES (%s, %s, %s) "

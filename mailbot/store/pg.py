@@ -182,8 +182,9 @@ class Connection:
         try:
             self.conn.adapters.register_loader("numeric", _Numeric)
             self.conn.execute(pgsql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(pgsql.Identifier(self.schema)))
-            # the tenant's schema first (every table), then public (pg_trgm's functions and operators)
-            self.conn.execute(pgsql.SQL("SET search_path TO {}, public").format(pgsql.Identifier(self.schema)))
+            # the tenant's schema alone: every unqualified name is this tenant's, and nothing else
+            # (the registry, the job queue, another tenant) is reachable without naming it
+            self.conn.execute(pgsql.SQL("SET search_path TO {}").format(pgsql.Identifier(self.schema)))
         except BaseException:
             self.conn.close()
             raise

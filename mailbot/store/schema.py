@@ -126,9 +126,9 @@ CASES_FTS = """
 # from an index. Without the extension (a host that may not create it) there is no index, as in a
 # SQLite without FTS5, and the search reads the table.
 CASES_TRGM_PG = """
-    CREATE INDEX cases_trgm_name ON cases USING gin (sender_name public.gin_trgm_ops);
-    CREATE INDEX cases_trgm_addr ON cases USING gin (sender_addr public.gin_trgm_ops);
-    CREATE INDEX cases_trgm_subject ON cases USING gin (subject public.gin_trgm_ops);
+    CREATE INDEX cases_trgm_name ON cases USING gin (sender_name {ext}.gin_trgm_ops);
+    CREATE INDEX cases_trgm_addr ON cases USING gin (sender_addr {ext}.gin_trgm_ops);
+    CREATE INDEX cases_trgm_subject ON cases USING gin (subject {ext}.gin_trgm_ops);
 """
 
 
@@ -141,9 +141,10 @@ def _v17(db: sqlite3.Connection) -> None:
             except Exception:   # noqa: BLE001 - not allowed here, or made by another tenant just now
                 db.execute("ROLLBACK TO trgm")
             db.execute("RELEASE trgm")
-            if db.execute("SELECT 1 FROM pg_extension WHERE extname='pg_trgm'").fetchone() is None:
-                return
-        db.script(CASES_TRGM_PG)  # type: ignore[attr-defined]
+        found = db.execute("SELECT extnamespace::regnamespace::text FROM pg_extension WHERE extname='pg_trgm'").fetchone()
+        if found is None:
+            return
+        db.script(CASES_TRGM_PG.format(ext=found[0]))  # type: ignore[attr-defined]
         return
     try:
         db.execute("CREATE VIRTUAL TABLE temp.fts_probe USING fts5(x, tokenize='trigram')")
