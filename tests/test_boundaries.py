@@ -260,3 +260,17 @@ def test_outcome_keys_are_written_only_in_the_table():
             found += [f"{module}:{lit.lineno}: {lit.value!r}" for lit in literals
                       if isinstance(lit, ast.Constant) and lit.value in OUTCOME_KEYS]
     assert found == []
+
+
+def test_one_office_never_loads_postgresql_or_the_job_queue():
+    """`mailbot run`, the console and the demo import neither psycopg nor procrastinate: an
+    office's PC needs no PostgreSQL and no queue (host mode loads them, in host/ and store/pg)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, mailbot.cli, mailbot.app, mailbot.demo, mailbot.ops.daemon, mailbot.console.web, "
+            "mailbot.intake.cycle, mailbot.store; "
+            "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('psycopg', 'procrastinate', 'psycopg_pool')); "
+            "print(bad); sys.exit(1 if bad else 0)")
+    run = subprocess.run([sys.executable, "-c", code], cwd=PACKAGE.parent, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stdout + run.stderr

@@ -181,3 +181,17 @@ def test_idle_watches_take_new_mail_at_once_and_move_to_another_worker(postgres,
         print(f"\nIDLE in host mode: receipts in {took:.1f} s after a watcher was killed")
         assert took < 20, took
         assert farm.check()["duplicates"] == 0
+
+
+def test_the_demo_runs_where_postgresql_and_the_queue_cannot_be_imported(tmp_path: Path):
+    """One office, unchanged: `mailbot demo` with psycopg and procrastinate made unimportable."""
+    block = tmp_path / "block"
+    block.mkdir()
+    for name in ("psycopg", "procrastinate"):
+        (block / f"{name}.py").write_text(f"raise ImportError('{name} is not installed here')\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(block), str(REPO)]))
+    env.pop("MAILBOT_DATABASE_URL", None)
+    run = subprocess.run([sys.executable, "-m", "mailbot", "demo", "--dir", str(tmp_path / "demo")], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    assert (tmp_path / "demo" / "data" / "state.sqlite3").exists()
