@@ -63,7 +63,7 @@ class Office:
         self.clock = clock
         self.notify = notify
         self.wire = wire          # how the mail servers are reached (mail/wire.py): the real ones by default
-        self.work_lock = WorkLock(cfg.data_dir)
+        self.work_lock = WorkLock(cfg.data_dir, (cfg.database.url(), cfg.database.tenant) if cfg.database else None)
         self.state = open_state(cfg)
         try:
             self.rules = load_rules(cfg.rules_path)
@@ -362,6 +362,11 @@ def restore(cfg: Config, source: Path, force: bool, now: datetime):
     from .ops.backup import restore as restore_files
     from .ops.recovery import local_evidence, recover
 
+    if cfg.database is not None:
+        raise MailbotError("หน่วยงานที่ใช้บริการของผู้ให้บริการ ข้อมูลอยู่ในฐานข้อมูลของผู้ให้บริการ "
+                           "ให้ผู้ให้บริการกู้คืนจากข้อมูลสำรองของฐานข้อมูล (pg_dump)",
+                           "an agency served by a host keeps its records in the host's PostgreSQL: the host "
+                           "restores them from its database backup (pg_dump); mailbot restore is for one office")
     with WorkLock(cfg.data_dir).hold(officer=True):   # no console action while the files are replaced
         result = restore_files(cfg, source, force=force, now=now)
         state = open_state(cfg)

@@ -133,7 +133,7 @@ def explain_environment(exc: BaseException, where=None) -> EnvironmentFailure | 
         return exc
     if _database_error(exc):
         text = str(exc).lower()
-        if "locked" in text or "busy" in text:
+        if "locked" in text or "busy" in text or "lock timeout" in text:
             return EnvironmentFailure(
                 "ฐานข้อมูลถูกโปรแกรมอื่นล็อกไว้ (เช่น เปิดค้างในโปรแกรมอื่นหรือสำรองข้อมูลอยู่) จะลองใหม่รอบถัดไป",
                 f"the state database is locked by another program ({exc}); retried next cycle")

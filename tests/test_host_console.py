@@ -123,3 +123,35 @@ def test_an_officer_of_one_agency_reaches_nothing_of_another(postgres, tmp_path)
             host.remove(b, NOW)
         assert client.get(f"/{b}/", headers={"Host": HOST}).status_code in (302, 404)
         assert "citizen-" not in client.get(f"/{b}/cases/2569/1", headers={"Host": HOST}).get_data(as_text=True)
+
+
+def test_behind_a_tls_proxy_the_public_name_is_answered_and_cookies_are_secure(postgres, tmp_path):
+    from mailbot.console import auth
+    from mailbot.host.console import HostConsole, add_operator, make_wsgi
+    from mailbot.host.service import agency_config
+    from mailbot.store import open_state
+
+    url = postgres.new_database()
+    with Farm(tmp_path, url, agencies=1, mails=0):
+        state = open_state(agency_config("a000", tmp_path / "a000" / "mailbot.yaml"))
+        try:
+            auth.set_password(state, "somchai", PASSWORD, NOW, new=True)
+        finally:
+            state.close()
+        add_operator(url, "operator", "host-operator-pass", NOW)
+        public = {"Host": "10.0.0.7:8480", "X-Forwarded-Host": "saraban.example.go.th", "X-Forwarded-Proto": "https"}
+        app = make_wsgi(HostConsole(url, lambda: NOW, port=8480, listen="0.0.0.0", names=["saraban.example.go.th"],
+                                    behind_proxy=True), behind_proxy=True)
+        client = Client(app)
+        page = client.get("/a000/signin", headers=public)
+        assert page.status_code == 200, page.get_data(as_text=True)[:200]
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page.get_data(as_text=True)).group(1)  # type: ignore[union-attr]
+        r = client.post("/a000/signin", data={"name": "somchai", "password": PASSWORD, "csrf": csrf},
+                        headers={**public, "Origin": "https://saraban.example.go.th"})
+        assert r.status_code == 302 and r.headers["Location"].endswith("/a000/")
+        r = client.post("/signin", data={"name": "operator", "password": "host-operator-pass"},
+                        headers={**public, "Origin": "https://saraban.example.go.th"})
+        assert r.status_code == 302 and "Secure" in r.headers.get("Set-Cookie", "")
+        # a name the host was not given is refused, through the proxy or not
+        assert client.get("/signin", headers={**public, "X-Forwarded-Host": "evil.example"}).status_code == 421
+        assert client.get("/a000/signin", headers={"Host": "evil.example"}).status_code == 421

@@ -24,7 +24,7 @@ from ..console import security
 from ..console.web import create_app
 from ..store.host import HostStore
 from ..store.pg import TENANT
-from .service import Host, agency_config
+from .service import Host, agency_config, use_host_secrets
 
 PAGE = """<!doctype html><html lang="th"><head><meta charset="utf-8"><title>{{ title }}</title>
 <style>body{font-family:Sarabun,Tahoma,sans-serif;margin:2em}table{border-collapse:collapse}
@@ -49,11 +49,20 @@ td,th{border:1px solid #999;padding:.3em .6em;text-align:left}.bad{color:#a00}</
 {% endif %}</body></html>"""
 
 
-def operator_app(url: str, clock: Clock, hosts: set[str]) -> Flask:
+WEAK_SECRETS = {"", "change-me", "change-me-too", "secret", "changeme"}
+
+
+def operator_app(url: str, clock: Clock, hosts: set[str], secure: bool = False) -> Flask:
+    from ..console import auth
+
     app = Flask(__name__)
-    app.secret_key = os.environ.get("MAILBOT_HOST_SECRET") or os.urandom(32)
+    secret = os.environ.get("MAILBOT_HOST_SECRET", "")
+    if secret in WEAK_SECRETS or len(secret) < 16:
+        secret = ""          # unset or an example's: a random key (a restart signs the operator out)
+    app.secret_key = secret or os.urandom(32)
     app.config.update(SESSION_COOKIE_NAME="mailbot_host", SESSION_COOKIE_SAMESITE="Strict",
-                      SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_PATH="/")
+                      SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_PATH="/", SESSION_COOKIE_SECURE=secure)
+    throttle = auth.Throttle(tries=10)
 
     @app.before_request
     def guard():
@@ -77,13 +86,20 @@ def operator_app(url: str, clock: Clock, hosts: set[str]) -> Flask:
         error = ""
         if request.method == "POST":
             name = (request.form.get("name") or "").strip()
+            key = f"{security.throttle_key(name)} {request.remote_addr or '-'}"
+            wait = throttle.wait(key)
             with HostStore(url) as reg:
                 stored = reg.operator_hash(name)
-            if stored and check_password_hash(stored, request.form.get("password") or ""):
+            if wait:
+                error = f"ใส่รหัสผ่านผิดหลายครั้ง รอ {wait} วินาที / too many wrong passwords: wait {wait} s"
+            elif stored and check_password_hash(stored, request.form.get("password") or ""):
+                throttle.ok(key)
                 session.clear()
                 session["operator"] = name
                 return redirect(url_for("health"))
-            error = "ชื่อหรือรหัสผ่านไม่ถูกต้อง / wrong name or password"
+            else:
+                throttle.failed(key)
+                error = "ชื่อหรือรหัสผ่านไม่ถูกต้อง / wrong name or password"
         return render_template_string(PAGE, title="ผู้ให้บริการ mailbot / mailbot host", signin=True,
                                       error=error), (401 if error else 200)
 
@@ -106,12 +122,19 @@ class HostConsole:
     operator's pages. Agencies' consoles are made on first use and kept."""
 
     def __init__(self, url: str, clock: Clock = utcnow, *, port: int = 8480, listen: str = "127.0.0.1",
-                 names: list[str] | tuple[str, ...] = ()) -> None:
+                 names: list[str] | tuple[str, ...] = (), behind_proxy: bool = False) -> None:
         self.url = url
         self.clock = clock
         self.port = port
         self.hosts = security.allowed_hosts(listen, port, list(names))
-        self.operator = operator_app(url, clock, self.hosts)
+        if behind_proxy:
+            # the Host the proxy forwards (X-Forwarded-Host) is the public name, with the public
+            # port or none: each --name as given, and with the ports of http and https
+            for n in names:
+                n = n.lower()
+                self.hosts |= {n, f"{n}:80", f"{n}:443"} if ":" not in n else {n}
+        self.operator = operator_app(url, clock, self.hosts, secure=behind_proxy)
+        use_host_secrets(url)
         self._apps: dict[str, Flask] = {}
         self._lock = threading.Lock()
 
@@ -126,7 +149,6 @@ class HostConsole:
                 row = reg.agency(name)
             if row is None or row["removed_at"] is not None:
                 return None
-            os.environ.setdefault("MAILBOT_DATABASE_URL", self.url)
             cfg = agency_config(name, row["config"])
             app = create_app(cfg, self.clock, port=self.port, mount=name, hosts=self.hosts)
             self._apps[name] = app
@@ -149,7 +171,9 @@ class HostConsole:
                 app = self.agency_app(first)
                 if app is not None:
                     if not rest and not path.endswith("/"):
-                        start_response("308 Permanent Redirect", [("Location", f"{path}/")])
+                        query = environ.get("QUERY_STRING", "")
+                        where = f"{environ.get('SCRIPT_NAME', '')}/{first}/" + (f"?{query}" if query else "")
+                        start_response("308 Permanent Redirect", [("Location", where)])
                         return [b""]
                     environ = dict(environ, SCRIPT_NAME=environ.get("SCRIPT_NAME", "") + f"/{first}",
                                    PATH_INFO="/" + rest)

@@ -33,6 +33,14 @@ def host_url() -> str:
 RESERVED = {"signin", "signout", "static", "host"}     # the host console's own paths
 
 
+def use_host_secrets(url: str) -> None:
+    """A host's process: every agency's secrets (the audit chain's key and head, sign-in tokens)
+    in a file of its own data folder, never in the machine's keyring, whose names are one per
+    machine; and every tenant opened on this host's database."""
+    os.environ["MAILBOT_SECRET_STORE"] = "file"
+    os.environ[URL_ENV] = url
+
+
 def check_name(name: str) -> str:
     if not TENANT.match(name) or name in RESERVED:
         raise MailbotError(f"ชื่อหน่วยงานต้องเป็นอักษรอังกฤษตัวเล็ก ตัวเลข หรือ _ ขึ้นต้นด้วยตัวอักษร: {name!r}",
@@ -71,6 +79,7 @@ class Host:
 
     def __init__(self, url: str | None = None) -> None:
         self.url = url or host_url()
+        use_host_secrets(self.url)
         self.store = HostStore(self.url)
 
     def close(self) -> None:
@@ -99,7 +108,6 @@ class Host:
         self._ready()
         check_name(name)
         path = config.resolve()
-        os.environ.setdefault(URL_ENV, self.url)
         cfg = agency_config(name, path)
         state = open_state(cfg)          # the tenant's schema, at this release's version
         state.close()
@@ -116,7 +124,6 @@ class Host:
         """Every agency's health, for the host operator: last cycle, queue, outbox, alerts."""
         self._ready()
         jobs = self.store.jobs()
-        os.environ.setdefault(URL_ENV, self.url)
         found = []
         for row in self.store.agencies(with_removed=with_removed):
             waiting = alerts = 0

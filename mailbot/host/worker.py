@@ -37,7 +37,7 @@ from ..errors import MailbotError, explain_environment
 from ..ops import schedule
 from ..store.host import AgencyLock, HostStore
 from ..thai import BANGKOK
-from .service import agency_config
+from .service import agency_config, use_host_secrets
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,7 @@ def make_app(url: str, options: Options | None = None, clock: Clock | None = Non
     """The procrastinate app over the host's database, with mailbot's tasks."""
     options = options or Options()
     clock = clock or from_environment()[0]
+    use_host_secrets(url)
     app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=url))
     worker_name = f"{socket.gethostname()}:{os.getpid()}"
 
@@ -189,9 +190,11 @@ def run_daily(url: str, agency: str, clock: Clock) -> str:
         row = reg.agency(agency)
         if row is None or row["removed_at"] is not None:
             return "not served"
-        cfg = agency_config(agency, row["config"])
         now = clock()
+        next_daily = now + timedelta(days=1)        # a broken settings file: tried again tomorrow, not every tick
         try:
+            cfg = agency_config(agency, row["config"])
+            next_daily = schedule.next_daily(now, cfg.schedule.daily_report, cfg.schedule)
             with Office.open(cfg, clock=clock) as office:
                 if not office.setup.waiting():
                     office.daily_log(now.astimezone(BANGKOK).date(), email=True)
@@ -202,7 +205,7 @@ def run_daily(url: str, agency: str, clock: Clock) -> str:
                         office.alerts.alert("backup", exc.thai, exc.english, now, title="สำรองข้อมูลไม่สำเร็จ")
                         office.send_alerts()
         finally:
-            reg.daily_done(agency, schedule.next_daily(now, cfg.schedule.daily_report, cfg.schedule))
+            reg.daily_done(agency, next_daily)
         return "done"
 
 

@@ -61,6 +61,8 @@ class Store:
         self.folder = self.data_dir / "secrets"
         self.path = self.folder / "credentials.json"
         self.backend: KeyringBackend | None = None
+        if os.environ.get("MAILBOT_SECRET_STORE") == "file":
+            prefer = "file"      # a host's process: one file per agency (host.console.use_host_secrets)
         if prefer in ("auto", "keyring"):
             self.backend = keyring_backend()
             if self.backend is None and prefer == "keyring":

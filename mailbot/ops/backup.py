@@ -78,8 +78,7 @@ def backup(cfg: Config, now: datetime) -> BackupResult:
 
         state = open_state(cfg)
         try:
-            with state.tx():             # one snapshot: no writer in between
-                state.export_sqlite(work / DB_NAME)
+            state.export_sqlite(work / DB_NAME)          # one snapshot (REPEATABLE READ)
         finally:
             state.close()
     else:

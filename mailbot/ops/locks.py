@@ -57,7 +57,10 @@ def instance_lock(data_dir: Path) -> FileLock:
 
 
 class WorkLock:
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, tenant: tuple[str, str] | None = None) -> None:
+        """``tenant``: (database URL, tenant) of a host's agency: the lock is also held in
+        PostgreSQL, so that a worker and a console on different machines exclude each other."""
+        self.tenant = tenant
         data_dir.mkdir(parents=True, exist_ok=True)
         self.path = (data_dir / "work.lock").resolve()
         self.wanted = data_dir / "work.wanted"
@@ -104,7 +107,18 @@ class WorkLock:
             if officer:
                 self.wanted.unlink(missing_ok=True)
             try:
-                yield
+                shared = None
+                if self.tenant is not None:
+                    from ..store.host import TenantWorkLock
+
+                    shared = TenantWorkLock(*self.tenant)
+                    if not shared.acquire(max(1.0, deadline - time.monotonic())):
+                        raise self._busy()
+                try:
+                    yield
+                finally:
+                    if shared is not None:
+                        shared.release()
             finally:
                 self.file.release()
         finally:

@@ -435,6 +435,11 @@ class SetupDesk:
         changes: dict[str, Any] = {"supervisors": addresses(supervisors, "ผู้บังคับบัญชา"),
                                    "alerts.to": addresses(alerts_to, "ผู้รับการแจ้งเตือน")}
         folder = backup_dir.strip()
+        if self.cfg.database is not None and folder != str(self.cfg.backup.dir or ""):
+            # a host's agency: the folders of the other agencies are on the same volume; where the
+            # backups go is the host operator's to set, in the agency's file
+            raise ConfigError("หน่วยงานที่ใช้บริการของผู้ให้บริการ ที่เก็บข้อมูลสำรองกำหนดโดยผู้ให้บริการ",
+                              "an agency served by a host: the backup folder is set by the host operator")
         if folder:
             path = Path(folder)
             if not path.is_absolute():

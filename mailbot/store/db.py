@@ -164,8 +164,11 @@ class Database:
         if self.dialect == "sqlite":
             self.db.execute("BEGIN IMMEDIATE")
             return
-        self.db.execute("BEGIN")
+        # READ COMMITTED whatever the server's default: each statement after the lock sees what the
+        # writer before committed (as in SQLite); a writer stuck for 30 s is an error, as SQLite's busy timeout
+        self.db.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
         try:
+            self.db.execute("SET LOCAL lock_timeout = '30s'")
             self.db.execute("SELECT pg_advisory_xact_lock(hashtext(current_schema()))")
         except BaseException:
             self.db.execute("ROLLBACK")
@@ -199,6 +202,9 @@ class Database:
         host for a PC of its own): made by the same migrations, then every table's rows as they
         are, the audit chain with its hashes. ``target`` must not exist."""
         copy = Database(target)
+        snapshot = self.dialect == "postgresql" and not self._depth
+        if snapshot:      # every table as of one moment, writers going on meanwhile
+            self.db.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         try:
             copy.db.execute("BEGIN IMMEDIATE")
             copy.db.execute("DELETE FROM meta")        # the new file's own 'created' mark: not this data's
@@ -217,6 +223,9 @@ class Database:
             copy.close()
             target.unlink(missing_ok=True)
             raise
+        finally:
+            if snapshot:
+                self.db.execute("COMMIT")
         copy.close()
 
     @contextmanager

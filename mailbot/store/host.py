@@ -161,6 +161,33 @@ class HostStore:
         return found
 
 
+class TenantWorkLock:
+    """The work lock of one tenant across machines (a host's workers and consoles on other pods,
+    whose shared volume may not share file locks): a session advisory lock on a connection of its
+    own, held for one block of work (a cycle, sending now, an officer's action). Another key than
+    ``AgencyLock``'s, which the worker holds around the whole cycle."""
+
+    def __init__(self, url: str, tenant: str) -> None:
+        self.url = url
+        self.key = schema_of(tenant)
+        self.conn: psycopg.Connection[Any] | None = None
+
+    def acquire(self, timeout: float) -> bool:
+        self.conn = psycopg.connect(self.url, autocommit=True)
+        try:
+            self.conn.execute(f"SET lock_timeout = '{max(1, int(timeout * 1000))}ms'")
+            self.conn.execute("SELECT pg_advisory_lock(hashtext(%s), 2)", (self.key,))
+            return True
+        except psycopg.errors.LockNotAvailable:
+            self.release()
+            return False
+
+    def release(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+
 class AgencyLock:
     """At most one cycle of an agency at a time, across every worker: a session advisory lock held
     on a connection of its own for the whole cycle. A worker that dies loses its connection, and

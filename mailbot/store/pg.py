@@ -146,6 +146,9 @@ def translate(statement: str, with_params: bool = True) -> str:
         parts[0] = (False, _OR_IGNORE.sub(r"\1INSERT INTO", parts[0][1]))
     out = []
     for literal, text in parts:
+        if not literal and ("--" in text or "/*" in text):
+            # a comment could hold a quote or a ? that the split above misreads: the store writes none
+            raise ValueError("no SQL comments in the store's statements (pg.translate)")
         if literal:
             out.append(text.replace("%", "%%") if with_params else text)
             continue
@@ -160,7 +163,14 @@ def translate(statement: str, with_params: bool = True) -> str:
         out.append(text)
     result = "".join(out)
     if ignore:
-        result = result.rstrip().rstrip(";") + " ON CONFLICT DO NOTHING"
+        body = result.rstrip().rstrip(";")
+        returning = re.search(r"\sRETURNING\s", body, re.I)
+        if returning:
+            result = body[:returning.start()] + " ON CONFLICT DO NOTHING" + body[returning.start():]
+        else:
+            result = body + " ON CONFLICT DO NOTHING"
+    if re.search(r"\bgroup_concat\(", result, re.I):
+        raise ValueError("group_concat with a separator: write string_agg's form in both (pg.translate)")
     return result
 
 
