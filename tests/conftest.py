@@ -225,12 +225,20 @@ def use_postgres(cfg_path: Path, url: str, tenant: str = "office") -> None:
 
 
 @pytest.fixture(autouse=True)
-def _store_under_test(request, monkeypatch):
+def _store_under_test(request):
     """MAILBOT_TEST_STORE=postgresql: every workspace made by the fixtures below keeps its state in
-    PostgreSQL (to run a whole module against it); by default SQLite, as one office does."""
-    monkeypatch.delenv("MAILBOT_DATABASE_URL", raising=False)
+    PostgreSQL (to run a whole module against it); by default SQLite, as one office does. The
+    variables a host process sets for itself (host.service.use_host_secrets) never outlive a test."""
+    names = ("MAILBOT_DATABASE_URL", "MAILBOT_SECRET_STORE")
+    saved = {name: os.environ.pop(name, None) for name in names}
     if os.environ.get("MAILBOT_TEST_STORE") == "postgresql":
         request.node._pg_url = request.getfixturevalue("postgres").new_database()
+    yield
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 def state_db(cfg: Config):  # type: ignore[no-untyped-def]
