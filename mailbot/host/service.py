@@ -95,9 +95,6 @@ class Host:
         """The registry (the worker engine's tables: ``worker.prepare_queue``)."""
         self.store.create()
 
-    def has_queue(self) -> bool:
-        return self.store.has_queue()
-
     def _ready(self) -> None:
         if not self.store.ready():
             raise MailbotError("ยังไม่ได้เตรียมฐานข้อมูลของผู้ให้บริการ สั่ง mailbot host init ก่อน",

@@ -80,14 +80,11 @@ def make_app(url: str, options: Options | None = None, clock: Clock | None = Non
         now = clock()
         due, daily_due, watch = await asyncio.to_thread(_due, url, now)
         for name in due:
-            await _defer(cycle, name, "cycle")
+            await _defer(cycle, name, f"agency:{name}", f"cycle:{name}")
         for name in daily_due:
-            await _defer(daily, name, "daily")
+            await _defer(daily, name, f"agency:{name}", f"daily:{name}")
         for name in watch:               # one long-lived watch per agency, on whichever IDLE worker takes it
-            try:
-                await idle.configure(lock=f"idle:{name}", queueing_lock=f"idle:{name}").defer_async(agency=name)
-            except pexc.AlreadyEnqueued:
-                pass
+            await _defer(idle, name, f"idle:{name}", f"idle:{name}")
         return len(due)
 
     @app.periodic(cron=f"* * * * * */{max(1, min(int(options.heartbeat), 59))}", periodic_id="rescue")
@@ -119,9 +116,10 @@ def prepare_queue(url: str) -> bool:
     return True
 
 
-async def _defer(task: procrastinate.tasks.Task, name: str, kind: str) -> None:
+async def _defer(task: procrastinate.tasks.Task, name: str, lock: str, queueing_lock: str) -> None:
+    """The agency's job, unless one is waiting already (its queueing lock)."""
     try:
-        await task.configure(lock=f"agency:{name}", queueing_lock=f"{kind}:{name}").defer_async(agency=name)
+        await task.configure(lock=lock, queueing_lock=queueing_lock).defer_async(agency=name)
     except pexc.AlreadyEnqueued:
         pass
 

@@ -220,13 +220,3 @@ class Connection:
 
 def connect(url: str, tenant: str) -> Connection:
     return Connection(url, tenant)
-
-
-def drop_tenant(url: str, tenant: str) -> None:
-    """Every table of one tenant gone (the host's ``remove --purge``; ``remove`` keeps them)."""
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(pgsql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(pgsql.Identifier(schema_of(tenant))))
-
-
-Error = psycopg.Error
-IntegrityError = psycopg.IntegrityError
