@@ -432,9 +432,10 @@ def cmd_host(args: argparse.Namespace, clock) -> int:
                 return 2
             print(f"หยุดให้บริการ {args.agency} แล้ว ข้อมูลยังเก็บไว้ / {args.agency} removed; its data is kept")
         else:
-            rows = host.health(clock(), with_removed=args.all)
+            now = clock()
+            rows = host.health(now, with_removed=args.all)
             for h in rows:
-                print(h.line())
+                print(h.line(now))
             if not rows:
                 print("ยังไม่มีหน่วยงาน / no agencies yet: mailbot host add AGENCY --config mailbot.yaml")
     return 0

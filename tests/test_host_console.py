@@ -112,7 +112,12 @@ def test_an_officer_of_one_agency_reaches_nothing_of_another(postgres, tmp_path)
                     headers={"Host": HOST, "Origin": f"http://{HOST}"})
         assert r.status_code == 302
         page = op.get("/", headers={"Host": HOST}).get_data(as_text=True)
-        assert all(agency_name(i) in page for i in range(3)) and "ปกติ / ok" in page
+        assert all(agency_name(i) in page for i in range(3)) and page.count('<td class="ok">ปกติ') == 3
+        # what each agency's last cycle found: replies waiting, alerts, the mailbox's sign-in (a
+        # password here: no date to show), in Thai with Buddhist-Era dates
+        assert page.count("รหัสผ่าน (ไม่ทราบวันหมดอายุ)") == 3 and "2569" in page
+        assert op.get("/static/host.css", headers={"Host": HOST}).status_code == 200
+        assert op.get("/fonts/Sarabun-Regular.ttf", headers={"Host": HOST}).status_code == 200
         assert "citizen-" not in page                  # health, not anyone's records
         # and the operator's sign-in opens no agency's console
         assert op.get(f"/{a}/cases/2569/1", headers={"Host": HOST}).status_code == 302
@@ -145,6 +150,7 @@ def test_behind_a_tls_proxy_the_public_name_is_answered_and_cookies_are_secure(p
         client = Client(app)
         page = client.get("/a000/signin", headers=public)
         assert page.status_code == 200, page.get_data(as_text=True)[:200]
+        assert "Secure" in page.headers.get("Set-Cookie", "")      # the agency's session cookie too
         csrf = re.search(r'name="csrf" value="([^"]+)"', page.get_data(as_text=True)).group(1)  # type: ignore[union-attr]
         r = client.post("/a000/signin", data={"name": "somchai", "password": PASSWORD, "csrf": csrf},
                         headers={**public, "Origin": "https://saraban.example.go.th"})

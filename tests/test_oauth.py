@@ -631,11 +631,13 @@ def test_expiry_warnings_and_status_say_when_sign_in_lapses(tmp_path, authority,
 
     from mailbot.config import load_config
     from mailbot.starter import init
+    from mailbot.thai import to_bangkok
 
     init(tmp_path)
     import yaml
 
     path = tmp_path / "mailbot.yaml"
+    assert oauth.signin_lapse(load_config(path), datetime(2027, 1, 1, tzinfo=timezone.utc))[0] is None  # password
     data = yaml_load(path.read_text(encoding="utf-8"))
     data["imap"]["auth"] = data["smtp"]["auth"] = "oauth2"
     data["oauth2"] = generic(authority, client_secret_expires="2027-06-30")
@@ -651,16 +653,21 @@ def test_expiry_warnings_and_status_say_when_sign_in_lapses(tmp_path, authority,
     assert "หมดอายุแล้ว" in thai
     lines = oauth.status_lines(cfg, near)
     assert "30 มิถุนายน 2570" in lines[0] and "20 days" in lines[0]
+    # the host's health table: the earliest date the sign-in lapses unless someone acts
+    at, thai, _ = oauth.signin_lapse(cfg, near)
+    assert at is not None and to_bangkok(at).date().isoformat() == "2027-06-30" and thai == "รหัสลับของแอป"
     # device code: lapses from disuse, counted from the last use of the refresh token
     data["oauth2"] = generic(authority, "device_code", refresh_token_days=90)
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     cfg = load_config(path)
     assert [k for k, _, _ in oauth.expiry_warnings(cfg, near)] == ["oauth2-login"]   # never signed in
+    assert oauth.signin_lapse(cfg, near)[0] == near                                    # lapsed already
     [(_, src)] = oauth.sources(cfg)
     used = datetime(2027, 3, 1, 2, 0, tzinfo=timezone.utc)
     src._rt_used_at, src._refresh_token = used, "rt-test"
     oauth.note_ok(src)
     assert oauth.expiry_warnings(cfg, used + timedelta(days=30)) == []
+    assert oauth.signin_lapse(cfg, used)[0] == used + timedelta(days=90)
     [(key, thai, english)] = oauth.expiry_warnings(cfg, used + timedelta(days=70))
     assert key == "oauth2-refresh" and "30 พฤษภาคม 2570" in thai and "2027-05-30" in english
     assert any("30 พฤษภาคม 2570" in line for line in oauth.status_lines(cfg, used))

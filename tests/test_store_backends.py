@@ -274,9 +274,13 @@ def test_tenants_keep_their_own_numbers_and_cannot_reach_each_other(postgres):
             pg.connect(url, bad) if bad != "public" else pg.schema_of("1public")
 
 
-def test_the_whole_database_exports_to_one_sqlite_file_that_carries_on(opener, tmp_path: Path):
+def test_the_whole_database_exports_to_one_sqlite_file_that_carries_on(opener, tmp_path: Path, monkeypatch):
     """A host tenant's backup (and an agency leaving its host): every row, the chain verifying,
-    numbering carrying on from where it was, the name search working in the copy."""
+    numbering carrying on from where it was, the name search working in the copy. Read a few rows
+    at a time (here 1), never a whole table at once."""
+    from mailbot.store import db
+
+    monkeypatch.setattr(db, "EXPORT_BATCH", 1)
     st = opener()
     _case(st, sender_name="สมศรี มีสุข", checklist=json.dumps({"verdict": "unsure"}))
     _case(st)

@@ -90,7 +90,8 @@ def common():
         flashes, g.session.flashes = g.session.flashes, []
     return {"agency": cfg.agency.name, "actor": getattr(g, "actor", ""), "signed_in": bool(
         getattr(g, "session", None) and g.session.officer), "accounts": getattr(g, "accounts", False),
-        "flashes": flashes, "case_url": case_url, "setup_waiting": getattr(g, "setup_waiting", False)}
+        "flashes": flashes, "case_url": case_url, "setup_waiting": getattr(g, "setup_waiting", False),
+        "hosted": bool(ext("mount"))}
 
 
 # ---------------------------------------------------------------------------- sign-in

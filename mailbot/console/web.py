@@ -65,7 +65,7 @@ def create_app(cfg: Config, clock: Clock = utcnow, *, port: int | None = None,
     cookie_path = f"/{mount}/" if mount else "/"
     app.extensions["mailbot"] = {
         "cfg": cfg, "clock": clock, "sessions": sessions, "port": port, "hosts": hosts, "cookie": cookie,
-        "cookie_path": cookie_path,
+        "cookie_path": cookie_path, "mount": mount,
         "notify": notify,
         "throttle": auth.Throttle(),                     # per account, however its name is spelled
         "throttle_address": auth.Throttle(tries=20),     # per client address (an office may share one)
@@ -116,8 +116,9 @@ def create_app(cfg: Config, clock: Clock = utcnow, *, port: int | None = None,
         for k, v in (security.HEADERS | (security.FRAMEABLE if framed else {})).items():
             response.headers[k] = v
         if getattr(g, "new_cookie", False):
+            # Secure over HTTPS (a TLS proxy's X-Forwarded-Proto, where the host believes it)
             response.set_cookie(cookie, g.session.token, httponly=True, samesite="Strict", path=cookie_path,
-                                max_age=cfg.console.session_minutes * 60)
+                                max_age=cfg.console.session_minutes * 60, secure=request.is_secure)
         return response
 
     @app.teardown_request

@@ -13,9 +13,10 @@ from __future__ import annotations
 import os
 import threading
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Callable
 
-from flask import Flask, Response, redirect, render_template_string, request, session, url_for
+from flask import Flask, Response, redirect, render_template_string, request, send_file, session, url_for
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -24,29 +25,101 @@ from ..console import security
 from ..console.web import create_app
 from ..store.host import HostStore
 from ..store.pg import TENANT
-from .service import Host, agency_config, use_host_secrets
+from ..thai import thai_date_short, to_bangkok
+from .service import Health, Host, agency_config, use_host_secrets
 
-PAGE = """<!doctype html><html lang="th"><head><meta charset="utf-8"><title>{{ title }}</title>
-<style>body{font-family:Sarabun,Tahoma,sans-serif;margin:2em}table{border-collapse:collapse}
-td,th{border:1px solid #999;padding:.3em .6em;text-align:left}.bad{color:#a00}</style></head><body>
-<h1>{{ title }}</h1>
+PAGE = """<!doctype html><html lang="th"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>{{ title }}</title>
+<link rel="stylesheet" href="{{ url_for('static', filename='host.css') }}"></head><body>
+<header><span class="title">mailbot ผู้ให้บริการ <span class="en">host</span></span>
+{% if not signin %}<form method="post" action="{{ url_for('signout') }}"><span>{{ operator }}</span>
+<button>ออกจากระบบ <span class="en">sign out</span></button></form>{% endif %}</header>
+<main>
 {% if signin %}
-  {% if error %}<p class="bad">{{ error }}</p>{% endif %}
-  <form method="post"><label>ชื่อผู้ดูแล / operator <input name="name" autocomplete="username"></label>
-  <label>รหัสผ่าน / password <input name="password" type="password" autocomplete="current-password"></label>
-  <button>เข้าสู่ระบบ / sign in</button></form>
+  <form method="post" class="signin"><h1>เข้าสู่ระบบผู้ดูแล <span class="en">operator sign-in</span></h1>
+  {% if error %}<p class="error">{{ error }}</p>{% endif %}
+  <label>ชื่อผู้ดูแล <span class="en">operator</span><input name="name" autocomplete="username" required></label>
+  <label>รหัสผ่าน <span class="en">password</span><input name="password" type="password"
+    autocomplete="current-password" required></label>
+  <button>เข้าสู่ระบบ <span class="en">sign in</span></button></form>
 {% else %}
-  <form method="post" action="{{ url_for('signout') }}"><button>ออกจากระบบ / sign out</button></form>
-  <table><tr><th>หน่วยงาน / agency</th><th>สถานะ / state</th><th>รอบล่าสุดที่สำเร็จ / last good cycle</th>
-  <th>รอบ / cycles</th><th>คิว / jobs</th><th>รอส่ง / outbox</th><th>แจ้งเตือน 24 ชม. / alerts</th>
-  <th>ข้อผิดพลาด / last error</th></tr>
-  {% for h in rows %}<tr><td><a href="{{ request.script_root }}/{{ h.name }}/">{{ h.name }}</a></td>
-  <td class="{{ 'bad' if h.last_error else '' }}">{{ 'ผิดพลาด / error' if h.last_error else 'ปกติ / ok' }}</td>
-  <td>{{ h.last_ok_at or '-' }}</td><td>{{ h.cycles }}</td>
-  <td>{{ h.queued_jobs }}{{ ' + กำลังทำ / running' if h.running else '' }}</td>
-  <td>{{ h.outbox_waiting }}</td><td>{{ h.alerts_day }}</td><td>{{ h.last_error or '' }}</td></tr>{% endfor %}
-  </table>
-{% endif %}</body></html>"""
+  <h1>หน่วยงานที่ให้บริการ <span class="en">agencies served</span></h1>
+  <p class="muted">ข้อมูล ณ {{ now }} ตัวเลขรอส่งและแจ้งเตือนเป็นของรอบล่าสุดของแต่ละหน่วยงาน
+  <span class="en">replies waiting and alerts are as each agency's last cycle found them</span></p>
+  <div class="summary">
+    <div>ทั้งหมด <span class="en">agencies</span><b>{{ rows|length }}</b></div>
+    <div>ผิดพลาด <span class="en">failing</span><b class="{{ 'bad' if failing else '' }}">{{ failing }}</b></div>
+    <div>เข้าสู่ระบบใกล้หมดอายุ <span class="en">sign-in lapsing</span><b class="{{ 'warn' if lapsing else '' }}">{{ lapsing }}</b></div>
+    <div>งานในคิว <span class="en">jobs queued</span><b>{{ queued }}</b></div>
+  </div>
+  <table><thead><tr><th>หน่วยงาน<span class="en">agency</span></th><th>สถานะ<span class="en">state</span></th>
+  <th>ตรวจกล่องล่าสุด<span class="en">last poll</span></th><th>สำเร็จล่าสุด<span class="en">last good cycle</span></th>
+  <th>งานในคิว<span class="en">jobs</span></th><th>รอส่ง<span class="en">replies waiting</span></th>
+  <th>แจ้งเตือน 24 ชม.<span class="en">alerts, 24 h</span></th>
+  <th>เข้าสู่ระบบกล่องอีเมลได้ถึง<span class="en">mailbox sign-in until</span></th>
+  <th>ใบรับรองใช้ได้ถึง<span class="en">certificate until</span></th>
+  <th>ข้อผิดพลาดล่าสุด<span class="en">last error</span></th></tr></thead><tbody>
+  {% for r in rows %}<tr><td><a href="{{ request.script_root }}/{{ r.name }}/">{{ r.name }}</a></td>
+  <td class="{{ r.state_class }}">{{ r.state }}<span class="en">{{ r.state_en }}</span></td>
+  <td>{{ r.last_poll }}</td><td>{{ r.last_ok }}</td>
+  <td class="num">{{ r.jobs }}</td><td class="num">{{ r.waiting }}</td><td class="num">{{ r.alerts }}</td>
+  <td class="{{ r.signin_class }}">{{ r.signin }}{% if r.signin_note %}<span class="en">{{ r.signin_note }}</span>{% endif %}</td>
+  <td class="{{ r.cert_class }}">{{ r.cert }}</td>
+  <td>{% if r.error %}{{ r.error }}<span class="en">{{ r.error_en }}</span>{% endif %}</td></tr>
+  {% else %}<tr><td colspan="10">ยังไม่มีหน่วยงาน สั่ง mailbot host add ชื่อ --config mailbot.yaml
+  <span class="en">no agencies yet</span></td></tr>{% endfor %}
+  </tbody></table>
+{% endif %}</main></body></html>"""
+
+SOON_DAYS = 30      # a sign-in or certificate lapsing within this many days is shown in amber
+
+
+def _when(at: datetime | None) -> str:
+    if at is None:
+        return "-"
+    local = to_bangkok(at)
+    return f"{thai_date_short(local)} {local:%H:%M} น."
+
+
+def _lapse(at: datetime | None, now: datetime) -> tuple[str, str]:
+    """A lapse date as the operator reads it, and its class (bad: passed; warn: within 30 days)."""
+    if at is None:
+        return "-", ""
+    days = (at - now).days
+    text = thai_date_short(to_bangkok(at))
+    if at <= now:
+        return f"{text} (หมดแล้ว)", "bad"
+    if days <= SOON_DAYS:
+        return f"{text} (อีก {days} วัน)", "warn"
+    return text, ""
+
+
+def view_rows(rows: list[Health], now: datetime) -> list[dict[str, Any]]:
+    """The health table's cells, in Thai first (Buddhist-Era dates, Bangkok time)."""
+    out = []
+    for h in rows:
+        if h.last_error:
+            state = ("ผิดพลาด", "error", "bad")
+        elif h.last_finished_at is None:
+            state = ("ยังไม่เริ่ม", "not run yet", "muted")
+        else:
+            state = ("ปกติ", "ok", "ok")
+        signin, signin_class = _lapse(h.signin_expires_at, now)
+        if h.signin_expires_at is None and h.signin_th:
+            signin = h.signin_th
+        cert, cert_class = _lapse(h.certificate_expires_at, now)
+        out.append({
+            "name": h.name, "state": state[0], "state_en": state[1], "state_class": state[2],
+            "last_poll": _when(h.last_finished_at), "last_ok": _when(h.last_ok_at),
+            "jobs": f"{h.queued_jobs}{' + กำลังทำ' if h.running else ''}",
+            "waiting": "-" if h.outbox_waiting is None else h.outbox_waiting,
+            "alerts": "-" if h.alerts_day is None else h.alerts_day,
+            "signin": signin, "signin_class": signin_class,
+            "signin_note": h.signin_th if h.signin_expires_at is not None and h.signin_th != "-" else "",
+            "cert": cert, "cert_class": cert_class,
+            "error": h.last_error_th or h.last_error or "", "error_en": h.last_error if h.last_error_th else "",
+        })
+    return out
 
 
 WEAK_SECRETS = {"", "change-me", "change-me-too", "secret", "changeme"}
@@ -55,7 +128,7 @@ WEAK_SECRETS = {"", "change-me", "change-me-too", "secret", "changeme"}
 def operator_app(url: str, clock: Clock, hosts: set[str], secure: bool = False) -> Flask:
     from ..console import auth
 
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=str(Path(__file__).parent / "static"))
     secret = os.environ.get("MAILBOT_HOST_SECRET", "")
     if secret in WEAK_SECRETS or len(secret) < 16:
         secret = ""          # unset or an example's: a random key (a restart signs the operator out)
@@ -71,7 +144,7 @@ def operator_app(url: str, clock: Clock, hosts: set[str], secure: bool = False) 
         if request.method == "POST" and not security.origin_ok(
                 request.headers.get("Origin"), request.headers.get("Referer"), request.host, request.scheme):
             return Response("Refused: not from this page", 403)
-        if request.endpoint != "signin" and not session.get("operator"):
+        if request.endpoint not in ("signin", "static", "font") and not session.get("operator"):
             return redirect(url_for("signin"))
         return None
 
@@ -100,7 +173,7 @@ def operator_app(url: str, clock: Clock, hosts: set[str], secure: bool = False) 
             else:
                 throttle.failed(key)
                 error = "ชื่อหรือรหัสผ่านไม่ถูกต้อง / wrong name or password"
-        return render_template_string(PAGE, title="ผู้ให้บริการ mailbot / mailbot host", signin=True,
+        return render_template_string(PAGE, title="เข้าสู่ระบบผู้ดูแล - mailbot", signin=True,
                                       error=error), (401 if error else 200)
 
     @app.route("/signout", methods=["POST"])
@@ -108,11 +181,24 @@ def operator_app(url: str, clock: Clock, hosts: set[str], secure: bool = False) 
         session.clear()
         return redirect(url_for("signin"))
 
+    @app.route("/fonts/<name>")
+    def font(name: str):
+        from ..documents import FONTS
+
+        if name not in ("Sarabun-Regular.ttf", "Sarabun-Bold.ttf"):
+            return Response("", 404)
+        return send_file(FONTS / name, mimetype="font/ttf", max_age=86400)
+
     @app.route("/")
     def health():
+        now = clock()
         with Host(url) as host:
-            rows = host.health(clock())
-        return render_template_string(PAGE, title="หน่วยงานที่ให้บริการ / agencies served", signin=False, rows=rows)
+            found = host.health(now)
+        rows = view_rows(found, now)
+        return render_template_string(
+            PAGE, title="หน่วยงานที่ให้บริการ - mailbot", signin=False, rows=rows, operator=session.get("operator"),
+            now=_when(now), failing=sum(1 for h in found if h.last_error),
+            lapsing=sum(1 for r in rows if r["signin_class"]), queued=sum(h.queued_jobs for h in found))
 
     return app
 
@@ -162,7 +248,7 @@ class HostConsole:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]):
         path = environ.get("PATH_INFO", "") or "/"
         first, _, rest = path.lstrip("/").partition("/")
-        if first and first not in ("signin", "signout"):
+        if first and first not in ("signin", "signout", "static", "fonts"):
             with HostStore(self.url) as reg:
                 row = reg.agency(first) if TENANT.match(first) else None
             if row is None or row["removed_at"] is not None:

@@ -37,7 +37,7 @@ from ..errors import MailbotError, explain_environment
 from ..ops import schedule
 from ..store.host import AgencyLock, HostStore
 from ..thai import BANGKOK
-from .service import agency_config, use_host_secrets
+from .service import agency_config, measure, use_host_secrets
 
 log = logging.getLogger(__name__)
 
@@ -147,18 +147,24 @@ def run_cycle(url: str, agency: str, clock: Clock, worker: str, lease: timedelta
             now = clock()
             reg.started(agency, now, worker, now + lease)
             error: str | None = None
+            error_th: str | None = None
+            health: dict | None = None
             handled = 0
             cfg = None
             try:
                 cfg = agency_config(agency, row["config"])
                 with Office.open(cfg, clock=clock) as office:
-                    if not office.setup.waiting():
-                        handled = len(office.poll().handled)
+                    try:
+                        if not office.setup.waiting():
+                            handled = len(office.poll().handled)
+                    finally:
+                        health = measure(office, clock())
             except MailbotError as exc:
-                error = exc.english
+                error, error_th = exc.english, exc.thai
             except Exception as exc:  # noqa: BLE001 - the agency's failure, never the worker's
                 known = explain_environment(exc, cfg.data_dir if cfg else None)
                 error = known.english if known else f"{type(exc).__name__}: {str(exc)[:200]}"
+                error_th = known.thai if known else f"ข้อผิดพลาดที่ไม่คาดคิด: {error}"
                 if known is None:
                     log.exception("cycle of %s failed", agency)
             end = clock()
@@ -175,7 +181,10 @@ def run_cycle(url: str, agency: str, clock: Clock, worker: str, lease: timedelta
                 next_daily = schedule.next_daily(end, cfg.schedule.daily_report, cfg.schedule)
             else:
                 next_poll, next_daily = end + timedelta(minutes=10), None
-            reg.finished(agency, end, error=error, handled=handled, next_poll=next_poll, next_daily=next_daily)
+            reg.finished(agency, end, error=error, error_th=error_th, handled=handled, next_poll=next_poll,
+                         next_daily=next_daily)
+            if health is not None:
+                reg.measured(agency, end, **health)
             return error or f"{handled} handled"
     finally:
         lock.release()
@@ -257,6 +266,8 @@ def run_worker(url: str, options: Options, wait: bool = True) -> None:
     """A worker: takes jobs until stopped (SIGTERM/SIGINT: the running cycles finish first, IDLE
     watches end within seconds). ``options.idle``: a worker of IDLE watches (each one a thread
     that mostly waits: give it a concurrency of about the number of agencies it may watch)."""
+    with HostStore(url) as reg:
+        reg.upgrade()                  # a registry prepared by an earlier release: this one's columns
     app = make_app(url, options)
     app.run_worker(queues=["host", "idle"] if options.idle else ["host", "agencies"],
                    concurrency=options.concurrency, wait=wait, shutdown_graceful_timeout=30,

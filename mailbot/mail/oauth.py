@@ -936,6 +936,39 @@ def status_lines(cfg: Config, now: datetime) -> list[str]:
     return lines
 
 
+def signin_lapse(cfg: Config, now: datetime) -> tuple[datetime | None, str, str]:
+    """When the mailbox sign-in stops working unless someone acts, for a host's health table:
+    (the earliest lapse, Thai, English). The client secret's expiry date (where it is set) and a
+    device-code sign-in's refresh token lapsing from disuse; a password sign-in has no date mailbot
+    can know (None). Cheap: no network, the status file only."""
+    from ..thai import BANGKOK
+
+    if not in_use(cfg):
+        return None, "รหัสผ่าน (ไม่ทราบวันหมดอายุ)", "password (no known expiry)"
+    status = read_status(cfg.data_dir)
+    found: list[tuple[datetime, str, str]] = []
+    for _protos, src in sources(cfg):
+        s = src.settings
+        if s.client_secret_expires is not None:
+            at = datetime.combine(s.client_secret_expires, datetime.min.time(), tzinfo=BANGKOK)
+            found.append((at, "รหัสลับของแอป", "client secret"))
+        if s.flow == "device_code":
+            entry = status.get(src.ident, {})
+            used = entry.get("refresh_token_used_at")
+            if not entry.get("signed_in") or not used:
+                return now, f"ยังไม่ได้เข้าสู่ระบบ {src.mailbox}", f"not signed in to {src.mailbox}"
+            try:
+                at = datetime.fromisoformat(str(used)) + timedelta(days=s.refresh_token_days)
+            except ValueError:          # a status file edited by hand: read as not signed in
+                return now, f"ยังไม่ได้เข้าสู่ระบบ {src.mailbox}", f"not signed in to {src.mailbox}"
+            if at.tzinfo is None:
+                at = at.replace(tzinfo=BANGKOK)
+            found.append((at, "การเข้าสู่ระบบ (หากไม่ได้ใช้งาน)", "sign-in (if unused)"))
+    if not found:
+        return None, "OAuth2 (ต่ออายุเอง)", "OAuth2 (renews itself)"
+    return min(found, key=lambda f: f[0])
+
+
 def expiry_warnings(cfg: Config, now: datetime) -> list[tuple[str, str, str]]:
     """(alert key, Thai, English) for lapses ahead: the client secret's expiry date and a refresh
     token about to lapse from disuse. Cheap (no network): call it once a day."""

@@ -13,7 +13,7 @@ import sqlite3
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator, cast
 
 from ..errors import MailbotError
 from ..files import make_private
@@ -28,6 +28,9 @@ def iso(when: datetime) -> str:
 
 def from_iso(text: str) -> datetime:
     return datetime.fromisoformat(text)
+
+
+EXPORT_BATCH = 2000      # rows read at a time when a database is exported
 
 
 class Database:
@@ -214,9 +217,9 @@ class Database:
             for table in tables:
                 cols = [r[1] for r in copy.db.execute(f'PRAGMA table_info("{table}")')]
                 names = ", ".join(cols)
-                rows = self.db.execute(f"SELECT {names} FROM {table}").fetchall()
-                copy.db.executemany(f"INSERT INTO {table} ({names}) VALUES ({', '.join('?' * len(cols))})",
-                                    [tuple(r) for r in rows])
+                insert = f"INSERT INTO {table} ({names}) VALUES ({', '.join('?' * len(cols))})"
+                for rows in self._batches(f"SELECT {names} FROM {table}"):
+                    copy.db.executemany(insert, [tuple(r) for r in rows])
             copy.db.execute("COMMIT")
         except BaseException:
             copy.db.execute("ROLLBACK")
@@ -227,6 +230,16 @@ class Database:
             if snapshot:
                 self.db.execute("COMMIT")
         copy.close()
+
+    def _batches(self, statement: str) -> Iterator[list[Any]]:
+        """A query's rows EXPORT_BATCH at a time (a big table is never read whole). On PostgreSQL
+        a server-side cursor, inside export_sqlite's transaction."""
+        if self.dialect == "postgresql":
+            yield from cast(Any, self.db).batches(statement, EXPORT_BATCH)   # pg.Connection
+            return
+        cur = self.db.execute(statement)
+        while rows := cur.fetchmany(EXPORT_BATCH):
+            yield rows
 
     @contextmanager
     def tx(self, durable: bool = True) -> Iterator[sqlite3.Connection]:

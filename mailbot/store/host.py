@@ -24,9 +24,18 @@ CREATE TABLE IF NOT EXISTS mailbot_host.agencies (
     last_started_at TEXT, last_finished_at TEXT, last_ok_at TEXT, last_error TEXT,
     last_handled BIGINT NOT NULL DEFAULT 0, cycles BIGINT NOT NULL DEFAULT 0, worker TEXT);
 ALTER TABLE mailbot_host.agencies ADD COLUMN IF NOT EXISTS idle BOOLEAN NOT NULL DEFAULT false;
+ALTER TABLE mailbot_host.agencies ADD COLUMN IF NOT EXISTS last_error_th TEXT;
+ALTER TABLE mailbot_host.agencies ADD COLUMN IF NOT EXISTS health_at TEXT;
+ALTER TABLE mailbot_host.agencies ADD COLUMN IF NOT EXISTS outbox_waiting BIGINT;
+ALTER TABLE mailbot_host.agencies ADD COLUMN IF NOT EXISTS alerts_day BIGINT;
+ALTER TABLE mailbot_host.agencies ADD COLUMN IF NOT EXISTS signin_expires_at TEXT;
+ALTER TABLE mailbot_host.agencies ADD COLUMN IF NOT EXISTS signin_th TEXT;
+ALTER TABLE mailbot_host.agencies ADD COLUMN IF NOT EXISTS signin_en TEXT;
+ALTER TABLE mailbot_host.agencies ADD COLUMN IF NOT EXISTS certificate_expires_at TEXT;
 CREATE TABLE IF NOT EXISTS mailbot_host.operators (
     name TEXT PRIMARY KEY, password_hash TEXT NOT NULL, created_at TEXT NOT NULL);
 """
+NEWEST_COLUMN = "certificate_expires_at"     # the registry's last addition (upgrade looks for it)
 
 
 class HostStore:
@@ -52,6 +61,14 @@ class HostStore:
             self.conn.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public")
         except psycopg.Error:    # not allowed for this role: the tenants' search reads the table
             pass
+
+    def upgrade(self) -> None:
+        """The registry brought to this release's columns (a worker or console of a newer release
+        started on a host prepared by an older one); nothing if ``host init`` has not run."""
+        if self.ready() and not self.conn.execute(
+                "SELECT 1 FROM information_schema.columns WHERE table_schema = 'mailbot_host' "
+                "AND table_name = 'agencies' AND column_name = %s", (NEWEST_COLUMN,)).fetchone():
+            self.conn.execute(REGISTRY.encode())
 
     def _exists(self, table: str) -> bool:
         row = self.conn.execute("SELECT to_regclass(%s) IS NOT NULL AS ok", (table,)).fetchone()
@@ -106,13 +123,24 @@ class HostStore:
                           "WHERE name = %s", (iso(now), worker, iso(lease), name))
 
     def finished(self, name: str, now: datetime, *, error: str | None, handled: int, next_poll: datetime,
-                 next_daily: datetime | None) -> None:
+                 next_daily: datetime | None, error_th: str | None = None) -> None:
         self.conn.execute(
-            "UPDATE mailbot_host.agencies SET last_finished_at = %s, last_error = %s, last_handled = %s, "
-            "cycles = cycles + 1, next_poll_at = %s, next_daily_at = coalesce(next_daily_at, %s), "
+            "UPDATE mailbot_host.agencies SET last_finished_at = %s, last_error = %s, last_error_th = %s, "
+            "last_handled = %s, cycles = cycles + 1, next_poll_at = %s, next_daily_at = coalesce(next_daily_at, %s), "
             "last_ok_at = CASE WHEN %s::text IS NULL THEN %s ELSE last_ok_at END WHERE name = %s",
-            (iso(now), error, handled, iso(next_poll), iso(next_daily) if next_daily else None, error, iso(now),
-             name))
+            (iso(now), error, error_th if error else None, handled, iso(next_poll),
+             iso(next_daily) if next_daily else None, error, iso(now), name))
+
+    def measured(self, name: str, now: datetime, *, outbox_waiting: int, alerts_day: int,
+                 signin_expires_at: datetime | None, signin_th: str, signin_en: str,
+                 certificate_expires_at: datetime | None) -> None:
+        """What the operator's health table shows of an agency, as its last cycle found it (so that
+        the table is one query, whatever the number of agencies)."""
+        self.conn.execute(
+            "UPDATE mailbot_host.agencies SET health_at = %s, outbox_waiting = %s, alerts_day = %s, "
+            "signin_expires_at = %s, signin_th = %s, signin_en = %s, certificate_expires_at = %s WHERE name = %s",
+            (iso(now), outbox_waiting, alerts_day, iso(signin_expires_at) if signin_expires_at else None,
+             signin_th, signin_en, iso(certificate_expires_at) if certificate_expires_at else None, name))
 
     def daily_done(self, name: str, next_daily: datetime) -> None:
         self.conn.execute("UPDATE mailbot_host.agencies SET next_daily_at = %s WHERE name = %s",

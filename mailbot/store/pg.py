@@ -210,6 +210,14 @@ class Connection:
             cur.executemany(translate(statement, True), batch)
         return Cursor(cur)
 
+    def batches(self, statement: str, size: int) -> Iterator[list[Row]]:
+        """A query's rows ``size`` at a time, through a server-side cursor (a whole table is never
+        held in memory). Inside a transaction: the caller's BEGIN."""
+        with self.conn.cursor(name="mailbot_batches") as cur:
+            cur.execute(translate(statement, False).encode())
+            while rows := cur.fetchmany(size):
+                yield rows
+
     def script(self, text: str) -> None:
         """A PostgreSQL script as it is (functions and triggers: no translation, no parameters)."""
         self.conn.execute(text.encode())

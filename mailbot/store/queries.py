@@ -234,6 +234,10 @@ class QueryStore(Database):
         """The alerts raised most recently, newest first."""
         return self.db.execute("SELECT * FROM alerts ORDER BY last_at DESC LIMIT ?", (limit,)).fetchall()
 
+    def count_alerts_since(self, since: str) -> int:
+        """Alerts raised (or raised again) since this ISO time."""
+        return self.db.execute("SELECT count(*) FROM alerts WHERE last_at >= ?", (since,)).fetchone()[0]
+
     # ------------------------------------------------------------------ status
 
     def count_outbox(self, status: str) -> int:
