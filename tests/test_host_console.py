@@ -112,7 +112,7 @@ def test_an_officer_of_one_agency_reaches_nothing_of_another(postgres, tmp_path)
                     headers={"Host": HOST, "Origin": f"http://{HOST}"})
         assert r.status_code == 302
         page = op.get("/", headers={"Host": HOST}).get_data(as_text=True)
-        assert all(agency_name(i) in page for i in range(3)) and page.count('<td class="ok">ปกติ') == 3
+        assert all(agency_name(i) in page for i in range(3)) and page.count('<td class="nw ok">ปกติ') == 3
         # what each agency's last cycle found: replies waiting, alerts, the mailbox's sign-in (a
         # password here: no date to show), in Thai with Buddhist-Era dates
         assert page.count("รหัสผ่าน (ไม่ทราบวันหมดอายุ)") == 3 and "2569" in page

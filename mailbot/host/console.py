@@ -49,7 +49,7 @@ PAGE = """<!doctype html><html lang="th"><head><meta charset="utf-8">
   <div class="summary">
     <div>ทั้งหมด <span class="en">agencies</span><b>{{ rows|length }}</b></div>
     <div>ผิดพลาด <span class="en">failing</span><b class="{{ 'bad' if failing else '' }}">{{ failing }}</b></div>
-    <div>เข้าสู่ระบบใกล้หมดอายุ <span class="en">sign-in lapsing</span><b class="{{ 'warn' if lapsing else '' }}">{{ lapsing }}</b></div>
+    <div>เข้าสู่ระบบหมดหรือใกล้หมดอายุ <span class="en">sign-in lapsed or lapsing</span><b class="{{ 'warn' if lapsing else '' }}">{{ lapsing }}</b></div>
     <div>งานในคิว <span class="en">jobs queued</span><b>{{ queued }}</b></div>
   </div>
   <table><thead><tr><th>หน่วยงาน<span class="en">agency</span></th><th>สถานะ<span class="en">state</span></th>
@@ -60,8 +60,8 @@ PAGE = """<!doctype html><html lang="th"><head><meta charset="utf-8">
   <th>ใบรับรองใช้ได้ถึง<span class="en">certificate until</span></th>
   <th>ข้อผิดพลาดล่าสุด<span class="en">last error</span></th></tr></thead><tbody>
   {% for r in rows %}<tr><td><a href="{{ request.script_root }}/{{ r.name }}/">{{ r.name }}</a></td>
-  <td class="{{ r.state_class }}">{{ r.state }}<span class="en">{{ r.state_en }}</span></td>
-  <td>{{ r.last_poll }}</td><td>{{ r.last_ok }}</td>
+  <td class="nw {{ r.state_class }}">{{ r.state }}<span class="en">{{ r.state_en }}</span></td>
+  <td class="nw">{{ r.last_poll }}</td><td class="nw">{{ r.last_ok }}</td>
   <td class="num">{{ r.jobs }}</td><td class="num">{{ r.waiting }}</td><td class="num">{{ r.alerts }}</td>
   <td class="{{ r.signin_class }}">{{ r.signin }}{% if r.signin_note %}<span class="en">{{ r.signin_note }}</span>{% endif %}</td>
   <td class="{{ r.cert_class }}">{{ r.cert }}</td>
