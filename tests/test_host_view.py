@@ -51,3 +51,28 @@ def test_the_health_table_reads_in_thai_with_buddhist_era_dates_and_flags_lapses
         assert not any("2026" in str(v) or "2027" in str(v) for v in r.values())
     line = health("soon", signin_expires_at=NOW + timedelta(days=12)).line(NOW)
     assert "sign-in until 2026-12-17 (12 d)" in line
+
+
+def test_the_certificate_read_every_cycle_is_opened_once_while_it_stays_the_same(tmp_path, monkeypatch):
+    """Opening a .p12 costs tens of milliseconds of key derivation: the expiry check each cycle
+    (and the host's health figures) keeps what it read while the file and its password stay."""
+    import os
+
+    import pytest
+
+    from mailbot.documents import certs
+    from mailbot.errors import MailbotError
+
+    pki = certs.make_demo_pki(tmp_path, "เทศบาลทดลอง")
+    opened = []
+    real = certs.read_pkcs12
+    monkeypatch.setattr(certs, "read_pkcs12", lambda p, pw: opened.append(p) or real(p, pw))
+    first = certs.certificate_info(pki.p12, pki.password)
+    assert certs.certificate_info(pki.p12, pki.password) == first and len(opened) == 1
+    with pytest.raises(MailbotError):                       # another password: opened again, and refused
+        certs.certificate_info(pki.p12, "wrong-password")
+    assert len(opened) == 2
+    other = certs.make_demo_pki(tmp_path / "new", "เทศบาลทดลอง", days=30)   # the certificate renewed
+    os.replace(other.p12, pki.p12)
+    renewed = certs.certificate_info(pki.p12, pki.password)
+    assert len(opened) == 3 and renewed.not_after < first.not_after

@@ -7,6 +7,7 @@ labelled throw-away CA + signer for `mailbot demo` and the tests.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +32,27 @@ class CertInfo:
 
     def days_left(self, now: dt.datetime) -> int:
         return (self.not_after - now).days
+
+
+_INFO: dict[tuple[str, int, int, str], CertInfo] = {}
+
+
+def certificate_info(path: Path, password: str | None) -> CertInfo:
+    """The certificate's description, for the checks made every cycle (its expiry): opening a
+    .p12 costs about 75 ms (its key derivation), so the answer is kept while the file and the
+    password stay the same. Errors are read_pkcs12's, and never kept."""
+    try:
+        st = path.stat()
+    except OSError:
+        return read_pkcs12(path, password)[1]          # its plain "not found"
+    key = (str(path), st.st_mtime_ns, st.st_size, hashlib.sha256((password or "").encode()).hexdigest())
+    info = _INFO.get(key)
+    if info is None:
+        info = read_pkcs12(path, password)[1]
+        if len(_INFO) > 4096:                          # a host with thousands of agencies: start over
+            _INFO.clear()
+        _INFO[key] = info
+    return info
 
 
 def read_pkcs12(path: Path, password: str | None) -> tuple[bytes, CertInfo]:

@@ -119,11 +119,11 @@ def measure(office: Any, now: datetime) -> dict[str, Any]:
         found["alerts_day"] = state.count_alerts_since((now - timedelta(days=1)).isoformat())
         found["signin_expires_at"], found["signin_th"], found["signin_en"] = signin_lapse(cfg, now)
         if cfg.signing is not None:
-            from ..documents.certs import read_pkcs12
+            from ..documents.certs import certificate_info
 
             try:
-                found["certificate_expires_at"] = read_pkcs12(cfg.resolve(cfg.signing.pkcs12),
-                                                              cfg.signing.key_password())[1].not_after
+                found["certificate_expires_at"] = certificate_info(cfg.resolve(cfg.signing.pkcs12),
+                                                                   cfg.signing.key_password()).not_after
             except MailbotError:
                 pass                       # the cycle's own alert says what is wrong with it
     except Exception:  # noqa: BLE001 - the table is a convenience; the cycle's result stands

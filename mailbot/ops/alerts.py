@@ -119,11 +119,11 @@ class Alerts:
             where = self.cfg.resolve(self.cfg.backup.dir)
             self.alert("backup-location", f"ไม่พบที่เก็บข้อมูลสำรอง {where}", f"backup location missing: {where}", now)
         if self.cfg.signing is not None:
-            from ..documents.certs import read_pkcs12
+            from ..documents.certs import certificate_info
             from ..errors import MailbotError
 
             try:
-                _, info = read_pkcs12(self.cfg.resolve(self.cfg.signing.pkcs12), self.cfg.signing.key_password())
+                info = certificate_info(self.cfg.resolve(self.cfg.signing.pkcs12), self.cfg.signing.key_password())
             except MailbotError as exc:
                 self.alert("certificate", exc.thai, exc.english, now)
                 return

@@ -197,10 +197,10 @@ class Upkeep:
                                                   r["messages"]) for r in state.graph_sync_times(self.cfg.account)])
         st.line = self.line.status()
         if self.cfg.signing is not None:
-            from ..documents.certs import read_pkcs12
+            from ..documents.certs import certificate_info
 
             try:
-                _, info = read_pkcs12(self.cfg.resolve(self.cfg.signing.pkcs12), self.cfg.signing.key_password())
+                info = certificate_info(self.cfg.resolve(self.cfg.signing.pkcs12), self.cfg.signing.key_password())
                 st.certificate = (info.not_after, info.days_left(now), "")
             except MailbotError as exc:
                 st.certificate = (None, 0, exc.thai)
