@@ -240,6 +240,22 @@ class Farm:
         figures["unanswered"] = self.agencies * self.mails - len(seen)
         return figures
 
+    def unsent(self) -> list[str]:
+        """Every outgoing message not sent, in every tenant, with why (for a run that did not finish)."""
+        from mailbot.store import State
+
+        found = []
+        for i in range(self.agencies):
+            state = State(url=self.url, tenant=agency_name(i))
+            try:
+                for r in state.db.execute("SELECT id, kind, recipient, status, hold_reason, last_error, interrupted, "
+                                          "send_started_at FROM outbox WHERE status <> 'sent'").fetchall():
+                    found.append(f"{agency_name(i)} #{r[0]} {r[1]} {r[2]} {r[3]} interrupted={r[6]} "
+                                 f"started={r[7]} hold={r[4]} error={r[5]}")
+            finally:
+                state.close()
+        return found
+
     def cycles(self) -> dict[str, tuple[int, str | None, str | None, str | None]]:
         """Each agency's registry row: cycles finished, worker, last started, last finished."""
         from mailbot.store.host import HostStore
@@ -262,7 +278,7 @@ class Farm:
             now = time.monotonic()
             if now - start > timeout:
                 raise TimeoutError(f"chaos run not done in {timeout} s: {self.answered()} answered, "
-                                   f"{len(pending)} kills not recovered")
+                                   f"{len(pending)} kills not recovered; not sent: {self.unsent()}")
             rows = self.cycles()
             still = []
             for killed_at, cut in pending:

@@ -105,6 +105,41 @@ def test_workers_killed_every_few_seconds_lose_nothing_and_send_nothing_twice(po
         assert recovered and max(recovered) <= 60
 
 
+def test_an_agency_a_dead_worker_cut_off_is_queued_before_the_others(postgres):
+    """A cycle begun and never finished (its worker died) leaves its agency due when its lease
+    ends, or at once when rescue finds the worker dead; the tick then queues that agency's cycle
+    ahead of the agencies that are merely due."""
+    import asyncio
+    from datetime import timedelta
+
+    import psycopg
+
+    from mailbot.host.worker import RESCUED, make_app, prepare_queue
+    from mailbot.store.host import HostStore
+
+    url = postgres.new_database()
+    with HostStore(url) as reg:
+        reg.create()
+        for name in ("a", "b", "c"):
+            reg.add(name, "/nowhere/mailbot.yaml", NOW)
+        reg.started("b", NOW, "pod-1:41", NOW)                        # cut off: its lease ends now
+        reg.started("c", NOW, "pod-2:42", NOW + timedelta(minutes=5))
+        reg.finished("c", NOW, error=None, handled=0, next_poll=NOW, next_daily=None)
+        assert reg.due(NOW + timedelta(seconds=1)) == [("a", False), ("b", True), ("c", False)]
+    prepare_queue(url)
+    app = make_app(url, clock=lambda: NOW + timedelta(seconds=1))
+
+    async def tick() -> None:
+        async with app.open_async():
+            await app.tasks["mailbot.tick"](timestamp=0)
+
+    asyncio.run(tick())
+    with psycopg.connect(url) as conn:
+        queued = dict(conn.execute("SELECT args->>'agency', priority FROM procrastinate_jobs "
+                                   "WHERE task_name = 'mailbot.cycle'").fetchall())
+    assert queued == {"a": 0, "b": RESCUED, "c": 0}
+
+
 def test_a_removed_agency_gets_no_cycle(postgres, tmp_path: Path):
     from mailbot.host.service import Host
 

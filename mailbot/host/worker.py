@@ -79,8 +79,8 @@ def make_app(url: str, options: Options | None = None, clock: Clock | None = Non
     async def tick(timestamp: int) -> int:
         now = clock()
         due, daily_due, watch = await asyncio.to_thread(_due, url, now)
-        for name in due:
-            await _defer(cycle, name, f"agency:{name}", f"cycle:{name}")
+        for name, cut_off in due:       # an agency whose cycle a dead worker cut off goes first
+            await _defer(cycle, name, f"agency:{name}", f"cycle:{name}", RESCUED if cut_off else 0)
         for name in daily_due:
             await _defer(daily, name, f"agency:{name}", f"daily:{name}")
         for name in watch:               # one long-lived watch per agency, on whichever IDLE worker takes it
@@ -116,10 +116,13 @@ def prepare_queue(url: str) -> bool:
     return True
 
 
-async def _defer(task: procrastinate.tasks.Task, name: str, lock: str, queueing_lock: str) -> None:
+RESCUED = 10        # the priority of a cycle that takes on an agency a dead worker cut off (others: 0)
+
+
+async def _defer(task: procrastinate.tasks.Task, name: str, lock: str, queueing_lock: str, priority: int = 0) -> None:
     """The agency's job, unless one is waiting already (its queueing lock)."""
     try:
-        await task.configure(lock=lock, queueing_lock=queueing_lock).defer_async(agency=name)
+        await task.configure(lock=lock, queueing_lock=queueing_lock, priority=priority).defer_async(agency=name)
     except pexc.AlreadyEnqueued:
         pass
 
@@ -129,7 +132,7 @@ def _poll_soon(url: str, agency: str, now: datetime) -> None:
         reg.poll_soon(agency, now)
 
 
-def _due(url: str, now: datetime) -> tuple[list[str], list[str], list[str]]:
+def _due(url: str, now: datetime) -> tuple[list[tuple[str, bool]], list[str], list[str]]:
     with HostStore(url) as reg:
         return reg.due(now), reg.daily_due(now), reg.idle_wanted()
 

@@ -861,6 +861,10 @@ class GraphSender:
     def close(self) -> None:
         self.client.close()
 
+    def open(self) -> None:
+        """As ``Smtp.open``: a token in hand before a message is marked as being sent."""
+        self.client.token()
+
     def send(self, recipient: str, raw: bytes) -> None:
         """Send one message as MIME. SendRefused when Graph refuses this message, SendLater when
         this mailbox sent its 30 a minute (or Graph keeps throttling), ConnectionFailure when Graph

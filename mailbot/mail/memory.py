@@ -481,6 +481,11 @@ class MemorySmtp:
             server.logins.append(cfg.login_name())
         self.connected = True
 
+    def open(self) -> None:
+        """As ``Smtp.open``: connected and signed in."""
+        if not self.connected:
+            self.connect()
+
     def send(self, recipient: str, raw: bytes) -> None:
         """As ``Smtp.send``: SendRefused when this message is the problem, ConnectionFailure
         (a MailbotError) when the server cannot be reached."""

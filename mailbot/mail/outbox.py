@@ -191,17 +191,18 @@ class Outbox:
                 if case is not None:
                     waiting.add(case)
                 continue
+            try:
+                # connected and signed in before the marker: only the message's own transaction
+                # can be cut off with the server maybe holding it
+                smtp.open()
+            except MailbotError as exc:   # unreachable, refused sign-in, no password: the round stops
+                return self._stopped(result, exc)
             self.state.mark_sending(row["id"], clock(), interrupted)
             try:
                 smtp.send(row["recipient"], row["raw"])
-            except MailbotError as exc:   # unreachable, refused sign-in, no password: the round stops
+            except MailbotError as exc:   # the connection lost and not made again: the round stops
                 self.state.clear_sending(row["id"], interrupted)   # seen to fail: not an interruption
-                if explain_environment(exc) is not None:
-                    raise
-                result.smtp_error = exc if isinstance(exc, ConnectionFailure) else ConnectionFailure(
-                    exc.thai, exc.english, exc.detail)
-                result.warnings.append(exc.plain())
-                return result
+                return self._stopped(result, exc)
             except SendLater as exc:   # the service's rate cap: the rest stays queued, nothing counted
                 self.state.clear_sending(row["id"], interrupted)
                 warning = f"{exc.thai} / {exc.english}"
@@ -241,6 +242,16 @@ class Outbox:
             result.warnings.append(
                 f"ตอบกลับครบโควตา {cap} ฉบับ/ชั่วโมง ส่วนที่เหลือจะส่งรอบถัดไป / hourly reply limit "
                 f"{cap} reached; {len(replies) - allowed} replies wait for the next cycle")
+        return result
+
+    @staticmethod
+    def _stopped(result: Delivery, exc: MailbotError) -> Delivery:
+        """The server cannot be reached (or refuses the sign-in): this round stops, the rest waits."""
+        if explain_environment(exc) is not None:
+            raise exc
+        result.smtp_error = exc if isinstance(exc, ConnectionFailure) else ConnectionFailure(
+            exc.thai, exc.english, exc.detail)
+        result.warnings.append(exc.plain())
         return result
 
     def mark_sent(self, row: Row, now: datetime) -> None:

@@ -193,16 +193,22 @@ class Smtp:
                 pass
             self.client = None
 
-    def send(self, recipient: str, raw: bytes) -> None:
-        """Send one message; SendRefused when this message (not the server) is the problem."""
-        bad = addresses.problem(recipient)
-        if bad is not None:
-            raise SendRefused(f"{bad[0]} / {bad[1]}", permanent=True)
+    def open(self) -> None:
+        """Connected and signed in (again, when the OAuth2 token is about to expire): done before
+        a message is marked as being handed over, so that a process killed while connecting
+        never counts as one cut off while sending."""
         if self.client is not None and self.token is not None and not self.token.fresh():
             log.info("SMTP: OAuth2 token about to expire; signing in again")
             self._drop()
         if self.client is None:
             self.connect()
+
+    def send(self, recipient: str, raw: bytes) -> None:
+        """Send one message; SendRefused when this message (not the server) is the problem."""
+        bad = addresses.problem(recipient)
+        if bad is not None:
+            raise SendRefused(f"{bad[0]} / {bad[1]}", permanent=True)
+        self.open()
         assert self.client is not None
         form = addresses.envelope_form(recipient, self.client.supports_extension("smtputf8"))
         if form is None:

@@ -105,11 +105,13 @@ class HostStore:
         where = "" if with_removed else " WHERE removed_at IS NULL"
         return self.conn.execute(f"SELECT * FROM mailbot_host.agencies{where} ORDER BY name").fetchall()
 
-    def due(self, now: datetime) -> list[str]:
-        """Agencies whose next cycle is due."""
-        return [r["name"] for r in self.conn.execute(
-            "SELECT name FROM mailbot_host.agencies WHERE removed_at IS NULL AND next_poll_at <= %s "
-            "ORDER BY next_poll_at", (iso(now),))]
+    def due(self, now: datetime) -> list[tuple[str, bool]]:
+        """Agencies whose next cycle is due, each with whether its last cycle was cut off (begun,
+        never finished: its worker died): those are served first."""
+        return [(r["name"], bool(r["cut"])) for r in self.conn.execute(
+            "SELECT name, (last_started_at IS NOT NULL AND (last_finished_at IS NULL "
+            "OR last_started_at > last_finished_at)) AS cut FROM mailbot_host.agencies "
+            "WHERE removed_at IS NULL AND next_poll_at <= %s ORDER BY next_poll_at", (iso(now),))]
 
     def daily_due(self, now: datetime) -> list[str]:
         return [r["name"] for r in self.conn.execute(
