@@ -240,6 +240,21 @@ class Farm:
         figures["unanswered"] = self.agencies * self.mails - len(seen)
         return figures
 
+    def held_cut_off(self) -> int:
+        """Replies to citizens held for an officer because sending them was cut off twice after
+        the relay may have had them (outbox.py): the designed outcome where SMTP cannot tell."""
+        from mailbot.store import State
+
+        held = 0
+        for i in range(self.agencies):
+            state = State(url=self.url, tenant=agency_name(i))
+            try:
+                held += state.db.execute("SELECT count(*) FROM outbox WHERE status = 'held' AND recipient LIKE "
+                                         "'citizen-%' AND hold_reason LIKE '%cut off twice%'").fetchone()[0]
+            finally:
+                state.close()
+        return held
+
     def unsent(self) -> list[str]:
         """Every outgoing message not sent, in every tenant, with why (for a run that did not finish)."""
         from mailbot.store import State

@@ -88,20 +88,28 @@ def test_workers_killed_every_few_seconds_lose_nothing_and_send_nothing_twice(po
     with Farm(tmp_path, url, agencies=50, mails=20) as farm:
         farm.start_workers(3, concurrency=4)
         started = time.monotonic()
-        recovered = farm.chaos(lambda: farm.answered() >= 1000, every=3.0, rng=random.Random(24), timeout=600)
+
+        def done() -> bool:
+            answered = farm.answered()
+            return answered >= 1000 or (answered >= 990 and answered + farm.held_cut_off() >= 1000)
+
+        recovered = farm.chaos(done, every=3.0, rng=random.Random(24), timeout=600)
         took = time.monotonic() - started
         time.sleep(3)
         figures = farm.check()
+        held = farm.held_cut_off()
         kills = len(farm.workers) - 3
         print(f"\nchaos: {kills} workers SIGKILLed, drained in {took:.1f} s; served again after "
-              f"{sorted(round(r, 1) for r in recovered)} s; {figures}")
+              f"{sorted(round(r, 1) for r in recovered)} s; {figures}; held for the officer {held}")
         assert kills >= 3
         # a reply the relay accepted just before its worker was killed, before the worker recorded
         # it, goes once more, with the same Message-ID (SMTP has no way to ask whether a message
-        # arrived): at most one for each kill, and measured in the note, not hidden here
+        # arrived); one cut off like that twice is held for an officer instead of a third try
+        # (outbox.py). Both are bounded by the kills, and measured in the note, not hidden here
         duplicates = figures.pop("duplicates")
-        assert duplicates <= kills
-        assert figures == {"undrained": 0, "gaps": 0, "crossed": 0, "unanswered": 0, "chain_broken": 0}
+        assert duplicates + held <= kills
+        assert figures.pop("unanswered") == held
+        assert figures == {"undrained": 0, "gaps": 0, "crossed": 0, "chain_broken": 0}
         assert recovered and max(recovered) <= 60
 
 
