@@ -303,7 +303,16 @@ class Mailbox:
         try:
             deadline = time.monotonic() + rearm_seconds
             while not stop.is_set() and time.monotonic() < deadline:
-                responses = self.c.idle_check(timeout=1)
+                try:
+                    responses = self.c.idle_check(timeout=1)
+                except IMAPClient.AbortError as exc:
+                    if "unterminated line" not in str(exc):
+                        raise
+                    # idle_check reads without blocking, and a server's line may come in two
+                    # pieces ("* 1 FETCH (" ... "FLAGS (\Recent))"): the rest is read now, so that
+                    # DONE's answer is read in step. Something came: SEARCH below tells what.
+                    self.c._imap._get_line()
+                    break
                 if any(len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in responses):
                     break
         finally:
