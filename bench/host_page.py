@@ -44,7 +44,7 @@ def main() -> None:
                 reg.started(name, NOW, "pod:1", NOW + timedelta(minutes=2))
                 reg.finished(name, NOW, error="IMAP login failed" if i % 50 == 0 else None, handled=3,
                              next_poll=NOW + timedelta(minutes=10), next_daily=None)
-                reg.measured(name, NOW, outbox_waiting=i % 3, alerts_day=i % 2, signin_expires_at=NOW + timedelta(days=i % 90),
+                reg.measured(name, outbox_waiting=i % 3, alerts_day=i % 2, signin_expires_at=NOW + timedelta(days=i % 90),
                              signin_th="รหัสลับของแอป", signin_en="client secret", certificate_expires_at=None)
         prepare_queue(url)
         add_operator(url, "operator", "operator-pass-1234", NOW)

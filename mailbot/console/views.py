@@ -134,14 +134,18 @@ def signout():
     return resp
 
 
-@bp.route("/fonts/<name>")
-def font(name: str):
+def send_font(name: str):
+    """One of the bundled Sarabun files the stylesheets name (also the host operator's pages)."""
     from ..documents import FONTS
 
     if name not in ("Sarabun-Regular.ttf", "Sarabun-Bold.ttf"):
         abort(404)
-    resp = send_file(FONTS / name, mimetype="font/ttf", max_age=86400)
-    return resp
+    return send_file(FONTS / name, mimetype="font/ttf", max_age=86400)
+
+
+@bp.route("/fonts/<name>")
+def font(name: str):
+    return send_font(name)
 
 
 # ---------------------------------------------------------------------------- today

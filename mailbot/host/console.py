@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
 
-from flask import Flask, Response, redirect, render_template_string, request, send_file, session, url_for
+from flask import Flask, Response, redirect, render_template_string, request, session, url_for
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -183,11 +183,9 @@ def operator_app(url: str, clock: Clock, hosts: set[str], secure: bool = False) 
 
     @app.route("/fonts/<name>")
     def font(name: str):
-        from ..documents import FONTS
+        from ..console.views import send_font
 
-        if name not in ("Sarabun-Regular.ttf", "Sarabun-Bold.ttf"):
-            return Response("", 404)
-        return send_file(FONTS / name, mimetype="font/ttf", max_age=86400)
+        return send_font(name)
 
     @app.route("/")
     def health():

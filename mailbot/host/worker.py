@@ -167,7 +167,7 @@ def run_cycle(url: str, agency: str, clock: Clock, worker: str, lease: timedelta
             except Exception as exc:  # noqa: BLE001 - the agency's failure, never the worker's
                 known = explain_environment(exc, cfg.data_dir if cfg else None)
                 error = known.english if known else f"{type(exc).__name__}: {str(exc)[:200]}"
-                error_th = known.thai if known else f"ข้อผิดพลาดที่ไม่คาดคิด: {error}"
+                error_th = known.thai if known else "ข้อผิดพลาดที่ไม่คาดคิดในรอบทำงาน (รายละเอียดภาษาอังกฤษด้านล่าง)"
                 if known is None:
                     log.exception("cycle of %s failed", agency)
             end = clock()
@@ -187,7 +187,7 @@ def run_cycle(url: str, agency: str, clock: Clock, worker: str, lease: timedelta
             reg.finished(agency, end, error=error, error_th=error_th, handled=handled, next_poll=next_poll,
                          next_daily=next_daily)
             if health is not None:
-                reg.measured(agency, end, **health)
+                reg.measured(agency, **health)
             return error or f"{handled} handled"
     finally:
         lock.release()

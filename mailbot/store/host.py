@@ -25,7 +25,6 @@ CREATE TABLE IF NOT EXISTS mailbot_host.agencies (
     last_handled BIGINT NOT NULL DEFAULT 0, cycles BIGINT NOT NULL DEFAULT 0, worker TEXT);
 ALTER TABLE mailbot_host.agencies ADD COLUMN IF NOT EXISTS idle BOOLEAN NOT NULL DEFAULT false;
 ALTER TABLE mailbot_host.agencies ADD COLUMN IF NOT EXISTS last_error_th TEXT;
-ALTER TABLE mailbot_host.agencies ADD COLUMN IF NOT EXISTS health_at TEXT;
 ALTER TABLE mailbot_host.agencies ADD COLUMN IF NOT EXISTS outbox_waiting BIGINT;
 ALTER TABLE mailbot_host.agencies ADD COLUMN IF NOT EXISTS alerts_day BIGINT;
 ALTER TABLE mailbot_host.agencies ADD COLUMN IF NOT EXISTS signin_expires_at TEXT;
@@ -36,6 +35,7 @@ CREATE TABLE IF NOT EXISTS mailbot_host.operators (
     name TEXT PRIMARY KEY, password_hash TEXT NOT NULL, created_at TEXT NOT NULL);
 """
 NEWEST_COLUMN = "certificate_expires_at"     # the registry's last addition (upgrade looks for it)
+_UPGRADED: set[str] = set()                  # registries this process has brought up to date
 
 
 class HostStore:
@@ -65,10 +65,14 @@ class HostStore:
     def upgrade(self) -> None:
         """The registry brought to this release's columns (a worker or console of a newer release
         started on a host prepared by an older one); nothing if ``host init`` has not run."""
+        if self.url in _UPGRADED:         # once a process: it runs where every page opens a Host
+            return
         if self.ready() and not self.conn.execute(
                 "SELECT 1 FROM information_schema.columns WHERE table_schema = 'mailbot_host' "
                 "AND table_name = 'agencies' AND column_name = %s", (NEWEST_COLUMN,)).fetchone():
             self.conn.execute(REGISTRY.encode())
+        if self.ready():
+            _UPGRADED.add(self.url)
 
     def _exists(self, table: str) -> bool:
         row = self.conn.execute("SELECT to_regclass(%s) IS NOT NULL AS ok", (table,)).fetchone()
@@ -133,15 +137,15 @@ class HostStore:
             (iso(now), error, error_th if error else None, handled, iso(next_poll),
              iso(next_daily) if next_daily else None, error, iso(now), name))
 
-    def measured(self, name: str, now: datetime, *, outbox_waiting: int, alerts_day: int,
+    def measured(self, name: str, *, outbox_waiting: int, alerts_day: int,
                  signin_expires_at: datetime | None, signin_th: str, signin_en: str,
                  certificate_expires_at: datetime | None) -> None:
         """What the operator's health table shows of an agency, as its last cycle found it (so that
         the table is one query, whatever the number of agencies)."""
         self.conn.execute(
-            "UPDATE mailbot_host.agencies SET health_at = %s, outbox_waiting = %s, alerts_day = %s, "
+            "UPDATE mailbot_host.agencies SET outbox_waiting = %s, alerts_day = %s, "
             "signin_expires_at = %s, signin_th = %s, signin_en = %s, certificate_expires_at = %s WHERE name = %s",
-            (iso(now), outbox_waiting, alerts_day, iso(signin_expires_at) if signin_expires_at else None,
+            (outbox_waiting, alerts_day, iso(signin_expires_at) if signin_expires_at else None,
              signin_th, signin_en, iso(certificate_expires_at) if certificate_expires_at else None, name))
 
     def daily_done(self, name: str, next_daily: datetime) -> None:
