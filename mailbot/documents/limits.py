@@ -1,5 +1,6 @@
 """Bounded: third-party steps that may loop (PDF parsing, signing, stamping) run in a helper
-process under a wall-clock limit.
+process under a wall-clock limit (intake's reading ahead uses the same helper to parse mail on a
+second core).
 
 Owns: one helper process started with the "spawn" method (the same on Windows, macOS and
 Linux; nothing is inherited but what is sent), the jobs sent to it over a pipe, and killing it
@@ -45,9 +46,15 @@ def _helper(conn, setup: Callable[..., Any] | None, setup_args: tuple) -> None:
     try:
         _STATE = setup(*setup_args) if setup is not None else None
     except BaseException as exc:  # noqa: BLE001 - reported to the parent
-        conn.send(("error", _portable(exc)))
+        try:
+            conn.send(("error", _portable(exc)))
+        except (OSError, EOFError):
+            pass
         return
-    conn.send(("ready", None))
+    try:
+        conn.send(("ready", None))
+    except (OSError, EOFError):   # the parent is gone
+        return
     while True:
         try:
             job = conn.recv()
@@ -62,8 +69,13 @@ def _helper(conn, setup: Callable[..., Any] | None, setup_args: tuple) -> None:
             answer = ("error", _portable(exc))
         try:
             conn.send(answer)
+        except (OSError, EOFError):   # the parent is gone (killed, crashed): nobody waits for it
+            return
         except Exception as exc:  # noqa: BLE001 - an answer that does not pickle
-            conn.send(("error", RuntimeError(f"{type(exc).__name__}: {exc}")))
+            try:
+                conn.send(("error", RuntimeError(f"{type(exc).__name__}: {exc}")))
+            except (OSError, EOFError):
+                return
 
 
 def _portable(exc: BaseException) -> BaseException:
@@ -87,6 +99,7 @@ class Helper:
         self.start_timeout = start_timeout
         self._proc: Any = None
         self._conn: Any = None
+        self._ready = False
         self.started = 0           # helpers started so far (a killed one is replaced)
 
     def __enter__(self) -> "Helper":
@@ -96,6 +109,19 @@ class Helper:
         self.close()
 
     def _start(self) -> None:
+        self._launch()
+        self._await_ready()
+
+    def launch(self) -> None:
+        """Start the helper process now and return at once; the first job waits until it is
+        ready. (A caller that may be stopped dead at any moment starts it this way, in its own
+        thread: a process stopped while it hands the helper its start-up data would leave the
+        helper printing a traceback.)"""
+        if self._proc is None or not self._proc.is_alive():
+            self._kill()
+            self._launch()
+
+    def _launch(self) -> None:
         ctx = multiprocessing.get_context("spawn")
         parent, child = ctx.Pipe()
         proc = ctx.Process(target=_helper, args=(child, self.setup, self.setup_args), daemon=True,
@@ -108,7 +134,11 @@ class Helper:
             raise HelperUnavailable(f"{type(exc).__name__}: {exc}") from None
         child.close()
         self._proc, self._conn = proc, parent
+        self._ready = False
         self.started += 1
+
+    def _await_ready(self) -> None:
+        proc, parent = self._proc, self._conn
         if not parent.poll(self.start_timeout):
             self._kill()
             raise HelperUnavailable(f"not ready within {self.start_timeout:g} s")
@@ -121,12 +151,15 @@ class Helper:
         if kind != "ready":
             self._kill()
             raise value
+        self._ready = True
 
     def run(self, fn: Callable[..., Any], *args: Any, timeout: float, **kwargs: Any) -> Any:
         """fn(*args, **kwargs) in the helper; TimedOut after ``timeout`` seconds (helper killed)."""
         if self._proc is None or not self._proc.is_alive():
             self._kill()
             self._start()
+        elif not self._ready:        # launched, not yet heard from
+            self._await_ready()
         try:
             self._conn.send((fn, args, kwargs))
         except (OSError, EOFError):
@@ -152,9 +185,17 @@ class Helper:
             return value
         raise value
 
+    def kill(self) -> None:
+        """End the helper process now, from any thread: a job waiting for it ends in HelperDied
+        (the waiting thread closes the pipe itself)."""
+        proc = self._proc
+        if proc is not None and proc.is_alive():
+            proc.kill()
+
     def _kill(self) -> None:
         proc, conn = self._proc, self._conn
         self._proc = self._conn = None
+        self._ready = False
         if conn is not None:
             try:
                 conn.close()

@@ -48,7 +48,7 @@ from ..ops.archive import Archive
 from ..ops.recovery import Recovery
 from ..store import from_iso, iso
 from ..thai import BANGKOK, to_bangkok
-from . import verdict
+from . import reading, verdict
 from .record import Arrival, Handled, Recorder
 
 if TYPE_CHECKING:
@@ -159,6 +159,8 @@ class Cycle:
         self._marked: list = []  # urgent or secret cases: officers alerted
         self.settings = verdict.Settings.of(self.cfg, self.rules)
         self.recorder = Recorder(self.cfg, self.state, self.desk, self.outbox, self.archive)
+        self._ahead: reading.Ahead | None = None     # the next batch read while this one is sent
+        self._following: list[int] | None = None     # the batch after this one, when it may be read ahead
 
     # ------------------------------------------------------------------ the cycle
 
@@ -193,17 +195,28 @@ class Cycle:
         # program every time is found out), the least interrupted first, so that kills from outside
         # never land on the same message run after run
         suspects.sort(key=lambda u: (ledger[u].interruptions, u))
-        batches = [[u] for u in suspects] + self._batches(fresh, arrivals)
+        new = self._batches(fresh, arrivals)
+        batches = [[u] for u in suspects] + new
         self.report.batches = len(batches)
         total, done = sum(len(b) for b in batches), 0
-        for batch in batches:
-            if self.stop is not None and self.stop.is_set():
-                self.report.warnings.append("หยุดตามคำสั่ง งานที่เหลือทำรอบถัดไป / stop requested: the rest waits")
-                break
-            self._process_batch(batch)
-            done += len(batch)
-            if self.progress is not None:
-                self.progress(done, total)
+        # several batches of new mail: each next one is read while this one is sent (reading.py)
+        if len(new) >= reading.FROM_BATCHES and parse is reading.parse:
+            self._ahead = reading.Ahead()
+        try:
+            for i, batch in enumerate(batches):
+                if self.stop is not None and self.stop.is_set():
+                    self.report.warnings.append("หยุดตามคำสั่ง งานที่เหลือทำรอบถัดไป / stop requested: the rest waits")
+                    break
+                self._following = batches[i + 1] if len(suspects) <= i < len(batches) - 1 else None
+                self._process_batch(batch)
+                done += len(batch)
+                if self.progress is not None:
+                    self.progress(done, total)
+        finally:
+            self._following = None
+            if self._ahead is not None:
+                self._ahead.close()
+                self._ahead = None
         for receipt, effect in self.desk.tick(self.clock()):   # reminders and closures due today
             self.report.workflow.append((receipt, effect or ""))
         results = self._results()
@@ -282,7 +295,8 @@ class Cycle:
     # ------------------------------------------------------------------ steps 1-4
 
     def _process_batch(self, uids: list[int]) -> None:
-        fetched = self.mb.fetch(uids)
+        early = self._ahead.take(uids) if self._ahead is not None else None
+        fetched = early.fetched if early is not None else self.mb.fetch(uids)
         faults.point("after_fetch")
         # intent before work: the attempt counter goes up before parsing, so a message that
         # crashes the process every time is quarantined after max_attempts; a lost
@@ -290,7 +304,7 @@ class Cycle:
         self.state.start_attempts(self.account, self.folder, self.uidvalidity, sorted(fetched))
         ledger = self.state.ledger(self.account, self.folder, self.uidvalidity, sorted(fetched))
         try:
-            self._work_batch(uids, fetched, ledger)
+            self._work_batch(uids, fetched, ledger, early)
         except Exception as exc:
             self._new_cases = []     # the batch's transaction was rolled back: no number was issued
             self._marked = []
@@ -305,7 +319,19 @@ class Cycle:
                 log.warning("could not release the attempt counters after: %s", failure.english)
             raise failure from None
 
-    def _work_batch(self, uids: list[int], fetched: dict, ledger: dict) -> None:
+    def _received(self, item: Fetched, now: datetime) -> datetime:
+        """When a message counts as received: its arrival on the server, never before imap.since
+        (no register year before it)."""
+        received = item.internal_date or now
+        start = self.since()
+        return start if start is not None and received < start else received
+
+    def _keep(self, item: Fetched) -> tuple[datetime, str, str]:
+        """Archive one message read ahead (in reading.py's thread): (received, path, sha256)."""
+        received = self._received(item, self.clock())
+        return (received, *self.archive.store(item.raw, received))
+
+    def _work_batch(self, uids: list[int], fetched: dict, ledger: dict, early: reading.Early | None) -> None:
         plans: list[_Plan] = []
         now = self.clock()
         for uid in uids:
@@ -313,15 +339,17 @@ class Cycle:
             if item is None:   # expunged by someone else meanwhile: nothing to do
                 continue
             entry = ledger[uid]
-            received = item.internal_date or now
-            start = self.since()
-            if start is not None and received < start:   # never a register year before imap.since
-                received = start
-            plans.append(_Plan(item, entry.id, received, error=entry.last_error, failures=entry.failures,
-                               interruptions=entry.interruptions))
+            plans.append(_Plan(item, entry.id, self._received(item, now), error=entry.last_error,
+                               failures=entry.failures, interruptions=entry.interruptions))
+        kept = early.kept() if early is not None else {}     # archived while the batch before was sent
         for plan in plans:   # disk full, no permission: the cycle stops (see _process_batch)
-            plan.archive, plan.sha256 = self.archive.store(plan.fetched.raw, plan.received)
+            done = kept.get(plan.fetched.uid)
+            if done is not None and done[0] == plan.received:
+                plan.archive, plan.sha256 = done[1], done[2]
+            else:
+                plan.archive, plan.sha256 = self.archive.store(plan.fetched.raw, plan.received)
         faults.point("after_archive")
+        read = early.answers() if early is not None else {}    # what the helper made of it ({}: parsed here)
         limits = self.cfg.limits
         for plan in plans:
             if plan.interruptions >= limits.max_interruptions:   # it stops the program every time
@@ -336,7 +364,7 @@ class Cycle:
                     plan.too_large = True     # kept whole in the archive; only its header is read
                     plan.letter = parse(plan.fetched.raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0])
                 else:
-                    plan.letter = parse(plan.fetched.raw)
+                    plan.letter = reading.letter_from(read.get(plan.fetched.uid)) or parse(plan.fetched.raw)
                 plan.error = None
             except Unparseable as exc:
                 plan.error = plan.give_up = f"unparseable: {exc}"     # no point retrying
@@ -361,11 +389,25 @@ class Cycle:
         self._alert_marked(now)
         for h in self.report.handled[handled_before:]:
             log.info("UID %s %s %s %s", h.uid, h.outcome, h.receipt or "-", h.reason)
+        self._read_ahead()
         self._send_queued()
         self._move(moves)
         if self._flag:
             self.mb.flag(self._flag)
             self._flag = []
+
+    def _read_ahead(self) -> None:
+        """The next batch, fetched now and parsed in the helper while this one is sent and moved.
+        Only a read: its attempts are opened when its turn comes, as for any batch."""
+        following, self._following = self._following, None
+        if self._ahead is None or not following:
+            return
+        try:
+            fetched = self.mb.fetch(following)
+        except Exception as exc:  # noqa: BLE001 - fetched again in its turn, where a failure counts
+            log.info("reading ahead: fetch failed (%s); the next batch is fetched in its turn", type(exc).__name__)
+            return
+        self._ahead.read(following, fetched, int(self.cfg.limits.max_message_mb * 1024 * 1024), self._keep)
 
     def _commit_one(self, plan: _Plan, now: datetime) -> str | None:
         """Decide and record one message inside the batch transaction; returns its folder."""

@@ -330,8 +330,8 @@ def content_hash(raw: bytes) -> str:
     if raw.startswith(b"From ") and b"\n" in raw:  # mbox separator line
         begin = raw.index(b"\n") + 1
     end = raw.find(b"\r\n\r\n", begin)
-    crlf_only = (end >= 0 and raw.count(b"\n", begin) == raw.count(b"\r\n", begin)
-                 and raw.find(b"\n\n", begin) < 0)
+    # every LF part of a CRLF (then no LF LF either: the second LF would follow an LF, not a CR)
+    crlf_only = end >= 0 and raw.count(b"\n", begin) == raw.count(b"\r\n", begin)
     if crlf_only:
         head, body_start = raw[begin:end].replace(b"\r\n", b"\n"), end + 4
     else:
@@ -378,6 +378,8 @@ _BLANK_LINE = re.compile(rb"\r?\n\r?\n")
 
 SHRINK_OVER = 256 * 1024     # base64 attachment bodies larger than this are not fed to the parser
 SIZE_HEADER = "X-Mailbot-Decoded-Size"
+_NOT_DATA = b"\r\n \t="       # in a base64 body: what decodes to nothing
+_CHUNK = 1 << 18
 _BOUNDARY = re.compile(rb'boundary\s*=\s*"?([^";\r\n]+)"?', re.I)
 _B64 = re.compile(rb"^content-transfer-encoding:\s*base64\s*$", re.I | re.M)
 _CONTAINER = re.compile(rb"^content-type:\s*(multipart|message|text)/", re.I | re.M)
@@ -493,8 +495,10 @@ def shrink(raw: bytes) -> bytes:
             if not _B64.search(head) or _CONTAINER.search(head):
                 continue
             body_start = split + len(sep)
-            blanks = sum(raw.count(c, body_start, end) for c in (b"\r", b"\n", b" ", b"\t"))
-            size = max(0, end - body_start - blanks - raw.count(b"=", body_start, end)) * 3 // 4
+            # the characters that carry data: all but line breaks, blanks and padding; counted a
+            # quarter megabyte at a time in one pass (``translate``), not in five passes of ``count``
+            size = sum(len(raw[at:min(at + _CHUNK, end)].translate(None, _NOT_DATA))
+                       for at in range(body_start, end, _CHUNK)) * 3 // 4
             newline = b"\r\n" if sep == b"\r\n\r\n" else b"\n"
             out += [raw[kept:start], head + newline + SIZE_HEADER.encode() + b": %d" % size + sep + newline]
             kept = end

@@ -1,0 +1,160 @@
+"""Reading ahead: while one batch is sent and moved, the next is fetched and parsed elsewhere.
+
+Owns: the helper process that turns the next batch's raw bytes into ``Letter``s with
+``mail.parse.parse`` (the same pure function the cycle calls), the thread in this process
+that waits for it, and the thread that archives that batch meanwhile. It is used only in a cycle with several batches of new mail, where parsing
+(a third of a busy poll) can run on a second core while this process sends the batch before.
+
+It only saves time; it decides nothing:
+- whatever it cannot answer, the cycle parses itself, in the same place and with the same
+  outcome as without it: the helper could not start, died or ran past its limit; a parse raised
+  anything but ``Unparseable``; or ``parse`` was replaced in the cycle;
+- fetching ahead is a read (BODY.PEEK), and a batch read ahead has no attempt opened and no
+  effect anywhere until the cycle works on it. Its messages are archived meanwhile, in a thread
+  (hashing, writing and fsync let the interpreter go on): the archive is content-addressed, so
+  this is the file the batch's turn would write, and a run stopped before that turn leaves only
+  files the next run writes again, unchanged.
+"""
+from __future__ import annotations
+
+import logging
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Callable
+
+from ..documents.limits import Helper
+from ..mail.parse import Letter, Unparseable, parse
+
+if TYPE_CHECKING:
+    from ..mail.mailbox import Fetched
+
+log = logging.getLogger(__name__)
+
+FROM_BATCHES = 3             # a cycle with fewer batches of new mail reads them in turn
+LIMIT_SECONDS = 30.0         # a batch's parsing in the helper, plus a second a megabyte
+MEGABYTE = 1024 * 1024
+
+Answer = tuple[str, "Letter | str | None"]    # ("ok", Letter) | ("unparseable", why) | ("again", None)
+
+
+def read_many(raws: list[bytes]) -> list[Answer]:
+    """In the helper: each message parsed, or why not. "again": the cycle parses it itself,
+    so that an error of ours is logged and counted there, as always."""
+    out: list[Answer] = []
+    for raw in raws:
+        try:
+            out.append(("ok", parse(raw)))
+        except Unparseable as exc:
+            out.append(("unparseable", str(exc)))
+        except Exception:  # noqa: BLE001 - reproduced, logged and counted in the cycle
+            out.append(("again", None))
+    return out
+
+
+def _ready() -> bool:
+    return True
+
+
+Kept = dict[int, tuple[datetime, str, str]]    # uid -> (received, archive path, sha256)
+
+
+@dataclass
+class Early:
+    """A batch read ahead: its bytes, and calls that wait for what was done with them meanwhile."""
+
+    fetched: dict[int, Fetched]
+    answers: Callable[[], dict[int, Answer]]      # what the helper made of each message
+    kept: Callable[[], Kept]                      # each message already in the archive
+
+
+def _waited(future: Future | None) -> Callable[[], dict]:
+    def result() -> dict:
+        try:
+            return future.result() if future is not None else {}
+        except Exception:  # noqa: BLE001 - the jobs answer {} rather than raise; belt and braces
+            return {}
+    return result
+
+
+class Ahead:
+    """The helper for one cycle; ``close()`` it when the cycle ends (also on an error)."""
+
+    def __init__(self) -> None:
+        self._helper = Helper()
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mailbot-read-ahead")
+        self._disk = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mailbot-keep-ahead")
+        self._read: dict[tuple[int, ...], Early] = {}
+        self._busy: list[Future] = []
+        self._off = False
+        try:     # launched here (see Helper.launch), made ready in the thread while batch 1 is worked on
+            self._helper.launch()
+        except Exception as exc:  # noqa: BLE001 - the cycle parses in its own process
+            log.info("reading ahead is off for this cycle: the helper did not start (%s)", exc)
+            self._off = True
+            return
+        self._busy.append(self._pool.submit(self._start))
+
+    def _start(self) -> None:
+        try:
+            self._helper.run(_ready, timeout=120)
+        except Exception as exc:  # noqa: BLE001 - the cycle parses in its own process
+            log.info("reading ahead is off for this cycle: the helper did not start (%s)", exc)
+
+    def read(self, uids: list[int], fetched: dict[int, Fetched], largest: int,
+             keep: Callable[[Fetched], tuple[datetime, str, str]]) -> None:
+        """Parse ``fetched`` in the helper and ``keep`` each message (the archive: content-addressed,
+        so its turn would write the very same file) while the cycle goes on. Messages over
+        ``largest`` bytes are left to the cycle (it reads only their header)."""
+        if self._off:
+            return
+        order = [u for u in uids if u in fetched and len(fetched[u].raw) <= largest]
+        parsed = self._pool.submit(self._parse, order, [fetched[u].raw for u in order])
+        kept = self._disk.submit(self._keep, [fetched[u] for u in uids if u in fetched], keep)
+        self._busy += [parsed, kept]
+        self._read[tuple(uids)] = Early(fetched, _waited(parsed), _waited(kept))
+
+    def _parse(self, order: list[int], raws: list[bytes]) -> dict[int, Answer]:
+        seconds = LIMIT_SECONDS + sum(len(r) for r in raws) / MEGABYTE
+        try:
+            answers = self._helper.run(read_many, raws, timeout=seconds)
+        except Exception as exc:  # noqa: BLE001 - died, timed out, never started: the cycle parses
+            log.info("reading ahead gave no answer (%s: %s); the batch is parsed in turn", type(exc).__name__, exc)
+            return {}
+        return dict(zip(order, answers))
+
+    @staticmethod
+    def _keep(items: list[Fetched], keep: Callable[[Fetched], tuple[datetime, str, str]]) -> Kept:
+        done: Kept = {}
+        for item in items:
+            try:
+                done[item.uid] = keep(item)
+            except Exception as exc:  # noqa: BLE001 - disk full, no permission: the cycle meets it in turn
+                log.info("reading ahead: archiving failed (%s); the batch is archived in turn", type(exc).__name__)
+                break
+        return done
+
+    def take(self, uids: list[int]) -> Early | None:
+        """The batch read ahead for exactly these UIDs, or None when this batch was not."""
+        return self._read.pop(tuple(uids), None)
+
+    def close(self) -> None:
+        """Stop the helper (at once when it is still working) and the waiting threads."""
+        self._read.clear()
+        if any(not f.done() for f in self._busy):
+            self._helper.kill()       # the waiting thread sees it die and returns
+        self._pool.shutdown(wait=True)
+        self._disk.shutdown(wait=True)
+        self._helper.close()
+
+
+def letter_from(answer: Answer | None) -> Letter | None:
+    """The helper's Letter; raises ``Unparseable`` as ``parse`` would have; None: parse it here."""
+    if answer is None:
+        return None
+    kind, value = answer
+    if kind == "ok" and isinstance(value, Letter):
+        return value
+    if kind == "unparseable":
+        raise Unparseable(str(value))
+    return None

@@ -1,0 +1,148 @@
+"""Reading ahead (intake/reading.py): in a cycle with several batches of new mail, the next batch
+is parsed in a helper process and archived in a thread while this one is sent. It only saves
+time: the same mail gets the same outcomes, numbers, reasons, replies and archive files as when
+every batch is read in its turn, and when the helper dies the cycle parses the batch itself."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from mailbot.demo import make_workspace
+from mailbot.intake import reading
+from mailbot.mail.memory import MemoryServer
+from mailbot.mail.parse import parse
+
+from .conftest import AGENCY, NOW, PASSWORD, SINCE, UNUSED_PORT, MemEnv, TestClock, letter
+
+
+def _office(tmp_path: Path, name: str) -> MemEnv:
+    clock = TestClock(NOW)
+    root = tmp_path / name
+    cfg_path = make_workspace(root, UNUSED_PORT, UNUSED_PORT, PASSWORD, since=SINCE)
+    e = MemEnv(MemoryServer(AGENCY, PASSWORD, clock=clock), root, cfg_path, clock)
+    e.set_forwarding({})
+    e.set_config(imap={"batch_size": 3}, limits={"max_message_mb": 1})
+    return e
+
+
+def _mail() -> list:
+    big = letter("ขออนุญาตก่อสร้างอาคาร แนบแบบแปลนใหญ่", sender="big@example.com")
+    big.add_attachment(b"\x00" * (2 * 1024 * 1024), maintype="application", subtype="pdf", filename="แบบ.pdf")
+    withpdf = letter("ขออนุญาตก่อสร้างอาคาร แนบแบบ", sender="pdf@example.com")
+    withpdf.add_attachment(b"%PDF-1.4 " + b"1" * 400_000, maintype="application", subtype="pdf", filename="แบบ.pdf")
+    same = bytes(letter("ร้องเรียนไฟฟ้าดับ ซอย 3", sender="twice@example.com"))
+    mails = [letter(f"ขออนุญาตก่อสร้างอาคาร หลังที่ {i}", sender=f"p{i}@example.com") for i in range(4)]
+    mails += [
+        same,
+        letter("ขอทำบัตรประชาชน", sender="wrong@example.com"),                        # another agency's work
+        letter("ตอบกลับอัตโนมัติ", sender="auto@example.com", Auto_Submitted="auto-replied"),
+        b"\r\n\r\n",                                                                  # unparseable
+        withpdf,
+        same,                                                                         # the same message again
+        big,                                                                          # over max_message_mb
+        letter("สอบถามเรื่องทั่วไป", sender="q@example.com"),
+    ]
+    return mails
+
+
+def _what_happened(e: MemEnv, report) -> dict:
+    files = sorted(p.relative_to(e.cfg.data_dir).as_posix() for p in (e.cfg.data_dir / "archive").rglob("*")
+                   if p.is_file())
+    return {
+        "handled": [(h.uid, h.sender, h.subject, h.outcome, h.receipt, h.reason, h.reply) for h in report.handled],
+        "replies": sorted((str(m["To"]), str(m["Subject"]), m.get_body(("plain",)).get_content())
+                          for m in e.replies()),
+        "archive": files,
+        "manifests": sorted((p.parent.name, sorted(p.read_text(encoding="utf-8").splitlines()))
+                            for p in (e.cfg.data_dir / "archive").rglob("MANIFEST.sha256")),
+    }
+
+
+def _spy(monkeypatch) -> list[dict]:
+    """What the helper answered for each batch read ahead (the test fails if it never answered)."""
+    seen: list[dict] = []
+    take = reading.Ahead.take
+
+    def spying(self, uids):  # type: ignore[no-untyped-def]
+        early = take(self, uids)
+        if early is not None:
+            answers = early.answers()
+            seen.append(answers)
+            early = reading.Early(early.fetched, lambda: answers, early.kept)
+        return early
+
+    monkeypatch.setattr(reading.Ahead, "take", spying)
+    return seen
+
+
+def test_reading_ahead_decides_what_reading_in_turn_decides(tmp_path, monkeypatch):
+    seen = _spy(monkeypatch)
+    ahead, in_turn = _office(tmp_path, "ahead"), _office(tmp_path, "in-turn")
+    mail = [bytes(m) for m in _mail()]
+    for e in (ahead, in_turn):
+        e.deliver(*mail)
+    with monkeypatch.context() as m:
+        m.setattr(reading, "FROM_BATCHES", 10 ** 6)     # never read ahead
+        expected = _what_happened(in_turn, in_turn.cycle())
+    assert seen == []
+    got = _what_happened(ahead, ahead.cycle())
+    assert got == expected
+    # it was read ahead, for real: every batch after the first went through the helper
+    assert len(seen) == 3                                      # 4 batches of 3
+    kinds = [kind for answers in seen for kind, _ in answers.values()]
+    assert kinds.count("ok") == 7 and kinds.count("unparseable") == 1, kinds   # the 2 MB one: read here
+    outcomes = [h[3] for h in got["handled"]]
+    assert outcomes.count("registered") == 7 and outcomes.count("quarantined") == 2, outcomes
+    assert "duplicate" in outcomes and "automatic" in outcomes
+
+
+def test_a_helper_that_dies_leaves_the_batch_to_be_parsed_in_turn(tmp_path, monkeypatch):
+    seen = _spy(monkeypatch)
+    dying, in_turn = _office(tmp_path, "dying"), _office(tmp_path, "in-turn")
+    mail = [bytes(m) for m in _mail()]
+    for e in (dying, in_turn):
+        e.deliver(*mail)
+    with monkeypatch.context() as m:
+        m.setattr(reading, "FROM_BATCHES", 10 ** 6)
+        expected = _what_happened(in_turn, in_turn.cycle())
+    parse_ahead = reading.Ahead._parse
+
+    def dies(self, order, raws):  # type: ignore[no-untyped-def]
+        run = self._helper.run        # the helper ends without an answer while on the batch (a crash)
+        self._helper.run = lambda fn, *args, timeout, **kw: run(os._exit, 70, timeout=timeout)
+        try:
+            return parse_ahead(self, order, raws)
+        finally:
+            del self._helper.run
+
+    monkeypatch.setattr(reading.Ahead, "_parse", dies)
+    assert _what_happened(dying, dying.cycle()) == expected
+    assert len(seen) == 3 and all(answers == {} for answers in seen)   # nothing came from the helper
+
+
+def test_a_cycle_with_few_batches_or_a_replaced_parser_reads_in_turn(mem_env, monkeypatch):
+    seen = _spy(monkeypatch)
+    mem_env.set_config(imap={"batch_size": 3})
+    mem_env.deliver(*[letter(f"ร้องเรียน {i}", sender=f"p{i}@example.com") for i in range(6)])   # 2 batches
+    assert [h.outcome for h in mem_env.cycle().handled] == ["registered"] * 6 and seen == []
+
+
+def test_what_the_helper_answers_means_what_parse_means():
+    good = bytes(letter("ขออนุญาตก่อสร้างอาคาร"))
+    [(kind, value), (bad_kind, why)] = reading.read_many([good, b"\r\n\r\n"])
+    assert kind == "ok" and reading.letter_from((kind, value)) == parse(good)
+    assert bad_kind == "unparseable" and "empty" in str(why)
+    with pytest.raises(Exception) as raised:
+        reading.letter_from((bad_kind, why))
+    assert type(raised.value).__name__ == "Unparseable" and str(raised.value) == str(why)
+    assert reading.letter_from(("again", None)) is None and reading.letter_from(None) is None
+
+
+def test_an_error_of_ours_in_the_helper_is_left_to_the_cycle(monkeypatch):
+    def broken(raw: bytes):  # type: ignore[no-untyped-def]
+        raise KeyError("a bug of ours")
+
+    monkeypatch.setattr(reading, "parse", broken)
+    assert reading.read_many([b"Subject: x\r\n\r\nbody"]) == [("again", None)]
