@@ -8,6 +8,7 @@ No I/O here.
 """
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from datetime import date, datetime, time, tzinfo
@@ -155,8 +156,23 @@ def arabic_to_thai_digits(text: str) -> str:
 def clean_text(text: str) -> str:
     """NFC, invisible and bidi characters removed, common Thai typing slips repaired.
 
-    Keeps spaces and case: this is the form shown back to people.
-    """
+    Keeps spaces and case: this is the form shown back to people. A short text (a subject, a
+    name) is cleaned once and remembered: a message's subject is asked for a dozen times on its
+    way (classification, urgency, secrecy, receipt tags, the register, the reply)."""
+    if len(text) <= _REMEMBERED:
+        return _clean_short(text)
+    return _clean(text)
+
+
+_REMEMBERED = 300
+
+
+@functools.lru_cache(maxsize=4096)
+def _clean_short(text: str) -> str:
+    return _clean(text)
+
+
+def _clean(text: str) -> str:
     text = unicodedata.normalize("NFC", text)
     text = text.translate(_INVISIBLE).translate(_BIDI)
     if not _ANY_THAI.search(text):

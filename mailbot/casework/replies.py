@@ -14,6 +14,7 @@ import email
 import functools
 import json
 import mimetypes
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.header import Header
@@ -22,7 +23,7 @@ from email.mime.application import MIMEApplication
 from email.mime.message import MIMEMessage
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
-from email.policy import compat32
+from email.policy import Compat32, compat32
 from email.utils import format_datetime, formataddr
 from pathlib import Path
 
@@ -280,6 +281,25 @@ def context(agency: AgencyConfig, *, receipt: str | None, received_at: datetime,
     }
 
 
+_PLAIN_LINE = re.compile(r"[!-~]+(?: [!-~]+)*")     # printable ASCII words, one space between
+
+
+class _Writing(Compat32):
+    """compat32 as replies are written with it (CRLF), except that a header which is one short
+    line of plain ASCII words (most of a reply's fourteen: Message-ID, Date, Auto-Submitted ...)
+    is written as it is. compat32 makes a ``Header`` object and encodes every value, which was
+    a third of the time of building a reply; for such a value that gives back exactly the same
+    line (tests/test_replies_writing.py compares the two)."""
+
+    def _fold(self, name: str, value: object, sanitize: bool) -> str:
+        if isinstance(value, str) and len(name) + 2 + len(value) <= 78 and _PLAIN_LINE.fullmatch(value):
+            return f"{name}: {value}{self.linesep}"
+        return super()._fold(name, value, sanitize)  # type: ignore[misc]
+
+
+WRITING = _Writing(linesep="\r\n")
+
+
 def build(*, kind: str, templates: Templates, agency: AgencyConfig, to: str, subject: str,
           receipt: str | None, in_reply_to: str | None, references: tuple[str, ...],
           message_id: str, now: datetime, ctx: dict, attach: bytes | None = None,
@@ -323,7 +343,7 @@ def build(*, kind: str, templates: Templates, agency: AgencyConfig, to: str, sub
     msg["X-Auto-Response-Suppress"] = "All"
     msg["Precedence"] = "auto_reply"
     msg["X-Mailer"] = "mailbot"
-    raw = msg.as_bytes(policy=compat32.clone(linesep="\r\n"))
+    raw = msg.as_bytes(policy=WRITING)
     if not to_header.isascii():   # a non-ASCII local part: RFC 6532 UTF-8 header, sent only with SMTPUTF8
         raw = raw.replace(b"\r\nTo: undisclosed-recipients:;\r\n", b"\r\nTo: " + to_header.encode("utf-8") + b"\r\n", 1)
     return raw
