@@ -77,7 +77,9 @@ def _spy(monkeypatch) -> list[dict]:
     return seen
 
 
-def test_reading_ahead_decides_what_reading_in_turn_decides(tmp_path, monkeypatch):
+@pytest.mark.parametrize("job_bytes", [reading.JOB_BYTES, 1])      # one job a batch; one a message
+def test_reading_ahead_decides_what_reading_in_turn_decides(tmp_path, monkeypatch, job_bytes):
+    monkeypatch.setattr(reading, "JOB_BYTES", job_bytes)
     seen = _spy(monkeypatch)
     ahead, in_turn = _office(tmp_path, "ahead"), _office(tmp_path, "in-turn")
     mail = [bytes(m) for m in _mail()]

@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 FROM_BATCHES = 3             # a cycle with fewer batches of new mail reads them in turn
 LIMIT_SECONDS = 30.0         # a batch's parsing in the helper, plus a second a megabyte
 MEGABYTE = 1024 * 1024
+JOB_BYTES = 4 * MEGABYTE     # mail sent to the helper at once (a larger message goes alone)
 
 Answer = tuple[str, "Letter | str | None"]    # ("ok", Letter) | ("unparseable", why) | ("again", None)
 
@@ -115,13 +116,23 @@ class Ahead:
         self._read[tuple(uids)] = Early(fetched, _waited(parsed), _waited(kept))
 
     def _parse(self, order: list[int], raws: list[bytes]) -> dict[int, Answer]:
-        seconds = LIMIT_SECONDS + sum(len(r) for r in raws) / MEGABYTE
-        try:
-            answers = self._helper.run(read_many, raws, timeout=seconds)
-        except Exception as exc:  # noqa: BLE001 - died, timed out, never started: the cycle parses
-            log.info("reading ahead gave no answer (%s: %s); the batch is parsed in turn", type(exc).__name__, exc)
-            return {}
-        return dict(zip(order, answers))
+        """The helper's answers, a few megabytes of mail at a time (each job is copied whole into
+        the pipe and out of it); what it did not answer is left to the cycle."""
+        answers: dict[int, Answer] = {}
+        at = 0
+        while at < len(raws):
+            upto, size = at + 1, len(raws[at])
+            while upto < len(raws) and size + len(raws[upto]) <= JOB_BYTES:
+                size += len(raws[upto])
+                upto += 1
+            try:
+                got = self._helper.run(read_many, raws[at:upto], timeout=LIMIT_SECONDS + size / MEGABYTE)
+            except Exception as exc:  # noqa: BLE001 - died, timed out, never started: the cycle parses
+                log.info("reading ahead gave no answer (%s: %s); the rest is parsed in turn", type(exc).__name__, exc)
+                break
+            answers.update(zip(order[at:upto], got))
+            at = upto
+        return answers
 
     @staticmethod
     def _keep(items: list[Fetched], keep: Callable[[Fetched], tuple[datetime, str, str]]) -> Kept:
