@@ -17,6 +17,10 @@ idempotent on retry):
   5. send       the queued mail over one SMTP connection (outbox.py), each marked at once
   6. move       out of the watched folder into the outcome folder, by UID set; then marked
 
+With three or more batches of new mail, the next batch is read ahead between steps 4 and 5
+(reading.py): fetched, parsed in a helper process and archived in a thread while this batch is
+sent and moved. Its attempts still open in its own turn, before its results are used.
+
 A crash anywhere, followed by a rerun, loses no message and gives none a second number; a
 second reply is possible only between SMTP accepting it and step 5's mark. A failure belongs
 to what caused it: a message that cannot be processed is quarantined after max_attempts (or,
