@@ -5,6 +5,7 @@ every batch is read in its turn, and when the helper dies the cycle parses the b
 from __future__ import annotations
 
 import os
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -48,9 +49,14 @@ def _mail() -> list:
 
 
 def _what_happened(e: MemEnv, report) -> dict:
+    con = sqlite3.connect(e.cfg.data_dir / "state.sqlite3")
+    ledger = con.execute("SELECT uid, outcome, archive, sha256, failures, interruptions, last_error "
+                         "FROM messages ORDER BY uid").fetchall()
+    con.close()
     files = sorted(p.relative_to(e.cfg.data_dir).as_posix() for p in (e.cfg.data_dir / "archive").rglob("*")
                    if p.is_file())
     return {
+        "ledger": ledger,            # each message's archive file and hash, outcome and attempts
         "handled": [(h.uid, h.sender, h.subject, h.outcome, h.receipt, h.reason, h.reply) for h in report.handled],
         "replies": sorted((str(m["To"]), str(m["Subject"]), m.get_body(("plain",)).get_content())
                           for m in e.replies()),
@@ -58,6 +64,21 @@ def _what_happened(e: MemEnv, report) -> dict:
         "manifests": sorted((p.parent.name, sorted(p.read_text(encoding="utf-8").splitlines()))
                             for p in (e.cfg.data_dir / "archive").rglob("MANIFEST.sha256")),
     }
+
+
+def _used(monkeypatch) -> list:
+    """The helper's Letters the cycle used instead of parsing in turn."""
+    used: list = []
+    letter_from = reading.letter_from
+
+    def counting(answer):  # type: ignore[no-untyped-def]
+        got = letter_from(answer)
+        if got is not None:
+            used.append(got)
+        return got
+
+    monkeypatch.setattr(reading, "letter_from", counting)
+    return used
 
 
 def _spy(monkeypatch) -> list[dict]:
@@ -89,8 +110,10 @@ def test_reading_ahead_decides_what_reading_in_turn_decides(tmp_path, monkeypatc
         m.setattr(reading, "FROM_BATCHES", 10 ** 6)     # never read ahead
         expected = _what_happened(in_turn, in_turn.cycle())
     assert seen == []
+    used = _used(monkeypatch)
     got = _what_happened(ahead, ahead.cycle())
     assert got == expected
+    assert len(used) == 7          # the helper's Letters were the ones used
     # it was read ahead, for real: every batch after the first went through the helper
     assert len(seen) == 3                                      # 4 batches of 3
     kinds = [kind for answers in seen for kind, _ in answers.values()]
@@ -121,7 +144,7 @@ def test_a_helper_that_dies_leaves_the_batch_to_be_parsed_in_turn(tmp_path, monk
 
     monkeypatch.setattr(reading.Ahead, "_parse", dies)
     assert _what_happened(dying, dying.cycle()) == expected
-    assert len(seen) == 3 and all(answers == {} for answers in seen)   # nothing came from the helper
+    assert seen == [{}]     # nothing came from the helper, and reading ahead stayed off after it died
 
 
 def test_a_cycle_with_few_batches_or_a_replaced_parser_reads_in_turn(mem_env, monkeypatch):
@@ -148,3 +171,35 @@ def test_an_error_of_ours_in_the_helper_is_left_to_the_cycle(monkeypatch):
 
     monkeypatch.setattr(reading, "parse", broken)
     assert reading.read_many([b"Subject: x\r\n\r\nbody"]) == [("again", None)]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="SIGINT to one process: POSIX")
+def test_ctrl_c_in_the_console_is_left_to_the_parent():
+    """Ctrl-C reaches every process of a console: the helper ignores it (the cycle decides what
+    stops), so an interrupt never comes back to the cycle as a job's answer."""
+    import signal
+    import time
+
+    from mailbot.documents.limits import Helper
+
+    with Helper() as helper:
+        pid = helper.run(os.getpid, timeout=60)
+        os.kill(pid, signal.SIGINT)
+        time.sleep(0.3)
+        assert helper.run(os.getpid, timeout=60) == pid          # the same helper, still answering
+
+
+def test_closing_stops_the_helper_at_once_and_for_good(tmp_path):
+    import time
+
+    from mailbot.mail.mailbox import Fetched
+
+    raws = [bytes(letter(f"ขออนุญาตก่อสร้างอาคาร {i}", body="ก" * 20_000)) for i in range(400)]
+    fetched = {i: Fetched(i, raw, NOW) for i, raw in enumerate(raws)}
+    ahead = reading.Ahead()
+    ahead.read(list(fetched), fetched, 10 ** 9, lambda item: (NOW, "archive/x.eml", "0" * 64))
+    started = time.monotonic()
+    ahead.close()
+    assert time.monotonic() - started < 10 and ahead._helper._proc is None
+    ahead.read(list(fetched), fetched, 10 ** 9, lambda item: (NOW, "archive/x.eml", "0" * 64))
+    assert ahead.take(list(fetched)) is None                   # closed: nothing more is read ahead

@@ -12,6 +12,7 @@ not counted in a job's limit.
 from __future__ import annotations
 
 import multiprocessing
+import signal
 import time
 from typing import Any, Callable
 
@@ -43,6 +44,9 @@ def state() -> Any:
 
 def _helper(conn, setup: Callable[..., Any] | None, setup_args: tuple) -> None:
     global _STATE
+    # Ctrl-C in a console reaches every process in it: the parent decides what stops, and
+    # ends this one (an interrupt caught here would come back to the parent as a job's answer)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         _STATE = setup(*setup_args) if setup is not None else None
     except BaseException as exc:  # noqa: BLE001 - reported to the parent
@@ -113,10 +117,11 @@ class Helper:
         self._await_ready()
 
     def launch(self) -> None:
-        """Start the helper process now and return at once; the first job waits until it is
-        ready. (A caller that may be stopped dead at any moment starts it this way, in its own
-        thread: a process stopped while it hands the helper its start-up data would leave the
-        helper printing a traceback.)"""
+        """Start the helper process now and return at once; the first job (from any thread)
+        waits until it is ready. ``start`` hands the helper its start-up data from the calling
+        thread: a process stopped dead in the middle of that leaves the helper printing a
+        traceback, so a program whose other threads may stop it at a fault point starts the
+        helper this way, from the thread that would stop it."""
         if self._proc is None or not self._proc.is_alive():
             self._kill()
             self._launch()
@@ -153,10 +158,13 @@ class Helper:
             raise value
         self._ready = True
 
-    def run(self, fn: Callable[..., Any], *args: Any, timeout: float, **kwargs: Any) -> Any:
-        """fn(*args, **kwargs) in the helper; TimedOut after ``timeout`` seconds (helper killed)."""
+    def run(self, fn: Callable[..., Any], *args: Any, timeout: float, start: bool = True, **kwargs: Any) -> Any:
+        """fn(*args, **kwargs) in the helper; TimedOut after ``timeout`` seconds (helper killed).
+        A helper that is not running is started, unless ``start`` is False (HelperDied then)."""
         if self._proc is None or not self._proc.is_alive():
             self._kill()
+            if not start:
+                raise HelperDied("the helper is not running")
             self._start()
         elif not self._ready:        # launched, not yet heard from
             self._await_ready()

@@ -205,7 +205,10 @@ class Cycle:
         total, done = sum(len(b) for b in batches), 0
         # several batches of new mail: each next one is read while this one is sent (reading.py)
         if len(new) >= reading.FROM_BATCHES and parse is reading.parse:
-            self._ahead = reading.Ahead()
+            try:
+                self._ahead = reading.Ahead()
+            except Exception as exc:  # noqa: BLE001 - it only saves time: read every batch in turn
+                log.warning("reading ahead is off for this cycle: %s: %s", type(exc).__name__, exc)
         try:
             for i, batch in enumerate(batches):
                 if self.stop is not None and self.stop.is_set():
@@ -404,12 +407,13 @@ class Cycle:
         """The next batch, fetched now and parsed in the helper while this one is sent and moved.
         Only a read: its attempts are opened when its turn comes, as for any batch."""
         following, self._following = self._following, None
-        if self._ahead is None or not following:
-            return
+        if self._ahead is None or not following or (self.stop is not None and self.stop.is_set()):
+            return                        # (asked to stop: this batch is sent and moved, no more is read)
         try:
             fetched = self.mb.fetch(following)
         except Exception as exc:  # noqa: BLE001 - fetched again in its turn, where a failure counts
-            log.info("reading ahead: fetch failed (%s); the next batch is fetched in its turn", type(exc).__name__)
+            log.warning("reading ahead: fetching the next batch failed (%s: %s); it is fetched in its turn",
+                        type(exc).__name__, exc)
             return
         self._ahead.read(following, fetched, int(self.cfg.limits.max_message_mb * 1024 * 1024), self._keep)
 

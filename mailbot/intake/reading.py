@@ -32,7 +32,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 FROM_BATCHES = 3             # a cycle with fewer batches of new mail reads them in turn
-LIMIT_SECONDS = 30.0         # a batch's parsing in the helper, plus a second a megabyte
+LIMIT_SECONDS = 30.0         # a job's parsing in the helper, plus a second a megabyte
+START_SECONDS = 30.0         # the helper's start (a new interpreter importing mail.parse)
 MEGABYTE = 1024 * 1024
 JOB_BYTES = 4 * MEGABYTE     # mail sent to the helper at once (a larger message goes alone)
 
@@ -69,20 +70,23 @@ class Early:
     kept: Callable[[], Kept]                      # each message already in the archive
 
 
-def _waited(future: Future | None) -> Callable[[], dict]:
+def _waited(future: Future) -> Callable[[], dict]:
     def result() -> dict:
         try:
-            return future.result() if future is not None else {}
-        except Exception:  # noqa: BLE001 - the jobs answer {} rather than raise; belt and braces
+            return future.result()
+        except Exception:  # noqa: BLE001 - the jobs answer {} rather than raise; cancelled: read in turn
             return {}
     return result
 
 
 class Ahead:
-    """The helper for one cycle; ``close()`` it when the cycle ends (also on an error)."""
+    """The helper for one cycle; ``close()`` it when the cycle ends (also on an error).
+
+    One helper a cycle, never started again: once it fails (it did not start, died, ran past
+    its limit) reading ahead is off until the cycle ends, and the cycle parses in turn."""
 
     def __init__(self) -> None:
-        self._helper = Helper()
+        self._helper = Helper(start_timeout=START_SECONDS)
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mailbot-read-ahead")
         self._disk = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mailbot-keep-ahead")
         self._read: dict[tuple[int, ...], Early] = {}
@@ -90,17 +94,20 @@ class Ahead:
         self._off = False
         try:     # launched here (see Helper.launch), made ready in the thread while batch 1 is worked on
             self._helper.launch()
-        except Exception as exc:  # noqa: BLE001 - the cycle parses in its own process
-            log.info("reading ahead is off for this cycle: the helper did not start (%s)", exc)
-            self._off = True
-            return
-        self._busy.append(self._pool.submit(self._start))
+            self._busy.append(self._pool.submit(self._start))
+        except Exception as exc:  # noqa: BLE001 - no process, no thread: the cycle parses in its own process
+            self._turn_off("the helper did not start", exc)
+
+    def _turn_off(self, why: str, exc: BaseException) -> None:
+        if not self._off:
+            log.info("reading ahead is off for this cycle: %s (%s: %s)", why, type(exc).__name__, exc)
+        self._off = True
 
     def _start(self) -> None:
         try:
-            self._helper.run(_ready, timeout=120)
-        except Exception as exc:  # noqa: BLE001 - the cycle parses in its own process
-            log.info("reading ahead is off for this cycle: the helper did not start (%s)", exc)
+            self._helper.run(_ready, timeout=START_SECONDS, start=False)
+        except BaseException as exc:  # noqa: BLE001 - the cycle parses in its own process
+            self._turn_off("the helper did not start", exc)
 
     def read(self, uids: list[int], fetched: dict[int, Fetched], largest: int,
              keep: Callable[[Fetched], tuple[datetime, str, str]]) -> None:
@@ -109,9 +116,14 @@ class Ahead:
         ``largest`` bytes are left to the cycle (it reads only their header)."""
         if self._off:
             return
+        self._busy = [f for f in self._busy if not f.done()]    # a done job's answers go with its batch
         order = [u for u in uids if u in fetched and len(fetched[u].raw) <= largest]
-        parsed = self._pool.submit(self._parse, order, [fetched[u].raw for u in order])
-        kept = self._disk.submit(self._keep, [fetched[u] for u in uids if u in fetched], keep)
+        try:
+            parsed = self._pool.submit(self._parse, order, [fetched[u].raw for u in order])
+            kept = self._disk.submit(self._keep, [fetched[u] for u in uids if u in fetched], keep)
+        except Exception as exc:  # noqa: BLE001 - no thread to be had: read in turn
+            self._turn_off("no thread", exc)
+            return
         self._busy += [parsed, kept]
         self._read[tuple(uids)] = Early(fetched, _waited(parsed), _waited(kept))
 
@@ -120,15 +132,16 @@ class Ahead:
         the pipe and out of it); what it did not answer is left to the cycle."""
         answers: dict[int, Answer] = {}
         at = 0
-        while at < len(raws):
+        while at < len(raws) and not self._off:
             upto, size = at + 1, len(raws[at])
             while upto < len(raws) and size + len(raws[upto]) <= JOB_BYTES:
                 size += len(raws[upto])
                 upto += 1
             try:
-                got = self._helper.run(read_many, raws[at:upto], timeout=LIMIT_SECONDS + size / MEGABYTE)
-            except Exception as exc:  # noqa: BLE001 - died, timed out, never started: the cycle parses
-                log.info("reading ahead gave no answer (%s: %s); the rest is parsed in turn", type(exc).__name__, exc)
+                got = self._helper.run(read_many, raws[at:upto], timeout=LIMIT_SECONDS + size / MEGABYTE,
+                                       start=False)
+            except BaseException as exc:  # noqa: BLE001 - died, timed out, interrupted: the cycle parses
+                self._turn_off("no answer from the helper", exc)
                 break
             answers.update(zip(order[at:upto], got))
             at = upto
@@ -150,12 +163,12 @@ class Ahead:
         return self._read.pop(tuple(uids), None)
 
     def close(self) -> None:
-        """Stop the helper (at once when it is still working) and the waiting threads."""
+        """Stop the helper at once (it is never started again) and the waiting threads."""
+        self._off = True
         self._read.clear()
-        if any(not f.done() for f in self._busy):
-            self._helper.kill()       # the waiting thread sees it die and returns
-        self._pool.shutdown(wait=True)
-        self._disk.shutdown(wait=True)
+        self._helper.kill()           # a thread waiting for it sees it die and returns
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._disk.shutdown(wait=True, cancel_futures=True)
         self._helper.close()
 
 
