@@ -17,9 +17,9 @@ idempotent on retry):
   5. send       the queued mail over one SMTP connection (outbox.py), each marked at once
   6. move       out of the watched folder into the outcome folder, by UID set; then marked
 
-With three or more batches of new mail, the next batch is read ahead between steps 4 and 5
-(reading.py): fetched, parsed in a helper process and archived in a thread while this batch is
-sent and moved. Its attempts still open in its own turn, before its results are used.
+With three or more batches of new mail, the next batch is read ahead between steps 3 and 4
+(reading.py): fetched, then parsed in a helper process and archived in a thread while this batch
+is committed, sent and moved. Its attempts still open in its own turn, before its results are used.
 
 A crash anywhere, followed by a rerun, loses no message and gives none a second number; a
 second reply is possible only between SMTP accepting it and step 5's mark. A failure belongs
@@ -163,7 +163,7 @@ class Cycle:
         self._marked: list = []  # urgent or secret cases: officers alerted
         self.settings = verdict.Settings.of(self.cfg, self.rules)
         self.recorder = Recorder(self.cfg, self.state, self.desk, self.outbox, self.archive)
-        self._ahead: reading.Ahead | None = None     # the next batch read while this one is sent
+        self._ahead: reading.Ahead | None = None     # the next batch read while this one is committed and sent
         self._following: list[int] | None = None     # the batch after this one, when it may be read ahead
 
     # ------------------------------------------------------------------ the cycle
@@ -203,7 +203,7 @@ class Cycle:
         batches = [[u] for u in suspects] + new
         self.report.batches = len(batches)
         total, done = sum(len(b) for b in batches), 0
-        # several batches of new mail: each next one is read while this one is sent (reading.py)
+        # several batches of new mail: each next one is read while this one is committed and sent (reading.py)
         if len(new) >= reading.FROM_BATCHES and parse is reading.parse:
             try:
                 self._ahead = reading.Ahead()
@@ -378,6 +378,7 @@ class Cycle:
             except Exception as exc:  # a bug of ours on odd input: retry, then quarantine
                 plan.error = f"parse failed: {type(exc).__name__}: {exc}"
                 log.exception("parse failed for UID %s", plan.fetched.uid)
+        self._read_ahead()
         moves: dict[str, list[tuple[int, int]]] = defaultdict(list)
         handled_before = len(self.report.handled)
         with self.state.tx():
@@ -396,7 +397,6 @@ class Cycle:
         self._alert_marked(now)
         for h in self.report.handled[handled_before:]:
             log.info("UID %s %s %s %s", h.uid, h.outcome, h.receipt or "-", h.reason)
-        self._read_ahead()
         self._send_queued()
         self._move(moves)
         if self._flag:
@@ -404,11 +404,12 @@ class Cycle:
             self._flag = []
 
     def _read_ahead(self) -> None:
-        """The next batch, fetched now and parsed in the helper while this one is sent and moved.
+        """The next batch, fetched now (this one parsed, not yet committed) and parsed in the helper
+        while this one is committed, sent and moved.
         Only a read: its attempts are opened when its turn comes, as for any batch."""
         following, self._following = self._following, None
         if self._ahead is None or not following or (self.stop is not None and self.stop.is_set()):
-            return                        # (asked to stop: this batch is sent and moved, no more is read)
+            return                        # (asked to stop: this batch is finished, no more is read)
         try:
             fetched = self.mb.fetch(following)
         except Exception as exc:  # noqa: BLE001 - fetched again in its turn, where a failure counts

@@ -1,10 +1,10 @@
-"""Reading ahead: while one batch is sent and moved, the next is fetched and parsed elsewhere.
+"""Reading ahead: while one batch is committed, sent and moved, the next is parsed elsewhere.
 
 Owns: the helper process that turns the next batch's raw bytes into ``Letter``s with
 ``mail.parse.parse`` (the same pure function the cycle calls), the thread in this process
 that waits for it, and the thread that archives that batch meanwhile. It is used only in a
 cycle with several batches of new mail, where parsing (a third of a busy poll) can run on a
-second core while this process sends the batch before.
+second core while this process commits, sends and moves the batch before.
 
 It only saves time; it decides nothing:
 - whatever it cannot answer, the cycle parses itself, in the same place and with the same
