@@ -47,6 +47,42 @@ def test_a_plain_short_header_is_written_as_compat32_writes_it():
     assert fast > 5_000          # the written-as-it-is path was taken, not only the stock one
 
 
+def _through_the_package(text: str, headers: list) -> bytes:
+    """A mail of text alone as the email package writes it (MIMEText, then the generator)."""
+    return replies._composed(text, headers, None, ())
+
+
+def _texts(rng: random.Random, count: int) -> list[str]:
+    thai = "กขคงจฉชซญดตถทนบปผพฟมยรลวศสหอฮะาิีึืุูเแโใไ่้๊๋็์ํ๐๑๒๓๔๕๖๗๘๙"
+    alphabet = thai + string.ascii_letters + string.digits + string.punctuation + " " * 8 + "\t" + "€😀\u200b"
+    ends = ["\n", "\r\n", "\r", "\n\n", ""]
+    out = ["", "\n", "a", "ก"]
+    for _ in range(count):
+        lines = ["".join(rng.choice(alphabet) for _ in range(rng.choice([0, 1, 5, 40, 57, 76, 77, 200])))
+                 for _ in range(rng.randint(1, 12))]
+        out.append("".join(line + rng.choice(ends) for line in lines))
+    return out
+
+
+def test_a_mail_of_text_alone_is_written_as_the_email_package_writes_it():
+    """The short way for replies without attachments against MIMEText and the generator: random
+    Thai and ASCII texts (empty, long lines, every kind of line end) under every header set."""
+    rng = random.Random(2569)
+    values = _values(rng, 400)
+    for i, text in enumerate(_texts(rng, 3_000)):
+        headers = [(rng.choice(NAMES), rng.choice(values)) for _ in range(rng.randint(0, 6))]
+        if i % 3 == 0:
+            headers.append(("Subject", replies.Header(text[:120] or "ว่าง", "utf-8")))
+        assert replies._text_only(text, headers) == _through_the_package(text, headers), (text, headers)
+
+
+def test_a_text_that_is_not_unicode_fails_alike():
+    with pytest.raises(UnicodeEncodeError):
+        _through_the_package("\udcff", [])
+    with pytest.raises(UnicodeEncodeError):
+        replies._text_only("\udcff", [])
+
+
 @pytest.mark.parametrize("kind", sorted(MAIL_KINDS))
 def test_every_kind_of_mail_comes_out_byte_for_byte_as_before(kind, monkeypatch):
     templates = Templates(REPO / "templates")
@@ -59,10 +95,12 @@ def test_every_kind_of_mail_comes_out_byte_for_byte_as_before(kind, monkeypatch)
              dict(to="John Smith <john.smith@example.com>", subject="Building permit request, house 12",
                   in_reply_to=None, references=()),
              dict(to="ผู้ใช้@ตัวอย่าง.ไทย", subject="x" * 120, in_reply_to="<b@example.com>", references=("<b@example.com>",))]
+    ways = ((replies.WRITING, replies._text_only), (STOCK, _through_the_package))   # ours, the package's
     for i, case in enumerate(cases):
         made = []
-        for policy in (replies.WRITING, STOCK):
+        for policy, text_only in ways:
             monkeypatch.setattr(replies, "WRITING", policy)
+            monkeypatch.setattr(replies, "_text_only", text_only)
             monkeypatch.setattr(email.generator.Generator, "_make_boundary",     # the same boundary both times
                                 classmethod(lambda cls, text=None: "===============0123456789=="))
             try:

@@ -11,6 +11,7 @@ contact). Pure apart from reading the template files.
 from __future__ import annotations
 
 import email
+import email.base64mime
 import functools
 import json
 import mimetypes
@@ -299,19 +300,16 @@ class _Writing(Compat32):
 
 WRITING = _Writing(linesep="\r\n")
 
+# what MIMEText(text, "plain", "utf-8") puts first, in its order (compat32)
+_TEXT_PART = (("Content-Type", 'text/plain; charset="utf-8"'), ("MIME-Version", "1.0"),
+              ("Content-Transfer-Encoding", "base64"))
 
-def build(*, kind: str, templates: Templates, agency: AgencyConfig, to: str, subject: str,
-          receipt: str | None, in_reply_to: str | None, references: tuple[str, ...],
-          message_id: str, now: datetime, ctx: dict, attach: bytes | None = None,
-          files: tuple[tuple[str, bytes], ...] = (), template: str | None = None) -> bytes:
-    """The reply as bytes ready for SMTP (CRLF line ends).
 
-    Built with the compat32 classes: policy.default refolds every Thai header through its
-    parser, which cost ~13 ms a reply (measured with bench/run.py); Header() encodes the same
-    RFC 2047 words, split on character boundaries, at a fraction of that.
-    """
-    spec = MAIL_KINDS[kind]
-    body = MIMEText(templates.render(template or spec.template_name, ctx), "plain", "utf-8")
+def _composed(text: str, headers: list[tuple[str, object]], attach: bytes | None,
+              files: tuple[tuple[str, bytes], ...]) -> bytes:
+    """The mail as the email package writes it: the text, then the original message
+    (message/rfc822) and the files, each a part of its own."""
+    body = MIMEText(text, "plain", "utf-8")
     msg: Message = body
     if attach is not None or files:
         msg = MIMEMultipart("mixed")
@@ -324,26 +322,49 @@ def build(*, kind: str, templates: Templates, agency: AgencyConfig, to: str, sub
             part.replace_header("Content-Type", mime)
             part.add_header("Content-Disposition", "attachment", filename=("utf-8", "", filename))
             msg.attach(part)
-    msg["From"] = formataddr((agency.name, agency.address), charset="utf-8")
+    for name, value in headers:
+        msg[name] = value  # type: ignore[assignment]  # compat32 takes a Header object too; typeshed says str only
+    return msg.as_bytes(policy=WRITING)
+
+
+def _text_only(text: str, headers: list[tuple[str, object]]) -> bytes:
+    """A mail that is its text alone (most replies), byte for byte as ``_composed`` writes it
+    (tests/test_replies_writing.py compares them), without building the message object and
+    walking it: the same headers folded by the same policy, the body in base64 lines."""
+    data = text.encode("utf-8")      # as MIMEText does: a text that is not Unicode fails alike
+    head = b"".join(WRITING.fold_binary(name, value) for name, value in (*_TEXT_PART, *headers))  # type: ignore[arg-type]
+    return head + b"\r\n" + email.base64mime.body_encode(data).replace("\n", "\r\n").encode("ascii")
+
+
+def build(*, kind: str, templates: Templates, agency: AgencyConfig, to: str, subject: str,
+          receipt: str | None, in_reply_to: str | None, references: tuple[str, ...],
+          message_id: str, now: datetime, ctx: dict, attach: bytes | None = None,
+          files: tuple[tuple[str, bytes], ...] = (), template: str | None = None) -> bytes:
+    """The reply as bytes ready for SMTP (CRLF line ends).
+
+    Built with the compat32 classes: policy.default refolds every Thai header through its
+    parser, which cost ~13 ms a reply (measured with bench/run.py); Header() encodes the same
+    RFC 2047 words, split on character boundaries, at a fraction of that.
+    """
+    spec = MAIL_KINDS[kind]
+    text = templates.render(template or spec.template_name, ctx)
+    headers: list[tuple[str, object]] = [("From", formataddr((agency.name, agency.address), charset="utf-8"))]
     to_header = addresses.header_form(to)
-    msg["To"] = to_header if to_header.isascii() else "undisclosed-recipients:;"
+    headers.append(("To", to_header if to_header.isascii() else "undisclosed-recipients:;"))
     # a reply keeps the citizen's subject (plus the tag); forwards, alerts and reports have their own
-    text = reply_subject(subject, receipt, ctx.get("language", THAI)) if spec.threaded else one_line(subject, 250)
+    title = reply_subject(subject, receipt, ctx.get("language", THAI)) if spec.threaded else one_line(subject, 250)
     if kind == "forward":   # carries the citizen's subject
-        text = defang(one_line(subject, 250))
-    # compat32 takes a Header object here; typeshed's Message.__setitem__ says str only
-    msg["Subject"] = Header(text, "utf-8") if not text.isascii() else text  # type: ignore[assignment]
-    msg["Date"] = format_datetime(to_bangkok(now))
-    msg["Message-ID"] = message_id
+        title = defang(one_line(subject, 250))
+    headers.append(("Subject", Header(title, "utf-8") if not title.isascii() else title))
+    headers.append(("Date", format_datetime(to_bangkok(now))))
+    headers.append(("Message-ID", message_id))
     if in_reply_to:
-        msg["In-Reply-To"] = in_reply_to
+        headers.append(("In-Reply-To", in_reply_to))
         refs = [r for r in references if r != in_reply_to][-10:] + [in_reply_to]
-        msg["References"] = " ".join(refs)
-    msg["Auto-Submitted"] = spec.auto_submitted
-    msg["X-Auto-Response-Suppress"] = "All"
-    msg["Precedence"] = "auto_reply"
-    msg["X-Mailer"] = "mailbot"
-    raw = msg.as_bytes(policy=WRITING)
+        headers.append(("References", " ".join(refs)))
+    headers += [("Auto-Submitted", spec.auto_submitted), ("X-Auto-Response-Suppress", "All"),
+                ("Precedence", "auto_reply"), ("X-Mailer", "mailbot")]
+    raw = _text_only(text, headers) if attach is None and not files else _composed(text, headers, attach, files)
     if not to_header.isascii():   # a non-ASCII local part: RFC 6532 UTF-8 header, sent only with SMTPUTF8
         raw = raw.replace(b"\r\nTo: undisclosed-recipients:;\r\n", b"\r\nTo: " + to_header.encode("utf-8") + b"\r\n", 1)
     return raw
