@@ -1,5 +1,5 @@
 """Reading ahead (intake/reading.py): in a cycle with several batches of new mail, the next batch
-is parsed in a helper process and archived in a thread while this one is sent. It only saves
+is parsed in a helper process and archived in a thread while this one is decided and sent. It only saves
 time: the same mail gets the same outcomes, numbers, reasons, replies and archive files as when
 every batch is read in its turn, and when the helper dies the cycle parses the batch itself."""
 from __future__ import annotations
@@ -211,3 +211,29 @@ def test_closing_stops_the_helper_at_once_and_for_good(tmp_path):
     assert time.monotonic() - started < 10 and ahead._helper._proc is None
     ahead.read(list(fetched), fetched, 10 ** 9, lambda item: (NOW, "archive/x.eml", "0" * 64))
     assert ahead.take(list(fetched)) is None                   # closed: nothing more is read ahead
+
+
+@pytest.mark.parametrize("batch_size", [1, 2])
+def test_a_message_alone_is_committed_before_the_next_is_read(tmp_path, monkeypatch, batch_size):
+    """A kill before a batch's commit counts against its messages only when the batch is one
+    message alone: then the next batch is read after the commit; otherwise before the decisions,
+    so that the helper parses it while this batch is decided and sent."""
+    from mailbot.intake.cycle import Cycle
+
+    e = _office(tmp_path, "order")
+    e.set_config(imap={"batch_size": batch_size})
+    e.deliver(*[bytes(letter(f"ขออนุญาตก่อสร้างอาคาร หลังที่ {i}", sender=f"p{i}@example.com")) for i in range(6)])
+    decided_when_read: list[int] = []
+    read_ahead = Cycle._read_ahead
+
+    def noting(self):  # type: ignore[no-untyped-def]
+        if self._following:
+            decided_when_read.append(len(self.report.handled))
+        return read_ahead(self)
+
+    monkeypatch.setattr(Cycle, "_read_ahead", noting)
+    report = e.cycle()
+    assert [h.outcome for h in report.handled].count("registered") == 6
+    batches = 6 // batch_size
+    # read while batch k is worked on: k + 1 batches decided (alone), or k batches (several)
+    assert decided_when_read == [batch_size * (k + (batch_size == 1)) for k in range(batches - 1)]

@@ -331,7 +331,10 @@ def _text_only(text: str, headers: list[tuple[str, object]]) -> bytes:
     """A mail that is its text alone (most replies), byte for byte as ``_composed`` writes it
     (tests/test_replies_writing.py compares them), without building the message object and
     walking it: the same headers folded by the same policy, the body in base64 lines."""
-    data = text.encode("utf-8")      # as MIMEText does: a text that is not Unicode fails alike
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError:     # lone surrogates: each Python release's MIMEText has its own answer
+        return _composed(text, headers, None, ())
     head = b"".join(WRITING.fold_binary(name, value) for name, value in (*_TEXT_PART, *headers))  # type: ignore[arg-type]
     return head + b"\r\n" + email.base64mime.body_encode(data).replace("\n", "\r\n").encode("ascii")
 

@@ -17,9 +17,11 @@ idempotent on retry):
   5. send       the queued mail over one SMTP connection (outbox.py), each marked at once
   6. move       out of the watched folder into the outcome folder, by UID set; then marked
 
-With three or more batches of new mail, the next batch is read ahead between steps 3 and 4
-(reading.py): fetched, then parsed in a helper process and archived in a thread while this batch
-is committed, sent and moved. Its attempts still open in its own turn, before its results are used.
+With three or more batches of new mail, the next batch is read ahead (reading.py) once this
+batch is parsed, before its decisions and commit (after the commit when the batch is one message
+alone, whose attempt counts a kill against it): fetched, then parsed in a helper process and
+archived in a thread while this batch is decided, sent and moved. Its attempts still open in its
+own turn, before its results are used.
 
 A crash anywhere, followed by a rerun, loses no message and gives none a second number; a
 second reply is possible only between SMTP accepting it and step 5's mark. A failure belongs
@@ -348,7 +350,7 @@ class Cycle:
             entry = ledger[uid]
             plans.append(_Plan(item, entry.id, self._received(item, now), error=entry.last_error,
                                failures=entry.failures, interruptions=entry.interruptions))
-        kept = early.kept() if early is not None else {}     # archived while the batch before was sent
+        kept = early.kept() if early is not None else {}     # archived while the batch before was worked on
         for plan in plans:   # disk full, no permission: the cycle stops (see _process_batch)
             done = kept.get(plan.fetched.uid)
             if done is not None and done[0] == plan.received:
@@ -378,7 +380,11 @@ class Cycle:
             except Exception as exc:  # a bug of ours on odd input: retry, then quarantine
                 plan.error = f"parse failed: {type(exc).__name__}: {exc}"
                 log.exception("parse failed for UID %s", plan.fetched.uid)
-        self._read_ahead()
+        # the next batch is parsed and archived while this one is decided and sent; a message alone
+        # is committed first (a kill before its commit counts against it: nothing else then)
+        alone = len(plans) == 1
+        if not alone:
+            self._read_ahead()
         moves: dict[str, list[tuple[int, int]]] = defaultdict(list)
         handled_before = len(self.report.handled)
         with self.state.tx():
@@ -397,6 +403,8 @@ class Cycle:
         self._alert_marked(now)
         for h in self.report.handled[handled_before:]:
             log.info("UID %s %s %s %s", h.uid, h.outcome, h.receipt or "-", h.reason)
+        if alone:
+            self._read_ahead()
         self._send_queued()
         self._move(moves)
         if self._flag:
@@ -404,12 +412,12 @@ class Cycle:
             self._flag = []
 
     def _read_ahead(self) -> None:
-        """The next batch, fetched now (this one parsed, not yet committed) and parsed in the helper
-        while this one is committed, sent and moved.
+        """The next batch, fetched now (this one parsed) and parsed in the helper while this one is
+        decided, committed, sent and moved.
         Only a read: its attempts are opened when its turn comes, as for any batch."""
         following, self._following = self._following, None
-        if self._ahead is None or not following or (self.stop is not None and self.stop.is_set()):
-            return                        # (asked to stop: this batch is finished, no more is read)
+        if self._ahead is None or not self._ahead.on or not following or (self.stop is not None and self.stop.is_set()):
+            return          # (off after a failure: each batch is read in turn; asked to stop: no more is read)
         try:
             fetched = self.mb.fetch(following)
         except Exception as exc:  # noqa: BLE001 - fetched again in its turn, where a failure counts

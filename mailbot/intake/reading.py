@@ -104,6 +104,11 @@ class Ahead:
             log.info("reading ahead is off for this cycle: %s (%s: %s)", why, type(exc).__name__, exc)
         self._off = True
 
+    @property
+    def on(self) -> bool:
+        """Still reading ahead (off once the helper failed, until the cycle ends)."""
+        return not self._off
+
     def _start(self) -> None:
         try:
             self._helper.run(_ready, timeout=START_SECONDS, start=False)
