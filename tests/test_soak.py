@@ -1,7 +1,8 @@
 """SIGKILL a real `mailbot poll` over 300 messages at random moments, 50 times, rerunning after
 each kill; then every message has exactly one outcome, receipt numbers are unique with no gaps,
-and replies sent equal replies owed (duplicates only from the SMTP-accepted-not-yet-marked
-window, counted and printed)."""
+and replies sent equal replies owed: duplicates only from the SMTP-accepted-not-yet-marked
+window, and a reply cut off there twice held for an officer (outbox.py), both bounded by the
+kills, counted and printed."""
 from __future__ import annotations
 
 import os
@@ -64,11 +65,16 @@ def test_sigkill_soak(env):
     seqs = [r[0] for r in con.execute("SELECT seq FROM cases ORDER BY seq")]
     assert seqs == list(range(1, len(seqs) + 1))                 # unique, no gaps
     owed = con.execute("SELECT count(*) FROM outbox").fetchone()[0]
-    unsent = con.execute("SELECT count(*) FROM outbox WHERE status<>'sent'").fetchone()[0]
-    assert unsent == 0
+    unsent = [tuple(r) for r in con.execute("SELECT status, hold_reason FROM outbox WHERE status<>'sent'")]
+    # a reply cut off twice after the server may have had it is held for an officer instead of a
+    # third try (outbox.py): the designed outcome where SMTP cannot tell; nothing else stays unsent
+    held = [r for r in unsent if r[0] == "held" and "cut off twice" in (r[1] or "")]
+    assert unsent == held
     ids = Counter(m.data.split(b"Message-ID: ")[1].split(b"\r\n")[0] for m in env.smtp.messages)
-    assert set(ids) == {r[0].encode() for r in con.execute("SELECT message_id FROM outbox")}
+    sent = {r[0].encode() for r in con.execute("SELECT message_id FROM outbox WHERE status='sent'")}
+    assert sent <= set(ids) <= {r[0].encode() for r in con.execute("SELECT message_id FROM outbox")}
     duplicates = sum(n - 1 for n in ids.values())
-    assert duplicates <= killed                                  # at most one per kill, in the documented window
+    assert duplicates + len(held) <= killed      # each bounded by the kills, in the documented window
     print(f"\nSOAK kills={killed} finished_early={finished_early} messages={total} cases={len(seqs)} "
-          f"replies_owed={owed} replies_delivered={len(env.smtp.messages)} duplicates={duplicates}")
+          f"replies_owed={owed} replies_delivered={len(env.smtp.messages)} duplicates={duplicates} "
+          f"held_after_two_cut_offs={len(held)}")
