@@ -1,7 +1,9 @@
 """Fault injection for crash tests: stop the process dead at a named step of the pipeline.
 
 Set ``MAILBOT_FAULT=<step>`` (or ``<step>:<n>`` to stop at its n-th hit) and the process
-exits with status 86 there, without cleanup, as a power cut would. Steps, in order:
+exits with status 86 there, without cleanup, as a power cut would. ``deciding@<text>`` stops
+only while deciding a message whose subject holds the text: a message that kills the program
+every time (out of memory, say). Steps, in order:
 after_fetch, after_archive, deciding (as one message is decided), after_decide (inside the
 transaction, before COMMIT),
 after_commit, after_send (SMTP accepted, not yet marked sent), after_mark_sent,
@@ -22,7 +24,7 @@ EXIT_CODE = 86
 _hits: dict[str, int] = {}
 
 
-def point(step: str) -> None:
+def point(step: str, about: str = "") -> None:
     pause = os.environ.get("MAILBOT_PAUSE")   # "<step>:<seconds>": hold there (tests of waiting officers)
     if pause and pause.partition(":")[0] == step:
         time.sleep(float(pause.partition(":")[2] or 1))
@@ -30,7 +32,8 @@ def point(step: str) -> None:
     if not spec:
         return
     name, _, nth = spec.partition(":")
-    if name != step:
+    name, _, text = name.partition("@")
+    if name != step or text not in about:
         return
     _hits[step] = _hits.get(step, 0) + 1
     if _hits[step] >= int(nth or 1):

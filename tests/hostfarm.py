@@ -163,14 +163,14 @@ class Farm:
             self.start_worker(concurrency, tick, heartbeat, stalled)
 
     def start_worker(self, concurrency: int = 4, tick: int = 1, heartbeat: float = 1.0,
-                     stalled: float = 4.0, idle: bool = False) -> subprocess.Popen[bytes]:
+                     stalled: float = 4.0, idle: bool = False, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         log = self.root / f"worker-{len(self.workers)}.log"
         self.logs.append(log)
         proc = subprocess.Popen(
             [sys.executable, "-m", "mailbot", "host", "worker", "--concurrency", str(concurrency),
              "--tick", str(tick), "--heartbeat", str(heartbeat), "--stalled", str(stalled)]
             + (["--idle"] if idle else []),
-            env=self.env(), stdout=open(log, "wb"), stderr=subprocess.STDOUT, cwd=self.root)
+            env={**self.env(), **(env or {})}, stdout=open(log, "wb"), stderr=subprocess.STDOUT, cwd=self.root)
         self.workers.append(proc)
         return proc
 

@@ -96,3 +96,26 @@ def test_kills_from_outside_do_not_quarantine_good_mail(env):
     outcomes = [r[0] for r in con.execute("SELECT outcome FROM messages ORDER BY uid")]
     assert outcomes == ["registered"] * 6, outcomes
     assert max(r[0] for r in con.execute("SELECT interruptions FROM messages")) < 5
+
+
+def test_a_message_that_stops_the_program_inside_a_batch_is_narrowed_down_and_quarantined(env):
+    """The poison message sits in a batch of eight: the batch is cut off, then its halves, until
+    it is alone, where each run counts against it; the seven others are registered on the way,
+    never blamed. A few more runs than for a message alone (log2 of the batch), not one per message."""
+    env.set_config(imap={"batch_size": 8})
+    mails = [letter(f"ขออนุญาตก่อสร้างอาคาร หลังที่ {i}", sender=f"p{i}@example.com") for i in range(8)]
+    mails[5] = letter("ขออนุญาตก่อสร้างอาคาร พิษ", sender="poison@example.com")
+    env.deliver(*mails)
+    runs = []
+    while not runs or runs[-1] != 0:
+        runs.append(env.cli("poll", env={"MAILBOT_FAULT": "deciding@พิษ"}).returncode)
+        assert len(runs) <= 12, runs
+    # cut off in the batch of 8, in its half of 4, its 2, then 5 times alone; the 6th run quarantines it
+    assert runs == [EXIT_CODE] * 8 + [0], runs
+    con = sqlite3.connect(env.cfg.data_dir / "state.sqlite3")
+    rows = con.execute("SELECT uid, outcome, reason, interruptions FROM messages ORDER BY uid").fetchall()
+    assert [r[1] for r in rows] == ["registered"] * 5 + ["quarantined"] + ["registered"] * 2
+    assert "stopped 5 times" in rows[5][2]
+    assert [r[3] for r in rows if r[1] == "registered"] == [0] * 7      # the good ones never blamed
+    assert sorted(r[0] for r in con.execute("SELECT seq FROM cases")) == list(range(1, 8))
+    assert env.folder_count("กักกัน") == 1 and env.folder_count("INBOX") == 0

@@ -266,3 +266,24 @@ def test_the_service_brings_new_mail_in_as_soon_as_the_mailbox_announces_it(mem_
         daemon.stop()
     assert mem_env.folder_count("INBOX") == 0 and mem_env.folder_count(REGISTERED) == 2
     assert [r[RECEIPT] for r in register(mem_env)[1:]] == [f"1/{YEAR}", f"2/{YEAR}"]
+
+
+def test_suspects_are_tried_again_in_halves_then_alone():
+    """suspect_batches (pure): messages a run was cut off on in a batch, in two batches of those
+    cut off as often; one cut off alone, or that failed, alone again; the least cut off first."""
+    from mailbot.intake.cycle import suspect_batches
+    from mailbot.store.ledger import Ledger
+
+    def entry(uid: int, attempts: int, failures: int = 0, interruptions: int = 0, open_alone: bool = False) -> Ledger:
+        return Ledger(uid, uid, None, None, False, attempts, None, failures, interruptions, open_alone)
+
+    batch = {u: entry(u, 1) for u in range(10, 30)}               # one batch of 20, cut off once
+    assert suspect_batches(list(batch), batch) == [list(range(10, 20)), list(range(20, 30))]
+    odd = {u: entry(u, 2) for u in (5, 3, 9)}                     # three cut off twice: 2 + 1
+    assert suspect_batches([5, 3, 9], odd) == [[3, 5], [9]]
+    assert suspect_batches([7], {7: entry(7, 3)}) == [[7]]
+    mixed = {1: entry(1, 3, interruptions=2), 2: entry(2, 2, interruptions=1), 3: entry(3, 1, open_alone=True),
+             4: entry(4, 2, failures=1), 6: entry(6, 2), 8: entry(8, 2), 11: entry(11, 1), 12: entry(12, 1),
+             13: entry(13, 0)}
+    assert suspect_batches(sorted(mixed), mixed) == [[13], [11], [12], [6], [8], [3], [4], [2], [1]]
+    assert suspect_batches([], {}) == []

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import random
+import signal
 import subprocess
 import sys
 import time
@@ -111,6 +112,39 @@ def test_workers_killed_every_few_seconds_lose_nothing_and_send_nothing_twice(po
         assert figures.pop("unanswered") == held
         assert figures == {"undrained": 0, "gaps": 0, "crossed": 0, "chain_broken": 0}
         assert recovered and max(recovered) <= 60
+
+
+def test_a_dead_workers_cycle_is_closed_while_every_cycle_slot_is_busy(postgres, tmp_path: Path):
+    """The tick and the rescue run beside the cycles, not in their slots: with the one cycle slot
+    of the live worker held by a long cycle, the cycle of a worker killed meanwhile is still closed
+    within seconds (heartbeats stop, then the rescue runs), while that long cycle still runs."""
+    import psycopg
+
+    url = postgres.new_database()
+    with Farm(tmp_path, url, agencies=2, mails=1) as farm:
+        slow = {"MAILBOT_PAUSE": "deciding:25"}          # each cycle holds its slot for 25 s
+        farm.start_worker(concurrency=1, env=slow)
+        farm.start_worker(concurrency=1, env=slow)
+
+        def doing() -> dict[str, int]:
+            with psycopg.connect(url) as con:
+                return {r[1]: r[0] for r in con.execute(
+                    "SELECT id, lock FROM procrastinate_jobs WHERE task_name = 'mailbot.cycle' AND status = 'doing'")}
+
+        farm.wait(lambda: len(doing()) == 2 and all(r[1] for r in farm.cycles().values()), 60)  # one on each worker
+        victim = farm.workers[0]
+        agency = next(a for a, r in farm.cycles().items() if r[1] and r[1].endswith(f":{victim.pid}"))
+        victim_job = doing()[f"agency:{agency}"]
+        victim.send_signal(signal.SIGKILL)
+        victim.wait()
+        killed = time.monotonic()
+        with psycopg.connect(url) as con:
+            def status() -> str:
+                return con.execute("SELECT status FROM procrastinate_jobs WHERE id = %s", (victim_job,)).fetchone()[0]
+            took = farm.wait(lambda: status() == "failed", 20)    # heartbeat 1 s, stalled 4 s
+        print(f"\nrescue: the dead worker's cycle closed {time.monotonic() - killed:.1f} s after the kill "
+              f"({took:.1f} s waited), the live worker's one slot busy all along")
+        assert len(doing()) == 1                       # the live worker's long cycle is still running
 
 
 def test_an_agency_a_dead_worker_cut_off_is_queued_before_the_others(postgres):

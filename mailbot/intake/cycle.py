@@ -8,8 +8,9 @@ idempotent on retry):
 
   1. fetch      BODY.PEEK in batches; the attempt is opened first (poison detection: a run cut
                 off while working on one message alone counts against it, max_interruptions;
-                a failure the run saw counts too, max_attempts); mail older than imap.since is
-                left alone
+                a failure the run saw counts too, max_attempts; messages a run was cut off on
+                in a batch are tried again in halves, then alone: suspect_batches); mail older
+                than imap.since is left alone
   2. archive    raw bytes to data/archive (content-addressed, atomic)
   3. decide     parse + classify; trust, duplicates, follow-ups and numbers looked up in the state
   4. commit     outcome, case with its receipt number, reply queued with a fixed Message-ID:
@@ -65,6 +66,7 @@ if TYPE_CHECKING:
     from ..mail.outbox import Outbox
     from ..ops.alerts import Alerts
     from ..store import State
+    from ..store.ledger import Ledger
 
 
 class Parts(Protocol):
@@ -197,12 +199,14 @@ class Cycle:
         arrivals = self.mb.arrivals(fresh) if fresh else {}
         fresh = self._leave_old_mail(fresh, arrivals)
         self.report.left_before_since = self.state.before_since_count(self.account, self.folder, self.uidvalidity)
-        # an earlier run was cut off while working on these: each alone (a message that stops the
-        # program every time is found out), the least interrupted first, so that kills from outside
-        # never land on the same message run after run
-        suspects.sort(key=lambda u: (ledger[u].interruptions, u))
+        # an earlier run was cut off while working on these: tried again in halves, then alone
+        # (suspect_batches), within the batch limits
+        held = suspect_batches(suspects, ledger)
+        if any(len(b) > 1 for b in held):
+            sizes = self.mb.arrivals([u for b in held if len(b) > 1 for u in b])
+            held = [part for b in held for part in (self._batches(b, sizes) if len(b) > 1 else [b])]
         new = self._batches(fresh, arrivals)
-        batches = [[u] for u in suspects] + new
+        batches = held + new
         self.report.batches = len(batches)
         total, done = sum(len(b) for b in batches), 0
         # several batches of new mail: each next one is read while this one is committed and sent (reading.py)
@@ -216,7 +220,7 @@ class Cycle:
                 if self.stop is not None and self.stop.is_set():
                     self.report.warnings.append("หยุดตามคำสั่ง งานที่เหลือทำรอบถัดไป / stop requested: the rest waits")
                     break
-                self._following = batches[i + 1] if len(suspects) <= i < len(batches) - 1 else None
+                self._following = batches[i + 1] if len(held) <= i < len(batches) - 1 else None
                 self._process_batch(batch)
                 done += len(batch)
                 if self.progress is not None:
@@ -465,7 +469,7 @@ class Cycle:
     def _decide_and_record(self, plan: _Plan, now: datetime) -> str | None:
         """prepare -> look up the facts -> verdict (pure) -> record."""
         assert plan.letter is not None
-        faults.point("deciding")
+        faults.point("deciding", plan.letter.subject)
         prepared = verdict.prepare(plan.letter, plan.received, self.settings)
         v = verdict.verdict(prepared, self._facts(plan, prepared, now), self.settings)
         done = self.recorder.record(self._arrival(plan), prepared, v, now)
@@ -591,3 +595,31 @@ class Cycle:
             faults.point("after_move")
             self.state.mark_moved([row for _, row in items])
 
+
+
+def suspect_batches(suspects: list[int], ledger: dict[int, Ledger]) -> list[list[int]]:
+    """The batches in which messages an earlier run did not finish are tried again (pure).
+
+    A run cut off in a batch (killed from outside, or by one message in it) says nothing about
+    any one message there, so those are tried in halves: the messages cut off in batches the same
+    number of times, in two batches (a message of one alone). A message that stops the program
+    every time is so narrowed down in a few runs, then cut off alone, where each run counts
+    against it (max_interruptions); a kill from outside costs the next run two batches, not one
+    per message (which kept a host's rescued agency busy long enough to be cut off again).
+    A message cut off alone, or that failed, is tried alone again. The least cut off go first,
+    so that kills from outside do not land on the same messages run after run."""
+    grouped: dict[int, list[int]] = defaultdict(list)
+    alone: list[int] = []
+    for uid in suspects:
+        entry = ledger[uid]
+        if entry.interruptions or entry.failures or entry.open_alone:
+            alone.append(uid)
+        else:
+            grouped[entry.attempts].append(uid)
+    out: list[list[int]] = []
+    for cuts in sorted(grouped):
+        uids = sorted(grouped[cuts])
+        half = (len(uids) + 1) // 2
+        out += [uids[i:i + half] for i in range(0, len(uids), half)]
+    alone.sort(key=lambda u: (ledger[u].interruptions, u))
+    return out + [[u] for u in alone]

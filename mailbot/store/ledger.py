@@ -23,6 +23,7 @@ class Ledger:
     last_error: str | None
     failures: int = 0             # runs that saw it fail (an exception, an unreadable message)
     interruptions: int = 0        # runs cut off while working on it alone (killed, crashed)
+    open_alone: bool = False      # its last attempt, still open, worked on it alone (an interruption to count)
 
 
 class LedgerStore(Database):
@@ -53,14 +54,15 @@ class LedgerStore(Database):
         for i in range(0, len(uids), 500):
             chunk = uids[i:i + 500]
             rows = self.db.execute(
-                "SELECT id, uid, outcome, target_folder, moved, attempts, last_error, failures, interruptions "
-                "FROM messages "
+                "SELECT id, uid, outcome, target_folder, moved, attempts, last_error, failures, interruptions, "
+                "attempt_open, attempt_alone FROM messages "
                 f"WHERE account=? AND folder=? AND uidvalidity=? AND uid IN ({','.join('?' * len(chunk))})",
                 (account, folder, uidvalidity, *chunk),
             ).fetchall()
             for r in rows:
                 out[r["uid"]] = Ledger(r["id"], r["uid"], r["outcome"], r["target_folder"], bool(r["moved"]),
-                                       r["attempts"], r["last_error"], r["failures"], r["interruptions"])
+                                       r["attempts"], r["last_error"], r["failures"], r["interruptions"],
+                                       bool(r["attempt_open"] and r["attempt_alone"]))
         return out
 
     def start_attempts(self, account: str, folder: str, uidvalidity: int, uids: list[int]) -> None:
