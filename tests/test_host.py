@@ -39,6 +39,8 @@ def test_host_commands_add_list_and_remove_an_agency_keeping_its_data(postgres, 
         farm.start_workers(1)
         farm.wait(lambda: farm.answered() == 6, 120)
         farm.stop_workers()
+        # SIGTERM: both of the process's workers (cycles, and the tick and rescue) stop gracefully
+        assert [p.returncode for p in farm.workers] == [0], farm.logs[0].read_text(errors="replace")[-2000:]
         listed = _mailbot(url, "list", cwd=tmp_path).stdout
         assert "a000" in listed and "ปกติ / ok" in listed and "cycles 1" in listed
 

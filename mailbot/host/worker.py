@@ -23,6 +23,7 @@ import logging
 import os
 import socket
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Callable
@@ -75,7 +76,7 @@ def make_app(url: str, options: Options | None = None, clock: Clock | None = Non
         return run_idle(url, agency, clock, context.should_abort)
 
     @app.periodic(cron=f"* * * * * */{max(1, min(options.tick_seconds, 59))}", periodic_id="tick")
-    @app.task(name="mailbot.tick", queue="host", queueing_lock="tick")
+    @app.task(name="mailbot.tick", queue="host", lock="tick", queueing_lock="tick")
     async def tick(timestamp: int) -> int:
         now = clock()
         due, daily_due, watch = await asyncio.to_thread(_due, url, now)
@@ -88,14 +89,18 @@ def make_app(url: str, options: Options | None = None, clock: Clock | None = Non
         return len(due)
 
     @app.periodic(cron=f"* * * * * */{max(1, min(int(options.heartbeat), 59))}", periodic_id="rescue")
-    @app.task(name="mailbot.rescue", queue="host", queueing_lock="rescue")
+    @app.task(name="mailbot.rescue", queue="host", lock="rescue", queueing_lock="rescue")
     async def rescue(timestamp: int) -> int:
         stalled = await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=options.stalled)
         closed = 0
         for job in stalled:
             if job.task_name in ("mailbot.cycle", "mailbot.daily", "mailbot.idle"):
+                try:
+                    await app.job_manager.finish_job(job, Status.FAILED, delete_job=False)
+                except pexc.ConnectorException as exc:     # another process's rescue closed it first
+                    log.info("stalled job %s already closed elsewhere (%s)", job.id, exc)
+                    continue
                 log.warning("job %s of %s stalled (its worker stopped): closed", job.id, job.lock)
-                await app.job_manager.finish_job(job, Status.FAILED, delete_job=False)
                 closed += 1
                 agency = str((job.task_kwargs or {}).get("agency", ""))
                 if job.task_name == "mailbot.cycle" and agency:
@@ -288,6 +293,10 @@ def run_worker(url: str, options: Options, wait: bool = True) -> None:
                   stalled_worker_timeout=options.stalled, delete_jobs="successful", install_signal_handlers=False)
 
     async def serve() -> None:
+        # procrastinate runs a sync job (a cycle, an IDLE watch) in the loop's default thread pool,
+        # and tick and rescue wait on it too (asyncio.to_thread): room for every slot and for them
+        loop = asyncio.get_running_loop()
+        loop.set_default_executor(ThreadPoolExecutor(options.concurrency + HOUSEKEEPING + 2, "mailbot-job"))
         async with app.open_async():
             workers = [
                 asyncio.create_task(app.run_worker_async(
@@ -298,10 +307,24 @@ def run_worker(url: str, options: Options, wait: bool = True) -> None:
             ]
             stop = _Stop(workers)
             _stop_on_signals(stop)
-            done, pending = await asyncio.wait(workers, return_when=asyncio.FIRST_EXCEPTION)
-            if pending:                 # one failed: the other stops too, its running jobs finished
-                stop()
-                await asyncio.wait(pending)
+            try:
+                await asyncio.wait(workers, return_when=asyncio.FIRST_COMPLETED if wait else asyncio.ALL_COMPLETED)
+                if not stop.asked and any(not t.done() for t in workers):
+                    # one worker ended by itself (procrastinate stops a worker whose heartbeat or
+                    # listener failed): the other is stopped too, and the process ends with an
+                    # error, so that its supervisor starts it again with both
+                    stop()
+                    await asyncio.wait(workers)
+                    ended = next((t for t in workers if not t.cancelled() and t.exception() is not None), None)
+                    raise ended.exception() if ended is not None else WorkerEnded()  # type: ignore[misc]
+                await asyncio.wait(workers)
+            except asyncio.CancelledError:
+                # the process itself interrupted (Ctrl-C where no handler is installed, as on
+                # Windows): the workers stop while the database pool is still open; a second
+                # interrupt cuts the running jobs off
+                stop(again=stop.asked)
+                await asyncio.gather(*workers, return_exceptions=True)
+                raise
             for task in workers:
                 if not task.cancelled() and task.exception() is not None:
                     raise task.exception()  # type: ignore[misc]
@@ -309,23 +332,31 @@ def run_worker(url: str, options: Options, wait: bool = True) -> None:
     asyncio.run(serve())
 
 
+class WorkerEnded(MailbotError):
+    def __init__(self) -> None:
+        super().__init__("ตัวรับงานของโฮสต์หยุดทำงานเอง (การติดต่อฐานข้อมูลขัดข้อง) โปรแกรมจึงปิดตัว ให้ระบบเริ่มใหม่",
+                         "a host worker stopped by itself (its heartbeat or its database listener failed): "
+                         "the process ends so that its supervisor starts it again")
+
+
 class _Stop:
     """Asks each worker once to stop: a cancelled procrastinate worker takes no more jobs and
-    lets its running ones finish (within its grace); a second cancel would cut them off."""
+    lets its running ones finish (within its grace); asked again, they are cut off."""
 
     def __init__(self, workers: list[asyncio.Task]) -> None:
         self.workers, self.asked = workers, False
 
-    def __call__(self) -> None:
-        if not self.asked:
+    def __call__(self, again: bool = False) -> None:
+        if not self.asked or again:
             self.asked = True
             for task in self.workers:
                 task.cancel()
 
 
 def _stop_on_signals(stop: _Stop) -> None:
-    """SIGTERM / SIGINT: both workers asked to stop. As procrastinate itself: not on Windows,
-    where a host runs its workers in containers or as services stopped another way."""
+    """SIGTERM / SIGINT: both workers asked to stop; a second one acts as if mailbot had no
+    handler (SIGTERM ends the process, Ctrl-C cuts the jobs off). As procrastinate itself: not
+    on Windows, where Ctrl-C interrupts the loop and serve() stops the workers."""
     import signal
 
     if os.name == "nt" or threading.current_thread() is not threading.main_thread():
@@ -333,7 +364,9 @@ def _stop_on_signals(stop: _Stop) -> None:
     loop = asyncio.get_running_loop()
 
     def asked() -> None:
-        log.info("stop requested: the running cycles finish first")
+        log.info("stop requested: the running cycles finish first (a second signal stops at once)")
+        for sig in (signal.SIGTERM, signal.SIGINT):     # the defaults again, as procrastinate does
+            loop.remove_signal_handler(sig)
         stop()
 
     for sig in (signal.SIGTERM, signal.SIGINT):
