@@ -76,7 +76,7 @@ def make_app(url: str, options: Options | None = None, clock: Clock | None = Non
         return run_idle(url, agency, clock, context.should_abort)
 
     @app.periodic(cron=f"* * * * * */{max(1, min(options.tick_seconds, 59))}", periodic_id="tick")
-    @app.task(name="mailbot.tick", queue="host", lock="tick", queueing_lock="tick")
+    @app.task(name="mailbot.tick", queue="host", queueing_lock="tick")
     async def tick(timestamp: int) -> int:
         now = clock()
         due, daily_due, watch = await asyncio.to_thread(_due, url, now)
@@ -89,12 +89,14 @@ def make_app(url: str, options: Options | None = None, clock: Clock | None = Non
         return len(due)
 
     @app.periodic(cron=f"* * * * * */{max(1, min(int(options.heartbeat), 59))}", periodic_id="rescue")
-    @app.task(name="mailbot.rescue", queue="host", lock="rescue", queueing_lock="rescue")
+    @app.task(name="mailbot.rescue", queue="host", queueing_lock="rescue")
     async def rescue(timestamp: int) -> int:
         stalled = await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=options.stalled)
         closed = 0
         for job in stalled:
-            if job.task_name in ("mailbot.cycle", "mailbot.daily", "mailbot.idle"):
+            # (no lock on tick and rescue themselves: a job of a dead worker would hold it for
+            # good; two at once are harmless, each deferral deduplicated by its queueing lock)
+            if job.task_name in ("mailbot.cycle", "mailbot.daily", "mailbot.idle", "mailbot.tick", "mailbot.rescue"):
                 try:
                     await app.job_manager.finish_job(job, Status.FAILED, delete_job=False)
                 except pexc.ConnectorException as exc:     # another process's rescue closed it first
