@@ -311,14 +311,12 @@ def run_worker(url: str, options: Options, wait: bool = True) -> None:
             _stop_on_signals(stop)
             try:
                 await asyncio.wait(workers, return_when=asyncio.FIRST_COMPLETED if wait else asyncio.ALL_COMPLETED)
-                if not stop.asked and any(not t.done() for t in workers):
-                    # one worker ended by itself (procrastinate stops a worker whose heartbeat or
-                    # listener failed): the other is stopped too, and the process ends with an
-                    # error, so that its supervisor starts it again with both
+                # one worker ended by itself (procrastinate stops a worker whose heartbeat or
+                # listener failed): the other is stopped too, and the process ends with an error,
+                # so that its supervisor starts it again with both
+                alone = not stop.asked and any(not t.done() for t in workers)
+                if alone:
                     stop()
-                    await asyncio.wait(workers)
-                    ended = next((t for t in workers if not t.cancelled() and t.exception() is not None), None)
-                    raise ended.exception() if ended is not None else WorkerEnded()  # type: ignore[misc]
                 await asyncio.wait(workers)
             except asyncio.CancelledError:
                 # the process itself interrupted (Ctrl-C where no handler is installed, as on
@@ -330,6 +328,8 @@ def run_worker(url: str, options: Options, wait: bool = True) -> None:
             for task in workers:
                 if not task.cancelled() and task.exception() is not None:
                     raise task.exception()  # type: ignore[misc]
+            if alone:
+                raise WorkerEnded()
 
     asyncio.run(serve())
 

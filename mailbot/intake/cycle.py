@@ -596,7 +596,6 @@ class Cycle:
             self.state.mark_moved([row for _, row in items])
 
 
-
 def suspect_batches(suspects: list[int], ledger: dict[int, Ledger]) -> list[list[int]]:
     """The batches in which messages an earlier run did not finish are tried again (pure).
 
