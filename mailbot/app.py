@@ -67,7 +67,7 @@ class Office:
         self.state = open_state(cfg)
         try:
             self.rules = load_rules(cfg.rules_path)
-            self.templates = Templates(cfg.templates_dir, template_globals(cfg))
+            self.templates = Templates(cfg.templates_dir, template_globals(cfg), cfg.data_dir / "cache")
         except BaseException:
             self.state.close()
             raise

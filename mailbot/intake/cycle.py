@@ -16,7 +16,9 @@ idempotent on retry):
   4. commit     outcome, case with its receipt number, reply queued with a fixed Message-ID:
                 one transaction per batch; the numbers then go into the archive's receipt index
   5. send       the queued mail over one SMTP connection (outbox.py), each marked at once
-  6. move       out of the watched folder into the outcome folder, by UID set; then marked
+  6. move       out of the watched folder into the outcome folder, by UID set, on the IMAP
+                connection while step 5 waits on SMTP (and the copies of mail sent before go
+                to Sent); marked once both are done
 
 With three or more batches of new mail, the next batch is read ahead (reading.py) once this
 batch is parsed, before its decisions and commit (after the commit when the batch is one message
@@ -409,8 +411,7 @@ class Cycle:
             log.info("UID %s %s %s %s", h.uid, h.outcome, h.receipt or "-", h.reason)
         if alone:
             self._read_ahead()
-        self._send_queued()
-        self._move(moves)
+        self._send_and_move(moves)
         if self._flag:
             self.mb.flag(self._flag)
             self._flag = []
@@ -539,6 +540,59 @@ class Cycle:
         if self.report.delivery.smtp_error is not None:
             self.smtp_down = True
         self._copy_to_sent()
+
+    def _send_and_move(self, moves: dict[str, list[tuple[int, int]]]) -> None:
+        """Steps 5 and 6 of a batch, each waiting on its own server: while its mail goes out over
+        SMTP (this thread, the outbox's marks as before), a thread moves its messages on the IMAP
+        connection and puts the copies of mail sent before into Sent. What the database records
+        of the IMAP side (moved, copied) is written here, after both, as when they ran in turn:
+        a message moved before its reply went out is no loss (the reply is queued: the next
+        delivery sends it), and a crash before the marks repeats only a MOVE (harmless) or a copy.
+        Mail sent in this round is copied to Sent in the next one (the cycle's last is in turn)."""
+        if self.smtp_down or not moves:
+            self._send_queued()
+            self._move(moves)
+            return
+        rows = self.state.uncopied()
+        copied: list[bool] = []
+        moved: list[str] = []
+        failed: list[BaseException] = []     # the copy's failure (a warning)
+        # the IMAP side's error, raised here
+        error: list[BaseException] = []
+
+        def imap_side() -> None:
+            try:
+                if rows:
+                    try:
+                        folder = self.mb.sent_folder()
+                        if folder:
+                            self.mb.append_sent_many(folder, [bytes(row["raw"]) for row in rows])
+                        copied.append(True)
+                    except Exception as exc:  # noqa: BLE001 - a copy is a convenience, never a blocker
+                        failed.append(exc)
+                for folder, items in moves.items():
+                    self.mb.move([uid for uid, _ in items], folder)
+                    moved.append(folder)
+                    faults.point("after_move")
+            except BaseException as exc:  # noqa: BLE001 - raised in the cycle's thread below
+                error.append(exc)
+
+        side = threading.Thread(target=imap_side, name="mailbot-imap-side", daemon=True)
+        side.start()
+        try:
+            self.outbox.deliver(self.smtp, self.clock, self.report.delivery)
+        finally:
+            side.join()
+        if self.report.delivery.smtp_error is not None:
+            self.smtp_down = True
+        if failed:
+            self.report.warnings.append(f"copy to Sent failed: {type(failed[0]).__name__}")
+        elif copied:
+            self.state.mark_copied([row["id"] for row in rows])
+        for folder in moved:
+            self.state.mark_moved([row for _, row in moves[folder]])
+        if error:
+            raise error[0]
 
     def _results(self):
         """Signed results from results/outbox (when a certificate is configured)."""

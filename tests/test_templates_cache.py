@@ -1,0 +1,76 @@
+"""Compiled reply templates are kept in the data folder between runs, and never stand in for
+a template that changed or a cache that cannot be used."""
+from __future__ import annotations
+
+import shutil
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from mailbot.casework import replies
+from mailbot.casework.replies import Templates, sample_context
+from mailbot.config import AgencyConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+AGENCY = AgencyConfig(name="เทศบาลตำบลบ้านตัวอย่าง", address="saraban@example.go.th")
+NOW = datetime(2026, 12, 4, 3, 0, tzinfo=timezone.utc)
+
+
+def _fresh(folder: Path, cache: Path | None) -> Templates:
+    replies._environment.cache_clear()      # as a new process: nothing compiled in memory
+    return Templates(folder, cache=cache)
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    shutil.copytree(ROOT / "templates", tmp_path / "templates")
+    return tmp_path / "templates"
+
+
+def test_a_new_run_uses_the_templates_compiled_before(folder: Path, tmp_path: Path, monkeypatch):
+    cache = tmp_path / "data" / "cache"
+    first = _fresh(folder, cache).render("receipt", sample_context(AGENCY, NOW))
+    kept = list(cache.glob("templates-*/*.cache"))
+    assert kept, "nothing was kept"
+    compiled: list[str] = []
+    original = replies.jinja2.Environment.compile
+    monkeypatch.setattr(replies.jinja2.Environment, "compile",
+                        lambda self, *a, **k: compiled.append(str(a[1:2])) or original(self, *a, **k))
+    again = _fresh(folder, cache).render("receipt", sample_context(AGENCY, NOW))
+    assert again == first
+    assert compiled == [], f"compiled again: {compiled}"
+
+
+def test_an_edited_template_is_compiled_again(folder: Path, tmp_path: Path):
+    cache = tmp_path / "cache"
+    before = _fresh(folder, cache).render("receipt", sample_context(AGENCY, NOW))
+    path = folder / "receipt.txt.j2"
+    path.write_text(path.read_text(encoding="utf-8") + "\nบรรทัดที่เจ้าหน้าที่เพิ่ม\n", encoding="utf-8")
+    after = _fresh(folder, cache).render("receipt", sample_context(AGENCY, NOW))
+    assert after != before and "บรรทัดที่เจ้าหน้าที่เพิ่ม" in after
+
+
+def test_a_damaged_cache_entry_is_compiled_from_the_source(folder: Path, tmp_path: Path):
+    cache = tmp_path / "cache"
+    want = _fresh(folder, cache).render("receipt", sample_context(AGENCY, NOW))
+    for entry in cache.glob("templates-*/*.cache"):
+        entry.write_bytes(entry.read_bytes()[:40] + b"\x00garbage")
+    assert _fresh(folder, cache).render("receipt", sample_context(AGENCY, NOW)) == want
+
+
+def test_a_cache_that_cannot_be_written_only_costs_the_compiling(folder: Path, tmp_path: Path):
+    want = _fresh(folder, None).render("receipt", sample_context(AGENCY, NOW))
+    cache = tmp_path / "cache"
+    templates = _fresh(folder, cache)
+    for made in cache.iterdir():          # gone after it was opened (a cleaner, a full disk)
+        shutil.rmtree(made)
+    assert templates.render("receipt", sample_context(AGENCY, NOW)) == want
+    assert not any(cache.iterdir())
+
+
+def test_a_cache_folder_that_is_a_file_only_costs_the_compiling(folder: Path, tmp_path: Path):
+    blocked = tmp_path / "cache"
+    blocked.write_text("not a folder")
+    want = _fresh(folder, None).render("receipt", sample_context(AGENCY, NOW))
+    assert _fresh(folder, blocked).render("receipt", sample_context(AGENCY, NOW)) == want
