@@ -549,7 +549,7 @@ class Cycle:
         a message moved before its reply went out is no loss (the reply is queued: the next
         delivery sends it), and a crash before the marks repeats only a MOVE (harmless) or a copy.
         Mail sent in this round is copied to Sent in the next one (the cycle's last is in turn)."""
-        if self.smtp_down or not moves:
+        if self.smtp_down or not moves or not getattr(self.mb, "beside_sending", False):
             self._send_queued()
             self._move(moves)
             return

@@ -515,6 +515,8 @@ def _item_path(item_id: str) -> str:
 class GraphMailbox:
     """The watched mailbox over Microsoft Graph; the contract of ``mailbox.Mailbox``."""
 
+    beside_sending = False    # its mirror's connection (store/graph.py) is the cycle thread's
+
     def __init__(self, cfg: ImapConfig, client: GraphClient, mirror: "Callable[[], GraphMirror] | None" = None) -> None:
         self.cfg = cfg
         self.client = client

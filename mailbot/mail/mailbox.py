@@ -75,6 +75,8 @@ class NoIdle(Exception):
 class Mailbox:
     """One IMAP connection, one selected folder; use as a context manager."""
 
+    beside_sending = True     # its own connection: moves and appends may go while mail is sent
+
     def __init__(self, cfg: ImapConfig) -> None:
         self.cfg = cfg
         self.client: IMAPClient | None = None

@@ -227,6 +227,8 @@ def _header_fields(raw: bytes, names: set[str]) -> bytes:
 class MemoryMailbox:
     """A mailbox session on a ``MemoryServer``; the contract of ``mailbox.Mailbox``."""
 
+    beside_sending = False     # one thread at a time (the real servers' tests cover the other way)
+
     def __init__(self, server: MemoryServer, cfg: ImapConfig) -> None:
         self.server = server
         self.cfg = cfg

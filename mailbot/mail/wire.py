@@ -28,6 +28,9 @@ class MailboxSession(Protocol):
     """One IMAP session with one selected folder (contract: ``mailbox.Mailbox``)."""
 
     mechanism: str
+    # its moves and appends may run in a thread of their own while the cycle sends mail (it
+    # shares nothing with the sender or the database): the IMAP mailbox, not Graph's
+    beside_sending: bool
 
     def __enter__(self) -> "MailboxSession": ...
     def __exit__(self, *exc: object) -> None: ...
