@@ -21,9 +21,9 @@ idempotent on retry):
                 to Sent); marked once both are done
 
 With three or more batches of new mail, the next batch is read ahead (reading.py) once this
-batch is parsed, before its decisions and commit (after the commit when the batch is one message
-alone, whose attempt counts a kill against it): fetched, then parsed in a helper process and
-archived in a thread while this batch is decided, sent and moved. Its attempts still open in its
+batch is parsed, while it is decided and committed (after the commit when the batch is one message
+alone, whose attempt counts a kill against it): fetched (in a thread, on an IMAP connection), then
+parsed in a helper process and archived in a thread while this batch is decided, sent and moved. Its attempts still open in its
 own turn, before its results are used.
 
 A crash anywhere, followed by a rerun, loses no message and gives none a second number; a
@@ -389,16 +389,21 @@ class Cycle:
         # the next batch is parsed and archived while this one is decided and sent; a message alone
         # is committed first (a kill before its commit counts against it: nothing else then)
         alone = len(plans) == 1
-        if not alone:
-            self._read_ahead()
+        # (on a mailbox with its own connection, the next batch is fetched in a thread while this
+        # one is decided and committed: nothing else uses the IMAP connection until it is joined)
+        fetching = self._read_ahead_beside() if not alone else None
         moves: dict[str, list[tuple[int, int]]] = defaultdict(list)
         handled_before = len(self.report.handled)
-        with self.state.tx():
-            for plan in plans:
-                target = self._commit_one(plan, now)
-                if target:
-                    moves[target].append((plan.fetched.uid, plan.row_id))
-            faults.point("after_decide")
+        try:
+            with self.state.tx():
+                for plan in plans:
+                    target = self._commit_one(plan, now)
+                    if target:
+                        moves[target].append((plan.fetched.uid, plan.row_id))
+                faults.point("after_decide")
+        finally:
+            if fetching is not None:
+                fetching.join()
         faults.point("after_commit")
         if self._new_cases:
             try:
@@ -415,6 +420,22 @@ class Cycle:
         if self._flag:
             self.mb.flag(self._flag)
             self._flag = []
+
+    def _read_ahead_beside(self) -> threading.Thread | None:
+        """``_read_ahead`` in a thread of its own (its IMAP fetch waits on the server while this
+        thread decides), when the mailbox has its own connection; else now, in turn."""
+        if not getattr(self.mb, "beside_sending", False) or self._ahead is None or not self._following:
+            self._read_ahead()
+            return None
+        def read() -> None:
+            try:
+                self._read_ahead()
+            except Exception as exc:  # noqa: BLE001 - it only saves time: the batch is read in its turn
+                log.warning("reading ahead failed (%s: %s); the next batch is read in its turn", type(exc).__name__, exc)
+
+        fetching = threading.Thread(target=read, name="mailbot-fetch-ahead", daemon=True)
+        fetching.start()
+        return fetching
 
     def _read_ahead(self) -> None:
         """The next batch, fetched now (this one parsed) and parsed in the helper while this one is
