@@ -17,6 +17,7 @@ import hashlib
 import json
 import mimetypes
 import re
+import sys
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.header import Header
@@ -85,14 +86,16 @@ def template_globals(cfg) -> dict:
 class _CompiledCache(jinja2.FileSystemBytecodeCache):
     """Compiled templates kept on disk between runs (every `mailbot poll` is a new process and
     compiled all 40-odd templates again: ~0.1 s of each start). jinja2 checks each entry against
-    its template's source and its own and Python's version; the folder's name also changes with
-    this module, whose environment options shape the compiled code. A cache that cannot be read
+    its template's source; the folder's name changes with this module (whose environment options
+    shape the compiled code), jinja2's version and Python's. A cache that cannot be read
     or written only costs the compiling (a read-only or full disk never stops the mail)."""
 
     def __init__(self, folder: Path) -> None:
-        fingerprint = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]
-        self.folder = folder / f"templates-{fingerprint}"
-        self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        made = hashlib.sha256(Path(__file__).read_bytes())     # this module's environment options,
+        made.update(f"{jinja2.__version__} {sys.version}".encode())   # the compiler, the runtime
+        self.folder = folder / f"templates-{made.hexdigest()[:12]}"
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)   # private, as the rest of data/
+        self.folder.mkdir(exist_ok=True, mode=0o700)
         super().__init__(str(self.folder))
 
     def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:

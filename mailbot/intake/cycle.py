@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Callable, Protocol
 from .. import faults, kinds
 from ..casework import triage
 from ..config import Config
-from ..errors import EnvironmentFailure, MailbotError, explain_environment
+from ..errors import ConnectionFailure, EnvironmentFailure, MailbotError, explain_environment
 from ..mail.mailbox import Fetched
 from ..mail.outbox import Delivery, day_start
 from ..mail.parse import Letter, Unparseable, parse
@@ -227,6 +227,15 @@ class Cycle:
                 done += len(batch)
                 if self.progress is not None:
                     self.progress(done, total)
+        except Exception as exc:
+            # the replies the batches before sent are copied to Sent now, not next cycle (the copies
+            # are the recovery's witness, off this machine); not when the connection is what failed
+            if not isinstance(exc, ConnectionFailure):
+                try:
+                    self._copy_to_sent()
+                except Exception as also:  # noqa: BLE001 - the batch's failure is the one raised
+                    log.warning("copy to Sent after a failed batch: %s: %s", type(also).__name__, also)
+            raise
         finally:
             self._following = None
             if self._ahead is not None:
@@ -556,6 +565,7 @@ class Cycle:
 
     def _send_queued(self) -> None:
         if self.smtp_down:
+            self._copy_to_sent()      # what was sent before the server went away still gets its copy
             return
         self.outbox.deliver(self.smtp, self.clock, self.report.delivery)
         if self.report.delivery.smtp_error is not None:
@@ -569,7 +579,9 @@ class Cycle:
         of the IMAP side (moved, copied) is written here, after both, as when they ran in turn:
         a message moved before its reply went out is no loss (the reply is queued: the next
         delivery sends it), and a crash before the marks repeats only a MOVE (harmless) or a copy.
-        Mail sent in this round is copied to Sent in the next one (the cycle's last is in turn)."""
+        Mail sent in this round is copied to Sent in the next one, or by the cycle's last delivery
+        (or, when a batch fails, on the way out: see ``run``). MAILBOT_FAULT=after_move stops the
+        program after the moves and this delivery, before the marks."""
         if self.smtp_down or not moves or not getattr(self.mb, "beside_sending", False):
             self._send_queued()
             self._move(moves)
@@ -594,7 +606,6 @@ class Cycle:
                 for folder, items in moves.items():
                     self.mb.move([uid for uid, _ in items], folder)
                     moved.append(folder)
-                    faults.point("after_move")
             except BaseException as exc:  # noqa: BLE001 - raised in the cycle's thread below
                 error.append(exc)
 
@@ -602,10 +613,16 @@ class Cycle:
         side.start()
         try:
             self.outbox.deliver(self.smtp, self.clock, self.report.delivery)
-        finally:
+        except BaseException:
             side.join()
+            for exc in error + failed:       # the delivery's failure is the one raised
+                log.warning("while sending: the IMAP side failed too: %s: %s", type(exc).__name__, exc)
+            raise
+        side.join()
         if self.report.delivery.smtp_error is not None:
             self.smtp_down = True
+        if moved:
+            faults.point("after_move")
         if failed:
             self.report.warnings.append(f"copy to Sent failed: {type(failed[0]).__name__}")
         elif copied:
