@@ -23,8 +23,8 @@ idempotent on retry):
 With three or more batches of new mail, the next batch is read ahead (reading.py) once this
 batch is parsed, while it is decided and committed (after the commit when the batch is one message
 alone, whose attempt counts a kill against it): fetched (in a thread, on an IMAP connection), then
-parsed in a helper process and archived in a thread while this batch is decided, sent and moved. Its attempts still open in its
-own turn, before its results are used.
+parsed in a helper process and archived in a thread while this batch is decided, sent and moved.
+Its attempts still open in its own turn, before its results are used.
 
 A crash anywhere, followed by a rerun, loses no message and gives none a second number; a
 second reply is possible only between SMTP accepting it and step 5's mark. A failure belongs
@@ -436,11 +436,13 @@ class Cycle:
         if not getattr(self.mb, "beside_sending", False) or self._ahead is None or not self._following:
             self._read_ahead()
             return None
+
         def read() -> None:
             try:
                 self._read_ahead()
             except Exception as exc:  # noqa: BLE001 - it only saves time: the batch is read in its turn
-                log.warning("reading ahead failed (%s: %s); the next batch is read in its turn", type(exc).__name__, exc)
+                log.warning("reading ahead failed (%s: %s); the next batch is read in its turn",
+                            type(exc).__name__, exc)
 
         fetching = threading.Thread(target=read, name="mailbot-fetch-ahead", daemon=True)
         fetching.start()
@@ -587,22 +589,14 @@ class Cycle:
             self._move(moves)
             return
         rows = self.state.uncopied()
-        copied: list[bool] = []
+        copy: list[str | None] = []          # done: None, or the warning why not
         moved: list[str] = []
-        failed: list[BaseException] = []     # the copy's failure (a warning)
-        # the IMAP side's error, raised here
-        error: list[BaseException] = []
+        error: list[BaseException] = []      # the IMAP side's failure, raised here
 
         def imap_side() -> None:
             try:
                 if rows:
-                    try:
-                        folder = self.mb.sent_folder()
-                        if folder:
-                            self.mb.append_sent_many(folder, [bytes(row["raw"]) for row in rows])
-                        copied.append(True)
-                    except Exception as exc:  # noqa: BLE001 - a copy is a convenience, never a blocker
-                        failed.append(exc)
+                    copy.append(self._put_in_sent(rows))
                 for folder, items in moves.items():
                     self.mb.move([uid for uid, _ in items], folder)
                     moved.append(folder)
@@ -615,7 +609,7 @@ class Cycle:
             self.outbox.deliver(self.smtp, self.clock, self.report.delivery)
         except BaseException:
             side.join()
-            for exc in error + failed:       # the delivery's failure is the one raised
+            for exc in error:                # the delivery's failure is the one raised
                 log.warning("while sending: the IMAP side failed too: %s: %s", type(exc).__name__, exc)
             raise
         side.join()
@@ -623,9 +617,9 @@ class Cycle:
             self.smtp_down = True
         if moved:
             faults.point("after_move")
-        if failed:
-            self.report.warnings.append(f"copy to Sent failed: {type(failed[0]).__name__}")
-        elif copied:
+        if copy and copy[0]:
+            self.report.warnings.append(copy[0])
+        elif copy:
             self.state.mark_copied([row["id"] for row in rows])
         for folder in moved:
             self.state.mark_moved([row for _, row in moves[folder]])
@@ -658,14 +652,22 @@ class Cycle:
         rows = self.state.uncopied()
         if not rows:
             return
+        problem = self._put_in_sent(rows)
+        if problem:
+            self.report.warnings.append(problem)
+            return
+        self.state.mark_copied([row["id"] for row in rows])
+
+    def _put_in_sent(self, rows: list) -> str | None:
+        """The IMAP half of copying sent mail to Sent (no Sent folder: nothing to do); the
+        warning when the server would not take them."""
         folder = self.mb.sent_folder()
         if folder:
             try:
                 self.mb.append_sent_many(folder, [bytes(row["raw"]) for row in rows])
             except Exception as exc:  # noqa: BLE001 - a copy is a convenience, never a blocker
-                self.report.warnings.append(f"copy to Sent failed: {type(exc).__name__}")
-                return
-        self.state.mark_copied([row["id"] for row in rows])
+                return f"copy to Sent failed: {type(exc).__name__}"
+        return None
 
     # ------------------------------------------------------------------ step 6
 
