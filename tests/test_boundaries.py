@@ -274,3 +274,34 @@ def test_one_office_never_loads_postgresql_or_the_job_queue():
             "print(bad); sys.exit(1 if bad else 0)")
     run = subprocess.run([sys.executable, "-c", code], cwd=PACKAGE.parent, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stdout + run.stderr
+
+
+# libraries a plain IMAP poll never uses: each is imported where it is needed (workbooks made
+# whole, PDFs, signing, OAuth2, the console, PostgreSQL, the word segmenter of printed pages)
+NOT_ON_THE_POLL_PATH = ("openpyxl", "PIL", "fpdf", "pyhanko", "msal", "flask", "werkzeug", "psycopg", "segno",
+                        "apscheduler", "newmm_tokenizer")
+
+
+def test_a_poll_starts_without_the_libraries_it_does_not_use():
+    """``mailbot poll`` imports the core and the command line, not these (each costs a start-up
+    that a poll every few minutes pays again: openpyxl alone ~0.2 s)."""
+    import subprocess
+    import sys
+
+    probe = ("import sys, mailbot.app, mailbot.cli; "
+             f"print(' '.join(m for m in {NOT_ON_THE_POLL_PATH!r} if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=PACKAGE.parent,
+                         check=True).stdout.split()
+    assert out == [], f"imported when a poll starts: {out}"
+
+
+def test_column_letters_are_openpyxls():
+    from openpyxl.utils import get_column_letter
+
+    from mailbot.registers.receive import column_letter
+
+    assert [column_letter(i) for i in (1, 26, 27, 52, 53, 702, 703, 16384)] == \
+        [get_column_letter(i) for i in (1, 26, 27, 52, 53, 702, 703, 16384)] == \
+        ["A", "Z", "AA", "AZ", "BA", "ZZ", "AAA", "XFD"]
+    with pytest.raises(ValueError):
+        column_letter(0)

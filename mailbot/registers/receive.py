@@ -24,14 +24,10 @@ import zipfile
 import zlib
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 from xml.sax.saxutils import escape as xml_escape
-
-from openpyxl import Workbook
-from openpyxl.cell import Cell, WriteOnlyCell
-from openpyxl.styles import Alignment, Font, PatternFill
-from openpyxl.utils import get_column_letter
-from openpyxl.utils.indexed_list import IndexedList
 
 from .. import files
 from ..casework import workflow
@@ -43,6 +39,10 @@ from ..thai import thai_date_short, thai_datetime, to_bangkok
 from . import xlsxzip
 from .numbering import YearReset, numbering_year, written
 from .numbering import period_label as numbering_period
+
+if TYPE_CHECKING:      # openpyxl (~0.2 s to import) loads only when a workbook is made whole:
+    from openpyxl import Workbook      # a poll appends its rows as XML (xlsxzip)
+    from openpyxl.cell import Cell
 
 log = logging.getLogger(__name__)
 
@@ -179,6 +179,12 @@ def build_workbook_columns(columns: list[Column], rows: list[list[object]], titl
     and the print set-up (printable.sheet_setup) with ``heading`` (the register's name), the
     agency and the period as the printed title. ``title`` is the sheet's name; ``starts``: the
     body rows that begin a printed page (the PDF's pages; default ``printable.page_starts``)."""
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Alignment, Font, PatternFill
+    from openpyxl.utils.indexed_list import IndexedList
+    from openpyxl.worksheet.pagebreak import Break
+
     wb = Workbook(write_only=True)
     # every cell's default font becomes the workbook's (openpyxl has no public setter for it)
     wb._fonts = IndexedList([Font(name=FONT_NAME, sz=FONT_SIZE, family=2)])  # type: ignore[attr-defined]
@@ -191,7 +197,7 @@ def build_workbook_columns(columns: list[Column], rows: list[list[object]], titl
         raise RuntimeError(f"openpyxl numbered the cell styles {top.style_id}, {wrapped.style_id}")
     ws.freeze_panes = "A2"
     for i, col in enumerate(columns, start=1):
-        ws.column_dimensions[get_column_letter(i)].width = col.width
+        ws.column_dimensions[column_letter(i)].width = col.width
     printable.sheet_setup(ws, columns, title=heading or title, agency=agency, period=period,
                           last_row=None if growing else len(rows) + 1)
     header_font = Font(name=FONT_NAME, size=FONT_SIZE, bold=True)
@@ -210,8 +216,6 @@ def build_workbook_columns(columns: list[Column], rows: list[list[object]], titl
     heights = [printable.row_height(row, columns) for row in rows]
     if starts is None:
         starts = printable.page_starts(heights, columns, height)
-    from openpyxl.worksheet.pagebreak import Break
-
     for s_ in starts:
         ws.row_breaks.append(Break(id=s_ + 1))          # after the sheet row before it (body row s_ is row s_ + 2)
     for r, (row, height) in enumerate(zip(rows, heights), start=2):
@@ -226,13 +230,15 @@ def build_workbook_columns(columns: list[Column], rows: list[list[object]], titl
             cell.alignment = alignment
             out.append(cell)
         ws.append(out)
-    last = get_column_letter(len(columns))
+    last = column_letter(len(columns))
     ws.auto_filter.ref = f"A1:{last}{max(1, len(rows) + 1)}"
     return wb
 
 
 def _text_cell(ws, value: str) -> Cell:
     """openpyxl makes any string starting with '=' a formula; this one stays text."""
+    from openpyxl.cell import WriteOnlyCell
+
     cell = WriteOnlyCell(ws, value=value)
     cell.data_type = "s"
     return cell
@@ -243,6 +249,18 @@ def atomic_save(wb: Workbook, target: Path) -> None:
     buffer = io.BytesIO()
     wb.save(buffer)
     write_atomic(target, buffer.getvalue())
+
+
+@lru_cache(maxsize=None)
+def column_letter(index: int) -> str:
+    """A column's letters from its number (1 → A, 27 → AA), as openpyxl's ``get_column_letter``."""
+    if index < 1:
+        raise ValueError(f"column {index}")
+    letters = ""
+    while index:
+        index, rest = divmod(index - 1, 26)
+        letters = chr(ord("A") + rest) + letters
+    return letters
 
 
 _INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
@@ -266,7 +284,7 @@ def render_row(values: list[object], r: int, styles: list[int] | None = None,
     for i, value in enumerate(values, start=1):
         if value is None or value == "":
             continue
-        ref = f"{get_column_letter(i)}{r}"
+        ref = f"{column_letter(i)}{r}"
         s = styles[i - 1] if i <= len(styles) else STYLE_TOP
         if isinstance(value, int) and not isinstance(value, bool):
             cells.append(f'<c r="{ref}" s="{s}"><v>{value}</v></c>')
@@ -289,7 +307,7 @@ def _template(title: str, rows: int, agency: str = "", period: str = "") -> tupl
         members = {name: z.read(name) for name in z.namelist()}
     sheet = members.pop(SHEET)
     head, sep, tail = sheet.partition(b"</sheetData>")
-    last = get_column_letter(len(COLUMNS))
+    last = column_letter(len(COLUMNS))
     tail = re.sub(rb'<autoFilter ref="[^"]*"', f'<autoFilter ref="A1:{last}{max(1, rows + 1)}"'.encode(), sep + tail)
     return members, head, tail
 
