@@ -74,3 +74,27 @@ def test_a_cache_folder_that_is_a_file_only_costs_the_compiling(folder: Path, tm
     blocked.write_text("not a folder")
     want = _fresh(folder, None).render("receipt", sample_context(AGENCY, NOW))
     assert _fresh(folder, blocked).render("receipt", sample_context(AGENCY, NOW)) == want
+
+
+def test_an_upgrade_leaves_no_compiled_set_behind_nor_half_written_entries(folder: Path, tmp_path: Path):
+    """Another version's compiled set goes at the next start, with a ``.tmp`` a killed run left
+    an hour or more ago; one being written now (a run beside this one) stays."""
+    import os
+    import time
+
+    cache = tmp_path / "cache"
+    _fresh(folder, cache).render("receipt", sample_context(AGENCY, NOW))
+    (current,) = cache.glob("templates-*")
+    old = cache / "templates-0123456789ab"          # what the version before wrote
+    old.mkdir()
+    (old / "__jinja2_x.cache").write_bytes(b"old")
+    stale, writing = current / "_x1.tmp", current / "_x2.tmp"
+    for path, age in ((stale, 7200), (writing, 10)):
+        path.write_bytes(b"half")
+        os.utime(path, (time.time() - age, time.time() - age))
+    elsewhere = tmp_path / "mine.tmp"               # outside the cache: never touched
+    elsewhere.write_bytes(b"keep")
+    _fresh(folder, cache).render("receipt", sample_context(AGENCY, NOW))
+    assert sorted(p.name for p in cache.iterdir()) == [current.name]
+    assert not stale.exists() and writing.exists() and elsewhere.exists()
+    assert list(current.glob("*.cache")), "the current set was kept"

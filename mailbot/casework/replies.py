@@ -17,7 +17,9 @@ import hashlib
 import json
 import mimetypes
 import re
+import shutil
 import sys
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.header import Header
@@ -97,6 +99,22 @@ class _CompiledCache(jinja2.FileSystemBytecodeCache):
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)   # private, as the rest of data/
         self.folder.mkdir(exist_ok=True, mode=0o700)
         super().__init__(str(self.folder))
+        self._tidy(folder)
+
+    def _tidy(self, folder: Path) -> None:
+        """The compiled sets of other versions go (an upgrade leaves its predecessor's), and so
+        do the half-written entries of a run killed while writing one (jinja2 writes each to a
+        ``.tmp`` file first): an hour old, so that no other run is still writing it."""
+        for other in folder.glob("templates-*"):
+            if other != self.folder and other.is_dir() and not other.is_symlink():
+                shutil.rmtree(other, ignore_errors=True)
+        stale = time.time() - 3600
+        for tmp in self.folder.glob("*.tmp"):
+            try:
+                if tmp.lstat().st_mtime < stale:
+                    tmp.unlink()
+            except OSError:
+                pass
 
     def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
         try:
