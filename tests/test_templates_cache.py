@@ -98,3 +98,17 @@ def test_an_upgrade_leaves_no_compiled_set_behind_nor_half_written_entries(folde
     assert sorted(p.name for p in cache.iterdir()) == [current.name]
     assert not stale.exists() and writing.exists() and elsewhere.exists()
     assert list(current.glob("*.cache")), "the current set was kept"
+
+
+def test_a_linked_folder_in_the_cache_is_left_alone(folder: Path, tmp_path: Path):
+    """Only real folders of compiled sets are removed: a link named like one, and what it points
+    to, stay (``_tidy`` skips links, and ``shutil.rmtree`` refuses them too: this holds the
+    behaviour, whichever of the two a later change keeps)."""
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    outside = tmp_path / "officer-files"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("x", encoding="utf-8")
+    (cache / "templates-linked").symlink_to(outside, target_is_directory=True)
+    _fresh(folder, cache).render("receipt", sample_context(AGENCY, NOW))
+    assert (cache / "templates-linked").is_symlink() and (outside / "keep.txt").exists()

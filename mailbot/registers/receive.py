@@ -40,8 +40,8 @@ from . import xlsxzip
 from .numbering import YearReset, numbering_year, written
 from .numbering import period_label as numbering_period
 
-if TYPE_CHECKING:      # openpyxl (~0.2 s to import) loads only when a workbook is made whole:
-    from openpyxl import Workbook      # a poll appends its rows as XML (xlsxzip)
+if TYPE_CHECKING:      # openpyxl (~0.2 s to import) loads only when a register is written: a poll
+    from openpyxl import Workbook      # that finds no new mail never loads it
     from openpyxl.cell import Cell
 
 log = logging.getLogger(__name__)
