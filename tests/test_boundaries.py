@@ -295,14 +295,3 @@ def test_a_poll_starts_without_the_libraries_it_does_not_use():
                          check=True).stdout.split()
     assert out == [], f"imported when a poll starts: {out}"
 
-
-def test_column_letters_are_openpyxls():
-    from openpyxl.utils import get_column_letter
-
-    from mailbot.registers.receive import column_letter
-
-    assert [column_letter(i) for i in (1, 26, 27, 52, 53, 702, 703, 16384)] == \
-        [get_column_letter(i) for i in (1, 26, 27, 52, 53, 702, 703, 16384)] == \
-        ["A", "Z", "AA", "AZ", "BA", "ZZ", "AAA", "XFD"]
-    with pytest.raises(ValueError):
-        column_letter(0)

@@ -24,7 +24,6 @@ import zipfile
 import zlib
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 from xml.sax.saxutils import escape as xml_escape
@@ -182,6 +181,7 @@ def build_workbook_columns(columns: list[Column], rows: list[list[object]], titl
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Alignment, Font, PatternFill
+    from openpyxl.utils import get_column_letter
     from openpyxl.utils.indexed_list import IndexedList
     from openpyxl.worksheet.pagebreak import Break
 
@@ -197,7 +197,7 @@ def build_workbook_columns(columns: list[Column], rows: list[list[object]], titl
         raise RuntimeError(f"openpyxl numbered the cell styles {top.style_id}, {wrapped.style_id}")
     ws.freeze_panes = "A2"
     for i, col in enumerate(columns, start=1):
-        ws.column_dimensions[column_letter(i)].width = col.width
+        ws.column_dimensions[get_column_letter(i)].width = col.width
     printable.sheet_setup(ws, columns, title=heading or title, agency=agency, period=period,
                           last_row=None if growing else len(rows) + 1)
     header_font = Font(name=FONT_NAME, size=FONT_SIZE, bold=True)
@@ -230,7 +230,7 @@ def build_workbook_columns(columns: list[Column], rows: list[list[object]], titl
             cell.alignment = alignment
             out.append(cell)
         ws.append(out)
-    last = column_letter(len(columns))
+    last = get_column_letter(len(columns))
     ws.auto_filter.ref = f"A1:{last}{max(1, len(rows) + 1)}"
     return wb
 
@@ -251,18 +251,6 @@ def atomic_save(wb: Workbook, target: Path) -> None:
     write_atomic(target, buffer.getvalue())
 
 
-@lru_cache(maxsize=None)
-def column_letter(index: int) -> str:
-    """A column's letters from its number (1 → A, 27 → AA), as openpyxl's ``get_column_letter``."""
-    if index < 1:
-        raise ValueError(f"column {index}")
-    letters = ""
-    while index:
-        index, rest = divmod(index - 1, 26)
-        letters = chr(ord("A") + rest) + letters
-    return letters
-
-
 _INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
@@ -278,13 +266,15 @@ def render_row(values: list[object], r: int, styles: list[int] | None = None,
     """One sheet row as SpreadsheetML: text as inline strings (never a formula), numbers as numbers;
     each cell top-aligned, wrapped in the long-text columns (``styles``: the cell style per column),
     and the row as tall as its wrapped text (LibreOffice does not work that out itself)."""
+    from openpyxl.utils import get_column_letter
+
     styles = styles or _STYLES
     height = printable.row_height(values, columns or COLUMNS)
     cells = []
     for i, value in enumerate(values, start=1):
         if value is None or value == "":
             continue
-        ref = f"{column_letter(i)}{r}"
+        ref = f"{get_column_letter(i)}{r}"
         s = styles[i - 1] if i <= len(styles) else STYLE_TOP
         if isinstance(value, int) and not isinstance(value, bool):
             cells.append(f'<c r="{ref}" s="{s}"><v>{value}</v></c>')
@@ -301,13 +291,15 @@ def _template(title: str, rows: int, agency: str = "", period: str = "") -> tupl
     The print set-up (pageSetup, printOptions, headerFooter) is in the part after the rows, which
     every append writes again; print titles and print area are defined names in workbook.xml that
     run to the sheet's last row, so they hold for rows appended later."""
+    from openpyxl.utils import get_column_letter
+
     buffer = io.BytesIO()
     build_workbook([], title, agency, period).save(buffer)
     with zipfile.ZipFile(buffer) as z:
         members = {name: z.read(name) for name in z.namelist()}
     sheet = members.pop(SHEET)
     head, sep, tail = sheet.partition(b"</sheetData>")
-    last = column_letter(len(COLUMNS))
+    last = get_column_letter(len(COLUMNS))
     tail = re.sub(rb'<autoFilter ref="[^"]*"', f'<autoFilter ref="A1:{last}{max(1, rows + 1)}"'.encode(), sep + tail)
     return members, head, tail
 
