@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -237,3 +238,46 @@ def test_a_message_alone_is_committed_before_the_next_is_read(tmp_path, monkeypa
     batches = 6 // batch_size
     # read while batch k is worked on: k + 1 batches decided (alone), or k batches (several)
     assert decided_when_read == [batch_size * (k + (batch_size == 1)) for k in range(batches - 1)]
+
+
+def test_a_message_without_an_arrival_time_read_ahead_is_archived_once(tmp_path, monkeypatch):
+    """A server that gives no INTERNALDATE: a message then counts as received when it was read.
+    Read ahead, it is archived at that moment, in that month's folder; when its batch's turn comes
+    in the next month it keeps that moment and that file, and no second copy is written in the
+    next month's folder (nor is it registered with a date its archive file does not have)."""
+    from datetime import timedelta
+
+    from mailbot.intake.cycle import Cycle
+    from mailbot.mail.mailbox import Fetched
+    from mailbot.mail.memory import MemoryMailbox
+    from mailbot.thai import to_bangkok
+
+    e = _office(tmp_path, "undated")
+    e.deliver(*[bytes(letter(f"ขออนุญาตก่อสร้างอาคาร หลังที่ {i}", sender=f"p{i}@example.com")) for i in range(9)])
+    fetch = MemoryMailbox.fetch
+    monkeypatch.setattr(MemoryMailbox, "fetch", lambda self, uids: {
+        u: Fetched(f.uid, f.raw, None) for u, f in fetch(self, uids).items()})
+    work = Cycle._work_batch
+    read_ahead: list[int] = []
+
+    def a_month_later(self, uids, fetched, ledger, early):  # type: ignore[no-untyped-def]
+        if early is not None:
+            early.kept()                          # archived ahead, in the month before: waited for
+            read_ahead.extend(uids)
+        e.clock.set(e.clock() + timedelta(days=31))
+        return work(self, uids, fetched, ledger, early)
+
+    monkeypatch.setattr(Cycle, "_work_batch", a_month_later)
+    report = e.cycle()
+    assert [h.outcome for h in report.handled].count("registered") == 9
+    assert len(read_ahead) == 6                   # batches 2 and 3 of 3 were read ahead
+    got = _what_happened(e, report)
+    mail = [name for name in got["archive"] if name.endswith(".eml")]
+    assert len(mail) == 9, mail                   # one copy of each
+    con = sqlite3.connect(e.cfg.data_dir / "state.sqlite3")
+    rows = con.execute("SELECT archive, received_at FROM cases").fetchall()
+    con.close()
+    assert len(rows) == 9
+    for archive, received_at in rows:
+        local = to_bangkok(datetime.fromisoformat(received_at))
+        assert archive.split("/")[1:3] == [str(local.year + 543), f"{local.month:02d}"], (archive, received_at)

@@ -368,6 +368,10 @@ class Cycle:
         kept = early.kept() if early is not None else {}     # archived while the batch before was worked on
         for plan in plans:   # disk full, no permission: the cycle stops (see _process_batch)
             done = kept.get(plan.fetched.uid)
+            if done is not None and plan.fetched.internal_date is None:
+                # no arrival time from the server: received when it was read, which is when it
+                # was archived ahead (not now, maybe in the next month, with a second copy there)
+                plan.received = done[0]
             if done is not None and done[0] == plan.received:
                 plan.archive, plan.sha256 = done[1], done[2]
             else:
