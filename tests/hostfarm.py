@@ -99,6 +99,16 @@ class LatencyProxy:
 
 
 @dataclass
+class Kill:
+    """One SIGKILL of ``Farm.chaos`` that cut cycles short."""
+
+    at: float                        # time.monotonic() of the kill
+    cut: dict[str, int]              # each agency whose cycle it cut -> its cycles finished then
+    served: float | None = None      # seconds until each of them had finished a cycle again
+    cut_again: set[str] = field(default_factory=set)    # of those, cut by a later kill before that
+
+
+@dataclass
 class Farm:
     root: Path
     url: str
@@ -279,29 +289,26 @@ class Farm:
             return {r["name"]: (r["cycles"], r["worker"], r["last_started_at"], r["last_finished_at"])
                     for r in reg.agencies()}
 
-    def chaos(self, until, every: float, rng, timeout: float, **worker) -> list[float]:  # type: ignore[no-untyped-def]
+    def chaos(self, until, every: float, rng, timeout: float, **worker) -> list[Kill]:  # type: ignore[no-untyped-def]
         """SIGKILL a random worker every ``every`` seconds (a new one takes its place) until
-        ``until()``; returns, for each kill, the seconds until every agency whose cycle it cut
-        short had finished a cycle again (watched from here, on the wall clock)."""
+        ``until()``; returns the kills that cut cycles short, each with the seconds until every
+        agency it cut had finished a cycle again (watched from here, on the wall clock), and which
+        of them a later kill cut short again before that."""
         import socket
 
         start = time.monotonic()
-        pending: list[tuple[float, dict[str, int]]] = []      # (killed at, agency -> cycles then)
-        recovered: list[float] = []
+        kills: list[Kill] = []
         next_kill = time.monotonic() + every
-        while not until() or pending:
+        while not until() or any(k.served is None for k in kills):
             now = time.monotonic()
             if now - start > timeout:
                 raise TimeoutError(f"chaos run not done in {timeout} s: {self.answered()} answered, "
-                                   f"{len(pending)} kills not recovered; not sent: {self.unsent()}")
+                                   f"{sum(k.served is None for k in kills)} kills not recovered; "
+                                   f"not sent: {self.unsent()}")
             rows = self.cycles()
-            still = []
-            for killed_at, cut in pending:
-                if all(rows[a][0] > n for a, n in cut.items()):
-                    recovered.append(now - killed_at)
-                else:
-                    still.append((killed_at, cut))
-            pending = still
+            for kill in kills:
+                if kill.served is None and all(rows[a][0] > n for a, n in kill.cut.items()):
+                    kill.served = now - kill.at
             if now >= next_kill and not until():
                 live = [p for p in self.workers if p.poll() is None]
                 victim = live[rng.randrange(len(live))]
@@ -311,11 +318,14 @@ class Farm:
                 killed_at = time.monotonic()
                 cut = {a: r[0] for a, r in rows.items() if r[1] == tag and (r[3] is None or (r[2] or "") > r[3])}
                 if cut:
-                    pending.append((killed_at, cut))
+                    for kill in kills:      # an agency still waiting on an earlier kill, cut again
+                        if kill.served is None:
+                            kill.cut_again |= {a for a in cut if a in kill.cut and rows[a][0] <= kill.cut[a]}
+                    kills.append(Kill(killed_at, cut))
                 self.start_worker(**worker)
                 next_kill = killed_at + every
             time.sleep(0.2)
-        return recovered
+        return kills
 
     def stop_workers(self) -> None:
         for p in self.workers:

@@ -96,14 +96,17 @@ def test_workers_killed_every_few_seconds_lose_nothing_and_send_nothing_twice(po
             answered = farm.answered()
             return answered >= 1000 or (answered >= 990 and answered + farm.held_cut_off() >= 1000)
 
-        recovered = farm.chaos(done, every=3.0, rng=random.Random(24), timeout=600)
+        cuts = farm.chaos(done, every=3.0, rng=random.Random(24), timeout=600)
         took = time.monotonic() - started
         time.sleep(3)
         figures = farm.check()
         held = farm.held_cut_off()
         kills = len(farm.workers) - 3
+        again = [k for k in cuts if k.cut_again]
         print(f"\nchaos: {kills} workers SIGKILLed, drained in {took:.1f} s; served again after "
-              f"{sorted(round(r, 1) for r in recovered)} s; {figures}; held for the officer {held}")
+              f"{sorted(round(k.served or 0, 1) for k in cuts if not k.cut_again)} s; cut again before that "
+              f"(then timed from the later kill): {len(again)}, after {sorted(round(k.served or 0, 1) for k in again)} s "
+              f"from the first; {figures}; held for the officer {held}")
         assert kills >= 3
         # a reply the relay accepted just before its worker was killed, before the worker recorded
         # it, goes once more, with the same Message-ID (SMTP has no way to ask whether a message
@@ -113,7 +116,11 @@ def test_workers_killed_every_few_seconds_lose_nothing_and_send_nothing_twice(po
         assert duplicates + held <= kills
         assert figures.pop("unanswered") == held
         assert figures == {"undrained": 0, "gaps": 0, "crossed": 0, "chain_broken": 0}
-        assert recovered and max(recovered) <= 60
+        # each cut agency is served again within a minute of the kill that last cut it short: a
+        # kill whose agency another kill cut again meanwhile is timed by that later kill (at a
+        # kill every 3 s, a cycle begun again can itself be cut, any number of times)
+        timed = [k.served for k in cuts if not k.cut_again]
+        assert timed and all(s is not None and s <= 60 for s in timed)
 
 
 def test_a_dead_workers_cycle_is_closed_while_every_cycle_slot_is_busy(postgres, tmp_path: Path):
