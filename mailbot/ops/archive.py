@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from datetime import datetime
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from ..files import make_private, write_atomic
 from ..thai import be_year, to_bangkok
 
 JOURNAL = "receipts.tsv"
+MANIFEST = "MANIFEST.sha256"
 
 
 def _tsv(text: str) -> str:
@@ -29,9 +31,12 @@ def sha256(raw: bytes) -> str:
 class Archive:
     def __init__(self, data_dir: Path) -> None:
         self.root = data_dir.resolve()
+        self._listed: dict[Path, set[str]] = {}     # each month folder's manifest, read once
+        self._lock = threading.Lock()               # store() runs in the read-ahead thread too
 
     def store(self, raw: bytes, received: datetime) -> tuple[str, str]:
-        """Keep the raw bytes; returns (path relative to the data folder, sha256)."""
+        """Keep the raw bytes; returns (path relative to the data folder, sha256). The month's
+        manifest lists each file once, also one a run wrote and was stopped before listing."""
         digest = sha256(raw)
         local = to_bangkok(received)
         rel = Path("archive") / str(be_year(local)) / f"{local.month:02d}" / f"{digest}.eml"
@@ -41,10 +46,29 @@ class Archive:
                 write_atomic(target, raw)
             except OSError as exc:   # name the folder for the officer (disk full, no permission)
                 raise OSError(exc.errno, exc.strerror, str(target.parent)) from None
-            # the month's manifest, in sha256sum format (the file name is its hash too)
-            with (target.parent / "MANIFEST.sha256").open("a", encoding="utf-8") as fh:
-                fh.write(f"{digest}  {target.name}\n")
+        self._list(target.parent, digest, target.name)
         return rel.as_posix(), digest
+
+    def _list(self, folder: Path, digest: str, name: str) -> None:
+        """The month's manifest, in sha256sum format (the file name is its hash too): the line
+        is added after the file is in place, unless the manifest has it already."""
+        with self._lock:
+            listed = self._listed.get(folder)
+            torn = False
+            if listed is None:
+                try:
+                    text = (folder / MANIFEST).read_text(encoding="utf-8", errors="replace")
+                except FileNotFoundError:
+                    text = ""
+                torn = bool(text) and not text.endswith("\n")     # a line cut off mid-write
+                if len(self._listed) >= 4:       # a long-running program: only the months in use
+                    self._listed.clear()
+                listed = self._listed[folder] = {line.split(" ", 1)[0] for line in text.splitlines()}
+            if digest in listed:
+                return
+            with (folder / MANIFEST).open("a", encoding="utf-8") as fh:
+                fh.write(f"{chr(10) if torn else ''}{digest}  {name}\n")
+            listed.add(digest)
 
     def tighten(self) -> int:
         """Every folder and file under the data folder the owner's alone (POSIX): what an older
