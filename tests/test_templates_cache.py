@@ -2,6 +2,7 @@
 a template that changed or a cache that cannot be used."""
 from __future__ import annotations
 
+import os
 import shutil
 from datetime import datetime, timezone
 from pathlib import Path
@@ -112,3 +113,30 @@ def test_a_linked_folder_in_the_cache_is_left_alone(folder: Path, tmp_path: Path
     (cache / "templates-linked").symlink_to(outside, target_is_directory=True)
     _fresh(folder, cache).render("receipt", sample_context(AGENCY, NOW))
     assert (cache / "templates-linked").is_symlink() and (outside / "keep.txt").exists()
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permissions (on Windows the data folder's own are the guard)")
+@pytest.mark.parametrize("how", ["anyone may write the cache", "its group may write the set", "the set is a link"])
+def test_a_cache_someone_else_could_write_is_not_used(folder: Path, tmp_path: Path, how: str, monkeypatch):
+    """Compiled templates are code that runs: what another user could have put in the cache is
+    neither read nor added to, and the mail is written as without a cache."""
+    cache = tmp_path / "data" / "cache"
+    want = _fresh(folder, cache).render("receipt", sample_context(AGENCY, NOW))
+    (kept,) = cache.glob("templates-*")
+    if how == "anyone may write the cache":
+        cache.chmod(0o777)
+    elif how == "its group may write the set":
+        kept.chmod(0o770)
+    else:
+        elsewhere = tmp_path / "elsewhere"
+        kept.rename(elsewhere)
+        kept.symlink_to(elsewhere, target_is_directory=True)
+    before = {p: p.stat().st_mtime_ns for p in cache.rglob("*.cache")}
+    read: list[str] = []
+    load = replies._CompiledCache.load_bytecode
+    monkeypatch.setattr(replies._CompiledCache, "load_bytecode",
+                        lambda self, bucket: read.append(bucket.key) or load(self, bucket))
+    assert replies._compiled_cache(str(cache)) is None
+    assert _fresh(folder, cache).render("receipt", sample_context(AGENCY, NOW)) == want
+    assert read == []
+    assert {p: p.stat().st_mtime_ns for p in cache.rglob("*.cache")} == before

@@ -15,9 +15,12 @@ import email.base64mime
 import functools
 import hashlib
 import json
+import logging
 import mimetypes
+import os
 import re
 import shutil
+import stat
 import sys
 import time
 from dataclasses import dataclass, field
@@ -42,6 +45,8 @@ from ..mail.language import ENGLISH, THAI, language_of
 from ..thai import addressee, english_date, english_datetime, one_line, thai_date, thai_datetime, to_bangkok
 from .triage import SECRET_MASK
 from .trust import defang
+
+log = logging.getLogger(__name__)
 
 TAG_FORMAT = "[เลขรับ {receipt}]"
 
@@ -98,6 +103,8 @@ class _CompiledCache(jinja2.FileSystemBytecodeCache):
         self.folder = folder / f"templates-{made.hexdigest()[:12]}"
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)   # private, as the rest of data/
         self.folder.mkdir(exist_ok=True, mode=0o700)
+        for path in (folder, self.folder):
+            _private(path)
         super().__init__(str(self.folder))
         self._tidy(folder)
 
@@ -127,6 +134,18 @@ class _CompiledCache(jinja2.FileSystemBytecodeCache):
             super().dump_bytecode(bucket)
         except OSError:
             pass
+
+
+def _private(path: Path) -> None:
+    """Compiled templates are code that runs: a cache folder someone else could write to (not
+    this user's, writable by its group or by anyone, or a link) is not used (POSIX; on Windows
+    the data folder's own permissions are the guard), as jinja2 does with its own folder."""
+    if os.name != "posix":
+        return
+    st = os.lstat(path)
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o022:
+        log.info("compiled templates not kept: %s is not private to this user", path)
+        raise PermissionError(f"not private to this user: {path}")
 
 
 def _compiled_cache(folder: str | None) -> jinja2.BytecodeCache | None:
