@@ -99,13 +99,19 @@ class LatencyProxy:
 
 
 @dataclass
-class Kill:
-    """One SIGKILL of ``Farm.chaos`` that cut cycles short."""
+class Cut:
+    """An agency's cycle that a SIGKILL of ``Farm.chaos`` cut short."""
 
-    at: float                        # time.monotonic() of the kill
-    cut: dict[str, int]              # each agency whose cycle it cut -> its cycles finished then
-    served: float | None = None      # seconds until each of them had finished a cycle again
-    cut_again: set[str] = field(default_factory=set)    # of those, cut by a later kill before that
+    agency: str
+    at: float                          # time.monotonic() of the kill
+    cycles: int                        # the agency's cycles finished then
+    served: float | None = None        # seconds until it had finished a cycle again
+    cut_again: float | None = None     # or until a later kill cut the cycle it had begun again
+
+    @property
+    def waited(self) -> float | None:
+        """Seconds until the agency was served again, or at least begun again (None: neither)."""
+        return self.served if self.served is not None else self.cut_again
 
 
 @dataclass
@@ -289,26 +295,26 @@ class Farm:
             return {r["name"]: (r["cycles"], r["worker"], r["last_started_at"], r["last_finished_at"])
                     for r in reg.agencies()}
 
-    def chaos(self, until, every: float, rng, timeout: float, **worker) -> list[Kill]:  # type: ignore[no-untyped-def]
+    def chaos(self, until, every: float, rng, timeout: float, **worker) -> list[Cut]:  # type: ignore[no-untyped-def]
         """SIGKILL a random worker every ``every`` seconds (a new one takes its place) until
-        ``until()``; returns the kills that cut cycles short, each with the seconds until every
-        agency it cut had finished a cycle again (watched from here, on the wall clock), and which
-        of them a later kill cut short again before that."""
+        ``until()``; returns each agency's cycle a kill cut short, with the seconds until the
+        agency finished a cycle again, or until a later kill cut the cycle it had begun again
+        (watched from here, on the wall clock)."""
         import socket
 
         start = time.monotonic()
-        kills: list[Kill] = []
+        cuts: list[Cut] = []
         next_kill = time.monotonic() + every
-        while not until() or any(k.served is None for k in kills):
+        while not until() or any(c.waited is None for c in cuts):
             now = time.monotonic()
             if now - start > timeout:
                 raise TimeoutError(f"chaos run not done in {timeout} s: {self.answered()} answered, "
-                                   f"{sum(k.served is None for k in kills)} kills not recovered; "
+                                   f"{sum(c.waited is None for c in cuts)} cut agencies not served again; "
                                    f"not sent: {self.unsent()}")
             rows = self.cycles()
-            for kill in kills:
-                if kill.served is None and all(rows[a][0] > n for a, n in kill.cut.items()):
-                    kill.served = now - kill.at
+            for c in cuts:
+                if c.waited is None and rows[c.agency][0] > c.cycles:
+                    c.served = now - c.at
             if now >= next_kill and not until():
                 live = [p for p in self.workers if p.poll() is None]
                 victim = live[rng.randrange(len(live))]
@@ -316,16 +322,21 @@ class Farm:
                 victim.send_signal(signal.SIGKILL)
                 victim.wait()
                 killed_at = time.monotonic()
-                cut = {a: r[0] for a, r in rows.items() if r[1] == tag and (r[3] is None or (r[2] or "") > r[3])}
-                if cut:
-                    for kill in kills:      # an agency still waiting on an earlier kill, cut again
-                        if kill.served is None:
-                            kill.cut_again |= {a for a in cut if a in kill.cut and rows[a][0] <= kill.cut[a]}
-                    kills.append(Kill(killed_at, cut))
+                rows = self.cycles()        # read after the kill: the dead worker's rows stay as it left them
+                for agency, (cycles, worker_tag, began, finished) in rows.items():
+                    if worker_tag != tag or (finished is not None and (began or "") <= finished):
+                        continue
+                    for c in cuts:          # cut before, and its cycle begun again by another worker
+                        if c.agency == agency and c.waited is None:
+                            if cycles > c.cycles:
+                                c.served = killed_at - c.at
+                            else:
+                                c.cut_again = killed_at - c.at
+                    cuts.append(Cut(agency, killed_at, cycles))
                 self.start_worker(**worker)
                 next_kill = killed_at + every
             time.sleep(0.2)
-        return kills
+        return cuts
 
     def stop_workers(self) -> None:
         for p in self.workers:
