@@ -2,6 +2,7 @@
 month's MANIFEST.sha256, which ``sha256sum -c`` checks."""
 from __future__ import annotations
 
+import hashlib
 import shutil
 import subprocess
 from datetime import datetime, timezone
@@ -47,14 +48,39 @@ def test_a_file_kept_by_a_run_stopped_before_listing_it_is_listed_by_the_next(tm
         assert check.returncode == 0, check.stdout + check.stderr
 
 
-def test_a_manifest_line_cut_off_mid_write_does_not_swallow_the_next(tmp_path):
+@pytest.mark.parametrize("torn", ["3a2d878ab5", f"{'a' * 64}  {'a' * 64}.em", "\r"])
+def test_a_manifest_line_cut_off_mid_write_is_removed_before_the_next(tmp_path, torn):
+    """The power went while a line was written (a few characters; all but the end of the name;
+    all but the LF of a CRLF). Cut off in the middle, the line goes (its message is stored again,
+    and listed, when it is tried again) and is never taken for a listed file; a CRLF line that
+    lacks only its LF gets it. ``sha256sum --strict -c`` then checks every line."""
     month = datetime(2027, 1, 5, 3, 0, tzinfo=timezone.utc)
     folder = tmp_path / "archive" / "2570" / "01"
     folder.mkdir(parents=True)
-    (folder / MANIFEST).write_text("3a2d878ab5", encoding="utf-8")           # the power went mid-line
-    rel, digest = Archive(tmp_path).store(RAW, month)
-    assert rel == f"archive/2570/01/{digest}.eml"
-    assert _lines(folder / MANIFEST) == ["3a2d878ab5", f"{digest}  {digest}.eml"]
+    digest = hashlib.sha256(RAW).hexdigest()
+    earlier = hashlib.sha256(b"an earlier message\r\n").hexdigest()       # listed whole before
+    (folder / f"{earlier}.eml").write_bytes(b"an earlier message\r\n")
+    whole = f"{earlier}  {earlier}.eml" + ("\r\n" if torn == "\r" else "\n")
+    before = whole[:-1] if torn == "\r" else whole + torn.replace("a" * 64, digest)
+    (folder / MANIFEST).write_bytes(before.encode())
+    rel, got = Archive(tmp_path).store(RAW, month)
+    assert (rel, got) == (f"archive/2570/01/{digest}.eml", digest)
+    assert (folder / MANIFEST).read_bytes() == (whole + f"{digest}  {digest}.eml\n").encode()
+    if shutil.which("sha256sum"):
+        check = subprocess.run(["sha256sum", "--strict", "-c", MANIFEST], cwd=folder, capture_output=True, text=True)
+        assert check.returncode == 0 and check.stdout.count(": OK") == 2, check.stdout + check.stderr
+
+
+def test_a_line_another_run_cut_off_meanwhile_is_removed_before_the_next(tmp_path):
+    """Another process appended to the month's manifest after this run read it, and was stopped
+    mid-line: this run's next line does not run on from it."""
+    archive = Archive(tmp_path)
+    rel, first = archive.store(b"first message\r\n", NOW)
+    manifest = (tmp_path / rel).parent / MANIFEST
+    with manifest.open("ab") as fh:
+        fh.write(b"0123abc")
+    _, second = archive.store(RAW, NOW)
+    assert _lines(manifest) == [f"{first}  {first}.eml", f"{second}  {second}.eml"]
 
 
 @pytest.mark.parametrize("months", [1, 6])

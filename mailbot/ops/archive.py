@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import threading
 from datetime import datetime
 from pathlib import Path
@@ -18,6 +19,7 @@ from ..thai import be_year, to_bangkok
 
 JOURNAL = "receipts.tsv"
 MANIFEST = "MANIFEST.sha256"
+_LINE = re.compile(r"^([0-9a-f]{64}) [ *][^\r\n]+\r?\n", re.MULTILINE)    # a whole line of the manifest
 
 
 def _tsv(text: str) -> str:
@@ -50,24 +52,38 @@ class Archive:
         return rel.as_posix(), digest
 
     def _list(self, folder: Path, digest: str, name: str) -> None:
-        """The month's manifest, in sha256sum format (the file name is its hash too): the line
-        is added after the file is in place, unless the manifest has it already."""
+        """The month's manifest, in sha256sum format (the file name is its hash too), the same
+        bytes on every system: the line is added after the file is in place, unless the manifest
+        lists it already (a whole line). A line cut off mid-write (the power went, the program
+        was killed) is removed first: its file was written by a run that decided nothing about
+        its message, which is stored, and so listed, again when it is tried again; so that
+        ``sha256sum --strict -c`` checks every line."""
+        path = folder / MANIFEST
         with self._lock:
             listed = self._listed.get(folder)
-            torn = False
             if listed is None:
                 try:
-                    text = (folder / MANIFEST).read_text(encoding="utf-8", errors="replace")
+                    text = path.read_bytes().decode("utf-8", "replace")
                 except FileNotFoundError:
                     text = ""
-                torn = bool(text) and not text.endswith("\n")     # a line cut off mid-write
                 if len(self._listed) >= 4:       # a long-running program: only the months in use
                     self._listed.clear()
-                listed = self._listed[folder] = {line.split(" ", 1)[0] for line in text.splitlines()}
+                listed = self._listed[folder] = {m.group(1) for m in _LINE.finditer(text)}
             if digest in listed:
                 return
-            with (folder / MANIFEST).open("a", encoding="utf-8") as fh:
-                fh.write(f"{chr(10) if torn else ''}{digest}  {name}\n")
+            with path.open("a+b") as fh:          # (appended at the end, wherever it read)
+                end = fh.seek(0, os.SEEK_END)
+                fh.seek(max(0, end - 512))
+                tail = fh.read()
+                if tail.endswith(b"\r"):          # all but the LF of a CRLF line
+                    fh.write(b"\n")
+                elif tail and not tail.endswith(b"\n"):   # cut off mid-write, by this run or another
+                    cut = tail.rfind(b"\n")
+                    if cut == -1 and end > len(tail):   # no line end in sight: not ours to cut
+                        fh.write(b"\n")
+                    else:
+                        fh.truncate(end - len(tail) + cut + 1)
+                fh.write(f"{digest}  {name}\n".encode("utf-8"))
             listed.add(digest)
 
     def tighten(self) -> int:
