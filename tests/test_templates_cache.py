@@ -116,7 +116,8 @@ def test_a_linked_folder_in_the_cache_is_left_alone(folder: Path, tmp_path: Path
 
 
 @pytest.mark.skipif(os.name != "posix", reason="POSIX permissions (on Windows the data folder's own are the guard)")
-@pytest.mark.parametrize("how", ["anyone may write the cache", "its group may write the set", "the set is a link"])
+@pytest.mark.parametrize("how", ["anyone may write the cache", "its group may write the set", "the set is a link",
+                                 "anyone may write the data folder"])
 def test_a_cache_someone_else_could_write_is_not_used(folder: Path, tmp_path: Path, how: str, monkeypatch):
     """Compiled templates are code that runs: what another user could have put in the cache is
     neither read nor added to, and the mail is written as without a cache."""
@@ -127,6 +128,8 @@ def test_a_cache_someone_else_could_write_is_not_used(folder: Path, tmp_path: Pa
         cache.chmod(0o777)
     elif how == "its group may write the set":
         kept.chmod(0o770)
+    elif how == "anyone may write the data folder":       # the cache could be swapped meanwhile
+        cache.parent.chmod(0o777)
     else:
         elsewhere = tmp_path / "elsewhere"
         kept.rename(elsewhere)
@@ -140,3 +143,25 @@ def test_a_cache_someone_else_could_write_is_not_used(folder: Path, tmp_path: Pa
     assert _fresh(folder, cache).render("receipt", sample_context(AGENCY, NOW)) == want
     assert read == []
     assert {p: p.stat().st_mtime_ns for p in cache.rglob("*.cache")} == before
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permissions (on Windows the data folder's own are the guard)")
+def test_an_entry_put_there_while_the_cache_was_open_to_others_is_not_read(folder: Path, tmp_path: Path, monkeypatch):
+    """The folders are private again, but an entry someone else could write (anyone may, here)
+    is compiled from the source instead of read."""
+    cache = tmp_path / "data" / "cache"
+    want = _fresh(folder, cache).render("receipt", sample_context(AGENCY, NOW))
+    entries = list(cache.glob("templates-*/*.cache"))
+    assert entries
+    for entry in entries:
+        entry.chmod(0o666)
+    read: list[str] = []
+    load = replies.jinja2.FileSystemBytecodeCache.load_bytecode
+    monkeypatch.setattr(replies.jinja2.FileSystemBytecodeCache, "load_bytecode",
+                        lambda self, bucket: read.append(bucket.key) or load(self, bucket))
+    assert _fresh(folder, cache).render("receipt", sample_context(AGENCY, NOW)) == want
+    assert read == []
+    for entry in entries:
+        entry.chmod(0o600)
+    assert _fresh(folder, cache).render("receipt", sample_context(AGENCY, NOW)) == want
+    assert read                                   # a private entry is read as before

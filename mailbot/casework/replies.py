@@ -103,7 +103,7 @@ class _CompiledCache(jinja2.FileSystemBytecodeCache):
         self.folder = folder / f"templates-{made.hexdigest()[:12]}"
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)   # private, as the rest of data/
         self.folder.mkdir(exist_ok=True, mode=0o700)
-        for path in (folder, self.folder):
+        for path in (folder.parent, folder, self.folder):   # (the data folder: no one swaps the cache)
             _private(path)
         super().__init__(str(self.folder))
         self._tidy(folder)
@@ -125,6 +125,7 @@ class _CompiledCache(jinja2.FileSystemBytecodeCache):
 
     def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
         try:
+            _private(Path(self._get_cache_filename(bucket)), regular=True)   # put there when it was not private
             super().load_bytecode(bucket)
         except Exception:  # noqa: BLE001 - unreadable or damaged: compiled from the source
             bucket.reset()
@@ -136,14 +137,16 @@ class _CompiledCache(jinja2.FileSystemBytecodeCache):
             pass
 
 
-def _private(path: Path) -> None:
-    """Compiled templates are code that runs: a cache folder someone else could write to (not
-    this user's, writable by its group or by anyone, or a link) is not used (POSIX; on Windows
-    the data folder's own permissions are the guard), as jinja2 does with its own folder."""
+def _private(path: Path, regular: bool = False) -> None:
+    """Compiled templates are code that runs: a cache someone else could have written (a folder
+    or entry not this user's, writable by its group or by anyone, or a link) is not used (POSIX;
+    on Windows the data folder's own permissions are the guard), as jinja2 does with its own
+    folder. PermissionError when it is not; FileNotFoundError when it is not there."""
     if os.name != "posix":
         return
     st = os.lstat(path)
-    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o022:
+    kind = stat.S_ISREG(st.st_mode) if regular else stat.S_ISDIR(st.st_mode)
+    if not kind or st.st_uid != os.geteuid() or st.st_mode & 0o022:
         log.info("compiled templates not kept: %s is not private to this user", path)
         raise PermissionError(f"not private to this user: {path}")
 
