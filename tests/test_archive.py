@@ -95,3 +95,16 @@ def test_a_long_running_program_lists_every_month_right(tmp_path, months):
             archive.store(f"message {m} {i}\r\n".encode(), when)          # the same again
     for rel, digest in kept:
         assert _lines((tmp_path / rel).parent / MANIFEST).count(f"{digest}  {digest}.eml") == 1
+
+
+def test_a_restore_adds_the_backups_lines_after_a_line_cut_off_not_onto_it(tmp_path):
+    """Restoring merges the append-only indexes (a manifest, receipts.tsv): the lines only the
+    backup has go after the last line here, also when that line was cut off mid-write."""
+    from mailbot.ops.backup import _merge_lines
+
+    here, kept = tmp_path / MANIFEST, tmp_path / "backup.sha256"
+    a, b = "a" * 64, "b" * 64
+    here.write_bytes(f"{a}  {a}.eml\n{b}  {b}.e".encode())
+    kept.write_bytes(f"{a}  {a}.eml\n{b}  {b}.eml\n".encode())
+    _merge_lines(here, kept)
+    assert _lines(here) == [f"{a}  {a}.eml", f"{b}  {b}.e", f"{b}  {b}.eml"]

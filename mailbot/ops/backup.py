@@ -251,9 +251,10 @@ def _keep_database(db: Path, kept: Path) -> None:
 
 def _merge_lines(target: Path, backup_copy: Path) -> None:
     """Append to an index the lines only the backup has (the index here is usually the longer)."""
-    have = target.read_text(encoding="utf-8", errors="replace").splitlines()
-    known = set(have)
+    data = target.read_bytes()
+    known = set(data.decode("utf-8", "replace").splitlines())
     extra = [ln for ln in backup_copy.read_text(encoding="utf-8", errors="replace").splitlines() if ln not in known]
     if extra:
+        torn = bool(data) and not data.endswith((b"\n", b"\r"))    # a last line cut off mid-write
         with target.open("a", encoding="utf-8") as fh:
-            fh.write("".join(ln + "\n" for ln in extra))
+            fh.write(("\n" if torn else "") + "".join(ln + "\n" for ln in extra))
