@@ -97,14 +97,81 @@ def test_a_long_running_program_lists_every_month_right(tmp_path, months):
         assert _lines((tmp_path / rel).parent / MANIFEST).count(f"{digest}  {digest}.eml") == 1
 
 
-def test_a_restore_adds_the_backups_lines_after_a_line_cut_off_not_onto_it(tmp_path):
+@pytest.mark.parametrize("name", [MANIFEST, "receipts.tsv"])
+@pytest.mark.parametrize("ending", ["cut off", "CR only"])
+def test_a_restore_adds_the_backups_lines_after_a_line_cut_off_not_onto_it(tmp_path, name, ending):
     """Restoring merges the append-only indexes (a manifest, receipts.tsv): the lines only the
-    backup has go after the last line here, also when that line was cut off mid-write."""
+    backup has go on lines of their own, also when the last line here was cut off mid-write. A
+    manifest's cut-off line goes (``sha256sum --strict`` refuses it); receipts.tsv keeps it (a
+    number it names was issued); a line lacking only its LF gets it."""
     from mailbot.ops.backup import _merge_lines
 
-    here, kept = tmp_path / MANIFEST, tmp_path / "backup.sha256"
-    a, b = "a" * 64, "b" * 64
-    here.write_bytes(f"{a}  {a}.eml\n{b}  {b}.e".encode())
+    folder = tmp_path / "here"
+    folder.mkdir()
+    here, kept = folder / name, tmp_path / "backup.copy"
+    a, b = (hashlib.sha256(x).hexdigest() for x in (b"a\r\n", b"b\r\n"))
+    (folder / f"{a}.eml").write_bytes(b"a\r\n")
+    (folder / f"{b}.eml").write_bytes(b"b\r\n")
+    last = f"{b}  {b}.e" if ending == "cut off" else f"{a}  {a}.eml\r"
+    here.write_bytes(f"{a}  {a}.eml\n{last}".encode())
     kept.write_bytes(f"{a}  {a}.eml\n{b}  {b}.eml\n".encode())
     _merge_lines(here, kept)
-    assert _lines(here) == [f"{a}  {a}.eml", f"{b}  {b}.e", f"{b}  {b}.eml"]
+    if ending == "CR only":
+        assert here.read_bytes() == f"{a}  {a}.eml\n{a}  {a}.eml\r\n{b}  {b}.eml\n".encode()
+    elif name == MANIFEST:
+        assert here.read_bytes() == f"{a}  {a}.eml\n{b}  {b}.eml\n".encode()
+    else:
+        assert here.read_bytes() == f"{a}  {a}.eml\n{b}  {b}.e\n{b}  {b}.eml\n".encode()
+    if name == MANIFEST and shutil.which("sha256sum"):
+        check = subprocess.run(["sha256sum", "--strict", "-c", MANIFEST], cwd=folder, capture_output=True, text=True)
+        assert check.returncode == 0, check.stdout + check.stderr
+
+
+@pytest.mark.parametrize("junk", [b"\0" * 4096, b"x" * 600])
+def test_a_long_cut_off_tail_is_removed_too(tmp_path, junk):
+    """A block of NUL bytes (what some file systems leave after a power cut), or a cut-off line
+    longer than a line: back to the last line end."""
+    archive = Archive(tmp_path)
+    rel, first = archive.store(b"first message\r\n", NOW)
+    manifest = (tmp_path / rel).parent / MANIFEST
+    with manifest.open("ab") as fh:
+        fh.write(junk)
+    _, second = Archive(tmp_path).store(RAW, NOW)
+    assert manifest.read_bytes() == f"{first}  {first}.eml\n{second}  {second}.eml\n".encode()
+
+
+def test_a_whole_line_lacking_only_its_lf_is_dropped_and_listed_again(tmp_path):
+    """Its own line cut off just before the LF: the manifest does not count it, so the file is
+    listed again when its message is stored again (as every undecided message is)."""
+    archive = Archive(tmp_path)
+    rel, digest = archive.store(RAW, NOW)
+    manifest = (tmp_path / rel).parent / MANIFEST
+    manifest.write_bytes(manifest.read_bytes()[:-1])
+    Archive(tmp_path).store(RAW, NOW)
+    assert manifest.read_bytes() == f"{digest}  {digest}.eml\n".encode()
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="names the synced files through /proc (Linux)")
+def test_the_manifest_lines_are_on_disk_before_the_messages_are_decided(tmp_path, monkeypatch):
+    """One fsync per month's manifest per batch, after its messages are archived and before any
+    of them is decided."""
+    import os as os_module
+
+    from mailbot.ops import archive as archive_module
+
+    archive = Archive(tmp_path)
+    synced: list[str] = []
+    fsync = os_module.fsync
+    monkeypatch.setattr(archive_module.os, "fsync", lambda fd: synced.append(os_module.readlink(f"/proc/self/fd/{fd}"))
+                        or fsync(fd))
+    rel, _ = archive.store(RAW, NOW)
+    archive.store(b"another\r\n", NOW)
+
+    def manifests() -> list[str]:
+        return [path for path in synced if path.endswith(MANIFEST)]
+
+    assert manifests() == []
+    archive.sync()
+    assert manifests() == [str((tmp_path / rel).parent / MANIFEST)]
+    archive.sync()
+    assert len(manifests()) == 1                    # nothing new: nothing to do

@@ -281,3 +281,21 @@ def test_a_message_without_an_arrival_time_read_ahead_is_archived_once(tmp_path,
     for archive, received_at in rows:
         local = to_bangkok(datetime.fromisoformat(received_at))
         assert archive.split("/")[1:3] == [str(local.year + 543), f"{local.month:02d}"], (archive, received_at)
+
+
+def test_each_batch_syncs_the_archive_manifests_before_deciding(tmp_path, monkeypatch):
+    """The month's manifest lines of a batch's messages are on disk (Archive.sync) before any of
+    them is decided: a power cut after a decision cannot lose the line of a message never stored
+    again."""
+    from mailbot.intake.cycle import Cycle
+    from mailbot.ops.archive import Archive
+
+    e = _office(tmp_path, "synced")
+    e.deliver(*[bytes(letter(f"ขออนุญาตก่อสร้างอาคาร หลังที่ {i}", sender=f"p{i}@example.com")) for i in range(9)])
+    events: list[str] = []
+    sync, commit = Archive.sync, Cycle._commit_one
+    monkeypatch.setattr(Archive, "sync", lambda self: events.append("sync") or sync(self))
+    monkeypatch.setattr(Cycle, "_commit_one", lambda self, plan, now: events.append("decide") or commit(self, plan, now))
+    report = e.cycle()
+    assert [h.outcome for h in report.handled].count("registered") == 9
+    assert "".join("s" if ev == "sync" else "d" for ev in events).startswith("sddd" * 3), events

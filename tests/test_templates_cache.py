@@ -165,3 +165,15 @@ def test_an_entry_put_there_while_the_cache_was_open_to_others_is_not_read(folde
         entry.chmod(0o600)
     assert _fresh(folder, cache).render("receipt", sample_context(AGENCY, NOW)) == want
     assert read                                   # a private entry is read as before
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permissions and links")
+def test_a_data_folder_that_is_a_link_to_a_private_one_keeps_its_cache(folder: Path, tmp_path: Path):
+    """The data folder on another disk, through a link: the folder it leads to is checked."""
+    real = tmp_path / "disk2" / "data"
+    real.mkdir(parents=True, mode=0o700)
+    (tmp_path / "data").symlink_to(real, target_is_directory=True)
+    cache = tmp_path / "data" / "cache"
+    _fresh(folder, cache).render("receipt", sample_context(AGENCY, NOW))
+    assert replies._compiled_cache(str(cache)) is not None
+    assert list(real.glob("cache/templates-*/*.cache"))

@@ -103,7 +103,8 @@ class _CompiledCache(jinja2.FileSystemBytecodeCache):
         self.folder = folder / f"templates-{made.hexdigest()[:12]}"
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)   # private, as the rest of data/
         self.folder.mkdir(exist_ok=True, mode=0o700)
-        for path in (folder.parent, folder, self.folder):   # (the data folder: no one swaps the cache)
+        _private(folder.parent, follow=True)     # the data folder (no one swaps the cache), maybe a link to it
+        for path in (folder, self.folder):
             _private(path)
         super().__init__(str(self.folder))
         self._tidy(folder)
@@ -137,14 +138,15 @@ class _CompiledCache(jinja2.FileSystemBytecodeCache):
             pass
 
 
-def _private(path: Path, regular: bool = False) -> None:
+def _private(path: Path, regular: bool = False, follow: bool = False) -> None:
     """Compiled templates are code that runs: a cache someone else could have written (a folder
     or entry not this user's, writable by its group or by anyone, or a link) is not used (POSIX;
     on Windows the data folder's own permissions are the guard), as jinja2 does with its own
-    folder. PermissionError when it is not; FileNotFoundError when it is not there."""
+    folder. ``follow``: a link is checked where it leads. PermissionError when it is not
+    private; FileNotFoundError when it is not there."""
     if os.name != "posix":
         return
-    st = os.lstat(path)
+    st = os.stat(path) if follow else os.lstat(path)
     kind = stat.S_ISREG(st.st_mode) if regular else stat.S_ISDIR(st.st_mode)
     if not kind or st.st_uid != os.geteuid() or st.st_mode & 0o022:
         log.info("compiled templates not kept: %s is not private to this user", path)

@@ -376,6 +376,7 @@ class Cycle:
                 plan.archive, plan.sha256 = done[1], done[2]
             else:
                 plan.archive, plan.sha256 = self.archive.store(plan.fetched.raw, plan.received)
+        self.archive.sync()       # their manifest lines on disk before anything about them is decided
         faults.point("after_archive")
         read = early.answers() if early is not None else {}    # what the helper made of it ({}: parsed here)
         limits = self.cfg.limits

@@ -13,6 +13,7 @@ import re
 import threading
 from datetime import datetime
 from pathlib import Path
+from typing import BinaryIO
 
 from ..files import make_private, write_atomic
 from ..thai import be_year, to_bangkok
@@ -30,11 +31,32 @@ def sha256(raw: bytes) -> str:
     return hashlib.sha256(raw).hexdigest()
 
 
+def end_last_line(fh: BinaryIO, drop_cut_off: bool) -> None:
+    """Before appending to a file of lines opened "a+b": a last line cut off mid-write (the
+    program killed, the power gone: a few characters, or a block of NUL bytes) does not run on
+    into the next. ``drop_cut_off``: it is removed (back to the last line end in the last 64 KiB);
+    else it is ended. A CRLF line lacking only its LF gets it."""
+    end = fh.seek(0, os.SEEK_END)
+    fh.seek(max(0, end - 65536))
+    tail = fh.read()
+    if not tail or tail.endswith(b"\n"):
+        return
+    if tail.endswith(b"\r"):
+        fh.write(b"\n")
+        return
+    cut = tail.rfind(b"\n")
+    if drop_cut_off and (cut != -1 or end == len(tail)):
+        fh.truncate(end - len(tail) + cut + 1)
+    else:
+        fh.write(b"\n")
+
+
 class Archive:
     def __init__(self, data_dir: Path) -> None:
         self.root = data_dir.resolve()
         self._listed: dict[Path, set[str]] = {}     # each month folder's manifest, read once
         self._lock = threading.Lock()               # store() runs in the read-ahead thread too
+        self._unsynced: set[Path] = set()            # manifests appended to since the last sync()
 
     def store(self, raw: bytes, received: datetime) -> tuple[str, str]:
         """Keep the raw bytes; returns (path relative to the data folder, sha256). The month's
@@ -55,9 +77,10 @@ class Archive:
         """The month's manifest, in sha256sum format (the file name is its hash too), the same
         bytes on every system: the line is added after the file is in place, unless the manifest
         lists it already (a whole line). A line cut off mid-write (the power went, the program
-        was killed) is removed first: its file was written by a run that decided nothing about
-        its message, which is stored, and so listed, again when it is tried again; so that
-        ``sha256sum --strict -c`` checks every line."""
+        was killed) is removed first (``end_last_line``): its file was written by a run that
+        decided nothing about its message (``sync`` comes before the decisions), which is stored,
+        and so listed, again when it is tried again; so that ``sha256sum --strict -c`` checks
+        every line."""
         path = folder / MANIFEST
         with self._lock:
             listed = self._listed.get(folder)
@@ -72,19 +95,23 @@ class Archive:
             if digest in listed:
                 return
             with path.open("a+b") as fh:          # (appended at the end, wherever it read)
-                end = fh.seek(0, os.SEEK_END)
-                fh.seek(max(0, end - 512))
-                tail = fh.read()
-                if tail.endswith(b"\r"):          # all but the LF of a CRLF line
-                    fh.write(b"\n")
-                elif tail and not tail.endswith(b"\n"):   # cut off mid-write, by this run or another
-                    cut = tail.rfind(b"\n")
-                    if cut == -1 and end > len(tail):   # no line end in sight: not ours to cut
-                        fh.write(b"\n")
-                    else:
-                        fh.truncate(end - len(tail) + cut + 1)
+                end_last_line(fh, drop_cut_off=True)
                 fh.write(f"{digest}  {name}\n".encode("utf-8"))
+            self._unsynced.add(path)
             listed.add(digest)
+
+    def sync(self) -> None:
+        """The manifest lines added so far on disk (one fsync per month's manifest, not per
+        message): called before the messages they list are decided, so that a power cut after the
+        decision cannot lose a line whose message is never stored again."""
+        with self._lock:
+            paths, self._unsynced = self._unsynced, set()
+        for path in paths:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
 
     def tighten(self) -> int:
         """Every folder and file under the data folder the owner's alone (POSIX): what an older

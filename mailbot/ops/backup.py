@@ -250,11 +250,15 @@ def _keep_database(db: Path, kept: Path) -> None:
 
 
 def _merge_lines(target: Path, backup_copy: Path) -> None:
-    """Append to an index the lines only the backup has (the index here is usually the longer)."""
-    data = target.read_bytes()
-    known = set(data.decode("utf-8", "replace").splitlines())
+    """Append to an index the lines only the backup has (the index here is usually the longer),
+    on lines of their own: a manifest's last line cut off mid-write goes (``sha256sum --strict``
+    refuses it; the backup's whole line replaces it), receipts.tsv's is ended and kept (a number
+    it names was issued)."""
+    from .archive import MANIFEST, end_last_line
+
+    known = set(target.read_bytes().decode("utf-8", "replace").splitlines())
     extra = [ln for ln in backup_copy.read_text(encoding="utf-8", errors="replace").splitlines() if ln not in known]
     if extra:
-        torn = bool(data) and not data.endswith((b"\n", b"\r"))    # a last line cut off mid-write
-        with target.open("a", encoding="utf-8") as fh:
-            fh.write(("\n" if torn else "") + "".join(ln + "\n" for ln in extra))
+        with target.open("a+b") as fh:
+            end_last_line(fh, drop_cut_off=target.name == MANIFEST)
+            fh.write("".join(ln + "\n" for ln in extra).encode("utf-8"))
