@@ -19,6 +19,7 @@ from pathlib import Path
 from ..config import Config
 from ..errors import MailbotError
 from ..thai import to_bangkok
+from .archive import JOURNAL, MANIFEST, end_last_line
 
 PREFIX = "mailbot-backup-"
 DB_NAME = "state.sqlite3"
@@ -167,7 +168,7 @@ class RestoreResult:
         return out + self.notes
 
 
-APPEND_ONLY = ("MANIFEST.sha256", "receipts.tsv")   # logs that only grow: merged, never replaced
+APPEND_ONLY = (MANIFEST, JOURNAL)   # logs that only grow: merged, never replaced
 
 
 def restore(cfg: Config, source: Path, force: bool = False, now: datetime | None = None) -> RestoreResult:
@@ -254,8 +255,6 @@ def _merge_lines(target: Path, backup_copy: Path) -> None:
     on lines of their own: a manifest's last line cut off mid-write goes (``sha256sum --strict``
     refuses it; the backup's whole line replaces it), receipts.tsv's is ended and kept (a number
     it names was issued)."""
-    from .archive import MANIFEST, end_last_line
-
     known = set(target.read_bytes().decode("utf-8", "replace").splitlines())
     extra = [ln for ln in backup_copy.read_text(encoding="utf-8", errors="replace").splitlines() if ln not in known]
     if extra:
