@@ -624,6 +624,41 @@ def test_credential_store_keyring_chunks_and_file_fallback(tmp_path):
         keyring.set_keyring(previous)
 
 
+def test_secrets_kept_in_the_file_stay_there_when_a_credential_store_appears(tmp_path, monkeypatch):
+    """A data folder whose secrets are in the owner-only file keeps using it with ``auto``: a
+    credential store installed later would otherwise hide the audit chain's key, a refresh token
+    or a password (each then "gone"); and a start does not search for a keyring backend."""
+    from mailbot.mail import credentials
+
+    monkeypatch.delenv("MAILBOT_SECRET_STORE", raising=False)
+    monkeypatch.setattr(credentials, "keyring_backend", lambda: None)     # no OS store yet
+    before = credentials.Store(tmp_path / "data")
+    assert before.kind == "file"
+    before.set("audit-key", "k" * 64)
+
+    class Appeared:            # a credential store that turns up afterwards (it holds nothing)
+        priority = 5
+
+        def get_password(self, service, username):  # type: ignore[no-untyped-def]
+            return None
+
+    searched: list[int] = []
+
+    def backend():  # type: ignore[no-untyped-def]
+        searched.append(1)
+        return Appeared()
+
+    monkeypatch.setattr(credentials, "keyring_backend", backend)
+    after = credentials.Store(tmp_path / "data")
+    assert after.kind == "file" and after.get("audit-key") == "k" * 64 and after.where() == str(after.path)
+    assert searched == []
+    # a data folder without the file: the credential store, as before
+    fresh = credentials.Store(tmp_path / "other")
+    assert fresh.kind == "keyring" and searched == [1]
+    # asked for the keyring in so many words: the keyring, file or not
+    assert credentials.Store(tmp_path / "data", "keyring").kind == "keyring"
+
+
 # ---------------------------------------------------------------------------- warnings, status, config
 
 def test_expiry_warnings_and_status_say_when_sign_in_lapses(tmp_path, authority, monkeypatch):
