@@ -177,3 +177,24 @@ def test_a_data_folder_that_is_a_link_to_a_private_one_keeps_its_cache(folder: P
     _fresh(folder, cache).render("receipt", sample_context(AGENCY, NOW))
     assert replies._compiled_cache(str(cache)) is not None
     assert list(real.glob("cache/templates-*/*.cache"))
+
+
+def test_each_template_is_looked_up_once_per_office_and_an_edit_reaches_the_next(folder: Path, tmp_path: Path,
+                                                                                 monkeypatch):
+    """One office (a cycle, a console request) looks each template up once, not once a reply (jinja2
+    checks the file's time at each look); the next office reads an officer's edit."""
+    templates = _fresh(folder, tmp_path / "cache")
+    looked: list[str] = []
+    original = replies.jinja2.Environment.get_template
+    monkeypatch.setattr(replies.jinja2.Environment, "get_template",
+                        lambda self, name, parent=None, *a, **k: (parent is None and looked.append(name))
+                        or original(self, name, parent, *a, **k))      # (not an include's own look)
+    english = {**sample_context(AGENCY, NOW), "language": "en"}
+    first = [templates.render("receipt", sample_context(AGENCY, NOW)) for _ in range(3)]
+    [templates.render("receipt", english) for _ in range(3)]
+    assert looked.count("receipt.txt.j2") == 1 and looked.count("receipt.en.txt.j2") == 1
+    path = folder / "receipt.txt.j2"
+    path.write_text(path.read_text(encoding="utf-8") + "\nบรรทัดที่เจ้าหน้าที่เพิ่ม\n", encoding="utf-8")
+    assert templates.render("receipt", sample_context(AGENCY, NOW)) == first[0]       # this office: as it began
+    after = Templates(folder, cache=tmp_path / "cache").render("receipt", sample_context(AGENCY, NOW))
+    assert "บรรทัดที่เจ้าหน้าที่เพิ่ม" in after                                         # the next one: the edit

@@ -212,6 +212,24 @@ class Templates:
         key = json.dumps(self.settings, sort_keys=True, ensure_ascii=False, default=str)
         self.env = _environment(str(self.folder.resolve()), key, str(self.cache) if self.cache else None)
         self.broken: set[str] = set()      # optional templates that failed check(): not used
+        # each template as this object first loaded it (None: there is none): jinja2 looks at the
+        # file's time on every get_template, once per reply (0.1 s a 1,000-message poll); an
+        # office opens a new Templates for every cycle and console request, so an edit is read
+        # by the next one
+        self._loaded: dict[str, jinja2.Template | None] = {}
+
+    def _template(self, name: str) -> jinja2.Template | None:
+        """``name`` as loaded once by this object; None when no folder has it."""
+        try:
+            return self._loaded[name]
+        except KeyError:
+            pass
+        try:
+            template: jinja2.Template | None = self.env.get_template(name)
+        except jinja2.TemplateNotFound:
+            template = None
+        self._loaded[name] = template
+        return template
 
     def has(self, kind: str) -> bool:
         """The agency's own folder holds this template (optional ones: only then is mail sent) and
@@ -223,15 +241,14 @@ class Templates:
         its English-first variant ``<kind>.en.txt.j2`` when there is one (the agency's own, else
         the starter set's), else the Thai-first template as it is."""
         name = f"{kind}.txt.j2"
-        if context.get("language") == ENGLISH:
-            try:
-                template = self.env.get_template(f"{kind}.en.txt.j2")
-            except jinja2.TemplateNotFound:
-                pass
-            else:
-                name = template.name or name
+        template = self._template(f"{kind}.en.txt.j2") if context.get("language") == ENGLISH else None
+        if template is not None:
+            name = template.name or name
         try:
-            return self.env.get_template(name).render(**context)
+            template = template or self._template(name)
+            if template is None:
+                raise jinja2.TemplateNotFound(name)
+            return template.render(**context)
         except jinja2.TemplateNotFound:
             raise TemplateError(
                 f"ไม่พบแม่แบบข้อความตอบกลับ: {self.folder / name}",
