@@ -11,18 +11,21 @@ import io
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
-
-from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from typing import TYPE_CHECKING, Any
 
 from ..config import load_config, load_rules
 from ..errors import ConfigError, MailbotError
+
+if TYPE_CHECKING:    # ruamel.yaml loads when a setting is changed, not with every office (37 ms a start)
+    from ruamel.yaml import YAML
+    from ruamel.yaml.comments import CommentedMap
 
 REMOVE = object()     # a value that removes its key
 
 
 def _yaml() -> YAML:
+    from ruamel.yaml import YAML
+
     y = YAML()                  # round trip: comments, order, quotes kept
     y.preserve_quotes = True
     y.width = 4096              # never fold a long Thai line
@@ -32,6 +35,8 @@ def _yaml() -> YAML:
 
 def _plain(value: Any) -> Any:
     """Lists and dicts from a form as ruamel's own (so they dump in the file's block style)."""
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
     if isinstance(value, Mapping):
         m = CommentedMap()
         for k, v in value.items():
@@ -44,6 +49,8 @@ def _plain(value: Any) -> Any:
 
 def set_path(doc: CommentedMap, dotted: str, value: Any) -> None:
     """``doc["a"]["b"] = value`` for "a.b", making the sections on the way; REMOVE deletes."""
+    from ruamel.yaml.comments import CommentedMap
+
     *parents, last = dotted.split(".")
     node = doc
     for key in parents:
@@ -61,6 +68,8 @@ def set_path(doc: CommentedMap, dotted: str, value: Any) -> None:
 def edit(path: Path, change: Callable[[CommentedMap], None], validate: Callable[[Path], object]) -> None:
     """Read ``path``, let ``change`` edit it, and put the result in place only if ``validate``
     (given the new text as a file beside the old one) accepts it."""
+    from ruamel.yaml.comments import CommentedMap
+
     y = _yaml()
     text = path.read_text(encoding="utf-8") if path.exists() else ""
     doc = y.load(text) if text.strip() else CommentedMap()
