@@ -278,9 +278,9 @@ def test_one_office_never_loads_postgresql_or_the_job_queue():
 
 # libraries a poll of an IMAP mailbox does not load before it knows there is work: each is
 # imported where it is needed (a register written, PDFs, signing, OAuth2, the console,
-# PostgreSQL, the word segmenter of printed rows)
+# PostgreSQL, the word segmenter of printed rows, the settings editor's YAML round trip)
 NOT_ON_THE_POLL_PATH = ("openpyxl", "PIL", "fpdf", "pyhanko", "msal", "flask", "werkzeug", "waitress", "psycopg",
-                        "procrastinate", "segno", "apscheduler", "newmm_tokenizer", "fontTools", "pdfminer")
+                        "procrastinate", "segno", "apscheduler", "newmm_tokenizer", "fontTools", "pdfminer", "ruamel")
 
 
 def test_a_poll_starts_without_the_libraries_it_does_not_use():
