@@ -24,6 +24,12 @@ EXIT_CODE = 86
 _hits: dict[str, int] = {}
 
 
+def armed(step: str) -> bool:
+    """MAILBOT_FAULT names ``step`` (a point whose promise needs work finished before it)."""
+    spec = os.environ.get("MAILBOT_FAULT") or ""
+    return spec.partition(":")[0].partition("@")[0] == step
+
+
 def point(step: str, about: str = "") -> None:
     pause = os.environ.get("MAILBOT_PAUSE")   # "<step>:<seconds>": hold there (tests of waiting officers)
     if pause and pause.partition(":")[0] == step:

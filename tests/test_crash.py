@@ -31,7 +31,7 @@ def seed(env):  # type: ignore[no-untyped-def]
     return 7
 
 
-@pytest.mark.parametrize("fault", list(STEPS) + ["after_commit:2", "after_send:3", "after_move:2"])
+@pytest.mark.parametrize("fault", list(STEPS) + ["after_commit:2", "after_send:3", "after_mark_sent:3", "after_move:2"])
 def test_crash_then_rerun_loses_nothing_and_numbers_nothing_twice(env, fault):
     env.set_config(imap={"batch_size": 2})
     total = seed(env)

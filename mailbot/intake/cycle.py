@@ -15,10 +15,14 @@ idempotent on retry):
   3. decide     parse + classify; trust, duplicates, follow-ups and numbers looked up in the state
   4. commit     outcome, case with its receipt number, reply queued with a fixed Message-ID:
                 one transaction per batch; the numbers then go into the archive's receipt index
-  5. send       the queued mail over one SMTP connection (outbox.py), each marked at once
+  5. send       the queued mail over one SMTP connection (outbox.py), each marked at once: on
+                one office's own database by a thread of its own (marks in the outbox's
+                journal, fates recorded when the round is finished, before the next batch's
+                round or the cycle's end), while this thread goes on with step 6 and the next
+                batch; on a host's database in this thread (marks in the database)
   6. move       out of the watched folder into the outcome folder, by UID set, on the IMAP
                 connection while step 5 waits on SMTP (and the copies of mail sent before go
-                to Sent); marked once both are done
+                to Sent); marked once done
 
 With three or more batches of new mail, the next batch is read ahead (reading.py) once this
 batch is parsed, while it is decided and committed (after the commit when the batch is one message
@@ -27,7 +31,8 @@ parsed in a helper process and archived in a thread while this batch is decided,
 Its attempts still open in its own turn, before its results are used.
 
 A crash anywhere, followed by a rerun, loses no message and gives none a second number; a
-second reply is possible only between SMTP accepting it and step 5's mark. A failure belongs
+second reply is possible only between SMTP accepting it and step 5's mark (in the journal or
+the database). A failure belongs
 to what caused it: a message that cannot be processed is quarantined after max_attempts (or,
 when the process stops every time it works on it alone, after max_interruptions), a
 mail that cannot be sent fails on its own; a failure of the machine (disk full, no permission,
@@ -49,7 +54,7 @@ from ..casework import triage
 from ..config import Config
 from ..errors import ConnectionFailure, EnvironmentFailure, MailbotError, explain_environment
 from ..mail.mailbox import Fetched
-from ..mail.outbox import Delivery, day_start
+from ..mail.outbox import Delivery, Sending, day_start
 from ..mail.parse import Letter, Unparseable, parse
 from ..mail.wire import MailboxSession, SmtpSession
 from ..ops import recovery
@@ -163,6 +168,7 @@ class Cycle:
         self.folder = self.cfg.imap.folder
         self.uidvalidity = 0
         self.smtp_down = False
+        self._sending: Sending | None = None   # the round sent beside the batch before (Outbox.start)
         self.staff = {a.lower() for a in self.cfg.staff}
         self._new_cases: list = []  # numbered in this batch, for the receipt index
         self._flag: list[int] = []   # our own alerts in this batch: flagged, left in the inbox
@@ -227,11 +233,13 @@ class Cycle:
                 done += len(batch)
                 if self.progress is not None:
                     self.progress(done, total)
+            self._finish_sending()
         except Exception as exc:
             # the replies the batches before sent are copied to Sent now, not next cycle (the copies
             # are the recovery's witness, off this machine); not when the connection is what failed
             if not isinstance(exc, ConnectionFailure):
                 try:
+                    self._finish_sending()
                     self._copy_to_sent()
                 except Exception as also:  # noqa: BLE001 - the batch's failure is the one raised
                     log.warning("copy to Sent after a failed batch: %s: %s", type(also).__name__, also)
@@ -241,6 +249,11 @@ class Cycle:
             if self._ahead is not None:
                 self._ahead.close()
                 self._ahead = None
+            if self._sending is not None:   # a batch failed: the round beside it still ends recorded
+                try:
+                    self._finish_sending()
+                except BaseException as also:  # noqa: BLE001 - the batch's failure is the one raised
+                    log.warning("finishing the sending after a failed batch: %s: %s", type(also).__name__, also)
         for receipt, effect in self.desk.tick(self.clock()):   # reminders and closures due today
             self.report.workflow.append((receipt, effect or ""))
         results = self._results()
@@ -571,6 +584,7 @@ class Cycle:
         return self.state.is_alert_message(letter.message_id)
 
     def _send_queued(self) -> None:
+        self._finish_sending()
         if self.smtp_down:
             self._copy_to_sent()      # what was sent before the server went away still gets its copy
             return
@@ -579,16 +593,29 @@ class Cycle:
             self.smtp_down = True
         self._copy_to_sent()
 
+    def _finish_sending(self) -> None:
+        """The round sent beside the batch before: waited for, and each message's fate recorded."""
+        sending, self._sending = self._sending, None
+        if sending is None:
+            return
+        sending.finish()
+        if self.report.delivery.smtp_error is not None:
+            self.smtp_down = True
+
     def _send_and_move(self, moves: dict[str, list[tuple[int, int]]]) -> None:
-        """Steps 5 and 6 of a batch, each waiting on its own server: while its mail goes out over
-        SMTP (this thread, the outbox's marks as before), a thread moves its messages on the IMAP
-        connection and puts the copies of mail sent before into Sent. What the database records
-        of the IMAP side (moved, copied) is written here, after both, as when they ran in turn:
-        a message moved before its reply went out is no loss (the reply is queued: the next
+        """Steps 5 and 6 of a batch, each waiting on its own server. On one office's own database,
+        its mail goes out over SMTP in a thread of its own (``Outbox.start``: the marks in the
+        journal) while this thread moves its messages on the IMAP connection, puts the copies of
+        mail sent before into Sent and goes on to the next batch; the round is waited for before
+        the next one starts. On a host's database the sending stays in this thread (its marks
+        in the database at once) and a thread does the IMAP side meanwhile.
+        What the database records of the IMAP side (moved, copied) is written here, after it: a
+        message moved before its reply went out is no loss (the reply is queued: the next
         delivery sends it), and a crash before the marks repeats only a MOVE (harmless) or a copy.
         Mail sent in this round is copied to Sent in the next one, or by the cycle's last delivery
         (or, when a batch fails, on the way out: see ``run``). MAILBOT_FAULT=after_move stops the
         program after the moves and this delivery, before the marks."""
+        self._finish_sending()
         if self.smtp_down or not moves or not getattr(self.mb, "beside_sending", False):
             self._send_queued()
             self._move(moves)
@@ -608,18 +635,24 @@ class Cycle:
             except BaseException as exc:  # noqa: BLE001 - raised in the cycle's thread below
                 error.append(exc)
 
-        side = threading.Thread(target=imap_side, name="mailbot-imap-side", daemon=True)
-        side.start()
-        try:
-            self.outbox.deliver(self.smtp, self.clock, self.report.delivery)
-        except BaseException:
+        if self.cfg.database is None:        # the journal is this office's own file
+            self._sending = self.outbox.start(self.smtp, self.clock, self.report.delivery, beside=True)
+            imap_side()
+            if moved and faults.armed("after_move"):
+                self._sending.wait()         # the fault's promise: after this delivery
+        else:
+            side = threading.Thread(target=imap_side, name="mailbot-imap-side", daemon=True)
+            side.start()
+            try:
+                self.outbox.deliver(self.smtp, self.clock, self.report.delivery)
+            except BaseException:
+                side.join()
+                for exc in error:                # the delivery's failure is the one raised
+                    log.warning("while sending: the IMAP side failed too: %s: %s", type(exc).__name__, exc)
+                raise
             side.join()
-            for exc in error:                # the delivery's failure is the one raised
-                log.warning("while sending: the IMAP side failed too: %s: %s", type(exc).__name__, exc)
-            raise
-        side.join()
-        if self.report.delivery.smtp_error is not None:
-            self.smtp_down = True
+            if self.report.delivery.smtp_error is not None:
+                self.smtp_down = True
         if moved:
             faults.point("after_move")
         if copy and copy[0]:

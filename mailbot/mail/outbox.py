@@ -9,12 +9,21 @@ each message's fate means for its case's การตอบกลับ (reply) 
 sent — refused for good, an address no server could take — fails on its own, with the reason;
 it never stops the messages behind it. Only an unreachable server stops a delivery round, or a
 sender's rate cap (``smtp.SendLater``: Microsoft Graph's 30 a minute), which leaves the rest queued.
+
+A round is sent in the database's thread (``deliver``), or, for a cycle on one office's own
+database, by a thread of its own while the cycle commits its next batch (``start(beside=True)``):
+that thread never touches the database; the marks that must outlive a kill go to
+``<data>/sending.journal`` (``Journal``) and each message's fate is recorded when the round is
+finished. Every delivery first records what a killed round left there (``recover_journal``).
 """
 from __future__ import annotations
 
 import logging
+import os
+import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Callable
 
 from .. import faults
@@ -22,7 +31,7 @@ from ..casework.replies import Templates, build, message_id_for
 from ..config import Config
 from ..errors import ConnectionFailure, MailbotError, explain_environment
 from ..kinds import MAIL_KINDS, UNCAPPED, explain, kind_label, mail_kind, send_state
-from ..store import Row, State, iso
+from ..store import Row, State, from_iso, iso
 from ..thai import thai_date_short, to_bangkok
 from . import addresses
 
@@ -156,23 +165,53 @@ class Outbox:
     def deliver(self, smtp, clock: Clock, result: Delivery | None = None) -> Delivery:
         """Send what the outbox owes: internal mail and results always, citizen replies within
         the hourly cap. Stops (``smtp_error`` set) only when the server cannot be reached."""
+        return self.start(smtp, clock, result).finish()
+
+    def start(self, smtp, clock: Clock, result: Delivery | None = None, beside: bool = False) -> Sending:
+        """A delivery round: what is owed is chosen here, in the database's thread, and sent now;
+        with ``beside``, by a thread of its own while this one goes on (a cycle commits its next
+        batch meanwhile). Its marks then go to the journal and what follows from each message's
+        fate waits for ``finish()``, which records it in this thread (see ``Journal``)."""
         result = result if result is not None else Delivery()
+        self.recover_journal()
         st = self.state
         size = getattr(smtp, "max_size", None)
         if isinstance(size, int) and str(size) != st.get("smtp_max_size"):
             st.put("smtp_max_size", str(size))       # what forwards are composed to fit
         queued = st.queued()
         if not queued:
-            return result
+            return Sending(self, result, None, None)
         cap = self.cfg.limits.replies_per_hour
         allowed = max(0, cap - st.sent_since(clock() - timedelta(hours=1), exclude=UNCAPPED))
         uncapped = [r for r in queued if not mail_kind(r["kind"]).capped]
         replies = [r for r in queued if mail_kind(r["kind"]).capped]
+        rows = sorted(uncapped + replies[:allowed], key=lambda r: r["id"])
+        over = ""
+        if len(replies) > allowed:
+            over = (f"ตอบกลับครบโควตา {cap} ฉบับ/ชั่วโมง ส่วนที่เหลือจะส่งรอบถัดไป / hourly reply limit "
+                    f"{cap} reached; {len(replies) - allowed} replies wait for the next cycle")
+        if not beside:
+            sending = Sending(self, result, None, None)
+            sending.run(rows, smtp, clock, Marks(self), over)
+            return sending
+        journal = Journal(self.cfg.data_dir / JOURNAL)
+        sending = Sending(self, result, journal, None)
+        marks = JournalMarks(self, journal)
+        sending.thread = threading.Thread(target=sending.run, args=(rows, smtp, clock, marks, over),
+                                          name="mailbot-sending")   # not a daemon: never cut off by the exit
+        sending.marks = marks
+        sending.thread.start()
+        return sending
+
+    def send_rows(self, rows: list[Row], smtp, clock: Clock, result: Delivery, marks: Marks) -> bool:
+        """Hand ``rows`` to the server one by one, in order, each mark through ``marks``; an
+        earlier message owed to the same case and recipient that is not sent holds the later ones.
+        False when the round stopped because the server cannot be reached."""
         now = iso(clock())
         waiting: set[tuple[int, str]] = set()   # (case, recipient) with an earlier message still owed
         from .smtp import SendLater, SendRefused
 
-        for row in sorted(uncapped + replies[:allowed], key=lambda r: r["id"]):
+        for row in rows:
             case = (row["case_id"], row["recipient"]) if row["case_id"] is not None else None
             if case is not None and case in waiting:
                 continue
@@ -184,7 +223,7 @@ class Outbox:
             if interrupted >= 2:
                 # handed to the server twice and cut off both times before the answer was
                 # recorded: the citizen may have it twice already; a person decides
-                self._hold_interrupted(row, clock())
+                marks.held(row, clock())
                 result.warnings.append(
                     f"อีเมลถึง {row['recipient']} ส่งค้างกลางคันสองครั้ง ระงับไว้ให้เจ้าหน้าที่ตรวจ (อาจส่งถึงแล้ว) / "
                     f"mail to {row['recipient']} was cut off twice while sending: held for the officer")
@@ -196,22 +235,24 @@ class Outbox:
                 # can be cut off with the server maybe holding it
                 smtp.open()
             except MailbotError as exc:   # unreachable, refused sign-in, no password: the round stops
-                return self._stopped(result, exc)
-            self.state.mark_sending(row["id"], clock(), interrupted)
+                self._stopped(result, exc)
+                return False
+            marks.sending(row, clock(), interrupted)
             try:
                 smtp.send(row["recipient"], row["raw"])
             except MailbotError as exc:   # the connection lost and not made again: the round stops
-                self.state.clear_sending(row["id"], interrupted)   # seen to fail: not an interruption
-                return self._stopped(result, exc)
+                marks.not_sent(row, interrupted)   # seen to fail: not an interruption
+                self._stopped(result, exc)
+                return False
             except SendLater as exc:   # the service's rate cap: the rest stays queued, nothing counted
-                self.state.clear_sending(row["id"], interrupted)
+                marks.not_sent(row, interrupted)
                 warning = f"{exc.thai} / {exc.english}"
                 if warning not in result.warnings:
                     result.warnings.append(warning)
                 break
             except SendRefused as exc:
                 permanent = exc.permanent or row["attempts"] >= 9
-                self.mark_failed(row, str(exc), permanent, clock())
+                marks.refused(row, str(exc), permanent, clock())
                 if permanent:
                     result.failed.append((row["recipient"], row["kind"], str(exc)))
                 result.warnings.append(
@@ -222,12 +263,12 @@ class Outbox:
                 continue
             except Exception as exc:  # noqa: BLE001 - one message must never stop the others
                 if explain_environment(exc) is not None:
-                    self.state.clear_sending(row["id"], interrupted)
+                    marks.not_sent(row, interrupted)
                     raise
                 log.exception("sending outbox #%s failed", row["id"])
                 reason = f"internal error: {type(exc).__name__}: {str(exc)[:160]}"
                 permanent = row["attempts"] >= 9        # unknown: retried with the back-off, then given up
-                self.mark_failed(row, reason, permanent, clock())
+                marks.refused(row, reason, permanent, clock())
                 if permanent:
                     result.failed.append((row["recipient"], row["kind"], reason))
                 result.warnings.append(f"ส่งอีเมลถึง {row['recipient']} ไม่สำเร็จ / mail to {row['recipient']} failed: {reason}")
@@ -235,14 +276,30 @@ class Outbox:
                     waiting.add(case)
                 continue
             faults.point("after_send")
-            self.mark_sent(row, clock())
+            marks.sent(row, clock())
             result.sent.append((row["recipient"], row["subject"] or "", row["kind"]))
             faults.point("after_mark_sent")
-        if len(replies) > allowed:
-            result.warnings.append(
-                f"ตอบกลับครบโควตา {cap} ฉบับ/ชั่วโมง ส่วนที่เหลือจะส่งรอบถัดไป / hourly reply limit "
-                f"{cap} reached; {len(replies) - allowed} replies wait for the next cycle")
-        return result
+        return True
+
+    def recover_journal(self) -> None:
+        """What a round sent beside left in the journal when the program ended before recording
+        it (killed, crashed, the machine's fault): a message the server took is sent, never sent
+        again; one handed over with no answer recorded was cut off while sending (as when its
+        marker is in the database); one seen to fail goes again in its turn. Run before any
+        delivery, in the database's thread; a journal already recorded changes nothing."""
+        journal = Journal(self.cfg.data_dir / JOURNAL)
+        last = journal.read()
+        if last is None:
+            return
+        for outbox_id, (what, message_id, interrupted, at) in sorted(last.items()):
+            row = self.state.outbox_row(outbox_id)
+            if row is None or row["message_id"] != message_id or row["status"] != "queued":
+                continue                     # recorded already (or no longer owed)
+            if what == "A":
+                self.mark_sent(row, at)
+            elif what == "S":
+                self.state.mark_sending(outbox_id, at, interrupted)
+        journal.clear()
 
     @staticmethod
     def _stopped(result: Delivery, exc: MailbotError) -> Delivery:
@@ -310,3 +367,175 @@ def column_text(status: str, when: datetime, reason: str | None) -> str:
     if reason:
         text += f": {explain(reason)[:120]}"     # plain Thai on the register; the console has the detail
     return text
+
+
+# ---------------------------------------------------------------------------- the marks of a round
+
+JOURNAL = "sending.journal"
+
+
+class Marks:
+    """Each message's marks recorded in the database as they happen (a round sent in the
+    database's own thread)."""
+
+    def __init__(self, outbox: Outbox) -> None:
+        self.outbox = outbox
+
+    def held(self, row: Row, now: datetime) -> None:
+        self.outbox._hold_interrupted(row, now)
+
+    def sending(self, row: Row, now: datetime, interrupted: int) -> None:
+        self.outbox.state.mark_sending(row["id"], now, interrupted)
+
+    def not_sent(self, row: Row, interrupted: int) -> None:
+        self.outbox.state.clear_sending(row["id"], interrupted)
+
+    def refused(self, row: Row, error: str, permanent: bool, now: datetime) -> None:
+        self.outbox.mark_failed(row, error, permanent, now)
+
+    def sent(self, row: Row, now: datetime) -> None:
+        self.outbox.mark_sent(row, now)
+
+    def record(self) -> None:
+        """Nothing waits: every mark is in the database already."""
+
+
+class JournalMarks(Marks):
+    """A round sent by a thread of its own (the database is another thread's): the two marks that
+    must outlive a kill (handed to the server; taken by it) go to the journal at once, and each
+    message's fate is recorded in the database by ``record()``, in the database's thread."""
+
+    def __init__(self, outbox: Outbox, journal: "Journal") -> None:
+        super().__init__(outbox)
+        self.journal = journal
+        self.fates: list[tuple[str, Row, tuple]] = []
+
+    def held(self, row: Row, now: datetime) -> None:
+        self.fates.append(("held", row, (now,)))
+
+    def sending(self, row: Row, now: datetime, interrupted: int) -> None:
+        self.journal.write("S", row, interrupted, now)
+
+    def not_sent(self, row: Row, interrupted: int) -> None:
+        self.journal.write("F", row, interrupted, None)
+
+    def refused(self, row: Row, error: str, permanent: bool, now: datetime) -> None:
+        self.journal.write("F", row, 0, now)
+        self.fates.append(("refused", row, (error, permanent, now)))
+
+    def sent(self, row: Row, now: datetime) -> None:
+        self.journal.write("A", row, 0, now)
+        self.fates.append(("sent", row, (now,)))
+
+    def record(self) -> None:
+        """Every fate in one transaction (each message's own a savepoint in it, as ``mark_sent``
+        wants), then the journal goes. It waits for the disk only when a refusal or a hold is in
+        it: "sent" marks are bookkeeping after the effect, as ``mark_sent``'s own (a power cut
+        could lose them, and those messages would go once more)."""
+        ob = self.outbox
+        if self.fates:
+            with ob.state.tx(durable=any(what != "sent" for what, _, _ in self.fates)):
+                for what, row, args in self.fates:
+                    if what == "sent":
+                        ob.mark_sent(row, *args)
+                    elif what == "refused":
+                        ob.mark_failed(row, *args)
+                    else:
+                        ob._hold_interrupted(row, *args)
+        self.fates = []
+        self.journal.clear()
+
+
+class Journal:
+    """``<data>/sending.journal``: one line a mark, ``S`` (handed to the server), ``A`` (the
+    server took it) or ``F`` (seen to fail first), with the outbox row's number, its Message-ID,
+    its interruptions so far and the moment. Each line is one append to the file, there before
+    the next step, so a kill of the program loses none: as the database's own markers
+    (``mark_sending``), they are not flushed to the disk one by one, so a power cut may lose the
+    last of them and its message is sent again. Cleared once the database has the round."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.fd: int | None = None
+
+    def write(self, what: str, row: Row, interrupted: int, now: datetime | None) -> None:
+        if self.fd is None:
+            self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o600)
+        at = iso(now) if now is not None else "-"
+        line = f"{what} {row['id']} {interrupted} {at} {row['message_id']}\n"
+        os.write(self.fd, line.encode("utf-8", "replace"))
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+    def read(self) -> dict[int, tuple[str, str, int, datetime]] | None:
+        """Each row's last mark: (S/A/F, Message-ID, interruptions, when); None: no journal.
+        A line cut off (a power cut) or not understood is passed over."""
+        try:
+            data = self.path.read_bytes()
+        except FileNotFoundError:
+            return None
+        last: dict[int, tuple[str, str, int, datetime]] = {}
+        for line in data.split(b"\n"):
+            parts = line.decode("utf-8", "replace").split(" ")
+            if len(parts) != 5 or parts[0] not in ("S", "A", "F"):
+                continue
+            try:
+                outbox_id, interrupted = int(parts[1]), int(parts[2])
+                at = from_iso(parts[3]) if parts[3] != "-" else datetime.now(timezone.utc)
+            except ValueError:
+                continue
+            last[outbox_id] = (parts[0], parts[4], interrupted, at)
+        return last
+
+    def clear(self) -> None:
+        self.close()
+        try:
+            self.path.unlink()
+        except FileNotFoundError:
+            pass
+
+
+class Sending:
+    """One delivery round (``Outbox.start``): ``finish()`` waits for it when it is sent beside,
+    records what became of each message, and raises what stopped it (the machine's fault)."""
+
+    def __init__(self, outbox: Outbox, result: Delivery, journal: Journal | None,
+                 thread: threading.Thread | None) -> None:
+        self.outbox = outbox
+        self.result = result
+        self.journal = journal
+        self.thread = thread
+        self.marks: Marks | None = None
+        self.error: BaseException | None = None
+
+    def run(self, rows: list[Row], smtp, clock: Clock, marks: Marks, over: str = "") -> None:
+        try:
+            if self.outbox.send_rows(rows, smtp, clock, self.result, marks) and over:
+                self.result.warnings.append(over)     # the hourly cap held some back
+        except BaseException as exc:  # noqa: BLE001 - raised by finish(), in the database's thread
+            if self.thread is None:
+                raise
+            self.error = exc
+        finally:
+            if self.journal is not None:
+                self.journal.close()
+
+    def wait(self) -> None:
+        """Until the round sent beside has ended (its fate not recorded yet)."""
+        if self.thread is not None:
+            self.thread.join()
+
+    def finish(self) -> Delivery:
+        if self.thread is not None:
+            self.thread.join()
+            self.thread = None
+        if self.marks is not None:
+            marks, self.marks = self.marks, None
+            marks.record()
+        if self.error is not None:
+            error, self.error = self.error, None
+            raise error
+        return self.result

@@ -1,0 +1,132 @@
+"""Mail sent beside the batch (mail/outbox.py ``Outbox.start(beside=True)``; intake/cycle.py): on one
+office's own database a cycle's replies go out over SMTP in a thread of their own while the next
+batch is committed, the two marks that must outlive a kill (handed to the server; taken by it) in
+``<data>/sending.journal``. A kill between them and the database is recovered from the journal
+before the next delivery: a message the server took is never sent again, one handed over with no
+answer counts as cut off while sending (sent again once, then held), one seen to fail goes in its
+turn. The kills of a real process at each point are in test_crash.py (after_send, after_mark_sent)."""
+from __future__ import annotations
+
+import sqlite3
+import threading
+from datetime import timedelta
+
+import pytest
+
+from mailbot.mail import outbox as outbox_module
+from mailbot.mail.outbox import JOURNAL, Journal
+
+from .conftest import NOW, letter
+
+
+def _queued_four(mem_env) -> list:  # type: ignore[no-untyped-def]
+    """Four receipts owed (the SMTP server was down during the cycle)."""
+    mem_env.unreachable("smtp")
+    mem_env.deliver(*(letter(f"ขออนุญาตก่อสร้างอาคาร หลังที่ {i}", sender=f"p{i}@example.com") for i in range(4)))
+    report = mem_env.cycle()
+    assert report.backlog == 4 and mem_env.smtp.messages == []
+    mem_env.unreachable("smtp", down=False)
+    con = sqlite3.connect(mem_env.cfg.data_dir / "state.sqlite3")
+    con.row_factory = sqlite3.Row
+    return con.execute("SELECT * FROM outbox ORDER BY id").fetchall()
+
+
+def _rows(mem_env) -> list:  # type: ignore[no-untyped-def]
+    con = sqlite3.connect(mem_env.cfg.data_dir / "state.sqlite3")
+    con.row_factory = sqlite3.Row
+    return con.execute("SELECT o.*, c.reply_status FROM outbox o LEFT JOIN cases c ON c.id = o.case_id "
+                       "ORDER BY o.id").fetchall()
+
+
+def test_what_a_killed_round_left_in_the_journal_is_recorded_before_the_next_delivery(mem_env):
+    rows = _queued_four(mem_env)
+    journal = Journal(mem_env.cfg.data_dir / JOURNAL)
+    at = NOW + timedelta(minutes=1)
+    journal.write("S", rows[0], 0, at)
+    journal.write("A", rows[0], 0, at)          # the server took it: sent, never again
+    journal.write("S", rows[1], 0, at)          # handed over, no answer recorded: cut off while sending
+    journal.write("S", rows[2], 0, at)
+    journal.write("F", rows[2], 0, None)        # seen to fail first: goes again in its turn
+    journal.close()
+    with open(journal.path, "ab") as fh:        # another row's line naming a different message, and a torn tail
+        fh.write(f"A {rows[3]['id']} 0 {at.isoformat()} <someone-else@example>\n".encode())
+        fh.write(f"A {rows[3]['id']} 0 2026-".encode())
+    with mem_env.office() as office:
+        office.deliver()
+    assert not journal.path.exists()
+    after = _rows(mem_env)
+    assert [r["status"] for r in after] == ["sent"] * 4
+    sent_to = [m.rcpt_tos[0] for m in mem_env.smtp.messages]
+    assert sent_to == ["p1@example.com", "p2@example.com", "p3@example.com"]     # p0's is not sent again
+    assert after[0]["sent_at"] == at.isoformat() and after[0]["reply_status"].startswith("ส่งแล้ว")
+    assert [r["interrupted"] for r in after] == [0, 1, 0, 0]      # only p1's counts as cut off
+
+
+def test_a_message_cut_off_a_second_time_is_held_for_the_officer(mem_env):
+    rows = _queued_four(mem_env)
+    journal = Journal(mem_env.cfg.data_dir / JOURNAL)
+    journal.write("S", rows[1], 1, NOW)         # its second hand-over, cut off again
+    journal.close()
+    with mem_env.office() as office:
+        report = office.deliver()
+    after = _rows(mem_env)
+    assert [r["status"] for r in after] == ["sent", "held", "sent", "sent"]
+    assert "p1@example.com" not in [m.rcpt_tos[0] for m in mem_env.smtp.messages]
+    assert any("p1@example.com" in w and "held for the officer" in w for w in report.warnings)
+
+
+def test_a_journal_already_recorded_changes_nothing(mem_env):
+    """A kill after the database has the round but before the journal was removed: nothing twice."""
+    rows = _queued_four(mem_env)
+    with mem_env.office() as office:
+        office.deliver()
+    assert len(mem_env.smtp.messages) == 4
+    journal = Journal(mem_env.cfg.data_dir / JOURNAL)
+    for row in rows:
+        journal.write("S", row, 0, NOW)
+        journal.write("A", row, 0, NOW)
+    journal.write("S", rows[0], 0, NOW)          # even one that says "handed over" last
+    journal.close()
+    before = [dict(r) for r in _rows(mem_env)]
+    with mem_env.office() as office:
+        office.deliver()
+    assert len(mem_env.smtp.messages) == 4 and [dict(r) for r in _rows(mem_env)] == before
+    assert not journal.path.exists()
+
+
+@pytest.mark.slow   # real IMAP and SMTP servers (pymap, aiosmtpd)
+def test_a_cycle_sends_beside_its_batches_and_records_every_fate(env, monkeypatch):
+    """Over the real servers, in batches of two: the sending runs in its own thread, a refusal
+    for good and one for now are recorded as in this thread, the rest is sent, and no journal
+    is left behind."""
+    env.set_config(imap={"batch_size": 2})
+    env.smtp.refuse("gone@example.com", permanent=True)          # 550
+    env.smtp.refuse("busy@example.com", permanent=False)         # 451
+    senders = ["a@example.com", "gone@example.com", "b@example.com", "busy@example.com", "c@example.com",
+               "d@example.com"]
+    env.deliver(*(letter(f"ขออนุญาตก่อสร้างอาคาร หลังที่ {i}", sender=s) for i, s in enumerate(senders)))
+    threads: list[str] = []
+    real = outbox_module.Outbox.send_rows
+
+    def send_rows(self, rows, *a, **k):  # type: ignore[no-untyped-def]
+        threads.append(threading.current_thread().name)
+        return real(self, rows, *a, **k)
+
+    monkeypatch.setattr(outbox_module.Outbox, "send_rows", send_rows)
+    report = env.cycle()
+    assert "mailbot-sending" in threads
+    assert sorted(m.rcpt_tos[0] for m in env.smtp.messages) == ["a@example.com", "b@example.com",
+                                                               "c@example.com", "d@example.com"]
+    assert [(who, kind) for who, kind, _ in report.delivery.failed] == [("gone@example.com", "receipt")]
+    assert len(report.delivery.sent) == 4 and report.backlog == 1
+    by = {r["recipient"]: r for r in _rows(env)}
+    assert by["gone@example.com"]["status"] == "failed" and by["gone@example.com"]["reply_status"].startswith("ส่งไม่สำเร็จ")
+    assert by["busy@example.com"]["status"] == "queued" and by["busy@example.com"]["next_attempt_at"]
+    assert by["busy@example.com"]["attempts"] == 1 and by["busy@example.com"]["interrupted"] == 0
+    assert all(by[s]["status"] == "sent" and by[s]["send_started_at"] is None for s in senders if "@example.com" in s
+               and s not in ("gone@example.com", "busy@example.com"))
+    assert not (env.cfg.data_dir / JOURNAL).exists()
+    env.smtp.accept()
+    env.clock.set(NOW + timedelta(minutes=5))                     # after the back-off
+    report = env.cycle()
+    assert report.backlog == 0 and [m.rcpt_tos[0] for m in env.smtp.messages][4:] == ["busy@example.com"]
