@@ -82,16 +82,122 @@ def test_a_journal_already_recorded_changes_nothing(mem_env):
         office.deliver()
     assert len(mem_env.smtp.messages) == 4
     journal = Journal(mem_env.cfg.data_dir / JOURNAL)
+    later = NOW + timedelta(hours=1)             # recorded again, the moments would change
     for row in rows:
-        journal.write("S", row, 0, NOW)
-        journal.write("A", row, 0, NOW)
-    journal.write("S", rows[0], 0, NOW)          # even one that says "handed over" last
+        journal.write("S", row, 0, later)
+        journal.write("A", row, 0, later)
+    journal.write("S", rows[0], 0, later)        # even one that says "handed over" last
     journal.close()
     before = [dict(r) for r in _rows(mem_env)]
     with mem_env.office() as office:
         office.deliver()
     assert len(mem_env.smtp.messages) == 4 and [dict(r) for r in _rows(mem_env)] == before
     assert not journal.path.exists()
+
+
+class _Gate:
+    """The memory SMTP session of a round, held before its ``n``-th message until opened."""
+
+    def __init__(self, smtp, n: int) -> None:  # type: ignore[no-untyped-def]
+        self.smtp, self.n, self.count = smtp, n, 0
+        self.reached, self.opened = threading.Event(), threading.Event()
+        self.max_size = None
+
+    def open(self) -> None:
+        self.smtp.open()
+
+    def send(self, recipient: str, raw: bytes) -> None:
+        self.count += 1
+        if self.count == self.n:
+            self.reached.set()
+            assert self.opened.wait(10)
+        self.smtp.send(recipient, raw)
+
+
+def _round(mem_env, office, n: int):  # type: ignore[no-untyped-def]
+    """A round of the office's outbox sent beside, held before its ``n``-th message."""
+    from mailbot.mail.outbox import Delivery
+
+    session = mem_env.wire.smtp(office.cfg.smtp, office.cfg.agency.address)
+    gate = _Gate(session, n)
+    sending = office.outbox.start(gate, mem_env.clock, Delivery(), beside=True)
+    assert gate.reached.wait(10)
+    return gate, sending
+
+
+def test_a_delivery_while_a_round_is_sending_sends_nothing_and_leaves_its_journal(mem_env):
+    """Another delivery (a console's, another process's) while a round is in flight could not
+    tell its journal from a killed round's: it sends nothing and leaves it alone."""
+    _queued_four(mem_env)
+    with mem_env.office() as office, mem_env.office() as other:
+        gate, sending = _round(mem_env, office, 2)
+        journal = mem_env.cfg.data_dir / JOURNAL
+        assert journal.exists()
+        report = other.deliver()
+        assert report.sent == [] and any("another delivery is under way" in w for w in report.warnings)
+        assert journal.exists() and len(mem_env.smtp.messages) == 1
+        gate.opened.set()
+        sending.finish()
+        assert not journal.exists()
+        again = other.deliver()                  # the round over: a delivery goes as usual
+        assert again.sent == [] and not again.warnings
+    assert [r["status"] for r in _rows(mem_env)] == ["sent"] * 4 and len(mem_env.smtp.messages) == 4
+
+
+def test_a_round_recorded_after_a_later_reply_was_queued_leaves_that_reply_in_the_column(mem_env):
+    """The round's fates are recorded after the next batch is committed: a reply about the same
+    case queued meanwhile (here held by a cap) keeps the case's column, not the earlier "sent"."""
+    _queued_four(mem_env)
+    with mem_env.office() as office:
+        gate, sending = _round(mem_env, office, 4)        # p0..p2 sent, p3 waiting at the server
+        con = sqlite3.connect(mem_env.cfg.data_dir / "state.sqlite3")
+        con.row_factory = sqlite3.Row
+        first = con.execute("SELECT * FROM cases ORDER BY id LIMIT 1").fetchone()
+        with office.state.tx():
+            office.desk.reply_about(first, "followup", NOW, key=999, hold="รอเจ้าหน้าที่ตรวจ")
+        held = con.execute("SELECT reply_status FROM cases WHERE id=?", (first["id"],)).fetchone()[0]
+        gate.opened.set()
+        sending.finish()
+        rows = con.execute("SELECT id, reply_status FROM cases").fetchall()
+        assert con.execute("SELECT reply_status FROM cases WHERE id=?", (first["id"],)).fetchone()[0] == held
+        assert not held.startswith("ส่งแล้ว")
+        others = [r["reply_status"] for r in rows if r["id"] != first["id"]]
+        assert len(others) == 3 and all(r.startswith("ส่งแล้ว") for r in others)
+
+
+@pytest.mark.slow   # real IMAP and SMTP servers (pymap, aiosmtpd)
+def test_a_batch_that_fails_while_the_round_before_is_sending_still_records_the_round(env, monkeypatch):
+    """The disk fills during the second batch's commit, with the first batch's replies going out
+    beside it: the cycle stops on the machine's fault, and the replies the server took are
+    recorded as sent (none owed again, no journal left)."""
+    import errno
+
+    from mailbot.errors import EnvironmentFailure
+    from mailbot.intake import record
+
+    env.set_config(imap={"batch_size": 2})
+    env.deliver(*(letter(f"ขออนุญาตก่อสร้างอาคาร หลังที่ {i}", sender=f"p{i}@example.com") for i in range(4)))
+    real = record.Recorder.record
+    calls: list[int] = []
+
+    def full_disk(self, *a, **k):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        if len(calls) == 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(self, *a, **k)
+
+    monkeypatch.setattr(record.Recorder, "record", full_disk)
+    with pytest.raises(EnvironmentFailure):
+        env.cycle()
+    receipts = [r for r in _rows(env) if r["kind"] == "receipt"]      # (the alert about the disk aside)
+    assert [(r["recipient"], r["status"]) for r in receipts] == [("p0@example.com", "sent"), ("p1@example.com", "sent")]
+    assert [m.rcpt_tos[0] for m in env.smtp.messages if m.rcpt_tos[0].startswith("p")] == ["p0@example.com",
+                                                                                           "p1@example.com"]
+    assert not (env.cfg.data_dir / JOURNAL).exists()
+    monkeypatch.setattr(record.Recorder, "record", real)
+    env.cycle()
+    assert sorted(m.rcpt_tos[0] for m in env.smtp.messages if m.rcpt_tos[0].startswith("p")) == [
+        f"p{i}@example.com" for i in range(4)]
 
 
 @pytest.mark.slow   # real IMAP and SMTP servers (pymap, aiosmtpd)

@@ -245,15 +245,16 @@ class Cycle:
                     log.warning("copy to Sent after a failed batch: %s: %s", type(also).__name__, also)
             raise
         finally:
-            self._following = None
-            if self._ahead is not None:
-                self._ahead.close()
-                self._ahead = None
             if self._sending is not None:   # a batch failed: the round beside it still ends recorded
                 try:
                     self._finish_sending()
                 except BaseException as also:  # noqa: BLE001 - the batch's failure is the one raised
-                    log.warning("finishing the sending after a failed batch: %s: %s", type(also).__name__, also)
+                    log.warning("finishing the sending after a failed batch: %s: %s (its journal keeps "
+                                "the marks for the next delivery)", type(also).__name__, also)
+            self._following = None
+            if self._ahead is not None:
+                self._ahead.close()
+                self._ahead = None
         for receipt, effect in self.desk.tick(self.clock()):   # reminders and closures due today
             self.report.workflow.append((receipt, effect or ""))
         results = self._results()
@@ -595,10 +596,16 @@ class Cycle:
 
     def _finish_sending(self) -> None:
         """The round sent beside the batch before: waited for, and each message's fate recorded."""
-        sending, self._sending = self._sending, None
+        sending = self._sending
         if sending is None:
             return
-        sending.finish()
+        try:
+            sending.finish()      # interrupted or failed: finished again on the way out (run)
+        except BaseException:
+            if sending.thread is None and sending.marks is None:
+                self._sending = None          # done but for what it raised: not again
+            raise
+        self._sending = None
         if self.report.delivery.smtp_error is not None:
             self.smtp_down = True
 

@@ -26,6 +26,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable
 
+from filelock import BaseFileLock, FileLock, Timeout
+
 from .. import faults
 from ..casework.replies import Templates, build, message_id_for
 from ..config import Config
@@ -173,6 +175,34 @@ class Outbox:
         batch meanwhile). Its marks then go to the journal and what follows from each message's
         fate waits for ``finish()``, which records it in this thread (see ``Journal``)."""
         result = result if result is not None else Delivery()
+        free, lock = self._round_lock()
+        if not free:
+            result.warnings.append("อีกงานหนึ่งกำลังส่งอีเมลอยู่ ส่วนที่เหลือจะส่งรอบถัดไป / "
+                                   "another delivery is under way; the rest goes in the next one")
+            return Sending(self, result, None, None)
+        try:
+            return self._start(smtp, clock, result, beside, lock)
+        except BaseException:
+            if lock is not None:
+                lock.release()
+            raise
+
+    def _round_lock(self) -> tuple[bool, BaseFileLock | None]:
+        """On one office's own data folder, a round holds ``sending.lock`` until it is finished:
+        a delivery in another process (or thread) meanwhile sends nothing and leaves the journal
+        alone (it could not tell a round still going from one that was killed). (False, None):
+        held by another; (True, None): no such lock (a host's database: its work lock keeps
+        rounds apart)."""
+        if self.cfg.database is not None:
+            return True, None
+        lock = FileLock(str(self.cfg.data_dir / "sending.lock"), thread_local=False)
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            return False, None
+        return True, lock
+
+    def _start(self, smtp, clock: Clock, result: Delivery, beside: bool, lock: BaseFileLock | None) -> Sending:
         self.recover_journal()
         st = self.state
         size = getattr(smtp, "max_size", None)
@@ -180,7 +210,7 @@ class Outbox:
             st.put("smtp_max_size", str(size))       # what forwards are composed to fit
         queued = st.queued()
         if not queued:
-            return Sending(self, result, None, None)
+            return Sending(self, result, None, None, lock)
         cap = self.cfg.limits.replies_per_hour
         allowed = max(0, cap - st.sent_since(clock() - timedelta(hours=1), exclude=UNCAPPED))
         uncapped = [r for r in queued if not mail_kind(r["kind"]).capped]
@@ -191,11 +221,11 @@ class Outbox:
             over = (f"ตอบกลับครบโควตา {cap} ฉบับ/ชั่วโมง ส่วนที่เหลือจะส่งรอบถัดไป / hourly reply limit "
                     f"{cap} reached; {len(replies) - allowed} replies wait for the next cycle")
         if not beside:
-            sending = Sending(self, result, None, None)
+            sending = Sending(self, result, None, None, lock)
             sending.run(rows, smtp, clock, Marks(self), over)
             return sending
         journal = Journal(self.cfg.data_dir / JOURNAL)
-        sending = Sending(self, result, journal, None)
+        sending = Sending(self, result, journal, None, lock)
         marks = JournalMarks(self, journal)
         sending.thread = threading.Thread(target=sending.run, args=(rows, smtp, clock, marks, over),
                                           name="mailbot-sending")   # not a daemon: never cut off by the exit
@@ -320,7 +350,7 @@ class Outbox:
         try:
             with st.tx(durable=False):
                 st.record_sent(row["id"], now)
-                if row["case_id"] is not None and mail_kind(row["kind"]).reply_column:
+                if self._shows_in_column(row):
                     st.update_case(row["case_id"], reply_status=column_text("sent", now, None))
                 for hook in self.on_sent:
                     hook(row, now)
@@ -335,13 +365,21 @@ class Outbox:
                      f"จะไม่ส่งซ้ำ / mail to {row['recipient']} was sent; recording what follows failed: "
                      f"{type(exc).__name__}: {str(exc)[:160]} (it is not sent again)")
 
+    def _shows_in_column(self, row: Row) -> bool:
+        """The case's การตอบกลับ column tells this message's fate: it is a reply about a case and
+        no later one about the same case was queued since (a round recorded after the next
+        batch's commit must not hide that batch's held or queued reply behind "sent")."""
+        if row["case_id"] is None or not mail_kind(row["kind"]).reply_column:
+            return False
+        return not any(mail_kind(kind).reply_column for kind in self.state.later_kinds(row["case_id"], row["id"]))
+
     def _hold_interrupted(self, row: Row, now: datetime) -> None:
         st = self.state
         reason = ("การส่งถูกขัดจังหวะสองครั้งหลังส่งให้เซิร์ฟเวอร์แล้ว ผู้รับอาจได้รับแล้ว ตรวจในกล่องส่งแล้วก่อนส่งใหม่ / "
                   "sending was cut off twice after the server had it; check the Sent folder before releasing")
         with st.tx():
             st.hold_outbox(row["id"], reason)
-            if row["case_id"] is not None and mail_kind(row["kind"]).reply_column:
+            if self._shows_in_column(row):
                 st.update_case(row["case_id"], reply_status=column_text("held", now, reason))
 
     def mark_failed(self, row: Row, error: str, permanent: bool, now: datetime) -> None:
@@ -353,7 +391,7 @@ class Outbox:
             st.record_refusal(row["id"], attempts=attempts, error=error[:500],
                               status="failed" if permanent else "queued", retry_at=retry)
             if permanent:
-                if row["case_id"] is not None and mail_kind(row["kind"]).reply_column:
+                if self._shows_in_column(row):
                     st.update_case(row["case_id"], reply_status=column_text("failed", now, error))
                 for hook in self.on_failed:
                     hook(row, error, now)
@@ -420,12 +458,12 @@ class JournalMarks(Marks):
         self.journal.write("F", row, interrupted, None)
 
     def refused(self, row: Row, error: str, permanent: bool, now: datetime) -> None:
-        self.journal.write("F", row, 0, now)
         self.fates.append(("refused", row, (error, permanent, now)))
+        self.journal.write("F", row, 0, now)
 
     def sent(self, row: Row, now: datetime) -> None:
+        self.fates.append(("sent", row, (now,)))    # first: recorded even if the line cannot be written
         self.journal.write("A", row, 0, now)
-        self.fates.append(("sent", row, (now,)))
 
     def record(self) -> None:
         """Every fate in one transaction (each message's own a savepoint in it, as ``mark_sent``
@@ -503,13 +541,19 @@ class Sending:
     records what became of each message, and raises what stopped it (the machine's fault)."""
 
     def __init__(self, outbox: Outbox, result: Delivery, journal: Journal | None,
-                 thread: threading.Thread | None) -> None:
+                 thread: threading.Thread | None, lock: BaseFileLock | None = None) -> None:
         self.outbox = outbox
         self.result = result
         self.journal = journal
         self.thread = thread
+        self.lock = lock          # the round's sending.lock, let go by finish()
         self.marks: Marks | None = None
         self.error: BaseException | None = None
+
+    def release(self) -> None:
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
 
     def run(self, rows: list[Row], smtp, clock: Clock, marks: Marks, over: str = "") -> None:
         try:
@@ -529,12 +573,20 @@ class Sending:
             self.thread.join()
 
     def finish(self) -> Delivery:
+        """Called again after it was interrupted (Ctrl-C while waiting) or failed to record (the
+        disk), it goes on from where it stopped; the journal keeps the marks meanwhile."""
         if self.thread is not None:
             self.thread.join()
             self.thread = None
         if self.marks is not None:
-            marks, self.marks = self.marks, None
-            marks.record()
+            try:
+                self.marks.record()
+            except BaseException:
+                if self.error is not None:
+                    log.warning("the sending stopped on %s: %s", type(self.error).__name__, self.error)
+                raise
+            self.marks = None
+        self.release()
         if self.error is not None:
             error, self.error = self.error, None
             raise error

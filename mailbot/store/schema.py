@@ -462,5 +462,9 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None] | str] = {
     # from the index alone and listed newest first without a sort (bench/console.py: 10.5 ms -> 0.2 ms
     # at 100,000 cases)
     21: "CREATE INDEX cases_service_status ON cases (service_code, status, year_be, seq);",
+    # the messages about one case: its page, the follow-up cap, and whether a later reply about it
+    # was queued before an earlier one's fate is recorded (outbox.Outbox._shows_in_column); each was
+    # a scan of the whole outbox
+    22: "CREATE INDEX outbox_case ON outbox (case_id, id);",
 }
 SCHEMA_VERSION = max(MIGRATIONS)
