@@ -236,3 +236,20 @@ def test_a_cycle_sends_beside_its_batches_and_records_every_fate(env, monkeypatc
     env.clock.set(NOW + timedelta(minutes=5))                     # after the back-off
     report = env.cycle()
     assert report.backlog == 0 and [m.rcpt_tos[0] for m in env.smtp.messages][4:] == ["busy@example.com"]
+
+
+def test_a_later_reply_no_longer_owed_hides_nothing_in_the_column(mem_env):
+    """Only a later reply still owed (queued or held) keeps the column: one the officer discarded
+    leaves the earlier reply's fate to show when it is sent."""
+    _queued_four(mem_env)
+    con = sqlite3.connect(mem_env.cfg.data_dir / "state.sqlite3")
+    con.row_factory = sqlite3.Row
+    with mem_env.office() as office:
+        first = con.execute("SELECT * FROM cases ORDER BY id LIMIT 1").fetchone()
+        with office.state.tx():
+            office.desk.reply_about(first, "followup", NOW, key=999, hold="รอเจ้าหน้าที่ตรวจ")
+        later = con.execute("SELECT id FROM outbox WHERE status='held'").fetchone()[0]
+        office.outbox.discard(later, "สมศรี", NOW)
+        office.deliver()
+    column = con.execute("SELECT reply_status FROM cases WHERE id=?", (first["id"],)).fetchone()[0]
+    assert column.startswith("ส่งแล้ว"), column

@@ -251,6 +251,9 @@ class Cycle:
                 except BaseException as also:  # noqa: BLE001 - the batch's failure is the one raised
                     log.warning("finishing the sending after a failed batch: %s: %s (its journal keeps "
                                 "the marks for the next delivery)", type(also).__name__, also)
+                    if self._sending is not None and self._sending.thread is None:
+                        self._sending.release()     # the alert about the failure may go out
+                        self._sending = None
             self._following = None
             if self._ahead is not None:
                 self._ahead.close()

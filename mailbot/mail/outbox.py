@@ -149,7 +149,7 @@ class Outbox:
                 st.add_case_event(row["case_id"], now, f"reply_{english}",
                                   f"{thai} ({kind_label(row['kind'])}) {thai_date_short(now)} ({actor})", actor=actor)
                 receipt = st.receipt_of(row["case_id"])
-                if mail_kind(row["kind"]).reply_column:
+                if self._shows_in_column(row):
                     st.update_case(row["case_id"], reply_status=column_text(status, now, None))
             st.audit(now, actor, f"reply_{english}", receipt or "", {"outbox": outbox_id, "kind": row["kind"],
                                                                               "to": row["recipient"]})
@@ -210,7 +210,9 @@ class Outbox:
             st.put("smtp_max_size", str(size))       # what forwards are composed to fit
         queued = st.queued()
         if not queued:
-            return Sending(self, result, None, None, lock)
+            if lock is not None:
+                lock.release()
+            return Sending(self, result, None, None)
         cap = self.cfg.limits.replies_per_hour
         allowed = max(0, cap - st.sent_since(clock() - timedelta(hours=1), exclude=UNCAPPED))
         uncapped = [r for r in queued if not mail_kind(r["kind"]).capped]
@@ -367,11 +369,12 @@ class Outbox:
 
     def _shows_in_column(self, row: Row) -> bool:
         """The case's การตอบกลับ column tells this message's fate: it is a reply about a case and
-        no later one about the same case was queued since (a round recorded after the next
-        batch's commit must not hide that batch's held or queued reply behind "sent")."""
+        no later one about the same case is still owed (a round recorded after the next batch's
+        commit must not hide that batch's held or queued reply behind "sent"; a later one sent,
+        failed or discarded hides nothing)."""
         if row["case_id"] is None or not mail_kind(row["kind"]).reply_column:
             return False
-        return not any(mail_kind(kind).reply_column for kind in self.state.later_kinds(row["case_id"], row["id"]))
+        return not any(mail_kind(kind).reply_column for kind in self.state.later_owed_kinds(row["case_id"], row["id"]))
 
     def _hold_interrupted(self, row: Row, now: datetime) -> None:
         st = self.state
@@ -471,16 +474,20 @@ class JournalMarks(Marks):
         it: "sent" marks are bookkeeping after the effect, as ``mark_sent``'s own (a power cut
         could lose them, and those messages would go once more)."""
         ob = self.outbox
-        if self.fates:
-            with ob.state.tx(durable=any(what != "sent" for what, _, _ in self.fates)):
-                for what, row, args in self.fates:
-                    if what == "sent":
-                        ob.mark_sent(row, *args)
-                    elif what == "refused":
-                        ob.mark_failed(row, *args)
-                    else:
-                        ob._hold_interrupted(row, *args)
-        self.fates = []
+        fates, self.fates = self.fates, []      # not recorded twice if this is cut short after the commit
+        if fates:
+            try:
+                with ob.state.tx(durable=any(what != "sent" for what, _, _ in fates)):
+                    for what, row, args in fates:
+                        if what == "sent":
+                            ob.mark_sent(row, *args)
+                        elif what == "refused":
+                            ob.mark_failed(row, *args)
+                        else:
+                            ob._hold_interrupted(row, *args)
+            except BaseException:
+                self.fates = fates               # rolled back: recorded again by the next try
+                raise
         self.journal.clear()
 
 
@@ -529,11 +536,16 @@ class Journal:
         return last
 
     def clear(self) -> None:
+        """Gone once the database has the round; one left behind (Windows: a scanner holding it
+        open) is harmless: the next delivery finds every row in it recorded already."""
         self.close()
         try:
             self.path.unlink()
         except FileNotFoundError:
             pass
+        except OSError as exc:
+            log.warning("the sending journal %s was not removed (%s); the next delivery finds it recorded",
+                        self.path, exc)
 
 
 class Sending:

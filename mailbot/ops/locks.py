@@ -9,6 +9,10 @@ Owns: two OS file locks under the data folder (released by the OS if the process
   lets them in first.
 
 Inside one process (the service with its console) a thread lock keeps threads in turn.
+
+A third, ``sending.lock``, belongs to the outbox (mail/outbox.py): a delivery round holds it
+until its fates are recorded, so that no other delivery sends or reads the sending journal
+meanwhile.
 """
 from __future__ import annotations
 

@@ -102,9 +102,11 @@ class OutboxStore(Database):
             "SELECT o.*, c.receipt FROM outbox o LEFT JOIN cases c ON c.id = o.case_id WHERE o.status IN "
             f"({','.join('?' * len(states))}) ORDER BY o.id", states).fetchall()
 
-    def later_kinds(self, case_id: int, outbox_id: int) -> list[str]:
-        """The kinds of the messages about a case queued after ``outbox_id`` (held or failed too)."""
-        return [r[0] for r in self.db.execute("SELECT kind FROM outbox WHERE case_id=? AND id>?", (case_id, outbox_id))]
+    def later_owed_kinds(self, case_id: int, outbox_id: int) -> list[str]:
+        """The kinds of the messages about a case queued after ``outbox_id`` and still owed
+        (queued, or held for the officer)."""
+        return [r[0] for r in self.db.execute(
+            "SELECT kind FROM outbox WHERE case_id=? AND id>? AND status IN ('queued', 'held')", (case_id, outbox_id))]
 
     def outbox_row(self, outbox_id: int) -> sqlite3.Row | None:
         """One outbox row by its number."""
