@@ -198,3 +198,28 @@ def test_each_template_is_looked_up_once_per_office_and_an_edit_reaches_the_next
     assert templates.render("receipt", sample_context(AGENCY, NOW)) == first[0]       # this office: as it began
     after = Templates(folder, cache=tmp_path / "cache").render("receipt", sample_context(AGENCY, NOW))
     assert "บรรทัดที่เจ้าหน้าที่เพิ่ม" in after                                         # the next one: the edit
+
+
+def test_an_included_file_is_looked_at_once_per_office_and_an_edit_reaches_the_next(folder: Path, tmp_path: Path,
+                                                                                    monkeypatch):
+    """The parts a receipt includes (checklist, fee, footer) are checked against their files once
+    per office, not on every reply (jinja2 stats each include at each render); an officer's edit of
+    one is read by the next office, and by no reply of the office that had begun."""
+    templates = _fresh(folder, tmp_path / "cache")
+    ctx = sample_context(AGENCY, NOW)
+    first = templates.render("receipt", ctx)
+    looked: list[str] = []
+    original = os.path.getmtime
+    monkeypatch.setattr(os.path, "getmtime", lambda p: looked.append(str(p)) or original(p))
+    for _ in range(5):
+        assert templates.render("receipt", ctx) == first
+    assert not looked                      # this office checked them when it loaded them
+    footer = folder / "_footer.txt.j2"
+    footer.write_text(footer.read_text(encoding="utf-8") + "\nท้ายข้อความที่เจ้าหน้าที่แก้\n", encoding="utf-8")
+    os.utime(footer, (footer.stat().st_atime, footer.stat().st_mtime + 5))    # a later time, whatever the clock's grain
+    assert templates.render("receipt", ctx) == first                         # this office: as it began
+    nxt = Templates(folder, cache=tmp_path / "cache")
+    looked.clear()
+    after = [nxt.render("receipt", ctx) for _ in range(5)]
+    assert "ท้ายข้อความที่เจ้าหน้าที่แก้" in after[0] and len(set(after)) == 1  # the next one: the edit
+    assert looked.count(str(footer)) <= 2     # looked at once (and read once, as it changed), not per reply
