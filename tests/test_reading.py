@@ -199,6 +199,8 @@ def test_ctrl_c_in_the_console_is_left_to_the_parent():
 
 
 @pytest.mark.skipif(not hasattr(os, "nice"), reason="no process priority to lower here (Windows)")
+@pytest.mark.skipif(hasattr(os, "nice") and os.nice(0) > 19 - reading.BEHIND,
+                    reason="this process runs at the lowest priority already: the helper cannot go lower")
 def test_the_helper_runs_behind_the_cycle():
     """The helper parses a batch ahead, with slack: it runs at a lower priority than the cycle's
     process, whose thread every batch waits for (on a two-core machine it lost 0.9 s of a
@@ -206,7 +208,7 @@ def test_the_helper_runs_behind_the_cycle():
     ahead = reading.Ahead()
     try:
         ahead._busy[0].result(timeout=60)          # started and ready
-        assert ahead._helper.run(os.nice, 0, timeout=60) == min(19, os.nice(0) + reading.BEHIND)
+        assert ahead._helper.run(os.nice, 0, timeout=60) == os.nice(0) + reading.BEHIND
         assert reading.BEHIND > 0
     finally:
         ahead.close()

@@ -204,7 +204,8 @@ def test_an_included_file_is_looked_at_once_per_office_and_an_edit_reaches_the_n
                                                                                     monkeypatch):
     """The parts a receipt includes (checklist, fee, footer) are checked against their files once
     per office, not on every reply (jinja2 stats each include at each render); an officer's edit of
-    one is read by the next office, and by no reply of the office that had begun."""
+    one is read by the next office (here, with no other office meanwhile, not by the one that had
+    begun)."""
     templates = _fresh(folder, tmp_path / "cache")
     ctx = sample_context(AGENCY, NOW)
     first = templates.render("receipt", ctx)
@@ -223,3 +224,39 @@ def test_an_included_file_is_looked_at_once_per_office_and_an_edit_reaches_the_n
     after = [nxt.render("receipt", ctx) for _ in range(5)]
     assert "ท้ายข้อความที่เจ้าหน้าที่แก้" in after[0] and len(set(after)) == 1  # the next one: the edit
     assert looked.count(str(footer)) <= 2     # looked at once (and read once, as it changed), not per reply
+
+
+def test_an_edit_made_while_another_office_read_the_file_reaches_the_next_office(folder: Path, tmp_path: Path,
+                                                                                  monkeypatch):
+    """One office (a console request) reads the footer; the officer saves an edit and another office
+    (a cycle) starts while that read is still under way: the cycle's receipts carry the edit."""
+    templates = _fresh(folder, tmp_path / "cache")
+    ctx = sample_context(AGENCY, NOW)
+    footer = folder / "_footer.txt.j2"
+    original = replies.jinja2.FileSystemLoader.get_source
+    later: list[Templates] = []
+
+    def reading(self, environment, name):
+        got = original(self, environment, name)
+        if name == "_footer.txt.j2" and not later:       # read as it was; then the edit, and the next office
+            footer.write_text(footer.read_text(encoding="utf-8") + "\nแก้ระหว่างอ่าน\n", encoding="utf-8")
+            os.utime(footer, (footer.stat().st_atime, footer.stat().st_mtime + 5))
+            later.append(Templates(folder, cache=tmp_path / "cache"))
+        return got
+
+    monkeypatch.setattr(replies.jinja2.FileSystemLoader, "get_source", reading)
+    assert "แก้ระหว่างอ่าน" not in templates.render("receipt", ctx)     # read before the edit
+    assert later and "แก้ระหว่างอ่าน" in later[0].render("receipt", ctx)
+
+
+def test_an_officers_own_copy_of_a_starter_template_reaches_the_next_office(folder: Path, tmp_path: Path):
+    """A template the agency's folder lacked came from the starter set; once the officer puts a
+    copy of their own there, the next office uses it (while the program keeps running)."""
+    footer = folder / "_footer.txt.j2"
+    shipped = footer.read_text(encoding="utf-8")
+    footer.unlink()
+    ctx = sample_context(AGENCY, NOW)
+    before = _fresh(folder, tmp_path / "cache").render("receipt", ctx)
+    footer.write_text(shipped + "\nท้ายข้อความของหน่วยงานเอง\n", encoding="utf-8")
+    after = Templates(folder, cache=tmp_path / "cache").render("receipt", ctx)
+    assert "ท้ายข้อความของหน่วยงานเอง" not in before and "ท้ายข้อความของหน่วยงานเอง" in after

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Callable
 
 import jinja2
+from jinja2.loaders import split_template_path
 
 from ..config import AgencyConfig
 from ..errors import TemplateError
@@ -175,17 +176,26 @@ class _Loader(jinja2.FileSystemLoader):
     file's time once per ``Templates`` made since, not on every use: an ``include`` is checked
     each time a reply renders it (four stats a receipt, 0.25 s of a 1,000-message poll), and an
     office opens a new ``Templates`` for every cycle and console request, so an officer's edit
-    is still read by the next one."""
+    is still read by the next one. ``before``: folders whose templates come first (the
+    agency's, for the starter set): a template taken from here is no longer current once one of
+    them has a file of that name (an officer's own copy is read by the next office)."""
+
+    def __init__(self, searchpath: str, before: tuple[str, ...] = (), encoding: str = "utf-8") -> None:
+        super().__init__(searchpath, encoding=encoding)
+        self.before = before
 
     def get_source(self, environment: jinja2.Environment, template: str) -> tuple[str, str, Callable[[], bool]]:
+        # the count before the file is read: a Templates made while it was read looks at it again
+        seen = [_generation]
         contents, filename, uptodate = super().get_source(environment, template)
-        seen = [_generation]        # found as it is now, after this many Templates
+        pieces = split_template_path(template)
+        ahead = [os.path.join(folder, *pieces) for folder in self.before]
 
         def current() -> bool:
             now = _generation
             if seen[0] == now:
                 return True
-            if not uptodate():
+            if not uptodate() or any(os.path.isfile(path) for path in ahead):
                 return False
             seen[0] = now
             return True
@@ -204,7 +214,7 @@ def _environment(folder: str, settings: str, cache: str | None = None) -> jinja2
     try:
         shipped = starter_dir() / "templates"
         if shipped.resolve() != Path(folder):
-            loaders.append(_Loader(str(shipped), encoding="utf-8"))
+            loaders.append(_Loader(str(shipped), before=(folder,), encoding="utf-8"))
     except Exception:  # noqa: BLE001 - an incomplete install: the agency's templates only
         pass
     env = jinja2.Environment(

@@ -85,8 +85,11 @@ def _behind(steps: int = BEHIND) -> None:
     """In the helper, before its first job: it runs at a lower priority than the cycle's process
     (POSIX ``nice``). Its parsing has a batch of slack, and on a small machine (two cores, the
     mail server and the SMTP server on them too) the cycle's thread, which every batch waits for,
-    was kept from a core 0.9 s of a 1,000-message poll by work that could wait. Windows: as it
-    is (no ``os.nice``)."""
+    was kept from a core 0.9 s of a 1,000-message poll by work that could wait. The price, on a
+    machine kept busy by other programs: the helper gets less of a core (about a third against
+    each busy one), and a batch it has not parsed yet is waited for, at worst until its job's
+    limit, then parsed in the cycle. Windows: as it is (no ``os.nice``; a lower priority class
+    there can starve a process outright)."""
     import os
 
     if hasattr(os, "nice"):
