@@ -6,6 +6,7 @@ name search, two writers at once, and — PostgreSQL only — tenants that canno
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -378,3 +379,33 @@ def test_the_translation_to_postgresql():
     for bad in ("SELECT 1 -- it's ?", "SELECT group_concat(a, ', ') FROM t"):
         with pytest.raises(ValueError):
             translate(bad)
+
+
+def test_a_changed_case_marks_its_own_years_register_and_row(opener):
+    """``update_case`` reads the year of the row it changed from the UPDATE itself (RETURNING),
+    on both databases: the register of that year, not another, is rewritten."""
+    st = opener()
+    old, new = _case(st, year=2568), _case(st, year=2569)
+    written = st.dirty_years()
+    for year, version in written.items():
+        st.clear_dirty(year, version)
+    with st.tx():
+        st.db.execute("DELETE FROM register_dirty_cases")
+    assert st.dirty_years() == {}
+    said: list[str] = []
+    if isinstance(st.db, sqlite3.Connection):       # SQLite: the statements themselves are seen
+        st.db.set_trace_callback(said.append)
+    with st.tx():
+        st.update_case(old["id"], reply_status="ส่งแล้ว")
+    if isinstance(st.db, sqlite3.Connection):
+        st.db.set_trace_callback(None)
+        assert [s for s in said if "FROM cases" in s] == [], said     # no second look at the row
+    assert st.dirty_years() == {2568: 1}
+    assert st.case(old["receipt"])["reply_status"] == "ส่งแล้ว"
+    assert st.case(new["receipt"])["reply_status"] is None
+    dirty = [r[0] for r in st.db.execute("SELECT case_id FROM register_dirty_cases")]
+    assert dirty == [old["id"]]
+    with pytest.raises(TypeError):       # no such case: as before, an error, and nothing marked
+        with st.tx():
+            st.update_case(10_000, reply_status="x")
+    assert st.dirty_years() == {2568: 1}

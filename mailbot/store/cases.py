@@ -118,8 +118,10 @@ class CaseStore(AuditStore):
 
     def update_case(self, case_id: int, **fields: object) -> None:
         cols = ", ".join(f"{k}=?" for k in fields)
-        self.db.execute(f"UPDATE cases SET {cols} WHERE id=?", (*fields.values(), case_id))
-        year = self.db.execute("SELECT year_be FROM cases WHERE id=?", (case_id,)).fetchone()[0]
+        # the year whose register shows the row, read by the UPDATE itself (one statement, not two:
+        # this runs two or three times for each registered message)
+        year = self.db.execute(f"UPDATE cases SET {cols} WHERE id=? RETURNING year_be",
+                               (*fields.values(), case_id)).fetchone()[0]
         self.mark_dirty(year, case_id)
 
     def cases_of_year(self, year_be: int) -> list[sqlite3.Row]:
