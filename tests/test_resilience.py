@@ -8,6 +8,7 @@ import os
 import shutil
 import sqlite3
 import subprocess
+import sys
 from datetime import date, datetime, timezone
 from email import policy
 from pathlib import Path
@@ -388,3 +389,21 @@ def test_an_older_data_folder_copied_back_by_hand_issues_no_number_twice(env, ro
     numbers = receipts_sent(env)
     assert len(numbers) == len(set(numbers)) == 7                 # 0 numbers issued twice
     assert any("4/" in w or "5/" in w for w in report.warnings)   # the officer is told what was found
+
+
+def test_register_workbooks_are_evidence_and_none_costs_no_openpyxl(env, tmp_path):
+    """A full recovery reads the receive registers on disk; where there are none (a new office's
+    first poll) openpyxl is not even loaded (0.09 s of that poll)."""
+    from mailbot.ops import recovery
+
+    env.deliver(*[letter(f"ขออนุญาตก่อสร้างอาคาร หลังที่ {i}", sender=f"a{i}@example.com") for i in range(2)])
+    env.cycle()
+    found = sorted((ev.year, ev.seq, ev.source) for ev in recovery._registers(env.cfg.registers_dir))
+    assert [(seq, source) for _, seq, source in found] == [(1, "register"), (2, "register")]
+    empty = tmp_path / "no-registers"
+    empty.mkdir()
+    probe = ("import sys; from pathlib import Path; from mailbot.ops import recovery; "
+             f"assert list(recovery._registers(Path({str(empty)!r}))) == []; print('openpyxl' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert out.stdout.strip() == "False", out.stdout + out.stderr

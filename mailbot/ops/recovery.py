@@ -178,9 +178,12 @@ def _old_databases(data_dir: Path):
 
 
 def _registers(folder: Path, only: Path | None = None):
+    paths = [only] if only is not None else sorted(folder.glob("ทะเบียนรับ-*.xlsx"))
+    if not paths:       # a new office, the first poll: openpyxl (0.09 s to import) is not loaded
+        return
     from openpyxl import load_workbook
 
-    for path in [only] if only is not None else sorted(folder.glob("ทะเบียนรับ-*.xlsx")):
+    for path in paths:
         try:
             wb = load_workbook(path, read_only=True)
             rows = list(wb.worksheets[0].iter_rows(min_row=2, values_only=True))
