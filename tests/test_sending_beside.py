@@ -253,3 +253,46 @@ def test_a_later_reply_no_longer_owed_hides_nothing_in_the_column(mem_env):
         office.deliver()
     column = con.execute("SELECT reply_status FROM cases WHERE id=?", (first["id"],)).fetchone()[0]
     assert column.startswith("ส่งแล้ว"), column
+
+
+@pytest.mark.slow
+def test_on_a_host_a_delivery_while_a_round_is_sending_sends_nothing(postgres, request):
+    """A host's database: two deliveries of one tenant at once (a worker's cycle, and the alerts
+    of a daily job or a console on another pod, which hold no work lock) would both send what is
+    owed, the message in flight twice. The round's lock is the tenant's, in PostgreSQL: the other
+    delivery sends nothing, and goes as usual once the round is over, or once the process that
+    held it is gone."""
+    from .conftest import state_db
+
+    request.node._pg_url = postgres.new_database()
+    mem_env = request.getfixturevalue("mem_env")
+    assert mem_env.cfg.database is not None
+    mem_env.unreachable("smtp")
+    mem_env.deliver(*(letter(f"ขออนุญาตก่อสร้างอาคาร หลังที่ {i}", sender=f"p{i}@example.com") for i in range(4)))
+    assert mem_env.cycle().backlog == 4
+    mem_env.unreachable("smtp", down=False)
+    from mailbot.mail.outbox import Delivery
+
+    with mem_env.office() as office, mem_env.office() as other:
+        session = mem_env.wire.smtp(office.cfg.smtp, office.cfg.agency.address)
+        gate = _Gate(session, 2)
+        done: list = []
+        worker = threading.Thread(target=lambda: done.append(office.outbox.deliver(gate, mem_env.clock, Delivery())))
+        worker.start()
+        assert gate.reached.wait(10)                # the round has sent one and is handing over the second
+        report = other.deliver()
+        assert report.sent == [] and any("another delivery is under way" in w for w in report.warnings)
+        assert len(mem_env.smtp.messages) == 1
+        gate.opened.set()
+        worker.join(10)
+        assert len(done[0].sent) == 4
+        again = other.deliver()                      # the round over: a delivery goes as usual
+        assert again.sent == [] and not again.warnings
+        assert office.state.take_round()             # held when its connection ends (a process killed mid-round)
+    with mem_env.office() as third:
+        assert third.state.take_round()
+        third.state.let_round_go()
+    con = state_db(mem_env.cfg)
+    assert [r["status"] for r in con.execute("SELECT status FROM outbox ORDER BY id")] == ["sent"] * 4
+    con.close()
+    assert len(mem_env.smtp.messages) == 4

@@ -187,14 +187,17 @@ class Outbox:
                 lock.release()
             raise
 
-    def _round_lock(self) -> tuple[bool, BaseFileLock | None]:
+    def _round_lock(self) -> tuple[bool, "BaseFileLock | _HostRound | None"]:
         """On one office's own data folder, a round holds ``sending.lock`` until it is finished:
         a delivery in another process (or thread) meanwhile sends nothing and leaves the journal
-        alone (it could not tell a round still going from one that was killed). (False, None):
-        held by another; (True, None): no such lock (a host's database: its work lock keeps
-        rounds apart)."""
+        alone (it could not tell a round still going from one that was killed). On a host's
+        database the round holds the tenant's round lock in PostgreSQL instead (its pods may not
+        share file locks; a delivery outside the work lock, such as the alerts of a daily job,
+        must not send a message another round is sending). (False, None): held by another."""
         if self.cfg.database is not None:
-            return True, None
+            if not self.state.take_round():
+                return False, None
+            return True, _HostRound(self.state)
         lock = FileLock(str(self.cfg.data_dir / "sending.lock"), thread_local=False)
         try:
             lock.acquire(timeout=0)
@@ -202,7 +205,8 @@ class Outbox:
             return False, None
         return True, lock
 
-    def _start(self, smtp, clock: Clock, result: Delivery, beside: bool, lock: BaseFileLock | None) -> Sending:
+    def _start(self, smtp, clock: Clock, result: Delivery, beside: bool,
+               lock: "BaseFileLock | _HostRound | None") -> Sending:
         self.recover_journal()
         st = self.state
         size = getattr(smtp, "max_size", None)
@@ -548,12 +552,24 @@ class Journal:
                         self.path, exc)
 
 
+class _HostRound:
+    """A host's round lock as ``Sending`` lets it go (``release``), once."""
+
+    def __init__(self, state: State) -> None:
+        self.state: State | None = state
+
+    def release(self) -> None:
+        state, self.state = self.state, None
+        if state is not None:
+            state.let_round_go()
+
+
 class Sending:
     """One delivery round (``Outbox.start``): ``finish()`` waits for it when it is sent beside,
     records what became of each message, and raises what stopped it (the machine's fault)."""
 
     def __init__(self, outbox: Outbox, result: Delivery, journal: Journal | None,
-                 thread: threading.Thread | None, lock: BaseFileLock | None = None) -> None:
+                 thread: threading.Thread | None, lock: "BaseFileLock | _HostRound | None" = None) -> None:
         self.outbox = outbox
         self.result = result
         self.journal = journal
