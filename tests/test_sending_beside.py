@@ -288,11 +288,39 @@ def test_on_a_host_a_delivery_while_a_round_is_sending_sends_nothing(postgres, r
         assert len(done[0].sent) == 4
         again = other.deliver()                      # the round over: a delivery goes as usual
         assert again.sent == [] and not again.warnings
-        assert office.state.take_round()             # held when its connection ends (a process killed mid-round)
-    with mem_env.office() as third:
+        # a round that fails lets the lock go too (the disk full while sending: the error is raised)
+        failing = _Failing(mem_env.wire.smtp(office.cfg.smtp, office.cfg.agency.address))
+        mem_env.deliver(letter("ร้องเรียนไฟฟ้าสาธารณะดับ", sender="q@example.com"))
+        assert other.state.take_round()              # a cycle while another round goes: told once
+        report = mem_env.cycle()
+        assert report.backlog == 1 and len(mem_env.smtp.messages) == 4
+        assert sum("another delivery is under way" in w for w in report.warnings) == 1, report.warnings
+        other.state.let_round_go()
+        with pytest.raises(OSError):
+            office.outbox.deliver(failing, mem_env.clock, Delivery())
+        assert other.state.take_round()
+        other.state.let_round_go()
+        assert office.state.take_round()             # a process killed mid-round: held by its session...
+        assert not other.state.take_round()
+    with mem_env.office() as third:                  # ...until its connection ends
         assert third.state.take_round()
         third.state.let_round_go()
     con = state_db(mem_env.cfg)
-    assert [r["status"] for r in con.execute("SELECT status FROM outbox ORDER BY id")] == ["sent"] * 4
+    assert [r["status"] for r in con.execute("SELECT status FROM outbox ORDER BY id")] == ["sent"] * 4 + ["queued"]
     con.close()
     assert len(mem_env.smtp.messages) == 4
+
+
+class _Failing:
+    """An SMTP session whose disk fills up as the message is handed over."""
+
+    def __init__(self, smtp) -> None:  # type: ignore[no-untyped-def]
+        self.smtp, self.max_size = smtp, None
+
+    def open(self) -> None:
+        self.smtp.open()
+
+    def send(self, recipient: str, raw: bytes) -> None:
+        import errno
+
+        raise OSError(errno.ENOSPC, "No space left on device")

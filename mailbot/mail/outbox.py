@@ -177,8 +177,10 @@ class Outbox:
         result = result if result is not None else Delivery()
         free, lock = self._round_lock()
         if not free:
-            result.warnings.append("อีกงานหนึ่งกำลังส่งอีเมลอยู่ ส่วนที่เหลือจะส่งรอบถัดไป / "
-                                   "another delivery is under way; the rest goes in the next one")
+            busy = ("อีกงานหนึ่งกำลังส่งอีเมลอยู่ ส่วนที่เหลือจะส่งรอบถัดไป / "
+                    "another delivery is under way; the rest goes in the next one")
+            if busy not in result.warnings:      # once, however often a cycle tried to deliver
+                result.warnings.append(busy)
             return Sending(self, result, None, None)
         try:
             return self._start(smtp, clock, result, beside, lock)
@@ -560,8 +562,13 @@ class _HostRound:
 
     def release(self) -> None:
         state, self.state = self.state, None
-        if state is not None:
+        if state is None:
+            return
+        try:
             state.let_round_go()
+        except Exception as exc:  # noqa: BLE001 - the connection is gone, and the lock with its session
+            log.warning("the round lock was not let go (%s: %s); it goes with the connection",
+                        type(exc).__name__, exc)
 
 
 class Sending:
