@@ -19,6 +19,7 @@ It only saves time; it decides nothing:
 from __future__ import annotations
 
 import logging
+import os
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -90,8 +91,6 @@ def _behind(steps: int = BEHIND) -> None:
     each busy one), and a batch it has not parsed yet is waited for, at worst until its job's
     limit, then parsed in the cycle. Windows: as it is (no ``os.nice``; a lower priority class
     there can starve a process outright)."""
-    import os
-
     if hasattr(os, "nice"):
         try:
             os.nice(steps)

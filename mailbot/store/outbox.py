@@ -33,24 +33,17 @@ class OutboxStore(Database):
     def take_round(self) -> bool:
         """PostgreSQL: this tenant's delivery round, one at a time across the host's processes
         and pods (what ``sending.lock`` is to one office's data folder): a session advisory lock
-        on this store's own connection, let go by ``let_round_go`` or when the connection ends
-        (a process killed mid-round). False: another round holds it. SQLite: always True (the
-        office's file lock serves)."""
-        if self.dialect != "postgresql" or self.tenant is None:
+        on this store's own connection, keyed by the tenant's schema as ``Database._begin``'s is,
+        let go by ``let_round_go`` or when the connection ends (a process killed mid-round).
+        False: another round holds it. SQLite: always True (the office's file lock serves)."""
+        if self.dialect != "postgresql":
             return True
-        row = self.db.execute("SELECT pg_try_advisory_lock(hashtext(?), ?)", (self.db_key(), ROUND_LOCK)).fetchone()
+        row = self.db.execute("SELECT pg_try_advisory_lock(hashtext(current_schema()), ?)", (ROUND_LOCK,)).fetchone()
         return bool(row and row[0])
 
     def let_round_go(self) -> None:
-        if self.dialect == "postgresql" and self.tenant is not None:
-            self.db.execute("SELECT pg_advisory_unlock(hashtext(?), ?)", (self.db_key(), ROUND_LOCK))
-
-    def db_key(self) -> str:
-        """The name a host's advisory locks of this tenant are keyed by (its schema's)."""
-        from .pg import schema_of
-
-        assert self.tenant is not None
-        return schema_of(self.tenant)
+        if self.dialect == "postgresql":
+            self.db.execute("SELECT pg_advisory_unlock(hashtext(current_schema()), ?)", (ROUND_LOCK,))
 
     # ------------------------------------------------------------------ outbox
 
