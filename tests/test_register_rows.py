@@ -1,6 +1,7 @@
 """A receive register row as the supervisor reads it (pure): the urgency and secrecy marks once."""
 from __future__ import annotations
 
+from mailbot.documents import printable
 from mailbot.registers.receive import case_row
 
 BASE = {"received_at": "2026-11-27T03:00:00+00:00", "doc_date": None, "sender_name": "สมชาย ใจดี",
@@ -98,3 +99,24 @@ def test_page_breaks_carried_on_as_the_register_grows_are_the_ones_counted_from_
         assert receive.page_starts_of(state, 2569, {3}) == from_scratch()
     finally:
         state.close()
+
+
+def test_a_cell_that_fits_whole_is_one_line_as_wrapping_it_says():
+    """cell_lines skips the word segmenter for a text that fits its cell whole: for every text
+    and width it answers what wrapping the text gives (fits or not, with dates, addresses,
+    numbers with their labels, runs of spaces, tabs and zero-width marks), and a text that
+    does not fit is still wrapped."""
+    import random
+
+    rng = random.Random(23)
+    parts = ["ขออนุญาตก่อสร้างอาคาร", "บ้านเลขที่ 12/3", "นายสมชาย  ใจดี", "<somchai.jaidee@example.co.th>",
+             "27 พฤศจิกายน 2569", "เวลา 09:30 น.", "ที่ มท 0808.2/ว 123", "ร้องเรียน\tไฟฟ้า", "ซอย\u200b5",
+             "(ด่วนที่สุด)", "Request for a building permit", "ๆ", "0812345678", "ภาษีที่ดินและสิ่งปลูกสร้าง"]
+    texts = [" ".join(rng.choice(parts) for _ in range(rng.randint(1, 6))) for _ in range(400)]
+    fitted = 0
+    for text in texts:
+        for width in (8, 14, 24, 40, 70):
+            expected = len(printable.wrap(text, printable._cell_px(width), printable._text_px))
+            assert printable.cell_lines(text, width) == expected, (text, width)
+            fitted += expected == 1
+    assert 200 < fitted < 1800          # both sides are tried: texts that fit, texts that wrap

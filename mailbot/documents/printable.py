@@ -90,6 +90,7 @@ _GLUE = re.compile(
 _EMAIL = re.compile(r"\S+@\S+")         # with what is written against it: "<a@b.th>,"
 _JOIN = "\ue000"            # stands for a space inside a unit while wrapping; never printed
 _UNIT = re.compile("\ue001([^\ue002]*)\ue002")    # a unit marked in a chunk while wrapping; never printed
+_MARKS = re.compile("[\ue000-\ue002]")                 # _JOIN and _UNIT's marks in a text itself
 
 
 def unbreakable(text: str) -> list[str]:
@@ -557,7 +558,7 @@ def _char_px(ch: str) -> float:
 
 
 def _text_px(text: str) -> float:
-    return sum(_char_px(ch) for ch in text)
+    return sum(map(_char_px, text))
 
 
 def _cell_px(width: float) -> float:
@@ -606,7 +607,10 @@ def cell_lines(value: object, width: float) -> int:
     """How many lines a wrapped cell of ``width`` (Excel units) takes."""
     if value is None or value == "":
         return 1
-    return len(wrap(str(value), _cell_px(width), _text_px))
+    text, room = str(value), _cell_px(width)
+    if "\n" not in text and not _MARKS.search(text) and _text_px(" ".join(text.split())) <= room:
+        return 1       # it fits whole: wrap's lines add up to no more than this (most cells: no segmenting)
+    return len(wrap(text, room, _text_px))
 
 
 def row_height(values: Sequence[object], columns: Sequence[Column]) -> float | None:
