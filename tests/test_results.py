@@ -14,7 +14,6 @@ import os
 import shutil
 import sqlite3
 import subprocess
-import threading
 import time
 from email import policy
 
@@ -204,26 +203,37 @@ def test_requester_without_address_is_a_problem(signed_env):
     assert "ไม่มีอีเมลสำหรับตอบกลับ" in note
 
 
-def test_a_file_still_being_written_waits(signed_env):
+def test_a_file_still_being_written_waits(signed_env, monkeypatch):
+    """The file grows between mailbot's two looks at it, so it waits; once still, it goes.
+
+    The rest of the file is written right after mailbot's first look (not after a
+    fixed sleep, which a slow machine can outrun: the cycle may reach its first look
+    only after the writer has finished, and then there is nothing to wait for)."""
+    from mailbot.casework import results as results_mod
+
     env = signed_env
     env.set_config(results={"stable_seconds": 1.0})
     path = env.outbox / f"{env.receipt.replace('/', '-')}.pdf"
     data = make_pdf()
     path.write_bytes(data[:100])
+    real_size = results_mod._size
+    looks: list[int | None] = []
 
-    def keep_writing():  # type: ignore[no-untyped-def]
-        time.sleep(0.4)
-        with path.open("ab") as fh:
-            fh.write(data[100:])
+    def size_then_write_the_rest(p):  # type: ignore[no-untyped-def]
+        size = real_size(p)
+        looks.append(size)
+        if p == path and len(looks) == 1:   # the first look: the writer is not done yet
+            with path.open("ab") as fh:
+                fh.write(data[100:])
+        return size
 
-    writer = threading.Thread(target=keep_writing)
-    writer.start()
+    monkeypatch.setattr(results_mod, "_size", size_then_write_the_rest)
     report = env.cycle()
-    writer.join()
-    assert report.results.waiting == [path.name] and path.exists()
+    assert looks == [100, len(data)]        # it looked before and after the wait
+    assert report.results.waiting == [path.name] and not report.results.sent and path.exists()
     time.sleep(1.1)
     report = env.cycle()
-    assert report.results.sent and not path.exists()
+    assert report.results.sent and not path.exists() and not report.results.waiting
 
 
 def test_crash_after_commit_does_not_sign_or_send_twice(signed_env):
