@@ -257,10 +257,10 @@ def test_a_message_alone_is_committed_before_the_next_is_read(tmp_path, monkeypa
 
 
 def test_a_message_without_an_arrival_time_read_ahead_is_archived_once(tmp_path, monkeypatch):
-    """A server that gives no INTERNALDATE: a message then counts as received when it was read.
-    Read ahead, it is archived at that moment, in that month's folder; when its batch's turn comes
-    in the next month it keeps that moment and that file, and no second copy is written in the
-    next month's folder (nor is it registered with a date its archive file does not have)."""
+    """A server that gives no INTERNALDATE: a message then counts as received when mailbot first
+    started work on it (the ledger's first_seen). Read ahead, it is left to its batch's turn; when
+    that turn comes in the next month it keeps the moment its attempt started, and it is archived
+    once, in that month's folder (never registered with a date its archive file does not have)."""
     from datetime import timedelta
 
     from mailbot.intake.cycle import Cycle
@@ -299,6 +299,54 @@ def test_a_message_without_an_arrival_time_read_ahead_is_archived_once(tmp_path,
         assert archive.split("/")[1:3] == [str(local.year + 543), f"{local.month:02d}"], (archive, received_at)
 
 
+def test_a_message_without_an_arrival_time_retried_next_month_keeps_its_first_day(tmp_path, monkeypatch):
+    """No INTERNALDATE, and the first attempt fails (a bug of ours on this message): it stays in the
+    inbox and is tried again a month later. It counts as received when mailbot first saw it: the
+    case is registered with that day, and its mail is archived once, in that month's folder (before
+    the ledger kept first_seen, the retry counted it received on the day of the retry and wrote a
+    second copy in the new month's folder)."""
+    from datetime import timedelta
+
+    from mailbot.intake.cycle import Cycle
+    from mailbot.mail.mailbox import Fetched
+    from mailbot.mail.memory import MemoryMailbox
+    from mailbot.thai import to_bangkok
+
+    e = _office(tmp_path, "retried")
+    e.deliver(*[bytes(letter(f"ขออนุญาตก่อสร้างอาคาร หลังที่ {i}", sender=f"p{i}@example.com")) for i in range(4)])
+    fetch = MemoryMailbox.fetch
+    monkeypatch.setattr(MemoryMailbox, "fetch", lambda self, uids: {
+        u: Fetched(f.uid, f.raw, None) for u, f in fetch(self, uids).items()})
+    decide = Cycle._decide_and_record
+    failing = {"p2@example.com"}
+
+    def fails_once(self, plan, now):  # type: ignore[no-untyped-def]
+        if plan.letter.from_addr in failing:
+            raise RuntimeError("a bug of ours, this once")
+        return decide(self, plan, now)
+
+    monkeypatch.setattr(Cycle, "_decide_and_record", fails_once)
+    first_day = e.clock()
+    report = e.cycle()
+    assert [h.outcome for h in report.handled].count("registered") == 3
+    failing.clear()
+    e.clock.set(first_day + timedelta(days=31))
+    report = e.cycle()
+    assert [h.outcome for h in report.handled] == ["registered"]
+    got = _what_happened(e, report)
+    mail = [name for name in got["archive"] if name.endswith(".eml")]
+    assert len(mail) == 4, mail                    # one copy of each, the retried one too
+    con = sqlite3.connect(e.cfg.data_dir / "state.sqlite3")
+    rows = con.execute("SELECT sender_addr, archive, received_at FROM cases").fetchall()
+    con.close()
+    assert len(rows) == 4
+    first_month = [str(to_bangkok(first_day).year + 543), f"{to_bangkok(first_day).month:02d}"]
+    for sender, archive, received_at in rows:
+        received = datetime.fromisoformat(received_at)
+        assert abs((received - first_day).total_seconds()) < 60, (sender, received_at)   # the first day
+        assert archive.split("/")[1:3] == first_month, (sender, archive)
+
+
 def test_each_batch_syncs_the_archive_manifests_before_deciding(tmp_path, monkeypatch):
     """The month's manifest lines of a batch's messages are on disk (Archive.sync) before any of
     them is decided: a power cut after a decision cannot lose the line of a message never stored
@@ -315,3 +363,17 @@ def test_each_batch_syncs_the_archive_manifests_before_deciding(tmp_path, monkey
     report = e.cycle()
     assert [h.outcome for h in report.handled].count("registered") == 9
     assert "".join("s" if ev == "sync" else "d" for ev in events).startswith("sddd" * 3), events
+
+
+def test_a_first_seen_read_back_from_disk_never_stops_the_batch():
+    """The ledger's first_seen is read back from the database: none (a row from before schema 23),
+    a time without a zone, or text that is not a time gives a usable time, never an exception."""
+    from datetime import timezone
+
+    from mailbot.intake.cycle import _first_seen
+
+    now = datetime(2026, 12, 4, 3, 0, tzinfo=timezone.utc)
+    assert _first_seen("2026-11-30T16:59:00+00:00", now) == datetime(2026, 11, 30, 16, 59, tzinfo=timezone.utc)
+    assert _first_seen("2026-11-30T16:59:00", now) == datetime(2026, 11, 30, 16, 59, tzinfo=timezone.utc)
+    for bad in (None, "", "yesterday", "2569-13-45"):
+        assert _first_seen(bad, now) == now, bad

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from mailbot.store import SCHEMA_VERSION, CaseSearch, State
+from mailbot.store import SCHEMA_VERSION, CaseSearch, State, iso
 
 NOW = datetime(2026, 12, 4, 3, 0, tzinfo=timezone.utc)
 
@@ -165,11 +165,14 @@ def test_upserts_savepoints_and_rollbacks(opener):
 def test_the_outbox_and_the_ledger_answer_the_same(opener):
     st = opener()
     with st.tx():
-        st.start_attempts("acct", "INBOX", 4_000_000_000, [1, 2])     # UIDVALIDITY is unsigned 32-bit
-        st.start_attempts("acct", "INBOX", 4_000_000_000, [2])
-    ledger = st.ledger("acct", "INBOX", 4_000_000_000, [1, 2, 3])
-    assert set(ledger) == {1, 2}
-    assert (ledger[1].attempts, ledger[2].attempts) == (1, 2)
+        st.start_attempts("acct", "INBOX", 4_000_000_000, [1, 2], NOW)     # UIDVALIDITY is unsigned 32-bit
+        st.start_attempts("acct", "INBOX", 4_000_000_000, [2, 3], NOW + timedelta(days=40))
+    ledger = st.ledger("acct", "INBOX", 4_000_000_000, [1, 2, 3, 4])
+    assert set(ledger) == {1, 2, 3}
+    assert (ledger[1].attempts, ledger[2].attempts, ledger[3].attempts) == (1, 2, 1)
+    # first seen on its first attempt, and kept on the next (a message without an arrival time counts
+    # as received then)
+    assert [ledger[u].first_seen for u in (1, 2, 3)] == [iso(NOW), iso(NOW), iso(NOW + timedelta(days=40))]
     row = st.row_id("acct", "INBOX", 4_000_000_000, 1)
     with st.tx():
         st.record_message(row, outcome="registered", moved=False)

@@ -45,7 +45,7 @@ import logging
 import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Protocol
 
@@ -342,7 +342,7 @@ class Cycle:
         # intent before work: the attempt counter goes up before parsing, so a message that
         # crashes the process every time is quarantined after max_attempts; a lost
         # connection before this point costs the messages nothing
-        self.state.start_attempts(self.account, self.folder, self.uidvalidity, sorted(fetched))
+        self.state.start_attempts(self.account, self.folder, self.uidvalidity, sorted(fetched), self.clock())
         ledger = self.state.ledger(self.account, self.folder, self.uidvalidity, sorted(fetched))
         try:
             self._work_batch(uids, fetched, ledger, early)
@@ -360,16 +360,22 @@ class Cycle:
                 log.warning("could not release the attempt counters after: %s", failure.english)
             raise failure from None
 
-    def _received(self, item: Fetched, now: datetime) -> datetime:
+    def _received(self, item: Fetched, first_seen: datetime) -> datetime:
         """When a message counts as received: its arrival on the server, never before imap.since
-        (no register year before it)."""
-        received = item.internal_date or now
+        (no register year before it); with no arrival time from the server (no INTERNALDATE),
+        when mailbot first started work on it (the ledger's first_seen: the same on a retry in
+        the next month, so one archive copy and one received date)."""
+        received = item.internal_date or first_seen
         start = self.since()
         return start if start is not None and received < start else received
 
-    def _keep(self, item: Fetched) -> tuple[datetime, str, str]:
-        """Archive one message read ahead (in reading.py's thread): (received, path, sha256)."""
-        received = self._received(item, self.clock())
+    def _keep(self, item: Fetched) -> tuple[datetime, str, str] | None:
+        """Archive one message read ahead (in reading.py's thread): (received, path, sha256).
+        One without an arrival time is left to its turn (None): its received time is the ledger's
+        first_seen, written only when its attempt starts."""
+        if item.internal_date is None:
+            return None
+        received = self._received(item, item.internal_date)
         return (received, *self.archive.store(item.raw, received))
 
     def _work_batch(self, uids: list[int], fetched: dict, ledger: dict, early: reading.Early | None) -> None:
@@ -380,15 +386,11 @@ class Cycle:
             if item is None:   # expunged by someone else meanwhile: nothing to do
                 continue
             entry = ledger[uid]
-            plans.append(_Plan(item, entry.id, self._received(item, now), error=entry.last_error,
-                               failures=entry.failures, interruptions=entry.interruptions))
+            plans.append(_Plan(item, entry.id, self._received(item, _first_seen(entry.first_seen, now)),
+                               error=entry.last_error, failures=entry.failures, interruptions=entry.interruptions))
         kept = early.kept() if early is not None else {}     # archived while the batch before was worked on
         for plan in plans:   # disk full, no permission: the cycle stops (see _process_batch)
             done = kept.get(plan.fetched.uid)
-            if done is not None and plan.fetched.internal_date is None:
-                # no arrival time from the server: received when it was read, which is when it
-                # was archived ahead (not now, maybe in the next month, with a second copy there)
-                plan.received = done[0]
             if done is not None and done[0] == plan.received:
                 plan.archive, plan.sha256 = done[1], done[2]
             else:
@@ -736,6 +738,16 @@ class Cycle:
             self.mb.move([uid for uid, _ in items], folder)
             faults.point("after_move")
             self.state.mark_moved([row for _, row in items])
+
+
+def _first_seen(value: str | None, now: datetime) -> datetime:
+    """The ledger's first_seen as a time; ``now`` for none (a row from before schema 23) or for a
+    value that does not read as an ISO time (read back from disk: it never stops the batch)."""
+    try:
+        seen = from_iso(value) if value else now
+    except (TypeError, ValueError):
+        return now
+    return seen if seen.tzinfo is not None else seen.replace(tzinfo=timezone.utc)
 
 
 def suspect_batches(suspects: list[int], ledger: dict[int, Ledger]) -> list[list[int]]:

@@ -134,9 +134,10 @@ class Ahead:
             self._turn_off("the helper did not start", exc)
 
     def read(self, uids: list[int], fetched: dict[int, Fetched], largest: int,
-             keep: Callable[[Fetched], tuple[datetime, str, str]]) -> None:
+             keep: Callable[[Fetched], tuple[datetime, str, str] | None]) -> None:
         """Parse ``fetched`` in the helper and ``keep`` each message (the archive: content-addressed,
-        so its turn would write the very same file) while the cycle goes on. Messages over
+        so its turn would write the very same file; None: one ``keep`` left to its turn) while the
+        cycle goes on. Messages over
         ``largest`` bytes are left to the cycle (it reads only their header)."""
         if self._off:
             return
@@ -172,14 +173,16 @@ class Ahead:
         return answers
 
     @staticmethod
-    def _keep(items: list[Fetched], keep: Callable[[Fetched], tuple[datetime, str, str]]) -> Kept:
+    def _keep(items: list[Fetched], keep: Callable[[Fetched], tuple[datetime, str, str] | None]) -> Kept:
         done: Kept = {}
         for item in items:
             try:
-                done[item.uid] = keep(item)
+                kept = keep(item)
             except Exception as exc:  # noqa: BLE001 - disk full, no permission: the cycle meets it in turn
                 log.info("reading ahead: archiving failed (%s); the batch is archived in turn", type(exc).__name__)
                 break
+            if kept is not None:
+                done[item.uid] = kept
         return done
 
     def take(self, uids: list[int]) -> Early | None:

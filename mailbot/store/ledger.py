@@ -24,6 +24,7 @@ class Ledger:
     failures: int = 0             # runs that saw it fail (an exception, an unreadable message)
     interruptions: int = 0        # runs cut off while working on it alone (killed, crashed)
     open_alone: bool = False      # its last attempt, still open, worked on it alone (an interruption to count)
+    first_seen: str | None = None  # when its first attempt started (ISO; none: a row from before schema 23)
 
 
 class LedgerStore(Database):
@@ -55,31 +56,32 @@ class LedgerStore(Database):
             chunk = uids[i:i + 500]
             rows = self.db.execute(
                 "SELECT id, uid, outcome, target_folder, moved, attempts, last_error, failures, interruptions, "
-                "attempt_open, attempt_alone FROM messages "
+                "attempt_open, attempt_alone, first_seen FROM messages "
                 f"WHERE account=? AND folder=? AND uidvalidity=? AND uid IN ({','.join('?' * len(chunk))})",
                 (account, folder, uidvalidity, *chunk),
             ).fetchall()
             for r in rows:
                 out[r["uid"]] = Ledger(r["id"], r["uid"], r["outcome"], r["target_folder"], bool(r["moved"]),
                                        r["attempts"], r["last_error"], r["failures"], r["interruptions"],
-                                       bool(r["attempt_open"] and r["attempt_alone"]))
+                                       bool(r["attempt_open"] and r["attempt_alone"]), r["first_seen"])
         return out
 
-    def start_attempts(self, account: str, folder: str, uidvalidity: int, uids: list[int]) -> None:
+    def start_attempts(self, account: str, folder: str, uidvalidity: int, uids: list[int],
+                       now: datetime) -> None:
         """Record intent before work: each UID's attempt counter goes up by one and its attempt is
-        open, durably. An attempt found still open was cut off (the process was killed or crashed):
+        open, durably; a UID seen for the first time is first seen ``now`` (kept on later attempts). An attempt found still open was cut off (the process was killed or crashed):
         it counts as an interruption only when the run worked on that message alone, since a kill
         during a batch says nothing about any one message in it."""
         alone = 1 if len(uids) == 1 else 0
         with self.tx(durable=False) as db:
             db.executemany(
-                "INSERT INTO messages (account, folder, uidvalidity, uid, attempts, attempt_open, attempt_alone) "
-                "VALUES (?,?,?,?,1,1,?) ON CONFLICT (account, folder, uidvalidity, uid) DO UPDATE SET "
-                "attempts = messages.attempts + 1, "
+                "INSERT INTO messages (account, folder, uidvalidity, uid, attempts, attempt_open, attempt_alone, "
+                "first_seen) VALUES (?,?,?,?,1,1,?,?) ON CONFLICT (account, folder, uidvalidity, uid) DO UPDATE SET "
+                "attempts = messages.attempts + 1, first_seen = COALESCE(messages.first_seen, excluded.first_seen), "
                 "interruptions = messages.interruptions + (CASE WHEN messages.attempt_open = 1 AND messages.attempt_alone = 1 "
                 "THEN 1 ELSE 0 END), "
                 "attempt_open = 1, attempt_alone = excluded.attempt_alone",
-                [(account, folder, uidvalidity, u, alone) for u in uids],
+                [(account, folder, uidvalidity, u, alone, iso(now)) for u in uids],
             )
 
     def attempt_failed(self, row_id: int, error: str, **fields: object) -> None:

@@ -466,5 +466,9 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None] | str] = {
     # was queued before an earlier one's fate is recorded (outbox.Outbox._shows_in_column); each was
     # a scan of the whole outbox
     22: "CREATE INDEX outbox_case ON outbox (case_id, id);",
+    # when mailbot first started work on a message (store/ledger.py start_attempts): a message the
+    # server gives no arrival time (no INTERNALDATE) counts as received then, on every later attempt
+    # too, so a retry in the next month neither archives it again there nor registers a later date
+    23: "ALTER TABLE messages ADD COLUMN first_seen TEXT;",
 }
 SCHEMA_VERSION = max(MIGRATIONS)
