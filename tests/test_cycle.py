@@ -268,6 +268,47 @@ def test_the_service_brings_new_mail_in_as_soon_as_the_mailbox_announces_it(mem_
     assert [r[RECEIPT] for r in register(mem_env)[1:]] == [f"1/{YEAR}", f"2/{YEAR}"]
 
 
+@pytest.mark.slow   # the daemon's threads wait with timeouts (see above)
+def test_mail_that_came_before_the_watch_began_is_brought_in_at_once(mem_env, monkeypatch):
+    """A message that arrives after the start's cycle looked and before the IDLE connection began
+    to watch is in no cycle and announces nothing to IDLE: the cycle the watch starts once it is
+    watching brings it in, not the next poll ten hours away (before, the first connection started
+    no cycle: only a reconnection did)."""
+    import time
+
+    from mailbot.mail.memory import MemoryMailbox
+    from mailbot.ops.daemon import Daemon
+
+    def soon(predicate) -> bool:  # type: ignore[no-untyped-def]
+        deadline = time.monotonic() + 15
+        while not predicate() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return predicate()
+
+    mem_env.set_config(schedule={"idle": True, "every_minutes": 600, "after_hours_every_minutes": 600,
+                                 "workdays": []}, console={"enabled": False})
+    mem_env.deliver(letter("ขออนุญาตก่อสร้างอาคาร", sender="first@example.com"))
+    daemon = Daemon(mem_env.cfg, clock=mem_env.clock, notify=lambda thai, english: None, wire=mem_env.wire)
+    watch = MemoryMailbox.watch
+    came_between: list[str] = []
+
+    def late_watch(self):  # type: ignore[no-untyped-def]
+        # the start's cycle has looked (and is done) before the watch begins; the message comes between
+        assert soon(lambda: daemon.cycles >= 1 and not daemon._running.locked())
+        if not came_between:
+            mem_env.deliver(letter("ร้องเรียนถนนชำรุด", sender="between@example.com"))
+            came_between.append("between@example.com")
+        return watch(self)
+
+    monkeypatch.setattr(MemoryMailbox, "watch", late_watch)
+    daemon.start()
+    try:
+        assert soon(lambda: to(mem_env) == ["first@example.com", "between@example.com"]), to(mem_env)
+    finally:
+        daemon.stop()
+    assert came_between and mem_env.folder_count("INBOX") == 0
+
+
 def test_suspects_are_tried_again_in_halves_then_alone():
     """suspect_batches (pure): messages a run was cut off on in a batch, in two batches of those
     cut off as often; one cut off alone, or that failed, alone again; the least cut off first."""

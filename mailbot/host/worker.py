@@ -258,7 +258,8 @@ def run_idle(url: str, agency: str, clock: Clock, aborted: Callable[[], bool]) -
             cfg = agency_config(agency, row["config"])
             try:
                 with REAL.mailbox(cfg.imap) as mb:
-                    _poll_soon(url, agency, clock())      # mail may have come while no one watched
+                    mb.watch()                            # watched from here on; what came before:
+                    _poll_soon(url, agency, clock())      # a cycle that starts after this
                     while not stop.is_set():
                         if mb.wait_for_new_mail(stop):
                             _poll_soon(url, agency, clock())

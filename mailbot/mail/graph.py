@@ -655,8 +655,11 @@ class GraphMailbox:
             self.mirror.graph_fetched(seen)
         return out
 
-    def wait_for_new_mail(self, stop: threading.Event, rearm_seconds: float = 540) -> bool:
+    def watch(self) -> None:
         """Graph has no IDLE (its change notifications need an address Microsoft can call): poll."""
+        raise NoIdle()
+
+    def wait_for_new_mail(self, stop: threading.Event, rearm_seconds: float = 540) -> bool:
         raise NoIdle()
 
     # ------------------------------------------------------------------ folders

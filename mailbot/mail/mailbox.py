@@ -286,6 +286,19 @@ class Mailbox:
 
     # ------------------------------------------------------------------ waiting
 
+    def watch(self) -> None:
+        """Start watching the folder for new mail: SELECT it and note the first UID not yet seen
+        (UIDNEXT). Mail that came before is for a cycle started after this (the caller's), mail
+        after it for ``wait_for_new_mail``: a cycle started before the SELECT could miss a
+        message that arrived between its SEARCH and this. Raises ``NoIdle`` without IDLE."""
+        if not self.c.has_capability("IDLE"):
+            raise NoIdle()
+        if self._next_uid is None:
+            info = self.c.select_folder(self.cfg.folder)
+            self.uidvalidity = int(info[b"UIDVALIDITY"])
+            self.selected = self.cfg.folder
+            self._next_uid = int(info.get(b"UIDNEXT") or 0) or (max(self.uids(), default=0) + 1)
+
     def wait_for_new_mail(self, stop: threading.Event, rearm_seconds: float = 540) -> bool:
         """Wait in IMAP IDLE until the watched folder holds a message with a UID not seen before,
         ``stop`` is set, or ``rearm_seconds`` pass (IDLE is renewed well before servers drop it).
@@ -293,14 +306,8 @@ class Mailbox:
 
         New mail is decided by UIDs, never by counting EXISTS against EXPUNGE: our own moves
         shrink the folder while mail arrives, and responses that come with DONE are not lost."""
-        if not self.c.has_capability("IDLE"):
-            raise NoIdle()
         self._fresh()                    # an OAuth2 token must outlive this IDLE
-        if self._next_uid is None:
-            info = self.c.select_folder(self.cfg.folder)
-            self.uidvalidity = int(info[b"UIDVALIDITY"])
-            self.selected = self.cfg.folder
-            self._next_uid = int(info.get(b"UIDNEXT") or 0) or (max(self.uids(), default=0) + 1)
+        self.watch()
         self.c.idle()
         try:
             deadline = time.monotonic() + rearm_seconds
@@ -319,7 +326,8 @@ class Mailbox:
                     break
         finally:
             self.c.idle_done()
-        fresh = [int(u) for u in self.c.search(["UID", f"{self._next_uid}:*"]) if int(u) >= self._next_uid]
+        first = self._next_uid or 1
+        fresh = [int(u) for u in self.c.search(["UID", f"{first}:*"]) if int(u) >= first]
         if fresh:
             self._next_uid = max(fresh) + 1
             return True

@@ -308,8 +308,8 @@ class MemoryMailbox:
 
     # ------------------------------------------------------------------ waiting
 
-    def wait_for_new_mail(self, stop: threading.Event, rearm_seconds: float = 540) -> bool:
-        """As ``Mailbox.wait_for_new_mail``: True when the watched folder holds a UID not seen before."""
+    def watch(self) -> None:
+        """As ``Mailbox.watch``: the watched folder selected, its next UID noted."""
         server = self._live()
         if not server.idle:
             raise NoIdle()
@@ -318,6 +318,11 @@ class MemoryMailbox:
                 self.select(self.cfg.folder)
                 self._next_uid = self._box().uidnext
 
+    def wait_for_new_mail(self, stop: threading.Event, rearm_seconds: float = 540) -> bool:
+        """As ``Mailbox.wait_for_new_mail``: True when the watched folder holds a UID not seen before."""
+        self.watch()
+        server = self._live()
+        with server._changed:
             def fresh() -> list[int]:
                 box = server._folders.get(self.cfg.folder)
                 return [u for u in box.messages if u >= (self._next_uid or 0)] if box is not None else []

@@ -163,13 +163,14 @@ class Daemon:
         """Wait on the mailbox for new mail (IMAP IDLE); each arrival triggers a cycle."""
         from ..mail.mailbox import NoIdle
 
-        first, pause = True, 1.0
+        pause = 1.0
         while not self.stop_event.is_set():
             try:
                 with self.wire.mailbox(self.cfg.imap) as mb:
-                    if not first:          # mail may have come while the connection was away
-                        self.poll_now()
-                    first = False
+                    # watched from here on; what came before (while no connection watched, or
+                    # between the start's poll and this) is for a cycle that starts after it
+                    mb.watch()
+                    self.poll_now()
                     while not self.stop_event.is_set():
                         if mb.wait_for_new_mail(self.stop_event):
                             self.poll_now()
