@@ -196,6 +196,7 @@ def test_a_push_whose_answer_is_lost_is_delivered_once(mem_env, server):
 def test_a_hung_line_server_never_holds_a_cycle_for_long(mem_env, server):
     set_up(mem_env, server, timeout_seconds=0.5)
     server.plan = ["hang"]
+    server.hang_seconds = 12.0      # far beyond the timeout and the bound below (a loaded machine needs the room)
     mem_env.deliver(letter("ขออนุญาตก่อสร้างอาคาร"))
     with mem_env.office() as office:
         alert(office)
@@ -203,7 +204,7 @@ def test_a_hung_line_server_never_holds_a_cycle_for_long(mem_env, server):
         report = office.poll()
         spent = time.monotonic() - began
         st = office.status().line
-    assert report.handled and spent < 2.5
+    assert report.handled and spent < 6
     assert st.problem["status"] == 0 and "ติดต่อ LINE ไม่ได้" in st.problem["thai"] and st.queued == 1
 
 

@@ -180,7 +180,7 @@ def stored(e: Env) -> dict:
 @pytest.mark.parametrize("provider", ["generic", "microsoft"])
 def test_device_code_login_end_to_end(oenv, provider):
     e, a = oenv, oenv.authority
-    a.lifetime = 3
+    a.lifetime = 5      # fresh for 4 s (a fifth is the refresh margin): a slow cycle needs just one refresh
     set_oauth2(e, generic(a, "device_code") if provider == "generic" else microsoft(a, "device_code"))
     r = cli_login(e)
     assert r.returncode == 0, r.stdout + r.stderr
@@ -199,7 +199,7 @@ def test_device_code_login_end_to_end(oenv, provider):
     assert len(rts) == 1 and rts[0] in creds.read_text()
     assert rts[0] not in e.config_path.read_text(encoding="utf-8")
     # the token lapses before the next cycle: the refresh token gets a new one, no login needed
-    time.sleep(3.2)
+    time.sleep(5.2)
     e.deliver(letter("ขออนุญาตก่อสร้างอาคาร"))
     report = run_cycle(e.cfg, clock=e.clock)
     assert [h.outcome for h in report.handled] == ["registered"] and report.smtp_error is None
@@ -321,10 +321,10 @@ class ExchangeLikeProxy:
 
 def test_token_expiring_between_two_cycles_is_renewed_before_use(oenv):
     e, a = oenv, oenv.authority
-    a.lifetime = 2
+    a.lifetime = 5      # fresh for 4 s: one token serves a whole cycle even on a slow machine
     e.deliver(letter("ขออนุญาตก่อสร้างอาคาร"))
     assert [h.outcome for h in run_cycle(e.cfg, clock=e.clock).handled] == ["registered"]
-    time.sleep(2.1)
+    time.sleep(5.1)
     e.deliver(letter("ร้องเรียนถนนชำรุด", sender="b@example.com"))
     report = run_cycle(e.cfg, clock=e.clock)
     assert [h.outcome for h in report.handled] == ["registered"] and report.smtp_error is None
