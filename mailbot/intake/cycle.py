@@ -375,7 +375,7 @@ class Cycle:
         first_seen, written only when its attempt starts."""
         if item.internal_date is None:
             return None
-        received = self._received(item, item.internal_date)
+        received = self._received(item, item.internal_date)      # (dated: first_seen plays no part)
         return (received, *self.archive.store(item.raw, received))
 
     def _work_batch(self, uids: list[int], fetched: dict, ledger: dict, early: reading.Early | None) -> None:
@@ -741,8 +741,9 @@ class Cycle:
 
 
 def _first_seen(value: str | None, now: datetime) -> datetime:
-    """The ledger's first_seen as a time; ``now`` for none (a row from before schema 23) or for a
-    value that does not read as an ISO time (read back from disk: it never stops the batch)."""
+    """The ledger's first_seen as a time; ``now`` for none or for a value that does not read as an
+    ISO time (read back from disk: it never stops the batch); a time without a zone is UTC, as
+    ``store.iso`` writes it."""
     try:
         seen = from_iso(value) if value else now
     except (TypeError, ValueError):

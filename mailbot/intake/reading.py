@@ -136,8 +136,8 @@ class Ahead:
     def read(self, uids: list[int], fetched: dict[int, Fetched], largest: int,
              keep: Callable[[Fetched], tuple[datetime, str, str] | None]) -> None:
         """Parse ``fetched`` in the helper and ``keep`` each message (the archive: content-addressed,
-        so its turn would write the very same file; None: one ``keep`` left to its turn) while the
-        cycle goes on. Messages over
+        so its turn would write the very same file; a message ``keep`` answers None for is archived
+        in its turn instead) while the cycle goes on. Messages over
         ``largest`` bytes are left to the cycle (it reads only their header)."""
         if self._off:
             return

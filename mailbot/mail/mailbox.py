@@ -326,7 +326,8 @@ class Mailbox:
                     break
         finally:
             self.c.idle_done()
-        first = self._next_uid or 1
+        first = self._next_uid
+        assert first is not None          # watch() noted it
         fresh = [int(u) for u in self.c.search(["UID", f"{first}:*"]) if int(u) >= first]
         if fresh:
             self._next_uid = max(fresh) + 1

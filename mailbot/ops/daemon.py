@@ -125,7 +125,8 @@ class Daemon:
             log.warning("could not record the alert: %s", failure.english)
 
     def poll_now(self) -> None:
-        """New mail announced by IDLE: run a cycle at once (or right after the one running)."""
+        """New mail announced by IDLE, or an IDLE connection that has begun to watch: run a cycle
+        at once (or right after the one running)."""
         if self._running.locked():
             self._again.set()
         else:

@@ -24,7 +24,9 @@ class Ledger:
     failures: int = 0             # runs that saw it fail (an exception, an unreadable message)
     interruptions: int = 0        # runs cut off while working on it alone (killed, crashed)
     open_alone: bool = False      # its last attempt, still open, worked on it alone (an interruption to count)
-    first_seen: str | None = None  # when its first attempt started (ISO; none: a row from before schema 23)
+    # when its first attempt under this UID started (ISO); set by start_attempts, also on a row from
+    # before schema 23 (its next attempt counts as the first seen)
+    first_seen: str | None = None
 
 
 class LedgerStore(Database):
