@@ -237,32 +237,40 @@ def test_mail_older_than_since_is_left_alone(mail_env):
 
 # ---------------------------------------------------------------------------- the service
 
+def _soon(predicate) -> bool:  # type: ignore[no-untyped-def]
+    """Whether ``predicate`` holds within 15 s (the daemon's threads work meanwhile)."""
+    import time
+
+    deadline = time.monotonic() + 15
+    while not predicate() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return predicate()
+
+
+def _service_over_the_double(mem_env):  # type: ignore[no-untyped-def]
+    """The daemon over the double, not started, with one letter in the inbox: polls ten hours apart
+    and no working days, so only IDLE (or a watch's own cycle) brings mail in sooner."""
+    from mailbot.ops.daemon import Daemon
+
+    mem_env.set_config(schedule={"idle": True, "every_minutes": 600, "after_hours_every_minutes": 600,
+                                 "workdays": []}, console={"enabled": False})
+    mem_env.deliver(letter("ขออนุญาตก่อสร้างอาคาร", sender="first@example.com"))
+    return Daemon(mem_env.cfg, clock=mem_env.clock, notify=lambda thai, english: None, wire=mem_env.wire)
+
+
 @pytest.mark.slow   # threads waiting with timeouts: under faketime (the fast tier's other dates,
 # libfaketime 0.9.10) a timed wait never returns, so the daemon's tests run in the full suite only
 def test_the_service_brings_new_mail_in_as_soon_as_the_mailbox_announces_it(mem_env):
     """The daemon over the double: its first cycle at start, then IDLE brings the next message in
     without waiting for the next poll (ten hours away). The same over pymap: test_ops.py."""
-    import time
-
-    from mailbot.ops.daemon import Daemon
-
-    def soon(predicate) -> bool:  # type: ignore[no-untyped-def]
-        deadline = time.monotonic() + 15
-        while not predicate() and time.monotonic() < deadline:
-            time.sleep(0.02)
-        return predicate()
-
-    mem_env.set_config(schedule={"idle": True, "every_minutes": 600, "after_hours_every_minutes": 600,
-                                 "workdays": []}, console={"enabled": False})
-    mem_env.deliver(letter("ขออนุญาตก่อสร้างอาคาร", sender="first@example.com"))
-    daemon = Daemon(mem_env.cfg, clock=mem_env.clock, notify=lambda thai, english: None, wire=mem_env.wire)
+    daemon = _service_over_the_double(mem_env)
     daemon.start()
     try:
-        assert soon(lambda: to(mem_env) == ["first@example.com"])          # the first cycle, at start
+        assert _soon(lambda: to(mem_env) == ["first@example.com"])          # the first cycle, at start
         # waiting in IDLE, and the cycle its watch started is done: only IDLE can bring the next one in
-        assert soon(lambda: mem_env.server.idling == 1 and daemon.cycles >= 2)
+        assert _soon(lambda: mem_env.server.idling == 1 and daemon.cycles >= 2)
         mem_env.deliver(letter("ร้องเรียนถนนชำรุด", sender="second@example.com"))
-        assert soon(lambda: to(mem_env) == ["first@example.com", "second@example.com"])
+        assert _soon(lambda: to(mem_env) == ["first@example.com", "second@example.com"])
     finally:
         daemon.stop()
     assert mem_env.folder_count("INBOX") == 0 and mem_env.folder_count(REGISTERED) == 2
@@ -275,27 +283,15 @@ def test_mail_that_came_before_the_watch_began_is_brought_in_at_once(mem_env, mo
     to watch is in no cycle and announces nothing to IDLE: the cycle the watch starts once it is
     watching brings it in, not the next poll ten hours away (before, the first connection started
     no cycle: only a reconnection did)."""
-    import time
-
     from mailbot.mail.memory import MemoryMailbox
-    from mailbot.ops.daemon import Daemon
 
-    def soon(predicate) -> bool:  # type: ignore[no-untyped-def]
-        deadline = time.monotonic() + 15
-        while not predicate() and time.monotonic() < deadline:
-            time.sleep(0.02)
-        return predicate()
-
-    mem_env.set_config(schedule={"idle": True, "every_minutes": 600, "after_hours_every_minutes": 600,
-                                 "workdays": []}, console={"enabled": False})
-    mem_env.deliver(letter("ขออนุญาตก่อสร้างอาคาร", sender="first@example.com"))
-    daemon = Daemon(mem_env.cfg, clock=mem_env.clock, notify=lambda thai, english: None, wire=mem_env.wire)
+    daemon = _service_over_the_double(mem_env)
     watch = MemoryMailbox.watch
     came_between: list[str] = []
 
     def late_watch(self):  # type: ignore[no-untyped-def]
         # the start's cycle has looked (and is done) before the watch begins; the message comes between
-        assert soon(lambda: daemon.cycles >= 1 and not daemon._running.locked())
+        assert _soon(lambda: daemon.cycles >= 1 and not daemon._running.locked())
         if not came_between:
             mem_env.deliver(letter("ร้องเรียนถนนชำรุด", sender="between@example.com"))
             came_between.append("between@example.com")
@@ -304,7 +300,7 @@ def test_mail_that_came_before_the_watch_began_is_brought_in_at_once(mem_env, mo
     monkeypatch.setattr(MemoryMailbox, "watch", late_watch)
     daemon.start()
     try:
-        assert soon(lambda: to(mem_env) == ["first@example.com", "between@example.com"]), to(mem_env)
+        assert _soon(lambda: to(mem_env) == ["first@example.com", "between@example.com"]), to(mem_env)
     finally:
         daemon.stop()
     assert came_between and mem_env.folder_count("INBOX") == 0

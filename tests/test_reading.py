@@ -256,6 +256,16 @@ def test_a_message_alone_is_committed_before_the_next_is_read(tmp_path, monkeypa
     assert decided_when_read == [batch_size * (k + (batch_size == 1)) for k in range(batches - 1)]
 
 
+def _without_arrival_times(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The double answers as a server that gives no INTERNALDATE."""
+    from mailbot.mail.mailbox import Fetched
+    from mailbot.mail.memory import MemoryMailbox
+
+    fetch = MemoryMailbox.fetch
+    monkeypatch.setattr(MemoryMailbox, "fetch", lambda self, uids: {
+        u: Fetched(f.uid, f.raw, None) for u, f in fetch(self, uids).items()})
+
+
 def test_a_message_without_an_arrival_time_read_ahead_is_archived_once(tmp_path, monkeypatch):
     """A server that gives no INTERNALDATE: a message then counts as received when mailbot first
     started work on it (the ledger's first_seen). Read ahead, it is left to its batch's turn; when
@@ -264,15 +274,11 @@ def test_a_message_without_an_arrival_time_read_ahead_is_archived_once(tmp_path,
     from datetime import timedelta
 
     from mailbot.intake.cycle import Cycle
-    from mailbot.mail.mailbox import Fetched
-    from mailbot.mail.memory import MemoryMailbox
     from mailbot.thai import to_bangkok
 
     e = _office(tmp_path, "undated")
     e.deliver(*[bytes(letter(f"ขออนุญาตก่อสร้างอาคาร หลังที่ {i}", sender=f"p{i}@example.com")) for i in range(9)])
-    fetch = MemoryMailbox.fetch
-    monkeypatch.setattr(MemoryMailbox, "fetch", lambda self, uids: {
-        u: Fetched(f.uid, f.raw, None) for u, f in fetch(self, uids).items()})
+    _without_arrival_times(monkeypatch)
     work = Cycle._work_batch
     read_ahead: list[int] = []
 
@@ -308,15 +314,11 @@ def test_a_message_without_an_arrival_time_retried_next_month_keeps_its_first_da
     from datetime import timedelta
 
     from mailbot.intake.cycle import Cycle
-    from mailbot.mail.mailbox import Fetched
-    from mailbot.mail.memory import MemoryMailbox
     from mailbot.thai import to_bangkok
 
     e = _office(tmp_path, "retried")
     e.deliver(*[bytes(letter(f"ขออนุญาตก่อสร้างอาคาร หลังที่ {i}", sender=f"p{i}@example.com")) for i in range(4)])
-    fetch = MemoryMailbox.fetch
-    monkeypatch.setattr(MemoryMailbox, "fetch", lambda self, uids: {
-        u: Fetched(f.uid, f.raw, None) for u, f in fetch(self, uids).items()})
+    _without_arrival_times(monkeypatch)
     decide = Cycle._decide_and_record
     failing = {"p2@example.com"}
 

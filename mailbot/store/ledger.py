@@ -71,9 +71,10 @@ class LedgerStore(Database):
     def start_attempts(self, account: str, folder: str, uidvalidity: int, uids: list[int],
                        now: datetime) -> None:
         """Record intent before work: each UID's attempt counter goes up by one and its attempt is
-        open, durably; a UID seen for the first time is first seen ``now`` (kept on later attempts). An attempt found still open was cut off (the process was killed or crashed):
-        it counts as an interruption only when the run worked on that message alone, since a kill
-        during a batch says nothing about any one message in it."""
+        open, durably; a UID seen for the first time is first seen ``now`` (kept on later attempts).
+        An attempt found still open was cut off (the process was killed or crashed): it counts as
+        an interruption only when the run worked on that message alone, since a kill during a
+        batch says nothing about any one message in it."""
         alone = 1 if len(uids) == 1 else 0
         with self.tx(durable=False) as db:
             db.executemany(
