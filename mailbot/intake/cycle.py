@@ -177,6 +177,7 @@ class Cycle:
         self.recorder = Recorder(self.cfg, self.state, self.desk, self.outbox, self.archive)
         self._ahead: reading.Ahead | None = None     # the next batch read while this one is committed and sent
         self._following: list[int] | None = None     # the batch after this one, when it may be read ahead
+        self._more = False        # another batch follows this one in this cycle
 
     # ------------------------------------------------------------------ the cycle
 
@@ -229,6 +230,7 @@ class Cycle:
                     self.report.warnings.append("หยุดตามคำสั่ง งานที่เหลือทำรอบถัดไป / stop requested: the rest waits")
                     break
                 self._following = batches[i + 1] if len(held) <= i < len(batches) - 1 else None
+                self._more = i < len(batches) - 1
                 self._process_batch(batch)
                 done += len(batch)
                 if self.progress is not None:
@@ -648,7 +650,10 @@ class Cycle:
                 error.append(exc)
 
         if self.cfg.database is None:        # the journal is this office's own file
-            self._sending = self.outbox.start(self.smtp, self.clock, self.report.delivery, beside=True)
+            # while more batches follow, staff mail (forwards with the citizens' files) waits for
+            # the round after the last batch: every citizen's reply goes out first
+            self._sending = self.outbox.start(self.smtp, self.clock, self.report.delivery, beside=True,
+                                              staff_later=self._more)
             imap_side()
             if moved and faults.armed("after_move"):
                 self._sending.wait()         # the fault's promise: after this delivery

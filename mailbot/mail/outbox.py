@@ -9,6 +9,7 @@ each message's fate means for its case's การตอบกลับ (reply) 
 sent — refused for good, an address no server could take — fails on its own, with the reason;
 it never stops the messages behind it. Only an unreachable server stops a delivery round, or a
 sender's rate cap (``smtp.SendLater``: Microsoft Graph's 30 a minute), which leaves the rest queued.
+A round sends mail to citizens before mail to staff (``citizens_first``).
 
 A round is sent in the database's thread (``deliver``), or, for a cycle on one office's own
 database, by a thread of its own while the cycle commits its next batch (``start(beside=True)``):
@@ -169,11 +170,15 @@ class Outbox:
         the hourly cap. Stops (``smtp_error`` set) only when the server cannot be reached."""
         return self.start(smtp, clock, result).finish()
 
-    def start(self, smtp, clock: Clock, result: Delivery | None = None, beside: bool = False) -> Sending:
+    def start(self, smtp, clock: Clock, result: Delivery | None = None, beside: bool = False,
+              staff_later: bool = False) -> Sending:
         """A delivery round: what is owed is chosen here, in the database's thread, and sent now;
         with ``beside``, by a thread of its own while this one goes on (a cycle commits its next
         batch meanwhile). Its marks then go to the journal and what follows from each message's
-        fate waits for ``finish()``, which records it in this thread (see ``Journal``)."""
+        fate waits for ``finish()``, which records it in this thread (see ``Journal``).
+        Mail to citizens goes first (``citizens_first``); with ``staff_later`` the staff mail stays
+        queued for a later round (a cycle's rounds while more batches follow: every citizen's
+        reply of a morning's burst before the forwards' megabytes)."""
         result = result if result is not None else Delivery()
         free, lock = self._round_lock()
         if not free:
@@ -183,7 +188,7 @@ class Outbox:
                 result.warnings.append(busy)
             return Sending(self, result, None, None)
         try:
-            return self._start(smtp, clock, result, beside, lock)
+            return self._start(smtp, clock, result, beside, lock, staff_later)
         except BaseException:
             if lock is not None:
                 lock.release()
@@ -208,7 +213,7 @@ class Outbox:
         return True, lock
 
     def _start(self, smtp, clock: Clock, result: Delivery, beside: bool,
-               lock: "BaseFileLock | _HostRound | None") -> Sending:
+               lock: "BaseFileLock | _HostRound | None", staff_later: bool = False) -> Sending:
         self.recover_journal()
         st = self.state
         size = getattr(smtp, "max_size", None)
@@ -223,11 +228,16 @@ class Outbox:
         allowed = max(0, cap - st.sent_since(clock() - timedelta(hours=1), exclude=UNCAPPED))
         uncapped = [r for r in queued if not mail_kind(r["kind"]).capped]
         replies = [r for r in queued if mail_kind(r["kind"]).capped]
-        rows = sorted(uncapped + replies[:allowed], key=lambda r: r["id"])
+        first, later = citizens_first(sorted(uncapped + replies[:allowed], key=lambda r: r["id"]))
+        rows = first if staff_later else first + later
         over = ""
         if len(replies) > allowed:
             over = (f"ตอบกลับครบโควตา {cap} ฉบับ/ชั่วโมง ส่วนที่เหลือจะส่งรอบถัดไป / hourly reply limit "
                     f"{cap} reached; {len(replies) - allowed} replies wait for the next cycle")
+        if not rows:      # staff mail alone, left for a later round
+            if lock is not None:
+                lock.release()
+            return Sending(self, result, None, None)
         if not beside:
             sending = Sending(self, result, None, None, lock)
             sending.run(rows, smtp, clock, Marks(self), over)
@@ -569,6 +579,23 @@ class _HostRound:
         except Exception as exc:  # noqa: BLE001 - the connection is gone, and the lock with its session
             log.warning("the round lock was not let go (%s: %s); it goes with the connection",
                         type(exc).__name__, exc)
+
+
+def citizens_first(rows: list[Row]) -> tuple[list[Row], list[Row]]:
+    """A round's order (pure): (mail to citizens, then mail to staff), each in the order it was
+    queued. Staff mail (forwards that carry the citizen's files, alerts, the daily log) goes after
+    the citizens' replies, and a rate cap the service puts on a round holds it back first; a
+    staff message owed to the same case and address as a citizen message stays with the
+    citizens' (what one address receives about a case arrives in order)."""
+    def internal(row: Row) -> bool:
+        return mail_kind(row["kind"]).internal
+
+    citizens = {(row["case_id"], row["recipient"]) for row in rows if not internal(row)}
+    first: list[Row] = []
+    later: list[Row] = []
+    for row in rows:
+        (later if internal(row) and (row["case_id"], row["recipient"]) not in citizens else first).append(row)
+    return first, later
 
 
 class Sending:

@@ -1,0 +1,62 @@
+"""The order of delivery (mail/outbox.py ``citizens_first``; intake/cycle.py): a round sends mail
+to citizens before mail to staff, each in the order it was queued, and while more batches of the
+cycle follow, staff mail waits for the round after the last one. A morning of requests forwarded
+to a unit with their files has every receipt out before the first forward's megabytes; a staff
+message about the same case to the same address as a citizen message keeps its place."""
+from __future__ import annotations
+
+import email
+from email import policy
+
+import pytest
+
+from mailbot.mail.outbox import citizens_first
+
+from .conftest import letter
+
+
+@pytest.mark.parametrize("batch_size", [50, 1])
+def test_every_citizen_has_a_receipt_before_the_first_forward_goes(env, batch_size):
+    """One batch (one round); and three batches, each with its own round while the next is committed."""
+    env.set_config(imap={"batch_size": batch_size})
+    env.set_forwarding({"BLD": ["กองช่าง <kongchang@example.go.th>"]})
+    env.deliver(*(letter(f"ขออนุญาตก่อสร้างอาคาร หลังที่ {i}", sender=f"p{i}@example.com") for i in range(3)))
+    report = env.cycle()
+    sent = [m.rcpt_tos for m in env.smtp.messages]
+    # queued receipt, forward, receipt, forward, ...: sent as the three receipts, then the three forwards
+    assert sent == [["p0@example.com"], ["p1@example.com"], ["p2@example.com"]] + [["kongchang@example.go.th"]] * 3
+    assert report.backlog == 0                     # the forwards went in the same cycle
+    assert [f"หลังที่ {i}" in _subject(m) for i, m in enumerate(env.smtp.messages[3:])] == [True] * 3  # as queued
+
+
+def _subject(m) -> str:  # type: ignore[no-untyped-def]
+    return str(email.message_from_bytes(m.data, policy=policy.default)["Subject"])
+
+
+def order(rows: list[dict]) -> list[int]:
+    first, later = citizens_first(rows)
+    return [r["id"] for r in first + later]
+
+
+def row(id: int, kind: str, recipient: str, case_id: int | None = 1) -> dict:
+    return {"id": id, "kind": kind, "recipient": recipient, "case_id": case_id}
+
+
+def test_staff_mail_goes_after_citizens_mail_each_in_its_queued_order():
+    rows = [row(1, "alert", "saraban@example.go.th", None), row(2, "forward", "unit@example.go.th", 1),
+            row(3, "receipt", "a@example.com", 1), row(4, "forward", "unit@example.go.th", 2),
+            row(5, "result", "b@example.com", 2), row(6, "daily_report", "boss@example.go.th", None)]
+    assert order(rows) == [3, 5, 1, 2, 4, 6]
+
+
+def test_a_staff_message_to_the_same_case_and_address_as_a_citizen_message_keeps_its_place():
+    # an officer who wrote in as a citizen and is the unit too: what the address gets about case 1
+    # arrives in the order it was queued; case 2's forward to that address still waits
+    rows = [row(1, "forward", "somsak@example.go.th", 1), row(2, "receipt", "somsak@example.go.th", 1),
+            row(3, "forward", "somsak@example.go.th", 2), row(4, "receipt", "c@example.com", 3)]
+    assert order(rows) == [1, 2, 4, 3]
+
+
+def test_a_round_of_citizens_mail_alone_is_as_it_was_queued():
+    rows = [row(i, "receipt", f"p{i}@example.com", i) for i in range(5)]
+    assert citizens_first(rows) == (rows, [])
