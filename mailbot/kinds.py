@@ -8,7 +8,8 @@ Owns: the policy tables every other module reads instead of keeping its own sets
 * ``MAIL_KINDS``: for each kind of mail mailbot sends, its template, its ``Auto-Submitted``
   value, whether the per-sender and hourly caps apply, whether it updates the case's
   การตอบกลับ (reply) column, whether it is internal (to staff, not a citizen: never counted as
-  a reply to a citizen), and whether it answers in the citizen's thread (``Re:`` + receipt tag).
+  a reply to a citizen), whether it answers in the citizen's thread (``Re:`` + receipt tag), and
+  whether it carries the citizen's files to staff (then it waits for a cycle's replies).
 * ``REASONS``: for each technical reason mailbot records (a failed sender check, a spam score,
   a size over the limit...), the plain Thai sentence an officer and the register read; the
   technical text itself is kept for the console's รายละเอียด.
@@ -90,6 +91,7 @@ class MailKind:
     internal: bool = False     # to staff or officers, not to a citizen
     threaded: bool = True      # in the citizen's thread: "Re: <subject> [เลขรับ N/YYYY]"
     optional: bool = False     # its template may be absent (then nothing is sent)
+    carries_files: bool = False   # staff mail with the citizen's files: waits for a cycle's replies
 
     @property
     def template_name(self) -> str:
@@ -117,7 +119,7 @@ MAIL_KINDS: dict[str, MailKind] = {k.key: k for k in (
     MailKind("officer_message", "ข้อความจากเจ้าหน้าที่", "a message an officer chose to send the citizen (case set --tell)",
              capped=False),
     MailKind("forward", "ส่งต่อส่วนงาน", "internal forward of a case to a unit", auto_submitted="auto-generated",
-             capped=False, reply_column=False, internal=True, threaded=False),
+             capped=False, reply_column=False, internal=True, threaded=False, carries_files=True),
     MailKind("alert", "แจ้งเตือน", "a problem the officers must fix (to alerts.to and supervisors, at most hourly)",
              auto_submitted="auto-generated", capped=False, reply_column=False, internal=True, threaded=False),
     MailKind("daily_report", "บันทึกประจำวัน", "the supervisors' daily log (xlsx attached)", auto_submitted="auto-generated",

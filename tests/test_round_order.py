@@ -57,6 +57,19 @@ def test_a_staff_message_to_the_same_case_and_address_as_a_citizen_message_keeps
     assert order(rows) == [1, 2, 4, 3]
 
 
+def test_an_alert_goes_in_the_round_of_its_batch_while_forwards_wait_for_the_last(env):
+    """Three batches: the urgent case's alert to the officers goes in its own batch's round, not
+    after every batch of the cycle as the forwards do."""
+    env.set_config(imap={"batch_size": 1}, alerts={"to": ["saraban-alerts@example.go.th"]})
+    env.set_forwarding({"BLD": ["กองช่าง <kongchang@example.go.th>"]})
+    env.deliver(letter("ด่วนที่สุด ขออนุญาตก่อสร้างอาคาร หลังที่ 0", sender="p0@example.com"),
+                *(letter(f"ขออนุญาตก่อสร้างอาคาร หลังที่ {i}", sender=f"p{i}@example.com") for i in (1, 2)))
+    env.cycle()
+    sent = [m.rcpt_tos[0] for m in env.smtp.messages]
+    alert = next(i for i, to in enumerate(sent) if to.startswith("saraban-alerts"))
+    assert alert < sent.index("p1@example.com") and sent[-3:] == ["kongchang@example.go.th"] * 3, sent
+
+
 def test_a_round_of_citizens_mail_alone_is_as_it_was_queued():
     rows = [row(i, "receipt", f"p{i}@example.com", i) for i in range(5)]
     assert citizens_first(rows) == (rows, [])

@@ -650,8 +650,8 @@ class Cycle:
                 error.append(exc)
 
         if self.cfg.database is None:        # the journal is this office's own file
-            # while more batches follow, staff mail (forwards with the citizens' files) waits for
-            # the round after the last batch: every citizen's reply goes out first
+            # while more batches follow, forwards (with the citizens' files) wait for the round
+            # after the last batch: every citizen's reply goes out first
             self._sending = self.outbox.start(self.smtp, self.clock, self.report.delivery, beside=True,
                                               staff_later=self._more)
             imap_side()

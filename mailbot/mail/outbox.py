@@ -176,9 +176,10 @@ class Outbox:
         with ``beside``, by a thread of its own while this one goes on (a cycle commits its next
         batch meanwhile). Its marks then go to the journal and what follows from each message's
         fate waits for ``finish()``, which records it in this thread (see ``Journal``).
-        Mail to citizens goes first (``citizens_first``); with ``staff_later`` the staff mail stays
-        queued for a later round (a cycle's rounds while more batches follow: every citizen's
-        reply of a morning's burst before the forwards' megabytes)."""
+        Mail to citizens goes first (``citizens_first``); with ``staff_later`` the staff mail that
+        carries the citizens' files (forwards) stays queued for a later round (a cycle's rounds
+        while more batches follow: every citizen's reply of a morning's burst before the
+        forwards' megabytes; an alert still goes at once)."""
         result = result if result is not None else Delivery()
         free, lock = self._round_lock()
         if not free:
@@ -229,12 +230,12 @@ class Outbox:
         uncapped = [r for r in queued if not mail_kind(r["kind"]).capped]
         replies = [r for r in queued if mail_kind(r["kind"]).capped]
         first, later = citizens_first(sorted(uncapped + replies[:allowed], key=lambda r: r["id"]))
-        rows = first if staff_later else first + later
+        rows = first + [r for r in later if not (staff_later and mail_kind(r["kind"]).carries_files)]
         over = ""
         if len(replies) > allowed:
             over = (f"ตอบกลับครบโควตา {cap} ฉบับ/ชั่วโมง ส่วนที่เหลือจะส่งรอบถัดไป / hourly reply limit "
                     f"{cap} reached; {len(replies) - allowed} replies wait for the next cycle")
-        if not rows:      # staff mail alone, left for a later round
+        if not rows:      # forwards alone, left for a later round
             if lock is not None:
                 lock.release()
             return Sending(self, result, None, None)
