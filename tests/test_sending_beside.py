@@ -15,6 +15,7 @@ import pytest
 
 from mailbot.mail import outbox as outbox_module
 from mailbot.mail.outbox import JOURNAL, Journal
+from mailbot.store import from_iso
 
 from .conftest import NOW, letter
 
@@ -60,6 +61,23 @@ def test_what_a_killed_round_left_in_the_journal_is_recorded_before_the_next_del
     assert sent_to == ["p1@example.com", "p2@example.com", "p3@example.com"]     # p0's is not sent again
     assert after[0]["sent_at"] == at.isoformat() and after[0]["reply_status"].startswith("ส่งแล้ว")
     assert [r["interrupted"] for r in after] == [0, 1, 0, 0]      # only p1's counts as cut off
+
+
+def test_a_mark_without_a_time_is_recorded_at_the_office_clock_not_the_machine_clock(mem_env):
+    """A journal line with no time ("-": written by hand, or by a release that had none) counts at
+    the delivery's own clock: the sent time on the register is never the machine's date."""
+    rows = _queued_four(mem_env)
+    journal = Journal(mem_env.cfg.data_dir / JOURNAL)
+    journal.write("S", rows[0], 0, None)
+    journal.write("A", rows[0], 0, None)
+    journal.close()
+    assert journal.read() == {rows[0]["id"]: ("A", rows[0]["message_id"], 0, None)}
+    with mem_env.office() as office:
+        office.deliver()
+    after = _rows(mem_env)
+    assert after[0]["status"] == "sent"
+    assert abs(from_iso(after[0]["sent_at"]) - NOW) < timedelta(minutes=10)      # the test clock's day
+    assert [m.rcpt_tos[0] for m in mem_env.smtp.messages] == ["p1@example.com", "p2@example.com", "p3@example.com"]
 
 
 def test_a_message_cut_off_a_second_time_is_held_for_the_officer(mem_env):

@@ -23,7 +23,7 @@ import logging
 import os
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Callable
 
@@ -215,7 +215,7 @@ class Outbox:
 
     def _start(self, smtp, clock: Clock, result: Delivery, beside: bool,
                lock: "BaseFileLock | _HostRound | None", staff_later: bool = False) -> Sending:
-        self.recover_journal()
+        self.recover_journal(clock)
         st = self.state
         size = getattr(smtp, "max_size", None)
         if isinstance(size, int) and str(size) != st.get("smtp_max_size"):
@@ -330,7 +330,7 @@ class Outbox:
             faults.point("after_mark_sent")
         return True
 
-    def recover_journal(self) -> None:
+    def recover_journal(self, clock: Clock) -> None:
         """What a round sent beside left in the journal when the program ended before recording
         it (killed, crashed, the machine's fault): a message the server took is sent, never sent
         again; one handed over with no answer recorded was cut off while sending (as when its
@@ -345,9 +345,9 @@ class Outbox:
             if row is None or row["message_id"] != message_id or row["status"] != "queued":
                 continue                     # recorded already (or no longer owed)
             if what == "A":
-                self.mark_sent(row, at)
+                self.mark_sent(row, at or clock())
             elif what == "S":
-                self.state.mark_sending(outbox_id, at, interrupted)
+                self.state.mark_sending(outbox_id, at or clock(), interrupted)
         journal.clear()
 
     @staticmethod
@@ -532,21 +532,21 @@ class Journal:
             os.close(self.fd)
             self.fd = None
 
-    def read(self) -> dict[int, tuple[str, str, int, datetime]] | None:
-        """Each row's last mark: (S/A/F, Message-ID, interruptions, when); None: no journal.
-        A line cut off (a power cut) or not understood is passed over."""
+    def read(self) -> dict[int, tuple[str, str, int, datetime | None]] | None:
+        """Each row's last mark: (S/A/F, Message-ID, interruptions, when: None when the line has
+        no time); None: no journal. A line cut off (a power cut) or not understood is passed over."""
         try:
             data = self.path.read_bytes()
         except FileNotFoundError:
             return None
-        last: dict[int, tuple[str, str, int, datetime]] = {}
+        last: dict[int, tuple[str, str, int, datetime | None]] = {}
         for line in data.split(b"\n"):
             parts = line.decode("utf-8", "replace").split(" ")
             if len(parts) != 5 or parts[0] not in ("S", "A", "F"):
                 continue
             try:
                 outbox_id, interrupted = int(parts[1]), int(parts[2])
-                at = from_iso(parts[3]) if parts[3] != "-" else datetime.now(timezone.utc)
+                at = from_iso(parts[3]) if parts[3] != "-" else None
             except ValueError:
                 continue
             last[outbox_id] = (parts[0], parts[4], interrupted, at)
