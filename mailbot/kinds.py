@@ -91,7 +91,7 @@ class MailKind:
     internal: bool = False     # to staff or officers, not to a citizen
     threaded: bool = True      # in the citizen's thread: "Re: <subject> [เลขรับ N/YYYY]"
     optional: bool = False     # its template may be absent (then nothing is sent)
-    carries_files: bool = False   # staff mail with the citizen's files: waits for a cycle's replies
+    carries_files: bool = False   # to staff with the citizen's files: after a cycle's replies (outbox.forwards_last)
 
     @property
     def template_name(self) -> str:

@@ -407,6 +407,10 @@ def test_global_cap_leaves_backlog_that_is_sent_later(env):
     report = env.cycle()
     assert len(env.smtp.messages) == 2 and report.backlog == 3
     assert db(env).execute("SELECT count(*) FROM outbox WHERE status='queued'").fetchone()[0] == 3
+    # the next poll within the hour: nothing can go, and the officer is told why the replies wait
+    report = env.cycle()
+    assert len(env.smtp.messages) == 2 and report.backlog == 3
+    assert any("hourly reply limit 2 reached; 3 replies wait" in w for w in report.warnings), report.warnings
     env.set_config(limits={"replies_per_hour": 300})
     report = env.cycle()
     assert len(env.smtp.messages) == 5 and report.backlog == 0

@@ -653,7 +653,7 @@ class Cycle:
             # while more batches follow, forwards (with the citizens' files) wait for the round
             # after the last batch: every citizen's reply goes out first
             self._sending = self.outbox.start(self.smtp, self.clock, self.report.delivery, beside=True,
-                                              staff_later=self._more)
+                                              hold_forwards=self._more)
             imap_side()
             if moved and faults.armed("after_move"):
                 self._sending.wait()         # the fault's promise: after this delivery

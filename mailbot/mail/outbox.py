@@ -9,7 +9,7 @@ each message's fate means for its case's การตอบกลับ (reply) 
 sent — refused for good, an address no server could take — fails on its own, with the reason;
 it never stops the messages behind it. Only an unreachable server stops a delivery round, or a
 sender's rate cap (``smtp.SendLater``: Microsoft Graph's 30 a minute), which leaves the rest queued.
-A round sends mail to citizens before mail to staff (``citizens_first``).
+A round beside a cycle's batches sends the forwards to units after the replies (``forwards_last``).
 
 A round is sent in the database's thread (``deliver``), or, for a cycle on one office's own
 database, by a thread of its own while the cycle commits its next batch (``start(beside=True)``):
@@ -171,15 +171,15 @@ class Outbox:
         return self.start(smtp, clock, result).finish()
 
     def start(self, smtp, clock: Clock, result: Delivery | None = None, beside: bool = False,
-              staff_later: bool = False) -> Sending:
+              hold_forwards: bool = False) -> Sending:
         """A delivery round: what is owed is chosen here, in the database's thread, and sent now;
         with ``beside``, by a thread of its own while this one goes on (a cycle commits its next
         batch meanwhile). Its marks then go to the journal and what follows from each message's
         fate waits for ``finish()``, which records it in this thread (see ``Journal``).
-        Mail to citizens goes first (``citizens_first``); with ``staff_later`` the staff mail that
-        carries the citizens' files (forwards) stays queued for a later round (a cycle's rounds
-        while more batches follow: every citizen's reply of a morning's burst before the
-        forwards' megabytes; an alert still goes at once)."""
+        A round beside a cycle's batches sends the forwards (the citizens' files, megabytes each)
+        after the rest (``forwards_last``); with ``hold_forwards`` (more batches follow) it leaves
+        them queued for the round after the last batch, so every reply of a morning's burst goes
+        out before them. Any other round goes in the order the mail was queued."""
         result = result if result is not None else Delivery()
         free, lock = self._round_lock()
         if not free:
@@ -189,7 +189,7 @@ class Outbox:
                 result.warnings.append(busy)
             return Sending(self, result, None, None)
         try:
-            return self._start(smtp, clock, result, beside, lock, staff_later)
+            return self._start(smtp, clock, result, beside, lock, hold_forwards)
         except BaseException:
             if lock is not None:
                 lock.release()
@@ -214,7 +214,7 @@ class Outbox:
         return True, lock
 
     def _start(self, smtp, clock: Clock, result: Delivery, beside: bool,
-               lock: "BaseFileLock | _HostRound | None", staff_later: bool = False) -> Sending:
+               lock: "BaseFileLock | _HostRound | None", hold_forwards: bool = False) -> Sending:
         self.recover_journal(clock)
         st = self.state
         size = getattr(smtp, "max_size", None)
@@ -229,13 +229,17 @@ class Outbox:
         allowed = max(0, cap - st.sent_since(clock() - timedelta(hours=1), exclude=UNCAPPED))
         uncapped = [r for r in queued if not mail_kind(r["kind"]).capped]
         replies = [r for r in queued if mail_kind(r["kind"]).capped]
-        first, later = citizens_first(sorted(uncapped + replies[:allowed], key=lambda r: r["id"]))
-        rows = first + [r for r in later if not (staff_later and mail_kind(r["kind"]).carries_files)]
+        rows = sorted(uncapped + replies[:allowed], key=lambda r: r["id"])
+        if beside:      # a cycle's round: the forwards' megabytes after the replies (or a later round)
+            first, forwards = forwards_last(rows)
+            rows = first if hold_forwards else first + forwards
         over = ""
         if len(replies) > allowed:
             over = (f"ตอบกลับครบโควตา {cap} ฉบับ/ชั่วโมง ส่วนที่เหลือจะส่งรอบถัดไป / hourly reply limit "
                     f"{cap} reached; {len(replies) - allowed} replies wait for the next cycle")
-        if not rows:      # forwards alone, left for a later round
+        if not rows:      # forwards alone, left for a later round; or replies over the hourly cap
+            if over:
+                result.warnings.append(over)
             if lock is not None:
                 lock.release()
             return Sending(self, result, None, None)
@@ -582,20 +586,19 @@ class _HostRound:
                         type(exc).__name__, exc)
 
 
-def citizens_first(rows: list[Row]) -> tuple[list[Row], list[Row]]:
-    """A round's order (pure): (mail to citizens, then mail to staff), each in the order it was
-    queued. Staff mail (forwards that carry the citizen's files, alerts, the daily log) goes after
-    the citizens' replies, and a rate cap the service puts on a round holds it back first; a
-    staff message owed to the same case and address as a citizen message stays with the
-    citizens' (what one address receives about a case arrives in order)."""
-    def internal(row: Row) -> bool:
-        return mail_kind(row["kind"]).internal
+def forwards_last(rows: list[Row]) -> tuple[list[Row], list[Row]]:
+    """A cycle's round, split (pure): (everything else, the mail that carries the citizens' files
+    to staff: forwards), each in the order it was queued. A forward owed to the same case and
+    address as a citizen's message stays in the first part (what one address receives about a
+    case arrives in order)."""
+    def files(row: Row) -> bool:
+        return mail_kind(row["kind"]).carries_files
 
-    citizens = {(row["case_id"], row["recipient"]) for row in rows if not internal(row)}
+    others = {(row["case_id"], row["recipient"]) for row in rows if not files(row)}
     first: list[Row] = []
     later: list[Row] = []
     for row in rows:
-        (later if internal(row) and (row["case_id"], row["recipient"]) not in citizens else first).append(row)
+        (later if files(row) and (row["case_id"], row["recipient"]) not in others else first).append(row)
     return first, later
 
 
