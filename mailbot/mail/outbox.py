@@ -589,8 +589,8 @@ class _HostRound:
 def forwards_last(rows: list[Row]) -> tuple[list[Row], list[Row]]:
     """A cycle's round, split (pure): (everything else, the mail that carries the citizens' files
     to staff: forwards), each in the order it was queued. A forward owed to the same case and
-    address as a citizen's message stays in the first part (what one address receives about a
-    case arrives in order)."""
+    address as any other message in the round stays in the first part (what one address
+    receives about a case arrives in order)."""
     def files(row: Row) -> bool:
         return mail_kind(row["kind"]).carries_files
 
