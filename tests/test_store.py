@@ -7,7 +7,10 @@ import json
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from mailbot.store import MIGRATIONS, SCHEMA_VERSION, State
+from mailbot.store.db import CACHE_KB
 from mailbot.store.schema import BASE_SCHEMA, BASE_VERSION, run_script
 
 NOW = "2026-12-04T03:00:00+00:00"
@@ -143,3 +146,39 @@ def test_the_search_index_finds_what_reading_every_case_finds(tmp_path: Path):
         assert both("เปลี่ยนชื่อ") == ([], [])
     finally:
         state.close()
+
+
+def _temporary_files() -> list[str]:
+    """SQLite's temporary files this process holds open (they are deleted as soon as opened:
+    seen only through /proc)."""
+    fds = Path("/proc/self/fd")
+    found = []
+    for fd in fds.iterdir():
+        try:
+            target = str(fd.readlink())
+        except OSError:
+            continue
+        if "etilqs_" in target:
+            found.append(target)
+    return found
+
+
+def test_a_savepoint_keeps_its_journal_in_memory_not_in_the_temporary_folder(tmp_path: Path):
+    """Every message is recorded under a savepoint: the pages it changes are journalled so that
+    it can be rolled back alone. SQLite spills that journal to a file in the temporary folder
+    past 64 KB (163 MB written there for a 1,000-message poll, each file read by an office PC's
+    virus scanner); the store keeps it in memory."""
+    if not Path("/proc/self/fd").is_dir():
+        pytest.skip("needs /proc to see the files SQLite holds open (Linux)")
+    st = State(tmp_path / "state.sqlite3")
+    with st.tx():
+        st.db.execute("CREATE TABLE filler (id INTEGER PRIMARY KEY, body TEXT)")
+        st.db.executemany("INSERT INTO filler (body) VALUES (?)", [("x" * 900,) for _ in range(2000)])
+    before = _temporary_files()
+    with st.tx():
+        with st.tx():        # a savepoint changing ~2 MB of pages that existed before it
+            st.db.execute("UPDATE filler SET body = 'y' || substr(body, 2)")
+            during = _temporary_files()
+    assert during == before, f"SQLite wrote a savepoint's journal to temporary files: {during}"
+    assert st.db.execute("SELECT count(*) FROM filler WHERE body LIKE 'y%'").fetchone()[0] == 2000
+    assert st.db.execute("PRAGMA cache_size").fetchone()[0] == -CACHE_KB
