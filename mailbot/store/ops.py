@@ -52,8 +52,15 @@ class OpsStore(Database):
                                (address,))
 
     def privacy_replies(self, address: str) -> Iterator[sqlite3.Row]:
-        """The outbox messages to ``address``, raw bytes included, in the order queued (lazily)."""
-        return self.db.execute("SELECT * FROM outbox WHERE recipient=? ORDER BY id", (address,))
+        """The outbox messages to ``address``, raw bytes included, in the order queued, one at a
+        time. Only their ids are sorted (no index gives this order): sorting the rows would hold
+        every message's bytes at once, in memory (the connection's ``temp_store``), and a unit's
+        address may have been sent gigabytes of forwards."""
+        ids = [r[0] for r in self.db.execute("SELECT id FROM outbox WHERE recipient=? ORDER BY id", (address,))]
+        for outbox_id in ids:
+            row = self.db.execute("SELECT * FROM outbox WHERE id=?", (outbox_id,)).fetchone()
+            if row is not None:
+                yield row
 
     def prunable_messages(self, before: str) -> list[sqlite3.Row]:
         """Messages received before ``before`` (ISO) with a raw copy recorded: their ``archive`` and
