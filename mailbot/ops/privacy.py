@@ -52,7 +52,10 @@ def export(state: State, cfg: Config, address: str, target: Path, now: datetime)
             messages += 1
             write_atomic(folder / "อีเมลที่ส่งมา (messages)" / f"{messages:04d}.eml", source.read_bytes())
     replies = 0
-    for r in state.privacy_replies(who):
+    for outbox_id in state.privacy_reply_ids(who):
+        r = state.outbox_row(outbox_id)     # one at a time: a unit's address may hold gigabytes
+        if r is None:
+            continue
         replies += 1
         write_atomic(folder / "อีเมลที่ตอบกลับ (replies)" / f"{replies:04d}-{r['kind']}.eml", bytes(r["raw"]))
     note = (f"ข้อมูลที่{cfg.agency.name}เก็บเกี่ยวกับ {who} ณ {thai_datetime(now)}\r\n"

@@ -51,16 +51,12 @@ class OpsStore(Database):
         return self.db.execute("SELECT * FROM messages WHERE lower(sender)=? AND archive IS NOT NULL ORDER BY id",
                                (address,))
 
-    def privacy_replies(self, address: str) -> Iterator[sqlite3.Row]:
-        """The outbox messages to ``address``, raw bytes included, in the order queued, one at a
-        time. Only their ids are sorted (no index gives this order): sorting the rows would hold
-        every message's bytes at once, in memory (the connection's ``temp_store``), and a unit's
-        address may have been sent gigabytes of forwards."""
-        ids = [r[0] for r in self.db.execute("SELECT id FROM outbox WHERE recipient=? ORDER BY id", (address,))]
-        for outbox_id in ids:
-            row = self.db.execute("SELECT * FROM outbox WHERE id=?", (outbox_id,)).fetchone()
-            if row is not None:
-                yield row
+    def privacy_reply_ids(self, address: str) -> list[int]:
+        """The numbers of the outbox messages to ``address``, in the order queued; read each with
+        ``outbox_row``. Only the ids are sorted (no index gives this order): a sort of whole rows
+        holds every message's bytes at once, in memory (the connection's ``temp_store``), and a
+        unit's address may have been sent gigabytes of forwards."""
+        return [r[0] for r in self.db.execute("SELECT id FROM outbox WHERE recipient=? ORDER BY id", (address,))]
 
     def prunable_messages(self, before: str) -> list[sqlite3.Row]:
         """Messages received before ``before`` (ISO) with a raw copy recorded: their ``archive`` and
